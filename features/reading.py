@@ -1,0 +1,121 @@
+"""Finding and reading the raw files of a data directory.
+
+Reading is separate from checking: this module only turns files into raw
+frames (CSV cells as strings, Parquet columns as stored) and reports files it
+cannot read at all. :mod:`features.validation` parses and checks the values.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+from features.contract import FILE_SUFFIXES, Table
+from features.errors import Problem
+
+logger = logging.getLogger(__name__)
+
+MAX_BAD_LINES_SHOWN = 3
+
+
+@dataclass
+class RawTable:
+    """A table as read from its file, before any parsing."""
+
+    table: Table
+    path: Path
+    frame: pd.DataFrame
+
+    @property
+    def is_csv(self) -> bool:
+        return self.path.suffix.lower() == ".csv"
+
+    @property
+    def row_label(self) -> str:
+        return "line" if self.is_csv else "row"
+
+    def row_numbers(self, positions) -> tuple[int, ...]:
+        """File row numbers for 0-based positions: CSV lines (header is line 1) or 1-based rows."""
+        offset = 2 if self.is_csv else 1
+        return tuple(int(p) + offset for p in positions)
+
+
+def find_table_file(data_dir: Path, table: Table) -> tuple[Path | None, Problem | None]:
+    """Return the file holding ``table`` in ``data_dir``, or a problem when missing/ambiguous."""
+    found = [data_dir / f"{table.name}{s}" for s in FILE_SUFFIXES]
+    found = [p for p in found if p.is_file()]
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        return None, Problem(
+            table.name, f"both {names} exist; keep exactly one file per table."
+        )
+    if not found:
+        if table.required:
+            return None, Problem(
+                f"{table.name}.csv",
+                f"required table '{table.name}' is missing: put {table.name}.csv or "
+                f"{table.name}.parquet in {data_dir}.",
+            )
+        return None, None
+    return found[0], None
+
+
+def read_table_file(path: Path, table: Table) -> tuple[RawTable | None, Problem | None]:
+    """Read one table file; CSV cells are kept as strings so values can be checked."""
+    try:
+        if path.suffix.lower() == ".csv":
+            frame = _read_csv(path)
+        else:
+            frame = pd.read_parquet(path)
+    except UnicodeDecodeError:
+        return None, _encoding_problem(path)
+    except pd.errors.EmptyDataError:
+        return None, Problem(path.name, "the file is empty; it needs a header line and rows.")
+    except (pa.ArrowInvalid, OSError, ValueError, pd.errors.ParserError) as exc:
+        kind = "CSV" if path.suffix.lower() == ".csv" else "Parquet"
+        return None, Problem(path.name, f"cannot be read as {kind}: {_first_line(exc)}")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    logger.info("read %s: %d rows, %d columns", path.name, len(frame), frame.shape[1])
+    return RawTable(table, path, frame), None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    # utf-8-sig accepts files with and without a byte-order mark.
+    return pd.read_csv(
+        path,
+        dtype=str,
+        keep_default_na=False,
+        na_values=[""],
+        encoding="utf-8-sig",
+        skipinitialspace=True,
+    )
+
+
+def _encoding_problem(path: Path) -> Problem:
+    bad_lines: list[int] = []
+    count = 0
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                count += 1
+                if len(bad_lines) < MAX_BAD_LINES_SHOWN:
+                    bad_lines.append(number)
+    return Problem(
+        path.name,
+        "is not valid UTF-8 text; re-export it as UTF-8 (for example "
+        "`iconv -f latin1 -t utf-8`).",
+        rows=tuple(bad_lines),
+        count=count,
+        row_label="line",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
