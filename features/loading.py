@@ -173,12 +173,12 @@ def _canonical_transactions(tx: pd.DataFrame) -> pd.DataFrame:
         tx[col] = tx[col].cat.remove_unused_categories()
     if "basket_id" in tx:
         key = tx["basket_id"]
-        codes = key.cat.codes if isinstance(key.dtype, pd.CategoricalDtype) else pd.factorize(key)[0]
+        is_cat = isinstance(key.dtype, pd.CategoricalDtype)
+        codes = key.cat.codes if is_cat else pd.factorize(key)[0]
         tx["basket_id"] = np.asarray(codes, dtype=np.int64)
     else:
-        tx["basket_id"] = (
-            tx.groupby(["member_id", "timestamp"], observed=True, sort=False).ngroup().astype("int64")
-        )
+        trips = tx.groupby(["member_id", "timestamp"], observed=True, sort=False)
+        tx["basket_id"] = trips.ngroup().astype("int64")
     if "discount" not in tx:
         tx["discount"] = 0.0
     tx["discount"] = tx["discount"].fillna(0.0)

@@ -113,7 +113,9 @@ def _parse_column(raw: RawTable, name: str, kind: str, required: bool):
         parsed, bad = _parse_bools(col)
         if bad.any():
             problems.append(
-                problem_at(raw, name, bad, col, "not a yes/no value; use true/false, yes/no or 1/0.")
+                problem_at(
+                    raw, name, bad, col, "not a yes/no value; use true/false, yes/no or 1/0."
+                )
             )
     else:
         parsed = col.astype("string").str.strip()

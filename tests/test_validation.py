@@ -62,13 +62,17 @@ def test_unparsable_timestamp_reports_line_and_value(make_data_dir):
 
 
 def test_non_numeric_amount(make_data_dir):
-    data = make_data_dir(transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,3.5,b1\n1,2024-01-03,B,1,$4,b2\n")
+    data = make_data_dir(
+        transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,3.5,b1\n1,2024-01-03,B,1,$4,b2\n"
+    )
     (msg,) = problems_of(data)
     assert "column 'amount': not a number" in msg and "line 3 ('$4')" in msg
 
 
 def test_negative_amount_on_a_sale_is_an_error(make_data_dir):
-    data = make_data_dir(transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,-3.5,b1\n1,2024-01-03,B,1,2,b2\n")
+    data = make_data_dir(
+        transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,-3.5,b1\n1,2024-01-03,B,1,2,b2\n"
+    )
     (msg,) = problems_of(data)
     assert "column 'amount'" in msg and "negative amount" in msg and "line 2 ('-3.5')" in msg
 
@@ -135,7 +139,9 @@ def test_bad_event_type_and_bool(make_data_dir):
 
 
 def test_missing_required_value(make_data_dir):
-    data = make_data_dir(transactions=f"{TX_HEADER}\n,2024-01-02,A,1,3.5,b1\n1,2024-01-03,B,1,2,b2\n")
+    data = make_data_dir(
+        transactions=f"{TX_HEADER}\n,2024-01-02,A,1,3.5,b1\n1,2024-01-03,B,1,2,b2\n"
+    )
     (msg,) = problems_of(data)
     assert "column 'member_id': missing value in a required column" in msg and "line 2" in msg
 

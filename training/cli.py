@@ -39,9 +39,11 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from training.cli_import import import_group
+    from training.cli_kpis import kpis
     from training.cli_validate import validate
 
-    for command in (validate,):
+    for command in (import_group, validate, kpis):
         main.add_command(command)
 
 

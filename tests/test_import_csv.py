@@ -1,0 +1,236 @@
+"""The flat CSV importer: known answers on hand-made files, and every error it explains."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features.errors import ConfigError, DataError, DataValidationError
+from features.loading import load_dataset
+from training.cli_import import import_group
+from training.importers import CsvMapping, import_csv
+
+ORDERS = (
+    "\ufeffcustomer,date,sku,qty,unit,cat,order\n"
+    "c1,2024-01-05 10:00,A,2,1.5,fruit,o1\n"
+    "\n"
+    "c1,2024-01-05 10:00,B,1,3,veg,o1\n"
+    ",2024-01-06,A,1,1.5,fruit,o2\n"
+    "c2,2024-01-07T09:00:00+02:00,A,4,2.0,fruit,o3\n"
+    "c2,2024-01-08,A,1,9,snacks,o4\n"
+    "c3,2024-01-09,B,-1,3,veg,o5\n"
+)
+FULL = CsvMapping(
+    member_col="customer",
+    time_col="date",
+    item_col="sku",
+    quantity_col="qty",
+    price_col="unit",
+    category_col="cat",
+    basket_col="order",
+)
+TOTALS = "customer,date,sku,total\nc1,2024-01-02,A,3.5\nc2,2024-01-03,A,4.5\nc2,2024-01-04,B,1\n"
+BY_TOTAL = CsvMapping("customer", "date", "sku", amount_col="total")
+
+
+def write(tmp_path, text, name="orders.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return path
+
+
+def test_unit_prices_bom_blank_lines_guests_and_time_zones(tmp_path):
+    summary = import_csv(write(tmp_path, ORDERS), tmp_path / "out", FULL)
+
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert list(tx.columns) == ["member_id", "timestamp", "item_id", "quantity", "amount",
+                                "basket_id"]
+    assert tx["member_id"].tolist() == ["c1", "c1", "c2", "c2", "c3"]
+    assert tx["timestamp"].tolist() == [
+        pd.Timestamp("2024-01-05 10:00"),
+        pd.Timestamp("2024-01-05 10:00"),
+        pd.Timestamp("2024-01-07 07:00"),  # +02:00 converted to UTC
+        pd.Timestamp("2024-01-08"),
+        pd.Timestamp("2024-01-09"),
+    ]
+    assert tx["quantity"].tolist() == [2.0, 1.0, 4.0, 1.0, -1.0]
+    assert tx["amount"].tolist() == [3.0, 3.0, 8.0, 9.0, -3.0]  # price x quantity
+    assert tx["basket_id"].tolist() == ["o1", "o1", "o3", "o4", "o5"]
+
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items.to_dict("records") == [
+        # A: categories fruit, fruit, snacks -> fruit; unit prices 1.5, 2.0, 9 -> median 2.0
+        {"item_id": "A", "category": "fruit", "price": 2.0},
+        # B: the return (quantity -1) does not count towards the price
+        {"item_id": "B", "category": "veg", "price": 3.0},
+    ]
+    assert summary.rows == {"transactions": 5, "items": 2}
+    assert summary.skipped == {"empty member id in column 'customer'": 1}
+
+
+def test_amounts_without_quantity_or_category(tmp_path):
+    summary = import_csv(write(tmp_path, TOTALS), tmp_path / "out", BY_TOTAL)
+
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["quantity"].tolist() == [1.0, 1.0, 1.0]
+    assert tx["amount"].tolist() == [3.5, 4.5, 1.0]
+    assert "basket_id" not in tx.columns
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items.to_dict("records") == [
+        {"item_id": "A", "category": "uncategorised", "price": 4.0},
+        {"item_id": "B", "category": "uncategorised", "price": 1.0},
+    ]
+    assert any("quantity 1" in note for note in summary.notes)
+
+
+def test_amount_with_quantity_gives_unit_price(tmp_path):
+    text = "m,t,i,n,total\n1,2024-02-01,X,4,10\n2,2024-02-02,X,1,3\n3,2024-02-03,X,0,0\n"
+    mapping = CsvMapping("m", "t", "i", quantity_col="n", amount_col="total")
+    import_csv(write(tmp_path, text), tmp_path / "out", mapping)
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items["price"].tolist() == [2.75]  # median of 10/4 and 3/1; the 0-quantity line ignored
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["member_id"].tolist() == ["1", "2", "3"]  # ids stay strings
+
+
+def test_date_format(tmp_path):
+    text = "m,t,i,total\n1,31/01/2024 14:05,X,2\n2,01/02/2024 08:00,X,2\n"
+    mapping = CsvMapping("m", "t", "i", amount_col="total", date_format="%d/%m/%Y %H:%M")
+    import_csv(write(tmp_path, text), tmp_path / "out", mapping)
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["timestamp"].tolist() == [pd.Timestamp("2024-01-31 14:05"),
+                                        pd.Timestamp("2024-02-01 08:00")]
+
+
+def test_output_loads(tmp_path):
+    import_csv(write(tmp_path, ORDERS), tmp_path / "out", FULL)
+    ds = load_dataset(tmp_path / "out", now="2025-01-01")
+    assert ds.cleaning.rows_in == {"transactions": 5, "items": 2}
+    assert ds.cleaning.dropped == {"transactions": {"returns": 1}}  # c3's line
+    assert sorted(ds.members["member_id"]) == ["c1", "c2"]
+    assert set(ds.items["item_id"]) == {"A", "B"}
+    assert ds.transactions["amount"].sum() == 23.0
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="nope.csv does not exist"):
+        import_csv(tmp_path / "nope.csv", tmp_path / "out", BY_TOTAL)
+
+
+def test_missing_column_lists_the_file_columns(tmp_path):
+    mapping = CsvMapping("Customer", "date", "item", amount_col="total")
+    with pytest.raises(DataError) as info:
+        import_csv(write(tmp_path, TOTALS), tmp_path / "out", mapping)
+    text = str(info.value)
+    assert "--member-col 'Customer' (did you mean 'customer'?)" in text
+    assert "--item-col 'item'" in text
+    assert "The file has the columns: 'customer', 'date', 'sku', 'total'." in text
+    assert not (tmp_path / "out").exists()
+
+
+def test_semicolon_file_is_explained(tmp_path):
+    with pytest.raises(DataError, match="looks semicolon-separated"):
+        import_csv(write(tmp_path, "customer;date;sku;total\n1;2024-01-01;A;1\n"),
+                   tmp_path / "out", BY_TOTAL)
+
+
+def test_bad_times_name_lines_and_values(tmp_path):
+    text = "customer,date,sku,total\nc1,2024-01-02,A,1\nc1,05/01/2024,A,1\n\nc2,,A,1\n"
+    with pytest.raises(DataValidationError) as info:
+        import_csv(write(tmp_path, text), tmp_path / "out", BY_TOTAL)
+    [problem] = info.value.problems
+    assert problem.column == "date"
+    assert problem.rows == (3, 5)  # the header is line 1; the blank line 4 still counts
+    assert problem.values == ("05/01/2024", "")
+    assert problem.count == 2
+    assert "--date-format" in str(info.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_date_format_string_and_values(tmp_path):
+    text = "m,t,i,total\n1,2024-01-31,X,2\n"
+    mapping = CsvMapping("m", "t", "i", amount_col="total", date_format="%d/%m/%Y")
+    with pytest.raises(DataValidationError, match="with --date-format '%d/%m/%Y'"):
+        import_csv(write(tmp_path, text), tmp_path / "out", mapping)
+
+
+@pytest.mark.parametrize("column", ["qty", "unit"])
+def test_non_numeric_numbers(tmp_path, column):
+    text = "customer,date,sku,qty,unit\nc1,2024-01-02,A,1,2\nc1,2024-01-03,A,x,\u20ac2\n"
+    mapping = CsvMapping("customer", "date", "sku", quantity_col="qty", price_col="unit")
+    with pytest.raises(DataValidationError) as info:
+        import_csv(write(tmp_path, text), tmp_path / "out", mapping)
+    by_column = {p.column: p for p in info.value.problems}
+    assert set(by_column) == {"qty", "unit"}  # every problem is listed, not just the first
+    assert by_column[column].rows == (3,)
+    assert by_column[column].values == ({"qty": "x", "unit": "\u20ac2"}[column],)
+    assert "not numbers" in by_column[column].message
+
+
+def test_non_numeric_amount_and_empty_item(tmp_path):
+    text = 'customer,date,sku,total\nc1,2024-01-02,A,1\nc1,2024-01-03,,"1,50"\nc2,2024-01-04,B,\n'
+    with pytest.raises(DataValidationError) as info:
+        import_csv(write(tmp_path, text), tmp_path / "out", BY_TOTAL)
+    by_column = {p.column: p for p in info.value.problems}
+    assert by_column["sku"].rows == (3,)
+    assert by_column["total"].rows == (3, 4)
+    assert by_column["total"].values == ("1,50", "")
+
+
+@pytest.mark.parametrize(
+    ("amount", "price", "message"),
+    [("total", "unit", "Both an amount column"), (None, None, "Neither an amount column")],
+)
+def test_exactly_one_of_amount_and_price(tmp_path, amount, price, message):
+    mapping = CsvMapping("customer", "date", "sku", amount_col=amount, price_col=price)
+    with pytest.raises(ConfigError, match=message):
+        import_csv(write(tmp_path, TOTALS), tmp_path / "out", mapping)
+
+
+def test_not_utf8(tmp_path):
+    path = write(tmp_path, "customer,date,sku,total\nJos\xe9,2024-01-01,A,1\n".encode("cp1252"))
+    with pytest.raises(DataError, match=r"not UTF-8 encoded \(line 2: byte 0xe9"):
+        import_csv(path, tmp_path / "out", BY_TOTAL)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "is empty"), ("customer,date,sku,total\n", "no order lines"),
+     ("customer,date,sku,total\n,2024-01-01,A,1\n", "no order line has a member id")],
+)
+def test_nothing_to_import(tmp_path, text, message):
+    with pytest.raises(DataError, match=message):
+        import_csv(write(tmp_path, text), tmp_path / "out", BY_TOTAL)
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    path = write(tmp_path, TOTALS)
+    import_csv(path, tmp_path / "out", BY_TOTAL)
+    with pytest.raises(DataError, match="--overwrite"):
+        import_csv(path, tmp_path / "out", BY_TOTAL)
+    import_csv(path, tmp_path / "out", BY_TOTAL, overwrite=True)
+
+
+def test_cli_success_and_clean_errors(tmp_path):
+    path = write(tmp_path, TOTALS)
+    base = ["csv", str(path), str(tmp_path / "out"), "--member-col", "customer",
+            "--time-col", "date", "--item-col", "sku"]
+    runner = CliRunner()
+
+    ok = runner.invoke(import_group, [*base, "--amount-col", "total"])
+    assert ok.exit_code == 0, ok.output
+    assert "transactions: 3 rows" in ok.output
+
+    neither = runner.invoke(import_group, base)
+    assert neither.exit_code == 2
+    assert "Neither an amount column" in neither.output
+
+    exists = runner.invoke(import_group, [*base, "--amount-col", "total"])
+    assert exists.exit_code == 1
+    assert "pass --overwrite" in exists.output
+    assert "Traceback" not in exists.output
+
+    bad_col = runner.invoke(import_group, [*base, "--amount-col", "price", "--overwrite"])
+    assert bad_col.exit_code == 1
+    assert "--amount-col 'price'" in bad_col.output

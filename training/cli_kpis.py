@@ -1,0 +1,123 @@
+"""``offers kpis``: print the loyalty-program KPIs of a data directory.
+
+The figures are defined in ``docs/kpis.md`` and computed by
+:func:`features.kpis.program_kpis`; this module only loads, formats and prints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+import pandas as pd
+
+from features.errors import OffersError
+from features.kpis import PERIODS, program_kpis
+
+FORMATS = ("table", "csv", "json")
+
+# Table layout: (column, header, format) in two blocks so each fits a terminal.
+_MEMBER_BLOCK = (
+    ("members_at_start", "members@start", "{:,.0f}"),
+    ("active_members", "active", "{:,.0f}"),
+    ("new_members", "new", "{:,.0f}"),
+    ("retained_members", "retained", "{:,.0f}"),
+    ("retention_rate", "retention%", "{:.1f}"),
+    ("churn_rate", "churn%", "{:.1f}"),
+    ("repeat_purchase_rate", "repeat%", "{:.1f}"),
+    ("active_90d", "active_90d", "{:,.0f}"),
+)
+_SALES_BLOCK = (
+    ("revenue", "revenue", "{:,.2f}"),
+    ("baskets", "baskets", "{:,.0f}"),
+    ("average_order_value", "avg_order", "{:,.2f}"),
+    ("purchase_frequency", "baskets/active", "{:.2f}"),
+    ("offers_sent", "offers_sent", "{:,.0f}"),
+    ("offers_redeemed", "redeemed", "{:,.0f}"),
+    ("offer_redemption_rate", "redemption%", "{:.1f}"),
+)
+
+
+@click.command("kpis")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--period",
+    type=click.Choice(list(PERIODS)),
+    default="month",
+    show_default=True,
+    help="Calendar period of one row.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table for reading, csv or json for other tools.",
+)
+def kpis(data_dir: str, period: str, fmt: str) -> None:
+    """Print retention, churn, activity, sales and offer KPIs of DATA_DIR per period.
+
+    Definitions of every figure: docs/kpis.md. Rates are percentages; an
+    empty cell (n/a, null) means the figure is undefined for that period,
+    e.g. retention when nobody was a member at the period start.
+    """
+    from features.loading import load_dataset
+
+    try:
+        dataset = load_dataset(data_dir)
+        table = program_kpis(dataset, period=period)
+    except OffersError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    if fmt == "csv":
+        click.echo(format_csv(table), nl=False)
+    elif fmt == "json":
+        click.echo(format_json(table))
+    else:
+        click.echo(format_table(table, period))
+
+
+def format_csv(table: pd.DataFrame) -> str:
+    """KPIs as CSV: dates as ``YYYY-MM-DD``, undefined figures as empty cells."""
+    out = table.copy()
+    for column in ("start", "end"):
+        out[column] = out[column].dt.strftime("%Y-%m-%d")
+    return out.to_csv(index=False, float_format="%.15g", lineterminator="\n")
+
+
+def format_json(table: pd.DataFrame) -> str:
+    """KPIs as a JSON list of records: dates as ``YYYY-MM-DD``, undefined figures as null."""
+    records = []
+    for row in table.to_dict(orient="records"):
+        record = {}
+        for key, value in row.items():
+            if isinstance(value, pd.Timestamp):
+                value = value.strftime("%Y-%m-%d")
+            elif hasattr(value, "item"):
+                value = value.item()
+            if isinstance(value, float) and math.isnan(value):
+                value = None
+            record[key] = value
+        records.append(record)
+    return json.dumps(records, indent=2)
+
+
+def format_table(table: pd.DataFrame, period: str) -> str:
+    """KPIs as two aligned text blocks (members, then sales and offers)."""
+    marks = ["*" if partial else " " for partial in table["partial"]]
+    labels = [label + mark for label, mark in zip(table["period"], marks)]
+    blocks = []
+    for title, spec in (("Members", _MEMBER_BLOCK), ("Sales and offers", _SALES_BLOCK)):
+        shown = pd.DataFrame({"period": labels})
+        for column, header, fmt in spec:
+            shown[header] = [
+                "n/a" if pd.isna(v) else fmt.format(v) for v in table[column].tolist()
+            ]
+        blocks.append(f"{title} per {period}\n{shown.to_string(index=False)}")
+    text = "\n\n".join(blocks)
+    if table["partial"].any():
+        text += "\n\n* partial period: the transactions do not cover all of it."
+    text += "\nRates in %; n/a = undefined (zero denominator). Definitions: docs/kpis.md"
+    return text

@@ -1,0 +1,429 @@
+"""Turn one CSV file of order lines, as most shops export them, into a data directory.
+
+The file has one row per order line and a header row; the caller names which
+columns hold the member, the time, the item and the money (see
+:class:`CsvMapping`). The importer writes ``transactions.parquet`` and an
+``items.parquet`` derived from the lines; the loader builds the members from
+the transactions.
+
+Rules:
+
+- ``quantity`` is 1 on every line when there is no quantity column.
+- Exactly one of an amount column (what the line cost in total) or a price
+  column (the unit price) is given; with a unit price, ``amount = price x quantity``.
+- An item's ``category`` is the value most of its lines give in the category
+  column (ties: alphabetically first), or ``"uncategorised"``; its ``price``
+  is the median unit price over its lines with a positive quantity.
+- Times are ISO 8601 unless a ``strftime`` format is given; time zones are
+  converted to UTC and dropped.
+- Lines with an empty member id (guest orders) are skipped and counted; empty
+  item ids, unreadable times and non-numeric numbers are errors that name the
+  offending lines (the header is line 1). Completely blank lines are ignored.
+
+The file must be UTF-8 (a byte-order mark is fine) and comma-separated.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError, DataError, DataValidationError, Problem
+from features.storage import atomic_directory, write_frame
+from training.importers.summary import ImportSummary
+
+logger = logging.getLogger(__name__)
+
+UNCATEGORISED = "uncategorised"
+_SHOWN = 5  # offending lines shown per problem
+
+
+@dataclass(frozen=True)
+class CsvMapping:
+    """Which column of the file holds which field.
+
+    Parameters
+    ----------
+    member_col, time_col, item_col : str
+        Columns with the member id, the time of the line and the item id.
+    quantity_col : str or None
+        Column with the quantity; without one every line has quantity 1.
+    amount_col : str or None
+        Column with the line's total amount. Give this or ``price_col``.
+    price_col : str or None
+        Column with the unit price; the amount is price x quantity.
+    category_col : str or None
+        Column with the item's category.
+    basket_col : str or None
+        Column with the order (basket) id.
+    date_format : str or None
+        A ``strftime`` format for the time column, e.g. ``"%d/%m/%Y %H:%M"``;
+        ISO 8601 when omitted.
+    """
+
+    member_col: str
+    time_col: str
+    item_col: str
+    quantity_col: str | None = None
+    amount_col: str | None = None
+    price_col: str | None = None
+    category_col: str | None = None
+    basket_col: str | None = None
+    date_format: str | None = None
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` unless exactly one of amount and price is given."""
+        if self.amount_col and self.price_col:
+            raise ConfigError(
+                f"Both an amount column ({self.amount_col!r}) and a price column "
+                f"({self.price_col!r}) were given; give exactly one: --amount-col for the "
+                "line total, or --price-col for the unit price."
+            )
+        if not self.amount_col and not self.price_col:
+            raise ConfigError(
+                "Neither an amount column nor a price column was given; give exactly one: "
+                "--amount-col for the line total, or --price-col for the unit price."
+            )
+
+    def columns(self) -> dict[str, str]:
+        """The mapped columns as ``{option name: column name}``."""
+        options = {
+            "--member-col": self.member_col,
+            "--time-col": self.time_col,
+            "--item-col": self.item_col,
+            "--quantity-col": self.quantity_col,
+            "--amount-col": self.amount_col,
+            "--price-col": self.price_col,
+            "--category-col": self.category_col,
+            "--basket-col": self.basket_col,
+        }
+        return {option: column for option, column in options.items() if column}
+
+
+def read_order_lines(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV file with every value as a string, keeping its line numbers.
+
+    Parameters
+    ----------
+    path : path
+        A UTF-8 (optionally with BOM), comma-separated file with a header row.
+
+    Returns
+    -------
+    DataFrame
+        One row per non-blank line, all columns ``str`` (NA for empty cells),
+        indexed by the line number in the file (the header is line 1).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, empty, not UTF-8 or not valid CSV.
+    """
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "does not exist"
+        raise DataError(f"{path} {what}; give the path of a CSV file of order lines.")
+    try:
+        frame = pd.read_csv(
+            path,
+            dtype=str,
+            encoding="utf-8-sig",
+            keep_default_na=False,
+            na_values=[""],
+            skip_blank_lines=False,
+        )
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 encoded ({_first_non_utf8(path)}); re-save it as UTF-8, "
+            "e.g. iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv."
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DataError(f"{path} is empty; it needs a header row and order lines.") from exc
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{path} is not a valid CSV file: {exc}") from exc
+    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for column in frame.columns:
+        frame[column] = frame[column].str.strip().replace("", np.nan)
+    return frame[frame.notna().any(axis=1)]
+
+
+def convert_order_lines(
+    lines: pd.DataFrame, mapping: CsvMapping, *, file: str = "input"
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
+    """Map order lines onto the ``transactions`` and ``items`` tables.
+
+    Parameters
+    ----------
+    lines : DataFrame
+        As :func:`read_order_lines` gives it: string columns, indexed by line number.
+    mapping : CsvMapping
+        Which column holds which field.
+    file : str
+        Name of the file, used in error messages.
+
+    Returns
+    -------
+    transactions : DataFrame
+        ``member_id``, ``timestamp``, ``item_id``, ``quantity``, ``amount`` and,
+        when mapped, ``basket_id``; one row per line kept.
+    items : DataFrame
+        ``item_id``, ``category``, ``price``; one row per item.
+    skipped : dict of str to int
+        Lines left out, by reason.
+
+    Raises
+    ------
+    ConfigError
+        If both or neither of the amount and price columns are given.
+    DataError
+        If a mapped column is missing from ``lines``.
+    DataValidationError
+        Listing every bad value found (times, numbers, empty item ids).
+
+    Examples
+    --------
+    >>> lines = pd.DataFrame({"cust": ["a", "b"], "when": ["2024-01-02", "2024-01-03"],
+    ...                       "sku": ["x", "x"], "total": ["3.5", "4.5"]}, index=[2, 3])
+    >>> m = CsvMapping("cust", "when", "sku", amount_col="total")
+    >>> tx, items, skipped = convert_order_lines(lines, m)
+    >>> items[["item_id", "category", "price"]].to_dict("records")
+    [{'item_id': 'x', 'category': 'uncategorised', 'price': 4.0}]
+    """
+    mapping.validate()
+    _check_columns(lines, mapping, file)
+    skipped: dict[str, int] = {}
+    no_member = lines[mapping.member_col].isna()
+    if no_member.any():
+        skipped[f"empty member id in column '{mapping.member_col}'"] = int(no_member.sum())
+        logger.info("skipping %d line(s) with no member id", int(no_member.sum()))
+        lines = lines[~no_member]
+
+    problems: list[Problem] = []
+    empty_item = lines[mapping.item_col].isna()
+    if empty_item.any():
+        problems.append(
+            _problem(file, mapping.item_col, empty_item, lines[mapping.item_col],
+                     "item id is empty; every order line needs an item id")
+        )
+    timestamp = _parse_times(lines, mapping, file, problems)
+    quantity = _parse_number(lines, mapping.quantity_col, file, problems)
+    if quantity is None:
+        quantity = pd.Series(1.0, index=lines.index)
+    if mapping.amount_col:
+        amount = _parse_number(lines, mapping.amount_col, file, problems)
+        unit_price = amount / quantity.where(quantity != 0)
+    else:
+        unit_price = _parse_number(lines, mapping.price_col, file, problems)
+        amount = unit_price * quantity
+    if problems:
+        raise DataValidationError(problems=problems)
+
+    transactions = pd.DataFrame(
+        {
+            "member_id": lines[mapping.member_col],
+            "timestamp": timestamp,
+            "item_id": lines[mapping.item_col],
+            "quantity": quantity.astype("float64"),
+            "amount": amount.astype("float64"),
+        }
+    )
+    if mapping.basket_col:
+        transactions["basket_id"] = lines[mapping.basket_col]
+    category = lines[mapping.category_col] if mapping.category_col else None
+    items = _items(transactions["item_id"], category, unit_price, quantity)
+    return transactions.reset_index(drop=True), items, skipped
+
+
+def import_csv(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    mapping: CsvMapping,
+    *,
+    overwrite: bool = False,
+) -> ImportSummary:
+    """Convert a CSV file of order lines into a data directory of Parquet files.
+
+    Parameters
+    ----------
+    path : path
+        The CSV file (UTF-8, comma-separated, header row).
+    out_dir : path
+        The data directory to create; gets ``transactions.parquet`` and
+        ``items.parquet``.
+    mapping : CsvMapping
+        Which column holds which field.
+    overwrite : bool
+        Replace ``out_dir`` if it exists and is not empty.
+
+    Returns
+    -------
+    ImportSummary
+        Rows written per table and lines skipped.
+
+    Raises
+    ------
+    ConfigError
+        If both or neither of the amount and price columns are given.
+    DataError
+        If the file is missing or unreadable, a mapped column is missing, a
+        value is bad (:class:`DataValidationError`, every problem listed) or
+        ``out_dir`` exists and is not empty without ``overwrite``.
+    """
+    mapping.validate()
+    lines = read_order_lines(path)
+    if lines.empty:
+        raise DataError(f"{path} has a header but no order lines; nothing to import.")
+    logger.info("read %d order line(s) from %s", len(lines), path)
+    transactions, items, skipped = convert_order_lines(lines, mapping, file=Path(path).name)
+    if transactions.empty:
+        raise DataError(
+            f"{path}: no order line has a member id in column '{mapping.member_col}'; "
+            "check --member-col."
+        )
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        write_frame(transactions, tmp / "transactions.parquet")
+        write_frame(items, tmp / "items.parquet")
+    notes = []
+    if not mapping.quantity_col:
+        notes.append("no quantity column: every line has quantity 1")
+    if not mapping.category_col:
+        notes.append(f"no category column: every item is in category '{UNCATEGORISED}'")
+    summary = ImportSummary(
+        out_dir=Path(out_dir),
+        rows={"transactions": len(transactions), "items": len(items)},
+        skipped=skipped,
+        notes=notes,
+    )
+    logger.info("wrote %s: %s", out_dir, summary.rows)
+    return summary
+
+
+def _first_non_utf8(path: Path) -> str:
+    """Where the first byte that is not UTF-8 is, as text for an error message."""
+    with path.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return f"line {number}: byte 0x{raw[exc.start:exc.start + 1].hex()} in {raw[:60]!r}"
+    return "a byte sequence that is not UTF-8"
+
+
+def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
+    have = list(lines.columns)
+    missing = {opt: col for opt, col in mapping.columns().items() if col not in have}
+    if not missing:
+        return
+    semicolons = len(have) == 1 and ";" in have[0]
+    parts = []
+    for option, column in missing.items():
+        close = [] if semicolons else difflib.get_close_matches(column, have, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        parts.append(f"{option} {column!r}{hint}")
+    text = (
+        f"{file}: column(s) not found: {'; '.join(parts)}. "
+        f"The file has the columns: {', '.join(repr(c) for c in have)}."
+    )
+    if semicolons:
+        text += " The file looks semicolon-separated; export it with commas as separators."
+    raise DataError(text)
+
+
+def _problem(
+    file: str, column: str, bad: pd.Series, values: pd.Series, message: str
+) -> Problem:
+    """A Problem naming the first few offending lines (``bad`` is a boolean mask)."""
+    where = bad[bad].index[:_SHOWN]
+    return Problem(
+        file=file,
+        column=column,
+        message=message,
+        rows=tuple(int(i) for i in where),
+        values=tuple("" if pd.isna(v) else str(v) for v in values.loc[where]),
+        count=int(bad.sum()),
+        row_label="line",
+    )
+
+
+def _parse_times(
+    lines: pd.DataFrame, mapping: CsvMapping, file: str, problems: list[Problem]
+) -> pd.Series:
+    raw = lines[mapping.time_col]
+    fmt = mapping.date_format or "ISO8601"
+    try:
+        parsed = pd.to_datetime(raw, format=fmt, errors="coerce", utc=True)
+    except ValueError as exc:
+        raise ConfigError(f"--date-format {fmt!r} is not a usable format: {exc}") from exc
+    bad = parsed.isna()
+    if bad.any():
+        how = (
+            f"with --date-format {mapping.date_format!r}"
+            if mapping.date_format
+            else "as ISO 8601 (e.g. 2024-03-31 or 2024-03-31T14:05:00); "
+            "pass --date-format, e.g. '%d/%m/%Y %H:%M'"
+        )
+        message = f"times could not be read {how}"
+        problems.append(_problem(file, mapping.time_col, bad, raw, message))
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _parse_number(
+    lines: pd.DataFrame, column: str | None, file: str, problems: list[Problem]
+) -> pd.Series | None:
+    if column is None:
+        return None
+    raw = lines[column]
+    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+    bad = parsed.isna() | ~np.isfinite(parsed)
+    if bad.any():
+        problems.append(
+            _problem(
+                file, column, bad, raw,
+                "values are empty or not numbers; use plain numbers with a dot as decimal "
+                "separator and no currency symbols or thousands separators",
+            )
+        )
+    return parsed
+
+
+def _items(
+    item_id: pd.Series,
+    category: pd.Series | None,
+    unit_price: pd.Series,
+    quantity: pd.Series,
+) -> pd.DataFrame:
+    """One row per item: most frequent category and median unit price (clean input)."""
+    ids = pd.Index(item_id.unique()).sort_values()
+    if category is None:
+        categories = pd.Series(UNCATEGORISED, index=ids)
+    else:
+        counts = (
+            pd.DataFrame({"item_id": item_id, "category": category.fillna(UNCATEGORISED)})
+            .value_counts()
+            .rename("n")
+            .reset_index()
+            .sort_values(["item_id", "n", "category"], ascending=[True, False, True])
+        )
+        n_conflicting = int(counts["item_id"].duplicated().sum())
+        if n_conflicting:
+            logger.info(
+                "%d item(s) have more than one category; keeping each one's most frequent",
+                counts.loc[counts["item_id"].duplicated(), "item_id"].nunique(),
+            )
+        categories = counts.drop_duplicates("item_id").set_index("item_id")["category"]
+    positive = quantity > 0
+    price = unit_price[positive].groupby(item_id[positive]).median()
+    return pd.DataFrame(
+        {
+            "item_id": ids.astype(str),
+            "category": categories.reindex(ids).to_numpy(),
+            "price": price.reindex(ids).to_numpy(dtype="float64"),
+        }
+    )
