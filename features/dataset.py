@@ -9,9 +9,10 @@ transactions
     ``member_id``, ``item_id``: ``category`` whose categories are ``str``;
     ``timestamp``: ``datetime64[ns]`` (naive, UTC); ``quantity``, ``amount``,
     ``discount``: ``float64`` (``discount`` is 0.0 when the file has none);
-    ``basket_id``: ``int64`` codes (a basket is the file's ``basket_id`` or,
-    without one, a member's purchases at one timestamp); optional ``store_id``,
-    ``channel``: ``category``. Row order is not meaningful.
+    ``basket_id``: ``int64`` (the file's integer basket ids, codes of other
+    basket ids, or without them, codes of a member's purchases at one
+    timestamp); optional ``store_id``, ``channel``: ``category`` of ``str``.
+    Row order is not meaningful.
 items
     ``item_id``, ``category``, ``department`` (the category when absent):
     ``str``; optional ``brand``, ``name``: ``str``; ``price``: ``float64``.
@@ -22,10 +23,11 @@ members
     ``push_opt_in``: nullable ``boolean``; ``points_balance``, ``referrals``:
     ``float64``; ``tier``, ``plan``, ``plan_status``: ``str`` (NA when unknown).
 offer_events
-    ``member_id``, ``offer_id``: ``str``; ``event``: one of
-    :data:`features.contract.EVENT_TYPES`; ``timestamp``: ``datetime64[ns]``;
-    optional ``channel``, ``campaign_id``, ``event_id``: ``str``. An empty frame
-    with these columns when the directory has no offer events.
+    ``member_id``, ``offer_id``, ``event`` (one of
+    :data:`features.contract.EVENT_TYPES`) and optional ``channel``,
+    ``campaign_id``, ``event_id``: ``category`` of ``str`` (cheap at millions
+    of rows); ``timestamp``: ``datetime64[ns]``. An empty frame with the
+    required columns when the directory has no offer events.
 """
 
 from __future__ import annotations

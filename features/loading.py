@@ -144,7 +144,7 @@ def _assemble(
         raise DataValidationError(
             [Problem("transactions", "no usable lines are left after cleaning: " + _why(report))]
         )
-    tx = _canonical_transactions(tx)
+    tx = _canonical_transactions(tx, rows_dropped=len(tx) < report.rows_in["transactions"])
     items = _canonical_items(parsed["items"])
     members = _canonical_members(parsed.get("members"), tx)
     events = parsed.get("offer_events")
@@ -167,14 +167,21 @@ def _why(report: CleaningReport) -> str:
     return ", ".join(f"{k}: {v}" for k, v in dropped.items()) or "nothing was read"
 
 
-def _canonical_transactions(tx: pd.DataFrame) -> pd.DataFrame:
-    tx = tx.reset_index(drop=True)
-    for col in ("member_id", "item_id"):
-        tx[col] = tx[col].cat.remove_unused_categories()
+def _canonical_transactions(tx: pd.DataFrame, rows_dropped: bool) -> pd.DataFrame:
+    if rows_dropped:
+        tx = tx.reset_index(drop=True)
+        for col in ("member_id", "item_id"):
+            tx[col] = tx[col].cat.remove_unused_categories()
     if "basket_id" in tx:
         key = tx["basket_id"]
-        is_cat = isinstance(key.dtype, pd.CategoricalDtype)
-        codes = key.cat.codes if is_cat else pd.factorize(key)[0]
+        if pd.api.types.is_integer_dtype(key.dtype) and not isinstance(
+            key.dtype, pd.CategoricalDtype
+        ):
+            codes = key  # integer basket ids already identify baskets
+        elif isinstance(key.dtype, pd.CategoricalDtype):
+            codes = key.cat.codes
+        else:
+            codes = pd.factorize(key)[0]
         tx["basket_id"] = np.asarray(codes, dtype=np.int64)
     else:
         trips = tx.groupby(["member_id", "timestamp"], observed=True, sort=False)
@@ -182,9 +189,6 @@ def _canonical_transactions(tx: pd.DataFrame) -> pd.DataFrame:
     if "discount" not in tx:
         tx["discount"] = 0.0
     tx["discount"] = tx["discount"].fillna(0.0)
-    for col in ("store_id", "channel"):
-        if col in tx and not isinstance(tx[col].dtype, pd.CategoricalDtype):
-            tx[col] = tx[col].astype("category")
     return tx
 
 

@@ -57,6 +57,9 @@ def atomic_directory(out_dir: str | os.PathLike, overwrite: bool = False) -> Ite
     if out.exists():
         old = out.parent / f".{out.name}.old-{os.getpid()}"
         os.rename(out, old)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; give it the usual permissions
     os.rename(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -11,13 +11,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.contract import BOOL, DATE, EVENT_TYPES, ID, NUMBER, TIMESTAMP
+from features.contract import BOOL, DATE, EVENT_TYPES, ID, NUMBER, TEXT, TIMESTAMP
 from features.errors import Problem
 from features.reading import MAX_BAD_LINES_SHOWN, RawTable
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
-CATEGORICAL_IDS = {("transactions", "member_id"), ("transactions", "item_id")}
+# In the large tables, ids and text repeat on many rows: they are kept as categoricals.
+LARGE_TABLES = frozenset({"transactions", "offer_events"})
+# Ids that are only used to group rows; integer columns are kept as integers.
+OPAQUE_KEYS = {("transactions", "basket_id")}
+
+
+def _is_integer(col: pd.Series) -> bool:
+    return pd.api.types.is_integer_dtype(col.dtype) and not isinstance(
+        col.dtype, pd.CategoricalDtype
+    )
 
 
 def problem_at(raw: RawTable, column: str | None, mask, values, message: str) -> Problem:
@@ -67,7 +76,7 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
         parsed, found = _parse_column(raw, spec.name, spec.kind, spec.required)
         out[name] = parsed
         problems += found
-    parsed_frame = pd.DataFrame(out, index=frame.index)
+    parsed_frame = pd.DataFrame(out, index=frame.index, copy=False)
     if table.key and not problems:
         problems += _check_unique(raw, parsed_frame, table.key)
     if table.name == "offer_events" and not problems:
@@ -86,8 +95,13 @@ def _parse_column(raw: RawTable, name: str, kind: str, required: bool):
     col = raw.frame[name]
     problems: list[Problem] = []
     missing = col.isna()
-    if kind == ID:
-        parsed = _parse_ids(col, categorical=(raw.table.name, name) in CATEGORICAL_IDS)
+    if kind == ID and (raw.table.name, name) in OPAQUE_KEYS and _is_integer(col):
+        parsed = col  # only grouped on, never shown: skip the costly conversion to strings
+    elif kind in (ID, TEXT) and raw.table.name in LARGE_TABLES:
+        parsed = _string_categorical(col)
+        missing = parsed.isna()
+    elif kind == ID:
+        parsed = _ids_to_str(_integral_floats_to_int(col))
         missing = parsed.isna()
     elif kind in (TIMESTAMP, DATE):
         parsed = _parse_timestamps(col)
@@ -128,22 +142,29 @@ def _parse_column(raw: RawTable, name: str, kind: str, required: bool):
     return parsed, problems
 
 
-def _parse_ids(col: pd.Series, categorical: bool) -> pd.Series:
-    """Ids as strings; integers (and integral floats) become their decimal string."""
+def _integral_floats_to_int(col: pd.Series) -> pd.Series:
+    """Float ids such as 1029.0 (ints with gaps in a file) back to integers."""
+    if pd.api.types.is_float_dtype(col.dtype) and np.all(np.mod(col.dropna(), 1) == 0):
+        return col.astype("Int64")
+    return col
+
+
+def _string_categorical(col: pd.Series) -> pd.Series:
+    """A categorical of stripped strings (ids as decimal strings, empty = missing).
+
+    Works on the distinct values only, so it is cheap on 100M-row columns.
+    """
     if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        if not pd.api.types.is_string_dtype(cats.dtype):
-            cats = _ids_to_str(pd.Series(cats)).array
-        col = col.cat.rename_categories(list(cats))
-        return col if categorical else col.astype("string")
-    if pd.api.types.is_float_dtype(col.dtype):
-        if np.all(np.mod(col.dropna(), 1) == 0):
-            col = col.astype("Int64")
-    if categorical:
-        codes, uniques = pd.factorize(col, use_na_sentinel=True)
-        cats = _ids_to_str(pd.Series(uniques)).array
-        return pd.Series(pd.Categorical.from_codes(codes, categories=list(cats)), index=col.index)
-    return _ids_to_str(col)
+        codes, uniques = col.cat.codes.to_numpy(), pd.Series(col.cat.categories)
+    else:
+        codes, uniques = pd.factorize(_integral_floats_to_int(col), use_na_sentinel=True)
+        uniques = pd.Series(uniques)
+    text = _ids_to_str(_integral_floats_to_int(uniques))
+    # Stripping can merge values (" 7" and "7") and empty strings become missing.
+    merged, categories = pd.factorize(text, use_na_sentinel=True)
+    remap = np.append(merged, -1).astype(np.int32)
+    cat = pd.Categorical.from_codes(remap[codes], categories=pd.Index(categories, dtype="str"))
+    return pd.Series(cat, index=col.index, name=col.name)
 
 
 def _ids_to_str(col: pd.Series) -> pd.Series:

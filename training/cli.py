@@ -41,9 +41,10 @@ def main(verbose: int) -> None:
 def _register() -> None:
     from training.cli_import import import_group
     from training.cli_kpis import kpis
+    from training.cli_synth import synth
     from training.cli_validate import validate
 
-    for command in (import_group, validate, kpis):
+    for command in (import_group, synth, validate, kpis):
         main.add_command(command)
 
 
