@@ -1,0 +1,291 @@
+"""Purchase features of members: recency, frequency, spend, purchase cycle and mix.
+
+:func:`purchase_features` is a pure function of the canonical transactions
+and items and an explicit cutoff; :func:`features.member_features.build_member_features`
+joins it with the profile and offer-history features. The columns are
+documented there.
+
+Units: every ``*_days`` value is in days (fractional where it is measured from
+timestamps). A basket's time is the time of its earliest line. Purchase
+*days* are UTC calendar days.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from features.code_groups import (
+    DENSE_LIMIT,
+    NS_PER_DAY,
+    Lines,
+    column_names,
+    distinct_pair_counts,
+    group_max,
+    group_min,
+    group_sum,
+    lines_before,
+    pair_keys,
+    pair_sums,
+    safe_divide,
+    sorted_unique,
+    to_cutoff,
+)
+from features.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+#: Columns of :func:`purchase_features` that do not depend on the data, in order;
+#: the ``dept_share__*`` and ``cat_share__*`` columns, then ``top_category``,
+#: ``top_department`` and ``discount_share`` follow them.
+RFM_COLUMNS = (
+    "recency_days", "frequency", "monetary_total", "monetary_mean_basket", "n_lines",
+    "n_items_distinct", "first_purchase_days", "interpurchase_mean_days",
+    "interpurchase_std_days", "expected_days_to_next", "overdue_ratio",
+    "spend_recent", "spend_earlier", "spend_trend",
+)  # fmt: skip
+
+
+def purchase_features(
+    transactions: pd.DataFrame,
+    items: pd.DataFrame,
+    as_of,
+    *,
+    n_categories: int = 20,
+    trend_days: float = 90,
+) -> pd.DataFrame:
+    """Per-member purchase features from the lines strictly before ``as_of``.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Canonical transactions (:mod:`features.dataset`).
+    items : DataFrame
+        Canonical items: ``item_id``, ``category`` and ``department`` (the
+        category when the column is absent).
+    as_of : timestamp-like
+        The cutoff; see :func:`features.code_groups.to_cutoff`.
+    n_categories : int
+        How many categories (the largest by total spend before ``as_of``) get
+        their own ``cat_share__*`` column; the rest go to ``cat_share__other``.
+    trend_days : float
+        Length of the ``spend_recent`` and ``spend_earlier`` windows.
+
+    Returns
+    -------
+    DataFrame, shape (n_buyers, n_columns)
+        Indexed by ``member_id`` (str), one row per member with at least one
+        line before ``as_of``. Columns: :data:`RFM_COLUMNS`, ``dept_share__*``
+        (every department of ``items``, sorted by name), ``cat_share__*``
+        (top categories by spend, largest first), ``cat_share__other``,
+        ``top_category``, ``top_department``, ``discount_share``.
+
+    Raises
+    ------
+    ConfigError
+        For a bad ``as_of``, ``n_categories`` or ``trend_days``.
+    DataError
+        When a needed column is missing.
+    """
+    cutoff = to_cutoff(as_of)
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    if not trend_days > 0:
+        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
+    for col in ("item_id", "category"):
+        if col not in items.columns:
+            raise DataError(f"items lack column '{col}'; it is required.")
+    lines = lines_before(transactions, cutoff, ("amount", "discount"), basket=True)
+    n_members = len(lines.member_labels)
+    out = _basket_features(lines, cutoff, n_members, trend_days)
+    out["n_items_distinct"] = distinct_pair_counts(
+        lines.member, lines.item, n_members, len(lines.item_labels)
+    ).astype(np.float64)
+    mix = _spend_mix(lines, items, n_members, n_categories)
+    buyers = out["frequency"] > 0
+    frame = pd.DataFrame(
+        {name: out[name][buyers] for name in RFM_COLUMNS},
+        index=pd.Index(lines.member_labels[buyers], dtype="str", name="member_id"),
+    )
+    shares = pd.DataFrame(
+        mix["shares"][buyers], index=frame.index, columns=mix["share_columns"]
+    )
+    tail = pd.DataFrame(
+        {
+            "top_category": pd.array(mix["top_category"][buyers], dtype="str"),
+            "top_department": pd.array(mix["top_department"][buyers], dtype="str"),
+            "discount_share": out["discount_share"][buyers],
+        },
+        index=frame.index,
+    )
+    frame = pd.concat([frame, shares, tail], axis=1)
+    logger.debug("purchase features: %d buyers, %d lines before %s", len(frame), len(lines), cutoff)
+    return frame
+
+
+def _basket_features(
+    lines: Lines, cutoff: pd.Timestamp, n_members: int, trend_days: float
+) -> dict[str, np.ndarray]:
+    """Everything that only needs baskets: reduce lines to baskets, then to members."""
+    member, basket = lines.member, _dense_baskets(lines)
+    n_baskets = int(basket.max()) + 1 if len(basket) else 0
+    owner = np.full(n_baskets, -1, dtype=np.int64)
+    owner[basket] = member
+    if not np.array_equal(owner[basket], member):
+        # A basket id shared by several members: make (member, basket) the basket.
+        basket = pd.factorize(pair_keys(member, basket, n_baskets))[0]
+        n_baskets = int(basket.max()) + 1
+        owner = np.full(n_baskets, -1, dtype=np.int64)
+        owner[basket] = member
+    used = owner >= 0
+    owner = owner[used]
+    b_time = group_min(basket, n_baskets, lines.timestamp)[used]
+    b_amount = group_sum(basket, n_baskets, lines.values["amount"])[used]
+    b_discount = group_sum(basket, n_baskets, lines.values["discount"])[used]
+    b_lines = group_sum(basket, n_baskets)[used]
+
+    def per_member(weights=None):
+        return np.bincount(owner, weights=weights, minlength=n_members).astype(np.float64)
+
+    cut = cutoff.value
+    frequency = per_member()
+    total = per_member(b_amount)
+    discount = per_member(b_discount)
+    last = group_max(owner, n_members, b_time)
+    first = group_min(owner, n_members, b_time)
+    bought = frequency > 0
+    recency = np.where(bought, (cut - last) / NS_PER_DAY, np.nan)
+    window = int(round(trend_days * NS_PER_DAY))
+    recent = per_member(np.where(b_time >= cut - window, b_amount, 0.0))
+    earlier = per_member(np.where((b_time >= cut - 2 * window) & (b_time < cut - window),
+                                  b_amount, 0.0))
+    gap_mean, gap_std = _purchase_day_gaps(owner, b_time, n_members)
+    known = np.isfinite(gap_mean)
+    prior = float(np.median(gap_mean[known])) if known.any() else np.nan
+    cycle = np.where(known, gap_mean, prior)
+    return {
+        "recency_days": recency,
+        "frequency": frequency,
+        "monetary_total": total,
+        "monetary_mean_basket": safe_divide(total, frequency),
+        "n_lines": per_member(b_lines),
+        "first_purchase_days": np.where(bought, (cut - first) / NS_PER_DAY, np.nan),
+        "interpurchase_mean_days": gap_mean,
+        "interpurchase_std_days": gap_std,
+        "expected_days_to_next": cycle - recency,
+        "overdue_ratio": safe_divide(recency, cycle),
+        "spend_recent": recent,
+        "spend_earlier": earlier,
+        "spend_trend": np.log1p(np.maximum(recent, 0.0)) - np.log1p(np.maximum(earlier, 0.0)),
+        "discount_share": safe_divide(discount, total + discount),
+    }
+
+
+def _dense_baskets(lines: Lines) -> np.ndarray:
+    """Basket codes in ``0..n_baskets-1`` (the loader's are; others are factorized)."""
+    basket = lines.basket
+    if len(basket) and (basket.min() < 0 or basket.max() > 2 * len(basket) + 1024):
+        basket = pd.factorize(basket)[0]
+    return basket
+
+
+def _purchase_day_gaps(
+    owner: np.ndarray, b_time: np.ndarray, n_members: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and (population) std of the gaps between a member's distinct purchase days.
+
+    NaN for members with fewer than two distinct purchase days.
+    """
+    if len(owner) == 0:
+        return np.full(n_members, np.nan), np.full(n_members, np.nan)
+    day = b_time // NS_PER_DAY
+    day -= day.min()
+    n_days = int(day.max()) + 1
+    days = sorted_unique(pair_keys(owner, day, n_days))
+    who, when = days // n_days, days % n_days
+    same = who[1:] == who[:-1]
+    gaps = np.diff(when)[same].astype(np.float64)
+    gap_owner = who[1:][same]
+    n_gaps = np.bincount(gap_owner, minlength=n_members)
+    mean = safe_divide(np.bincount(gap_owner, weights=gaps, minlength=n_members), n_gaps)
+    dev = gaps - mean[gap_owner]
+    var = safe_divide(np.bincount(gap_owner, weights=dev * dev, minlength=n_members), n_gaps)
+    return mean, np.sqrt(var)
+
+
+def _spend_mix(lines: Lines, items: pd.DataFrame, n_members: int, n_categories: int) -> dict:
+    """Department and category spend shares and the top ones, per member code.
+
+    Items are reduced to their distinct (department, category) pairs; one
+    dense member x pair spend matrix (built in member chunks when it would
+    exceed :data:`DENSE_LIMIT` cells) gives every share by matrix products.
+    Lines whose item is not in ``items`` are left out of the shares.
+    """
+    category = items["category"].astype("str")
+    department = (
+        items["department"].astype("str").fillna(category) if "department" in items else category
+    )
+    dept_code, dept_labels = pd.factorize(department, sort=True)
+    cat_code, cat_labels = pd.factorize(category, sort=True)
+    n_dept, n_cat = len(dept_labels), len(cat_labels)
+    pair_code, pairs = pd.factorize(pair_keys(dept_code, cat_code, max(n_cat, 1)))
+    n_pairs = len(pairs)
+    pair_dept, pair_cat = pairs // max(n_cat, 1), pairs % max(n_cat, 1)
+    pos = pd.Index(items["item_id"].astype("str")).get_indexer(lines.item_labels.astype("str"))
+    if (pos < 0).any():
+        logger.warning("%d item id(s) in transactions are not in items; their spend is left "
+                       "out of the department and category shares", int((pos < 0).sum()))
+    item_pair = np.where(pos >= 0, pair_code[pos], n_pairs).astype(np.int64)
+    line_pair = item_pair[lines.item]
+    amount = lines.values["amount"]
+
+    pair_spend = np.bincount(line_pair, weights=amount, minlength=n_pairs + 1)[:n_pairs]
+    cat_spend = np.bincount(pair_cat, weights=pair_spend, minlength=n_cat)
+    order = np.lexsort((np.arange(n_cat), -cat_spend))
+    top = order[: min(n_categories, int((cat_spend > 0).sum()))]
+    to_dept = np.zeros((n_pairs, n_dept))
+    to_dept[np.arange(n_pairs), pair_dept] = 1.0
+    to_cat = np.zeros((n_pairs, n_cat))
+    to_cat[np.arange(n_pairs), pair_cat] = 1.0
+
+    shares = np.full((n_members, n_dept + len(top) + 1), np.nan)
+    top_cat = np.full(n_members, -1, dtype=np.int64)
+    top_dept = np.full(n_members, -1, dtype=np.int64)
+    chunk = max(1, DENSE_LIMIT // (n_pairs + 1))
+    for lo in range(0, n_members, chunk):
+        hi = min(lo + chunk, n_members)
+        if lo == 0 and hi == n_members:
+            member, pair, weight = lines.member, line_pair, amount
+        else:
+            sel = (lines.member >= lo) & (lines.member < hi)
+            member, pair, weight = lines.member[sel] - lo, line_pair[sel], amount[sel]
+        spend = pair_sums(member, pair, hi - lo, n_pairs + 1, weight)[:, :n_pairs]
+        by_dept, by_cat = spend @ to_dept, spend @ to_cat
+        total = by_dept.sum(axis=1)
+        has = total > 0
+        top_spend = by_cat[:, top]
+        block = np.concatenate(
+            [by_dept, top_spend, np.maximum(total - top_spend.sum(axis=1), 0.0)[:, None]], axis=1
+        )
+        shares[lo:hi][has] = block[has] / total[has, None]
+        top_cat[lo:hi][has] = by_cat[has].argmax(axis=1)
+        top_dept[lo:hi][has] = by_dept[has].argmax(axis=1)
+    columns = (
+        column_names("dept_share__", dept_labels)
+        + column_names("cat_share__", cat_labels[top], reserved=("other",))
+        + ["cat_share__other"]
+    )
+    return {
+        "shares": shares,
+        "share_columns": columns,
+        "top_category": _labels(cat_labels, top_cat),
+        "top_department": _labels(dept_labels, top_dept),
+    }
+
+
+def _labels(labels: pd.Index, codes: np.ndarray) -> np.ndarray:
+    """Labels of ``codes`` as an object array, None where the code is -1."""
+    values = np.asarray(labels, dtype=object)
+    return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
