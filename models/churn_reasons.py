@@ -1,0 +1,229 @@
+"""Reason codes for churn risk: which behaviours push a member's risk up, in words.
+
+A *driver* is a group of related features (recency, spend trend, ...). Its
+impact on a member is how much the predicted risk falls when the group's
+features are set to the population's typical values (the medians of the
+training data), everything else kept:
+
+    impact = risk(x) - risk(x with the group at the medians)
+
+One prediction per driver over all members, so the cost is
+``n_drivers x predict`` and vectorised. A driver is reported for a member when
+its impact is positive (at least ``min_impact``) *and* the member's key value
+is on the risky side of the median (e.g. recency above it), so the text always
+matches the facts it states.
+
+Codes and what they say (``x`` = the member, ``m`` = the median member):
+
+=================  ==================================================================
+RECENCY_HIGH       no purchase for N days, k x the usual interval
+SPEND_DECLINING    spend down P% vs the period before (``spend_recent`` vs
+                   ``spend_earlier``, 90-day windows by default)
+LOW_FREQUENCY      fewer visits than similar members (N baskets vs a typical M)
+LOW_SPEND          spends less than most members
+SHORT_TENURE       shorter history than most members: first purchase N days ago
+IRREGULAR_RHYTHM   irregular purchase rhythm
+OFFERS_IGNORED     has not been redeeming offers
+NARROW_RANGE       buys a narrow range of products
+DISCOUNT_DRIVEN    buys mostly on discount
+=================  ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def _num(frame: pd.DataFrame, col: str) -> pd.Series:
+    if col in frame:
+        return pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return pd.Series(np.nan, index=frame.index, dtype="float64")
+
+
+def _int_text(values: pd.Series) -> pd.Series:
+    return values.round().astype("Int64").astype("string").fillna("?")
+
+
+def _recency_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    recency = _num(x, "recency_days")
+    usual = _num(x, "interpurchase_mean_days")
+    ratio = recency / usual.where(usual > 0)
+    text = "no purchase for " + _int_text(recency) + " days"
+    with_ratio = text + ", " + ratio.round(1).astype("string") + "x the usual interval"
+    typical = text + " (a typical member: " + _int_text(
+        pd.Series(ref.get("recency_days", np.nan), index=x.index)) + " days)"
+    return with_ratio.where(ratio.notna() & (ratio >= 1), typical).astype("string")
+
+
+def _spend_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    recent, earlier = _num(x, "spend_recent"), _num(x, "spend_earlier")
+    drop = 100 * (1 - recent / earlier.where(earlier > 0))
+    text = "spend down " + _int_text(drop) + "% vs the period before"
+    return text.where(drop.notna(), "spend falling").astype("string")
+
+
+def _frequency_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    frequency = _num(x, "frequency")
+    typical = _int_text(pd.Series(ref.get("frequency", np.nan), index=x.index))
+    noun = pd.Series(" baskets", index=x.index).where(frequency.round() != 1, " basket")
+    return ("fewer visits than similar members (" + _int_text(frequency)
+            + noun + " vs a typical " + typical + ")").astype("string")
+
+
+def _spend_level_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    typical = _int_text(pd.Series(ref.get("monetary_total", np.nan), index=x.index))
+    return ("spends less than most members (" + _int_text(_num(x, "monetary_total"))
+            + " vs a typical " + typical + ")").astype("string")
+
+
+def _tenure_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    return ("shorter history than most members: first purchase "
+            + _int_text(_num(x, "tenure_days")) + " days ago").astype("string")
+
+
+def _rhythm_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    return ("irregular purchase rhythm (gaps vary by about " + _int_text(
+        _num(x, "interpurchase_std_days")) + " days)").astype("string")
+
+
+def _offers_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    sent, redeemed = _num(x, "offers_sent"), _num(x, "offers_redeemed")
+    text = ("redeemed " + _int_text(redeemed.fillna(0)) + " of " + _int_text(sent.fillna(0))
+            + " offers")
+    return text.where(sent > 0, "has not been redeeming offers").astype("string")
+
+
+def _range_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    return ("buys a narrow range of products (" + _int_text(_num(x, "n_items_distinct"))
+            + " distinct items)").astype("string")
+
+
+def _discount_text(x: pd.DataFrame, ref: pd.Series) -> pd.Series:
+    share = 100 * _num(x, "discount_share")
+    return ("buys mostly on discount (" + _int_text(share) + "% discounted)").astype("string")
+
+
+@dataclass(frozen=True)
+class Driver:
+    """A group of features that make up one reason code.
+
+    Parameters
+    ----------
+    code : str
+    features : tuple of str
+        Set together to the reference values to measure the impact.
+    key : str
+        The feature whose side of the median decides whether the code applies.
+    risky_when : {"above", "below"}
+        Which side of the median is the risky one.
+    text : callable
+        ``(features, reference) -> Series of str``, one text per member.
+    """
+
+    code: str
+    features: tuple[str, ...]
+    key: str
+    risky_when: str
+    text: Callable[[pd.DataFrame, pd.Series], pd.Series]
+
+
+DRIVERS: tuple[Driver, ...] = (
+    Driver("RECENCY_HIGH", ("recency_days", "overdue_ratio", "expected_days_to_next"),
+           "recency_days", "above", _recency_text),
+    Driver("SPEND_DECLINING", ("spend_recent", "spend_earlier", "spend_trend"),
+           "spend_trend", "below", _spend_text),
+    Driver("LOW_FREQUENCY", ("frequency", "interpurchase_mean_days", "n_lines"),
+           "frequency", "below", _frequency_text),
+    Driver("LOW_SPEND", ("monetary_total", "monetary_mean_basket"),
+           "monetary_total", "below", _spend_level_text),
+    Driver("SHORT_TENURE", ("tenure_days", "first_purchase_days"),
+           "tenure_days", "below", _tenure_text),
+    Driver("IRREGULAR_RHYTHM", ("interpurchase_std_days",),
+           "interpurchase_std_days", "above", _rhythm_text),
+    Driver("OFFERS_IGNORED",
+           ("offers_sent", "offers_redeemed", "redemption_rate", "days_since_last_redemption"),
+           "redemption_rate", "below", _offers_text),
+    Driver("NARROW_RANGE", ("n_items_distinct",), "n_items_distinct", "below", _range_text),
+    Driver("DISCOUNT_DRIVEN", ("discount_share", "coupon_share"),
+           "discount_share", "above", _discount_text),
+)  # fmt: skip
+
+REASON_COLUMNS = ("member_id", "rank", "code", "impact", "text")
+
+
+def usable_drivers(feature_names) -> tuple[Driver, ...]:
+    """The drivers whose key feature is among ``feature_names``."""
+    names = set(feature_names)
+    return tuple(d for d in DRIVERS if d.key in names)
+
+
+def driver_impacts(
+    predict: Callable[[np.ndarray], np.ndarray],
+    matrix: np.ndarray,
+    names: list[str],
+    reference: np.ndarray,
+    drivers: tuple[Driver, ...],
+) -> np.ndarray:
+    """Risk minus risk with each driver's features at the reference; shape (n, n_drivers).
+
+    Private helper: ``matrix`` is the model's clean float input, ``reference``
+    one value per column of it.
+    """
+    base = predict(matrix)
+    col = {name: i for i, name in enumerate(names)}
+    impacts = np.empty((matrix.shape[0], len(drivers)), dtype=np.float64)
+    for j, driver in enumerate(drivers):
+        idx = [col[f] for f in driver.features if f in col]
+        changed = matrix.copy()
+        changed[:, idx] = reference[idx]
+        impacts[:, j] = base - predict(changed)
+    return impacts
+
+
+def reason_table(
+    x: pd.DataFrame,
+    impacts: np.ndarray,
+    reference: pd.Series,
+    drivers: tuple[Driver, ...],
+    top: int,
+    min_impact: float,
+) -> pd.DataFrame:
+    """Long table of the top drivers per member (columns :data:`REASON_COLUMNS`).
+
+    Private helper: ``x`` is the member feature frame (texts may quote columns
+    the model does not use), ``impacts`` comes from :func:`driver_impacts` on
+    the same rows, and every driver's key is a column of ``x``.
+    """
+    n, k = impacts.shape
+    eligible = impacts >= min_impact
+    for j, driver in enumerate(drivers):
+        value = _num(x, driver.key).to_numpy()
+        ref = float(reference[driver.key])
+        side = value > ref if driver.risky_when == "above" else value < ref
+        eligible[:, j] &= side
+    score = np.where(eligible, impacts, -np.inf)
+    order = np.argsort(-score, axis=1, kind="stable")[:, :top]
+    rows = np.repeat(np.arange(n), order.shape[1])
+    cols = order.ravel()
+    keep = np.isfinite(score[rows, cols])
+    rows, cols = rows[keep], cols[keep]
+    rank = np.tile(np.arange(1, order.shape[1] + 1), n)[keep]
+    texts = np.empty(rows.size, dtype=object)
+    for j, driver in enumerate(drivers):
+        sel = cols == j
+        if sel.any():
+            member_rows = np.unique(rows[sel])
+            text = driver.text(x.iloc[member_rows], reference)
+            lookup = pd.Series(text.to_numpy(dtype=object), index=member_rows)
+            texts[sel] = lookup.loc[rows[sel]].to_numpy()
+    return pd.DataFrame({
+        "member_id": np.asarray(x.index)[rows],
+        "rank": rank.astype(np.int64),
+        "code": np.array([d.code for d in drivers], dtype=object)[cols],
+        "impact": impacts[rows, cols],
+        "text": texts,
+    }, columns=list(REASON_COLUMNS))

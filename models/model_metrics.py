@@ -1,0 +1,224 @@
+"""Metrics for the churn and value models: thin, warning-free wrappers over sklearn and scipy.
+
+Classification (churn risk ``p`` against the binary outcome ``y``):
+
+- ``roc_auc``: area under the ROC curve (``sklearn.metrics.roc_auc_score``);
+- ``pr_auc``: average precision, the step-wise area under the precision-recall
+  curve (``sklearn.metrics.average_precision_score``);
+- ``brier``: mean squared error of the probabilities (``brier_score_loss``);
+- ``lift_top_decile``: positive rate among the 10% highest scores divided by
+  the overall positive rate (1.0 = no better than random).
+
+Regression (predicted spend against actual spend):
+
+- ``mae``: mean absolute error;
+- ``spearman``: Spearman rank correlation (``scipy.stats.spearmanr``);
+- ``top_decile_capture``: share of the total actual value that the 10% of rows
+  with the highest predictions hold (0.1 = random, 1.0 = all of it).
+
+"Top decile" always means the first ``ceil(n / 10)`` rows when sorted by score,
+highest first, ties kept in input order (a stable sort), so results are
+deterministic. Metrics that are undefined on the input (one class only, a
+constant input, no rows) return NaN instead of warning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from sklearn.calibration import calibration_curve
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+from features.errors import DataError
+
+
+def _check_pair(y_true, y_score, name: str = "y_score") -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true, dtype=np.float64).ravel()
+    y_score = np.asarray(y_score, dtype=np.float64).ravel()
+    if y_true.shape != y_score.shape:
+        raise DataError(
+            f"y_true has {y_true.shape[0]} values but {name} has {y_score.shape[0]}; "
+            "pass one score per outcome."
+        )
+    if np.isnan(y_true).any() or np.isnan(y_score).any():
+        raise DataError(f"y_true and {name} must not contain NaN.")
+    return y_true, y_score
+
+
+def _check_binary(y_true: np.ndarray) -> np.ndarray:
+    if not np.isin(y_true, (0.0, 1.0)).all():
+        bad = np.unique(y_true[~np.isin(y_true, (0.0, 1.0))])[:5]
+        raise DataError(f"y_true must be 0/1 (or bool); found {bad.tolist()}.")
+    return y_true
+
+
+def _two_classes(y_true: np.ndarray) -> bool:
+    return y_true.size > 0 and 0.0 < y_true.mean() < 1.0
+
+
+def top_k(n: int, fraction: float = 0.1) -> int:
+    """Number of rows in the top ``fraction`` of ``n`` rows: ``ceil(n * fraction)``."""
+    return int(math.ceil(n * fraction - 1e-9))
+
+
+def _order(y_score: np.ndarray) -> np.ndarray:
+    """Row indices sorted by score, highest first, ties in input order."""
+    return np.argsort(-y_score, kind="stable")
+
+
+def roc_auc(y_true, y_score) -> float:
+    """ROC-AUC of ``y_score`` for the binary ``y_true``; NaN with a single class.
+
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    y_true, y_score = _check_pair(y_true, y_score)
+    if not _two_classes(_check_binary(y_true)):
+        return float("nan")
+    return float(roc_auc_score(y_true, y_score))
+
+
+def pr_auc(y_true, y_score) -> float:
+    """Average precision (area under the precision-recall curve); NaN without positives."""
+    y_true, y_score = _check_pair(y_true, y_score)
+    if not _two_classes(_check_binary(y_true)):
+        return float("nan")
+    return float(average_precision_score(y_true, y_score))
+
+
+def brier(y_true, y_prob) -> float:
+    """Brier score: mean of ``(y_prob - y_true) ** 2``; lower is better."""
+    y_true, y_prob = _check_pair(y_true, y_prob, "y_prob")
+    _check_binary(y_true)
+    if y_true.size == 0:
+        return float("nan")
+    if (y_prob < 0).any() or (y_prob > 1).any():
+        raise DataError("y_prob must be probabilities in [0, 1].")
+    return float(brier_score_loss(y_true, y_prob))
+
+
+def lift_top_decile(y_true, y_score, fraction: float = 0.1) -> float:
+    """Positive rate in the top ``fraction`` of scores over the overall positive rate.
+
+    >>> lift_top_decile([1, 0, 0, 0, 0, 0, 0, 0, 0, 1], [9, 1, 1, 1, 1, 1, 1, 1, 1, 0])
+    5.0
+    """
+    y_true, y_score = _check_pair(y_true, y_score)
+    _check_binary(y_true)
+    if y_true.size == 0 or y_true.sum() == 0:
+        return float("nan")
+    top = _order(y_score)[: top_k(y_true.size, fraction)]
+    return float(y_true[top].mean() / y_true.mean())
+
+
+def lift_by_decile(y_true, y_score, n_bins: int = 10) -> pd.DataFrame:
+    """Lift table: rows sorted by score (highest first) and cut into ``n_bins`` equal groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, ``decile`` 1 (highest scores) to ``n_bins``, with
+        ``n``, ``positives``, ``rate`` (positive rate), ``mean_score``, ``lift``
+        (rate over the overall rate) and ``cumulative_capture`` (share of all
+        positives in this and the higher groups).
+    """
+    y_true, y_score = _check_pair(y_true, y_score)
+    _check_binary(y_true)
+    order = _order(y_score)
+    groups = np.array_split(order, n_bins)
+    overall = y_true.mean() if y_true.size else float("nan")
+    total = y_true.sum()
+    rows = []
+    captured = 0.0
+    for i, idx in enumerate(groups, start=1):
+        pos = float(y_true[idx].sum())
+        captured += pos
+        rate = pos / len(idx) if len(idx) else float("nan")
+        rows.append({
+            "decile": i,
+            "n": len(idx),
+            "positives": int(pos),
+            "rate": rate,
+            "mean_score": float(y_score[idx].mean()) if len(idx) else float("nan"),
+            "lift": rate / overall if overall > 0 else float("nan"),
+            "cumulative_capture": captured / total if total > 0 else float("nan"),
+        })
+    return pd.DataFrame(rows)
+
+
+def calibration_table(y_true, y_prob, n_bins: int = 10) -> pd.DataFrame:
+    """Reliability-curve data: mean predicted vs observed rate per quantile bin.
+
+    Wraps ``sklearn.calibration.calibration_curve(strategy="quantile")``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``mean_predicted`` and ``observed_rate``, one row per non-empty bin.
+    """
+    y_true, y_prob = _check_pair(y_true, y_prob, "y_prob")
+    if not _two_classes(_check_binary(y_true)):
+        return pd.DataFrame({"mean_predicted": [], "observed_rate": []})
+    observed, predicted = calibration_curve(y_true, y_prob, n_bins=n_bins, strategy="quantile")
+    return pd.DataFrame({"mean_predicted": predicted, "observed_rate": observed})
+
+
+def classification_metrics(y_true, y_prob) -> dict[str, float]:
+    """``roc_auc``, ``pr_auc``, ``brier``, ``lift_top_decile`` and the ``base_rate``."""
+    y_true, y_prob = _check_pair(y_true, y_prob, "y_prob")
+    return {
+        "roc_auc": roc_auc(y_true, y_prob),
+        "pr_auc": pr_auc(y_true, y_prob),
+        "brier": brier(y_true, y_prob),
+        "lift_top_decile": lift_top_decile(y_true, y_prob),
+        "base_rate": float(y_true.mean()) if y_true.size else float("nan"),
+    }
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error."""
+    y_true, y_pred = _check_pair(y_true, y_pred, "y_pred")
+    if y_true.size == 0:
+        return float("nan")
+    return float(np.abs(y_true - y_pred).mean())
+
+
+def spearman(y_true, y_pred) -> float:
+    """Spearman rank correlation; NaN when either input is constant.
+
+    >>> round(spearman([1, 2, 3, 4], [10, 20, 40, 30]), 6)
+    0.8
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred, "y_pred")
+    if y_true.size < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        return float("nan")
+    return float(stats.spearmanr(y_true, y_pred).statistic)
+
+
+def top_decile_capture(y_true, y_pred, fraction: float = 0.1) -> float:
+    """Share of the total of ``y_true`` held by the top ``fraction`` of rows by ``y_pred``.
+
+    >>> top_decile_capture([5, 1, 1, 1, 1, 1, 1, 1, 1, 2], [9, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+    0.3333333333333333
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred, "y_pred")
+    total = y_true.sum()
+    if y_true.size == 0 or total == 0:
+        return float("nan")
+    top = _order(y_pred)[: top_k(y_true.size, fraction)]
+    return float(y_true[top].sum() / total)
+
+
+def regression_metrics(y_true, y_pred) -> dict[str, float]:
+    """``mae``, ``spearman``, ``top_decile_capture`` and the means of both inputs."""
+    y_true, y_pred = _check_pair(y_true, y_pred, "y_pred")
+    return {
+        "mae": mae(y_true, y_pred),
+        "spearman": spearman(y_true, y_pred),
+        "top_decile_capture": top_decile_capture(y_true, y_pred),
+        "mean_actual": float(y_true.mean()) if y_true.size else float("nan"),
+        "mean_predicted": float(y_pred.mean()) if y_pred.size else float("nan"),
+    }

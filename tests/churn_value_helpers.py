@@ -1,0 +1,58 @@
+"""Shared data for tests/test_churn.py and tests/test_value.py.
+
+One synthetic program with planted churners (``training.synth``), its
+labelled windows and fitted models, built once per test session: generation
+and fitting take a few seconds, and both test files use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from features.dataset import Dataset
+from features.loading import load_dataset
+from models.churn import ChurnModel, RecencyBaseline
+from models.value import ValueModel
+from models.windows import TrainingWindows, make_windows
+
+N_MEMBERS = 2000
+SEED = 3
+#: The day after the synthetic year (2025) ends.
+AS_OF = pd.Timestamp("2026-01-01")
+
+
+@dataclass
+class SynthCase:
+    dataset: Dataset
+    truth: pd.DataFrame  # indexed by member_id: segment, churn_date, ...
+    windows: TrainingWindows
+    churn: ChurnModel
+    baseline: RecencyBaseline
+    value: ValueModel
+
+
+_CACHE: dict[str, SynthCase] = {}
+
+
+def synth_case(tmp_path_factory) -> SynthCase:
+    """The shared synthetic case, generated under pytest's session temporary directory."""
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _CACHE:
+        from training.synth import generate
+
+        out = generate(tmp_path_factory.mktemp("churn_value") / "synth", N_MEMBERS, SEED)
+        dataset = load_dataset(out, now="2026-06-01")
+        truth = pd.read_parquet(out / "truth" / "members.parquet").set_index("member_id")
+        windows = make_windows(dataset, AS_OF)
+        X_train, y_train = windows.train()
+        _CACHE[key] = SynthCase(
+            dataset=dataset,
+            truth=truth,
+            windows=windows,
+            churn=ChurnModel().fit_windows(windows),
+            baseline=RecencyBaseline().fit(X_train, y_train["churned"]),
+            value=ValueModel().fit_windows(windows),
+        )
+    return _CACHE[key]
