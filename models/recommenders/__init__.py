@@ -1,0 +1,38 @@
+"""Item recommenders for the offers: buy again, popularity, ALS and their blend.
+
+Fit any of them on an :class:`InteractionMatrix` built from the canonical
+transactions before a cutoff, then ask for the top items of a batch of members::
+
+    interactions = build_interactions(dataset.transactions, as_of)
+    model = make_recommender("blend").fit(interactions)
+    items, scores = model.recommend(model.member_rows(["m1", "m2"]), k=10)
+
+Category-level recommendations fit the same models on
+:func:`category_interactions`, or aggregate item scores with
+:func:`recommend_categories`.
+"""
+
+from .als import ALSRecommender
+from .base import Recommender
+from .blend import BlendRecommender
+from .buy_again import BuyAgainRecommender
+from .category import category_interactions, item_categories, recommend_categories
+from .factory import RECOMMENDERS, make_recommender, recommender_from_arrays
+from .interactions import InteractionMatrix, build_interactions
+from .popularity import PopularityRecommender
+
+__all__ = [
+    "ALSRecommender",
+    "BlendRecommender",
+    "BuyAgainRecommender",
+    "InteractionMatrix",
+    "PopularityRecommender",
+    "RECOMMENDERS",
+    "Recommender",
+    "build_interactions",
+    "category_interactions",
+    "item_categories",
+    "make_recommender",
+    "recommend_categories",
+    "recommender_from_arrays",
+]

@@ -1,0 +1,272 @@
+"""A blend of buy again, ALS and popularity, tuned to beat each of them alone.
+
+Each component's scores are normalised per member to at most 1 (buy again and
+ALS by the member's largest absolute score, popularity by the largest item
+score) and combined linearly::
+
+    score = w_buy_again * buy_again + w_als * als + w_popularity * popularity
+
+A component that does not score an item (an item the member never bought for
+buy again, an item left out of ALS) adds 0. With a large buy-again weight the
+list is the member's own items first, filled with ALS discoveries ranked with
+popularity; with purchased items excluded it is ALS plus popularity. Members
+without history (row -1) get the popularity ranking.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from features.errors import ConfigError, DataError
+
+from .als import ALSRecommender
+from .base import Recommender, csr_row_entries
+from .buy_again import BuyAgainRecommender
+from .popularity import PopularityRecommender
+
+logger = logging.getLogger(__name__)
+
+#: Component names, in the order of their weights.
+COMPONENTS = ("buy_again", "als", "popularity")
+_CLASSES = {
+    "buy_again": BuyAgainRecommender,
+    "als": ALSRecommender,
+    "popularity": PopularityRecommender,
+}
+_SEP = "__"
+#: Blend weights tuned on the Complete Journey data (see bench/bench_recommenders.py).
+DEFAULT_WEIGHTS = {"buy_again": 1.0, "als": 0.05, "popularity": 0.1}
+
+
+@dataclass
+class BlendParts:
+    """Normalised component scores of a batch of member rows, kept compact.
+
+    Popularity is one vector for everyone, ALS a dense block over its modelled
+    items, buy again the member's own sparse entries. Unknown rows (-1) have
+    no ALS or buy-again scores; the blend serves them popularity.
+
+    Attributes
+    ----------
+    rows : ndarray of int64, shape (n,)
+    n_items : int
+    popularity : ndarray of float32, shape (n_items,)
+    als : ndarray of float32, shape (n, n_modelled) or None
+    als_columns : ndarray of int64, shape (n_modelled,) or None
+    buy_again : (owner, columns, values) arrays or None
+        Row position, item column and normalised score of each entry.
+    """
+
+    rows: np.ndarray
+    n_items: int
+    popularity: np.ndarray
+    als: np.ndarray | None = None
+    als_columns: np.ndarray | None = None
+    buy_again: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def dense(self, weights: dict[str, float]) -> np.ndarray:
+        """Blended scores of every item, shape (n, n_items); ``-inf`` where no
+        weighted component scores an item."""
+        n = len(self.rows)
+        out = np.zeros((n, self.n_items), dtype=np.float32)
+        scored = None  # None: every item is scored
+        if weights.get("popularity", 0.0) > 0:
+            out += np.float32(weights["popularity"]) * self.popularity
+        else:
+            scored = np.zeros((n, self.n_items), dtype=bool)
+        if weights.get("als", 0.0) > 0 and self.als is not None:
+            out[:, self.als_columns] += np.float32(weights["als"]) * self.als
+            if scored is not None:
+                scored[:, self.als_columns] = True
+        if weights.get("buy_again", 0.0) > 0 and self.buy_again is not None:
+            owner, cols, values = self.buy_again
+            out[owner, cols] += np.float32(weights["buy_again"]) * values
+            if scored is not None:
+                scored[owner, cols] = True
+        if scored is not None:
+            out[~scored] = -np.inf
+        unknown = self.rows < 0
+        if unknown.any():
+            out[unknown] = self.popularity
+        return out
+
+    def at(self, items: np.ndarray) -> dict[str, np.ndarray]:
+        """Each component's normalised score of ``items`` (n, C); ``nan`` where
+        it does not score the item or the slot is -1."""
+        items = np.asarray(items, dtype=np.int64)
+        n, c = items.shape
+        valid = items >= 0
+        safe = np.where(valid, items, 0)
+        out = {"popularity": np.where(valid, self.popularity[safe], np.nan).astype(np.float32)}
+        if self.als is not None:
+            position = np.full(self.n_items, -1, dtype=np.int64)
+            position[self.als_columns] = np.arange(len(self.als_columns))
+            pos = position[safe]
+            has = valid & (pos >= 0) & (self.rows >= 0)[:, None]
+            values = np.take_along_axis(self.als, np.maximum(pos, 0), axis=1)
+            out["als"] = np.where(has, values, np.nan).astype(np.float32)
+        if self.buy_again is not None:
+            owner, cols, values = self.buy_again
+            found_values = np.full((n, c), np.nan, dtype=np.float32)
+            if len(owner):
+                keys = owner.astype(np.int64) * self.n_items + cols
+                order = np.argsort(keys)
+                keys, values = keys[order], values[order]
+                wanted = np.arange(n, dtype=np.int64)[:, None] * self.n_items + safe
+                hit = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+                found = valid & (keys[hit] == wanted)
+                found_values[found] = values[hit[found]]
+            out["buy_again"] = found_values
+        return out
+
+
+def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendParts:
+    """Normalised scores of fitted components for ``rows`` (see :class:`BlendParts`).
+
+    Popularity is divided by its largest item score, ALS and buy again by the
+    member's largest absolute score. Assumes valid rows and components fitted
+    on the same interactions.
+    """
+    pop = components["popularity"]
+    item_scores = np.asarray(pop.item_scores_, dtype=np.float32)
+    top = item_scores.max(initial=0.0)
+    parts = BlendParts(rows, len(pop.item_ids_), item_scores / (top if top > 0 else 1.0))
+    if "als" in components:
+        als = components["als"]
+        sub = als._modelled_scores(rows)
+        sub[~np.isfinite(sub)] = 0.0
+        scale = np.abs(sub).max(axis=1, keepdims=True) if sub.shape[1] else np.ones((len(rows), 1))
+        scale[scale <= 0] = 1.0
+        sub /= scale.astype(np.float32)
+        parts.als = sub
+        parts.als_columns = np.asarray(als.item_columns_).astype(np.int64)
+    if "buy_again" in components:
+        ba = components["buy_again"]
+        owner, cols, pos = csr_row_entries(ba.scores_indptr_, ba.scores_indices_, rows)
+        values = np.asarray(ba.scores_data_, dtype=np.float32)[pos]
+        row_max = np.zeros(len(rows), dtype=np.float32)
+        np.maximum.at(row_max, owner, values)
+        row_max[row_max <= 0] = 1.0
+        parts.buy_again = (owner, cols, values / row_max[owner])
+    return parts
+
+
+class BlendRecommender(Recommender):
+    """Linear blend of buy again, ALS and popularity (see the module docstring).
+
+    Parameters
+    ----------
+    weights : dict, optional
+        Weight of each component (keys from ``COMPONENTS``); missing keys are
+        0. Default ``{"buy_again": 1.0, "als": 0.05, "popularity": 0.1}``, the
+        weights tuned on the Complete Journey data.
+    buy_again, als, popularity : dict, optional
+        Constructor arguments of each component.
+
+    Attributes
+    ----------
+    components_ : dict of str to Recommender
+        The fitted components.
+    """
+
+    name = "blend"
+
+    def __init__(self, weights=None, buy_again=None, als=None, popularity=None):
+        self.weights = weights
+        self.buy_again = buy_again
+        self.als = als
+        self.popularity = popularity
+
+    def _weights(self) -> dict[str, float]:
+        weights = (
+            dict(DEFAULT_WEIGHTS)
+            if self.weights is None
+            else dict(self.weights)
+        )
+        unknown = sorted(set(weights) - set(COMPONENTS))
+        if unknown:
+            raise ConfigError(f"blend weights {unknown} are not components {COMPONENTS}.")
+        bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v >= 0)}
+        if bad:
+            raise ConfigError(f"blend weights {bad} should be finite and >= 0.")
+        if not any(v > 0 for v in weights.values()):
+            raise ConfigError("every blend weight is 0; give at least one component a weight > 0.")
+        return {k: float(weights.get(k, 0.0)) for k in COMPONENTS}
+
+    def _is_fitted(self) -> bool:
+        return hasattr(self, "components_") and super()._is_fitted()
+
+    def fit(self, interactions) -> BlendRecommender:
+        """Fit every component with a positive weight (and popularity); returns ``self``."""
+        weights = self._weights()
+        self._fit_common(interactions)
+        components = {}
+        for name in COMPONENTS:
+            if weights[name] > 0 or name == "popularity":
+                params = getattr(self, name) or {}
+                components[name] = _CLASSES[name](**params).fit(interactions)
+        self.components_ = components
+        return self
+
+    @classmethod
+    def from_fitted(cls, components: dict[str, Recommender], weights=None) -> BlendRecommender:
+        """A fitted blend of already fitted components (for tuning the weights).
+
+        Parameters
+        ----------
+        components : dict of str to Recommender
+            Fitted components on the same interactions; ``popularity`` is required.
+        weights : dict, optional
+            As for the constructor.
+        """
+        if "popularity" not in components:
+            raise ConfigError("a blend needs a fitted 'popularity' component for new members.")
+        params = {n: components[n].get_params() if n in components else None for n in COMPONENTS}
+        model = cls(weights=weights, **params)
+        w = model._weights()
+        missing = [n for n in COMPONENTS if w[n] > 0 and n not in components]
+        if missing:
+            raise ConfigError(f"components {missing} have a weight but were not given.")
+        ref = components["popularity"]
+        for name, comp in components.items():
+            comp._check_fitted()
+            if not np.array_equal(comp.item_ids_, ref.item_ids_) or not np.array_equal(
+                comp.member_ids_, ref.member_ids_
+            ):
+                raise DataError(f"component {name!r} was fitted on other interactions.")
+        for attr in cls._common_attrs:
+            setattr(model, attr, getattr(ref, attr))
+        model.components_ = {n: c for n, c in components.items() if w[n] > 0 or n == "popularity"}
+        return model
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        return blend_parts(self.components_, rows).dense(self._weights())
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """As :meth:`Recommender.to_arrays`, with each component's arrays under
+        ``<component>__<key>``."""
+        out = super().to_arrays()
+        for name, comp in self.components_.items():
+            for key, value in comp.to_arrays().items():
+                if key not in self._common_attrs:  # shared: saved once, at the top
+                    out[f"{name}{_SEP}{key}"] = value
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays) -> BlendRecommender:
+        """Rebuild a fitted blend and its components from :meth:`to_arrays` output."""
+        model = super().from_arrays(arrays)
+        components = {}
+        for name, klass in _CLASSES.items():
+            prefix = f"{name}{_SEP}"
+            sub = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            if sub:
+                sub.update({attr: arrays[attr] for attr in cls._common_attrs})
+                components[name] = klass.from_arrays(sub)
+        if "popularity" not in components:
+            raise DataError("saved blend lacks its 'popularity' component.")
+        model.components_ = components
+        return model

@@ -1,0 +1,182 @@
+"""Category-level recommendations, since many offers target a category.
+
+Two ways, both vectorised:
+
+- fit any recommender on :func:`category_interactions`, the interactions with
+  every item replaced by its category (a category-level buy again, ALS, blend);
+  its columns are the sorted categories;
+- aggregate a fitted item-level model's scores per category with
+  :func:`recommend_categories` (the best item score, or the sum, per category).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from features.errors import ConfigError, DataError
+
+from .base import _CHUNK_CELLS, top_k
+from .interactions import InteractionMatrix
+
+logger = logging.getLogger(__name__)
+
+#: Category given to items missing from the items table.
+UNKNOWN_CATEGORY = "(unknown)"
+
+
+def item_categories(
+    interactions: InteractionMatrix, items: pd.DataFrame, column: str = "category"
+) -> np.ndarray:
+    """The category of every item column of ``interactions``.
+
+    Parameters
+    ----------
+    interactions : InteractionMatrix
+    items : DataFrame
+        The canonical items table (``item_id`` and ``column``).
+    column : str
+        Grouping column, ``category`` or ``department``.
+
+    Returns
+    -------
+    ndarray of str, shape (n_items,)
+        Items absent from ``items`` get :data:`UNKNOWN_CATEGORY`.
+    """
+    for col in ("item_id", column):
+        if col not in items.columns:
+            raise DataError(f"the items table has no {col!r} column.")
+    table = pd.Series(
+        items[column].astype(str).to_numpy(), index=items["item_id"].astype(str).to_numpy()
+    )
+    table = table[~table.index.duplicated()]
+    found = table.reindex(interactions.item_ids)
+    missing = int(found.isna().sum())
+    if missing:
+        logger.warning(
+            "%d of %d items are not in the items table; their %s is %r",
+            missing, interactions.n_items, column, UNKNOWN_CATEGORY,
+        )
+    return np.asarray(found.fillna(UNKNOWN_CATEGORY).to_numpy(), dtype=str)
+
+
+def category_interactions(
+    interactions: InteractionMatrix, items: pd.DataFrame, column: str = "category"
+) -> InteractionMatrix:
+    """``interactions`` with every item replaced by its category.
+
+    Any recommender fitted on the result recommends categories; its column
+    ``c`` is category ``result.item_ids[c]``.
+    """
+    return interactions.roll_up(item_categories(interactions, items, column))
+
+
+def category_transactions(
+    transactions: pd.DataFrame, items: pd.DataFrame, column: str = "category"
+) -> pd.DataFrame:
+    """Transactions whose ``item_id`` is the item's category (for category-level truth)."""
+    table = pd.Series(
+        items[column].astype(str).to_numpy(), index=items["item_id"].astype(str).to_numpy()
+    )
+    table = table[~table.index.duplicated()]
+    out = transactions[["member_id", "item_id", "timestamp"]].copy()
+    cats = table.reindex(out["item_id"].astype(str).to_numpy()).fillna(UNKNOWN_CATEGORY)
+    out["item_id"] = pd.Categorical(cats.to_numpy())
+    return out
+
+
+def aggregate_item_scores(
+    scores: np.ndarray, item_groups: np.ndarray, n_groups: int, how: str = "max"
+) -> np.ndarray:
+    """Per-group scores from per-item scores.
+
+    Parameters
+    ----------
+    scores : ndarray of float32, shape (n, n_items)
+        ``-inf`` for items not scored.
+    item_groups : ndarray of int, shape (n_items,)
+        Group code of each item, in ``[0, n_groups)``.
+    n_groups : int
+    how : {"max", "sum"}
+        ``max``: the best item's score; ``sum``: the sum of positive item scores.
+
+    Returns
+    -------
+    ndarray of float32, shape (n, n_groups)
+        ``-inf`` for groups with no scored item (``max``) or no positive score (``sum``).
+
+    >>> aggregate_item_scores(np.array([[1.0, 3.0, 2.0]]), np.array([0, 1, 0]), 2).tolist()
+    [[2.0, 3.0]]
+    """
+    if how not in ("max", "sum"):
+        raise ConfigError(f"how={how!r} should be 'max' or 'sum'.")
+    item_groups = np.asarray(item_groups, dtype=np.int64)
+    n = scores.shape[0]
+    if how == "sum":
+        positive = np.where(scores > 0, scores, 0).astype(np.float32)
+        indicator = sp.csr_matrix(
+            (np.ones(len(item_groups), dtype=np.float32),
+             (np.arange(len(item_groups)), item_groups)),
+            shape=(len(item_groups), n_groups),
+        )
+        out = np.asarray((indicator.T @ positive.T).T, dtype=np.float32)
+        out[out <= 0] = -np.inf
+        return out
+    order = np.argsort(item_groups, kind="stable")
+    sorted_groups = item_groups[order]
+    present, starts = np.unique(sorted_groups, return_index=True)
+    out = np.full((n, n_groups), -np.inf, dtype=np.float32)
+    if len(present):
+        out[:, present] = np.maximum.reduceat(scores[:, order], starts, axis=1)
+    return out
+
+
+def recommend_categories(
+    model,
+    member_rows,
+    item_category: np.ndarray,
+    k: int = 3,
+    exclude_purchased: bool = False,
+    how: str = "max",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``k`` categories per member from an item-level model's scores.
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted item-level recommender.
+    member_rows : array-like of int, shape (n,)
+    item_category : ndarray of str, shape (n_items,)
+        Category of each item column (see :func:`item_categories`).
+    k : int
+    exclude_purchased : bool
+        Leave out purchased items before aggregating (categories of new items).
+    how : {"max", "sum"}
+        See :func:`aggregate_item_scores`.
+
+    Returns
+    -------
+    categories : ndarray of int64, shape (n, k)
+        Indexes into ``np.unique(item_category)`` (the columns of
+        :func:`category_interactions`); -1 for empty slots.
+    scores : ndarray of float32, shape (n, k)
+    """
+    item_category = np.asarray(item_category, dtype=str)
+    if len(item_category) != model.n_items:
+        raise DataError(
+            f"item_category has {len(item_category)} entries; the model has {model.n_items} items."
+        )
+    groups, codes = np.unique(item_category, return_inverse=True)
+    rows = np.asarray(member_rows, dtype=np.int64).reshape(-1)
+    out_items = np.empty((len(rows), k), dtype=np.int64)
+    out_scores = np.empty((len(rows), k), dtype=np.float32)
+    step = max(1, _CHUNK_CELLS // max(model.n_items, 1))
+    for start in range(0, len(rows), step):
+        chunk = rows[start : start + step]
+        dense = model.score(chunk, exclude_purchased=exclude_purchased)
+        agg = aggregate_item_scores(dense, codes, len(groups), how)
+        out_items[start : start + step], out_scores[start : start + step] = top_k(agg, k)
+    return out_items, out_scores

@@ -1,0 +1,440 @@
+"""Recommenders on toy data whose answers are known.
+
+``RecommenderContract`` is the contract every recommender passes (after
+implicit's ``tests/recommender_base_test.py``); the model tests below check
+each model's own known answers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from threadpoolctl import threadpool_limits
+
+from features.errors import ConfigError, DataError, NotFittedError
+from models.rec_tuning import fit_tuned, tune_recommenders, validation_split
+from models.recommenders import (
+    ALSRecommender,
+    BlendRecommender,
+    BuyAgainRecommender,
+    InteractionMatrix,
+    PopularityRecommender,
+    build_interactions,
+    category_interactions,
+    item_categories,
+    make_recommender,
+    recommend_categories,
+    recommender_from_arrays,
+)
+from models.recommenders.base import top_k
+from models.recommenders.category import aggregate_item_scores
+from models.recommenders.interactions import apply_weighting
+
+AS_OF = pd.Timestamp("2024-03-01")
+N = 20  # members and items of the checkerboard
+
+
+def tx_frame(rows) -> pd.DataFrame:
+    """Canonical transactions from (member, item, timestamp) triples."""
+    member, item, ts = zip(*rows)
+    return pd.DataFrame({
+        "member_id": pd.Categorical(member),
+        "item_id": pd.Categorical(item),
+        "timestamp": pd.to_datetime(list(ts)),
+        "quantity": 1.0,
+        "amount": 1.0,
+    })
+
+
+def checkerboard() -> pd.DataFrame:
+    """Member i bought every item j of its parity (i % 2 == j % 2) except item i.
+
+    Ids are zero-padded so that sorted ids keep numeric order: row i is
+    member ``m{i:02d}``, column j is item ``i{j:02d}``.
+    """
+    rows = []
+    for i in range(N):
+        for j in range(N):
+            if i % 2 == j % 2 and i != j:
+                day = 1 + (i + j) % 20
+                rows.append((f"m{i:02d}", f"i{j:02d}", f"2024-02-{day:02d}"))
+    return tx_frame(rows)
+
+
+@pytest.fixture(scope="module")
+def board() -> InteractionMatrix:
+    return build_interactions(checkerboard(), AS_OF)
+
+
+def fit(model, interactions):
+    """Fit with BLAS limited to one thread (as the pipeline does)."""
+    with threadpool_limits(1, "blas"):
+        return model.fit(interactions)
+
+
+# --------------------------------------------------------------------------- interactions
+def test_interactions_use_lines_strictly_before_as_of():
+    tx = tx_frame([
+        ("b", "x", "2024-01-01"),
+        ("a", "y", "2024-01-02"),
+        ("a", "x", "2024-01-10"),  # exactly at as_of: left out
+        ("c", "z", "2024-01-11"),
+    ])
+    im = build_interactions(tx, "2024-01-10")
+    assert im.member_ids.tolist() == ["a", "b"]
+    assert im.item_ids.tolist() == ["x", "y"]
+    assert im.decayed_counts().toarray().tolist() == [[0, 1], [1, 0]]
+    assert im.matrix.format == "csr" and im.matrix.dtype == np.float32
+    assert im.member_rows(["b", "c"]).tolist() == [1, -1]
+    assert im.item_columns(["y", "z"]).tolist() == [1, -1]
+
+
+def test_interactions_decay_and_weightings():
+    tx = tx_frame([
+        ("a", "x", "2024-01-01"),
+        ("a", "x", "2024-01-21"),
+        ("b", "x", "2024-01-21"),
+        ("b", "y", "2024-01-21"),
+    ])
+    im = build_interactions(tx, "2024-01-31")
+    # ages 30 and 10 days; half-life 10 days: 0.125 + 0.5
+    decayed = im.decayed_counts(10.0).toarray()
+    np.testing.assert_allclose(decayed, [[0.625, 0.0], [0.5, 0.5]], rtol=1e-6)
+    counts = im.decayed_counts()
+    np.testing.assert_allclose(im.weighted("log1p").toarray(), np.log1p(counts.toarray()))
+    assert im.weighted("binary").toarray().tolist() == [[1, 0], [1, 1]]
+    # idf: x is bought by both members, y by one, so y weighs more for b
+    bm25 = im.weighted("bm25").toarray()
+    assert bm25[1, 1] > bm25[1, 0] > 0
+    tfidf = apply_weighting(counts, "tfidf").toarray()
+    assert tfidf[1, 1] > tfidf[1, 0] > 0
+    with pytest.raises(ConfigError, match="weighting='nope'"):
+        im.weighted("nope")
+
+
+def test_interactions_extra_members_and_errors():
+    tx = tx_frame([("b", "x", "2024-01-01")])
+    im = build_interactions(tx, "2024-02-01", members=["a", "b", "c"])
+    assert im.member_ids.tolist() == ["a", "b", "c"]
+    assert im.decayed_counts().toarray().tolist() == [[0], [1], [0]]
+    with pytest.raises(DataError, match="no transaction is before"):
+        build_interactions(tx, "2023-01-01")
+    with pytest.raises(DataError, match="lack the column"):
+        build_interactions(tx.drop(columns="item_id"), "2024-02-01")
+
+
+def test_roll_up_to_categories():
+    tx = tx_frame([("a", "x", "2024-01-01"), ("a", "y", "2024-01-02"), ("b", "z", "2024-01-03")])
+    im = build_interactions(tx, "2024-02-01")
+    items = pd.DataFrame({"item_id": ["x", "y", "z"], "category": ["fruit", "fruit", "dairy"]})
+    cat = category_interactions(im, items)
+    assert cat.item_ids.tolist() == ["dairy", "fruit"]
+    assert cat.decayed_counts().toarray().tolist() == [[0, 2], [1, 0]]
+
+
+# --------------------------------------------------------------------------- contract
+class RecommenderContract:
+    """Tests every recommender passes; subclasses define :meth:`make`."""
+
+    def make(self):
+        raise NotImplementedError
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls, board):
+        return fit(cls().make(), board)
+
+    def test_not_fitted(self):
+        model = self.make()
+        message = r"This \w+ instance is not fitted yet. Call 'fit'"
+        with pytest.raises(NotFittedError, match=message):
+            model.recommend([0], k=3)
+        with pytest.raises(NotFittedError):
+            model.to_arrays()
+
+    def test_fit_returns_self(self, board):
+        model = self.make()
+        assert fit(model, board) is model
+
+    def test_recommend_shapes_and_order(self, fitted):
+        items, scores = fitted.recommend(np.arange(N), k=5)
+        assert items.shape == scores.shape == (N, 5)
+        assert items.dtype == np.int64 and scores.dtype == np.float32
+        assert np.all(np.diff(scores, axis=1) <= 0)
+        for row in items:
+            shown = row[row >= 0]
+            assert len(set(shown.tolist())) == len(shown)
+            assert shown.max(initial=0) < N
+
+    def test_exclude_purchased(self, fitted, board):
+        items, _ = fitted.recommend(np.arange(N), k=N, exclude_purchased=True)
+        bought = board.purchased().toarray() > 0
+        for i, row in enumerate(items):
+            shown = row[row >= 0]
+            assert not bought[i, shown].any()
+
+    def test_round_trip_arrays(self, fitted, tmp_path):
+        arrays = fitted.to_arrays()
+        for key, value in arrays.items():
+            assert value.dtype != object, key
+            np.save(tmp_path / f"{key}.npy", value, allow_pickle=False)
+        loaded = {
+            p.stem: np.load(p, mmap_mode="r", allow_pickle=False) for p in tmp_path.glob("*.npy")
+        }
+        again = recommender_from_arrays(loaded)
+        assert type(again) is type(fitted)
+        assert again.get_params() == fitted.get_params()
+        for exclude in (False, True):
+            a = fitted.recommend(np.arange(N), k=6, exclude_purchased=exclude)
+            b = again.recommend(np.arange(N), k=6, exclude_purchased=exclude)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+
+    def test_fast_path_equals_dense_scores(self, fitted):
+        rows = np.r_[np.arange(N), -1]
+        for exclude in (False, True):
+            fast = fitted.recommend(rows, k=7, exclude_purchased=exclude)
+            dense = top_k(fitted.score(rows, exclude_purchased=exclude), 7)
+            np.testing.assert_array_equal(fast[0], dense[0])
+            np.testing.assert_allclose(fast[1], dense[1], rtol=1e-6)
+
+    def test_rows_are_checked(self, fitted):
+        with pytest.raises(DataError, match="out of range"):
+            fitted.recommend([N], k=3)
+        with pytest.raises(DataError, match="k=0"):
+            fitted.recommend([0], k=0)
+        items, scores = fitted.recommend([-1], k=3)  # unknown member: no error
+        assert items.shape == (1, 3)
+
+    def test_member_ids_lookup(self, fitted):
+        assert fitted.member_rows(["m03", "nobody"]).tolist() == [3, -1]
+
+    def test_made_by_factory(self):
+        model = self.make()
+        again = make_recommender(model.name, **model.get_params())
+        assert type(again) is type(model) and again.get_params() == model.get_params()
+
+
+class TestPopularity(RecommenderContract):
+    def make(self):
+        return PopularityRecommender(half_life_days=None)
+
+
+class TestBuyAgain(RecommenderContract):
+    def make(self):
+        return BuyAgainRecommender(half_life_days=30.0)
+
+
+class TestALS(RecommenderContract):
+    def make(self):
+        return ALSRecommender(
+            factors=4, regularization=0.01, alpha=5.0, iterations=20, weighting="count",
+            min_item_buyers=1, num_threads=1, random_state=0,
+        )
+
+
+class TestBlend(RecommenderContract):
+    def make(self):
+        return BlendRecommender(
+            weights={"buy_again": 1.0, "als": 0.5, "popularity": 0.1},
+            als={"factors": 4, "regularization": 0.01, "alpha": 5.0, "iterations": 20,
+                 "weighting": "count", "min_item_buyers": 1, "num_threads": 1},
+            buy_again={"half_life_days": 30.0},
+            popularity={"half_life_days": None},
+        )
+
+
+def test_als_limits_blas_threads_itself(board, monkeypatch):
+    """implicit warns once per process when BLAS has a thread pool; fit must prevent it."""
+    import implicit.utils
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)
+    with threadpool_limits(2, "blas"):
+        ALSRecommender(factors=2, iterations=1, min_item_buyers=1, num_threads=1).fit(board)
+        monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)
+        with pytest.warns(RuntimeWarning, match="threads"):  # the control: unguarded, it warns
+            AlternatingLeastSquares(factors=2)
+
+
+def test_top_k_breaks_ties_by_column_and_leaves_empty_slots():
+    scores = np.array([[1.0, 2.0, 2.0, 2.0, -np.inf], [-np.inf] * 5], dtype=np.float32)
+    items, top = top_k(scores, 2)
+    assert items.tolist() == [[1, 2], [-1, -1]]
+    items, top = top_k(scores, 6)
+    assert items[0].tolist() == [1, 2, 3, 0, -1, -1]
+    assert top[0, 4] == -np.inf
+
+
+# --------------------------------------------------------------------------- known answers
+def test_als_recommends_the_missing_item_of_the_own_block(board):
+    model = fit(TestALS().make(), board)
+    items, _ = model.recommend(np.arange(N), k=1, exclude_purchased=True)
+    assert items[:, 0].tolist() == list(range(N))
+    # without exclusion the whole top 10 is the member's own parity block
+    items, _ = model.recommend(np.arange(N), k=N // 2)
+    assert np.all(items % 2 == (np.arange(N) % 2)[:, None])
+
+
+def test_als_leaves_out_items_with_too_few_buyers():
+    tx = pd.concat([checkerboard(), tx_frame([("m00", "i99", "2024-02-10")])])
+    im = build_interactions(tx, AS_OF)
+    model = fit(TestALS().make(), im)
+    model.min_item_buyers = 2
+    model = fit(model, im)
+    rare = im.item_columns(["i99"])[0]
+    assert rare not in model.item_columns_ and len(model.item_columns_) == N
+    rows = np.arange(N)
+    items, scores = model.recommend(rows, k=N + 1)
+    assert not (items == rare).any() and (items[:, -1] == -1).all()
+    dense = top_k(model.score(rows, exclude_purchased=True), 5)
+    np.testing.assert_array_equal(model.recommend(rows, k=5, exclude_purchased=True)[0], dense[0])
+
+
+def test_buy_again_frequency_and_decay_order():
+    tx = tx_frame([
+        ("a", "old3", "2023-03-01"), ("a", "old3", "2023-03-02"), ("a", "old3", "2023-03-03"),
+        ("a", "new1", "2024-02-29"),
+        ("a", "mid2", "2024-02-20"), ("a", "mid2", "2024-02-25"),
+        ("b", "other", "2024-02-01"),
+    ])
+    im = build_interactions(tx, AS_OF)
+    decayed = fit(BuyAgainRecommender(half_life_days=30.0), im)
+    items, scores = decayed.recommend(decayed.member_rows(["a"]), k=4)
+    assert decayed.item_ids_[items[0, :3]].tolist() == ["mid2", "new1", "old3"]
+    assert items[0, 3] == -1 and scores[0, 3] == -np.inf  # only bought items are candidates
+    ages = np.array([10.0, 5.0])  # mid2 bought 10 and 5 days before as_of (leap year)
+    np.testing.assert_allclose(scores[0, 0], np.sum(0.5 ** (ages / 30.0)), rtol=1e-5)
+    plain = fit(BuyAgainRecommender(half_life_days=None), im)
+    items, scores = plain.recommend(plain.member_rows(["a"]), k=3)
+    assert plain.item_ids_[items[0]].tolist() == ["old3", "mid2", "new1"]
+    assert scores[0].tolist() == [3.0, 2.0, 1.0]
+    assert fit(BuyAgainRecommender(), im).recommend([0], k=2, exclude_purchased=True)[0].tolist() \
+        == [[-1, -1]]
+
+
+def test_popularity_order_counts_buyers_and_prefers_recent():
+    tx = tx_frame([
+        ("a", "x", "2023-06-01"), ("b", "x", "2023-06-01"), ("c", "x", "2023-06-01"),
+        ("a", "y", "2024-02-28"), ("b", "y", "2024-02-28"),
+        ("a", "z", "2024-02-28"), ("a", "z", "2024-02-27"), ("a", "z", "2024-02-26"),
+    ])
+    im = build_interactions(tx, AS_OF)
+    plain = fit(PopularityRecommender(half_life_days=None), im)
+    assert plain.item_scores_.tolist() == [3.0, 2.0, 1.0]  # buyers, not lines
+    items, _ = plain.recommend([0, -1], k=3)
+    assert plain.item_ids_[items].tolist() == [["x", "y", "z"]] * 2
+    recent = fit(PopularityRecommender(half_life_days=14.0), im)
+    items, _ = recent.recommend([-1], k=3)
+    assert recent.item_ids_[items[0]].tolist() == ["y", "z", "x"]
+
+
+def test_blend_puts_own_items_first_then_als_and_serves_new_members(board):
+    blend = fit(TestBlend().make(), board)
+    items, scores = blend.recommend(np.arange(N), k=N // 2)
+    bought = board.purchased().toarray() > 0
+    # 9 own items (normalised buy-again up to 1) come first, then the missing block item
+    assert all(bought[i, items[i, :9]].all() for i in range(N))
+    assert items[:, 9].tolist() == list(range(N))
+    pop = fit(PopularityRecommender(half_life_days=None), board)
+    np.testing.assert_array_equal(blend.recommend([-1], k=5)[0], pop.recommend([-1], k=5)[0])
+
+
+def test_blend_saves_shared_arrays_once(board):
+    arrays = fit(TestBlend().make(), board).to_arrays()
+    assert "purchased_indices_" in arrays and "als__user_factors_" in arrays
+    assert not [k for k in arrays if "__" in k and k.endswith(("purchased_indices_", "ids_"))]
+
+
+def test_blend_from_fitted_matches_fit(board):
+    blend = fit(TestBlend().make(), board)
+    again = BlendRecommender.from_fitted(blend.components_, blend.weights)
+    np.testing.assert_array_equal(
+        blend.recommend(np.arange(N), k=5)[0], again.recommend(np.arange(N), k=5)[0]
+    )
+    with pytest.raises(ConfigError, match="popularity"):
+        BlendRecommender.from_fitted({"als": blend.components_["als"]})
+    with pytest.raises(ConfigError, match="not components"):
+        fit(BlendRecommender(weights={"knn": 1.0}), board)
+
+
+def test_factory_and_loading_errors(board):
+    with pytest.raises(ConfigError, match="'knn' is not one of"):
+        make_recommender("knn")
+    with pytest.raises(ConfigError, match="factorz"):
+        make_recommender("als", factorz=3)
+    arrays = fit(PopularityRecommender(), board).to_arrays()
+    with pytest.raises(DataError, match="format_version=99"):
+        recommender_from_arrays({**arrays, "format_version": np.array(99)})
+    with pytest.raises(DataError, match="not 'als'"):
+        ALSRecommender.from_arrays(arrays)
+    with pytest.raises(ConfigError, match="factors=0"):
+        fit(ALSRecommender(factors=0), board)
+
+
+# --------------------------------------------------------------------------- categories
+def test_aggregate_item_scores_max_and_sum():
+    scores = np.array([[1.0, 3.0, 2.0, -np.inf]], dtype=np.float32)
+    groups = np.array([0, 1, 0, 2])
+    assert aggregate_item_scores(scores, groups, 3).tolist() == [[2.0, 3.0, -np.inf]]
+    assert aggregate_item_scores(scores, groups, 3, how="sum").tolist() == [[3.0, 3.0, -np.inf]]
+
+
+def test_recommend_categories_from_items_and_category_level_model(board):
+    items = pd.DataFrame({
+        "item_id": [f"i{j:02d}" for j in range(N)],
+        "category": ["even" if j % 2 == 0 else "odd" for j in range(N)],
+    })
+    cats = item_categories(board, items)
+    model = fit(BuyAgainRecommender(half_life_days=None), board)
+    top, _ = recommend_categories(model, [0, 1], cats, k=2)
+    assert np.unique(cats)[top[:, 0]].tolist() == ["even", "odd"]
+    assert top[:, 1].tolist() == [-1, -1]  # buy again never scores the other parity
+    cat_model = fit(BuyAgainRecommender(half_life_days=None), category_interactions(board, items))
+    top, scores = cat_model.recommend([0, 1], k=1)
+    assert cat_model.item_ids_[top[:, 0]].tolist() == ["even", "odd"]
+    assert scores[:, 0].tolist() == [9.0, 9.0]
+
+
+# --------------------------------------------------------------------------- tuning
+def test_tuning_on_a_tiny_split_returns_params_and_table():
+    # three groups of members, each buying a skewed (Zipf) choice of its group's 20 items
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(40):
+        for day in range(1, 60, 2):
+            j = (i % 3) * 20 + int(rng.zipf(1.5) % 20)
+            ts = pd.Timestamp("2024-01-01") + pd.Timedelta(days=day)
+            rows.append((f"m{i:02d}", f"i{j:02d}", ts))
+    tx = tx_frame(rows)
+    grid = {
+        "popularity": [{"half_life_days": 14.0}],
+        "buy_again": [{"half_life_days": 14.0}, {"half_life_days": None}],
+        "als_common": {"factors": 4, "iterations": 5, "min_item_buyers": 1, "random_state": 0},
+        "als": [{"weighting": "log1p", "alpha": 1.0, "regularization": 0.1}],
+        "blend_als": [0.0, 0.5, 2.0],
+        "blend_popularity": [0.0, 0.1, 1.0],
+    }
+    with threadpool_limits(1, "blas"):
+        result = tune_recommenders(tx, "2024-03-01", holdout_days=14, k=3, grid=grid,
+                                   num_threads=1)
+        fitted = fit_tuned(tx, "2024-03-01", result.params)
+    assert set(result.table["model"]) == {"popularity", "buy_again", "als", "blend"}
+    assert set(result.table["mode"]) == {"all", "never_bought"}
+    assert set(result.params["blend"]["weights"]) == {"buy_again", "als", "popularity"}
+    assert len(result.trials) == 1 + 2 + 1 + 9 * 2
+    # the weight search scores candidates only; with every item a candidate it is exact
+    w = result.params["blend"]["weights"]
+    chosen = repr({"als": w["als"], "popularity": w["popularity"]})
+    trials = result.trials.set_index(["model", "params", "mode"])
+    table = result.table.set_index(["model", "mode"])
+    for mode in ("all", "never_bought"):
+        assert trials.loc[("blend", chosen, mode), "ndcg@3"] == pytest.approx(
+            table.loc[("blend", mode), "ndcg@3"]
+        )
+    split = validation_split(tx, "2024-03-01", holdout_days=14)
+    assert split.interactions.as_of == pd.Timestamp("2024-02-16")
+    assert fitted["blend"].n_members == 40
+    with pytest.raises(ConfigError, match="not among"):
+        tune_recommenders(tx, "2024-03-01", grid={"knn": []})
