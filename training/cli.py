@@ -42,9 +42,11 @@ def _register() -> None:
     from training.cli_import import import_group
     from training.cli_kpis import kpis
     from training.cli_synth import synth
+    from training.cli_train import train
     from training.cli_validate import validate
+    from training.cli_versions import report, rollback, versions
 
-    for command in (import_group, synth, validate, kpis):
+    for command in (import_group, synth, validate, kpis, train, versions, rollback, report):
         main.add_command(command)
 
 

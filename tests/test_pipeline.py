@@ -1,0 +1,129 @@
+"""`offers train` end to end on a small synthetic program, and the version commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from training import artifacts
+from training.cli import main
+from training.config import load_config
+from training.pipeline import train
+from training.synth import generate
+
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+
+
+@pytest.fixture(scope="module")
+def synth_dir(tmp_path_factory):
+    return generate(tmp_path_factory.mktemp("synth") / "data", 600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def trained(synth_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("artifacts")
+    config = load_config(**FAST)
+    version, run = train(synth_dir, out, config=config)
+    return out, version, run
+
+
+def test_training_writes_a_complete_verified_version(trained):
+    out, version, run = trained
+    assert artifacts.current_version(out) == version
+    opened = artifacts.open_version(out)
+    manifest = opened.manifest
+    assert manifest["as_of"].startswith("2026-01-01")  # the day after the last 2025 line
+    assert manifest["row_counts"]["members"] == 600
+    assert len(manifest["data_fingerprint"]) == 64
+    for name in ("members.parquet", "report.html", "churn.joblib", "rec__item_ids_.npy"):
+        assert name in manifest["files"]
+    members = opened.load_frame("members")
+    assert members["member_id"].is_unique and len(members) == 600
+    assert members["segment"].notna().all()
+    buyers = members[members["frequency"] > 0]
+    assert buyers["churn_risk"].between(0, 1).all() and (buyers["clv"] >= 0).all()
+    assert (buyers["churn_reasons"] != "").mean() > 0.5
+    assert set(manifest["step_seconds"]) >= {"features", "recommendations", "churn"}
+
+
+def test_models_recover_planted_structure(trained, synth_dir):
+    _, _, run = trained
+    truth = pd.read_parquet(synth_dir / "truth" / "members.parquet").set_index("member_id")
+    members = run.members.set_index("member_id").join(truth[["churn_date"]])
+    churned = members["churn_date"].notna() & (members["frequency"] > 0)
+    # Planted churners (who stopped buying) must look riskier than everyone else.
+    risk = members.loc[members["frequency"] > 0, "churn_risk"]
+    assert risk[churned].mean() > risk[~churned].mean() + 0.2
+    rec = run.metrics["recommend"]
+    assert rec["blend_ndcg@10"] > rec["popularity_ndcg@10"]
+
+
+def test_report_has_every_section(trained):
+    out, version, _ = trained
+    html = (out / version / "report.html").read_text()
+    for heading in ("Data", "Cleaning", "Retention by month", "Segments", "Recommendations",
+                    "Churn risk", "Customer lifetime value", "Offer response",
+                    "Compared with the previous version"):
+        assert f">{heading}</h" in html
+    assert html.count("data:image/png;base64,") >= 6
+
+
+def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_dir):
+    out, first, run1 = trained
+    version, run2 = train(synth_dir, out, config=load_config(**FAST))
+    assert version != first and artifacts.current_version(out) == version
+    a = run1.members.set_index("member_id")["cluster"]
+    b = run2.members.set_index("member_id")["cluster"]
+    assert (a == b.reindex(a.index)).mean() > 0.95
+    html = (out / version / "report.html").read_text()
+    assert f"Previous version: {first}" in html
+    runner = CliRunner()
+    listed = runner.invoke(main, ["versions", str(out)])
+    assert listed.exit_code == 0 and first in listed.output and f"* {version}" in listed.output
+    back = runner.invoke(main, ["rollback", str(out)])
+    assert back.exit_code == 0 and f"current -> {first}" in back.output
+    assert artifacts.current_version(out) == first
+    shown = runner.invoke(main, ["report", str(out)])
+    assert shown.output.strip().endswith(f"{first}/report.html")
+    artifacts.rollback(out, version)
+
+
+def test_failed_training_leaves_current_version(trained, synth_dir, monkeypatch):
+    out, _, _ = trained
+    before = artifacts.current_version(out)
+    n_versions = len(artifacts.list_versions(out))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("training.pipeline._save", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train(synth_dir, out, config=load_config(**FAST))
+    assert artifacts.current_version(out) == before
+    assert len(artifacts.list_versions(out)) == n_versions
+    assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_as_of_limits_training_data(synth_dir, tmp_path):
+    version, run = train(synth_dir, tmp_path, as_of="2025-10-01", config=load_config(**FAST))
+    assert run.as_of == pd.Timestamp("2025-10-01")
+    assert run.member_features["recency_days"].min() > 0
+    manifest = json.loads((tmp_path / version / "manifest.json").read_text())
+    assert manifest["as_of"].startswith("2025-10-01")
+
+
+def test_bad_as_of_and_config_are_clear_errors(synth_dir, tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(synth_dir), "--out", str(tmp_path),
+                                  "--as-of", "soon"])
+    assert result.exit_code == 1 and "--as-of 'soon' is not a date" in result.output
+    config = tmp_path / "bad.toml"
+    config.write_text("[recommend]\nfactorz = 3\n")
+    result = runner.invoke(main, ["train", str(synth_dir), "--out", str(tmp_path),
+                                  "--config", str(config)])
+    assert result.exit_code == 1 and "unknown setting 'recommend.factorz'" in result.output
+    assert not np.any([p.name[0].isdigit() for p in tmp_path.iterdir()])

@@ -1,0 +1,84 @@
+"""Training configuration: defaults, overridden by a TOML file and the command line.
+
+Example ``train.toml``::
+
+    seed = 7
+    validation_days = 28      # the last weeks before as_of, held out for validation
+
+    [features]
+    n_categories = 20         # category-share features for the top N categories
+    trend_days = 90
+
+    [churn]
+    horizon_days = 0          # 0 = derived from the data's purchase cadence
+
+    [recommend]
+    tune = true               # grid-search ALS and blend weights on the validation split
+    k = 10
+    factors = 64              # ALS latent factors
+    iterations = 15
+
+    [clusters]
+    k_min = 3
+    k_max = 8
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from features.errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "seed": 0,
+    "validation_days": 28,
+    "features": {"n_categories": 20, "trend_days": 90},
+    "churn": {"horizon_days": 0},
+    "recommend": {"tune": True, "k": 10, "factors": 64, "iterations": 15},
+    "clusters": {"k_min": 3, "k_max": 8},
+}
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
+    """Defaults, updated by the TOML file at ``path``, then by non-None ``overrides``.
+
+    Unknown keys and values of the wrong type are errors that name the key.
+    """
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist.") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        _merge(config, loaded, str(path), "")
+    for key, value in overrides.items():
+        if value is not None:
+            _merge(config, {key: value}, "command line", "")
+    if config["validation_days"] < 7:
+        raise ConfigError(f"validation_days={config['validation_days']} should be >= 7.")
+    return config
+
+
+def _merge(base: dict, update: dict, source: str, prefix: str) -> None:
+    for key, value in update.items():
+        name = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"{source}: unknown setting '{name}'; known: {', '.join(base)}.")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: '{name}' must be a table of settings.")
+            _merge(base[key], value, source, f"{name}.")
+        elif type(value) is not type(base[key]) and not (
+            isinstance(base[key], float) and isinstance(value, int)
+        ):
+            raise ConfigError(
+                f"{source}: '{name}' must be {type(base[key]).__name__}, got {value!r}."
+            )
+        else:
+            base[key] = value

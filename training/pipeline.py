@@ -1,0 +1,380 @@
+"""The training pipeline behind ``offers train``.
+
+Load and validate the data, build features as of ``as_of``, fit every model
+(each evaluated on a time-based validation split inside the training data),
+assemble the member table and the report, and write one new artifact version
+(:mod:`training.artifacts`). Each step is timed and logged; a failure anywhere
+leaves the previous version current.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from threadpoolctl import threadpool_limits
+
+from features.errors import DataError
+from features.item_features import build_item_features
+from features.loading import load_dataset
+from features.member_features import build_member_features
+from models.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.offer_response import fit_offer_response
+from models.rec_tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
+from models.recommenders import item_categories, recommend_categories
+from models.segmentation import BehaviourClusters, RFMSegmenter
+from models.value import PastSpendBaseline, ValueModel, evaluate_value
+from models.windows import default_horizon_days, make_windows
+from training import artifacts
+from training.config import load_config
+from training.progress import StepTimer
+
+logger = logging.getLogger(__name__)
+
+STEPS = (
+    "load and validate", "features", "segmentation", "recommendations", "churn",
+    "value", "offer response", "member table", "report", "write artifacts",
+)  # fmt: skip
+TOP_CATEGORIES = 3
+# One candidate per component (recommend.tune = false): still validated, not searched.
+UNTUNED_GRID = {
+    "popularity": [{"half_life_days": 30.0}],
+    "buy_again": [{"half_life_days": 90.0}],
+    "als": [DEFAULT_GRID["als"][0]],
+    "blend_als": [0.2],
+    "blend_popularity": [0.05],
+}
+
+
+@dataclass
+class TrainingRun:
+    """Everything one training run produced, handed to the report and the writer."""
+
+    data_dir: str
+    as_of: pd.Timestamp
+    config: dict
+    dataset: Any = None
+    member_features: pd.DataFrame | None = None
+    item_features: pd.DataFrame | None = None
+    members: pd.DataFrame | None = None
+    metrics: dict = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    models: dict[str, Any] = field(default_factory=dict)
+    previous: dict | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def resolve_as_of(transactions: pd.DataFrame, as_of) -> pd.Timestamp:
+    """``as_of`` as a timestamp; by default the day after the last transaction."""
+    if as_of is None:
+        return transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+    try:
+        ts = pd.Timestamp(as_of)
+    except ValueError:
+        raise DataError(f"--as-of {as_of!r} is not a date; use ISO 8601 like 2017-12-01.") from None
+    first = transactions["timestamp"].min()
+    if ts <= first:
+        raise DataError(
+            f"--as-of {ts.date()} is not after the first transaction ({first}); "
+            "nothing would be left to train on."
+        )
+    return ts
+
+
+def data_fingerprint(data_dir: str | os.PathLike) -> str:
+    """SHA-256 over the table files' names and contents: which data made a version."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(data_dir).iterdir()):
+        if path.is_file() and path.suffix in (".csv", ".parquet"):
+            digest.update(path.name.encode())
+            digest.update(artifacts.sha256_file(path).encode())
+    return digest.hexdigest()
+
+
+def train(
+    data_dir: str | os.PathLike,
+    artifacts_dir: str | os.PathLike,
+    *,
+    as_of=None,
+    config: dict | None = None,
+) -> tuple[str, TrainingRun]:
+    """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
+
+    Returns
+    -------
+    version : str
+        The id of the new version, now ``current``.
+    run : TrainingRun
+    """
+    config = config or load_config()
+    timer = StepTimer(len(STEPS))
+    with timer.step("load and validate"):
+        dataset = load_dataset(data_dir)
+    run = TrainingRun(str(data_dir), resolve_as_of(dataset.transactions, as_of), config, dataset)
+    run.previous = _previous_version(artifacts_dir)
+    logger.info("training on rows before %s", run.as_of)
+    # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
+    with threadpool_limits(1):
+        with timer.step("features"):
+            _features(run)
+        with timer.step("segmentation"):
+            _segmentation(run)
+        with timer.step("recommendations"):
+            _recommendations(run)
+        with timer.step("churn"):
+            _churn(run)
+        with timer.step("value"):
+            _value(run)
+        with timer.step("offer response"):
+            _offer_response(run)
+    with timer.step("member table"):
+        run.members = _member_table(run)
+    writer = artifacts.start_version(artifacts_dir)
+    try:
+        with timer.step("report"):
+            from training.report import render_report
+
+            run.seconds = dict(timer.seconds)
+            writer.save_text("report.html", render_report(run, writer.version))
+        with timer.step("write artifacts"):
+            _save(run, writer)
+            run.seconds = dict(timer.seconds)
+            writer.commit(_manifest(run))
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.version, run
+
+
+def _previous_version(artifacts_dir) -> dict | None:
+    """The current version's manifest and cluster profiles, if there is a readable one."""
+    try:
+        previous = artifacts.open_version(artifacts_dir)
+    except artifacts.ArtifactError as exc:
+        logger.info("no previous version to compare with: %s", exc)
+        return None
+    return {
+        "manifest": previous.manifest,
+        "cluster_profiles": previous.load_frame("cluster_profiles").set_index("cluster"),
+    }
+
+
+def _features(run: TrainingRun) -> None:
+    cfg = run.config["features"]
+    ds = run.dataset
+    run.member_features = build_member_features(
+        ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
+    )
+    run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
+    buyers = int((run.member_features["frequency"] > 0).sum())
+    if buyers < 5:
+        raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
+
+
+def _segmentation(run: TrainingRun) -> None:
+    mf = run.member_features
+    rfm = RFMSegmenter().fit(mf)
+    seg = rfm.transform(mf)
+    cfg = run.config["clusters"]
+    previous = run.previous["cluster_profiles"] if run.previous else None
+    clusters = BehaviourClusters(
+        k_range=(cfg["k_min"], cfg["k_max"]), random_state=run.config["seed"]
+    ).fit(mf, previous_profiles=previous)
+    seg["cluster"] = clusters.predict(mf).to_numpy()
+    seg["cluster_label"] = seg["cluster"].map(clusters.labels_)
+    run.models.update(rfm=rfm, clusters=clusters)
+    run.tables["segments"] = seg
+    profiles = clusters.profiles_.reset_index(names="cluster")
+    run.tables["cluster_profiles"] = profiles
+    run.metrics["segmentation"] = {
+        "n_clusters": int(clusters.n_clusters_),
+        "silhouette": float(clusters.silhouette_[clusters.n_clusters_]),
+        "segment_counts": seg["segment"].value_counts().to_dict(),
+    }
+
+
+def _recommendations(run: TrainingRun) -> None:
+    cfg = run.config["recommend"]
+    tx = run.dataset.transactions
+    grid = {"als_common": {**DEFAULT_GRID["als_common"], "factors": cfg["factors"],
+                           "iterations": cfg["iterations"], "random_state": run.config["seed"]}}
+    if not cfg["tune"]:
+        grid |= UNTUNED_GRID
+    tuning = tune_recommenders(
+        tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid
+    )
+    fitted = fit_tuned(tx, run.as_of, tuning.params)
+    blend = fitted["blend"]
+    categories = item_categories(fitted["interactions"], run.dataset.items)
+    rows = np.arange(blend.n_members)
+    cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
+    groups = np.unique(categories)
+    top = np.where(cat_idx >= 0, groups[np.maximum(cat_idx, 0)], "")
+    joined = [", ".join(filter(None, row)) for row in top]
+    run.tables["top_categories"] = pd.DataFrame(
+        {"member_id": blend.member_ids_, "top_categories": joined}
+    )
+    run.models.update(recommender=blend, item_category=categories)
+    run.tables["recommend_metrics"] = tuning.table
+    k = cfg["k"]
+    table = tuning.table.set_index(["model", "mode"])
+    metrics = (f"precision@{k}", f"recall@{k}", f"ndcg@{k}", f"coverage@{k}")
+    # "_new" marks the never-bought evaluation.
+    run.metrics["recommend"] = {
+        f"{m}_{metric}{'' if mode == 'all' else '_new'}": float(table.at[(m, mode), metric])
+        for m, mode in table.index
+        for metric in metrics
+    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2)}
+
+
+def _churn(run: TrainingRun) -> None:
+    ds = run.dataset
+    horizon = run.config["churn"]["horizon_days"] or default_horizon_days(
+        ds.transactions[ds.transactions["timestamp"] < run.as_of]
+    )
+    windows = make_windows(ds, run.as_of, horizon)
+    X_train, out_train = windows.train()
+    X_val, out_val = windows.validation()
+    seed = run.config["seed"]
+    model = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
+    baseline = RecencyBaseline().fit(X_train, out_train["churned"])
+    evaluation = evaluate_churn(model, X_val, out_val["churned"], baseline)
+    final = ChurnModel(horizon_days=horizon, random_state=seed).fit_windows(
+        windows, include_validation=True
+    )
+    value = ValueModel(horizon_days=horizon, random_state=seed).fit(
+        X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
+    )
+    value_eval = evaluate_value(
+        value, X_val, out_val["future_spend"], PastSpendBaseline(horizon_days=horizon)
+    )
+    run.models.update(churn=final, windows=windows, horizon_days=horizon)
+    run.tables.update(
+        churn_metrics=evaluation.metrics.reset_index(names="model"),
+        churn_calibration=evaluation.calibration,
+        churn_lift=evaluation.lift,
+        value_metrics=value_eval.reset_index(names="model"),
+    )
+    m = evaluation.metrics
+    run.metrics["churn"] = {
+        "horizon_days": int(horizon),
+        **{k: float(v) for k, v in m.loc["model"].items()},
+        "baseline": {k: float(v) for k, v in m.loc["recency_baseline"].items()},
+        "validation_members": int(evaluation.n),
+    }
+
+
+def _value(run: TrainingRun) -> None:
+    windows, horizon = run.models["windows"], run.models["horizon_days"]
+    final = ValueModel(horizon_days=horizon, random_state=run.config["seed"]).fit_windows(
+        windows, include_validation=True
+    )
+    run.models["value"] = final
+    m = run.tables["value_metrics"].set_index("model")
+    run.metrics["value"] = {
+        "horizon_days": int(horizon),
+        **{k: float(v) for k, v in m.loc["model"].items()},
+        "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
+        "clv_multiplier": float(final.clv_multiplier()),
+    }
+
+
+def _offer_response(run: TrainingRun) -> None:
+    model = fit_offer_response(
+        run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
+        as_of=run.as_of, random_state=run.config["seed"],
+    )
+    run.models["offer_response"] = model
+    summary: dict[str, Any] = {"kind": type(model).__name__}
+    if hasattr(model, "estimator_kind_"):
+        # Scores of the chosen estimator fitted on the earlier 75% of sends, on the later 25%.
+        chosen = model.validation_scores_.get(model.estimator_kind_, {})
+        summary |= {
+            "estimator": model.estimator_kind_,
+            "training_sends": int(model.n_rows_),
+            "base_rate": float(model.base_rate_),
+            **{k: float(v) for k, v in chosen.items()},
+        }
+    run.metrics["offer_response"] = summary
+
+
+def _has_extras(data_dir: str) -> bool:
+    return (Path(data_dir) / "extras" / "campaigns.parquet").is_file()
+
+
+def _member_table(run: TrainingRun) -> pd.DataFrame:
+    """One row per member: what the offer engine and the server need to know."""
+    mf = run.member_features
+    out = pd.DataFrame(index=mf.index)
+    seg = run.tables["segments"]
+    for col in ("segment", "rfm_score", "r_score", "f_score", "m_score", "cluster",
+                "cluster_label"):
+        out[col] = seg[col].to_numpy()
+    for col in ("recency_days", "frequency", "monetary_total", "monetary_mean_basket",
+                "interpurchase_mean_days", "expected_days_to_next", "overdue_ratio",
+                "top_category", "top_department", "tier", "points_balance", "plan",
+                "plan_status", "email_opt_in", "sms_opt_in", "push_opt_in",
+                "days_to_next_birthday", "referrals", "offers_sent", "offers_redeemed"):
+        if col in mf:
+            out[col] = mf[col].to_numpy()
+    buyers = mf["frequency"].to_numpy() > 0
+    churn, value = run.models["churn"], run.models["value"]
+    risk = np.full(len(mf), np.nan)
+    expected = np.zeros(len(mf))
+    clv = np.zeros(len(mf))
+    risk[buyers] = churn.predict_proba(mf[buyers])
+    expected[buyers] = value.predict(mf[buyers])
+    clv[buyers] = value.predict_clv(mf[buyers])
+    out["churn_risk"] = risk
+    out["expected_spend"] = expected
+    out["clv"] = clv
+    reasons = churn.reason_codes(mf[buyers], top=3)
+    grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
+    out["churn_reason_codes"] = grouped["code"].agg(",".join).reindex(out.index).fillna("")
+    out["churn_reasons"] = grouped["text"].agg("; ".join).reindex(out.index).fillna("")
+    tops = run.tables["top_categories"].set_index("member_id")["top_categories"]
+    out["top_categories"] = tops.reindex(out.index).fillna("").to_numpy()
+    return out.reset_index(names="member_id")
+
+
+def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
+    writer.save_frame("members", run.members)
+    writer.save_frame("items", _item_table(run))
+    for name, table in run.tables.items():
+        if name in ("segments", "top_categories"):
+            continue
+        writer.save_frame(name, table)
+    for key, array in run.models["recommender"].to_arrays().items():
+        writer.save_array(f"rec__{key}", array)
+    writer.save_array("rec_item_category", np.asarray(run.models["item_category"], dtype=str))
+    for name in ("rfm", "clusters", "churn", "value", "offer_response"):
+        writer.save_joblib(name, run.models[name])
+    writer.save_json("metrics", run.metrics)
+    writer.save_json("cleaning", run.dataset.cleaning.to_dict())
+
+
+def _item_table(run: TrainingRun) -> pd.DataFrame:
+    items = run.dataset.items.set_index("item_id")
+    feats = run.item_features
+    keep = [c for c in ("category", "department", "brand", "name", "price") if c in items]
+    table = items[keep].join(feats[[c for c in feats.columns if c not in keep]], how="left")
+    return table.reset_index(names="item_id")
+
+
+def _manifest(run: TrainingRun) -> dict:
+    return {
+        "as_of": run.as_of.isoformat(),
+        "data_dir": os.path.abspath(run.data_dir),
+        "data_fingerprint": data_fingerprint(run.data_dir),
+        "row_counts": {**run.dataset.row_counts(), "members_scored": len(run.members)},
+        "cleaning": run.dataset.cleaning.to_dict(),
+        "config": run.config,
+        "metrics": run.metrics,
+        "step_seconds": run.seconds,
+    }

@@ -1,0 +1,61 @@
+"""Progress for long work: a tqdm bar on a terminal, plain log lines otherwise.
+
+>>> for chunk in track(range(3), "chunks"):
+...     pass
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from tqdm import tqdm
+
+logger = logging.getLogger("offers.progress")
+T = TypeVar("T")
+
+
+def on_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+def track(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T]:
+    """Iterate ``items`` showing progress: a bar on a terminal, else a log line per ~10%."""
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    if on_terminal():
+        yield from tqdm(items, desc=desc, total=total, unit=" steps", leave=False)
+        return
+    start = time.perf_counter()
+    every = max(1, (total or 10) // 10)
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        if done % every == 0 or done == total:
+            elapsed = time.perf_counter() - start
+            left = elapsed / done * (total - done) if total else float("nan")
+            logger.info("%s: %d/%s done, %.1f s elapsed, ~%.0f s left",
+                        desc, done, total or "?", elapsed, left)
+
+
+class StepTimer:
+    """Times named steps of a pipeline and logs each as it starts and ends."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str):
+        self.done += 1
+        logger.info("[%d/%d] %s ...", self.done, self.total, name)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+        logger.info("[%d/%d] %s done in %.1f s", self.done, self.total, name, self.seconds[name])
