@@ -127,3 +127,38 @@ def test_bad_as_of_and_config_are_clear_errors(synth_dir, tmp_path):
                                   "--config", str(config)])
     assert result.exit_code == 1 and "unknown setting 'recommend.factorz'" in result.output
     assert not np.any([p.name[0].isdigit() for p in tmp_path.iterdir()])
+
+
+def test_score_and_recommend_exports(trained, tmp_path):
+    out, _, run = trained
+    runner = CliRunner()
+    scores = tmp_path / "scores.csv"
+    result = runner.invoke(main, ["score", str(out), "--out", str(scores)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(scores, dtype={"member_id": str})
+    assert list(table.columns[:3]) == ["member_id", "segment", "cluster"]
+    assert {"recency_days", "frequency", "monetary_total", "churn_risk", "clv"} <= set(table)
+    assert len(table) == 600
+
+    some = run.members["member_id"].iloc[:5].tolist()
+    members_file = tmp_path / "ids.txt"
+    members_file.write_text("\n".join(some + ["never-seen"]) + "\n")
+    recs = tmp_path / "recs.parquet"
+    result = runner.invoke(main, ["recommend", str(out), "--members", str(members_file),
+                                  "--k", "4", "--out", str(recs)])
+    assert result.exit_code == 0, result.output
+    got = pd.read_parquet(recs)
+    assert list(got.columns) == ["member_id", "rank", "item_id", "score"]
+    assert got.groupby("member_id").size().to_dict() == {m: 4 for m in some + ["never-seen"]}
+    assert (got.groupby("member_id")["score"].diff().dropna() <= 0).all()
+
+    cats = tmp_path / "cats.csv"
+    result = runner.invoke(main, ["recommend", str(out), "--all", "--k", "2", "--level",
+                                  "category", "--exclude-purchased", "--out", str(cats)])
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(cats)
+    assert list(got.columns) == ["member_id", "rank", "category", "score"]
+    assert got["rank"].max() == 2
+
+    result = runner.invoke(main, ["recommend", str(out), "--out", str(cats)])
+    assert result.exit_code == 2 and "exactly one of --members FILE or --all" in result.output

@@ -92,7 +92,8 @@ class VersionWriter:
         return self.path / name
 
     def save_array(self, name: str, array: np.ndarray) -> None:
-        np.save(self.file(f"{name}.npy"), np.ascontiguousarray(array), allow_pickle=False)
+        # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
+        np.save(self.file(f"{name}.npy"), np.asarray(array, order="C"), allow_pickle=False)
 
     def save_frame(self, name: str, frame: pd.DataFrame) -> None:
         frame.to_parquet(self.file(f"{name}.parquet"), index=False)
@@ -212,7 +213,14 @@ class ArtifactVersion:
         return filename in self.manifest["files"]
 
     def load_array(self, name: str, mmap: bool = True) -> np.ndarray:
+        """An array, memory-mapped read-only by default (workers share the pages).
+
+        0-d arrays (scalars such as a model's class name) are read into memory:
+        numpy would memory-map them with shape (1,).
+        """
         path = self._checked(f"{name}.npy")
+        if mmap and _npy_shape(path) == ():
+            mmap = False
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
     def load_frame(self, name: str) -> pd.DataFrame:
@@ -275,6 +283,17 @@ def open_version(artifacts_dir: str | os.PathLike, version: str | None = None) -
             raise ArtifactError(f"{path / name} does not match its SHA-256 in the manifest; "
                                 "the file was changed or corrupted. Retrain or roll back.")
     return ArtifactVersion(path, manifest)
+
+
+def _npy_shape(path: Path) -> tuple[int, ...]:
+    with open(path, "rb") as fh:
+        major, _ = np.lib.format.read_magic(fh)
+        read_header = (
+            np.lib.format.read_array_header_1_0 if major == 1
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, _, _ = read_header(fh)
+    return shape
 
 
 def _fsync_dir_files(path: Path) -> None:

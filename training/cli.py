@@ -39,6 +39,7 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from training.cli_exports import recommend, score
     from training.cli_import import import_group
     from training.cli_kpis import kpis
     from training.cli_synth import synth
@@ -46,7 +47,9 @@ def _register() -> None:
     from training.cli_validate import validate
     from training.cli_versions import report, rollback, versions
 
-    for command in (import_group, synth, validate, kpis, train, versions, rollback, report):
+    for command in (
+        import_group, synth, validate, kpis, train, versions, rollback, report, score, recommend
+    ):
         main.add_command(command)
 
 

@@ -89,18 +89,22 @@ def _comparison(rep: HtmlReport, run) -> None:
 
 def _retention(rep: HtmlReport, run) -> None:
     kpis = program_kpis(run.dataset, "month")
+    kpis = kpis[kpis["start"] < run.as_of]
     rep.heading("Retention by month")
+    whole = kpis[~kpis["partial"]]
     fig = figure(7, 3)
     ax = fig.axes[0]
-    ax.plot(kpis["period"].astype(str), kpis["retention_rate"], marker="o", label="retention %")
-    ax.plot(kpis["period"].astype(str), kpis["repeat_purchase_rate"], marker=".",
+    ax.plot(whole["period"].astype(str), whole["retention_rate"], marker="o", label="retention %")
+    ax.plot(whole["period"].astype(str), whole["repeat_purchase_rate"], marker=".",
             label="repeat purchase %")
     ax.set_ylabel("%")
     ax.tick_params(axis="x", rotation=60)
     ax.legend()
-    rep.figure(fig, "Members active in the month among those who were members at its start")
-    cols = ["period", "members_at_start", "active_members", "retention_rate", "churn_rate",
-            "repeat_purchase_rate", "active_90d", "average_order_value", "offer_redemption_rate"]
+    rep.figure(fig, "Members active in the month among those who were members at its start "
+               "(whole months only)")
+    cols = ["period", "partial", "members_at_start", "active_members", "retention_rate",
+            "churn_rate", "repeat_purchase_rate", "active_90d", "average_order_value",
+            "offer_redemption_rate"]
     rep.table(kpis[cols], float_format="{:,.1f}")
 
 

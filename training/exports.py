@@ -1,0 +1,112 @@
+"""Exports of a trained version for other tools: member scores and top-k recommendations.
+
+Both read a verified artifact version (memory-mapped arrays, no refit) and are
+vectorised over members: recommendations are scored in batches by the model,
+never one call per member.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from models.recommenders import recommend_categories, recommender_from_arrays
+from training.artifacts import ArtifactVersion
+
+logger = logging.getLogger(__name__)
+
+SCORE_COLUMNS = (
+    "member_id", "segment", "cluster", "cluster_label", "recency_days", "frequency",
+    "monetary_total", "churn_risk", "clv",
+)  # fmt: skip
+BATCH = 20_000
+
+
+def load_recommender(version: ArtifactVersion):
+    """The blended recommender of ``version``, its arrays memory-mapped."""
+    names = [f[len("rec__"):-len(".npy")] for f in version.manifest["files"]
+             if f.startswith("rec__") and f.endswith(".npy")]
+    return recommender_from_arrays({n: version.load_array(f"rec__{n}") for n in names})
+
+
+def member_scores(version: ArtifactVersion) -> pd.DataFrame:
+    """One row per member: segment, cluster, RFM figures, churn risk and CLV."""
+    members = version.load_frame("members")
+    return members[[c for c in SCORE_COLUMNS if c in members]]
+
+
+def read_member_ids(path: str | Path) -> np.ndarray:
+    """Member ids from a CSV/Parquet file with a ``member_id`` column, or one id per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"members file {path} does not exist.")
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "member_id" not in frame.columns and frame.shape[1] == 1:
+            # A bare list of ids: the first line is an id too, not a header.
+            frame = pd.read_csv(path, dtype=str, header=None, names=["member_id"],
+                                keep_default_na=False)
+    if "member_id" not in frame.columns:
+        raise DataError(
+            f"{path} has no member_id column (columns: {', '.join(map(str, frame.columns))}); "
+            "give a member_id column or one id per line."
+        )
+    ids = frame["member_id"].astype(str).str.strip()
+    ids = ids[ids != ""].drop_duplicates()
+    if ids.empty:
+        raise DataError(f"{path} lists no member ids.")
+    return ids.to_numpy(dtype=str)
+
+
+def recommend_long(
+    version: ArtifactVersion,
+    member_ids: np.ndarray | None = None,
+    *,
+    k: int = 10,
+    exclude_purchased: bool = False,
+    level: str = "item",
+) -> pd.DataFrame:
+    """Top-``k`` recommendations in long form: ``member_id, rank, item_id|category, score``.
+
+    ``member_ids=None`` means every member the model knows; unknown members get
+    the popularity fallback.
+    """
+    if level not in ("item", "category"):
+        raise DataError(f"level={level!r} should be 'item' or 'category'.")
+    if not isinstance(k, int) or k < 1:
+        raise DataError(f"k={k!r} should be a positive integer.")
+    model = load_recommender(version)
+    if member_ids is None:
+        member_ids = np.asarray(model.member_ids_, dtype=str)
+    rows = model.member_rows(member_ids)
+    unknown = int((rows < 0).sum())
+    if unknown:
+        logger.info("%d member(s) unknown to the model get popular items", unknown)
+    item_category = version.load_array("rec_item_category", mmap=False)
+    parts = []
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start:start + BATCH]
+        if level == "item":
+            idx, scores = model.recommend(chunk, k=k, exclude_purchased=exclude_purchased)
+            names = np.asarray(model.item_ids_)
+        else:
+            idx, scores = recommend_categories(
+                model, chunk, item_category, k=k, exclude_purchased=exclude_purchased
+            )
+            names = np.unique(item_category)
+        ids = np.repeat(member_ids[start:start + BATCH], k)
+        flat = idx.ravel()
+        keep = flat >= 0
+        parts.append(pd.DataFrame({
+            "member_id": ids[keep],
+            "rank": np.tile(np.arange(1, k + 1), len(chunk))[keep],
+            "item_id" if level == "item" else "category": names[flat[keep]],
+            "score": scores.ravel()[keep],
+        }))
+    return pd.concat(parts, ignore_index=True)
