@@ -7,6 +7,7 @@ import logging
 import click
 
 from training.config import load_config
+from training.progress import on_terminal
 
 
 @click.command()
@@ -30,7 +31,8 @@ def train(
     """
     from training.pipeline import train as run_training
 
-    logging.getLogger("offers.progress").setLevel(logging.INFO)
+    if not on_terminal():  # a terminal gets a progress bar instead of log lines
+        logging.getLogger("offers.progress").setLevel(logging.INFO)
     config = load_config(config_file, seed=seed)
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config)
     m = run.metrics

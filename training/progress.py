@@ -44,18 +44,25 @@ def track(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T
 
 
 class StepTimer:
-    """Times named steps of a pipeline and logs each as it starts and ends."""
+    """Times named steps of a pipeline: a bar on a terminal, a log line per step otherwise."""
 
     def __init__(self, total: int):
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
+        self.bar = tqdm(total=total, unit=" steps", leave=True) if on_terminal() else None
 
     @contextmanager
     def step(self, name: str):
         self.done += 1
+        if self.bar is not None:
+            self.bar.set_description(name)
         logger.info("[%d/%d] %s ...", self.done, self.total, name)
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
         logger.info("[%d/%d] %s done in %.1f s", self.done, self.total, name, self.seconds[name])
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.done == self.total:
+                self.bar.close()
