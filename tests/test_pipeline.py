@@ -162,3 +162,16 @@ def test_score_and_recommend_exports(trained, tmp_path):
 
     result = runner.invoke(main, ["recommend", str(out), "--out", str(cats)])
     assert result.exit_code == 2 and "exactly one of --members FILE or --all" in result.output
+
+
+def test_retraining_reuses_tuned_parameters_unless_told_to_retune(synth_dir, tmp_path):
+    tuned = {"recommend": {"factors": 16, "iterations": 5}}
+    first, run1 = train(synth_dir, tmp_path, config=load_config(**tuned))
+    assert run1.metrics["recommend"]["tuned_in"] == "this version"
+    assert len(run1.metrics["recommend"]["params"]["blend"]["weights"]) == 3
+    second, run2 = train(synth_dir, tmp_path, config=load_config(**tuned))
+    assert run2.metrics["recommend"]["tuned_in"] == first
+    assert run2.metrics["recommend"]["params"] == run1.metrics["recommend"]["params"]
+    retune = load_config(recommend={**tuned["recommend"], "reuse_tuned": False})
+    _, run3 = train(synth_dir, tmp_path, config=retune)
+    assert run3.metrics["recommend"]["tuned_in"] == "this version"

@@ -20,8 +20,12 @@ from training.progress import on_terminal
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
               default=None, help="TOML file of training settings (see training/config.py).")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
+@click.option("--retune", is_flag=True,
+              help="Search the recommender grid even if the previous version's tuned "
+                   "parameters could be reused.")
 def train(
-    data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None, seed: int | None
+    data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
+    seed: int | None, retune: bool,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -34,6 +38,8 @@ def train(
     if not on_terminal():  # a terminal gets a progress bar instead of log lines
         logging.getLogger("offers.progress").setLevel(logging.INFO)
     config = load_config(config_file, seed=seed)
+    if retune:
+        config["recommend"]["reuse_tuned"] = False
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config)
     m = run.metrics
     k = config["recommend"]["k"]

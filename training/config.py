@@ -14,6 +14,7 @@ Example ``train.toml``::
 
     [recommend]
     tune = true               # grid-search ALS and blend weights on the validation split
+    reuse_tuned = true        # a retrain reuses the previous version's tuned parameters
     k = 10
     factors = 64              # ALS latent factors
     iterations = 15
@@ -37,7 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "validation_days": 28,
     "features": {"n_categories": 20, "trend_days": 90},
     "churn": {"horizon_days": 0},
-    "recommend": {"tune": True, "k": 10, "factors": 64, "iterations": 15},
+    "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15},
     "clusters": {"k_min": 3, "k_max": 8},
 }
 

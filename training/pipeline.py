@@ -68,6 +68,7 @@ class TrainingRun:
     models: dict[str, Any] = field(default_factory=dict)
     previous: dict | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
 
 def resolve_as_of(transactions: pd.DataFrame, as_of) -> pd.Timestamp:
@@ -144,11 +145,12 @@ def train(
             writer.save_text("report.html", render_report(run, writer.version))
         with timer.step("write artifacts"):
             _save(run, writer)
-            run.seconds = dict(timer.seconds)
+            run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
             writer.commit(_manifest(run))
     except BaseException:
         writer.abort()
         raise
+    run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
     return writer.version, run
 
 
@@ -204,7 +206,15 @@ def _recommendations(run: TrainingRun) -> None:
     tx = run.dataset.transactions
     grid = {"als_common": {**DEFAULT_GRID["als_common"], "factors": cfg["factors"],
                            "iterations": cfg["iterations"], "random_state": run.config["seed"]}}
-    if not cfg["tune"]:
+    reused = _previous_params(run) if cfg["tune"] and cfg["reuse_tuned"] else None
+    tuned_in = "this version" if cfg["tune"] else "not tuned"
+    if reused is not None:
+        grid |= reused
+        previous = run.previous["manifest"]
+        tuned_in = previous["metrics"]["recommend"].get("tuned_in", previous["version"])
+        if tuned_in == "this version":
+            tuned_in = previous["version"]
+    elif not cfg["tune"]:
         grid |= UNTUNED_GRID
     tuning = tune_recommenders(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid
@@ -230,7 +240,32 @@ def _recommendations(run: TrainingRun) -> None:
         f"{m}_{metric}{'' if mode == 'all' else '_new'}": float(table.at[(m, mode), metric])
         for m, mode in table.index
         for metric in metrics
-    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2)}
+    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in}
+
+
+def _previous_params(run: TrainingRun) -> dict | None:
+    """A one-candidate grid holding the previous version's tuned parameters, if any.
+
+    Retraining on fresher data rarely moves the best hyper-parameters, and the
+    search is most of the training time: a retrain reuses them (still measured
+    on the validation split) unless ``recommend.reuse_tuned`` is false.
+    """
+    if run.previous is None:
+        return None
+    params = run.previous["manifest"].get("metrics", {}).get("recommend", {}).get("params")
+    settings = ("k", "factors", "iterations")
+    before = run.previous["manifest"]["config"]["recommend"]
+    if not params or any(before.get(key) != run.config["recommend"][key] for key in settings):
+        return None
+    weights = params["blend"]["weights"]
+    logger.info("reusing the recommender parameters of %s", run.previous["manifest"]["version"])
+    return {
+        "popularity": [params["popularity"]],
+        "buy_again": [params["buy_again"]],
+        "als": [params["als"]],
+        "blend_als": [weights["als"]],
+        "blend_popularity": [weights["popularity"]],
+    }
 
 
 def _churn(run: TrainingRun) -> None:
@@ -317,7 +352,7 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
                 "cluster_label"):
         out[col] = seg[col].to_numpy()
     for col in ("recency_days", "frequency", "monetary_total", "monetary_mean_basket",
-                "interpurchase_mean_days", "expected_days_to_next", "overdue_ratio",
+                "tenure_days", "interpurchase_mean_days", "expected_days_to_next", "overdue_ratio",
                 "top_category", "top_department", "tier", "points_balance", "plan",
                 "plan_status", "email_opt_in", "sms_opt_in", "push_opt_in",
                 "days_to_next_birthday", "referrals", "offers_sent", "offers_redeemed"):
@@ -334,6 +369,9 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv
+    # The offer engine (serving/engine) scales its per-type priors by this member-level
+    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
+    out["p_redeem_base"] = _reference_response(run.models["offer_response"], mf)
     reasons = churn.reason_codes(mf[buyers], top=3)
     grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
     out["churn_reason_codes"] = grouped["code"].agg(",".join).reindex(out.index).fillna("")
@@ -341,6 +379,14 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
     tops = run.tables["top_categories"].set_index("member_id")["top_categories"]
     out["top_categories"] = tops.reindex(out.index).fillna("").to_numpy()
     return out.reset_index(names="member_id")
+
+
+def _reference_response(model, mf: pd.DataFrame) -> np.ndarray:
+    """P(redeem) of each member for a reference offer: whole basket, unknown type and depth."""
+    offer = pd.DataFrame({"offer_id": ["reference"], "type": ["unknown"], "depth": [np.nan],
+                          "categories": [()]})
+    share = np.where(mf["frequency"].to_numpy() > 0, 1.0, np.nan)[:, None]
+    return model.predict_proba(mf, offer, share)[:, 0]
 
 
 def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
@@ -377,4 +423,5 @@ def _manifest(run: TrainingRun) -> dict:
         "config": run.config,
         "metrics": run.metrics,
         "step_seconds": run.seconds,
+        "step_peak_rss_mb": run.peak_rss_mb,
     }

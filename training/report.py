@@ -166,7 +166,8 @@ def _recommendations(rep: HtmlReport, run) -> None:
     rep.figure(fig, f"NDCG@{k} per model; popularity and buy-again are the baselines")
     rep.table(table, float_format="{:,.4f}")
     if split:
-        rep.text(f"Chosen blend weights: {split.get('blend', {}).get('weights')}", note=True)
+        rep.text(f"Blend weights: {split.get('blend', {}).get('weights')}; parameters tuned in "
+                 f"{run.metrics['recommend'].get('tuned_in')}.", note=True)
 
 
 def _churn(rep: HtmlReport, run) -> None:
