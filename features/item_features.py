@@ -16,7 +16,9 @@ from features.code_groups import (
     NS_PER_DAY,
     distinct_pair_counts,
     group_median,
+    group_sum,
     lines_before,
+    positions,
     safe_divide,
     to_cutoff,
 )
@@ -87,41 +89,39 @@ def build_item_features(
         if col not in items.columns:
             raise DataError(f"items lack column '{col}'; it is required.")
     lines = lines_before(transactions, cutoff, ("amount", "quantity"))
-    index = pd.Index(items["item_id"], dtype="str", name="item_id")
-    n_items, n_members = len(index), len(lines.member_labels)
-    pos = index.get_indexer(lines.item_labels.astype("str"))
-    row = pos[lines.item] if len(pos) else np.zeros(0, dtype=np.intp)
-    known = row >= 0
-    member, ts = lines.member, lines.timestamp
+    # Work on the transactions' item codes, then map them to the rows of items.
+    item, member, ts = lines.item, lines.member, lines.timestamp
     amount, quantity = lines.values["amount"], lines.values["quantity"]
-    if not known.all():
-        logger.warning("%d line(s) of items missing from items are ignored", int((~known).sum()))
-        row, member, ts = row[known], member[known], ts[known]
-        amount, quantity = amount[known], quantity[known]
-    row = row.astype(np.intp, copy=False)
+    n_codes, n_members = len(lines.item_labels), len(lines.member_labels)
+    row_code = positions(items["item_id"], lines.item_labels)
+    unknown = np.setdiff1d(np.arange(n_codes), row_code)
+    if len(unknown) and np.isin(item, unknown).any():
+        logger.warning("lines of %d item id(s) missing from items are ignored", len(unknown))
 
-    n_lines = np.bincount(row, minlength=n_items).astype(np.float64)
-    revenue = np.bincount(row, weights=amount, minlength=n_items)
-    popularity = distinct_pair_counts(row, member, n_items, n_members).astype(np.float64)
+    n_lines = group_sum(item, n_codes).astype(np.float64)
+    revenue = group_sum(item, n_codes, amount)
+    popularity = distinct_pair_counts(item, member, n_codes, n_members).astype(np.float64)
     window = int(round(recent_days * NS_PER_DAY))
     history = float(cutoff.value - ts.min()) if len(ts) else 0.0
     recent = ts >= cutoff.value - window
+    recent_item = item[recent]
     recent_popularity = distinct_pair_counts(
-        row[recent], member[recent], n_items, n_members
+        recent_item, member[recent], n_codes, n_members
     ).astype(np.float64)
-    recent_lines = np.bincount(row[recent], minlength=n_items)
-    rate_recent = recent_lines / (min(window, history) / NS_PER_DAY or 1.0)
+    rate_recent = group_sum(recent_item, n_codes) / (min(window, history) / NS_PER_DAY or 1.0)
     rate_all = n_lines / (history / NS_PER_DAY or 1.0)
     trend = safe_divide(rate_recent, rate_all)
+    priced_item, unit_price = _unit_prices(item, amount, quantity)
+    price = group_median(priced_item, n_codes, unit_price)
 
-    priced = quantity > 0
-    unit = np.divide(amount[priced], quantity[priced])
-    ok = np.isfinite(unit) & (unit >= 0)
-    price = group_median(row[priced][ok], n_items, unit[ok])
+    def per_row(values: np.ndarray, fill: float = 0.0) -> np.ndarray:
+        return np.append(values, fill)[row_code]
+
     if "price" in items.columns:
         catalogue = items["price"].to_numpy(dtype=np.float64, na_value=np.nan)
-        price = np.where(np.isnan(price), catalogue, price)
-
+        price = np.where(np.isnan(per_row(price, np.nan)), catalogue, per_row(price, np.nan))
+    else:
+        price = per_row(price, np.nan)
     category = items["category"].astype("str")
     department = (
         items["department"].astype("str").fillna(category) if "department" in items else category
@@ -130,17 +130,29 @@ def build_item_features(
         {
             "category": category.array,
             "department": department.array,
-            "popularity": popularity,
-            "n_lines": n_lines,
-            "revenue": revenue,
-            "recent_popularity": recent_popularity,
-            "trend": trend,
+            "popularity": per_row(popularity),
+            "n_lines": per_row(n_lines),
+            "revenue": per_row(revenue),
+            "recent_popularity": per_row(recent_popularity),
+            "trend": per_row(trend, np.nan),
             "price": price,
         },
-        index=index,
+        index=pd.Index(items["item_id"], dtype="str", name="item_id"),
     )
     logger.info(
         "item features as of %s: %d items from %d lines in %.1fs",
-        cutoff, n_items, len(row), time.perf_counter() - started,
+        cutoff, len(result), len(item), time.perf_counter() - started,
     )
     return result
+
+
+def _unit_prices(
+    item: np.ndarray, amount: np.ndarray, quantity: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(item code, amount / quantity)`` of the lines with a positive quantity."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        unit = amount / quantity
+    ok = (quantity > 0) & (unit >= 0) & np.isfinite(unit)
+    if ok.all():
+        return item, unit
+    return item[ok], unit[ok]

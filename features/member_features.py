@@ -15,7 +15,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from features.code_groups import NAT, NS_PER_DAY, safe_divide, timestamps_ns, to_cutoff
+from features.code_groups import (
+    NAT,
+    NS_PER_DAY,
+    positions,
+    safe_divide,
+    timestamps_ns,
+    to_cutoff,
+)
 from features.errors import DataError
 from features.profile_features import offer_history_features, profile_features
 from features.purchase_features import RFM_COLUMNS, purchase_features
@@ -139,33 +146,42 @@ def build_member_features(
     cutoff = to_cutoff(as_of)
     buys = purchase_features(tx, items, cutoff, n_categories=n_categories, trend_days=trend_days)
 
-    ids = pd.Index(members["member_id"], dtype="str", name="member_id")
     joined = (
         timestamps_ns(members["joined_at"], "joined_at")
         if "joined_at" in members
         else np.full(len(members), NAT)
     )
-    bought = ids.isin(buys.index)
-    eligible = np.where(joined != NAT, joined < cutoff.value, bought)
-    extra = buys.index[~buys.index.isin(ids)]
-    index = ids[eligible].append(extra)
-    index.name = "member_id"
-
-    out = buys.reindex(index)
+    # Match buyers to member rows once; everything else is positional.
+    row_of_buyer = positions(buys.index, members["member_id"])
+    buyer_of_row = np.full(len(members), -1, dtype=np.int64)
+    listed = row_of_buyer >= 0
+    buyer_of_row[row_of_buyer[listed]] = np.flatnonzero(listed)
+    known = joined != NAT
+    rows = np.flatnonzero(np.where(known, joined < cutoff.value, buyer_of_row >= 0))
+    extra = np.flatnonzero(~listed)
+    index = pd.Index(
+        pd.concat(
+            [members["member_id"].astype("str").iloc[rows], buys.index.to_series().iloc[extra]],
+            ignore_index=True,
+        ),
+        dtype="str",
+        name="member_id",
+    )
+    out = _take_rows(buys, np.concatenate([buyer_of_row[rows], extra]), index)
     for col in ZERO_WITHOUT_PURCHASES:
         out[col] = out[col].fillna(0.0)
-    joined_days = (cutoff.value - joined[eligible]) / NS_PER_DAY
-    joined_days = np.concatenate([joined_days, np.full(len(extra), np.nan)])
-    joined_days[np.r_[joined[eligible] == NAT, np.ones(len(extra), dtype=bool)]] = np.nan
+    joined_days = np.full(len(index), np.nan)
+    joined_days[: len(rows)] = np.where(
+        known[rows], (cutoff.value - joined[rows]) / NS_PER_DAY, np.nan
+    )
     tenure = np.where(np.isnan(joined_days), out["first_purchase_days"], joined_days)
     out.insert(RFM_COLUMNS.index("first_purchase_days"), "tenure_days", tenure)
 
     offers = offer_history_features(tables.get("offer_events"), index, cutoff)
     offers["coupon_share"] = safe_divide(offers["offers_redeemed"], out["frequency"])
-    profile = profile_features(members.iloc[np.flatnonzero(eligible)], cutoff)
-    if len(extra):
-        profile = profile.reindex(index)
-    profile.index = index
+    profile = _take_rows(
+        profile_features(members, cutoff), np.r_[rows, np.full(len(extra), -1)], index
+    )
     result = pd.concat([out, offers, profile], axis=1)
     logger.info(
         "member features as of %s: %d members x %d columns in %.1fs",
@@ -188,3 +204,10 @@ def _tables(obj) -> dict[str, pd.DataFrame | None]:
             "'transactions' and 'items'."
         )
     return tables
+
+
+def _take_rows(frame: pd.DataFrame, take: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """Rows ``take`` of ``frame`` (missing values where it is -1), labelled ``index``."""
+    return pd.DataFrame(
+        {c: frame[c].array.take(take, allow_fill=True) for c in frame.columns}, index=index
+    )

@@ -12,7 +12,14 @@ import logging
 import numpy as np
 import pandas as pd
 
-from features.code_groups import NAT, NS_PER_DAY, group_max, safe_divide, timestamps_ns
+from features.code_groups import (
+    NAT,
+    NS_PER_DAY,
+    group_max,
+    positions,
+    safe_divide,
+    timestamps_ns,
+)
 from features.errors import DataError
 
 logger = logging.getLogger(__name__)
@@ -130,7 +137,7 @@ def offer_history_features(
         is_redeem = (offer_events["event"] == "redeemed").to_numpy(dtype=bool, na_value=False)
         is_sent = (offer_events["event"] == "sent").to_numpy(dtype=bool, na_value=False)
         keep = (ts < cutoff.value) & (ts != NAT) & (is_sent | is_redeem)
-        who = index.get_indexer(offer_events["member_id"].astype("str")[keep])
+        who = positions(offer_events["member_id"][keep], index)
         mine = who >= 0
         who, ts, is_redeem = who[mine], ts[keep][mine], is_redeem[keep][mine]
         sent = np.bincount(who[~is_redeem], minlength=n).astype(np.float64)

@@ -29,6 +29,7 @@ from features.code_groups import (
     lines_before,
     pair_keys,
     pair_sums,
+    positions,
     safe_divide,
     sorted_unique,
     to_cutoff,
@@ -129,22 +130,7 @@ def _basket_features(
     lines: Lines, cutoff: pd.Timestamp, n_members: int, trend_days: float
 ) -> dict[str, np.ndarray]:
     """Everything that only needs baskets: reduce lines to baskets, then to members."""
-    member, basket = lines.member, _dense_baskets(lines)
-    n_baskets = int(basket.max()) + 1 if len(basket) else 0
-    owner = np.full(n_baskets, -1, dtype=np.int64)
-    owner[basket] = member
-    if not np.array_equal(owner[basket], member):
-        # A basket id shared by several members: make (member, basket) the basket.
-        basket = pd.factorize(pair_keys(member, basket, n_baskets))[0]
-        n_baskets = int(basket.max()) + 1
-        owner = np.full(n_baskets, -1, dtype=np.int64)
-        owner[basket] = member
-    used = owner >= 0
-    owner = owner[used]
-    b_time = group_min(basket, n_baskets, lines.timestamp)[used]
-    b_amount = group_sum(basket, n_baskets, lines.values["amount"])[used]
-    b_discount = group_sum(basket, n_baskets, lines.values["discount"])[used]
-    b_lines = group_sum(basket, n_baskets)[used]
+    owner, b_time, b_amount, b_discount, b_lines = _baskets(lines)
 
     def per_member(weights=None):
         return np.bincount(owner, weights=weights, minlength=n_members).astype(np.float64)
@@ -183,12 +169,58 @@ def _basket_features(
     }
 
 
-def _dense_baskets(lines: Lines) -> np.ndarray:
-    """Basket codes in ``0..n_baskets-1`` (the loader's are; others are factorized)."""
-    basket = lines.basket
-    if len(basket) and (basket.min() < 0 or basket.max() > 2 * len(basket) + 1024):
+def _baskets(lines: Lines) -> tuple[np.ndarray, ...]:
+    """Per basket: owner (member code), time, amount, discount and line count.
+
+    A basket is a ``basket_id`` of one member (an id shared by several members
+    makes one basket per member). When the ids never decrease down the rows
+    (lines written basket by basket) baskets are runs of rows and are reduced
+    with ``reduceat``; otherwise through dense basket codes.
+    """
+    basket, member = lines.basket, lines.member
+    amount, discount = lines.values["amount"], lines.values["discount"]
+    if len(basket) == 0:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64), empty, empty, empty
+    if bool(np.all(basket[1:] >= basket[:-1])):
+        change = basket[1:] != basket[:-1]
+        change |= member[1:] != member[:-1]
+        starts = np.r_[0, np.flatnonzero(change) + 1]
+        return (
+            member[starts].astype(np.intp),
+            np.minimum.reduceat(lines.timestamp, starts),
+            np.add.reduceat(amount, starts),
+            np.add.reduceat(discount, starts),
+            np.diff(np.r_[starts, len(basket)]).astype(np.float64),
+        )
+    if basket.min() < 0 or basket.max() > 2 * len(basket) + 1024:
         basket = pd.factorize(basket)[0]
-    return basket
+    n_baskets = int(basket.max()) + 1
+    owner = np.full(n_baskets, -1, dtype=member.dtype)
+    owner[basket] = member
+    if not _owners_match(owner, basket, member):
+        # A basket id shared by several members: make (member, basket) the basket.
+        basket = pd.factorize(pair_keys(member, basket, n_baskets))[0]
+        n_baskets = int(basket.max()) + 1
+        owner = np.full(n_baskets, -1, dtype=member.dtype)
+        owner[basket] = member
+    used = owner >= 0
+    return (
+        owner[used].astype(np.intp),
+        group_min(basket, n_baskets, lines.timestamp)[used],
+        group_sum(basket, n_baskets, amount)[used],
+        group_sum(basket, n_baskets, discount)[used],
+        group_sum(basket, n_baskets)[used].astype(np.float64),
+    )
+
+
+def _owners_match(owner: np.ndarray, basket: np.ndarray, member: np.ndarray) -> bool:
+    """Whether every line's member owns its basket (checked in blocks: no big temporaries)."""
+    step = 1 << 22
+    return all(
+        np.array_equal(owner[basket[i : i + step]], member[i : i + step])
+        for i in range(0, len(basket), step)
+    )
 
 
 def _purchase_day_gaps(
@@ -203,8 +235,13 @@ def _purchase_day_gaps(
     day = b_time // NS_PER_DAY
     day -= day.min()
     n_days = int(day.max()) + 1
-    days = sorted_unique(pair_keys(owner, day, n_days))
-    who, when = days // n_days, days % n_days
+    keys = pair_keys(owner, day, n_days)
+    if bool(np.all(keys[1:] >= keys[:-1])):  # baskets already in member, time order
+        first = np.r_[True, keys[1:] != keys[:-1]]
+        who, when = owner[first], day[first]
+    else:
+        days = sorted_unique(keys)
+        who, when = days // n_days, days % n_days
     same = who[1:] == who[:-1]
     gaps = np.diff(when)[same].astype(np.float64)
     gap_owner = who[1:][same]
@@ -233,15 +270,16 @@ def _spend_mix(lines: Lines, items: pd.DataFrame, n_members: int, n_categories: 
     pair_code, pairs = pd.factorize(pair_keys(dept_code, cat_code, max(n_cat, 1)))
     n_pairs = len(pairs)
     pair_dept, pair_cat = pairs // max(n_cat, 1), pairs % max(n_cat, 1)
-    pos = pd.Index(items["item_id"].astype("str")).get_indexer(lines.item_labels.astype("str"))
+    pos = positions(lines.item_labels, items["item_id"])
     if (pos < 0).any():
         logger.warning("%d item id(s) in transactions are not in items; their spend is left "
                        "out of the department and category shares", int((pos < 0).sum()))
-    item_pair = np.where(pos >= 0, pair_code[pos], n_pairs).astype(np.int64)
+    item_pair = np.where(pos >= 0, pair_code[pos], n_pairs).astype(np.int32)
     line_pair = item_pair[lines.item]
     amount = lines.values["amount"]
 
-    pair_spend = np.bincount(line_pair, weights=amount, minlength=n_pairs + 1)[:n_pairs]
+    item_spend = group_sum(lines.item, len(item_pair), amount)
+    pair_spend = np.bincount(item_pair, weights=item_spend, minlength=n_pairs + 1)[:n_pairs]
     cat_spend = np.bincount(pair_cat, weights=pair_spend, minlength=n_cat)
     order = np.lexsort((np.arange(n_cat), -cat_spend))
     top = order[: min(n_categories, int((cat_spend > 0).sum()))]

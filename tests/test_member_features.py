@@ -339,3 +339,29 @@ def test_bad_arguments_are_named():
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_spend_mix_in_member_blocks_matches_one_block(monkeypatch, features):
+    import features.purchase_features as purchase
+
+    monkeypatch.setattr(purchase, "DENSE_LIMIT", 10)  # 4 (dept, category) pairs + 1: 2 members
+    out = build_member_features(toy_tables(), AS_OF, n_categories=2, trend_days=30)
+    pd.testing.assert_frame_equal(out, features)
+
+
+@pytest.mark.parametrize("basket_offset", [0, 10**10])
+def test_row_order_and_basket_id_values_do_not_matter(features, basket_offset):
+    # Shuffled rows take the scatter path (ids not in row order); large ids are factorized.
+    t = toy_tables()
+    tx = t["transactions"].sample(frac=1.0, random_state=3).reset_index(drop=True)
+    tx["basket_id"] = tx["basket_id"] * 7 + basket_offset
+    t["transactions"] = tx
+    out = build_member_features(t, AS_OF, n_categories=2, trend_days=30)
+    pd.testing.assert_frame_equal(out, features)
+
+
+def test_shared_basket_id_in_shuffled_rows():
+    lines = [("x", 5, "2024-01-01", "i1", 1, 1.0, 0.0), ("y", 5, "2024-01-02", "i1", 1, 1.0, 0.0),
+             ("x", 9, "2024-01-03", "i1", 1, 1.0, 0.0), ("x", 1, "2024-01-04", "i1", 1, 1.0, 0.0)]
+    out = build_member_features(toy_tables(lines=lines), AS_OF)
+    assert out.loc[["x", "y"], "frequency"].tolist() == [3.0, 1.0]
