@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -50,6 +51,7 @@ class StepTimer:
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
+        self.peak_rss_mb: dict[str, float] = {}
         self.bar = tqdm(total=total, unit=" steps", leave=True) if on_terminal() else None
 
     @contextmanager
@@ -61,7 +63,10 @@ class StepTimer:
         start = time.perf_counter()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
-        logger.info("[%d/%d] %s done in %.1f s", self.done, self.total, name, self.seconds[name])
+        # ru_maxrss is the process's peak so far (KiB on Linux): the peak up to this step's end.
+        self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        logger.info("[%d/%d] %s done in %.1f s (peak RSS so far %d MiB)", self.done, self.total,
+                    name, self.seconds[name], self.peak_rss_mb[name])
         if self.bar is not None:
             self.bar.update(1)
             if self.done == self.total:
