@@ -1,0 +1,325 @@
+"""A trained version loaded once into read-only arrays for per-request use.
+
+:func:`load_bundle` verifies a version (hashes, library versions: see
+:func:`training.artifacts.open_version`) and builds a :class:`ModelBundle`:
+member id -> row, the member table as arrays (:mod:`.member_table`), the
+recommender with its arrays memory-mapped, item metadata aligned with the
+recommender's columns and each member's purchase mix per category
+(:mod:`.category_affinity`). Nothing on the per-request path touches pandas.
+
+>>> bundle = load_bundle("artifacts/cj")                  # doctest: +SKIP
+>>> bundle.profile("1")["segment"]                        # doctest: +SKIP
+'Champions'
+>>> [r["category"] for r in bundle.recommend("1", k=2)]   # doctest: +SKIP
+['FLUID MILK PRODUCTS', 'BAKED BREAD/BUNS/ROLLS']
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from models.recommenders.base import top_k
+from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
+from serving.engine.member_table import MemberTable
+from training.artifacts import open_version
+from training.exports import load_recommender
+
+logger = logging.getLogger(__name__)
+
+#: Recommended categories per member kept from training (``top_categories``).
+N_RECOMMENDED_CATEGORIES = 3
+
+
+class ModelBundle:
+    """One verified artifact version, ready to answer per-member questions fast.
+
+    Build it with :func:`load_bundle`. All attributes are read-only after construction.
+
+    Attributes
+    ----------
+    version : str
+    manifest : dict
+    as_of : pandas.Timestamp
+        The training cutoff: member features describe members as of this moment.
+    members : MemberTable
+    recommender : BlendRecommender
+    affinity : CategoryAffinity
+        Rows in member table order.
+    item_ids, item_names : ndarray of str, shape (n_items,)
+        Aligned with the recommender's item columns.
+    item_category : ndarray of int32, shape (n_items,)
+        Codes into ``affinity.categories``.
+    item_price : ndarray of float64, shape (n_items,)
+        Price (median line price when the items table has none).
+    rec_categories : ndarray of int32, shape (n_members, 3)
+        The recommender's top categories per member at training (-1: none).
+    category_top_item : ndarray of int64, shape (n_categories,)
+        The most popular item of each category (-1 when it has none).
+    popular_categories : ndarray of int64
+        Categories by everyone's purchase share, most bought first.
+    """
+
+    def __init__(self, version: str, manifest: dict, members: MemberTable, recommender,
+                 item_frame: pd.DataFrame, item_category: np.ndarray):
+        self.version = version
+        self.manifest = manifest
+        self.as_of = pd.Timestamp(manifest.get("as_of") or "1970-01-01")
+        self.members = members
+        self.recommender = recommender
+        self._index = {member_id: i for i, member_id in enumerate(members.ids.tolist())}
+        self.table_to_rec = recommender.member_rows(members.ids)
+        self.affinity: CategoryAffinity = build_category_affinity(
+            recommender, item_category, self.table_to_rec
+        )
+        categories = self.affinity.categories
+        self.item_ids = np.asarray(recommender.item_ids_, dtype=str)
+        self.item_category = np.searchsorted(categories, np.asarray(item_category, dtype=str))
+        self.item_category = self.item_category.astype(np.int32)
+        self.item_names, self.item_price = _item_metadata(item_frame, self.item_ids)
+        self._category_order = np.argsort(self.item_category, kind="stable")
+        present, self._category_starts = np.unique(
+            self.item_category[self._category_order], return_index=True
+        )
+        self._categories_present = present
+        popularity = np.asarray(recommender.components_["popularity"].item_scores_, dtype=float)
+        self.category_top_item = _best_per_group(popularity, self.item_category, len(categories))
+        self.popular_categories = np.argsort(-self.affinity.population, kind="stable")
+        self.rec_categories = _parse_categories(members.text["top_categories"], categories)
+        self.horizon_days = int(manifest.get("metrics", {}).get("churn", {})
+                                .get("horizon_days", 0) or 0)
+
+    # ------------------------------------------------------------ look-ups
+    def row(self, member_id) -> int:
+        """Member table row of ``member_id``; -1 when the version does not know the member."""
+        return self._index.get(str(member_id), -1)
+
+    def has_member(self, member_id) -> bool:
+        return str(member_id) in self._index
+
+    @property
+    def categories(self) -> np.ndarray:
+        return self.affinity.categories
+
+    def category_code(self, name: str) -> int:
+        """Code of category ``name`` (-1 when no item has it)."""
+        pos = int(np.searchsorted(self.categories, name))
+        return pos if pos < len(self.categories) and self.categories[pos] == name else -1
+
+    def favourite_item(self, row: int, category: int) -> int:
+        """The member's most bought item of ``category``, else the category's most popular one."""
+        rec_row = int(self.table_to_rec[row]) if row >= 0 else -1
+        buy_again = self.recommender.components_.get("buy_again")
+        if rec_row >= 0 and buy_again is not None:
+            start, stop = buy_again.scores_indptr_[rec_row], buy_again.scores_indptr_[rec_row + 1]
+            items = np.asarray(buy_again.scores_indices_[start:stop])
+            inside = self.item_category[items] == category
+            if inside.any():
+                scores = np.asarray(buy_again.scores_data_[start:stop])[inside]
+                return int(items[inside][int(np.argmax(scores))])
+        return int(self.category_top_item[category]) if category >= 0 else -1
+
+    # ------------------------------------------------------------ answers
+    def profile(self, member_id, tiers=None) -> dict[str, Any] | None:
+        """What the models say about one member, JSON-ready; None for an unknown member.
+
+        Parameters
+        ----------
+        member_id : str
+        tiers : TierLadder, optional
+            The program's tiers (from a catalog): adds the tier reached on
+            the ladder's basis and what is left to reach the next one.
+        """
+        row = self.row(member_id)
+        if row < 0:
+            return None
+        m = self.members
+        num = {k: _num(v[row]) for k, v in m.numeric.items()}
+        codes = [c for c in str(m.text["churn_reason_codes"][row]).split(",") if c]
+        texts = [t for t in str(m.text["churn_reasons"][row]).split("; ") if t]
+        if len(texts) != len(codes):
+            texts = [""] * len(codes)
+        out = {
+            "member_id": str(member_id),
+            "segment": m.name("segment", row),
+            "rfm_score": str(m.text["rfm_score"][row]) or None,
+            "r_score": num["r_score"], "f_score": num["f_score"], "m_score": num["m_score"],
+            "cluster": int(m.cluster[row]),
+            "cluster_label": m.name("cluster_label", row),
+            "recency_days": num["recency_days"],
+            "frequency": num["frequency"],
+            "monetary_total": num["monetary_total"],
+            "monetary_mean_basket": num["monetary_mean_basket"],
+            "churn_risk": num["churn_risk"],
+            "churn_drivers": [{"code": c, "text": t} for c, t in zip(codes, texts)],
+            "clv": num["clv"],
+            "expected_spend": num["expected_spend"],
+            "horizon_days": self.horizon_days,
+            "tier": m.name("tier", row),
+            "points_balance": num["points_balance"],
+            "plan": m.name("plan", row),
+            "plan_status": m.name("plan_status", row),
+            "top_category": str(m.text["top_category"][row]) or None,
+            "top_categories": [str(self.categories[c]) for c in self.rec_categories[row]
+                               if c >= 0],
+        }
+        if tiers is not None:
+            out.update(tiers.progress(self, row))
+        return out
+
+    def recommend(self, member_id, k: int = 10, exclude_purchased: bool = False,
+                  category: str | None = None) -> list[dict[str, Any]]:
+        """Top ``k`` items (``item_id, name, category, score``); popular items for unknown members.
+
+        ``category`` keeps only items of that category (an unknown category gives []).
+        """
+        if not isinstance(k, int) or not 1 <= k <= 1000:
+            raise DataError(f"k={k!r} should be an integer between 1 and 1000.")
+        row = self.row(member_id)
+        rec_row = np.array([self.table_to_rec[row] if row >= 0 else -1])
+        if category is None:
+            items, scores = self.recommender.recommend(rec_row, k=k,
+                                                       exclude_purchased=exclude_purchased)
+        else:
+            code = self.category_code(category)
+            if code < 0:
+                return []
+            dense = self.recommender.score(rec_row, exclude_purchased=exclude_purchased)
+            masked = np.full_like(dense, -np.inf)
+            inside = self.item_category == code
+            masked[:, inside] = dense[:, inside]
+            items, scores = top_k(masked, k)
+        return [
+            {"item_id": str(self.item_ids[i]), "name": str(self.item_names[i]),
+             "category": str(self.categories[self.item_category[i]]), "score": float(s)}
+            for i, s in zip(items[0].tolist(), scores[0].tolist()) if i >= 0
+        ]
+
+    def recommend_categories(self, member_id, k: int = 3) -> list[dict[str, Any]]:
+        """Top ``k`` categories by their best item's score (``category, score``)."""
+        if not isinstance(k, int) or not 1 <= k <= 1000:
+            raise DataError(f"k={k!r} should be an integer between 1 and 1000.")
+        row = self.row(member_id)
+        rec_row = np.array([self.table_to_rec[row] if row >= 0 else -1])
+        dense = self.recommender.score(rec_row)[0]
+        best = np.full(len(self.categories), -np.inf, dtype=np.float32)
+        best[self._categories_present] = np.maximum.reduceat(
+            dense[self._category_order], self._category_starts
+        )
+        codes, scores = top_k(best[None, :], k)
+        return [{"category": str(self.categories[c]), "score": float(s)}
+                for c, s in zip(codes[0].tolist(), scores[0].tolist()) if c >= 0]
+
+    def smoke_check(self) -> None:
+        """A quick prediction on one known and one unknown member; raises if anything is off.
+
+        Raises
+        ------
+        DataError
+            Naming what failed, so a server can refuse to swap this version in.
+        """
+        try:
+            if len(self.members) == 0:
+                raise DataError("the member table is empty")
+            member = str(self.members.ids[0])
+            profile = self.profile(member)
+            if profile is None or profile["segment"] is None:
+                raise DataError(f"member {member} has no profile")
+            for who in (member, "\x00smoke-check-unknown"):
+                recs = self.recommend(who, k=3)
+                if not recs or not all(math.isfinite(r["score"]) for r in recs):
+                    raise DataError(f"no finite recommendations for {who!r}")
+            self.recommend_categories(member, k=2)
+        except DataError as exc:
+            raise DataError(f"version {self.version} failed its smoke check: {exc}") from exc
+        except Exception as exc:  # any failure means the bundle must not be served
+            raise DataError(f"version {self.version} failed its smoke check: "
+                            f"{type(exc).__name__}: {exc}") from exc
+
+
+def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) -> ModelBundle:
+    """Load and verify ``version`` (default: current) of ``artifacts_dir`` into a bundle.
+
+    Raises
+    ------
+    ArtifactError
+        When the version is missing, incomplete, altered or written by
+        incompatible libraries (see :func:`training.artifacts.open_version`).
+    DataError
+        When its member table is malformed.
+    """
+    opened = open_version(artifacts_dir, version)
+    members = MemberTable.from_frame(opened.load_frame("members"))
+    recommender = load_recommender(opened)
+    item_category = opened.load_array("rec_item_category", mmap=False)
+    bundle = ModelBundle(opened.version, opened.manifest, members, recommender,
+                         opened.load_frame("items"), item_category)
+    logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
+                len(members), len(bundle.item_ids), len(bundle.categories))
+    return bundle
+
+
+def _num(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _item_metadata(items: pd.DataFrame, item_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Names and prices aligned with ``item_ids`` (name: the id; price: the median)."""
+    table = items.drop_duplicates("item_id").set_index(items["item_id"].astype(str)
+                                                       .drop_duplicates())
+    table = table.reindex(item_ids)
+    names = (table["name"].astype(object) if "name" in table else pd.Series(index=table.index))
+    names = np.where(names.notna().to_numpy(), names.astype(str).to_numpy(), item_ids)
+    price = (pd.to_numeric(table["price"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+             if "price" in table else np.full(len(item_ids), np.nan))
+    fallback = float(np.nanmedian(price)) if np.isfinite(price).any() else 1.0
+    price = np.where(np.isfinite(price) & (price > 0), price, fallback)
+    return np.asarray(names, dtype=str), price
+
+
+def _best_per_group(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np.ndarray:
+    """Index of the highest score in each group (-1 for empty groups)."""
+    order = np.lexsort((-scores, groups))
+    first = np.full(n_groups, -1, dtype=np.int64)
+    sorted_groups = groups[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    first[sorted_groups[starts]] = order[starts]
+    return first
+
+
+def _parse_categories(joined: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """``"A, B, C"`` strings to codes (n, 3), -1 for missing or unknown names."""
+    n = len(joined)
+    out = np.full((n, N_RECOMMENDED_CATEGORIES), -1, dtype=np.int32)
+    if n == 0 or len(categories) == 0:
+        return out
+    if any(", " in c for c in categories.tolist()):
+        # Names with the separator in them: match greedily, row by row.
+        known = {c: i for i, c in enumerate(categories.tolist())}
+        for row, text in enumerate(joined.tolist()):
+            tokens, j, found = str(text or "").split(", "), 0, []
+            while j < len(tokens) and len(found) < N_RECOMMENDED_CATEGORIES:
+                for stop in range(len(tokens), j, -1):
+                    if ", ".join(tokens[j:stop]) in known:
+                        found.append(known[", ".join(tokens[j:stop])])
+                        j = stop
+                        break
+                else:
+                    j += 1
+            out[row, :len(found)] = found
+        return out
+    parts = pd.Series(joined, dtype=object).fillna("").str.split(", ", n=N_RECOMMENDED_CATEGORIES,
+                                                                  expand=True, regex=False)
+    for j in range(min(N_RECOMMENDED_CATEGORIES, parts.shape[1])):
+        names = parts[j].fillna("").to_numpy(dtype=str)
+        pos = np.minimum(np.searchsorted(categories, names), len(categories) - 1)
+        found = (categories[pos] == names) & (names != "")
+        out[found, j] = pos[found]
+    return out

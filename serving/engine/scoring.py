@@ -1,0 +1,248 @@
+"""Eligibility and expected value of every template for a batch of members, as arrays.
+
+For members ``m`` (rows of the bundle's member table, -1 for a member the
+version does not know) and templates ``t``::
+
+    p(m, t)     = clip(prior(t) * responsiveness(m) * (0.5 + 0.5 * lift(m, t)), 0, p_max)
+    cost(m, t)  = what one redemption costs (from the value kind, see docs/catalog.md)
+    value(m, t) = margin * incremental_share(t) * trip(m, t) + business_value(t)
+    EV(m, t)    = p * (value - cost) - send_cost(channel)
+
+and for retention offers, whose incentive is costed in full (the member it
+keeps is one who uses it)::
+
+    saved(m, t) = churn_risk(m) * margin * clv(m) * effect(100 * cost / basket(m))
+    EV(m, t)    = p * value + saved - cost - send_cost(channel)
+
+with ``effect(x) = effect_max * x / (x + half_effect)`` from the catalog's
+retention section. ``lift`` is the member's purchase share in the target
+category over everyone's (1 for whole-basket offers and members without
+purchases), capped at ``lift_cap``. A retention offer with ``depths`` takes,
+per member, the depth with the highest EV among those costing at most
+``max_clv_share * clv``.
+
+The work is split in two: :func:`static_scores` (everything that depends on
+the member and the catalog only; the engine precomputes it for every member
+when that fits in memory) and :func:`moment_mask` (channel, consent, dates,
+birthdays and anniversaries at ``now``). :func:`score_members` combines them;
+the same code scores one member for the app and a million for a campaign.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.engine.catalog_schema import CHANNELS, RANGE_FIELDS
+from serving.engine.template_arrays import AUDIENCE_CODE, TARGET_CODE, VALUE_CODE
+
+_DAY = np.timedelta64(1, "D")
+_KNOWN_ONLY, _UNKNOWN_ONLY = AUDIENCE_CODE["known"], AUDIENCE_CODE["unknown"]
+_BASKET, _RECOMMENDED = TARGET_CODE["basket"], TARGET_CODE["recommended"]
+_PERCENT = (VALUE_CODE["percent_off"], VALUE_CODE["cashback_percent"])
+_POINTS = (VALUE_CODE["bonus_points"], VALUE_CODE["points_donation"])
+
+
+@dataclass
+class Scored:
+    """Scores of n members x T templates; ``ev`` is ``-inf`` where not eligible.
+
+    ``ev`` includes the channel's send cost once combined by
+    :func:`score_members`; in :func:`static_scores` output it does not.
+    """
+
+    eligible: np.ndarray
+    p: np.ndarray
+    cost: np.ndarray
+    ev: np.ndarray
+    amount: np.ndarray
+    category: np.ndarray
+    item: np.ndarray
+    share: np.ndarray
+
+    def take(self, index) -> Scored:
+        """The rows ``index`` of every array."""
+        return Scored(*(getattr(self, f)[index] for f in _FIELDS))
+
+
+_FIELDS = ("eligible", "p", "cost", "ev", "amount", "category", "item", "share")
+
+
+def score_members(engine, rows: np.ndarray, now: np.datetime64, channel: str,
+                  min_ev: float = 0.0) -> Scored:
+    """Score ``rows`` (member table rows, -1 unknown) for every template at ``now`` on ``channel``.
+
+    Assumes valid inputs (the engine validates the channel and ``now``).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    static = engine.static_for(rows)
+    ev = static.ev - engine.catalog.economics.send_cost[channel]
+    eligible = static.eligible & moment_mask(engine, rows, now, channel) & (ev > min_ev)
+    return Scored(eligible, static.p, static.cost, np.where(eligible, ev, -np.inf),
+                  static.amount, static.category, static.item, static.share)
+
+
+def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> np.ndarray:
+    """(n, T) bool: the channel, consent, date, season, birthday and anniversary rules."""
+    T, bundle, catalog = engine.templates, engine.bundle, engine.catalog
+    known = rows >= 0
+    safe = np.maximum(rows, 0)
+    num = bundle.members.numeric
+    ok = np.broadcast_to(T.channel[:, CHANNELS.index(channel)] & _in_dates(T, now),
+                         (len(rows), T.n)).copy()
+    field = catalog.consent_fields[channel]
+    if field is not None:
+        consent = np.where(known, bundle.members.consent[field][safe], -1)
+        allowed = (consent == 1) | ((consent == -1) & (catalog.consent_unknown == "allow"))
+        ok &= allowed[:, None]
+    if engine.has_calendar_rules:
+        elapsed = float((now - engine.as_of_day) // _DAY)
+        birthday = np.where(known, (num["days_to_next_birthday"][safe] - elapsed) % 365, np.nan)
+        rule = np.isfinite(T.birthday_within)[None, :]
+        ok &= ~rule | (birthday[:, None] <= T.birthday_within[None, :])
+        tenure = np.where(known, num["tenure_days"][safe] + elapsed, np.nan)
+        to_anniversary = (-np.floor(tenure)) % 365
+        rule = np.isfinite(T.anniversary_within)[None, :]
+        ok &= ~rule | ((to_anniversary[:, None] <= T.anniversary_within[None, :])
+                       & ((tenure + to_anniversary)[:, None] >= 365))
+    return ok
+
+
+def static_scores(engine, rows: np.ndarray) -> Scored:
+    """Eligibility and EV (before send costs) of ``rows`` from member and catalog facts only."""
+    T, ctx, bundle, catalog = engine.templates, engine.context, engine.bundle, engine.catalog
+    econ, config = catalog.economics, engine.config
+    rows = np.asarray(rows, dtype=np.int64)
+    known = rows >= 0
+    safe = np.maximum(rows, 0)
+    num = bundle.members.numeric
+
+    aud = T.audience[None, :]
+    eligible = np.where(known[:, None], aud != _UNKNOWN_ONLY, aud != _KNOWN_ONLY)
+    eligible &= T.segment_mask[:, np.where(known, ctx.segment[safe], ctx.n_segments)].T
+    eligible &= T.cluster_mask[:, np.where(known, ctx.cluster[safe], len(ctx.cluster_ids))].T
+    if ctx.n_tiers:
+        eligible &= T.tier_mask[:, np.where(known, ctx.tier[safe], ctx.n_tiers)].T
+    eligible &= T.plan_mask[:, np.where(known, ctx.plan[safe], ctx.n_plans)].T
+    fields = range_matrix(bundle, ctx, safe)
+    fields[~known] = np.nan
+    inside = (fields[:, None, :] >= T.range_lo[None]) & (fields[:, None, :] <= T.range_hi[None])
+    eligible &= (inside | ~T.bounded[None]).all(axis=2)
+
+    targets = np.where(known[:, None], ctx.targets[safe], ctx.unknown_targets[None, :])
+    items = np.where(known[:, None], ctx.target_items[safe], ctx.unknown_items[None, :])
+    recommended = T.target_kind == _RECOMMENDED
+    category = np.where(recommended[None, :], targets[:, T.rank], T.fixed_category[None, :])
+    item = np.where((recommended & T.item_level)[None, :], items[:, T.rank],
+                    T.fixed_item[None, :])
+    eligible &= (T.target_kind == _BASKET)[None, :] | (category >= 0)
+    eligible &= ~(recommended & T.item_level)[None, :] | (item >= 0)
+
+    has_cat = category >= 0
+    population = np.where(has_cat, bundle.affinity.population[np.maximum(category, 0)], np.nan)
+    share = _shares(bundle, rows, known, category, has_cat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift = np.where(np.isfinite(share) & (population > 0), share / population, 1.0)
+    lift = np.minimum(lift, config.lift_cap)
+    responsiveness = np.where(known, ctx.responsiveness[safe], 1.0)
+    p = np.clip(T.prior[None, :] * responsiveness[:, None] * (0.5 + 0.5 * lift),
+                0.0, config.p_max)
+
+    basket = np.where(known, ctx.basket[safe], ctx.default_basket)
+    spend = np.where(has_cat, basket[:, None] * np.fmax(np.where(np.isnan(share), 0.0, share),
+                                                        population), basket[:, None])
+    spend = np.where(item >= 0, bundle.item_price[np.maximum(item, 0)], spend)
+    gap = np.where(known, ctx.tier_gap[safe], np.nan)
+    trip = np.where(engine.upgrade_types[None, :], np.fmax(basket, gap)[:, None], basket[:, None])
+    value = econ.margin * T.incremental_share[None, :] * trip + T.business_value[None, :]
+
+    points = np.where(known, num["points_balance"][safe], np.nan)
+    needs_points = np.isfinite(T.points_price)[None, :]
+    eligible &= ~needs_points | (points[:, None] >= T.points_price[None, :])
+
+    risk = np.where(known, num["churn_risk"][safe], np.nan)[:, None, None]
+    clv = np.where(known, num["clv"][safe], np.nan)[:, None, None]
+    retention = T.retention[None, :, None]
+    eligible &= ~T.retention[None, :] | (np.isfinite(risk[..., 0]) & np.isfinite(clv[..., 0]))
+    # Every depth option at once: (n, T, D); templates without depths use their amount.
+    cost = _cost(T, econ, engine.options[None], spend[..., None])
+    x = 100.0 * cost / basket[:, None, None]
+    r = catalog.retention
+    saved = np.where(retention, risk * econ.margin * clv * r.effect_max * x / (x + r.half_effect),
+                     0.0)
+    ev = np.where(retention, p[..., None] * value[..., None] + saved - cost,
+                  p[..., None] * (value[..., None] - cost))
+    capped = ~retention | (cost <= r.max_clv_share * clv)
+    ev = np.where(engine.option_valid[None] & capped & np.isfinite(ev), ev, -np.inf)
+    best = np.argmax(ev, axis=2)[..., None]
+    ev = np.take_along_axis(ev, best, axis=2)[..., 0]
+    cost = np.take_along_axis(cost, best, axis=2)[..., 0]
+    amount = np.take_along_axis(np.broadcast_to(engine.options[None], cost.shape + (
+        engine.options.shape[1],)), best, axis=2)[..., 0]
+    eligible &= np.isfinite(ev)
+    return Scored(eligible, p, cost, np.where(eligible, ev, -np.inf), amount, category, item,
+                  share)
+
+
+def _shares(bundle, rows, known, category, has_cat) -> np.ndarray:
+    """The member's purchase share in each template's category (NaN: none or unknown)."""
+    share = np.full(category.shape, np.nan)
+    if not (has_cat.any() and known.any()):
+        return share
+    if len(rows) == 1:
+        codes, values = bundle.affinity.row(int(rows[0]))
+        if len(codes) == 0:
+            return share
+        dense = np.zeros(len(bundle.categories))
+        dense[codes] = values
+        return np.where(has_cat, dense[np.maximum(category, 0)], np.nan)
+    dense = bundle.affinity.dense(np.where(known, rows, -1))
+    share = np.where(has_cat, np.take_along_axis(dense, np.maximum(category, 0), axis=1), np.nan)
+    share[~bundle.affinity.has_purchases(np.where(known, rows, -1))] = np.nan
+    return share
+
+
+def _cost(T, econ, amount: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """Cost of one redemption: ``amount`` (1, T, D) and ``spend`` (n, T, 1) to (n, T, D)."""
+    kind = T.value_kind[None, :, None]
+    a = np.where(np.isnan(amount), 0.0, amount)
+    cost = np.where(np.isin(kind, _PERCENT), a / 100.0 * spend, 0.0)
+    cost = np.where(kind == VALUE_CODE["amount_off"], a, cost)
+    cost = np.where(kind == VALUE_CODE["points_multiplier"],
+                    (a - 1.0) * econ.points_per_unit * spend * econ.point_value, cost)
+    cost = np.where(np.isin(kind, _POINTS), a * econ.point_value, cost)
+    # A free item costs its goods (price x (1 - margin)), less the points liability it settles.
+    price = np.where(np.isfinite(T.free_item_price)[None, :, None],
+                     T.free_item_price[None, :, None], spend)
+    points = np.where(np.isnan(T.points_price), 0.0, T.points_price)[None, :, None]
+    goods = np.maximum(price * (1.0 - econ.margin) - points * econ.point_value, 0.0)
+    cost = np.where(kind == VALUE_CODE["free_item"], goods, cost)
+    cost = cost + T.cost_fixed[None, :, None]
+    override = T.cost_override[None, :, None]
+    return np.where(np.isfinite(override), override, cost)
+
+
+def _in_dates(T, now: np.datetime64) -> np.ndarray:
+    """(T,) bool: ``now`` inside each template's dates and season."""
+    ok = (np.isnat(T.start) | (T.start <= now)) & (np.isnat(T.end) | (now <= T.end))
+    stamp = now.astype("datetime64[D]").item()
+    md = stamp.month * 100 + stamp.day
+    wraps = T.season_from > T.season_to
+    in_season = np.where(wraps, (md >= T.season_from) | (md <= T.season_to),
+                         (md >= T.season_from) & (md <= T.season_to))
+    return ok & ((T.season_from < 0) | in_season)
+
+
+def range_matrix(bundle, context, rows: np.ndarray) -> np.ndarray:
+    """Values of :data:`RANGE_FIELDS` for ``rows`` (valid rows), shape (n, n_fields)."""
+    num = bundle.members.numeric
+    columns = []
+    for name in RANGE_FIELDS:
+        if name == "annual_spend":
+            columns.append(context.annual_spend[rows])
+        elif name == "next_tier_gap":
+            columns.append(context.tier_gap[rows])
+        else:
+            columns.append(num[name][rows])
+    return np.column_stack(columns)

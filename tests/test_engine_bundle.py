@@ -1,0 +1,111 @@
+"""The engine on a version trained by the real pipeline (small synthetic program), and its CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features.errors import DataError
+from serving.engine import OfferEngine, allocate_campaign, load_bundle, load_catalog
+from training.cli_offers import campaign, decide, lift
+from training.config import load_config
+from training.pipeline import train
+from training.synth import generate
+
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    data = generate(tmp_path_factory.mktemp("synth") / "data", 600, seed=11)
+    out = tmp_path_factory.mktemp("artifacts")
+    train(data, out, config=load_config(**FAST))
+    return data, out
+
+
+@pytest.fixture(scope="module")
+def engine(trained):
+    return OfferEngine(load_bundle(trained[1]), load_catalog())
+
+
+def test_bundle_answers_profiles_and_recommendations(engine, trained):
+    bundle = engine.bundle
+    members = pd.read_parquet(trained[0] / "members.parquet")
+    member = str(members["member_id"].iloc[0])
+    assert bundle.has_member(member) and not bundle.has_member("nobody")
+    assert np.isfinite(bundle.members.numeric["p_redeem_base"]).mean() > 0.9
+    profile = engine.profile(member)
+    assert profile["tier"] == str(members["tier"].iloc[0])  # the recorded tier wins
+    assert set(profile) >= {"segment", "churn_risk", "churn_drivers", "clv", "next_tier",
+                            "to_next_tier", "top_categories", "points_balance"}
+    json.dumps(profile)
+    recs = bundle.recommend(member, k=5)
+    assert len(recs) == 5 and set(recs[0]) == {"item_id", "name", "category", "score"}
+    category = recs[0]["category"]
+    assert {r["category"] for r in bundle.recommend(member, k=3, category=category)} == {category}
+    assert len(bundle.recommend("nobody", k=4)) == 4  # popular items
+    assert len(bundle.recommend_categories(member, k=2)) == 2
+    bundle.smoke_check()
+
+
+def test_smoke_check_refuses_a_broken_bundle(trained):
+    bundle = load_bundle(trained[1])
+    bundle.recommender = None
+    with pytest.raises(DataError, match="failed its smoke check"):
+        bundle.smoke_check()
+
+
+def test_decisions_honour_opt_outs_and_birthdays(engine, trained):
+    bundle = engine.bundle
+    members = pd.read_parquet(trained[0] / "members.parquet").astype({"member_id": str})
+    now = bundle.as_of
+    opted_out = members.loc[members["email_opt_in"] == False, "member_id"]  # noqa: E712
+    for member in opted_out.head(20):
+        decision = engine.decide(member, "email", now=now)
+        assert decision.known and decision.offers == []
+    opted_in = members.loc[members["email_opt_in"] == True, "member_id"]  # noqa: E712
+    assert any(engine.decide(m, "email", now=now).offers for m in opted_in.head(20))
+    days = bundle.members.numeric["days_to_next_birthday"]
+    soon = np.flatnonzero(days <= 3)
+    assert len(soon)
+    t = engine.catalog.ids.index("birthday-treat")
+    scored = engine.score(soon, now=now, channel="app")
+    later = engine.score(soon, now=now + pd.Timedelta(days=20), channel="app")
+    assert scored.eligible[:, t].any() and not later.eligible[:, t].any()
+
+
+def test_campaign_on_trained_version_respects_budget_and_consent(engine):
+    result = allocate_campaign(engine, budget=20.0, channel="email", now=engine.bundle.as_of)
+    assert 0 < result.summary["expected_cost"] <= 20.0
+    consent = engine.bundle.members.consent["email_opt_in"]
+    rows = [engine.bundle.row(m) for m in result.offers["member_id"]]
+    assert (consent[rows] != 0).all()
+    assert result.offers["offer_id"].isin(engine.catalog.ids).all()
+
+
+def test_cli_decide_campaign_and_lift(trained, tmp_path):
+    data, out = trained
+    runner = CliRunner()
+    members = pd.read_parquet(data / "members.parquet")
+    member = str(members["member_id"].iloc[3])
+    result = runner.invoke(decide, [str(out), member, "--channel", "app", "--now", "2026-01-02"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["member_id"] == member
+    offers = tmp_path / "offers.csv"
+    result = runner.invoke(campaign, [str(out), "--segment", "Champions", "--budget", "50",
+                                      "--out", str(offers), "--campaign", "c1",
+                                      "--history", str(data), "--now", "2026-01-02"])
+    assert result.exit_code == 0, result.output
+    written = pd.read_csv(offers)
+    assert {"member_id", "offer_id", "title", "message", "code", "value_amount", "expiry",
+            "reason"} <= set(written.columns)
+    assert (tmp_path / "offers.holdouts.csv").is_file()
+    result = runner.invoke(lift, [str(data), "--window-days", "14",
+                                  "--out", str(tmp_path / "lift.csv")])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "lift.csv")
+    assert len(table) > 5 and (table["treated"] > 0).all()
