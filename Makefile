@@ -30,11 +30,21 @@ demo: $(VENV)/.installed-demo $(DATA)/transactions.parquet
 	$(BIN)/offers score $(ARTIFACTS) --out exports/scores.csv
 	$(BIN)/offers recommend $(ARTIFACTS) --all --k 10 --out exports/recommendations.csv
 	@echo "report: $$($(BIN)/offers report $(ARTIFACTS))"
+	@KEY=$$($(BIN)/offers apikey) && T="$${KEY%%:*}" && \
+	echo "" && echo "Serving on http://127.0.0.1:8000 (API docs: http://127.0.0.1:8000/docs)." && \
+	echo "API key for this run: $$T   Try, from another terminal:" && \
+	echo "  curl -s -H 'Authorization: Bearer $$T' 'http://127.0.0.1:8000/v1/members/1029/offers?channel=email'" && \
+	echo "  curl -s -H 'Authorization: Bearer $$T' 'http://127.0.0.1:8000/v1/members/1029/recommendations?limit=5'" && \
+	echo "  curl -s -H 'Authorization: Bearer $$T' http://127.0.0.1:8000/v1/members/1029" && \
+	echo "  curl -s -H 'Authorization: Bearer $$T' 'http://127.0.0.1:8000/v1/members/unknown-42/offers?channel=app'" && \
+	echo "Stop with Ctrl-C." && \
+	OFFERS_API_KEYS="$$KEY" exec $(BIN)/offers serve $(ARTIFACTS) --port 8000
 
-## test: lint and run the whole test suite
+## test: lint and run the whole test suite (beside a throw-away PostgreSQL server)
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	scripts/ensure_postgres.sh
+	scripts/with_postgres.sh $(BIN)/python -m pytest -q
 
 ## bench: run the benchmark scripts and print their tables
 bench: $(VENV)/.installed-test $(DATA)/transactions.parquet

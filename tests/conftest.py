@@ -40,3 +40,68 @@ def make_data_dir(tmp_path):
         return write_dir(tmp_path / name, content)
 
     return make
+
+
+# --- serving: trained artifacts, event stores --------------------------------------------------
+
+SERVING_FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory):
+    """A small synthetic program (600 members) shared by the serving tests."""
+    from training.synth import generate
+
+    return generate(tmp_path_factory.mktemp("serving-synth") / "data", 600, seed=11)
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(synth_data, tmp_path_factory):
+    """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
+
+    Read-only: tests that switch versions work on :func:`artifacts_copy`.
+    """
+    from training.config import load_config
+    from training.pipeline import train
+
+    out = tmp_path_factory.mktemp("serving-artifacts") / "artifacts"
+    version, _ = train(synth_data, out, config=load_config(**SERVING_FAST))
+    return out, version
+
+
+@pytest.fixture
+def artifacts_copy(trained_artifacts, tmp_path):
+    """A private copy of the trained artifacts directory (``current`` kept as a symlink)."""
+    import shutil
+
+    src, version = trained_artifacts
+    dst = tmp_path / "artifacts"
+    shutil.copytree(src, dst, symlinks=True)
+    return dst, version
+
+
+@pytest.fixture
+def postgres_url():
+    """A URL to a fresh schema on the test PostgreSQL server (OFFERS_TEST_POSTGRES_URL).
+
+    ``scripts/with_postgres.sh`` (used by ``make test`` and ``.ci/run``) starts one.
+    Skips without it on a developer machine; under CI a missing server is a failure.
+    """
+    import os
+    import uuid
+
+    url = os.environ.get("OFFERS_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but OFFERS_TEST_POSTGRES_URL is not: run the tests under "
+                        "scripts/with_postgres.sh")
+        pytest.skip("OFFERS_TEST_POSTGRES_URL is unset (run under scripts/with_postgres.sh)")
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    sep = "&" if "?" in url else "?"
+    yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

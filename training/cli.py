@@ -39,16 +39,20 @@ def main(verbose: int) -> None:
 
 
 def _register() -> None:
+    from training.cli_events import events_group
     from training.cli_exports import recommend, score
     from training.cli_import import import_group
     from training.cli_kpis import kpis
+    from training.cli_offers import campaign, decide, lift
+    from training.cli_serve import apikey, serve
     from training.cli_synth import synth
     from training.cli_train import train
     from training.cli_validate import validate
     from training.cli_versions import report, rollback, versions
 
     for command in (
-        import_group, synth, validate, kpis, train, versions, rollback, report, score, recommend
+        import_group, synth, validate, kpis, train, versions, rollback, report, score, recommend,
+        serve, apikey, events_group, decide, campaign, lift,
     ):
         main.add_command(command)
 

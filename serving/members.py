@@ -1,0 +1,67 @@
+"""``/v1/members/<id>``: one member's profile, offers and recommendations (scope ``read``).
+
+A member the model does not know is no error: the answers are the cold-start
+ones (popular items; welcome and referral offers) marked ``known: false``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from flask import Blueprint, current_app, g, request
+
+from serving.auth import require
+from serving.errors import ApiError
+from serving.params import bool_arg, channel_arg, check_id, int_arg
+
+bp = Blueprint("members", __name__, url_prefix="/v1/members")
+
+MAX_OFFERS = 10  # the engine's default max_offers (documented in /openapi.json)
+MAX_ITEMS = 100
+MAX_CATEGORIES = 20
+
+
+@bp.get("/<member_id>")
+@require("read")
+def profile(member_id: str):
+    """Segment, cluster, RFM, churn risk and its drivers, CLV, tier and points to the next tier."""
+    member_id = check_id(member_id)
+    found = g.served.engine.profile(member_id)
+    return {"member_id": member_id, "known": found is not None,
+            "model_version": g.served.version, "profile": found}
+
+
+@bp.get("/<member_id>/offers")
+@require("read")
+def offers(member_id: str):
+    """The offer engine's choice for this member now, on ``channel``."""
+    member_id = check_id(member_id)
+    channel = channel_arg()
+    limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers)
+    store = current_app.extensions["offers_store"]
+    history = store.snapshot([member_id])
+    try:
+        decision = g.served.engine.decide(member_id, channel, limit=limit,
+                                          now=datetime.now(timezone.utc), history=history)
+    except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
+        raise ApiError(str(exc)) from exc
+    return {"request_id": g.request_id, **decision.to_dict()}
+
+
+@bp.get("/<member_id>/recommendations")
+@require("read")
+def recommendations(member_id: str):
+    """Top items (optionally of one category) and top categories, with scores."""
+    member_id = check_id(member_id)
+    limit = int_arg("limit", 10, 1, MAX_ITEMS)
+    exclude = bool_arg("exclude_purchased", False)
+    category = request.args.get("category") or None
+    categories = int_arg("categories", 3, 0, MAX_CATEGORIES)
+    bundle = g.served.bundle
+    if category is not None and bundle.category_code(category) < 0:
+        raise ApiError(f"unknown category {category[:80]!r}; categories are the item "
+                       "categories of the training data (see a profile's top_categories).")
+    items = bundle.recommend(member_id, k=limit, exclude_purchased=exclude, category=category)
+    top = bundle.recommend_categories(member_id, k=categories) if categories else []
+    return {"member_id": member_id, "known": bundle.has_member(member_id),
+            "model_version": g.served.version, "items": items, "categories": top}
