@@ -153,6 +153,18 @@ def test_no_two_offers_on_one_category_and_best_value_first(bundle):
     assert offers[0]["score"] >= offers[1]["score"]
 
 
+def test_an_item_offer_counts_as_its_items_category(bundle):
+    # "$1 off espresso beans" and "5% off coffee" are offers on the same category.
+    cat = catalog(offer("beans", target={"kind": "item", "item_id": "C1"},
+                        value={"kind": "amount_off", "amount": 1}, p_redeem=0.5),
+                  offer("coffee", target={"kind": "category", "category": "coffee"},
+                        value={"kind": "percent_off", "amount": 5}),
+                  offer("bread", target={"kind": "category", "category": "bread"},
+                        value={"kind": "percent_off", "amount": 5}))
+    chosen = offered(bundle, cat, "loyal")
+    assert len({"beans", "coffee"} & set(chosen)) == 1 and "bread" in chosen
+
+
 def test_caps_and_cooldown_are_counted_from_history(bundle):
     cat = catalog(offer("d", caps={"per_member": {"max": 2, "days": 30}, "cooldown_days": 3}),
                   contact_policy={"max_offers": 3, "days": 7})
