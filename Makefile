@@ -46,8 +46,14 @@ test: $(VENV)/.installed-test
 	scripts/ensure_postgres.sh
 	scripts/with_postgres.sh $(BIN)/python -m pytest -q
 
-## bench: run the benchmark scripts and print their tables
+## bench: retrain, serving vs the floor, batches, memory; prints the tables, updates bench/RESULTS.md
+# Load comes from wrk (installed here as root with apt-get when missing), else a Python generator.
 bench: $(VENV)/.installed-test $(DATA)/transactions.parquet
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq wrk >/dev/null 2>&1; }; }; } || \
+	  echo "bench: wrk unavailable, using the Python load generator (pessimistic figures)"
+	$(BIN)/python bench/run_bench.py $(DATA)
 	$(BIN)/python bench/bench_features.py $(DATA) --repeat 3
 
 clean:

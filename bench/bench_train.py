@@ -3,17 +3,27 @@
 Usage::
 
     python bench/bench_train.py data/completejourney [--repeat 3] [--config FILE]
+    python bench/bench_train.py data/completejourney --retrain [--repeat 3] [--keep DIR]
 
-Each repeat trains a new version into a temporary artifacts directory (removed
-afterwards) in a fresh process, so memory peaks do not carry over. Prints a
-markdown table: the median seconds per step over the repeats and the peak
-resident memory reached by the end of each step (the largest over repeats).
+Each training runs in a fresh process, so memory peaks do not carry over.
+
+Without ``--retrain``, each repeat trains a first version into an empty
+temporary artifacts directory (removed afterwards): the recommender grid
+search runs every time. With ``--retrain``, one first training is followed by
+``--repeat`` retrains into the same artifacts directory, each with the
+previous version present, as a scheduled retrain runs (it reuses the previous
+version's tuned recommender parameters unless ``recommend.reuse_tuned`` is
+false); the table shows the first training beside the retrains' medians.
+``--keep DIR`` leaves the trained artifacts in DIR. Prints a markdown table:
+the median seconds per step and the peak resident memory reached by the end
+of each step (the largest over repeats); ``--json`` also writes the runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,31 +40,74 @@ print(json.dumps({"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb}))
 """
 
 
+def train_once(data_dir: str, out: str, config: str) -> dict:
+    """One training in a fresh process; its seconds and peak RSS per step."""
+    done = subprocess.run([sys.executable, "-c", CHILD, data_dir, out, config],
+                          check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def total(run: dict) -> float:
+    """Seconds of every step of ``run``."""
+    return sum(run["seconds"].values())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--config", default="-")
+    parser.add_argument("--retrain", action="store_true",
+                        help="Time retrains with a previous version present (see above).")
+    parser.add_argument("--keep", default=None,
+                        help="With --retrain: train into this artifacts directory and keep it.")
+    parser.add_argument("--json", default=None, help="Also write every run to this file.")
     args = parser.parse_args()
-    runs = []
-    for i in range(args.repeat):
-        with tempfile.TemporaryDirectory() as out:
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, args.data_dir, out, args.config],
-                check=True, capture_output=True, text=True,
-            )
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"run {i + 1}: {sum(runs[-1]['seconds'].values()):.1f} s", file=sys.stderr)
-    steps = list(runs[0]["seconds"])
-    print(f"| step ({Path(args.data_dir).name}, median of {len(runs)}) | seconds | peak RSS MiB |")
-    print("|---|---:|---:|")
-    for step in steps:
-        sec = statistics.median(r["seconds"][step] for r in runs)
-        rss = max(r["peak_rss_mb"][step] for r in runs)
-        print(f"| {step} | {sec:.2f} | {rss:.0f} |")
-    total = statistics.median(sum(r["seconds"].values()) for r in runs)
-    peak = max(max(r["peak_rss_mb"].values()) for r in runs)
-    print(f"| **total** | **{total:.2f}** | **{peak:.0f}** |")
+    if args.keep and not args.retrain:
+        parser.error("--keep needs --retrain (first trainings go to throw-away directories)")
+    name = Path(args.data_dir).name
+    if args.retrain:
+        out = args.keep or tempfile.mkdtemp(prefix="bench-train-")
+        try:
+            first = train_once(args.data_dir, out, args.config)
+            print(f"first training: {total(first):.1f} s", file=sys.stderr)
+            runs = []
+            for i in range(args.repeat):
+                runs.append(train_once(args.data_dir, out, args.config))
+                print(f"retrain {i + 1}: {total(runs[-1]):.1f} s", file=sys.stderr)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(out, ignore_errors=True)
+        print(f"| step ({name}) | first training s | retrain s (median of {len(runs)}) "
+              "| peak RSS MiB |")
+        print("|---|---:|---:|---:|")
+        for step in runs[0]["seconds"]:
+            sec = statistics.median(r["seconds"][step] for r in runs)
+            rss = max(r["peak_rss_mb"][step] for r in [first, *runs])
+            print(f"| {step} | {first['seconds'][step]:.2f} | {sec:.2f} | {rss:.0f} |")
+        peak = max(max(r["peak_rss_mb"].values()) for r in [first, *runs])
+        print(f"| **total** | **{total(first):.2f}** | "
+              f"**{statistics.median(total(r) for r in runs):.2f}** | **{peak:.0f}** |")
+        print(f"\nRetrains: {', '.join(f'{total(r):.1f}' for r in runs)} s.")
+        record = {"first": first, "retrains": runs}
+    else:
+        runs = []
+        for i in range(args.repeat):
+            with tempfile.TemporaryDirectory() as out:
+                runs.append(train_once(args.data_dir, out, args.config))
+            print(f"run {i + 1}: {total(runs[-1]):.1f} s", file=sys.stderr)
+        print(f"| step ({name}, median of {len(runs)}) | seconds | peak RSS MiB |")
+        print("|---|---:|---:|")
+        for step in runs[0]["seconds"]:
+            sec = statistics.median(r["seconds"][step] for r in runs)
+            rss = max(r["peak_rss_mb"][step] for r in runs)
+            print(f"| {step} | {sec:.2f} | {rss:.0f} |")
+        peak = max(max(r["peak_rss_mb"].values()) for r in runs)
+        print(f"| **total** | **{statistics.median(total(r) for r in runs):.2f}** | "
+              f"**{peak:.0f}** |")
+        record = {"runs": runs}
+    if args.json:
+        Path(args.json).write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
 from serving.auth import require
 from serving.errors import ApiError
+from serving.members import decision_fields, utc_now
 from serving.params import channel_arg, check_id, int_arg, json_body, json_object
 
 logger = logging.getLogger(__name__)
@@ -57,15 +57,15 @@ def batch():
     channel = channel_arg(body.get("channel", "email"))
     limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers, value=body.get("limit"))
     served, store = g.served, current_app.extensions["offers_store"]
-    now = datetime.now(timezone.utc)
+    now = utc_now()
 
     def decisions():
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             history = store.snapshot(chunk)
             for member_id in chunk:
-                yield served.engine.decide(member_id, channel, limit=limit, now=now,
-                                           history=history).to_dict()
+                yield decision_fields(served.engine.decide(member_id, channel, limit=limit,
+                                                           now=now, history=history))
 
     header = {"request_id": g.request_id, "model_version": served.version, "channel": channel,
               "limit": limit}

@@ -6,8 +6,10 @@ ones (popular items; welcome and referral offers) marked ``known: false``.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime, timezone
 
+import numpy as np
 from flask import Blueprint, current_app, g, request
 
 from serving.auth import require
@@ -41,11 +43,28 @@ def offers(member_id: str):
     store = current_app.extensions["offers_store"]
     history = store.snapshot([member_id])
     try:
-        decision = g.served.engine.decide(member_id, channel, limit=limit,
-                                          now=datetime.now(timezone.utc), history=history)
+        decision = g.served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
+                                          history=history)
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
-    return {"request_id": g.request_id, **decision.to_dict()}
+    return {"request_id": g.request_id, **decision_fields(decision)}
+
+
+def utc_now() -> np.datetime64:
+    """The current time as the engine takes it cheapest: naive UTC ``datetime64[s]``.
+
+    (An aware ``datetime`` costs the engine a pandas conversion on every request.)
+    """
+    return np.datetime64(datetime.now(timezone.utc).replace(tzinfo=None), "s")
+
+
+def decision_fields(decision) -> dict:
+    """A decision's fields, JSON-ready: its offers are fresh dicts and lists already.
+
+    Same content as ``Decision.to_dict`` (``dataclasses.asdict``), which deep-copies
+    every offer: a third of an offers request's time (issue 6).
+    """
+    return {f.name: getattr(decision, f.name) for f in fields(decision)}
 
 
 @bp.get("/<member_id>/recommendations")

@@ -83,9 +83,6 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
     from serving.engine import load_catalog
 
     catalog = load_catalog(config["CATALOG_PATH"])
-    first = read_target(config["MODEL_STATE_FILE"])
-    server = OffersServer(config, {}, load_served(config["ARTIFACTS_DIR"], first, catalog,
-                                                  config["ENGINE"]))
 
     def on_reload(arbiter) -> None:
         old = read_target(config["MODEL_STATE_FILE"])
@@ -113,9 +110,11 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
         "child_exit": child_exit, "pre_fork": pre_fork, "control_socket_disable": True,
         "proc_name": "offers-serve", "errorlog": "-", "loglevel": "info",
     }
+    first = load_served(config["ARTIFACTS_DIR"], read_target(config["MODEL_STATE_FILE"]),
+                        catalog, config["ENGINE"])
+    server = OffersServer(config, options, preloaded=first)
     master = os.getpid()
     try:
-        server.options = options
         server.run()
     finally:
         # Workers are forked inside run() and leave it through SystemExit too: only the

@@ -16,6 +16,7 @@ updated in the same transaction, so reading them costs one small query.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -62,9 +63,15 @@ class StoredEvent:
 
 
 class HistorySnapshot:
-    """The engine's ``OfferHistory`` over events read once (for one request or batch chunk)."""
+    """The engine's ``OfferHistory`` over events read once (for one request or batch chunk).
 
-    def __init__(self, events: dict[str, list[tuple]], totals: dict[str, dict[str, float]]):
+    ``totals`` may be a function that reads them: it is then called on the
+    first :meth:`offer_totals` only, so a request whose catalog has no budget
+    or redemption caps (the engine never asks) saves that query.
+    """
+
+    def __init__(self, events: dict[str, list[tuple]],
+                 totals: dict[str, dict[str, float]] | Callable[[], dict]):
         self._events = events
         self._totals = totals
 
@@ -72,6 +79,8 @@ class HistorySnapshot:
         return self._events.get(member_id, [])
 
     def offer_totals(self) -> dict[str, dict[str, float]]:
+        if callable(self._totals):
+            self._totals = self._totals()
         return self._totals
 
 

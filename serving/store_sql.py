@@ -110,8 +110,8 @@ class SqlEventStore:
         return {m: events[-MEMBER_EVENTS_LIMIT:] for m, events in out.items()}
 
     def snapshot(self, member_ids: Iterable[str]) -> HistorySnapshot:
-        """The events of ``member_ids`` and the offer totals, read now (two queries)."""
-        return HistorySnapshot(self.member_events_many(member_ids), self.offer_totals())
+        """The events of ``member_ids``, read now, and the offer totals, read when first asked."""
+        return HistorySnapshot(self.member_events_many(member_ids), self.offer_totals)
 
     def offer_totals(self) -> dict[str, dict[str, float]]:
         """``{offer_id: {"sent": n, "redeemed": n, "cost": money}}`` over every stored event."""

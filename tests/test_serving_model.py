@@ -101,6 +101,25 @@ def test_other_workers_follow_a_reload_through_the_target_file(apps, artifacts_c
     assert ready["model_version"] == ready["target_version"] == v2 and not ready["switching"]
 
 
+def test_workers_take_the_model_the_master_preloaded(artifacts_copy, tmp_path):
+    # Guards the memory fix of issue 6: `offers serve` loads the model in the gunicorn
+    # master and each forked worker must take that object (shared pages), not load its own.
+    from serving.engine import load_catalog
+    from serving.model_state import load_served
+
+    root, v1 = artifacts_copy
+    preloaded = load_served(str(root), v1, load_catalog(), {})
+    app = create_app(make_config(root, tmp_path), preloaded=preloaded)
+    holder = app.extensions["offers_model"]
+    try:
+        assert holder.served is preloaded
+        v2 = clone_version(root, v1, "20990101T000000000000Z-0004")
+        holder.reload(v2)  # another version is loaded as before
+        assert holder.served is not preloaded and holder.served.version == v2
+    finally:
+        app.extensions["offers_store"].close()
+
+
 def test_sighup_reloads_current_in_a_single_process_server(apps, artifacts_copy, tmp_path):
     root, v1 = artifacts_copy
     previous = signal.getsignal(signal.SIGHUP)
