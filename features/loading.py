@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.cleaning import CleaningPolicy, clean_offer_events, clean_transactions
+from features.code_groups import positions
 from features.contract import OFFER_EVENTS, TABLES
 from features.dataset import CleaningReport, Dataset
 from features.errors import DataValidationError, Problem
@@ -119,7 +120,7 @@ def _check_amounts(raw: RawTable, tx: pd.DataFrame) -> list[Problem]:
 
 def _check_items_known(raw: RawTable, tx: pd.DataFrame, items: pd.DataFrame) -> list[Problem]:
     cats = tx["item_id"].cat.categories
-    unknown_cats = ~pd.Index(cats).isin(items["item_id"].array)
+    unknown_cats = positions(cats, items["item_id"].dropna()) < 0  # Arrow hash: fast on strings
     if not unknown_cats.any():
         return []
     unknown = unknown_cats[tx["item_id"].cat.codes.to_numpy()]

@@ -42,6 +42,7 @@ def build_member_features(
     *,
     n_categories: int = 20,
     trend_days: float = 90,
+    spend_mix: bool = True,
 ) -> pd.DataFrame:
     """Member features from everything strictly before ``as_of``.
 
@@ -60,6 +61,11 @@ def build_member_features(
         total spend (of all members) before ``as_of``.
     trend_days : float, default 90
         Window length of ``spend_recent`` / ``spend_earlier``.
+    spend_mix : bool, default True
+        Compute the ``dept_share__*`` and ``cat_share__*`` columns and
+        ``top_category`` / ``top_department``; False leaves the shares out and
+        the two top columns NA, for about half the time (the offer-response
+        model, which builds features at many cutoffs, does not use them).
 
     Returns
     -------
@@ -144,7 +150,9 @@ def build_member_features(
     if "member_id" not in members.columns:
         raise DataError("members lack column 'member_id'; it is required.")
     cutoff = to_cutoff(as_of)
-    buys = purchase_features(tx, items, cutoff, n_categories=n_categories, trend_days=trend_days)
+    buys = purchase_features(
+        tx, items, cutoff, n_categories=n_categories, trend_days=trend_days, spend_mix=spend_mix
+    )
 
     joined = (
         timestamps_ns(members["joined_at"], "joined_at")

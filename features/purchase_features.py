@@ -56,6 +56,7 @@ def purchase_features(
     *,
     n_categories: int = 20,
     trend_days: float = 90,
+    spend_mix: bool = True,
 ) -> pd.DataFrame:
     """Per-member purchase features from the lines strictly before ``as_of``.
 
@@ -73,6 +74,10 @@ def purchase_features(
         their own ``cat_share__*`` column; the rest go to ``cat_share__other``.
     trend_days : float
         Length of the ``spend_recent`` and ``spend_earlier`` windows.
+    spend_mix : bool
+        Compute the department and category shares and the top ones (about
+        half the work). When False there are no ``*_share__*`` columns and
+        ``top_category`` and ``top_department`` are NA.
 
     Returns
     -------
@@ -104,7 +109,12 @@ def purchase_features(
     out["n_items_distinct"] = distinct_pair_counts(
         lines.member, lines.item, n_members, len(lines.item_labels)
     ).astype(np.float64)
-    mix = _spend_mix(lines, items, n_members, n_categories)
+    if spend_mix:
+        mix = _spend_mix(lines, items, n_members, n_categories)
+    else:
+        none = np.full(n_members, None, dtype=object)
+        mix = {"shares": np.empty((n_members, 0)), "share_columns": [],
+               "top_category": none, "top_department": none}
     buyers = out["frequency"] > 0
     frame = pd.DataFrame(
         {name: out[name][buyers] for name in RFM_COLUMNS},

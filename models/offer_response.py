@@ -32,6 +32,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError, NotFittedError
+from models.member_sample import sample_dataset, sample_fraction
 from models.model_metrics import pr_auc, roc_auc
 from models.offer_response_affinity import AFFINITY_FEATURES
 from models.offer_response_inputs import (
@@ -59,6 +60,15 @@ from models.offer_response_specs import offer_specs_from_events, validate_offer_
 logger = logging.getLogger(__name__)
 
 ESTIMATORS = ("auto", "hgb", "logistic")
+#: Sends beyond which the model learns from the sends of a seeded member sample.
+DEFAULT_MAX_SENDS = 250_000
+
+
+def _response_member_features(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Member features without the spend shares, which the model leaves out anyway."""
+    from features.member_features import build_member_features
+
+    return build_member_features(dataset, cutoff, spend_mix=False)
 
 
 def _signed_log1p(x: np.ndarray) -> np.ndarray:
@@ -120,6 +130,11 @@ class OfferResponseModel:
         Share of training sends redeemed.
     n_rows_ : int
         Training sends.
+    n_sends_total_ : int
+        Sends before ``as_of``, of every member (set by :func:`fit_offer_response`).
+    sample_fraction_ : float
+        Share of the members with sends whose sends were learnt from (1.0: all;
+        set by :func:`fit_offer_response`).
     """
 
     def __init__(self, estimator: str = "auto", validation_fraction: float = 0.25,
@@ -282,6 +297,7 @@ def fit_offer_response(
     cutoff_freq: str = "D",
     estimator: str = "auto",
     random_state=0,
+    max_sends: int | None = DEFAULT_MAX_SENDS,
 ) -> OfferResponseModel | OfferResponsePrior:
     """Fit the offer-response variant the data supports.
 
@@ -300,7 +316,16 @@ def fit_offer_response(
     as_of, horizon_days, cutoff_freq
         See :func:`build_response_rows`.
     estimator, random_state
-        See :class:`OfferResponseModel`.
+        See :class:`OfferResponseModel`; ``random_state`` also seeds the sample.
+    max_sends : int or None
+        When more offers than this were sent before ``as_of``, learn from the
+        sends of a seeded random sample of the members who received offers,
+        sized to about ``max_sends`` sends (every send, line and event of a
+        sampled member is kept; see :mod:`models.member_sample`). Each send
+        needs member features at its own send day, so the cost grows with
+        sends x send days; the sample bounds time and memory on large data,
+        and a quarter of a million sends is plenty for this model's few dozen
+        features. None: never sample.
 
     Returns
     -------
@@ -311,6 +336,7 @@ def fit_offer_response(
         offers = offer_specs_from_events(dataset, campaigns_extra)
     offers = validate_offer_specs(offers)
     as_of = default_as_of(dataset) if as_of is None else pd.Timestamp(as_of)
+    dataset, n_total, fraction = _sample_senders(dataset, as_of, max_sends, random_state)
     sends = label_sends(dataset.offer_events, offers, as_of=as_of, horizon_days=horizon_days)
     n_sends, n_redeemed = len(sends), int(sends[LABEL].sum())
     if n_sends < min_sends or n_redeemed < min_redemptions or n_redeemed == n_sends:
@@ -323,8 +349,40 @@ def fit_offer_response(
     logger.info("offer response: %d labelled sends, %d redeemed: fitting OfferResponseModel",
                 n_sends, n_redeemed)
     rows = build_response_rows(dataset, offers, as_of, horizon_days=horizon_days,
-                               cutoff_freq=cutoff_freq)
-    return OfferResponseModel(estimator=estimator, random_state=random_state).fit(rows)
+                               cutoff_freq=cutoff_freq,
+                               member_features=_response_member_features)
+    model = OfferResponseModel(estimator=estimator, random_state=random_state).fit(rows)
+    model.n_sends_total_, model.sample_fraction_ = n_total, fraction
+    return model
+
+
+def _sample_senders(dataset: Dataset, as_of: pd.Timestamp, max_sends: int | None,
+                    random_state) -> tuple[Dataset, int, float]:
+    """``dataset`` restricted to a member sample with about ``max_sends`` sends, if more.
+
+    Returns the (possibly) restricted dataset, the number of sends before
+    ``as_of`` and the share of the members with sends that was kept.
+    """
+    events = dataset.offer_events
+    if not len(events):
+        return dataset, 0, 1.0
+    sent = (events["event"].to_numpy() == "sent") & (
+        events["timestamp"].to_numpy() < as_of.to_datetime64()
+    )
+    n_total = int(sent.sum())
+    fraction = sample_fraction(n_total, max_sends)
+    if fraction >= 1.0:
+        return dataset, n_total, 1.0
+    member = events["member_id"]
+    if isinstance(member.dtype, pd.CategoricalDtype):
+        codes = np.unique(member.cat.codes.to_numpy()[sent])
+        senders = pd.Index(member.cat.categories[codes[codes >= 0]]).astype("str")
+    else:
+        senders = pd.Index(pd.unique(member.to_numpy()[sent])).astype("str")
+    sampled, kept = sample_dataset(dataset, fraction, random_state, candidates=senders)
+    logger.info("offer response: %d sends before %s; learning from the sends of %d of the %d "
+                "members who received offers", n_total, as_of.date(), len(kept), len(senders))
+    return sampled, n_total, len(kept) / max(len(senders), 1)
 
 
 __all__ = [

@@ -15,6 +15,16 @@ by the validation cutoff, so no training label sees the validation period
 after ``as_of`` is read: the data set is cut at ``as_of`` before anything else
 happens. The split is by time, as the models will be used on the future.
 
+Large data
+----------
+When more than ``max_members`` members (200,000 by default) bought before
+``as_of``, the windows hold a seeded random sample of that many of them
+(:mod:`models.member_sample`): every line of a sampled member is kept, so
+their features and outcomes are those of the full data, and the feature
+builds read only the sample's lines. The models learn from the sample;
+predictions still cover every member. :attr:`TrainingWindows.n_members` and
+:attr:`TrainingWindows.sample_fraction` record the sample's size.
+
 The horizon
 -----------
 :func:`default_horizon_days` derives ``H`` from the data's purchase cadence:
@@ -38,6 +48,7 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError
+from models.member_sample import member_sample, restrict_members
 from models.tabular import is_optional
 
 logger = logging.getLogger(__name__)
@@ -51,6 +62,8 @@ OUTCOME_COLUMNS = ("churned", "future_spend", "future_baskets", "past_spend")
 DEFAULT_QUANTILE = 0.9
 MIN_HORIZON_DAYS = 14
 MAX_HORIZON_DAYS = 90
+#: Members in the windows beyond which they hold a seeded sample (module docstring).
+DEFAULT_MAX_MEMBERS = 200_000
 
 
 def default_horizon_days(
@@ -115,10 +128,16 @@ def _median_gaps(transactions: pd.DataFrame) -> pd.Series:
     """Median gap in days between distinct purchase days, per member with >= 2 such days."""
     codes, _ = pd.factorize(transactions["member_id"])
     days = transactions["timestamp"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    visits = pd.DataFrame({"m": codes, "d": days}).drop_duplicates().sort_values(["m", "d"])
-    gaps = visits["d"].diff()
-    gaps[visits["m"].ne(visits["m"].shift())] = np.nan
-    return gaps.groupby(visits["m"]).median().dropna()
+    if not len(days):
+        return pd.Series([], dtype=np.float64)
+    days = days - days.min()
+    span = int(days.max()) + 1
+    # One sorted int64 key per distinct (member, day): cheaper than a frame's drop_duplicates.
+    visits = np.unique(codes.astype(np.int64) * span + days)
+    member, day = visits // span, visits % span
+    same = member[1:] == member[:-1]
+    gaps = pd.Series(np.diff(day)[same].astype(np.float64))
+    return gaps.groupby(member[1:][same]).median()
 
 
 @dataclass
@@ -140,6 +159,10 @@ class TrainingWindows:
     horizon_days : int
     as_of : Timestamp
         Nothing at or after it was read.
+    n_members : int or None
+        Members with a purchase before ``as_of``, sampled or not.
+    sample_fraction : float
+        Share of them the windows were built from (1.0: all).
     """
 
     features: pd.DataFrame
@@ -147,6 +170,8 @@ class TrainingWindows:
     cutoffs: tuple[pd.Timestamp, ...]
     horizon_days: int
     as_of: pd.Timestamp
+    n_members: int | None = None
+    sample_fraction: float = 1.0
 
     @property
     def validation_cutoff(self) -> pd.Timestamp:
@@ -186,6 +211,8 @@ def make_windows(
     step_days: int | None = None,
     *,
     feature_builder: FeatureBuilder | None = None,
+    max_members: int | None = DEFAULT_MAX_MEMBERS,
+    random_state: int = 0,
 ) -> TrainingWindows:
     """Build labelled windows ending at ``as_of`` (see the module docstring).
 
@@ -205,6 +232,12 @@ def make_windows(
     feature_builder : callable, optional
         ``(dataset, cutoff) -> DataFrame`` indexed by member id; by default
         :func:`features.member_features.build_member_features`.
+    max_members : int or None
+        Build the windows from a seeded sample of this many of the members who
+        bought before ``as_of`` when there are more (see "Large data" in the
+        module docstring); None: never sample.
+    random_state : int
+        Seed of the sample.
 
     Returns
     -------
@@ -220,6 +253,7 @@ def make_windows(
     if n_windows < 2:
         raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
     past = cut_dataset(dataset, as_of)
+    past, n_members, fraction = _sample(past, max_members, random_state)
     if horizon_days is None:
         horizon_days = default_horizon_days(past.transactions)
     if int(horizon_days) != horizon_days or horizon_days < 1:
@@ -255,18 +289,43 @@ def make_windows(
     keys = list(cutoffs)
     features = pd.concat(_align(feature_parts), keys=keys, names=["cutoff", "member_id"])
     outcomes = pd.concat(outcome_parts, keys=keys, names=["cutoff", "member_id"])
-    return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of)
+    return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of, n_members, fraction)
+
+
+def _sample(past: Dataset, max_members: int | None, random_state) -> tuple[Dataset, int, float]:
+    """``past`` restricted to a seeded sample of ``max_members`` of its buyers when larger."""
+    member = past.transactions["member_id"]
+    if isinstance(member.dtype, pd.CategoricalDtype):
+        counts = np.bincount(member.cat.codes.to_numpy()[member.cat.codes.to_numpy() >= 0],
+                             minlength=len(member.cat.categories))
+        buyers = pd.Index(member.cat.categories[counts > 0]).astype("str")
+    else:
+        buyers = pd.Index(pd.unique(member.dropna())).astype("str")
+    n = len(buyers)
+    if max_members is None or n <= max_members:
+        return past, n, 1.0
+    if int(max_members) != max_members or max_members < 1:
+        raise ConfigError(f"max_members={max_members} should be a positive whole number or None.")
+    fraction = max_members / n
+    kept = buyers[member_sample(buyers, fraction, random_state)]
+    logger.info("windows built from a sample of %d of the %d members who bought before %s",
+                len(kept), n, past.transactions["timestamp"].max())
+    return restrict_members(past, kept), n, len(kept) / n
 
 
 def cut_dataset(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
     """A copy of ``dataset`` without the transactions and offer events at or after ``as_of``."""
     tx = dataset.transactions
-    tx = tx[tx["timestamp"] < as_of]
-    if tx.empty:
+    before = tx["timestamp"].to_numpy() < as_of.to_datetime64()
+    if not before.any():
         raise DataError(f"no transactions before as_of={as_of}.")
+    if not before.all():  # no copy of a large table when nothing is cut
+        tx = tx[before]
     events = dataset.offer_events
     if "timestamp" in events and len(events):
-        events = events[events["timestamp"] < as_of]
+        early = events["timestamp"].to_numpy() < as_of.to_datetime64()
+        if not early.all():
+            events = events[early]
     return replace(dataset, transactions=tx, offer_events=events)
 
 

@@ -178,6 +178,32 @@ def test_rows_at_or_after_as_of_do_not_change_windows(case):
     assert not before.validation()[1]["churned"].all()
 
 
+def test_windows_from_a_member_sample_keep_the_sampled_members_rows(case):
+    """Large data: a seeded member sample; its members' outcomes and own features unchanged."""
+    full = case.windows
+    sampled = make_windows(case.dataset, case.windows.as_of, full.horizon_days,
+                           max_members=full.n_members // 4, random_state=5)
+    assert full.sample_fraction == 1.0 and full.n_members > 1000
+    assert sampled.n_members == full.n_members
+    assert 0.15 < sampled.sample_fraction < 0.35
+    assert sampled.cutoffs == full.cutoffs
+    X_val, y_val = sampled.validation()
+    assert 0.1 * full.n_members < len(X_val) < 0.4 * full.n_members
+    members = X_val.index
+    assert members.isin(full.validation()[0].index).all()
+    pd.testing.assert_frame_equal(y_val, full.validation()[1].loc[members])
+    own = ["recency_days", "frequency", "monetary_total", "n_lines", "spend_recent"]
+    pd.testing.assert_frame_equal(X_val[own], full.validation()[0].loc[members, own])
+    again = make_windows(case.dataset, case.windows.as_of, full.horizon_days,
+                         max_members=full.n_members // 4, random_state=5)
+    assert again.features.index.equals(sampled.features.index)
+    other = make_windows(case.dataset, case.windows.as_of, full.horizon_days,
+                         max_members=full.n_members // 4, random_state=6)
+    assert not other.features.index.equals(sampled.features.index)
+    with pytest.raises(ConfigError, match="max_members"):
+        make_windows(case.dataset, case.windows.as_of, full.horizon_days, max_members=0)
+
+
 # -- classification metrics ----------------------------------------------------------------
 
 

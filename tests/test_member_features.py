@@ -175,6 +175,15 @@ def test_department_and_category_shares(features):
     assert features.loc["g", "top_category"] == "Cheese"
 
 
+def test_without_spend_mix_the_other_columns_are_unchanged(features):
+    lean = build_member_features(toy_tables(), AS_OF, trend_days=30, spend_mix=False)
+    assert not [c for c in lean.columns if "_share__" in c]
+    assert lean[["top_category", "top_department"]].isna().all().all()
+    same = [c for c in lean.columns if not c.startswith("top_")]
+    assert len(same) > 20
+    pd.testing.assert_frame_equal(lean[same], features[same])
+
+
 def test_category_order_breaks_ties_by_name():
     out = build_member_features(toy_tables(), AS_OF, n_categories=10)
     cats = [c for c in out.columns if c.startswith("cat_share__")]

@@ -321,3 +321,23 @@ def test_factory_fits_a_model_with_enough_history(synth):
                                estimator="logistic")
     assert isinstance(model, OfferResponseModel)
     assert model.n_rows_ == len(synth["train"])
+
+
+def test_factory_learns_from_a_member_sample_when_there_are_many_sends(synth):
+    full = fit_offer_response(synth["dataset"], synth["offers"], as_of=SPLIT,
+                              estimator="logistic")
+    limit = full.n_rows_ // 4
+    sampled = fit_offer_response(synth["dataset"], synth["offers"], as_of=SPLIT,
+                                 estimator="logistic", max_sends=limit, random_state=1)
+    assert isinstance(sampled, OfferResponseModel)
+    assert full.sample_fraction_ == 1.0
+    assert sampled.n_sends_total_ == full.n_sends_total_ >= full.n_rows_
+    assert 0.1 < sampled.sample_fraction_ < 0.5
+    assert 0.5 * limit < sampled.n_rows_ < 1.5 * limit
+    again = fit_offer_response(synth["dataset"], synth["offers"], as_of=SPLIT,
+                               estimator="logistic", max_sends=limit, random_state=1)
+    assert again.n_rows_ == sampled.n_rows_
+    # Still a usable model on the later sends of every member.
+    test = synth["test"]
+    auc = roc_auc(test["redeemed"].to_numpy(), sampled.predict_proba_rows(test))
+    assert auc > 0.6

@@ -193,3 +193,45 @@ def test_time_zones_are_converted_to_utc(make_data_dir):
     )
     ts = load_dataset(data, now="2025-01-01").transactions["timestamp"].tolist()
     assert ts == [pd.Timestamp("2024-01-02 08:00:00"), pd.Timestamp("2024-01-02 10:00:00")]
+
+
+def test_string_ids_in_parquet_are_stripped_merged_and_blank_is_missing(tmp_path):
+    root = tmp_path / "pq"
+    root.mkdir()
+    pd.DataFrame(
+        {
+            "member_id": pd.array(["a", " a", "b ", "b", "c"], dtype="str"),
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03",
+                                         "2024-01-04", "2024-01-05"]),
+            "item_id": pd.array(["1", "2", " 1", "", "2"], dtype="str"),
+            "quantity": [1, 1, 1, 1, 1],
+            "amount": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    ).to_parquet(root / "transactions.parquet")
+    pd.DataFrame({"item_id": ["1", "2"], "category": ["x", "y"]}).to_parquet(
+        root / "items.parquet"
+    )
+    with pytest.raises(DataValidationError) as info:
+        load_dataset(root, now="2025-01-01")
+    assert "item_id" in str(info.value) and "missing value" in str(info.value)
+    (root / "transactions.parquet").unlink()
+    pd.DataFrame(
+        {
+            "member_id": pd.array(["a", " a", "b ", "b"], dtype="str"),
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03",
+                                         "2024-01-04"]),
+            "item_id": pd.array(["1", "2", " 1", "3"], dtype="str"),
+            "quantity": [1, 1, 1, 1],
+            "amount": [1.0, 2.0, 3.0, 4.0],
+        }
+    ).to_parquet(root / "transactions.parquet")
+    problems = problems_of(root)
+    assert any("1 item id(s) are not in the items table" in p for p in problems)
+    pd.DataFrame({"item_id": ["1", "2", "3"], "category": ["x", "y", "z"]}).to_parquet(
+        root / "items.parquet"
+    )
+    ds = load_dataset(root, now="2025-01-01")
+    tx = ds.transactions
+    assert tx["member_id"].astype(str).tolist() == ["a", "a", "b", "b"]
+    assert sorted(tx["member_id"].cat.categories) == ["a", "b"]
+    assert tx["item_id"].astype(str).tolist() == ["1", "2", "1", "3"]
