@@ -31,12 +31,14 @@ import tempfile
 from pathlib import Path
 
 CHILD = """
-import json, sys
+import json, resource, sys
 from training.config import load_config
 from training.pipeline import train
 config = load_config(sys.argv[3] if sys.argv[3] != "-" else None)
 version, run = train(sys.argv[1], sys.argv[2], config=config)
-print(json.dumps({"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb}))
+use = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb,
+                  "cpu_seconds": use.ru_utime + use.ru_stime}))
 """
 
 
@@ -88,7 +90,9 @@ def main() -> None:
         peak = max(max(r["peak_rss_mb"].values()) for r in [first, *runs])
         print(f"| **total** | **{total(first):.2f}** | "
               f"**{statistics.median(total(r) for r in runs):.2f}** | **{peak:.0f}** |")
-        print(f"\nRetrains: {', '.join(f'{total(r):.1f}' for r in runs)} s.")
+        cpu = ", ".join(f"{r['cpu_seconds']:.1f}" for r in runs)
+        print(f"\nRetrains: {', '.join(f'{total(r):.1f}' for r in runs)} s; "
+              f"process CPU {cpu} s.")
         record = {"first": first, "retrains": runs}
     else:
         runs = []

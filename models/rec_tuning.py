@@ -94,6 +94,13 @@ class TuningResult:
         ``precision@k``.
     seconds : float
         Wall time of the search.
+    split : dict
+        ``start``, ``end`` and ``holdout_days`` of the split, ``members`` (rows
+        of its training interactions) and ``sampled`` (whether members were
+        sampled, see ``max_members``).
+    models : dict of str to Recommender
+        The chosen models fitted on the split (``als`` can warm-start the
+        final fit, see :func:`fit_tuned`).
     """
 
     params: dict
@@ -101,6 +108,7 @@ class TuningResult:
     trials: pd.DataFrame
     seconds: float
     split: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
 
 
 def validation_split(transactions, as_of, holdout_days: float = 28) -> ValidationSplit:
@@ -136,7 +144,12 @@ def _trial(model: str, params: dict, mode: str, metrics: dict, k: int) -> dict:
 
 
 def _pick(model_name, candidates, interactions, truth, k, trials):
-    """Fit each candidate, keep the one with the best NDCG on ``truth``."""
+    """Fit each candidate, keep the one with the best NDCG on ``truth``.
+
+    A single candidate is only fitted: the final table measures it anyway.
+    """
+    if len(candidates) == 1:
+        return make_recommender(model_name, **candidates[0]).fit(interactions), candidates[0], None
     best, best_ndcg, best_params = None, -1.0, None
     for params in candidates:
         model = make_recommender(model_name, **params).fit(interactions)
@@ -206,6 +219,65 @@ def _blend_grid(components, split, k, als_weights, pop_weights, n_candidates):
     return results
 
 
+def _member_sample(transactions, max_members, random_state):
+    """The lines of a seeded sample of ``max_members`` members, if there are more."""
+    if max_members is None:
+        return transactions, False
+    if not isinstance(max_members, (int, np.integer)) or max_members < 1:
+        raise ConfigError(f"max_members={max_members!r} should be a positive integer or None.")
+    members = transactions["member_id"]
+    codes, uniques = pd.factorize(members, sort=False)
+    if len(uniques) <= max_members:
+        return transactions, False
+    rng = np.random.default_rng(random_state)
+    chosen = np.zeros(len(uniques), dtype=bool)
+    chosen[rng.choice(len(uniques), size=max_members, replace=False)] = True
+    keep = chosen[codes]
+    logger.info("validating on a sample of %d of %d members", max_members, len(uniques))
+    return transactions.loc[keep, ["member_id", "item_id", "timestamp"]], True
+
+
+def _best_weights(components, split, k, space, n_candidates, trials):
+    """The (als, popularity) blend weights chosen on the candidate grid."""
+    grid_metrics = _blend_grid(
+        components, split, k, space["blend_als"], space["blend_popularity"], n_candidates
+    )
+    for (a, p), per_mode in grid_metrics.items():
+        for mode, metrics in per_mode.items():
+            trials.append(_trial("blend", {"als": a, "popularity": p}, mode, metrics, k))
+    pop_new = evaluate(components["popularity"], split.truths["never_bought"], k)["ndcg"]
+    ok = [pair for pair, pm in grid_metrics.items() if pm["never_bought"]["ndcg"] >= pop_new]
+    pool = ok or list(grid_metrics)
+    if not ok:
+        logger.warning("no blend weights match popularity on never-bought items; using the best")
+    return max(
+        pool,
+        key=lambda pr: (grid_metrics[pr]["all"]["ndcg"], grid_metrics[pr]["never_bought"]["ndcg"]),
+    )
+
+
+def _single_trials(space, params, table, k, trials):
+    """Trials of the one-candidate searches, taken from the final metrics table."""
+    rows = table.set_index(["model", "mode"])
+    single = {
+        "popularity": ("popularity", ["all"], params["popularity"]),
+        "buy_again": ("buy_again", ["all"], params["buy_again"]),
+        "als": ("als", ["never_bought"], params["als"]),
+    }
+    done = []
+    for key, (model, modes, chosen) in single.items():
+        if len(space[key]) == 1:
+            done += [(model, mode, chosen) for mode in modes]
+    if len(space["blend_als"]) * len(space["blend_popularity"]) == 1:
+        w = params["blend"]["weights"]
+        pair = {"als": w["als"], "popularity": w["popularity"]}
+        done += [("blend", mode, pair) for mode in ("all", "never_bought")]
+    for model, mode, chosen in done:
+        m = rows.loc[(model, mode)]
+        metrics = {name: m[f"{name}@{k}"] for name in ("ndcg", "precision", "recall")}
+        trials.append(_trial(model, chosen, mode, metrics, k))
+
+
 def tune_recommenders(
     transactions,
     as_of,
@@ -215,6 +287,8 @@ def tune_recommenders(
     grid: dict | None = None,
     num_threads: int = 0,
     n_candidates: int = 50,
+    max_members: int | None = None,
+    random_state: int | None = 0,
 ) -> TuningResult:
     """Search the grid on a validation split and report the chosen parameters.
 
@@ -235,6 +309,13 @@ def tune_recommenders(
         Threads for ALS fitting (0: all cores); BLAS always uses one.
     n_candidates : int
         Candidates per component for the blend weight search.
+    max_members : int, optional
+        With more members than this in ``transactions``, validate on a seeded
+        random sample of this many members (their lines only): the metrics are
+        estimates on that sample (``split["members"]`` says how many). ``None``
+        validates on everyone.
+    random_state : int or None
+        Seed of the member sample.
 
     Returns
     -------
@@ -250,6 +331,7 @@ def tune_recommenders(
     for key in ("popularity", "buy_again", "als", "blend_als", "blend_popularity"):
         if not space[key]:
             raise ConfigError(f"grid[{key!r}] is empty; give at least one candidate.")
+    transactions, sampled = _member_sample(transactions, max_members, random_state)
     split = validation_split(transactions, as_of, holdout_days)
     im, truths = split.interactions, split.truths
     trials: list[dict] = []
@@ -262,21 +344,10 @@ def tune_recommenders(
     als, als_params, _ = _pick("als", als_space, im, truths["never_bought"], k, trials)
 
     components = {"buy_again": ba, "als": als, "popularity": pop}
-    grid_metrics = _blend_grid(
-        components, split, k, space["blend_als"], space["blend_popularity"], n_candidates
-    )
-    for (a, p), per_mode in grid_metrics.items():
-        for mode, metrics in per_mode.items():
-            trials.append(_trial("blend", {"als": a, "popularity": p}, mode, metrics, k))
-    pop_new = evaluate(pop, truths["never_bought"], k)["ndcg"]
-    ok = [pair for pair, pm in grid_metrics.items() if pm["never_bought"]["ndcg"] >= pop_new]
-    pool = ok or list(grid_metrics)
-    if not ok:
-        logger.warning("no blend weights match popularity on never-bought items; using the best")
-    best = max(
-        pool,
-        key=lambda pr: (grid_metrics[pr]["all"]["ndcg"], grid_metrics[pr]["never_bought"]["ndcg"]),
-    )
+    if len(space["blend_als"]) * len(space["blend_popularity"]) == 1:
+        best = (space["blend_als"][0], space["blend_popularity"][0])  # measured in the table
+    else:
+        best = _best_weights(components, split, k, space, n_candidates, trials)
     weights = {"buy_again": 1.0, "als": float(best[0]), "popularity": float(best[1])}
     blend = BlendRecommender.from_fitted(components, weights)
     params = {
@@ -292,6 +363,7 @@ def tune_recommenders(
     }
     models = {"popularity": pop, "buy_again": ba, "als": als, "blend": blend}
     table = metrics_table(models, truths, k)
+    _single_trials(space, params, table, k, trials)
     seconds = time.perf_counter() - started
     logger.info("tuned recommenders in %.1fs: blend weights %s", seconds, weights)
     return TuningResult(
@@ -299,12 +371,29 @@ def tune_recommenders(
         table=table,
         trials=pd.DataFrame.from_records(trials),
         seconds=seconds,
-        split={"start": split.start, "end": split.end, "holdout_days": holdout_days},
+        split={"start": split.start, "end": split.end, "holdout_days": holdout_days,
+               "members": im.n_members, "sampled": sampled},
+        models=models,
     )
 
 
-def fit_tuned(transactions, as_of, params: dict) -> dict:
+def fit_tuned(
+    transactions, as_of, params: dict, *, warm_start=None, warm_iterations: int = 5
+) -> dict:
     """Fit every tuned model on the lines before ``as_of``.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+    as_of : Timestamp or str
+    params : dict
+        :attr:`TuningResult.params`.
+    warm_start : ALSRecommender, optional
+        A fitted ALS with the same parameters (the validation fit,
+        ``TuningResult.models["als"]``) whose factors start the final ALS,
+        which then runs ``warm_iterations`` sweeps instead of ``iterations``.
+    warm_iterations : int
+        ALS sweeps of a warm-started fit.
 
     Returns
     -------
@@ -318,7 +407,13 @@ def fit_tuned(transactions, as_of, params: dict) -> dict:
     interactions = build_interactions(transactions, as_of)
     if interactions.n_members == 0:
         raise DataError(f"no member bought before as_of={as_of}.")
-    fitted = {c: make_recommender(c, **params[c]).fit(interactions) for c in COMPONENTS}
+    fitted = {}
+    for c in COMPONENTS:
+        if c == "als" and warm_start is not None:
+            warm = {**params[c], "iterations": warm_iterations}
+            fitted[c] = make_recommender(c, **warm).fit(interactions, init=warm_start)
+        else:
+            fitted[c] = make_recommender(c, **params[c]).fit(interactions)
     fitted["blend"] = BlendRecommender.from_fitted(
         {c: fitted[c] for c in COMPONENTS}, params["blend"]["weights"]
     )

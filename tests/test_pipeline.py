@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from features.errors import ConfigError
 from training import artifacts
 from training.cli import main
 from training.config import load_config
@@ -60,6 +61,23 @@ def test_models_recover_planted_structure(trained, synth_dir):
     assert risk[churned].mean() > risk[~churned].mean() + 0.2
     rec = run.metrics["recommend"]
     assert rec["blend_ndcg@10"] > rec["popularity_ndcg@10"]
+    # 600 members, under the sample size: validated on all; the final ALS warm-started
+    assert rec["validation_members"] > 500 and not rec["validation_sampled"]
+    assert rec["final_als_warm_start"] and rec["final_als_iterations"] == 5
+
+
+def test_recommendations_validate_on_a_member_sample_when_told(synth_dir, tmp_path):
+    config = load_config(recommend={**FAST["recommend"], "validation_members": 200,
+                                    "warm_iterations": 0})
+    version, run = train(synth_dir, tmp_path, config=config)
+    rec = run.metrics["recommend"]
+    assert "random sample of members" in (tmp_path / version / "report.html").read_text()
+    # members of the sample with lines before the split (some only buy in the window)
+    assert 150 < rec["validation_members"] <= 200 and rec["validation_sampled"]
+    assert not rec["final_als_warm_start"] and rec["final_als_iterations"] == 5
+    assert len(run.members) == 600 and (run.members["top_categories"] != "").mean() > 0.9
+    with pytest.raises(ConfigError, match="validation_members"):
+        load_config(recommend={"validation_members": -1})
 
 
 def test_report_has_every_section(trained):

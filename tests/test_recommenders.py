@@ -438,3 +438,130 @@ def test_tuning_on_a_tiny_split_returns_params_and_table():
     assert fitted["blend"].n_members == 40
     with pytest.raises(ConfigError, match="not among"):
         tune_recommenders(tx, "2024-03-01", grid={"knn": []})
+
+
+# --------------------------------------------------------------------------- fast paths
+def _sorted_top_k(scores, k):
+    """Reference top k: a full stable sort (best first, ties by column, -inf dropped)."""
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    top = np.take_along_axis(scores, order, axis=1)
+    items = np.where(np.isfinite(top), order, -1)
+    items = np.pad(items, ((0, 0), (0, k - items.shape[1])), constant_values=-1)
+    return items
+
+
+@pytest.mark.parametrize("kind", ["normal", "ties", "sparse"])
+def test_top_k_of_wide_rows_matches_a_full_sort(kind):
+    """Wide rows take the blocked search; it must give exactly the full sort's answer."""
+    rng = np.random.default_rng(1)
+    for k in (1, 3, 10):
+        n_items = 4 * (k + 1) * 128 + 77  # wide enough for blocks, with a partial last one
+        if kind == "normal":
+            scores = rng.standard_normal((30, n_items)).astype(np.float32)
+        elif kind == "ties":  # few distinct values: block maxima tie, rows fall back
+            scores = rng.integers(0, 4, (30, n_items)).astype(np.float32)
+            scores[::3, :-1] = 0.0  # the only best item is in the partial last block
+        else:  # mostly -inf, some rows with fewer than k finite scores
+            scores = rng.standard_normal((30, n_items)).astype(np.float32)
+            scores[rng.random(scores.shape) < 0.999] = -np.inf
+        items, top = top_k(scores, k)
+        np.testing.assert_array_equal(items, _sorted_top_k(scores, k))
+        expect = np.where(items >= 0, np.take_along_axis(scores, np.maximum(items, 0), 1), -np.inf)
+        np.testing.assert_array_equal(top, expect)
+
+
+def test_blend_scores_are_the_weighted_normalised_components(board):
+    """The dense blend (one padded ALS product) against the components' own scores."""
+    comps = fit(TestBlend().make(), board).components_
+    rows = np.array([0, 3, -1, 7])
+    als = comps["als"].score(rows)
+    als = np.where(np.isfinite(als), als, 0.0)
+    als /= np.abs(als).max(axis=1, keepdims=True).clip(min=1e-30)
+    ba = comps["buy_again"].score(rows)
+    ba = np.where(np.isfinite(ba), ba, 0.0)
+    ba /= ba.max(axis=1, keepdims=True).clip(min=1e-30)
+    pop = comps["popularity"].item_scores_ / comps["popularity"].item_scores_.max()
+    for weights in ({"buy_again": 1.0, "als": 0.5, "popularity": 0.1},
+                    {"buy_again": 1.0, "als": 0.5, "popularity": 0.0}):
+        got = BlendRecommender.from_fitted(comps, weights).score(rows)
+        expect = weights["als"] * als + ba + weights["popularity"] * pop
+        if weights["popularity"] == 0:  # only items some weighted component scores
+            scored = np.isfinite(comps["als"].score(rows)) | np.isfinite(
+                comps["buy_again"].score(rows))
+            expect = np.where(scored, expect, -np.inf)
+        expect[2] = pop  # the unknown member gets popularity
+        np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+
+
+def test_als_warm_start_maps_factors_by_id_and_converges(board):
+    """A warm start from a fit on fewer members reuses its factors by member and item id."""
+    tx = checkerboard()
+    fewer = tx[~tx["member_id"].isin(["m00", "m01"])]
+    first = fit(TestALS().make(), build_interactions(fewer, AS_OF))
+    from models.recommenders.als import _initial_factors
+
+    users, items = _initial_factors(first, board.member_ids, board.item_ids, 4,
+                                    np.random.default_rng(0))
+    np.testing.assert_array_equal(users[2:], first.user_factors_)
+    assert (users[:2] >= 0).all() and (users[:2] < 0.01).all()  # new members: cold start
+    np.testing.assert_array_equal(items[first.item_columns_ + 0], first.item_factors_)
+    # From a converged fit on the same data one sweep stays there; a cold sweep is far off.
+    converged = fit(TestALS().make(), board)
+    ref = converged.score(np.arange(N))
+    gaps = []
+    for init in (converged, None):
+        model = TestALS().make()
+        model.iterations = 1
+        with threadpool_limits(1, "blas"):
+            model.fit(board, init=init)
+        gaps.append(np.linalg.norm(model.score(np.arange(N)) - ref) / np.linalg.norm(ref))
+    assert gaps[0] < 0.01 < 0.1 < gaps[1]
+    with pytest.raises(ConfigError, match="factors"):
+        ALSRecommender(factors=3, min_item_buyers=1, num_threads=1).fit(board, init=first)
+
+
+def _three_groups(n_members=40):
+    """Three groups of members, each buying a skewed choice of its group's 20 items."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n_members):
+        for day in range(1, 60, 2):
+            j = (i % 3) * 20 + int(rng.zipf(1.5) % 20)
+            rows.append((f"m{i:02d}", f"i{j:02d}", pd.Timestamp("2024-01-01")
+                         + pd.Timedelta(days=day)))
+    return tx_frame(rows)
+
+
+def test_tuning_one_candidate_each_on_a_member_sample():
+    """One candidate per model: trials come from the exact table; members can be sampled."""
+    grid = {
+        "popularity": [{"half_life_days": 14.0}],
+        "buy_again": [{"half_life_days": None}],
+        "als_common": {"factors": 4, "iterations": 5, "min_item_buyers": 1, "random_state": 0},
+        "als": [{"weighting": "log1p", "alpha": 1.0, "regularization": 0.1}],
+        "blend_als": [0.5],
+        "blend_popularity": [0.1],
+    }
+    tx = _three_groups()
+    with threadpool_limits(1, "blas"):
+        full = tune_recommenders(tx, "2024-03-01", holdout_days=14, k=3, grid=grid,
+                                 num_threads=1)
+        sample = tune_recommenders(tx, "2024-03-01", holdout_days=14, k=3, grid=grid,
+                                   num_threads=1, max_members=20, random_state=0)
+        again = tune_recommenders(tx, "2024-03-01", holdout_days=14, k=3, grid=grid,
+                                  num_threads=1, max_members=20, random_state=0)
+        fitted = fit_tuned(tx, "2024-03-01", full.params, warm_start=full.models["als"],
+                           warm_iterations=2)
+    assert full.split["members"] == 40 and not full.split["sampled"]
+    assert sample.split["members"] == 20 and sample.split["sampled"]
+    pd.testing.assert_frame_equal(sample.table, again.table)  # seeded
+    assert set(sample.table["members"]) <= set(range(1, 21))
+    trials = full.trials.set_index(["model", "mode"])
+    table = full.table.set_index(["model", "mode"])
+    assert len(full.trials) == 1 + 1 + 1 + 2
+    for key in (("popularity", "all"), ("als", "never_bought"), ("blend", "all"),
+                ("blend", "never_bought")):
+        assert trials.loc[key, "ndcg@3"] == table.loc[key, "ndcg@3"]
+    assert fitted["als"].iterations == 2 and fitted["blend"].n_members == 40
+    with pytest.raises(ConfigError, match="max_members"):
+        tune_recommenders(tx, "2024-03-01", grid=grid, max_members=0)

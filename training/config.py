@@ -18,6 +18,8 @@ Example ``train.toml``::
     k = 10
     factors = 64              # ALS latent factors
     iterations = 15
+    validation_members = 100000  # validate on a seeded sample of this many members (0: all)
+    warm_iterations = 5       # final ALS sweeps, warm-started from the validation fit (0: cold)
 
     [clusters]
     k_min = 3
@@ -38,7 +40,8 @@ DEFAULTS: dict[str, Any] = {
     "validation_days": 28,
     "features": {"n_categories": 20, "trend_days": 90},
     "churn": {"horizon_days": 0},
-    "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15},
+    "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15,
+                  "validation_members": 100_000, "warm_iterations": 5},
     "clusters": {"k_min": 3, "k_max": 8},
 }
 
@@ -61,6 +64,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     for key, value in overrides.items():
         if value is not None:
             _merge(config, {key: value}, "command line", "")
+    for key in ("validation_members", "warm_iterations"):
+        if config["recommend"][key] < 0:
+            raise ConfigError(f"recommend.{key}={config['recommend'][key]} should be >= 0.")
     if config["validation_days"] < 7:
         raise ConfigError(f"validation_days={config['validation_days']} should be >= 7.")
     return config

@@ -30,7 +30,7 @@ from models.rec_tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.recommenders import item_categories, recommend_categories
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from models.value import PastSpendBaseline, ValueModel, evaluate_value
-from models.windows import default_horizon_days, make_windows
+from models.windows import make_windows
 from training import artifacts
 from training.config import load_config
 from training.progress import StepTimer
@@ -217,9 +217,14 @@ def _recommendations(run: TrainingRun) -> None:
     elif not cfg["tune"]:
         grid |= UNTUNED_GRID
     tuning = tune_recommenders(
-        tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid
+        tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
+        max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
     )
-    fitted = fit_tuned(tx, run.as_of, tuning.params)
+    # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
+    warm = tuning.models["als"] if cfg["warm_iterations"] else None
+    fitted = fit_tuned(
+        tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"]
+    )
     blend = fitted["blend"]
     categories = item_categories(fitted["interactions"], run.dataset.items)
     rows = np.arange(blend.n_members)
@@ -240,7 +245,11 @@ def _recommendations(run: TrainingRun) -> None:
         f"{m}_{metric}{'' if mode == 'all' else '_new'}": float(table.at[(m, mode), metric])
         for m, mode in table.index
         for metric in metrics
-    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in}
+    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in,
+         "validation_members": int(tuning.split["members"]),
+         "validation_sampled": bool(tuning.split["sampled"]),
+         "final_als_iterations": int(fitted["als"].iterations),
+         "final_als_warm_start": warm is not None}
 
 
 def _previous_params(run: TrainingRun) -> dict | None:
@@ -269,14 +278,14 @@ def _previous_params(run: TrainingRun) -> dict | None:
 
 
 def _churn(run: TrainingRun) -> None:
-    ds = run.dataset
-    horizon = run.config["churn"]["horizon_days"] or default_horizon_days(
-        ds.transactions[ds.transactions["timestamp"] < run.as_of]
+    seed = run.config["seed"]
+    # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
+    windows = make_windows(
+        run.dataset, run.as_of, run.config["churn"]["horizon_days"] or None, random_state=seed
     )
-    windows = make_windows(ds, run.as_of, horizon)
+    horizon = windows.horizon_days
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
-    seed = run.config["seed"]
     model = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
     baseline = RecencyBaseline().fit(X_train, out_train["churned"])
     evaluation = evaluate_churn(model, X_val, out_val["churned"], baseline)
@@ -302,6 +311,9 @@ def _churn(run: TrainingRun) -> None:
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["recency_baseline"].items()},
         "validation_members": int(evaluation.n),
+        "training_rows": int(len(X_train)),
+        "members_before_as_of": int(windows.n_members or 0),
+        "sample_fraction": float(windows.sample_fraction),
     }
 
 
@@ -333,6 +345,8 @@ def _offer_response(run: TrainingRun) -> None:
         summary |= {
             "estimator": model.estimator_kind_,
             "training_sends": int(model.n_rows_),
+            "sends_before_as_of": int(getattr(model, "n_sends_total_", model.n_rows_)),
+            "sample_fraction": float(getattr(model, "sample_fraction_", 1.0)),
             "base_rate": float(model.base_rate_),
             **{k: float(v) for k, v in chosen.items()},
         }
@@ -363,16 +377,18 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
     clv = np.zeros(len(mf))
-    risk[buyers] = churn.predict_proba(mf[buyers])
-    expected[buyers] = value.predict(mf[buyers])
-    clv[buyers] = value.predict_clv(mf[buyers])
+    bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
+    risk[buyers] = churn.predict_proba(bought)
+    expected[buyers] = value.predict(bought)
+    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
+    clv[buyers] = expected[buyers] * value.clv_multiplier(365.0)
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv
     # The offer engine (serving/engine) scales its per-type priors by this member-level
     # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
     out["p_redeem_base"] = _reference_response(run.models["offer_response"], mf)
-    reasons = churn.reason_codes(mf[buyers], top=3)
+    reasons = churn.reason_codes(bought, top=3)
     grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
     out["churn_reason_codes"] = grouped["code"].agg(",".join).reindex(out.index).fillna("")
     out["churn_reasons"] = grouped["text"].agg("; ".join).reindex(out.index).fillna("")

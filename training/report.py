@@ -153,6 +153,10 @@ def _recommendations(rep: HtmlReport, run) -> None:
         f"Validation: trained before the last {run.config['validation_days']} days, measured on "
         "the items members bought in them. 'never bought' counts only items new to the member."
     )
+    rec = run.metrics["recommend"]
+    if rec.get("validation_sampled"):
+        rep.text(f"Validated on a seeded random sample of members ({rec['validation_members']:,} "
+                 "with purchases before the split): the metrics are estimates.", note=True)
     fig = figure(7, 3)
     ax = fig.axes[0]
     models = list(dict.fromkeys(table["model"]))

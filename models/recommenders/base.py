@@ -32,6 +32,8 @@ FORMAT_VERSION = 1
 
 # Rows scored per chunk are chosen so that one chunk of dense scores stays near this size.
 _CHUNK_CELLS = 16_000_000
+# Columns per block of the blocked top-k search of wide score rows.
+_TOP_K_BLOCK = 128
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -78,6 +80,14 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     top : ndarray of float32, shape (n, k)
     """
     n, n_items = scores.shape
+    if n and n_items >= 4 * (k + 1) * _TOP_K_BLOCK:
+        return _blocked_top_k(scores, k)
+    return _full_top_k(scores, k)
+
+
+def _full_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` by partitioning every column."""
+    n, n_items = scores.shape
     kk = min(k, n_items)
     if kk < n_items:
         part = np.argpartition(scores, n_items - kk, axis=1)[:, n_items - kk :]
@@ -97,6 +107,45 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         top = np.pad(top, ((0, 0), (0, k - kk)), constant_values=-np.inf)
     items[~np.isfinite(top)] = -1
     top[items < 0] = -np.inf
+    return items, top
+
+
+def _blocked_top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of wide rows, the same result at a fraction of the cost.
+
+    Each row is cut into blocks of ``_TOP_K_BLOCK`` columns. When the k-th best
+    block maximum is strictly above the (k+1)-th, every one of the row's top
+    ``k`` scores lies in those ``k`` blocks (each holds a score at least that
+    maximum, and every other score is at most the (k+1)-th), so an exact
+    :func:`top_k` over their ``k * _TOP_K_BLOCK`` columns gives the full
+    answer, ties included. Rows where the two maxima tie take the full path.
+    Assumes ``n_items > (k + 1) * _TOP_K_BLOCK``.
+    """
+    n, n_items = scores.shape
+    n_blocks = n_items // _TOP_K_BLOCK
+    whole = n_blocks * _TOP_K_BLOCK
+    block_max = scores[:, :whole].reshape(n, n_blocks, _TOP_K_BLOCK).max(axis=2)
+    if whole < n_items:
+        tail = scores[:, whole:].max(axis=1, keepdims=True)
+        block_max = np.concatenate([block_max, tail], axis=1)
+    best = np.argpartition(block_max, block_max.shape[1] - (k + 1), axis=1)[:, -(k + 1) :]
+    best_max = np.take_along_axis(block_max, best, axis=1)
+    order = np.argsort(-best_max, axis=1, kind="stable")
+    best = np.take_along_axis(best, order, axis=1)
+    best_max = np.take_along_axis(best_max, order, axis=1)
+    separated = best_max[:, k - 1] > best_max[:, k]
+    # Blocks in column order, so the candidates are too and the tie rule carries over.
+    blocks = np.sort(best[:, :k], axis=1)
+    cols = (blocks[:, :, None] * _TOP_K_BLOCK + np.arange(_TOP_K_BLOCK)).reshape(n, -1)
+    inside = cols < n_items
+    cols = np.where(inside, cols, 0)
+    cand = np.take_along_axis(scores, cols, axis=1)
+    cand[~inside] = -np.inf
+    idx, top = _full_top_k(cand, k)
+    items = np.where(idx >= 0, np.take_along_axis(cols, np.maximum(idx, 0), axis=1), -1)
+    if not separated.all():
+        rest = np.flatnonzero(~separated)
+        items[rest], top[rest] = _full_top_k(scores[rest], k)
     return items, top
 
 

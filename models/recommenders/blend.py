@@ -45,17 +45,20 @@ DEFAULT_WEIGHTS = {"buy_again": 1.0, "als": 0.05, "popularity": 0.1}
 class BlendParts:
     """Normalised component scores of a batch of member rows, kept compact.
 
-    Popularity is one vector for everyone, ALS a dense block over its modelled
-    items, buy again the member's own sparse entries. Unknown rows (-1) have
-    no ALS or buy-again scores; the blend serves them popularity.
+    Popularity is one vector for everyone, ALS a dense block over every item
+    column (0 for the items it leaves out, see ``als_columns``), buy again the
+    member's own sparse entries. Unknown rows (-1) have no ALS or buy-again
+    scores; the blend serves them popularity.
 
     Attributes
     ----------
     rows : ndarray of int64, shape (n,)
     n_items : int
     popularity : ndarray of float32, shape (n_items,)
-    als : ndarray of float32, shape (n, n_modelled) or None
+    als : ndarray of float32, shape (n, n_items) or None
+        Normalised ALS scores; 0 outside ``als_columns`` and for unknown rows.
     als_columns : ndarray of int64, shape (n_modelled,) or None
+        The item columns ALS scores.
     buy_again : (owner, columns, values) arrays or None
         Row position, item column and normalised score of each entry.
     """
@@ -71,16 +74,18 @@ class BlendParts:
         """Blended scores of every item, shape (n, n_items); ``-inf`` where no
         weighted component scores an item."""
         n = len(self.rows)
-        out = np.zeros((n, self.n_items), dtype=np.float32)
+        use_als = weights.get("als", 0.0) > 0 and self.als is not None
+        if use_als:
+            out = np.multiply(self.als, np.float32(weights["als"]), dtype=np.float32)
+        else:
+            out = np.zeros((n, self.n_items), dtype=np.float32)
         scored = None  # None: every item is scored
         if weights.get("popularity", 0.0) > 0:
             out += np.float32(weights["popularity"]) * self.popularity
         else:
             scored = np.zeros((n, self.n_items), dtype=bool)
-        if weights.get("als", 0.0) > 0 and self.als is not None:
-            out[:, self.als_columns] += np.float32(weights["als"]) * self.als
-            if scored is not None:
-                scored[:, self.als_columns] = True
+            if use_als:
+                scored[np.ix_(self.rows >= 0, self.als_columns)] = True
         if weights.get("buy_again", 0.0) > 0 and self.buy_again is not None:
             owner, cols, values = self.buy_again
             out[owner, cols] += np.float32(weights["buy_again"]) * values
@@ -102,11 +107,10 @@ class BlendParts:
         safe = np.where(valid, items, 0)
         out = {"popularity": np.where(valid, self.popularity[safe], np.nan).astype(np.float32)}
         if self.als is not None:
-            position = np.full(self.n_items, -1, dtype=np.int64)
-            position[self.als_columns] = np.arange(len(self.als_columns))
-            pos = position[safe]
-            has = valid & (pos >= 0) & (self.rows >= 0)[:, None]
-            values = np.take_along_axis(self.als, np.maximum(pos, 0), axis=1)
+            modelled = np.zeros(self.n_items, dtype=bool)
+            modelled[self.als_columns] = True
+            has = valid & modelled[safe] & (self.rows >= 0)[:, None]
+            values = np.take_along_axis(self.als, safe, axis=1)
             out["als"] = np.where(has, values, np.nan).astype(np.float32)
         if self.buy_again is not None:
             owner, cols, values = self.buy_again
@@ -136,19 +140,24 @@ def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendPa
     parts = BlendParts(rows, len(pop.item_ids_), item_scores / (top if top > 0 else 1.0))
     if "als" in components:
         als = components["als"]
-        sub = als._modelled_scores(rows)
-        sub[~np.isfinite(sub)] = 0.0
-        scale = np.abs(sub).max(axis=1, keepdims=True) if sub.shape[1] else np.ones((len(rows), 1))
+        # One product with factors zero-padded to every item column: no column scatter.
+        full = als._padded_scores(rows)
+        if full.shape[1]:
+            scale = np.maximum(full.max(axis=1), -full.min(axis=1))  # max |score|, no copy
+        else:
+            scale = np.ones(len(rows), dtype=np.float32)
         scale[scale <= 0] = 1.0
-        sub /= scale.astype(np.float32)
-        parts.als = sub
+        full *= (1.0 / scale).astype(np.float32)[:, None]
+        parts.als = full
         parts.als_columns = np.asarray(als.item_columns_).astype(np.int64)
     if "buy_again" in components:
         ba = components["buy_again"]
         owner, cols, pos = csr_row_entries(ba.scores_indptr_, ba.scores_indices_, rows)
         values = np.asarray(ba.scores_data_, dtype=np.float32)[pos]
         row_max = np.zeros(len(rows), dtype=np.float32)
-        np.maximum.at(row_max, owner, values)
+        if len(owner):  # owner is sorted: one reduceat over each row's entries
+            present, starts = np.unique(owner, return_index=True)
+            row_max[present] = np.maximum.reduceat(values, starts)
         row_max[row_max <= 0] = 1.0
         parts.buy_again = (owner, cols, values / row_max[owner])
     return parts

@@ -130,7 +130,7 @@ def aggregate_item_scores(
     present, starts = np.unique(sorted_groups, return_index=True)
     out = np.full((n, n_groups), -np.inf, dtype=np.float32)
     if len(present):
-        out[:, present] = np.maximum.reduceat(scores[:, order], starts, axis=1)
+        out[:, present] = np.maximum.reduceat(np.take(scores, order, axis=1), starts, axis=1)
     return out
 
 

@@ -303,18 +303,21 @@ def build_interactions(
     else:
         as_of = pd.Timestamp(as_of)
         keep = (ts < as_of).to_numpy()
-    tx = transactions if keep is None else transactions.loc[keep]
-    if len(tx) == 0:
+    # Only the three columns, and only filtered when needed: no copy of the whole frame.
+    member, item = transactions["member_id"], transactions["item_id"]
+    if keep is not None and not keep.all():
+        member, item, ts = member[keep], item[keep], ts[keep]
+    if len(ts) == 0:
         raise DataError(f"no transaction is before as_of={as_of}; cannot build interactions.")
-    if tx["member_id"].isna().any() or tx["item_id"].isna().any():
+    if member.isna().any() or item.isna().any():
         raise DataError("transactions have missing member_id or item_id values.")
-    rows, member_ids = _sorted_codes(tx["member_id"])
+    rows, member_ids = _sorted_codes(member)
     if members is not None:
         all_ids = np.union1d(member_ids, np.asarray(members, dtype=str))
         rows = np.searchsorted(all_ids, member_ids).astype(np.int32)[rows]
         member_ids = all_ids
-    cols, item_ids = _sorted_codes(tx["item_id"])
-    age = ((as_of - tx["timestamp"]).to_numpy() / np.timedelta64(1, "D")).astype(np.float32)
+    cols, item_ids = _sorted_codes(item)
+    age = ((as_of - ts).to_numpy() / np.timedelta64(1, "D")).astype(np.float32)
     im = InteractionMatrix(member_ids, item_ids, rows, cols, age, as_of)
     logger.info(
         "built interactions before %s: %d members x %d items from %d lines",
