@@ -14,8 +14,8 @@ it times, per request (median over ``--repeat`` passes, one BLAS thread):
   memoised per member, i.e. everything but the model work (routing, hooks,
   API key, event store read, JSON, metrics, access log);
 * ``app``: the project's app as served;
-* ``model work``: the engine's ``decide`` or the bundle's ``recommend`` +
-  ``recommend_categories`` alone;
+* ``model work``: the engine's ``decide`` or the bundle's
+  ``recommend_with_categories`` alone (what the views call);
 * ``floor``: ``bench/floor_app.py`` called as a WSGI app.
 """
 
@@ -99,8 +99,8 @@ def measure(artifacts_dir: str, repeat: int) -> dict:
     engine, bundle = served.engine, served.bundle
     work = {
         "offers": lambda m: engine.decide(m, "app", limit=3),
-        "recommendations": lambda m: (bundle.recommend(m, k=10),
-                                      bundle.recommend_categories(m, k=3)),
+        "recommendations": lambda m: bundle.recommend_with_categories(m, k=10,
+                                                                      n_categories=3),
     }
     out = {}
     for endpoint in ("offers", "recommendations"):
@@ -121,7 +121,7 @@ def _cached_app_us(app, endpoint: str, envs: list[dict], repeat: int) -> float:
     """The app with its model answers memoised per member: the serving layer alone."""
     served = app.extensions["offers_model"].served
     owner, names = ((type(served.engine), ("decide",)) if endpoint == "offers"
-                    else (type(served.bundle), ("recommend", "recommend_categories")))
+                    else (type(served.bundle), ("recommend_with_categories",)))
     saved = {name: getattr(owner, name) for name in names}
     try:
         for name, original in saved.items():

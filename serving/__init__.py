@@ -48,6 +48,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     from serving.engine import load_catalog
     from serving.errors import register_error_handlers
     from serving.hooks import register_hooks
+    from serving.json_response import FastJSONProvider
     from serving.model_state import ModelHolder, read_target
     from serving.store import open_store
 
@@ -71,7 +72,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     if config["AUTH_OPEN"]:
         logger.warning("serving WITHOUT API keys (--open): anyone who can connect can read "
                        "profiles, post events and reload the model")
-    app.json.sort_keys = False
+    app.json = FastJSONProvider(app)  # orjson-encoded responses, same bytes
     threadpool_limits(limits=config["BLAS_THREADS"])  # numpy/BLAS: one thread per worker
 
     app.extensions["offers_keys"] = KeyRing(config["API_KEYS"])

@@ -26,26 +26,29 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 def _before() -> None:
-    g.started = time.perf_counter()
+    ctx = g._get_current_object()  # each proxy lookup costs: resolve them once per request
+    ctx.started = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    g.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    ctx.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
     holder = current_app.extensions["offers_model"]
     holder.poll()
-    g.served = holder.served
+    ctx.served = holder.served
 
 
 def _after(response):
-    response.headers["X-Request-ID"] = g.get("request_id", "")
-    if g.get("served") is not None and request.path.startswith("/v1/"):
-        response.headers["X-Model-Version"] = g.served.version
-    current_app.extensions["offers_metrics"].observe(response)
-    started = g.get("started")
+    ctx, req = g._get_current_object(), request._get_current_object()
+    app = current_app._get_current_object()
+    response.headers["X-Request-ID"] = ctx.get("request_id", "")
+    if ctx.get("served") is not None and req.path.startswith("/v1/"):
+        response.headers["X-Model-Version"] = ctx.served.version
+    app.extensions["offers_metrics"].observe(response)
+    started = ctx.get("started")
     millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
-    member = str((request.view_args or {}).get("member_id", "-"))
+    member = str((req.view_args or {}).get("member_id", "-"))
     member = member if ID_PATTERN.match(member) or member == "-" else "(malformed)"
-    logger.info("%s %s %d %.1fms rid=%s member=%s", request.method,
-                request.url_rule.rule if request.url_rule else "unmatched",
-                response.status_code, millis, g.get("request_id"), member)
+    logger.info("%s %s %d %.1fms rid=%s member=%s", req.method,
+                req.url_rule.rule if req.url_rule else "unmatched",
+                response.status_code, millis, ctx.get("request_id"), member)
     return response
 
 

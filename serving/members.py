@@ -6,8 +6,8 @@ ones (popular items; welcome and referral offers) marked ``known: false``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import fields
-from datetime import datetime, timezone
 
 import numpy as np
 from flask import Blueprint, current_app, g, request
@@ -55,7 +55,7 @@ def utc_now() -> np.datetime64:
 
     (An aware ``datetime`` costs the engine a pandas conversion on every request.)
     """
-    return np.datetime64(datetime.now(timezone.utc).replace(tzinfo=None), "s")
+    return np.datetime64(int(time.time()), "s")  # seconds since the epoch, UTC, truncated
 
 
 def decision_fields(decision) -> dict:
@@ -64,7 +64,13 @@ def decision_fields(decision) -> dict:
     Same content as ``Decision.to_dict`` (``dataclasses.asdict``), which deep-copies
     every offer: a third of an offers request's time (issue 6).
     """
-    return {f.name: getattr(decision, f.name) for f in fields(decision)}
+    names = _FIELD_NAMES.get(type(decision))
+    if names is None:
+        names = _FIELD_NAMES[type(decision)] = tuple(f.name for f in fields(decision))
+    return {name: getattr(decision, name) for name in names}
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # decision class -> its field names
 
 
 @bp.get("/<member_id>/recommendations")
@@ -80,7 +86,7 @@ def recommendations(member_id: str):
     if category is not None and bundle.category_code(category) < 0:
         raise ApiError(f"unknown category {category[:80]!r}; categories are the item "
                        "categories of the training data (see a profile's top_categories).")
-    items = bundle.recommend(member_id, k=limit, exclude_purchased=exclude, category=category)
-    top = bundle.recommend_categories(member_id, k=categories) if categories else []
+    items, top = bundle.recommend_with_categories(member_id, k=limit, exclude_purchased=exclude,
+                                                  category=category, n_categories=categories)
     return {"member_id": member_id, "known": bundle.has_member(member_id),
             "model_version": g.served.version, "items": items, "categories": top}

@@ -48,6 +48,7 @@ class Metrics:
                                **reg)
         self.model = Gauge("offers_model_info", "1 for the model version being served.",
                            ["version"], multiprocess_mode="livemax", **reg)
+        self._series: dict[tuple, tuple] = {}  # (rule, method, status) -> (counter, histogram)
 
     def swapped(self, old: str | None, new: str) -> None:
         if old and old != new:
@@ -56,10 +57,17 @@ class Metrics:
 
     def observe(self, response) -> None:
         started = g.get("started")
-        rule = request.url_rule.rule if request.url_rule else "unmatched"
-        self.requests.labels(rule, request.method, str(response.status_code)).inc()
+        req = request._get_current_object()
+        rule = req.url_rule.rule if req.url_rule else "unmatched"
+        key = (rule, req.method, response.status_code)
+        series = self._series.get(key)
+        if series is None:  # labels() takes a lock and builds keys: once per series
+            series = (self.requests.labels(rule, req.method, str(response.status_code)),
+                      self.latency.labels(rule, req.method))
+            self._series[key] = series
+        series[0].inc()
         if started is not None:
-            self.latency.labels(rule, request.method).observe(time.perf_counter() - started)
+            series[1].observe(time.perf_counter() - started)
 
     def render(self) -> bytes:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -9,6 +9,7 @@ small per-process pool (one per concurrent request at most) and closed by
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -111,7 +112,27 @@ class SqlEventStore:
 
     def snapshot(self, member_ids: Iterable[str]) -> HistorySnapshot:
         """The events of ``member_ids``, read now, and the offer totals, read when first asked."""
-        return HistorySnapshot(self.member_events_many(member_ids), self.offer_totals)
+        ids = list(member_ids)
+        if len(ids) == 1:  # one request: one fixed statement (prepared once per connection)
+            events = self._one_member_events(ids[0])
+            return HistorySnapshot({ids[0]: events} if events else {}, self.offer_totals)
+        return HistorySnapshot(self.member_events_many(ids), self.offer_totals)
+
+    def _one_member_events(self, member_id: str) -> list[tuple]:
+        """:meth:`member_events` in one indexed query reading the latest events only."""
+        with self._connection() as conn:
+            rows = conn.execute(self._one_member_sql, (member_id,)).fetchall()
+        out = []
+        for offer, event, ts, channel in reversed(rows):
+            stamp = self._from_db_time(ts).astimezone(timezone.utc).replace(tzinfo=None)
+            out.append((offer, event, stamp, channel))
+        return out
+
+    @functools.cached_property
+    def _one_member_sql(self) -> str:
+        return ("SELECT offer_id, event, timestamp, channel FROM offer_events "
+                f"WHERE member_id = {self.param} ORDER BY timestamp DESC, event_id DESC "
+                f"LIMIT {MEMBER_EVENTS_LIMIT}")
 
     def offer_totals(self) -> dict[str, dict[str, float]]:
         """``{offer_id: {"sent": n, "redeemed": n, "cost": money}}`` over every stored event."""

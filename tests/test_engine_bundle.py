@@ -109,3 +109,30 @@ def test_cli_decide_campaign_and_lift(trained, tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "lift.csv")
     assert len(table) > 5 and (table["treated"] > 0).all()
+
+
+def test_recommend_with_categories_is_recommend_and_recommend_categories(engine, trained):
+    bundle = engine.bundle
+    members = [str(m) for m in bundle.members.ids[:5]] + ["nobody", "nobody-else"]
+    category = bundle.recommend(members[0], k=1)[0]["category"]
+    for member in members:
+        for kwargs in ({}, {"exclude_purchased": True}, {"category": category},
+                       {"category": "no such category"}):
+            items, top = bundle.recommend_with_categories(member, k=7, n_categories=4, **kwargs)
+            assert items == bundle.recommend(member, k=7, **kwargs)
+            assert top == bundle.recommend_categories(member, k=4)
+            assert len(top) == 4 and (len(items) == 7 or "category" in kwargs)
+        assert bundle.recommend_with_categories(member, k=3, n_categories=0)[1] == []
+    with pytest.raises(DataError, match="n_categories"):
+        bundle.recommend_with_categories("nobody", k=3, n_categories=1001)
+
+
+def test_cold_start_answer_is_kept_and_equals_a_fresh_one(engine):
+    bundle = engine.bundle
+    first = bundle.recommend_with_categories("cold-1", k=5, n_categories=3)
+    first[0][0]["score"] = -1.0  # a caller changing its answer must not change the next one
+    first[1].clear()
+    again = bundle.recommend_with_categories("cold-2", k=5, n_categories=3)
+    fresh = bundle._recommend_with_categories(-1, 5, False, None, 3)
+    assert again == fresh and again[0][0]["score"] != -1.0 and len(again[1]) == 3
+    assert (5, False, None, 3) in bundle._cold_answers

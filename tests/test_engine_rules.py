@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.errors import ConfigError
@@ -258,3 +259,94 @@ def test_profile_has_tier_progress(bundle):
     assert profile["to_next_tier"] == pytest.approx(1200 - 1150)
     assert profile["top_categories"] == ["coffee", "bread"]
     assert engine.profile("stranger") is None
+
+
+def _random_members(n: int, seed: int) -> pd.DataFrame:
+    """``n`` members like :data:`MEMBERS` with random birthdays, tenures and consents."""
+    rng = np.random.default_rng(seed)
+    frame = MEMBERS.iloc[rng.integers(0, len(MEMBERS), n)].reset_index(drop=True)
+    frame["member_id"] = [f"m{i}" for i in range(n)]
+    frame["days_to_next_birthday"] = np.where(rng.random(n) < 0.2, np.nan,
+                                              rng.integers(0, 365, n).astype(float))
+    frame["tenure_days"] = np.where(rng.random(n) < 0.1, np.nan, rng.uniform(0, 1500, n))
+    for column in ("email_opt_in", "sms_opt_in", "push_opt_in"):
+        frame[column] = pd.Series(rng.choice([True, False, None], n), dtype=object)
+    return frame
+
+
+def test_one_member_moment_mask_agrees_with_the_vectorised_rules():
+    from serving.engine.scoring import moment_mask, moment_mask_one
+
+    bundle = tiny_bundle(_random_members(80, seed=3))
+    templates = [
+        offer("plain"),
+        offer("bd0", "birthday", eligibility={"birthday_within_days": 0}),
+        offer("bd7", "birthday", eligibility={"birthday_within_days": 7}),
+        offer("bd30", "birthday", eligibility={"birthday_within_days": 30}),
+        offer("an3", "anniversary", eligibility={"anniversary_within_days": 3}),
+        offer("an20", "anniversary", eligibility={"anniversary_within_days": 20}),
+        offer("wrap", "seasonal", eligibility={"season": {"from": "12-15", "to": "01-05"}}),
+        offer("summer", "seasonal", eligibility={"season": {"from": "06-01", "to": "08-31"}}),
+        offer("dated", "seasonal", eligibility={"dates": {"start": "2026-02-01",
+                                                         "end": "2026-02-14"}}),
+    ]
+    rng = np.random.default_rng(4)
+    rows = np.append(np.arange(len(bundle.members)), -1)
+    seconds = rng.integers(0, 3 * 365 * 86_400, 40)
+    checked = 0
+    for unknown in ("allow", "deny"):
+        engine = OfferEngine(bundle, catalog(*templates, consent={"unknown": unknown}))
+        for second in seconds:
+            now = np.datetime64("2025-06-01T00:00:00", "s") + np.timedelta64(int(second), "s")
+            for channel in ("app", "email", "sms"):
+                together = moment_mask(engine, rows, now, channel)
+                one = np.array([moment_mask_one(engine, int(r), now, channel) for r in rows])
+                np.testing.assert_array_equal(one, together)
+                checked += together.sum()
+    assert checked > 0  # some templates are open to some members at some moments
+    assert 0 < checked < 2 * 40 * 3 * len(rows) * len(templates)
+
+
+def test_decide_renders_each_offer_as_render_does(bundle):
+    engine = OfferEngine(bundle, catalog(
+        offer("d", target={"kind": "recommended"}),
+        offer("r", "win_back", value={"kind": "amount_off", "amount": 5}),
+        offer("b", "birthday", value={"kind": "amount_off", "amount": 5},
+              eligibility={"birthday_within_days": 7})), EngineConfig(min_expected_value=-1e9))
+    now = np.datetime64(NOW, "s")
+    rendered = {}
+    for member in [*MEMBERS["member_id"], "stranger"]:
+        decision = engine.decide(member, "app", limit=3, now=now)
+        row = bundle.row(member)
+        scored = engine.score(np.array([row]), now, "app")
+        by_id = {t.id: i for i, t in enumerate(engine.catalog.offers)}
+        expected = [engine.render(member, row, scored, 0, by_id[o["offer_id"]], now, "app")
+                    for o in decision.offers]
+        assert decision.offers == expected
+        rendered[member] = len(expected)
+    assert rendered["loyal"] >= 2 and sum(rendered.values()) > rendered["loyal"]
+
+
+def test_placeholders_for_the_names_a_template_uses_are_those_of_placeholders():
+    from serving.engine.catalog_fields import PLACEHOLDERS
+    from serving.engine.messages import (
+        OfferFacts,
+        placeholder_names,
+        placeholders,
+        placeholders_for,
+    )
+
+    cat = catalog(offer("p", title="{percent}% off {category}", reason="Since {recency_days} d",
+                        target={"kind": "recommended"},
+                        message={"app": "Until {expiry}", "email": "{money} {category}",
+                                 "sms": "{points_balance} pts"}))
+    template = cat.offers[0]
+    names = placeholder_names(template)
+    assert names == ("category", "percent", "money", "points_balance", "expiry",
+                     "recency_days")
+    facts = OfferFacts(amount=15.0, category="BAKED BREAD", expiry="2026-01-09",
+                       points_balance=1234.0, recency_days=3.4)
+    every = placeholders(template, facts, "$")
+    assert set(every) == PLACEHOLDERS
+    assert placeholders_for(template, facts, "$", names) == {n: every[n] for n in names}
+    assert every["money"] == "$15.00" and every["recency_days"] == "3"

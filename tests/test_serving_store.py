@@ -63,6 +63,21 @@ def test_member_events_are_naive_utc_tuples_oldest_first(store):
     assert len(snap.member_events("m2")) == 1 and snap.offer_totals()["o1"]["sent"] == 3
 
 
+
+def test_one_member_snapshot_is_the_latest_events_oldest_first(store):
+    from serving.store_sql import MEMBER_EVENTS_LIMIT
+
+    n = MEMBER_EVENTS_LIMIT + 5
+    late = T0 + timedelta(minutes=n + 2)  # three at once: ordered by event_id
+    same_time = [StoredEvent(f"t{i}", "m1", "o3", "sent", late) for i in (2, 1, 3)]
+    store.add([event(i) for i in range(n)] + same_time + [event(n + 1, member="m2")])
+    one = store.snapshot(["m1"]).member_events("m1")
+    assert one == store.member_events_many(["m1"])["m1"] == store.member_events("m1")
+    assert len(one) == MEMBER_EVENTS_LIMIT and one[-4][2] == datetime(2024, 3, 1, 12) + \
+        timedelta(minutes=n - 1)
+    assert store.snapshot(["nobody"]).member_events("nobody") == []
+
+
 def test_events_survive_reopening(location):
     store = open_store(location)
     store.add([event(1), event(2)])

@@ -94,6 +94,7 @@ class ModelBundle:
         self.rec_categories = _parse_categories(members.text["top_categories"], categories)
         self.horizon_days = int(manifest.get("metrics", {}).get("churn", {})
                                 .get("horizon_days", 0) or 0)
+        self._cold_answers: dict[tuple, tuple[list, list]] = {}  # recommend_with_categories
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:
@@ -179,35 +180,81 @@ class ModelBundle:
 
         ``category`` keeps only items of that category (an unknown category gives []).
         """
-        if not isinstance(k, int) or not 1 <= k <= 1000:
-            raise DataError(f"k={k!r} should be an integer between 1 and 1000.")
+        _check_k(k, "k")
         row = self.row(member_id)
         rec_row = np.array([self.table_to_rec[row] if row >= 0 else -1])
         if category is None:
             items, scores = self.recommender.recommend(rec_row, k=k,
                                                        exclude_purchased=exclude_purchased)
-        else:
-            code = self.category_code(category)
-            if code < 0:
-                return []
-            dense = self.recommender.score(rec_row, exclude_purchased=exclude_purchased)
-            masked = np.full_like(dense, -np.inf)
-            inside = self.item_category == code
-            masked[:, inside] = dense[:, inside]
-            items, scores = top_k(masked, k)
-        return [
-            {"item_id": str(self.item_ids[i]), "name": str(self.item_names[i]),
-             "category": str(self.categories[self.item_category[i]]), "score": float(s)}
-            for i, s in zip(items[0].tolist(), scores[0].tolist()) if i >= 0
-        ]
+            return self._item_dicts(items[0], scores[0])
+        if self.category_code(category) < 0:
+            return []
+        return self._top_items(self.recommender.score(rec_row, exclude_purchased)[0], k,
+                               category)
 
     def recommend_categories(self, member_id, k: int = 3) -> list[dict[str, Any]]:
         """Top ``k`` categories by their best item's score (``category, score``)."""
-        if not isinstance(k, int) or not 1 <= k <= 1000:
-            raise DataError(f"k={k!r} should be an integer between 1 and 1000.")
+        _check_k(k, "k")
         row = self.row(member_id)
         rec_row = np.array([self.table_to_rec[row] if row >= 0 else -1])
-        dense = self.recommender.score(rec_row)[0]
+        return self._top_categories(self.recommender.score(rec_row)[0], k)
+
+    def recommend_with_categories(self, member_id, k: int = 10, exclude_purchased: bool = False,
+                                  category: str | None = None, n_categories: int = 3
+                                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """:meth:`recommend` and :meth:`recommend_categories` (``n_categories`` of them; 0: [])
+        from one scoring of every item.
+
+        Members without purchase history all get the same answer: it is computed
+        once per argument set and copied out (at most 256 sets are kept).
+        """
+        _check_k(k, "k")
+        if n_categories != 0:
+            _check_k(n_categories, "n_categories")
+        row = self.row(member_id)
+        rec_row = int(self.table_to_rec[row]) if row >= 0 else -1
+        if rec_row >= 0:
+            return self._recommend_with_categories(rec_row, k, exclude_purchased, category,
+                                                   n_categories)
+        key = (k, bool(exclude_purchased), category, n_categories)
+        found = self._cold_answers.get(key)
+        if found is None:
+            found = self._recommend_with_categories(-1, k, exclude_purchased, category,
+                                                    n_categories)
+            if len(self._cold_answers) < 256:
+                self._cold_answers[key] = found
+        return [dict(x) for x in found[0]], [dict(x) for x in found[1]]
+
+    def _recommend_with_categories(self, rec_row: int, k: int, exclude_purchased: bool,
+                                   category: str | None, n_categories: int) -> tuple[list, list]:
+        rows = np.array([rec_row])
+        dense = self.recommender.score(rows)[0]
+        top = self._top_categories(dense, n_categories) if n_categories else []
+        if exclude_purchased:  # rarely asked: score again, purchases masked
+            dense = self.recommender.score(rows, exclude_purchased=True)[0]
+        if category is not None and self.category_code(category) < 0:
+            return [], top
+        return self._top_items(dense, k, category), top
+
+    def _top_items(self, dense: np.ndarray, k: int, category: str | None) -> list[dict]:
+        """Top ``k`` of one member's dense item scores, of ``category`` only if given."""
+        if category is not None:
+            masked = np.full_like(dense, -np.inf)
+            inside = self.item_category == self.category_code(category)
+            masked[inside] = dense[inside]
+            dense = masked
+        items, scores = top_k(dense[None, :], k)
+        return self._item_dicts(items[0], scores[0])
+
+    def _item_dicts(self, items: np.ndarray, scores: np.ndarray) -> list[dict[str, Any]]:
+        return [
+            {"item_id": str(self.item_ids[i]), "name": str(self.item_names[i]),
+             "category": str(self.categories[self.item_category[i]]), "score": float(s)}
+            for i, s in zip(items.tolist(), scores.tolist()) if i >= 0
+        ]
+
+    def _top_categories(self, dense: np.ndarray, k: int) -> list[dict[str, Any]]:
+        """Top ``k`` categories of one member's dense item scores, by their best item."""
         best = np.full(len(self.categories), -np.inf, dtype=np.float32)
         best[self._categories_present] = np.maximum.reduceat(
             dense[self._category_order], self._category_starts
@@ -263,6 +310,11 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle
+
+
+def _check_k(k, name: str) -> None:
+    if not isinstance(k, int) or not 1 <= k <= 1000:
+        raise DataError(f"{name}={k!r} should be an integer between 1 and 1000.")
 
 
 def _num(value) -> float | None:

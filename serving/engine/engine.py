@@ -13,11 +13,12 @@ with no two on the same category and at most one retention offer.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
@@ -29,7 +30,13 @@ from serving.engine.catalog_schema import CHANNELS, Catalog
 from serving.engine.control import in_control
 from serving.engine.history import OfferHistory
 from serving.engine.member_context import build_member_context
-from serving.engine.messages import OfferFacts, placeholders, reason, render
+from serving.engine.messages import (
+    OfferFacts,
+    placeholder_names,
+    placeholders_for,
+    reason,
+    render,
+)
 from serving.engine.scoring import Scored, score_members, static_scores
 from serving.engine.template_arrays import build_template_arrays
 from serving.engine.tiers import TierLadder
@@ -90,7 +97,9 @@ class Decision:
     suppressed: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The fields as a dict (shallow: ``offers`` is this decision's own list of fresh
+        dicts, so a deep copy would only cost time)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class OfferEngine:
@@ -132,6 +141,8 @@ class OfferEngine:
         self.options = np.where(has_depths[:, None], T.depths, T.amount[:, None])
         self.option_valid = np.where(has_depths[:, None], np.isfinite(T.depths),
                                      np.arange(T.depths.shape[1])[None, :] == 0)
+        self._placeholders = [placeholder_names(t) for t in catalog.offers]  # used ones
+        self._channel_dates = None  # scoring.channel_dates: (now, channel) -> (T,) mask
         self._static = None
         n = len(bundle.members)
         if (n + 1) * T.n <= self.config.precompute_cells:
@@ -144,14 +155,21 @@ class OfferEngine:
         dtypes = {"eligible": bool, "p": np.float32, "cost": np.float32, "ev": np.float32,
                   "amount": np.float32, "category": np.int32, "item": np.int32,
                   "share": np.float32}
-        return Scored(**{f: np.concatenate([getattr(p, f) for p in parts]).astype(d)
-                         for f, d in dtypes.items()})
+        static = Scored(**{f: np.concatenate([getattr(p, f) for p in parts]).astype(d)
+                           for f, d in dtypes.items()})
+        for name in dtypes:  # shared by every request (and every forked worker): never written
+            getattr(static, name).flags.writeable = False
+        return static
 
     def static_for(self, rows: np.ndarray) -> Scored:
         """Member-only scores of member table ``rows`` (-1: unknown), precomputed when possible."""
         if self._static is None:
             return static_scores(self, rows)
-        return self._static.take(np.where(rows >= 0, rows, len(self._static.p) - 1))
+        last = len(self._static.p) - 1
+        if len(rows) == 1:  # one request: read-only views of the row, no copies
+            row = int(rows[0])
+            return self._static.rows(row if row >= 0 else last)
+        return self._static.take(np.where(rows >= 0, rows, last))
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -206,17 +224,27 @@ class OfferEngine:
         if self._capped and history is not None:
             blocked |= self._total_caps(history.offer_totals(), scored.cost[0])
         chosen = choose(scored, 0, self.templates, room, blocked)
-        decision.offers = [self.render(member_id, row, scored, 0, t, stamp, channel)
-                           for t in chosen]
+        decision.offers = self.render_offers(member_id, row, scored, 0, chosen, stamp, channel)
         return decision
 
     # ------------------------------------------------------------ parts
+    def render_offers(self, member_id: str, row: int, scored: Scored, i: int, chosen,
+                      now: np.datetime64, channel: str) -> list[dict[str, Any]]:
+        """:meth:`render` of each template in ``chosen``, the member's facts read once."""
+        member = self.member_facts(row)
+        return [self._render(member_id, row, scored, i, t, now, channel, member)
+                for t in chosen]
+
     def render(self, member_id: str, row: int, scored: Scored, i: int, t: int,
                now: np.datetime64, channel: str) -> dict[str, Any]:
         """One chosen offer (scored row ``i``, template ``t``) as a JSON-ready dict."""
+        return self._render(member_id, row, scored, i, t, now, channel, self.member_facts(row))
+
+    def _render(self, member_id: str, row: int, scored: Scored, i: int, t: int,
+                now: np.datetime64, channel: str, member: dict[str, Any]) -> dict[str, Any]:
         template = self.catalog.offers[t]
-        facts = self.facts(row, scored, i, t, now)
-        values = placeholders(template, facts, self.catalog.currency)
+        facts = self._facts(scored, i, t, now, member)
+        values = placeholders_for(template, facts, self.catalog.currency, self._placeholders[t])
         why, codes = reason(template, facts, values)
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         if item >= 0:
@@ -244,6 +272,39 @@ class OfferEngine:
 
     def facts(self, row: int, scored: Scored, i: int, t: int, now: np.datetime64) -> OfferFacts:
         """What the message and reason of template ``t`` may say about member ``row``."""
+        return self._facts(scored, i, t, now, self.member_facts(row))
+
+    def member_facts(self, row: int) -> dict[str, Any]:
+        """The member's part of :class:`OfferFacts` (the same for every offer), as keywords.
+
+        Empty for an unknown member (``row`` -1): the facts keep their defaults.
+        """
+        if row < 0:
+            return {}
+        b = self.bundle
+        m, num = b.members, b.members.numeric
+        top = self.context.targets[row, 0]
+        out = {
+            "points_balance": float(num["points_balance"][row]),
+            "plan": m.name("plan", row),
+            "recency_days": float(num["recency_days"][row]),
+            "churn_risk": float(num["churn_risk"][row]),
+            "churn_codes": [c for c in str(m.text["churn_reason_codes"][row]).split(",") if c],
+            "churn_texts": [x for x in str(m.text["churn_reasons"][row]).split("; ") if x],
+            "favourite_category": str(b.categories[top]) if top >= 0 else None,
+        }
+        if self.ladder is not None:
+            tier = int(self.context.tier[row])
+            tiers = self.ladder.tiers
+            out["tier"] = tiers[tier].name if tier < len(tiers) else None
+            out["next_tier"] = tiers[tier + 1].name if tier + 1 < len(tiers) else None
+            out["gap"] = float(self.context.tier_gap[row])
+            out["gap_in_points"] = self.ladder.basis == "points_balance"
+        return out
+
+    def _facts(self, scored: Scored, i: int, t: int, now: np.datetime64,
+               member: dict[str, Any]) -> OfferFacts:
+        """The offer's facts plus the ``member`` ones (:meth:`member_facts`)."""
         b, template = self.bundle, self.catalog.offers[t]
         expiry = now + np.timedelta64(int(round(template.expiry_days * _DAY_S)), "s")
         end = template.eligibility.end
@@ -257,30 +318,15 @@ class OfferEngine:
                 str(b.item_names[self.templates.fixed_item[t]])
                 if self.templates.fixed_item[t] >= 0 else None),
             share=float(scored.share[i, t]), expiry=str(expiry.astype("datetime64[D]")),
+            **member,
         )
+        if member:  # lists of its own, as when each offer read them
+            facts.churn_codes, facts.churn_texts = list(facts.churn_codes), list(facts.churn_texts)
         if template.value.item_id is not None and item < 0:
             facts.item = template.value.item_id
             col = self._item(template.value.item_id)
             if col >= 0:
                 facts.item = str(b.item_names[col])
-        if row < 0:
-            return facts
-        m, num = b.members, b.members.numeric
-        facts.points_balance = float(num["points_balance"][row])
-        facts.plan = m.name("plan", row)
-        facts.recency_days = float(num["recency_days"][row])
-        facts.churn_risk = float(num["churn_risk"][row])
-        facts.churn_codes = [c for c in str(m.text["churn_reason_codes"][row]).split(",") if c]
-        facts.churn_texts = [x for x in str(m.text["churn_reasons"][row]).split("; ") if x]
-        top = self.context.targets[row, 0]
-        facts.favourite_category = str(b.categories[top]) if top >= 0 else None
-        if self.ladder is not None:
-            tier = int(self.context.tier[row])
-            tiers = self.ladder.tiers
-            facts.tier = tiers[tier].name if tier < len(tiers) else None
-            facts.next_tier = tiers[tier + 1].name if tier + 1 < len(tiers) else None
-            facts.gap = float(self.context.tier_gap[row])
-            facts.gap_in_points = self.ladder.basis == "points_balance"
         return facts
 
     def _item(self, item_id: str) -> int:
@@ -384,9 +430,17 @@ def to_datetime64(now) -> np.datetime64:
 
 def offer_code(member_id: str, offer_id: str, campaign: str) -> str:
     """A redemption code, stable for a (member, offer, campaign) triple."""
+    return _code(_code_prefix(offer_id), member_id, offer_id, campaign)
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_prefix(offer_id: str) -> str:
+    return "".join(ch for ch in offer_id.upper() if ch.isalnum())[:6]
+
+
+def _code(prefix: str, member_id: str, offer_id: str, campaign: str) -> str:
     digest = hashlib.blake2b(f"{campaign}\x1f{offer_id}\x1f{member_id}".encode(),
                              digest_size=5).hexdigest().upper()
-    prefix = "".join(ch for ch in offer_id.upper() if ch.isalnum())[:6]
     return f"{prefix}-{digest}"
 
 

@@ -71,30 +71,54 @@ def _number(x: float, digits: int = 0) -> str:
 
 def placeholders(template, facts: OfferFacts, currency: str) -> dict[str, str]:
     """Values of every placeholder of docs/catalog.md for one offer."""
-    amount = facts.amount
-    return {
-        "category": display_name(facts.category) or "your favourites",
-        "item": display_name(facts.item) or "a favourite of yours",
-        "percent": _number(amount),
-        "amount": _number(amount),
-        "money": f"{currency}{amount:,.2f}" if math.isfinite(amount) else "",
-        "points": _number(amount if template.value.kind != "free_item"
-                          else template.value.points_price),
-        "multiplier": _number(amount),
-        "points_balance": _number(facts.points_balance) or "your",
-        "tier": _capital(facts.tier) or "member",
-        "next_tier": _capital(facts.next_tier) or "the next tier",
-        "gap": (f"{_number(math.ceil(facts.gap))} points" if facts.gap_in_points
-                else f"{currency}{math.ceil(facts.gap):,}") if math.isfinite(facts.gap) else "",
-        "plan": _capital(facts.plan) or "our membership",
-        "expiry": facts.expiry,
-        "days": _number(amount if template.value.kind == "free_trial"
-                        else template.expiry_days),
-        "currency": currency,
-        "favourite_category": display_name(facts.favourite_category) or "your favourites",
-        "recency_days": _number(round(facts.recency_days)) if math.isfinite(
-            facts.recency_days) else "",
-    }
+    return {name: value(template, facts, currency) for name, value in _VALUES.items()}
+
+
+def placeholders_for(template, facts: OfferFacts, currency: str,
+                     names) -> dict[str, str]:
+    """:func:`placeholders`, only ``names`` of them (see :func:`placeholder_names`)."""
+    return {name: _VALUES[name](template, facts, currency) for name in names}
+
+
+def placeholder_names(template) -> tuple[str, ...]:
+    """The placeholders the template's title, messages and reason use."""
+    texts = [template.title, template.reason, *template.message.values()]
+    found = {name for text in texts for _, name, _, _ in _FORMATTER.parse(text) if name}
+    return tuple(name for name in _VALUES if name in found)
+
+
+def _gap(template, facts: OfferFacts, currency: str) -> str:
+    if not math.isfinite(facts.gap):
+        return ""
+    if facts.gap_in_points:
+        return f"{_number(math.ceil(facts.gap))} points"
+    return f"{currency}{math.ceil(facts.gap):,}"
+
+
+#: Each placeholder's value from (template, facts, currency), in docs/catalog.md's order.
+_VALUES = {
+    "category": lambda t, f, c: display_name(f.category) or "your favourites",
+    "item": lambda t, f, c: display_name(f.item) or "a favourite of yours",
+    "percent": lambda t, f, c: _number(f.amount),
+    "amount": lambda t, f, c: _number(f.amount),
+    "money": lambda t, f, c: f"{c}{f.amount:,.2f}" if math.isfinite(f.amount) else "",
+    "points": lambda t, f, c: _number(f.amount if t.value.kind != "free_item"
+                                      else t.value.points_price),
+    "multiplier": lambda t, f, c: _number(f.amount),
+    "points_balance": lambda t, f, c: _number(f.points_balance) or "your",
+    "tier": lambda t, f, c: _capital(f.tier) or "member",
+    "next_tier": lambda t, f, c: _capital(f.next_tier) or "the next tier",
+    "gap": _gap,
+    "plan": lambda t, f, c: _capital(f.plan) or "our membership",
+    "expiry": lambda t, f, c: f.expiry,
+    "days": lambda t, f, c: _number(f.amount if t.value.kind == "free_trial"
+                                    else t.expiry_days),
+    "currency": lambda t, f, c: c,
+    "favourite_category": lambda t, f, c: display_name(f.favourite_category)
+    or "your favourites",
+    "recency_days": lambda t, f, c: _number(round(f.recency_days)) if math.isfinite(
+        f.recency_days) else "",
+}
 
 
 def render(text: str, values: dict[str, str]) -> str:

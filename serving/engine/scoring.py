@@ -65,6 +65,10 @@ class Scored:
         """The rows ``index`` of every array."""
         return Scored(*(getattr(self, f)[index] for f in _FIELDS))
 
+    def rows(self, row: int) -> Scored:
+        """Row ``row`` of every array as a (1, T) view (no copy, unlike :meth:`take`)."""
+        return Scored(*(getattr(self, f)[row:row + 1] for f in _FIELDS))
+
 
 _FIELDS = ("eligible", "p", "cost", "ev", "amount", "category", "item", "share")
 
@@ -84,7 +88,12 @@ def score_members(engine, rows: np.ndarray, now: np.datetime64, channel: str,
 
 
 def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> np.ndarray:
-    """(n, T) bool: the channel, consent, date, season, birthday and anniversary rules."""
+    """(n, T) bool: the channel, consent, date, season, birthday and anniversary rules.
+
+    One row (a request) takes :func:`moment_mask_one`, the same rules on scalars.
+    """
+    if len(rows) == 1:
+        return moment_mask_one(engine, int(rows[0]), now, channel)[None, :]
     T, bundle, catalog = engine.templates, engine.bundle, engine.catalog
     known = rows >= 0
     safe = np.maximum(rows, 0)
@@ -106,6 +115,49 @@ def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> n
         rule = np.isfinite(T.anniversary_within)[None, :]
         ok &= ~rule | ((to_anniversary[:, None] <= T.anniversary_within[None, :])
                        & ((tenure + to_anniversary)[:, None] >= 365))
+    return ok
+
+
+def moment_mask_one(engine, row: int, now: np.datetime64, channel: str) -> np.ndarray:
+    """(T,) bool: :func:`moment_mask` of one member table ``row`` (-1: unknown), on scalars.
+
+    The channel and date rules of every template depend on ``now`` and the
+    channel only: they are computed once per second and channel
+    (:func:`channel_dates`); the member's consent, birthday and anniversary
+    are then a few scalar operations instead of (1, T) array ones.
+    """
+    T, bundle, catalog = engine.templates, engine.bundle, engine.catalog
+    known = row >= 0
+    ok = channel_dates(engine, now, channel)
+    field = catalog.consent_fields[channel]
+    if field is not None:
+        consent = int(bundle.members.consent[field][row]) if known else -1
+        if not (consent == 1 or (consent == -1 and catalog.consent_unknown == "allow")):
+            return np.zeros(T.n, dtype=bool)
+    if not engine.has_calendar_rules:
+        return ok.copy()
+    num = bundle.members.numeric
+    elapsed = float((now - engine.as_of_day) // _DAY)
+    birthday = (num["days_to_next_birthday"][row] - elapsed) % 365 if known else np.nan
+    ok = ok & (~np.isfinite(T.birthday_within) | (birthday <= T.birthday_within))
+    tenure = num["tenure_days"][row] + elapsed if known else np.nan
+    to_anniversary = (-np.floor(tenure)) % 365
+    if not (tenure + to_anniversary >= 365):
+        return ok & ~np.isfinite(T.anniversary_within)
+    return ok & (~np.isfinite(T.anniversary_within) | (to_anniversary <= T.anniversary_within))
+
+
+def channel_dates(engine, now: np.datetime64, channel: str) -> np.ndarray:
+    """(T,) bool, read-only: templates on ``channel`` and inside their dates and season at
+    ``now``; the last answer is kept on the engine (requests within a second share it)."""
+    key = (now, channel)
+    memo = getattr(engine, "_channel_dates", None)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    T = engine.templates
+    ok = T.channel[:, CHANNELS.index(channel)] & _in_dates(T, now)
+    ok.flags.writeable = False
+    engine._channel_dates = (key, ok)  # one tuple assignment: safe between threads
     return ok
 
 
