@@ -2,19 +2,34 @@
 
     python bench/bench_campaign.py ARTIFACTS_DIR [--budget 500]
     python bench/bench_campaign.py --synthetic 1000000 [--budget 20000]
+    python bench/bench_campaign.py --synthetic 200000 --compare HEAD [--repeat 3]
 
 The first form loads a trained version (e.g. the Complete Journey's). The
 second builds a bundle of N synthetic members in memory (random member
 table, a buy-again + popularity recommender over 4,800 items in 24
 categories, about 8 items per member): no training needed, the engine does
 the same work per member. Prints seconds per step and peak RSS.
+
+With ``--compare REV`` the campaign code of git revision ``REV``
+(``serving/engine/campaign.py`` and ``allocation.py``; the rest is the
+working tree's) and the working tree's run in turn, ``--repeat`` times each,
+on the same engine: medians of wall and CPU seconds (this process and its
+workers), the largest memory (PSS of the process and its workers, sampled)
+above what it was before the run, and a check that both give the same offers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import statistics
+import subprocess
+import sys
+import threading
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -93,12 +108,106 @@ def synthetic_bundle(n: int, seed: int = 0) -> ModelBundle:
                        items_frame, item_category)
 
 
+def legacy_allocate(rev: str):
+    """``allocate_campaign`` as of git revision ``rev`` (its campaign and allocation modules)."""
+    root = Path(__file__).resolve().parents[1]
+
+    def load(name: str, path: str) -> types.ModuleType:
+        source = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, check=True,
+                                capture_output=True, text=True).stdout
+        module = types.ModuleType(name)
+        module.__file__ = f"{rev}:{path}"
+        sys.modules[name] = module  # dataclasses look their module up
+        exec(compile(source, module.__file__, "exec"), module.__dict__)
+        return module
+
+    allocation = load("legacy_allocation", "serving/engine/allocation.py")
+    campaign = load("legacy_campaign", "serving/engine/campaign.py")
+    campaign.greedy_allocate, campaign.Candidates = allocation.greedy_allocate, \
+        allocation.Candidates
+    return campaign.allocate_campaign
+
+
+class MemorySampler:
+    """Largest PSS (MiB) of this process and its children while in a ``with`` block."""
+
+    def __init__(self, every: float = 0.2):
+        self.every = every
+
+    def __enter__(self):
+        self.base = self.peak = _pss_tree()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.wait(self.every):
+            self.peak = max(self.peak, _pss_tree())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _pss_tree())
+
+
+def _pss_tree() -> float:
+    pids = [os.getpid()]
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def compare(engine, rev: str, budgets, repeat: int, now: str) -> None:
+    """Before (``rev``) and after (working tree), interleaved; see the module docstring."""
+    before = legacy_allocate(rev)
+    variants = {f"before ({rev})": before, "after": allocate_campaign}
+    for budget in budgets:
+        runs = {name: [] for name in variants}
+        results = {}
+        for _ in range(repeat):
+            for name, func in variants.items():
+                start, wall = os.times(), time.perf_counter()
+                with MemorySampler() as memory:
+                    result = func(engine, budget=budget, channel="email", now=now)
+                end = os.times()
+                cpu = sum(end[:4]) - sum(start[:4])
+                runs[name].append((time.perf_counter() - wall, cpu, memory.peak - memory.base,
+                                   result.summary["seconds"]))
+                results[name] = result
+                del result
+        a, b = results.values()
+        same = a.offers.equals(b.offers) and a.holdouts.equals(b.holdouts)
+        print(f"budget {budget:,.0f}: {b.summary['offers']:,} offers; identical: {same}")
+        for name, rows in runs.items():
+            wall = statistics.median(r[0] for r in rows)
+            cpu = statistics.median(r[1] for r in rows)
+            mem = max(r[2] for r in rows)
+            steps = {k: round(statistics.median(r[3][k] for r in rows), 2)
+                     for k in rows[0][3]}
+            print(f"  {name:>16}: wall {wall:7.2f} s, CPU {cpu:7.2f} s, +{mem:,.0f} MiB "
+                  f"(median of {len(rows)}; steps {steps})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifacts_dir", nargs="?")
     parser.add_argument("--synthetic", type=int, default=0)
     parser.add_argument("--budget", type=float, default=500.0)
     parser.add_argument("--now", default="2026-12-01T10:00")
+    parser.add_argument("--compare", metavar="REV", default=None)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     tick = time.perf_counter()
     bundle = (synthetic_bundle(args.synthetic) if args.synthetic
@@ -108,6 +217,9 @@ def main() -> None:
     engine = OfferEngine(bundle, load_catalog(), EngineConfig())
     print(f"engine: {engine.templates.n} templates, {time.perf_counter() - tick:.2f} s "
           f"(precomputed: {engine._static is not None})")
+    if args.compare:
+        compare(engine, args.compare, (args.budget, 1e9), args.repeat, args.now)
+        return
     for budget in (args.budget, 1e9):
         tick = time.perf_counter()
         result = allocate_campaign(engine, budget=budget, channel="email", now=args.now)

@@ -12,6 +12,11 @@ Control group: members are allocated like everyone else, then the offers of
 the held-out share (hash of member and campaign) are withheld and recorded as
 ``holdouts``, so lift compares like with like (:mod:`serving.engine.lift`).
 The campaign therefore spends about ``1 - share`` of what it allocated.
+
+Scoring and rendering split the members between ``n_jobs`` forked processes
+(:mod:`serving.engine.campaign_parallel`); allocation stays in one, since the
+budget is global. Rendering fills the offers' texts template by template
+(:mod:`serving.engine.campaign_render`), with the engine's strings.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import pandas as pd
 
 from features.errors import ConfigError
 from serving.engine.allocation import Candidates, greedy_allocate
+from serving.engine.campaign_parallel import default_jobs, fork_map
+from serving.engine.campaign_render import render_columns, to_frame
 from serving.engine.control import control_mask
 from serving.engine.engine import OfferEngine, check_channel, to_datetime64
 from serving.engine.scoring import score_members
@@ -32,6 +39,8 @@ from serving.engine.scoring import score_members
 logger = logging.getLogger(__name__)
 
 CHUNK = 20_000
+#: Audiences smaller than this are scored and rendered in one process (forking costs more).
+PARALLEL_MIN = 100_000
 _DAY = np.timedelta64(1, "D")
 
 
@@ -78,7 +87,7 @@ def audience_rows(engine: OfferEngine, member_ids=None, segment: str | None = No
 def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
                       channel: str = "email", segment: str | None = None,
                       campaign: str | None = None, now=None, per_member: int = 1,
-                      history=None) -> CampaignResult:
+                      history=None, n_jobs: int | None = None) -> CampaignResult:
     """Allocate offers to an audience within ``budget`` (see the module docstring).
 
     Parameters
@@ -100,11 +109,15 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
         Offers per member at most.
     history : InMemoryHistory, optional
         Past offer events for caps and the contact policy.
+    n_jobs : int, optional
+        Processes for scoring and rendering; default the CPUs this process may
+        use when the audience has at least :data:`PARALLEL_MIN` members, else 1.
+        The result does not depend on it.
 
     Raises
     ------
     ConfigError
-        For a bad budget, channel, segment or ``per_member``.
+        For a bad budget, channel, segment, ``per_member`` or ``n_jobs``.
     """
     started = time.perf_counter()
     channel = check_channel(channel)
@@ -112,6 +125,9 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
         raise ConfigError(f"budget={budget!r} should be a number >= 0.")
     if not isinstance(per_member, int) or not 1 <= per_member <= engine.config.max_offers:
         raise ConfigError(f"per_member={per_member!r} should be 1..{engine.config.max_offers}.")
+    if n_jobs is not None and (not isinstance(n_jobs, int) or isinstance(n_jobs, bool)
+                               or n_jobs < 1):
+        raise ConfigError(f"n_jobs={n_jobs!r} should be an integer >= 1.")
     stamp = to_datetime64(now)
     campaign = campaign or f"{channel}-{str(stamp.astype('datetime64[D]')).replace('-', '')}"
     ids = (np.asarray(member_ids, dtype=str) if member_ids is not None
@@ -119,13 +135,15 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
     rows = audience_rows(engine, ids, segment)
     if ids is None:
         ids = engine.bundle.members.ids[rows]
+    if n_jobs is None:
+        n_jobs = default_jobs() if len(rows) >= PARALLEL_MIN else 1
     seconds = {}
     tick = time.perf_counter()
     blocked, room = _history_blocks(engine, ids, stamp, history, per_member)
     t_budget, t_redeem = _template_room(engine, history)
     seconds["history"] = time.perf_counter() - tick
     tick = time.perf_counter()
-    cands = _candidates(engine, rows, stamp, channel, blocked)
+    cands, scores = _candidates(engine, rows, stamp, channel, blocked, n_jobs)
     seconds["score"] = time.perf_counter() - tick
     tick = time.perf_counter()
     kept = greedy_allocate(cands, len(rows), budget, per_member=room, template_budget=t_budget,
@@ -134,7 +152,7 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
     tick = time.perf_counter()
     held = control_mask(ids[cands.member[kept]], campaign, engine.control_share)
     sent, withheld = kept[~held], kept[held]
-    offers = _render(engine, ids, rows, cands, sent, stamp, channel, campaign)
+    offers = _render(engine, ids, rows, cands, scores, sent, stamp, channel, campaign, n_jobs)
     holdouts = pd.DataFrame({
         "member_id": ids[cands.member[withheld]], "campaign_id": campaign,
         "offer_id": np.asarray(engine.templates.ids, dtype=object)[cands.template[withheld]],
@@ -158,26 +176,41 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
     return CampaignResult(offers, holdouts, summary)
 
 
-def _candidates(engine, rows, stamp, channel, blocked) -> Candidates:
-    parts = []
-    retention = engine.templates.retention
-    send = engine.catalog.economics.send_cost[channel]
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
-        s = score_members(engine, chunk, stamp, channel, engine.config.min_expected_value)
-        ok = s.eligible & (s.ev > 0)  # never allocate an offer expected to lose money
-        if blocked is not None:
-            ok = ok & ~blocked[start:start + CHUNK]
-        m, t = np.nonzero(ok)
-        charge = np.where(retention[t], s.cost[m, t], s.p[m, t] * s.cost[m, t]) + send
-        parts.append((m + start, t, s.ev[m, t], charge, s.p[m, t], s.category[m, t]))
+def _candidates(engine, rows, stamp, channel, blocked, n_jobs) -> tuple[Candidates, dict]:
+    """Eligible pairs worth sending, and the scores their offers are rendered from."""
+    tasks = [(start,) for start in range(0, len(rows), CHUNK)]
+    parts = fork_map(_score_chunk, (engine, rows, stamp, channel, blocked), tasks, n_jobs)
     if not parts:
         empty = np.empty(0)
-        return Candidates(empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty,
-                          empty.astype(np.int64))
-    cols = [np.concatenate(c) for c in zip(*parts)]
-    return Candidates(cols[0].astype(np.int64), cols[1].astype(np.int64), cols[2], cols[3],
-                      cols[4], cols[5].astype(np.int64))
+        parts = [tuple(empty.astype(np.int64) if name in ("member", "template", "category",
+                                                            "item") else empty
+                       for name in _CANDIDATE_FIELDS)]
+    cols = dict(zip(_CANDIDATE_FIELDS, (np.concatenate(c) for c in zip(*parts))))
+    for name in ("member", "template", "category"):
+        cols[name] = cols[name].astype(np.int64)
+    cands = Candidates(cols["member"], cols["template"], cols["ev"], cols["charge"], cols["p"],
+                       cols["category"])
+    return cands, {name: cols[name] for name in ("amount", "item", "share", "cost")}
+
+
+_CANDIDATE_FIELDS = ("member", "template", "ev", "charge", "p", "category", "amount", "item",
+                     "share", "cost")
+
+
+def _score_chunk(state, start: int) -> tuple:
+    """Candidates of the members ``start:start + CHUNK`` (see :data:`_CANDIDATE_FIELDS`)."""
+    engine, rows, stamp, channel, blocked = state
+    retention = engine.templates.retention
+    send = engine.catalog.economics.send_cost[channel]
+    chunk = rows[start:start + CHUNK]
+    s = score_members(engine, chunk, stamp, channel, engine.config.min_expected_value)
+    ok = s.eligible & (s.ev > 0)  # never allocate an offer expected to lose money
+    if blocked is not None:
+        ok = ok & ~blocked[start:start + CHUNK]
+    m, t = np.nonzero(ok)
+    charge = np.where(retention[t], s.cost[m, t], s.p[m, t] * s.cost[m, t]) + send
+    return (m + start, t, s.ev[m, t], charge, s.p[m, t], s.category[m, t], s.amount[m, t],
+            s.item[m, t], s.share[m, t], s.cost[m, t])
 
 
 def _history_blocks(engine, ids: np.ndarray, now, history, per_member: int):
@@ -224,43 +257,26 @@ def _template_room(engine, history) -> tuple[np.ndarray, np.ndarray]:
     return budget, redemptions
 
 
-def _render(engine, ids, rows, c: Candidates, kept, stamp, channel, campaign) -> pd.DataFrame:
-    """The email tool's file: one row per kept candidate (members re-scored in chunks)."""
-    records = []
+def _render(engine, ids, rows, c: Candidates, scores: dict, kept, stamp, channel, campaign,
+            n_jobs: int) -> pd.DataFrame:
+    """The email tool's file: one row per kept candidate, ordered by member."""
     kept = kept[np.argsort(c.member[kept], kind="stable")]
     members = c.member[kept]
-    unique = np.unique(members)
-    for start in range(0, len(unique), CHUNK):
-        chunk = unique[start:start + CHUNK]
-        s = score_members(engine, rows[chunk], stamp, channel, -np.inf)
-        lo, hi = np.searchsorted(members, [chunk[0], chunk[-1]], side="left")[0], \
-            np.searchsorted(members, chunk[-1], side="right")
-        for k in kept[lo:hi].tolist():
-            m = int(c.member[k])
-            i = int(np.searchsorted(chunk, m))
-            member_id = str(ids[m])
-            offer = engine.render(member_id, int(rows[m]), s, i, int(c.template[k]), stamp,
-                                  channel)
-            offer["code"] = _code(engine, member_id, offer["offer_id"], campaign)
-            records.append(_flat(offer, member_id, campaign, channel, c.ev[k]))
-    return pd.DataFrame.from_records(records, columns=list(OFFER_COLUMNS))
+    offers = {"template": c.template[kept], "category": c.category[kept], "p": c.p[kept],
+              "ev": c.ev[kept]} | {name: values[kept] for name, values in scores.items()}
+    # Contiguous slices, cut between members, one or a few per process.
+    n_parts = 1 if n_jobs <= 1 else 4 * n_jobs
+    cuts = np.searchsorted(members, members[np.linspace(0, len(kept), n_parts + 1)[1:-1]
+                                            .astype(np.int64)]) if len(kept) else []
+    bounds = np.unique(np.r_[0, cuts, len(kept)]).astype(np.int64).tolist()
+    tasks = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    state = (engine, ids[members], rows[members], offers, stamp, channel, campaign)
+    parts = fork_map(_render_slice, state, tasks, n_jobs)
+    return to_frame(parts, len(kept), list(OFFER_COLUMNS))
 
 
-def _code(engine, member_id, offer_id, campaign) -> str:
-    from serving.engine.engine import offer_code
-
-    return offer_code(str(member_id), offer_id, campaign)
-
-
-def _flat(offer: dict, member_id: str, campaign: str, channel: str, ev: float) -> dict:
-    target = offer["target"]
-    return {
-        "member_id": member_id, "campaign_id": campaign, "channel": channel,
-        "offer_id": offer["offer_id"], "type": offer["type"], "title": offer["title"],
-        "message": offer["message"], "code": offer["code"],
-        "value_kind": offer["value"]["kind"], "value_amount": offer["value"]["amount"],
-        "target": target.get("item_id") or target.get("category") or "basket",
-        "expiry": offer["expiry"], "reason": offer["reason"],
-        "reason_codes": ",".join(offer["reason_codes"]), "p_redeem": offer["p_redeem"],
-        "cost": offer["cost"], "expected_value": round(float(ev), 4),
-    }
+def _render_slice(state, lo: int, hi: int) -> dict:
+    engine, member_ids, rows, offers, stamp, channel, campaign = state
+    return render_columns(engine, member_ids[lo:hi], rows[lo:hi],
+                          {name: values[lo:hi] for name, values in offers.items()},
+                          stamp, channel, campaign)
