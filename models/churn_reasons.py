@@ -161,26 +161,46 @@ def usable_drivers(feature_names) -> tuple[Driver, ...]:
     return tuple(d for d in DRIVERS if d.key in names)
 
 
+def risky_side(x: pd.DataFrame, reference: pd.Series, drivers: tuple[Driver, ...]) -> np.ndarray:
+    """Whether each member's key value is on the driver's risky side; shape (n, n_drivers).
+
+    Only such a member can have the driver as a reason, so only their risk
+    needs predicting again with the driver at the reference.
+    """
+    side = np.empty((len(x), len(drivers)), dtype=bool)
+    for j, driver in enumerate(drivers):
+        value = _num(x, driver.key).to_numpy()
+        ref = float(reference[driver.key])
+        side[:, j] = value > ref if driver.risky_when == "above" else value < ref
+    return side
+
+
 def driver_impacts(
     predict: Callable[[np.ndarray], np.ndarray],
     matrix: np.ndarray,
     names: list[str],
     reference: np.ndarray,
     drivers: tuple[Driver, ...],
+    rows: np.ndarray | None = None,
 ) -> np.ndarray:
     """Risk minus risk with each driver's features at the reference; shape (n, n_drivers).
 
     Private helper: ``matrix`` is the model's clean float input, ``reference``
-    one value per column of it.
+    one value per column of it. ``rows`` (boolean, shape (n, n_drivers)), when
+    given, limits each driver to the members it can explain (see
+    :func:`risky_side`); the others get NaN and the model is not run for them.
     """
     base = predict(matrix)
     col = {name: i for i, name in enumerate(names)}
-    impacts = np.empty((matrix.shape[0], len(drivers)), dtype=np.float64)
+    impacts = np.full((matrix.shape[0], len(drivers)), np.nan, dtype=np.float64)
     for j, driver in enumerate(drivers):
+        take = np.arange(matrix.shape[0]) if rows is None else np.flatnonzero(rows[:, j])
+        if take.size == 0:
+            continue
         idx = [col[f] for f in driver.features if f in col]
-        changed = matrix.copy()
+        changed = matrix[take]
         changed[:, idx] = reference[idx]
-        impacts[:, j] = base - predict(changed)
+        impacts[take, j] = base[take] - predict(changed)
     return impacts
 
 
@@ -199,12 +219,7 @@ def reason_table(
     the same rows, and every driver's key is a column of ``x``.
     """
     n, k = impacts.shape
-    eligible = impacts >= min_impact
-    for j, driver in enumerate(drivers):
-        value = _num(x, driver.key).to_numpy()
-        ref = float(reference[driver.key])
-        side = value > ref if driver.risky_when == "above" else value < ref
-        eligible[:, j] &= side
+    eligible = (impacts >= min_impact) & risky_side(x, reference, drivers)
     score = np.where(eligible, impacts, -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")[:, :top]
     rows = np.repeat(np.arange(n), order.shape[1])

@@ -15,7 +15,14 @@ from features.dataset import Dataset
 from features.errors import ConfigError, DataError, NotFittedError
 from models import model_metrics as mm
 from models.churn import ChurnModel, RecencyBaseline, evaluate_churn
-from models.churn_reasons import DRIVERS, REASON_COLUMNS
+from models.churn_reasons import (
+    DRIVERS,
+    REASON_COLUMNS,
+    driver_impacts,
+    reason_table,
+    usable_drivers,
+)
+from models.tabular import to_matrix
 from models.windows import OUTCOME_COLUMNS, default_horizon_days, make_windows
 
 
@@ -312,6 +319,20 @@ def test_reason_codes_on_synthetic_members(case):
     lapsed = X_val["recency_days"].idxmax()
     first = reasons[(reasons["member_id"] == lapsed) & (reasons["rank"] == 1)]
     assert first["code"].item() == "RECENCY_HIGH"
+
+
+def test_reason_codes_predict_only_the_risky_side_with_the_same_answer(case):
+    # reason_codes re-predicts a driver only for members on its risky side; predicting
+    # everyone (the plain definition) must give the same table.
+    X_val, _ = case.windows.validation()
+    model = case.churn
+    names = list(model.feature_names_in_)
+    drivers = usable_drivers(names)
+    everyone = driver_impacts(model._predict, to_matrix(X_val, names), names,
+                              model.reference_.to_numpy(), drivers)
+    plain = reason_table(X_val, everyone, model.reference_, drivers, 3, 0.01)
+    assert len(plain) > 0
+    pd.testing.assert_frame_equal(model.reason_codes(X_val, top=3), plain)
 
 
 def test_not_fitted_errors():
