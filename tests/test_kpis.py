@@ -89,6 +89,17 @@ def monthly() -> pd.DataFrame:
     return program_kpis(make_dataset(), period="month")
 
 
+@pytest.mark.parametrize("as_basket", [
+    lambda b: b.astype(str).astype("category"),   # text ids, kept as a categorical
+    lambda b: b + (1 << 60),                        # integers too large for the packed key
+    lambda b: b.astype(str),                        # plain text
+], ids=["categorical", "huge-int", "text"])
+def test_basket_ids_of_any_kind_count_the_same(monthly, as_basket):
+    ds = make_dataset()
+    ds.transactions["basket_id"] = as_basket(ds.transactions["basket_id"])
+    pd.testing.assert_frame_equal(program_kpis(ds, period="month"), monthly)
+
+
 def test_monthly_periods_and_partial_flags(monthly):
     assert list(monthly.columns) == list(KPI_COLUMNS)
     assert column(monthly, "period") == ["2024-01", "2024-02", "2024-03", "2024-04"]
