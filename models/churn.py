@@ -2,7 +2,7 @@
 
 :class:`ChurnModel` is a histogram gradient-boosted tree classifier on the
 numeric member features (:mod:`models.tabular`), calibrated with
-``CalibratedClassifierCV`` (isotonic by default) so that its output is a
+``CalibratedClassifierCV`` (sigmoid by default) so that its output is a
 probability that can be averaged, thresholded and compared across retrains.
 It learns from :class:`~models.windows.TrainingWindows`: features as of a
 cutoff, label ``churned`` over ``[cutoff, cutoff + H)``.
@@ -85,8 +85,13 @@ class ChurnModel:
         ROC-AUC 0.871, Brier 0.106) at half the fitting time: each fit is
         repeated per calibration fold, and on small data a round costs about
         the same whatever its number of rows.
-    calibration : {"isotonic", "sigmoid"}
-        Calibration method of ``CalibratedClassifierCV``.
+    calibration : {"sigmoid", "isotonic"}
+        Calibration method of ``CalibratedClassifierCV``. Sigmoid by default:
+        isotonic's step function gave 172 of the 2,469 Complete Journey members
+        a risk of exactly 0 (its lowest bin held no churner), which a member's
+        profile should never claim. Sigmoid validates as well there (ROC-AUC
+        0.8714 vs 0.8712, Brier 0.1056 vs 0.1059, PR-AUC 0.601 vs 0.602,
+        top-decile lift 3.51 vs 3.53); its lowest member risk is 0.004.
     cv : int
         Calibration folds.
     n_threads : int or None
@@ -116,7 +121,7 @@ class ChurnModel:
         max_leaf_nodes: int = 7,
         min_samples_leaf: int = 50,
         l2_regularization: float = 1.0,
-        calibration: str = "isotonic",
+        calibration: str = "sigmoid",
         cv: int = 3,
         n_threads: int | None = 1,
     ):

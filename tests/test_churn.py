@@ -335,6 +335,14 @@ def test_reason_codes_predict_only_the_risky_side_with_the_same_answer(case):
     pd.testing.assert_frame_equal(model.reason_codes(X_val, top=3), plain)
 
 
+def test_risk_is_never_exactly_zero_or_one(case):
+    # A profile should not claim a member certainly stays or leaves (isotonic
+    # calibration's lowest step put many members at exactly 0).
+    X_val, _ = case.windows.validation()
+    risk = case.churn.predict_proba(X_val)
+    assert ((risk > 0) & (risk < 1)).all()
+
+
 def test_not_fitted_errors():
     X = pd.DataFrame({"recency_days": [1.0]})
     for call in (
