@@ -19,12 +19,12 @@ and may name the event store (``OFFERS_EVENTS_DB``).
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from features.errors import ConfigError
+from training.config import read_toml
 
 SCOPES = ("read", "events", "admin")
 MIN_KEY_LENGTH = 16
@@ -85,12 +85,7 @@ def load_serve_config(path: str | os.PathLike | None = None,
 
 
 def _read_file(path: Path) -> dict[str, Any]:
-    try:
-        loaded = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    loaded = read_toml(path)
     unknown = sorted(set(loaded) - set(FILE_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}; "

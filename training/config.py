@@ -46,6 +46,20 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; a missing or malformed file is a ConfigError.
+
+    Shared by the training config and the server's (:mod:`serving.config`).
+    """
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:
     """Defaults, updated by the TOML file at ``path``, then by non-None ``overrides``.
 
@@ -53,14 +67,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        try:
-            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist.") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-        _merge(config, loaded, str(path), "")
+        _merge(config, read_toml(path), str(path), "")
     for key, value in overrides.items():
         if value is not None:
             _merge(config, {key: value}, "command line", "")
