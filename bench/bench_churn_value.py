@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +27,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.loading import load_dataset  # noqa: E402
+from bench_data import bench_dataset  # noqa: E402
+
 from models import model_metrics  # noqa: E402
 from models.churn import ChurnModel, RecencyBaseline, evaluate_churn  # noqa: E402
 from models.value import PastSpendBaseline, ValueModel, evaluate_value  # noqa: E402
@@ -69,18 +69,7 @@ def _timed(fn):
 def main(data_dir, completejourney, as_of, horizon_days, n_windows, step_days, verbose):
     """Benchmark the churn and value models on DATA_DIR (or --completejourney)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    if (data_dir is None) == (not completejourney):
-        raise click.UsageError("pass either DATA_DIR or --completejourney")
-    if completejourney:
-        from training.importers.completejourney import import_completejourney
-
-        with tempfile.TemporaryDirectory() as tmp:
-            import_completejourney(Path(tmp) / "cj")
-            ds = load_dataset(Path(tmp) / "cj")
-        name = "completejourney"
-    else:
-        ds = load_dataset(data_dir)
-        name = data_dir.name
+    ds, name = bench_dataset(data_dir, completejourney)
     as_of = (
         pd.Timestamp(as_of) if as_of
         else ds.transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)

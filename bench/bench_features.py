@@ -20,7 +20,6 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -29,8 +28,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench_data import bench_dataset  # noqa: E402
+
 from features.item_features import build_item_features  # noqa: E402
-from features.loading import load_dataset  # noqa: E402
 from features.member_features import build_member_features  # noqa: E402
 
 HEADER = (
@@ -80,19 +80,8 @@ def _median_time(fn, repeat: int):
 def main(data_dir, completejourney, as_of, repeat, header, verbose):
     """Benchmark the feature builders on DATA_DIR (or --completejourney)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    if (data_dir is None) == (not completejourney):
-        raise click.UsageError("pass either DATA_DIR or --completejourney")
     started = time.perf_counter()
-    if completejourney:
-        from training.importers.completejourney import import_completejourney
-
-        with tempfile.TemporaryDirectory() as tmp:
-            import_completejourney(Path(tmp) / "cj")
-            ds = load_dataset(Path(tmp) / "cj")
-        name = "completejourney"
-    else:
-        ds = load_dataset(data_dir)
-        name = data_dir.name
+    ds, name = bench_dataset(data_dir, completejourney)
     load_s = time.perf_counter() - started
     load_peak = _peak_rss_gib()
     cutoff = (

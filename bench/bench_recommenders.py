@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +33,8 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from features.loading import load_dataset  # noqa: E402
+from bench_data import bench_dataset  # noqa: E402
+
 from models.rec_metrics import MODES, holdout_truth, metrics_table, ranking_metrics  # noqa: E402
 from models.rec_tuning import fit_tuned, tune_recommenders  # noqa: E402
 from models.recommenders import (  # noqa: E402
@@ -103,18 +103,8 @@ def main(data_dir, completejourney, as_of, holdout_days, test_days, threads, cat
          verbose):
     """Tune, fit and evaluate the recommenders on DATA_DIR (or --completejourney)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
-    if (data_dir is None) == (not completejourney):
-        raise click.UsageError("pass either DATA_DIR or --completejourney")
-    if completejourney:
-        from training.importers.completejourney import import_completejourney
-
-        with tempfile.TemporaryDirectory() as tmp:
-            import_completejourney(Path(tmp) / "cj")
-            ds = load_dataset(Path(tmp) / "cj", now="2100-01-01")
-        name = "Complete Journey"
-    else:
-        ds = load_dataset(data_dir)
-        name = data_dir.name
+    ds, name = bench_dataset(data_dir, completejourney, cj_name="Complete Journey",
+                             now="2100-01-01")
     as_of = pd.Timestamp(as_of)
     end = as_of + pd.Timedelta(days=test_days)
     tx = ds.transactions
