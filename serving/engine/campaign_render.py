@@ -25,14 +25,20 @@ of the engine's per-offer rendering.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import string
 
 import numpy as np
 import pandas as pd
 
-from serving.engine.messages import OfferFacts, placeholders, reason, render
+from serving.engine.engine import offer_code
+from serving.engine.messages import (
+    OfferFacts,
+    placeholders,
+    placeholders_for,
+    reason,
+    render,
+)
 from serving.engine.scoring import Scored
 
 #: The facts each placeholder of :func:`~serving.engine.messages.placeholders` reads.
@@ -155,12 +161,7 @@ def _render_template(engine, t: int, where: np.ndarray, member_ids, member: dict
         why, why_codes = reason(template, x, v)
         reasons.append(why)
         reason_codes.append(",".join(why_codes))
-    # offer_code, with the prefix and the hash's head computed once.
-    prefix = "".join(ch for ch in template.id.upper() if ch.isalnum())[:6]
-    head = f"{campaign}\x1f{template.id}\x1f"
-    blake = hashlib.blake2b
-    codes = [f"{prefix}-{blake((head + m).encode(), digest_size=5).hexdigest().upper()}"
-             for m in member_ids[where].tolist()]
+    codes = [offer_code(m, template.id, campaign) for m in member_ids[where].tolist()]
     return {"title": titles, "message": messages, "code": codes, "reason": reasons,
             "reason_codes": reason_codes, "target": [names["target"][i] for i in index]}
 
@@ -178,7 +179,7 @@ def _placeholder_column(template, name: str, facts_columns: dict, currency: str)
     """Placeholder ``name`` for every offer, computed once per value of the facts it reads."""
     deps = PLACEHOLDER_FACTS[name]
     if not deps:
-        return [placeholders(template, OfferFacts(), currency)[name]] * len(
+        return [placeholders_for(template, OfferFacts(), currency, (name,))[name]] * len(
             facts_columns["amount"])
     keys = zip(*(facts_columns[f] for f in deps)) if len(deps) > 1 else \
         ((x,) for x in _canonical(facts_columns[deps[0]]))
@@ -188,7 +189,7 @@ def _placeholder_column(template, name: str, facts_columns: dict, currency: str)
         value = memo.get(key)
         if value is None:
             alone = OfferFacts(**dict(zip(deps, key)))
-            value = memo[key] = placeholders(template, alone, currency)[name]
+            value = memo[key] = placeholders_for(template, alone, currency, (name,))[name]
         column.append(value)
     return column
 
