@@ -45,7 +45,7 @@ def wall(cmd: list[str]) -> tuple[float, str]:
 def measure(artifacts_dir: str, repeat: int, budget: float) -> dict:
     """End-to-end and in-process seconds of both batches (see the module docstring)."""
     from serving.engine import OfferEngine, allocate_campaign, load_bundle, load_catalog
-    from training.artifacts import open_version
+    from training.artifacts.store import open_version
     from training.exports import recommend_long
 
     out: dict = {}

@@ -11,7 +11,7 @@ categories, about 8 items per member): no training needed, the engine does
 the same work per member. Prints seconds per step and peak RSS.
 
 With ``--compare REV`` the campaign code of git revision ``REV``
-(``serving/engine/campaign.py`` and ``allocation.py``; the rest is the
+(``serving/engine/campaign/campaign.py`` and ``allocation.py``; the rest is the
 working tree's) and the working tree's run in turn, ``--repeat`` times each,
 on the same engine: medians of wall and CPU seconds (this process and its
 workers), the largest memory (PSS of the process and its workers, sampled)
@@ -121,8 +121,8 @@ def legacy_allocate(rev: str):
         exec(compile(source, module.__file__, "exec"), module.__dict__)
         return module
 
-    allocation = load("legacy_allocation", "serving/engine/allocation.py")
-    campaign = load("legacy_campaign", "serving/engine/campaign.py")
+    allocation = load("legacy_allocation", "serving/engine/campaign/allocation.py")
+    campaign = load("legacy_campaign", "serving/engine/campaign/campaign.py")
     campaign.greedy_allocate, campaign.Candidates = allocation.greedy_allocate, \
         allocation.Candidates
     return campaign.allocate_campaign

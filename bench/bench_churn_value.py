@@ -8,7 +8,7 @@ Usage::
 Loads the data (with ``--completejourney`` the public data set is first
 imported into a temporary directory), builds the labelled windows ending at
 ``--as-of`` (default: the day after the last line), fits
-:class:`models.churn.ChurnModel` and :class:`models.value.ValueModel` on the
+:class:`models.lifecycle.churn.ChurnModel` and :class:`models.lifecycle.value.ValueModel` on the
 training windows and scores them on the most recent (validation) window,
 against a recency-only churn baseline and past-spend value baselines.
 """
@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_data import bench_dataset  # noqa: E402
 
-from models import model_metrics  # noqa: E402
-from models.churn import ChurnModel, RecencyBaseline, evaluate_churn  # noqa: E402
-from models.value import PastSpendBaseline, ValueModel, evaluate_value  # noqa: E402
-from models.windows import make_windows  # noqa: E402
+from models import metrics as model_metrics  # noqa: E402
+from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn  # noqa: E402
+from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value  # noqa: E402
+from models.lifecycle.windows import make_windows  # noqa: E402
 
 
 def markdown(frame: pd.DataFrame, digits: int = 3, index: bool = True) -> str:

@@ -28,11 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from features.loading import load_dataset  # noqa: E402
 from features.member_features import build_member_features  # noqa: E402
-from models.offer_response import fit_offer_response  # noqa: E402
-from models.offer_response_affinity import compute_affinity  # noqa: E402
-from models.offer_response_eval import evaluate_time_split  # noqa: E402
-from models.offer_response_rows import default_as_of  # noqa: E402
-from models.offer_response_specs import offer_specs_from_events  # noqa: E402
+from models.offer_response.affinity import compute_affinity  # noqa: E402
+from models.offer_response.evaluation import evaluate_time_split  # noqa: E402
+from models.offer_response.model import fit_offer_response  # noqa: E402
+from models.offer_response.rows import default_as_of  # noqa: E402
+from models.offer_response.specs import offer_specs_from_events  # noqa: E402
 
 
 def _data_dir(given: str | None, tmp: str) -> Path:

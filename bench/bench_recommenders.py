@@ -5,11 +5,11 @@ Usage::
     python bench/bench_recommenders.py --completejourney [--as-of 2017-12-01]
     python bench/bench_recommenders.py DATA_DIR --as-of 2025-10-01
 
-Protocol: the parameters are tuned with :func:`models.rec_tuning.tune_recommenders`
+Protocol: the parameters are tuned with :func:`models.recommenders.tuning.tune_recommenders`
 on the ``--holdout-days`` before ``--as-of`` (training on what came before
 them); the chosen models are then refitted on every line before ``--as-of``
 and evaluated on the ``--test-days`` after it, over all items and over items
-each member had never bought (see :mod:`models.rec_metrics`). A second table
+each member had never bought (see :mod:`models.recommenders.metrics`). A second table
 does the same at category level: the same models fitted on the interactions
 rolled up to the items' ``category``, plus the item-level blend's scores
 aggregated per category (best item).
@@ -35,8 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_data import bench_dataset  # noqa: E402
 
-from models.rec_metrics import MODES, holdout_truth, metrics_table, ranking_metrics  # noqa: E402
-from models.rec_tuning import fit_tuned, tune_recommenders  # noqa: E402
 from models.recommenders import (  # noqa: E402
     BlendRecommender,
     category_interactions,
@@ -45,6 +43,8 @@ from models.recommenders import (  # noqa: E402
     recommend_categories,
 )
 from models.recommenders.category import category_transactions  # noqa: E402
+from models.recommenders.metrics import MODES, holdout_truth, metrics_table, ranking_metrics  # noqa: E402
+from models.recommenders.tuning import fit_tuned, tune_recommenders  # noqa: E402
 
 K = 10
 

@@ -64,7 +64,7 @@ def free_port() -> int:
 
 def request_paths(artifacts_dir: str, endpoint: str, n: int = 5000, seed: int = 0) -> list[str]:
     """``n`` request paths: 80% members of the current version, 20% ids it does not know."""
-    from training.artifacts import open_version
+    from training.artifacts.store import open_version
 
     ids = open_version(artifacts_dir).load_frame("members")["member_id"].astype(str).tolist()
     rng = random.Random(seed)
@@ -222,7 +222,7 @@ def measure_memory(artifacts_dir: str, counts: list[int], tmp: Path) -> dict:
 
 def artifact_mib(artifacts_dir: str) -> float:
     """Size on disk of the current version of ``artifacts_dir``, MiB."""
-    from training.artifacts import current_version
+    from training.artifacts.store import current_version
 
     version = Path(artifacts_dir) / current_version(artifacts_dir)
     return sum(p.stat().st_size for p in version.iterdir() if p.is_file()) / 2**20

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from training.synth import generate
+from training.synth.generate import generate
 
 
 def main() -> None:

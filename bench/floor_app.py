@@ -49,7 +49,7 @@ class Floor:
     def __init__(self, artifacts_dir: str, api_key: str):
         from serving.engine import OfferEngine, load_bundle, load_catalog
         from serving.engine.scoring import score_members
-        from training.artifacts import open_version
+        from training.artifacts.store import open_version
 
         opened = open_version(artifacts_dir)
         self.digest = hashlib.sha256(api_key.encode()).digest()

@@ -1,13 +1,20 @@
-"""The project's exception tree.
+"""The project's exception tree: every exception the project raises on purpose is here.
 
 Every error a user can cause derives from :class:`OffersError`; errors about bad
-input also derive from :class:`ValueError` so callers may catch either.
+input also derive from :class:`ValueError` so callers may catch either. The
+module sits in the lowest layer (:mod:`features`) so that every layer can
+raise and catch the same classes; the command line prints any of them as one
+``error: ...`` line (exit status 1) and the API answers them as JSON.
 
 OffersError
 ├── DataError (ValueError)            bad input data
 │   └── DataValidationError           a data directory failed its checks (has ``problems``)
 ├── ConfigError (ValueError)          a bad option, config file or catalog
-└── NotFittedError (ValueError)       a model used before ``fit``
+├── NotFittedError (ValueError)       a model used before ``fit``
+├── ArtifactError                     a model version is missing, incomplete, altered or
+│                                     incompatible (refused before anything is unpickled)
+├── EventConflict (ValueError)        an ``event_id`` already stored for a different event
+└── ApiError                          an HTTP error answered as JSON (has ``status_code``)
 """
 
 from __future__ import annotations
@@ -29,6 +36,39 @@ class ConfigError(OffersError, ValueError):
 
 class NotFittedError(OffersError, ValueError):
     """A model was used before it was fitted."""
+
+
+class ArtifactError(OffersError):
+    """An artifact version is missing, incomplete, tampered with or incompatible."""
+
+
+class EventConflict(OffersError, ValueError):
+    """An ``event_id`` already stored for a different event."""
+
+
+class ApiError(OffersError):
+    """An error answered to the client as JSON with ``status_code``.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and how to fix it, shown to the client.
+    status_code : int
+        The HTTP status (4xx for the client's mistakes).
+    code : str or None
+        A stable machine-readable code; by default derived from the status
+        (``serving.api.errors.CODES``).
+    headers : dict or None
+        Extra response headers (``WWW-Authenticate`` on 401).
+    """
+
+    def __init__(self, message: str, status_code: int = 400, code: str | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.headers = headers or {}
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from features.errors import ConfigError
-from training.config import read_toml
+from features.files import read_toml
 
 SCOPES = ("read", "events", "admin")
 MIN_KEY_LENGTH = 16

@@ -30,7 +30,7 @@ from typing import Any
 
 from features.errors import ConfigError
 from features.storage import atomic_write_bytes
-from training.artifacts import ArtifactError, current_version
+from training.artifacts.store import ArtifactError, current_version
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from serving.model_state import load_served, read_target, write_target
-from training.artifacts import current_version, open_version
+from training.artifacts.store import current_version, open_version
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Shared data for tests/test_churn.py and tests/test_value.py.
 
-One synthetic program with planted churners (``training.synth``), its
+One synthetic program with planted churners (``training.synth.generate``), its
 labelled windows and fitted models, built once per test session: generation
 and fitting take a few seconds, and both test files use them.
 """
@@ -13,9 +13,9 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.loading import load_dataset
-from models.churn import ChurnModel, RecencyBaseline
-from models.value import ValueModel
-from models.windows import TrainingWindows, make_windows
+from models.lifecycle.churn import ChurnModel, RecencyBaseline
+from models.lifecycle.value import ValueModel
+from models.lifecycle.windows import TrainingWindows, make_windows
 
 N_MEMBERS = 2000
 SEED = 3
@@ -40,7 +40,7 @@ def synth_case(tmp_path_factory) -> SynthCase:
     """The shared synthetic case, generated under pytest's session temporary directory."""
     key = str(tmp_path_factory.getbasetemp())
     if key not in _CACHE:
-        from training.synth import generate
+        from training.synth.generate import generate
 
         out = generate(tmp_path_factory.mktemp("churn_value") / "synth", N_MEMBERS, SEED)
         dataset = load_dataset(out, now="2026-06-01")

@@ -50,7 +50,7 @@ SERVING_FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
 @pytest.fixture(scope="session")
 def synth_data(tmp_path_factory):
     """A small synthetic program (600 members) shared by the serving tests."""
-    from training.synth import generate
+    from training.synth.generate import generate
 
     return generate(tmp_path_factory.mktemp("serving-synth") / "data", 600, seed=11)
 

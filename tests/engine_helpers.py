@@ -17,7 +17,7 @@ import pandas as pd
 
 from models.recommenders import BlendRecommender, build_interactions
 from serving.engine.bundle import ModelBundle
-from serving.engine.catalog import parse_catalog
+from serving.engine.catalog.loading import parse_catalog
 from serving.engine.member_table import MemberTable
 
 AS_OF = pd.Timestamp("2026-01-01")

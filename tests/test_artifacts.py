@@ -10,7 +10,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from training import artifacts
-from training.artifacts import ArtifactError
+from training.artifacts.store import ArtifactError
 
 
 def write(root, value=1.0, make_current=True):

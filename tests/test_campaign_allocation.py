@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from serving.engine.allocation import Candidates, _State, greedy_allocate, hull_segments
-from serving.engine.allocation import _round as array_round
+from serving.engine.campaign.allocation import Candidates, _State, greedy_allocate, hull_segments
+from serving.engine.campaign.allocation import _round as array_round
 
 
 def _reference_hull(options, charge, ev):
@@ -125,7 +125,7 @@ def test_hull_segments_of_a_known_member():
 
 
 def test_greedy_allocate_over_several_rounds_matches_the_reference(monkeypatch):
-    import serving.engine.allocation as allocation
+    import serving.engine.campaign.allocation as allocation
 
     rng = np.random.default_rng(3)
     c = _random_candidates(rng, 300, 6, np.float32, coarse=False)

@@ -9,8 +9,8 @@ import pytest
 
 from bench.bench_campaign import synthetic_bundle
 from serving.engine import EngineConfig, OfferEngine, allocate_campaign, load_catalog
-from serving.engine.campaign import OFFER_COLUMNS
-from serving.engine.campaign_render import render_columns, to_frame
+from serving.engine.campaign.campaign import OFFER_COLUMNS
+from serving.engine.campaign.render import render_columns, to_frame
 from serving.engine.engine import offer_code, to_datetime64
 from serving.engine.scoring import score_members
 

@@ -13,17 +13,17 @@ from churn_value_helpers import synth_case
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError, NotFittedError
-from models import model_metrics as mm
-from models.churn import ChurnModel, RecencyBaseline, evaluate_churn
-from models.churn_reasons import (
+from models import metrics as mm
+from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.churn_reasons import (
     DRIVERS,
     REASON_COLUMNS,
     driver_impacts,
     reason_table,
     usable_drivers,
 )
-from models.tabular import to_matrix
-from models.windows import OUTCOME_COLUMNS, default_horizon_days, make_windows
+from models.lifecycle.tabular import to_matrix
+from models.lifecycle.windows import OUTCOME_COLUMNS, default_horizon_days, make_windows
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from features.errors import DataError
+from serving.cli.offers import campaign, decide
 from serving.engine import OfferEngine, allocate_campaign, load_bundle, load_catalog
-from training.cli_offers import campaign, decide, lift
+from training.cli.lift import lift
 from training.config import load_config
 from training.pipeline import train
-from training.synth import generate
+from training.synth.generate import generate
 
 FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
 

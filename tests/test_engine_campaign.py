@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
+from features.lift import campaign_lift
 from features.loading import load_dataset
 from serving.engine import EngineConfig, InMemoryHistory, OfferEngine, allocate_campaign
-from serving.engine.allocation import Candidates, greedy_allocate
-from serving.engine.campaign import OFFER_COLUMNS
-from serving.engine.catalog import load_catalog
-from serving.engine.lift import campaign_lift
+from serving.engine.campaign.allocation import Candidates, greedy_allocate
+from serving.engine.campaign.campaign import OFFER_COLUMNS
+from serving.engine.catalog.loading import load_catalog
 from tests.engine_helpers import catalog, offer, tiny_bundle
 
 NOW = "2026-01-02T10:00"

@@ -8,7 +8,7 @@ import pytest
 
 from features.errors import ConfigError
 from serving.engine import OFFER_TYPES, load_catalog, parse_catalog
-from serving.engine.catalog import DEFAULT_CATALOG
+from serving.engine.catalog.loading import DEFAULT_CATALOG
 
 GOOD = {"id": "ok", "type": "personalised_discount", "title": "{percent}% off {category}",
         "message": "m", "target": {"kind": "recommended"},

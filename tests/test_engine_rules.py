@@ -328,7 +328,7 @@ def test_decide_renders_each_offer_as_render_does(bundle):
 
 
 def test_placeholders_for_the_names_a_template_uses_are_those_of_placeholders():
-    from serving.engine.catalog_fields import PLACEHOLDERS
+    from serving.engine.catalog.fields import PLACEHOLDERS
     from serving.engine.messages import (
         OfferFacts,
         placeholder_names,

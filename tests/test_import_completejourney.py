@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from features.contract import EVENT_TYPES
 from features.errors import DataError
 from features.loading import load_dataset
-from training.cli_import import import_group
+from training.cli.imports import import_group
 from training.importers import convert_completejourney, import_completejourney
 
 T = pd.Timestamp

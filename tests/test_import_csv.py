@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from features.errors import ConfigError, DataError, DataValidationError
 from features.loading import load_dataset
-from training.cli_import import import_group
+from training.cli.imports import import_group
 from training.importers import CsvMapping, import_csv
 
 ORDERS = (

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError
 from features.kpis import KPI_COLUMNS, program_kpis
-from training.cli_kpis import kpis
+from training.cli.kpis import kpis
 
 # The fixture: five members, January to early April 2024 (a leap year).
 #

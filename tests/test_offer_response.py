@@ -14,18 +14,18 @@ from threadpoolctl import threadpool_limits
 from features.errors import ConfigError, DataError, NotFittedError
 from features.loading import load_dataset
 from features.member_features import build_member_features
-from models.model_metrics import roc_auc
-from models.offer_response import (
+from models.metrics import roc_auc
+from models.offer_response.affinity import OfferAffinity, compute_affinity
+from models.offer_response.evaluation import time_split_rows
+from models.offer_response.model import (
     DEFAULT_PRIORS,
     OfferResponseModel,
     OfferResponsePrior,
     fit_offer_response,
 )
-from models.offer_response_affinity import OfferAffinity, compute_affinity
-from models.offer_response_eval import time_split_rows
-from models.offer_response_rows import default_as_of, label_sends
-from models.offer_response_specs import offer_specs_from_events, validate_offer_specs
-from training.synth import generate
+from models.offer_response.rows import default_as_of, label_sends
+from models.offer_response.specs import offer_specs_from_events, validate_offer_specs
+from training.synth.generate import generate
 
 T0 = pd.Timestamp("2024-03-01")
 SPLIT = "2025-08-01"
@@ -310,7 +310,7 @@ def test_priors_reject_a_non_probability():
 
 def test_factory_falls_back_to_priors_without_offer_history(make_data_dir, caplog):
     dataset = load_dataset(make_data_dir(), now="2025-01-01")
-    with caplog.at_level(logging.INFO, logger="models.offer_response"):
+    with caplog.at_level(logging.INFO, logger="models.offer_response.model"):
         model = fit_offer_response(dataset, _spec())
     assert isinstance(model, OfferResponsePrior)
     assert "using the per-type priors" in caplog.text

@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner
 
 from features.errors import ConfigError
+from offers.cli import main
 from training import artifacts
-from training.cli import main
 from training.config import load_config
 from training.pipeline import train
-from training.synth import generate
+from training.synth.generate import generate
 
 FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
 

@@ -8,14 +8,14 @@ import pytest
 import scipy.sparse as sp
 
 from features.errors import DataError
-from models.rec_metrics import (
+from models.recommenders import BuyAgainRecommender, PopularityRecommender, build_interactions
+from models.recommenders.metrics import (
     evaluate,
     hit_matrix,
     holdout_truth,
     metrics_table,
     ranking_metrics,
 )
-from models.recommenders import BuyAgainRecommender, PopularityRecommender, build_interactions
 
 
 def truth(rows, n_items=6):

@@ -13,7 +13,6 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from features.errors import ConfigError, DataError, NotFittedError
-from models.rec_tuning import fit_tuned, tune_recommenders, validation_split
 from models.recommenders import (
     ALSRecommender,
     BlendRecommender,
@@ -30,6 +29,7 @@ from models.recommenders import (
 from models.recommenders.base import top_k
 from models.recommenders.category import aggregate_item_scores
 from models.recommenders.interactions import apply_weighting
+from models.recommenders.tuning import fit_tuned, tune_recommenders, validation_split
 
 AS_OF = pd.Timestamp("2024-03-01")
 N = 20  # members and items of the checkerboard

@@ -298,7 +298,7 @@ def synthetic(tmp_path_factory):
     """3,000 synthetic members (seed 3) with their features and planted segments."""
     from features.loading import load_dataset
     from features.member_features import build_member_features
-    from training.synth import generate
+    from training.synth.generate import generate
 
     out = generate(tmp_path_factory.mktemp("synth") / "data", n_members=3000, seed=3)
     X = build_member_features(load_dataset(out, now="2026-01-01"), "2026-01-01")
@@ -318,7 +318,7 @@ def test_clusters_recover_planted_segments(synthetic):
     assert adjusted_rand_score(planted, pred[bought]) >= 0.6
     # the cluster holding most of each planted segment is named after one of
     # the segment's preferred categories (or their department)
-    from training.synth_spec import CATEGORY_DEPARTMENT, SEGMENTS
+    from training.synth.spec import CATEGORY_DEPARTMENT, SEGMENTS
 
     majority = pd.crosstab(planted, pred[bought]).idxmax(axis=1)
     for segment in SEGMENTS:

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from features.errors import ConfigError
-from serving.auth import KeyRing
+from serving.api.auth import KeyRing
+from serving.cli.events import events_group
+from serving.cli.serve import apikey, serve
 from serving.config import load_serve_config, parse_api_keys
 from serving.store import StoredEvent, open_store
-from training.cli_events import events_group
-from training.cli_serve import apikey, serve
 
 KEY = "k" * 24
 

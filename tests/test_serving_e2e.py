@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from serving_helpers import ADMIN, ALL, EVENTS, KEYS, READ, clone_version
 
-from training.artifacts import set_current
+from training.artifacts.store import set_current
 
 pytestmark = pytest.mark.slow
 
-SERVE = "from training.cli_serve import serve; serve()"
+SERVE = "from serving.cli.serve import serve; serve()"
 
 
 def free_port() -> int:

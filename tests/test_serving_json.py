@@ -1,4 +1,4 @@
-"""serving.json_response: orjson-encoded responses are what Flask's own provider writes."""
+"""serving.api.json_response: orjson-encoded responses are what Flask's own provider writes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from serving.json_response import FastJSONProvider
+from serving.api.json_response import FastJSONProvider
 
 
 @pytest.fixture()

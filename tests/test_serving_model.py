@@ -10,7 +10,7 @@ import pytest
 from serving_helpers import ADMIN, ALL, EVENTS, READ, auth, clone_version, make_config
 
 from serving import create_app
-from training.artifacts import set_current
+from training.artifacts.store import set_current
 
 
 @pytest.fixture
@@ -179,7 +179,7 @@ def test_the_api_on_a_postgresql_event_store(apps, trained_artifacts, tmp_path, 
 
 
 def test_database_passwords_are_redacted_in_messages():
-    from serving.store_postgres import _redacted
+    from serving.store.postgres import _redacted
 
     assert _redacted("postgresql://app:s3cr:et@db:5432/offers") == "postgresql://app:***@db:5432/offers"
     assert _redacted("postgresql://db/offers") == "postgresql://db/offers"

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from features.loading import load_dataset
-from serving.events_export import export_events
 from serving.store import EventConflict, StoredEvent, open_store
+from serving.store.export import export_events
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -65,7 +65,7 @@ def test_member_events_are_naive_utc_tuples_oldest_first(store):
 
 
 def test_one_member_snapshot_is_the_latest_events_oldest_first(store):
-    from serving.store_sql import MEMBER_EVENTS_LIMIT
+    from serving.store.sql import MEMBER_EVENTS_LIMIT
 
     n = MEMBER_EVENTS_LIMIT + 5
     late = T0 + timedelta(minutes=n + 2)  # three at once: ordered by event_id

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from features.contract import EVENT_TYPES, TABLES, TIMESTAMP
 from features.errors import ConfigError, DataError
 from features.loading import load_dataset
-from training import synth_spec as spec
-from training.cli_synth import synth
-from training.synth import generate
+from training.cli.synth import synth
+from training.synth import spec
+from training.synth.generate import generate
 
 N = 2000
 CHUNK = 700  # three row groups per table

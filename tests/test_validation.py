@@ -8,8 +8,8 @@ from click.testing import CliRunner
 
 from features.errors import DataValidationError
 from features.loading import load_dataset
+from offers.cli import main
 from tests.conftest import TX_HEADER
-from training.cli import main
 
 
 def problems_of(data_dir) -> list[str]:

@@ -11,8 +11,8 @@ import pytest
 from churn_value_helpers import synth_case
 
 from features.errors import ConfigError, DataError, NotFittedError
-from models import model_metrics as mm
-from models.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
+from models import metrics as mm
+from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 
 
 @pytest.fixture(scope="module")

@@ -29,11 +29,11 @@ Example ``train.toml``::
 from __future__ import annotations
 
 import copy
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from features.errors import ConfigError
+from features.files import read_toml
 
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
@@ -44,20 +44,6 @@ DEFAULTS: dict[str, Any] = {
                   "validation_members": 100_000, "warm_iterations": 5},
     "clusters": {"k_min": 3, "k_max": 8},
 }
-
-
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """The TOML file at ``path`` as a dict; a missing or malformed file is a ConfigError.
-
-    Shared by the training config and the server's (:mod:`serving.config`).
-    """
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist.") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, Any]:

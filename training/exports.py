@@ -8,14 +8,13 @@ never one call per member.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from models.recommenders import recommend_categories, recommender_from_arrays
-from training.artifacts import ArtifactVersion
+from models.recommenders import recommend_categories
+from training.artifacts import ArtifactVersion, load_recommender
 
 logger = logging.getLogger(__name__)
 
@@ -26,42 +25,10 @@ SCORE_COLUMNS = (
 BATCH = 20_000
 
 
-def load_recommender(version: ArtifactVersion):
-    """The blended recommender of ``version``, its arrays memory-mapped."""
-    names = [f[len("rec__"):-len(".npy")] for f in version.manifest["files"]
-             if f.startswith("rec__") and f.endswith(".npy")]
-    return recommender_from_arrays({n: version.load_array(f"rec__{n}") for n in names})
-
-
 def member_scores(version: ArtifactVersion) -> pd.DataFrame:
     """One row per member: segment, cluster, RFM figures, churn risk and CLV."""
     members = version.load_frame("members")
     return members[[c for c in SCORE_COLUMNS if c in members]]
-
-
-def read_member_ids(path: str | Path) -> np.ndarray:
-    """Member ids from a CSV/Parquet file with a ``member_id`` column, or one id per line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"members file {path} does not exist.")
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path)
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        if "member_id" not in frame.columns and frame.shape[1] == 1:
-            # A bare list of ids: the first line is an id too, not a header.
-            frame = pd.read_csv(path, dtype=str, header=None, names=["member_id"],
-                                keep_default_na=False)
-    if "member_id" not in frame.columns:
-        raise DataError(
-            f"{path} has no member_id column (columns: {', '.join(map(str, frame.columns))}); "
-            "give a member_id column or one id per line."
-        )
-    ids = frame["member_id"].astype(str).str.strip()
-    ids = ids[ids != ""].drop_duplicates()
-    if ids.empty:
-        raise DataError(f"{path} lists no member ids.")
-    return ids.to_numpy(dtype=str)
 
 
 def recommend_long(

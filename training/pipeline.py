@@ -3,7 +3,7 @@
 Load and validate the data, build features as of ``as_of``, fit every model
 (each evaluated on a time-based validation split inside the training data),
 assemble the member table and the report, and write one new artifact version
-(:mod:`training.artifacts`). Each step is timed and logged; a failure anywhere
+(:mod:`training.artifacts.store`). Each step is timed and logged; a failure anywhere
 leaves the previous version current.
 """
 
@@ -24,13 +24,13 @@ from features.errors import DataError
 from features.item_features import build_item_features
 from features.loading import load_dataset
 from features.member_features import build_member_features
-from models.churn import ChurnModel, RecencyBaseline, evaluate_churn
-from models.offer_response import fit_offer_response
-from models.rec_tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
+from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
+from models.lifecycle.windows import make_windows
+from models.offer_response.model import fit_offer_response
 from models.recommenders import item_categories, recommend_categories
+from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
-from models.value import PastSpendBaseline, ValueModel, evaluate_value
-from models.windows import make_windows
 from training import artifacts
 from training.config import load_config
 from training.progress import StepTimer
@@ -139,7 +139,7 @@ def train(
     writer = artifacts.start_version(artifacts_dir)
     try:
         with timer.step("report"):
-            from training.report import render_report
+            from training.report.render import render_report
 
             run.seconds = dict(timer.seconds)
             writer.save_text("report.html", render_report(run, writer.version))
@@ -412,8 +412,7 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
         if name in ("segments", "top_categories"):
             continue
         writer.save_frame(name, table)
-    for key, array in run.models["recommender"].to_arrays().items():
-        writer.save_array(f"rec__{key}", array)
+    artifacts.save_recommender(writer, run.models["recommender"])
     writer.save_array("rec_item_category", np.asarray(run.models["item_category"], dtype=str))
     for name in ("rfm", "clusters", "churn", "value", "offer_response"):
         writer.save_joblib(name, run.models[name])

@@ -11,7 +11,7 @@
 from serving.engine.bundle import ModelBundle, load_bundle
 from serving.engine.campaign import CampaignResult, allocate_campaign
 from serving.engine.catalog import DEFAULT_CATALOG, load_catalog, parse_catalog
-from serving.engine.catalog_schema import CHANNELS, OFFER_TYPES, Catalog, OfferTemplate
+from serving.engine.catalog.schema import CHANNELS, OFFER_TYPES, Catalog, OfferTemplate
 from serving.engine.control import control_score, in_control
 from serving.engine.engine import Decision, EngineConfig, OfferEngine
 from serving.engine.history import InMemoryHistory, OfferEvent, OfferHistory

@@ -1,7 +1,7 @@
 """A trained version loaded once into read-only arrays for per-request use.
 
 :func:`load_bundle` verifies a version (hashes, library versions: see
-:func:`training.artifacts.open_version`) and builds a :class:`ModelBundle`:
+:func:`training.artifacts.store.open_version`) and builds a :class:`ModelBundle`:
 member id -> row, the member table as arrays (:mod:`.member_table`), the
 recommender with its arrays memory-mapped, item metadata aligned with the
 recommender's columns and each member's purchase mix per category
@@ -28,8 +28,7 @@ from features.errors import DataError
 from models.recommenders.base import top_k
 from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
 from serving.engine.member_table import MemberTable
-from training.artifacts import open_version
-from training.exports import load_recommender
+from training.artifacts import load_recommender, open_version
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +296,7 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
     ------
     ArtifactError
         When the version is missing, incomplete, altered or written by
-        incompatible libraries (see :func:`training.artifacts.open_version`).
+        incompatible libraries (see :func:`training.artifacts.store.open_version`).
     DataError
         When its member table is malformed.
     """

@@ -4,7 +4,7 @@ A member is held out of a campaign when ``control_score(member, campaign) <
 share``. The score is a uniform number in [0, 1) from a BLAKE2b hash of the
 campaign and member ids: stable across processes, machines and Python
 versions (unlike ``hash()``), independent between campaigns, and
-recomputable later by :mod:`serving.engine.lift`.
+recomputable later by :mod:`features.lift`.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError, DataError
-from serving.engine.catalog_schema import CHANNELS, Catalog
+from serving.engine.catalog.schema import CHANNELS, Catalog
 from serving.engine.control import in_control
 from serving.engine.history import OfferHistory
 from serving.engine.member_context import build_member_context

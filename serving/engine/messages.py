@@ -14,7 +14,7 @@ import math
 import string
 from dataclasses import dataclass, field
 
-from serving.engine.catalog_schema import OFFER_TYPES
+from serving.engine.catalog.schema import OFFER_TYPES
 
 #: A category at least this share of a member's recent purchases is a favourite.
 FAVOURITE_SHARE = 0.05

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.engine.catalog_schema import CHANNELS, RANGE_FIELDS
+from serving.engine.catalog.schema import CHANNELS, RANGE_FIELDS
 from serving.engine.template_arrays import AUDIENCE_CODE, TARGET_CODE, VALUE_CODE
 
 _DAY = np.timedelta64(1, "D")

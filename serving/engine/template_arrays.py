@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.offer_response_prior import OfferResponsePrior
-from serving.engine.catalog_schema import (
+from models.offer_response.prior import OfferResponsePrior
+from serving.engine.catalog.schema import (
     AUDIENCES,
     CHANNELS,
     NO_PLAN,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.engine.catalog_schema import Tier
+from serving.engine.catalog.schema import Tier
 from serving.engine.member_table import MemberTable
 
 

@@ -1,0 +1,55 @@
+"""The small files users hand to commands: TOML settings files and lists of member ids.
+
+Both give a clear :class:`~features.errors.ConfigError` or
+:class:`~features.errors.DataError` naming the file, never a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError, DataError
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The TOML file at ``path`` as a dict; a missing or malformed file is a ConfigError.
+
+    Shared by the training config (:mod:`training.config`) and the server's (:mod:`serving.config`).
+    """
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def read_member_ids(path: str | Path) -> np.ndarray:
+    """Member ids from a CSV/Parquet file with a ``member_id`` column, or one id per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"members file {path} does not exist.")
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path)
+    else:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if "member_id" not in frame.columns and frame.shape[1] == 1:
+            # A bare list of ids: the first line is an id too, not a header.
+            frame = pd.read_csv(path, dtype=str, header=None, names=["member_id"],
+                                keep_default_na=False)
+    if "member_id" not in frame.columns:
+        raise DataError(
+            f"{path} has no member_id column (columns: {', '.join(map(str, frame.columns))}); "
+            "give a member_id column or one id per line."
+        )
+    ids = frame["member_id"].astype(str).str.strip()
+    ids = ids[ids != ""].drop_duplicates()
+    if ids.empty:
+        raise DataError(f"{path} lists no member ids.")
+    return ids.to_numpy(dtype=str)

@@ -1,0 +1,301 @@
+"""Member value: expected spend over the next ``H`` days and a 12-month CLV built on it.
+
+:class:`ValueModel` is a histogram gradient-boosted regressor (Poisson loss by
+default: spend is non-negative, often zero, and its mean is what adds up) on the
+numeric member features (:mod:`models.lifecycle.tabular`), fitted on
+:class:`~models.lifecycle.windows.TrainingWindows` with target ``future_spend``, the
+money spent in ``[cutoff, cutoff + H)``.
+
+CLV derivation
+--------------
+The prediction ``s`` is a member's expected spend over the next period of
+``H`` days; it already accounts for the chance that the member buys nothing
+(a member at high churn risk gets a low ``s``). The customer lifetime value
+over ``D`` days (365 for 12 months) carries ``s`` forward period by period::
+
+    CLV = s * sum_{t=0}^{n-1} w_t * rho**t / (1 + d) ** (t * H / 365)
+
+- ``n = ceil(D / H)`` periods; ``w_t = 1`` except the last, which counts for
+  the fraction of a period left (``D / H - (n - 1)``);
+- ``rho``, the *spend retention* per period: of the money a closed group of
+  members spends in one period, the share they spend again in the next. It is
+  estimated from the training windows as ``sum(future_spend) / sum(past_spend)``
+  over the same members (``past_spend`` = spend in the ``H`` days before the
+  cutoff), clipped to ``[0.5, 1]`` (a closed group does not grow; seasonality
+  can make the raw ratio exceed 1), unless ``retention`` is given;
+- ``d``, the yearly discount rate (``discount_rate``, 10% by default).
+
+So with ``H = 28``, ``rho = 1`` and ``d = 0``, ``CLV = 365 / 28 * s = 13.04 s``
+(spend rate x 365 / H); ``rho < 1`` and ``d > 0`` shrink the later periods.
+
+:class:`PastSpendBaseline` is the naive yardstick: the spend of the last
+``trend_days`` days (the ``spend_recent`` feature) scaled to ``H`` days.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+
+from features.errors import ConfigError, DataError
+from models import metrics as model_metrics
+from models.lifecycle.tabular import (
+    check_fitted,
+    check_horizon,
+    informative_columns,
+    numeric_feature_names,
+    threads_limited,
+    to_matrix,
+)
+from models.lifecycle.windows import TrainingWindows
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("poisson", "squared_error")
+#: Bounds of the estimated per-period spend retention.
+RETENTION_BOUNDS = (0.5, 1.0)
+
+
+def _check_target(y, n: int) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise DataError(f"y has shape {y.shape}; expected one spend value per row, ({n},).")
+    if not np.isfinite(y).all() or (y < 0).any():
+        raise DataError("y (future spend) must be finite and >= 0.")
+    return y
+
+
+class ValueModel:
+    """Expected spend over the next ``H`` days, and CLV (see the module docstring).
+
+    Parameters
+    ----------
+    horizon_days : int, optional
+        ``H``. When given, :meth:`fit_windows` refuses windows with another
+        horizon; when None it is taken from the windows (and :meth:`fit` alone
+        leaves it unknown, so :meth:`predict_clv` needs ``fit_windows`` or it).
+    random_state : int
+    loss : {"poisson", "squared_error"}
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
+        Passed to ``HistGradientBoostingRegressor``.
+    discount_rate : float
+        Yearly discount rate of the CLV.
+    retention : float, optional
+        Per-period spend retention ``rho`` in ``(0, 1]``; estimated from the
+        windows when None (1.0 when fitted without ``past_spend``).
+    n_threads : int or None
+        OpenMP threads (None: every core); see :func:`models.lifecycle.tabular.threads_limited`.
+
+    Attributes
+    ----------
+    regressor_ : HistGradientBoostingRegressor
+    feature_names_in_ : ndarray of str
+    n_features_in_ : int
+    retention_ : float
+    mean_target_ : float
+        Mean future spend of the training rows.
+    horizon_days_ : int or None
+    """
+
+    def __init__(
+        self,
+        horizon_days: int | None = None,
+        random_state: int = 0,
+        loss: str = "poisson",
+        max_iter: int = 200,
+        learning_rate: float = 0.05,
+        max_leaf_nodes: int = 7,
+        min_samples_leaf: int = 50,
+        l2_regularization: float = 1.0,
+        discount_rate: float = 0.10,
+        retention: float | None = None,
+        n_threads: int | None = 1,
+    ):
+        self.horizon_days = horizon_days
+        self.random_state = random_state
+        self.loss = loss
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.min_samples_leaf = min_samples_leaf
+        self.l2_regularization = l2_regularization
+        self.discount_rate = discount_rate
+        self.retention = retention
+        self.n_threads = n_threads
+
+    def fit(self, X: pd.DataFrame, y, *, past_spend=None) -> ValueModel:
+        """Fit on member features ``X`` (n, n_features) and future spend ``y`` (n,).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        y : array-like of float, shape (n,)
+            Spend over the ``H`` days after each row's cutoff, >= 0.
+        past_spend : array-like of float, shape (n,), optional
+            Spend over the ``H`` days before each row's cutoff; used to estimate
+            the spend retention when ``retention`` is None.
+
+        Returns
+        -------
+        ValueModel
+            ``self``.
+        """
+        if self.loss not in LOSSES:
+            raise ConfigError(f"loss={self.loss!r} should be one of {LOSSES}.")
+        if self.retention is not None and not 0.0 < self.retention <= 1.0:
+            raise ConfigError(f"retention={self.retention} should be in (0, 1].")
+        if not 0.0 <= self.discount_rate < 1.0:
+            raise ConfigError(f"discount_rate={self.discount_rate} should be in [0, 1).")
+        names = numeric_feature_names(X)
+        matrix = to_matrix(X, names)
+        target = _check_target(y, len(matrix))
+        if target.sum() <= 0:
+            raise DataError("y is zero everywhere: nobody spent anything to learn from.")
+        names, matrix = informative_columns(names, matrix, self.min_samples_leaf)
+        regressor = HistGradientBoostingRegressor(
+            loss=self.loss,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=False,
+            random_state=self.random_state,
+        )
+        with threads_limited(self.n_threads):
+            regressor.fit(matrix, target)
+        self.regressor_ = regressor
+        self.feature_names_in_ = np.asarray(names, dtype=object)
+        self.n_features_in_ = len(names)
+        self.mean_target_ = float(target.mean())
+        self.retention_ = self._retention(target, past_spend)
+        self.horizon_days_ = self.horizon_days
+        logger.info(
+            "value model fitted on %d rows x %d features, mean spend %.2f, retention %.3f",
+            len(target), len(names), self.mean_target_, self.retention_,
+        )
+        return self
+
+    def _retention(self, target: np.ndarray, past_spend) -> float:
+        if self.retention is not None:
+            return float(self.retention)
+        if past_spend is None:
+            return 1.0
+        past = _check_target(past_spend, len(target))
+        if past.sum() <= 0:
+            return 1.0
+        raw = float(target.sum() / past.sum())
+        logger.info("spend retention per period: raw %.3f", raw)
+        return float(np.clip(raw, *RETENTION_BOUNDS))
+
+    def fit_windows(self, windows: TrainingWindows, *, include_validation: bool = False):
+        """Fit on the training windows (or all windows), estimating the retention too.
+
+        Returns
+        -------
+        ValueModel
+            ``self``.
+        """
+        check_horizon(self.horizon_days, windows.horizon_days)
+        X, outcomes = windows.all() if include_validation else windows.train()
+        self.fit(
+            X, outcomes["future_spend"].to_numpy(), past_spend=outcomes["past_spend"].to_numpy()
+        )
+        self.horizon_days_ = windows.horizon_days
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Expected spend per member over the next ``H`` days, shape (n,), >= 0."""
+        check_fitted(self, "regressor_")
+        matrix = to_matrix(X, list(self.feature_names_in_))
+        with threads_limited(self.n_threads):
+            return np.clip(self.regressor_.predict(matrix), 0.0, None)
+
+    def clv_multiplier(self, days: float = 365.0) -> float:
+        """The factor that turns one period's expected spend into the CLV over ``days``."""
+        check_fitted(self, "regressor_")
+        if self.horizon_days_ is None:
+            raise ConfigError(
+                "the horizon is unknown: fit with fit_windows or set horizon_days to get a CLV."
+            )
+        return clv_multiplier(self.horizon_days_, self.retention_, self.discount_rate, days)
+
+    def predict_clv(self, X: pd.DataFrame, months: int = 12) -> np.ndarray:
+        """Customer lifetime value over ``months`` months per member, shape (n,)."""
+        if months <= 0:
+            raise ConfigError(f"months={months} should be > 0.")
+        return self.predict(X) * self.clv_multiplier(365.0 * months / 12.0)
+
+
+def clv_multiplier(
+    horizon_days: float, retention: float, discount_rate: float, days: float = 365.0
+) -> float:
+    """``sum_t w_t * retention**t / (1 + discount_rate)**(t * H / 365)`` (module docstring).
+
+    >>> round(clv_multiplier(28, 1.0, 0.0), 4)
+    13.0357
+    >>> clv_multiplier(30, 0.5, 0.0, days=60)
+    1.5
+    """
+    ratio = days / horizon_days
+    n = max(1, math.ceil(ratio - 1e-9))
+    t = np.arange(n, dtype=np.float64)
+    weights = np.ones(n)
+    weights[-1] = ratio - (n - 1)
+    factors = retention**t / (1.0 + discount_rate) ** (t * horizon_days / 365.0)
+    return float((weights * factors).sum())
+
+
+class PastSpendBaseline:
+    """Naive expected spend: the last ``trend_days`` days' spend scaled to ``H`` days.
+
+    Reads the ``spend_recent`` feature (spend in the ``trend_days`` days before
+    the cutoff; 90 by default in the feature builder).
+
+    Parameters
+    ----------
+    horizon_days : int
+    trend_days : float
+        Window of ``spend_recent``.
+    """
+
+    def __init__(self, horizon_days: int, trend_days: float = 90.0):
+        self.horizon_days = horizon_days
+        self.trend_days = trend_days
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """``spend_recent * horizon_days / trend_days``, shape (n,); NaN read as 0."""
+        if self.horizon_days <= 0 or self.trend_days <= 0:
+            raise ConfigError(
+                f"horizon_days={self.horizon_days} and trend_days={self.trend_days} "
+                "should be > 0."
+            )
+        if "spend_recent" not in X:
+            raise DataError("the feature frame has no 'spend_recent' column.")
+        recent = np.nan_to_num(to_matrix(X, ["spend_recent"])[:, 0], nan=0.0)
+        return recent * (self.horizon_days / self.trend_days)
+
+
+def evaluate_value(
+    model: ValueModel, X: pd.DataFrame, y, baseline: PastSpendBaseline | None = None
+) -> pd.DataFrame:
+    """Regression metrics of ``model`` (and ``baseline``) against the actual spend ``y``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per model (``"model"``, ``"past_spend_baseline"``), columns
+        ``mae``, ``spearman``, ``top_decile_capture``, ``mean_actual``,
+        ``mean_predicted``.
+    """
+    target = _check_target(y, len(X))
+    rows = {"model": model_metrics.regression_metrics(target, model.predict(X))}
+    if baseline is not None:
+        rows["past_spend_baseline"] = model_metrics.regression_metrics(
+            target, baseline.predict(X)
+        )
+    return pd.DataFrame.from_dict(rows, orient="index")

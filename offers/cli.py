@@ -1,0 +1,51 @@
+"""The ``offers`` command line: one entry point for data, training and serving.
+
+The commands live beside the code they drive: data and training commands in
+:mod:`training.cli`, serving commands in :mod:`serving.cli`. This module, the
+composition root of the layers (nothing imports it), builds the group, sets up
+logging and turns the project's errors into clean messages (exit status 1)
+instead of tracebacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from features.errors import OffersError
+
+
+class OffersGroup(click.Group):
+    """A click group that reports the project's errors as messages, not tracebacks."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except OffersError as exc:  # DataValidationError included: it lists every problem
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=OffersGroup)
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="offer-recommender")
+def main(verbose: int) -> None:
+    """Personalised offers for loyalty and subscription programs."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from serving.cli import COMMANDS as SERVING_COMMANDS
+    from training.cli import COMMANDS as TRAINING_COMMANDS
+
+    for command in TRAINING_COMMANDS + SERVING_COMMANDS:
+        main.add_command(command)
+
+
+_register()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

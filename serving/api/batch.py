@@ -1,0 +1,88 @@
+"""``POST /v1/offers/batch``: offers for many members at once, for email tools (scope ``read``).
+
+Body: ``{"member_ids": [...], "channel": "email", "limit": 3}``.
+
+* JSON (default): at most ``BATCH_MAX_MEMBERS`` (1,000) members; one response
+  ``{"results": [decision, ...]}`` in the order given.
+* Streamed: with ``Accept: application/x-ndjson`` up to ``STREAM_MAX_MEMBERS``
+  (50,000) members and a body of up to ``STREAM_MAX_BYTES``; one JSON line per
+  member is written as soon as it is decided, so memory stays flat. A failure
+  half-way ends the stream with an ``{"error": ...}`` line.
+
+Every member's decision uses the same model version and a history read from
+the event store in chunks (a few queries per chunk, never one per member).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, g, request, stream_with_context
+
+from features.errors import ApiError
+from serving.api.auth import require
+from serving.api.members import decision_fields, utc_now
+from serving.api.params import channel_arg, check_id, int_arg, json_body, json_object
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("batch", __name__, url_prefix="/v1/offers")
+
+NDJSON = "application/x-ndjson"
+CHUNK = 500
+
+
+@bp.post("/batch")
+@require("read")
+def batch():
+    streamed = request.accept_mimetypes.best_match(["application/json", NDJSON]) == NDJSON
+    config = current_app.config
+    if streamed:
+        request.max_content_length = config["STREAM_MAX_BYTES"]
+    body = json_object(json_body(), "the request body")
+    unknown = sorted(set(body) - {"member_ids", "channel", "limit"})
+    if unknown:
+        raise ApiError(f"unknown field(s) {', '.join(unknown)}; send member_ids, channel, limit.")
+    cap = config["STREAM_MAX_MEMBERS"] if streamed else config["BATCH_MAX_MEMBERS"]
+    ids = body.get("member_ids")
+    if not isinstance(ids, list) or not ids:
+        raise ApiError("member_ids must be a non-empty list of member ids.")
+    if len(ids) > cap:
+        hint = (f"split it into requests of at most {cap}" if streamed else
+                f"split it, or stream with 'Accept: {NDJSON}' (up to "
+                f"{config['STREAM_MAX_MEMBERS']} members)")
+        raise ApiError(f"{len(ids)} member_ids is more than {cap} per request; {hint}.")
+    ids = [check_id(m, f"member_ids[{i}]") for i, m in enumerate(ids)]
+    channel = channel_arg(body.get("channel", "email"))
+    limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers, value=body.get("limit"))
+    served, store = g.served, current_app.extensions["offers_store"]
+    now = utc_now()
+
+    def decisions():
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            history = store.snapshot(chunk)
+            for member_id in chunk:
+                yield decision_fields(served.engine.decide(member_id, channel, limit=limit,
+                                                           now=now, history=history))
+
+    header = {"request_id": g.request_id, "model_version": served.version, "channel": channel,
+              "limit": limit}
+    if not streamed:
+        results = list(decisions())
+        return {**header, "count": len(results), "results": results}
+
+    def lines():
+        try:
+            for decision in decisions():
+                yield json.dumps(decision, separators=(",", ":")) + "\n"
+        except Exception:
+            logger.exception("batch stream %s failed", header["request_id"])
+            yield json.dumps({"error": {"status": 500, "code": "internal_error",
+                                        "message": "the stream failed; retry the members not "
+                                                   "answered yet.",
+                                        "request_id": header["request_id"]}}) + "\n"
+
+    return Response(stream_with_context(lines()), mimetype=NDJSON,
+                    headers={"X-Model-Version": served.version})

@@ -1,0 +1,57 @@
+"""What runs around every request: a request id, the model snapshot, metrics, an access log.
+
+* ``X-Request-ID``: taken from the request when it is a short plain token,
+  otherwise made up; echoed in the response and in every error body.
+* ``g.served``: the model this request uses from start to end (see
+  :mod:`serving.model_state`); the worker first checks, cheaply, whether the
+  server switched versions.
+* One access-log line per request: method, route, status, time, request id
+  and the member id in the path (never headers, keys or bodies).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, current_app, g, request
+
+from serving.api.params import ID_PATTERN
+
+logger = logging.getLogger("serving.access")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _before() -> None:
+    ctx = g._get_current_object()  # each proxy lookup costs: resolve them once per request
+    ctx.started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID", "")
+    ctx.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    holder = current_app.extensions["offers_model"]
+    holder.poll()
+    ctx.served = holder.served
+
+
+def _after(response):
+    ctx, req = g._get_current_object(), request._get_current_object()
+    app = current_app._get_current_object()
+    response.headers["X-Request-ID"] = ctx.get("request_id", "")
+    if ctx.get("served") is not None and req.path.startswith("/v1/"):
+        response.headers["X-Model-Version"] = ctx.served.version
+    app.extensions["offers_metrics"].observe(response)
+    started = ctx.get("started")
+    millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
+    member = str((req.view_args or {}).get("member_id", "-"))
+    member = member if ID_PATTERN.match(member) or member == "-" else "(malformed)"
+    logger.info("%s %s %d %.1fms rid=%s member=%s", req.method,
+                req.url_rule.rule if req.url_rule else "unmatched",
+                response.status_code, millis, ctx.get("request_id"), member)
+    return response
+
+
+def register_hooks(app: Flask) -> None:
+    app.before_request(_before)
+    app.after_request(_after)

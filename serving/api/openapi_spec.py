@@ -1,0 +1,166 @@
+"""The OpenAPI 3.1 description of the API, served at ``/openapi.json``.
+
+Every route of the app is described here with its parameters, bodies, scope
+and every error it can answer; ``tests/test_serving_openapi.py`` checks the
+document against the OpenAPI schema and against the app's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
+from serving.api.openapi_schemas import ID, SCHEMAS, ref
+from serving.api.params import CHANNELS
+
+ERRORS = {
+    400: "Bad input: a malformed id, a parameter out of range, invalid JSON or fields.",
+    401: "No API key, a malformed Authorization header or an unknown key.",
+    403: "The API key lacks the scope this endpoint needs.",
+    404: "Not found.",
+    409: "Conflicts with the stored state.",
+    413: "The request body is larger than allowed.",
+    415: "The body is not sent as application/json.",
+    422: "Well-formed but refused (see the message).",
+    500: "An unexpected error; the message carries the request id to find it in the log.",
+    503: "Not ready.",
+}
+
+
+def _error(status: int, description: str | None = None) -> dict:
+    return {"description": description or ERRORS[status],
+            "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def _ok(schema: str, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": ref(schema)}}}
+
+
+def _query(name: str, schema: dict, description: str) -> dict:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def _op(summary: str, description: str, responses: dict, scope: str | None = None,
+        params: list | None = None, body: dict | None = None, tag: str = "members") -> dict:
+    op: dict[str, Any] = {"summary": summary, "description": description, "tags": [tag],
+                          "operationId": summary.lower().replace(" ", "_").replace("'", "")}
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    responses = dict(responses)
+    if scope:
+        op["security"] = [{"bearer": [scope]}]
+        responses.update({"401": _error(401), "403": _error(403)})
+    responses.setdefault("500", _error(500))
+    op["responses"] = dict(sorted(responses.items()))
+    return op
+
+
+def build_spec(config: dict) -> dict:
+    """The document for an app with ``config`` (the limits in it are the configured ones)."""
+    member = {"name": "member_id", "in": "path", "required": True, "schema": ID}
+    limit = {"type": "integer", "minimum": 1}
+    batch_cap, stream_cap = config["BATCH_MAX_MEMBERS"], config["STREAM_MAX_MEMBERS"]
+    events_cap = config["EVENTS_MAX_PER_REQUEST"]
+    json_body = lambda schema: {"required": True, "content": {  # noqa: E731
+        "application/json": {"schema": schema}}}
+    paths = {
+        "/v1/members/{member_id}": {"get": _op(
+            "Member profile", "Segment, cluster, RFM, churn risk with its top drivers, CLV, "
+            "tier and points to the next tier. Unknown members: known=false, profile=null.",
+            {"200": _ok("Profile", "The profile."), "400": _error(400)}, "read", [member])},
+        "/v1/members/{member_id}/offers": {"get": _op(
+            "Member offers", "The offer engine's choice for this member now, with reasons; "
+            "caps count the events posted to /v1/events.",
+            {"200": _ok("Decision", "The decision."), "400": _error(400)}, "read", [
+                member,
+                _query("channel", {"type": "string", "enum": list(CHANNELS), "default": "app"},
+                       "Where the offers will be shown."),
+                _query("limit", {**limit, "maximum": MAX_OFFERS, "default": 3},
+                       "Most offers to return.")])},
+        "/v1/members/{member_id}/recommendations": {"get": _op(
+            "Member recommendations", "Items (optionally of one category) and categories "
+            "with scores; popular items for unknown members.",
+            {"200": _ok("Recommendations", "Items and categories."), "400": _error(400)},
+            "read", [
+                member,
+                _query("limit", {**limit, "maximum": MAX_ITEMS, "default": 10}, "Items."),
+                _query("exclude_purchased", {"type": "boolean", "default": False},
+                       "Leave out items the member bought."),
+                _query("category", {"type": "string"}, "Only items of this category."),
+                _query("categories", {"type": "integer", "minimum": 0,
+                                      "maximum": MAX_CATEGORIES, "default": 3},
+                       "Top categories to return (0: none).")])},
+        "/v1/offers/batch": {"post": _op(
+            "Batch offers", f"Offers for up to {batch_cap} members as one JSON answer, or for "
+            f"up to {stream_cap} as a stream of JSON lines (NDJSON, one decision per member) "
+            "when the request says `Accept: application/x-ndjson`.",
+            {"200": {"description": "Decisions in the order of member_ids.", "content": {
+                "application/json": {"schema": ref("BatchResponse")},
+                "application/x-ndjson": {"schema": ref("Decision")}}},
+             "400": _error(400, f"Bad input, or more than {batch_cap} members "
+                                f"({stream_cap} streamed)."),
+             "413": _error(413), "415": _error(415)},
+            "read", body=json_body(ref("BatchRequest")), tag="offers")},
+        "/v1/events": {"post": _op(
+            "Post events", f"One event or a list of up to {events_cap}: sent, viewed, "
+            "redeemed, dismissed. All stored in one durable transaction, or none.",
+            {"200": _ok("EventsResponse", "Stored (duplicates by event_id are not counted "
+                                          "again)."),
+             "400": _error(400), "409": _error(409, "An event_id is stored for a different "
+                                                    "event; nothing was stored."),
+             "413": _error(413), "415": _error(415),
+             "422": _error(422, "An offer_id the catalog does not know; nothing was stored.")},
+            "events", body=json_body({"oneOf": [ref("Event"), {
+                "type": "array", "items": ref("Event"), "minItems": 1,
+                "maxItems": events_cap}]}), tag="events")},
+        "/v1/model": {"get": _op(
+            "Model", "The version served: training time, data cut-off, row counts, metrics.",
+            {"200": _ok("Model", "The model.")}, "read", tag="model")},
+        "/v1/admin/reload": {"post": _op(
+            "Reload model", "Load `current` (or the named version) beside the serving one, "
+            "verify it and run a smoke prediction, then swap; the other workers follow. "
+            "A refused version leaves the old one serving.",
+            {"200": _ok("ReloadResponse", "Switched."), "400": _error(400),
+             "404": _error(404, "No such version."), "413": _error(413), "415": _error(415),
+             "422": _error(422, "The version failed verification or its smoke check; the old "
+                                "one keeps serving.")},
+            "admin", body={"required": False, "content": {
+                "application/json": {"schema": ref("ReloadRequest")}}}, tag="model")},
+        "/healthz": {"get": _op("Liveness", "200 while the process answers.",
+                                {"200": _ok("Health", "Alive.")}, tag="operations")},
+        "/readyz": {"get": _op("Readiness", "200 when a model is loaded and the event store "
+                               "answers.", {"200": _ok("Ready", "Ready."),
+                                            "503": {"description": "Not ready.", "content": {
+                                                "application/json": {"schema": ref("Ready")}}}},
+                               tag="operations")},
+        "/metrics": {"get": _op("Metrics", "Prometheus text format: requests and latency per "
+                                "endpoint, events, reloads, the model version.",
+                                {"200": {"description": "Metrics.",
+                                         "content": {"text/plain": {"schema": {
+                                             "type": "string"}}}}}, tag="operations")},
+        "/openapi.json": {"get": _op("OpenAPI", "This document.", {"200": {
+            "description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {
+                "type": "object"}}}}}, tag="operations")},
+        "/docs": {"get": _op("Docs", "This document as a web page.", {"200": {
+            "description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            tag="operations")},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Offer recommender API", "version": "1",
+                 "description": "Personalised offers, recommendations and member profiles. "
+                 "Send `Authorization: Bearer KEY`; each endpoint names the scope it needs "
+                 "(read, events, admin). Every error is JSON (see the Error schema); an "
+                 "unknown path is a 404 and a wrong method a 405, both JSON too. Request "
+                 f"bodies are limited to {config['MAX_CONTENT_LENGTH']} bytes "
+                 f"({config['STREAM_MAX_BYTES']} for a streamed batch). Every response "
+                 "carries X-Request-ID (send one to have it echoed)."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "An API key with scopes (read, events, admin)."}}},
+    }

@@ -1,0 +1,14 @@
+"""The serving commands of ``offers``: serve, apikey, events export, decide, campaign.
+
+They live beside the code they drive (as Flask's tutorial keeps ``init-db``
+beside its app); :data:`COMMANDS` lists them for the one entry point
+(:mod:`offers.cli`).
+"""
+
+from serving.cli.events import events_group
+from serving.cli.offers import campaign, decide
+from serving.cli.serve import apikey, serve
+
+COMMANDS = (serve, apikey, events_group, decide, campaign)
+
+__all__ = ["COMMANDS"]

@@ -1,0 +1,71 @@
+"""``offers serve`` (the HTTP API under gunicorn) and ``offers apikey`` (make an API key)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+
+@click.command()
+@click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Gunicorn worker processes (each serves one request at a time).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every interface).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
+              help="A TOML serving config (api_keys, events_db, limits; see docs/api.md).")
+@click.option("--events-db", default=None,
+              help="Event store: an SQLite file path or a postgresql:// URL "
+                   "(default: instance/events.sqlite3, or OFFERS_EVENTS_DB).")
+@click.option("--version", "model_version", default=None,
+              help="Serve this version instead of the one `current` points at.")
+@click.option("--open", "open_access", is_flag=True,
+              help="Serve WITHOUT API keys (anyone who can connect may do anything).")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server (one process) instead of gunicorn.")
+def serve(artifacts_dir: str, workers: int, port: int, host: str, config_file: str | None,
+          events_db: str | None, model_version: str | None, open_access: bool,
+          dev: bool) -> None:
+    """Serve offers, recommendations and profiles over HTTP from ARTIFACTS_DIR.
+
+    API keys come from OFFERS_API_KEYS='KEY:read,events;KEY2:admin' or the
+    config file; without one the server refuses to start unless --open. The
+    API is described at /docs and /openapi.json. Send SIGHUP to the master
+    process, or POST /v1/admin/reload, to switch to a newly trained version.
+    """
+    from serving.config import load_serve_config
+    from serving.server import run_dev, run_gunicorn
+
+    # The access log and reload messages are INFO records of the serving package.
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("serving").setLevel(logging.INFO)
+
+    config = load_serve_config(
+        config_file, ARTIFACTS_DIR=artifacts_dir, EVENTS_DB=events_db,
+        MODEL_VERSION=model_version, AUTH_OPEN=True if open_access else None)
+    if not config["API_KEYS"] and not config["AUTH_OPEN"]:
+        raise click.ClickException(
+            "no API key configured: set OFFERS_API_KEYS='KEY:read,events,admin' "
+            "(make a key with `offers apikey`) or [api_keys] in --config; "
+            "or pass --open to serve without keys.")
+    if dev:
+        run_dev(config, host, port)
+    else:
+        run_gunicorn(config, host, port, workers)
+
+
+@click.command()
+@click.option("--scopes", default="read,events,admin", show_default=True,
+              help="Comma-separated scopes: read, events, admin.")
+def apikey(scopes: str) -> None:
+    """Print a new random API key as an OFFERS_API_KEYS entry (KEY:scopes)."""
+    from serving.api.auth import new_api_key
+    from serving.config import check_api_keys
+
+    key = new_api_key()
+    names = [s.strip() for s in scopes.split(",") if s.strip()]
+    check_api_keys({key: names})
+    click.echo(f"{key}:{','.join(names)}")

