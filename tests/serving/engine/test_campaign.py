@@ -7,6 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from engine_helpers import catalog, offer, tiny_bundle
 
 from features.errors import ConfigError
 from features.lift import campaign_lift
@@ -15,7 +16,6 @@ from serving.engine import EngineConfig, InMemoryHistory, OfferEngine, allocate_
 from serving.engine.campaign.allocation import Candidates, greedy_allocate
 from serving.engine.campaign.campaign import OFFER_COLUMNS
 from serving.engine.catalog.loading import load_catalog
-from tests.engine_helpers import catalog, offer, tiny_bundle
 
 NOW = "2026-01-02T10:00"
 

@@ -48,7 +48,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", SERVE, str(artifacts), "--workers", str(workers),
                  "--port", str(self.port), "--events-db", str(events_db)],
-                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[1])
+                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[2])
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from engine_helpers import MEMBERS, catalog, offer, tiny_bundle
 
 from features.errors import ConfigError
 from serving.engine import EngineConfig, InMemoryHistory, OfferEngine, control_score, in_control
-from tests.engine_helpers import MEMBERS, catalog, offer, tiny_bundle
 
 NOW = "2026-01-02T10:00"
 
