@@ -5,8 +5,11 @@ Applied identically everywhere data is loaded (it runs inside
 ``docs/data.md``; every rule is counted in the :class:`CleaningReport`.
 
 transactions
-    - ``returns``: quantity < 0 (returns and refunds) are dropped; we learn
-      from what members buy, and the purchase itself is already a row.
+    - ``returns``: lines with quantity < 0 or amount < 0 (returns, refunds and
+      cancellations, however the export signs them: negative quantity and
+      amount, a negative amount only, or a refund larger than the purchase)
+      are dropped, not netted: we learn from what members buy, and the purchase
+      itself is already a row. A member with only returns has no purchase left.
     - ``zero_quantity``: quantity == 0 is dropped (voids, price checks).
     - ``zero_amount``: amount == 0 is dropped (nothing was paid: voids, staff
       test scans, fully free items).
@@ -44,7 +47,7 @@ def clean_transactions(
     """Apply the transaction rules; ``tx`` must be parsed and valid."""
     q, amount = tx["quantity"], tx["amount"]
     rules = {
-        "returns": q < 0,
+        "returns": (q < 0) | (amount < 0),
         "zero_quantity": q == 0,
         "zero_amount": (amount == 0) & (q > 0),
         "future_timestamp": (tx["timestamp"] > now) & (q > 0) & (amount != 0),

@@ -91,10 +91,8 @@ def _check_across(raws: dict[str, RawTable], parsed: dict[str, pd.DataFrame]) ->
     tx, items = parsed.get("transactions"), parsed.get("items")
     if tx is None:
         return []
+    # A negative amount is not an error: it is a return or refund (features.cleaning).
     found = []
-    if all(pd.api.types.is_float_dtype(tx[c].dtype) for c in ("quantity", "amount") if c in tx):
-        if {"quantity", "amount"} <= set(tx.columns):
-            found += _check_amounts(raws["transactions"], tx)
     if (
         items is not None
         and "item_id" in tx
@@ -103,19 +101,6 @@ def _check_across(raws: dict[str, RawTable], parsed: dict[str, pd.DataFrame]) ->
     ):
         found += _check_items_known(raws["transactions"], tx, items)
     return found
-
-
-def _check_amounts(raw: RawTable, tx: pd.DataFrame) -> list[Problem]:
-    bad = (tx["amount"] < 0) & (tx["quantity"] >= 0)
-    if not bad.any():
-        return []
-    return [
-        problem_at(
-            raw, "amount", bad, tx["amount"],
-            "negative amount on a line that is not a return (quantity >= 0); amounts are "
-            "money paid and must be >= 0 (write returns with a negative quantity).",
-        )
-    ]
 
 
 def _check_items_known(raw: RawTable, tx: pd.DataFrame, items: pd.DataFrame) -> list[Problem]:

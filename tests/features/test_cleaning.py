@@ -65,3 +65,21 @@ def test_nothing_left_after_cleaning_is_an_error(make_data_dir):
     data = make_data_dir(transactions=f"{TX_HEADER}\n1,2024-01-02,A,0,0,b1\n")
     with pytest.raises(DataValidationError, match="no usable lines are left after cleaning"):
         load_dataset(data, now="2025-01-01")
+
+
+def test_returns_are_dropped_however_the_export_signs_them(make_data_dir):
+    """Issue 13: negative-amount lines used to be rejected as "not a return"."""
+    lines = (
+        f"{TX_HEADER}\n"
+        "1,2024-01-02,A,2,7.0,536365\n"  # the purchase: kept
+        "1,2024-01-03,A,-2,-7.0,C536365\n"  # UCI style: negative quantity and amount, 'C' order
+        "1,2024-01-04,B,1,-4.0,b3\n"  # refund written as a negative amount only
+        "1,2024-01-05,A,1,-20.0,b4\n"  # a refund larger than the purchase
+        "2,2024-01-06,C,-1,-2.0,b5\n"  # a member with only a return
+        "3,2024-01-06,C,1,2.0,b6\n"
+    )
+    ds = load_dataset(make_data_dir(transactions=lines), now="2025-01-01")
+    assert ds.cleaning.dropped["transactions"] == {"returns": 4}
+    assert ds.transactions["amount"].tolist() == [7.0, 2.0]
+    assert sorted(ds.transactions["member_id"].astype(str).unique()) == ["1", "3"]
+    assert "dropped returns: 4" in ds.cleaning.lines()[0]

@@ -69,14 +69,6 @@ def test_non_numeric_amount(make_data_dir):
     assert "column 'amount': not a number" in msg and "line 3 ('$4')" in msg
 
 
-def test_negative_amount_on_a_sale_is_an_error(make_data_dir):
-    data = make_data_dir(
-        transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,-3.5,b1\n1,2024-01-03,B,1,2,b2\n"
-    )
-    (msg,) = problems_of(data)
-    assert "column 'amount'" in msg and "negative amount" in msg and "line 2 ('-3.5')" in msg
-
-
 def test_transactions_with_unknown_items(make_data_dir):
     data = make_data_dir(
         transactions=f"{TX_HEADER}\n1,2024-01-02,A,1,3.5,b1\n1,2024-01-03,ZZ,1,2,b2\n"
