@@ -78,10 +78,42 @@ def test_amounts_without_quantity_or_category(tmp_path):
     assert "basket_id" not in tx.columns
     items = pd.read_parquet(tmp_path / "out" / "items.parquet")
     assert items.to_dict("records") == [
-        {"item_id": "A", "category": "uncategorised", "price": 4.0},
-        {"item_id": "B", "category": "uncategorised", "price": 1.0},
+        {"item_id": "A", "category": "A", "price": 4.0},  # no category: its own category
+        {"item_id": "B", "category": "B", "price": 1.0},
     ]
     assert any("quantity 1" in note for note in summary.notes)
+    assert any("assumed every item is its own category" in line for line in summary.lines())
+
+
+CLV_ONLY = (
+    "customer,date,amount\n"
+    "c1,2024-01-02,30\nc1,2024-02-02,-45\n"  # a refund larger than the purchase
+    "c2,2024-01-03,12.5\nc3,2024-01-04,-5\n"  # c3: only a return
+)
+
+
+def test_clv_only_export_without_item_or_category(tmp_path):
+    """Issue 13: customer, date, amount is enough; refunds load as dropped returns."""
+    mapping = CsvMapping("customer", "date", amount_col="amount")
+    summary = import_csv(write(tmp_path, CLV_ONLY), tmp_path / "out", mapping)
+    items = pd.read_parquet(tmp_path / "out" / "items.parquet")
+    assert items["item_id"].tolist() == ["any purchase"]
+    assert items["category"].tolist() == ["any purchase"]
+    text = "\n".join(summary.lines())
+    assert "no item column" in text and "2 return line(s)" in text
+    ds = load_dataset(tmp_path / "out")
+    assert ds.cleaning.dropped["transactions"] == {"returns": 2}
+    assert ds.transactions["amount"].tolist() == [30.0, 12.5]
+
+
+def test_cli_imports_without_item_and_category_columns(tmp_path):
+    path = write(tmp_path, CLV_ONLY)
+    result = CliRunner().invoke(import_group, [
+        "csv", str(path), str(tmp_path / "out"), "--member-col", "customer",
+        "--time-col", "date", "--amount-col", "amount"])
+    assert result.exit_code == 0, result.output
+    assert "note: no item column" in result.output
+    assert "note: no category column: assumed" in result.output
 
 
 def test_amount_with_quantity_gives_unit_price(tmp_path):

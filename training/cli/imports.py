@@ -49,13 +49,16 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--member-col", required=True, help="Column with the member (customer) id.")
 @click.option("--time-col", required=True, help="Column with the order time.")
-@click.option("--item-col", required=True, help="Column with the item (product, SKU) id.")
+@click.option("--item-col", default=None,
+              help="Column with the item (product, SKU) id (default: none, every line is one "
+                   "item, as in a CLV-only export of customer, date, amount).")
 @click.option("--quantity-col", default=None, help="Column with the quantity (default: 1).")
 @click.option("--amount-col", default=None, help="Column with the line total.")
 @click.option(
     "--price-col", default=None, help="Column with the unit price (amount = price x quantity)."
 )
-@click.option("--category-col", default=None, help="Column with the item category.")
+@click.option("--category-col", default=None,
+              help="Column with the item category (default: each item is its own category).")
 @click.option("--basket-col", default=None, help="Column with the order (basket) id.")
 @click.option(
     "--date-format",
@@ -68,7 +71,7 @@ def csv_command(
     out_dir: str,
     member_col: str,
     time_col: str,
-    item_col: str,
+    item_col: str | None,
     quantity_col: str | None,
     amount_col: str | None,
     price_col: str | None,

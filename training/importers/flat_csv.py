@@ -9,10 +9,16 @@ the transactions.
 Rules:
 
 - ``quantity`` is 1 on every line when there is no quantity column.
+- Without an item column (a CLV-only export: customer, date, amount) every
+  line is one item, :data:`ANY_ITEM`; training then skips the item recommender.
+- Without a category column every item is its own category (offers and
+  category recommendations then name the item).
+- Returns are kept as they are written (negative quantity and/or amount); the
+  loader's cleaning policy drops and counts them (``docs/data.md``).
 - Exactly one of an amount column (what the line cost in total) or a price
   column (the unit price) is given; with a unit price, ``amount = price x quantity``.
 - An item's ``category`` is the value most of its lines give in the category
-  column (ties: alphabetically first), or ``"uncategorised"``; its ``price``
+  column (ties: alphabetically first; ``"uncategorised"`` when empty); its ``price``
   is the median unit price over its lines with a positive quantity.
 - Times are ISO 8601 unless a ``strftime`` format is given; time zones are
   converted to UTC and dropped.
@@ -41,6 +47,8 @@ from training.importers.summary import ImportSummary
 logger = logging.getLogger(__name__)
 
 UNCATEGORISED = "uncategorised"
+#: The one item of an export without an item column.
+ANY_ITEM = "any purchase"
 _SHOWN = 5  # offending lines shown per problem
 
 
@@ -50,8 +58,10 @@ class CsvMapping:
 
     Parameters
     ----------
-    member_col, time_col, item_col : str
-        Columns with the member id, the time of the line and the item id.
+    member_col, time_col : str
+        Columns with the member id and the time of the line.
+    item_col : str or None
+        Column with the item id; without one every line is :data:`ANY_ITEM`.
     quantity_col : str or None
         Column with the quantity; without one every line has quantity 1.
     amount_col : str or None
@@ -69,7 +79,7 @@ class CsvMapping:
 
     member_col: str
     time_col: str
-    item_col: str
+    item_col: str | None = None
     quantity_col: str | None = None
     amount_col: str | None = None
     price_col: str | None = None
@@ -194,7 +204,7 @@ def convert_order_lines(
     >>> m = CsvMapping("cust", "when", "sku", amount_col="total")
     >>> tx, items, skipped = convert_order_lines(lines, m)
     >>> items[["item_id", "category", "price"]].to_dict("records")
-    [{'item_id': 'x', 'category': 'uncategorised', 'price': 4.0}]
+    [{'item_id': 'x', 'category': 'x', 'price': 4.0}]
     """
     mapping.validate()
     _check_columns(lines, mapping, file)
@@ -206,7 +216,11 @@ def convert_order_lines(
         lines = lines[~no_member]
 
     problems: list[Problem] = []
-    empty_item = lines[mapping.item_col].isna()
+    if mapping.item_col:
+        item_id = lines[mapping.item_col]
+    else:
+        item_id = pd.Series(ANY_ITEM, index=lines.index, dtype=object)
+    empty_item = item_id.isna()
     if empty_item.any():
         problems.append(
             _problem(file, mapping.item_col, empty_item, lines[mapping.item_col],
@@ -229,7 +243,7 @@ def convert_order_lines(
         {
             "member_id": lines[mapping.member_col],
             "timestamp": timestamp,
-            "item_id": lines[mapping.item_col],
+            "item_id": item_id,
             "quantity": quantity.astype("float64"),
             "amount": amount.astype("float64"),
         }
@@ -293,8 +307,16 @@ def import_csv(
     notes = []
     if not mapping.quantity_col:
         notes.append("no quantity column: every line has quantity 1")
+    if not mapping.item_col:
+        notes.append(f"no item column: every line is one item, {ANY_ITEM!r} (training skips "
+                     "item recommendations)")
     if not mapping.category_col:
-        notes.append(f"no category column: every item is in category '{UNCATEGORISED}'")
+        notes.append("no category column: assumed every item is its own category "
+                      "(offers and category recommendations name the item)")
+    n_returns = int(((transactions["quantity"] < 0) | (transactions["amount"] < 0)).sum())
+    if n_returns:
+        notes.append(f"{n_returns:,} return line(s) (negative quantity or amount): loading "
+                     "drops and counts them (docs/data.md)")
     summary = ImportSummary(
         out_dir=Path(out_dir),
         rows={"transactions": len(transactions), "items": len(items)},
@@ -402,7 +424,7 @@ def _items(
     """One row per item: most frequent category and median unit price (clean input)."""
     ids = pd.Index(item_id.unique()).sort_values()
     if category is None:
-        categories = pd.Series(UNCATEGORISED, index=ids)
+        categories = pd.Series(ids.astype(str), index=ids)
     else:
         counts = (
             pd.DataFrame({"item_id": item_id, "category": category.fillna(UNCATEGORISED)})
