@@ -20,6 +20,8 @@ Example ``train.toml``::
     iterations = 15
     validation_members = 100000  # validate on a seeded sample of this many members (0: all)
     warm_iterations = 5       # final ALS sweeps, warm-started from the validation fit (0: cold)
+    # never recommended, nor learned from: items whose category or department is one of these
+    exclude_categories = ["FUEL", "KIOSK-GAS", "GASOLINE-REG UNLEADED", "COUPON", ...]
 
     [clusters]
     k_min = 3
@@ -35,13 +37,23 @@ from typing import Any
 from features.errors import ConfigError
 from features.files import read_toml
 
+#: Not products, or not to be promoted: kept out of recommendations (``recommend.exclude_
+#: categories``). Names of the Complete Journey data (fuel is a top seller there) and generic
+#: ones; matched case-insensitively against an item's category and department.
+EXCLUDED_CATEGORIES = (
+    "FUEL", "KIOSK-GAS", "GASOLINE-REG UNLEADED", "PROPANE", "COUPON", "COUPON/MISC ITEMS",
+    "COUPONS/STORE & MFG", "BOTTLE DEPOSITS", "CIGARETTES", "CIGARS", "TOBACCO OTHER",
+    "LOTTERY", "POSTAGE STAMPS", "POSTAL CENTER", "CHARITABLE CONT", "GASOLINE", "DEPOSIT",
+)
+
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "validation_days": 28,
     "features": {"n_categories": 20, "trend_days": 90},
     "churn": {"horizon_days": 0},
     "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15,
-                  "validation_members": 100_000, "warm_iterations": 5},
+                  "validation_members": 100_000, "warm_iterations": 5,
+                  "exclude_categories": list(EXCLUDED_CATEGORIES)},
     "clusters": {"k_min": 3, "k_max": 8},
 }
 

@@ -29,9 +29,10 @@ from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import make_windows
 from models.offer_response.model import fit_offer_response
 from models.recommenders import item_categories, recommend_categories
+from models.recommenders.category import without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
-from training import artifacts
+from training import applicability, artifacts
 from training.config import load_config
 from training.progress import StepTimer
 
@@ -119,6 +120,7 @@ def train(
         dataset = load_dataset(data_dir)
     run = TrainingRun(str(data_dir), resolve_as_of(dataset.transactions, as_of), config, dataset)
     run.previous = _previous_version(artifacts_dir)
+    run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
@@ -127,11 +129,11 @@ def train(
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
-            _recommendations(run)
+            _guarded(run, "recommendations", _recommendations)
         with timer.step("churn"):
-            _churn(run)
+            _guarded(run, "churn", _churn)
         with timer.step("value"):
-            _value(run)
+            _guarded(run, "value", _value)
         with timer.step("offer response"):
             _offer_response(run)
     with timer.step("member table"):
@@ -152,6 +154,32 @@ def train(
         raise
     run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
     return writer.version, run
+
+
+def _guarded(run: TrainingRun, step: str, fit) -> None:
+    """``fit(run)`` unless the data cannot support ``step`` (:mod:`training.applicability`)."""
+    skipped = run.metrics["skipped"]
+    if step not in skipped:
+        try:
+            fit(run)
+            return
+        except DataError as exc:
+            skipped[step] = str(exc)
+            if step == "churn":
+                skipped["value"] = f"needs the churn windows: {exc}"
+    logger.warning("skipped %s: %s", step, skipped[step])
+    if step == "recommendations":
+        cfg = run.config["recommend"]
+        tx, _ = without_categories(run.dataset.transactions, run.dataset.items,
+                                   cfg["exclude_categories"])
+        params = {c: UNTUNED_GRID[c][0] for c in ("popularity", "buy_again")}
+        params["als"] = {**DEFAULT_GRID["als_common"], **UNTUNED_GRID["als"][0],
+                         "factors": cfg["factors"], "iterations": cfg["iterations"]}
+        stand_in = applicability.popularity_only(tx, run.dataset.items, run.as_of, params,
+                                                 TOP_CATEGORIES)
+        run.models.update(recommender=stand_in["recommender"],
+                          item_category=stand_in["item_category"])
+        run.tables["top_categories"] = stand_in["top_categories"]
 
 
 def _previous_version(artifacts_dir) -> dict | None:
@@ -203,7 +231,8 @@ def _segmentation(run: TrainingRun) -> None:
 
 def _recommendations(run: TrainingRun) -> None:
     cfg = run.config["recommend"]
-    tx = run.dataset.transactions
+    tx, n_excluded = without_categories(run.dataset.transactions, run.dataset.items,
+                                        cfg["exclude_categories"])
     grid = {"als_common": {**DEFAULT_GRID["als_common"], "factors": cfg["factors"],
                            "iterations": cfg["iterations"], "random_state": run.config["seed"]}}
     reused = _previous_params(run) if cfg["tune"] and cfg["reuse_tuned"] else None
@@ -249,7 +278,7 @@ def _recommendations(run: TrainingRun) -> None:
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
          "final_als_iterations": int(fitted["als"].iterations),
-         "final_als_warm_start": warm is not None}
+         "final_als_warm_start": warm is not None, "excluded_items": n_excluded}
 
 
 def _previous_params(run: TrainingRun) -> dict | None:
@@ -373,6 +402,21 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
         if col in mf:
             out[col] = mf[col].to_numpy()
     buyers = mf["frequency"].to_numpy() > 0
+    # The offer engine (serving/engine) scales its per-type priors by this member-level
+    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
+    out["p_redeem_base"] = _reference_response(run.models["offer_response"], mf)
+    if "churn" not in run.models or "value" not in run.models:  # skipped: risk unknown
+        for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
+            out[col] = values
+    else:
+        _lifecycle_columns(run, out, buyers)
+    tops = run.tables["top_categories"].set_index("member_id")["top_categories"]
+    out["top_categories"] = tops.reindex(out.index).fillna("").to_numpy()
+    return out.reset_index(names="member_id")
+
+
+def _lifecycle_columns(run: TrainingRun, out: pd.DataFrame, buyers: np.ndarray) -> None:
+    mf = run.member_features
     churn, value = run.models["churn"], run.models["value"]
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
@@ -385,16 +429,10 @@ def _member_table(run: TrainingRun) -> pd.DataFrame:
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv
-    # The offer engine (serving/engine) scales its per-type priors by this member-level
-    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
-    out["p_redeem_base"] = _reference_response(run.models["offer_response"], mf)
     reasons = churn.reason_codes(bought, top=3)
     grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
     out["churn_reason_codes"] = grouped["code"].agg(",".join).reindex(out.index).fillna("")
     out["churn_reasons"] = grouped["text"].agg("; ".join).reindex(out.index).fillna("")
-    tops = run.tables["top_categories"].set_index("member_id")["top_categories"]
-    out["top_categories"] = tops.reindex(out.index).fillna("").to_numpy()
-    return out.reset_index(names="member_id")
 
 
 def _reference_response(model, mf: pd.DataFrame) -> np.ndarray:
@@ -415,7 +453,8 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
     artifacts.save_recommender(writer, run.models["recommender"])
     writer.save_array("rec_item_category", np.asarray(run.models["item_category"], dtype=str))
     for name in ("rfm", "clusters", "churn", "value", "offer_response"):
-        writer.save_joblib(name, run.models[name])
+        if name in run.models:  # churn and value are absent when skipped
+            writer.save_joblib(name, run.models[name])
     writer.save_json("metrics", run.metrics)
     writer.save_json("cleaning", run.dataset.cleaning.to_dict())
 

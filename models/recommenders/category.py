@@ -180,3 +180,57 @@ def recommend_categories(
         agg = aggregate_item_scores(dense, codes, len(groups), how)
         out_items[start : start + step], out_scores[start : start + step] = top_k(agg, k)
     return out_items, out_scores
+
+
+def without_categories(
+    transactions: pd.DataFrame, items: pd.DataFrame, excluded
+) -> tuple[pd.DataFrame, int]:
+    """``transactions`` without the lines of items in an ``excluded`` category or department.
+
+    What is not a product or not to be promoted (fuel, coupons, deposits, tobacco)
+    should neither be recommended nor shape what is: recommenders are fitted
+    and validated on the remaining lines. Names match case-insensitively.
+
+    Parameters
+    ----------
+    transactions : DataFrame
+        Canonical transactions (``item_id``).
+    items : DataFrame
+        The canonical items table (``item_id``, ``category`` and optionally ``department``).
+    excluded : iterable of str
+
+    Returns
+    -------
+    transactions : DataFrame
+        The kept lines (the input itself when nothing is excluded).
+    n_items : int
+        Items excluded.
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"item_id": ["a", "g", "a"]})
+    >>> items = pd.DataFrame({"item_id": ["a", "g"], "category": ["milk", "Fuel"]})
+    >>> kept, n = without_categories(tx, items, ["FUEL"])
+    >>> kept["item_id"].tolist(), n
+    (['a', 'a'], 1)
+    """
+    names = {str(name).strip().casefold() for name in excluded}
+    if not names:
+        return transactions, 0
+    hit = pd.Series(False, index=items.index)
+    for column in ("category", "department"):
+        if column in items.columns:
+            hit |= items[column].astype("string").str.strip().str.casefold().isin(names).fillna(
+                False).astype(bool)
+    gone = items.loc[hit, "item_id"].astype(str)
+    if gone.empty:
+        return transactions, 0
+    item = transactions["item_id"]
+    if isinstance(item.dtype, pd.CategoricalDtype):  # per category, not per line: fast
+        codes = item.cat.codes.to_numpy()
+        hit_cat = np.append(item.cat.categories.astype(str).isin(set(gone)), False)
+        drop = hit_cat[codes]  # code -1 (missing) picks the appended False
+    else:
+        drop = item.astype(str).isin(set(gone)).to_numpy()
+    logger.info("recommenders leave out %d excluded item(s) (%d lines)", len(gone), int(drop.sum()))
+    return transactions.loc[~drop], int(len(gone))

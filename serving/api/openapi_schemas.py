@@ -58,6 +58,9 @@ SCHEMAS = {
         "offers": {"type": "array", "items": ref("Offer")},
         "suppressed": {"type": ["string", "null"], "description": "Why no offer was made: "
                        "control_group, or contact_policy (contacted enough recently)."},
+        "skipped_models": {"type": "object", "additionalProperties": STR, "description":
+                           "Training steps this version skipped for lack of data, with the "
+                           "reason; offers that need them are not made."},
     }, required=["decision_id", "member_id", "known", "channel", "control_group",
                  "model_version", "segment", "churn_risk", "offers"]),
     "Profile": obj({

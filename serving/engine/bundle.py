@@ -94,6 +94,8 @@ class ModelBundle:
         self.horizon_days = int(manifest.get("metrics", {}).get("churn", {})
                                 .get("horizon_days", 0) or 0)
         self._cold_answers: dict[tuple, tuple[list, list]] = {}  # recommend_with_categories
+        # Training steps the data could not support, {step: reason} (training/applicability.py).
+        self.skipped = dict(manifest.get("metrics", {}).get("skipped") or {})
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:

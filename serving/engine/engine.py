@@ -95,6 +95,9 @@ class Decision:
     churn_risk: float | None
     offers: list[dict[str, Any]] = field(default_factory=list)
     suppressed: str | None = None
+    #: Models this version skipped (too little data), ``{step: reason}``: offers that need
+    #: them (retention incentives need churn and value) are not made.
+    skipped_models: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a dict (shallow: ``offers`` is this decision's own list of fresh
@@ -208,6 +211,7 @@ class OfferEngine:
             decided_at=str(stamp.astype("datetime64[s]")) + "Z",
             segment=self.bundle.members.name("segment", row) if known else None,
             churn_risk=_opt(num["churn_risk"][row]) if known else None,
+            skipped_models=dict(getattr(self.bundle, "skipped", None) or {}),
         )
         if in_control(member_id, self.campaign, self.control_share):
             decision.control_group, decision.suppressed = True, "control_group"

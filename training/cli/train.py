@@ -43,23 +43,29 @@ def train(
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config)
     m = run.metrics
     k = config["recommend"]["k"]
-    rec = m["recommend"]
+    skipped = m.get("skipped", {})
     click.echo(f"wrote {artifacts_dir}/{version} (now current), trained on rows before "
                f"{run.as_of.date()}")
     click.echo(f"  members scored: {len(run.members)}; segments: {m['segmentation']['n_clusters']} "
                "behavioural clusters")
-    click.echo(
-        f"  recommendations NDCG@{k}: blend {rec[f'blend_ndcg@{k}']:.4f}, "
-        f"buy-again {rec[f'buy_again_ndcg@{k}']:.4f}, popularity {rec[f'popularity_ndcg@{k}']:.4f}"
-        f"; never bought: blend {rec[f'blend_ndcg@{k}_new']:.4f}, "
-        f"popularity {rec[f'popularity_ndcg@{k}_new']:.4f}"
-    )
-    churn = m["churn"]
-    click.echo(f"  churn ({churn['horizon_days']}-day horizon): ROC-AUC {churn['roc_auc']:.3f} "
-               f"(recency baseline {churn['baseline']['roc_auc']:.3f})")
-    value = m["value"]
-    click.echo(f"  spend: Spearman {value['spearman']:.3f} "
-               f"(past-spend baseline {value['baseline']['spearman']:.3f})")
+    for step, reason in skipped.items():
+        click.echo(f"  SKIPPED {step}: {reason}")
+    if "recommend" in m:
+        rec = m["recommend"]
+        click.echo(
+            f"  recommendations NDCG@{k}: blend {rec[f'blend_ndcg@{k}']:.4f}, buy-again "
+            f"{rec[f'buy_again_ndcg@{k}']:.4f}, popularity {rec[f'popularity_ndcg@{k}']:.4f}"
+            f"; never bought: blend {rec[f'blend_ndcg@{k}_new']:.4f}, "
+            f"popularity {rec[f'popularity_ndcg@{k}_new']:.4f}"
+        )
+    if "churn" in m:
+        churn = m["churn"]
+        click.echo(f"  churn ({churn['horizon_days']}-day horizon): ROC-AUC "
+                   f"{churn['roc_auc']:.3f} (recency baseline {churn['baseline']['roc_auc']:.3f})")
+    if "value" in m:
+        value = m["value"]
+        click.echo(f"  spend: Spearman {value['spearman']:.3f} "
+                   f"(past-spend baseline {value['baseline']['spearman']:.3f})")
     offer = m["offer_response"]
     if "roc_auc" in offer:
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")

@@ -31,12 +31,16 @@ def render_report(run, version: str) -> str:
     """The HTML report of a :class:`training.pipeline.TrainingRun`."""
     rep = HtmlReport(f"Training report {version}")
     _summary(rep, run, version)
+    _skipped(rep, run)
     _comparison(rep, run)
     _retention(rep, run)
     _segments(rep, run)
-    _recommendations(rep, run)
-    _churn(rep, run)
-    _value(rep, run)
+    if "recommend" in run.metrics:
+        _recommendations(rep, run)
+    if "churn" in run.metrics:
+        _churn(rep, run)
+    if "value" in run.metrics:
+        _value(rep, run)
     _offer_response(rep, run)
     return rep.render()
 
@@ -65,6 +69,16 @@ def _summary(rep: HtmlReport, run, version: str) -> None:
         rep.text("The cleaning policy changed nothing.")
     rep.heading("Time per step", 3)
     rep.table(pd.DataFrame({"step": list(run.seconds), "seconds": list(run.seconds.values())}))
+
+
+def _skipped(rep: HtmlReport, run) -> None:
+    skipped = run.metrics.get("skipped") or {}
+    if not skipped:
+        return
+    rep.heading("Skipped steps")
+    rep.text("The data cannot support these steps; everything else trained. Offers that need a "
+             "skipped model are not made (see training/applicability.py).", note=True)
+    rep.table(pd.DataFrame({"step": list(skipped), "reason": list(skipped.values())}))
 
 
 def _comparison(rep: HtmlReport, run) -> None:

@@ -50,6 +50,7 @@ from training.synth.catalog import (
     rng_for,
 )
 from training.synth.members import NS_PER_DAY, MemberChunk, make_members
+from training.synth.shapes import DataShape, apply_shape
 from training.synth.spec import SynthConfig
 
 logger = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
              start: dt.date | None = None, end: dt.date | None = None, *,
              overwrite: bool = False,
              progress: Callable[[Iterable[int]], Iterable[int]] | None = None,
-             chunk_size: int = spec.MEMBER_CHUNK) -> Path:
+             chunk_size: int = spec.MEMBER_CHUNK, shape: DataShape | None = None) -> Path:
     """Write a synthetic data directory to ``out_dir``.
 
     Parameters
@@ -273,6 +274,10 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
     chunk_size : int
         Members per chunk and row group. Part of the random seeding: changing
         it changes the data. Keep the default except in tests.
+    shape : DataShape, optional
+        Another data shape (one item, no categories, a few weeks, one-time
+        buyers, returns as negative lines, no offers; :mod:`training.synth.shapes`).
+        ``shape.weeks`` sets the window when ``start`` is not given.
 
     Returns
     -------
@@ -280,6 +285,9 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
         ``out_dir``.
     """
     end = _as_date("end", end or spec.DEFAULT_END)
+    shape = (shape or DataShape()).validate()
+    if start is None and shape.weeks is not None:
+        start = shape.start_for(end)
     start = _year_before(end) if start is None else _as_date("start", start)
     config = SynthConfig(n_members, seed, start, end, chunk_size).validate()
     catalog = build_catalog(seed)
@@ -309,7 +317,10 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
         stack.close()
         (tmp / "truth").mkdir(exist_ok=True)
         pq.write_table(_offers_table(campaigns, calendar), tmp / "truth" / "offers.parquet")
-        (tmp / "truth" / "segments.json").write_text(
-            json.dumps(spec.spec_dict(config), indent=2) + "\n")
+        truth = spec.spec_dict(config)
+        if not shape.is_default():
+            truth["shape"] = shape.to_dict()  # truth/ describes the data before the shape
+        (tmp / "truth" / "segments.json").write_text(json.dumps(truth, indent=2) + "\n")
+        apply_shape(tmp, shape, seed)
     logger.info("wrote %d members to %s", n_members, out_dir)
     return Path(out_dir)

@@ -1,0 +1,109 @@
+"""Any shop's data (issue 13): each shape trains end to end and serves.
+
+One generated program per shape (``training.synth.shapes``), trained with the
+small fast config and served by the Flask app: a member's offers and
+recommendations answer, and a step the data cannot support is skipped with a
+reason in ``metrics.json``, the manifest, the report and every decision.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from serving import create_app
+from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
+from training import artifacts
+from training.config import load_config
+from training.pipeline import train
+from training.synth.generate import generate
+from training.synth.shapes import ANY_ITEM, DataShape
+
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+KEY = "read-key-0123456789abcdef"
+
+SHAPES = {
+    # A CLV-only export: customer, date, amount (one item, no categories, no offers).
+    "clv_only": (100, DataShape(n_items=1, no_categories=True, no_offers=True,
+                                returns_share=0.05)),
+    "no_categories": (80, DataShape(n_items=25, no_categories=True)),
+    "few_dozen_members": (36, DataShape()),
+    "few_weeks": (80, DataShape(weeks=5)),
+    "one_time_buyers": (100, DataShape(one_time_share=0.7)),
+    "returns_as_negative_lines": (80, DataShape(returns_share=0.1)),
+    "no_offer_history": (80, DataShape(no_offers=True)),
+}
+# What each shape must skip (and nothing else).
+SKIPPED = {"clv_only": {"recommendations"}, "few_weeks": {"churn", "value"}}
+
+
+@pytest.fixture(scope="module", params=list(SHAPES))
+def shaped(request, tmp_path_factory):
+    name = request.param
+    n_members, shape = SHAPES[name]
+    root = tmp_path_factory.mktemp(name)
+    data = generate(root / "data", n_members, seed=5, shape=shape)
+    version, run = train(data, root / "artifacts", config=load_config(**FAST))
+    return name, root / "artifacts", version, run
+
+
+def test_shape_trains_and_says_what_it_skipped(shaped):
+    name, out, version, run = shaped
+    expected = SKIPPED.get(name, set())
+    assert set(run.metrics["skipped"]) == expected
+    opened = artifacts.open_version(out)
+    assert set(opened.manifest["metrics"]["skipped"]) == expected
+    metrics = json.loads((out / version / "metrics.json").read_text())
+    assert set(metrics["skipped"]) == expected
+    report = (out / version / "report.html").read_text()
+    assert ("Skipped steps" in report) == bool(expected)
+    members = opened.load_frame("members")
+    buyers = members[members["frequency"] > 0]
+    assert len(buyers) >= 20
+    if "churn" in expected:  # no churn model: risk unknown, no CLV, no churn.joblib
+        assert buyers["churn_risk"].isna().all() and (buyers["clv"] == 0).all()
+        assert "churn.joblib" not in opened.manifest["files"]
+    else:
+        assert buyers["churn_risk"].between(0, 1).all()
+
+
+def test_shape_serves_offers_and_recommendations(shaped, tmp_path):
+    name, out, version, run = shaped
+    app = create_app({"ARTIFACTS_DIR": str(out), "EVENTS_DB": str(tmp_path / "events.sqlite3"),
+                      "API_KEYS": {KEY: ["read"]}, "TESTING": True})
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {KEY}"}
+    member = str(run.members.loc[run.members["frequency"] > 0, "member_id"].iloc[0])
+
+    offers = client.get(f"/v1/members/{member}/offers?channel=email", headers=headers)
+    assert offers.status_code == 200, offers.get_json()
+    body = offers.get_json()
+    assert body["known"] and body["model_version"] == version
+    assert set(body.get("skipped_models", {})) == SKIPPED.get(name, set())
+    if "churn" in SKIPPED.get(name, set()):  # retention offers need the churn model
+        assert body["churn_risk"] is None or math.isnan(body["churn_risk"])
+        engine = OfferEngine(load_bundle(out), load_catalog(), EngineConfig(control_share=0.0))
+        buyers = run.members.loc[run.members["frequency"] > 0, "member_id"]
+        decisions = [engine.decide(m, "email") for m in buyers]
+        assert any(d.offers for d in decisions)  # other offers are still made
+        codes = {c for d in decisions for o in d.offers for c in o["reason_codes"]}
+        assert "CHURN_RISK" not in codes
+
+    recs = client.get(f"/v1/members/{member}/recommendations?limit=5", headers=headers)
+    assert recs.status_code == 200, recs.get_json()
+    items = [r["item_id"] for r in recs.get_json()["items"]]
+    assert items, "every shape serves at least one recommended item"
+    if name == "clv_only":
+        assert items == [ANY_ITEM]
+
+
+def test_clv_only_shape_has_one_item_returns_and_no_offers(tmp_path):
+    data = generate(tmp_path / "data", 30, seed=1, shape=SHAPES["clv_only"][1])
+    assert not (data / "offer_events.parquet").exists()
+    import pandas as pd
+
+    tx = pd.read_parquet(data / "transactions.parquet")
+    assert set(tx["item_id"].astype(str)) == {ANY_ITEM}
+    assert (tx["amount"] < 0).any() and (tx.loc[tx["amount"] < 0, "quantity"] < 0).all()

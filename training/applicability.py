@@ -1,0 +1,149 @@
+"""Which training steps the data can support, and what stands in for a skipped one.
+
+Any shop's export should train: one item or none (a CLV-only export of
+customer, date and amount), a few dozen members, a few weeks of history. A
+step that cannot run on the data is *skipped* with a reason, written to
+``metrics["skipped"]`` (``{step: reason}``), the manifest, the report and the
+output of ``offers train``; every other step still trains and the version
+still serves:
+
+- ``recommendations`` skipped: the bundle holds a popularity-only blend over
+  the items there are (:func:`popularity_only`), so the artifact format and
+  the server do not change; item offers and recommendations are then
+  popularity, and the engine's decision names the skipped model.
+- ``churn`` (and ``value``, which learns from the same windows) skipped: churn
+  risk is unknown (NaN) and expected spend and CLV are 0, so offers that need
+  them (retention incentives) are not made.
+
+:func:`skip_reasons` looks at the data before the steps run; the pipeline
+also turns a :class:`~features.errors.DataError` raised inside a guarded step
+into a skip (:data:`GUARDED`), for shapes no check foresaw.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from models.lifecycle.windows import default_horizon_days
+from models.recommenders import item_categories, recommend_categories
+from models.recommenders.tuning import fit_tuned
+
+logger = logging.getLogger(__name__)
+
+#: Steps that may be skipped; the others (features, segmentation, offer response) always run.
+GUARDED = ("recommendations", "churn", "value")
+MIN_ITEMS = 2
+#: Churn needs members on both sides of its windows; below this it cannot learn or validate.
+MIN_CHURN_MEMBERS = 20
+#: Churn windows: one validation window and two training windows of H days each.
+CHURN_WINDOWS = 3
+
+
+def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[str, str]:
+    """The steps ``dataset`` cannot support, each with a reason a user can act on.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Canonical data.
+    as_of : Timestamp
+        Training uses the rows before it.
+    config : dict
+        The training config (:func:`training.config.load_config`).
+
+    Returns
+    -------
+    dict of str to str
+        ``{step: reason}`` for the steps to skip; empty when every step can run.
+    """
+    tx = dataset.transactions
+    past = tx.loc[(tx["timestamp"] < as_of).to_numpy()]
+    reasons: dict[str, str] = {}
+    rec = recommendations_reason(past, as_of)
+    if rec:
+        reasons["recommendations"] = rec
+    churn = churn_reason(past, as_of, config["churn"]["horizon_days"] or None)
+    if churn:
+        reasons["churn"] = churn
+        reasons["value"] = f"needs the churn windows: {churn}"
+    return reasons
+
+
+def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp) -> str | None:
+    """Why item recommendations cannot be learned from ``past`` (lines before ``as_of``).
+
+    Examples
+    --------
+    >>> tx = pd.DataFrame({"member_id": ["a", "b"], "item_id": ["x", "x"],
+    ...                    "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02"])})
+    >>> recommendations_reason(tx, pd.Timestamp("2024-02-01"))
+    'only 1 item: item recommendations need at least 2'
+    """
+    n_items = _n_unique(past["item_id"])
+    if n_items < MIN_ITEMS:
+        return f"only {n_items} item: item recommendations need at least {MIN_ITEMS}"
+    return None
+
+
+def churn_reason(past: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int | None) -> str | None:
+    """Why churn windows cannot be built from ``past`` (lines before ``as_of``)."""
+    n_members = _n_unique(past["member_id"])
+    if n_members < MIN_CHURN_MEMBERS:
+        return (f"only {n_members} members bought before {as_of.date()}: churn windows need at "
+                f"least {MIN_CHURN_MEMBERS}")
+    horizon = int(horizon_days or default_horizon_days(past))
+    first = past["timestamp"].min()
+    days = (as_of - first).days
+    need = CHURN_WINDOWS * horizon
+    if days <= need:
+        return (f"{days} days of history: churn windows of {horizon} days need more than "
+                f"{CHURN_WINDOWS} x {horizon} = {need}")
+    return None
+
+
+def popularity_only(transactions: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
+                    params: dict, top_categories: int) -> dict:
+    """The stand-in for a skipped recommender: popularity over the items there are.
+
+    A :class:`~models.recommenders.BlendRecommender` whose only weighted component
+    is popularity, so it saves and serves like a tuned blend.
+
+    Returns
+    -------
+    dict
+        ``recommender``, ``item_category`` (aligned with its item columns) and
+        ``top_categories`` (a frame of ``member_id``, ``top_categories``).
+    """
+    params = {**params, "blend": {"weights": {"buy_again": 0.0, "als": 0.0, "popularity": 1.0}}}
+    fitted = fit_tuned(transactions, as_of, params, warm_start=None)
+    blend = fitted["blend"]
+    categories = item_categories(fitted["interactions"], items)
+    cat_idx, _ = recommend_categories(blend, np.arange(blend.n_members), categories,
+                                      k=top_categories)
+    groups = np.unique(categories)
+    top = np.where(cat_idx >= 0, groups[np.maximum(cat_idx, 0)], "")
+    joined = [", ".join(filter(None, row)) for row in top]
+    return {
+        "recommender": blend,
+        "item_category": categories,
+        "top_categories": pd.DataFrame({"member_id": blend.member_ids_, "top_categories": joined}),
+    }
+
+
+def skipped_lifecycle_columns(n: int) -> dict[str, np.ndarray]:
+    """Member-table columns when churn and value were skipped: risk unknown, no value."""
+    return {
+        "churn_risk": np.full(n, np.nan),
+        "expected_spend": np.zeros(n),
+        "clv": np.zeros(n),
+        "churn_reason_codes": np.full(n, "", dtype=object),
+        "churn_reasons": np.full(n, "", dtype=object),
+    }
+
+
+def _n_unique(column: pd.Series) -> int:
+    return int(pd.Series(column).astype("string").nunique())
