@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import math
 
+import pandas as pd
 import pytest
 
+from models.recommenders.category import without_categories
 from serving import create_app
 from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
 from training import artifacts
+from training.applicability import churn_reason, recommendations_reason
 from training.config import load_config
 from training.pipeline import train
 from training.synth.generate import generate
@@ -45,7 +48,12 @@ def shaped(request, tmp_path_factory):
     n_members, shape = SHAPES[name]
     root = tmp_path_factory.mktemp(name)
     data = generate(root / "data", n_members, seed=5, shape=shape)
-    version, run = train(data, root / "artifacts", config=load_config(**FAST))
+    config = load_config(**FAST)
+    if name == "no_categories":  # each item is its own category: exclude the best seller
+        tx = pd.read_parquet(data / "transactions.parquet")
+        best = str(tx.groupby("item_id", observed=True)["amount"].sum().idxmax())
+        config["recommend"]["exclude_categories"] = [best.upper()]  # matched ignoring case
+    version, run = train(data, root / "artifacts", config=config)
     return name, root / "artifacts", version, run
 
 
@@ -97,13 +105,41 @@ def test_shape_serves_offers_and_recommendations(shaped, tmp_path):
     assert items, "every shape serves at least one recommended item"
     if name == "clv_only":
         assert items == [ANY_ITEM]
+    excluded = {e.casefold() for e in run.config["recommend"]["exclude_categories"]}
+    assert not excluded & {i.casefold() for i in load_bundle(out).item_ids}
+    if name == "no_categories":
+        assert run.metrics["recommend"]["excluded_items"] == 1
+
+
+def test_default_exclusions_keep_fuel_and_coupons_out():
+    excluded = load_config()["recommend"]["exclude_categories"]
+    assert {"GASOLINE-REG UNLEADED", "FUEL", "COUPON/MISC ITEMS"} <= set(excluded)
+    tx = pd.DataFrame({"item_id": pd.Categorical(["milk", "gas", "bread", "gas"])})
+    items = pd.DataFrame({"item_id": ["milk", "gas", "bread"],
+                          "category": ["FLUID MILK", "GASOLINE-REG UNLEADED", "BREAD"],
+                          "department": ["GROCERY", "Fuel", "PASTRY"]})
+    kept, n = without_categories(tx, items, excluded)
+    assert kept["item_id"].tolist() == ["milk", "bread"] and n == 1
+    kept, n = without_categories(tx, items, ["fuel"])  # a department, any case
+    assert n == 1 and "gas" not in kept["item_id"].tolist()
+
+
+def test_skip_reasons_name_the_step_and_the_fix():
+    days = pd.date_range("2024-01-01", periods=30, freq="D")
+    tx = pd.DataFrame({"member_id": [f"m{i % 25}" for i in range(30)], "item_id": "x",
+                       "timestamp": days})
+    assert recommendations_reason(tx, days[-1]) == (
+        "only 1 item: item recommendations need at least 2")
+    assert "churn windows" in churn_reason(tx, days[-1], 14)
+    few = tx[tx["member_id"].isin(["m1", "m2"])]
+    assert churn_reason(few, days[-1], 14).startswith("only 2 members")
+    long = tx.assign(timestamp=pd.date_range("2023-01-01", periods=30, freq="14D"))
+    assert churn_reason(long, pd.Timestamp("2024-02-01"), 14) is None
 
 
 def test_clv_only_shape_has_one_item_returns_and_no_offers(tmp_path):
     data = generate(tmp_path / "data", 30, seed=1, shape=SHAPES["clv_only"][1])
     assert not (data / "offer_events.parquet").exists()
-    import pandas as pd
-
     tx = pd.read_parquet(data / "transactions.parquet")
     assert set(tx["item_id"].astype(str)) == {ANY_ITEM}
     assert (tx["amount"] < 0).any() and (tx.loc[tx["amount"] < 0, "quantity"] < 0).all()

@@ -284,3 +284,49 @@ def test_loads_and_validates_without_cleaning_anything(synth_dir, tables):
     assert dataset.row_counts() == {name: len(tables[name]) for name in TABLES}
     assert dataset.cleaning.dropped == {} and dataset.cleaning.fixed == {}
     assert dataset.members["birthday"].notna().mean() > 0.9
+
+
+def test_shape_knobs_write_other_shops_data(tmp_path):
+    """Issue 13: the generator writes the shapes the data-shapes matrix trains on."""
+    from training.synth.shapes import ANY_ITEM, DataShape
+
+    shape = DataShape(n_items=5, no_categories=True, weeks=6, one_time_share=0.5,
+                      returns_share=0.1, no_offers=True)
+    out = generate(tmp_path / "data", 200, seed=2, end=dt.date(2025, 6, 30), shape=shape)
+    tx = pd.read_parquet(out / "transactions.parquet")
+    items = pd.read_parquet(out / "items.parquet")
+    assert not (out / "offer_events.parquet").exists()
+    assert len(items) == 5 and (items["category"] == items["item_id"]).all()
+    assert set(tx["item_id"].astype(str)) <= set(items["item_id"])
+    assert tx["timestamp"].min() >= pd.Timestamp("2025-05-20")  # the last 6 weeks
+    returns = tx[tx["amount"] < 0]
+    assert len(returns) > 0 and (returns["quantity"] < 0).all()
+    sales = tx[tx["amount"] > 0]
+    baskets = sales.groupby("member_id", observed=True)["basket_id"].nunique()
+    assert (baskets == 1).mean() > 0.4  # many one-time buyers
+    ds = load_dataset(out)
+    assert ds.cleaning.dropped["transactions"]["returns"] == len(returns)
+    assert json.loads((out / "truth" / "segments.json").read_text())["shape"]["n_items"] == 5
+    one = generate(tmp_path / "one", 20, seed=2, end=dt.date(2025, 6, 30),
+                   shape=DataShape(n_items=1))
+    assert set(pd.read_parquet(one / "items.parquet")["item_id"]) == {ANY_ITEM}
+
+
+@pytest.mark.parametrize(("shape", "message"), [
+    ({"n_items": 0}, "n_items=0"), ({"weeks": 0}, "weeks=0"),
+    ({"returns_share": 1.5}, "returns_share=1.5"), ({"one_time_share": -0.1}, "one_time_share"),
+])
+def test_bad_shape_knobs_raise_config_error(tmp_path, shape, message):
+    from training.synth.shapes import DataShape
+
+    with pytest.raises(ConfigError, match=message):
+        generate(tmp_path / "data", 10, shape=DataShape(**shape))
+
+
+def test_cli_shape_options(tmp_path):
+    result = CliRunner().invoke(synth, [str(tmp_path / "d"), "--members", "30", "--items", "1",
+                                        "--no-offers", "--weeks", "8", "--returns-share", "0.1"])
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "d" / "offer_events.parquet").exists()
+    assert pd.read_parquet(tmp_path / "d" / "items.parquet")["item_id"].tolist() == [
+        "any purchase"]
