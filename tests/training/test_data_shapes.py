@@ -99,6 +99,10 @@ def test_shape_serves_offers_and_recommendations(shaped, tmp_path):
         codes = {c for d in decisions for o in d.offers for c in o["reason_codes"]}
         assert "CHURN_RISK" not in codes
 
+    profile = client.get(f"/v1/members/{member}", headers=headers)
+    assert profile.status_code == 200, profile.get_json()
+    assert profile.get_json()["known"]
+
     recs = client.get(f"/v1/members/{member}/recommendations?limit=5", headers=headers)
     assert recs.status_code == 200, recs.get_json()
     items = [r["item_id"] for r in recs.get_json()["items"]]

@@ -266,3 +266,24 @@ def test_cli_success_and_clean_errors(tmp_path):
     bad_col = runner.invoke(import_group, [*base, "--amount-col", "price", "--overwrite"])
     assert bad_col.exit_code == 1
     assert "--amount-col 'price'" in bad_col.output
+
+
+UCI = (
+    "InvoiceNo,StockCode,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    "536365,85123A,6,2010-12-01 08:26,2.55,17850\n"
+    "536365,71053,6,2010-12-01 08:26,3.39,17850\n"
+    "C536379,85123A,-6,2010-12-01 09:41,2.55,17850\n"  # a cancelled order: 'C' and negative
+    "C536383,71053,-1,2010-12-01 09:49,3.39,15311\n"  # 15311 only returned
+    "536384,71053,2,2010-12-01 09:53,3.39,\n"  # a guest order
+)
+
+
+def test_uci_online_retail_cancellations_load_as_counted_returns(tmp_path):
+    mapping = CsvMapping("CustomerID", "InvoiceDate", "StockCode", quantity_col="Quantity",
+                         price_col="UnitPrice", basket_col="InvoiceNo")
+    summary = import_csv(write(tmp_path, UCI), tmp_path / "out", mapping)
+    assert any("2 return line(s)" in note for note in summary.notes)
+    ds = load_dataset(tmp_path / "out")
+    assert ds.cleaning.dropped["transactions"] == {"returns": 2}
+    assert ds.transactions["member_id"].astype(str).unique().tolist() == ["17850"]
+    assert sorted(ds.items["category"]) == ["71053", "85123A"]  # each item its own category
