@@ -63,7 +63,7 @@ def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[st
     tx = dataset.transactions
     past = tx.loc[(tx["timestamp"] < as_of).to_numpy()]
     reasons: dict[str, str] = {}
-    rec = recommendations_reason(past, as_of)
+    rec = recommendations_reason(past, as_of, config["validation_days"])
     if rec:
         reasons["recommendations"] = rec
     churn = churn_reason(past, as_of, config["churn"]["horizon_days"] or None)
@@ -73,7 +73,8 @@ def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[st
     return reasons
 
 
-def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp) -> str | None:
+def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp,
+                           holdout_days: int = 28) -> str | None:
     """Why item recommendations cannot be learned from ``past`` (lines before ``as_of``).
 
     Examples
@@ -86,6 +87,10 @@ def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp) -> str | Non
     n_items = _n_unique(past["item_id"])
     if n_items < MIN_ITEMS:
         return f"only {n_items} item: item recommendations need at least {MIN_ITEMS}"
+    days = (as_of - past["timestamp"].min()).days
+    if days <= holdout_days:
+        return (f"{days} days of history: recommendations are validated on the last "
+                f"{holdout_days} days (validation_days) and need lines before them")
     return None
 
 

@@ -135,6 +135,9 @@ def test_skip_reasons_name_the_step_and_the_fix():
     assert recommendations_reason(tx, days[-1]) == (
         "only 1 item: item recommendations need at least 2")
     assert "churn windows" in churn_reason(tx, days[-1], 14)
+    two = tx.assign(item_id=["x", "y"] * 15)
+    assert recommendations_reason(two, days[-1], 30).startswith("29 days of history")
+    assert recommendations_reason(two, days[-1], 14) is None
     few = tx[tx["member_id"].isin(["m1", "m2"])]
     assert churn_reason(few, days[-1], 14).startswith("only 2 members")
     long = tx.assign(timestamp=pd.date_range("2023-01-01", periods=30, freq="14D"))
