@@ -18,7 +18,7 @@ import hashlib
 import logging
 import math
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -96,7 +96,8 @@ class Decision:
     offers: list[dict[str, Any]] = field(default_factory=list)
     suppressed: str | None = None
     #: Models this version skipped (too little data), ``{step: reason}``: offers that need
-    #: them (retention incentives need churn and value) are not made.
+    #: them are not made (retention incentives need churn and value, offers on recommended
+    #: items or categories the recommender).
     skipped_models: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +122,10 @@ class OfferEngine:
 
     def __init__(self, bundle, catalog: Catalog, config: EngineConfig | None = None):
         self.bundle = bundle
+        if "recommendations" in (getattr(bundle, "skipped", None) or {}):
+            # No recommender was trained (too little item variety): no offer on its picks.
+            catalog = replace(catalog, offers=tuple(
+                t for t in catalog.offers if t.target.kind != "recommended"))
         self.catalog = catalog
         self.config = config or EngineConfig()
         self.campaign = self.config.campaign or catalog.campaign

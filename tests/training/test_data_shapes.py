@@ -109,6 +109,10 @@ def test_shape_serves_offers_and_recommendations(shaped, tmp_path):
     assert items, "every shape serves at least one recommended item"
     if name == "clv_only":
         assert items == [ANY_ITEM]
+        engine = OfferEngine(load_bundle(out), load_catalog(), EngineConfig(control_share=0.0))
+        assert engine.catalog.offers and all(  # no offer on the recommender's picks
+            t.target.kind != "recommended" for t in engine.catalog.offers)
+        assert any(t.target.kind == "recommended" for t in load_catalog().offers)
     excluded = {e.casefold() for e in run.config["recommend"]["exclude_categories"]}
     assert not excluded & {i.casefold() for i in load_bundle(out).item_ids}
     if name == "no_categories":
