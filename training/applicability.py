@@ -9,8 +9,9 @@ still serves:
 
 - ``recommendations`` skipped: the bundle holds a popularity-only blend over
   the items there are (:func:`popularity_only`), so the artifact format and
-  the server do not change; item offers and recommendations are then
-  popularity, and the engine's decision names the skipped model.
+  the server do not change; recommendations are then popularity, the offer
+  engine makes no offer on the recommender's picks, and every decision names
+  the skipped model (``skipped_models``).
 - ``churn`` (and ``value``, which learns from the same windows) skipped: churn
   risk is unknown (NaN) and expected spend and CLV are 0, so offers that need
   them (retention incentives) are not made.
