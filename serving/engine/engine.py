@@ -115,6 +115,17 @@ class OfferEngine:
     bundle : ModelBundle
     catalog : Catalog
     config : EngineConfig, optional
+
+    Attributes
+    ----------
+    templates : TemplateArrays
+        The catalog resolved against the bundle.
+    context : MemberContext
+        Per-member inputs of scoring and rendering.
+    scoring : ScoringContext
+        Everything :mod:`serving.engine.scoring` reads, frozen (with the
+        member-only scores of every member when they fit); campaigns score
+        from it too.
     """
 
     def __init__(self, bundle, catalog: Catalog, config: EngineConfig | None = None):
@@ -138,7 +149,6 @@ class OfferEngine:
                                         p_max=self.config.p_max, lift_cap=self.config.lift_cap)
         if (len(bundle.members) + 1) * self.templates.n <= self.config.precompute_cells:
             scoring = with_static_scores(scoring)
-        #: What :mod:`serving.engine.scoring` reads (immutable; its own channel-date memo).
         self.scoring = scoring
 
     # ------------------------------------------------------------ public
