@@ -31,12 +31,12 @@ N_MEMBERS = 600
 
 
 @pytest.fixture(scope="module")
-def bundle():
+def shop_bundle():
     return synthetic_bundle(N_MEMBERS, seed=7)
 
 
 @pytest.fixture(scope="module")
-def catalog():
+def shop_catalog():
     return load_catalog()
 
 
@@ -55,12 +55,13 @@ def _rows():
 
 
 @pytest.mark.parametrize("precompute", [False, True])
-def test_scoring_works_from_a_context_built_without_an_engine(bundle, catalog, precompute):
-    ctx = context_without_engine(bundle, catalog)
+def test_scoring_works_from_a_context_built_without_an_engine(shop_bundle, shop_catalog,
+                                                              precompute):
+    ctx = context_without_engine(shop_bundle, shop_catalog)
     if precompute:
         ctx = with_static_scores(ctx)
         assert ctx.static is not None and len(ctx.static.p) == N_MEMBERS + 1
-    engine = OfferEngine(bundle, catalog,
+    engine = OfferEngine(shop_bundle, shop_catalog,
                          EngineConfig(precompute_cells=10**9 if precompute else 0))
     assert (engine.scoring.static is not None) == precompute
     for channel in ("app", "email", "sms"):
@@ -76,16 +77,16 @@ def test_scoring_works_from_a_context_built_without_an_engine(bundle, catalog, p
     np.testing.assert_array_equal(one.ev[0], batch.ev[5])
 
 
-def test_the_context_reads_the_clips_it_was_given(bundle, catalog):
-    loose = score_members(context_without_engine(bundle, catalog), _rows(), NOW, "email")
-    tight = score_members(context_without_engine(bundle, catalog, p_max=0.01), _rows(), NOW,
-                          "email")
+def test_the_context_reads_the_clips_it_was_given(shop_bundle, shop_catalog):
+    loose = context_without_engine(shop_bundle, shop_catalog)
+    tight = context_without_engine(shop_bundle, shop_catalog, p_max=0.01)
+    loose, tight = (score_members(c, _rows(), NOW, "email") for c in (loose, tight))
     assert loose.p.max() > 0.01
     assert tight.p.max() <= 0.01
 
 
-def test_the_context_is_frozen_and_its_arrays_read_only(bundle, catalog):
-    ctx = with_static_scores(context_without_engine(bundle, catalog))
+def test_the_context_is_frozen_and_its_arrays_read_only(shop_bundle, shop_catalog):
+    ctx = with_static_scores(context_without_engine(shop_bundle, shop_catalog))
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.p_max = 0.5
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -110,12 +111,12 @@ def _snapshot(engine) -> dict:
     return state
 
 
-def test_deciding_scoring_and_campaigns_leave_the_engine_unchanged(bundle, catalog):
-    engine = OfferEngine(bundle, catalog)
+def test_deciding_scoring_and_campaigns_leave_the_engine_unchanged(shop_bundle, shop_catalog):
+    engine = OfferEngine(shop_bundle, shop_catalog)
     before = _snapshot(engine)
     for now in ("2026-12-01T10:00", "2026-12-24T08:00"):
         for channel in ("app", "email", "sms"):
-            for member in [*bundle.members.ids[:20].tolist(), "stranger"]:
+            for member in [*shop_bundle.members.ids[:20].tolist(), "stranger"]:
                 engine.decide(member, channel, limit=3, now=now)
             engine.score(_rows(), now, channel)
     result = allocate_campaign(engine, budget=1e9, channel="email", now=NOW, n_jobs=1)
@@ -123,9 +124,10 @@ def test_deciding_scoring_and_campaigns_leave_the_engine_unchanged(bundle, catal
     assert _snapshot(engine) == before
 
 
-def test_channel_dates_are_kept_per_context_for_the_last_moment_and_channel(bundle, catalog):
-    ctx = context_without_engine(bundle, catalog)
-    other = context_without_engine(bundle, catalog)
+def test_channel_dates_are_kept_per_context_for_the_last_moment_and_channel(shop_bundle,
+                                                                           shop_catalog):
+    ctx = context_without_engine(shop_bundle, shop_catalog)
+    other = context_without_engine(shop_bundle, shop_catalog)
     first = channel_dates(ctx, NOW, "app")
     assert channel_dates(ctx, NOW, "app") is first  # memoised
     sms = channel_dates(ctx, NOW, "sms")
@@ -144,14 +146,14 @@ def test_last_answer_returns_a_value_only_for_the_last_key():
     assert (memo.get("a"), memo.get("b")) == (None, 2)
 
 
-def test_threads_sharing_a_context_get_the_serial_answers(bundle, catalog):
-    ctx = with_static_scores(context_without_engine(bundle, catalog))
+def test_threads_sharing_a_context_get_the_serial_answers(shop_bundle, shop_catalog):
+    ctx = with_static_scores(context_without_engine(shop_bundle, shop_catalog))
     rng = np.random.default_rng(0)
     tasks = [(int(row), NOW + np.timedelta64(int(s), "s"), ("app", "email", "sms")[c])
              for row, s, c in zip(rng.integers(-1, N_MEMBERS, 600),
                                   rng.integers(0, 3, 600) * 86_400 * 40,
                                   rng.integers(0, 3, 600))]
-    alone = context_without_engine(bundle, catalog)  # a memo of its own
+    alone = context_without_engine(shop_bundle, shop_catalog)  # a memo of its own
     serial = [moment_mask_one(alone, *t) for t in tasks]
     with ThreadPoolExecutor(4) as pool:
         threaded = list(pool.map(lambda t: moment_mask_one(ctx, *t), tasks))
