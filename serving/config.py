@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "CAMPAIGN_JOBS_INLINE": False,  # run campaign jobs inside the request (tests)
     "CAMPAIGN_JOB_HEARTBEAT_SECONDS": 10.0,  # how often a worker says its jobs still run
     "CAMPAIGN_JOB_STALE_SECONDS": 300.0,     # silent this long: the job's process is gone
+    "CAMPAIGN_JOB_KEEP_DAYS": 30.0,  # finished jobs and their offers are deleted after this
 }
 
 # TOML key -> config key
@@ -68,6 +69,7 @@ FILE_KEYS = {
     "campaign_max_members": "CAMPAIGN_MAX_MEMBERS", "campaign_page_max": "CAMPAIGN_PAGE_MAX",
     "campaign_processes": "CAMPAIGN_PROCESSES",
     "campaign_job_stale_seconds": "CAMPAIGN_JOB_STALE_SECONDS",
+    "campaign_job_keep_days": "CAMPAIGN_JOB_KEEP_DAYS",
 }  # fmt: skip
 
 

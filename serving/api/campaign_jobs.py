@@ -22,7 +22,9 @@ import json
 import logging
 import queue
 import threading
+from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import orjson
@@ -86,9 +88,11 @@ def run_allocation(engine: OfferEngine, request: dict, store, n_jobs: int = 1):
         per_member=request["per_member"], history=history, n_jobs=n_jobs)
 
 
-def json_lines(frame: pd.DataFrame) -> list[str]:
-    """One compact JSON object per row (NaN as null)."""
-    return [orjson.dumps(r, option=_ROW_OPTIONS).decode() for r in frame.to_dict("records")]
+def json_lines(frame: pd.DataFrame, chunk: int = 2000) -> Iterator[str]:
+    """One compact JSON object per row (NaN as null), made ``chunk`` rows at a time."""
+    for start in range(0, len(frame), chunk):
+        for record in frame.iloc[start:start + chunk].to_dict("records"):
+            yield orjson.dumps(record, option=_ROW_OPTIONS).decode()
 
 
 def plain(summary: dict) -> dict:
@@ -105,9 +109,10 @@ class JobRunner:
         self.heartbeat_s = float(config["CAMPAIGN_JOB_HEARTBEAT_SECONDS"])
         self.stale_s = float(config["CAMPAIGN_JOB_STALE_SECONDS"])
         self.n_jobs = int(config["CAMPAIGN_PROCESSES"])
+        self.keep_days = float(config["CAMPAIGN_JOB_KEEP_DAYS"])
         self._queue: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
-        self._pending = 0
+        self._active: set[str] = set()  # ids of this worker's queued and running jobs
         self._threads: list[threading.Thread] = []
 
     def submit(self, job: Job, served) -> None:
@@ -116,7 +121,7 @@ class JobRunner:
             self.run(job, served)
             return
         with self._lock:
-            self._pending += 1
+            self._active.add(job.job_id)
             if not all(t.is_alive() for t in self._threads) or not self._threads:
                 self._threads = [threading.Thread(target=target, name=name, daemon=True)
                                  for target, name in ((self._work, "campaign-jobs"),
@@ -134,7 +139,6 @@ class JobRunner:
                 return
             result = run_allocation(served.engine, job.request, self.store, self.n_jobs)
             summary = plain(result.summary)
-            offers, holdouts = json_lines(result.offers), json_lines(result.holdouts)
         except (ConfigError, DataError) as exc:
             self._fail(job, f"the allocation was refused: {exc}", owner)
             return
@@ -144,21 +148,31 @@ class JobRunner:
                             f"server log has the details under job {job.job_id}).", owner)
             return
         try:
-            finished = self.jobs.finish(job.job_id, owner, summary, offers, holdouts)
+            n_offers = self.jobs.write_rows(job.job_id, "offers", json_lines(result.offers))
+            n_holdouts = self.jobs.write_rows(job.job_id, "holdouts", json_lines(result.holdouts))
+            finished = self.jobs.finish(job.job_id, owner, summary, n_offers, n_holdouts)
         except Exception:
             logger.exception("campaign job %s: storing the allocation failed", job.job_id)
             self._fail(job, "storing the allocation failed; no offers were stored. Create the "
                             "campaign again with a new Idempotency-Key.", owner)
             return
         if finished:
-            logger.info("campaign job %s done: %d offers, %d held out", job.job_id,
-                        len(offers), len(holdouts))
-        else:
-            logger.warning("campaign job %s was marked failed while it ran; its result was "
-                           "dropped", job.job_id)
+            logger.info("campaign job %s done: %d offers, %d held out", job.job_id, n_offers,
+                        n_holdouts)
+        else:  # marked failed meanwhile (its rows are deleted), or rows missing
+            self._fail(job, "storing the allocation failed (rows missing); no offers are "
+                            "served. Create the campaign again with a new Idempotency-Key.",
+                       owner)
+            logger.warning("campaign job %s could not be marked done", job.job_id)
 
     def recover(self) -> list[str]:
-        """Mark failed the unfinished jobs whose process is gone; returns their ids."""
+        """Mark failed the unfinished jobs whose process is gone; returns their ids.
+
+        Jobs finished more than ``CAMPAIGN_JOB_KEEP_DAYS`` ago are deleted.
+        """
+        purged = self.jobs.purge(datetime.now(timezone.utc) - timedelta(days=self.keep_days))
+        if purged:
+            logger.info("deleted %d campaign job(s) older than %g days", purged, self.keep_days)
         failed = [job.job_id for job in self.jobs.unfinished()
                   if owner_gone(job.owner, job.heartbeat_at, self.stale_s)
                   and self.jobs.fail(job.job_id, INTERRUPTED, owner=job.owner)]
@@ -188,14 +202,16 @@ class JobRunner:
                 self.run(job, served)
             finally:
                 with self._lock:
-                    self._pending -= 1
+                    self._active.discard(job.job_id)
 
     def _beat(self) -> None:
         wake = threading.Event()
         while True:
             wake.wait(self.heartbeat_s)
-            if self._pending:
+            with self._lock:
+                active = sorted(self._active)
+            if active:
                 try:
-                    self.jobs.heartbeat(process_owner())
+                    self.jobs.heartbeat(process_owner(), active)
                 except Exception:
                     logger.exception("campaign jobs: heartbeat failed")

@@ -11,14 +11,18 @@ Two tables beside ``offer_events`` (same SQLite file or PostgreSQL database):
 
 Rows live in the database rather than as a file under the instance folder
 because the workers of one PostgreSQL-backed service may run on several
-hosts; and because :meth:`JobStore.finish` writes every row *and* the ``done``
-status in one transaction, a job is never seen done with part of its rows.
+hosts. Rows are written in short transactions (events go on being stored
+between them) while the job is ``running``, and only served once it is
+``done``: :meth:`JobStore.finish` sets ``done`` in one transaction that
+checks every row is there, so a job is never seen done with part of its rows;
+:meth:`JobStore.fail` deletes what a failed job wrote.
 
 Times are ISO 8601 UTC text in both back ends (they sort as text).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import socket
@@ -206,44 +210,87 @@ class JobStore:
         return self._update("status = 'running', started_at = {p}, heartbeat_at = {p}",
                             (now, now), job_id, owner, ("queued",))
 
-    def heartbeat(self, owner: str) -> None:
-        """Say that ``owner`` is alive for every unfinished job it holds."""
-        p = self.param
+    def heartbeat(self, owner: str, job_ids: Iterable[str]) -> None:
+        """Say that ``owner`` is alive and holds the unfinished jobs ``job_ids``."""
+        p, ids = self.param, list(job_ids)
+        if not ids:
+            return
         with self.store._connection() as conn, self.store._transaction(conn):
             conn.execute(f"UPDATE campaign_jobs SET heartbeat_at = {p} WHERE owner = {p} AND "
-                         "status IN ('queued', 'running')", (utc_text(), owner))
+                         f"job_id IN ({', '.join([p] * len(ids))}) AND "
+                         "status IN ('queued', 'running')", (utc_text(), owner, *ids))
 
-    def finish(self, job_id: str, owner: str, summary: dict, offers: list[str],
-               holdouts: list[str]) -> bool:
-        """Store the rows and mark the job done, in one transaction.
+    def write_rows(self, job_id: str, kind: str, lines: Iterable[str],
+                   batch: int = 2000) -> int:
+        """Append ``lines`` to the job's ``kind`` rows, ``batch`` per short transaction.
 
-        False (and nothing stored) when the job is no longer this owner's
-        running job (it was marked failed meanwhile).
+        Short transactions let event writes go on between them (SQLite has one
+        writer at a time). The rows stay invisible until :meth:`finish`; a
+        job that fails instead has them deleted. Returns the number written.
+        """
+        p, count, lines = self.param, 0, iter(lines)
+        while chunk := list(itertools.islice(lines, batch)):
+            with self.store._connection() as conn, self.store._transaction(conn):
+                for start in range(0, len(chunk), ROW_CHUNK):
+                    part = chunk[start:start + ROW_CHUNK]
+                    params = [v for n, text in enumerate(part, count + start)
+                              for v in (job_id, kind, n, text)]
+                    conn.execute("INSERT INTO campaign_rows (job_id, kind, seq, line) VALUES "
+                                 + ", ".join([f"({p}, {p}, {p}, {p})"] * len(part)), params)
+            count += len(chunk)
+        return count
+
+    def finish(self, job_id: str, owner: str, summary: dict, n_offers: int,
+               n_holdouts: int) -> bool:
+        """Mark ``owner``'s running job done, if all its rows are stored.
+
+        False (the job unchanged) when the job is no longer this owner's
+        running job (it was marked failed meanwhile) or when its stored rows
+        are not exactly ``n_offers`` offers and ``n_holdouts`` holdouts.
         """
         p = self.param
+        count = (f"(SELECT COUNT(*) FROM campaign_rows WHERE job_id = {p} AND kind = {p})")
         with self.store._connection() as conn, self.store._transaction(conn):
             done = conn.execute(
                 f"UPDATE campaign_jobs SET status = 'done', summary = {p}, finished_at = {p}, "
                 f"n_offers = {p}, n_holdouts = {p} WHERE job_id = {p} AND owner = {p} AND "
-                "status = 'running' RETURNING job_id",
-                (json.dumps(summary, sort_keys=True), utc_text(), len(offers), len(holdouts),
-                 job_id, owner)).fetchall()
-            if not done:
-                return False
-            for kind, lines in zip(KINDS, (offers, holdouts)):
-                for start in range(0, len(lines), ROW_CHUNK):
-                    chunk = lines[start:start + ROW_CHUNK]
-                    params = [v for n, line in enumerate(chunk, start)
-                              for v in (job_id, kind, n, line)]
-                    conn.execute("INSERT INTO campaign_rows (job_id, kind, seq, line) VALUES "
-                                 + ", ".join([f"({p}, {p}, {p}, {p})"] * len(chunk)), params)
-        return True
+                f"status = 'running' AND {count} = {p} AND {count} = {p} RETURNING job_id",
+                (json.dumps(summary, sort_keys=True), utc_text(), n_offers, n_holdouts,
+                 job_id, owner, job_id, "offers", n_offers, job_id, "holdouts",
+                 n_holdouts)).fetchall()
+        return bool(done)
 
     def fail(self, job_id: str, reason: str, owner: str | None = None,
              states: Iterable[str] = ("queued", "running")) -> bool:
-        """Mark an unfinished job failed with ``reason`` (only ``owner``'s, when given)."""
-        return self._update("status = 'failed', error = {p}, finished_at = {p}",
-                            (reason, utc_text()), job_id, owner, tuple(states))
+        """Mark an unfinished job failed with ``reason`` (only ``owner``'s, when given).
+
+        Any rows it had written are deleted.
+        """
+        failed = self._update("status = 'failed', error = {p}, finished_at = {p}",
+                              (reason, utc_text()), job_id, owner, tuple(states))
+        if failed:
+            self._delete_rows([job_id])
+        return failed
+
+    def purge(self, finished_before: datetime) -> int:
+        """Delete the jobs (and rows) finished before ``finished_before``; returns how many."""
+        p = self.param
+        with self.store._connection() as conn:
+            old = [r[0] for r in conn.execute(
+                f"SELECT job_id FROM campaign_jobs WHERE finished_at < {p}",
+                (utc_text(finished_before),)).fetchall()]
+        self._delete_rows(old)
+        for start in range(0, len(old), ROW_CHUNK):
+            part = old[start:start + ROW_CHUNK]
+            with self.store._connection() as conn, self.store._transaction(conn):
+                conn.execute(f"DELETE FROM campaign_jobs WHERE job_id IN "
+                             f"({', '.join([p] * len(part))})", part)
+        return len(old)
+
+    def _delete_rows(self, job_ids: list[str]) -> None:
+        for job_id in job_ids:
+            with self.store._connection() as conn, self.store._transaction(conn):
+                conn.execute(f"DELETE FROM campaign_rows WHERE job_id = {self.param}", (job_id,))
 
     def _update(self, assignments: str, values: tuple, job_id: str, owner: str | None,
                 states: tuple[str, ...]) -> bool:

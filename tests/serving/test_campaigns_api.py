@@ -263,6 +263,43 @@ def test_the_background_thread_runs_the_job(auth, make_config, trained_artifacts
     app.extensions["offers_store"].close()
 
 
+def test_a_running_job_beats_and_a_second_worker_starting_leaves_it_alone(
+        auth, make_config, trained_artifacts, tmp_path, segment, monkeypatch):
+    import threading
+
+    import serving.api.campaign_jobs as campaign_jobs
+
+    release, entered = threading.Event(), threading.Event()
+    real = campaign_jobs.run_allocation
+
+    def slow(*args, **kwargs):
+        entered.set()
+        assert release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(campaign_jobs, "run_allocation", slow)
+    app = _app(make_config, trained_artifacts[0], tmp_path, CAMPAIGN_JOBS_INLINE=False,
+               CAMPAIGN_JOB_HEARTBEAT_SECONDS=0.02)
+    client = app.test_client()
+    job_id = create(client, auth, {"segment": segment, "budget": 30}).get_json()["job_id"]
+    assert entered.wait(20)
+    jobs = app.extensions["offers_campaign_jobs"].jobs
+    first = jobs.get(job_id).heartbeat_at
+    deadline = time.monotonic() + 10
+    while jobs.get(job_id).heartbeat_at == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert jobs.get(job_id).heartbeat_at > first
+    second = _app(make_config, trained_artifacts[0], tmp_path)  # another worker starts
+    assert second.extensions["offers_campaign_jobs"].recover() == []
+    running = second.test_client().get(f"/v1/campaigns/{job_id}", headers=auth(READ))
+    assert running.get_json()["status"] == "running"
+    error_of(client.get(f"/v1/campaigns/{job_id}/offers", headers=auth(READ)), 409)
+    release.set()
+    assert wait_done(client, auth, job_id)["status"] == "done"
+    second.extensions["offers_store"].close()
+    app.extensions["offers_store"].close()
+
+
 def test_a_failed_allocation_stores_no_rows_and_says_why(auth, client, app, segment,
                                                         monkeypatch):
     import serving.api.campaign_jobs as campaign_jobs
@@ -275,8 +312,41 @@ def test_a_failed_allocation_stores_no_rows_and_says_why(auth, client, app, segm
     job = wait_done(client, auth, job["job_id"])
     assert job["status"] == "failed" and "no offers were stored" in job["error"]
     assert job["totals"] is None
+    with app.extensions["offers_store"]._connection() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_rows").fetchone()[0] == 0
     assert "failed" in error_of(client.get(f"/v1/campaigns/{job['job_id']}/offers",
                                            headers=auth(READ)), 409)
+
+
+def test_the_job_store_marks_done_only_with_every_row(tmp_path):
+    store = open_store(tmp_path / "jobs.sqlite3")
+    jobs = JobStore(store)
+    job, created = jobs.create({"segment": "x", "campaign_id": "c"}, "fp", None, "v")
+    assert created and job.status == "queued"
+    assert jobs.start(job.job_id, job.owner) and not jobs.start(job.job_id, job.owner)
+    lines = (json.dumps({"n": n}) for n in range(5))
+    assert jobs.write_rows(job.job_id, "offers", lines, batch=2) == 5
+    assert not jobs.finish(job.job_id, job.owner, {}, 6, 0)  # a row is missing
+    assert not jobs.finish(job.job_id, "another:1:owner", {}, 5, 0)
+    assert jobs.get(job.job_id).status == "running"
+    assert jobs.finish(job.job_id, job.owner, {"offers": 5}, 5, 0)
+    done = jobs.get(job.job_id)
+    assert (done.status, done.n_offers, done.summary) == ("done", 5, {"offers": 5})
+    assert [json.loads(x)["n"] for x in jobs.rows(job.job_id, "offers", 1, 3, chunk=2)] == [
+        1, 2, 3]
+    assert not jobs.fail(job.job_id, "too late")  # done is final
+
+    failing, _ = jobs.create({"segment": "x", "campaign_id": "c"}, "fp", "key-2", "v")
+    assert jobs.start(failing.job_id, failing.owner)
+    jobs.write_rows(failing.job_id, "offers", ["{}"] * 3)
+    assert jobs.fail(failing.job_id, "broken", owner=failing.owner)
+    assert list(jobs.rows(failing.job_id, "offers", 0, 10)) == []
+    assert jobs.get(failing.job_id).error == "broken"
+
+    assert jobs.purge(datetime.now(timezone.utc) - timedelta(days=1)) == 0
+    assert jobs.purge(datetime.now(timezone.utc) + timedelta(days=1)) == 2
+    assert jobs.get(job.job_id) is None and list(jobs.rows(job.job_id, "offers", 0, 10)) == []
+    store.close()
 
 
 # ------------------------------------------------------------------ restarts
