@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import math
+import re
 from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, g, request, url_for
@@ -46,6 +47,7 @@ FIELDS = ("segment", "member_ids", "channel", "budget", "offer_ids", "per_member
           "client_key")
 HOLDOUT_COLUMNS = ("member_id", "campaign_id", "offer_id")
 MAX_BUDGET = 1e12
+CURSOR = re.compile(r"[0-9]{1,15}")
 TOTALS = ("offers", "members_with_offers", "audience", "unknown_members", "budget",
           "expected_cost", "expected_value", "expected_redemptions", "held_out",
           "offers_by_type")
@@ -142,11 +144,7 @@ def _campaign_request(body: dict, engine, config) -> dict:
             raise ApiError(f"{len(ids)} member_ids is more than {cap} per campaign; split the "
                            "list into several campaigns or target a segment.")
         ids = list(dict.fromkeys(check_id(m, f"member_ids[{i}]") for i, m in enumerate(ids)))
-    budget = body.get("budget")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float)) \
-            or not math.isfinite(budget) or not 0 <= budget <= MAX_BUDGET:
-        raise ApiError(f"budget must be a number from 0 to {MAX_BUDGET:.0e} (the most expected "
-                       f"incentive cost to commit), got {str(budget)[:40]}.")
+    budget = _budget(body.get("budget"))
     offer_ids = body.get("offer_ids")
     if offer_ids is not None:
         catalog = engine.catalog.ids
@@ -161,11 +159,24 @@ def _campaign_request(body: dict, engine, config) -> dict:
     campaign_id = body.get("campaign_id")
     return {
         "segment": segment, "member_ids": ids, "channel": channel_arg(body.get("channel", "email")),
-        "budget": float(budget), "offer_ids": offer_ids,
+        "budget": budget, "offer_ids": offer_ids,
         "per_member": int_arg("per_member", 1, 1, engine.config.max_offers,
                               value=body.get("per_member")),
         "campaign_id": None if campaign_id is None else check_id(campaign_id, "campaign_id"),
     }
+
+
+def _budget(value) -> float:
+    number = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            number = None
+    if number is None or not math.isfinite(number) or not 0 <= number <= MAX_BUDGET:
+        raise ApiError(f"budget must be a number from 0 to {MAX_BUDGET:.0e} (the most expected "
+                       f"incentive cost to commit), got {str(value)[:40]}.")
+    return number
 
 
 def _client_key(body: dict) -> str | None:
@@ -221,7 +232,7 @@ def _start(total: int) -> int:
     if cursor is not None and offset is not None:
         raise ApiError("give cursor or offset, not both.")
     if cursor is not None:
-        if not cursor.isdigit() or int(cursor) > total:
+        if not CURSOR.fullmatch(cursor) or int(cursor) > total:
             raise ApiError(f"malformed cursor {cursor[:40]!r}; pass the X-Next-Cursor of the "
                            "previous page (or follow its Link header).")
         return int(cursor)

@@ -39,10 +39,21 @@ def client(app):
     return app.test_client()
 
 
-@pytest.fixture
-def segment(app):
+@pytest.fixture(scope="module")
+def shared_client(make_config, trained_artifacts, tmp_path_factory):
+    """One app for the tests that only send bad requests (at most 10 member_ids)."""
+    app = _app(make_config, trained_artifacts[0], tmp_path_factory.mktemp("campaigns"),
+               CAMPAIGN_MAX_MEMBERS=10)
+    yield app.test_client()
+    app.extensions["offers_store"].close()
+
+
+@pytest.fixture(scope="module")
+def segment(make_config, trained_artifacts):
     """The largest segment of the served model."""
-    members = app.extensions["offers_model"].served.bundle.members
+    from serving.engine import load_bundle
+
+    members = load_bundle(*trained_artifacts).members
     counts = Counter(members.codes["segment"].tolist())
     return members.names["segment"][counts.most_common(1)[0][0]]
 
@@ -194,6 +205,10 @@ def test_offers_of_an_unfinished_job_are_a_409(auth, client, app, segment):
     ({"segment": "no-such-segment", "budget": 5}, 422, "unknown segment"),
     ({"segment": "S", "budget": -1}, 400, "budget"),
     ({"segment": "S", "budget": True}, 400, "budget"),
+    ({"segment": "S", "budget": 10**400}, 400, "budget"),
+    ({"segment": "S", "budget": "5"}, 400, "budget"),
+    ({"segment": ["S"], "budget": 5}, 422, "unknown segment"),
+    ({"member_ids": [{"id": 1}], "budget": 5}, 400, "member_ids[0]"),
     ({"segment": "S"}, 400, "budget"),
     ({"segment": "S", "member_ids": ["1"], "budget": 5}, 400, "exactly one audience"),
     ({"budget": 5}, 400, "exactly one audience"),
@@ -204,13 +219,21 @@ def test_offers_of_an_unfinished_job_are_a_409(auth, client, app, segment):
     ({"segment": "S", "budget": 5, "per_member": 0}, 400, "per_member"),
     ({"segment": "S", "budget": 5, "colour": "red"}, 400, "unknown field"),
 ])
-def test_bad_requests_are_clear_4xx(auth, make_config, trained_artifacts, tmp_path, segment,
-                                    body, status, words):
-    app = _app(make_config, trained_artifacts[0], tmp_path, CAMPAIGN_MAX_MEMBERS=10)
-    body = {k: (segment if v == "S" else v) for k, v in body.items()}
-    message = error_of(create(app.test_client(), auth, body), status)
+def test_bad_requests_are_clear_4xx(auth, shared_client, segment, body, status, words):
+    body = {k: ([segment] if v == ["S"] else segment if v == "S" else v)
+            for k, v in body.items()}
+    message = error_of(create(shared_client, auth, body), status)
     assert words in message
-    app.extensions["offers_store"].close()
+
+
+@pytest.mark.parametrize("query", ["cursor=%C2%B2", "cursor=" + "9" * 5000, "cursor=-1",
+                                   "cursor=1&offset=1", "offset=x", "limit=0", "format=xml",
+                                   "holdouts=maybe"])
+def test_bad_page_parameters_are_400(auth, shared_client, segment, query):
+    made = create(shared_client, auth, {"segment": segment, "budget": 5}, key="pages")
+    job_id = made.get_json()["job_id"]
+    error_of(shared_client.get(f"/v1/campaigns/{job_id}/offers?{query}", headers=auth(READ)),
+             400)
 
 
 def test_scope_and_key_checks(auth, client, segment):
