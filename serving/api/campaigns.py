@@ -47,7 +47,7 @@ FIELDS = ("segment", "member_ids", "channel", "budget", "offer_ids", "per_member
           "client_key")
 HOLDOUT_COLUMNS = ("member_id", "campaign_id", "offer_id")
 MAX_BUDGET = 1e12
-CURSOR = re.compile(r"[0-9]{1,15}")
+CURSOR = re.compile(r"^[0-9]{1,15}$")
 TOTALS = ("offers", "members_with_offers", "audience", "unknown_members", "budget",
           "expected_cost", "expected_value", "expected_redemptions", "held_out",
           "offers_by_type")

@@ -7,7 +7,7 @@ only the shared ``Error`` schema).
 
 from __future__ import annotations
 
-from serving.api.campaigns import HOLDOUT_COLUMNS, MAX_BUDGET, TOTALS
+from serving.api.campaigns import CURSOR, HOLDOUT_COLUMNS, MAX_BUDGET, TOTALS
 from serving.api.openapi_schemas import ID, INT, NUM, STR, nullable, obj, ref
 from serving.api.params import CHANNELS
 from serving.engine.campaign import OFFER_COLUMNS
@@ -33,7 +33,8 @@ REQUEST = obj({
     "campaign_id": {**ID, "description": "Campaign id (control group, codes, events); "
                     "default <channel>-<YYYYMMDD>."},
     "client_key": {**ID, "description": "Idempotency key (or the Idempotency-Key header)."},
-}, required=["budget"], additionalProperties=False)
+}, required=["budget"], additionalProperties=False,
+    oneOf=[{"required": ["segment"]}, {"required": ["member_ids"]}])
 
 JOB = obj({
     "job_id": STR,
@@ -85,6 +86,8 @@ def _query(name: str, schema: dict, description: str) -> dict:
 
 def campaign_paths(config: dict) -> dict:
     """The campaign paths for an app with ``config`` (its limits)."""
+    request = {**REQUEST, "properties": {**REQUEST["properties"], "member_ids": {
+        **REQUEST["properties"]["member_ids"], "maxItems": config["CAMPAIGN_MAX_MEMBERS"]}}}
     job_id = {"name": "job_id", "in": "path", "required": True, "schema": ID}
     job = {"description": "The job.", "content": {"application/json": {"schema": JOB}},
            "headers": {"Location": {"schema": STR, "description": "The job's URL."}}}
@@ -104,7 +107,7 @@ def campaign_paths(config: dict) -> dict:
              "422": _error(422, "An unknown segment or offer id.")},
             params=[{"name": "Idempotency-Key", "in": "header", "required": False,
                      "schema": ID, "description": "A unique key per campaign (a UUID)."}],
-            body={"required": True, "content": {"application/json": {"schema": REQUEST}}})},
+            body={"required": True, "content": {"application/json": {"schema": request}}})},
         "/v1/campaigns/{job_id}": {"get": _op(
             "Campaign job", "Status (queued, running, done, failed); totals when done; the "
             "reason when failed. A job whose server process stopped is failed, never left "
@@ -124,7 +127,8 @@ def campaign_paths(config: dict) -> dict:
             params=[job_id,
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": page,
                                      "default": page}, "Rows per page."),
-                    _query("cursor", STR, "X-Next-Cursor of the previous page."),
+                    _query("cursor", {"type": "string", "pattern": CURSOR.pattern},
+                           "X-Next-Cursor of the previous page."),
                     _query("offset", {"type": "integer", "minimum": 0}, "Rows to skip "
                            "(instead of cursor)."),
                     _query("format", {"type": "string", "enum": ["ndjson", "csv"]},

@@ -457,8 +457,14 @@ def test_campaign_responses_match_the_openapi_document(auth, client, segment):
     spec = client.get("/openapi.json").get_json()
     registry = Registry().with_resource("urn:spec", DRAFT202012.create_resource(spec))
     create_op = spec["paths"]["/v1/campaigns"]["post"]
-    assert set(create_op["requestBody"]["content"]["application/json"]["schema"][
-        "properties"]) == set(FIELDS)
+    request_schema = create_op["requestBody"]["content"]["application/json"]["schema"]
+    assert set(request_schema["properties"]) == set(FIELDS)
+    bodies = jsonschema.Draft202012Validator(request_schema)
+    assert bodies.is_valid({"segment": segment, "budget": 5})
+    assert bodies.is_valid({"member_ids": ["1"], "budget": 5, "client_key": "k"})
+    for bad in ({"budget": 5}, {"segment": segment, "member_ids": ["1"], "budget": 5},
+                {"segment": segment}, {"segment": segment, "budget": -1}):
+        assert not bodies.is_valid(bad), bad
 
     def check(path, method, response):
         described = spec["paths"][path][method]["responses"][str(response.status_code)]
