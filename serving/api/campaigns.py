@@ -33,7 +33,7 @@ from datetime import datetime, timezone
 
 from flask import Blueprint, Flask, Response, current_app, g, request, url_for
 
-from features.errors import ApiError
+from features.errors import ApiError, ConfigError
 from serving.api.auth import require
 from serving.api.campaign_jobs import JobRunner
 from serving.api.params import bool_arg, channel_arg, check_id, int_arg, json_body, json_object
@@ -55,6 +55,15 @@ TOTALS = ("offers", "members_with_offers", "audience", "unknown_members", "budge
 
 def init_app(app: Flask) -> None:
     """Keep the job store and the runner on the app; fail the jobs a restart interrupted."""
+    for name, low in (("CAMPAIGN_MAX_MEMBERS", 1), ("CAMPAIGN_PAGE_MAX", 1),
+                      ("CAMPAIGN_PROCESSES", 1), ("CAMPAIGN_JOB_HEARTBEAT_SECONDS", 0.01),
+                      ("CAMPAIGN_JOB_STALE_SECONDS", 1), ("CAMPAIGN_JOB_KEEP_DAYS", 0)):
+        value = app.config[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            raise ConfigError(f"{name.lower()}={value!r} should be a number >= {low}.")
+    if app.config["CAMPAIGN_JOB_STALE_SECONDS"] < 3 * app.config["CAMPAIGN_JOB_HEARTBEAT_SECONDS"]:
+        raise ConfigError("campaign_job_stale_seconds should be at least three heartbeats "
+                          "(CAMPAIGN_JOB_HEARTBEAT_SECONDS), or running jobs look dead.")
     jobs = JobStore(app.extensions["offers_store"])
     runner = JobRunner(jobs, app.extensions["offers_store"], app.config)
     app.extensions["offers_campaign_jobs"] = runner

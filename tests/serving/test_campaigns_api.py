@@ -236,6 +236,16 @@ def test_bad_page_parameters_are_400(auth, shared_client, segment, query):
              400)
 
 
+@pytest.mark.parametrize("setting", [{"CAMPAIGN_PAGE_MAX": 0}, {"CAMPAIGN_MAX_MEMBERS": "9"},
+                                     {"CAMPAIGN_JOB_STALE_SECONDS": 5}])
+def test_bad_campaign_settings_are_refused_at_start(make_config, trained_artifacts, tmp_path,
+                                                    setting):
+    from features.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="campaign_"):
+        _app(make_config, trained_artifacts[0], tmp_path, **setting)
+
+
 def test_scope_and_key_checks(auth, client, segment):
     error_of(client.post("/v1/campaigns", json={"segment": segment, "budget": 1},
                          headers=auth(EVENTS)), 403)
