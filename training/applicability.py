@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from features.dataset import Dataset
-from models.lifecycle.windows import default_horizon_days
+from models.lifecycle.windows import MAX_HORIZON_DAYS, MIN_HORIZON_DAYS, default_horizon_days
 from models.recommenders import item_categories, recommend_categories
 from models.recommenders.tuning import fit_tuned
 
@@ -61,8 +61,7 @@ def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[st
     dict of str to str
         ``{step: reason}`` for the steps to skip; empty when every step can run.
     """
-    tx = dataset.transactions
-    past = tx.loc[(tx["timestamp"] < as_of).to_numpy()]
+    past = _before(dataset, as_of)
     reasons: dict[str, str] = {}
     rec = recommendations_reason(past, as_of, config["validation_days"])
     if rec:
@@ -101,14 +100,46 @@ def churn_reason(past: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int | No
     if n_members < MIN_CHURN_MEMBERS:
         return (f"only {n_members} members bought before {as_of.date()}: churn windows need at "
                 f"least {MIN_CHURN_MEMBERS}")
-    horizon = int(horizon_days or default_horizon_days(past))
-    first = past["timestamp"].min()
-    days = (as_of - first).days
+    days = (as_of - past["timestamp"].min()).days
+    if horizon_days is None and days > CHURN_WINDOWS * MAX_HORIZON_DAYS:
+        return None  # any horizon derived from the cadence fits: no need to derive it
+    horizon = int(horizon_days or _fitting_horizon(past, days) or default_horizon_days(past))
     need = CHURN_WINDOWS * horizon
     if days <= need:
         return (f"{days} days of history: churn windows of {horizon} days need more than "
                 f"{CHURN_WINDOWS} x {horizon} = {need}")
     return None
+
+
+def churn_horizon(dataset: Dataset, as_of: pd.Timestamp, configured: int | None) -> int | None:
+    """The churn horizon to build windows with; None: derived from the purchase cadence.
+
+    ``configured`` when set. Otherwise None (``make_windows`` derives it), unless
+    the history is too short for the derived horizon's windows: then the longest
+    whole number of weeks, at least two, whose windows fit (a shop with a few
+    weeks of history still gets churn risk).
+    """
+    if configured:
+        return int(configured)
+    days = (as_of - dataset.transactions["timestamp"].min()).days  # as_of is after the first
+    if days > CHURN_WINDOWS * MAX_HORIZON_DAYS:
+        return None
+    return _fitting_horizon(_before(dataset, as_of), days)
+
+
+def _fitting_horizon(past: pd.DataFrame, days: int) -> int | None:
+    """A shorter horizon when the derived one's windows do not fit ``days`` of history."""
+    derived = default_horizon_days(past)
+    if days > CHURN_WINDOWS * derived:
+        return None
+    weeks = (days - 1) // (7 * CHURN_WINDOWS)
+    return 7 * weeks if 7 * weeks >= MIN_HORIZON_DAYS else None
+
+
+def _before(dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
+    tx = dataset.transactions
+    before = (tx["timestamp"] < as_of).to_numpy()
+    return tx if before.all() else tx.loc[before, ["member_id", "item_id", "timestamp"]]
 
 
 def popularity_only(transactions: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
@@ -152,4 +183,8 @@ def skipped_lifecycle_columns(n: int) -> dict[str, np.ndarray]:
 
 
 def _n_unique(column: pd.Series) -> int:
-    return int(pd.Series(column).astype("string").nunique())
+    if isinstance(column.dtype, pd.CategoricalDtype):  # per category: fast on 100M lines
+        codes = column.cat.codes.to_numpy()
+        return int(np.count_nonzero(np.bincount(codes[codes >= 0],
+                                                minlength=len(column.cat.categories))))
+    return int(column.nunique())

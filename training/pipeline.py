@@ -309,9 +309,9 @@ def _previous_params(run: TrainingRun) -> dict | None:
 def _churn(run: TrainingRun) -> None:
     seed = run.config["seed"]
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
-    windows = make_windows(
-        run.dataset, run.as_of, run.config["churn"]["horizon_days"] or None, random_state=seed
-    )
+    horizon = applicability.churn_horizon(run.dataset, run.as_of,
+                                          run.config["churn"]["horizon_days"] or None)
+    windows = make_windows(run.dataset, run.as_of, horizon, random_state=seed)
     horizon = windows.horizon_days
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()

@@ -14,11 +14,12 @@ import math
 import pandas as pd
 import pytest
 
+from features.dataset import CleaningReport, Dataset
 from models.recommenders.category import without_categories
 from serving import create_app
 from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
 from training import artifacts
-from training.applicability import churn_reason, recommendations_reason
+from training.applicability import churn_horizon, churn_reason, recommendations_reason
 from training.config import load_config
 from training.pipeline import train
 from training.synth.generate import generate
@@ -144,6 +145,15 @@ def test_skip_reasons_name_the_step_and_the_fix():
     assert recommendations_reason(two, days[-1], 14) is None
     few = tx[tx["member_id"].isin(["m1", "m2"])]
     assert churn_reason(few, days[-1], 14).startswith("only 2 members")
+    # eight weeks: the cadence's horizon (35 days) does not fit, two weeks do
+    weekly = pd.DataFrame({"member_id": [f"m{i % 25}" for i in range(100)], "item_id": "x",
+                           "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+                               [(i // 25) * 35 % 55 + i % 3 for i in range(100)], unit="D")})
+    eight = weekly.assign(timestamp=weekly["timestamp"].clip(upper="2024-02-24"))
+    as_of = pd.Timestamp("2024-02-26")
+    ds = Dataset(eight, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), CleaningReport(), "t")
+    assert churn_horizon(ds, as_of, None) == 14 and churn_horizon(ds, as_of, 28) == 28
+    assert churn_reason(eight, as_of, None) is None
     long = tx.assign(timestamp=pd.date_range("2023-01-01", periods=30, freq="14D"))
     assert churn_reason(long, pd.Timestamp("2024-02-01"), 14) is None
 
