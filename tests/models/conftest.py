@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from features.dataset import Dataset
 from features.loading import load_dataset
@@ -79,5 +80,13 @@ def uplift_case(tmp_path_factory) -> UpliftCase:
     offers = offer_specs_from_events(dataset, out / "truth" / "offers.parquet")
     truth = pd.read_parquet(out / "truth" / "uplift.parquet").astype(
         {"member_id": str, "offer_type": str, "group": str})
-    fit = fit_uplift(dataset, AS_OF, offers, offer_types=[UPLIFT_TYPE], max_iter=40)
+    with threadpool_limits(1):  # boosting on a busy 2-core box: 1 thread is ~5x faster
+        fit = fit_uplift(dataset, AS_OF, offers, offer_types=[UPLIFT_TYPE], max_iter=40)
     return UpliftCase(dataset, offers, truth, fit)
+
+
+@pytest.fixture
+def one_thread():
+    """Fit boosted trees on one OpenMP thread: many small fits are faster without spinning."""
+    with threadpool_limits(1):
+        yield

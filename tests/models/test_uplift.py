@@ -74,7 +74,7 @@ def _toy(n=600, seed=0):
 
 
 @pytest.mark.parametrize("learner", [TwoModelUplift, XLearnerUplift])
-def test_meta_learners_recover_a_planted_effect(learner):
+def test_meta_learners_recover_a_planted_effect(learner, one_thread):
     X, y, t, effect = _toy()
     model = learner(max_iter=60).fit(X, y, t)
     assert model is not None and model.n_features_in_ == 3
@@ -84,7 +84,7 @@ def test_meta_learners_recover_a_planted_effect(learner):
     assert np.all(np.abs(binary.predict(X)) <= 1)
 
 
-def test_learners_refuse_bad_input_and_use_before_fit():
+def test_learners_refuse_bad_input_and_use_before_fit(one_thread):
     X, y, t, _ = _toy(200)
     with pytest.raises(NotFittedError, match="not fitted yet. Call 'fit'"):
         XLearnerUplift().predict(X)
