@@ -1,0 +1,57 @@
+"""Fixtures of the fault tests: broken copies of a version, app configs, a real `offers serve`.
+
+The trained version comes from ``tests/conftest.py`` (``trained_artifacts``,
+``artifacts_copy``); each test breaks its own copy. Helpers and keys are in
+``fault_helpers.py``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fault_helpers import KEYS, Server, rewrite_manifest
+
+
+@pytest.fixture
+def clone(artifacts_copy):
+    """``clone(name)``: a valid copy of the trained version under a new name; its path."""
+    root, version = artifacts_copy
+
+    def make(name: str) -> Path:
+        dst = root / name
+        shutil.copytree(root / version, dst)
+        rewrite_manifest(dst, lambda m: m.update(version=name))
+        return dst
+
+    return make
+
+
+@pytest.fixture
+def app_config(tmp_path):
+    """``app_config(artifacts_dir, **overrides)``: a test app's config with the keys above."""
+
+    def make(artifacts_dir, **overrides) -> dict:
+        return {"ARTIFACTS_DIR": str(artifacts_dir),
+                "EVENTS_DB": str(tmp_path / "events.sqlite3"), "API_KEYS": KEYS,
+                "TESTING": True, **overrides}
+
+    return make
+
+
+@pytest.fixture
+def serve(tmp_path):
+    """``serve(artifacts_dir, *options, env=None)``: start `offers serve`; stopped afterwards."""
+    started = []
+
+    def start(artifacts, *args, env=None) -> Server:
+        server = Server(Path(artifacts), tmp_path, *args, env=env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
