@@ -7,6 +7,7 @@ The trained version comes from ``tests/conftest.py`` (``trained_artifacts``,
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -38,6 +39,17 @@ def app_config(tmp_path):
                 "TESTING": True, **overrides}
 
     return make
+
+
+@pytest.fixture
+def serve_env(monkeypatch):
+    """Restore the variables ``offers serve`` sets in its own process (run in-process here)."""
+    from serving.server import BLAS_ENV
+
+    for name in ("PROMETHEUS_MULTIPROC_DIR", *BLAS_ENV):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ and the smoke-check message was wrapped twice.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -24,7 +23,6 @@ from fault_helpers import ADMIN, READ, rehash, rewrite_manifest
 from features.errors import ArtifactError
 from serving import create_app
 from serving.model_state import load_served
-from serving.server import BLAS_ENV
 
 
 def _drop_libraries(v):
@@ -159,11 +157,9 @@ def test_a_broken_version_is_refused_with_one_clear_line(breakage, clone, artifa
                                       "corrupt npy header", "members without columns",
                                       "empty array"])
 def test_offers_serve_refuses_a_broken_version_at_start_up(breakage, clone, artifacts_copy,
-                                                           monkeypatch):
+                                                           serve_env):
     from offers.cli import main
 
-    for name in ("PROMETHEUS_MULTIPROC_DIR", *BLAS_ENV):  # prepare() sets them: restore after
-        monkeypatch.setenv(name, os.environ.get(name, "1"))
     root, _ = artifacts_copy
     name = "20990101T000000000000Z-bad1"
     BREAKAGES[breakage][0](clone(name))
