@@ -87,7 +87,7 @@ def log_signing() -> None:
 
 
 def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
-                 timeout: int = 60, worker_class: str = "gthread", threads: int = 8,
+                 timeout: int = 60, worker_class: str = "gthread", threads: int = 16,
                  keepalive: int = 5, read_timeout: float = 10.0) -> None:
     """Serve until stopped (SIGINT/SIGTERM); SIGHUP reloads ``current`` as described above.
 

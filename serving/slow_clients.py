@@ -5,10 +5,11 @@ its request has arrived: two clients that connect and send nothing (or send a
 body a byte a second) hold a two-worker server for the worker ``timeout``
 (``docs/operations.md`` has the measurement). Gunicorn's ``gthread`` worker
 already parks a connection that sends nothing in a poller instead of a thread
-(closing it after ``keepalive`` seconds), but a client that trickles bytes
-still holds a thread as long as it likes.
+(closing it after ``keepalive`` seconds) -- after holding a thread for 5 s --
+and a client that trickles bytes holds a thread as long as it likes.
 
-:class:`DeadlineThreadWorker` is ``gthread`` plus one rule: the request
+:class:`DeadlineThreadWorker` is ``gthread`` with a shorter wait for a new
+connection's first bytes (:attr:`first_data_wait`), plus one rule: the request
 (its headers and body) must arrive within ``read_timeout`` seconds of the
 worker starting to read it. A connection past its deadline reads as closed:
 the request is dropped (one warning line) and the connection closed, and the
@@ -70,10 +71,15 @@ class DeadlineThreadWorker(ThreadWorker):
     """
 
     read_timeout: float = 10.0
+    #: Seconds a thread waits for a new connection's first bytes before parking it in the
+    #: poller (gunicorn waits 5 s: five idle connections a thread each, for 5 s).
+    first_data_wait: float = 0.5
 
     def handle(self, conn):
         if not isinstance(conn.sock, _DeadlineSocket):
             conn.sock = _DeadlineSocket(conn.sock)
+            wait = conn.wait_for_data
+            conn.wait_for_data = lambda timeout: wait(min(timeout, self.first_data_wait))
         conn.sock.deadline = time.monotonic() + self.read_timeout
         keep = super().handle(conn)
         return False if conn.sock.expired else keep

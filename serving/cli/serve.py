@@ -17,7 +17,7 @@ import click
               help="gthread: THREADS requests per worker, idle connections parked, a read "
                    "deadline per request; sync: one request per worker, only behind a "
                    "buffering proxy (docs/operations.md).")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 256),
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
               help="Threads per gthread worker.")
 @click.option("--timeout", "worker_timeout", default=60, show_default=True,
               type=click.IntRange(5, 3600),
