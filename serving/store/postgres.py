@@ -67,7 +67,6 @@ class PostgresEventStore(SqlEventStore):
         try:
             conn = psycopg.connect(self.url, autocommit=True,
                                    connect_timeout=self.connect_timeout_s)
-            conn.execute("SET TIME ZONE 'UTC'")
         except psycopg.OperationalError as exc:  # down, restarting, refused, bad password
             logger.warning("cannot connect to the event store %s: %s", _redacted(self.url),
                            " ".join(str(exc).split()))
@@ -75,6 +74,13 @@ class PostgresEventStore(SqlEventStore):
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to the event store {_redacted(self.url)}: "
                               f"{str(exc).strip()}") from None
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+        except psycopg.Error as exc:  # the server went away between connecting and this
+            conn.close()
+            logger.warning("the event store %s went away: %s", _redacted(self.url),
+                           " ".join(str(exc).split()))
+            raise StoreUnavailable(UNAVAILABLE) from None
         return conn
 
     def _unavailable_errors(self) -> tuple[type[BaseException], ...]:

@@ -42,6 +42,23 @@ def app_config(tmp_path):
 
 
 @pytest.fixture
+def make_app(app_config):
+    """``make_app(artifacts_dir, **overrides)``: an app (its event store closed afterwards)."""
+    from serving import create_app
+
+    made = []
+
+    def make(artifacts_dir, **overrides):
+        app = create_app(app_config(artifacts_dir, **overrides))
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["offers_store"].close()
+
+
+@pytest.fixture
 def serve_env(monkeypatch):
     """Restore the variables ``offers serve`` sets in its own process (run in-process here)."""
     from serving.server import BLAS_ENV
@@ -67,3 +84,29 @@ def serve(tmp_path):
         server.stop()
 
 
+
+
+@pytest.fixture(scope="module")
+def own_postgres():
+    """A PostgreSQL server the test may stop and start (``stop()``, ``start()``, ``url``).
+
+    Skips without the server programs, except under CI (then it fails, as the
+    other PostgreSQL tests do).
+    """
+    from fault_helpers import OwnPostgres, postgres_bindir
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but no PostgreSQL server programs are installed")
+        pytest.skip("no PostgreSQL server programs (initdb) installed")
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp(prefix="offers-faults-pg-"))
+    server = OwnPostgres(bindir, tmp)
+    yield server
+    try:
+        server.stop("immediate")
+    except Exception:  # already stopped by the test
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,3 +109,56 @@ def wait_until(condition, seconds: float = 30.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+class OwnPostgres:
+    """A throw-away PostgreSQL cluster this test owns, so it can stop and restart it.
+
+    Made the way ``scripts/with_postgres.sh`` makes one (initdb, trust auth on
+    loopback, a free port; run as ``postgres`` when the tests run as root).
+    """
+
+    def __init__(self, bindir: Path, tmp: Path):
+        self.bindir, self.tmp = bindir, tmp
+        self.as_owner: list[str] = []
+        if os.geteuid() == 0:
+            import pwd
+
+            owner = "postgres"
+            try:
+                pwd.getpwnam(owner)
+            except KeyError:
+                owner = "nobody"
+            shutil.chown(tmp, owner)
+            self.as_owner = ["runuser", "-u", owner, "--"]
+        self.port = free_port()
+        self._run("initdb", "-D", str(tmp / "data"), "-U", "offers", "-A", "trust", "-E",
+                  "UTF8", "--no-sync")
+        self.start()
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "offers", "offers")
+        self.url = f"postgresql://offers@127.0.0.1:{self.port}/offers"
+
+    def _run(self, program: str, *args: str) -> None:
+        subprocess.run([*self.as_owner, str(self.bindir / program), *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def start(self) -> None:
+        self._run("pg_ctl", "-D", str(self.tmp / "data"), "-l", str(self.tmp / "server.log"),
+                  "-w", "-t", "60", "start", "-o",
+                  f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.tmp} -c fsync=off")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run("pg_ctl", "-D", str(self.tmp / "data"), "-m", mode, "-w", "stop")
+
+
+def postgres_bindir() -> Path | None:
+    """The PostgreSQL server programs' directory, as scripts/with_postgres.sh finds it."""
+    import glob
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                        key=lambda d: int(d.split("/")[-2]) if d.split("/")[-2].isdigit() else 0,
+                        reverse=True)
+    found = shutil.which("initdb")
+    if found:
+        candidates.append(str(Path(found).parent))
+    return next((Path(d) for d in candidates if (Path(d) / "initdb").exists()), None)

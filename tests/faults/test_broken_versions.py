@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from fault_helpers import ADMIN, READ, rehash, rewrite_manifest
 
 from features.errors import ArtifactError
-from serving import create_app
 from serving.model_state import load_served
 
 
@@ -173,9 +172,9 @@ def test_offers_serve_refuses_a_broken_version_at_start_up(breakage, clone, arti
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
 def test_a_reload_refuses_a_broken_version_and_keeps_serving(breakage, clone, artifacts_copy,
-                                                             app_config):
+                                                             make_app):
     root, good = artifacts_copy
-    app = create_app(app_config(root))
+    app = make_app(root)
     client = app.test_client()
     name = "20990101T000000000000Z-bad2"
     BREAKAGES[breakage][0](clone(name))

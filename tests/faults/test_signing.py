@@ -15,7 +15,6 @@ from click.testing import CliRunner
 from fault_helpers import ADMIN, READ, SIGNING_KEY, rehash
 
 from features.errors import ArtifactError, ConfigError
-from serving import create_app
 from serving.model_state import load_served
 from serving.server import log_signing
 from training.artifacts import open_version, start_version
@@ -94,7 +93,7 @@ def test_rewritten_files_and_hashes_are_refused_only_with_a_key(clone, artifacts
 
 
 def test_an_unsigned_version_is_refused_everywhere_when_a_key_is_set(
-        clone, artifacts_copy, catalog, app_config, with_key, serve_env, caplog):
+        clone, artifacts_copy, catalog, make_app, with_key, serve_env, caplog):
     from offers.cli import main
 
     root, unsigned = artifacts_copy
@@ -106,7 +105,7 @@ def test_an_unsigned_version_is_refused_everywhere_when_a_key_is_set(
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert [line for line in result.output.splitlines() if line.startswith("error: ")] == [
         line for line in result.output.splitlines() if "is not signed" in line]
-    app = create_app(app_config(root, MODEL_VERSION=signed))
+    app = make_app(root, MODEL_VERSION=signed)
     client = app.test_client()
     answer = client.post("/v1/admin/reload", json={"version": unsigned},
                          headers={"Authorization": f"Bearer {ADMIN}"})
