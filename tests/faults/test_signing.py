@@ -161,17 +161,23 @@ def test_start_up_says_whether_versions_must_be_signed(no_key, monkeypatch, capl
     assert SIGNING_KEY not in caplog.text
 
 
-def test_offers_train_signs_with_a_key_file(synth_data, tmp_path, no_key, monkeypatch):
+def test_offers_train_signs_with_a_key_file(make_data_dir, tmp_path, no_key, monkeypatch):
+    """The option reaches the pipeline's writer (the pipeline itself is stubbed: fast)."""
+    import training.pipeline
     from offers.cli import main
 
+    def fake_train(data_dir, artifacts_dir, as_of=None, config=None):
+        writer = start_version(artifacts_dir)  # what the pipeline calls
+        writer.save_array("a", np.arange(2))
+        writer.commit({})
+        raise SystemExit(0)  # stop before the CLI prints the metrics of a real run
+
+    monkeypatch.setattr(training.pipeline, "train", fake_train)
     key_file = tmp_path / "signing.key"
     key_file.write_text(SIGNING_KEY)
-    config = tmp_path / "train.toml"
-    config.write_text("[recommend]\ntune = false\nfactors = 8\niterations = 3\n")
     out = tmp_path / "artifacts"
     monkeypatch.setenv(KEY_FILE_ENV, "")  # the option sets it; restored afterwards
-    result = CliRunner().invoke(main, ["train", str(synth_data), "--out", str(out),
-                                       "--config", str(config),
+    result = CliRunner().invoke(main, ["train", str(make_data_dir()), "--out", str(out),
                                        "--signing-key-file", str(key_file)])
     assert result.exit_code == 0, result.output
     opened = open_version(out)  # verified with the key from the file
@@ -180,3 +186,8 @@ def test_offers_train_signs_with_a_key_file(synth_data, tmp_path, no_key, monkey
     monkeypatch.setenv(KEY_ENV, "a-different-key-0123456789")
     with pytest.raises(ArtifactError, match="does not match"):
         open_version(out)
+    short = tmp_path / "short.key"
+    short.write_text("short")
+    result = CliRunner().invoke(main, ["train", str(make_data_dir("d2")), "--out", str(out),
+                                       "--signing-key-file", str(short)])
+    assert result.exit_code == 1 and "shorter than 16 bytes" in result.output

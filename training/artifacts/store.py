@@ -107,7 +107,7 @@ class VersionWriter:
                 "The current version is unchanged.") from exc
 
     def file(self, name: str) -> Path:
-        if "/" in name or name.startswith(".") or name == MANIFEST:
+        if "/" in name or name.startswith(".") or name in (MANIFEST, signing.SIGNATURE):
             raise ValueError(f"invalid artifact file name {name!r}")
         return self.path / name
 
@@ -153,7 +153,8 @@ class VersionWriter:
             final = self.root / self.version
             os.rename(self.path, final)
         if make_current:
-            set_current(self.root, self.version)
+            with self._writing(CURRENT):
+                set_current(self.root, self.version)
         logger.info("wrote artifact version %s", self.version)
         return final
 
