@@ -83,12 +83,12 @@ class PostgresEventStore(SqlEventStore):
             raise StoreUnavailable(UNAVAILABLE) from None
         return conn
 
-    def _unavailable_errors(self) -> tuple[type[BaseException], ...]:
+    def _is_unavailable(self, exc: BaseException) -> bool:
         import psycopg
 
         # OperationalError: the server went away (AdminShutdown, connection lost);
         # InterfaceError: a connection psycopg already knows is closed.
-        return (psycopg.OperationalError, psycopg.InterfaceError)
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
 
     def _describe(self) -> str:
         return f"the event store {_redacted(self.url)}"

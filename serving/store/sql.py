@@ -68,9 +68,9 @@ class SqlEventStore:
     def _from_db_time(self, value: Any) -> datetime:
         return value
 
-    def _unavailable_errors(self) -> tuple[type[BaseException], ...]:
-        """Driver errors that mean the database cannot be reached (not a bad statement)."""
-        return ()
+    def _is_unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the database cannot be used now (not a bad statement)."""
+        return False
 
     def _describe(self) -> str:
         return "the event store"
@@ -232,11 +232,12 @@ class SqlEventStore:
             conn = self._connect()
         try:
             yield conn
-        except self._unavailable_errors() as exc:
-            self._discard(conn)
-            logger.warning("%s went away: %s", self._describe(), " ".join(str(exc).split()))
-            raise StoreUnavailable(UNAVAILABLE) from None
-        except BaseException:
+        except BaseException as exc:
+            if self._is_unavailable(exc):
+                self._discard(conn)
+                logger.warning("%s is unavailable: %s", self._describe(),
+                               " ".join(str(exc).split()))
+                raise StoreUnavailable(UNAVAILABLE) from None
             conn.close()  # state unknown after an error: never reuse it
             raise
         with self._lock:

@@ -167,3 +167,31 @@ def test_killed_workers_lose_no_event_on_postgresql(own_postgres, artifacts_copy
     assert events == len(set(retried)) and counted == events + before, (events, counted, before)
     print(f"posted={len(set(retried))} acked={len(acked)} lost={len(acked - stored)} "
           f"kills={kills}")
+
+
+def test_a_locked_sqlite_store_is_a_503_then_recovers(artifacts_copy, make_app, tmp_path,
+                                                      monkeypatch):
+    import sqlite3
+
+    from serving.store.sqlite import SqliteEventStore
+
+    monkeypatch.setattr(SqliteEventStore, "busy_timeout_ms", 200)
+    root, _ = artifacts_copy
+    db = tmp_path / "locked.sqlite3"
+    client = make_app(root, EVENTS_DB=str(db)).test_client()
+    read, events = ({"Authorization": f"Bearer {key}"} for key in (READ, EVENTS))
+    offer_id = client.get(f"/v1/members/{MEMBER}/offers?channel=app",
+                          headers=read).get_json()["offers"][0]["offer_id"]
+    body = [_event("sqlite-locked-1", offer_id)]
+    locker = sqlite3.connect(db, isolation_level=None)
+    try:
+        locker.execute("BEGIN EXCLUSIVE")  # another process holding the database
+        refused = client.post("/v1/events", json=body, headers=events)
+        assert refused.status_code == 503, refused.data
+        assert refused.get_json()["error"]["code"] == "store_unavailable"
+        assert "nothing stored" in refused.get_json()["error"]["message"]
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    stored = client.post("/v1/events", json=body, headers=events)
+    assert stored.status_code == 200 and stored.get_json()["stored"] == 1
