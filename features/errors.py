@@ -15,6 +15,7 @@ OffersError
 │                                     incompatible (refused before anything is unpickled)
 ├── EventConflict (ValueError)        an ``event_id`` already stored for a different event
 └── ApiError                          an HTTP error answered as JSON (has ``status_code``)
+    └── StoreUnavailable              the event store cannot be reached now (503, retry later)
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ class ApiError(OffersError):
         self.status_code = status_code
         self.code = code
         self.headers = headers or {}
+
+
+class StoreUnavailable(ApiError):
+    """The event store cannot be reached (database down or restarting): 503, retry later.
+
+    Nothing was stored by the request that met it; the store reconnects by itself
+    once the database is back.
+    """
+
+    def __init__(self, message: str, retry_after_s: int = 5):
+        super().__init__(message, 503, "store_unavailable",
+                         {"Retry-After": str(retry_after_s)})
 
 
 @dataclass(frozen=True)

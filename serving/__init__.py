@@ -4,7 +4,8 @@
 - :mod:`serving.engine`: the Flask-free offer engine shared by the API and the CLI;
 - :mod:`serving.store`: the event store (SQLite or PostgreSQL);
 - :mod:`serving.model_state`, :mod:`serving.server`, :mod:`serving.config`:
-  the served version, gunicorn and the settings;
+  the served version, gunicorn and the settings; :mod:`serving.slow_clients`:
+  the gunicorn worker that slow or stuck clients cannot take over;
 - :mod:`serving.cli`: the ``serve``, ``apikey``, ``events``, ``decide`` and
   ``campaign`` commands.
 

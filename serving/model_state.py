@@ -28,12 +28,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from features.errors import ConfigError
+from features.errors import ConfigError, DataError
 from features.storage import atomic_write_bytes
 from training.artifacts.store import ArtifactError, current_version
 
 logger = logging.getLogger(__name__)
 
+FIX = "retrain, or roll back with `offers rollback`."
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -54,12 +55,26 @@ def load_served(artifacts_dir: str, version: str, catalog: Any, engine_config: d
 
     if not VERSION_PATTERN.match(version) or ".." in version:
         raise ArtifactError(f"{version!r} is not a version name; list them with `offers versions`.")
-    bundle = load_bundle(artifacts_dir, version)
     try:
-        bundle.smoke_check()
+        bundle = load_bundle(artifacts_dir, version)
+    except ArtifactError:
+        raise
+    except Exception as exc:  # a table of the wrong shape, a column missing: not servable
+        raise ArtifactError(f"version {version} cannot be served ({type(exc).__name__}: "
+                            f"{one_line(exc)}); {FIX}") from exc
+    try:
+        bundle.smoke_check()  # its DataError already says "version X failed its smoke check"
+    except DataError as exc:
+        raise ArtifactError(f"{one_line(exc)}; {FIX}") from exc
     except Exception as exc:
-        raise ArtifactError(f"version {version} failed its smoke check: {exc}") from exc
+        raise ArtifactError(f"version {version} failed its smoke check: "
+                            f"{type(exc).__name__}: {one_line(exc)}; {FIX}") from exc
     return Served(bundle, OfferEngine(bundle, catalog, engine_options(engine_config)))
+
+
+def one_line(exc: BaseException, limit: int = 400) -> str:
+    """An exception's message on one line (log lines and JSON errors stay one line)."""
+    return " ".join(str(exc).split())[:limit]
 
 
 def engine_options(options: dict) -> Any:

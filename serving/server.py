@@ -33,7 +33,8 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from serving.model_state import load_served, read_target, write_target
+from serving.model_state import load_served, one_line, read_target, write_target
+from training.artifacts.signing import KEY_ENV, KEY_FILE_ENV, signing_key
 from training.artifacts.store import current_version, open_version
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class OffersServer(BaseApplication):
 
 def prepare(config: dict[str, Any]) -> str:
     """Verify the version to serve, write the target file; return the run directory."""
+    log_signing()
     version = config["MODEL_VERSION"] or current_version(config["ARTIFACTS_DIR"])
     open_version(config["ARTIFACTS_DIR"], version)  # ArtifactError with a clear message
     run_dir = tempfile.mkdtemp(prefix="offers-serve-")
@@ -75,12 +77,44 @@ def prepare(config: dict[str, Any]) -> str:
     return run_dir
 
 
+def log_signing() -> None:
+    """Say once whether versions must be signed (ConfigError for an unreadable key)."""
+    if signing_key() is None:
+        logger.warning("no signing key configured (%s or %s): model versions are checked "
+                       "against their hashes but not their signature", KEY_ENV, KEY_FILE_ENV)
+    else:
+        logger.info("signing key configured: unsigned or wrongly signed versions are refused")
+
+
 def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
-                 timeout: int = 60) -> None:
-    """Serve until stopped (SIGINT/SIGTERM); SIGHUP reloads ``current`` as described above."""
+                 timeout: int = 60, worker_class: str = "gthread", threads: int = 16,
+                 keepalive: int = 5, read_timeout: float = 10.0) -> None:
+    """Serve until stopped (SIGINT/SIGTERM); SIGHUP reloads ``current`` as described above.
+
+    ``worker_class`` ``gthread`` (the default) serves ``threads`` requests per
+    worker, parks idle connections in a poller (not a thread) and closes a
+    connection whose request (headers and body) has not arrived within
+    ``read_timeout`` seconds (:class:`~serving.slow_clients.DeadlineThreadWorker`),
+    so slow or stuck clients cannot hold every worker; ``sync`` is one request
+    per worker with no read deadline (use it only behind a buffering proxy).
+    """
     run_dir = prepare(config)
+    master = os.getpid()
+    try:
+        _run(config, run_dir, host, port, workers, timeout, worker_class, threads, keepalive,
+             read_timeout)
+    finally:
+        # Workers are forked inside run() and leave it through SystemExit too: only the
+        # master may remove the directory the workers share.
+        if os.getpid() == master:
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(config, run_dir, host, port, workers, timeout, worker_class, threads, keepalive,
+         read_timeout) -> None:
     from serving import create_app  # noqa: F401  (imported here to share its code pages)
     from serving.engine import load_catalog
+    from serving.slow_clients import DeadlineThreadWorker
 
     catalog = load_catalog(config["CATALOG_PATH"])
 
@@ -90,7 +124,8 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
             target = current_version(config["ARTIFACTS_DIR"])
             served = load_served(config["ARTIFACTS_DIR"], target, catalog, config["ENGINE"])
         except Exception as exc:  # refuse: the workers restart on the old version
-            logger.error("SIGHUP: refused the new version, staying on %s: %s", old, exc)
+            logger.error("SIGHUP: refused the new version, staying on %s: %s", old,
+                         one_line(exc))
             return
         server.preloaded = served
         write_target(config["MODEL_STATE_FILE"], target)
@@ -105,22 +140,20 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
         multiprocess.mark_process_dead(worker.pid)
 
     options = {
-        "bind": f"{host}:{port}", "workers": workers, "worker_class": "sync",
-        "timeout": timeout, "graceful_timeout": 30, "on_reload": on_reload,
+        "bind": f"{host}:{port}", "workers": workers, "timeout": timeout,
+        "graceful_timeout": 30, "keepalive": keepalive, "on_reload": on_reload,
         "child_exit": child_exit, "pre_fork": pre_fork, "control_socket_disable": True,
         "proc_name": "offers-serve", "errorlog": "-", "loglevel": "info",
     }
+    if worker_class == "gthread":
+        DeadlineThreadWorker.read_timeout = read_timeout
+        options.update(worker_class=DeadlineThreadWorker, threads=threads)
+    else:
+        options.update(worker_class="sync")
     first = load_served(config["ARTIFACTS_DIR"], read_target(config["MODEL_STATE_FILE"]),
                         catalog, config["ENGINE"])
     server = OffersServer(config, options, preloaded=first)
-    master = os.getpid()
-    try:
-        server.run()
-    finally:
-        # Workers are forked inside run() and leave it through SystemExit too: only the
-        # master may remove the directory the workers share.
-        if os.getpid() == master:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    server.run()
 
 
 def run_dev(config: dict[str, Any], host: str, port: int) -> None:

@@ -15,7 +15,8 @@ a duplicate and not counted twice. Either every event of a request is valid and
 the request is stored in one transaction (durable before the answer), or
 nothing is stored and the error lists what to fix (400; 422 when the only
 problem is an offer id the catalog does not know; 409 when an ``event_id``
-is reused for a different event).
+is reused for a different event; 503 with ``Retry-After`` when the database
+cannot be reached: the request was not stored, retry it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 from flask import Blueprint, current_app, g
 
 from features.contract import EVENT_TYPES
-from features.errors import ApiError, EventConflict
+from features.errors import ApiError, EventConflict, StoreUnavailable
 from serving.api.auth import require
 from serving.api.params import check_id, json_body
 from serving.store.base import StoredEvent
@@ -77,6 +78,8 @@ def post_events():
         result = current_app.extensions["offers_store"].add(parsed)
     except EventConflict as exc:
         raise ApiError(f"nothing stored: {exc}", 409) from exc
+    except StoreUnavailable as exc:  # 503: never acknowledged, so the client retries
+        raise StoreUnavailable(f"nothing stored: {exc.message}") from None
     counter = current_app.extensions["offers_metrics"].events
     stored = set(result.stored)
     for event in parsed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -10,7 +11,26 @@ import click
 @click.command()
 @click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Gunicorn worker processes (each serves one request at a time).")
+              help="Gunicorn worker processes.")
+@click.option("--worker-class", default="gthread", show_default=True,
+              type=click.Choice(["gthread", "sync"]),
+              help="gthread: THREADS requests per worker, idle connections parked, a read "
+                   "deadline per request; sync: one request per worker, only behind a "
+                   "buffering proxy (docs/operations.md).")
+@click.option("--threads", default=16, show_default=True, type=click.IntRange(1, 256),
+              help="Threads per gthread worker.")
+@click.option("--timeout", "worker_timeout", default=60, show_default=True,
+              type=click.IntRange(5, 3600),
+              help="Seconds a worker may stay silent before it is restarted.")
+@click.option("--keep-alive", "keepalive", default=5, show_default=True,
+              type=click.IntRange(0, 300),
+              help="Seconds an idle (or not yet sending) connection is kept open.")
+@click.option("--read-timeout", default=10.0, show_default=True,
+              type=click.FloatRange(0.5, 600),
+              help="Seconds a client has to send a whole request (gthread).")
+@click.option("--signing-key-file", type=click.Path(dir_okay=False, exists=True),
+              default=None, help="Refuse versions not signed with the key in this file "
+                                 "(else OFFERS_SIGNING_KEY[_FILE]).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0: every interface).")
@@ -25,7 +45,9 @@ import click
               help="Serve WITHOUT API keys (anyone who can connect may do anything).")
 @click.option("--dev", is_flag=True,
               help="Flask's development server (one process) instead of gunicorn.")
-def serve(artifacts_dir: str, workers: int, port: int, host: str, config_file: str | None,
+def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
+          worker_timeout: int, keepalive: int, read_timeout: float,
+          signing_key_file: str | None, port: int, host: str, config_file: str | None,
           events_db: str | None, model_version: str | None, open_access: bool,
           dev: bool) -> None:
     """Serve offers, recommendations and profiles over HTTP from ARTIFACTS_DIR.
@@ -37,6 +59,10 @@ def serve(artifacts_dir: str, workers: int, port: int, host: str, config_file: s
     """
     from serving.config import load_serve_config
     from serving.server import run_dev, run_gunicorn
+    from training.artifacts.signing import KEY_FILE_ENV
+
+    if signing_key_file:  # the environment carries it to every worker and loader
+        os.environ[KEY_FILE_ENV] = os.path.abspath(signing_key_file)
 
     # The access log and reload messages are INFO records of the serving package.
     logging.basicConfig(level=logging.WARNING,
@@ -54,7 +80,9 @@ def serve(artifacts_dir: str, workers: int, port: int, host: str, config_file: s
     if dev:
         run_dev(config, host, port)
     else:
-        run_gunicorn(config, host, port, workers)
+        run_gunicorn(config, host, port, workers, timeout=worker_timeout,
+                     worker_class=worker_class, threads=threads, keepalive=keepalive,
+                     read_timeout=read_timeout)
 
 
 @click.command()

@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from features.errors import ConfigError
-from serving.store.sql import SqlEventStore
+from features.errors import ConfigError, StoreUnavailable
+from serving.store.sql import UNAVAILABLE, SqlEventStore
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +67,31 @@ class PostgresEventStore(SqlEventStore):
         try:
             conn = psycopg.connect(self.url, autocommit=True,
                                    connect_timeout=self.connect_timeout_s)
+        except psycopg.OperationalError as exc:  # down, restarting, refused, bad password
+            logger.warning("cannot connect to the event store %s: %s", _redacted(self.url),
+                           " ".join(str(exc).split()))
+            raise StoreUnavailable(UNAVAILABLE) from None
         except psycopg.Error as exc:
             raise ConfigError(f"cannot connect to the event store {_redacted(self.url)}: "
                               f"{str(exc).strip()}") from None
-        conn.execute("SET TIME ZONE 'UTC'")
+        try:
+            conn.execute("SET TIME ZONE 'UTC'")
+        except psycopg.Error as exc:  # the server went away between connecting and this
+            conn.close()
+            logger.warning("the event store %s went away: %s", _redacted(self.url),
+                           " ".join(str(exc).split()))
+            raise StoreUnavailable(UNAVAILABLE) from None
         return conn
+
+    def _is_unavailable(self, exc: BaseException) -> bool:
+        import psycopg
+
+        # OperationalError: the server went away (AdminShutdown, connection lost);
+        # InterfaceError: a connection psycopg already knows is closed.
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
+
+    def _describe(self) -> str:
+        return f"the event store {_redacted(self.url)}"
 
     @contextlib.contextmanager
     def _transaction(self, conn: Any) -> Iterator[None]:

@@ -4,18 +4,25 @@ Back ends supply a connection, a write transaction, the schema and the
 timestamp conversion; everything else is here. Connections are kept in a
 small per-process pool (one per concurrent request at most) and closed by
 :meth:`SqlEventStore.close`.
+
+A database that goes away (stopped, restarting, unreachable) is a
+:class:`~features.errors.StoreUnavailable` (HTTP 503, nothing stored) for the
+requests that meet it: the failed connection is closed and the idle pool
+emptied (its connections died with the server), so requests reconnect by
+themselves once the database is back.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from features.errors import EventConflict
+from features.errors import EventConflict, StoreUnavailable
 from serving.store.base import (
     COLUMNS,
     EXPORT_COLUMNS,
@@ -24,6 +31,10 @@ from serving.store.base import (
     StoredEvent,
 )
 
+logger = logging.getLogger(__name__)
+
+#: What a client is told (details, which may name hosts, go to the log only).
+UNAVAILABLE = "the event store is unavailable (database down or restarting); retry in a few seconds"
 CHUNK = 200  # rows per multi-row INSERT or IN (...) list
 MEMBER_EVENTS_LIMIT = 500  # most recent events per member read for frequency caps
 
@@ -56,6 +67,13 @@ class SqlEventStore:
 
     def _from_db_time(self, value: Any) -> datetime:
         return value
+
+    def _is_unavailable(self, exc: BaseException) -> bool:
+        """Whether ``exc`` means the database cannot be used now (not a bad statement)."""
+        return False
+
+    def _describe(self) -> str:
+        return "the event store"
 
     # -- the interface ----------------------------------------------------------------------
     def add(self, events: Sequence[StoredEvent]) -> AddResult:
@@ -214,7 +232,12 @@ class SqlEventStore:
             conn = self._connect()
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
+            if self._is_unavailable(exc):
+                self._discard(conn)
+                logger.warning("%s is unavailable: %s", self._describe(),
+                               " ".join(str(exc).split()))
+                raise StoreUnavailable(UNAVAILABLE) from None
             conn.close()  # state unknown after an error: never reuse it
             raise
         with self._lock:
@@ -222,6 +245,15 @@ class SqlEventStore:
                 self._idle.append(conn)
                 return
         conn.close()
+
+
+    def _discard(self, conn: Any) -> None:
+        """Close ``conn`` and every idle connection: the database dropped them all."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for dead in (conn, *idle):
+            with contextlib.suppress(Exception):
+                dead.close()
 
 
 def _chunks(items: list, size: int = CHUNK) -> Iterator[list]:

@@ -87,6 +87,11 @@ class SqliteEventStore(SqlEventStore):
         for statement in filter(str.strip, SCHEMA.split(";")):
             conn.execute(statement)
 
+    def _is_unavailable(self, exc: BaseException) -> bool:
+        # Locked past busy_timeout, a full disk, an I/O error: retry later (503), not a 500.
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            word in str(exc) for word in ("locked", "full", "disk I/O", "unable to open"))
+
     def _to_db_time(self, ts: datetime) -> str:
         return ts.astimezone(timezone.utc).isoformat(timespec="microseconds")
 

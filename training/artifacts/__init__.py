@@ -5,7 +5,9 @@ This is the one part of :mod:`training` that :mod:`serving` may import:
 - :mod:`.store` writes versions atomically and opens them only after every
   file's hash and the library versions are verified (:func:`start_version`,
   :func:`open_version`, :func:`set_current`, :func:`rollback`);
-- :mod:`.recommender` saves and reads the recommender's arrays.
+- :mod:`.recommender` saves and reads the recommender's arrays;
+- :mod:`.signing` signs manifests (HMAC-SHA256) when a key is configured, and
+  checks the signature on open.
 
 Imports: :mod:`features`, :mod:`models` and this package only.
 """

@@ -12,9 +12,18 @@ A version is written into a hidden temporary directory and renamed into place
 only when complete; ``current`` is switched after that. A failed or
 interrupted training therefore leaves the previous version current and no
 half-written version behind (stale temporary directories of a killed run are
-removed by the next one). Loading checks every file's hash and the library
-versions recorded in the manifest before it reads anything: a joblib file runs
-code when loaded, so one that fails its hash is never opened.
+removed by the next one). A write that fails (a full disk: ``ENOSPC``) is an
+:class:`ArtifactError` naming the file, and leaves nothing behind.
+
+Loading checks every file's hash and the library versions recorded in the
+manifest before it reads anything: a joblib file runs code when loaded, so one
+that fails its hash is never opened. With a signing key configured
+(:mod:`.signing`), the manifest is signed on commit and a version whose
+``manifest.sig`` is missing or wrong is refused before its hashes are even
+trusted. Every way a version can be broken (no or unreadable manifest, a
+missing entry or a wrong type in it, a missing, extra or altered file, a file
+that cannot be parsed) is one :class:`ArtifactError` line naming the version,
+the file and what to do.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import logging
 import os
 import secrets
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ArtifactError
+from training.artifacts import signing
 
 logger = logging.getLogger(__name__)
 
@@ -76,32 +87,50 @@ class VersionWriter:
     :meth:`commit`.
     """
 
-    def __init__(self, root: Path, version: str):
+    def __init__(self, root: Path, version: str, signing_key: bytes | None = None):
         self.root = root
         self.version = version
+        self.signing_key = signing_key
         self.path = root / f"{TMP_PREFIX}{version}"
-        self.path.mkdir(parents=True)
+        with self._writing(self.path.name):
+            self.path.mkdir(parents=True)
+
+    @contextmanager
+    def _writing(self, name: str):
+        """Turn a failed write (a full disk, a read-only directory) into one clear error."""
+        try:
+            yield
+        except OSError as exc:
+            raise ArtifactError(
+                f"cannot write {name} of the new version {self.version} in {self.root}: "
+                f"{exc.strerror or exc}; free space (or fix permissions) and train again. "
+                "The current version is unchanged.") from exc
 
     def file(self, name: str) -> Path:
-        if "/" in name or name.startswith(".") or name == MANIFEST:
+        if "/" in name or name.startswith(".") or name in (MANIFEST, signing.SIGNATURE):
             raise ValueError(f"invalid artifact file name {name!r}")
         return self.path / name
 
     def save_array(self, name: str, array: np.ndarray) -> None:
         # np.asarray keeps 0-d arrays 0-d (ascontiguousarray would make them 1-d).
-        np.save(self.file(f"{name}.npy"), np.asarray(array, order="C"), allow_pickle=False)
+        with self._writing(f"{name}.npy"):
+            np.save(self.file(f"{name}.npy"), np.asarray(array, order="C"), allow_pickle=False)
 
     def save_frame(self, name: str, frame: pd.DataFrame) -> None:
-        frame.to_parquet(self.file(f"{name}.parquet"), index=False)
+        with self._writing(f"{name}.parquet"):
+            frame.to_parquet(self.file(f"{name}.parquet"), index=False)
 
     def save_joblib(self, name: str, obj: Any) -> None:
-        joblib.dump(obj, self.file(f"{name}.joblib"))
+        with self._writing(f"{name}.joblib"):
+            joblib.dump(obj, self.file(f"{name}.joblib"))
 
     def save_json(self, name: str, obj: Any) -> None:
-        self.file(f"{name}.json").write_text(json.dumps(obj, indent=2, default=str))
+        with self._writing(f"{name}.json"):
+            self.file(f"{name}.json").write_text(json.dumps(obj, indent=2, default=str))
 
     def save_text(self, filename: str, text: str) -> None:
-        self.file(filename).write_text(text, encoding="utf-8")
+        with self._writing(filename):
+            self.file(filename).write_text(text, encoding="utf-8")
 
     def commit(self, manifest: dict[str, Any], make_current: bool = True) -> Path:
         """Hash every file, write the manifest, move the version into place, switch ``current``."""
@@ -114,12 +143,18 @@ class VersionWriter:
             **manifest,
             "files": {p.name: sha256_file(p) for p in files},
         }
-        (self.path / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        _fsync_dir_files(self.path)
-        final = self.root / self.version
-        os.rename(self.path, final)
+        data = json.dumps(manifest, indent=2, default=str).encode()
+        with self._writing(MANIFEST):
+            (self.path / MANIFEST).write_bytes(data)
+            if self.signing_key is not None:
+                (self.path / signing.SIGNATURE).write_text(
+                    signing.sign_manifest(data, self.signing_key), encoding="ascii")
+            _fsync_dir_files(self.path)
+            final = self.root / self.version
+            os.rename(self.path, final)
         if make_current:
-            set_current(self.root, self.version)
+            with self._writing(CURRENT):
+                set_current(self.root, self.version)
         logger.info("wrote artifact version %s", self.version)
         return final
 
@@ -133,14 +168,20 @@ def new_version_id() -> str:
     return now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond:06d}Z-" + secrets.token_hex(2)
 
 
-def start_version(artifacts_dir: str | os.PathLike) -> VersionWriter:
-    """Begin a new version under ``artifacts_dir`` (removing leftovers of killed runs)."""
+def start_version(artifacts_dir: str | os.PathLike,
+                  signing_key: bytes | None = None) -> VersionWriter:
+    """Begin a new version under ``artifacts_dir`` (removing leftovers of killed runs).
+
+    The version is signed with ``signing_key``, by default the key configured
+    in the environment (:func:`.signing.signing_key`; unsigned when there is none).
+    """
     root = Path(artifacts_dir)
+    key = signing_key if signing_key is not None else signing.signing_key()
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{TMP_PREFIX}*"):
         logger.info("removing %s left by an interrupted training", stale.name)
         shutil.rmtree(stale, ignore_errors=True)
-    return VersionWriter(root, new_version_id())
+    return VersionWriter(root, new_version_id(), signing_key=key)
 
 
 def set_current(artifacts_dir: str | os.PathLike, version: str) -> None:
@@ -168,7 +209,10 @@ def list_versions(artifacts_dir: str | os.PathLike) -> list[dict[str, Any]]:
     out = []
     for path in sorted(root.iterdir()):
         if path.is_dir() and not path.is_symlink() and (path / MANIFEST).is_file():
-            out.append(json.loads((path / MANIFEST).read_text()))
+            try:
+                out.append(_parse_manifest(path, (path / MANIFEST).read_bytes()))
+            except (ArtifactError, OSError) as exc:
+                logger.warning("skipping %s: %s", path.name, exc)
     return out
 
 
@@ -202,8 +246,23 @@ class ArtifactVersion:
 
     def _checked(self, filename: str) -> Path:
         if filename not in self.manifest["files"]:
-            raise ArtifactError(f"{self.path.name} has no file {filename!r}")
+            raise ArtifactError(f"version {self.path.name} has no file {filename!r}; it was "
+                                "written by another program version: retrain.")
         return self.path / filename
+
+    @contextmanager
+    def _reading(self, filename: str):
+        """Turn a file that cannot be parsed into one :class:`ArtifactError` naming it."""
+        try:
+            yield
+        except ArtifactError:
+            raise
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise ArtifactError(
+                f"version {self.path.name}: {filename} cannot be read "
+                f"({type(exc).__name__}: {detail}); retrain, or roll back with "
+                "`offers rollback`.") from exc
 
     def has(self, filename: str) -> bool:
         return filename in self.manifest["files"]
@@ -215,15 +274,20 @@ class ArtifactVersion:
         numpy would memory-map them with shape (1,).
         """
         path = self._checked(f"{name}.npy")
-        if mmap and _npy_shape(path) == ():
-            mmap = False
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        with self._reading(path.name):
+            if mmap and _npy_shape(path) == ():
+                mmap = False
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
     def load_frame(self, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self._checked(f"{name}.parquet"))
+        path = self._checked(f"{name}.parquet")
+        with self._reading(path.name):
+            return pd.read_parquet(path)
 
     def load_json(self, name: str) -> Any:
-        return json.loads(self._checked(f"{name}.json").read_text())
+        path = self._checked(f"{name}.json")
+        with self._reading(path.name):
+            return json.loads(path.read_text(encoding="utf-8"))
 
     def load_joblib(self, name: str) -> Any:
         """Load a joblib file from bytes whose hash was checked just now (no check/use race)."""
@@ -233,7 +297,8 @@ class ArtifactVersion:
             raise ArtifactError(
                 f"{self.path / filename} does not match its SHA-256; refusing to load it."
             )
-        return joblib.load(io.BytesIO(data))
+        with self._reading(filename):
+            return joblib.load(io.BytesIO(data))
 
 
 def open_version(artifacts_dir: str | os.PathLike, version: str | None = None) -> ArtifactVersion:
@@ -252,33 +317,82 @@ def open_version(artifacts_dir: str | os.PathLike, version: str | None = None) -
     path = root / version
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
-        raise ArtifactError(f"{path} is not a complete artifact version (no {MANIFEST}).")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT_VERSION:
-        raise ArtifactError(
-            f"{path} has artifact format {manifest.get('format')!r}, this program reads "
-            f"{FORMAT_VERSION}; retrain with this version."
-        )
+        raise ArtifactError(f"{path} is not a complete artifact version (no {MANIFEST}); "
+                            "train again or roll back with `offers rollback`.")
+    try:
+        data = manifest_path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"version {version}: cannot read {MANIFEST} ({exc.strerror}); "
+                            "fix its permissions, retrain or roll back.") from None
+    signing.check_signature(path, data, signing.signing_key())
+    manifest = _parse_manifest(path, data)
     running = library_versions()
     for lib in CHECKED_LIBRARIES:
         written = manifest["libraries"].get(lib, "?")
-        if not _compatible(written, running[lib]):
+        if not _compatible(str(written), running[lib]):
             raise ArtifactError(
                 f"{path} was written with {lib} {written} but {running[lib]} is installed; "
                 "retrain, or install the versions it was trained with."
             )
-    present = {p.name for p in path.iterdir() if p.is_file()} - {MANIFEST}
+    present = {p.name for p in path.iterdir() if p.is_file()} - {MANIFEST, signing.SIGNATURE}
     expected = set(manifest["files"])
     if present != expected:
         raise ArtifactError(
             f"{path} does not hold exactly the files its manifest lists "
-            f"(missing: {sorted(expected - present)}, unexpected: {sorted(present - expected)})."
+            f"(missing: {sorted(expected - present)}, unexpected: {sorted(present - expected)}); "
+            "restore the version as it was written, retrain, or roll back."
         )
     for name, digest in manifest["files"].items():
-        if sha256_file(path / name) != digest:
+        try:
+            actual = sha256_file(path / name)
+        except OSError as exc:
+            raise ArtifactError(f"version {version}: cannot read {name} ({exc.strerror}); "
+                                "fix its permissions, retrain or roll back.") from None
+        if actual != digest:
             raise ArtifactError(f"{path / name} does not match its SHA-256 in the manifest; "
                                 "the file was changed or corrupted. Retrain or roll back.")
     return ArtifactVersion(path, manifest)
+
+
+# Manifest entries every reader relies on, and their types.
+REQUIRED = {"format": int, "version": str, "libraries": dict, "files": dict}
+
+
+def _parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
+    """The manifest of the version at ``path`` from its bytes, checked for shape.
+
+    Raises :class:`ArtifactError` naming the version and the problem when it is
+    not JSON, not an object, of another format, or misses or mistypes an entry.
+    """
+    where = f"version {path.name}: {MANIFEST}"
+    fix = "restore it, retrain, or roll back with `offers rollback`."
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ArtifactError(f"{where} is not valid JSON ({exc}); it was truncated or "
+                            f"altered: {fix}") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError(f"{where} is not a JSON object; {fix}")
+    if "format" in manifest and manifest["format"] != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path} has artifact format {manifest.get('format')!r}, this program reads "
+            f"{FORMAT_VERSION}; retrain with this version."
+        )
+    for key, kind in REQUIRED.items():
+        if key not in manifest:
+            raise ArtifactError(f"{where} has no {key!r} entry; {fix}")
+        if not isinstance(manifest[key], kind) or isinstance(manifest[key], bool):
+            raise ArtifactError(f"{where}: {key!r} should be a {kind.__name__}, not "
+                                f"{type(manifest[key]).__name__}; {fix}")
+    bad = [name for name, digest in manifest["files"].items()
+           if not isinstance(digest, str) or "/" in name or name.startswith(".")
+           or name in (MANIFEST, signing.SIGNATURE)]
+    if bad:
+        raise ArtifactError(f"{where} lists bad file entries {sorted(map(str, bad))[:5]}; {fix}")
+    if manifest["version"] != path.name:
+        raise ArtifactError(f"{where} names version {manifest['version']!r}, not its directory "
+                            f"name; {fix}")
+    return manifest
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 
@@ -20,12 +21,15 @@ from training.progress import on_terminal
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
               default=None, help="TOML file of training settings (see training/config.py).")
 @click.option("--seed", type=int, default=None, help="Random seed (overrides the config).")
+@click.option("--signing-key-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Sign the new version with the key in this file (else OFFERS_SIGNING_KEY "
+                   "or OFFERS_SIGNING_KEY_FILE, if set).")
 @click.option("--retune", is_flag=True,
               help="Search the recommender grid even if the previous version's tuned "
                    "parameters could be reused.")
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
-    seed: int | None, retune: bool,
+    seed: int | None, signing_key_file: str | None, retune: bool,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -33,7 +37,12 @@ def train(
     before --as-of held out). The new version becomes ARTIFACTS_DIR/current
     only once completely written, with report.html beside the models.
     """
+    from training.artifacts.signing import KEY_FILE_ENV, signing_key
     from training.pipeline import train as run_training
+
+    if signing_key_file:  # read by the artifact writer (training.artifacts.signing)
+        os.environ[KEY_FILE_ENV] = os.path.abspath(signing_key_file)
+    signing_key()  # a bad key file is an error before hours of training, not after
 
     if not on_terminal():  # a terminal gets a progress bar instead of log lines
         logging.getLogger("offers.progress").setLevel(logging.INFO)
