@@ -19,6 +19,7 @@ from models.recommenders import BlendRecommender, build_interactions
 from serving.engine.bundle import ModelBundle
 from serving.engine.catalog.loading import parse_catalog
 from serving.engine.member_table import MemberTable
+from training.artifacts.schema import conform_members
 
 AS_OF = pd.Timestamp("2026-01-01")
 ITEMS = pd.DataFrame({
@@ -73,10 +74,10 @@ MEMBERS = pd.DataFrame({
     "expected_spend": [230.0, 60.0, 2.0, 5.0],
     "clv": [3000.0, 2000.0, 20.0, 60.0],
     "p_redeem_base": [0.10, 0.05, 0.05, np.nan],
-    "churn_reason_codes": ["", "RECENCY_HIGH", "RECENCY_HIGH,LOW_FREQUENCY", ""],
-    "churn_reasons": ["", "no purchase for 60 days",
-                      "no purchase for 90 days; few visits", ""],
-    "top_categories": ["coffee, bread", "wine, coffee", "bread", "bread"],
+    "churn_reason_codes": [[], ["RECENCY_HIGH"], ["RECENCY_HIGH", "LOW_FREQUENCY"], []],
+    "churn_reasons": [[], ["no purchase for 60 days"],
+                      ["no purchase for 90 days", "few visits"], []],
+    "top_categories": [["coffee", "bread"], ["wine", "coffee"], ["bread"], ["bread"]],
 })
 
 
@@ -87,8 +88,8 @@ def tiny_bundle(members: pd.DataFrame | None = None) -> ModelBundle:
     table = ITEMS.set_index("item_id").reindex(model.item_ids_)
     manifest = {"version": "test-v1", "as_of": AS_OF.isoformat(),
                 "metrics": {"churn": {"horizon_days": 28}}}
-    return ModelBundle("test-v1", manifest, MemberTable.from_frame(
-        MEMBERS if members is None else members), model, ITEMS,
+    return ModelBundle("test-v1", manifest, MemberTable.from_frame(conform_members(
+        MEMBERS if members is None else members, partial=True)), model, ITEMS,
         table["category"].to_numpy(dtype=str))
 
 
