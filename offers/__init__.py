@@ -3,4 +3,6 @@
 This package sits on top of the layers (features -> models -> training ->
 the artifact contract -> serving) and gathers their commands; nothing
 imports it.
+
+Imports: every layer; nothing imports it.
 """

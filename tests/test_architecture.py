@@ -149,3 +149,14 @@ def test_the_check_catches_an_upward_import(tmp_path, source, importer, expected
 
 def test_the_cycle_finder_finds_a_circle():
     assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
+
+
+def test_every_package_says_what_it_holds_and_what_it_may_import():
+    missing = []
+    for pkg in PACKAGES:
+        for init in sorted((ROOT / pkg).rglob("__init__.py")):
+            doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+            if len(doc) < 80 or "Imports:" not in doc:
+                missing.append(str(init.relative_to(ROOT)))
+    assert not missing, "package docstrings without what they hold and 'Imports:':\n" + "\n".join(
+        missing)

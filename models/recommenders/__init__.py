@@ -10,6 +10,11 @@ transactions before a cutoff, then ask for the top items of a batch of members::
 Category-level recommendations fit the same models on
 :func:`category_interactions`, or aggregate item scores with
 :func:`recommend_categories`.
+
+:mod:`.metrics` holds the ranking metrics (precision, recall, NDCG, coverage at k) and
+:mod:`.tuning` the validation split and the grid search of the blend.
+
+Imports: :mod:`features` and :mod:`models` only.
 """
 
 from .als import ALSRecommender

@@ -8,6 +8,8 @@
 
 Both are fitted on the member feature frame of
 :func:`features.member_features.build_member_features`.
+
+Imports: :mod:`features` and :mod:`models` only.
 """
 
 from .clusters import NO_PURCHASE_ID, BehaviourClusters

@@ -3,6 +3,8 @@
 They live beside the code they drive (as Flask's tutorial keeps ``init-db``
 beside its app); :data:`COMMANDS` lists them for the one entry point
 (:mod:`offers.cli`).
+
+Imports: :mod:`features`, :mod:`models`, :mod:`training.artifacts` and :mod:`serving`.
 """
 
 from serving.cli.events import events_group

@@ -6,6 +6,9 @@
 - :func:`allocate_campaign` allocates offers to many members under a budget;
 - :class:`OfferHistory` is what the engine needs from an event store,
   :class:`InMemoryHistory` an implementation over an ``offer_events`` table.
+
+Imports: :mod:`features`, :mod:`models` and :mod:`training.artifacts`; never Flask
+nor the rest of :mod:`serving`.
 """
 
 from serving.engine.bundle import ModelBundle, load_bundle

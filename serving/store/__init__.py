@@ -8,6 +8,8 @@
 
 Modules import downwards only: ``base`` <- ``sql`` <- ``sqlite``/``postgres``
 <- this package.
+
+Imports: :mod:`features` and its own modules; never Flask.
 """
 
 from __future__ import annotations

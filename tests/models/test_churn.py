@@ -9,7 +9,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from churn_value_helpers import synth_case
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError, NotFittedError
@@ -24,11 +23,6 @@ from models.lifecycle.churn_reasons import (
 )
 from models.lifecycle.tabular import to_matrix
 from models.lifecycle.windows import OUTCOME_COLUMNS, default_horizon_days, make_windows
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory):
-    return synth_case(tmp_path_factory)
 
 
 def toy_dataset(rows: list[tuple[str, str, float]], members=None) -> Dataset:

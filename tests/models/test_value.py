@@ -8,16 +8,10 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from churn_value_helpers import synth_case
 
 from features.errors import ConfigError, DataError, NotFittedError
 from models import metrics as mm
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
-
-
-@pytest.fixture(scope="module")
-def case(tmp_path_factory):
-    return synth_case(tmp_path_factory)
 
 
 def test_regression_metrics_hand_computed():

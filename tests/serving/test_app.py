@@ -6,14 +6,14 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from serving_helpers import ADMIN, ALL, EVENTS, READ, auth, make_config
+from keys import ADMIN, ALL, EVENTS, READ
 
 from serving import create_app
 from serving.engine import in_control
 
 
 @pytest.fixture
-def app(trained_artifacts, tmp_path):
+def app(make_config, trained_artifacts, tmp_path):
     app = create_app(make_config(trained_artifacts[0], tmp_path))
     yield app
     app.extensions["offers_store"].close()
@@ -45,7 +45,7 @@ def error_of(response, status):
 
 # -------------------------------------------------------------------------- members
 
-def test_profile_of_a_known_and_an_unknown_member(client, member, trained_artifacts):
+def test_profile_of_a_known_and_an_unknown_member(auth, client, member, trained_artifacts):
     body = client.get(f"/v1/members/{member}", headers=auth(READ)).get_json()
     assert body["known"] is True and body["model_version"] == trained_artifacts[1]
     profile = body["profile"]
@@ -58,7 +58,7 @@ def test_profile_of_a_known_and_an_unknown_member(client, member, trained_artifa
                        "model_version": trained_artifacts[1], "profile": None}
 
 
-def test_offers_for_a_known_member(client, member):
+def test_offers_for_a_known_member(auth, client, member):
     response = client.get(f"/v1/members/{member}/offers?channel=app&limit=2",
                           headers={**auth(READ), "X-Request-ID": "abc-123"})
     body = response.get_json()
@@ -73,7 +73,7 @@ def test_offers_for_a_known_member(client, member):
     assert body["segment"] and body["churn_risk"] is not None
 
 
-def test_unknown_member_gets_a_cold_start_answer(client, app):
+def test_unknown_member_gets_a_cold_start_answer(auth, client, app):
     engine = app.extensions["offers_model"].served.engine
     newcomer = next(f"newcomer-{n}" for n in range(100)
                     if not in_control(f"newcomer-{n}", engine.campaign, engine.control_share))
@@ -88,7 +88,7 @@ def test_unknown_member_gets_a_cold_start_answer(client, app):
     assert recs["known"] is False and len(recs["items"]) == 5
 
 
-def test_recommendations_with_limit_category_and_exclusions(client, member):
+def test_recommendations_with_limit_category_and_exclusions(auth, client, member):
     body = client.get(f"/v1/members/{member}/recommendations?limit=7&categories=2",
                       headers=auth(READ)).get_json()
     items = body["items"]
@@ -113,19 +113,19 @@ def test_recommendations_with_limit_category_and_exclusions(client, member):
     ("/v1/members/{m}/recommendations?category=NO-SUCH", "unknown category"),
     ("/v1/members/" + "x" * 65, "1-64 characters"),
 ])
-def test_bad_query_input_is_a_400_that_says_what_to_fix(client, member, path, fragment):
+def test_bad_query_input_is_a_400_that_says_what_to_fix(auth, client, member, path, fragment):
     message = error_of(client.get(path.format(m=member), headers=auth(READ)), 400)
     assert fragment in message
 
 
-def test_unknown_path_and_method_are_json(client):
+def test_unknown_path_and_method_are_json(auth, client):
     error_of(client.get("/v1/nothing-here", headers=auth(READ)), 404)
     response = client.delete("/v1/events", headers=auth(ALL))
     assert "POST" in response.headers["Allow"]
     error_of(response, 405)
 
 
-def test_bodies_not_json_malformed_or_too_large(client):
+def test_bodies_not_json_malformed_or_too_large(auth, client):
     error_of(client.post("/v1/events", data="member=1", headers=auth(EVENTS)), 415)
     assert "not valid JSON" in error_of(client.post(
         "/v1/events", data="{nope", content_type="application/json", headers=auth(EVENTS)), 400)
@@ -134,7 +134,7 @@ def test_bodies_not_json_malformed_or_too_large(client):
         "/v1/events", data=huge, content_type="application/json", headers=auth(EVENTS)), 413)
 
 
-def test_an_unexpected_failure_is_a_json_500_without_a_traceback(app, client, member, caplog):
+def test_an_unexpected_failure_is_a_json_500_without_a_traceback(auth, app, client, member, caplog):
     engine = app.extensions["offers_model"].served.engine
 
     def broken(*args, **kwargs):
@@ -151,7 +151,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(app, client, me
 
 # -------------------------------------------------------------------------- auth
 
-def test_missing_malformed_and_unknown_keys_are_401(client, member):
+def test_missing_malformed_and_unknown_keys_are_401(auth, client, member):
     url = f"/v1/members/{member}"
     response = client.get(url)
     assert "Bearer" in response.headers["WWW-Authenticate"]
@@ -168,12 +168,12 @@ def test_missing_malformed_and_unknown_keys_are_401(client, member):
     ("post", "/v1/offers/batch", EVENTS, "read"),
     ("post", "/v1/admin/reload", READ, "admin"),
 ])
-def test_a_key_without_the_scope_is_403(client, method, path, key, scope):
+def test_a_key_without_the_scope_is_403(auth, client, method, path, key, scope):
     response = getattr(client, method)(path, headers=auth(key), json={})
     assert f"lacks the '{scope}' scope" in error_of(response, 403)
 
 
-def test_keys_are_never_logged(client, member, caplog):
+def test_keys_are_never_logged(auth, client, member, caplog):
     with caplog.at_level(logging.DEBUG):
         client.get(f"/v1/members/{member}/offers", headers=auth(READ))
         client.get(f"/v1/members/{member}", headers=auth("q" * 30))
@@ -183,7 +183,8 @@ def test_keys_are_never_logged(client, member, caplog):
         assert key not in caplog.text  # ... keys never
 
 
-def test_the_server_refuses_to_start_without_keys_unless_open(trained_artifacts, tmp_path):
+def test_the_server_refuses_to_start_without_keys_unless_open(make_config, trained_artifacts,
+                                                              tmp_path):
     config = make_config(trained_artifacts[0], tmp_path, API_KEYS={})
     with pytest.raises(ValueError, match="no API key configured"):
         create_app(config)
@@ -200,7 +201,7 @@ def test_the_server_refuses_to_start_without_keys_unless_open(trained_artifacts,
 
 # -------------------------------------------------------------------------- batch
 
-def test_batch_json_keeps_order_and_marks_unknown_members(client, app, member):
+def test_batch_json_keeps_order_and_marks_unknown_members(auth, client, app, member):
     ids = [member, "stranger", app.extensions["offers_model"].served.bundle.members.ids[1]]
     response = client.post("/v1/offers/batch", headers=auth(READ),
                            json={"member_ids": ids, "channel": "email", "limit": 2})
@@ -211,7 +212,7 @@ def test_batch_json_keeps_order_and_marks_unknown_members(client, app, member):
     assert all(len(r["offers"]) <= 2 and r["channel"] == "email" for r in body["results"])
 
 
-def test_batch_limits_and_the_streamed_form(client, app):
+def test_batch_limits_and_the_streamed_form(auth, client, app):
     ids = [str(i) for i in app.extensions["offers_model"].served.bundle.members.ids[:12]]
     message = error_of(client.post("/v1/offers/batch", headers=auth(READ),
                                    json={"member_ids": ids}), 400)
@@ -229,7 +230,7 @@ def test_batch_limits_and_the_streamed_form(client, app):
         headers={**auth(READ), "Accept": "application/x-ndjson"}), 400)
 
 
-def test_a_streamed_batch_may_send_a_larger_body(client):
+def test_a_streamed_batch_may_send_a_larger_body(auth, client):
     body = {"member_ids": [f"member-{n:09d}" for n in range(80_000)]}  # about 1.5 MB
     assert "too large" in error_of(client.post("/v1/offers/batch", json=body,
                                                headers=auth(READ)), 413)
@@ -247,7 +248,7 @@ def test_a_streamed_batch_may_send_a_larger_body(client):
     ({"member_ids": ["1"], "limits": 2}, "unknown field(s) limits"),
     ([1, 2], "must be a JSON object"),
 ])
-def test_batch_bad_bodies(client, body, fragment):
+def test_batch_bad_bodies(auth, client, body, fragment):
     assert fragment in error_of(client.post("/v1/offers/batch", json=body,
                                             headers=auth(READ)), 400)
 
@@ -260,7 +261,7 @@ def ev(event_id, member, offer, kind="sent", minutes_ago=1, **extra):
             "timestamp": when.isoformat(), "channel": "app", **extra}
 
 
-def test_events_are_stored_once_per_event_id(client, app, member):
+def test_events_are_stored_once_per_event_id(auth, client, app, member):
     offer = app.extensions["offers_catalog"].ids[0]
     one = ev("a-1", member, offer)
     assert client.post("/v1/events", json=one, headers=auth(EVENTS)).get_json() == {
@@ -274,7 +275,7 @@ def test_events_are_stored_once_per_event_id(client, app, member):
     assert store.offer_totals()[offer] == {"sent": 1, "redeemed": 1, "cost": 1.5}
 
 
-def test_a_retry_without_a_timestamp_is_still_a_duplicate(client, app, member):
+def test_a_retry_without_a_timestamp_is_still_a_duplicate(auth, client, app, member):
     offer = app.extensions["offers_catalog"].ids[0]
     event = {"event_id": "n-1", "member_id": member, "offer_id": offer, "event": "viewed"}
     assert client.post("/v1/events", json=event, headers=auth(EVENTS)).get_json()["stored"] == 1
@@ -282,7 +283,7 @@ def test_a_retry_without_a_timestamp_is_still_a_duplicate(client, app, member):
     assert again["duplicates"] == 1 and again["stored"] == 0
 
 
-def test_a_redemption_without_a_cost_gets_the_engines_estimate(client, app, member):
+def test_a_redemption_without_a_cost_gets_the_engines_estimate(auth, client, app, member):
     offer = next(t.id for t in app.extensions["offers_catalog"].offers
                  if t.value.kind == "percent_off")
     client.post("/v1/events", json=ev("r-1", member, offer, "redeemed"), headers=auth(EVENTS))
@@ -306,7 +307,7 @@ def test_a_redemption_without_a_cost_gets_the_engines_estimate(client, app, memb
     ([], 400, "empty"),
     ("just a string", 400, "must be a JSON object"),
 ])
-def test_bad_events_store_nothing(client, app, event, status, fragment):
+def test_bad_events_store_nothing(auth, client, app, event, status, fragment):
     offer = app.extensions["offers_catalog"].ids[0]
     if isinstance(event, dict):
         event = {k: (v.format(o=offer) if isinstance(v, str) else v) for k, v in event.items()}
@@ -317,7 +318,7 @@ def test_bad_events_store_nothing(client, app, event, status, fragment):
     assert app.extensions["offers_store"].count() == 0
 
 
-def test_reusing_an_event_id_for_another_event_is_a_409(client, app):
+def test_reusing_an_event_id_for_another_event_is_a_409(auth, client, app):
     offer = app.extensions["offers_catalog"].ids[0]
     client.post("/v1/events", json=ev("c-1", "1", offer), headers=auth(EVENTS))
     other = ev("c-1", "2", offer)
@@ -325,14 +326,14 @@ def test_reusing_an_event_id_for_another_event_is_a_409(client, app):
         client.post("/v1/events", json=other, headers=auth(EVENTS)), 409)
 
 
-def test_too_many_events_per_request(client, app):
+def test_too_many_events_per_request(auth, client, app):
     offer = app.extensions["offers_catalog"].ids[0]
     body = [ev(f"t-{i}", "1", offer) for i in range(21)]
     assert "more than 20 per request" in error_of(
         client.post("/v1/events", json=body, headers=auth(EVENTS)), 400)
 
 
-def test_frequency_caps_change_the_offers_after_events_are_posted(client, member):
+def test_frequency_caps_change_the_offers_after_events_are_posted(auth, client, member):
     """One send of each offer 8 days ago: outside the 7-day contact policy, inside the
     catalog's 14-day cooldowns, so exactly those offers are no longer made."""
     url = f"/v1/members/{member}/offers?channel=app&limit=3"
@@ -344,7 +345,7 @@ def test_frequency_caps_change_the_offers_after_events_are_posted(client, member
     assert after["offers"] and not offered & {o["offer_id"] for o in after["offers"]}
 
 
-def test_the_contact_policy_stops_offers_after_three_recent_sends(client, app, member):
+def test_the_contact_policy_stops_offers_after_three_recent_sends(auth, client, app, member):
     url = f"/v1/members/{member}/offers?channel=email"
     offer = app.extensions["offers_catalog"].ids[0]
     events = [ev(f"p-{n}", member, offer, minutes_ago=n + 1) for n in range(3)]

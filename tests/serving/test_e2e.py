@@ -20,7 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from serving_helpers import ADMIN, ALL, EVENTS, KEYS, READ, clone_version
+from keys import ADMIN, ALL, EVENTS, KEYS, READ
 
 from training.artifacts.store import set_current
 
@@ -153,7 +153,7 @@ class Traffic:
         return self.results
 
 
-def test_serving_over_http_with_reloads_under_load(server_factory, artifacts_copy):
+def test_serving_over_http_with_reloads_under_load(clone_version, server_factory, artifacts_copy):
     root, v1 = artifacts_copy
     server = server_factory()
     members = [f"M{m:07d}" for m in range(1, 40)]

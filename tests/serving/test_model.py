@@ -7,7 +7,7 @@ import signal
 import time
 
 import pytest
-from serving_helpers import ADMIN, ALL, EVENTS, READ, auth, clone_version, make_config
+from keys import ADMIN, ALL, EVENTS, READ
 
 from serving import create_app
 from training.artifacts.store import set_current
@@ -36,7 +36,7 @@ def wait_for(condition, seconds=20.0):
     return False
 
 
-def test_model_describes_the_served_version(apps, trained_artifacts, tmp_path):
+def test_model_describes_the_served_version(auth, make_config, apps, trained_artifacts, tmp_path):
     client = apps(make_config(trained_artifacts[0], tmp_path)).test_client()
     body = client.get("/v1/model", headers=auth(READ)).get_json()
     assert body["version"] == trained_artifacts[1] == body["server_target"]
@@ -45,7 +45,8 @@ def test_model_describes_the_served_version(apps, trained_artifacts, tmp_path):
     assert body["row_counts"]["members"] == 600
 
 
-def test_reload_switches_versions_and_refuses_broken_ones(apps, artifacts_copy, tmp_path):
+def test_reload_switches_versions_and_refuses_broken_ones(auth, clone_version, make_config, apps,
+                                                          artifacts_copy, tmp_path):
     root, v1 = artifacts_copy
     client = apps(make_config(root, tmp_path)).test_client()
     v2 = clone_version(root, v1, "20990101T000000000000Z-0002")
@@ -73,13 +74,15 @@ def test_reload_switches_versions_and_refuses_broken_ones(apps, artifacts_copy, 
     ({"version": 3}, 400, "version name"),
     ({"versions": "x"}, 400, "unknown field(s) versions"),
 ])
-def test_reload_bad_requests(apps, trained_artifacts, tmp_path, body, status, fragment):
+def test_reload_bad_requests(auth, make_config, apps, trained_artifacts, tmp_path, body, status,
+                             fragment):
     client = apps(make_config(trained_artifacts[0], tmp_path)).test_client()
     response = client.post("/v1/admin/reload", json=body, headers=auth(ADMIN))
     assert response.status_code == status and fragment in response.get_json()["error"]["message"]
 
 
-def test_other_workers_follow_a_reload_through_the_target_file(apps, artifacts_copy, tmp_path):
+def test_other_workers_follow_a_reload_through_the_target_file(auth, clone_version, make_config,
+                                                               apps, artifacts_copy, tmp_path):
     """Two apps sharing a target file stand for two gunicorn workers."""
     root, v1 = artifacts_copy
     config = make_config(root, tmp_path, MODEL_STATE_FILE=str(tmp_path / "target.json"),
@@ -101,7 +104,8 @@ def test_other_workers_follow_a_reload_through_the_target_file(apps, artifacts_c
     assert ready["model_version"] == ready["target_version"] == v2 and not ready["switching"]
 
 
-def test_workers_take_the_model_the_master_preloaded(artifacts_copy, tmp_path):
+def test_workers_take_the_model_the_master_preloaded(clone_version, make_config, artifacts_copy,
+                                                     tmp_path):
     # Guards the memory fix of issue 6: `offers serve` loads the model in the gunicorn
     # master and each forked worker must take that object (shared pages), not load its own.
     from serving.engine import load_catalog
@@ -120,7 +124,8 @@ def test_workers_take_the_model_the_master_preloaded(artifacts_copy, tmp_path):
         app.extensions["offers_store"].close()
 
 
-def test_sighup_reloads_current_in_a_single_process_server(apps, artifacts_copy, tmp_path):
+def test_sighup_reloads_current_in_a_single_process_server(clone_version, make_config, apps,
+                                                           artifacts_copy, tmp_path):
     root, v1 = artifacts_copy
     previous = signal.getsignal(signal.SIGHUP)
     try:
@@ -137,7 +142,7 @@ def test_sighup_reloads_current_in_a_single_process_server(apps, artifacts_copy,
         signal.signal(signal.SIGHUP, previous)
 
 
-def test_health_readiness_and_metrics(apps, trained_artifacts, tmp_path):
+def test_health_readiness_and_metrics(auth, make_config, apps, trained_artifacts, tmp_path):
     app = apps(make_config(trained_artifacts[0], tmp_path))
     client = app.test_client()
     assert client.get("/healthz").get_json() == {"status": "ok"}
@@ -165,7 +170,8 @@ def test_health_readiness_and_metrics(apps, trained_artifacts, tmp_path):
     assert not_ready.get_json()["problems"] == ["event store not reachable"]
 
 
-def test_the_api_on_a_postgresql_event_store(apps, trained_artifacts, tmp_path, postgres_url):
+def test_the_api_on_a_postgresql_event_store(auth, make_config, apps, trained_artifacts, tmp_path,
+                                             postgres_url):
     app = apps(make_config(trained_artifacts[0], tmp_path, EVENTS_DB=postgres_url))
     client = app.test_client()
     offer = app.extensions["offers_catalog"].ids[0]

@@ -6,16 +6,16 @@ import json
 
 import jsonschema
 import pytest
+from keys import ADMIN, ALL, EVENTS, READ
 from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from serving_helpers import ADMIN, ALL, EVENTS, READ, auth, make_config
 
 from serving import create_app
 
 
 @pytest.fixture(scope="module")
-def app(trained_artifacts, tmp_path_factory):
+def app(make_config, trained_artifacts, tmp_path_factory):
     app = create_app(make_config(trained_artifacts[0], tmp_path_factory.mktemp("openapi")))
     yield app
     app.extensions["offers_store"].close()
@@ -78,7 +78,7 @@ def _check(spec, path, method, response):
     assert not errors, (path, response.status_code, [e.message for e in errors])
 
 
-def test_real_responses_match_their_schemas(app, spec):
+def test_real_responses_match_their_schemas(auth, app, spec):
     client = app.test_client()
     member = str(app.extensions["offers_model"].served.bundle.members.ids[0])
     offer = app.extensions["offers_catalog"].ids[0]

@@ -5,6 +5,8 @@ Each module holds the click commands of one family; :data:`COMMANDS` lists them
 for the one entry point (:mod:`offers.cli`), which also adds the serving
 commands (:mod:`serving.cli`). Heavy imports happen inside the commands, so
 ``offers --help`` stays fast.
+
+Imports: :mod:`features`, :mod:`models` and :mod:`training`.
 """
 
 from training.cli.exports import recommend, score

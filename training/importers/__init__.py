@@ -5,6 +5,8 @@
 
 Both write through :func:`features.storage.atomic_directory` (nothing is ever
 half-written) and return an :class:`ImportSummary`.
+
+Imports: :mod:`features` and :mod:`training` only.
 """
 
 from training.importers.completejourney import convert_completejourney, import_completejourney

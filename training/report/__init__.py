@@ -3,6 +3,8 @@
 :func:`render_report` turns a :class:`~training.pipeline.TrainingRun` into one
 self-contained page (plots embedded): data and cleaning counts, KPIs, each
 model's validation metrics against its baselines, step times.
+
+Imports: :mod:`features`, :mod:`models` and :mod:`training`.
 """
 
 from training.report.render import render_report

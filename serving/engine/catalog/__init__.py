@@ -6,6 +6,8 @@
 - :mod:`.loading`: reading and validating a YAML/JSON catalog
   (:func:`load_catalog`; the shipped ``default_catalog.yaml``). docs/catalog.md
   documents the format.
+
+Imports: :mod:`features` only (and its own modules).
 """
 
 from serving.engine.catalog.loading import DEFAULT_CATALOG, load_catalog, parse_catalog

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from engine_helpers import catalog, offer, tiny_bundle
+from tiny_program import offer
 
 from features.errors import ConfigError
 from features.lift import campaign_lift
@@ -80,7 +80,7 @@ def test_template_budget_redemption_limit_and_categories():
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(tiny_bundle):
     return OfferEngine(tiny_bundle(), load_catalog(), EngineConfig(control_share=0.0))
 
 
@@ -115,7 +115,7 @@ def test_campaign_budget_segment_and_history(engine):
     assert result.offers["member_id"].tolist() == ["newbie"]
 
 
-def test_campaign_holds_out_the_control_group(tmp_path):
+def test_campaign_holds_out_the_control_group(catalog, tiny_bundle, tmp_path):
     template = offer("x", business_value=10.0, eligibility={"audience": "all"})
     engine = OfferEngine(tiny_bundle(), catalog(template), EngineConfig(control_share=0.5))
     ids = ["loyal", "risky_rich", "risky_poor", "newbie"] + [f"new{i}" for i in range(40)]

@@ -1,11 +1,11 @@
-"""The offer engine on a tiny bundle whose answers are known (tests/engine_helpers.py)."""
+"""The offer engine on a tiny bundle whose answers are known (tiny_program.py, conftest.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-from engine_helpers import MEMBERS, catalog, offer, tiny_bundle
+from tiny_program import MEMBERS, offer
 
 from features.errors import ConfigError
 from serving.engine import EngineConfig, InMemoryHistory, OfferEngine, control_score, in_control
@@ -14,7 +14,7 @@ NOW = "2026-01-02T10:00"
 
 
 @pytest.fixture(scope="module")
-def bundle():
+def bundle(tiny_bundle):
     return tiny_bundle()
 
 
@@ -24,7 +24,7 @@ def offered(bundle, cat, member, channel="app", now=NOW, history=None, limit=5):
     return [o["offer_id"] for o in decision.offers]
 
 
-def eligible_members(bundle, template, channel="app", now=NOW):
+def eligible_members(catalog, bundle, template, channel="app", now=NOW):
     """Which of the four members (and an unknown one) may get ``template`` (EV aside)."""
     engine = OfferEngine(bundle, catalog(template), EngineConfig(min_expected_value=-1e9))
     rows = np.array([bundle.row(m) for m in [*MEMBERS["member_id"], "stranger"]])
@@ -32,7 +32,8 @@ def eligible_members(bundle, template, channel="app", now=NOW):
     return [m for m, ok in zip([*MEMBERS["member_id"], "stranger"], scored.eligible[:, 0]) if ok]
 
 
-def test_personalised_discount_targets_the_recommended_category_never_an_excluded_one(bundle):
+def test_personalised_discount_targets_the_recommended_category_never_an_excluded_one(catalog,
+                                                                                      bundle):
     engine = OfferEngine(bundle, catalog(offer("d", target={"kind": "recommended"})),
                          EngineConfig(min_expected_value=-1e9))
     coffee = engine.decide("loyal", "app", now=NOW).offers[0]
@@ -78,42 +79,44 @@ def test_personalised_discount_targets_the_recommended_category_never_an_exclude
            eligibility={"audience": "unknown"}), ["stranger"]),
     (offer("cl", eligibility={"clusters": ["lapsed"]}), ["risky_rich", "risky_poor"]),
 ])
-def test_each_offer_type_is_eligible_for_exactly_the_right_members(bundle, template, expected):
-    assert eligible_members(bundle, template) == expected
+def test_each_offer_type_is_eligible_for_exactly_the_right_members(catalog, bundle, template,
+                                                                   expected):
+    assert eligible_members(catalog, bundle, template) == expected
 
 
-def test_birthday_window_moves_with_now(bundle):
+def test_birthday_window_moves_with_now(catalog, bundle):
     template = offer("bd", "birthday", value={"kind": "amount_off", "amount": 5},
                      eligibility={"birthday_within_days": 7})
-    assert eligible_members(bundle, template, now="2026-01-02") == ["loyal"]
-    assert eligible_members(bundle, template, now="2026-01-10") == []  # birthday was Jan 4
+    assert eligible_members(catalog, bundle, template, now="2026-01-02") == ["loyal"]
+    assert eligible_members(catalog, bundle, template, now="2026-01-10") == []  # birthday was Jan 4
 
 
-def test_seasons_and_dates(bundle):
+def test_seasons_and_dates(catalog, bundle):
     holiday = offer("h", "seasonal", eligibility={"season": {"from": "12-15", "to": "01-05"}})
-    assert "loyal" in eligible_members(bundle, holiday, now="2026-01-02")  # wraps the year
-    assert eligible_members(bundle, holiday, now="2026-03-01") == []
+    assert "loyal" in eligible_members(catalog, bundle, holiday, now="2026-01-02")  # wraps the year
+    assert eligible_members(catalog, bundle, holiday, now="2026-03-01") == []
     dated = offer("d", "seasonal", eligibility={"dates": {"start": "2026-02-01",
                                                          "end": "2026-02-14"}})
-    assert eligible_members(bundle, dated, now="2026-01-31") == []
-    assert "loyal" in eligible_members(bundle, dated, now="2026-02-14T09:00")
+    assert eligible_members(catalog, bundle, dated, now="2026-01-31") == []
+    assert "loyal" in eligible_members(catalog, bundle, dated, now="2026-02-14T09:00")
 
 
-def test_consent_explicit_opt_out_always_wins(bundle):
+def test_consent_explicit_opt_out_always_wins(catalog, bundle):
     template = offer("any")
     # risky_rich opted out of email, risky_poor of sms; newbie's consent is unknown.
-    assert eligible_members(bundle, template, channel="email") == [
+    assert eligible_members(catalog, bundle, template, channel="email") == [
         "loyal", "risky_poor", "newbie"]
-    assert eligible_members(bundle, template, channel="sms") == ["loyal", "risky_rich", "newbie"]
+    assert eligible_members(catalog, bundle, template, channel="sms") == [
+        "loyal", "risky_rich", "newbie"]
     strict = OfferEngine(bundle, catalog(template, consent={"unknown": "deny"}),
                          EngineConfig(min_expected_value=-1e9))
     rows = np.array([bundle.row(m) for m in MEMBERS["member_id"]])
     assert strict.score(rows, NOW, "email").eligible[:, 0].tolist() == [True, False, True, False]
     # The app shows offers in the app: no marketing consent needed by default.
-    assert len(eligible_members(bundle, template, channel="app")) == 4
+    assert len(eligible_members(catalog, bundle, template, channel="app")) == 4
 
 
-def test_unknown_channel_and_bad_limit_are_config_errors(bundle):
+def test_unknown_channel_and_bad_limit_are_config_errors(catalog, bundle):
     engine = OfferEngine(bundle, catalog(offer("x")))
     with pytest.raises(ConfigError, match="unknown channel 'fax'; use one of app, email, sms"):
         engine.decide("loyal", "fax")
@@ -121,7 +124,7 @@ def test_unknown_channel_and_bad_limit_are_config_errors(bundle):
         engine.decide("loyal", "app", limit=0)
 
 
-def test_high_risk_high_clv_gets_a_retention_offer_tiny_clv_no_deep_one(bundle):
+def test_high_risk_high_clv_gets_a_retention_offer_tiny_clv_no_deep_one(catalog, bundle):
     cat = catalog(
         offer("deep", "win_back", value={"kind": "percent_off", "depths": [5, 10, 20, 30]},
               eligibility={"churn_risk": {"min": 0.5}}),
@@ -141,7 +144,7 @@ def test_high_risk_high_clv_gets_a_retention_offer_tiny_clv_no_deep_one(bundle):
     assert poor[0]["cost"] <= 0.05 * 20
 
 
-def test_no_two_offers_on_one_category_and_best_value_first(bundle):
+def test_no_two_offers_on_one_category_and_best_value_first(catalog, bundle):
     cat = catalog(offer("a", target={"kind": "category", "category": "coffee"},
                         value={"kind": "percent_off", "amount": 5}),
                   offer("b", target={"kind": "category", "category": "coffee"},
@@ -154,7 +157,7 @@ def test_no_two_offers_on_one_category_and_best_value_first(bundle):
     assert offers[0]["score"] >= offers[1]["score"]
 
 
-def test_an_item_offer_counts_as_its_items_category(bundle):
+def test_an_item_offer_counts_as_its_items_category(catalog, bundle):
     # "$1 off espresso beans" and "5% off coffee" are offers on the same category.
     cat = catalog(offer("beans", target={"kind": "item", "item_id": "C1"},
                         value={"kind": "amount_off", "amount": 1}, p_redeem=0.5),
@@ -166,7 +169,7 @@ def test_an_item_offer_counts_as_its_items_category(bundle):
     assert len({"beans", "coffee"} & set(chosen)) == 1 and "bread" in chosen
 
 
-def test_caps_and_cooldown_are_counted_from_history(bundle):
+def test_caps_and_cooldown_are_counted_from_history(catalog, bundle):
     cat = catalog(offer("d", caps={"per_member": {"max": 2, "days": 30}, "cooldown_days": 3}),
                   contact_policy={"max_offers": 3, "days": 7})
     history = InMemoryHistory()
@@ -179,7 +182,7 @@ def test_caps_and_cooldown_are_counted_from_history(bundle):
     assert offered(bundle, cat, "loyal", now="2026-01-25", history=history) == ["d"]
 
 
-def test_contact_policy_spans_every_channel(bundle):
+def test_contact_policy_spans_every_channel(catalog, bundle):
     cat = catalog(offer("d"), offer("e", target={"kind": "category", "category": "bread"}),
                   contact_policy={"max_offers": 2, "days": 7})
     history = InMemoryHistory()
@@ -191,7 +194,7 @@ def test_contact_policy_spans_every_channel(bundle):
     assert decision.offers == [] and decision.suppressed == "contact_policy"
 
 
-def test_total_budget_and_redemption_limit(bundle):
+def test_total_budget_and_redemption_limit(catalog, bundle):
     cat = catalog(offer("b", caps={"budget": 100.0}), offer("r", caps={"redemptions": 2},
                                                            target={"kind": "recommended"}))
     engine = OfferEngine(bundle, cat, EngineConfig(min_expected_value=-1e9))
@@ -204,7 +207,7 @@ def test_total_budget_and_redemption_limit(bundle):
     assert engine.decide("loyal", "app", now=NOW, history=history).offers == []
 
 
-def test_unknown_member_gets_cold_start_offers(bundle):
+def test_unknown_member_gets_cold_start_offers(catalog, bundle):
     cat = catalog(offer("known-only"),
                   offer("welcome", "welcome", value={"kind": "amount_off", "amount": 2},
                         business_value=5.0, eligibility={"audience": "unknown"}),
@@ -218,7 +221,7 @@ def test_unknown_member_gets_cold_start_offers(bundle):
     assert "POPULAR_CHOICE" in popular["reason_codes"]
 
 
-def test_control_group_is_deterministic_and_about_the_configured_share(bundle):
+def test_control_group_is_deterministic_and_about_the_configured_share(catalog, bundle):
     ids = [f"m{i}" for i in range(20_000)]
     held = [in_control(m, "spring", 0.05) for m in ids]
     assert held == [in_control(m, "spring", 0.05) for m in ids]
@@ -234,7 +237,7 @@ def test_control_group_is_deterministic_and_about_the_configured_share(bundle):
     assert decision.to_dict()["campaign_id"] == "c1" and decision.suppressed == "control_group"
 
 
-def test_decision_is_json_ready_with_every_field(bundle):
+def test_decision_is_json_ready_with_every_field(catalog, bundle):
     import json
 
     decision = OfferEngine(bundle, catalog(offer(
@@ -252,7 +255,7 @@ def test_decision_is_json_ready_with_every_field(bundle):
     assert decision["model_version"] == "test-v1" and decision["known"] is True
 
 
-def test_profile_has_tier_progress(bundle):
+def test_profile_has_tier_progress(catalog, bundle):
     engine = OfferEngine(bundle, catalog(offer("x")))
     profile = engine.profile("loyal")
     assert profile["tier"] == "silver" and profile["next_tier"] == "gold"
@@ -274,7 +277,7 @@ def _random_members(n: int, seed: int) -> pd.DataFrame:
     return frame
 
 
-def test_one_member_moment_mask_agrees_with_the_vectorised_rules():
+def test_one_member_moment_mask_agrees_with_the_vectorised_rules(catalog, tiny_bundle):
     from serving.engine.scoring import moment_mask, moment_mask_one
 
     bundle = tiny_bundle(_random_members(80, seed=3))
@@ -299,15 +302,16 @@ def test_one_member_moment_mask_agrees_with_the_vectorised_rules():
         for second in seconds:
             now = np.datetime64("2025-06-01T00:00:00", "s") + np.timedelta64(int(second), "s")
             for channel in ("app", "email", "sms"):
-                together = moment_mask(engine, rows, now, channel)
-                one = np.array([moment_mask_one(engine, int(r), now, channel) for r in rows])
+                together = moment_mask(engine.scoring, rows, now, channel)
+                one = np.array([moment_mask_one(engine.scoring, int(r), now, channel)
+                                for r in rows])
                 np.testing.assert_array_equal(one, together)
                 checked += together.sum()
     assert checked > 0  # some templates are open to some members at some moments
     assert 0 < checked < 2 * 40 * 3 * len(rows) * len(templates)
 
 
-def test_decide_renders_each_offer_as_render_does(bundle):
+def test_decide_renders_each_offer_as_render_does(catalog, bundle):
     engine = OfferEngine(bundle, catalog(
         offer("d", target={"kind": "recommended"}),
         offer("r", "win_back", value={"kind": "amount_off", "amount": 5}),
@@ -327,7 +331,7 @@ def test_decide_renders_each_offer_as_render_does(bundle):
     assert rendered["loyal"] >= 2 and sum(rendered.values()) > rendered["loyal"]
 
 
-def test_placeholders_for_the_names_a_template_uses_are_those_of_placeholders():
+def test_placeholders_for_the_names_a_template_uses_are_those_of_placeholders(catalog):
     from serving.engine.catalog.fields import PLACEHOLDERS
     from serving.engine.messages import (
         OfferFacts,

@@ -1,4 +1,7 @@
-"""A tiny in-memory model bundle with known members, for the offer engine's tests.
+"""A tiny program with known members, for the offer engine's tests (plain data).
+
+The ``tiny_bundle`` and ``catalog`` fixtures (``conftest.py``) build a model
+bundle and catalogs from it.
 
 Items: two coffees, two breads, two wines (wine is excluded from personalised
 offers by the test catalogs). Members (as of 2026-01-01):
@@ -15,12 +18,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.recommenders import BlendRecommender, build_interactions
-from serving.engine.bundle import ModelBundle
-from serving.engine.catalog.loading import parse_catalog
-from serving.engine.member_table import MemberTable
-from training.artifacts.schema import conform_members
-
 AS_OF = pd.Timestamp("2026-01-01")
 ITEMS = pd.DataFrame({
     "item_id": ["C1", "C2", "B1", "B2", "W1", "W2"],
@@ -30,7 +27,7 @@ ITEMS = pd.DataFrame({
 })
 
 
-def _transactions() -> pd.DataFrame:
+def transactions() -> pd.DataFrame:
     rows = []
     for week in range(20):  # loyal: coffee weekly, bread sometimes
         day = AS_OF - pd.Timedelta(days=7 * week + 2)
@@ -79,31 +76,6 @@ MEMBERS = pd.DataFrame({
                       ["no purchase for 90 days", "few visits"], []],
     "top_categories": [["coffee", "bread"], ["wine", "coffee"], ["bread"], ["bread"]],
 })
-
-
-def tiny_bundle(members: pd.DataFrame | None = None) -> ModelBundle:
-    """A :class:`ModelBundle` over :data:`MEMBERS` (or a variant of it)."""
-    interactions = build_interactions(_transactions(), AS_OF)
-    model = BlendRecommender(weights={"buy_again": 1.0, "popularity": 0.1}).fit(interactions)
-    table = ITEMS.set_index("item_id").reindex(model.item_ids_)
-    manifest = {"version": "test-v1", "as_of": AS_OF.isoformat(),
-                "metrics": {"churn": {"horizon_days": 28}}}
-    return ModelBundle("test-v1", manifest, MemberTable.from_frame(conform_members(
-        MEMBERS if members is None else members, partial=True)), model, ITEMS,
-        table["category"].to_numpy(dtype=str))
-
-
-def catalog(*offers: dict, **top) -> object:
-    """A catalog of ``offers`` with test-friendly settings (no control group, no contact cap)."""
-    raw = {
-        "control_group": {"share": 0.0}, "contact_policy": {"max_offers": None},
-        "exclude_categories": ["wine"],
-        "tiers": {"basis": "annual_spend", "levels": [
-            {"name": "bronze", "min": 0}, {"name": "silver", "min": 400},
-            {"name": "gold", "min": 1200}, {"name": "platinum", "min": 2500}]},
-        **top, "offers": list(offers),
-    }
-    return parse_catalog(raw, source="test.yaml")
 
 
 def offer(offer_id: str, offer_type: str = "personalised_discount", **fields) -> dict:
