@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import ArtifactError
@@ -213,18 +214,15 @@ def write_members(writer, frame: pd.DataFrame) -> None:
 
 def members_to_arrow(conformed: pd.DataFrame) -> pa.Table:
     """A conformed member frame as an Arrow table of :data:`MEMBER_ARROW_SCHEMA`."""
-    arrays = [pa.array(conformed[c.name], type=c.arrow_type, from_pandas=True)
-              if c.kind != "list" else pa.array(conformed[c.name].tolist(), type=c.arrow_type)
-              for c in MEMBER_COLUMNS]
+    arrays = [pa.array(conformed[c.name] if c.kind != "list" else conformed[c.name].tolist(),
+                       type=c.arrow_type, from_pandas=True) for c in MEMBER_COLUMNS]
     return pa.Table.from_arrays(arrays, schema=MEMBER_ARROW_SCHEMA)
 
 
 def _coerce(kind: str, values: pd.Series | None, n: int):
     """``values`` (None: absent) as the pandas form of ``kind``; raises TypeError/ValueError."""
     if kind == "list":
-        if values is None:
-            return pd.Series([[] for _ in range(n)], dtype=object)
-        return pd.Series([_as_list(v) for v in values], dtype=object)
+        return _as_lists(values, n)
     if values is None:
         dtype = {"float": "float64", "integer": "Int64", "consent": "boolean"}.get(kind, "string")
         return pd.Series(pd.array([None] * n, dtype=dtype))
@@ -237,26 +235,34 @@ def _coerce(kind: str, values: pd.Series | None, n: int):
         return values.astype("Int64")  # refuses fractions
     if kind == "consent":
         return _as_consent(values)
-    keep = values.notna()
-    text = pd.Series(pd.array([None] * n, dtype="string"))
-    text[keep] = values[keep].astype(str)
+    text = values.astype("string")
     if kind == "id":
         return text
-    return text.where(text != "", None)
+    return text.mask((text == "").fillna(False))  # "" is unknown too
 
 
-def _as_list(value) -> list[str]:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"holds text ({value!r}), not a list of strings")
-    if not isinstance(value, Iterable):
-        raise TypeError(f"holds {type(value).__name__}, not a list of strings")
-    return [str(v) for v in value if v is not None and str(v) != ""]
+def _as_lists(values: pd.Series | None, n: int) -> pd.Series:
+    """Lists of str as an object Series of str arrays (what Parquet reads back); null: empty."""
+    arrow_type = _ARROW["list"]
+    if values is None:
+        cells = pa.array([[]] * n, type=arrow_type)
+    else:
+        cells = values.tolist()
+        text = next((v for v in cells if isinstance(v, (str, bytes))), None)
+        if text is not None:  # Arrow would take a string for a list of its characters
+            raise TypeError(f"holds text ({text!r}), not lists of strings")
+        try:
+            cells = pa.array(cells, type=arrow_type, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise TypeError(f"does not hold lists of strings ({exc})") from None
+        cells = pc.if_else(pc.is_null(cells), pa.scalar([], type=arrow_type), cells)
+    return pd.Series(cells.to_pandas(), dtype=object)
 
 
 def _as_consent(values: pd.Series) -> pd.Series:
     """True / False / NA from bools or from 'true'/'1'/'yes' and 'false'/'0'/'no' text."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
     text = values.astype("string").str.strip().str.lower()
     out = pd.Series(pd.array([None] * len(values), dtype="boolean"))
     out[text.isin(["true", "1", "yes"]).fillna(False).to_numpy(dtype=bool)] = True
@@ -327,4 +333,9 @@ def list_column(values: Any) -> np.ndarray:
 def _as_tuple(value) -> tuple[str, ...]:
     if isinstance(value, np.ndarray):  # what Parquet gives: already str
         return tuple(value.tolist())
-    return tuple(_as_list(value))
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ()
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        what = "text" if isinstance(value, (str, bytes)) else type(value).__name__
+        raise TypeError(f"holds {what} ({value!r}), not lists of strings")
+    return tuple(str(v) for v in value)
