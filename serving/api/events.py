@@ -38,6 +38,9 @@ bp = Blueprint("events", __name__, url_prefix="/v1")
 FIELDS = ("event_id", "member_id", "offer_id", "event", "timestamp", "channel", "campaign_id",
           "cost")
 FUTURE_SLACK = timedelta(minutes=5)  # clock skew allowed on client timestamps
+# Oldest timestamp taken: later steps (exports, history frames) hold times as pandas
+# nanoseconds, which end before year 1678; no loyalty event predates 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SHOWN_PROBLEMS = 5
 
 
@@ -94,12 +97,12 @@ def parse_event(raw, now: datetime, where: str) -> StoredEvent:
         raise ApiError(f"{where}: unknown field(s) {', '.join(unknown)}; fields are "
                        f"{', '.join(FIELDS)}.")
     for name in ("event_id", "member_id", "offer_id", "event"):
-        if raw.get(name) in (None, ""):
+        if raw.get(name) is None or raw.get(name) == "":
             raise ApiError(f"{where}: {name} is required.")
-    if raw["event"] not in EVENT_TYPES:
+    if not isinstance(raw["event"], str) or raw["event"] not in EVENT_TYPES:
         raise ApiError(f"{where}: event {str(raw['event'])[:40]!r} is not one of "
                        f"{', '.join(EVENT_TYPES)}.")
-    optional = {name: check_id(raw[name], f"{where}.{name}") if raw.get(name) else None
+    optional = {name: None if raw.get(name) is None else check_id(raw[name], f"{where}.{name}")
                 for name in ("channel", "campaign_id")}
     cost = raw.get("cost")
     if cost is not None:
@@ -115,7 +118,7 @@ def parse_event(raw, now: datetime, where: str) -> StoredEvent:
         member_id=check_id(raw["member_id"], f"{where}.member_id"),
         offer_id=check_id(raw["offer_id"], f"{where}.offer_id"),
         event=raw["event"], timestamp=_timestamp(raw.get("timestamp"), now, where),
-        server_time=raw.get("timestamp") in (None, ""), **optional)
+        server_time=raw.get("timestamp") is None, **optional)
 
 
 def _with_costs(events: list[StoredEvent], engine) -> list[StoredEvent]:
@@ -133,15 +136,25 @@ def _with_costs(events: list[StoredEvent], engine) -> list[StoredEvent]:
 
 
 def _timestamp(value, now: datetime, where: str) -> datetime:
-    if value in (None, ""):
+    if value is None:
         return now
+    if not isinstance(value, str):
+        raise ApiError(f"{where}: timestamp must be an ISO 8601 string "
+                       f"(e.g. 2024-03-31T14:05:00Z), got {type(value).__name__}.")
+    shown = repr(value[:40])
     try:
-        ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     except ValueError:
-        raise ApiError(f"{where}: timestamp {str(value)[:40]!r} is not ISO 8601 "
+        raise ApiError(f"{where}: timestamp {shown} is not ISO 8601 "
                        "(e.g. 2024-03-31T14:05:00Z).") from None
-    ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ApiError(f"{where}: timestamp {shown} is outside the calendar in UTC; "
+                       f"send a time from {EARLIEST:%Y-%m-%d} on.") from None
+    if ts < EARLIEST:
+        raise ApiError(f"{where}: timestamp {shown} is before {EARLIEST:%Y-%m-%d}; send the "
+                       "time the event happened.")
     if ts > now + FUTURE_SLACK:
-        raise ApiError(f"{where}: timestamp {value} is in the future; send the time the event "
+        raise ApiError(f"{where}: timestamp {shown} is in the future; send the time the event "
                        "happened (UTC when no zone is given).")
     return ts
