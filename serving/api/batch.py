@@ -52,11 +52,14 @@ def batch():
         hint = (f"split it into requests of at most {cap}" if streamed else
                 f"split it, or stream with 'Accept: {NDJSON}' (up to "
                 f"{config['STREAM_MAX_MEMBERS']} members)")
-        raise ApiError(f"{len(ids)} member_ids is more than {cap} per request; {hint}.")
+        # More than a JSON answer takes but no more than a stream takes: schema-valid, refused.
+        status = 422 if len(ids) <= config["STREAM_MAX_MEMBERS"] else 400
+        raise ApiError(f"{len(ids)} member_ids is more than {cap} per request; {hint}.", status)
     ids = [check_id(m, f"member_ids[{i}]") for i, m in enumerate(ids)]
     channel = channel_arg(body["channel"] if "channel" in body else "email")
     high = g.served.engine.config.max_offers
-    if "limit" in body and (isinstance(body["limit"], bool) or not isinstance(body["limit"], int)):
+    if "limit" in body and (isinstance(body["limit"], bool)
+                            or not isinstance(body["limit"], (int, float))):
         raise ApiError(f"limit must be an integer from 1 to {high}, got {shown(body['limit'])}.")
     limit = int_arg("limit", 3, 1, high, value=body.get("limit"))
     served, store = g.served, current_app.extensions["offers_store"]

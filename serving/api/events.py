@@ -13,9 +13,10 @@ stored. Costs and counts feed the offers' budget and redemption caps.
 ``event_id`` makes a retry idempotent: an event already stored is reported as
 a duplicate and not counted twice. Either every event of a request is valid and
 the request is stored in one transaction (durable before the answer), or
-nothing is stored and the error lists what to fix (400; 422 when the only
-problem is an offer id the catalog does not know; 409 when an ``event_id``
-is reused for a different event).
+nothing is stored and the error lists what to fix (400; 422 when every event
+is well-formed but refused: an offer id the catalog does not know, a timestamp
+in the future or before 1970; 409 when an ``event_id`` is reused for a
+different event).
 """
 
 from __future__ import annotations
@@ -56,16 +57,17 @@ def post_events():
         raise ApiError(f"{len(events)} events is more than {cap} per request; split them.")
     known_offers = set(current_app.extensions["offers_catalog"].ids)
     now = datetime.now(timezone.utc)
-    parsed, problems, unknown_offers = [], [], 0
+    parsed, problems, refused = [], [], 0
     for i, raw in enumerate(events):
         where = f"events[{i}]" if isinstance(data, list) else "the event"
         try:
             event = parse_event(raw, now, where)
         except ApiError as exc:
             problems.append(exc.message)
+            refused += exc.status_code == 422
             continue
         if event.offer_id not in known_offers:
-            unknown_offers += 1
+            refused += 1
             problems.append(f"{where}: unknown offer_id {event.offer_id!r}; the catalog's offers "
                             f"are {', '.join(sorted(known_offers))}.")
             continue
@@ -73,7 +75,7 @@ def post_events():
     if problems:
         more = len(problems) - SHOWN_PROBLEMS
         message = "; ".join(problems[:SHOWN_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
-        status = 422 if unknown_offers == len(problems) else 400
+        status = 422 if refused == len(problems) else 400
         raise ApiError(f"nothing stored: {message}", status)
     parsed = _with_costs(parsed, g.served.engine)
     try:
@@ -107,7 +109,7 @@ def parse_event(raw, now: datetime, where: str) -> StoredEvent:
     cost = raw.get("cost")
     if cost is not None:
         if raw["event"] != "redeemed":
-            raise ApiError(f"{where}: cost is only for redeemed events.")
+            raise ApiError(f"{where}: cost is only for redeemed events.", 422)
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < 1e9:
             raise ApiError(f"{where}: cost must be a number >= 0 (the redemption's cost).")
         optional["cost"] = float(cost)
@@ -143,18 +145,18 @@ def _timestamp(value, now: datetime, where: str) -> datetime:
                        f"(e.g. 2024-03-31T14:05:00Z), got {type(value).__name__}.")
     shown = repr(value[:40])
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     except ValueError:
         raise ApiError(f"{where}: timestamp {shown} is not ISO 8601 "
                        "(e.g. 2024-03-31T14:05:00Z).") from None
     except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise ApiError(f"{where}: timestamp {shown} is outside the calendar in UTC; "
-                       f"send a time from {EARLIEST:%Y-%m-%d} on.") from None
+                       f"send a time from {EARLIEST:%Y-%m-%d} on.", 422) from None
     if ts < EARLIEST:
         raise ApiError(f"{where}: timestamp {shown} is before {EARLIEST:%Y-%m-%d}; send the "
-                       "time the event happened.")
+                       "time the event happened.", 422)
     if ts > now + FUTURE_SLACK:
         raise ApiError(f"{where}: timestamp {shown} is in the future; send the time the event "
-                       "happened (UTC when no zone is given).")
+                       "happened (UTC when no zone is given).", 422)
     return ts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from features.contract import EVENT_TYPES
 from serving.api.params import CHANNELS, ID_PATTERN, ID_RULE
+from serving.model_state import VERSION_PATTERN
 
 
 def ref(name: str) -> dict:
@@ -87,11 +88,14 @@ SCHEMAS = {
                      "content is a no-op."},
         "member_id": ID, "offer_id": {**ID, "description": "An offer id of the catalog."},
         "event": {"type": "string", "enum": list(EVENT_TYPES)},
-        "timestamp": {"type": "string", "description": "ISO 8601; UTC when no zone; default "
-                      "now; not in the future."},
-        "channel": ID, "campaign_id": ID,
-        "cost": {"type": "number", "minimum": 0, "description": "redeemed only: what the "
-                 "redemption cost; default the engine's estimate."},
+        "timestamp": {"type": ["string", "null"], "format": "date-time",
+                      "description": "ISO 8601; UTC when no zone; default (null or absent) "
+                      "now; from 1970 on and not in the future (else 422).",
+                      "examples": ["2024-03-31T14:05:00Z"]},
+        "channel": nullable(ID), "campaign_id": nullable(ID),
+        "cost": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1e9,
+                 "description": "redeemed only: what the redemption cost; default (null or "
+                 "absent) the engine's estimate."},
     }, required=["event_id", "member_id", "offer_id", "event"], additionalProperties=False),
     "EventsResponse": obj({
         "received": INT, "stored": INT, "duplicates": INT,
@@ -105,8 +109,11 @@ SCHEMAS = {
                           "switching to (equals version once they have)."},
         "pid": INT,
     }),
-    "ReloadRequest": obj({"version": {"type": "string", "description": "Default: the version "
-                                      "`current` points at."}},
+    "ReloadRequest": obj({"version": {"type": "string", "pattern": VERSION_PATTERN.pattern,
+                                      "not": {"pattern": r"\.\."},
+                                      "description": "A version name as `offers versions` "
+                                      "lists it; leave it out for the version `current` "
+                                      "points at.", "examples": ["20240331T120000Z-ab12"]}},
                          required=[], additionalProperties=False),
     "ReloadResponse": obj({
         "previous_version": nullable("string"), "version": STR, "changed": {"type": "boolean"},

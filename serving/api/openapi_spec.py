@@ -7,6 +7,7 @@ document against the OpenAPI schema and against the app's routes.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
@@ -83,7 +84,8 @@ def build_spec(config: dict) -> dict:
         "/v1/members/{member_id}/recommendations": {"get": _op(
             "Member recommendations", "Items (optionally of one category) and categories "
             "with scores; popular items for unknown members.",
-            {"200": _ok("Recommendations", "Items and categories."), "400": _error(400)},
+            {"200": _ok("Recommendations", "Items and categories."), "400": _error(400),
+             "422": _error(422, "A category the served model does not know.")},
             "read", [
                 member,
                 _query("limit", {**limit, "maximum": MAX_ITEMS, "default": 10}, "Items."),
@@ -100,8 +102,9 @@ def build_spec(config: dict) -> dict:
             {"200": {"description": "Decisions in the order of member_ids.", "content": {
                 "application/json": {"schema": ref("BatchResponse")},
                 "application/x-ndjson": {"schema": ref("Decision")}}},
-             "400": _error(400, f"Bad input, or more than {batch_cap} members "
-                                f"({stream_cap} streamed)."),
+             "400": _error(400, f"Bad input, or more than {stream_cap} members."),
+             "422": _error(422, f"More than {batch_cap} members for a JSON answer: stream "
+                                "them (Accept: application/x-ndjson) or split them."),
              "413": _error(413), "415": _error(415)},
             "read", body=json_body(ref("BatchRequest")), tag="offers")},
         "/v1/events": {"post": _op(
@@ -112,7 +115,9 @@ def build_spec(config: dict) -> dict:
              "400": _error(400), "409": _error(409, "An event_id is stored for a different "
                                                     "event; nothing was stored."),
              "413": _error(413), "415": _error(415),
-             "422": _error(422, "An offer_id the catalog does not know; nothing was stored.")},
+             "422": _error(422, "Every event is well-formed but refused: an offer_id the "
+                                "catalog does not know, a timestamp in the future or before "
+                                "1970; nothing was stored.")},
             "events", body=json_body({"oneOf": [ref("Event"), {
                 "type": "array", "items": ref("Event"), "minItems": 1,
                 "maxItems": events_cap}]}), tag="events")},
@@ -160,7 +165,15 @@ def build_spec(config: dict) -> dict:
                  "carries X-Request-ID (send one to have it echoed)."},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
+        "components": {"schemas": _schemas(config), "securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",
             "description": "An API key with scopes (read, events, admin)."}}},
     }
+
+
+def _schemas(config: dict) -> dict:
+    """:data:`SCHEMAS` with the configured limits filled in."""
+    schemas = copy.deepcopy(SCHEMAS)
+    members = schemas["BatchRequest"]["properties"]["member_ids"]
+    members["maxItems"] = config["STREAM_MAX_MEMBERS"]
+    return schemas

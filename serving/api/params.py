@@ -31,6 +31,16 @@ def check_id(value: Any, name: str = "member_id") -> str:
     return text
 
 
+def known_args(*names: str) -> None:
+    """A 400 naming any query parameter other than ``names`` (a typo is not ignored)."""
+    args = request.args
+    if args and not all(name in names for name in args):
+        unknown = sorted(set(args) - set(names))
+        taken = ", ".join(names) if names else "none"
+        raise ApiError(f"unknown query parameter(s) {shown(', '.join(unknown))}; this endpoint "
+                       f"takes: {taken}.")
+
+
 def int_arg(name: str, default: int, low: int, high: int, value: Any = None) -> int:
     """An integer query parameter (or JSON ``value``) in ``[low, high]``."""
     raw = request.args.get(name) if value is None else value

@@ -89,13 +89,14 @@ def test_huge_integers_are_a_400(client, headers, digits):
     assert_healthy(client)
 
 
-@pytest.mark.parametrize("stamp", [
-    "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00",
-    "9999-12-31T23:59:59Z", "1969-12-31T23:59:59Z", "2024-02-30T00:00:00Z", "",
-    "not a time", "2024-03-31T14:05:00+25:00"])
-def test_timestamps_at_the_calendar_edges_are_a_400(client, headers, stamp):
+@pytest.mark.parametrize(("stamp", "status"), [
+    ("0001-01-01T00:00:00+01:00", 422), ("9999-12-31T23:59:59-01:00", 422),
+    ("0001-01-01T00:00:00", 422), ("9999-12-31T23:59:59Z", 422), ("1969-12-31T23:59:59Z", 422),
+    ("2024-02-30T00:00:00Z", 400), ("", 400), ("not a time", 400),
+    ("2024-03-31T14:05:00+25:00", 400)])
+def test_timestamps_at_the_calendar_edges_are_a_4xx(client, headers, stamp, status):
     response = client.post("/v1/events", json=event(timestamp=stamp), headers=headers)
-    message = assert_client_error(response, 400)
+    message = assert_client_error(response, status)
     assert "timestamp" in message
     assert_healthy(client)
 
@@ -154,6 +155,13 @@ def test_hostile_query_strings_are_a_400(client, headers, query):
             continue
         assert_client_error(response, 400)
     assert_healthy(client)
+
+
+@pytest.mark.parametrize("query", ["limt=5", "channel=app&extra=1"])
+def test_unknown_query_parameters_are_a_400_naming_them(client, headers, query):
+    message = assert_client_error(client.get(f"/v1/members/1029/offers?{query}",
+                                             headers=headers), 400)
+    assert "unknown query parameter" in message and "limit" in message
 
 
 @pytest.mark.parametrize("member", ["%00", "a" * 65, "..", "-x", "x y", "%C3%A9", "%FF"])
