@@ -28,6 +28,21 @@ ERRORS = {
 }
 
 
+SENT = {"event_id": "cmp7-000123-sent", "member_id": "1029", "offer_id": "win-back-discount",
+        "event": "sent", "channel": "email", "timestamp": "2024-03-31T14:05:00Z",
+        "campaign_id": "cmp7"}
+EVENT_EXAMPLES = {
+    "one": {"summary": "One event", "value": SENT},
+    "list": {"summary": "Several events in one transaction", "value": [
+        SENT, {**SENT, "event_id": "cmp7-000123-redeemed", "event": "redeemed",
+               "timestamp": "2024-04-02T09:30:00Z", "cost": 2.5}]},
+}
+BATCH_EXAMPLES = {
+    "json": {"summary": "Offers for an email send", "value": {
+        "member_ids": ["1029", "1030", "unknown-42"], "channel": "email", "limit": 2}},
+}
+
+
 def _error(status: int, description: str | None = None) -> dict:
     return {"description": description or ERRORS[status],
             "content": {"application/json": {"schema": ref("Error")}}}
@@ -61,12 +76,13 @@ def _op(summary: str, description: str, responses: dict, scope: str | None = Non
 
 def build_spec(config: dict) -> dict:
     """The document for an app with ``config`` (the limits in it are the configured ones)."""
-    member = {"name": "member_id", "in": "path", "required": True, "schema": ID}
+    member = {"name": "member_id", "in": "path", "required": True, "schema": ID,
+              "example": "1029"}
     limit = {"type": "integer", "minimum": 1}
     batch_cap, stream_cap = config["BATCH_MAX_MEMBERS"], config["STREAM_MAX_MEMBERS"]
     events_cap = config["EVENTS_MAX_PER_REQUEST"]
-    json_body = lambda schema: {"required": True, "content": {  # noqa: E731
-        "application/json": {"schema": schema}}}
+    json_body = lambda schema, examples: {"required": True, "content": {  # noqa: E731
+        "application/json": {"schema": schema, "examples": examples}}}
     paths = {
         "/v1/members/{member_id}": {"get": _op(
             "Member profile", "Segment, cluster, RFM, churn risk with its top drivers, CLV, "
@@ -106,7 +122,7 @@ def build_spec(config: dict) -> dict:
              "422": _error(422, f"More than {batch_cap} members for a JSON answer: stream "
                                 "them (Accept: application/x-ndjson) or split them."),
              "413": _error(413), "415": _error(415)},
-            "read", body=json_body(ref("BatchRequest")), tag="offers")},
+            "read", body=json_body(ref("BatchRequest"), BATCH_EXAMPLES), tag="offers")},
         "/v1/events": {"post": _op(
             "Post events", f"One event or a list of up to {events_cap}: sent, viewed, "
             "redeemed, dismissed. All stored in one durable transaction, or none.",
@@ -120,7 +136,7 @@ def build_spec(config: dict) -> dict:
                                 "1970; nothing was stored.")},
             "events", body=json_body({"oneOf": [ref("Event"), {
                 "type": "array", "items": ref("Event"), "minItems": 1,
-                "maxItems": events_cap}]}), tag="events")},
+                "maxItems": events_cap}]}, EVENT_EXAMPLES), tag="events")},
         "/v1/model": {"get": _op(
             "Model", "The version served: training time, data cut-off, row counts, metrics.",
             {"200": _ok("Model", "The model.")}, "read", tag="model")},
@@ -132,8 +148,12 @@ def build_spec(config: dict) -> dict:
              "404": _error(404, "No such version."), "413": _error(413), "415": _error(415),
              "422": _error(422, "The version failed verification or its smoke check; the old "
                                 "one keeps serving.")},
-            "admin", body={"required": False, "content": {
-                "application/json": {"schema": ref("ReloadRequest")}}}, tag="model")},
+            "admin", body={"required": False, "content": {"application/json": {
+                "schema": ref("ReloadRequest"), "examples": {
+                    "current": {"summary": "The version `current` points at", "value": {}},
+                    "named": {"summary": "A named version (404 when there is none)",
+                              "value": {"version": "20240331T120000Z-ab12"}}}}}},
+            tag="model")},
         "/healthz": {"get": _op("Liveness", "200 while the process answers.",
                                 {"200": _ok("Health", "Alive.")}, tag="operations")},
         "/readyz": {"get": _op("Readiness", "200 when a model is loaded and the event store "

@@ -20,7 +20,7 @@ from serving import create_app
 from serving.api.openapi_spec import build_spec
 from serving.config import DEFAULTS
 
-MAX_EXAMPLES = 12  # per operation and mode: about 25 s for the whole API on one core
+MAX_EXAMPLES = 10  # per operation and mode: about 30 s for the whole API
 
 # 422 is this API's "well-formed but refused": a schema-valid request naming something the
 # served model or catalog does not know (a category, an offer id), or a timestamp outside
