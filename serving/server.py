@@ -76,7 +76,7 @@ def prepare(config: dict[str, Any]) -> str:
 
 
 def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
-                 timeout: int = 60) -> None:
+                 timeout: int = 60, log_format: str = "text") -> None:
     """Serve until stopped (SIGINT/SIGTERM); SIGHUP reloads ``current`` as described above."""
     run_dir = prepare(config)
     from serving import create_app  # noqa: F401  (imported here to share its code pages)
@@ -110,6 +110,10 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
         "child_exit": child_exit, "pre_fork": pre_fork, "control_socket_disable": True,
         "proc_name": "offers-serve", "errorlog": "-", "loglevel": "info",
     }
+    if log_format == "json":  # gunicorn's own lines as JSON objects too (serving.log_format)
+        from serving.log_format import JsonGunicornLogger
+
+        options["logger_class"] = JsonGunicornLogger
     first = load_served(config["ARTIFACTS_DIR"], read_target(config["MODEL_STATE_FILE"]),
                         catalog, config["ENGINE"])
     server = OffersServer(config, options, preloaded=first)
