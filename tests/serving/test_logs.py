@@ -9,6 +9,15 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from gunicorn.config import Config
@@ -113,3 +122,46 @@ def test_plain_text_stays_the_default(capsys):
     assert line["message"] == "hello there" and line["level"] == "warning"
     with pytest.raises(ValueError, match="unknown log format"):
         configure_logging("xml")
+
+
+@pytest.mark.slow
+def test_offers_serve_log_format_json_writes_only_json_lines(trained_artifacts, tmp_path):
+    """The real server: gunicorn's start-up and worker lines and the access lines, all JSON."""
+    port = free_port()
+    env = {**os.environ, "OFFERS_API_KEYS": f"{READ}:read"}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from serving.cli.serve import serve; serve()",
+             str(trained_artifacts[0]), "--workers", "1", "--port", str(port),
+             "--events-db", str(tmp_path / "events.sqlite3"), "--log-format", "json"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(__file__).parents[2])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{port}/no/such/path",
+                headers={"Authorization": f"Bearer {READ}"}), timeout=5)
+        missing.value.close()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    loggers = {line["logger"] for line in lines}
+    assert "gunicorn.error" in loggers and "serving.access" in loggers
+    assert any(line.get("path") == "/no/such/path" and line.get("status") == 404
+               for line in lines)
+    assert READ not in log.read_text()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
