@@ -1,7 +1,7 @@
 """The OpenAPI 3.1 description of the API, served at ``/openapi.json``.
 
 Every route of the app is described here with its parameters, bodies, scope
-and every error it can answer; ``tests/test_serving_openapi.py`` checks the
+and every error it can answer; ``tests/serving/test_openapi.py`` checks the
 document against the OpenAPI schema and against the app's routes.
 """
 
