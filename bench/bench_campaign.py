@@ -216,7 +216,7 @@ def main() -> None:
     tick = time.perf_counter()
     engine = OfferEngine(bundle, load_catalog(), EngineConfig())
     print(f"engine: {engine.templates.n} templates, {time.perf_counter() - tick:.2f} s "
-          f"(precomputed: {engine._static is not None})")
+          f"(precomputed: {engine.scoring.static is not None})")
     if args.compare:
         compare(engine, args.compare, (args.budget, 1e9), args.repeat, args.now)
         return

@@ -82,7 +82,7 @@ class Floor:
         now = np.datetime64(datetime.now(timezone.utc).replace(tzinfo=None), "s")
         self.ev, self.p, self.cost = {}, {}, {}
         for channel in ("app", "email", "sms"):
-            scored = score_members(engine, rows, now, channel)
+            scored = score_members(engine.scoring, rows, now, channel)
             self.ev[channel] = scored.ev.astype(np.float32)
             self.p[channel], self.cost[channel] = scored.p, scored.cost
             self.offer_category = scored.category

@@ -8,6 +8,8 @@ Example ``serve.toml`` (every key optional; ``offers serve --config serve.toml``
     stream_max_members = 50000    # members per streamed (NDJSON) batch request
     events_max_per_request = 1000
     max_body_bytes = 1048576
+    campaign_max_members = 50000  # member_ids per POST /v1/campaigns
+    campaign_page_max = 10000     # offers per page of a campaign's offers
 
     [api_keys]                    # key = scopes: read, events, admin
     "kq3...long-random-key" = ["read", "events"]
@@ -46,6 +48,13 @@ DEFAULTS: dict[str, Any] = {
     "ENGINE": {},                   # options passed to the offer engine
     "BLAS_THREADS": 1,
     "SIGHUP_RELOAD": False,         # install a SIGHUP handler (single-process servers)
+    "CAMPAIGN_MAX_MEMBERS": 50_000,  # member_ids per POST /v1/campaigns (segments: no cap)
+    "CAMPAIGN_PAGE_MAX": 10_000,    # offers per page of GET /v1/campaigns/{id}/offers
+    "CAMPAIGN_PROCESSES": 1,        # processes a campaign job scores with (forks past 100k)
+    "CAMPAIGN_JOBS_INLINE": False,  # run campaign jobs inside the request (tests)
+    "CAMPAIGN_JOB_HEARTBEAT_SECONDS": 10.0,  # how often a worker says its jobs still run
+    "CAMPAIGN_JOB_STALE_SECONDS": 300.0,     # silent this long: the job's process is gone
+    "CAMPAIGN_JOB_KEEP_DAYS": 30.0,  # finished jobs and their offers are deleted after this
 }
 
 # TOML key -> config key
@@ -57,6 +66,10 @@ FILE_KEYS = {
     "events_max_per_request": "EVENTS_MAX_PER_REQUEST", "catalog": "CATALOG_PATH",
     "engine": "ENGINE", "blas_threads": "BLAS_THREADS",
     "model_check_seconds": "MODEL_CHECK_SECONDS",
+    "campaign_max_members": "CAMPAIGN_MAX_MEMBERS", "campaign_page_max": "CAMPAIGN_PAGE_MAX",
+    "campaign_processes": "CAMPAIGN_PROCESSES",
+    "campaign_job_stale_seconds": "CAMPAIGN_JOB_STALE_SECONDS",
+    "campaign_job_keep_days": "CAMPAIGN_JOB_KEEP_DAYS",
 }  # fmt: skip
 
 

@@ -11,6 +11,7 @@ import copy
 from typing import Any
 
 from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
+from serving.api.openapi_campaigns import campaign_paths
 from serving.api.openapi_schemas import ID, SCHEMAS, ref
 from serving.api.params import CHANNELS
 
@@ -173,6 +174,7 @@ def build_spec(config: dict) -> dict:
             "description": "HTML.", "content": {"text/html": {"schema": {"type": "string"}}}}},
             tag="operations")},
     }
+    paths.update(campaign_paths(config))  # /v1/campaigns: see serving/api/openapi_campaigns.py
     return {
         "openapi": "3.1.0",
         "info": {"title": "Offer recommender API", "version": "1",

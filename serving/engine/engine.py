@@ -37,7 +37,8 @@ from serving.engine.messages import (
     reason,
     render,
 )
-from serving.engine.scoring import Scored, score_members, static_scores
+from serving.engine.scoring import score_members, with_static_scores
+from serving.engine.scoring_context import Scored, build_scoring_context
 from serving.engine.template_arrays import build_template_arrays
 from serving.engine.tiers import TierLadder
 
@@ -114,6 +115,17 @@ class OfferEngine:
     bundle : ModelBundle
     catalog : Catalog
     config : EngineConfig, optional
+
+    Attributes
+    ----------
+    templates : TemplateArrays
+        The catalog resolved against the bundle.
+    context : MemberContext
+        Per-member inputs of scoring and rendering.
+    scoring : ScoringContext
+        Everything :mod:`serving.engine.scoring` reads, frozen (with the
+        member-only scores of every member when they fit); campaigns score
+        from it too.
     """
 
     def __init__(self, bundle, catalog: Catalog, config: EngineConfig | None = None):
@@ -132,44 +144,12 @@ class OfferEngine:
                                                self.context.n_tiers)
         self._capped = [i for i, t in enumerate(catalog.offers)
                         if t.caps.budget is not None or t.caps.redemptions is not None]
-        T = self.templates
-        self.has_calendar_rules = bool(np.isfinite(T.birthday_within).any()
-                                       or np.isfinite(T.anniversary_within).any())
-        self.as_of_day = np.datetime64(bundle.as_of.normalize().to_datetime64(), "s")
-        self.upgrade_types = np.array([t == "tier_upgrade" for t in T.types], dtype=bool)
-        has_depths = np.isfinite(T.depths[:, 0])
-        self.options = np.where(has_depths[:, None], T.depths, T.amount[:, None])
-        self.option_valid = np.where(has_depths[:, None], np.isfinite(T.depths),
-                                     np.arange(T.depths.shape[1])[None, :] == 0)
         self._placeholders = [placeholder_names(t) for t in catalog.offers]  # used ones
-        self._channel_dates = None  # scoring.channel_dates: (now, channel) -> (T,) mask
-        self._static = None
-        n = len(bundle.members)
-        if (n + 1) * T.n <= self.config.precompute_cells:
-            self._static = self._precompute(n)
-
-    def _precompute(self, n: int) -> Scored:
-        """Member-only scores of every member, then one row for unknown members."""
-        rows = np.append(np.arange(n, dtype=np.int64), -1)
-        parts = [static_scores(self, rows[i:i + 20_000]) for i in range(0, len(rows), 20_000)]
-        dtypes = {"eligible": bool, "p": np.float32, "cost": np.float32, "ev": np.float32,
-                  "amount": np.float32, "category": np.int32, "item": np.int32,
-                  "share": np.float32}
-        static = Scored(**{f: np.concatenate([getattr(p, f) for p in parts]).astype(d)
-                           for f, d in dtypes.items()})
-        for name in dtypes:  # shared by every request (and every forked worker): never written
-            getattr(static, name).flags.writeable = False
-        return static
-
-    def static_for(self, rows: np.ndarray) -> Scored:
-        """Member-only scores of member table ``rows`` (-1: unknown), precomputed when possible."""
-        if self._static is None:
-            return static_scores(self, rows)
-        last = len(self._static.p) - 1
-        if len(rows) == 1:  # one request: read-only views of the row, no copies
-            row = int(rows[0])
-            return self._static.rows(row if row >= 0 else last)
-        return self._static.take(np.where(rows >= 0, rows, last))
+        scoring = build_scoring_context(bundle, catalog, self.context, self.templates,
+                                        p_max=self.config.p_max, lift_cap=self.config.lift_cap)
+        if (len(bundle.members) + 1) * self.templates.n <= self.config.precompute_cells:
+            scoring = with_static_scores(scoring)
+        self.scoring = scoring
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -178,7 +158,7 @@ class OfferEngine:
 
     def score(self, rows: np.ndarray, now=None, channel: str = "email") -> Scored:
         """Every template scored for member table ``rows`` (-1: unknown member)."""
-        return score_members(self, rows, to_datetime64(now), check_channel(channel),
+        return score_members(self.scoring, rows, to_datetime64(now), check_channel(channel),
                              self.config.min_expected_value)
 
     def decide(self, member_id, channel: str, limit: int = 3, now=None,
@@ -219,7 +199,7 @@ class OfferEngine:
         if room <= 0:
             decision.suppressed = "contact_policy"
             return decision
-        scored = score_members(self, np.array([row]), stamp, channel,
+        scored = score_members(self.scoring, np.array([row]), stamp, channel,
                                self.config.min_expected_value)
         if self._capped and history is not None:
             blocked |= self._total_caps(history.offer_totals(), scored.cost[0])

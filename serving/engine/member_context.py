@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from serving.engine.template_arrays import read_only
 from serving.engine.tiers import TierLadder, annual_spend
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ N_TARGETS = 3
 _CHUNK = 50_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class MemberContext:
     """Arrays over the bundle's members (length n) plus the unknown-member defaults.
 
@@ -46,6 +47,8 @@ class MemberContext:
     unknown_targets, unknown_items : ndarray of int64, shape (3,)
         The same for a member the version does not know: popular categories.
     default_basket : float
+
+    Immutable: the fields cannot be reassigned and the arrays are read-only.
     """
 
     segment: np.ndarray
@@ -65,6 +68,9 @@ class MemberContext:
     n_tiers: int
     n_plans: int
     n_segments: int
+
+    def __post_init__(self):
+        read_only(self)
 
 
 def build_member_context(bundle, ladder: TierLadder | None, excluded: frozenset[str],

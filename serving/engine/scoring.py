@@ -22,19 +22,26 @@ per member, the depth with the highest EV among those costing at most
 ``max_clv_share * clv``.
 
 The work is split in two: :func:`static_scores` (everything that depends on
-the member and the catalog only; the engine precomputes it for every member
-when that fits in memory) and :func:`moment_mask` (channel, consent, dates,
-birthdays and anniversaries at ``now``). :func:`score_members` combines them;
-the same code scores one member for the app and a million for a campaign.
+the member and the catalog only; :func:`with_static_scores` precomputes it for
+every member when that fits in memory) and :func:`moment_mask` (channel,
+consent, dates, birthdays and anniversaries at ``now``). :func:`score_members`
+combines them; the same code scores one member for the app and a million for
+a campaign.
+
+Every function reads a :class:`~serving.engine.scoring_context.ScoringContext`
+(built once by the engine) and writes nothing but its results; the one memo,
+of :func:`channel_dates`, is owned by the context's
+:class:`~serving.engine.scoring_context.LastAnswer`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
 import numpy as np
 
 from serving.engine.catalog.schema import CHANNELS, RANGE_FIELDS
+from serving.engine.scoring_context import Scored, ScoringContext
 from serving.engine.template_arrays import AUDIENCE_CODE, TARGET_CODE, VALUE_CODE
 
 _DAY = np.timedelta64(1, "D")
@@ -44,57 +51,57 @@ _PERCENT = (VALUE_CODE["percent_off"], VALUE_CODE["cashback_percent"])
 _POINTS = (VALUE_CODE["bonus_points"], VALUE_CODE["points_donation"])
 
 
-@dataclass
-class Scored:
-    """Scores of n members x T templates; ``ev`` is ``-inf`` where not eligible.
-
-    ``ev`` includes the channel's send cost once combined by
-    :func:`score_members`; in :func:`static_scores` output it does not.
-    """
-
-    eligible: np.ndarray
-    p: np.ndarray
-    cost: np.ndarray
-    ev: np.ndarray
-    amount: np.ndarray
-    category: np.ndarray
-    item: np.ndarray
-    share: np.ndarray
-
-    def take(self, index) -> Scored:
-        """The rows ``index`` of every array."""
-        return Scored(*(getattr(self, f)[index] for f in _FIELDS))
-
-    def rows(self, row: int) -> Scored:
-        """Row ``row`` of every array as a (1, T) view (no copy, unlike :meth:`take`)."""
-        return Scored(*(getattr(self, f)[row:row + 1] for f in _FIELDS))
-
-
-_FIELDS = ("eligible", "p", "cost", "ev", "amount", "category", "item", "share")
-
-
-def score_members(engine, rows: np.ndarray, now: np.datetime64, channel: str,
+def score_members(ctx: ScoringContext, rows: np.ndarray, now: np.datetime64, channel: str,
                   min_ev: float = 0.0) -> Scored:
     """Score ``rows`` (member table rows, -1 unknown) for every template at ``now`` on ``channel``.
 
     Assumes valid inputs (the engine validates the channel and ``now``).
     """
     rows = np.asarray(rows, dtype=np.int64)
-    static = engine.static_for(rows)
-    ev = static.ev - engine.catalog.economics.send_cost[channel]
-    eligible = static.eligible & moment_mask(engine, rows, now, channel) & (ev > min_ev)
+    static = static_for(ctx, rows)
+    ev = static.ev - ctx.catalog.economics.send_cost[channel]
+    eligible = static.eligible & moment_mask(ctx, rows, now, channel) & (ev > min_ev)
     return Scored(eligible, static.p, static.cost, np.where(eligible, ev, -np.inf),
                   static.amount, static.category, static.item, static.share)
 
 
-def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> np.ndarray:
+def static_for(ctx: ScoringContext, rows: np.ndarray) -> Scored:
+    """Member-only scores of member table ``rows`` (-1: unknown): the precomputed ones
+    (``ctx.static``) when there are, else :func:`static_scores`."""
+    static = ctx.static
+    if static is None:
+        return static_scores(ctx, rows)
+    last = len(static.p) - 1
+    if len(rows) == 1:  # one request: read-only views of the row, no copies
+        row = int(rows[0])
+        return static.rows(row if row >= 0 else last)
+    return static.take(np.where(rows >= 0, rows, last))
+
+
+def with_static_scores(ctx: ScoringContext, chunk: int = 20_000) -> ScoringContext:
+    """``ctx`` with ``static``: member-only scores of every member, then one row for unknown
+    members, in compact dtypes and read-only (shared by every request and forked worker)."""
+    rows = np.append(np.arange(len(ctx.bundle.members), dtype=np.int64), -1)
+    parts = [static_scores(ctx, rows[i:i + chunk]) for i in range(0, len(rows), chunk)]
+    dtypes = {"eligible": bool, "p": np.float32, "cost": np.float32, "ev": np.float32,
+              "amount": np.float32, "category": np.int32, "item": np.int32,
+              "share": np.float32}
+    static = Scored(**{f: np.concatenate([getattr(p, f) for p in parts]).astype(d)
+                       for f, d in dtypes.items()})
+    for name in dtypes:
+        getattr(static, name).flags.writeable = False
+    return dataclasses.replace(ctx, static=static)
+
+
+def moment_mask(ctx: ScoringContext, rows: np.ndarray, now: np.datetime64,
+                channel: str) -> np.ndarray:
     """(n, T) bool: the channel, consent, date, season, birthday and anniversary rules.
 
     One row (a request) takes :func:`moment_mask_one`, the same rules on scalars.
     """
     if len(rows) == 1:
-        return moment_mask_one(engine, int(rows[0]), now, channel)[None, :]
-    T, bundle, catalog = engine.templates, engine.bundle, engine.catalog
+        return moment_mask_one(ctx, int(rows[0]), now, channel)[None, :]
+    T, bundle, catalog = ctx.templates, ctx.bundle, ctx.catalog
     known = rows >= 0
     safe = np.maximum(rows, 0)
     num = bundle.members.numeric
@@ -105,8 +112,8 @@ def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> n
         consent = np.where(known, bundle.members.consent[field][safe], -1)
         allowed = (consent == 1) | ((consent == -1) & (catalog.consent_unknown == "allow"))
         ok &= allowed[:, None]
-    if engine.has_calendar_rules:
-        elapsed = float((now - engine.as_of_day) // _DAY)
+    if ctx.has_calendar_rules:
+        elapsed = float((now - ctx.as_of_day) // _DAY)
         birthday = np.where(known, (num["days_to_next_birthday"][safe] - elapsed) % 365, np.nan)
         rule = np.isfinite(T.birthday_within)[None, :]
         ok &= ~rule | (birthday[:, None] <= T.birthday_within[None, :])
@@ -118,7 +125,8 @@ def moment_mask(engine, rows: np.ndarray, now: np.datetime64, channel: str) -> n
     return ok
 
 
-def moment_mask_one(engine, row: int, now: np.datetime64, channel: str) -> np.ndarray:
+def moment_mask_one(ctx: ScoringContext, row: int, now: np.datetime64,
+                    channel: str) -> np.ndarray:
     """(T,) bool: :func:`moment_mask` of one member table ``row`` (-1: unknown), on scalars.
 
     The channel and date rules of every template depend on ``now`` and the
@@ -126,18 +134,18 @@ def moment_mask_one(engine, row: int, now: np.datetime64, channel: str) -> np.nd
     (:func:`channel_dates`); the member's consent, birthday and anniversary
     are then a few scalar operations instead of (1, T) array ones.
     """
-    T, bundle, catalog = engine.templates, engine.bundle, engine.catalog
+    T, bundle, catalog = ctx.templates, ctx.bundle, ctx.catalog
     known = row >= 0
-    ok = channel_dates(engine, now, channel)
+    ok = channel_dates(ctx, now, channel)
     field = catalog.consent_fields[channel]
     if field is not None:
         consent = int(bundle.members.consent[field][row]) if known else -1
         if not (consent == 1 or (consent == -1 and catalog.consent_unknown == "allow")):
             return np.zeros(T.n, dtype=bool)
-    if not engine.has_calendar_rules:
+    if not ctx.has_calendar_rules:
         return ok.copy()
     num = bundle.members.numeric
-    elapsed = float((now - engine.as_of_day) // _DAY)
+    elapsed = float((now - ctx.as_of_day) // _DAY)
     birthday = (num["days_to_next_birthday"][row] - elapsed) % 365 if known else np.nan
     ok = ok & (~np.isfinite(T.birthday_within) | (birthday <= T.birthday_within))
     tenure = num["tenure_days"][row] + elapsed if known else np.nan
@@ -147,24 +155,28 @@ def moment_mask_one(engine, row: int, now: np.datetime64, channel: str) -> np.nd
     return ok & (~np.isfinite(T.anniversary_within) | (to_anniversary <= T.anniversary_within))
 
 
-def channel_dates(engine, now: np.datetime64, channel: str) -> np.ndarray:
+def channel_dates(ctx: ScoringContext, now: np.datetime64, channel: str) -> np.ndarray:
     """(T,) bool, read-only: templates on ``channel`` and inside their dates and season at
-    ``now``; the last answer is kept on the engine (requests within a second share it)."""
+    ``now``; the last answer is kept in ``ctx.channel_dates_memo`` (requests within a second
+    share it; see :class:`~serving.engine.scoring_context.LastAnswer` for threads)."""
     key = (now, channel)
-    memo = getattr(engine, "_channel_dates", None)
-    if memo is not None and memo[0] == key:
-        return memo[1]
-    T = engine.templates
+    ok = ctx.channel_dates_memo.get(key)
+    if ok is not None:
+        return ok
+    T = ctx.templates
     ok = T.channel[:, CHANNELS.index(channel)] & _in_dates(T, now)
     ok.flags.writeable = False
-    engine._channel_dates = (key, ok)  # one tuple assignment: safe between threads
+    ctx.channel_dates_memo.put(key, ok)
     return ok
 
 
-def static_scores(engine, rows: np.ndarray) -> Scored:
-    """Eligibility and EV (before send costs) of ``rows`` from member and catalog facts only."""
-    T, ctx, bundle, catalog = engine.templates, engine.context, engine.bundle, engine.catalog
-    econ, config = catalog.economics, engine.config
+def static_scores(ctx: ScoringContext, rows: np.ndarray) -> Scored:
+    """Eligibility and EV (before send costs) of ``rows`` from member and catalog facts only.
+
+    Computed from scratch (never from ``ctx.static``).
+    """
+    T, bundle, catalog = ctx.templates, ctx.bundle, ctx.catalog
+    mc, econ = ctx.member_context, catalog.economics
     rows = np.asarray(rows, dtype=np.int64)
     known = rows >= 0
     safe = np.maximum(rows, 0)
@@ -172,18 +184,18 @@ def static_scores(engine, rows: np.ndarray) -> Scored:
 
     aud = T.audience[None, :]
     eligible = np.where(known[:, None], aud != _UNKNOWN_ONLY, aud != _KNOWN_ONLY)
-    eligible &= T.segment_mask[:, np.where(known, ctx.segment[safe], ctx.n_segments)].T
-    eligible &= T.cluster_mask[:, np.where(known, ctx.cluster[safe], len(ctx.cluster_ids))].T
-    if ctx.n_tiers:
-        eligible &= T.tier_mask[:, np.where(known, ctx.tier[safe], ctx.n_tiers)].T
-    eligible &= T.plan_mask[:, np.where(known, ctx.plan[safe], ctx.n_plans)].T
-    fields = range_matrix(bundle, ctx, safe)
+    eligible &= T.segment_mask[:, np.where(known, mc.segment[safe], mc.n_segments)].T
+    eligible &= T.cluster_mask[:, np.where(known, mc.cluster[safe], len(mc.cluster_ids))].T
+    if mc.n_tiers:
+        eligible &= T.tier_mask[:, np.where(known, mc.tier[safe], mc.n_tiers)].T
+    eligible &= T.plan_mask[:, np.where(known, mc.plan[safe], mc.n_plans)].T
+    fields = range_matrix(bundle, mc, safe)
     fields[~known] = np.nan
     inside = (fields[:, None, :] >= T.range_lo[None]) & (fields[:, None, :] <= T.range_hi[None])
     eligible &= (inside | ~T.bounded[None]).all(axis=2)
 
-    targets = np.where(known[:, None], ctx.targets[safe], ctx.unknown_targets[None, :])
-    items = np.where(known[:, None], ctx.target_items[safe], ctx.unknown_items[None, :])
+    targets = np.where(known[:, None], mc.targets[safe], mc.unknown_targets[None, :])
+    items = np.where(known[:, None], mc.target_items[safe], mc.unknown_items[None, :])
     recommended = T.target_kind == _RECOMMENDED
     category = np.where(recommended[None, :], targets[:, T.rank], T.fixed_category[None, :])
     item = np.where((recommended & T.item_level)[None, :], items[:, T.rank],
@@ -196,17 +208,17 @@ def static_scores(engine, rows: np.ndarray) -> Scored:
     share = _shares(bundle, rows, known, category, has_cat)
     with np.errstate(invalid="ignore", divide="ignore"):
         lift = np.where(np.isfinite(share) & (population > 0), share / population, 1.0)
-    lift = np.minimum(lift, config.lift_cap)
-    responsiveness = np.where(known, ctx.responsiveness[safe], 1.0)
+    lift = np.minimum(lift, ctx.lift_cap)
+    responsiveness = np.where(known, mc.responsiveness[safe], 1.0)
     p = np.clip(T.prior[None, :] * responsiveness[:, None] * (0.5 + 0.5 * lift),
-                0.0, config.p_max)
+                0.0, ctx.p_max)
 
-    basket = np.where(known, ctx.basket[safe], ctx.default_basket)
+    basket = np.where(known, mc.basket[safe], mc.default_basket)
     spend = np.where(has_cat, basket[:, None] * np.fmax(np.where(np.isnan(share), 0.0, share),
                                                         population), basket[:, None])
     spend = np.where(item >= 0, bundle.item_price[np.maximum(item, 0)], spend)
-    gap = np.where(known, ctx.tier_gap[safe], np.nan)
-    trip = np.where(engine.upgrade_types[None, :], np.fmax(basket, gap)[:, None], basket[:, None])
+    gap = np.where(known, mc.tier_gap[safe], np.nan)
+    trip = np.where(ctx.upgrade_types[None, :], np.fmax(basket, gap)[:, None], basket[:, None])
     value = econ.margin * T.incremental_share[None, :] * trip + T.business_value[None, :]
 
     points = np.where(known, num["points_balance"][safe], np.nan)
@@ -218,7 +230,7 @@ def static_scores(engine, rows: np.ndarray) -> Scored:
     retention = T.retention[None, :, None]
     eligible &= ~T.retention[None, :] | (np.isfinite(risk[..., 0]) & np.isfinite(clv[..., 0]))
     # Every depth option at once: (n, T, D); templates without depths use their amount.
-    cost = _cost(T, econ, engine.options[None], spend[..., None])
+    cost = _cost(T, econ, ctx.options[None], spend[..., None])
     x = 100.0 * cost / basket[:, None, None]
     r = catalog.retention
     saved = np.where(retention, risk * econ.margin * clv * r.effect_max * x / (x + r.half_effect),
@@ -226,12 +238,12 @@ def static_scores(engine, rows: np.ndarray) -> Scored:
     ev = np.where(retention, p[..., None] * value[..., None] + saved - cost,
                   p[..., None] * (value[..., None] - cost))
     capped = ~retention | (cost <= r.max_clv_share * clv)
-    ev = np.where(engine.option_valid[None] & capped & np.isfinite(ev), ev, -np.inf)
+    ev = np.where(ctx.option_valid[None] & capped & np.isfinite(ev), ev, -np.inf)
     best = np.argmax(ev, axis=2)[..., None]
     ev = np.take_along_axis(ev, best, axis=2)[..., 0]
     cost = np.take_along_axis(cost, best, axis=2)[..., 0]
-    amount = np.take_along_axis(np.broadcast_to(engine.options[None], cost.shape + (
-        engine.options.shape[1],)), best, axis=2)[..., 0]
+    amount = np.take_along_axis(np.broadcast_to(ctx.options[None], cost.shape + (
+        ctx.options.shape[1],)), best, axis=2)[..., 0]
     eligible &= np.isfinite(ev)
     return Scored(eligible, p, cost, np.where(eligible, ev, -np.inf), amount, category, item,
                   share)

@@ -9,7 +9,7 @@ for every template is array arithmetic (:mod:`serving.engine.scoring`).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -36,9 +36,13 @@ NO_TRIP_TYPES = ("referral", "donation", "free_trial")
 EXTRA_PRIORS = {"free_trial": 0.04, "donation": 0.03, "welcome": 0.10}
 
 
-@dataclass
+@dataclass(frozen=True)
 class TemplateArrays:
-    """Per-template vectors (length T, or (T, k) masks); see the module docstring."""
+    """Per-template vectors (length T, or (T, k) masks); see the module docstring.
+
+    Immutable: the fields cannot be reassigned and the arrays are read-only,
+    so every request, thread and forked campaign worker shares one copy.
+    """
 
     ids: tuple[str, ...]
     types: tuple[str, ...]
@@ -76,9 +80,20 @@ class TemplateArrays:
     priority: np.ndarray
     expiry_days: np.ndarray
 
+    def __post_init__(self):
+        read_only(self)
+
     @property
     def n(self) -> int:
         return len(self.ids)
+
+
+def read_only(arrays) -> None:
+    """Flag every ndarray field of the dataclass instance ``arrays`` read-only."""
+    for f in fields(arrays):
+        value = getattr(arrays, f.name)
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
 
 
 def build_template_arrays(catalog: Catalog, bundle, cluster_ids: np.ndarray,

@@ -179,7 +179,8 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
 def _candidates(engine, rows, stamp, channel, blocked, n_jobs) -> tuple[Candidates, dict]:
     """Eligible pairs worth sending, and the scores their offers are rendered from."""
     tasks = [(start,) for start in range(0, len(rows), CHUNK)]
-    parts = fork_map(_score_chunk, (engine, rows, stamp, channel, blocked), tasks, n_jobs)
+    state = (engine.scoring, engine.config.min_expected_value, rows, stamp, channel, blocked)
+    parts = fork_map(_score_chunk, state, tasks, n_jobs)
     if not parts:
         empty = np.empty(0)
         parts = [tuple(empty.astype(np.int64) if name in ("member", "template", "category",
@@ -199,11 +200,11 @@ _CANDIDATE_FIELDS = ("member", "template", "ev", "charge", "p", "category", "amo
 
 def _score_chunk(state, start: int) -> tuple:
     """Candidates of the members ``start:start + CHUNK`` (see :data:`_CANDIDATE_FIELDS`)."""
-    engine, rows, stamp, channel, blocked = state
-    retention = engine.templates.retention
-    send = engine.catalog.economics.send_cost[channel]
+    scoring, min_ev, rows, stamp, channel, blocked = state
+    retention = scoring.templates.retention
+    send = scoring.catalog.economics.send_cost[channel]
     chunk = rows[start:start + CHUNK]
-    s = score_members(engine, chunk, stamp, channel, engine.config.min_expected_value)
+    s = score_members(scoring, chunk, stamp, channel, min_ev)
     ok = s.eligible & (s.ev > 0)  # never allocate an offer expected to lose money
     if blocked is not None:
         ok = ok & ~blocked[start:start + CHUNK]

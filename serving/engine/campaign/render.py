@@ -39,7 +39,7 @@ from serving.engine.messages import (
     reason,
     render,
 )
-from serving.engine.scoring import Scored
+from serving.engine.scoring_context import Scored
 
 #: The facts each placeholder of :func:`~serving.engine.messages.placeholders` reads.
 PLACEHOLDER_FACTS = {

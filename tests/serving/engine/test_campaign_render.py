@@ -50,7 +50,7 @@ def test_every_template_renders_as_the_engine_renders_it(engine, channel):
     rows = np.r_[np.arange(0, 3_000, 7)[:400], [-1, -1, -1]]
     member_ids = np.r_[engine.bundle.members.ids[rows[:-3]], ["x1", "x2", "x3"]]
     stamp = to_datetime64(NOW)
-    scored = score_members(engine, rows, stamp, channel, -np.inf)
+    scored = score_members(engine.scoring, rows, stamp, channel, -np.inf)
     n, T = scored.p.shape
     i, t = np.repeat(np.arange(n), T), np.tile(np.arange(T), n)
     assert np.isfinite(scored.ev[i, t]).sum() > 500  # many are offers the engine makes
@@ -86,7 +86,7 @@ def test_campaign_offers_are_the_engines_rendering_of_the_allocated_pairs(engine
     offers = result.offers
     rows = np.array([engine.bundle.row(m) for m in offers["member_id"]])
     stamp = to_datetime64(NOW)
-    scored = score_members(engine, rows, stamp, "email", -np.inf)
+    scored = score_members(engine.scoring, rows, stamp, "email", -np.inf)
     t = np.array([engine.templates.ids.index(o) for o in offers["offer_id"]])
     expected = _one_by_one(engine, offers["member_id"].to_numpy(), rows, scored,
                            np.arange(len(rows)), t, stamp, "email", "c2")

@@ -302,8 +302,9 @@ def test_one_member_moment_mask_agrees_with_the_vectorised_rules(catalog, tiny_b
         for second in seconds:
             now = np.datetime64("2025-06-01T00:00:00", "s") + np.timedelta64(int(second), "s")
             for channel in ("app", "email", "sms"):
-                together = moment_mask(engine, rows, now, channel)
-                one = np.array([moment_mask_one(engine, int(r), now, channel) for r in rows])
+                together = moment_mask(engine.scoring, rows, now, channel)
+                one = np.array([moment_mask_one(engine.scoring, int(r), now, channel)
+                                for r in rows])
                 np.testing.assert_array_equal(one, together)
                 checked += together.sum()
     assert checked > 0  # some templates are open to some members at some moments
