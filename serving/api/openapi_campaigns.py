@@ -104,7 +104,8 @@ def campaign_paths(config: dict) -> dict:
              "409": _error(409, "The key was used for a different request."),
              "413": _error(413, "The body is larger than allowed."),
              "415": _error(415, "The body is not sent as application/json."),
-             "422": _error(422, "An unknown segment or offer id.")},
+             "422": _error(422, "An unknown segment or offer id, or an Idempotency-Key "
+                                "header and a client_key that differ.")},
             params=[{"name": "Idempotency-Key", "in": "header", "required": False,
                      "schema": ID, "description": "A unique key per campaign (a UUID)."}],
             body={"required": True, "content": {"application/json": {"schema": request}}})},
