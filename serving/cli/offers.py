@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from features.errors import ApiError, DataError
+from features.errors import DataError
 from features.files import read_member_ids
 from features.storage import check_frame_path, write_frame_atomic
 
@@ -19,12 +19,9 @@ NOW_HELP = "The moment to decide for (ISO 8601); default: now."
 
 
 def _out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--out``: a .csv or .parquet path, checked before any work."""
+    """``--out``: a .csv or .parquet path, checked before any work (:class:`DataError`)."""
     if value is not None:
-        try:
-            check_frame_path(value)
-        except DataError as exc:
-            raise click.BadParameter(str(exc), ctx, param) from None
+        check_frame_path(value)
     return value
 
 
@@ -36,19 +33,16 @@ def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> st
         except (ValueError, OverflowError):
             stamp = pd.NaT
         if stamp is pd.NaT:
-            raise click.BadParameter(f"{value!r} is not a time; use ISO 8601 like "
-                                     "2024-03-31T14:05:00.", ctx, param)
+            raise DataError(f"--now {value!r} is not a time; use ISO 8601 like "
+                            "2024-03-31T14:05:00.")
     return value
 
 
 def _member_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """MEMBER_ID by the API's rule (same check, same message as ``/v1/members/<id>``)."""
+    """MEMBER_ID by the API's rule: the same check and message as ``/v1/members/<id>``."""
     from serving.api.params import check_id
 
-    try:
-        return check_id(value)
-    except ApiError as exc:
-        raise click.BadParameter(exc.message, ctx, param) from None
+    return check_id(value)  # ApiError, an OffersError: "error: malformed member_id ..."
 
 
 def _engine(artifacts_dir: str, catalog: str | None, version: str | None):

@@ -1,8 +1,8 @@
 """Option checks that run before a command does any work (click callbacks).
 
-A wrong ``--out`` extension or an ``--as-of`` that is not a date is a usage
-error (exit status 2) at once, not a failure after minutes of loading or
-training.
+A wrong ``--out`` extension or an ``--as-of`` that is not a date fails at once
+with the same ``error: ...`` line (exit status 1) that the work would have
+ended with, not after minutes of loading or training.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ from features.storage import check_frame_path
 
 
 def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """``--out``: a .csv or .parquet path."""
-    if value is None:
-        return None
-    try:
+    """``--out``: a .csv or .parquet path (:class:`DataError` otherwise)."""
+    if value is not None:
         check_frame_path(value)
-    except DataError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
     return value
 
 
@@ -32,8 +28,7 @@ def as_of_date(ctx: click.Context, param: click.Parameter, value: str | None) ->
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, OverflowError):
-        stamp = None
-    if stamp is None or stamp is pd.NaT:
-        raise click.BadParameter(f"{value!r} is not a date; use ISO 8601 like 2017-12-01.",
-                                 ctx, param)
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise DataError(f"--as-of {value!r} is not a date; use ISO 8601 like 2017-12-01.")
     return value
