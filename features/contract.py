@@ -104,5 +104,8 @@ OFFER_EVENTS = Table(
 )
 
 TABLES: dict[str, Table] = {t.name: t for t in (TRANSACTIONS, ITEMS, MEMBERS, OFFER_EVENTS)}
-EVENT_TYPES = ("sent", "viewed", "redeemed", "dismissed")
+#: ``holdout``: the member was chosen for the campaign (``campaign_id``/``offer_id``)
+#: but held out of it at random, as its control group; nothing was delivered.
+#: Uplift models (:mod:`models.uplift`) compare these members with those ``sent``.
+EVENT_TYPES = ("sent", "viewed", "redeemed", "dismissed", "holdout")
 FILE_SUFFIXES = (".parquet", ".csv")

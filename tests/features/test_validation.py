@@ -235,3 +235,14 @@ def test_string_ids_in_parquet_are_stripped_merged_and_blank_is_missing(tmp_path
     assert tx["member_id"].astype(str).tolist() == ["a", "a", "b", "b"]
     assert sorted(tx["member_id"].cat.categories) == ["a", "b"]
     assert tx["item_id"].astype(str).tolist() == ["1", "2", "1", "3"]
+
+
+def test_holdout_events_mark_a_randomised_control_group(make_data_dir):
+    data = make_data_dir(
+        **{
+            "offer_events.csv": "member_id,offer_id,event,timestamp,campaign_id\n"
+            "1,o1,sent,2024-01-01,c1\n2,o1,holdout,2024-01-01,c1\n",
+        }
+    )
+    ds = load_dataset(data)
+    assert ds.offer_events["event"].astype(str).tolist() == ["sent", "holdout"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 import pytest
+from threadpoolctl import threadpool_limits
 
 from features.dataset import Dataset
 from features.loading import load_dataset
@@ -53,3 +54,39 @@ def case(tmp_path_factory) -> SynthCase:
         baseline=RecencyBaseline().fit(X_train, y_train["churned"]),
         value=ValueModel().fit_windows(windows),
     )
+
+
+@dataclass
+class UpliftCase:
+    dataset: Dataset
+    offers: pd.DataFrame
+    truth: pd.DataFrame  # truth/uplift.parquet: member_id, offer_type, true_effect_*, group
+    fit: object  # models.uplift.UpliftFit of the "points_multiplier" offers
+
+
+#: Offer type the uplift tests fit (one type keeps them fast; its planted groups differ most).
+UPLIFT_TYPE = "points_multiplier"
+
+
+@pytest.fixture(scope="session")
+def uplift_case(tmp_path_factory) -> UpliftCase:
+    """A synthetic program with planted uplift and holdouts, and an X-learner fitted on it."""
+    from models.offer_response import offer_specs_from_events
+    from models.uplift import fit_uplift
+    from training.synth.generate import generate
+
+    out = generate(tmp_path_factory.mktemp("uplift") / "synth", 1500, seed=11)
+    dataset = load_dataset(out, now="2026-06-01")
+    offers = offer_specs_from_events(dataset, out / "truth" / "offers.parquet")
+    truth = pd.read_parquet(out / "truth" / "uplift.parquet").astype(
+        {"member_id": str, "offer_type": str, "group": str})
+    with threadpool_limits(1):  # boosting on a busy 2-core box: 1 thread is ~5x faster
+        fit = fit_uplift(dataset, AS_OF, offers, offer_types=[UPLIFT_TYPE], max_iter=40)
+    return UpliftCase(dataset, offers, truth, fit)
+
+
+@pytest.fixture
+def one_thread():
+    """Fit boosted trees on one OpenMP thread: many small fits are faster without spinning."""
+    with threadpool_limits(1):
+        yield

@@ -148,11 +148,19 @@ class OfferEvents:
         return len(self.member)
 
 
+def campaign_eligibility(members: MemberChunk, campaigns: Campaigns,
+                         calendar: Calendar) -> tuple[np.ndarray, np.ndarray]:
+    """``(day_ns, eligible)``: each campaign's send time (9:00 of its day, int64 ns) and
+    the (campaigns, members) bool matrix of members it may go to (joined, opted in)."""
+    day_ns = calendar.start_ns + campaigns.send_day * NS_PER_DAY + 9 * 3600 * NS
+    eligible = (members.joined_ns[None, :] < day_ns[:, None]) & members.opt_in.any(axis=1)
+    return day_ns, eligible
+
+
 def make_offer_events(rng: np.random.Generator, members: MemberChunk, campaigns: Campaigns,
                       calendar: Calendar) -> OfferEvents:
     n, k = len(members), len(campaigns.send_day)
-    day_ns = calendar.start_ns + campaigns.send_day * NS_PER_DAY + 9 * 3600 * NS
-    eligible = (members.joined_ns[None, :] < day_ns[:, None]) & members.opt_in.any(axis=1)
+    day_ns, eligible = campaign_eligibility(members, campaigns, calendar)
     sent = eligible & (rng.random((k, n)) < spec.SEND_SHARE)
     ks, ms = np.nonzero(sent)
     m = len(ks)

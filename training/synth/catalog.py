@@ -19,7 +19,8 @@ def rng_for(seed: int, *key: int) -> np.random.Generator:
     """An independent random stream for ``(seed, *key)``.
 
     Streams: ``(0,)`` catalogue and campaigns, ``(1, chunk)`` members and
-    their purchases, ``(2, chunk)`` offer events.
+    their purchases, ``(2, chunk)`` offer events, ``(3, chunk)`` the planted
+    uplift groups, holdouts and treatment effects (:mod:`training.synth.uplift`).
     """
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
 

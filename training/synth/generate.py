@@ -51,6 +51,7 @@ from training.synth.catalog import (
 )
 from training.synth.members import NS_PER_DAY, MemberChunk, make_members
 from training.synth.spec import SynthConfig
+from training.synth.uplift import PlantedUplift, plant_uplift
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,10 @@ SCHEMAS: dict[str, pa.Schema] = {
         [("member_id", pa.string())] + [(c, pa.float32()) for c in spec.CATEGORIES]),
     "truth/favourite_items": pa.schema([
         ("member_id", DICT), ("category", DICT), ("rank", pa.int8()), ("item_id", DICT),
+    ]),
+    "truth/uplift": pa.schema([
+        ("member_id", DICT), ("offer_type", DICT), ("true_effect_spend", pa.float64()),
+        ("true_effect_retention", pa.float64()), ("group", DICT),
     ]),
 }
 
@@ -204,6 +209,17 @@ def _member_tables(rng: np.random.Generator, members: MemberChunk, lines: Lines,
     }
 
 
+def _uplift_table(planted: PlantedUplift, member_ids: pa.Array) -> pa.Table:
+    n, t = planted.group.shape
+    return _table("truth/uplift", {
+        "member_id": _dict(np.repeat(np.arange(n), t), member_ids),
+        "offer_type": _dict(np.tile(np.arange(t), n), list(spec.OFFER_TYPES)),
+        "true_effect_spend": pa.array(np.round(planted.effect_spend.ravel(), 4)),
+        "true_effect_retention": pa.array(np.round(planted.effect_retention.ravel(), 6)),
+        "group": _dict(planted.group.ravel(), list(spec.UPLIFT_GROUPS)),
+    })
+
+
 def _items_table(catalog: Catalog) -> pa.Table:
     cats = np.asarray(spec.CATEGORIES)[catalog.item_category]
     return pa.table({
@@ -297,13 +313,17 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
             rng = rng_for(seed, 1, chunk)
             members = make_members(rng, first + 1, n, catalog, calendar)
             lines = make_lines(rng, members, catalog, calendar)
+            events = make_offer_events(rng_for(seed, 2, chunk), members, campaigns, calendar)
+            planted = plant_uplift(rng_for(seed, 3, chunk), members, lines, events, catalog,
+                                   campaigns, calendar)
+            lines, events = planted.lines, planted.events
             member_ids = _ids("M", members.number, width)
             writers.write("transactions", _transactions_table(lines, member_ids, item_ids))
             for name, table in _member_tables(rng, members, lines, member_ids, calendar,
                                               item_ids).items():
                 writers.write(name, table)
-            events = make_offer_events(rng_for(seed, 2, chunk), members, campaigns, calendar)
             writers.write("offer_events", _offer_events_table(events, member_ids, campaigns))
+            writers.write("truth/uplift", _uplift_table(planted, member_ids))
             logger.debug("chunk %d: %d members, %d lines, %d offer events",
                          chunk, n, len(lines), len(events))
         stack.close()

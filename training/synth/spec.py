@@ -162,6 +162,29 @@ REDEEM_DELAY_DAYS = 2.0  # exponential mean
 OFFER_VALID_DAYS = 14
 DISMISS_PROBABILITY = 0.35  # of viewed, not redeemed
 
+# Planted treatment effects (training.synth.uplift): who changes behaviour when sent an offer.
+#: Share of a campaign's chosen members held out at random (``holdout`` events).
+HOLDOUT_SHARE = 0.5
+UPLIFT_GROUPS = ("persuadable", "sure_thing", "sleeping_dog", "lost_cause")
+#: Per offer type, per segment (order of SEGMENTS): (P(persuadable), P(sleeping_dog)).
+#: The rest are sure things (purchase rate above their segment's) or lost causes.
+UPLIFT_GROUP_PROBABILITY: dict[str, tuple[tuple[float, float], ...]] = {
+    "percent_off": ((0.30, 0.05), (0.60, 0.05), (0.15, 0.20), (0.30, 0.05), (0.05, 0.60),
+                    (0.80, 0.02)),
+    "cashback": ((0.70, 0.05), (0.40, 0.10), (0.20, 0.10), (0.20, 0.30), (0.10, 0.30),
+                 (0.10, 0.50)),
+    "points_multiplier": ((0.05, 0.60), (0.20, 0.10), (0.60, 0.05), (0.50, 0.05),
+                          (0.70, 0.05), (0.20, 0.30)),
+}
+#: Measurement window of the planted effects, in days after the send.
+UPLIFT_WINDOW_DAYS = 14
+#: A sent persuadable member makes one extra basket in the offer's category with
+#: this probability, of 1 + Poisson(UPLIFT_EXTRA_LINES) lines (percent_off: at the offer's depth).
+PERSUADE_PROBABILITY = 0.7
+UPLIFT_EXTRA_LINES = 2.0
+#: A sent sleeping dog stays away for the whole window with this probability.
+SLEEPING_DOG_PROBABILITY = 0.7
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -253,5 +276,18 @@ def spec_dict(config: SynthConfig) -> dict:
                              "depth": REDEEM_COEF[2]},
             "valid_days": OFFER_VALID_DAYS,
             "dismiss_probability": DISMISS_PROBABILITY,
+        },
+        "uplift": {
+            "holdout_share": HOLDOUT_SHARE,
+            "groups": list(UPLIFT_GROUPS),
+            "group_probability": {
+                t: [{"segment": seg.name, "persuadable": p, "sleeping_dog": q}
+                    for seg, (p, q) in zip(SEGMENTS, rows)]
+                for t, rows in UPLIFT_GROUP_PROBABILITY.items()
+            },
+            "window_days": UPLIFT_WINDOW_DAYS,
+            "persuade_probability": PERSUADE_PROBABILITY,
+            "extra_lines": UPLIFT_EXTRA_LINES,
+            "sleeping_dog_probability": SLEEPING_DOG_PROBABILITY,
         },
     }

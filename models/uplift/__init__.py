@@ -1,0 +1,23 @@
+"""Uplift: the incremental effect of an offer, learned from sends against a randomised control.
+
+- :mod:`.rows`: one row per member sent or held out of a campaign (``holdout``
+  events), with the member's features at the send and the outcomes after it
+  (spend, retained) in a window;
+- :mod:`.learners`: meta-learners composed of scikit-learn estimators
+  (:class:`TwoModelUplift`, :class:`XLearnerUplift`);
+- :mod:`.metrics`: Qini curves and (normalised) areas under them;
+- :mod:`.fit`: :func:`fit_uplift`, models per offer type and outcome, validated
+  on held-out members against random targeting and targeting by P(redeem).
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from models.uplift.fit import VALIDATION_COLUMNS, UpliftFit, fit_uplift
+from models.uplift.learners import TwoModelUplift, XLearnerUplift, make_learner
+from models.uplift.metrics import gain_at, normalized_auuc, qini_auc, qini_curve
+from models.uplift.rows import build_uplift_rows
+
+__all__ = [
+    "VALIDATION_COLUMNS", "TwoModelUplift", "UpliftFit", "XLearnerUplift", "build_uplift_rows",
+    "fit_uplift", "gain_at", "make_learner", "normalized_auuc", "qini_auc", "qini_curve",
+]

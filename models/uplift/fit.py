@@ -1,0 +1,225 @@
+"""Fit uplift models per offer type and outcome, and validate them on held-out members.
+
+:func:`fit_uplift` builds the rows (:mod:`.rows`), splits the *members* at
+random into training and validation members (so no member is on both sides),
+and for every offer type and outcome (``spend``, ``retained``):
+
+- fits the chosen meta-learner (:mod:`.learners`) on the training members' rows;
+- fits the P(redeem) baseline: a classifier of ``redeemed`` on the training
+  members' *sent* rows (what targeting by response would rank on);
+- scores the validation members' rows with both and compares their Qini
+  curves (:mod:`.metrics`) with random targeting.
+
+The validation table has one row per offer type and outcome (see
+:data:`VALIDATION_COLUMNS`); ``better_than_random`` is True when the uplift
+model's normalised AUUC is above 0 and above the P(redeem) baseline's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from features.dataset import Dataset
+from features.errors import DataError, NotFittedError
+from models.uplift.learners import MIN_GROUP_ROWS, make_learner
+from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
+from models.uplift.rows import OUTCOMES, build_uplift_rows, feature_matrix
+
+logger = logging.getLogger(__name__)
+
+VALIDATION_COLUMNS = (
+    "offer_type", "outcome", "learner", "n_train", "n_validation", "treated_share",
+    "ate", "auuc_uplift", "auuc_response", "auuc_random",
+    "normalized_auuc_uplift", "normalized_auuc_response",
+    "gain_at_30_uplift", "gain_at_30_response", "better_than_random",
+)  # fmt: skip
+
+
+@dataclass
+class UpliftFit:
+    """What :func:`fit_uplift` returns.
+
+    Attributes
+    ----------
+    models : dict
+        ``(offer_type, outcome) -> fitted learner``, fitted on the training members
+        (on every member with ``refit=True``).
+    response_models : dict
+        ``offer_type -> P(redeem)`` classifier of the baseline (training members).
+    feature_names : list of str
+        Columns of the feature matrix (:func:`models.uplift.rows.feature_matrix`).
+    validation : DataFrame
+        Columns :data:`VALIDATION_COLUMNS`.
+    curves : dict
+        ``(offer_type, outcome) -> DataFrame`` of the Qini curves on the
+        validation members: ``policy`` (uplift, response, random), ``fraction``, ``gain``.
+    validation_members : list of str
+        Members held out of training.
+    rows : DataFrame
+        The rows that were used (with ``validation`` True for held-out members).
+    """
+
+    models: dict
+    response_models: dict
+    feature_names: list[str]
+    validation: pd.DataFrame
+    curves: dict = field(default_factory=dict)
+    validation_members: list[str] = field(default_factory=list)
+    rows: pd.DataFrame | None = None
+
+    def predict_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Per row of ``rows`` (as from :func:`build_uplift_rows`): the predicted uplift of
+        its offer type, ``uplift_spend`` and ``uplift_retained``, and ``p_redeem``.
+
+        Rows of an offer type without a model get NaN.
+        """
+        if not self.models:
+            raise NotFittedError("This UpliftFit holds no model; call fit_uplift first.")
+        X, _ = feature_matrix(rows, self.feature_names)
+        out = pd.DataFrame(np.nan, index=rows.index,
+                           columns=[f"uplift_{o}" for o in OUTCOMES] + ["p_redeem"])
+        types = rows["type"].astype(str).to_numpy()
+        for (offer_type, outcome), model in self.models.items():
+            mask = types == offer_type
+            if mask.any():
+                out.loc[mask, f"uplift_{outcome}"] = model.predict(X[mask])
+        for offer_type, model in self.response_models.items():
+            mask = types == offer_type
+            if mask.any() and model is not None:
+                out.loc[mask, "p_redeem"] = model.predict_proba(X[mask])[:, 1]
+        return out
+
+
+def _response_model(X: np.ndarray, redeemed: np.ndarray, random_state,
+                    max_iter: int) -> object | None:
+    """The P(redeem) baseline, or None when the sends have only one class."""
+    if len(np.unique(redeemed)) < 2:
+        return None
+    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.05, max_leaf_nodes=15,
+                                          min_samples_leaf=40,
+                                          random_state=random_state).fit(X, redeemed)
+
+
+def fit_uplift(dataset: Dataset, as_of, offers: pd.DataFrame, *, window_days: float = 14.0,
+               learner: str = "x_learner", validation_fraction: float = 0.3,
+               refit: bool = False, random_state: int = 0, rows: pd.DataFrame | None = None,
+               offer_types: list[str] | None = None, max_iter: int = 150) -> UpliftFit:
+    """Uplift models per offer type and outcome, with their validation (module docstring).
+
+    Parameters
+    ----------
+    dataset : Dataset
+        With ``sent`` and ``holdout`` offer events (``docs/data.md``).
+    as_of : timestamp
+        What is known; sends whose window is open at ``as_of`` are left out.
+    offers : DataFrame
+        Offer specs of every offer sent or held out (their ``type`` groups the models).
+    window_days : float
+        Outcome window after each send.
+    learner : str
+        ``"x_learner"`` or ``"two_model"`` (:data:`models.uplift.learners.LEARNERS`).
+    validation_fraction : float
+        Share of members held out of training for validation, in (0, 1).
+    refit : bool
+        After validating, refit the models on every member.
+    random_state : int
+        Seeds the member split and the estimators.
+    rows : DataFrame, optional
+        Rows already built by :func:`models.uplift.rows.build_uplift_rows`.
+    offer_types : list of str, optional
+        Fit only these offer types (default: every type with enough rows).
+    max_iter : int
+        Boosting iterations of each estimator (:func:`models.uplift.learners.default_estimator`).
+
+    Returns
+    -------
+    UpliftFit
+
+    Raises
+    ------
+    DataError
+        No control group, no sends, or no offer type with enough treated and control rows.
+    """
+    if not 0 < validation_fraction < 1:
+        raise DataError(f"validation_fraction={validation_fraction} should be in (0, 1).")
+    make_learner(learner, binary=False)  # refuse an unknown name before the slow part
+    if rows is None:
+        rows = build_uplift_rows(dataset, offers, as_of, window_days=window_days)
+    X, names = feature_matrix(rows)
+    members = np.sort(rows["member_id"].astype(str).unique())
+    rng = np.random.default_rng(random_state)
+    held = set(rng.choice(members, int(round(validation_fraction * len(members))),
+                          replace=False))
+    is_val = rows["member_id"].astype(str).isin(held).to_numpy()
+    rows = rows.assign(validation=is_val)
+    treated = rows["treated"].to_numpy(dtype=bool)
+    types = rows["type"].astype(str).to_numpy()
+    fitted = UpliftFit({}, {}, names, pd.DataFrame(columns=list(VALIDATION_COLUMNS)),
+                       validation_members=sorted(held), rows=rows)
+    table = []
+    for offer_type in sorted(set(types) if offer_types is None else set(offer_types)):
+        of_type = types == offer_type
+        train, val = of_type & ~is_val, of_type & is_val
+        counts = [int((m & t).sum()) for m in (train, val) for t in (treated, ~treated)]
+        if min(counts) < MIN_GROUP_ROWS:
+            logger.info("offer type %r: too few treated/control rows %s; no uplift model",
+                        offer_type, counts)
+            continue
+        sent_train = train & treated
+        response = _response_model(X[sent_train], rows["redeemed"].to_numpy()[sent_train],
+                                   random_state, max_iter)
+        fitted.response_models[offer_type] = response
+        p_redeem = (response.predict_proba(X[val])[:, 1] if response is not None
+                    else np.zeros(int(val.sum())))
+        for outcome in OUTCOMES:
+            y = rows[outcome].to_numpy(dtype=float)
+            model = make_learner(learner, binary=outcome == "retained",
+                                 random_state=random_state, max_iter=max_iter)
+            try:
+                model.fit(X[train], y[train], treated[train])
+            except DataError as exc:
+                logger.info("offer type %r, %s: %s", offer_type, outcome, exc)
+                continue
+            score = model.predict(X[val])
+            fitted.models[(offer_type, outcome)] = model
+            table.append(_validate(offer_type, outcome, learner, int(train.sum()),
+                                   y[val], treated[val], score, p_redeem))
+            fitted.curves[(offer_type, outcome)] = _curves(y[val], treated[val], score, p_redeem)
+    if not fitted.models:
+        raise DataError("no offer type has enough sent and held-out rows on both sides of the "
+                        f"validation split (at least {MIN_GROUP_ROWS} each); the data cannot "
+                        "support an uplift model yet.")
+    if refit:
+        for (offer_type, outcome), model in fitted.models.items():
+            mask = types == offer_type
+            y = rows[outcome].to_numpy(dtype=float)
+            model.fit(X[mask], y[mask], treated[mask])
+    fitted.validation = pd.DataFrame(table, columns=list(VALIDATION_COLUMNS))
+    return fitted
+
+
+def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem) -> list:
+    y, treated, score = check_experiment(y, treated, score)
+    auuc_u, auuc_r = qini_auc(y, treated, score), qini_auc(y, treated, p_redeem)
+    ate = float(y[treated].mean() - y[~treated].mean())
+    norm_u = normalized_auuc(y, treated, score)
+    norm_r = normalized_auuc(y, treated, p_redeem)
+    return [offer_type, outcome, learner, n_train, len(y), float(treated.mean()), ate,
+            auuc_u, auuc_r, ate / 2, norm_u, norm_r, gain_at(y, treated, score, 0.3),
+            gain_at(y, treated, p_redeem, 0.3), bool(norm_u > 0 and norm_u > norm_r)]
+
+
+def _curves(y, treated, score, p_redeem) -> pd.DataFrame:
+    parts = []
+    for policy, s in (("uplift", score), ("response", p_redeem)):
+        fraction, gain = qini_curve(y, treated, s)
+        parts.append(pd.DataFrame({"policy": policy, "fraction": fraction, "gain": gain}))
+    ate = float(y[treated].mean() - y[~treated].mean())
+    parts.append(pd.DataFrame({"policy": "random", "fraction": [0.0, 1.0], "gain": [0.0, ate]}))
+    return pd.concat(parts, ignore_index=True)
+

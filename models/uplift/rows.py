@@ -1,0 +1,172 @@
+"""Rows of the uplift models: one per member chosen for a campaign, sent or held out.
+
+A row is a ``sent`` or ``holdout`` offer event ``(member, offer, sent_at)``
+(``holdout``: chosen for the campaign but held out at random, see
+``docs/data.md``), with
+
+- ``treated``: True for a send, False for a holdout;
+- the outcomes over ``[sent_at, sent_at + window_days)`` from the transactions:
+  ``spend`` (money spent, the redeemed offer's baskets included) and
+  ``retained`` (1 when the member bought anything in the window, else 0);
+- ``redeemed`` (sends only: the offer was redeemed in the window), the label of
+  the P(redeem) baseline;
+- the features of the offer-response rows, as known at the send day
+  (:func:`models.offer_response.rows.response_features`: member features
+  ``m__*`` with the category mix, and the member's affinity to the offer) and
+  the offer's ``type`` and ``depth``.
+
+Sends whose window is still open at ``as_of`` are dropped: their outcome is not known yet.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.errors import DataError
+from models.offer_response.rows import attach_offer_columns, response_features
+from models.offer_response.specs import validate_offer_specs
+
+logger = logging.getLogger(__name__)
+
+OUTCOMES = ("spend", "retained")
+#: Columns of a row that are not features.
+ROW_KEYS = ("member_id", "offer_id", "sent_at", "cutoff", "treated", "type", "redeemed",
+            *OUTCOMES)
+
+
+def _member_features(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """Member features with the full category mix: who is persuadable depends on tastes."""
+    from features.member_features import build_member_features
+
+    return build_member_features(dataset, cutoff, n_categories=100)
+
+
+def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np.ndarray,
+                    window_days: float, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Spend and number of lines of each member in ``[start, start + window_days)``.
+
+    ``member_id`` and ``start`` (datetime64) have one entry per row; lines at or
+    after ``as_of`` are ignored. Returns two (rows,) arrays.
+    """
+    tx = transactions[transactions["timestamp"] < as_of]
+    members = pd.Index(pd.unique(tx["member_id"].astype(str)))
+    code = members.get_indexer(tx["member_id"].astype(str).to_numpy())
+    seconds = tx["timestamp"].to_numpy("datetime64[s]").astype(np.int64)
+    origin = int(min(seconds.min(initial=0), start.astype("datetime64[s]").astype(np.int64).min(
+        initial=0)))
+    window = int(round(window_days * 86_400))
+    span = int(max(seconds.max(initial=origin), origin) - origin) + 2 * window + 1
+    key = code.astype(np.int64) * span + (seconds - origin)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    cum = np.r_[0.0, np.cumsum(tx["amount"].to_numpy(dtype=float)[order])]
+    row_code = members.get_indexer(member_id.astype(str))
+    row_start = start.astype("datetime64[s]").astype(np.int64) - origin
+    lo = np.searchsorted(key, row_code.astype(np.int64) * span + row_start, side="left")
+    hi = np.searchsorted(key, row_code.astype(np.int64) * span + row_start + window, side="left")
+    known = row_code >= 0  # members who never bought spend 0
+    spend = np.where(known, cum[hi] - cum[lo], 0.0)
+    lines = np.where(known, hi - lo, 0)
+    return spend, lines
+
+
+def _redeemed(events: pd.DataFrame, rows: pd.DataFrame, window_days: float) -> np.ndarray:
+    """Whether each sent row's offer was redeemed by its member within the window."""
+    red = events.loc[events["event"] == "redeemed", ["member_id", "offer_id", "timestamp"]]
+    red = red.astype({"member_id": str, "offer_id": str}).sort_values("timestamp")
+    left = rows[["member_id", "offer_id", "sent_at"]].reset_index().sort_values("sent_at")
+    hit = pd.merge_asof(left, red, left_on="sent_at", right_on="timestamp",
+                        by=["member_id", "offer_id"], direction="forward",
+                        tolerance=pd.Timedelta(days=window_days))
+    found = pd.Series(hit["timestamp"].notna().to_numpy(), index=hit["index"].to_numpy())
+    return found.reindex(rows.index).to_numpy(dtype=bool) & rows["treated"].to_numpy()
+
+
+def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestamp | str, *,
+                      window_days: float = 14.0, cutoff_freq: str = "D",
+                      member_features=None) -> pd.DataFrame:
+    """Featurised, labelled rows of every send and holdout whose window closed before ``as_of``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    offers : DataFrame
+        Offer specs covering every offer sent or held out
+        (:func:`models.offer_response.offer_specs_from_events`).
+    as_of : timestamp
+        What is known: events and purchases at or after it are ignored.
+    window_days : float
+        Length of the outcome window after each send.
+    cutoff_freq, member_features
+        See :func:`models.offer_response.rows.response_features`; by default
+        member features with every category's share.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`ROW_KEYS` and the features, one row per send or holdout.
+
+    Raises
+    ------
+    DataError
+        When the data has no ``holdout`` events (no control group) or no sends.
+    """
+    if not window_days > 0:
+        raise DataError(f"window_days={window_days} should be > 0.")
+    as_of = pd.Timestamp(as_of)
+    offers = validate_offer_specs(offers)
+    events = dataset.offer_events
+    events = events[events["timestamp"] < as_of]
+    kinds = events["event"].astype(str)
+    for kind, why in (("holdout", "a randomised control group (members held out of a "
+                                  "campaign at random, event 'holdout')"),
+                      ("sent", "treated members (event 'sent')")):
+        if not (kinds == kind).any():
+            raise DataError(f"the offer events before {as_of} have no '{kind}' event; uplift "
+                            f"models need {why}. See docs/data.md.")
+    chosen = events.loc[kinds.isin(["sent", "holdout"]).to_numpy()]
+    rows = pd.DataFrame({
+        "member_id": chosen["member_id"].astype(str).to_numpy(),
+        "offer_id": chosen["offer_id"].astype(str).to_numpy(),
+        "sent_at": chosen["timestamp"].to_numpy(),
+        "treated": (chosen["event"].astype(str) == "sent").to_numpy(),
+    })
+    closed = rows["sent_at"] + pd.Timedelta(days=window_days) <= as_of
+    if not closed.all():
+        logger.info("dropping %d of %d sends/holdouts whose window is open at %s",
+                    int((~closed).sum()), len(rows), as_of)
+    rows = rows[closed].sort_values("sent_at", kind="stable").reset_index(drop=True)
+    unknown = sorted(set(rows["offer_id"]) - set(offers["offer_id"]))
+    if unknown:
+        raise DataError(f"{len(unknown)} offer(s) have no spec, e.g. {unknown[:3]}; build the "
+                        "specs with offer_specs_from_events on the same data.")
+    spend, lines = window_outcomes(dataset.transactions, rows["member_id"].to_numpy(),
+                                   rows["sent_at"].to_numpy(), window_days, as_of)
+    rows["spend"] = spend
+    rows["retained"] = (lines > 0).astype(float)
+    rows["redeemed"] = _redeemed(events, rows, window_days)
+    features = response_features(dataset, offers, rows, cutoff_freq=cutoff_freq,
+                                 member_features=member_features or _member_features)
+    rows = attach_offer_columns(pd.concat([rows, features], axis=1), offers)
+    return rows
+
+
+def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None
+                   ) -> tuple[np.ndarray, list[str]]:
+    """The numeric feature columns of ``rows`` as a float matrix (NaN kept), and their names.
+
+    Without ``columns``: every numeric or boolean column that is not a key or
+    outcome and takes at least two values.
+    """
+    if columns is None:  # numeric columns that vary (an all-missing column breaks binning)
+        columns = [c for c in rows.columns if c not in ROW_KEYS and c != "window_end"
+                   and (pd.api.types.is_numeric_dtype(rows[c])
+                        or pd.api.types.is_bool_dtype(rows[c]))
+                   and rows[c].nunique(dropna=True) > 1]
+    X = np.column_stack([pd.to_numeric(rows[c], errors="coerce").astype(float).to_numpy()
+                         for c in columns]) if columns else np.empty((len(rows), 0))
+    return X, list(columns)
