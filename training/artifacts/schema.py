@@ -283,12 +283,13 @@ def check_member_schema(found: pa.Schema, version: str) -> None:
     for column in MEMBER_COLUMNS:
         if column.name not in names:
             raise ArtifactError(
-                f"version {version}: its member table has no column {column.name!r} "
+                f"version {version}: its member table (members.parquet) has no column "
+                f"{column.name!r} "
                 f"(artifact format {FORMAT_VERSION}); retrain with this program.")
         actual = found.field(column.name).type
         if not any(ok(actual) for ok in _ACCEPT[column.kind]):
             raise ArtifactError(
-                f"version {version}: member table column {column.name!r} is {actual}, the "
+                f"version {version}: members.parquet column {column.name!r} is {actual}, the "
                 f"schema says {column.arrow_type} ({column.kind}); retrain with this program.")
 
 
