@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA := data/completejourney
 ARTIFACTS := artifacts/completejourney
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

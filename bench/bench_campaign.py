@@ -40,6 +40,7 @@ from models.recommenders.popularity import PopularityRecommender
 from serving.engine import EngineConfig, OfferEngine, allocate_campaign, load_bundle, load_catalog
 from serving.engine.bundle import ModelBundle
 from serving.engine.member_table import MemberTable
+from training.artifacts.schema import conform_members
 
 SEGMENTS = ["Champions", "Loyal", "Potential loyalist", "New", "Need attention",
             "About to sleep", "At risk", "Can't lose", "Hibernating", "Lost"]
@@ -96,16 +97,17 @@ def synthetic_bundle(n: int, seed: int = 0) -> ModelBundle:
         "referrals": rng.poisson(0.3, n).astype(float), "churn_risk": churn,
         "expected_spend": rng.gamma(2, 50, n), "clv": rng.gamma(2, 600, n) * (1 - churn),
         "p_redeem_base": rng.beta(1, 12, n),
-        "churn_reason_codes": "RECENCY_HIGH", "churn_reasons": "no purchase for a while",
-        "top_categories": [", ".join(categories[[f, (f + 1) % n_cat, (f + 5) % n_cat]])
+        "churn_reason_codes": [["RECENCY_HIGH"]] * n,
+        "churn_reasons": [["no purchase for a while"]] * n,
+        "top_categories": [categories[[f, (f + 1) % n_cat, (f + 5) % n_cat]].tolist()
                            for f in favourite.tolist()],
     })
     manifest = {"version": f"synthetic-{n}", "as_of": "2026-01-01T00:00:00",
                 "metrics": {"churn": {"horizon_days": 28}}}
     items_frame = pd.DataFrame({"item_id": item_ids, "category": item_category,
                                 "name": item_ids, "price": rng.gamma(2, 2.5, n_items)})
-    return ModelBundle(manifest["version"], manifest, MemberTable.from_frame(frame), model,
-                       items_frame, item_category)
+    members = MemberTable.from_frame(conform_members(frame, partial=True))
+    return ModelBundle(manifest["version"], manifest, members, model, items_frame, item_category)
 
 
 def legacy_allocate(rev: str):

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--steps", default="churn,value,offer response")
+    parser.add_argument("--steps", default="windows,churn,value,offer response")
     parser.add_argument("--profile", action="store_true", help="pyinstrument each step once")
     parser.add_argument("--max-members", type=int, default=None,
                         help="override make_windows' member sample size")
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                                                         max_sends=args.max_sends)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    steps = {"churn": pipeline._churn, "value": pipeline._value,
+    steps = {"windows": pipeline._windows, "churn": pipeline._churn, "value": pipeline._value,
              "offer response": pipeline._offer_response}
     chosen = [s.strip() for s in args.steps.split(",")]
     with PeakRss() as mem:

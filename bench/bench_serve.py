@@ -6,8 +6,9 @@ Usage::
                                 [--memory 1,2,4] [--json OUT.json]
 
 Starts ``offers serve ARTIFACTS_DIR`` and the floor (``bench/floor_app.py``:
-no framework, only the irreducible work) under the same gunicorn, sync
-workers, same worker count, each on a free loopback port. For each endpoint
+no framework, only the irreducible work) under the same gunicorn, the same
+worker class as ``offers serve`` (gthread, 16 threads, 5 s keep-alive), same
+worker count, each on a free loopback port. For each endpoint
 (``/offers?channel=app&limit=3`` and ``/recommendations?limit=10``) and each
 connection count (1 and 8), it loads the project then the floor, ``--repeat``
 times in turn, each run ``--seconds`` long (at most 30), over a fixed mix of
@@ -110,17 +111,24 @@ def wait_ready(proc: subprocess.Popen, port: int, key: str, log: Path,
     raise RuntimeError(f"server on port {port} not ready after {timeout:.0f} s; see {log}")
 
 
-def project_cmd(artifacts_dir: str, port: int, workers: int, tmp: Path) -> list[str]:
-    """The ``offers serve`` command line (event store in ``tmp``)."""
-    return [str(BIN / "offers"), "serve", artifacts_dir, "--workers", str(workers),
-            "--port", str(port), "--events-db", str(tmp / f"events-{port}.sqlite3")]
+def project_cmd(artifacts_dir: str, port: int, workers: int, tmp: Path,
+                program: list[str] | None = None, extra: list[str] | tuple = ()) -> list[str]:
+    """The ``offers serve`` command line (event store in ``tmp``).
+
+    ``program`` replaces the ``offers`` executable (an older tree's entry point);
+    ``extra`` options are appended (``--worker-class sync``).
+    """
+    return [*(program or [str(BIN / "offers")]), "serve", artifacts_dir, "--workers",
+            str(workers), "--port", str(port), "--events-db",
+            str(tmp / f"events-{port}.sqlite3"), *extra]
 
 
 def floor_cmd(artifacts_dir: str, port: int, workers: int, key: str) -> list[str]:
     """The floor under gunicorn with the same worker class and count."""
     factory = f"floor_app:create_app({os.path.abspath(artifacts_dir)!r}, {key!r})"
-    return [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "sync",
-            "--bind", f"127.0.0.1:{port}", "--chdir", str(ROOT / "bench"),
+    return [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "gthread",
+            "--threads", "16", "--keep-alive", "5", "--bind", f"127.0.0.1:{port}",
+            "--chdir", str(ROOT / "bench"),
             "--pythonpath", str(ROOT), "--log-level", "warning", factory]
 
 

@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_serve_ab.py ARTIFACTS_DIR [--ref HEAD] [--workers 2] [--seconds 5]
                                    [--repeat 3] [--connections 1,8]
+                                   [--before-artifacts DIR] [--after-args "--worker-class sync"]
 
 Extracts ``--ref`` (``git archive``, the repository is not touched) into a
 temporary directory and runs ``offers serve`` from it (``PYTHONPATH`` first)
@@ -11,6 +12,12 @@ beside ``offers serve`` from the working tree, same gunicorn settings and the
 same load as ``bench_serve.py`` (80% known, 20% unknown members). Runs
 alternate before, after, before, ... so that the machine's noise falls on
 both alike; medians of ``--repeat`` runs.
+
+A ref from before the artifact format changed cannot read today's versions:
+give it ``--before-artifacts`` (the same data trained by that ref). A ref from
+before the ``offers`` package is started as ``python -m training.cli``.
+``--after-args`` adds ``offers serve`` options to the working tree's side, e.g.
+``--worker-class sync`` to compare with a ref that only had sync workers.
 """
 
 from __future__ import annotations
@@ -56,8 +63,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--connections", default="1,8")
+    parser.add_argument("--before-artifacts", default=None)
+    parser.add_argument("--after-args", default="")
     args = parser.parse_args()
     artifacts = str(Path(args.artifacts_dir).resolve())
+    before_artifacts = str(Path(args.before_artifacts or artifacts).resolve())
     tmp = Path(tempfile.mkdtemp(prefix="bench-ab-"))
     key = secrets.token_urlsafe(24)
     headers = {"Authorization": f"Bearer {key}"}
@@ -66,13 +76,17 @@ def main() -> None:
     conns = [int(c) for c in args.connections.split(",")]
     try:
         before = extract(args.ref, tmp / "before")
+        old_entry = None if (before / "offers" / "cli.py").is_file() else [
+            sys.executable, "-m", "training.cli"]
         ports = {"before": free_port(), "after": free_port()}
         with ExitStack() as stack:
-            stack.enter_context(server(project_cmd(artifacts, ports["before"], args.workers,
-                                                   tmp), ports["before"], key,
-                                       tmp / "before.log", {**env, "PYTHONPATH": str(before)}))
-            stack.enter_context(server(project_cmd(artifacts, ports["after"], args.workers, tmp),
-                                       ports["after"], key, tmp / "after.log", env))
+            stack.enter_context(server(
+                project_cmd(before_artifacts, ports["before"], args.workers, tmp, old_entry),
+                ports["before"], key, tmp / "before.log", {**env, "PYTHONPATH": str(before)}))
+            stack.enter_context(server(
+                project_cmd(artifacts, ports["after"], args.workers, tmp,
+                            extra=args.after_args.split()),
+                ports["after"], key, tmp / "after.log", env))
             print(f"Load generator: {generator()}; {args.workers} workers; before = {args.ref}, "
                   f"after = working tree; median of {args.repeat} runs of {args.seconds} s.")
             print("| endpoint | conns | before req/s | after req/s | before p50 / p99 ms | "

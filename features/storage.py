@@ -82,6 +82,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+FRAME_SUFFIXES = (".csv", ".parquet")
+
+
+def check_frame_path(path: str | os.PathLike) -> Path:
+    """``path`` if :func:`write_frame` can write it (by extension), else :class:`DataError`.
+
+    Commands call it before any work, so a wrong ``--out`` fails in a second, not
+    after training or scoring.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in FRAME_SUFFIXES:
+        raise DataError(f"{path}: unsupported file type {path.suffix.lower()!r}; "
+                        "use .csv or .parquet.")
+    return path
+
+
 def write_frame(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a frame as CSV or Parquet, chosen by the path's extension.
 

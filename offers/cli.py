@@ -18,14 +18,31 @@ from features.errors import OffersError
 
 
 class OffersGroup(click.Group):
-    """A click group that reports the project's errors as messages, not tracebacks."""
+    """A click group that reports errors in one style: ``error: ...`` and exit status 1.
+
+    The project's errors, a command's :class:`click.ClickException` and a file
+    that cannot be read or written all print one line, never a traceback.
+    Usage errors (a bad option or argument) stay click's: usage, message, exit 2.
+    """
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.UsageError:
+            raise
+        except click.ClickException as exc:
+            fail(exc.format_message())
         except OffersError as exc:  # DataValidationError included: it lists every problem
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(1)
+            fail(str(exc))
+        except OSError as exc:  # a file or directory that cannot be read or written
+            where = f" {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{':' if where else ''}{where}")
+
+
+def fail(message: str) -> None:
+    """Print ``error: message`` on stderr and exit with status 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
 
 
 @click.group(cls=OffersGroup)

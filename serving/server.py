@@ -88,7 +88,8 @@ def log_signing() -> None:
 
 def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
                  timeout: int = 60, worker_class: str = "gthread", threads: int = 16,
-                 keepalive: int = 5, read_timeout: float = 10.0) -> None:
+                 keepalive: int = 5, read_timeout: float = 10.0,
+                 log_format: str = "text") -> None:
     """Serve until stopped (SIGINT/SIGTERM); SIGHUP reloads ``current`` as described above.
 
     ``worker_class`` ``gthread`` (the default) serves ``threads`` requests per
@@ -97,12 +98,13 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
     ``read_timeout`` seconds (:class:`~serving.slow_clients.DeadlineThreadWorker`),
     so slow or stuck clients cannot hold every worker; ``sync`` is one request
     per worker with no read deadline (use it only behind a buffering proxy).
+    ``log_format`` ``json`` makes gunicorn's own lines JSON objects too.
     """
     run_dir = prepare(config)
     master = os.getpid()
     try:
         _run(config, run_dir, host, port, workers, timeout, worker_class, threads, keepalive,
-             read_timeout)
+             read_timeout, log_format)
     finally:
         # Workers are forked inside run() and leave it through SystemExit too: only the
         # master may remove the directory the workers share.
@@ -111,7 +113,7 @@ def run_gunicorn(config: dict[str, Any], host: str, port: int, workers: int,
 
 
 def _run(config, run_dir, host, port, workers, timeout, worker_class, threads, keepalive,
-         read_timeout) -> None:
+         read_timeout, log_format) -> None:
     from serving import create_app  # noqa: F401  (imported here to share its code pages)
     from serving.engine import load_catalog
     from serving.slow_clients import DeadlineThreadWorker
@@ -150,6 +152,10 @@ def _run(config, run_dir, host, port, workers, timeout, worker_class, threads, k
         options.update(worker_class=DeadlineThreadWorker, threads=threads)
     else:
         options.update(worker_class="sync")
+    if log_format == "json":  # gunicorn's own lines as JSON objects too (serving.log_format)
+        from serving.log_format import JsonGunicornLogger
+
+        options["logger_class"] = JsonGunicornLogger
     first = load_served(config["ARTIFACTS_DIR"], read_target(config["MODEL_STATE_FILE"]),
                         catalog, config["ENGINE"])
     server = OffersServer(config, options, preloaded=first)

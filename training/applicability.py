@@ -153,7 +153,7 @@ def popularity_only(transactions: pd.DataFrame, items: pd.DataFrame, as_of: pd.T
     -------
     dict
         ``recommender``, ``item_category`` (aligned with its item columns) and
-        ``top_categories`` (a frame of ``member_id``, ``top_categories``).
+        ``top_categories`` (per recommender member row, a list of category names).
     """
     params = {**params, "blend": {"weights": {"buy_again": 0.0, "als": 0.0, "popularity": 1.0}}}
     fitted = fit_tuned(transactions, as_of, params, warm_start=None)
@@ -161,14 +161,10 @@ def popularity_only(transactions: pd.DataFrame, items: pd.DataFrame, as_of: pd.T
     categories = item_categories(fitted["interactions"], items)
     cat_idx, _ = recommend_categories(blend, np.arange(blend.n_members), categories,
                                       k=top_categories)
-    groups = np.unique(categories)
-    top = np.where(cat_idx >= 0, groups[np.maximum(cat_idx, 0)], "")
-    joined = [", ".join(filter(None, row)) for row in top]
-    return {
-        "recommender": blend,
-        "item_category": categories,
-        "top_categories": pd.DataFrame({"member_id": blend.member_ids_, "top_categories": joined}),
-    }
+    names = np.unique(categories)[np.maximum(cat_idx, 0)]
+    top = np.empty(len(names), dtype=object)
+    top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]
+    return {"recommender": blend, "item_category": categories, "top_categories": top}
 
 
 def skipped_lifecycle_columns(n: int) -> dict[str, np.ndarray]:
@@ -177,9 +173,15 @@ def skipped_lifecycle_columns(n: int) -> dict[str, np.ndarray]:
         "churn_risk": np.full(n, np.nan),
         "expected_spend": np.zeros(n),
         "clv": np.zeros(n),
-        "churn_reason_codes": np.full(n, "", dtype=object),
-        "churn_reasons": np.full(n, "", dtype=object),
+        "churn_reason_codes": _empty_lists(n),
+        "churn_reasons": _empty_lists(n),
     }
+
+
+def _empty_lists(n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    out[:] = [[] for _ in range(n)]
+    return out
 
 
 def _n_unique(column: pd.Series) -> int:

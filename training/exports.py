@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.errors import DataError
 from models.recommenders import recommend_categories
-from training.artifacts import ArtifactVersion, load_recommender
+from training.artifacts import ArtifactVersion, load_recommender, read_members, schema
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,8 @@ BATCH = 20_000
 
 def member_scores(version: ArtifactVersion) -> pd.DataFrame:
     """One row per member: segment, cluster, RFM figures, churn risk and CLV."""
-    members = version.load_frame("members")
-    return members[[c for c in SCORE_COLUMNS if c in members]]
+    members = read_members(version)
+    return members[list(SCORE_COLUMNS)]
 
 
 def recommend_long(
@@ -55,7 +55,7 @@ def recommend_long(
     unknown = int((rows < 0).sum())
     if unknown:
         logger.info("%d member(s) unknown to the model get popular items", unknown)
-    item_category = version.load_array("rec_item_category", mmap=False)
+    item_category = version.load_array(schema.ITEM_CATEGORY, mmap=False)
     parts = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start:start + BATCH]

@@ -3,8 +3,12 @@
 Load and validate the data, build features as of ``as_of``, fit every model
 (each evaluated on a time-based validation split inside the training data),
 assemble the member table and the report, and write one new artifact version
-(:mod:`training.artifacts.store`). Each step is timed and logged; a failure anywhere
-leaves the previous version current.
+(:mod:`training.artifacts.store`, its files and member table as
+:mod:`training.artifacts.schema` says). Each step (:data:`STEPS`) does one
+thing and is timed and logged; a failure anywhere leaves the previous version
+current. The churn and value models learn from the same training windows,
+built once in their own ``windows`` step so that each model's step times only
+its own fit and evaluation.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ from features.loading import load_dataset
 from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
-from models.lifecycle.windows import make_windows
+from models.lifecycle.windows import TrainingWindows, make_windows
 from models.offer_response.model import fit_offer_response
-from models.recommenders import item_categories, recommend_categories
+from models.recommenders import BlendRecommender, item_categories, recommend_categories
 from models.recommenders.category import without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
@@ -39,7 +43,7 @@ from training.progress import StepTimer
 logger = logging.getLogger(__name__)
 
 STEPS = (
-    "load and validate", "features", "segmentation", "recommendations", "churn",
+    "load and validate", "features", "segmentation", "recommendations", "windows", "churn",
     "value", "offer response", "member table", "report", "write artifacts",
 )  # fmt: skip
 TOP_CATEGORIES = 3
@@ -55,7 +59,56 @@ UNTUNED_GRID = {
 
 @dataclass
 class TrainingRun:
-    """Everything one training run produced, handed to the report and the writer."""
+    """Everything one training run produced, handed to the report and the writer.
+
+    Each step fills its own fields; a field is None until its step has run.
+
+    Attributes
+    ----------
+    data_dir : str
+    as_of : Timestamp
+        The cutoff: only rows strictly before it were read.
+    config : dict
+        The settings (:func:`training.config.load_config`).
+    dataset : Dataset
+        The loaded, validated and cleaned tables.
+    member_features, item_features : DataFrame
+        The feature tables as of ``as_of`` (step "features").
+    rfm : RFMSegmenter
+        The quintile edges of the RFM segments (step "segmentation").
+    clusters : BehaviourClusters
+        The behavioural clusters, ids matched to the previous version's (step "segmentation").
+    recommender : BlendRecommender
+        The final blended recommender, fitted on everything before ``as_of``
+        (step "recommendations").
+    item_category : ndarray of str, shape (n_items,)
+        The category of each of the recommender's item columns.
+    top_categories : ndarray of object, shape (n_rec_members,)
+        Each member's recommended categories (lists of str, best first), rows
+        in ``recommender.member_ids_`` order.
+    windows : TrainingWindows
+        Features and outcomes at several cutoffs before ``as_of``, shared by
+        the churn and value models (step "windows").
+    horizon_days : int
+        The churn and value horizon (configured, or derived from purchase cadence).
+    churn : ChurnModel
+        Fitted on every window, validation included (step "churn").
+    value : ValueModel
+        Fitted on every window, validation included (step "value").
+    offer_response : OfferResponseModel or a fallback prior
+        P(redeem) of an offer (step "offer response").
+    members : DataFrame
+        The member table, as :func:`training.artifacts.write_members` writes it.
+    metrics : dict
+        JSON-ready figures per model, written to the manifest.
+    tables : dict of str to DataFrame
+        ``segments`` (report only), ``cluster_profiles`` and the validation
+        tables of :data:`training.artifacts.schema.METRIC_TABLES`.
+    previous : dict or None
+        The current version's manifest and cluster profiles, if there is one.
+    seconds, peak_rss_mb : dict of str to float
+        Per step of :data:`STEPS`.
+    """
 
     data_dir: str
     as_of: pd.Timestamp
@@ -63,10 +116,19 @@ class TrainingRun:
     dataset: Any = None
     member_features: pd.DataFrame | None = None
     item_features: pd.DataFrame | None = None
+    rfm: RFMSegmenter | None = None
+    clusters: BehaviourClusters | None = None
+    recommender: BlendRecommender | None = None
+    item_category: np.ndarray | None = None
+    top_categories: np.ndarray | None = None
+    windows: TrainingWindows | None = None
+    horizon_days: int | None = None
+    churn: ChurnModel | None = None
+    value: ValueModel | None = None
+    offer_response: Any = None
     members: pd.DataFrame | None = None
     metrics: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    models: dict[str, Any] = field(default_factory=dict)
     previous: dict | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
@@ -130,6 +192,8 @@ def train(
             _segmentation(run)
         with timer.step("recommendations"):
             _guarded(run, "recommendations", _recommendations)
+        with timer.step("windows"):
+            _guarded(run, "churn", _windows)  # no windows: churn and value are skipped
         with timer.step("churn"):
             _guarded(run, "churn", _churn)
         with timer.step("value"):
@@ -144,7 +208,7 @@ def train(
             from training.report.render import render_report
 
             run.seconds = dict(timer.seconds)
-            writer.save_text("report.html", render_report(run, writer.version))
+            writer.save_text(artifacts.schema.REPORT, render_report(run, writer.version))
         with timer.step("write artifacts"):
             _save(run, writer)
             run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
@@ -177,9 +241,9 @@ def _guarded(run: TrainingRun, step: str, fit) -> None:
                          "factors": cfg["factors"], "iterations": cfg["iterations"]}
         stand_in = applicability.popularity_only(tx, run.dataset.items, run.as_of, params,
                                                  TOP_CATEGORIES)
-        run.models.update(recommender=stand_in["recommender"],
-                          item_category=stand_in["item_category"])
-        run.tables["top_categories"] = stand_in["top_categories"]
+        run.recommender = stand_in["recommender"]
+        run.item_category = stand_in["item_category"]
+        run.top_categories = stand_in["top_categories"]
 
 
 def _previous_version(artifacts_dir) -> dict | None:
@@ -191,7 +255,8 @@ def _previous_version(artifacts_dir) -> dict | None:
         return None
     return {
         "manifest": previous.manifest,
-        "cluster_profiles": previous.load_frame("cluster_profiles").set_index("cluster"),
+        "cluster_profiles": previous.load_frame(artifacts.schema.CLUSTER_PROFILES)
+        .set_index("cluster"),
     }
 
 
@@ -218,7 +283,7 @@ def _segmentation(run: TrainingRun) -> None:
     ).fit(mf, previous_profiles=previous)
     seg["cluster"] = clusters.predict(mf).to_numpy()
     seg["cluster_label"] = seg["cluster"].map(clusters.labels_)
-    run.models.update(rfm=rfm, clusters=clusters)
+    run.rfm, run.clusters = rfm, clusters
     run.tables["segments"] = seg
     profiles = clusters.profiles_.reset_index(names="cluster")
     run.tables["cluster_profiles"] = profiles
@@ -259,12 +324,10 @@ def _recommendations(run: TrainingRun) -> None:
     rows = np.arange(blend.n_members)
     cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
     groups = np.unique(categories)
-    top = np.where(cat_idx >= 0, groups[np.maximum(cat_idx, 0)], "")
-    joined = [", ".join(filter(None, row)) for row in top]
-    run.tables["top_categories"] = pd.DataFrame(
-        {"member_id": blend.member_ids_, "top_categories": joined}
-    )
-    run.models.update(recommender=blend, item_category=categories)
+    names = groups[np.maximum(cat_idx, 0)]
+    top = np.empty(len(rows), dtype=object)
+    top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]
+    run.recommender, run.item_category, run.top_categories = blend, categories, top
     run.tables["recommend_metrics"] = tuning.table
     k = cfg["k"]
     table = tuning.table.set_index(["model", "mode"])
@@ -306,33 +369,30 @@ def _previous_params(run: TrainingRun) -> dict | None:
     }
 
 
-def _churn(run: TrainingRun) -> None:
-    seed = run.config["seed"]
+def _windows(run: TrainingRun) -> None:
+    """Training windows for the churn and value models (built once, used by both)."""
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
                                           run.config["churn"]["horizon_days"] or None)
-    windows = make_windows(run.dataset, run.as_of, horizon, random_state=seed)
-    horizon = windows.horizon_days
+    run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=run.config["seed"])
+    run.horizon_days = run.windows.horizon_days
+
+
+def _churn(run: TrainingRun) -> None:
+    """Fit the churn model on the earlier windows, evaluate it on the latest, refit on all."""
+    seed, windows, horizon = run.config["seed"], run.windows, run.horizon_days
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
     model = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
     baseline = RecencyBaseline().fit(X_train, out_train["churned"])
     evaluation = evaluate_churn(model, X_val, out_val["churned"], baseline)
-    final = ChurnModel(horizon_days=horizon, random_state=seed).fit_windows(
+    run.churn = ChurnModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
-    value = ValueModel(horizon_days=horizon, random_state=seed).fit(
-        X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
-    )
-    value_eval = evaluate_value(
-        value, X_val, out_val["future_spend"], PastSpendBaseline(horizon_days=horizon)
-    )
-    run.models.update(churn=final, windows=windows, horizon_days=horizon)
     run.tables.update(
         churn_metrics=evaluation.metrics.reset_index(names="model"),
         churn_calibration=evaluation.calibration,
         churn_lift=evaluation.lift,
-        value_metrics=value_eval.reset_index(names="model"),
     )
     m = evaluation.metrics
     run.metrics["churn"] = {
@@ -347,17 +407,25 @@ def _churn(run: TrainingRun) -> None:
 
 
 def _value(run: TrainingRun) -> None:
-    windows, horizon = run.models["windows"], run.models["horizon_days"]
-    final = ValueModel(horizon_days=horizon, random_state=run.config["seed"]).fit_windows(
+    """Fit the value model on the earlier windows, evaluate it on the latest, refit on all."""
+    seed, windows, horizon = run.config["seed"], run.windows, run.horizon_days
+    X_train, out_train = windows.train()
+    X_val, out_val = windows.validation()
+    model = ValueModel(horizon_days=horizon, random_state=seed).fit(
+        X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
+    )
+    m = evaluate_value(
+        model, X_val, out_val["future_spend"], PastSpendBaseline(horizon_days=horizon)
+    )
+    run.tables["value_metrics"] = m.reset_index(names="model")
+    run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
-    run.models["value"] = final
-    m = run.tables["value_metrics"].set_index("model")
     run.metrics["value"] = {
         "horizon_days": int(horizon),
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
-        "clv_multiplier": float(final.clv_multiplier()),
+        "clv_multiplier": float(run.value.clv_multiplier()),
     }
 
 
@@ -366,7 +434,7 @@ def _offer_response(run: TrainingRun) -> None:
         run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
         as_of=run.as_of, random_state=run.config["seed"],
     )
-    run.models["offer_response"] = model
+    run.offer_response = model
     summary: dict[str, Any] = {"kind": type(model).__name__}
     if hasattr(model, "estimator_kind_"):
         # Scores of the chosen estimator fitted on the earlier 75% of sends, on the later 25%.
@@ -387,37 +455,39 @@ def _has_extras(data_dir: str) -> bool:
 
 
 def _member_table(run: TrainingRun) -> pd.DataFrame:
-    """One row per member: what the offer engine and the server need to know."""
+    """One row per member: what the offer engine and the server need to know.
+
+    The columns are :data:`training.artifacts.schema.MEMBER_COLUMNS`: copied
+    from the segments and member features (those the shop's data lacks are
+    left out here and written as typed nulls), then the models' predictions.
+    """
     mf = run.member_features
     out = pd.DataFrame(index=mf.index)
     seg = run.tables["segments"]
     for col in ("segment", "rfm_score", "r_score", "f_score", "m_score", "cluster",
                 "cluster_label"):
         out[col] = seg[col].to_numpy()
-    for col in ("recency_days", "frequency", "monetary_total", "monetary_mean_basket",
-                "tenure_days", "interpurchase_mean_days", "expected_days_to_next", "overdue_ratio",
-                "top_category", "top_department", "tier", "points_balance", "plan",
-                "plan_status", "email_opt_in", "sms_opt_in", "push_opt_in",
-                "days_to_next_birthday", "referrals", "offers_sent", "offers_redeemed"):
+    copied = [c.name for c in artifacts.schema.MEMBER_COLUMNS if c.name not in out]
+    for col in copied:
         if col in mf:
             out[col] = mf[col].to_numpy()
     buyers = mf["frequency"].to_numpy() > 0
     # The offer engine (serving/engine) scales its per-type priors by this member-level
     # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
-    out["p_redeem_base"] = _reference_response(run.models["offer_response"], mf)
-    if "churn" not in run.models or "value" not in run.models:  # skipped: risk unknown
+    out["p_redeem_base"] = _reference_response(run.offer_response, mf)
+    if run.churn is None or run.value is None:  # skipped (training/applicability.py)
         for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
             out[col] = values
     else:
         _lifecycle_columns(run, out, buyers)
-    tops = run.tables["top_categories"].set_index("member_id")["top_categories"]
-    out["top_categories"] = tops.reindex(out.index).fillna("").to_numpy()
-    return out.reset_index(names="member_id")
+    tops = pd.Series(run.top_categories, index=pd.Index(run.recommender.member_ids_, dtype=str))
+    out["top_categories"] = _lists(tops, out.index)
+    return artifacts.schema.conform_members(out.reset_index(names="member_id"))
 
 
 def _lifecycle_columns(run: TrainingRun, out: pd.DataFrame, buyers: np.ndarray) -> None:
     mf = run.member_features
-    churn, value = run.models["churn"], run.models["value"]
+    churn, value = run.churn, run.value
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
     clv = np.zeros(len(mf))
@@ -431,8 +501,16 @@ def _lifecycle_columns(run: TrainingRun, out: pd.DataFrame, buyers: np.ndarray) 
     out["clv"] = clv
     reasons = churn.reason_codes(bought, top=3)
     grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
-    out["churn_reason_codes"] = grouped["code"].agg(",".join).reindex(out.index).fillna("")
-    out["churn_reasons"] = grouped["text"].agg("; ".join).reindex(out.index).fillna("")
+    out["churn_reason_codes"] = _lists(grouped["code"].agg(list), out.index)
+    out["churn_reasons"] = _lists(grouped["text"].agg(list), out.index)
+
+
+def _lists(lists: pd.Series, index: pd.Index) -> np.ndarray:
+    """``lists`` (lists of str by member id) aligned with ``index``; [] for members it lacks."""
+    found = lists.reindex(index)
+    out = np.empty(len(index), dtype=object)
+    out[:] = [v if isinstance(v, list) else [] for v in found.tolist()]
+    return out
 
 
 def _reference_response(model, mf: pd.DataFrame) -> np.ndarray:
@@ -444,19 +522,23 @@ def _reference_response(model, mf: pd.DataFrame) -> np.ndarray:
 
 
 def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
-    writer.save_frame("members", run.members)
-    writer.save_frame("items", _item_table(run))
-    for name, table in run.tables.items():
-        if name in ("segments", "top_categories"):
-            continue
-        writer.save_frame(name, table)
-    artifacts.save_recommender(writer, run.models["recommender"])
-    writer.save_array("rec_item_category", np.asarray(run.models["item_category"], dtype=str))
-    for name in ("rfm", "clusters", "churn", "value", "offer_response"):
-        if name in run.models:  # churn and value are absent when skipped
-            writer.save_joblib(name, run.models[name])
-    writer.save_json("metrics", run.metrics)
-    writer.save_json("cleaning", run.dataset.cleaning.to_dict())
+    """Write every file of the version, named as :mod:`training.artifacts.schema` says."""
+    names = artifacts.schema
+    artifacts.write_members(writer, run.members)
+    writer.save_frame(names.ITEMS, _item_table(run))
+    writer.save_frame(names.CLUSTER_PROFILES, run.tables["cluster_profiles"])
+    for name in names.METRIC_TABLES:
+        if name in run.tables:  # absent when the step was skipped
+            writer.save_frame(name, run.tables[name])
+    artifacts.save_recommender(writer, run.recommender)
+    writer.save_array(names.ITEM_CATEGORY, np.asarray(run.item_category, dtype=str))
+    models = {"rfm": run.rfm, "clusters": run.clusters, "churn": run.churn, "value": run.value,
+              "offer_response": run.offer_response}
+    for name in names.MODELS:
+        if models[name] is not None:  # churn and value are None when skipped
+            writer.save_joblib(name, models[name])
+    writer.save_json(names.METRICS, run.metrics)
+    writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())
 
 
 def _item_table(run: TrainingRun) -> pd.DataFrame:

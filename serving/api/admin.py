@@ -57,9 +57,11 @@ def reload():
             raise ApiError(f"unknown field(s) {', '.join(unknown)}; send {{\"version\": \"...\"}} "
                            "or no body to reload the version `current` points at.")
         version = body.get("version")
-        if version is not None and (not isinstance(version, str)
-                                    or not VERSION_PATTERN.match(version) or ".." in version):
-            raise ApiError("version must be a version name as listed by `offers versions`.")
+        if "version" in body and (not isinstance(version, str)
+                                  or not VERSION_PATTERN.match(version) or ".." in version):
+            # null too: the schema says a string; leave the field out to reload `current`
+            raise ApiError("version must be a version name as listed by `offers versions`; "
+                           "leave it out to reload the version `current` points at.")
     holder = current_app.extensions["offers_model"]
     counter = current_app.extensions["offers_metrics"].reloads
     try:

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, g, request, stream_with_cont
 from features.errors import ApiError
 from serving.api.auth import require
 from serving.api.members import decision_fields, utc_now
-from serving.api.params import channel_arg, check_id, int_arg, json_body, json_object
+from serving.api.params import channel_arg, check_id, int_arg, json_body, json_object, shown
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,16 @@ def batch():
         hint = (f"split it into requests of at most {cap}" if streamed else
                 f"split it, or stream with 'Accept: {NDJSON}' (up to "
                 f"{config['STREAM_MAX_MEMBERS']} members)")
-        raise ApiError(f"{len(ids)} member_ids is more than {cap} per request; {hint}.")
+        # More than a JSON answer takes but no more than a stream takes: schema-valid, refused.
+        status = 422 if len(ids) <= config["STREAM_MAX_MEMBERS"] else 400
+        raise ApiError(f"{len(ids)} member_ids is more than {cap} per request; {hint}.", status)
     ids = [check_id(m, f"member_ids[{i}]") for i, m in enumerate(ids)]
-    channel = channel_arg(body.get("channel", "email"))
-    limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers, value=body.get("limit"))
+    channel = channel_arg(body["channel"] if "channel" in body else "email")
+    high = g.served.engine.config.max_offers
+    if "limit" in body and (isinstance(body["limit"], bool)
+                            or not isinstance(body["limit"], (int, float))):
+        raise ApiError(f"limit must be an integer from 1 to {high}, got {shown(body['limit'])}.")
+    limit = int_arg("limit", 3, 1, high, value=body.get("limit"))
     served, store = g.served, current_app.extensions["offers_store"]
     now = utc_now()
 

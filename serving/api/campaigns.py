@@ -191,7 +191,9 @@ def _budget(value) -> float:
 def _client_key(body: dict) -> str | None:
     header, field = request.headers.get("Idempotency-Key"), body.get("client_key")
     if header is not None and field is not None and header != field:
-        raise ApiError("the Idempotency-Key header and client_key differ; send one of them.")
+        # Schema-valid, each on its own: refused (422), not malformed (issue 14, schemathesis).
+        raise ApiError("the Idempotency-Key header and client_key differ; send one of them.",
+                       422)
     key = header if header is not None else field
     return None if key is None else check_id(key, "Idempotency-Key")
 

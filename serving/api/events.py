@@ -13,10 +13,11 @@ stored. Costs and counts feed the offers' budget and redemption caps.
 ``event_id`` makes a retry idempotent: an event already stored is reported as
 a duplicate and not counted twice. Either every event of a request is valid and
 the request is stored in one transaction (durable before the answer), or
-nothing is stored and the error lists what to fix (400; 422 when the only
-problem is an offer id the catalog does not know; 409 when an ``event_id``
-is reused for a different event; 503 with ``Retry-After`` when the database
-cannot be reached: the request was not stored, retry it).
+nothing is stored and the error lists what to fix (400; 422 when every event
+is well-formed but refused: an offer id the catalog does not know, a timestamp
+in the future or before 1970; 409 when an ``event_id`` is reused for a
+different event; 503 with ``Retry-After`` when the database cannot be
+reached: the request was not stored, retry it).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ bp = Blueprint("events", __name__, url_prefix="/v1")
 FIELDS = ("event_id", "member_id", "offer_id", "event", "timestamp", "channel", "campaign_id",
           "cost")
 FUTURE_SLACK = timedelta(minutes=5)  # clock skew allowed on client timestamps
+# Oldest timestamp taken: later steps (exports, history frames) hold times as pandas
+# nanoseconds, which end before year 1678; no loyalty event predates 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SHOWN_PROBLEMS = 5
 
 
@@ -54,16 +58,17 @@ def post_events():
         raise ApiError(f"{len(events)} events is more than {cap} per request; split them.")
     known_offers = set(current_app.extensions["offers_catalog"].ids)
     now = datetime.now(timezone.utc)
-    parsed, problems, unknown_offers = [], [], 0
+    parsed, problems, refused = [], [], 0
     for i, raw in enumerate(events):
         where = f"events[{i}]" if isinstance(data, list) else "the event"
         try:
             event = parse_event(raw, now, where)
         except ApiError as exc:
             problems.append(exc.message)
+            refused += exc.status_code == 422
             continue
         if event.offer_id not in known_offers:
-            unknown_offers += 1
+            refused += 1
             problems.append(f"{where}: unknown offer_id {event.offer_id!r}; the catalog's offers "
                             f"are {', '.join(sorted(known_offers))}.")
             continue
@@ -71,7 +76,7 @@ def post_events():
     if problems:
         more = len(problems) - SHOWN_PROBLEMS
         message = "; ".join(problems[:SHOWN_PROBLEMS]) + (f"; and {more} more" if more > 0 else "")
-        status = 422 if unknown_offers == len(problems) else 400
+        status = 422 if refused == len(problems) else 400
         raise ApiError(f"nothing stored: {message}", status)
     parsed = _with_costs(parsed, g.served.engine)
     try:
@@ -97,17 +102,17 @@ def parse_event(raw, now: datetime, where: str) -> StoredEvent:
         raise ApiError(f"{where}: unknown field(s) {', '.join(unknown)}; fields are "
                        f"{', '.join(FIELDS)}.")
     for name in ("event_id", "member_id", "offer_id", "event"):
-        if raw.get(name) in (None, ""):
+        if raw.get(name) is None or raw.get(name) == "":
             raise ApiError(f"{where}: {name} is required.")
-    if raw["event"] not in EVENT_TYPES:
+    if not isinstance(raw["event"], str) or raw["event"] not in EVENT_TYPES:
         raise ApiError(f"{where}: event {str(raw['event'])[:40]!r} is not one of "
                        f"{', '.join(EVENT_TYPES)}.")
-    optional = {name: check_id(raw[name], f"{where}.{name}") if raw.get(name) else None
+    optional = {name: None if raw.get(name) is None else check_id(raw[name], f"{where}.{name}")
                 for name in ("channel", "campaign_id")}
     cost = raw.get("cost")
     if cost is not None:
         if raw["event"] != "redeemed":
-            raise ApiError(f"{where}: cost is only for redeemed events.")
+            raise ApiError(f"{where}: cost is only for redeemed events.", 422)
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < 1e9:
             raise ApiError(f"{where}: cost must be a number >= 0 (the redemption's cost).")
         optional["cost"] = float(cost)
@@ -118,7 +123,7 @@ def parse_event(raw, now: datetime, where: str) -> StoredEvent:
         member_id=check_id(raw["member_id"], f"{where}.member_id"),
         offer_id=check_id(raw["offer_id"], f"{where}.offer_id"),
         event=raw["event"], timestamp=_timestamp(raw.get("timestamp"), now, where),
-        server_time=raw.get("timestamp") in (None, ""), **optional)
+        server_time=raw.get("timestamp") is None, **optional)
 
 
 def _with_costs(events: list[StoredEvent], engine) -> list[StoredEvent]:
@@ -136,15 +141,25 @@ def _with_costs(events: list[StoredEvent], engine) -> list[StoredEvent]:
 
 
 def _timestamp(value, now: datetime, where: str) -> datetime:
-    if value in (None, ""):
+    if value is None:
         return now
+    if not isinstance(value, str):
+        raise ApiError(f"{where}: timestamp must be an ISO 8601 string "
+                       f"(e.g. 2024-03-31T14:05:00Z), got {type(value).__name__}.")
+    shown = repr(value[:40])
     try:
-        ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     except ValueError:
-        raise ApiError(f"{where}: timestamp {str(value)[:40]!r} is not ISO 8601 "
+        raise ApiError(f"{where}: timestamp {shown} is not ISO 8601 "
                        "(e.g. 2024-03-31T14:05:00Z).") from None
-    ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ApiError(f"{where}: timestamp {shown} is outside the calendar in UTC; "
+                       f"send a time from {EARLIEST:%Y-%m-%d} on.", 422) from None
+    if ts < EARLIEST:
+        raise ApiError(f"{where}: timestamp {shown} is before {EARLIEST:%Y-%m-%d}; send the "
+                       "time the event happened.", 422)
     if ts > now + FUTURE_SLACK:
-        raise ApiError(f"{where}: timestamp {value} is in the future; send the time the event "
-                       "happened (UTC when no zone is given).")
+        raise ApiError(f"{where}: timestamp {shown} is in the future; send the time the event "
+                       "happened (UTC when no zone is given).", 422)
     return ts

@@ -5,8 +5,10 @@
 * ``g.served``: the model this request uses from start to end (see
   :mod:`serving.model_state`); the worker first checks, cheaply, whether the
   server switched versions.
-* One access-log line per request: method, route, status, time, request id
-  and the member id in the path (never headers, keys or bodies).
+* One access-log line per request: method, route (or, for a 404, the path
+  itself), status, time, request id and the member id in the path (never
+  headers, keys, query strings or bodies); as fields of a JSON line too with
+  ``offers serve --log-format json`` (:mod:`serving.log_format`).
 """
 
 from __future__ import annotations
@@ -46,10 +48,22 @@ def _after(response):
     millis = (time.perf_counter() - started) * 1000 if started is not None else -1.0
     member = str((req.view_args or {}).get("member_id", "-"))
     member = member if ID_PATTERN.match(member) or member == "-" else "(malformed)"
-    logger.info("%s %s %d %.1fms rid=%s member=%s", req.method,
-                req.url_rule.rule if req.url_rule else "unmatched",
-                response.status_code, millis, ctx.get("request_id"), member)
+    route = req.url_rule.rule if req.url_rule else None
+    # A matched route is logged as its template; an unmatched path (a 404) as itself, cut
+    # and escaped: it is client text. Never the query string, headers or body.
+    path = route or _shown_path(req.path)
+    logger.info("%s %s %d %.1fms rid=%s member=%s", req.method, path, response.status_code,
+                millis, ctx.get("request_id"), member, extra={
+                    "method": req.method, "path": path, "route": route,
+                    "status": response.status_code, "duration_ms": round(millis, 2),
+                    "request_id": ctx.get("request_id"),
+                    "member_id": None if member in ("-", "(malformed)") else member})
     return response
+
+
+def _shown_path(path: str, limit: int = 200) -> str:
+    text = path if len(path) <= limit else path[:limit] + "..."
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 def register_hooks(app: Flask) -> None:

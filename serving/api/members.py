@@ -14,7 +14,7 @@ from flask import Blueprint, current_app, g, request
 
 from features.errors import ApiError
 from serving.api.auth import require
-from serving.api.params import bool_arg, channel_arg, check_id, int_arg
+from serving.api.params import bool_arg, channel_arg, check_id, int_arg, known_args
 
 bp = Blueprint("members", __name__, url_prefix="/v1/members")
 
@@ -28,6 +28,7 @@ MAX_CATEGORIES = 20
 def profile(member_id: str):
     """Segment, cluster, RFM, churn risk and its drivers, CLV, tier and points to the next tier."""
     member_id = check_id(member_id)
+    known_args()
     found = g.served.engine.profile(member_id)
     return {"member_id": member_id, "known": found is not None,
             "model_version": g.served.version, "profile": found}
@@ -38,6 +39,7 @@ def profile(member_id: str):
 def offers(member_id: str):
     """The offer engine's choice for this member now, on ``channel``."""
     member_id = check_id(member_id)
+    known_args("channel", "limit")
     channel = channel_arg()
     limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers)
     store = current_app.extensions["offers_store"]
@@ -78,6 +80,7 @@ _FIELD_NAMES: dict[type, tuple[str, ...]] = {}  # decision class -> its field na
 def recommendations(member_id: str):
     """Top items (optionally of one category) and top categories, with scores."""
     member_id = check_id(member_id)
+    known_args("limit", "exclude_purchased", "category", "categories")
     limit = int_arg("limit", 10, 1, MAX_ITEMS)
     exclude = bool_arg("exclude_purchased", False)
     category = request.args.get("category") or None
@@ -85,7 +88,7 @@ def recommendations(member_id: str):
     bundle = g.served.bundle
     if category is not None and bundle.category_code(category) < 0:
         raise ApiError(f"unknown category {category[:80]!r}; categories are the item "
-                       "categories of the training data (see a profile's top_categories).")
+                       "categories of the training data (see a profile's top_categories).", 422)
     items, top = bundle.recommend_with_categories(member_id, k=limit, exclude_purchased=exclude,
                                                   category=category, n_categories=categories)
     return {"member_id": member_id, "known": bundle.has_member(member_id),

@@ -81,5 +81,6 @@ class Metrics:
 def metrics():
     """Prometheus text exposition (no key needed: it holds no member data)."""
     body = current_app.extensions["offers_metrics"].render()
-    return Response(body, mimetype=CONTENT_TYPE_LATEST.split(";")[0],
-                    headers={"Content-Type": CONTENT_TYPE_LATEST})
+    # content_type, not mimetype: Flask would replace the parameters with its own charset, and
+    # scrapers pick the exposition format by the exact header (issue 14).
+    return Response(body, content_type=CONTENT_TYPE_LATEST)

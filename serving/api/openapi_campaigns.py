@@ -88,7 +88,8 @@ def campaign_paths(config: dict) -> dict:
     """The campaign paths for an app with ``config`` (its limits)."""
     request = {**REQUEST, "properties": {**REQUEST["properties"], "member_ids": {
         **REQUEST["properties"]["member_ids"], "maxItems": config["CAMPAIGN_MAX_MEMBERS"]}}}
-    job_id = {"name": "job_id", "in": "path", "required": True, "schema": ID}
+    job_id = {"name": "job_id", "in": "path", "required": True, "schema": ID,
+              "example": "cmp_3f2a91c0de6b4e8f9a1b2c3d4e5f6a7b"}
     job = {"description": "The job.", "content": {"application/json": {"schema": JOB}},
            "headers": {"Location": {"schema": STR, "description": "The job's URL."}}}
     cap, page = config["CAMPAIGN_MAX_MEMBERS"], config["CAMPAIGN_PAGE_MAX"]
@@ -104,10 +105,15 @@ def campaign_paths(config: dict) -> dict:
              "409": _error(409, "The key was used for a different request."),
              "413": _error(413, "The body is larger than allowed."),
              "415": _error(415, "The body is not sent as application/json."),
-             "422": _error(422, "An unknown segment or offer id.")},
+             "422": _error(422, "An unknown segment or offer id, or an Idempotency-Key "
+                                "header and a client_key that differ.")},
             params=[{"name": "Idempotency-Key", "in": "header", "required": False,
                      "schema": ID, "description": "A unique key per campaign (a UUID)."}],
-            body={"required": True, "content": {"application/json": {"schema": request}}})},
+            body={"required": True, "content": {"application/json": {
+                "schema": request, "examples": {"members": {
+                    "summary": "An email send to a member list within a budget",
+                    "value": {"member_ids": ["1029", "1030"], "channel": "email",
+                              "budget": 500, "per_member": 1}}}}}})},
         "/v1/campaigns/{job_id}": {"get": _op(
             "Campaign job", "Status (queued, running, done, failed); totals when done; the "
             "reason when failed. A job whose server process stopped is failed, never left "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from features.contract import EVENT_TYPES
 from serving.api.params import CHANNELS, ID_PATTERN, ID_RULE
+from serving.model_state import VERSION_PATTERN
 
 
 def ref(name: str) -> dict:
@@ -26,11 +27,20 @@ NUM = {"type": "number"}
 STR = {"type": "string"}
 INT = {"type": "integer"}
 
+OFFER_EXAMPLE = {
+    "offer_id": "win-back-discount", "type": "win_back", "title": "We miss you: 15% off",
+    "message": "15% off your next basket until 2024-04-14.", "target": {"kind": "basket"},
+    "value": {"kind": "percent_off", "amount": 15.0}, "expiry": "2024-04-14",
+    "code": "WINBAC-3F2A91C0DE", "p_redeem": 0.21, "cost": 3.1, "score": 1.42,
+    "reason": "Has not shopped for 6 weeks", "reason_codes": ["LAPSING"]}
+
 SCHEMAS = {
     "Error": obj({"error": obj({
         "status": INT, "code": STR,
         "message": {"type": "string", "description": "What went wrong and how to fix it."},
-        "request_id": nullable("string")})}),
+        "request_id": nullable("string")})}, examples=[{"error": {
+            "status": 400, "code": "bad_request", "request_id": "5f0c1e2a9b7d4c3e",
+            "message": "limit=0 is out of range; use 1 to 10."}}]),
     "Offer": obj({
         "offer_id": STR, "type": STR, "title": STR, "message": STR,
         "target": {"type": "object", "description": "What the offer applies to: kind "
@@ -45,7 +55,7 @@ SCHEMAS = {
         "reason_codes": {"type": "array", "items": STR},
         "score": {"type": "number", "description": "Expected value of making the offer."},
     }, required=["offer_id", "type", "title", "message", "target", "value", "expiry", "score",
-                 "p_redeem", "cost", "reason", "reason_codes"]),
+                 "p_redeem", "cost", "reason", "reason_codes"], examples=[OFFER_EXAMPLE]),
     "Decision": obj({
         "request_id": STR, "decision_id": STR, "member_id": STR,
         "known": {"type": "boolean", "description": "false: a cold-start answer for a member "
@@ -62,7 +72,12 @@ SCHEMAS = {
                            "Training steps this version skipped for lack of data, with the "
                            "reason; offers that need them are not made."},
     }, required=["decision_id", "member_id", "known", "channel", "control_group",
-                 "model_version", "segment", "churn_risk", "offers"]),
+                 "model_version", "segment", "churn_risk", "offers"], examples=[{
+        "request_id": "5f0c1e2a9b7d4c3e", "decision_id": "9d1b6c0e4a2f4f8e", "member_id": "1029",
+        "known": True, "control_group": False, "model_version": "20240331T120000Z-ab12",
+        "channel": "email", "campaign_id": "always-on", "decided_at": "2024-03-31T14:05:00Z",
+        "segment": "at_risk", "churn_risk": 0.62, "offers": [OFFER_EXAMPLE],
+        "suppressed": None}]),
     "Profile": obj({
         "member_id": STR, "known": {"type": "boolean"}, "model_version": STR,
         "profile": nullable({"type": "object", "description": "segment, rfm_score, cluster, "
@@ -80,7 +95,8 @@ SCHEMAS = {
         "member_ids": {"type": "array", "items": ID, "minItems": 1},
         "channel": {"type": "string", "enum": list(CHANNELS), "default": "email"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 10, "default": 3},
-    }, required=["member_ids"], additionalProperties=False),
+    }, required=["member_ids"], additionalProperties=False,
+        examples=[{"member_ids": ["1029", "1030"], "channel": "email", "limit": 2}]),
     "BatchResponse": obj({
         "request_id": STR, "model_version": STR, "channel": STR, "limit": INT, "count": INT,
         "results": {"type": "array", "items": ref("Decision")},
@@ -90,12 +106,18 @@ SCHEMAS = {
                      "content is a no-op."},
         "member_id": ID, "offer_id": {**ID, "description": "An offer id of the catalog."},
         "event": {"type": "string", "enum": list(EVENT_TYPES)},
-        "timestamp": {"type": "string", "description": "ISO 8601; UTC when no zone; default "
-                      "now; not in the future."},
-        "channel": ID, "campaign_id": ID,
-        "cost": {"type": "number", "minimum": 0, "description": "redeemed only: what the "
-                 "redemption cost; default the engine's estimate."},
-    }, required=["event_id", "member_id", "offer_id", "event"], additionalProperties=False),
+        "timestamp": {"type": ["string", "null"], "format": "date-time",
+                      "description": "ISO 8601; UTC when no zone; default (null or absent) "
+                      "now; from 1970 on and not in the future (else 422).",
+                      "examples": ["2024-03-31T14:05:00Z"]},
+        "channel": nullable(ID), "campaign_id": nullable(ID),
+        "cost": {"type": ["number", "null"], "minimum": 0, "exclusiveMaximum": 1e9,
+                 "description": "redeemed only: what the redemption cost; default (null or "
+                 "absent) the engine's estimate."},
+    }, required=["event_id", "member_id", "offer_id", "event"], additionalProperties=False,
+        examples=[{"event_id": "cmp7-000123-sent", "member_id": "1029",
+                   "offer_id": "win-back-discount", "event": "sent", "channel": "email",
+                   "timestamp": "2024-03-31T14:05:00Z", "campaign_id": "cmp7"}]),
     "EventsResponse": obj({
         "received": INT, "stored": INT, "duplicates": INT,
         "duplicate_ids": {"type": "array", "items": STR,
@@ -108,8 +130,11 @@ SCHEMAS = {
                           "switching to (equals version once they have)."},
         "pid": INT,
     }),
-    "ReloadRequest": obj({"version": {"type": "string", "description": "Default: the version "
-                                      "`current` points at."}},
+    "ReloadRequest": obj({"version": {"type": "string", "pattern": VERSION_PATTERN.pattern,
+                                      "not": {"pattern": r"\.\."},
+                                      "description": "A version name as `offers versions` "
+                                      "lists it; leave it out for the version `current` "
+                                      "points at.", "examples": ["20240331T120000Z-ab12"]}},
                          required=[], additionalProperties=False),
     "ReloadResponse": obj({
         "previous_version": nullable("string"), "version": STR, "changed": {"type": "boolean"},

@@ -1,12 +1,13 @@
 """The OpenAPI 3.1 description of the API, served at ``/openapi.json``.
 
 Every route of the app is described here with its parameters, bodies, scope
-and every error it can answer; ``tests/test_serving_openapi.py`` checks the
+and every error it can answer; ``tests/serving/test_openapi.py`` checks the
 document against the OpenAPI schema and against the app's routes.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
@@ -25,6 +26,21 @@ ERRORS = {
     422: "Well-formed but refused (see the message).",
     500: "An unexpected error; the message carries the request id to find it in the log.",
     503: "Not ready.",
+}
+
+
+SENT = {"event_id": "cmp7-000123-sent", "member_id": "1029", "offer_id": "win-back-discount",
+        "event": "sent", "channel": "email", "timestamp": "2024-03-31T14:05:00Z",
+        "campaign_id": "cmp7"}
+EVENT_EXAMPLES = {
+    "one": {"summary": "One event", "value": SENT},
+    "list": {"summary": "Several events in one transaction", "value": [
+        SENT, {**SENT, "event_id": "cmp7-000123-redeemed", "event": "redeemed",
+               "timestamp": "2024-04-02T09:30:00Z", "cost": 2.5}]},
+}
+BATCH_EXAMPLES = {
+    "json": {"summary": "Offers for an email send", "value": {
+        "member_ids": ["1029", "1030", "unknown-42"], "channel": "email", "limit": 2}},
 }
 
 
@@ -61,12 +77,13 @@ def _op(summary: str, description: str, responses: dict, scope: str | None = Non
 
 def build_spec(config: dict) -> dict:
     """The document for an app with ``config`` (the limits in it are the configured ones)."""
-    member = {"name": "member_id", "in": "path", "required": True, "schema": ID}
+    member = {"name": "member_id", "in": "path", "required": True, "schema": ID,
+              "example": "1029"}
     limit = {"type": "integer", "minimum": 1}
     batch_cap, stream_cap = config["BATCH_MAX_MEMBERS"], config["STREAM_MAX_MEMBERS"]
     events_cap = config["EVENTS_MAX_PER_REQUEST"]
-    json_body = lambda schema: {"required": True, "content": {  # noqa: E731
-        "application/json": {"schema": schema}}}
+    json_body = lambda schema, examples: {"required": True, "content": {  # noqa: E731
+        "application/json": {"schema": schema, "examples": examples}}}
     paths = {
         "/v1/members/{member_id}": {"get": _op(
             "Member profile", "Segment, cluster, RFM, churn risk with its top drivers, CLV, "
@@ -84,7 +101,8 @@ def build_spec(config: dict) -> dict:
         "/v1/members/{member_id}/recommendations": {"get": _op(
             "Member recommendations", "Items (optionally of one category) and categories "
             "with scores; popular items for unknown members.",
-            {"200": _ok("Recommendations", "Items and categories."), "400": _error(400)},
+            {"200": _ok("Recommendations", "Items and categories."), "400": _error(400),
+             "422": _error(422, "A category the served model does not know.")},
             "read", [
                 member,
                 _query("limit", {**limit, "maximum": MAX_ITEMS, "default": 10}, "Items."),
@@ -101,10 +119,11 @@ def build_spec(config: dict) -> dict:
             {"200": {"description": "Decisions in the order of member_ids.", "content": {
                 "application/json": {"schema": ref("BatchResponse")},
                 "application/x-ndjson": {"schema": ref("Decision")}}},
-             "400": _error(400, f"Bad input, or more than {batch_cap} members "
-                                f"({stream_cap} streamed)."),
+             "400": _error(400, f"Bad input, or more than {stream_cap} members."),
+             "422": _error(422, f"More than {batch_cap} members for a JSON answer: stream "
+                                "them (Accept: application/x-ndjson) or split them."),
              "413": _error(413), "415": _error(415)},
-            "read", body=json_body(ref("BatchRequest")), tag="offers")},
+            "read", body=json_body(ref("BatchRequest"), BATCH_EXAMPLES), tag="offers")},
         "/v1/events": {"post": _op(
             "Post events", f"One event or a list of up to {events_cap}: sent, viewed, "
             "redeemed, dismissed. All stored in one durable transaction, or none.",
@@ -113,10 +132,12 @@ def build_spec(config: dict) -> dict:
              "400": _error(400), "409": _error(409, "An event_id is stored for a different "
                                                     "event; nothing was stored."),
              "413": _error(413), "415": _error(415),
-             "422": _error(422, "An offer_id the catalog does not know; nothing was stored.")},
+             "422": _error(422, "Every event is well-formed but refused: an offer_id the "
+                                "catalog does not know, a timestamp in the future or before "
+                                "1970; nothing was stored.")},
             "events", body=json_body({"oneOf": [ref("Event"), {
                 "type": "array", "items": ref("Event"), "minItems": 1,
-                "maxItems": events_cap}]}), tag="events")},
+                "maxItems": events_cap}]}, EVENT_EXAMPLES), tag="events")},
         "/v1/model": {"get": _op(
             "Model", "The version served: training time, data cut-off, row counts, metrics.",
             {"200": _ok("Model", "The model.")}, "read", tag="model")},
@@ -128,8 +149,12 @@ def build_spec(config: dict) -> dict:
              "404": _error(404, "No such version."), "413": _error(413), "415": _error(415),
              "422": _error(422, "The version failed verification or its smoke check; the old "
                                 "one keeps serving.")},
-            "admin", body={"required": False, "content": {
-                "application/json": {"schema": ref("ReloadRequest")}}}, tag="model")},
+            "admin", body={"required": False, "content": {"application/json": {
+                "schema": ref("ReloadRequest"), "examples": {
+                    "current": {"summary": "The version `current` points at", "value": {}},
+                    "named": {"summary": "A named version (404 when there is none)",
+                              "value": {"version": "20240331T120000Z-ab12"}}}}}},
+            tag="model")},
         "/healthz": {"get": _op("Liveness", "200 while the process answers.",
                                 {"200": _ok("Health", "Alive.")}, tag="operations")},
         "/readyz": {"get": _op("Readiness", "200 when a model is loaded and the event store "
@@ -162,7 +187,15 @@ def build_spec(config: dict) -> dict:
                  "carries X-Request-ID (send one to have it echoed)."},
         "servers": [{"url": "/"}],
         "paths": paths,
-        "components": {"schemas": SCHEMAS, "securitySchemes": {"bearer": {
+        "components": {"schemas": _schemas(config), "securitySchemes": {"bearer": {
             "type": "http", "scheme": "bearer",
             "description": "An API key with scopes (read, events, admin)."}}},
     }
+
+
+def _schemas(config: dict) -> dict:
+    """:data:`SCHEMAS` with the configured limits filled in."""
+    schemas = copy.deepcopy(SCHEMAS)
+    members = schemas["BatchRequest"]["properties"]["member_ids"]
+    members["maxItems"] = config["STREAM_MAX_MEMBERS"]
+    return schemas

@@ -6,6 +6,8 @@ that is not JSON) naming the parameter, the value received and what is allowed.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -25,8 +27,18 @@ def check_id(value: Any, name: str = "member_id") -> str:
         raise ApiError(f"{name} must be a string id, got {type(value).__name__}.")
     text = str(value)
     if not ID_PATTERN.match(text):
-        raise ApiError(f"malformed {name} {_shown(text)}: ids are {ID_RULE}.")
+        raise ApiError(f"malformed {name} {shown(text)}: ids are {ID_RULE}.")
     return text
+
+
+def known_args(*names: str) -> None:
+    """A 400 naming any query parameter other than ``names`` (a typo is not ignored)."""
+    args = request.args
+    if args and not all(name in names for name in args):
+        unknown = sorted(set(args) - set(names))
+        taken = ", ".join(names) if names else "none"
+        raise ApiError(f"unknown query parameter(s) {shown(', '.join(unknown))}; this endpoint "
+                       f"takes: {taken}.")
 
 
 def int_arg(name: str, default: int, low: int, high: int, value: Any = None) -> int:
@@ -40,7 +52,7 @@ def int_arg(name: str, default: int, low: int, high: int, value: Any = None) -> 
         number = int(raw)
     except (TypeError, ValueError):
         raise ApiError(f"{name} must be an integer from {low} to {high}, "
-                       f"got {_shown(raw)}.") from None
+                       f"got {shown(raw)}.") from None
     if isinstance(raw, float) and raw != number:
         raise ApiError(f"{name} must be an integer from {low} to {high}, got {raw!r}.")
     if not low <= number <= high:
@@ -56,24 +68,74 @@ def bool_arg(name: str, default: bool) -> bool:
         return True
     if raw.lower() in FALSE:
         return False
-    raise ApiError(f"{name} must be true or false, got {_shown(raw)}.")
+    raise ApiError(f"{name} must be true or false, got {shown(raw)}.")
 
 
-def channel_arg(value: Any = None) -> str:
-    raw = request.args.get("channel", "app") if value is None else value
-    if raw not in CHANNELS:
-        raise ApiError(f"unknown channel {_shown(raw)}; use one of {', '.join(CHANNELS)}.")
+_QUERY = object()  # "read the query string" (a JSON value may be null)
+
+
+def channel_arg(value: Any = _QUERY) -> str:
+    """The ``channel`` query parameter, or the JSON ``value`` given."""
+    raw = request.args.get("channel", "app") if value is _QUERY else value
+    if not isinstance(raw, str) or raw not in CHANNELS:
+        raise ApiError(f"unknown channel {shown(raw)}; use one of {', '.join(CHANNELS)}.")
     return raw
 
 
+MAX_NUMBER_DIGITS = 1000  # longer integer literals are refused before int() runs (it is
+# quadratic in the digits); shorter ones reach the field checks, which name the field
+
+
 def json_body() -> Any:
-    """The parsed JSON body; 415 when not sent as JSON, 400 when it does not parse."""
+    """The parsed JSON body; 415 when not sent as JSON, 400 when it does not parse.
+
+    Stricter than :func:`json.loads`: ``NaN``, ``Infinity`` and numbers that
+    overflow a float (``1e400``) are refused (they are not JSON, and would
+    reach the engine and the store as non-finite values), so are integers of
+    more than :data:`MAX_NUMBER_DIGITS` digits, and a body nested too deeply
+    for the parser is a 400, not a ``RecursionError``.
+    """
     if not request.is_json:
         raise ApiError("send the body as JSON with 'Content-Type: application/json'.", 415)
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError("the body is not valid JSON; check quotes, commas and brackets.")
-    return data
+    return parse_json(request.get_data(cache=True))
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """``raw`` parsed as strict JSON, or a 400 :class:`ApiError` saying what is wrong.
+
+    >>> parse_json(b'{"limit": 3}')
+    {'limit': 3}
+    """
+    if not raw:
+        raise ApiError("the body is empty; send a JSON document.")
+    try:
+        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int)
+    except ApiError:
+        raise
+    except RecursionError:
+        raise ApiError("the body is nested too deeply; the API's bodies are objects and "
+                       "lists at most a few levels deep.") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise ApiError("the body is not valid JSON; check quotes, commas and brackets.") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ApiError(f"{name} is not a JSON number; send a finite number.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ApiError(f"the number {shown(text)} is out of range; send a finite number.")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise ApiError(f"an integer of {len(text)} digits is out of range; "
+                       f"send at most {MAX_NUMBER_DIGITS} digits.")
+    return int(text)
 
 
 def json_object(data: Any, what: str) -> dict:
@@ -82,6 +144,7 @@ def json_object(data: Any, what: str) -> dict:
     return data
 
 
-def _shown(value: Any, limit: int = 40) -> str:
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` quoted and cut to ``limit`` characters, for error messages."""
     text = str(value)
     return repr(text if len(text) <= limit else text[:limit] + "...")

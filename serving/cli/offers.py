@@ -10,12 +10,39 @@ import pandas as pd
 
 from features.errors import DataError
 from features.files import read_member_ids
-from features.storage import write_frame_atomic
+from features.storage import check_frame_path, write_frame_atomic
 
 CATALOG_HELP = "Offer catalog (YAML/JSON, docs/catalog.md); default: the shipped catalog."
 HISTORY_HELP = ("Past offer events for caps and the contact policy: a data directory "
                 "(its offer_events) or an events file (.csv/.parquet).")
 NOW_HELP = "The moment to decide for (ISO 8601); default: now."
+
+
+def _out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--out``: a .csv or .parquet path, checked before any work (:class:`DataError`)."""
+    if value is not None:
+        check_frame_path(value)
+    return value
+
+
+def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--now``: an ISO 8601 time, checked before the model is loaded."""
+    if value is not None:
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, OverflowError):
+            stamp = pd.NaT
+        if stamp is pd.NaT:
+            raise DataError(f"--now {value!r} is not a time; use ISO 8601 like "
+                            "2024-03-31T14:05:00.")
+    return value
+
+
+def _member_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """MEMBER_ID by the API's rule: the same check and message as ``/v1/members/<id>``."""
+    from serving.api.params import check_id
+
+    return check_id(value)  # ApiError, an OffersError: "error: malformed member_id ..."
 
 
 def _engine(artifacts_dir: str, catalog: str | None, version: str | None):
@@ -40,12 +67,12 @@ def _history(path: str | None):
 
 @click.command()
 @click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
-@click.argument("member_id")
+@click.argument("member_id", callback=_member_id)
 @click.option("--channel", type=click.Choice(["app", "email", "sms"]), default="app",
               show_default=True)
 @click.option("--limit", default=3, show_default=True, type=click.IntRange(1, 10))
 @click.option("--catalog", type=click.Path(dir_okay=False, exists=True), help=CATALOG_HELP)
-@click.option("--now", default=None, help=NOW_HELP)
+@click.option("--now", default=None, callback=_moment, help=NOW_HELP)
 @click.option("--history", type=click.Path(exists=True), help=HISTORY_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, version) -> None:
@@ -65,13 +92,13 @@ def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, vers
               show_default=True)
 @click.option("--budget", required=True, type=click.FloatRange(min=0),
               help="Most expected incentive cost to commit (currency).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=_out_file,
               help="Offers file for the email tool (.csv or .parquet); the held-out members "
                    "go to OUT's name + '.holdouts'.")
 @click.option("--campaign", "campaign_id", default=None,
               help="Campaign id (control group, codes); default <channel>-<date>.")
 @click.option("--per-member", default=1, show_default=True, type=click.IntRange(1, 10))
-@click.option("--now", default=None, help=NOW_HELP)
+@click.option("--now", default=None, callback=_moment, help=NOW_HELP)
 @click.option("--history", type=click.Path(exists=True), help=HISTORY_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 def campaign(artifacts_dir, catalog, segment, members_file, channel, budget, out, campaign_id,

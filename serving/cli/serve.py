@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import socket
 
 import click
 
@@ -45,11 +47,14 @@ import click
               help="Serve WITHOUT API keys (anyone who can connect may do anything).")
 @click.option("--dev", is_flag=True,
               help="Flask's development server (one process) instead of gunicorn.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True,
+              help="json: one JSON object per line (ours and gunicorn's), for log collectors.")
 def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
           worker_timeout: int, keepalive: int, read_timeout: float,
           signing_key_file: str | None, port: int, host: str, config_file: str | None,
           events_db: str | None, model_version: str | None, open_access: bool,
-          dev: bool) -> None:
+          dev: bool, log_format: str) -> None:
     """Serve offers, recommendations and profiles over HTTP from ARTIFACTS_DIR.
 
     API keys come from OFFERS_API_KEYS='KEY:read,events;KEY2:admin' or the
@@ -58,6 +63,7 @@ def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
     process, or POST /v1/admin/reload, to switch to a newly trained version.
     """
     from serving.config import load_serve_config
+    from serving.log_format import configure_logging
     from serving.server import run_dev, run_gunicorn
     from training.artifacts.signing import KEY_FILE_ENV
 
@@ -65,9 +71,8 @@ def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
         os.environ[KEY_FILE_ENV] = os.path.abspath(signing_key_file)
 
     # The access log and reload messages are INFO records of the serving package.
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("serving").setLevel(logging.INFO)
+    configure_logging(log_format, logging.WARNING)
+    check_port_free(host, port)  # before loading anything: one clear line, not a retry loop
 
     config = load_serve_config(
         config_file, ARTIFACTS_DIR=artifacts_dir, EVENTS_DB=events_db,
@@ -82,7 +87,30 @@ def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
     else:
         run_gunicorn(config, host, port, workers, timeout=worker_timeout,
                      worker_class=worker_class, threads=threads, keepalive=keepalive,
-                     read_timeout=read_timeout)
+                     read_timeout=read_timeout, log_format=log_format)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """A :class:`click.ClickException` when ``host:port`` cannot be listened on.
+
+    Gunicorn would otherwise log "Connection in use" and retry for five attempts.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on host {host!r}: {exc.strerror}; "
+                                   "pick another with --host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(f"port {port} on {host} is in use; pick another "
+                                           "with --port") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; "
+                                       "pick another with --host or --port") from None
 
 
 @click.command()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from features.errors import DataError
 from models.recommenders.base import top_k
 from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
 from serving.engine.member_table import MemberTable
-from training.artifacts import load_recommender, open_version
+from training.artifacts import load_recommender, open_version, read_members, schema
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class ModelBundle:
         popularity = np.asarray(recommender.components_["popularity"].item_scores_, dtype=float)
         self.category_top_item = _best_per_group(popularity, self.item_category, len(categories))
         self.popular_categories = np.argsort(-self.affinity.population, kind="stable")
-        self.rec_categories = _parse_categories(members.text["top_categories"], categories)
+        self.rec_categories = _category_codes(members.lists["top_categories"], categories)
         self.horizon_days = int(manifest.get("metrics", {}).get("churn", {})
                                 .get("horizon_days", 0) or 0)
         self._cold_answers: dict[tuple, tuple[list, list]] = {}  # recommend_with_categories
@@ -143,8 +144,8 @@ class ModelBundle:
             return None
         m = self.members
         num = {k: _num(v[row]) for k, v in m.numeric.items()}
-        codes = [c for c in str(m.text["churn_reason_codes"][row]).split(",") if c]
-        texts = [t for t in str(m.text["churn_reasons"][row]).split("; ") if t]
+        codes = m.lists["churn_reason_codes"][row]
+        texts = m.lists["churn_reasons"][row]
         if len(texts) != len(codes):
             texts = [""] * len(codes)
         out = {
@@ -298,16 +299,18 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
     ------
     ArtifactError
         When the version is missing, incomplete, altered or written by
-        incompatible libraries (see :func:`training.artifacts.store.open_version`).
+        incompatible libraries (see :func:`training.artifacts.store.open_version`),
+        or its member table lacks a column of the schema or holds a wrong type
+        (:func:`training.artifacts.read_members`).
     DataError
-        When its member table is malformed.
+        When its member table repeats a member id.
     """
     opened = open_version(artifacts_dir, version)
-    members = MemberTable.from_frame(opened.load_frame("members"))
+    members = MemberTable.from_frame(read_members(opened))
     recommender = load_recommender(opened)
-    item_category = opened.load_array("rec_item_category", mmap=False)
+    item_category = opened.load_array(schema.ITEM_CATEGORY, mmap=False)
     bundle = ModelBundle(opened.version, opened.manifest, members, recommender,
-                         opened.load_frame("items"), item_category)
+                         opened.load_frame(schema.ITEMS), item_category)
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle
@@ -347,32 +350,26 @@ def _best_per_group(scores: np.ndarray, groups: np.ndarray, n_groups: int) -> np
     return first
 
 
-def _parse_categories(joined: np.ndarray, categories: np.ndarray) -> np.ndarray:
-    """``"A, B, C"`` strings to codes (n, 3), -1 for missing or unknown names."""
-    n = len(joined)
+def _category_codes(lists: np.ndarray, categories: np.ndarray) -> np.ndarray:
+    """Lists of category names to codes (n, 3): the first three known names, -1 after them.
+
+    Parameters
+    ----------
+    lists : ndarray of object, shape (n,)
+        Tuples of category names (``MemberTable.lists["top_categories"]``).
+    categories : ndarray of str, sorted
+    """
+    n = len(lists)
     out = np.full((n, N_RECOMMENDED_CATEGORIES), -1, dtype=np.int32)
-    if n == 0 or len(categories) == 0:
+    lengths = np.fromiter(map(len, lists), dtype=np.int64, count=n)
+    if n == 0 or len(categories) == 0 or lengths.sum() == 0:
         return out
-    if any(", " in c for c in categories.tolist()):
-        # Names with the separator in them: match greedily, row by row.
-        known = {c: i for i, c in enumerate(categories.tolist())}
-        for row, text in enumerate(joined.tolist()):
-            tokens, j, found = str(text or "").split(", "), 0, []
-            while j < len(tokens) and len(found) < N_RECOMMENDED_CATEGORIES:
-                for stop in range(len(tokens), j, -1):
-                    if ", ".join(tokens[j:stop]) in known:
-                        found.append(known[", ".join(tokens[j:stop])])
-                        j = stop
-                        break
-                else:
-                    j += 1
-            out[row, :len(found)] = found
-        return out
-    parts = pd.Series(joined, dtype=object).fillna("").str.split(", ", n=N_RECOMMENDED_CATEGORIES,
-                                                                  expand=True, regex=False)
-    for j in range(min(N_RECOMMENDED_CATEGORIES, parts.shape[1])):
-        names = parts[j].fillna("").to_numpy(dtype=str)
-        pos = np.minimum(np.searchsorted(categories, names), len(categories) - 1)
-        found = (categories[pos] == names) & (names != "")
-        out[found, j] = pos[found]
+    names = np.array(list(chain.from_iterable(lists)), dtype=str)
+    rows = np.repeat(np.arange(n), lengths)
+    pos = np.minimum(np.searchsorted(categories, names), len(categories) - 1)
+    known = categories[pos] == names
+    rows, pos = rows[known], pos[known]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)  # place among the row's known
+    keep = rank < N_RECOMMENDED_CATEGORIES
+    out[rows[keep], rank[keep]] = pos[keep]
     return out

@@ -278,8 +278,8 @@ class OfferEngine:
             "plan": m.name("plan", row),
             "recency_days": float(num["recency_days"][row]),
             "churn_risk": float(num["churn_risk"][row]),
-            "churn_codes": [c for c in str(m.text["churn_reason_codes"][row]).split(",") if c],
-            "churn_texts": [x for x in str(m.text["churn_reasons"][row]).split("; ") if x],
+            "churn_codes": list(m.lists["churn_reason_codes"][row]),
+            "churn_texts": list(m.lists["churn_reasons"][row]),
             "favourite_category": str(b.categories[top]) if top >= 0 else None,
         }
         if self.ladder is not None:

@@ -1,10 +1,12 @@
 """The member table of a trained version as columns of numpy arrays, for per-request reads.
 
-:class:`MemberTable` is built once from ``members.parquet`` (see
-``training/pipeline.py``, ``_member_table``); afterwards a member is a row
-number and every field a cheap array read: no DataFrame on the request path.
-Strings with few values (segment, cluster label, tier, plan status) are held
-as integer codes into small tuples of names.
+:class:`MemberTable` is built once from ``members.parquet``, whose columns and
+types :mod:`training.artifacts.schema` fixes (read with
+:func:`training.artifacts.read_members`, which refuses a table that lacks a
+column); afterwards a member is a row number and every field a cheap array
+read: no DataFrame on the request path. Strings with few values (segment,
+cluster label, tier, plan status) are held as integer codes into small tuples
+of names; list columns as tuples of str.
 """
 
 from __future__ import annotations
@@ -16,23 +18,20 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
+from training.artifacts import schema
 
 logger = logging.getLogger(__name__)
 
-#: Numeric member fields the engine reads; absent columns become all-NaN (unknown).
-NUMERIC_FIELDS = (
-    "r_score", "f_score", "m_score", "recency_days", "frequency", "monetary_total",
-    "monetary_mean_basket", "tenure_days", "interpurchase_mean_days", "expected_days_to_next",
-    "overdue_ratio", "points_balance", "days_to_next_birthday", "referrals", "offers_sent",
-    "offers_redeemed", "churn_risk", "expected_spend", "clv", "p_redeem_base",
-)  # fmt: skip
+#: Numeric member fields (float and integer columns of the schema); NaN when unknown.
+NUMERIC_FIELDS = schema.columns_of("float", "integer")
 #: Categorical fields held as codes (-1: unknown).
-CODED_FIELDS = ("segment", "cluster_label", "tier", "plan", "plan_status")
-#: Text fields kept as object arrays (read only to build a profile or a reason).
-TEXT_FIELDS = ("rfm_score", "top_category", "churn_reason_codes", "churn_reasons",
-               "top_categories")
+CODED_FIELDS = schema.columns_of("coded")
+#: Text fields kept as object arrays (read only to build a profile or a reason); "" unknown.
+TEXT_FIELDS = schema.columns_of("text")
+#: List fields kept as object arrays of tuples of str (empty: none).
+LIST_FIELDS = schema.columns_of("list")
 #: Consent fields: 1 opted in, 0 opted out, -1 unknown.
-CONSENT_FIELDS = ("email_opt_in", "sms_opt_in", "push_opt_in")
+CONSENT_FIELDS = schema.columns_of("consent")
 
 
 @dataclass
@@ -48,9 +47,12 @@ class MemberTable:
         :data:`CODED_FIELDS` as codes into ``names[field]``; -1 when unknown.
     names : dict of str to tuple of str
     text : dict of str to ndarray of object, shape (n,)
+        :data:`TEXT_FIELDS`; "" when unknown.
     consent : dict of str to ndarray of int8, shape (n,)
     cluster : ndarray of int64, shape (n,)
         Behavioural cluster id (-1 when unknown).
+    lists : dict of str to ndarray of object, shape (n,)
+        :data:`LIST_FIELDS`, each entry a tuple of str.
     """
 
     ids: np.ndarray
@@ -60,6 +62,7 @@ class MemberTable:
     text: dict[str, np.ndarray]
     consent: dict[str, np.ndarray]
     cluster: np.ndarray
+    lists: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,49 +81,53 @@ class MemberTable:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> MemberTable:
-        """Build from the ``members`` frame of an artifact version.
+        """Build from a member frame holding every schema column.
+
+        That is the frame :func:`training.artifacts.read_members` returns (or,
+        for hand-built tables, one passed through
+        :func:`training.artifacts.schema.conform_members`).
 
         Raises
         ------
         DataError
-            If ``member_id`` is missing or repeated.
+            If a schema column is missing, ``member_id`` is repeated or a list
+            column holds something other than lists.
         """
-        if "member_id" not in frame.columns:
-            raise DataError("the member table has no member_id column; retrain the version.")
+        missing = [name for name in schema.COLUMNS if name not in frame.columns]
+        if missing:
+            raise DataError(f"the member table lacks column(s) {missing} of the artifact "
+                            "schema; retrain the version.")
         ids = frame["member_id"].astype(str).to_numpy(dtype=str)
         if len(np.unique(ids)) != len(ids):
             raise DataError("the member table repeats member ids; retrain the version.")
         n = len(frame)
-        numeric = {}
-        for name in NUMERIC_FIELDS:
-            if name in frame.columns:
-                values = pd.to_numeric(frame[name], errors="coerce")
-                numeric[name] = values.to_numpy(dtype="float64", na_value=np.nan)
-            else:
-                numeric[name] = np.full(n, np.nan)
+        numeric = {name: pd.to_numeric(frame[name], errors="coerce")
+                   .to_numpy(dtype="float64", na_value=np.nan) for name in NUMERIC_FIELDS}
         codes, names = {}, {}
         for name in CODED_FIELDS:
-            column = frame[name] if name in frame.columns else pd.Series([None] * n)
+            column = frame[name]
             values = column.astype(object).where(column.notna(), None).to_numpy()
             known = np.array([v is not None and str(v) != "" for v in values], dtype=bool)
             uniques, inverse = np.unique(values[known].astype(str), return_inverse=True)
             code = np.full(n, -1, dtype=np.int32)
             code[known] = inverse
             codes[name], names[name] = code, tuple(str(u) for u in uniques)
-        text = {
-            name: (frame[name].astype(object).where(frame[name].notna(), "").to_numpy()
-                   if name in frame.columns else np.full(n, "", dtype=object))
-            for name in TEXT_FIELDS
-        }
-        consent = {name: _consent(frame[name] if name in frame.columns else None, n)
-                   for name in CONSENT_FIELDS}
-        cluster = (pd.to_numeric(frame["cluster"], errors="coerce").fillna(-1)
-                   .to_numpy(dtype=np.int64) if "cluster" in frame.columns
-                   else np.full(n, -1, dtype=np.int64))
+        text = {name: frame[name].astype(object).where(frame[name].notna(), "").to_numpy()
+                for name in TEXT_FIELDS}
+        lists = {}
+        for name in LIST_FIELDS:
+            try:
+                lists[name] = schema.list_column(frame[name].tolist())
+            except TypeError as exc:
+                raise DataError(f"member table column {name!r} {exc}; retrain the version.") \
+                    from None
+        consent = {name: _consent(frame[name], n) for name in CONSENT_FIELDS}
+        cluster = pd.to_numeric(frame["cluster"], errors="coerce").fillna(-1).to_numpy(
+            dtype=np.int64)
         if np.isnan(numeric["p_redeem_base"]).all():
             logger.info("the member table has no p_redeem_base (trained before the offer engine); "
                         "every member counts as averagely responsive to offers")
-        return cls(ids, numeric, codes, names, text, consent, cluster)
+        return cls(ids, numeric, codes, names, text, consent, cluster, lists)
 
 
 def _consent(column: pd.Series | None, n: int) -> np.ndarray:

@@ -89,5 +89,5 @@ def _one_row(members: MemberTable, row: int) -> MemberTable:
         members.ids[s], {k: v[s] for k, v in members.numeric.items()},
         {k: v[s] for k, v in members.codes.items()}, members.names,
         {k: v[s] for k, v in members.text.items()}, {k: v[s] for k, v in members.consent.items()},
-        members.cluster[s],
+        members.cluster[s], {k: v[s] for k, v in members.lists.items()},
     )

@@ -109,7 +109,7 @@ BREAKAGES = {
     "corrupt npy header": (_corrupt_npy_header, "rec_item_category.npy"),
     "pickled npy": (_pickled_npy, "rec_item_category.npy"),
     "garbage parquet": (_garbage_parquet, "items.parquet"),
-    "members without columns": (_members_without_columns, "smoke check"),
+    "members without columns": (_members_without_columns, "members.parquet"),
     "missing file": (_missing_file, "members.parquet"),
     "extra file": (_extra_file, "notes.txt"),
     "files is a list": (_files_is_a_list, "'files'"),

@@ -110,12 +110,16 @@ def test_recommendations_with_limit_category_and_exclusions(auth, client, member
     ("/v1/members/{m}/offers?limit=abc", "limit must be an integer"),
     ("/v1/members/{m}/recommendations?limit=101", "use 1 to 100"),
     ("/v1/members/{m}/recommendations?exclude_purchased=maybe", "true or false"),
-    ("/v1/members/{m}/recommendations?category=NO-SUCH", "unknown category"),
     ("/v1/members/" + "x" * 65, "1-64 characters"),
 ])
 def test_bad_query_input_is_a_400_that_says_what_to_fix(auth, client, member, path, fragment):
     message = error_of(client.get(path.format(m=member), headers=auth(READ)), 400)
     assert fragment in message
+
+
+def test_an_unknown_category_is_well_formed_but_refused_422(auth, client, member):
+    path = f"/v1/members/{member}/recommendations?category=NO-SUCH"
+    assert "unknown category" in error_of(client.get(path, headers=auth(READ)), 422)
 
 
 def test_unknown_path_and_method_are_json(auth, client):
@@ -215,7 +219,7 @@ def test_batch_json_keeps_order_and_marks_unknown_members(auth, client, app, mem
 def test_batch_limits_and_the_streamed_form(auth, client, app):
     ids = [str(i) for i in app.extensions["offers_model"].served.bundle.members.ids[:12]]
     message = error_of(client.post("/v1/offers/batch", headers=auth(READ),
-                                   json={"member_ids": ids}), 400)
+                                   json={"member_ids": ids}), 422)
     assert "more than 10 per request" in message and "application/x-ndjson" in message
     response = client.post("/v1/offers/batch", json={"member_ids": ids, "limit": 1},
                            headers={**auth(READ), "Accept": "application/x-ndjson"})
@@ -299,9 +303,9 @@ def test_a_redemption_without_a_cost_gets_the_engines_estimate(auth, client, app
     ({"event_id": "x", "member_id": "1", "offer_id": "{o}", "event": "sent",
       "timestamp": "yesterday"}, 400, "not ISO 8601"),
     ({"event_id": "x", "member_id": "1", "offer_id": "{o}", "event": "sent",
-      "timestamp": "2999-01-01T00:00:00Z"}, 400, "in the future"),
+      "timestamp": "2999-01-01T00:00:00Z"}, 422, "in the future"),
     ({"event_id": "x", "member_id": "1", "offer_id": "{o}", "event": "sent", "cost": 2},
-     400, "only for redeemed"),
+     422, "only for redeemed"),
     ({"event_id": "x", "member_id": "1", "offer_id": "{o}", "event": "sent", "colour": 1},
      400, "unknown field(s) colour"),
     ([], 400, "empty"),

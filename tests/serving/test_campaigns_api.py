@@ -251,7 +251,7 @@ def test_scope_and_key_checks(auth, client, segment):
                          headers=auth(EVENTS)), 403)
     error_of(create(client, auth, {"segment": segment, "budget": 1}, key="x y"), 400)
     message = error_of(create(client, auth, {"segment": segment, "budget": 1,
-                                             "client_key": "a"}, key="b"), 400)
+                                             "client_key": "a"}, key="b"), 422)
     assert "differ" in message
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,9 +12,9 @@ from click.testing import CliRunner
 
 from features.errors import ConfigError
 from offers.cli import main
-from training import artifacts
+from training import artifacts, pipeline
 from training.config import load_config
-from training.pipeline import train
+from training.pipeline import STEPS, train
 from training.synth.generate import generate
 
 FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
@@ -47,8 +48,26 @@ def test_training_writes_a_complete_verified_version(trained):
     assert members["segment"].notna().all()
     buyers = members[members["frequency"] > 0]
     assert buyers["churn_risk"].between(0, 1).all() and (buyers["clv"] >= 0).all()
-    assert (buyers["churn_reasons"] != "").mean() > 0.5
-    assert set(manifest["step_seconds"]) >= {"features", "recommendations", "churn"}
+    assert (buyers["churn_reasons"].map(len) > 0).mean() > 0.5
+    assert (members["churn_reasons"].map(len) == members["churn_reason_codes"].map(len)).all()
+    # One step per model: the windows are built once, churn and value are timed apart.
+    # (the manifest is written during the last step, "write artifacts")
+    assert list(manifest["step_seconds"]) == list(STEPS[:-1])
+    assert {"features", "recommendations", "windows", "churn", "value"} <= set(STEPS)
+
+
+def test_churn_step_fits_only_the_churn_model(trained, monkeypatch):
+    _, _, run = trained
+    copy = dataclasses.replace(run, tables=dict(run.tables), metrics=dict(run.metrics))
+
+    def no_value_model(*args, **kwargs):
+        raise AssertionError("the churn step fitted a value model")
+
+    monkeypatch.setattr(pipeline, "ValueModel", no_value_model)
+    monkeypatch.setattr(pipeline, "make_windows", no_value_model)  # the windows are reused
+    pipeline._churn(copy)
+    assert copy.churn is not run.churn and copy.value is run.value
+    assert copy.metrics["churn"]["roc_auc"] == pytest.approx(run.metrics["churn"]["roc_auc"])
 
 
 def test_models_recover_planted_structure(trained, synth_dir):
@@ -75,7 +94,7 @@ def test_recommendations_validate_on_a_member_sample_when_told(synth_dir, tmp_pa
     # members of the sample with lines before the split (some only buy in the window)
     assert 150 < rec["validation_members"] <= 200 and rec["validation_sampled"]
     assert not rec["final_als_warm_start"] and rec["final_als_iterations"] == 5
-    assert len(run.members) == 600 and (run.members["top_categories"] != "").mean() > 0.9
+    assert len(run.members) == 600 and (run.members["top_categories"].map(len) > 0).mean() > 0.9
     with pytest.raises(ConfigError, match="validation_members"):
         load_config(recommend={"validation_members": -1})
 

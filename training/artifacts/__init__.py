@@ -5,6 +5,10 @@ This is the one part of :mod:`training` that :mod:`serving` may import:
 - :mod:`.store` writes versions atomically and opens them only after every
   file's hash and the library versions are verified (:func:`start_version`,
   :func:`open_version`, :func:`set_current`, :func:`rollback`);
+- :mod:`.schema` is the format: the names of a version's files, the member
+  table's columns and types (list columns included) and :data:`FORMAT_VERSION`;
+  the member table is written (:func:`write_members`) and read
+  (:func:`read_members`) only through it;
 - :mod:`.recommender` saves and reads the recommender's arrays;
 - :mod:`.signing` signs manifests (HMAC-SHA256) when a key is configured, and
   checks the signature on open.
@@ -13,7 +17,9 @@ Imports: :mod:`features`, :mod:`models` and this package only.
 """
 
 from features.errors import ArtifactError
+from training.artifacts import schema
 from training.artifacts.recommender import load_recommender, save_recommender
+from training.artifacts.schema import read_members, write_members
 from training.artifacts.store import (
     CURRENT,
     FORMAT_VERSION,
@@ -33,5 +39,6 @@ from training.artifacts.store import (
 __all__ = [
     "CURRENT", "FORMAT_VERSION", "MANIFEST", "ArtifactError", "ArtifactVersion", "VersionWriter",
     "current_version", "library_versions", "list_versions", "load_recommender", "open_version",
-    "rollback", "save_recommender", "set_current", "sha256_file", "start_version",
+    "read_members", "rollback", "save_recommender", "schema", "set_current", "sha256_file",
+    "start_version", "write_members",
 ]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from models.recommenders import recommender_from_arrays
+from training.artifacts.schema import RECOMMENDER_PREFIX as PREFIX
 from training.artifacts.store import ArtifactVersion, VersionWriter
-
-#: Array files of the blended recommender are named ``rec__<key>.npy``.
-PREFIX = "rec__"
 
 
 def save_recommender(writer: VersionWriter, model) -> None:

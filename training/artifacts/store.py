@@ -47,13 +47,13 @@ import pandas as pd
 
 from features.errors import ArtifactError
 from training.artifacts import signing
+from training.artifacts.schema import FORMAT_VERSION
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 CURRENT = "current"
 TMP_PREFIX = ".tmp-"
-FORMAT_VERSION = 1
 # Libraries whose pickled objects or array layouts must match between writer and reader.
 CHECKED_LIBRARIES = ("scikit-learn", "numpy", "implicit")
 

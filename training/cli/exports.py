@@ -7,6 +7,7 @@ import click
 from features.files import read_member_ids
 from features.storage import write_frame_atomic
 from training.artifacts.store import open_version
+from training.cli.checks import out_file
 from training.exports import member_scores, recommend_long
 
 OUT_HELP = "Output file; .csv or .parquet decides the format."
@@ -14,7 +15,8 @@ OUT_HELP = "Output file; .csv or .parquet decides the format."
 
 @click.command()
 @click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help=OUT_HELP)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
+              help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 def score(artifacts_dir: str, out: str, version: str | None) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
@@ -32,7 +34,8 @@ def score(artifacts_dir: str, out: str, version: str | None) -> None:
 @click.option("--exclude-purchased", is_flag=True, help="Only items the member never bought.")
 @click.option("--level", type=click.Choice(["item", "category"]), default="item",
               show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help=OUT_HELP)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
+              help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 def recommend(artifacts_dir, members_file, all_members, k, exclude_purchased, level, out, version):
     """Write top-k recommendations per member in long form (member_id, rank, item_id, score)."""

@@ -6,6 +6,7 @@ import click
 import pandas as pd
 
 from features.storage import write_frame_atomic
+from training.cli.checks import out_file
 
 
 @click.command()
@@ -14,7 +15,7 @@ from features.storage import write_frame_atomic
               type=click.Path(dir_okay=False, exists=True),
               help="Holdouts file(s) written by `offers campaign` (repeatable).")
 @click.option("--window-days", default=28.0, show_default=True, type=click.FloatRange(min=1))
-@click.option("--out", type=click.Path(dir_okay=False),
+@click.option("--out", type=click.Path(dir_okay=False), callback=out_file,
               help="Also write the table (.csv/.parquet).")
 def lift(data_dir, holdout_files, window_days, out) -> None:
     """Compare redemption, spend and retention of treated vs held-out members per campaign."""

@@ -7,6 +7,7 @@ import os
 
 import click
 
+from training.cli.checks import as_of_date
 from training.config import load_config
 from training.progress import on_terminal
 
@@ -15,7 +16,7 @@ from training.progress import on_terminal
 @click.argument("data_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--out", "artifacts_dir", required=True, type=click.Path(file_okay=False),
               help="Artifacts directory; the new version is written under it.")
-@click.option("--as-of", default=None,
+@click.option("--as-of", default=None, callback=as_of_date,
               help="Train on rows strictly before this date (default: the day after the last "
                    "transaction).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),

@@ -244,17 +244,9 @@ def _member_facts(engine, rows: np.ndarray) -> dict:
         code = m.codes[field][safe]
         return [lut[c] for c in np.where(known & (code >= 0), code, len(lut) - 1).tolist()]
 
-    def split(field, sep):
-        memo = {}
-        out = []
-        for text, k in zip(m.text[field][safe].tolist(), known.tolist()):
-            if not k:
-                out.append([])
-                continue
-            if text not in memo:
-                memo[text] = [x for x in str(text).split(sep) if x]
-            out.append(memo[text])
-        return out
+    def listed(field):
+        return [list(v) if k else [] for v, k in zip(m.lists[field][safe].tolist(),
+                                                     known.tolist())]
 
     n = len(unique)
     cat_names = [str(c) for c in b.categories] + [None]
@@ -262,8 +254,8 @@ def _member_facts(engine, rows: np.ndarray) -> dict:
     facts = {
         "points_balance": numeric(num["points_balance"]), "plan": coded("plan"),
         "recency_days": numeric(num["recency_days"]), "churn_risk": numeric(num["churn_risk"]),
-        "churn_codes": split("churn_reason_codes", ","),
-        "churn_texts": split("churn_reasons", "; "),
+        "churn_codes": listed("churn_reason_codes"),
+        "churn_texts": listed("churn_reasons"),
         "favourite_category": [cat_names[c] for c in
                                np.where(known & (top >= 0), top, len(cat_names) - 1).tolist()],
         "tier": [None] * n, "next_tier": [None] * n, "gap": [nan] * n,

@@ -10,6 +10,7 @@ from models.recommenders import BlendRecommender, build_interactions
 from serving.engine.bundle import ModelBundle
 from serving.engine.catalog.loading import parse_catalog
 from serving.engine.member_table import MemberTable
+from training.artifacts.schema import conform_members
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +24,8 @@ def tiny_bundle():
         table = ITEMS.set_index("item_id").reindex(model.item_ids_)
         manifest = {"version": "test-v1", "as_of": AS_OF.isoformat(),
                     "metrics": {"churn": {"horizon_days": 28}}}
-        return ModelBundle("test-v1", manifest, MemberTable.from_frame(
-            MEMBERS if members is None else members), model, ITEMS,
+        return ModelBundle("test-v1", manifest, MemberTable.from_frame(conform_members(
+            MEMBERS if members is None else members, partial=True)), model, ITEMS,
             table["category"].to_numpy(dtype=str))
 
     return tiny_bundle

@@ -9,9 +9,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from features.errors import DataError
+from features.errors import ArtifactError, DataError
 from serving.cli.offers import campaign, decide
 from serving.engine import OfferEngine, allocate_campaign, load_bundle, load_catalog
+from serving.engine.bundle import _category_codes
+from serving.engine.member_table import MemberTable
+from training import artifacts
+from training.artifacts import schema
 from training.cli.lift import lift
 from training.config import load_config
 from training.pipeline import train
@@ -137,3 +141,42 @@ def test_cold_start_answer_is_kept_and_equals_a_fresh_one(engine):
     fresh = bundle._recommend_with_categories(-1, 5, False, None, 3)
     assert again == fresh and again[0][0]["score"] != -1.0 and len(again[1]) == 3
     assert (5, False, None, 3) in bundle._cold_answers
+
+
+def test_trained_lists_reach_the_profile_as_lists(engine, trained):
+    bundle = engine.bundle
+    members = artifacts.read_members(artifacts.open_version(trained[1]))
+    row = int(np.flatnonzero(members["churn_reason_codes"].map(len).to_numpy() >= 2)[0])
+    profile = bundle.profile(str(members["member_id"].iloc[row]))
+    assert [d["code"] for d in profile["churn_drivers"]] == list(
+        members["churn_reason_codes"].iloc[row])
+    assert [d["text"] for d in profile["churn_drivers"]] == list(members["churn_reasons"].iloc[row])
+    assert profile["top_categories"] == list(members["top_categories"].iloc[row])
+
+
+def test_category_names_with_separators_map_to_codes():
+    categories = np.array(["bread", "fruit; veg", "wine, beer", "wine"])
+    categories.sort()
+    lists = schema.list_column([("wine, beer", "bread", "fruit; veg", "wine"), (), ("nope", "wine"),
+                                None])
+    codes = _category_codes(lists, categories)
+    names = [[str(categories[c]) for c in row if c >= 0] for row in codes]
+    assert names == [["wine, beer", "bread", "fruit; veg"], [], ["wine"], []]
+    assert codes.dtype == np.int32 and codes.shape == (4, 3)
+
+
+def test_a_member_table_lacking_a_column_is_refused_not_filled_with_nan(tmp_path):
+    frame = schema.conform_members(pd.DataFrame({
+        "member_id": ["a"], "segment": ["New"], "churn_risk": [0.5]}), partial=True)
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['churn_risk'\]"):
+        MemberTable.from_frame(frame.drop(columns="churn_risk"))
+    with pytest.raises(DataError, match="'top_categories' holds text"):
+        MemberTable.from_frame(frame.assign(top_categories=["a, b"]))
+    assert MemberTable.from_frame(frame).numeric["churn_risk"].tolist() == [0.5]
+    raw = frame.drop(columns="churn_risk").assign(
+        **{name: [[]] for name in schema.columns_of("list")})
+    writer = artifacts.start_version(tmp_path)
+    writer.save_frame(schema.MEMBERS, raw)  # around the schema, as an old or foreign writer
+    writer.commit({})
+    with pytest.raises(ArtifactError, match=f"version {writer.version}.*'churn_risk'.*retrain"):
+        load_bundle(tmp_path)

@@ -71,10 +71,10 @@ MEMBERS = pd.DataFrame({
     "expected_spend": [230.0, 60.0, 2.0, 5.0],
     "clv": [3000.0, 2000.0, 20.0, 60.0],
     "p_redeem_base": [0.10, 0.05, 0.05, np.nan],
-    "churn_reason_codes": ["", "RECENCY_HIGH", "RECENCY_HIGH,LOW_FREQUENCY", ""],
-    "churn_reasons": ["", "no purchase for 60 days",
-                      "no purchase for 90 days; few visits", ""],
-    "top_categories": ["coffee, bread", "wine, coffee", "bread", "bread"],
+    "churn_reason_codes": [[], ["RECENCY_HIGH"], ["RECENCY_HIGH", "LOW_FREQUENCY"], []],
+    "churn_reasons": [[], ["no purchase for 60 days"],
+                      ["no purchase for 90 days", "few visits"], []],
+    "top_categories": [["coffee", "bread"], ["wine", "coffee"], ["bread"], ["bread"]],
 })
 
 

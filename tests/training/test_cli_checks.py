@@ -1,0 +1,89 @@
+"""The command line: options checked before any work, one error style, exit codes.
+
+Guards issue 14: a wrong ``--out`` extension or ``--as-of`` failed only after the
+work was done; errors had two styles (``Error:`` and ``error:``); ``offers serve``
+on a port in use let gunicorn retry and log; ``offers decide`` took any member id.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+from click.testing import CliRunner
+
+from offers.cli import main
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Make every heavy step fail loudly: a check that runs first never reaches them."""
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the work started before the options were checked")
+
+    monkeypatch.setattr("training.pipeline.train", forbidden)
+    monkeypatch.setattr("training.cli.exports.open_version", forbidden)
+    monkeypatch.setattr("serving.cli.offers._engine", forbidden)
+    monkeypatch.setattr("features.loading.load_dataset", forbidden)
+
+
+@pytest.mark.parametrize("args, option", [
+    (["train", "{d}", "--out", "{d}/a", "--as-of", "last tuesday"], "--as-of"),
+    (["train", "{d}", "--out", "{d}/a", "--as-of", "2017-13-45"], "--as-of"),
+    (["score", "{d}", "--out", "{d}/scores.xlsx"], "--out"),
+    (["recommend", "{d}", "--all", "--out", "{d}/recs.json"], "--out"),
+    (["recommend", "{d}", "--all", "--out", "{d}/recs"], "--out"),
+    (["campaign", "{d}", "--budget", "10", "--out", "{d}/offers.txt"], "--out"),
+    (["lift", "{d}", "--out", "{d}/lift.xls"], "--out"),
+    (["decide", "{d}", "1029", "--now", "soon"], "--now"),
+])
+def test_options_are_checked_before_any_work(runner, no_work, tmp_path, args, option):
+    result = runner.invoke(main, [a.format(d=tmp_path) for a in args])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and len(result.output.splitlines()) == 1
+    assert ("use .csv or .parquet" if option == "--out" else option) in result.output
+
+
+@pytest.mark.parametrize("member", ["bad id!", "x" * 65, "_starts-with-underscore", "é"])
+def test_decide_rejects_a_malformed_member_id_as_the_api_does(runner, no_work, tmp_path,
+                                                              member):
+    from features.errors import ApiError
+    from serving.api.params import check_id
+
+    with pytest.raises(ApiError) as api:
+        check_id(member)
+    result = runner.invoke(main, ["decide", str(tmp_path), member])
+    assert result.exit_code == 1
+    assert result.output == f"error: {api.value.message}\n"
+
+
+def test_a_command_error_is_one_error_line_and_exit_1(runner, tmp_path):
+    (tmp_path / "data").mkdir()
+    result = runner.invoke(main, ["kpis", str(tmp_path / "data")])  # no transactions file
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("error: ") and "Error:" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_usage_error_stays_clicks_exit_2(runner):
+    result = runner.invoke(main, ["score"])
+    assert result.exit_code == 2 and "Usage:" in result.output
+
+
+def test_serve_on_a_port_in_use_says_so_once_and_exits_1(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr("serving.server.run_gunicorn", lambda *a, **k: pytest.fail("started"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = runner.invoke(main, ["serve", str(tmp_path), "--port", str(port), "--open"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (f"error: port {port} on 127.0.0.1 is in use; "
+                                      "pick another with --port")

@@ -1,0 +1,34 @@
+"""Option checks that run before a command does any work (click callbacks).
+
+A wrong ``--out`` extension or an ``--as-of`` that is not a date fails at once
+with the same ``error: ...`` line (exit status 1) that the work would have
+ended with, not after minutes of loading or training.
+"""
+
+from __future__ import annotations
+
+import click
+import pandas as pd
+
+from features.errors import DataError
+from features.storage import check_frame_path
+
+
+def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--out``: a .csv or .parquet path (:class:`DataError` otherwise)."""
+    if value is not None:
+        check_frame_path(value)
+    return value
+
+
+def as_of_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--as-of``: a date or time pandas reads (ISO 8601), kept as given."""
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, OverflowError):
+        stamp = pd.NaT
+    if stamp is pd.NaT:
+        raise DataError(f"--as-of {value!r} is not a date; use ISO 8601 like 2017-12-01.")
+    return value
