@@ -143,7 +143,7 @@ class JobStore:
     def __init__(self, store) -> None:
         self.store = store
         self.param = store.param
-        with store._connection() as conn, store._transaction(conn):
+        with store.connection() as conn, store.transaction(conn):
             if self.param == "%s":  # PostgreSQL: workers starting together must not race
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
             for statement in filter(str.strip, SCHEMA.split(";")):
@@ -164,7 +164,7 @@ class JobStore:
                   None, now, 0, 0)
         marks = ", ".join([self.param] * len(_COLUMNS))
         conflict = " ON CONFLICT (client_key) DO NOTHING" if client_key is not None else ""
-        with self.store._connection() as conn, self.store._transaction(conn):
+        with self.store.connection() as conn, self.store.transaction(conn):
             inserted = conn.execute(
                 f"INSERT INTO campaign_jobs ({', '.join(_COLUMNS)}) VALUES ({marks}){conflict} "
                 "RETURNING job_id", values).fetchall()
@@ -175,14 +175,14 @@ class JobStore:
         return self.get(job_id), True
 
     def get(self, job_id: str) -> Job | None:
-        with self.store._connection() as conn:
+        with self.store.connection() as conn:
             row = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM campaign_jobs "
                                f"WHERE job_id = {self.param}", (job_id,)).fetchone()
         return _job(row) if row else None
 
     def unfinished(self) -> list[Job]:
         """Jobs queued or running, oldest first."""
-        with self.store._connection() as conn:
+        with self.store.connection() as conn:
             rows = conn.execute(f"SELECT {', '.join(_COLUMNS)} FROM campaign_jobs WHERE status "
                                 "IN ('queued', 'running') ORDER BY created_at").fetchall()
         return [_job(r) for r in rows]
@@ -193,7 +193,7 @@ class JobStore:
         p = self.param
         end = start + limit
         while start < end:
-            with self.store._connection() as conn:
+            with self.store.connection() as conn:
                 lines = [r[0] for r in conn.execute(
                     f"SELECT line FROM campaign_rows WHERE job_id = {p} AND kind = {p} "
                     f"AND seq >= {p} AND seq < {p} ORDER BY seq",
@@ -215,7 +215,7 @@ class JobStore:
         p, ids = self.param, list(job_ids)
         if not ids:
             return
-        with self.store._connection() as conn, self.store._transaction(conn):
+        with self.store.connection() as conn, self.store.transaction(conn):
             conn.execute(f"UPDATE campaign_jobs SET heartbeat_at = {p} WHERE owner = {p} AND "
                          f"job_id IN ({', '.join([p] * len(ids))}) AND "
                          "status IN ('queued', 'running')", (utc_text(), owner, *ids))
@@ -230,7 +230,7 @@ class JobStore:
         """
         p, count, lines = self.param, 0, iter(lines)
         while chunk := list(itertools.islice(lines, batch)):
-            with self.store._connection() as conn, self.store._transaction(conn):
+            with self.store.connection() as conn, self.store.transaction(conn):
                 for start in range(0, len(chunk), ROW_CHUNK):
                     part = chunk[start:start + ROW_CHUNK]
                     params = [v for n, text in enumerate(part, count + start)
@@ -250,7 +250,7 @@ class JobStore:
         """
         p = self.param
         count = (f"(SELECT COUNT(*) FROM campaign_rows WHERE job_id = {p} AND kind = {p})")
-        with self.store._connection() as conn, self.store._transaction(conn):
+        with self.store.connection() as conn, self.store.transaction(conn):
             done = conn.execute(
                 f"UPDATE campaign_jobs SET status = 'done', summary = {p}, finished_at = {p}, "
                 f"n_offers = {p}, n_holdouts = {p} WHERE job_id = {p} AND owner = {p} AND "
@@ -275,21 +275,21 @@ class JobStore:
     def purge(self, finished_before: datetime) -> int:
         """Delete the jobs (and rows) finished before ``finished_before``; returns how many."""
         p = self.param
-        with self.store._connection() as conn:
+        with self.store.connection() as conn:
             old = [r[0] for r in conn.execute(
                 f"SELECT job_id FROM campaign_jobs WHERE finished_at < {p}",
                 (utc_text(finished_before),)).fetchall()]
         self._delete_rows(old)
         for start in range(0, len(old), ROW_CHUNK):
             part = old[start:start + ROW_CHUNK]
-            with self.store._connection() as conn, self.store._transaction(conn):
+            with self.store.connection() as conn, self.store.transaction(conn):
                 conn.execute(f"DELETE FROM campaign_jobs WHERE job_id IN "
                              f"({', '.join([p] * len(part))})", part)
         return len(old)
 
     def _delete_rows(self, job_ids: list[str]) -> None:
         for job_id in job_ids:
-            with self.store._connection() as conn, self.store._transaction(conn):
+            with self.store.connection() as conn, self.store.transaction(conn):
                 conn.execute(f"DELETE FROM campaign_rows WHERE job_id = {self.param}", (job_id,))
 
     def _update(self, assignments: str, values: tuple, job_id: str, owner: str | None,
@@ -300,7 +300,7 @@ class JobStore:
         if owner is not None:
             where += f" AND owner = {p}"
             params.append(owner)
-        with self.store._connection() as conn, self.store._transaction(conn):
+        with self.store.connection() as conn, self.store.transaction(conn):
             changed = conn.execute(
                 f"UPDATE campaign_jobs SET {assignments.format(p=p)} WHERE {where} "
                 "RETURNING job_id", params).fetchall()

@@ -94,7 +94,7 @@ class PostgresEventStore(SqlEventStore):
         return f"the event store {_redacted(self.url)}"
 
     @contextlib.contextmanager
-    def _transaction(self, conn: Any) -> Iterator[None]:
+    def transaction(self, conn: Any) -> Iterator[None]:
         with conn.transaction():
             yield
 

@@ -49,14 +49,17 @@ class SqlEventStore:
         self._idle: list[Any] = []
         self._lock = threading.Lock()
         self._closed = False
-        with self._connection() as conn, self._transaction(conn):
+        with self.connection() as conn, self.transaction(conn):
             self._create_schema(conn)
 
     # -- back-end hooks ---------------------------------------------------------------------
     def _connect(self) -> Any:
         raise NotImplementedError
 
-    def _transaction(self, conn: Any) -> contextlib.AbstractContextManager:
+    def transaction(self, conn: Any) -> contextlib.AbstractContextManager:
+        """One transaction on ``conn`` (from :meth:`connection`): committed on exit, rolled
+        back on an exception. Public for the other tables that live in the same database
+        (:mod:`serving.store.jobs`)."""
         raise NotImplementedError
 
     def _create_schema(self, conn: Any) -> None:
@@ -93,7 +96,7 @@ class SqlEventStore:
                                     "content; give each distinct event its own event_id.")
         received = self._to_db_time(datetime.now(timezone.utc))
         stored: set[str] = set()
-        with self._connection() as conn, self._transaction(conn):
+        with self.connection() as conn, self.transaction(conn):
             for chunk in _chunks(list(unique.values())):
                 row = "(" + ", ".join([self.param] * (len(COLUMNS) + 1)) + ")"
                 params = [v for e in chunk for v in (*self._row(e), received)]
@@ -117,7 +120,7 @@ class SqlEventStore:
     def member_events_many(self, member_ids: Iterable[str]) -> dict[str, list[tuple]]:
         """:meth:`member_events` for many members in a few queries: ``{member_id: events}``."""
         out: dict[str, list[tuple]] = {}
-        with self._connection() as conn:
+        with self.connection() as conn:
             for chunk in _chunks(list(dict.fromkeys(member_ids))):
                 rows = conn.execute(
                     "SELECT member_id, offer_id, event, timestamp, channel FROM offer_events "
@@ -138,7 +141,7 @@ class SqlEventStore:
 
     def _one_member_events(self, member_id: str) -> list[tuple]:
         """:meth:`member_events` in one indexed query reading the latest events only."""
-        with self._connection() as conn:
+        with self.connection() as conn:
             rows = conn.execute(self._one_member_sql, (member_id,)).fetchall()
         out = []
         for offer, event, ts, channel in reversed(rows):
@@ -154,18 +157,18 @@ class SqlEventStore:
 
     def offer_totals(self) -> dict[str, dict[str, float]]:
         """``{offer_id: {"sent": n, "redeemed": n, "cost": money}}`` over every stored event."""
-        with self._connection() as conn:
+        with self.connection() as conn:
             rows = conn.execute("SELECT offer_id, sent, redeemed, cost FROM offer_totals")
             return {o: {"sent": int(s), "redeemed": int(r), "cost": float(c)}
                     for o, s, r, c in rows.fetchall()}
 
     def count(self) -> int:
-        with self._connection() as conn:
+        with self.connection() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM offer_events").fetchone()[0])
 
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
-        with self._connection() as conn:
+        with self.connection() as conn:
             conn.execute("SELECT 1").fetchone()
 
     def iter_rows(self, batch: int = 10_000) -> Iterator[tuple]:
@@ -173,7 +176,7 @@ class SqlEventStore:
         after: tuple = ()
         while True:
             where = f"WHERE (timestamp, event_id) > ({self.param}, {self.param}) " if after else ""
-            with self._connection() as conn:
+            with self.connection() as conn:
                 rows = conn.execute(
                     f"SELECT {', '.join(EXPORT_COLUMNS)} FROM offer_events {where}"
                     f"ORDER BY timestamp, event_id LIMIT {int(batch)}", after).fetchall()
@@ -225,7 +228,8 @@ class SqlEventStore:
                 "cost = offer_totals.cost + excluded.cost", (offer_id, sent, redeemed, cost))
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def connection(self) -> Iterator[Any]:
+        """A pooled connection for the duration of the block (see :meth:`transaction`)."""
         with self._lock:
             conn = self._idle.pop() if self._idle else None
         if conn is None:

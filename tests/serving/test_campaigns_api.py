@@ -152,7 +152,7 @@ def test_a_retry_with_the_same_key_returns_the_same_job(auth, client, segment, a
                            headers=auth(READ))
     assert by_field.get_json()["job_id"] == first.get_json()["job_id"]
     store = app.extensions["offers_store"]
-    with store._connection() as conn:
+    with store.connection() as conn:
         assert conn.execute("SELECT COUNT(*) FROM campaign_jobs").fetchone()[0] == 1
 
 
@@ -345,7 +345,7 @@ def test_a_failed_allocation_stores_no_rows_and_says_why(auth, client, app, segm
     job = wait_done(client, auth, job["job_id"])
     assert job["status"] == "failed" and "no offers were stored" in job["error"]
     assert job["totals"] is None
-    with app.extensions["offers_store"]._connection() as conn:
+    with app.extensions["offers_store"].connection() as conn:
         assert conn.execute("SELECT COUNT(*) FROM campaign_rows").fetchone()[0] == 0
     assert "failed" in error_of(client.get(f"/v1/campaigns/{job['job_id']}/offers",
                                            headers=auth(READ)), 409)
@@ -394,7 +394,7 @@ def _leave_running(jobs: JobStore, owner: str, heartbeat: str | None = None) -> 
     job, _ = jobs.create({"segment": "x", "campaign_id": "c"}, "fp", None, "v", owner=owner)
     assert jobs.start(job.job_id, owner)
     if heartbeat:
-        with jobs.store._connection() as conn, jobs.store._transaction(conn):
+        with jobs.store.connection() as conn, jobs.store.transaction(conn):
             conn.execute(f"UPDATE campaign_jobs SET heartbeat_at = {jobs.param}",
                          (heartbeat,))
     return job.job_id
@@ -424,7 +424,7 @@ def _restart_marks_interrupted_jobs_failed(make_config, trained_artifacts, tmp_p
     # The other host stops beating: the next read marks its job failed.
     jobs = app.extensions["offers_campaign_jobs"].jobs
     old = utc_text(datetime.now(timezone.utc) - timedelta(hours=1))
-    with jobs.store._connection() as conn, jobs.store._transaction(conn):
+    with jobs.store.connection() as conn, jobs.store.transaction(conn):
         conn.execute(f"UPDATE campaign_jobs SET heartbeat_at = {jobs.param} WHERE job_id = "
                      f"{jobs.param}", (old, elsewhere))
     stale = client.get(f"/v1/campaigns/{elsewhere}", headers=auth(READ)).get_json()
