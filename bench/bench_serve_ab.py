@@ -15,7 +15,7 @@ both alike; medians of ``--repeat`` runs.
 
 A ref from before the artifact format changed cannot read today's versions:
 give it ``--before-artifacts`` (the same data trained by that ref). A ref from
-before the ``offers`` package is started as ``python -m training.cli``.
+before the ``offers`` package is started through its ``training.cli``.
 ``--after-args`` adds ``offers serve`` options to the working tree's side, e.g.
 ``--worker-class sync`` to compare with a ref that only had sync workers.
 """
@@ -76,8 +76,10 @@ def main() -> None:
     conns = [int(c) for c in args.connections.split(",")]
     try:
         before = extract(args.ref, tmp / "before")
+        # python -m would put the working tree (the server's cwd) first on the path.
         old_entry = None if (before / "offers" / "cli.py").is_file() else [
-            sys.executable, "-m", "training.cli"]
+            sys.executable, "-c", f"import sys; sys.path.insert(0, {str(before)!r}); "
+            "from training.cli import main; main()"]
         ports = {"before": free_port(), "after": free_port()}
         with ExitStack() as stack:
             stack.enter_context(server(
