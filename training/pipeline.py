@@ -191,7 +191,7 @@ def train(
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
-            _guarded(run, "recommendations", _recommendations)
+            _guarded(run, "recommendations", _recommendations, _stand_in_recommender)
         with timer.step("windows"):
             _guarded(run, "churn", _windows)  # no windows: churn and value are skipped
         with timer.step("churn"):
@@ -220,8 +220,12 @@ def train(
     return writer.version, run
 
 
-def _guarded(run: TrainingRun, step: str, fit) -> None:
-    """``fit(run)`` unless the data cannot support ``step`` (:mod:`training.applicability`)."""
+def _guarded(run: TrainingRun, step: str, fit, fallback=None) -> None:
+    """``fit(run)`` unless the data cannot support ``step`` (:mod:`training.applicability`).
+
+    A skipped step is recorded in ``metrics["skipped"]``; ``fallback(run)``, if
+    given, then fills what later steps need from it.
+    """
     skipped = run.metrics["skipped"]
     if step not in skipped:
         try:
@@ -232,18 +236,27 @@ def _guarded(run: TrainingRun, step: str, fit) -> None:
             if step == "churn":
                 skipped["value"] = f"needs the churn windows: {exc}"
     logger.warning("skipped %s: %s", step, skipped[step])
-    if step == "recommendations":
-        cfg = run.config["recommend"]
-        tx, _ = without_categories(run.dataset.transactions, run.dataset.items,
-                                   cfg["exclude_categories"])
-        params = {c: UNTUNED_GRID[c][0] for c in ("popularity", "buy_again")}
-        params["als"] = {**DEFAULT_GRID["als_common"], **UNTUNED_GRID["als"][0],
-                         "factors": cfg["factors"], "iterations": cfg["iterations"]}
-        stand_in = applicability.popularity_only(tx, run.dataset.items, run.as_of, params,
-                                                 TOP_CATEGORIES)
-        run.recommender = stand_in["recommender"]
-        run.item_category = stand_in["item_category"]
-        run.top_categories = stand_in["top_categories"]
+    if fallback is not None:
+        fallback(run)
+
+
+def _stand_in_recommender(run: TrainingRun) -> None:
+    """A popularity-only blend over the items there are, when recommendations were skipped.
+
+    The artifact format and the server stay as they are; the engine makes no
+    offer that targets the recommender's picks (``skipped_models``).
+    """
+    cfg = run.config["recommend"]
+    tx, _ = without_categories(run.dataset.transactions, run.dataset.items,
+                               cfg["exclude_categories"])
+    params = {c: UNTUNED_GRID[c][0] for c in ("popularity", "buy_again")}
+    params["als"] = {**DEFAULT_GRID["als_common"], **UNTUNED_GRID["als"][0],
+                     "factors": cfg["factors"], "iterations": cfg["iterations"]}
+    stand_in = applicability.popularity_only(tx, run.dataset.items, run.as_of, params,
+                                             TOP_CATEGORIES)
+    run.recommender = stand_in["recommender"]
+    run.item_category = stand_in["item_category"]
+    run.top_categories = stand_in["top_categories"]
 
 
 def _previous_version(artifacts_dir) -> dict | None:
