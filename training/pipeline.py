@@ -544,6 +544,7 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
         if name in run.tables:  # absent when the step was skipped
             writer.save_frame(name, run.tables[name])
     artifacts.save_recommender(writer, run.recommender)
+    artifacts.save_precomputed(writer, run.recommender, run.item_category)
     writer.save_array(names.ITEM_CATEGORY, np.asarray(run.item_category, dtype=str))
     models = {"rfm": run.rfm, "clusters": run.clusters, "churn": run.churn, "value": run.value,
               "offer_response": run.offer_response}

@@ -29,7 +29,14 @@ from features.errors import DataError
 from models.recommenders.base import top_k
 from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
 from serving.engine.member_table import MemberTable
-from training.artifacts import load_recommender, open_version, read_members, schema
+from training.artifacts import (
+    Precomputed,
+    load_precomputed,
+    load_recommender,
+    open_version,
+    read_members,
+    schema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +74,8 @@ class ModelBundle:
     """
 
     def __init__(self, version: str, manifest: dict, members: MemberTable, recommender,
-                 item_frame: pd.DataFrame, item_category: np.ndarray):
+                 item_frame: pd.DataFrame, item_category: np.ndarray,
+                 precomputed: Precomputed | None = None):
         self.version = version
         self.manifest = manifest
         self.as_of = pd.Timestamp(manifest.get("as_of") or "1970-01-01")
@@ -95,6 +103,9 @@ class ModelBundle:
         self.horizon_days = int(manifest.get("metrics", {}).get("churn", {})
                                 .get("horizon_days", 0) or 0)
         self._cold_answers: dict[tuple, tuple[list, list]] = {}  # recommend_with_categories
+        # Each member's ranked lists from training (None: a version without them).
+        self.precomputed = precomputed
+        self.live_scored = 0  # answers the precomputed lists could not give
         # Training steps the data could not support, {step: reason} (training/applicability.py).
         self.skipped = dict(manifest.get("metrics", {}).get("skipped") or {})
 
@@ -216,6 +227,15 @@ class ModelBundle:
         row = self.row(member_id)
         rec_row = int(self.table_to_rec[row]) if row >= 0 else -1
         if rec_row >= 0:
+            found = self._precomputed_answer(rec_row, k, exclude_purchased, category,
+                                             n_categories)
+            if found is not None:
+                return found
+            if self.precomputed is not None:
+                self.live_scored += 1
+                logger.info("recommendations of member %s scored live: the precomputed "
+                            "lists are too short for k=%d, category=%r", member_id, k,
+                            None if category is None else category[:80])
             return self._recommend_with_categories(rec_row, k, exclude_purchased, category,
                                                    n_categories)
         key = (k, bool(exclude_purchased), category, n_categories)
@@ -226,6 +246,35 @@ class ModelBundle:
             if len(self._cold_answers) < 256:
                 self._cold_answers[key] = found
         return [dict(x) for x in found[0]], [dict(x) for x in found[1]]
+
+    def _precomputed_answer(self, rec_row: int, k: int, exclude_purchased: bool,
+                            category: str | None, n_categories: int) -> tuple | None:
+        """The answer from the training-time lists; None when they are too short.
+
+        A category's items are taken in list order: the live answer when at least
+        ``k`` of them are in the list, or when the list holds every item scored.
+        """
+        pre = self.precomputed
+        if pre is None or k > pre.items.shape[1] or n_categories > pre.categories.shape[1]:
+            return None
+        items, scores = pre.item_list(rec_row, exclude_purchased)
+        if category is not None:
+            code = self.category_code(category)
+            if code < 0:
+                items = items[:0]
+            else:
+                valid = items >= 0
+                inside = valid & (self.item_category[np.where(valid, items, 0)] == code)
+                if inside.sum() < k and valid.all():  # more may lie beyond the list
+                    return None
+                items, scores = items[inside], scores[inside]
+        top = []
+        if n_categories:
+            codes = pre.categories[rec_row, :n_categories].tolist()
+            cat_scores = pre.category_scores[rec_row, :n_categories].tolist()
+            top = [{"category": str(self.categories[c]), "score": s}
+                   for c, s in zip(codes, cat_scores) if c >= 0]
+        return self._item_dicts(items[:k], scores[:k]), top
 
     def _recommend_with_categories(self, rec_row: int, k: int, exclude_purchased: bool,
                                    category: str | None, n_categories: int) -> tuple[list, list]:
@@ -310,7 +359,8 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
     recommender = load_recommender(opened)
     item_category = opened.load_array(schema.ITEM_CATEGORY, mmap=False)
     bundle = ModelBundle(opened.version, opened.manifest, members, recommender,
-                         opened.load_frame(schema.ITEMS), item_category)
+                         opened.load_frame(schema.ITEMS), item_category,
+                         load_precomputed(opened))
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle

@@ -10,6 +10,7 @@ This is the one part of :mod:`training` that :mod:`serving` may import:
   the member table is written (:func:`write_members`) and read
   (:func:`read_members`) only through it;
 - :mod:`.recommender` saves and reads the recommender's arrays;
+- :mod:`.precomputed` saves and memory-maps each member's ranked recommendations;
 - :mod:`.signing` signs manifests (HMAC-SHA256) when a key is configured, and
   checks the signature on open.
 
@@ -18,6 +19,7 @@ Imports: :mod:`features`, :mod:`models` and this package only.
 
 from features.errors import ArtifactError
 from training.artifacts import schema
+from training.artifacts.precomputed import Precomputed, load_precomputed, save_precomputed
 from training.artifacts.recommender import load_recommender, save_recommender
 from training.artifacts.schema import read_members, write_members
 from training.artifacts.store import (
@@ -37,8 +39,10 @@ from training.artifacts.store import (
 )
 
 __all__ = [
-    "CURRENT", "FORMAT_VERSION", "MANIFEST", "ArtifactError", "ArtifactVersion", "VersionWriter",
-    "current_version", "library_versions", "list_versions", "load_recommender", "open_version",
-    "read_members", "rollback", "save_recommender", "schema", "set_current", "sha256_file",
+    "CURRENT", "FORMAT_VERSION", "MANIFEST", "ArtifactError", "ArtifactVersion", "Precomputed",
+    "VersionWriter",
+    "current_version", "library_versions", "list_versions", "load_precomputed", "load_recommender",
+    "open_version",
+    "read_members", "rollback", "save_precomputed", "save_recommender", "schema", "set_current", "sha256_file",
     "start_version", "write_members",
 ]

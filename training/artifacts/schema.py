@@ -15,6 +15,8 @@ Files of a version (``<name>.<suffix>``):
 - :data:`METRIC_TABLES` (``.parquet``): validation tables shown in the report;
 - ``rec_item_category.npy``: each recommender item's category name;
 - ``rec__<key>.npy``: the blended recommender's arrays (:data:`RECOMMENDER_PREFIX`);
+- ``pre_*.npy``: each member's ranked items and categories (optional: older
+  versions lack them and are scored live; see :mod:`training.artifacts.precomputed`);
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
