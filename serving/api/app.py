@@ -45,6 +45,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     from serving.api import admin, batch, campaigns, docs, events, health, members, metrics
     from serving.api.auth import KeyRing
     from serving.api.errors import register_error_handlers
+    from serving.api.fast_path import FastPath
     from serving.api.hooks import register_hooks
     from serving.api.json_response import FastJSONProvider
     from serving.config import DEFAULTS, check_api_keys, load_serve_config
@@ -93,6 +94,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     for module in (members, batch, campaigns, events, admin, health, metrics, docs):
         app.register_blueprint(module.bp)
     campaigns.init_app(app)  # campaign jobs: their table, their runner, interrupted ones failed
+    # The 200 answers of the two hot GETs without Flask's routing (serving/api/fast_path.py).
+    app.wsgi_app = FastPath(app, app.wsgi_app)
     if config["SIGHUP_RELOAD"]:
         _reload_on_sighup(holder)
     return app

@@ -52,13 +52,19 @@ def _after(response):
     # A matched route is logged as its template; an unmatched path (a 404) as itself, cut
     # and escaped: it is client text. Never the query string, headers or body.
     path = route or _shown_path(req.path)
-    logger.info("%s %s %d %.1fms rid=%s member=%s", req.method, path, response.status_code,
-                millis, ctx.get("request_id"), member, extra={
-                    "method": req.method, "path": path, "route": route,
-                    "status": response.status_code, "duration_ms": round(millis, 2),
-                    "request_id": ctx.get("request_id"),
-                    "member_id": None if member in ("-", "(malformed)") else member})
+    log_access(req.method, path, route, response.status_code, millis, ctx.get("request_id"),
+               member)
     return response
+
+
+def log_access(method: str, path: str, route: str | None, status: int, millis: float,
+               request_id: str | None, member: str) -> None:
+    """The access-log line of one request (also written by the fast path)."""
+    logger.info("%s %s %d %.1fms rid=%s member=%s", method, path, status, millis, request_id,
+                member, extra={
+                    "method": method, "path": path, "route": route, "status": status,
+                    "duration_ms": round(millis, 2), "request_id": request_id,
+                    "member_id": None if member in ("-", "(malformed)") else member})
 
 
 def _shown_path(path: str, limit: int = 200) -> str:

@@ -42,14 +42,20 @@ def offers(member_id: str):
     known_args("channel", "limit")
     channel = channel_arg()
     limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers)
-    store = current_app.extensions["offers_store"]
-    history = store.snapshot([member_id])
+    return offers_document(g.served, current_app.extensions["offers_store"], member_id,
+                           channel, limit, g.request_id)
+
+
+def offers_document(served, store, member_id: str, channel: str, limit: int,
+                    request_id: str) -> dict:
+    """The offers answer (checked arguments); also used by :mod:`serving.api.fast_path`."""
+    history = store.snapshot([member_id])  # read now: events posted before are counted
     try:
-        decision = g.served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
-                                          history=history)
+        decision = served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
+                                        history=history)
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
-    return {"request_id": g.request_id, **decision_fields(decision)}
+    return {"request_id": request_id, **decision_fields(decision)}
 
 
 def utc_now() -> np.datetime64:
@@ -85,11 +91,17 @@ def recommendations(member_id: str):
     exclude = bool_arg("exclude_purchased", False)
     category = request.args.get("category") or None
     categories = int_arg("categories", 3, 0, MAX_CATEGORIES)
-    bundle = g.served.bundle
+    return recommendations_document(g.served, member_id, limit, exclude, category, categories)
+
+
+def recommendations_document(served, member_id: str, limit: int, exclude: bool,
+                             category: str | None, categories: int) -> dict:
+    """The recommendations answer (checked arguments); also used by the fast path."""
+    bundle = served.bundle
     if category is not None and bundle.category_code(category) < 0:
         raise ApiError(f"unknown category {category[:80]!r}; categories are the item "
                        "categories of the training data (see a profile's top_categories).", 422)
     items, top = bundle.recommend_with_categories(member_id, k=limit, exclude_purchased=exclude,
                                                   category=category, n_categories=categories)
     return {"member_id": member_id, "known": bundle.has_member(member_id),
-            "model_version": g.served.version, "items": items, "categories": top}
+            "model_version": served.version, "items": items, "categories": top}

@@ -56,14 +56,17 @@ class Metrics:
         self.model.labels(version=new).set(1)
 
     def observe(self, response) -> None:
-        started = g.get("started")
         req = request._get_current_object()
-        rule = req.url_rule.rule if req.url_rule else "unmatched"
-        key = (rule, req.method, response.status_code)
+        self.count(req.url_rule.rule if req.url_rule else "unmatched", req.method,
+                   response.status_code, g.get("started"))
+
+    def count(self, rule: str, method: str, status: int, started: float | None) -> None:
+        """One answered request of route ``rule`` (also called by the fast path)."""
+        key = (rule, method, status)
         series = self._series.get(key)
         if series is None:  # labels() takes a lock and builds keys: once per series
-            series = (self.requests.labels(rule, req.method, str(response.status_code)),
-                      self.latency.labels(rule, req.method))
+            series = (self.requests.labels(rule, method, str(status)),
+                      self.latency.labels(rule, method))
             self._series[key] = series
         series[0].inc()
         if started is not None:
