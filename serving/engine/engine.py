@@ -37,6 +37,7 @@ from serving.engine.messages import (
     reason,
     render,
 )
+from serving.engine.render_cache import RenderCache
 from serving.engine.scoring import score_members, with_static_scores
 from serving.engine.scoring_context import Scored, build_scoring_context
 from serving.engine.template_arrays import build_template_arrays
@@ -158,6 +159,7 @@ class OfferEngine:
         if (len(bundle.members) + 1) * self.templates.n <= self.config.precompute_cells:
             scoring = with_static_scores(scoring)
         self.scoring = scoring
+        self._rendered = RenderCache()  # decisions' texts per member, template and day
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -221,7 +223,7 @@ class OfferEngine:
                       now: np.datetime64, channel: str) -> list[dict[str, Any]]:
         """:meth:`render` of each template in ``chosen``, the member's facts read once."""
         member = self.member_facts(row)
-        return [self._render(member_id, row, scored, i, t, now, channel, member)
+        return [self._render(member_id, row, scored, i, t, now, channel, member, cached=True)
                 for t in chosen]
 
     def render(self, member_id: str, row: int, scored: Scored, i: int, t: int,
@@ -230,11 +232,25 @@ class OfferEngine:
         return self._render(member_id, row, scored, i, t, now, channel, self.member_facts(row))
 
     def _render(self, member_id: str, row: int, scored: Scored, i: int, t: int,
-                now: np.datetime64, channel: str, member: dict[str, Any]) -> dict[str, Any]:
+                now: np.datetime64, channel: str, member: dict[str, Any],
+                cached: bool = False) -> dict[str, Any]:
         template = self.catalog.offers[t]
         facts = self._facts(scored, i, t, now, member)
-        values = placeholders_for(template, facts, self.catalog.currency, self._placeholders[t])
-        why, codes = reason(template, facts, values)
+        # The texts depend only on these (the member's facts: on the row): render them once.
+        key = (row, t, channel, facts.expiry, facts.category, facts.item,
+               _key_number(facts.amount), _key_number(facts.share))
+        found = self._rendered.get(key) if cached else None
+        if found is None:
+            values = placeholders_for(template, facts, self.catalog.currency,
+                                      self._placeholders[t])
+            why, codes = reason(template, facts, values)
+            title, message = render(template.title, values), render(template.message[channel],
+                                                                    values)
+            if cached:
+                self._rendered.put(key, title, message, why, codes)
+        else:
+            title, message, why, codes = found
+            codes = list(codes)
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         if item >= 0:
             target = {"kind": "item", "item_id": str(self.bundle.item_ids[item]),
@@ -249,8 +265,7 @@ class OfferEngine:
             value["points_price"] = template.value.points_price
         return {
             "offer_id": template.id, "type": template.type,
-            "title": render(template.title, values),
-            "message": render(template.message[channel], values),
+            "title": title, "message": message,
             "target": target, "value": value, "expiry": facts.expiry,
             "code": offer_code(member_id, template.id, self.campaign),
             "score": round(float(scored.ev[i, t]), 4),
@@ -439,6 +454,11 @@ def _epoch_seconds(when) -> int:
             when = when.astimezone(timezone.utc).replace(tzinfo=None)
         return int((when - datetime(1970, 1, 1)).total_seconds())
     return int(to_datetime64(when).astype(np.int64))
+
+
+def _key_number(value: float) -> float | None:
+    """``value`` usable in a dict key (NaN is not equal to itself: None instead)."""
+    return value if value == value else None
 
 
 def _opt(value) -> float | None:
