@@ -24,6 +24,7 @@ Imports: :mod:`models`, :mod:`training.artifacts.store`.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,11 @@ from training.artifacts.store import ArtifactVersion, VersionWriter
 ITEM_DEPTH = 100
 #: Categories kept per member (the endpoint's largest ``categories``).
 CATEGORY_DEPTH = 20
+#: Members x items scored at most (about 2 ms per 68,000 items and member, twice): above
+#: it the version has no lists and serving scores live (Complete Journey: 1.7e8).
+MAX_CELLS = 5e8
+
+logger = logging.getLogger(__name__)
 
 ITEMS, ITEM_SCORES = "pre_items", "pre_item_scores"
 NEW_ITEMS, NEW_ITEM_SCORES = "pre_items_new", "pre_items_new_scores"
@@ -99,7 +105,17 @@ def compute_precomputed(recommender, item_category: np.ndarray,
 
 
 def save_precomputed(writer: VersionWriter, recommender, item_category: np.ndarray) -> None:
-    """Compute (:func:`compute_precomputed`) and write the arrays into ``writer``'s version."""
+    """Compute (:func:`compute_precomputed`) and write the arrays into ``writer``'s version.
+
+    Nothing is written when members x items exceeds :data:`MAX_CELLS` (training
+    would take too long): serving then scores every request live.
+    """
+    cells = len(recommender.member_ids_) * len(recommender.item_ids_)
+    if cells > MAX_CELLS:
+        logger.info("recommendations not precomputed: %d members x %d items is over %.0e; "
+                    "serving scores them live", len(recommender.member_ids_),
+                    len(recommender.item_ids_), MAX_CELLS)
+        return
     found = compute_precomputed(recommender, item_category)
     for name, array in zip(NAMES, (found.items, found.item_scores, found.new_items,
                                    found.new_item_scores, found.categories,

@@ -65,3 +65,15 @@ def test_answers_without_a_history_are_computed_once(bundles):
     finally:
         bundle.recommender = bundles[1].recommender
     assert again == first and len(first[0]) == 4
+
+
+def test_a_version_without_lists_is_scored_live(trained_artifacts, tmp_path, monkeypatch):
+    from training.artifacts import open_version, start_version
+
+    opened = open_version(trained_artifacts[0])
+    bundle = load_bundle(trained_artifacts[0])
+    monkeypatch.setattr(precomputed, "MAX_CELLS", 0)
+    writer = start_version(tmp_path / "big")
+    precomputed.save_precomputed(writer, bundle.recommender, opened.load_array(
+        "rec_item_category", mmap=False))
+    assert not list(writer.path.glob("pre_*"))  # too big: nothing written
