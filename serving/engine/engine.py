@@ -37,6 +37,7 @@ from serving.engine.messages import (
     reason,
     render,
 )
+from serving.engine.response_model import TYPE_PRIOR_CODE
 from serving.engine.scoring import score_members, with_static_scores
 from serving.engine.scoring_context import Scored, build_scoring_context
 from serving.engine.template_arrays import build_template_arrays
@@ -235,6 +236,9 @@ class OfferEngine:
         facts = self._facts(scored, i, t, now, member)
         values = placeholders_for(template, facts, self.catalog.currency, self._placeholders[t])
         why, codes = reason(template, facts, values)
+        response = self.scoring.response
+        if response is not None and not response.learned[t]:  # P(redeem) is the type's prior
+            codes = [*codes, TYPE_PRIOR_CODE]
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         if item >= 0:
             target = {"kind": "item", "item_id": str(self.bundle.item_ids[item]),

@@ -16,6 +16,7 @@ Files of a version (``<name>.<suffix>``):
 - ``rec_item_category.npy``: each recommender item's category name;
 - ``rec__<key>.npy``: the blended recommender's arrays (:data:`RECOMMENDER_PREFIX`);
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
+- ``response_features.parquet``: the offer-response model's member features (:data:`RESPONSE_FEATURES`);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -70,6 +71,10 @@ ITEM_CATEGORY = "rec_item_category"
 RECOMMENDER_PREFIX = "rec__"
 #: Pickled models (``<name>.joblib``): loaded only after their hash is checked.
 MODELS = ("rfm", "clusters", "churn", "value", "offer_response")
+#: The learned offer-response model's member features as of ``as_of`` (``member_id`` plus
+#: ``OfferResponseModel.member_columns_``): what the offer engine feeds the model. Only in
+#: versions whose ``offer_response`` is a learned model.
+RESPONSE_FEATURES = "response_features"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"
