@@ -22,7 +22,8 @@ member features     the member's row of ``response_features`` (NaN: unknown)
 ``item_purchases``  unknown (NaN): the bundle keeps no per-member item counts
 =================== ==========================================================
 
-A template whose type the model never saw in training gets the old estimate,
+A template whose type the model never saw in training (or whose catalog entry
+states its own ``p_redeem``) gets the old estimate,
 ``prior(type) x responsiveness(member) x (0.5 + 0.5 x lift)`` (the catalog's
 prior for the type scaled by the member's affinity), and its decisions carry
 the reason code :data:`TYPE_PRIOR_CODE` naming that assumption. The engine
@@ -132,9 +133,12 @@ def canonical_type(name: str) -> str:
 
 
 def build_template_response(inputs: ResponseInputs | None, types: tuple[str, ...],
-                            value_kinds: tuple[str, ...],
-                            amount: np.ndarray) -> TemplateResponse | None:
-    """Resolve templates (their types, value kinds and amounts) to the model's offer features."""
+                            value_kinds: tuple[str, ...], amount: np.ndarray,
+                            stated: tuple[bool, ...] = ()) -> TemplateResponse | None:
+    """Resolve templates (their types, value kinds and amounts) to the model's offer features.
+
+    Templates whose catalog entry states its own ``p_redeem`` (``stated``) keep it.
+    """
     if inputs is None:
         return None
     by_canonical = {canonical_type(t): t for t in inputs.model.types_}
@@ -146,6 +150,8 @@ def build_template_response(inputs: ResponseInputs | None, types: tuple[str, ...
     percent = np.array([k in _PERCENT_KINDS for k in value_kinds], dtype=bool)
     depth = np.where(percent, np.asarray(amount, dtype="float64") / 100.0, np.nan)
     learned = np.array([t is not None for t in model_type], dtype=bool)
+    if stated:
+        learned &= ~np.asarray(stated, dtype=bool)
     for values in (depth, learned):
         values.flags.writeable = False
     return TemplateResponse(inputs=inputs, model_type=model_type, learned=learned, depth=depth)

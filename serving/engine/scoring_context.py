@@ -180,5 +180,6 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
         as_of_day=np.datetime64(bundle.as_of.normalize().to_datetime64(), "s"),
         response=build_template_response(
             getattr(bundle, "response", None), T.types,
-            tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount),
+            tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount,
+            tuple(catalog_t.p_redeem is not None for catalog_t in catalog.offers)),
     )

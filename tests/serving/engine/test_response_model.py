@@ -110,3 +110,10 @@ def test_a_trained_version_feeds_its_learned_model_to_the_engine(trained_artifac
     assert list(engine.scoring.response.learned) == expected
     p = engine.scoring.static.p
     assert np.isfinite(p).all() and (p >= 0).all() and (p <= engine.config.p_max).all()
+
+
+def test_a_template_that_states_its_p_redeem_keeps_it(engine, catalog):
+    cat = catalog(offer("basket", value={"kind": "percent_off", "amount": 10}, p_redeem=0.3))
+    stated = OfferEngine(engine.bundle, cat, EngineConfig(min_expected_value=-1e9))
+    assert list(stated.scoring.response.learned) == [False]
+    assert stated.score(np.array([-1]), now=NOW, channel="app").p[0, 0] == pytest.approx(0.3)
