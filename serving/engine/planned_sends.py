@@ -41,7 +41,7 @@ DEFAULT_CHANNEL = "email"
 
 
 def score_sends(engine, sends: pd.DataFrame, *, now=None,
-                id_pattern: re.Pattern | None = None) -> pd.DataFrame:
+                id_pattern: re.Pattern | None = None, data_offers=None) -> pd.DataFrame:
     """``sends`` with :data:`OUTPUT` columns added (see the module docstring).
 
     Parameters
@@ -54,6 +54,11 @@ def score_sends(engine, sends: pd.DataFrame, *, now=None,
         The moment of rows without a timestamp; default the current time.
     id_pattern : compiled regex, optional
         What an id must match (the API's rule); rows that do not get a ``malformed_*`` status.
+    data_offers : DataOffers, optional
+        The data's own offers (:mod:`serving.engine.data_offers`): rows naming one
+        that is not a template get its ``p_redeem`` from the learned model (no cost
+        or value: the catalog's economics do not describe it) and ``source`` says
+        ``catalog`` or ``data``.
 
     Raises
     ------
@@ -102,7 +107,25 @@ def score_sends(engine, sends: pd.DataFrame, *, now=None,
     out["expected_cost"] = np.round(np.where(retention, cost, p * cost), 4)
     out["expected_value"] = np.round(ev, 4)
     out["eligible"] = eligible
+    if data_offers is not None:
+        _score_data_offers(out, data_offers, member, offer, rows)
     return out
+
+
+def _score_data_offers(out: pd.DataFrame, data_offers, member: np.ndarray, offer: np.ndarray,
+                       rows: np.ndarray) -> None:
+    status = out["status"].to_numpy(dtype=object).copy()
+    source = np.where(np.isin(status, ("ok", "unknown_member")), "catalog", "").astype(object)
+    in_data = np.array([o in data_offers.offer_ids for o in offer], dtype=bool)
+    pick = (status == "unknown_offer") & in_data
+    if pick.any():
+        p = out["p_redeem"].to_numpy(dtype="float64").copy()
+        p[pick] = np.round(data_offers.p_redeem(member[pick], offer[pick]), 6)
+        status[pick] = np.where(rows[pick] >= 0, "ok", "unknown_member")
+        source[pick] = "data"
+        out["p_redeem"] = p
+        out["status"] = status
+    out["source"] = source
 
 
 def _timestamps(frame: pd.DataFrame, default: np.datetime64) -> np.ndarray:
