@@ -31,6 +31,7 @@ from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
+from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
 from models.recommenders.category import without_categories
@@ -550,7 +551,10 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
     for name in names.MODELS:
         if models[name] is not None:  # churn and value are None when skipped
             writer.save_joblib(name, models[name])
-    if isinstance(run.offer_response, OfferResponseModel):  # what the engine feeds the model
+    exported = (export_model(run.offer_response)
+                if isinstance(run.offer_response, OfferResponseModel) else None)
+    if exported is not None:  # the engine's P(redeem): the model as numbers and its inputs
+        writer.save_json(names.RESPONSE_MODEL, exported)
         writer.save_frame(names.RESPONSE_FEATURES, _response_features(run))
     writer.save_json(names.METRICS, run.metrics)
     writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())

@@ -1,7 +1,8 @@
 """The engine's P(redeem | member, template) from the trained offer-response model.
 
 A version trained with an :class:`~models.offer_response.OfferResponseModel`
-holds the model (``offer_response.joblib``) and the member features it reads,
+holds the model as numbers (``response_model.json``, never unpickled) and the
+member features it reads,
 as of the version's ``as_of`` (``response_features.parquet``, see
 :data:`training.artifacts.schema.RESPONSE_FEATURES`). :func:`load_response_inputs`
 reads both through the verified version; :func:`build_template_response`
@@ -42,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from models.offer_response import AFFINITY_FEATURES, OfferResponseModel
+from models.offer_response.export import import_model
 from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.prior import TYPE_ALIASES, normalise_type
 from serving.engine.catalog.schema import OFFER_TYPES
@@ -95,15 +97,14 @@ def load_response_inputs(opened, member_ids: np.ndarray) -> ResponseInputs | Non
     """The version's response model and member features, or None when it has no learned
     model (priors only, or a version written before the features were saved).
 
-    ``opened`` is a verified :class:`~training.artifacts.store.OpenedVersion`: the
-    model's hash is checked before it is unpickled.
+    ``opened`` is a verified :class:`~training.artifacts.store.OpenedVersion`. The
+    model is read from its JSON export (:mod:`models.offer_response.export`):
+    serving never unpickles.
     """
     features = f"{schema.RESPONSE_FEATURES}.parquet"
-    if not (opened.has(features) and opened.has("offer_response.joblib")):
+    if not (opened.has(features) and opened.has(f"{schema.RESPONSE_MODEL}.json")):
         return None
-    model = opened.load_joblib("offer_response")
-    if not isinstance(model, OfferResponseModel):
-        return None
+    model = import_model(opened.load_json(schema.RESPONSE_MODEL))
     frame = opened.load_frame(schema.RESPONSE_FEATURES)
     return response_inputs(model, frame, member_ids)
 

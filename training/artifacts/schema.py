@@ -16,7 +16,8 @@ Files of a version (``<name>.<suffix>``):
 - ``rec_item_category.npy``: each recommender item's category name;
 - ``rec__<key>.npy``: the blended recommender's arrays (:data:`RECOMMENDER_PREFIX`);
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
-- ``response_features.parquet``: the offer-response model's member features (:data:`RESPONSE_FEATURES`);
+- ``response_features.parquet`` and ``response_model.json``: the offer-response model's
+  member features and the model as numbers (:data:`RESPONSE_FEATURES`, :data:`RESPONSE_MODEL`);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -75,6 +76,9 @@ MODELS = ("rfm", "clusters", "churn", "value", "offer_response")
 #: ``OfferResponseModel.member_columns_``): what the offer engine feeds the model. Only in
 #: versions whose ``offer_response`` is a learned model.
 RESPONSE_FEATURES = "response_features"
+#: The same model as plain numbers (JSON, :mod:`models.offer_response.export`): serving never
+#: unpickles, so this, not ``offer_response.joblib``, is what the engine reads.
+RESPONSE_MODEL = "response_model"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"

@@ -117,3 +117,20 @@ def test_a_template_that_states_its_p_redeem_keeps_it(engine, catalog):
     stated = OfferEngine(engine.bundle, cat, EngineConfig(min_expected_value=-1e9))
     assert list(stated.scoring.response.learned) == [False]
     assert stated.score(np.array([-1]), now=NOW, channel="app").p[0, 0] == pytest.approx(0.3)
+
+
+def test_the_exported_model_predicts_what_the_fitted_one_does(model):
+    import json
+
+    from models.offer_response.export import export_model, import_model
+
+    rebuilt = import_model(json.loads(json.dumps(export_model(model))))
+    rng = np.random.default_rng(5)
+    features = pd.DataFrame({"frequency": rng.uniform(0, 30, 50),
+                             "recency_days": np.where(rng.random(50) < 0.2, np.nan, 5.0)})
+    offers = pd.DataFrame({"offer_id": ["a", "b"], "type": ["cashback", "new_type"],
+                           "depth": [0.1, np.nan], "categories": [[], ["coffee"]]})
+    share = rng.random((50, 2))
+    np.testing.assert_allclose(rebuilt.predict_proba(features, offers, share),
+                               model.predict_proba(features, offers, share), rtol=1e-12)
+    assert export_model(OfferResponseModel(estimator="hgb")) is None  # unfitted / not logistic
