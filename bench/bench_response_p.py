@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -51,10 +53,14 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--now", default="2026-12-01T10:00")
+    parser.add_argument("--json", default=None, help="Also write the figures here.")
     args = parser.parse_args()
     bundle = load_bundle(args.artifacts_dir)
-    if bundle.response is None:
-        raise SystemExit("this version holds no learned response model: nothing to compare")
+    if bundle.response is None:  # priors only, or a gradient-boosting model: nothing to compare
+        print("this version holds no exported learned response model: nothing to compare")
+        if args.json:
+            Path(args.json).write_text("{}")
+        return
     response, catalog = bundle.response, load_catalog()
     engines, build = {}, {}
     for name in ("heuristic", "as trained", "model, every type"):
@@ -76,9 +82,14 @@ def main() -> None:
     print(f"{len(bundle.members):,} members, {engines['heuristic'].templates.n} templates, "
           f"{len(ids)} members x {args.repeat} passes; learned templates as trained: "
           f"{int(engines['as trained'].scoring.response.learned.sum())}")
+    figures = {}
     for name, t in times.items():
+        figures[name] = {"build_s": build[name], "median_ms": 1e3 * statistics.median(t),
+                         "p99_ms": float(1e3 * np.percentile(t, 99))}
         print(f"  {name:>18}: engine build {build[name]:6.2f} s, decide median "
-              f"{1e3 * statistics.median(t):.3f} ms, p99 {1e3 * np.percentile(t, 99):.3f} ms")
+              f"{figures[name]['median_ms']:.3f} ms, p99 {figures[name]['p99_ms']:.3f} ms")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures))
 
 
 if __name__ == "__main__":
