@@ -42,9 +42,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.offer_response import AFFINITY_FEATURES, OfferResponseModel
+from models.offer_response import OfferResponseModel
 from models.offer_response.export import import_model
-from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.prior import TYPE_ALIASES, normalise_type
 from serving.engine.catalog.schema import OFFER_TYPES
 from training.artifacts import schema
@@ -55,7 +54,7 @@ logger = logging.getLogger(__name__)
 TYPE_PRIOR_CODE = "P_REDEEM_TYPE_PRIOR"
 #: Value kinds whose amount is a percentage (the model's depth is a share, 0..1).
 _PERCENT_KINDS = ("percent_off", "cashback_percent")
-_CHUNK = 20_000
+_CHUNK = 2_000  # members per model call (bounds the matrix)
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,21 +185,24 @@ def model_p(response: TemplateResponse, rows: np.ndarray, bought: np.ndarray,
     mine = np.where(targeted, share[:, cols], np.where(bought[:, None], 1.0, np.nan))
     with np.errstate(invalid="ignore", divide="ignore"):
         lift = np.where(pop > 0, mine / pop, np.nan)
-    frame = {f"{MEMBER_PREFIX}{c}": np.repeat(member_block[:, j], len(cols))
-             for j, c in enumerate(response.inputs.model.member_columns_)}
-    frame |= {
-        "type": np.tile(np.array([response.model_type[c] for c in cols], dtype=object), n),
-        "depth": np.tile(response.depth[cols], n),
-        "n_categories": targeted.astype("float64").ravel(),
-        "population_share": pop.ravel(),
-        AFFINITY_FEATURES[0]: mine.ravel(),
-        AFFINITY_FEATURES[1]: lift.ravel(),
-        AFFINITY_FEATURES[2]: np.full(n * len(cols), np.nan),
-    }
-    rows_frame = pd.DataFrame(frame)
-    p = np.empty(len(rows_frame))
-    for start in range(0, len(rows_frame), _CHUNK * max(1, len(cols))):
-        stop = start + _CHUNK * max(1, len(cols))
-        p[start:stop] = response.inputs.model.predict_proba_rows(rows_frame.iloc[start:stop])
+    # The model's matrix, laid out as OfferResponseModel._rows_matrix lays out training rows
+    # (members, depth, n_categories, population_share, type one-hot, affinity), built in
+    # numpy: a DataFrame per request costs more than the prediction (tests pin the equality).
+    model, k = response.inputs.model, len(cols)
+    kinds = np.array([response.model_type[c] for c in cols], dtype=object)
+    one_hot = (kinds[:, None] == np.asarray(model.types_, dtype=object)[None, :]).astype(float)
+    p = np.empty(n * k)
+    for a in range(0, n, _CHUNK):
+        b = min(n, a + _CHUNK)
+        m = b - a
+        X = np.concatenate([
+            np.repeat(member_block[a:b], k, axis=0),
+            np.tile(response.depth[cols], m)[:, None],
+            targeted[a:b].astype("float64").reshape(-1, 1),
+            pop[a:b].reshape(-1, 1),
+            np.tile(one_hot, (m, 1)),
+            mine[a:b].reshape(-1, 1), lift[a:b].reshape(-1, 1), np.full((m * k, 1), np.nan),
+        ], axis=1)
+        p[a * k:b * k] = model.estimator_.predict_proba(X[:, model.used_features_])[:, 1]
     out[:, cols] = p.reshape(n, len(cols))
     return out
