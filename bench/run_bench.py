@@ -133,6 +133,8 @@ def main() -> None:
                            "--repeat", "3" if args.quick else "7")
         batch_md, batch = step("batches: campaign and recommend --all", "bench_batch.py", art,
                                "--repeat", repeat)
+        response_md, _ = step("decide: heuristic vs learned P(redeem)", "bench_response_p.py",
+                              art, "--repeat", repeat)
     load_end = os.getloadavg()
     name = Path(args.data_dir).name
     section = "\n".join([
@@ -177,6 +179,15 @@ def main() -> None:
         "loading and verifying the version, writing the CSV).",
         "",
         batch_md,
+        "",
+        "### `decide` with the heuristic vs the learned P(redeem) (issue 12)",
+        "",
+        "`bench_response_p.py`: the same version's engine without its response model, as "
+        "trained, and with the model scoring every template; interleaved passes.",
+        "",
+        "```",
+        response_md,
+        "```",
         END,
     ])
     print(section)

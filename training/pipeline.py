@@ -31,7 +31,8 @@ from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
-from models.offer_response.model import fit_offer_response
+from models.offer_response.export import export_model
+from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
 from models.recommenders.category import without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
@@ -551,8 +552,21 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
     for name in names.MODELS:
         if models[name] is not None:  # churn and value are None when skipped
             writer.save_joblib(name, models[name])
+    exported = (export_model(run.offer_response)
+                if isinstance(run.offer_response, OfferResponseModel) else None)
+    if exported is not None:  # the engine's P(redeem): the model as numbers and its inputs
+        writer.save_json(names.RESPONSE_MODEL, exported)
+        writer.save_frame(names.RESPONSE_FEATURES, _response_features(run))
     writer.save_json(names.METRICS, run.metrics)
     writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())
+
+
+def _response_features(run: TrainingRun) -> pd.DataFrame:
+    """The response model's member features of every member as of ``as_of``."""
+    mf = run.member_features
+    columns = [c for c in run.offer_response.member_columns_ if c in mf.columns]
+    return mf[columns].astype("float64").reset_index(names="member_id").assign(
+        member_id=lambda f: f["member_id"].astype(str))
 
 
 def _item_table(run: TrainingRun) -> pd.DataFrame:

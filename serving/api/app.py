@@ -42,7 +42,17 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     """
     from threadpoolctl import threadpool_limits
 
-    from serving.api import admin, batch, campaigns, docs, events, health, members, metrics
+    from serving.api import (
+        admin,
+        batch,
+        campaigns,
+        docs,
+        events,
+        health,
+        members,
+        metrics,
+        score_sends,
+    )
     from serving.api.auth import KeyRing
     from serving.api.errors import register_error_handlers
     from serving.api.fast_path import FastPath
@@ -91,7 +101,8 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
 
     register_error_handlers(app)
     register_hooks(app)
-    for module in (members, batch, campaigns, events, admin, health, metrics, docs):
+    for module in (members, batch, score_sends, campaigns, events, admin, health, metrics,
+                   docs):
         app.register_blueprint(module.bp)
     campaigns.init_app(app)  # campaign jobs: their table, their runner, interrupted ones failed
     # The 200 answers of the two hot GETs without Flask's routing (serving/api/fast_path.py).

@@ -101,6 +101,30 @@ SCHEMAS = {
         "request_id": STR, "model_version": STR, "channel": STR, "limit": INT, "count": INT,
         "results": {"type": "array", "items": ref("Decision")},
     }),
+    "ScoreRequest": obj({"sends": {"type": "array", "minItems": 1, "maxItems": 10_000,
+                                   "items": obj({
+        "member_id": ID, "offer_id": {**ID, "description": "An offer id of the catalog."},
+        "timestamp": {"type": ["string", "null"], "format": "date-time",
+                      "description": "When the offer would be sent; ISO 8601, UTC when no "
+                      "zone; default (null or absent) now."},
+        "channel": {"type": ["string", "null"], "enum": [*CHANNELS, None],
+                    "description": "default (null or absent) email"},
+    }, required=["member_id", "offer_id"], additionalProperties=False)}},
+        additionalProperties=False),
+    "ScoreResponse": obj({
+        "request_id": STR, "model_version": STR, "count": INT,
+        "results": {"type": "array", "items": obj({
+            "member_id": STR, "offer_id": STR,
+            "status": {"type": "string", "enum": [
+                "ok", "unknown_member", "unknown_offer", "malformed_member_id",
+                "malformed_offer_id"], "description": "unknown_member: scored as a member "
+                "the model does not know; unknown_offer: not scored."},
+            "p_redeem": nullable("number"), "cost": nullable("number"),
+            "expected_cost": nullable("number"),
+            "expected_value": {"type": ["number", "null"], "description": "EV net of the "
+                               "send cost; null when not eligible at that moment."},
+            "eligible": {"type": "boolean"}})},
+    }),
     "Event": obj({
         "event_id": {**ID, "description": "Unique per event; a retry with the same id and "
                      "content is a no-op."},

@@ -14,6 +14,7 @@ from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
 from serving.api.openapi_campaigns import campaign_paths
 from serving.api.openapi_schemas import ID, SCHEMAS, ref
 from serving.api.params import CHANNELS
+from serving.api.score_sends import MAX_SENDS as SCORE_MAX_SENDS
 
 ERRORS = {
     400: "Bad input: a malformed id, a parameter out of range, invalid JSON or fields.",
@@ -41,6 +42,14 @@ EVENT_EXAMPLES = {
 BATCH_EXAMPLES = {
     "json": {"summary": "Offers for an email send", "value": {
         "member_ids": ["1029", "1030", "unknown-42"], "channel": "email", "limit": 2}},
+}
+
+
+SCORE_EXAMPLES = {
+    "json": {"summary": "Two planned sends", "value": {"sends": [
+        {"member_id": "1029", "offer_id": "double-points", "channel": "email"},
+        {"member_id": "1030", "offer_id": "cashback-weekend",
+         "timestamp": "2026-12-05T09:00:00Z", "channel": "app"}]}},
 }
 
 
@@ -124,6 +133,15 @@ def build_spec(config: dict) -> dict:
                                 "them (Accept: application/x-ndjson) or split them."),
              "413": _error(413), "415": _error(415)},
             "read", body=json_body(ref("BatchRequest"), BATCH_EXAMPLES), tag="offers")},
+        "/v1/offers/score": {"post": _op(
+            "Score sends", f"P(redeem), expected cost and expected value of up to "
+            f"{SCORE_MAX_SENDS} planned (member, offer) sends, as the engine would use them "
+            "(`offers predict-response` over HTTP). Offers are catalog templates; a row "
+            "whose offer or member is unknown gets a status, not an error.",
+            {"200": _ok("ScoreResponse", "The sends in the order given."),
+             "400": _error(400), "413": _error(413), "415": _error(415),
+             "422": _error(422, "A timestamp outside 1970..2261.")},
+            "read", body=json_body(ref("ScoreRequest"), SCORE_EXAMPLES), tag="offers")},
         "/v1/events": {"post": _op(
             "Post events", f"One event or a list of up to {events_cap}: sent, viewed, "
             "redeemed, dismissed. All stored in one durable transaction, or none.",

@@ -1,4 +1,5 @@
-"""``offers decide`` and ``offers campaign``: the offer engine from the shell."""
+"""``offers decide``, ``offers campaign`` and ``offers predict-response``: the offer engine
+from the shell."""
 
 from __future__ import annotations
 
@@ -129,3 +130,44 @@ def campaign(artifacts_dir, catalog, segment, members_file, channel, budget, out
         f"expected value {s['expected_value']:.2f}; {s['held_out']} held out "
         f"({s['seconds']['total']:.2f} s)\nwrote {out_path} and {holdouts_path}"
     )
+
+
+@click.command("predict-response")
+@click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
+@click.option("--sends", required=True, type=click.Path(dir_okay=False, exists=True),
+              help="Planned sends (.csv or .parquet): member_id, offer_id, optional "
+                   "timestamp (ISO 8601) and channel (app, email, sms; default email).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=_out_file,
+              help="Where to write the scored sends (.csv or .parquet).")
+@click.option("--catalog", type=click.Path(dir_okay=False, exists=True), help=CATALOG_HELP)
+@click.option("--now", default=None, callback=_moment,
+              help="The moment of sends without a timestamp (ISO 8601); default: now.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, exists=True),
+              help="Also score the offers of this data directory's offer events (on Complete "
+                   "Journey campaign-<id>) with the learned response model.")
+@click.option("--version", default=None, help="Version to use (default: current).")
+def predict_response(artifacts_dir, sends, out, catalog, now, data_dir, version) -> None:
+    """Score planned sends: P(redeem), expected cost and value of each (member, offer) row.
+
+    Offers are the catalog's templates and, with --data, the data's own offers
+    (P(redeem) only). Each row gets a status: ok, unknown_member (scored as a new
+    member), unknown_offer, malformed_member_id or malformed_offer_id (the last
+    three without scores).
+    """
+    from serving.api.params import ID_PATTERN
+    from serving.engine.planned_sends import score_sends
+
+    path = Path(sends)
+    frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
+             else pd.read_csv(path, dtype=str, keep_default_na=False))
+    engine = _engine(artifacts_dir, catalog, version)
+    data = None
+    if data_dir is not None:
+        from serving.engine.data_offers import DataOffers
+
+        data = DataOffers(engine.bundle, data_dir)
+    scored = score_sends(engine, frame, now=now, id_pattern=ID_PATTERN, data_offers=data)
+    write_frame_atomic(scored, Path(out))
+    counts = scored["status"].value_counts()
+    click.echo(f"scored {len(scored)} sends ({', '.join(f'{k}: {v}' for k, v in counts.items())})"
+               f"; wrote {out}")

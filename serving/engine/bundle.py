@@ -29,6 +29,7 @@ from features.errors import DataError
 from models.recommenders.base import top_k
 from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
 from serving.engine.member_table import MemberTable
+from serving.engine.response_model import ResponseInputs, load_response_inputs
 from training.artifacts import (
     Precomputed,
     load_precomputed,
@@ -108,6 +109,9 @@ class ModelBundle:
         self.live_scored = 0  # answers the precomputed lists could not give
         # Training steps the data could not support, {step: reason} (training/applicability.py).
         self.skipped = dict(manifest.get("metrics", {}).get("skipped") or {})
+        #: The trained response model and its member features (set by :func:`load_bundle`;
+        #: None: the engine falls back to the per-type priors).
+        self.response: ResponseInputs | None = None
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:
@@ -361,6 +365,7 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
     bundle = ModelBundle(opened.version, opened.manifest, members, recommender,
                          opened.load_frame(schema.ITEMS), item_category,
                          load_precomputed(opened))
+    bundle.response = load_response_inputs(opened, members.ids)
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle

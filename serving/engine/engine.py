@@ -38,6 +38,7 @@ from serving.engine.messages import (
     render,
 )
 from serving.engine.render_cache import RenderCache
+from serving.engine.response_model import TYPE_PRIOR_CODE
 from serving.engine.scoring import score_members, with_static_scores
 from serving.engine.scoring_context import Scored, build_scoring_context
 from serving.engine.template_arrays import build_template_arrays
@@ -251,6 +252,9 @@ class OfferEngine:
         else:
             title, message, why, codes = found
             codes = list(codes)
+        response = self.scoring.response
+        if response is not None and not response.learned[t]:  # P(redeem) is the type's prior
+            codes = [*codes, TYPE_PRIOR_CODE]
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         if item >= 0:
             target = {"kind": "item", "item_id": str(self.bundle.item_ids[item]),

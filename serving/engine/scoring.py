@@ -3,7 +3,9 @@
 For members ``m`` (rows of the bundle's member table, -1 for a member the
 version does not know) and templates ``t``::
 
-    p(m, t)     = clip(prior(t) * responsiveness(m) * (0.5 + 0.5 * lift(m, t)), 0, p_max)
+    p(m, t)     = clip(model(m, t), 0, p_max)   (the trained offer-response model)
+                  or, for a type the model never saw or a version without one,
+                  clip(prior(t) * responsiveness(m) * (0.5 + 0.5 * lift(m, t)), 0, p_max)
     cost(m, t)  = what one redemption costs (from the value kind, see docs/catalog.md)
     value(m, t) = margin * incremental_share(t) * trip(m, t) + business_value(t)
     EV(m, t)    = p * (value - cost) - send_cost(channel)
@@ -41,6 +43,7 @@ import dataclasses
 import numpy as np
 
 from serving.engine.catalog.schema import CHANNELS, RANGE_FIELDS
+from serving.engine.response_model import model_p
 from serving.engine.scoring_context import Scored, ScoringContext
 from serving.engine.template_arrays import AUDIENCE_CODE, TARGET_CODE, VALUE_CODE
 
@@ -210,8 +213,12 @@ def static_scores(ctx: ScoringContext, rows: np.ndarray) -> Scored:
         lift = np.where(np.isfinite(share) & (population > 0), share / population, 1.0)
     lift = np.minimum(lift, ctx.lift_cap)
     responsiveness = np.where(known, mc.responsiveness[safe], 1.0)
-    p = np.clip(T.prior[None, :] * responsiveness[:, None] * (0.5 + 0.5 * lift),
-                0.0, ctx.p_max)
+    p = T.prior[None, :] * responsiveness[:, None] * (0.5 + 0.5 * lift)
+    if ctx.response is not None:  # the trained model, where it knows the template's type
+        bought = bundle.affinity.has_purchases(np.where(known, rows, -1))
+        learned = model_p(ctx.response, rows, bought, category, item, share, population)
+        p = np.where(ctx.response.learned[None, :], learned, p)
+    p = np.clip(p, 0.0, ctx.p_max)
 
     basket = np.where(known, mc.basket[safe], mc.default_basket)
     spend = np.where(has_cat, basket[:, None] * np.fmax(np.where(np.isnan(share), 0.0, share),

@@ -33,6 +33,7 @@ import numpy as np
 
 from serving.engine.catalog.schema import Catalog
 from serving.engine.member_context import MemberContext
+from serving.engine.response_model import build_template_response
 from serving.engine.template_arrays import TemplateArrays
 
 
@@ -118,6 +119,9 @@ class ScoringContext:
         Whether any template has a birthday or anniversary rule.
     as_of_day : datetime64[s]
         Midnight of the version's ``as_of`` (birthdays and tenure count from it).
+    response : TemplateResponse or None
+        The trained response model resolved against the templates
+        (:mod:`serving.engine.response_model`); None: the version has none.
     static : Scored or None
         Member-only scores of every member plus one last row for unknown members
         (read-only arrays), or None when they are computed per call.
@@ -136,6 +140,7 @@ class ScoringContext:
     upgrade_types: np.ndarray
     has_calendar_rules: bool
     as_of_day: np.datetime64
+    response: Any = None
     static: Scored | None = None
     channel_dates_memo: LastAnswer = field(default_factory=LastAnswer, repr=False)
 
@@ -173,4 +178,8 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
         has_calendar_rules=bool(np.isfinite(T.birthday_within).any()
                                 or np.isfinite(T.anniversary_within).any()),
         as_of_day=np.datetime64(bundle.as_of.normalize().to_datetime64(), "s"),
+        response=build_template_response(
+            getattr(bundle, "response", None), T.types,
+            tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount,
+            tuple(catalog_t.p_redeem is not None for catalog_t in catalog.offers)),
     )

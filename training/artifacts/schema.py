@@ -18,6 +18,8 @@ Files of a version (``<name>.<suffix>``):
 - ``pre_*.npy``: each member's ranked items and categories (optional: older
   versions lack them and are scored live; see :mod:`training.artifacts.precomputed`);
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
+- ``response_features.parquet`` and ``response_model.json``: the offer-response model's
+  member features and the model as numbers (:data:`RESPONSE_FEATURES`, :data:`RESPONSE_MODEL`);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -72,6 +74,13 @@ ITEM_CATEGORY = "rec_item_category"
 RECOMMENDER_PREFIX = "rec__"
 #: Pickled models (``<name>.joblib``): loaded only after their hash is checked.
 MODELS = ("rfm", "clusters", "churn", "value", "offer_response")
+#: The learned offer-response model's member features as of ``as_of`` (``member_id`` plus
+#: ``OfferResponseModel.member_columns_``): what the offer engine feeds the model. Only in
+#: versions whose ``offer_response`` is a learned model.
+RESPONSE_FEATURES = "response_features"
+#: The same model as plain numbers (JSON, :mod:`models.offer_response.export`): serving never
+#: unpickles, so this, not ``offer_response.joblib``, is what the engine reads.
+RESPONSE_MODEL = "response_model"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"

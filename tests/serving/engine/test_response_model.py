@@ -1,0 +1,136 @@
+"""The engine's P(redeem) from the trained offer-response model (response_model.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from tiny_program import MEMBERS, offer
+
+from models.offer_response import OfferAffinity, OfferResponseModel
+from serving.engine import EngineConfig, OfferEngine
+from serving.engine.catalog.schema import OFFER_TYPES
+from serving.engine.response_model import TYPE_PRIOR_CODE, canonical_type, response_inputs
+
+NOW = "2026-01-02T10:00"
+IDS = [*MEMBERS["member_id"], "stranger"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    """A logistic response model on planted rows: frequent buyers and cashback redeem more."""
+    rng = np.random.default_rng(3)
+    n = 600
+    frequency = rng.uniform(0, 25, n)
+    kind = rng.choice(["percent_off", "cashback"], n)
+    targeted = rng.random(n) < 0.5
+    share = np.where(targeted, rng.uniform(0, 0.6, n), 1.0)
+    population = np.where(targeted, 0.2, 1.0)
+    logit = -3.5 + 0.08 * frequency + 0.7 * (kind == "cashback") + 1.5 * share
+    rows = pd.DataFrame({
+        "m__frequency": frequency, "m__recency_days": rng.uniform(0, 120, n),
+        "type": kind, "depth": rng.choice([0.05, 0.1, 0.2], n),
+        "n_categories": targeted.astype(float), "population_share": population,
+        "category_share": share, "lift": share / population, "item_purchases": np.nan,
+        "sent_at": pd.Timestamp("2025-06-01") + pd.to_timedelta(rng.integers(0, 150, n), "D"),
+        "redeemed": rng.random(n) < 1 / (1 + np.exp(-logit)),
+    })
+    return OfferResponseModel(estimator="logistic").fit(rows)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_bundle, catalog, model):
+    bundle = tiny_bundle()
+    features = MEMBERS[["member_id", "frequency", "recency_days"]].iloc[:3]  # newbie: none
+    bundle.response = response_inputs(model, features, bundle.members.ids)
+    cat = catalog(
+        offer("basket", value={"kind": "percent_off", "amount": 10}),
+        offer("coffee", "cashback", target={"kind": "category", "category": "coffee"},
+              value={"kind": "cashback_percent", "amount": 5}),
+        offer("points", "points_multiplier", value={"kind": "points_multiplier", "amount": 2}),
+    )
+    return OfferEngine(bundle, cat, EngineConfig(min_expected_value=-1e9))
+
+
+def test_engine_p_redeem_equals_the_models_for_the_same_member_and_offer_features(engine, model):
+    bundle = engine.bundle
+    rows = np.array([bundle.row(m) for m in IDS])
+    assert engine.scoring.static is not None  # precomputed at load, read by decide
+    p = engine.score(rows, now=NOW, channel="app").p
+    coffee = int(np.searchsorted(bundle.categories, "coffee"))
+    bought = bundle.affinity.has_purchases(rows)
+    share = np.where(bought, bundle.affinity.dense(rows)[:, coffee], np.nan)
+    population = float(bundle.affinity.population[coffee])
+    whole = np.where(bought, 1.0, np.nan)
+    offers = pd.DataFrame({"offer_id": ["basket", "coffee"], "type": ["percent_off", "cashback"],
+                           "depth": [0.10, 0.05], "categories": [[], ["coffee"]]})
+    affinity = OfferAffinity(
+        member_ids=np.array(IDS), offer_ids=offers["offer_id"].to_numpy(dtype=str),
+        category_share=np.column_stack([whole, share]),
+        lift=np.column_stack([whole, share / population]),
+        item_purchases=np.full((len(IDS), 2), np.nan),
+        population_share=np.array([1.0, population]))
+    features = MEMBERS.set_index("member_id")[["frequency", "recency_days"]].reindex(IDS)
+    features.loc["newbie"] = np.nan  # not in the response features file
+    expected = model.predict_proba(features, offers, affinity)
+    np.testing.assert_allclose(p[:, :2], expected, rtol=1e-6)
+    assert p[0, 1] > p[3, 1]  # the planted effect of frequency survives the engine
+
+
+def test_a_type_the_model_never_saw_takes_the_types_prior_and_says_so(engine, tiny_bundle,
+                                                                      catalog):
+    rows = np.array([engine.bundle.row(m) for m in IDS])
+    p = engine.score(rows, now=NOW, channel="app").p
+    cat = catalog(offer("points", "points_multiplier",
+                        value={"kind": "points_multiplier", "amount": 2}))
+    prior_only = OfferEngine(tiny_bundle(), cat, EngineConfig(min_expected_value=-1e9))
+    np.testing.assert_allclose(p[:, 2], prior_only.score(rows, now=NOW, channel="app").p[:, 0],
+                               rtol=1e-6)
+    assert list(engine.scoring.response.learned) == [True, True, False]
+    offers = {o["offer_id"]: o for o in engine.decide("loyal", "app", limit=3, now=NOW).offers}
+    assert TYPE_PRIOR_CODE in offers["points"]["reason_codes"]
+    assert TYPE_PRIOR_CODE not in offers["basket"]["reason_codes"]
+
+
+def test_a_trained_version_feeds_its_learned_model_to_the_engine(trained_artifacts):
+    from serving.engine import load_bundle, load_catalog
+
+    artifacts_dir, version = trained_artifacts
+    bundle = load_bundle(artifacts_dir, version)
+    assert isinstance(bundle.response.model, OfferResponseModel)
+    assert bundle.response.members.shape == (len(bundle.members),
+                                             len(bundle.response.model.member_columns_))
+    assert np.isfinite(bundle.response.members).any(axis=0).all()
+    engine = OfferEngine(bundle, load_catalog())
+    # The synthetic program's sends carry no type the pipeline reads ("unknown"): every
+    # catalog type is then one the model never saw, scored by its prior and saying so.
+    trained = {canonical_type(t) for t in bundle.response.model.types_}
+    expected = [canonical_type(OFFER_TYPES[t.type][0]) in trained or canonical_type(t.type)
+                in trained for t in engine.catalog.offers]
+    assert list(engine.scoring.response.learned) == expected
+    p = engine.scoring.static.p
+    assert np.isfinite(p).all() and (p >= 0).all() and (p <= engine.config.p_max).all()
+
+
+def test_a_template_that_states_its_p_redeem_keeps_it(engine, catalog):
+    cat = catalog(offer("basket", value={"kind": "percent_off", "amount": 10}, p_redeem=0.3))
+    stated = OfferEngine(engine.bundle, cat, EngineConfig(min_expected_value=-1e9))
+    assert list(stated.scoring.response.learned) == [False]
+    assert stated.score(np.array([-1]), now=NOW, channel="app").p[0, 0] == pytest.approx(0.3)
+
+
+def test_the_exported_model_predicts_what_the_fitted_one_does(model):
+    import json
+
+    from models.offer_response.export import export_model, import_model
+
+    rebuilt = import_model(json.loads(json.dumps(export_model(model))))
+    rng = np.random.default_rng(5)
+    features = pd.DataFrame({"frequency": rng.uniform(0, 30, 50),
+                             "recency_days": np.where(rng.random(50) < 0.2, np.nan, 5.0)})
+    offers = pd.DataFrame({"offer_id": ["a", "b"], "type": ["cashback", "new_type"],
+                           "depth": [0.1, np.nan], "categories": [[], ["coffee"]]})
+    share = rng.random((50, 2))
+    np.testing.assert_allclose(rebuilt.predict_proba(features, offers, share),
+                               model.predict_proba(features, offers, share), rtol=1e-12)
+    assert export_model(OfferResponseModel(estimator="hgb")) is None  # unfitted / not logistic
