@@ -87,6 +87,10 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     app.extensions["offers_model"] = holder
     app.extensions["offers_store"] = open_store(
         config["EVENTS_DB"] or os.path.join(app.instance_path, "events.sqlite3"))
+    if config["DECISION_LOG"]:  # decisions with propensities, written off the request path
+        from serving.store.decisions import DecisionWriter
+
+        app.extensions["offers_decisions"] = DecisionWriter(app.extensions["offers_store"])
 
     register_error_handlers(app)
     register_hooks(app)

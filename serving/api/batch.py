@@ -64,14 +64,21 @@ def batch():
     limit = int_arg("limit", 3, 1, high, value=body.get("limit"))
     served, store = g.served, current_app.extensions["offers_store"]
     now = utc_now()
+    writer = current_app.extensions.get("offers_decisions")
 
     def decisions():
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             history = store.snapshot(chunk)
             for member_id in chunk:
-                yield decision_fields(served.engine.decide(member_id, channel, limit=limit,
-                                                           now=now, history=history))
+                if writer is None:
+                    decision = served.engine.decide(member_id, channel, limit=limit, now=now,
+                                                    history=history)
+                else:  # logged for replay (issue 15)
+                    decision, record = served.engine.decide_with_record(
+                        member_id, channel, limit=limit, now=now, history=history)
+                    writer.submit(record)
+                yield decision_fields(decision)
 
     header = {"request_id": g.request_id, "model_version": served.version, "channel": channel,
               "limit": limit}

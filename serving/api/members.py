@@ -44,9 +44,15 @@ def offers(member_id: str):
     limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers)
     store = current_app.extensions["offers_store"]
     history = store.snapshot([member_id])
+    writer = current_app.extensions.get("offers_decisions")
     try:
-        decision = g.served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
-                                          history=history)
+        if writer is None:
+            decision = g.served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
+                                              history=history)
+        else:
+            decision, record = g.served.engine.decide_with_record(
+                member_id, channel, limit=limit, now=utc_now(), history=history)
+            writer.submit(record)
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
     return {"request_id": g.request_id, **decision_fields(decision)}
