@@ -1,4 +1,5 @@
-"""The serving commands of ``offers``: serve, apikey, events export, decide, campaign.
+"""The serving commands of ``offers``: serve, apikey, events export, decide, campaign,
+replay.
 
 They live beside the code they drive (as Flask's tutorial keeps ``init-db``
 beside its app); :data:`COMMANDS` lists them for the one entry point
@@ -9,8 +10,9 @@ Imports: :mod:`features`, :mod:`models`, :mod:`training.artifacts` and :mod:`ser
 
 from serving.cli.events import events_group
 from serving.cli.offers import campaign, decide
+from serving.cli.replay import replay
 from serving.cli.serve import apikey, serve
 
-COMMANDS = (serve, apikey, events_group, decide, campaign)
+COMMANDS = (serve, apikey, events_group, decide, campaign, replay)
 
 __all__ = ["COMMANDS"]

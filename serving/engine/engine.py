@@ -241,7 +241,8 @@ class OfferEngine:
         decision.offers = self.render_offers(member_id, row, scored, 0, chosen, stamp, channel)
         if not want_record:
             return decision, None
-        order = eligible[np.argsort(-scored.ev[0, eligible], kind="stable")]
+        ev = scored.ev[0, eligible]  # the greedy order of choose(): candidates[0] is its first
+        order = eligible[np.lexsort((eligible, -self.templates.priority[eligible], -ev))]
         candidates = [{"offer_id": self.catalog.offers[t].id,
                        "score": round(float(scored.ev[0, t]), 4),
                        "p_redeem": round(float(scored.p[0, t]), 4)} for t in order.tolist()]
