@@ -162,6 +162,7 @@ class OfferEngine:
         self._capped = [i for i, t in enumerate(catalog.offers)
                         if t.caps.budget is not None or t.caps.redemptions is not None]
         self._placeholders = [placeholder_names(t) for t in catalog.offers]  # used ones
+        self._offer_ids = np.array([t.id for t in catalog.offers], dtype=object)
         scoring = build_scoring_context(bundle, catalog, self.context, self.templates,
                                         p_max=self.config.p_max, lift_cap=self.config.lift_cap)
         if (len(bundle.members) + 1) * self.templates.n <= self.config.precompute_cells:
@@ -243,9 +244,9 @@ class OfferEngine:
             return decision, None
         ev = scored.ev[0, eligible]  # the greedy order of choose(): candidates[0] is its first
         order = eligible[np.lexsort((eligible, -self.templates.priority[eligible], -ev))]
-        candidates = [{"offer_id": self.catalog.offers[t].id,
-                       "score": round(float(scored.ev[0, t]), 4),
-                       "p_redeem": round(float(scored.p[0, t]), 4)} for t in order.tolist()]
+        candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
+            self._offer_ids[order].tolist(), np.round(scored.ev[0, order], 4).tolist(),
+            np.round(scored.p[0, order], 4).tolist())]
         shown = [{"offer_id": self.catalog.offers[t].id,
                   "propensity": round(propensity if k == 0 else 1.0, 6)}
                  for k, t in enumerate(chosen)]
