@@ -7,7 +7,7 @@ ones (popular items; welcome and referral offers) marked ``known: false``.
 from __future__ import annotations
 
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 from flask import Blueprint, current_app, g, request
@@ -45,14 +45,18 @@ def offers(member_id: str):
     store = current_app.extensions["offers_store"]
     history = store.snapshot([member_id])
     writer = current_app.extensions.get("offers_decisions")
+    arms = current_app.extensions.get("offers_arms")
+    engine, arm = g.served.engine, None
+    if arms is not None:  # an A/B test: the member's arm decides (serving/engine/arms.py)
+        arm, engine = arms.route(member_id, engine)
     try:
         if writer is None:
-            decision = g.served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
-                                              history=history)
+            decision = engine.decide(member_id, channel, limit=limit, now=utc_now(),
+                                     history=history)
         else:
-            decision, record = g.served.engine.decide_with_record(
+            decision, record = engine.decide_with_record(
                 member_id, channel, limit=limit, now=utc_now(), history=history)
-            writer.submit(record)
+            writer.submit(record if arm is None else replace(record, arm=arm))
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
     return {"request_id": g.request_id, **decision_fields(decision)}
