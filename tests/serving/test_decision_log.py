@@ -178,3 +178,27 @@ def test_campaign_decisions_are_logged(trained_artifacts, make_config, tmp_path,
     assert all(d.startswith(f"{job_id}:") for d in logged["decision_id"])
     offered = logged[logged["suppressed"].isna()]
     assert all(s[0]["propensity"] == 1.0 for s in offered["shown"])
+
+
+def test_cli_decide_and_campaign_log_when_asked(trained_artifacts, tmp_path):
+    from offers.cli import main
+
+    db = tmp_path / "log.sqlite3"
+    artifacts = str(trained_artifacts[0])
+    bundle = load_bundle(trained_artifacts[0], trained_artifacts[1])
+    member = str(bundle.members.ids[0])
+    runner = CliRunner()
+    result = runner.invoke(main, ["decide", artifacts, member, "--now", "2026-12-01",
+                                  "--log-db", str(db)])
+    assert result.exit_code == 0, result.output
+    decision_id = json.loads(result.output)["decision_id"]
+    result = runner.invoke(main, ["campaign", artifacts, "--budget", "20", "--now",
+                                  "2026-12-01T10:00", "--out", str(tmp_path / "c.csv"),
+                                  "--log-db", str(db)])
+    assert result.exit_code == 0, result.output
+    store = open_store(db)
+    frame = read_decisions(export_decisions(store, tmp_path / "d.csv")[0])
+    store.close()
+    assert decision_id in set(frame["decision_id"])
+    campaign = frame[frame["source"] == "campaign"]
+    assert len(campaign) > 1 and (campaign["decided_at"] == "2026-12-01T10:00:00Z").all()
