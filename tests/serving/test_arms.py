@@ -67,6 +67,11 @@ def test_each_decision_records_its_arm(trained_artifacts, make_config, tmp_path,
     expected = {m: parse_ab_test(split).assign(m).name for m in members}
     assert dict(zip(frame["member_id"], frame["arm"])) == expected
     assert set(frame["arm"]) == {"A", "B"}
+    # Arm B runs its catalog on the served bundle: the same model as arm A, after reloads too.
+    arms = app.extensions["offers_arms"]
+    served = app.extensions["offers_model"].served.engine
+    b_member = next(m for m in members if expected[m] == "B")
+    assert arms.route(b_member, served)[1].bundle is served.bundle
 
 
 def test_an_arm_with_a_bad_catalog_stops_the_server(trained_artifacts, make_config, tmp_path):
