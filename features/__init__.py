@@ -9,7 +9,8 @@ The lowest layer; it imports nothing of ours. What it holds:
   explicitly: :mod:`.member_features` (with :mod:`.purchase_features`,
   :mod:`.profile_features`), :mod:`.item_features`;
 - measurement of the program: :mod:`.kpis` (retention, churn, repeat rate,
-  ...) and :mod:`.lift` (treated vs held-out members per campaign);
+  ...), :mod:`.lift` (treated vs held-out members per campaign) and
+  :mod:`.arm_lift` (the arms of an A/B test from the decision log);
 - plumbing every layer uses: :mod:`.errors` (the project's one exception
   tree), :mod:`.storage` (atomic writes), :mod:`.files` (TOML settings and
   member-id lists), :mod:`.code_groups`.

@@ -2,12 +2,14 @@
 
 - :mod:`serving.api`: the Flask app (:func:`create_app`, one blueprint per resource);
 - :mod:`serving.engine`: the Flask-free offer engine shared by the API and the CLI;
-- :mod:`serving.store`: the event store (SQLite or PostgreSQL);
+- :mod:`serving.store`: the event store (SQLite or PostgreSQL) and the decision log;
+- :mod:`serving.replay`: off-policy estimates of a new catalog or version from the
+  decision log; :mod:`serving.arm_engines`: the engines of an A/B test's arms;
 - :mod:`serving.model_state`, :mod:`serving.server`, :mod:`serving.config`:
   the served version, gunicorn and the settings; :mod:`serving.slow_clients`:
   the gunicorn worker that slow or stuck clients cannot take over;
-- :mod:`serving.cli`: the ``serve``, ``apikey``, ``events``, ``decide`` and
-  ``campaign`` commands.
+- :mod:`serving.cli`: the ``serve``, ``apikey``, ``events``, ``decide``,
+  ``campaign`` and ``replay`` commands.
 
 Imports: :mod:`features`, :mod:`models` and the artifact contract
 (:mod:`training.artifacts`) only. Other WSGI servers can run

@@ -10,6 +10,14 @@ Example ``serve.toml`` (every key optional; ``offers serve --config serve.toml``
     max_body_bytes = 1048576
     campaign_max_members = 50000  # member_ids per POST /v1/campaigns
     campaign_page_max = 10000     # offers per page of a campaign's offers
+    decision_log = true           # log every decision (candidates, propensities) for replay
+
+    [ab_test]                     # optional: arms by a stable member hash (serving/engine/arms.py)
+    name = "december"
+    arms = [{name = "A", share = 0.5}, {name = "B", share = 0.5, catalog = "new.yaml"}]
+
+    [engine]
+    epsilon = 0.0                 # share of decisions that explore (first offer drawn at random)
 
     [api_keys]                    # key = scopes: read, events, admin
     "kq3...long-random-key" = ["read", "events"]
@@ -55,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "CAMPAIGN_JOB_HEARTBEAT_SECONDS": 10.0,  # how often a worker says its jobs still run
     "CAMPAIGN_JOB_STALE_SECONDS": 300.0,     # silent this long: the job's process is gone
     "CAMPAIGN_JOB_KEEP_DAYS": 30.0,  # finished jobs and their offers are deleted after this
+    "DECISION_LOG": True,           # log decisions to the event store's decision_log table
+    "AB_TEST": None,                # [ab_test]: members split between versions or catalogs
 }
 
 # TOML key -> config key
@@ -70,6 +80,7 @@ FILE_KEYS = {
     "campaign_processes": "CAMPAIGN_PROCESSES",
     "campaign_job_stale_seconds": "CAMPAIGN_JOB_STALE_SECONDS",
     "campaign_job_keep_days": "CAMPAIGN_JOB_KEEP_DAYS",
+    "decision_log": "DECISION_LOG", "ab_test": "AB_TEST",
 }  # fmt: skip
 
 

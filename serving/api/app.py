@@ -60,6 +60,7 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     from serving.api.json_response import FastJSONProvider
     from serving.config import DEFAULTS, check_api_keys, load_serve_config
     from serving.engine import load_catalog
+    from serving.engine.arms import parse_ab_test
     from serving.model_state import ModelHolder, read_target
     from serving.store import open_store
 
@@ -98,6 +99,17 @@ def create_app(test_config: dict[str, Any] | None = None, *, preloaded: Any = No
     app.extensions["offers_model"] = holder
     app.extensions["offers_store"] = open_store(
         config["EVENTS_DB"] or os.path.join(app.instance_path, "events.sqlite3"))
+    if config["DECISION_LOG"]:  # decisions with propensities, written off the request path
+        from serving.store.decisions import DecisionWriter
+
+        app.extensions["offers_decisions"] = DecisionWriter(app.extensions["offers_store"])
+    split = parse_ab_test(config["AB_TEST"])
+    if split is not None:  # A/B test of versions or catalogs: each arm's engine, verified now
+        from serving.arm_engines import ArmEngines
+
+        app.extensions["offers_arms"] = ArmEngines(split, config["ARTIFACTS_DIR"],
+                                                   holder.served.version, catalog,
+                                                   config["ENGINE"])
 
     register_error_handlers(app)
     register_hooks(app)

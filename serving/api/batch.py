@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
@@ -64,14 +65,25 @@ def batch():
     limit = int_arg("limit", 3, 1, high, value=body.get("limit"))
     served, store = g.served, current_app.extensions["offers_store"]
     now = utc_now()
+    writer = current_app.extensions.get("offers_decisions")
+    arms = current_app.extensions.get("offers_arms")
 
     def decisions():
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             history = store.snapshot(chunk)
             for member_id in chunk:
-                yield decision_fields(served.engine.decide(member_id, channel, limit=limit,
-                                                           now=now, history=history))
+                engine, arm = served.engine, None
+                if arms is not None:  # an A/B test: the member's arm decides
+                    arm, engine = arms.route(member_id, engine)
+                if writer is None:
+                    decision = engine.decide(member_id, channel, limit=limit, now=now,
+                                             history=history)
+                else:  # logged for replay (issue 15)
+                    decision, record = engine.decide_with_record(
+                        member_id, channel, limit=limit, now=now, history=history)
+                    writer.submit(record if arm is None else replace(record, arm=arm))
+                yield decision_fields(decision)
 
     header = {"request_id": g.request_id, "model_version": served.version, "channel": channel,
               "limit": limit}

@@ -114,6 +114,7 @@ class JobRunner:
         self._lock = threading.Lock()
         self._active: set[str] = set()  # ids of this worker's queued and running jobs
         self._threads: list[threading.Thread] = []
+        self.decisions = None  # a DecisionWriter: finished jobs are logged there (issue 15)
 
     def submit(self, job: Job, served) -> None:
         """Run ``job`` with the model ``served`` now (inline) or on the background thread."""
@@ -159,11 +160,27 @@ class JobRunner:
         if finished:
             logger.info("campaign job %s done: %d offers, %d held out", job.job_id, n_offers,
                         n_holdouts)
+            self._log_decisions(job, served, result)
         else:  # marked failed meanwhile (its rows are deleted), or rows missing
             self._fail(job, "storing the allocation failed (rows missing); no offers are "
                             "served. Create the campaign again with a new Idempotency-Key.",
                        owner)
             logger.warning("campaign job %s could not be marked done", job.job_id)
+
+    def _log_decisions(self, job: Job, served, result) -> None:
+        """The allocation in the decision log (written here: this is a background job)."""
+        if self.decisions is None:
+            return
+        from serving.engine.exploration import campaign_records
+
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            self.decisions.log.write(campaign_records(
+                result.offers, result.holdouts, job_id=job.job_id,
+                model_version=served.version, decided_at=stamp))
+        except Exception as exc:  # the campaign is done; a missing log line must not undo it
+            logger.warning("campaign job %s: decisions not logged: %s", job.job_id,
+                           " ".join(str(exc).split()))
 
     def recover(self) -> list[str]:
         """Mark failed the unfinished jobs whose process is gone; returns their ids.

@@ -66,6 +66,7 @@ def init_app(app: Flask) -> None:
                           "(CAMPAIGN_JOB_HEARTBEAT_SECONDS), or running jobs look dead.")
     jobs = JobStore(app.extensions["offers_store"])
     runner = JobRunner(jobs, app.extensions["offers_store"], app.config)
+    runner.decisions = app.extensions.get("offers_decisions")
     app.extensions["offers_campaign_jobs"] = runner
     runner.recover()
 

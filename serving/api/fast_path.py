@@ -55,6 +55,8 @@ class FastPath:
         ext = app.extensions
         self.keys, self.holder = ext["offers_keys"], ext["offers_model"]
         self.store, self.metrics = ext["offers_store"], ext["offers_metrics"]
+        # The decision log and an A/B test's arms, as the Flask view uses them.
+        self.decisions, self.arms = ext.get("offers_decisions"), ext.get("offers_arms")
         self.open = bool(app.config["AUTH_OPEN"])
 
     def __call__(self, environ, start_response):
@@ -115,7 +117,8 @@ class FastPath:
         limit = _int(args.get("limit"), 3, 1, served.engine.config.max_offers)
         if channel not in CHANNELS or limit is None:
             return None
-        return offers_document(served, self.store, member_id, channel, limit, request_id)
+        return offers_document(served, self.store, member_id, channel, limit, request_id,
+                               self.decisions, self.arms)
 
 
 class _Headers(list):

@@ -7,7 +7,7 @@ ones (popular items; welcome and referral offers) marked ``known: false``.
 from __future__ import annotations
 
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import numpy as np
 from flask import Blueprint, current_app, g, request
@@ -42,17 +42,30 @@ def offers(member_id: str):
     known_args("channel", "limit")
     channel = channel_arg()
     limit = int_arg("limit", 3, 1, g.served.engine.config.max_offers)
-    return offers_document(g.served, current_app.extensions["offers_store"], member_id,
-                           channel, limit, g.request_id)
+    ext = current_app.extensions
+    return offers_document(g.served, ext["offers_store"], member_id, channel, limit,
+                           g.request_id, ext.get("offers_decisions"), ext.get("offers_arms"))
 
 
 def offers_document(served, store, member_id: str, channel: str, limit: int,
-                    request_id: str) -> dict:
-    """The offers answer (checked arguments); also used by :mod:`serving.api.fast_path`."""
+                    request_id: str, writer=None, arms=None) -> dict:
+    """The offers answer (checked arguments); also used by :mod:`serving.api.fast_path`.
+
+    ``writer`` (a decision-log writer) gets the decision's record; ``arms`` (an A/B
+    test's engines) picks the member's arm's engine, named in the record.
+    """
     history = store.snapshot([member_id])  # read now: events posted before are counted
+    engine, arm = served.engine, None
+    if arms is not None:  # an A/B test: the member's arm decides (serving/engine/arms.py)
+        arm, engine = arms.route(member_id, engine)
     try:
-        decision = served.engine.decide(member_id, channel, limit=limit, now=utc_now(),
-                                        history=history)
+        if writer is None:
+            decision = engine.decide(member_id, channel, limit=limit, now=utc_now(),
+                                     history=history)
+        else:
+            decision, record = engine.decide_with_record(
+                member_id, channel, limit=limit, now=utc_now(), history=history)
+            writer.submit(record if arm is None else replace(record, arm=arm))
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
     return {"request_id": request_id, **decision_fields(decision)}

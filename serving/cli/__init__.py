@@ -1,5 +1,5 @@
 """The serving commands of ``offers``: serve, apikey, events export, decide, campaign,
-predict-response.
+predict-response, replay.
 
 They live beside the code they drive (as Flask's tutorial keeps ``init-db``
 beside its app); :data:`COMMANDS` lists them for the one entry point
@@ -10,8 +10,9 @@ Imports: :mod:`features`, :mod:`models`, :mod:`training.artifacts` and :mod:`ser
 
 from serving.cli.events import events_group
 from serving.cli.offers import campaign, decide, predict_response
+from serving.cli.replay import replay
 from serving.cli.serve import apikey, serve
 
-COMMANDS = (serve, apikey, events_group, decide, campaign, predict_response)
+COMMANDS = (serve, apikey, events_group, decide, campaign, predict_response, replay)
 
 __all__ = ["COMMANDS"]

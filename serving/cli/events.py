@@ -20,18 +20,30 @@ def events_group() -> None:
 @click.option("--merge", is_flag=True,
               help="Keep the rows of an existing file; add stored events it lacks (by event_id).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
-def export(db: str, out: str, merge: bool, overwrite: bool) -> None:
+@click.option("--decisions", is_flag=True,
+              help="Export the decision log (candidates, scores, propensities; for "
+                   "`offers replay`) instead of the events: a .csv/.parquet/.jsonl file, or "
+                   "decision_log.csv in a directory.")
+def export(db: str, out: str, merge: bool, overwrite: bool, decisions: bool) -> None:
     """Write the stored events in the data contract's offer_events format (docs/data.md)."""
     from serving.store import open_store
     from serving.store.export import export_events
 
     if merge and overwrite:
         raise click.UsageError("--merge and --overwrite exclude each other.")
+    if merge and decisions:
+        raise click.UsageError("--merge applies to events only; use --overwrite with "
+                               "--decisions.")
     if "://" not in db and not Path(db).is_file():
         raise click.ClickException(f"event store {db} does not exist.")
     store = open_store(db)
     try:
-        path, rows = export_events(store, out, merge=merge, overwrite=overwrite)
+        if decisions:
+            from serving.store.decisions import export_decisions
+
+            path, rows = export_decisions(store, out, overwrite=overwrite)
+        else:
+            path, rows = export_events(store, out, merge=merge, overwrite=overwrite)
     finally:
         store.close()
-    click.echo(f"wrote {rows} offer events to {path}")
+    click.echo(f"wrote {rows} {'decisions' if decisions else 'offer events'} to {path}")

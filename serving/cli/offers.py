@@ -17,6 +17,22 @@ CATALOG_HELP = "Offer catalog (YAML/JSON, docs/catalog.md); default: the shipped
 HISTORY_HELP = ("Past offer events for caps and the contact policy: a data directory "
                 "(its offer_events) or an events file (.csv/.parquet).")
 NOW_HELP = "The moment to decide for (ISO 8601); default: now."
+LOG_HELP = ("Also log the decision(s) to this event store's decision log (an SQLite file or "
+            "postgresql:// URL), for `offers replay` and `offers lift --arms`.")
+
+
+def _log(location: str | None, records) -> None:
+    """Write ``records`` to the decision log at ``location`` (nothing when None)."""
+    if not location:
+        return
+    from serving.store import open_store
+    from serving.store.decisions import DecisionLog
+
+    store = open_store(location)
+    try:
+        DecisionLog(store).write(records)
+    finally:
+        store.close()
 
 
 def _out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -76,10 +92,14 @@ def _history(path: str | None):
 @click.option("--now", default=None, callback=_moment, help=NOW_HELP)
 @click.option("--history", type=click.Path(exists=True), help=HISTORY_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
-def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, version) -> None:
+@click.option("--log-db", default=None, help=LOG_HELP)
+def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, version,
+           log_db) -> None:
     """Print the offers the engine chooses for MEMBER_ID, as JSON."""
     engine = _engine(artifacts_dir, catalog, version)
-    decision = engine.decide(member_id, channel, limit=limit, now=now, history=_history(history))
+    decision, record = engine.decide_with_record(member_id, channel, limit=limit, now=now,
+                                                 history=_history(history))
+    _log(log_db, [record])
     click.echo(json.dumps(decision.to_dict(), indent=2, ensure_ascii=False))
 
 
@@ -102,8 +122,9 @@ def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, vers
 @click.option("--now", default=None, callback=_moment, help=NOW_HELP)
 @click.option("--history", type=click.Path(exists=True), help=HISTORY_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
+@click.option("--log-db", default=None, help=LOG_HELP)
 def campaign(artifacts_dir, catalog, segment, members_file, channel, budget, out, campaign_id,
-             per_member, now, history, version) -> None:
+             per_member, now, history, version, log_db) -> None:
     """Allocate offers to a segment or a member list within a budget; write them for email.
 
     Offers are chosen greedily by expected value per unit of expected cost within
@@ -123,6 +144,18 @@ def campaign(artifacts_dir, catalog, segment, members_file, channel, budget, out
     write_frame_atomic(result.offers, out_path)
     holdouts_path = out_path.with_name(f"{out_path.stem}.holdouts{out_path.suffix or '.csv'}")
     write_frame_atomic(result.holdouts, holdouts_path)
+    if log_db:
+        import uuid
+
+        from serving.engine.exploration import campaign_records
+
+        stamp = pd.Timestamp(now) if now else pd.Timestamp.now("UTC")
+        if stamp.tzinfo is not None:
+            stamp = stamp.tz_convert("UTC").tz_localize(None)
+        _log(log_db, campaign_records(result.offers, result.holdouts,
+                                      job_id=f"cli-{uuid.uuid4().hex[:12]}",
+                                      model_version=engine.bundle.version,
+                                      decided_at=stamp.strftime("%Y-%m-%dT%H:%M:%SZ")))
     s = result.summary
     click.echo(
         f"campaign {s['campaign_id']}: {s['offers']} offers to {s['members_with_offers']} of "

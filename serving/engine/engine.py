@@ -28,6 +28,7 @@ import pandas as pd
 from features.errors import ConfigError, DataError
 from serving.engine.catalog.schema import CHANNELS, Catalog
 from serving.engine.control import in_control
+from serving.engine.exploration import DecisionRecord, check_epsilon, explore_first
 from serving.engine.history import OfferHistory
 from serving.engine.member_context import build_member_context
 from serving.engine.messages import (
@@ -71,6 +72,11 @@ class EngineConfig:
         Precompute the member-only part of the scores for every member when
         members x templates is at most this (about 30 bytes a cell); larger
         programs score each request from scratch (about a millisecond more).
+    epsilon : float
+        Share of decisions whose first offer is drawn uniformly among the eligible
+        ones (exploration for policy replay, :mod:`serving.engine.exploration`); 0: never.
+    exploration_seed : int
+        Seed of the exploration draws (a decision is reproducible from its id and this).
     """
 
     campaign: str | None = None
@@ -80,6 +86,8 @@ class EngineConfig:
     min_expected_value: float = 0.0
     max_offers: int = 10
     precompute_cells: int = 5_000_000
+    epsilon: float = 0.0
+    exploration_seed: int = 0
 
 
 @dataclass
@@ -147,6 +155,7 @@ class OfferEngine:
         self.control_share = catalog.control_share if share is None else float(share)
         if not 0 <= self.control_share <= 0.5:
             raise ConfigError(f"control_share={self.control_share} should be in [0, 0.5].")
+        self.epsilon = check_epsilon(self.config.epsilon)
         self.ladder = TierLadder(catalog.tiers, catalog.tier_basis) if catalog.tiers else None
         self.context = build_member_context(bundle, self.ladder, catalog.exclude_categories,
                                             catalog.economics.default_basket)
@@ -155,6 +164,7 @@ class OfferEngine:
         self._capped = [i for i, t in enumerate(catalog.offers)
                         if t.caps.budget is not None or t.caps.redemptions is not None]
         self._placeholders = [placeholder_names(t) for t in catalog.offers]  # used ones
+        self._offer_ids = np.array([t.id for t in catalog.offers], dtype=object)
         scoring = build_scoring_context(bundle, catalog, self.context, self.templates,
                                         p_max=self.config.p_max, lift_cap=self.config.lift_cap)
         if (len(bundle.members) + 1) * self.templates.n <= self.config.precompute_cells:
@@ -183,6 +193,16 @@ class OfferEngine:
         DataError
             When ``now`` is not a date.
         """
+        return self._decide(member_id, channel, limit, now, history, False)[0]
+
+    def decide_with_record(self, member_id, channel: str, limit: int = 3, now=None,
+                           history: OfferHistory | None = None,
+                           ) -> tuple[Decision, DecisionRecord]:
+        """:meth:`decide` and its :class:`DecisionRecord` (candidates, scores, propensities)."""
+        return self._decide(member_id, channel, limit, now, history, True)
+
+    def _decide(self, member_id, channel: str, limit: int, now, history,
+                want_record: bool) -> tuple[Decision, DecisionRecord | None]:
         channel = check_channel(channel)
         if not isinstance(limit, int) or isinstance(limit, bool) or \
                 not 1 <= limit <= self.config.max_offers:
@@ -203,21 +223,65 @@ class OfferEngine:
         )
         if in_control(member_id, self.campaign, self.control_share):
             decision.control_group, decision.suppressed = True, "control_group"
-            return decision
+            return decision, self._record(decision, want_record)
         events = history.member_events(member_id) if history is not None else []
         blocked, contacts = self._history_caps(events, stamp)
         room = limit if self.catalog.contact_max is None else min(
             limit, self.catalog.contact_max - contacts)
         if room <= 0:
             decision.suppressed = "contact_policy"
-            return decision
+            return decision, self._record(decision, want_record)
         scored = score_members(self.scoring, np.array([row]), stamp, channel,
                                self.config.min_expected_value)
         if self._capped and history is not None:
             blocked |= self._total_caps(history.offer_totals(), scored.cost[0])
         chosen = choose(scored, 0, self.templates, room, blocked)
+        propensity = 1.0
+        if self.epsilon > 0 or want_record:
+            eligible = np.flatnonzero(np.isfinite(scored.ev[0]) & ~blocked)
+            if self.epsilon > 0:
+                chosen, propensity = self._explore(scored, chosen, eligible, blocked, room,
+                                                   decision.decision_id)
         decision.offers = self.render_offers(member_id, row, scored, 0, chosen, stamp, channel)
-        return decision
+        if not want_record:
+            return decision, None
+        ev = scored.ev[0, eligible]  # the greedy order of choose(): candidates[0] is its first
+        order = eligible[np.lexsort((eligible, -self.templates.priority[eligible], -ev))]
+        candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
+            self._offer_ids[order].tolist(), np.round(scored.ev[0, order], 4).tolist(),
+            np.round(scored.p[0, order], 4).tolist())]
+        shown = [{"offer_id": self.catalog.offers[t].id,
+                  "propensity": round(propensity if k == 0 else 1.0, 6)}
+                 for k, t in enumerate(chosen)]
+        return decision, self._record(decision, True, candidates, shown)
+
+    def _explore(self, scored: Scored, greedy: list[int], eligible: np.ndarray,
+                 blocked: np.ndarray, room: int, decision_id: str) -> tuple[list[int], float]:
+        """The offers with the first one explored, and the first one's propensity."""
+        first, propensity = explore_first(greedy, eligible, self.epsilon, decision_id,
+                                          self.config.exploration_seed)
+        if first is None or (greedy and first == greedy[0]):
+            return greedy, propensity
+        rest = blocked.copy()
+        rest[first] = True
+        category = int(scored.category[0, first])
+        if category >= 0:
+            rest |= scored.category[0] == category
+        if self.templates.retention[first]:
+            rest |= self.templates.retention.astype(bool)
+        others = choose(scored, 0, self.templates, room - 1, rest) if room > 1 else []
+        return [first, *others], propensity
+
+    def _record(self, decision: Decision, wanted: bool, candidates=None,
+                shown=None) -> DecisionRecord | None:
+        if not wanted:
+            return None
+        return DecisionRecord(
+            decision_id=decision.decision_id, decided_at=decision.decided_at,
+            member_id=decision.member_id, channel=decision.channel,
+            campaign_id=decision.campaign_id, model_version=decision.model_version,
+            epsilon=self.epsilon, suppressed=decision.suppressed,
+            candidates=candidates or [], shown=shown or [])
 
     # ------------------------------------------------------------ parts
     def render_offers(self, member_id: str, row: int, scored: Scored, i: int, chosen,

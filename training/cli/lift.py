@@ -17,10 +17,22 @@ from training.cli.checks import out_file
 @click.option("--window-days", default=28.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--out", type=click.Path(dir_okay=False), callback=out_file,
               help="Also write the table (.csv/.parquet).")
-def lift(data_dir, holdout_files, window_days, out) -> None:
-    """Compare redemption, spend and retention of treated vs held-out members per campaign."""
+@click.option("--arms", "arms_log", type=click.Path(dir_okay=False, exists=True),
+              help="Instead: compare the arms of an A/B test ([ab_test]) from this decision "
+                   "log (`offers events export --decisions`), against DATA_DIR's redemptions.")
+@click.option("--plot", type=click.Path(dir_okay=False),
+              help="With --arms: also draw the arms with their intervals (.png/.svg/.pdf).")
+def lift(data_dir, holdout_files, window_days, out, arms_log, plot) -> None:
+    """Compare redemption, spend and retention of treated vs held-out members per campaign
+    (or, with --arms, the redemption rate of an A/B test's arms)."""
     from features.lift import campaign_lift
     from features.loading import load_dataset
+
+    if plot and not arms_log:
+        raise click.UsageError("--plot needs --arms (it draws the arms of an A/B test).")
+    if arms_log:
+        _arms(load_dataset(data_dir), arms_log, window_days, out, plot)
+        return
 
     holdouts = None
     if holdout_files:
@@ -37,3 +49,20 @@ def lift(data_dir, holdout_files, window_days, out) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         click.echo(shown.round(3).to_string(index=False))
     click.echo(f"comparison: {', '.join(sorted(table['comparison'].unique()))}")
+
+
+def _arms(dataset, arms_log: str, window_days: float, out: str | None, plot: str | None) -> None:
+    from features.arm_lift import arm_lift, read_arm_log
+
+    table, mixed = arm_lift(read_arm_log(arms_log), dataset.offer_events,
+                            window_days=window_days)
+    if out:
+        write_frame_atomic(table, out)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        click.echo(table.round(4).to_string(index=False))
+    if mixed:
+        click.echo(f"left out: {mixed} members logged in more than one arm")
+    if plot:
+        from training.report.arms import plot_arm_lift
+
+        click.echo(f"plot: {plot_arm_lift(table, plot)}")

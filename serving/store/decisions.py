@@ -1,0 +1,226 @@
+"""The decision log: one row per decision (API and campaign) beside ``offer_events``.
+
+The ``decision_log`` table lives in the event store's database (SQLite file or
+PostgreSQL). Each row holds a :class:`~serving.engine.exploration.DecisionRecord`:
+who, when, which version and arm, the candidate offers with their scores and
+P(redeem), and the offers shown with their propensities (JSON text columns),
+which is what ``offers replay`` needs.
+
+The request path never waits on the database: :class:`DecisionWriter` queues
+records and a background thread writes them in batches (one transaction per
+batch). A full queue or a failing database drops records (counted in
+``dropped``, logged) rather than slowing or failing requests. ``decision_log =
+false`` in the serving config turns logging off.
+
+Times are ISO 8601 UTC text in both back ends (they sort as text).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import DataError
+from features.storage import write_frame_atomic
+
+logger = logging.getLogger(__name__)
+
+TABLE = "decision_log"
+SCHEMA_LOCK = 0x0FFE127  # PostgreSQL advisory lock taken while creating the table
+COLUMNS = ("decision_id", "decided_at", "member_id", "channel", "campaign_id",
+           "model_version", "source", "epsilon", "suppressed", "arm", "candidates", "shown")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decision_log (
+    decision_id TEXT PRIMARY KEY,
+    decided_at TEXT NOT NULL,
+    member_id TEXT NOT NULL,
+    channel TEXT,
+    campaign_id TEXT,
+    model_version TEXT,
+    source TEXT NOT NULL,
+    epsilon DOUBLE PRECISION NOT NULL DEFAULT 0,
+    suppressed TEXT,
+    arm TEXT,
+    candidates TEXT NOT NULL,
+    shown TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS decision_log_time ON decision_log (decided_at, decision_id)
+"""
+CHUNK = 200
+
+
+class DecisionLog:
+    """The ``decision_log`` table of ``store`` (an event store); created on first use."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.param = store.param
+        with store.connection() as conn, store.transaction(conn):
+            if self.param == "%s":  # PostgreSQL: workers starting together must not race
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+            for statement in filter(str.strip, SCHEMA.split(";")):
+                conn.execute(statement)
+
+    def write(self, records: Iterable) -> int:
+        """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped."""
+        rows = [r.to_row() for r in records]
+        if not rows:
+            return 0
+        values = "(" + ", ".join([self.param] * len(COLUMNS)) + ")"
+        with self.store.connection() as conn, self.store.transaction(conn):
+            for start in range(0, len(rows), CHUNK):
+                chunk = rows[start:start + CHUNK]
+                conn.execute(
+                    f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
+                    f"{', '.join([values] * len(chunk))} ON CONFLICT (decision_id) DO NOTHING",
+                    [row[c] for row in chunk for c in COLUMNS])
+        return len(rows)
+
+    def iter_rows(self, batch: int = 10_000) -> Iterator[tuple]:
+        """Every logged decision as a tuple of :data:`COLUMNS`, oldest first."""
+        after: tuple = ()
+        p = self.param
+        while True:
+            where = f"WHERE (decided_at, decision_id) > ({p}, {p}) " if after else ""
+            with self.store.connection() as conn:
+                rows = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM decision_log {where}"
+                                    f"ORDER BY decided_at, decision_id LIMIT {int(batch)}",
+                                    after).fetchall()
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = (rows[-1][1], rows[-1][0])
+
+    def count(self) -> int:
+        with self.store.connection() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM decision_log").fetchone()[0])
+
+
+class DecisionWriter:
+    """Writes decision records from a background thread, in batches, off the request path.
+
+    :meth:`submit` only appends to a queue (microseconds); the thread writes
+    what gathered in ``linger_s`` (or ``batch`` records) in one transaction, so a
+    busy server commits a few times a second, not once per request;
+    :meth:`flush` waits until what was submitted is written; :meth:`close`
+    flushes and stops.
+    """
+
+    def __init__(self, store, *, max_queue: int = 100_000, batch: int = 500,
+                 linger_s: float = 0.2) -> None:
+        self.log = DecisionLog(store)
+        self.batch = batch
+        self.linger_s = linger_s  # how long a batch gathers records before it is written
+        self.dropped = 0
+        self.written = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._run, name="decision-log", daemon=True)
+        self._thread.start()
+
+    def submit(self, record) -> None:
+        """Queue ``record`` for writing; never blocks (a full queue drops it, counted)."""
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every record submitted so far is written (or dropped)."""
+        done = threading.Event()
+        self._queue.put(done, timeout=timeout)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None, timeout=timeout)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            pending, markers, stop = [], [], item is None
+            if isinstance(item, threading.Event):
+                markers.append(item)
+            elif item is not None:
+                pending.append(item)
+            if pending and self._queue.qsize() < self.batch:
+                time.sleep(self.linger_s)  # gather a batch: one commit, one wake-up, not one
+                # per request (a blocking get would wake this thread on every submit)
+            while not stop and len(pending) < self.batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    markers.append(item)
+                else:
+                    pending.append(item)
+            if pending:
+                try:
+                    self.written += self.log.write(pending)
+                except Exception as exc:  # the database is down: drop, never fail requests
+                    self.dropped += len(pending)
+                    logger.warning("decision log: %d decisions not written: %s", len(pending),
+                                   " ".join(str(exc).split()))
+            for marker in markers:
+                marker.set()
+            if stop:
+                return
+
+
+def decisions_frame(store) -> pd.DataFrame:
+    """Every logged decision, oldest first (``candidates``/``shown`` as JSON text)."""
+    return pd.DataFrame(list(DecisionLog(store).iter_rows()), columns=list(COLUMNS))
+
+
+def read_decisions(path: str | Path) -> pd.DataFrame:
+    """A decision log exported by ``offers events export --decisions`` (.csv/.parquet/.jsonl),
+    with ``candidates`` and ``shown`` decoded to lists."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"decision log {path} does not exist; write one with "
+                        "`offers events export --decisions --out FILE`.")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix == ".jsonl":
+        frame = pd.read_json(path, lines=True, dtype=False)
+    else:
+        frame = pd.read_csv(path, dtype={"member_id": str, "decision_id": str})
+    missing = [c for c in ("decision_id", "member_id", "candidates", "shown")
+               if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path} is not a decision log: column(s) {', '.join(missing)} missing; "
+                        "export one with `offers events export --decisions`.")
+    for column in ("candidates", "shown"):
+        frame[column] = [json.loads(v) if isinstance(v, str) else (v if isinstance(v, list)
+                         else []) for v in frame[column]]
+    return frame
+
+
+def export_decisions(store, out: str | Path, *, overwrite: bool = False) -> tuple[Path, int]:
+    """Write the decision log to ``out`` (a .csv/.parquet/.jsonl file, or a directory:
+    ``decision_log.csv`` there); returns the file and its row count."""
+    out = Path(out)
+    path = out if out.suffix.lower() in (".csv", ".parquet", ".jsonl") else out / f"{TABLE}.csv"
+    if path.exists() and not overwrite:
+        raise DataError(f"{path} exists; pass --overwrite to replace it.")
+    frame = decisions_frame(store)
+    if path.suffix.lower() == ".jsonl":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        frame.to_json(tmp, orient="records", lines=True)
+        tmp.replace(path)
+    else:
+        write_frame_atomic(frame, path)
+    logger.info("wrote %d decisions to %s", len(frame), path)
+    return path, len(frame)
