@@ -16,7 +16,7 @@ import pandas as pd
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
 from features.purchase_features import RFM_COLUMNS
-from features.relational.tables import _arrow
+from features.relational.tables import _register, materialize
 
 US_PER_DAY = 86_400 * 10**6
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
@@ -146,19 +146,18 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         items["department"].astype("str").fillna(category) if "department" in items else category
     )
     dept_labels = sorted(set(department.dropna()))
-    catalog = ibis.memtable(
-        _arrow(
-            pd.DataFrame(
-                {
-                    "item_id": items["item_id"].astype("str"),
-                    "category": category,
-                    "department": department,
-                }
-            ).drop_duplicates("item_id")
-        )
-    )
+    items_frame = pd.DataFrame(
+        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
+    ).drop_duplicates("item_id")
+    catalog = _register(ibis.get_backend(before), "catalog_items", items_frame)
     known = before.inner_join(catalog, "item_id")
-    by_cat = known.group_by(["member_id", "category"]).aggregate(spend=known.amount.sum())
+    # The one pass over the lines, kept as a (spillable) temporary table; every
+    # other spend-mix query reads this member x (department, category) table.
+    pair = materialize(
+        known.group_by(["member_id", "department", "category"]).aggregate(spend=known.amount.sum()),
+        "member_spend_pairs",
+    )
+    by_cat = pair.group_by(["member_id", "category"]).aggregate(spend=pair.spend.sum())
     cat_spend = (
         by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()).to_pyarrow().to_pandas()
     )
@@ -166,7 +165,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         ["spend", "category"], ascending=[False, True]
     )
     top = list(cat_spend["category"][:n_categories])
-    by_dept = known.group_by(["member_id", "department"]).aggregate(spend=known.amount.sum())
+    by_dept = pair.group_by(["member_id", "department"]).aggregate(spend=pair.spend.sum())
     # The rest go to a null bucket, named _OTHER once in pandas.
     null = ibis.null("string")
     bucket = ibis.ifelse(by_cat.category.isin(top), by_cat.category, null) if top else null
@@ -191,6 +190,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
     )
     top_cat = _argmax(by_cat, "category", index, has)
     top_dept = _argmax(by_dept, "department", index, has)
+    ibis.get_backend(before).raw_sql('DROP TABLE IF EXISTS "member_spend_pairs"')
     return pd.DataFrame(shares, index=index, columns=columns), top_cat, top_dept
 
 

@@ -53,6 +53,18 @@ def _register(con, name: str, frame: pd.DataFrame):
     return con.table(name)
 
 
+def materialize(expr, name: str):
+    """``expr`` computed once into a temporary table of its backend (spillable in DuckDB).
+
+    Ibis's own ``cache()`` goes through ``create_table``, which this Ibis and
+    DuckDB pair cannot parse, so the table is created from the compiled SQL.
+    """
+    backend = ibis.get_backend(expr)
+    sql = ibis.to_sql(expr, dialect=backend.name)
+    backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+    return backend.table(name)
+
+
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     """Arrow, not pandas, into Ibis: its pandas path reads a pandas option deprecated in 3.0."""
     return pa.Table.from_pandas(frame, preserve_index=False)
