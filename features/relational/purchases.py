@@ -16,7 +16,7 @@ import pandas as pd
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
 from features.purchase_features import RFM_COLUMNS
-from features.relational.tables import _register, materialize
+from features.relational.tables import materialize, register_frame
 
 US_PER_DAY = 86_400 * 10**6
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
@@ -149,7 +149,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
     items_frame = pd.DataFrame(
         {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
     ).drop_duplicates("item_id")
-    catalog = _register(ibis.get_backend(before), "catalog_items", items_frame)
+    catalog = register_frame(ibis.get_backend(before), "catalog_items", items_frame)
     known = before.inner_join(catalog, "item_id")
     # The one pass over the lines, kept as a (spillable) temporary table; every
     # other spend-mix query reads this member x (department, category) table.

@@ -34,7 +34,7 @@ def tables_from_dataset(con, dataset) -> dict:
         }
     )
     frame["timestamp"] = frame["timestamp"].astype("datetime64[us]")
-    out = {"transactions": _canonical_lines(_register(con, "transactions", frame))}
+    out = {"transactions": _canonical_lines(register_frame(con, "transactions", frame))}
     ev = dataset.offer_events
     events = pd.DataFrame(
         {
@@ -43,11 +43,11 @@ def tables_from_dataset(con, dataset) -> dict:
             "timestamp": ev["timestamp"].astype("datetime64[us]"),
         }
     )
-    out["offer_events"] = _canonical_events(_register(con, "offer_events", events))
+    out["offer_events"] = _canonical_events(register_frame(con, "offer_events", events))
     return out
 
 
-def _register(con, name: str, frame: pd.DataFrame):
+def register_frame(con, name: str, frame: pd.DataFrame):
     """``frame`` as a DuckDB view over its Arrow form (scanned in place, not copied)."""
     con.con.register(name, _arrow(frame))
     return con.table(name)
