@@ -63,7 +63,10 @@ def test_item_level_export_matches_across_engines(synth_data, tmp_path):
     [
         (["--as-of", "soon"], "--as-of 'soon' is not a date"),
         (["--as-of", AS_OF, "--out", "{d}/f.xlsx"], "unsupported file type '.xlsx'"),
-        (["--as-of", AS_OF, "--memory-limit", "lots"], "DuckDB refused memory_limit='lots'"),
+        (
+            ["--as-of", AS_OF, "--engine", "duckdb", "--memory-limit", "lots"],
+            "DuckDB refused memory_limit='lots'",
+        ),
     ],
 )
 def test_bad_options_fail_with_a_clear_error_and_write_nothing(

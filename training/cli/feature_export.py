@@ -54,8 +54,11 @@ ENGINES = ("duckdb", "pandas")
 def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
-    Columns are documented in docs/features.md. The data directory is read and
-    validated as by `offers train` (same errors); nothing is written on error.
+    Columns: the docstrings of features.member_features.build_member_features
+    and features.item_features.build_item_features. The data directory is read
+    and validated as by `offers train` (same errors); nothing is written on error.
+    pandas is the default engine: on data that fits in memory it is faster
+    (bench/RESULTS.md, Engines).
     """
     from features.loading import load_dataset
 
