@@ -43,3 +43,28 @@ def test_memory_limit_without_duckdb_is_a_usage_error(synth_data, tmp_path):
     assert result.exit_code == 2
     assert "--memory-limit applies to --engine duckdb only" in result.output
     assert not (tmp_path / "a").exists()
+
+
+def test_train_command_passes_the_engine_and_memory_limit_on(synth_data, tmp_path, monkeypatch):
+    import training.pipeline
+
+    seen = {}
+
+    def fake_train(data_dir, artifacts_dir, **kwargs):
+        seen.update(kwargs)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(training.pipeline, "train", fake_train)
+    args = [
+        "train",
+        str(synth_data),
+        "--out",
+        str(tmp_path / "a"),
+        "--engine",
+        "duckdb",
+        "--memory-limit",
+        "1GB",
+    ]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "error: stop here" in result.output
+    assert seen["engine"] == "duckdb" and seen["memory_limit"] == "1GB"

@@ -58,8 +58,11 @@ def train(
         config["recommend"]["reuse_tuned"] = False
     if memory_limit and engine != "duckdb":
         raise click.UsageError("--memory-limit applies to --engine duckdb only.")
+    # Only a non-default engine is passed on: callers (and test doubles) of the
+    # older signature keep working.
+    engine_options = {} if engine == "pandas" else {"engine": engine, "memory_limit": memory_limit}
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
-                                engine=engine, memory_limit=memory_limit)
+                                **engine_options)
     m = run.metrics
     k = config["recommend"]["k"]
     skipped = m.get("skipped", {})
