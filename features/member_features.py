@@ -43,6 +43,7 @@ def build_member_features(
     n_categories: int = 20,
     trend_days: float = 90,
     spend_mix: bool = True,
+    purchases: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Member features from everything strictly before ``as_of``.
 
@@ -66,6 +67,9 @@ def build_member_features(
         ``top_category`` / ``top_department``; False leaves the shares out and
         the two top columns NA, for about half the time (the offer-response
         model, which builds features at many cutoffs, does not use them).
+    purchases : DataFrame, optional
+        The per-buyer purchase columns already computed elsewhere (the DuckDB
+        engine, :mod:`features.relational`); the lines are then not read.
 
     Returns
     -------
@@ -150,9 +154,13 @@ def build_member_features(
     if "member_id" not in members.columns:
         raise DataError("members lack column 'member_id'; it is required.")
     cutoff = to_cutoff(as_of)
-    buys = purchase_features(
-        tx, items, cutoff, n_categories=n_categories, trend_days=trend_days, spend_mix=spend_mix
-    )
+    if purchases is None:
+        buys = purchase_features(
+            tx, items, cutoff, n_categories=n_categories, trend_days=trend_days,
+            spend_mix=spend_mix,
+        )
+    else:
+        buys = purchases
 
     joined = (
         timestamps_ns(members["joined_at"], "joined_at")

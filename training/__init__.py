@@ -8,7 +8,8 @@
 - :mod:`.importers` (Complete Journey, flat CSV exports), :mod:`.synth`
   (synthetic programs with planted truth), :mod:`.report` (the HTML report),
   :mod:`.exports` (scores and recommendations of a version), :mod:`.config`,
-  :mod:`.progress`, and :mod:`.cli`, the data and training commands.
+  :mod:`.progress`, :mod:`.engines` (the features step on pandas or DuckDB),
+  and :mod:`.cli`, the data and training commands.
 
 Imports: :mod:`features` and :mod:`models` only (and, inside this package,
 :mod:`training.artifacts`, which itself imports only features and models).

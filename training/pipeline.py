@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 from features.item_features import build_item_features
 from features.loading import load_dataset
 from features.member_features import build_member_features
@@ -168,8 +168,14 @@ def train(
     *,
     as_of=None,
     config: dict | None = None,
+    engine: str = "pandas",
+    memory_limit: str | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
+
+    ``engine="duckdb"`` builds the member and item features on DuckDB
+    (:mod:`features.relational`, spilling above ``memory_limit``); the other
+    steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -188,7 +194,7 @@ def train(
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
-            _features(run)
+            _features(run, engine, memory_limit)
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
@@ -274,13 +280,22 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-def _features(run: TrainingRun) -> None:
+def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None = None) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    run.member_features = build_member_features(
-        ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
-    )
-    run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
+    if engine == "duckdb":
+        from training.engines import duckdb_features
+
+        run.member_features, run.item_features = duckdb_features(
+            ds, run.as_of, cfg, memory_limit=memory_limit
+        )
+    elif engine == "pandas":
+        run.member_features = build_member_features(
+            ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
+        )
+        run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
+    else:
+        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb'.")
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")

@@ -28,9 +28,15 @@ from training.progress import on_terminal
 @click.option("--retune", is_flag=True,
               help="Search the recommender grid even if the previous version's tuned "
                    "parameters could be reused.")
+@click.option("--engine", type=click.Choice(["pandas", "duckdb"]), default="pandas",
+              show_default=True,
+              help="Where the member and item features are built (README: Engines).")
+@click.option("--memory-limit", default=None, metavar="SIZE",
+              help="DuckDB memory limit (e.g. 2GB) of --engine duckdb; above it DuckDB spills.")
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
-    seed: int | None, signing_key_file: str | None, retune: bool,
+    seed: int | None, signing_key_file: str | None, retune: bool, engine: str,
+    memory_limit: str | None,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -50,7 +56,13 @@ def train(
     config = load_config(config_file, seed=seed)
     if retune:
         config["recommend"]["reuse_tuned"] = False
-    version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config)
+    if memory_limit and engine != "duckdb":
+        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
+    # Only a non-default engine is passed on: callers (and test doubles) of the
+    # older signature keep working.
+    engine_options = {} if engine == "pandas" else {"engine": engine, "memory_limit": memory_limit}
+    version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
+                                **engine_options)
     m = run.metrics
     k = config["recommend"]["k"]
     skipped = m.get("skipped", {})

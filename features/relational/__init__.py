@@ -1,0 +1,39 @@
+"""Relational features: the member and item features as Ibis expressions, run on DuckDB.
+
+Ibis is the one definition layer (issue 11): the same expression runs on DuckDB
+(in process, out of core: it spills to ``temp_directory`` above ``memory_limit``)
+and on the other Ibis backends (PySpark, Polars, warehouses). Only per-member
+and per-item aggregates leave the engine; lines never come into pandas.
+
+What it holds:
+
+- :mod:`.engine`: :func:`connect`, a DuckDB backend with a memory limit and a
+  spill directory;
+- :mod:`.tables`: the canonical tables as Ibis tables, from a
+  :class:`~features.dataset.Dataset` or from canonical Parquet files;
+- :mod:`.purchases`: :func:`purchase_aggregates`, equal to
+  :func:`features.purchase_features.purchase_features`;
+- :mod:`.members`: :func:`member_features`, equal to
+  :func:`features.member_features.build_member_features`;
+- :mod:`.items`: :func:`item_features`, equal to
+  :func:`features.item_features.build_item_features`.
+
+The pandas builders stay as the oracle of the parity tests.
+
+Imports: :mod:`features` modules only (the lowest layer).
+"""
+
+from features.relational.engine import connect
+from features.relational.items import item_features
+from features.relational.members import member_features
+from features.relational.purchases import purchase_aggregates
+from features.relational.tables import tables_from_dataset, tables_from_parquet
+
+__all__ = [
+    "connect",
+    "item_features",
+    "member_features",
+    "purchase_aggregates",
+    "tables_from_dataset",
+    "tables_from_parquet",
+]

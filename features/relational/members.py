@@ -1,0 +1,54 @@
+"""Member features with the per-line work on the engine.
+
+The purchase aggregates come from :func:`features.relational.purchases.purchase_aggregates`;
+the per-member assembly (members table order, tenure, profile columns, offer
+history) is :func:`features.member_features.build_member_features`'s own, so
+both engines share it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.member_features import build_member_features
+from features.relational.purchases import purchase_aggregates
+
+
+def member_features(
+    lines,
+    dataset,
+    as_of,
+    *,
+    n_categories: int = 20,
+    trend_days: float = 90,
+    spend_mix: bool = True,
+) -> pd.DataFrame:
+    """The frame of :func:`features.member_features.build_member_features`, lines on the engine.
+
+    Parameters
+    ----------
+    lines : Ibis table
+        Canonical lines (:mod:`features.relational.tables`).
+    dataset : Dataset or mapping
+        Gives ``items``, ``members`` and ``offer_events`` (its ``transactions``
+        are not read).
+    """
+    buys = purchase_aggregates(
+        lines,
+        _get(dataset, "items"),
+        as_of,
+        n_categories=n_categories,
+        trend_days=trend_days,
+        spend_mix=spend_mix,
+    )
+    tables = {
+        "transactions": buys.iloc[:0],  # unused: the purchases are given
+        "items": _get(dataset, "items"),
+        "members": _get(dataset, "members"),
+        "offer_events": _get(dataset, "offer_events"),
+    }
+    return build_member_features(tables, as_of, spend_mix=spend_mix, purchases=buys)
+
+
+def _get(obj, name):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

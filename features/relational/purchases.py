@@ -1,0 +1,210 @@
+"""Per-member purchase aggregates on the engine: the columns of
+:func:`features.purchase_features.purchase_features`, from lines that stay in the engine.
+
+Lines are reduced to baskets, purchase days and (member, department/category)
+spend inside the engine; only one row per member (and per member x top
+category / department) comes into pandas, where the few derived columns
+(ratios, the population prior of the purchase cycle) are computed.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from features.code_groups import column_names, safe_divide, to_cutoff
+from features.errors import ConfigError, DataError
+from features.purchase_features import RFM_COLUMNS
+from features.relational.tables import materialize, register_frame
+
+US_PER_DAY = 86_400 * 10**6
+_OTHER = "\x00other"  # a category label no real category has (sorts first)
+
+
+def lines_before(lines, cutoff: pd.Timestamp):
+    """The lines strictly before ``cutoff`` (Ibis table with ``ts_us``)."""
+    return lines.filter(lines.ts_us < cutoff.value // 1000)
+
+
+def purchase_aggregates(
+    lines,
+    items: pd.DataFrame,
+    as_of,
+    *,
+    n_categories: int = 20,
+    trend_days: float = 90,
+    spend_mix: bool = True,
+) -> pd.DataFrame:
+    """Per-member purchase features (same frame as ``purchase_features``, rows sorted by id).
+
+    Parameters
+    ----------
+    lines : Ibis table
+        Canonical lines from :mod:`features.relational.tables`.
+    items : DataFrame
+        Canonical items (``item_id``, ``category``, optional ``department``).
+    as_of, n_categories, trend_days, spend_mix
+        As in :func:`features.purchase_features.purchase_features`.
+    """
+    cutoff = to_cutoff(as_of)
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    if not trend_days > 0:
+        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
+    for col in ("item_id", "category"):
+        if col not in items.columns:
+            raise DataError(f"items lack column '{col}'; it is required.")
+    cut = cutoff.value // 1000
+    window = int(round(trend_days * US_PER_DAY))
+    before = lines_before(lines, cutoff)
+    b = before.group_by(["member_id", "basket_id"]).aggregate(
+        b_time=before.ts_us.min(),
+        b_amount=before.amount.sum(),
+        b_discount=before.discount.sum(),
+        b_lines=before.count(),
+    )
+    recent = b.b_time >= cut - window
+    earlier = (b.b_time >= cut - 2 * window) & ~recent
+    per = b.group_by("member_id").aggregate(
+        frequency=b.count(),
+        total=b.b_amount.sum(),
+        discount=b.b_discount.sum(),
+        last=b.b_time.max(),
+        first=b.b_time.min(),
+        n_lines=b.b_lines.sum(),
+        spend_recent=ibis.ifelse(recent, b.b_amount, 0.0).sum(),
+        spend_earlier=ibis.ifelse(earlier, b.b_amount, 0.0).sum(),
+    )
+    days = b.select("member_id", day=(b.b_time // US_PER_DAY)).distinct()
+    w = ibis.window(group_by="member_id", order_by="day")
+    gaps = days.mutate(gap=(days.day - days.day.lag().over(w)).cast("float64"))
+    gaps = gaps.filter(gaps.gap.notnull())
+    gap_stats = gaps.group_by("member_id").aggregate(
+        gap_mean=gaps.gap.mean(), gap_std=gaps.gap.std(how="pop")
+    )
+    distinct = before.group_by("member_id").aggregate(n_items_distinct=before.item_id.nunique())
+    joined = per.left_join(gap_stats, "member_id").left_join(distinct, "member_id")
+    frame = (
+        joined.select(*per.columns, "gap_mean", "gap_std", "n_items_distinct")
+        .to_pyarrow()
+        .to_pandas()
+        .sort_values("member_id")
+        .set_index("member_id")
+    )
+    frame.index = pd.Index(frame.index, dtype="str", name="member_id")
+    out = _derived(frame, cut)
+    if spend_mix:
+        shares, top_cat, top_dept = _spend_mix(before, items, frame.index, n_categories)
+    else:
+        shares = pd.DataFrame(index=frame.index)
+        top_cat = top_dept = pd.array([None] * len(frame), dtype="str")
+    tail = pd.DataFrame(
+        {
+            "top_category": pd.array(top_cat, dtype="str"),
+            "top_department": pd.array(top_dept, dtype="str"),
+            "discount_share": safe_divide(frame["discount"], frame["total"] + frame["discount"]),
+        },
+        index=frame.index,
+    )
+    return pd.concat([out, shares, tail], axis=1)
+
+
+def _derived(frame: pd.DataFrame, cut: int) -> pd.DataFrame:
+    """The ratio columns and the population prior, from one row per member."""
+    f = {c: frame[c].to_numpy(dtype=np.float64, na_value=np.nan) for c in frame.columns}
+    recency = (cut - f["last"]) / US_PER_DAY
+    gap_mean = f["gap_mean"]
+    known = np.isfinite(gap_mean)
+    prior = float(np.median(gap_mean[known])) if known.any() else np.nan
+    cycle = np.where(known, gap_mean, prior)
+    recent = f["spend_recent"]
+    earlier = f["spend_earlier"]
+    cols = {
+        "recency_days": recency,
+        "frequency": f["frequency"],
+        "monetary_total": f["total"],
+        "monetary_mean_basket": safe_divide(f["total"], f["frequency"]),
+        "n_lines": f["n_lines"],
+        "n_items_distinct": f["n_items_distinct"],
+        "first_purchase_days": (cut - f["first"]) / US_PER_DAY,
+        "interpurchase_mean_days": gap_mean,
+        "interpurchase_std_days": f["gap_std"],
+        "expected_days_to_next": cycle - recency,
+        "overdue_ratio": safe_divide(recency, cycle),
+        "spend_recent": recent,
+        "spend_earlier": earlier,
+        "spend_trend": np.log1p(np.maximum(recent, 0.0)) - np.log1p(np.maximum(earlier, 0.0)),
+    }
+    return pd.DataFrame({c: cols[c] for c in RFM_COLUMNS}, index=frame.index)
+
+
+def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
+    """Department and top-category shares and the top category and department per member."""
+    category = items["category"].astype("str")
+    department = (
+        items["department"].astype("str").fillna(category) if "department" in items else category
+    )
+    dept_labels = sorted(set(department.dropna()))
+    items_frame = pd.DataFrame(
+        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
+    ).drop_duplicates("item_id")
+    catalog = register_frame(ibis.get_backend(before), "catalog_items", items_frame)
+    known = before.inner_join(catalog, "item_id")
+    # The one pass over the lines, kept as a (spillable) temporary table; every
+    # other spend-mix query reads this member x (department, category) table.
+    pair = materialize(
+        known.group_by(["member_id", "department", "category"]).aggregate(spend=known.amount.sum()),
+        "member_spend_pairs",
+    )
+    by_cat = pair.group_by(["member_id", "category"]).aggregate(spend=pair.spend.sum())
+    cat_spend = (
+        by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()).to_pyarrow().to_pandas()
+    )
+    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
+        ["spend", "category"], ascending=[False, True]
+    )
+    top = list(cat_spend["category"][:n_categories])
+    by_dept = pair.group_by(["member_id", "department"]).aggregate(spend=pair.spend.sum())
+    # The rest go to a null bucket, named _OTHER once in pandas.
+    null = ibis.null("string")
+    bucket = ibis.ifelse(by_cat.category.isin(top), by_cat.category, null) if top else null
+    by_top = (
+        by_cat.mutate(bucket=bucket)
+        .group_by(["member_id", "bucket"])
+        .aggregate(spend=by_cat.spend.sum())
+    )
+    dept = _wide(by_dept.to_pyarrow().to_pandas(), "department", dept_labels, index)
+    long_top = by_top.to_pyarrow().to_pandas()
+    long_top["bucket"] = long_top["bucket"].fillna(_OTHER)
+    cats = _wide(long_top, "bucket", [*top, _OTHER], index)
+    total = dept.sum(axis=1).to_numpy()
+    has = total > 0
+    block = np.concatenate([dept.to_numpy(), cats.to_numpy()], axis=1)
+    shares = np.full(block.shape, np.nan)
+    shares[has] = block[has] / total[has, None]
+    columns = (
+        column_names("dept_share__", dept_labels)
+        + column_names("cat_share__", top, reserved=("other",))
+        + ["cat_share__other"]
+    )
+    top_cat = _argmax(by_cat, "category", index, has)
+    top_dept = _argmax(by_dept, "department", index, has)
+    ibis.get_backend(before).raw_sql('DROP TABLE IF EXISTS "member_spend_pairs"')
+    return pd.DataFrame(shares, index=index, columns=columns), top_cat, top_dept
+
+
+def _wide(long: pd.DataFrame, key: str, labels: list, index: pd.Index) -> pd.DataFrame:
+    """``member_id x labels`` spend (0 where none) from long rows."""
+    wide = long.pivot(index="member_id", columns=key, values="spend")
+    return wide.reindex(index=index, columns=labels).fillna(0.0)
+
+
+def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
+    """The label of each member's largest spend (ties: first by name); None without spend."""
+    w = ibis.window(group_by="member_id", order_by=[ibis.desc("spend"), key])
+    ranked = spend.mutate(rank=ibis.row_number().over(w))
+    best = ranked.filter(ranked["rank"] == 0).select("member_id", key).to_pyarrow()
+    best = best.to_pandas()
+    labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
+    return np.where(has, labels, None)

@@ -1,0 +1,119 @@
+"""The canonical tables (:mod:`features.dataset`) as Ibis tables.
+
+Timestamps become integer microseconds since the epoch (``ts_us``), the unit
+every feature expression computes with; ids become strings.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+import pyarrow as pa
+
+from features.errors import DataError
+
+TX_COLUMNS = ("member_id", "item_id", "timestamp", "basket_id", "quantity", "amount", "discount")
+
+
+def tables_from_dataset(con, dataset) -> dict:
+    """Register a loaded :class:`~features.dataset.Dataset`'s lines and events in ``con``.
+
+    The lines are copied into DuckDB once (Arrow); the features then run there.
+    Returns ``{"transactions": ..., "offer_events": ...}`` as Ibis tables.
+    """
+    tx = dataset.transactions
+    frame = pd.DataFrame(
+        {
+            c: (tx[c].astype("str") if c.endswith("_id") and c != "basket_id" else tx[c])
+            for c in TX_COLUMNS
+            if c in tx
+        }
+    )
+    frame["timestamp"] = frame["timestamp"].astype("datetime64[us]")
+    out = {"transactions": _canonical_lines(register_frame(con, "transactions", frame))}
+    ev = dataset.offer_events
+    events = pd.DataFrame(
+        {
+            "member_id": ev["member_id"].astype("str"),
+            "event": ev["event"].astype("str"),
+            "timestamp": ev["timestamp"].astype("datetime64[us]"),
+        }
+    )
+    out["offer_events"] = _canonical_events(register_frame(con, "offer_events", events))
+    return out
+
+
+def register_frame(con, name: str, frame: pd.DataFrame):
+    """``frame`` as a DuckDB view over its Arrow form (scanned in place, not copied)."""
+    con.con.register(name, _arrow(frame))
+    return con.table(name)
+
+
+def materialize(expr, name: str):
+    """``expr`` computed once into a temporary table of its backend (spillable in DuckDB).
+
+    Ibis's own ``cache()`` goes through ``create_table``, which this Ibis and
+    DuckDB pair cannot parse, so the table is created from the compiled SQL.
+    """
+    backend = ibis.get_backend(expr)
+    sql = ibis.to_sql(expr, dialect=backend.name)
+    backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+    return backend.table(name)
+
+
+def _arrow(frame: pd.DataFrame) -> pa.Table:
+    """Arrow, not pandas, into Ibis: its pandas path reads a pandas option deprecated in 3.0."""
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def tables_from_parquet(con, transactions: str | os.PathLike) -> dict:
+    """Canonical transactions written as Parquet (a file or a glob), read lazily.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or lacks a required column.
+    """
+    path = Path(transactions)
+    if not any(ch in str(path) for ch in "*?[") and not path.exists():
+        raise DataError(f"{path}: no such file; pass canonical transactions as Parquet.")
+    table = con.read_parquet(str(path))
+    missing = [c for c in TX_COLUMNS if c not in table.columns and c != "discount"]
+    if missing:
+        raise DataError(f"{path}: transactions lack column(s) {missing}; they are required.")
+    if "discount" not in table.columns:
+        table = table.mutate(discount=ibis.literal(0.0))
+    return {"transactions": _canonical_lines(table)}
+
+
+def _canonical_lines(t):
+    return t.select(
+        member_id=t.member_id.cast("string"),
+        item_id=t.item_id.cast("string"),
+        ts_us=epoch_us(t.timestamp),
+        basket_id=t.basket_id.cast("int64"),
+        quantity=t.quantity.cast("float64").fill_null(0.0),
+        amount=t.amount.cast("float64").fill_null(0.0),
+        discount=t.discount.cast("float64").fill_null(0.0),
+    ).filter(lambda r: r.ts_us.notnull() & r.member_id.notnull() & r.item_id.notnull())
+
+
+def _canonical_events(t):
+    return t.select(
+        member_id=t.member_id.cast("string"), event=t.event, ts_us=epoch_us(t.timestamp)
+    )
+
+
+@ibis.udf.scalar.builtin
+def epoch_us(ts: dt.timestamp) -> dt.int64:
+    """Microseconds since the epoch (DuckDB's ``epoch_us``; Spark's ``unix_micros``)."""
+
+
+def require(table, columns, name: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DataError(f"{name} lack column(s) {missing}; they are required.")

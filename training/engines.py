@@ -1,0 +1,31 @@
+"""The engine a training run builds its features on: pandas (in memory) or DuckDB.
+
+:func:`duckdb_features` is the ``features`` step of :func:`training.pipeline.train`
+with ``engine="duckdb"``: the per-line aggregations of the member and item
+features run as Ibis expressions on DuckDB (:mod:`features.relational`); the
+result is the same frames the pandas builders give.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+ENGINES = ("pandas", "duckdb")
+
+
+def duckdb_features(
+    dataset, as_of: pd.Timestamp, cfg: dict, *, memory_limit: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(member features, item features)`` of ``dataset`` as of ``as_of``, on DuckDB."""
+    from features.relational import connect, item_features, member_features, tables_from_dataset
+
+    con = connect(memory_limit=memory_limit)
+    try:
+        lines = tables_from_dataset(con, dataset)["transactions"]
+        members = member_features(
+            lines, dataset, as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
+        )
+        items = item_features(lines, dataset.items, as_of)
+    finally:
+        con.disconnect()
+    return members, items
