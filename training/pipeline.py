@@ -40,12 +40,13 @@ from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
 from training.config import load_config
 from training.progress import StepTimer
+from training.uplift_step import fit_uplift_step
 
 logger = logging.getLogger(__name__)
 
 STEPS = (
     "load and validate", "features", "segmentation", "recommendations", "windows", "churn",
-    "value", "offer response", "member table", "report", "write artifacts",
+    "value", "offer response", "uplift", "member table", "report", "write artifacts",
 )  # fmt: skip
 TOP_CATEGORIES = 3
 # One candidate per component (recommend.tune = false): still validated, not searched.
@@ -207,6 +208,8 @@ def train(
             _guarded(run, "value", _value)
         with timer.step("offer response"):
             _offer_response(run)
+        with timer.step("uplift"):
+            fit_uplift_step(run)
     with timer.step("member table"):
         run.members = _member_table(run)
     writer = artifacts.start_version(artifacts_dir)

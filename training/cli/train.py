@@ -93,5 +93,12 @@ def train(
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")
     else:
         click.echo("  offer response: priors per offer type (too little offer history)")
+    uplift = m.get("uplift") or {}
+    if uplift.get("trained"):
+        better = ", ".join(uplift["better_than_random"]) or "none"
+        click.echo(f"  uplift: {len(uplift['models'])} models; better than random and than "
+                   f"targeting by P(redeem): {better}")
+    elif uplift:
+        click.echo(f"  uplift: not trained: {uplift['reason']}")
     click.echo(f"  total {sum(run.seconds.values()):.1f} s; report: "
                f"{artifacts_dir}/{version}/report.html")

@@ -45,8 +45,10 @@ class HtmlReport:
     def heading(self, text: str, level: int = 2) -> None:
         self.parts.append(f"<h{level}>{html.escape(text)}</h{level}>")
 
-    def text(self, text: str, note: bool = False) -> None:
-        cls = ' class="note"' if note else ""
+    def text(self, text: str, note: bool = False, flag: bool = False) -> None:
+        """A paragraph; ``note`` in small grey, ``flag`` in red (a model that loses to its
+        baseline)."""
+        cls = ' class="worse"' if flag else (' class="note"' if note else "")
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
 
     def table(

@@ -42,6 +42,7 @@ def render_report(run, version: str) -> str:
     if "value" in run.metrics:
         _value(rep, run)
     _offer_response(rep, run)
+    _uplift(rep, run)
     return rep.render()
 
 
@@ -247,3 +248,35 @@ def _offer_response(rep: HtmlReport, run) -> None:
         f"time (latest quarter of sends): ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}."
     )
+
+
+def _uplift(rep: HtmlReport, run) -> None:
+    m = run.metrics.get("uplift") or {}
+    rep.heading("Uplift (incremental effect of offers)")
+    if not m.get("trained"):
+        rep.text(f"Not trained: {m.get('reason', 'the step did not run')} Offers are ranked by "
+                 "expected value, not by incremental value.", note=True)
+        return
+    rep.text(f"{m['learner']} per offer type and outcome, fitted on sends against their "
+             f"randomised control, validated on {m['validation_members']} held-out members: "
+             "Qini curves of targeting by predicted uplift, by P(redeem) and at random. "
+             "Outcomes are spend and retention in the "
+             f"{m['window_days']:.0f} days after the send (or the held-out send).")
+    table = run.tables["uplift_validation"]
+    losers = table[~table["better_than_random"].astype(bool)]
+    for row in losers.itertuples():
+        rep.text(f"{row.offer_type} / {row.outcome}: the uplift model is not better than "
+                 "random targeting and targeting by P(redeem) on its validation members "
+                 f"(normalised AUUC {row.normalized_auuc_uplift:.3f} against "
+                 f"{row.normalized_auuc_response:.3f}); do not target by it.", flag=True)
+    rep.table(table)
+    curves = run.tables["uplift_curves"]
+    for (offer_type, outcome), curve in curves.groupby(["offer_type", "outcome"], sort=True):
+        fig = figure(5, 3.2)
+        ax = fig.axes[0]
+        for policy, part in curve.groupby("policy", sort=False):
+            ax.plot(part["fraction"], part["gain"], label=policy)
+        ax.set_xlabel("share of members targeted")
+        ax.set_ylabel(f"incremental {outcome}")
+        ax.legend()
+        rep.figure(fig, f"Qini curves, {offer_type} offers, outcome {outcome}")

@@ -1,0 +1,83 @@
+"""The training step "uplift": validate uplift models on the data's randomised control groups.
+
+An uplift model needs sends with a randomised control: ``holdout`` offer events
+(docs/data.md), which the engine's own control groups produce and
+``offers synth`` plants. The step fits :func:`models.uplift.fit_uplift` per
+offer type and outcome (incremental spend, retention), validated on held-out
+members against random targeting and against targeting by P(redeem), and
+records what it found:
+
+- ``metrics["uplift"]``: ``{"trained": True, "learner", "models": [one record per
+  offer type and outcome, VALIDATION_COLUMNS], "better_than_random": [...]}``, or
+  ``{"trained": False, "reason": ...}`` when the data cannot support it (no
+  control group, too few rows);
+- ``tables["uplift_validation"]`` and ``tables["uplift_curves"]`` (the Qini
+  curves of the validation members), shown in the report.
+
+Uplift is not a model the offer engine needs (it ranks by expected value, and
+says so, while no validated uplift model exists), so a step that cannot run is
+not one of the pipeline's *skipped* steps, which withhold offers.
+
+Imports: :mod:`features`, :mod:`models`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import DataError
+from models.offer_response import offer_specs_from_events
+from models.uplift import fit_uplift
+
+logger = logging.getLogger(__name__)
+
+#: Learner, outcome window and boosting rounds of the step's uplift models.
+LEARNER, WINDOW_DAYS, MAX_ITER = "x_learner", 14.0, 60
+
+
+def control_group_reason(offer_events: pd.DataFrame) -> str | None:
+    """Why the offer events cannot support uplift models; None when they may."""
+    events = offer_events["event"].astype(str) if "event" in offer_events else pd.Series([])
+    if not (events == "holdout").any():
+        return ("no randomised control group: the offer events have no 'holdout' rows "
+                "(members chosen for a campaign and held out of it; docs/data.md). The "
+                "engine's control groups produce them: export them with 'offers events "
+                "export' and add them to the data.")
+    if not (events == "sent").any():
+        return "no sends: the offer events have 'holdout' rows but no 'sent' rows."
+    return None
+
+
+def fit_uplift_step(run) -> None:
+    """Fit and validate the uplift models of a :class:`training.pipeline.TrainingRun`."""
+    reason = control_group_reason(run.dataset.offer_events)
+    if reason is None:
+        extras = Path(run.data_dir) / "extras" / "campaigns.parquet"
+        offers = offer_specs_from_events(run.dataset,
+                                         str(run.data_dir) if extras.is_file() else None)
+        try:
+            fit = fit_uplift(run.dataset, run.as_of, offers, learner=LEARNER,
+                             window_days=WINDOW_DAYS, random_state=run.config["seed"],
+                             max_iter=MAX_ITER)
+        except DataError as exc:
+            reason = str(exc)
+    if reason is not None:
+        logger.info("uplift not trained: %s", reason)
+        run.metrics["uplift"] = {"trained": False, "reason": reason}
+        return
+    table = fit.validation
+    run.tables["uplift_validation"] = table
+    run.tables["uplift_curves"] = pd.concat(
+        [curve.assign(offer_type=t, outcome=o) for (t, o), curve in fit.curves.items()],
+        ignore_index=True)
+    records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+               for row in table.to_dict("records")]
+    run.metrics["uplift"] = {
+        "trained": True, "learner": LEARNER, "window_days": WINDOW_DAYS,
+        "validation_members": len(fit.validation_members), "models": records,
+        "better_than_random": [f"{r['offer_type']}/{r['outcome']}" for r in records
+                               if r["better_than_random"]],
+    }
