@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
+from features.files import read_decision_log
 
 ARM_COLUMNS = ("arm", "members", "redeemers", "redemption_rate", "ci_low", "ci_high",
                "reference", "diff", "diff_ci_low", "diff_ci_high")
@@ -25,21 +26,8 @@ ARM_COLUMNS = ("arm", "members", "redeemers", "redemption_rate", "ci_low", "ci_h
 
 def read_arm_log(path: str | Path) -> pd.DataFrame:
     """A decision log (``offers events export --decisions``) with its ``arm`` column."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"decision log {path} does not exist; write one with "
-                        "`offers events export --decisions --out FILE`.")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix == ".jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False)
-    else:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    missing = [c for c in ("member_id", "arm", "decided_at") if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path} is not a decision log: column(s) {', '.join(missing)} missing.")
-    return frame
+    return read_decision_log(path, ("member_id", "arm", "decided_at"), dtype=str,
+                             keep_default_na=False)
 
 
 def arm_lift(decisions: pd.DataFrame, offer_events: pd.DataFrame, *, window_days: float = 28.0,

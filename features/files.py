@@ -1,6 +1,7 @@
-"""The small files users hand to commands: TOML settings files and lists of member ids.
+"""The small files users hand to commands: TOML settings files, lists of member ids and
+exported decision logs.
 
-Both give a clear :class:`~features.errors.ConfigError` or
+Each gives a clear :class:`~features.errors.ConfigError` or
 :class:`~features.errors.DataError` naming the file, never a traceback.
 """
 
@@ -53,3 +54,29 @@ def read_member_ids(path: str | Path) -> np.ndarray:
     if ids.empty:
         raise DataError(f"{path} lists no member ids.")
     return ids.to_numpy(dtype=str)
+
+
+def read_decision_log(path: str | Path, required: tuple[str, ...], *, hint: str = "",
+                      **csv_options) -> pd.DataFrame:
+    """A decision log exported by ``offers events export --decisions`` (.csv/.parquet/.jsonl).
+
+    A missing file, or one without the ``required`` columns, is a DataError naming it
+    (``hint`` is added to the latter); ``csv_options`` go to :func:`pandas.read_csv`.
+    Shared by ``offers lift --arms`` and ``offers replay``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"decision log {path} does not exist; write one with "
+                        "`offers events export --decisions --out FILE`.")
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif suffix == ".jsonl":
+        frame = pd.read_json(path, lines=True, dtype=False)
+    else:
+        frame = pd.read_csv(path, **csv_options)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path} is not a decision log: column(s) {', '.join(missing)} "
+                        f"missing{hint}.")
+    return frame

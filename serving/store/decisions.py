@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import DataError
+from features.files import read_decision_log
 from features.storage import write_frame_atomic
 
 logger = logging.getLogger(__name__)
@@ -185,22 +186,9 @@ def decisions_frame(store) -> pd.DataFrame:
 def read_decisions(path: str | Path) -> pd.DataFrame:
     """A decision log exported by ``offers events export --decisions`` (.csv/.parquet/.jsonl),
     with ``candidates`` and ``shown`` decoded to lists."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"decision log {path} does not exist; write one with "
-                        "`offers events export --decisions --out FILE`.")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif suffix == ".jsonl":
-        frame = pd.read_json(path, lines=True, dtype=False)
-    else:
-        frame = pd.read_csv(path, dtype={"member_id": str, "decision_id": str})
-    missing = [c for c in ("decision_id", "member_id", "candidates", "shown")
-               if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path} is not a decision log: column(s) {', '.join(missing)} missing; "
-                        "export one with `offers events export --decisions`.")
+    frame = read_decision_log(path, ("decision_id", "member_id", "candidates", "shown"),
+                              hint="; export one with `offers events export --decisions`",
+                              dtype={"member_id": str, "decision_id": str})
     for column in ("candidates", "shown"):
         frame[column] = [json.loads(v) if isinstance(v, str) else (v if isinstance(v, list)
                          else []) for v in frame[column]]
