@@ -38,6 +38,7 @@ from models.recommenders.category import without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
+from training.baseline_flags import baseline_flags
 from training.config import load_config
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
@@ -210,6 +211,7 @@ def train(
             _offer_response(run)
         with timer.step("uplift"):
             fit_uplift_step(run)
+    run.metrics["flags"] = baseline_flags(run.metrics, run.config["recommend"]["k"])
     with timer.step("member table"):
         run.members = _member_table(run)
     writer = artifacts.start_version(artifacts_dir)

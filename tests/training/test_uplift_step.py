@@ -12,6 +12,7 @@ from training.synth.generate import generate
 from training.uplift_step import control_group_reason
 
 FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+FAST_K = 10  # the default recommend.k
 
 
 def _events(*kinds: str) -> pd.DataFrame:
@@ -81,3 +82,16 @@ def test_data_without_holdouts_trains_everything_else(trained, tmp_path):
     assert not (out / version / "uplift_validation.parquet").exists()
     html = (out / version / "report.html").read_text()
     assert "Not trained: no randomised control group" in html
+
+
+def test_every_baseline_flag_is_a_red_line_in_the_report_and_the_metrics(trained):
+    _, out, version, run = trained
+    from training.baseline_flags import baseline_flags, flag_line
+
+    metrics = {k: v for k, v in run.metrics.items() if k != "flags"}
+    assert run.metrics["flags"] == baseline_flags(metrics, FAST_K)
+    assert artifacts.open_version(out).manifest["metrics"]["flags"] == run.metrics["flags"]
+    html = (out / version / "report.html").read_text()
+    for flag in run.metrics["flags"]:
+        assert f'<p class="worse">{flag_line(flag)}</p>' in html
+    assert (">Models that lose to their baseline</h" in html) == bool(run.metrics["flags"])

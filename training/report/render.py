@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.kpis import program_kpis
+from training.baseline_flags import flag_line
 from training.report.html import HtmlReport, figure
 
 # (section, metric, label, higher is better) compared with the previous version.
@@ -32,6 +33,7 @@ def render_report(run, version: str) -> str:
     rep = HtmlReport(f"Training report {version}")
     _summary(rep, run, version)
     _skipped(rep, run)
+    _flags(rep, run)
     _comparison(rep, run)
     _retention(rep, run)
     _segments(rep, run)
@@ -80,6 +82,15 @@ def _skipped(rep: HtmlReport, run) -> None:
     rep.text("The data cannot support these steps; everything else trained. Offers that need a "
              "skipped model are not made (see training/applicability.py).", note=True)
     rep.table(pd.DataFrame({"step": list(skipped), "reason": list(skipped.values())}))
+
+
+def _flags(rep: HtmlReport, run) -> None:
+    flags = run.metrics.get("flags") or []
+    if not flags:
+        return
+    rep.heading("Models that lose to their baseline")
+    for flag in flags:
+        rep.text(flag_line(flag), flag=True)
 
 
 def _comparison(rep: HtmlReport, run) -> None:

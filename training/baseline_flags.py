@@ -1,0 +1,60 @@
+"""Which models lose to their simple baseline on the validation split, for the report and CLI.
+
+Every model is validated against the strongest simple baseline of its kind
+(``metrics.json``): recommendations against popularity and buy-again, churn
+against recency only, spend against the past-spend rate. A model that does
+worse than its baseline on a metric is *flagged* (``metrics["flags"]``, a red
+line in the report, a ``FLAG`` line in ``offers train``'s output), not shipped
+silently.
+
+Imports: nothing of the project.
+"""
+
+from __future__ import annotations
+
+#: (section, metric, label, higher is better) checked against the section's ``baseline``.
+AGAINST_BASELINE = (
+    ("churn", "roc_auc", "churn ROC-AUC", True),
+    ("churn", "pr_auc", "churn PR-AUC", True),
+    ("value", "spearman", "spend Spearman", True),
+    ("value", "mae", "spend MAE", False),
+    ("value", "top_decile_capture", "spend top-decile capture", True),
+)
+
+
+def baseline_flags(metrics: dict, k: int) -> list[dict]:
+    """One record per (model, metric) where the model does worse than its baseline.
+
+    Records: ``model``, ``metric``, ``value``, ``baseline`` (name), ``baseline_value``.
+    """
+    flags = []
+    for section, key, label, higher in AGAINST_BASELINE:
+        m = metrics.get(section) or {}
+        value, base = m.get(key), (m.get("baseline") or {}).get(key)
+        if value is None or base is None:
+            continue
+        if (value < base) if higher else (value > base):
+            flags.append({"model": section, "metric": label, "value": float(value),
+                          "baseline": "recency only" if section == "churn" else "past-spend rate",
+                          "baseline_value": float(base)})
+    rec = metrics.get("recommend") or {}
+    for suffix, label, baselines in (("", f"NDCG@{k}", ("popularity", "buy_again")),
+                                     ("_new", f"NDCG@{k} on never-bought items",
+                                      ("popularity",))):
+        value = rec.get(f"blend_ndcg@{k}{suffix}")
+        scores = {b: rec.get(f"{b}_ndcg@{k}{suffix}") for b in baselines}
+        scores = {b: v for b, v in scores.items() if v is not None}
+        if value is None or not scores:
+            continue
+        best = max(scores, key=scores.get)
+        if value < scores[best]:
+            flags.append({"model": "recommend", "metric": f"recommendations {label}",
+                          "value": float(value), "baseline": best.replace("_", "-"),
+                          "baseline_value": float(scores[best])})
+    return flags
+
+
+def flag_line(flag: dict) -> str:
+    """A flag as one sentence."""
+    return (f"{flag['metric']}: {flag['value']:.4g}, worse than the {flag['baseline']} "
+            f"baseline ({flag['baseline_value']:.4g}) on the validation split.")
