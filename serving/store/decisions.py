@@ -30,6 +30,7 @@ import pandas as pd
 from features.errors import DataError
 from features.files import read_decision_log
 from features.storage import write_frame_atomic
+from serving.store.sql import create_tables
 
 logger = logging.getLogger(__name__)
 
@@ -63,11 +64,7 @@ class DecisionLog:
     def __init__(self, store) -> None:
         self.store = store
         self.param = store.param
-        with store.connection() as conn, store.transaction(conn):
-            if self.param == "%s":  # PostgreSQL: workers starting together must not race
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                conn.execute(statement)
+        create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     def write(self, records: Iterable) -> int:
         """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped."""

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from serving.store.sql import create_tables
+
 STATES = ("queued", "running", "done", "failed")
 KINDS = ("offers", "holdouts")
 ROW_CHUNK = 200
@@ -143,11 +145,7 @@ class JobStore:
     def __init__(self, store) -> None:
         self.store = store
         self.param = store.param
-        with store.connection() as conn, store.transaction(conn):
-            if self.param == "%s":  # PostgreSQL: workers starting together must not race
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                conn.execute(statement)
+        create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     # -- creation and reading ---------------------------------------------------------------
     def create(self, request: dict, fingerprint: str, client_key: str | None,

@@ -33,6 +33,18 @@ from serving.store.base import (
 
 logger = logging.getLogger(__name__)
 
+
+def create_tables(store, schema: str, lock: int) -> None:
+    """Run ``schema``'s statements (``CREATE ... IF NOT EXISTS``) in one transaction of
+    ``store``; on PostgreSQL under the advisory lock ``lock``, so that workers starting
+    together do not race. Used by the tables that borrow the event store's connections
+    (campaign jobs, the decision log)."""
+    with store.connection() as conn, store.transaction(conn):
+        if store.param == "%s":
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        for statement in filter(str.strip, schema.split(";")):
+            conn.execute(statement)
+
 #: What a client is told (details, which may name hosts, go to the log only).
 UNAVAILABLE = "the event store is unavailable (database down or restarting); retry in a few seconds"
 CHUNK = 200  # rows per multi-row INSERT or IN (...) list
