@@ -32,7 +32,7 @@ from flask import Blueprint, current_app, g
 from features.contract import EVENT_TYPES
 from features.errors import ApiError, EventConflict, StoreUnavailable
 from serving.api.auth import require
-from serving.api.params import check_id, json_body
+from serving.api.params import check_id, json_body, parse_utc
 from serving.store.base import StoredEvent
 
 bp = Blueprint("events", __name__, url_prefix="/v1")
@@ -148,8 +148,7 @@ def _timestamp(value, now: datetime, where: str) -> datetime:
                        f"(e.g. 2024-03-31T14:05:00Z), got {type(value).__name__}.")
     shown = repr(value[:40])
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+        ts = parse_utc(value)
     except ValueError:
         raise ApiError(f"{where}: timestamp {shown} is not ISO 8601 "
                        "(e.g. 2024-03-31T14:05:00Z).") from None

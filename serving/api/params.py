@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from datetime import datetime, timezone
 from typing import Any
 
 from flask import request
@@ -148,3 +149,14 @@ def shown(value: Any, limit: int = 40) -> str:
     """``value`` quoted and cut to ``limit`` characters, for error messages."""
     text = str(value)
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO 8601 time (``Z`` allowed, no zone meaning UTC) as an aware UTC datetime.
+
+    Raises ValueError when ``text`` is not ISO 8601, OverflowError when it falls
+    outside the calendar in UTC (``0001-01-01T00:00:00+01:00``); callers say which
+    times they accept.
+    """
+    ts = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)

@@ -22,7 +22,7 @@ from flask import Blueprint, g
 from features.errors import ApiError
 from serving.api.auth import require
 from serving.api.members import utc_now
-from serving.api.params import CHANNELS, check_id, json_body, json_object, shown
+from serving.api.params import CHANNELS, check_id, json_body, json_object, parse_utc, shown
 from serving.engine.planned_sends import OUTPUT, score_sends
 
 bp = Blueprint("score_sends", __name__, url_prefix="/v1/offers")
@@ -86,8 +86,7 @@ def _timestamp(value, where: str) -> str:
         raise ApiError(f"{where}: timestamp must be an ISO 8601 string "
                        f"(e.g. 2026-12-01T10:00:00Z), got {type(value).__name__}.")
     try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+        ts = parse_utc(value)
     except ValueError:
         raise ApiError(f"{where}: timestamp {shown(value)} is not ISO 8601 "
                        "(e.g. 2026-12-01T10:00:00Z).") from None
