@@ -14,6 +14,17 @@ import pytest
 from keys import KEYS
 
 
+@pytest.fixture
+def app(make_config, trained_artifacts, tmp_path):
+    """A fresh app over the trained version with the test keys, its event store closed after
+    the test (modules that need another app define their own ``app``)."""
+    from serving import create_app
+
+    app = create_app(make_config(trained_artifacts[0], tmp_path))
+    yield app
+    app.extensions["offers_store"].close()
+
+
 @pytest.fixture(scope="session")
 def auth():
     """``auth(key)``: the Authorization header for ``key``."""

@@ -13,13 +13,6 @@ from serving.engine import in_control
 
 
 @pytest.fixture
-def app(make_config, trained_artifacts, tmp_path):
-    app = create_app(make_config(trained_artifacts[0], tmp_path))
-    yield app
-    app.extensions["offers_store"].close()
-
-
-@pytest.fixture
 def client(app):
     return app.test_client()
 

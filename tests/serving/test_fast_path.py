@@ -10,17 +10,9 @@ import pytest
 from keys import EVENTS, READ
 from werkzeug.test import Client
 
-from serving import create_app
 from serving.api.fast_path import FastPath
 
 RID = {"X-Request-ID": "fixed-rid-1"}
-
-
-@pytest.fixture
-def app(make_config, trained_artifacts, tmp_path):
-    app = create_app(make_config(trained_artifacts[0], tmp_path))
-    yield app
-    app.extensions["offers_store"].close()
 
 
 @pytest.fixture
