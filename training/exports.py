@@ -26,9 +26,20 @@ BATCH = 20_000
 
 
 def member_scores(version: ArtifactVersion) -> pd.DataFrame:
-    """One row per member: segment, cluster, RFM figures, churn risk and CLV."""
-    members = read_members(version)
-    return members[list(SCORE_COLUMNS)]
+    """One row per member: segment, cluster, RFM figures, churn risk and CLV, and
+    ``uplift_<offer_type>`` (predicted extra spend if sent an offer of that type) for each
+    offer type whose uplift model validated better than random."""
+    table = read_members(version)[list(SCORE_COLUMNS)]
+    return table.join(uplift_columns(version), on="member_id")
+
+
+def uplift_columns(version: ArtifactVersion) -> pd.DataFrame:
+    """``uplift_<offer_type>`` columns indexed by member id (none: no validated uplift model)."""
+    if not version.has(f"{schema.UPLIFT_SCORES}.parquet"):
+        return pd.DataFrame(index=pd.Index([], dtype=str, name="member_id"))
+    scores = version.load_frame(schema.UPLIFT_SCORES).astype({"member_id": str})
+    wide = scores.pivot(index="member_id", columns="offer_type", values="uplift_spend")
+    return wide.rename(columns=lambda t: f"uplift_{t}").rename_axis(columns=None)
 
 
 def recommend_long(

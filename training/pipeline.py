@@ -577,6 +577,8 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
     if exported is not None:  # the engine's P(redeem): the model as numbers and its inputs
         writer.save_json(names.RESPONSE_MODEL, exported)
         writer.save_frame(names.RESPONSE_FEATURES, _response_features(run))
+    if names.UPLIFT_SCORES in run.tables:  # a validated uplift model: the engine ranks on it
+        writer.save_frame(names.UPLIFT_SCORES, run.tables[names.UPLIFT_SCORES])
     writer.save_json(names.METRICS, run.metrics)
     writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())
 

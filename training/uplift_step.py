@@ -12,11 +12,18 @@ records what it found:
   ``{"trained": False, "reason": ...}`` when the data cannot support it (no
   control group, too few rows);
 - ``tables["uplift_validation"]`` and ``tables["uplift_curves"]`` (the Qini
-  curves of the validation members), shown in the report.
+  curves of the validation members), shown in the report;
+- ``tables["uplift_scores"]`` (:data:`training.artifacts.schema.UPLIFT_SCORES`):
+  every member's predicted uplift as of ``as_of`` for each offer type whose
+  *spend* model validated better than random and than targeting by P(redeem)
+  (:func:`models.uplift.member_uplift`). The served models are the validated
+  ones (fitted on the training members), so the report's curves describe
+  exactly what the engine ranks on. The offer engine ranks offers of those
+  types by expected incremental profit (``serving/engine/uplift.py``).
 
-Uplift is not a model the offer engine needs (it ranks by expected value, and
-says so, while no validated uplift model exists), so a step that cannot run is
-not one of the pipeline's *skipped* steps, which withhold offers.
+Uplift is not a model the offer engine needs (without a validated one it ranks
+by expected value, and says so), so a step that cannot run is not one of the
+pipeline's *skipped* steps, which withhold offers.
 
 Imports: :mod:`features`, :mod:`models`.
 """
@@ -30,7 +37,7 @@ import pandas as pd
 
 from features.errors import DataError
 from models.offer_response import offer_specs_from_events
-from models.uplift import fit_uplift
+from models.uplift import fit_uplift, member_uplift
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +82,20 @@ def fit_uplift_step(run) -> None:
         ignore_index=True)
     records = [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                for row in table.to_dict("records")]
+    served = sorted(r["offer_type"] for r in records
+                    if r["outcome"] == "spend" and r["better_than_random"])
     run.metrics["uplift"] = {
         "trained": True, "learner": LEARNER, "window_days": WINDOW_DAYS,
         "validation_members": len(fit.validation_members), "models": records,
         "better_than_random": [f"{r['offer_type']}/{r['outcome']}" for r in records
                                if r["better_than_random"]],
+        "served_types": served,
     }
+    if served:
+        fit.models = {key: model for key, model in fit.models.items() if key[0] in served}
+        run.tables["uplift_scores"] = member_uplift(fit, run.dataset, offers, run.as_of,
+                                                    run.member_features.index)
+        logger.info("the engine ranks offers of type(s) %s by incremental profit", served)
+    else:
+        logger.info("no uplift model beat random and P(redeem) targeting: the engine ranks "
+                    "every offer by expected value")

@@ -7,7 +7,9 @@
   (:class:`TwoModelUplift`, :class:`XLearnerUplift`);
 - :mod:`.metrics`: Qini curves and (normalised) areas under them;
 - :mod:`.fit`: :func:`fit_uplift`, models per offer type and outcome, validated
-  on held-out members against random targeting and targeting by P(redeem).
+  on held-out members against random targeting and targeting by P(redeem);
+- :mod:`.scores`: :func:`member_uplift`, every member's predicted uplift per
+  offer type as of a cut-off (what the offer engine ranks on).
 
 Imports: :mod:`features` and :mod:`models` only.
 """
@@ -16,8 +18,11 @@ from models.uplift.fit import VALIDATION_COLUMNS, UpliftFit, fit_uplift
 from models.uplift.learners import TwoModelUplift, XLearnerUplift, make_learner
 from models.uplift.metrics import gain_at, normalized_auuc, qini_auc, qini_curve
 from models.uplift.rows import build_uplift_rows
+from models.uplift.scores import SCORE_COLUMNS as UPLIFT_SCORE_COLUMNS
+from models.uplift.scores import member_uplift
 
 __all__ = [
-    "VALIDATION_COLUMNS", "TwoModelUplift", "UpliftFit", "XLearnerUplift", "build_uplift_rows",
-    "fit_uplift", "gain_at", "make_learner", "normalized_auuc", "qini_auc", "qini_curve",
+    "UPLIFT_SCORE_COLUMNS", "VALIDATION_COLUMNS", "TwoModelUplift", "UpliftFit",
+    "XLearnerUplift", "build_uplift_rows", "fit_uplift", "gain_at", "make_learner",
+    "member_uplift", "normalized_auuc", "qini_auc", "qini_curve",
 ]

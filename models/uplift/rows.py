@@ -38,7 +38,7 @@ ROW_KEYS = ("member_id", "offer_id", "sent_at", "cutoff", "treated", "type", "re
             *OUTCOMES)
 
 
-def _member_features(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
+def member_features_with_mix(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Member features with the full category mix: who is persuadable depends on tastes."""
     from features.member_features import build_member_features
 
@@ -150,7 +150,7 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
     rows["retained"] = (lines > 0).astype(float)
     rows["redeemed"] = _redeemed(events, rows, window_days)
     features = response_features(dataset, offers, rows, cutoff_freq=cutoff_freq,
-                                 member_features=member_features or _member_features)
+                                 member_features=member_features or member_features_with_mix)
     rows = attach_offer_columns(pd.concat([rows, features], axis=1), offers)
     return rows
 

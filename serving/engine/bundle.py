@@ -30,6 +30,7 @@ from models.recommenders.base import top_k
 from serving.engine.category_affinity import CategoryAffinity, build_category_affinity
 from serving.engine.member_table import MemberTable
 from serving.engine.response_model import ResponseInputs, load_response_inputs
+from serving.engine.uplift import MemberUplift, load_member_uplift
 from training.artifacts import (
     Precomputed,
     load_precomputed,
@@ -112,6 +113,9 @@ class ModelBundle:
         #: The trained response model and its member features (set by :func:`load_bundle`;
         #: None: the engine falls back to the per-type priors).
         self.response: ResponseInputs | None = None
+        #: Members' predicted uplift per offer type (set by :func:`load_bundle`; None: the
+        #: version has no validated uplift model and the engine ranks by expected value).
+        self.uplift: MemberUplift | None = None
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:
@@ -366,6 +370,7 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
                          opened.load_frame(schema.ITEMS), item_category,
                          load_precomputed(opened))
     bundle.response = load_response_inputs(opened, members.ids)
+    bundle.uplift = load_member_uplift(opened, members.ids)
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle

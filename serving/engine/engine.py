@@ -44,6 +44,7 @@ from serving.engine.scoring import score_members, with_static_scores
 from serving.engine.scoring_context import Scored, build_scoring_context
 from serving.engine.template_arrays import build_template_arrays
 from serving.engine.tiers import TierLadder
+from serving.engine.uplift import INCREMENTAL_CODE
 
 logger = logging.getLogger(__name__)
 
@@ -319,6 +320,9 @@ class OfferEngine:
         response = self.scoring.response
         if response is not None and not response.learned[t]:  # P(redeem) is the type's prior
             codes = [*codes, TYPE_PRIOR_CODE]
+        uplift = self.scoring.uplift
+        if uplift is not None and uplift.used(row, t):  # ranked by incremental profit
+            codes = [*codes, INCREMENTAL_CODE]
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         if item >= 0:
             target = {"kind": "item", "item_id": str(self.bundle.item_ids[item]),

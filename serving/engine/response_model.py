@@ -132,6 +132,17 @@ def canonical_type(name: str) -> str:
     return TYPE_ALIASES.get(key, key)
 
 
+def matching_types(trained: tuple[str, ...] | list[str],
+                   types: tuple[str, ...]) -> tuple[str | None, ...]:
+    """For each catalog template type, the trained type (a data offer type) it stands for, or
+    None. A catalog type matches by its own name or its prior's key (``personalised_discount``
+    -> ``percent_discount``, which ``percent_off`` is too), aliases resolved.
+    """
+    by_canonical = {canonical_type(t): t for t in trained}
+    return tuple(by_canonical.get(canonical_type(t)) or by_canonical.get(
+        canonical_type(OFFER_TYPES.get(t, (t,))[0])) for t in types)
+
+
 def build_template_response(inputs: ResponseInputs | None, types: tuple[str, ...],
                             value_kinds: tuple[str, ...], amount: np.ndarray,
                             stated: tuple[bool, ...] = ()) -> TemplateResponse | None:
@@ -141,12 +152,7 @@ def build_template_response(inputs: ResponseInputs | None, types: tuple[str, ...
     """
     if inputs is None:
         return None
-    by_canonical = {canonical_type(t): t for t in inputs.model.types_}
-    # A catalog type matches a trained one by its own name or its prior's key
-    # (``personalised_discount`` -> ``percent_discount``, which ``percent_off`` is too).
-    model_type = tuple(
-        by_canonical.get(canonical_type(t)) or by_canonical.get(
-            canonical_type(OFFER_TYPES.get(t, (t,))[0])) for t in types)
+    model_type = matching_types(inputs.model.types_, types)
     percent = np.array([k in _PERCENT_KINDS for k in value_kinds], dtype=bool)
     depth = np.where(percent, np.asarray(amount, dtype="float64") / 100.0, np.nan)
     learned = np.array([t is not None for t in model_type], dtype=bool)

@@ -16,6 +16,12 @@ keeps is one who uses it)::
     saved(m, t) = churn_risk(m) * margin * clv(m) * effect(100 * cost / basket(m))
     EV(m, t)    = p * value + saved - cost - send_cost(channel)
 
+and, for templates of an offer type whose uplift model validated better than
+random (:mod:`serving.engine.uplift`), the expected *incremental* profit::
+
+    EV(m, t)    = margin * uplift_spend(m, type(t)) + p * (business_value(t) - cost)
+                  - send_cost(channel)
+
 with ``effect(x) = effect_max * x / (x + half_effect)`` from the catalog's
 retention section. ``lift`` is the member's purchase share in the target
 category over everyone's (1 for whole-basket offers and members without
@@ -244,6 +250,11 @@ def static_scores(ctx: ScoringContext, rows: np.ndarray) -> Scored:
                      0.0)
     ev = np.where(retention, p[..., None] * value[..., None] + saved - cost,
                   p[..., None] * (value[..., None] - cost))
+    if ctx.uplift is not None:  # validated uplift: the profit the offer changes
+        uplift = ctx.uplift.spend(rows)[..., None]
+        incremental = econ.margin * uplift + p[..., None] * (
+            T.business_value[None, :, None] - cost)
+        ev = np.where(np.isfinite(uplift), incremental, ev)
     capped = ~retention | (cost <= r.max_clv_share * clv)
     ev = np.where(ctx.option_valid[None] & capped & np.isfinite(ev), ev, -np.inf)
     best = np.argmax(ev, axis=2)[..., None]

@@ -35,6 +35,7 @@ from serving.engine.catalog.schema import Catalog
 from serving.engine.member_context import MemberContext
 from serving.engine.response_model import build_template_response
 from serving.engine.template_arrays import TemplateArrays
+from serving.engine.uplift import build_template_uplift
 
 
 @dataclass
@@ -122,6 +123,9 @@ class ScoringContext:
     response : TemplateResponse or None
         The trained response model resolved against the templates
         (:mod:`serving.engine.response_model`); None: the version has none.
+    uplift : TemplateUplift or None
+        The members' predicted uplift resolved against the templates
+        (:mod:`serving.engine.uplift`); None: every offer is ranked by expected value.
     static : Scored or None
         Member-only scores of every member plus one last row for unknown members
         (read-only arrays), or None when they are computed per call.
@@ -141,6 +145,7 @@ class ScoringContext:
     has_calendar_rules: bool
     as_of_day: np.datetime64
     response: Any = None
+    uplift: Any = None
     static: Scored | None = None
     channel_dates_memo: LastAnswer = field(default_factory=LastAnswer, repr=False)
 
@@ -182,4 +187,5 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
             getattr(bundle, "response", None), T.types,
             tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount,
             tuple(catalog_t.p_redeem is not None for catalog_t in catalog.offers)),
+        uplift=build_template_uplift(getattr(bundle, "uplift", None), T.types, T.retention),
     )

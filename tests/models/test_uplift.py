@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import spearmanr
+from threadpoolctl import threadpool_limits
 
 from features.errors import ConfigError, DataError, NotFittedError
 from models.uplift import (
+    UPLIFT_SCORE_COLUMNS,
     VALIDATION_COLUMNS,
     TwoModelUplift,
     XLearnerUplift,
@@ -16,6 +18,7 @@ from models.uplift import (
     fit_uplift,
     gain_at,
     make_learner,
+    member_uplift,
     normalized_auuc,
     qini_auc,
     qini_curve,
@@ -166,3 +169,25 @@ def test_fit_uplift_refuses_bad_options(uplift_case):
         fit_uplift(uplift_case.dataset, AS_OF, uplift_case.offers, validation_fraction=1.5)
     with pytest.raises(ConfigError, match="learner='nope'"):
         fit_uplift(uplift_case.dataset, AS_OF, uplift_case.offers, learner="nope")
+
+
+def test_member_uplift_at_the_cutoff_ranks_members_by_their_true_effect(uplift_case):
+    """What the engine ranks on: every member scored as if sent at the cut-off."""
+    case = uplift_case
+    ids = case.truth.loc[case.truth["offer_type"] == UPLIFT_TYPE, "member_id"].unique()
+    with threadpool_limits(1):
+        table = member_uplift(case.fit, case.dataset, case.offers, AS_OF, ids, chunk=400)
+    assert list(table.columns) == list(UPLIFT_SCORE_COLUMNS)
+    assert table["member_id"].tolist() == list(ids) and (table["offer_type"] == UPLIFT_TYPE).all()
+    assert table[["uplift_spend", "uplift_retained"]].notna().all().all()
+    truth = case.truth[case.truth["offer_type"] == UPLIFT_TYPE]
+    per = table.merge(truth, on="member_id", validate="one_to_one")
+    # Measured 0.34 (spend) and 0.45 (retention) over all 1500 members; random gives about 0.
+    assert spearmanr(per["uplift_spend"], per["true_effect_spend"])[0] > 0.25
+    assert spearmanr(per["uplift_retained"], per["true_effect_retention"])[0] > 0.35
+    # The chunking does not change the answer.
+    with threadpool_limits(1):
+        again = member_uplift(case.fit, case.dataset, case.offers, AS_OF, ids[:50])
+    pd.testing.assert_frame_equal(again, table.iloc[:50])
+    with pytest.raises(DataError, match="repeats a member"):
+        member_uplift(case.fit, case.dataset, case.offers, AS_OF, [ids[0], ids[0]])

@@ -20,6 +20,8 @@ Files of a version (``<name>.<suffix>``):
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
 - ``response_features.parquet`` and ``response_model.json``: the offer-response model's
   member features and the model as numbers (:data:`RESPONSE_FEATURES`, :data:`RESPONSE_MODEL`);
+- ``uplift_scores.parquet``: each member's predicted uplift per offer type (:data:`UPLIFT_SCORES`;
+  optional: only versions with a validated uplift model);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -82,6 +84,10 @@ RESPONSE_FEATURES = "response_features"
 #: The same model as plain numbers (JSON, :mod:`models.offer_response.export`): serving never
 #: unpickles, so this, not ``offer_response.joblib``, is what the engine reads.
 RESPONSE_MODEL = "response_model"
+#: Each member's predicted uplift as of ``as_of`` per offer type whose uplift model validated
+#: better than random (``models.uplift.UPLIFT_SCORE_COLUMNS``): the offer engine ranks offers of
+#: those types by expected incremental profit. Only in versions with such a model.
+UPLIFT_SCORES = "uplift_scores"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"

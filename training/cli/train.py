@@ -100,7 +100,8 @@ def train(
     if uplift.get("trained"):
         better = ", ".join(uplift["better_than_random"]) or "none"
         click.echo(f"  uplift: {len(uplift['models'])} models; better than random and than "
-                   f"targeting by P(redeem): {better}")
+                   f"targeting by P(redeem): {better}; ranked by incremental profit: "
+                   f"{', '.join(uplift.get('served_types') or []) or 'none'}")
     elif uplift:
         click.echo(f"  uplift: not trained: {uplift['reason']}")
     click.echo(f"  total {sum(run.seconds.values()):.1f} s; report: "

@@ -273,6 +273,12 @@ def _uplift(rep: HtmlReport, run) -> None:
              "Qini curves of targeting by predicted uplift, by P(redeem) and at random. "
              "Outcomes are spend and retention in the "
              f"{m['window_days']:.0f} days after the send (or the held-out send).")
+    served = m.get("served_types") or []
+    rep.text("The offer engine ranks offers of type(s) " + ", ".join(served) + " by expected "
+             "incremental profit (margin x predicted extra spend - expected cost); every "
+             "other offer by expected value." if served else "No spend model beats random and "
+             "P(redeem) targeting: the offer engine ranks every offer by expected value.",
+             note=not served)
     table = run.tables["uplift_validation"]
     losers = table[~table["better_than_random"].astype(bool)]
     for row in losers.itertuples():

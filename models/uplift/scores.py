@@ -1,0 +1,101 @@
+"""Each member's predicted uplift per offer type as of a cut-off: what the offer engine ranks on.
+
+:func:`member_uplift` scores every member with the fitted models of an
+:class:`~models.uplift.fit.UpliftFit` for an offer of each type *sent at the
+cut-off*. The offer features (depth, categories, the member's affinity to the
+offer) are those of the type's most recently sent offer in the data, so the
+answer reads "had this member been sent an offer like the last one of this
+type, at ``as_of``".
+
+The result is a long table (:data:`SCORE_COLUMNS`): one row per member and
+offer type with ``uplift_spend`` (expected extra money spent in the outcome
+window) and ``uplift_retained`` (the change in the probability of buying at
+all in it; NaN when that outcome has no model).
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.errors import DataError, NotFittedError
+from models.offer_response.rows import attach_offer_columns, response_features
+from models.uplift.fit import UpliftFit
+from models.uplift.rows import OUTCOMES, feature_matrix, member_features_with_mix
+
+logger = logging.getLogger(__name__)
+
+#: Columns of :func:`member_uplift`'s table.
+SCORE_COLUMNS = ("member_id", "offer_type", "offer_id", *(f"uplift_{o}" for o in OUTCOMES))
+
+
+def representative_offers(fit: UpliftFit) -> dict[str, str]:
+    """``offer_type -> offer_id`` of the type's most recently sent offer among the fit's rows."""
+    if fit.rows is None or not fit.models:
+        raise NotFittedError("This UpliftFit holds no rows or models; call fit_uplift first.")
+    rows = fit.rows.sort_values("sent_at", kind="stable")
+    last = rows.groupby(rows["type"].astype(str))["offer_id"].last()
+    return {t: str(last[t]) for t in sorted({t for t, _ in fit.models}) if t in last.index}
+
+
+def member_uplift(fit: UpliftFit, dataset: Dataset, offers: pd.DataFrame, as_of,
+                  member_ids, *, chunk: int = 100_000) -> pd.DataFrame:
+    """Predicted uplift of every member in ``member_ids`` for each offer type of ``fit``.
+
+    Parameters
+    ----------
+    fit : UpliftFit
+        Fitted by :func:`models.uplift.fit_uplift` (its ``rows`` kept).
+    dataset : Dataset
+        The data the fit was trained on; member features are computed from it at ``as_of``.
+    offers : DataFrame
+        The offer specs the fit was trained with.
+    as_of : timestamp
+        The cut-off: the hypothetical send day.
+    member_ids : array-like of str
+        Members to score (members without purchases get their features' missing values).
+    chunk : int
+        Rows per model call (bounds memory on large programs).
+
+    Returns
+    -------
+    DataFrame
+        :data:`SCORE_COLUMNS`, members in the order given, offer types sorted.
+    """
+    as_of = pd.Timestamp(as_of)
+    ids = pd.Index(np.asarray(member_ids, dtype=str))
+    if ids.has_duplicates:
+        raise DataError("member_ids repeats a member; give each member once.")
+    by_type = representative_offers(fit)
+    cache: dict = {}
+
+    def features_at(ds, cutoff):  # one member-feature build for every chunk and type
+        if cutoff not in cache:
+            cache[cutoff] = member_features_with_mix(ds, cutoff)
+        return cache[cutoff]
+
+    parts = []
+    for offer_type, offer_id in by_type.items():
+        for start in range(0, len(ids), chunk):
+            members = ids[start:start + chunk]
+            sends = pd.DataFrame({"member_id": members.to_numpy(), "offer_id": offer_id,
+                                  "sent_at": as_of})
+            rows = pd.concat([sends, response_features(dataset, offers, sends,
+                                                       member_features=features_at)], axis=1)
+            rows = attach_offer_columns(rows, offers)
+            X, _ = feature_matrix(rows, fit.feature_names)
+            part = pd.DataFrame({"member_id": members.to_numpy(), "offer_type": offer_type,
+                                 "offer_id": offer_id})
+            for outcome in OUTCOMES:
+                model = fit.models.get((offer_type, outcome))
+                part[f"uplift_{outcome}"] = (model.predict(X) if model is not None
+                                             else np.full(len(members), np.nan))
+            parts.append(part)
+    table = pd.concat(parts, ignore_index=True)[list(SCORE_COLUMNS)]
+    logger.info("uplift scored for %d members x %d offer types", len(ids), len(by_type))
+    return table
