@@ -59,6 +59,7 @@ def test_validated_types_are_scored_for_every_member_and_kept_in_the_version(ser
     assert types == {"personalised_discount"}
     html = (out / version / "report.html").read_text()
     assert "ranks offers of type(s) percent_off by expected incremental profit" in html
+    assert "Estimated incremental spend of sending an offer of each type to 30%" in html
 
 
 def test_expected_value_is_the_incremental_profit(served):

@@ -287,6 +287,18 @@ def _uplift(rep: HtmlReport, run) -> None:
                  f"(normalised AUUC {row.normalized_auuc_uplift:.3f} against "
                  f"{row.normalized_auuc_response:.3f}); do not target by it.", flag=True)
     rep.table(table)
+    spend = table[table["outcome"] == "spend"]
+    if len(spend):  # the incremental-profit estimate a marketer budgets with
+        rep.text("Estimated incremental spend of sending an offer of each type to 30% of the "
+                 "members, per member of the program, on the validation members (the Qini "
+                 "curve at 30%): chosen by predicted uplift, by P(redeem), or at random. "
+                 "Incremental profit = margin x this - 0.3 x the cost of one offer.", note=True)
+        rep.table(pd.DataFrame({
+            "offer type": spend["offer_type"].to_numpy(),
+            "by uplift": spend["gain_at_30_uplift"].to_numpy(),
+            "by P(redeem)": spend["gain_at_30_response"].to_numpy(),
+            "at random": 0.3 * spend["ate"].to_numpy(),
+        }))
     curves = run.tables["uplift_curves"]
     for (offer_type, outcome), curve in curves.groupby(["offer_type", "outcome"], sort=True):
         fig = figure(5, 3.2)
