@@ -7,6 +7,7 @@ so the uplift models know which catalog templates they stand for.
 
 from __future__ import annotations
 
+import copy
 import shutil
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
+from serving.engine.campaign import allocate_campaign
 from serving.engine.uplift import INCREMENTAL_CODE
 from training import artifacts
 from training.config import load_config
@@ -119,3 +121,26 @@ def test_offers_score_writes_an_uplift_column_per_validated_type(served):
         column = table[f"uplift_{offer_type}"]
         assert column.notna().all() and column.std() > 0
     assert not any(c == "uplift_cashback" for c in table.columns)
+
+
+def test_a_campaign_budget_buys_members_the_offer_changes(served):
+    """The same budget, allocated with and without the uplift scores."""
+    *_, engine, truth = served
+    effect = truth[truth["offer_type"] == "percent_off"].set_index("member_id")[
+        "true_effect_spend"]
+    plain = copy.copy(engine.bundle)
+    plain.uplift = None
+    without = OfferEngine(plain, engine.catalog, engine.config)
+    ranked = {engine.catalog.offers[t].id for t in _ranked_templates(engine)}
+
+    def sent_effect(e) -> tuple[int, float]:
+        offers = allocate_campaign(e, budget=150.0, now=NOW, campaign="c1").offers
+        sent = offers[offers["offer_id"].isin(ranked)]
+        return len(sent), float(effect.reindex(sent["member_id"].astype(str)).mean())
+
+    n_with, with_uplift = sent_effect(engine)
+    n_without, by_value = sent_effect(without)
+    # Measured: 415 discounts to members with a mean true effect of 3.31, against 379 with
+    # 0.17 when ranked by expected value (the program's mean: 0.78).
+    assert n_with > 20 and n_without > 20
+    assert with_uplift > by_value and with_uplift > effect.mean()
