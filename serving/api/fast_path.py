@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import orjson
 
@@ -38,6 +37,7 @@ from serving.api.members import (
     recommendations_document,
 )
 from serving.api.params import CHANNELS, FALSE, ID_PATTERN, TRUE
+from serving.engine.engine import new_id
 
 _PATH = re.compile(r"^/v1/members/([^/]{1,64})/(offers|recommendations)$")
 _PLAIN = re.compile(r"^[A-Za-z0-9_.=&-]*$")  # nothing to unescape: parsed as written
@@ -75,7 +75,7 @@ class FastPath:
         if args is None or not self._authorized(environ):
             return None
         incoming = environ.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID.match(incoming) else new_id()
         self.holder.poll()
         served = self.holder.served
         try:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import time
-import uuid
 
 from flask import Flask, current_app, g, request
 
 from serving.api.params import ID_PATTERN
+from serving.engine.engine import new_id
 
 logger = logging.getLogger("serving.access")
 
@@ -31,7 +31,7 @@ def _before() -> None:
     ctx = g._get_current_object()  # each proxy lookup costs: resolve them once per request
     ctx.started = time.perf_counter()
     incoming = request.headers.get("X-Request-ID", "")
-    ctx.request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    ctx.request_id = incoming if REQUEST_ID.match(incoming) else new_id()
     holder = current_app.extensions["offers_model"]
     holder.poll()
     ctx.served = holder.served
