@@ -65,11 +65,6 @@ def configure_logging(log_format: str = "text", level: int = logging.WARNING) ->
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("serving").setLevel(logging.INFO)  # access lines and reloads
-    # Neither format names the caller, thread or process: skip collecting them on every
-    # record (the "Optimization" section of Python's logging HOWTO; an access line each
-    # request).
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 class JsonGunicornLogger(glogging.Logger):
