@@ -15,6 +15,7 @@ import pandas as pd
 from features.errors import DataError
 from models.recommenders import recommend_categories
 from training.artifacts import ArtifactVersion, load_recommender, read_members, schema
+from training.artifacts.horizons import load_horizon_scorer, no_horizon_reason
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +26,22 @@ SCORE_COLUMNS = (
 BATCH = 20_000
 
 
-def member_scores(version: ArtifactVersion) -> pd.DataFrame:
-    """One row per member: segment, cluster, RFM figures, churn risk and CLV."""
+def member_scores(version: ArtifactVersion, horizons=()) -> pd.DataFrame:
+    """One row per member: segment, cluster, RFM figures, churn risk and CLV.
+
+    ``horizons`` (days) add ``churn_risk_<N>d`` and ``expected_spend_<N>d`` per
+    horizon (:mod:`training.artifacts.horizons`); DataError when the version
+    has no purchase-cycle model.
+    """
     members = read_members(version)
-    return members[list(SCORE_COLUMNS)]
+    table = members[list(SCORE_COLUMNS)]
+    if not horizons:
+        return table
+    scorer = load_horizon_scorer(version)
+    if scorer is None:
+        raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
+    extra = scorer.columns(table["member_id"].to_numpy(), horizons)
+    return pd.concat([table.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
 
 
 def recommend_long(

@@ -12,13 +12,18 @@
 Imports: :mod:`features` and :mod:`models` only.
 """
 
-from models.lifecycle.bgnbd import BetaGeoModel, GammaGammaModel, purchase_summary
+from models.lifecycle.bgnbd import (
+    BetaGeoModel,
+    GammaGammaModel,
+    predict_at_horizon,
+    purchase_summary,
+)
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
 __all__ = [
-    "BetaGeoModel", "GammaGammaModel", "purchase_summary",
+    "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
     "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value", "make_windows",
 ]

@@ -287,6 +287,34 @@ class GammaGammaModel:
         return model
 
 
+def predict_at_horizon(params: dict, summary: pd.DataFrame, days: float) -> pd.DataFrame:
+    """``churn_risk`` (P(no purchase in ``days``)) and ``expected_spend`` over ``days``.
+
+    Parameters
+    ----------
+    params : dict
+        ``{"bgnbd": BetaGeoModel.to_json(), "gamma_gamma": GammaGammaModel.to_json()}``.
+    summary : pandas.DataFrame
+        :func:`purchase_summary` rows (:data:`SUMMARY_COLUMNS`).
+    days : float
+        The horizon, in days after the summaries' cut-off.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``churn_risk`` and ``expected_spend`` (expected purchase days x Gamma-Gamma
+        spend per purchase), same index as ``summary``.
+    """
+    bg = BetaGeoModel.from_json(params["bgnbd"])
+    gg = GammaGammaModel.from_json(params["gamma_gamma"])
+    x, t_x, age = summary["frequency"], summary["recency"], summary["T"]
+    purchases = bg.expected_purchases(days, x, t_x, age)
+    return pd.DataFrame({
+        "churn_risk": bg.p_no_purchase(days, x, t_x, age),
+        "expected_spend": purchases * gg.expected_spend(x, summary["monetary"]),
+    }, index=summary.index)
+
+
 def _horizon(t) -> float:
     t = float(t)
     if not np.isfinite(t) or t <= 0:

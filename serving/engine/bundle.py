@@ -38,6 +38,7 @@ from training.artifacts import (
     read_members,
     schema,
 )
+from training.artifacts.horizons import HorizonScorer, load_horizon_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class ModelBundle:
         #: The trained response model and its member features (set by :func:`load_bundle`;
         #: None: the engine falls back to the per-type priors).
         self.response: ResponseInputs | None = None
+        self.horizon: HorizonScorer | None = None  # churn and spend at any horizon (issue 13)
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:
@@ -366,6 +368,7 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
                          opened.load_frame(schema.ITEMS), item_category,
                          load_precomputed(opened))
     bundle.response = load_response_inputs(opened, members.ids)
+    bundle.horizon = load_horizon_scorer(opened)
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle

@@ -20,6 +20,10 @@ Files of a version (``<name>.<suffix>``):
 - :data:`MODELS` (``.joblib``): fitted scikit-learn style models;
 - ``response_features.parquet`` and ``response_model.json``: the offer-response model's
   member features and the model as numbers (:data:`RESPONSE_FEATURES`, :data:`RESPONSE_MODEL`);
+- ``horizon_model.json`` and ``horizon_summary.parquet``: the BG/NBD and Gamma-Gamma
+  parameters and each member's purchase summary as of ``as_of``, behind churn risk and
+  expected spend at any horizon (:data:`HORIZON_MODEL`, :data:`HORIZON_SUMMARY`; absent
+  when those models could not be fitted);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -67,7 +71,7 @@ CLUSTER_PROFILES = "cluster_profiles"
 #: Validation tables of the models, as written by the pipeline and shown in the report.
 METRIC_TABLES = (
     "recommend_metrics", "churn_metrics", "churn_calibration", "churn_lift", "value_metrics",
-    "uplift_validation", "uplift_curves",
+    "uplift_validation", "uplift_curves", "horizon_metrics",
 )  # fmt: skip
 #: Category name of each recommender item column (array of str, shape (n_items,)).
 ITEM_CATEGORY = "rec_item_category"
@@ -82,6 +86,10 @@ RESPONSE_FEATURES = "response_features"
 #: The same model as plain numbers (JSON, :mod:`models.offer_response.export`): serving never
 #: unpickles, so this, not ``offer_response.joblib``, is what the engine reads.
 RESPONSE_MODEL = "response_model"
+#: BG/NBD + Gamma-Gamma parameters (JSON, :func:`training.horizon_step.fit_purchase_cycle`).
+HORIZON_MODEL = "horizon_model"
+#: ``member_id`` + :data:`models.lifecycle.bgnbd.SUMMARY_COLUMNS` as of ``as_of``.
+HORIZON_SUMMARY = "horizon_summary"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"
