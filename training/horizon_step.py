@@ -154,16 +154,19 @@ def horizon_flags(metrics: dict) -> list[dict]:
 
     At each validated horizon, the churn model and BG/NBD are judged against
     recency only (ROC-AUC, PR-AUC), the spend model and BG/NBD + Gamma-Gamma
-    against the past-spend rate (Spearman, MAE, top-decile capture).
+    against the past-spend rate (Spearman, MAE, top-decile capture); the
+    version's own models at its horizon ``H`` are left to ``baseline_flags``.
     """
     found = metrics.get("horizons") or {}
+    # The version's own churn and value models at H are flagged by baseline_flags already.
+    own = str((metrics.get("churn") or {}).get("horizon_days"))
     flags = []
     for h, result in (found.get("validation") or {}).items():
         for task, baseline, names in (("churn", "recency_only", CHURN_METRICS),
                                       ("value", "past_spend_rate", VALUE_METRICS)):
             table = result[task]
             for model in table:
-                if model == baseline:
+                if model == baseline or (h == own and model in ("churn_model", "value_model")):
                     continue
                 for name in names:
                     value, base = table[model][name], table[baseline][name]

@@ -60,3 +60,9 @@ def test_flags_name_each_model_that_loses_to_its_baseline_at_a_horizon():
                                             "spend model mae at 61 days"]
     assert flags[0]["baseline"] == "recency only" and flags[0]["baseline_value"] == 0.6
     assert horizon_flags({"horizons": {"trained": False, "reason": "x"}}) == []
+    # At the version's own horizon only BG/NBD is judged here (baseline_flags does the rest).
+    own = horizon_flags({**metrics, "churn": {"horizon_days": 61}})
+    assert [f["metric"] for f in own] == []
+    value["bgnbd_gamma_gamma"]["mae"] = 11.0
+    assert [f["metric"] for f in horizon_flags({**metrics, "churn": {"horizon_days": 61}})] == [
+        "BG/NBD + Gamma-Gamma spend mae at 61 days"]
