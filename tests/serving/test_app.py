@@ -65,6 +65,14 @@ def test_profile_at_a_chosen_horizon(auth, client, member):
         assert says in error_of(response, 400) and "horizon_days" in error_of(response, 400)
 
 
+def test_profile_horizon_of_a_version_without_purchase_cycle_model_is_a_422(auth, client, app,
+                                                                           member):
+    app.extensions["offers_model"].served.bundle.horizon = None  # e.g. no repeat buyers
+    response = client.get(f"/v1/members/{member}?horizon_days=30", headers=auth(READ))
+    assert "no purchase-cycle model" in error_of(response, 422)
+    assert client.get(f"/v1/members/{member}", headers=auth(READ)).status_code == 200
+
+
 def test_offers_for_a_known_member(auth, client, member):
     response = client.get(f"/v1/members/{member}/offers?channel=app&limit=2",
                           headers={**auth(READ), "X-Request-ID": "abc-123"})
