@@ -66,3 +66,11 @@ def test_flags_name_each_model_that_loses_to_its_baseline_at_a_horizon():
     value["bgnbd_gamma_gamma"]["mae"] = 11.0
     assert [f["metric"] for f in horizon_flags({**metrics, "churn": {"horizon_days": 61}})] == [
         "BG/NBD + Gamma-Gamma spend mae at 61 days"]
+
+
+@pytest.mark.parametrize("bad", [[0], [30, 4000], [30.5]])
+def test_bad_validate_horizons_are_refused_with_the_setting_named(bad):
+    from training.config import load_config
+
+    with pytest.raises(ConfigError, match="churn.validate_horizons"):
+        load_config(churn={"validate_horizons": bad})
