@@ -44,7 +44,8 @@ def make_data_dir(tmp_path):
 
 # --- serving: trained artifacts, event stores --------------------------------------------------
 
-SERVING_FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+SERVING_FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
+                "churn": {"validate_horizons": []}}
 
 
 @pytest.fixture(scope="session")

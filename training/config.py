@@ -11,6 +11,7 @@ Example ``train.toml``::
 
     [churn]
     horizon_days = 0          # 0 = derived from the data's purchase cadence
+    validate_horizons = [30, 60, 90]  # also validated at these (BG/NBD answers any horizon)
 
     [recommend]
     tune = true               # grid-search ALS and blend weights on the validation split
@@ -50,7 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "validation_days": 28,
     "features": {"n_categories": 20, "trend_days": 90},
-    "churn": {"horizon_days": 0},
+    "churn": {"horizon_days": 0, "validate_horizons": [30, 60, 90]},
     "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15,
                   "validation_members": 100_000, "warm_iterations": 5,
                   "exclude_categories": list(EXCLUDED_CATEGORIES)},
@@ -72,6 +73,10 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     for key in ("validation_members", "warm_iterations"):
         if config["recommend"][key] < 0:
             raise ConfigError(f"recommend.{key}={config['recommend'][key]} should be >= 0.")
+    horizons = config["churn"]["validate_horizons"]
+    if not all(type(h) is int and 1 <= h <= 3650 for h in horizons):
+        raise ConfigError(f"churn.validate_horizons={horizons} should be whole numbers of days "
+                          "from 1 to 3650.")
     if config["validation_days"] < 7:
         raise ConfigError(f"validation_days={config['validation_days']} should be >= 7.")
     return config

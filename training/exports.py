@@ -15,6 +15,7 @@ import pandas as pd
 from features.errors import DataError
 from models.recommenders import recommend_categories
 from training.artifacts import ArtifactVersion, load_recommender, read_members, schema
+from training.artifacts.horizons import load_horizon_scorer, no_horizon_reason
 
 logger = logging.getLogger(__name__)
 
@@ -25,12 +26,24 @@ SCORE_COLUMNS = (
 BATCH = 20_000
 
 
-def member_scores(version: ArtifactVersion) -> pd.DataFrame:
+def member_scores(version: ArtifactVersion, horizons=()) -> pd.DataFrame:
     """One row per member: segment, cluster, RFM figures, churn risk and CLV, and
     ``uplift_<offer_type>`` (predicted extra spend if sent an offer of that type) for each
-    offer type whose uplift model validated better than random."""
-    table = read_members(version)[list(SCORE_COLUMNS)]
-    return table.join(uplift_columns(version), on="member_id")
+    offer type whose uplift model validated better than random.
+
+    ``horizons`` (days) add ``churn_risk_<N>d`` and ``expected_spend_<N>d`` per
+    horizon (:mod:`training.artifacts.horizons`); DataError when the version
+    has no purchase-cycle model.
+    """
+    members = read_members(version)
+    table = members[list(SCORE_COLUMNS)].join(uplift_columns(version), on="member_id")
+    if not horizons:
+        return table
+    scorer = load_horizon_scorer(version)
+    if scorer is None:
+        raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
+    extra = scorer.columns(table["member_id"].to_numpy(), horizons)
+    return pd.concat([table.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
 
 
 def uplift_columns(version: ArtifactVersion) -> pd.DataFrame:

@@ -40,6 +40,7 @@ from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
+from training.horizon_step import fit_horizon_step, horizon_flags
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
 
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 STEPS = (
     "load and validate", "features", "segmentation", "recommendations", "windows", "churn",
-    "value", "offer response", "uplift", "member table", "report", "write artifacts",
+    "value", "horizons", "offer response", "uplift", "member table", "report", "write artifacts",
 )  # fmt: skip
 TOP_CATEGORIES = 3
 # One candidate per component (recommend.tune = false): still validated, not searched.
@@ -128,6 +129,8 @@ class TrainingRun:
     horizon_days: int | None = None
     churn: ChurnModel | None = None
     value: ValueModel | None = None
+    horizon_model: dict | None = None  # step "horizons" (training/horizon_step.py)
+    horizon_summary: pd.DataFrame | None = None
     offer_response: Any = None
     members: pd.DataFrame | None = None
     metrics: dict = field(default_factory=dict)
@@ -207,11 +210,14 @@ def train(
             _guarded(run, "churn", _churn)
         with timer.step("value"):
             _guarded(run, "value", _value)
+        with timer.step("horizons"):
+            fit_horizon_step(run)
         with timer.step("offer response"):
             _offer_response(run)
         with timer.step("uplift"):
             fit_uplift_step(run)
-    run.metrics["flags"] = baseline_flags(run.metrics, run.config["recommend"]["k"])
+    run.metrics["flags"] = (baseline_flags(run.metrics, run.config["recommend"]["k"])
+                            + horizon_flags(run.metrics))
     with timer.step("member table"):
         run.members = _member_table(run)
     writer = artifacts.start_version(artifacts_dir)
@@ -579,6 +585,9 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
         writer.save_frame(names.RESPONSE_FEATURES, _response_features(run))
     if names.UPLIFT_SCORES in run.tables:  # a validated uplift model: the engine ranks on it
         writer.save_frame(names.UPLIFT_SCORES, run.tables[names.UPLIFT_SCORES])
+    if run.horizon_model is not None:  # BG/NBD + Gamma-Gamma: numbers, no pickle
+        writer.save_json(names.HORIZON_MODEL, run.horizon_model)
+        writer.save_frame(names.HORIZON_SUMMARY, run.horizon_summary.reset_index())
     writer.save_json(names.METRICS, run.metrics)
     writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())
 

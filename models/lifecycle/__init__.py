@@ -5,16 +5,25 @@
 - :class:`ChurnModel` (calibrated gradient boosting, with reason codes) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, CLV) and
-  :class:`PastSpendBaseline`, compared by :func:`evaluate_value`.
+  :class:`PastSpendBaseline`, compared by :func:`evaluate_value`;
+- :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
+  models answering at any horizon, on :func:`purchase_summary`.
 
 Imports: :mod:`features` and :mod:`models` only.
 """
 
+from models.lifecycle.bgnbd import (
+    BetaGeoModel,
+    GammaGammaModel,
+    predict_at_horizon,
+    purchase_summary,
+)
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
 __all__ = [
+    "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
     "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value", "make_windows",
 ]

@@ -15,6 +15,18 @@ from flask import Blueprint, current_app, g, request
 from features.errors import ApiError
 from serving.api.auth import require
 from serving.api.params import bool_arg, channel_arg, check_id, int_arg, known_args
+from training.artifacts.horizons import MAX_HORIZON_DAYS
+
+
+def horizon_answer(bundle, member_id: str, days: int) -> dict:
+    """``profile.horizon``; a 422 when the served version has no purchase-cycle model."""
+    if bundle.horizon is None:
+        raise ApiError(f"horizon_days: version {bundle.version} has no purchase-cycle model "
+                       "(BG/NBD); retrain it to answer at other horizons.", 422)
+    found = bundle.horizon.member(member_id, days)
+    # A member without a purchase before as_of: no risk to give, no spend expected.
+    return found or {"horizon_days": days, "churn_risk": None, "expected_spend": 0.0}
+
 
 bp = Blueprint("members", __name__, url_prefix="/v1/members")
 
@@ -26,10 +38,17 @@ MAX_CATEGORIES = 20
 @bp.get("/<member_id>")
 @require("read")
 def profile(member_id: str):
-    """Segment, cluster, RFM, churn risk and its drivers, CLV, tier and points to the next tier."""
+    """Segment, cluster, RFM, churn risk and its drivers, CLV, tier and points to the next tier.
+
+    ``?horizon_days=N`` adds ``profile.horizon``: churn risk and expected spend over the
+    ``N`` days after the version's as-of date (BG/NBD + Gamma-Gamma).
+    """
     member_id = check_id(member_id)
-    known_args()
+    known_args("horizon_days")
+    days = int_arg("horizon_days", 0, 1, MAX_HORIZON_DAYS)
     found = g.served.engine.profile(member_id)
+    if days and found is not None:
+        found["horizon"] = horizon_answer(g.served.bundle, member_id, days)
     return {"member_id": member_id, "known": found is not None,
             "model_version": g.served.version, "profile": found}
 

@@ -83,7 +83,10 @@ SCHEMAS = {
         "profile": nullable({"type": "object", "description": "segment, rfm_score, cluster, "
                              "cluster_label, recency_days, frequency, monetary_total, "
                              "churn_risk, churn_drivers [{code, text}], clv, tier, "
-                             "points to the next tier, top_categories; null when unknown."}),
+                             "points to the next tier, top_categories; with horizon_days=N, "
+                             "horizon {horizon_days, churn_risk (P(no purchase in the N days "
+                             "after the version's as_of), null without a purchase), "
+                             "expected_spend} from BG/NBD + Gamma-Gamma; null when unknown."}),
     }),
     "Recommendations": obj({
         "member_id": STR, "known": {"type": "boolean"}, "model_version": STR,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from serving.api.members import MAX_CATEGORIES, MAX_ITEMS, MAX_OFFERS
+from serving.api.members import MAX_CATEGORIES, MAX_HORIZON_DAYS, MAX_ITEMS, MAX_OFFERS
 from serving.api.openapi_campaigns import campaign_paths
 from serving.api.openapi_schemas import ID, SCHEMAS, ref
 from serving.api.params import CHANNELS
@@ -97,7 +97,14 @@ def build_spec(config: dict) -> dict:
         "/v1/members/{member_id}": {"get": _op(
             "Member profile", "Segment, cluster, RFM, churn risk with its top drivers, CLV, "
             "tier and points to the next tier. Unknown members: known=false, profile=null.",
-            {"200": _ok("Profile", "The profile."), "400": _error(400)}, "read", [member])},
+            {"200": _ok("Profile", "The profile."), "400": _error(400),
+             "422": _error(422, "horizon_days given, and the served version has no "
+                           "purchase-cycle model (retrain).")}, "read", [
+                member,
+                _query("horizon_days", {"type": "integer", "minimum": 1,
+                                        "maximum": MAX_HORIZON_DAYS},
+                       "Add churn risk and expected spend over this many days after the "
+                       "version's as-of date (profile.horizon; BG/NBD + Gamma-Gamma).")])},
         "/v1/members/{member_id}/offers": {"get": _op(
             "Member offers", "The offer engine's choice for this member now, with reasons; "
             "caps count the events posted to /v1/events.",

@@ -39,6 +39,7 @@ from training.artifacts import (
     read_members,
     schema,
 )
+from training.artifacts.horizons import HorizonScorer, load_horizon_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,7 @@ class ModelBundle:
         #: Members' predicted uplift per offer type (set by :func:`load_bundle`; None: the
         #: version has no validated uplift model and the engine ranks by expected value).
         self.uplift: MemberUplift | None = None
+        self.horizon: HorizonScorer | None = None  # churn and spend at any horizon (issue 13)
 
     # ------------------------------------------------------------ look-ups
     def row(self, member_id) -> int:
@@ -371,6 +373,7 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
                          load_precomputed(opened))
     bundle.response = load_response_inputs(opened, members.ids)
     bundle.uplift = load_member_uplift(opened, members.ids)
+    bundle.horizon = load_horizon_scorer(opened)
     logger.info("loaded version %s: %d members, %d items, %d categories", bundle.version,
                 len(members), len(bundle.item_ids), len(bundle.categories))
     return bundle

@@ -111,7 +111,8 @@ def test_a_full_disk_during_training_keeps_the_previous_version(synth_data, arti
 
     root, v1 = artifacts_copy
     config = tmp_path / "train.toml"
-    config.write_text("[recommend]\ntune = false\nfactors = 8\niterations = 3\n")
+    config.write_text("[recommend]\ntune = false\nfactors = 8\niterations = 3\n"
+                      "[churn]\nvalidate_horizons = []\n")
     _fill_disk_after(monkeypatch, 5)
     result = CliRunner().invoke(main, ["train", str(synth_data), "--out", str(root),
                                        "--config", str(config)])

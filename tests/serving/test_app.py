@@ -51,6 +51,28 @@ def test_profile_of_a_known_and_an_unknown_member(auth, client, member, trained_
                        "model_version": trained_artifacts[1], "profile": None}
 
 
+def test_profile_at_a_chosen_horizon(auth, client, member):
+    plain = client.get(f"/v1/members/{member}", headers=auth(READ)).get_json()["profile"]
+    assert "horizon" not in plain
+    short, long = (client.get(f"/v1/members/{member}?horizon_days={n}", headers=auth(READ))
+                   .get_json()["profile"]["horizon"] for n in (30, 365))
+    assert short["horizon_days"] == 30 and 0 <= short["churn_risk"] <= 1
+    assert long["churn_risk"] <= short["churn_risk"]
+    assert long["expected_spend"] >= short["expected_spend"] > 0
+    for bad, says in (("0", "out of range"), ("3651", "out of range"), ("-5", "out of range"),
+                      ("61.5", "must be an integer"), ("soon", "must be an integer")):
+        response = client.get(f"/v1/members/{member}?horizon_days={bad}", headers=auth(READ))
+        assert says in error_of(response, 400) and "horizon_days" in error_of(response, 400)
+
+
+def test_profile_horizon_of_a_version_without_purchase_cycle_model_is_a_422(auth, client, app,
+                                                                           member):
+    app.extensions["offers_model"].served.bundle.horizon = None  # e.g. no repeat buyers
+    response = client.get(f"/v1/members/{member}?horizon_days=30", headers=auth(READ))
+    assert "no purchase-cycle model" in error_of(response, 422)
+    assert client.get(f"/v1/members/{member}", headers=auth(READ)).status_code == 200
+
+
 def test_offers_for_a_known_member(auth, client, member):
     response = client.get(f"/v1/members/{member}/offers?channel=app&limit=2",
                           headers={**auth(READ), "X-Request-ID": "abc-123"})

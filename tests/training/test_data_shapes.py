@@ -25,7 +25,8 @@ from training.pipeline import train
 from training.synth.generate import generate
 from training.synth.shapes import ANY_ITEM, DataShape
 
-FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
+        "churn": {"validate_horizons": []}}  # per-horizon validation: test_horizon_step.py
 KEY = "read-key-0123456789abcdef"
 
 SHAPES = {

@@ -17,7 +17,8 @@ from training.config import load_config
 from training.pipeline import STEPS, train
 from training.synth.generate import generate
 
-FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
+        "churn": {"validate_horizons": []}}  # per-horizon validation: test_horizon_step.py
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def synth_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(synth_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("artifacts")
-    config = load_config(**FAST)
+    config = load_config(**{**FAST, "churn": {"validate_horizons": [60]}})
     version, run = train(synth_dir, out, config=config)
     return out, version, run
 
@@ -54,6 +55,25 @@ def test_training_writes_a_complete_verified_version(trained):
     # (the manifest is written during the last step, "write artifacts")
     assert list(manifest["step_seconds"]) == list(STEPS[:-1])
     assert {"features", "recommendations", "windows", "churn", "value"} <= set(STEPS)
+
+
+def test_training_stores_and_validates_the_purchase_cycle_models(trained):
+    out, _, run = trained
+    opened = artifacts.open_version(out)
+    # Parameters as JSON and summaries as Parquet, hash-checked like every file; no pickle.
+    assert {"horizon_model.json", "horizon_summary.parquet"} <= set(opened.manifest["files"])
+    params = opened.load_json("horizon_model")
+    assert set(params) == {"bgnbd", "gamma_gamma", "as_of"}
+    summary = opened.load_frame("horizon_summary")
+    assert len(summary) == int((run.member_features["frequency"] > 0).sum())
+    found = run.metrics["horizons"]
+    assert found["trained"] and set(found["validation"]) == {"60", str(run.horizon_days)}
+    at_h = found["validation"][str(run.horizon_days)]["churn"]
+    # At the version's horizon the retrained churn model is the churn step's model.
+    assert at_h["churn_model"]["roc_auc"] == pytest.approx(run.metrics["churn"]["roc_auc"])
+    assert set(run.tables["horizon_metrics"]["horizon_days"]) == {60, run.horizon_days}
+    html = (opened.path / "report.html").read_text()
+    assert "Churn and spend at other horizons" in html and "bgnbd_gamma_gamma" in html
 
 
 def test_churn_step_fits_only_the_churn_model(trained, monkeypatch):
@@ -176,6 +196,19 @@ def test_score_and_recommend_exports(trained, tmp_path):
     assert list(table.columns[:3]) == ["member_id", "segment", "cluster"]
     assert {"recency_days", "frequency", "monetary_total", "churn_risk", "clv"} <= set(table)
     assert len(table) == 600
+    assert not any(c.startswith("churn_risk_") for c in table.columns)
+
+    result = runner.invoke(main, ["score", str(out), "--out", str(scores),
+                                  "--horizon-days", "61", "--horizon-days", "273"])
+    assert result.exit_code == 0, result.output
+    wide = pd.read_csv(scores, dtype={"member_id": str})
+    assert list(wide.columns[-4:]) == ["churn_risk_61d", "expected_spend_61d",
+                                       "churn_risk_273d", "expected_spend_273d"]
+    buyers = wide[wide["frequency"] > 0]
+    assert buyers["churn_risk_61d"].between(0, 1).all()
+    assert (buyers["churn_risk_273d"] <= buyers["churn_risk_61d"]).all()
+    assert (buyers["expected_spend_273d"] >= buyers["expected_spend_61d"]).all()
+    assert buyers["expected_spend_61d"].sum() > 0
 
     some = run.members["member_id"].iloc[:5].tolist()
     members_file = tmp_path / "ids.txt"

@@ -11,7 +11,8 @@ from training.pipeline import train
 from training.synth.generate import generate
 from training.uplift_step import control_group_reason
 
-FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
+        "churn": {"validate_horizons": []}}  # per-horizon validation: test_horizon_step.py
 FAST_K = 10  # the default recommend.k
 
 

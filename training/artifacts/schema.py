@@ -22,6 +22,10 @@ Files of a version (``<name>.<suffix>``):
   member features and the model as numbers (:data:`RESPONSE_FEATURES`, :data:`RESPONSE_MODEL`);
 - ``uplift_scores.parquet``: each member's predicted uplift per offer type (:data:`UPLIFT_SCORES`;
   optional: only versions with a validated uplift model);
+- ``horizon_model.json`` and ``horizon_summary.parquet``: the BG/NBD and Gamma-Gamma
+  parameters and each member's purchase summary as of ``as_of``, behind churn risk and
+  expected spend at any horizon (:data:`HORIZON_MODEL`, :data:`HORIZON_SUMMARY`; absent
+  when those models could not be fitted);
 - ``metrics.json``, ``cleaning.json``, ``report.html`` and ``manifest.json``.
 
 Member-table column kinds and their Parquet types:
@@ -69,7 +73,7 @@ CLUSTER_PROFILES = "cluster_profiles"
 #: Validation tables of the models, as written by the pipeline and shown in the report.
 METRIC_TABLES = (
     "recommend_metrics", "churn_metrics", "churn_calibration", "churn_lift", "value_metrics",
-    "uplift_validation", "uplift_curves",
+    "uplift_validation", "uplift_curves", "horizon_metrics",
 )  # fmt: skip
 #: Category name of each recommender item column (array of str, shape (n_items,)).
 ITEM_CATEGORY = "rec_item_category"
@@ -88,6 +92,10 @@ RESPONSE_MODEL = "response_model"
 #: better than random (``models.uplift.UPLIFT_SCORE_COLUMNS``): the offer engine ranks offers of
 #: those types by expected incremental profit. Only in versions with such a model.
 UPLIFT_SCORES = "uplift_scores"
+#: BG/NBD + Gamma-Gamma parameters (JSON, :func:`training.horizon_step.fit_purchase_cycle`).
+HORIZON_MODEL = "horizon_model"
+#: ``member_id`` + :data:`models.lifecycle.bgnbd.SUMMARY_COLUMNS` as of ``as_of``.
+HORIZON_SUMMARY = "horizon_summary"
 METRICS = "metrics"
 CLEANING = "cleaning"
 REPORT = "report.html"

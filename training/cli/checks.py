@@ -12,6 +12,7 @@ import pandas as pd
 
 from features.errors import DataError
 from features.storage import check_frame_path
+from training.artifacts.horizons import check_horizon_days
 
 
 def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -19,6 +20,14 @@ def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     if value is not None:
         check_frame_path(value)
     return value
+
+
+def horizon_days(ctx: click.Context, param: click.Parameter, value) -> tuple[int, ...]:
+    """``--horizon-days`` (repeatable): whole days from 1 to 3650, duplicates dropped."""
+    try:
+        return tuple(dict.fromkeys(check_horizon_days(v) for v in value or ()))
+    except DataError as exc:
+        raise DataError(f"--horizon-days: {exc}") from None
 
 
 def as_of_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

@@ -7,7 +7,7 @@ import click
 from features.files import read_member_ids
 from features.storage import write_frame_atomic
 from training.artifacts.store import open_version
-from training.cli.checks import out_file
+from training.cli.checks import horizon_days, out_file
 from training.exports import member_scores, recommend_long
 
 OUT_HELP = "Output file; .csv or .parquet decides the format."
@@ -18,9 +18,13 @@ OUT_HELP = "Output file; .csv or .parquet decides the format."
 @click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
               help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
-def score(artifacts_dir: str, out: str, version: str | None) -> None:
+@click.option("--horizon-days", "horizons", multiple=True, callback=horizon_days,
+              metavar="N", help="Also write churn_risk_<N>d (P(no purchase in the N days after "
+              "the version's as-of date)) and expected_spend_<N>d, from the version's BG/NBD + "
+              "Gamma-Gamma models; repeat for several horizons (1 to 3650 days).")
+def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int, ...]) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
-    table = member_scores(open_version(artifacts_dir, version))
+    table = member_scores(open_version(artifacts_dir, version), horizons)
     write_frame_atomic(table, out)
     click.echo(f"wrote {len(table)} members to {out}")
 

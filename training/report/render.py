@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.kpis import program_kpis
 from training.baseline_flags import flag_line
+from training.report.horizons import horizons_section
 from training.report.html import HtmlReport, figure
 
 # (section, metric, label, higher is better) compared with the previous version.
@@ -43,6 +44,7 @@ def render_report(run, version: str) -> str:
         _churn(rep, run)
     if "value" in run.metrics:
         _value(rep, run)
+    horizons_section(rep, run)
     _offer_response(rep, run)
     _uplift(rep, run)
     return rep.render()

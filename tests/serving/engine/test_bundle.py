@@ -21,7 +21,8 @@ from training.config import load_config
 from training.pipeline import train
 from training.synth.generate import generate
 
-FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5}}
+FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
+        "churn": {"validate_horizons": []}}  # per-horizon validation: test_horizon_step.py
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,76 @@
+"""The "horizons" step: BG/NBD + Gamma-Gamma validated per horizon, and its flags."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError
+from features.loading import load_dataset
+from models.lifecycle import predict_at_horizon
+from training.horizon_step import (
+    fit_purchase_cycle,
+    horizon_flags,
+    validate_horizon,
+)
+from training.synth.generate import generate
+
+AS_OF = pd.Timestamp("2026-01-01")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return load_dataset(generate(tmp_path_factory.mktemp("horizon") / "data", 400, seed=5))
+
+
+def test_validation_at_a_horizon_compares_the_three_models(dataset):
+    result = validate_horizon(dataset, AS_OF, 45)
+    assert result["validation_cutoff"].startswith("2025-11-17")  # as_of - 45 days
+    assert set(result["churn"]) == {"churn_model", "recency_only", "bgnbd"}
+    assert set(result["value"]) == {"value_model", "past_spend_rate", "bgnbd_gamma_gamma"}
+    for scores in result["churn"].values():
+        assert 0.5 < scores["roc_auc"] <= 1.0  # all better than chance on this data
+    assert result["value"]["bgnbd_gamma_gamma"]["spearman"] > 0.3
+
+
+def test_a_horizon_too_long_for_the_data_is_refused(dataset):
+    with pytest.raises(ConfigError, match="earliest cutoff"):
+        validate_horizon(dataset, AS_OF, 400)
+
+
+def test_predictions_grow_with_the_horizon(dataset):
+    params, summary = fit_purchase_cycle(dataset.transactions, AS_OF)
+    short, long = (predict_at_horizon(params, summary, d) for d in (30, 365))
+    assert (long["churn_risk"] <= short["churn_risk"] + 1e-12).all()
+    assert (long["expected_spend"] >= short["expected_spend"] - 1e-9).all()
+    assert short["churn_risk"].between(0, 1).all() and list(short.index) == list(summary.index)
+
+
+def test_flags_name_each_model_that_loses_to_its_baseline_at_a_horizon():
+    churn = {"churn_model": {"roc_auc": 0.8, "pr_auc": 0.5},
+             "recency_only": {"roc_auc": 0.7, "pr_auc": 0.6},
+             "bgnbd": {"roc_auc": 0.75, "pr_auc": 0.65}}
+    value = {"value_model": {"spearman": 0.6, "mae": 12.0, "top_decile_capture": 0.4},
+             "past_spend_rate": {"spearman": 0.5, "mae": 10.0, "top_decile_capture": 0.4},
+             "bgnbd_gamma_gamma": {"spearman": 0.55, "mae": 9.0, "top_decile_capture": 0.45}}
+    metrics = {"horizons": {"trained": True, "validation": {"61": {"churn": churn,
+                                                                  "value": value}}}}
+    flags = horizon_flags(metrics)
+    assert [f["metric"] for f in flags] == ["churn model pr_auc at 61 days",
+                                            "spend model mae at 61 days"]
+    assert flags[0]["baseline"] == "recency only" and flags[0]["baseline_value"] == 0.6
+    assert horizon_flags({"horizons": {"trained": False, "reason": "x"}}) == []
+    # At the version's own horizon only BG/NBD is judged here (baseline_flags does the rest).
+    own = horizon_flags({**metrics, "churn": {"horizon_days": 61}})
+    assert [f["metric"] for f in own] == []
+    value["bgnbd_gamma_gamma"]["mae"] = 11.0
+    assert [f["metric"] for f in horizon_flags({**metrics, "churn": {"horizon_days": 61}})] == [
+        "BG/NBD + Gamma-Gamma spend mae at 61 days"]
+
+
+@pytest.mark.parametrize("bad", [[0], [30, 4000], [30.5]])
+def test_bad_validate_horizons_are_refused_with_the_setting_named(bad):
+    from training.config import load_config
+
+    with pytest.raises(ConfigError, match="churn.validate_horizons"):
+        load_config(churn={"validate_horizons": bad})
