@@ -179,7 +179,8 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
                                 or np.isfinite(T.anniversary_within).any()),
         as_of_day=np.datetime64(bundle.as_of.normalize().to_datetime64(), "s"),
         response=build_template_response(
-            getattr(bundle, "response", None), T.types,
+            getattr(bundle, "response", None),
+            tuple(c.response_type or t for c, t in zip(catalog.offers, T.types)),
             tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount,
             tuple(catalog_t.p_redeem is not None for catalog_t in catalog.offers)),
     )

@@ -140,3 +140,23 @@ def test_the_exported_model_predicts_what_the_fitted_one_does(model):
     np.testing.assert_allclose(rebuilt.predict_proba(features, offers, share),
                                model.predict_proba(features, offers, share), rtol=1e-12)
     assert export_model(OfferResponseModel(estimator="hgb")) is None  # unfitted / not logistic
+
+
+def test_a_template_names_the_datas_offer_type_it_is_scored_as(engine, catalog):
+    """``response_type``: a catalog type the data never used takes the learned P of another."""
+    cat = catalog(
+        offer("basket", value={"kind": "percent_off", "amount": 10}),
+        offer("as-cashback", "seasonal", response_type="cashback",
+              value={"kind": "percent_off", "amount": 10}),
+        offer("seasonal", "seasonal", value={"kind": "percent_off", "amount": 10}))
+    named = OfferEngine(engine.bundle, cat, EngineConfig(min_expected_value=-1e9))
+    assert list(named.scoring.response.learned) == [True, True, False]
+    p = named.score(np.array([0, 1]), now=NOW, channel="app").p
+    assert (p[:, 1] > p[:, 0]).all()  # scored as cashback, which the planted model favours
+
+
+def test_a_blank_response_type_is_refused_with_what_to_write(catalog):
+    from features.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="response_type.*offer type of the data"):
+        catalog(offer("x", response_type=" "))
