@@ -31,6 +31,7 @@ from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
+from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
@@ -464,10 +465,18 @@ def _value(run: TrainingRun) -> None:
 
 
 def _offer_response(run: TrainingRun) -> None:
+    found = {}
+
+    def calibrate(rows: pd.DataFrame, fitted) -> None:
+        found["calibration"] = later_sends_calibration(
+            rows, fitted.estimator_kind_, validation_fraction=fitted.validation_fraction,
+            random_state=run.config["seed"])
+
     model = fit_offer_response(
         run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
-        as_of=run.as_of, random_state=run.config["seed"],
+        as_of=run.as_of, random_state=run.config["seed"], on_rows=calibrate,
     )
+    calibration = found.get("calibration")
     run.offer_response = model
     summary: dict[str, Any] = {"kind": type(model).__name__}
     if hasattr(model, "estimator_kind_"):
@@ -481,6 +490,10 @@ def _offer_response(run: TrainingRun) -> None:
             "base_rate": float(model.base_rate_),
             **{k: float(v) for k, v in chosen.items()},
         }
+    if calibration is not None:
+        summary["calibration"] = calibration.summary()
+        run.tables["response_calibration"] = calibration.curve
+        run.tables["response_brier"] = calibration.brier
     run.metrics["offer_response"] = summary
 
 
