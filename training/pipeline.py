@@ -29,6 +29,7 @@ from features.item_features import build_item_features
 from features.loading import load_dataset
 from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
 from models.offer_response.calibration import later_sends_calibration
@@ -449,10 +450,12 @@ def _value(run: TrainingRun) -> None:
     model = ValueModel(horizon_days=horizon, random_state=seed).fit(
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
     )
-    m = evaluate_value(
-        model, X_val, out_val["future_spend"], PastSpendBaseline(horizon_days=horizon)
-    )
+    baseline = PastSpendBaseline(horizon_days=horizon)
+    m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
     run.tables["value_metrics"] = m.reset_index(names="model")
+    run.tables["value_calibration"] = spend_reliability(
+        {"model": model.predict(X_val), "past_spend_baseline": baseline.predict(X_val)},
+        out_val["future_spend"])
     run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )

@@ -76,3 +76,21 @@ def test_the_training_report_and_metrics_show_the_calibration(trained_artifacts)
         assert 0 <= scores["brier_engine"] <= 0.25 and 0 <= scores["brier_heuristic"] <= 1
     html = (folder / "report.html").read_text()
     assert ">Calibration of P(redeem)</h" in html and "Reliability of P(redeem)" in html
+
+
+def test_spend_reliability_bins_members_by_each_sources_prediction():
+    from models.lifecycle import spend_reliability
+
+    actual = np.arange(100, dtype=float)
+    table = spend_reliability({"right": actual, "flat": np.full(100, 50.0)}, actual, bins=4)
+    right = table[table["source"] == "right"]
+    assert list(right["members"]) == [25, 25, 25, 25]
+    assert list(right["mean_predicted"]) == list(right["mean_actual"])
+    flat = table[table["source"] == "flat"]  # one prediction: one bin, the mean of everyone
+    assert len(flat) == 1 and flat["mean_actual"].iloc[0] == pytest.approx(49.5)
+
+
+def test_the_report_shows_the_spend_calibration(trained_artifacts):
+    artifacts_dir, version = trained_artifacts
+    html = (artifacts_dir / version / "report.html").read_text()
+    assert "Calibration of the spend prediction" in html

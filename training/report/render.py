@@ -236,6 +236,18 @@ def _value(rep: HtmlReport, run) -> None:
         "(see models/lifecycle/value.py)."
     )
     rep.table(run.tables["value_metrics"], float_format="{:,.3f}")
+    if "value_calibration" in run.tables:
+        cal = run.tables["value_calibration"]
+        fig = figure(4.2, 3.6)
+        ax = fig.axes[0]
+        top = float(max(cal["mean_predicted"].max(), cal["mean_actual"].max(), 1.0))
+        ax.plot([0, top], [0, top], ls="--", color="grey", label="perfect")
+        for source, part in cal.groupby("source", sort=False):
+            ax.plot(part["mean_predicted"], part["mean_actual"], marker="o", label=source)
+        ax.set_xlabel(f"predicted spend, next {m['horizon_days']} days")
+        ax.set_ylabel("actual spend")
+        ax.legend()
+        rep.figure(fig, "Calibration of the spend prediction (deciles)")
     clv = run.members["clv"].to_numpy()
     clv = clv[clv > 0]
     if len(clv):
