@@ -103,7 +103,26 @@ OFFER_EVENTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (TRANSACTIONS, ITEMS, MEMBERS, OFFER_EVENTS)}
+#: What the offers of ``offer_events`` are, so that the offer-response model learns per
+#: offer type and depth (docs/data.md). ``category`` may name several categories
+#: separated by :data:`CATEGORY_SEPARATOR`; empty means the whole basket.
+OFFERS = Table(
+    "offers",
+    required=False,
+    key="offer_id",
+    columns=(
+        Column("offer_id", ID, True),
+        Column("type", TEXT, True),
+        Column("depth", NUMBER),
+        Column("category", TEXT),
+        Column("valid_days", NUMBER),
+    ),
+)
+CATEGORY_SEPARATOR = "|"
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (TRANSACTIONS, ITEMS, MEMBERS, OFFER_EVENTS, OFFERS)
+}
 #: ``holdout``: the member was chosen for the campaign (``campaign_id``/``offer_id``)
 #: but held out of it at random, as its control group; nothing was delivered.
 #: Uplift models (:mod:`models.uplift`) compare these members with those ``sent``.

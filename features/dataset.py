@@ -28,6 +28,12 @@ offer_events
     ``campaign_id``, ``event_id``: ``category`` of ``str`` (cheap at millions
     of rows); ``timestamp``: ``datetime64[ns]``. An empty frame with the
     required columns when the directory has no offer events.
+offers
+    None when the directory has no offers table. Else one row per offer:
+    ``offer_id``, ``type``: ``str``; ``depth``, ``valid_days``: ``float64``
+    (NaN when unknown); ``categories``: tuple of ``str`` (the ``category``
+    column split at ``|``; empty: the whole basket). The offer spec form of
+    :func:`models.offer_response.offer_specs_from_events`.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class Dataset:
     offer_events: pd.DataFrame
     cleaning: CleaningReport = field(default_factory=CleaningReport)
     source: str = ""
+    offers: pd.DataFrame | None = None
 
     @property
     def last_timestamp(self) -> pd.Timestamp:
@@ -98,4 +105,5 @@ class Dataset:
             "items": len(self.items),
             "members": len(self.members),
             "offer_events": len(self.offer_events),
+            "offers": 0 if self.offers is None else len(self.offers),
         }

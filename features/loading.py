@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.cleaning import CleaningPolicy, clean_offer_events, clean_transactions
 from features.code_groups import positions
-from features.contract import OFFER_EVENTS, TABLES
+from features.contract import CATEGORY_SEPARATOR, OFFER_EVENTS, TABLES
 from features.dataset import CleaningReport, Dataset
 from features.errors import DataValidationError, Problem
 from features.reading import RawTable, find_table_file, read_table_file
@@ -40,7 +40,7 @@ def load_dataset(
     ----------
     data_dir : path
         Directory with ``transactions`` and ``items`` (required) and optionally
-        ``members`` and ``offer_events``, each as ``.csv`` or ``.parquet``.
+        ``members``, ``offer_events`` and ``offers``, each as ``.csv`` or ``.parquet``.
     now : timestamp, optional
         Rows after this time are "in the future" and dropped (default: the
         current UTC time).
@@ -100,7 +100,31 @@ def _check_across(raws: dict[str, RawTable], parsed: dict[str, pd.DataFrame]) ->
         and "item_id" in items
     ):
         found += _check_items_known(raws["transactions"], tx, items)
+    offers = parsed.get("offers")
+    if offers is not None and items is not None and "category" in offers and "category" in items:
+        found += _check_offer_categories(raws["offers"], offers, items)
     return found
+
+
+def _check_offer_categories(raw: RawTable, offers: pd.DataFrame,
+                            items: pd.DataFrame) -> list[Problem]:
+    """Every category an offer names is a category of the items table."""
+    known = set(items["category"].dropna().astype(str))
+    unknown = np.array([
+        not pd.isna(c) and any(p.strip() and p.strip() not in known
+                               for p in str(c).split(CATEGORY_SEPARATOR))
+        for c in offers["category"]
+    ], dtype=bool)
+    if not unknown.any():
+        return []
+    return [
+        problem_at(
+            raw, "category", unknown, offers["category"],
+            f"{int(unknown.sum())} offer(s) name a category the items table does not have; use "
+            f"the items' category names (several separated by '{CATEGORY_SEPARATOR}'), or "
+            "leave it empty for an offer on the whole basket.",
+        )
+    ]
 
 
 def _check_items_known(raw: RawTable, tx: pd.DataFrame, items: pd.DataFrame) -> list[Problem]:
@@ -138,14 +162,16 @@ def _assemble(
         events = _empty_events()
     else:
         events = clean_offer_events(events, now, report).reset_index(drop=True)
-    for name, frame in (("transactions", tx), ("items", items), ("offer_events", events)):
+    offers = _canonical_offers(parsed.get("offers"))
+    for name, frame in (("transactions", tx), ("items", items), ("offer_events", events),
+                        ("offers", offers)):
         if name in report.rows_in:
             report.rows_out[name] = len(frame)
     if "members" in report.rows_in:
         report.rows_out["members"] = report.rows_in["members"]
     for line in report.lines():
         logger.info("cleaning: %s", line)
-    return Dataset(tx, items, members, events, report, source)
+    return Dataset(tx, items, members, events, report, source, offers)
 
 
 def _why(report: CleaningReport) -> str:
@@ -195,6 +221,29 @@ def _canonical_members(members: pd.DataFrame | None, tx: pd.DataFrame) -> pd.Dat
     if len(extra):
         members = pd.concat([members, pd.DataFrame({"member_id": extra})], ignore_index=True)
     return members
+
+
+def _canonical_offers(offers: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The offers table as offer specs: ``category`` split at ``|`` into ``categories``."""
+    if offers is None:
+        return None
+    n = len(offers)
+    category = offers["category"] if "category" in offers else pd.Series([pd.NA] * n)
+    categories = [
+        () if pd.isna(c) else tuple(dict.fromkeys(
+            p.strip() for p in str(c).split(CATEGORY_SEPARATOR) if p.strip()))
+        for c in category
+    ]
+    out = pd.DataFrame({
+        "offer_id": offers["offer_id"].astype(str).to_numpy(),
+        "type": offers["type"].astype(str).to_numpy(),
+        "depth": (offers["depth"].to_numpy(dtype="float64", na_value=np.nan)
+                  if "depth" in offers else np.full(n, np.nan)),
+        "categories": pd.Series(categories, dtype=object).to_numpy(),
+        "valid_days": (offers["valid_days"].to_numpy(dtype="float64", na_value=np.nan)
+                       if "valid_days" in offers else np.full(n, np.nan)),
+    })
+    return out
 
 
 def _empty_events() -> pd.DataFrame:

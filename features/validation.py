@@ -90,7 +90,33 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
                     f"unknown event type; use one of {', '.join(EVENT_TYPES)}.",
                 )
             )
+    if table.name == "offers" and not problems:
+        problems += _check_offers(raw, parsed_frame)
     return parsed_frame, problems
+
+
+def _check_offers(raw: RawTable, frame: pd.DataFrame) -> list[Problem]:
+    """Depths are shares in [0, 1] and validity spans positive day counts."""
+    found = []
+    if "depth" in frame:
+        depth = frame["depth"]
+        bad = depth.notna() & ~depth.between(0.0, 1.0)
+        if bad.any():
+            found.append(problem_at(
+                raw, "depth", bad, depth,
+                "depth is the share of the price taken off, between 0 and 1; write 20% as "
+                "0.2 (leave it empty when the offer has no depth).",
+            ))
+    if "valid_days" in frame:
+        days = frame["valid_days"]
+        bad = days.notna() & ~(days > 0)
+        if bad.any():
+            found.append(problem_at(
+                raw, "valid_days", bad, days,
+                "valid_days is how many days the offer can be redeemed after it is sent; "
+                "it must be positive (leave it empty for the default).",
+            ))
+    return found
 
 
 def _parse_column(raw: RawTable, name: str, kind: str, required: bool):

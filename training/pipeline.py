@@ -29,8 +29,10 @@ from features.item_features import build_item_features
 from features.loading import load_dataset
 from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
+from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
@@ -454,10 +456,12 @@ def _value(run: TrainingRun) -> None:
     model = ValueModel(horizon_days=horizon, random_state=seed).fit(
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
     )
-    m = evaluate_value(
-        model, X_val, out_val["future_spend"], PastSpendBaseline(horizon_days=horizon)
-    )
+    baseline = PastSpendBaseline(horizon_days=horizon)
+    m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
     run.tables["value_metrics"] = m.reset_index(names="model")
+    run.tables["value_calibration"] = spend_reliability(
+        {"model": model.predict(X_val), "past_spend_baseline": baseline.predict(X_val)},
+        out_val["future_spend"])
     run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
@@ -470,10 +474,18 @@ def _value(run: TrainingRun) -> None:
 
 
 def _offer_response(run: TrainingRun) -> None:
+    found = {}
+
+    def calibrate(rows: pd.DataFrame, fitted) -> None:
+        found["calibration"] = later_sends_calibration(
+            rows, fitted.estimator_kind_, validation_fraction=fitted.validation_fraction,
+            random_state=run.config["seed"])
+
     model = fit_offer_response(
         run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
-        as_of=run.as_of, random_state=run.config["seed"],
+        as_of=run.as_of, random_state=run.config["seed"], on_rows=calibrate,
     )
+    calibration = found.get("calibration")
     run.offer_response = model
     summary: dict[str, Any] = {"kind": type(model).__name__}
     if hasattr(model, "estimator_kind_"):
@@ -487,6 +499,10 @@ def _offer_response(run: TrainingRun) -> None:
             "base_rate": float(model.base_rate_),
             **{k: float(v) for k, v in chosen.items()},
         }
+    if calibration is not None:
+        summary["calibration"] = calibration.summary()
+        run.tables["response_calibration"] = calibration.curve
+        run.tables["response_brier"] = calibration.brier
     run.metrics["offer_response"] = summary
 
 

@@ -5,7 +5,8 @@
 - :class:`ChurnModel` (calibrated gradient boosting, with reason codes) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, CLV) and
-  :class:`PastSpendBaseline`, compared by :func:`evaluate_value`;
+  :class:`PastSpendBaseline`, compared by :func:`evaluate_value`, and their
+  reliability by decile (:func:`spend_reliability`);
 - :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
   models answering at any horizon, on :func:`purchase_summary`.
 
@@ -19,6 +20,7 @@ from models.lifecycle.bgnbd import (
     purchase_summary,
 )
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
@@ -26,4 +28,5 @@ __all__ = [
     "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
     "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value", "make_windows",
+    "spend_reliability",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -298,6 +299,7 @@ def fit_offer_response(
     estimator: str = "auto",
     random_state=0,
     max_sends: int | None = DEFAULT_MAX_SENDS,
+    on_rows: Callable[[pd.DataFrame, OfferResponseModel], None] | None = None,
 ) -> OfferResponseModel | OfferResponsePrior:
     """Fit the offer-response variant the data supports.
 
@@ -326,6 +328,11 @@ def fit_offer_response(
         sends x send days; the sample bounds time and memory on large data,
         and a quarter of a million sends is plenty for this model's few dozen
         features. None: never sample.
+    on_rows : callable, optional
+        Called with the training rows and the fitted model when a model is
+        learned, e.g. to measure its calibration
+        (:func:`~models.offer_response.calibration.later_sends_calibration`)
+        without building the rows again.
 
     Returns
     -------
@@ -353,6 +360,8 @@ def fit_offer_response(
                                member_features=_response_member_features)
     model = OfferResponseModel(estimator=estimator, random_state=random_state).fit(rows)
     model.n_sends_total_, model.sample_fraction_ = n_total, fraction
+    if on_rows is not None:
+        on_rows(rows, model)
     return model
 
 

@@ -19,9 +19,10 @@ and optionally
     How long the offer can be redeemed after it is sent (NaN: use the default horizon).
 
 :func:`offer_specs_from_events` builds such a frame for the offers seen in a
-data set's ``offer_events``, from a side file describing the campaigns when
-there is one (the Complete Journey importer's ``extras/campaigns.parquet``,
-the synthetic generator's ``truth/offers.parquet``).
+data set's ``offer_events``, from the data's own ``offers`` table when it has
+one (:data:`features.contract.OFFERS`, docs/data.md), else from a side file
+describing the campaigns when there is one (the Complete Journey importer's
+``extras/campaigns.parquet``).
 """
 
 from __future__ import annotations
@@ -114,10 +115,13 @@ def offer_specs_from_events(
     Parameters
     ----------
     dataset : Dataset
-        The loaded data set; its offer events name the offers.
+        The loaded data set; its offer events name the offers. Its ``offers``
+        table, when it has one, describes them and ``campaigns_extra`` is not
+        read (offers the table lacks get type ``"unknown"``).
     campaigns_extra : DataFrame or path, optional
-        What is known about the offers, one row per offer, matched on
-        ``offer_id`` (or ``campaign_id`` when it has no ``offer_id``). Read:
+        What is known about the offers when the data has no ``offers`` table,
+        one row per offer, matched on ``offer_id`` (or ``campaign_id`` when it
+        has no ``offer_id``). Read:
         ``type`` (or ``campaign_type``), ``depth``, ``categories`` (a list) or
         ``category`` (one), ``items``, ``valid_days`` (or ``end_date`` -
         ``start_date``), and ``top_category`` when nothing else names a
@@ -143,6 +147,11 @@ def offer_specs_from_events(
     )
     specs = pd.DataFrame({"offer_id": seen.to_numpy()})
     extra = campaigns_extra
+    if getattr(dataset, "offers", None) is not None:
+        if extra is not None:
+            logger.info("the data's offers table describes the offers; %s is not read",
+                        "the campaign description" if isinstance(extra, pd.DataFrame) else extra)
+        extra = dataset.offers
     if extra is not None and not isinstance(extra, pd.DataFrame):
         extra, found_categories, found_items = _read_extras(Path(extra))
         campaign_categories = campaign_categories if campaign_categories is not None else (

@@ -3,9 +3,10 @@
 The catalog's templates are scored by the engine (:mod:`serving.engine.planned_sends`);
 an offer of the data's offer events is not a template, but the version's learned
 offer-response model can still score it with the offer's own features: its type,
-depth and categories from the data's side files
+depth and categories from the data's ``offers`` table or side files
 (:func:`~models.offer_response.offer_specs_from_events`, every offer that has
-events, so campaigns first sent after the training cut-off too) and the member's
+events, so campaigns first sent after the training cut-off too, plus every
+offer of the ``offers`` table, sent or not) and the member's
 affinity to it from purchases before the version's ``as_of``. Member features are
 the version's (as of ``as_of``), whatever the send's timestamp.
 """
@@ -19,7 +20,11 @@ import pandas as pd
 
 from features.errors import DataError
 from features.loading import load_dataset
-from models.offer_response import compute_affinity, offer_specs_from_events
+from models.offer_response import (
+    compute_affinity,
+    offer_specs_from_events,
+    validate_offer_specs,
+)
 
 
 class DataOffers:
@@ -33,8 +38,12 @@ class DataOffers:
         self.bundle = bundle
         self.dataset = load_dataset(data_dir)
         extras = Path(data_dir) / "extras" / "campaigns.parquet"
-        self.specs = offer_specs_from_events(self.dataset,
-                                             data_dir if extras.is_file() else None)
+        specs = offer_specs_from_events(self.dataset, data_dir if extras.is_file() else None)
+        table = self.dataset.offers
+        if table is not None:  # offers described but never sent can be planned too
+            unsent = table[~table["offer_id"].isin(specs["offer_id"])]
+            specs = pd.concat([specs, validate_offer_specs(unsent)], ignore_index=True)
+        self.specs = specs
         self.offer_ids = set(self.specs["offer_id"].astype(str))
 
     def p_redeem(self, member_ids: np.ndarray, offer_ids: np.ndarray) -> np.ndarray:

@@ -177,6 +177,8 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
     }
     for values in derived.values():
         values.flags.writeable = False
+    # The data's offer type each template is scored as (its own, or the catalog's response_type).
+    data_types = tuple(c.response_type or t for c, t in zip(catalog.offers, T.types))
     return ScoringContext(
         templates=T, bundle=bundle, catalog=catalog, member_context=member_context,
         p_max=float(p_max), lift_cap=float(lift_cap), **derived,
@@ -184,8 +186,8 @@ def build_scoring_context(bundle, catalog: Catalog, member_context: MemberContex
                                 or np.isfinite(T.anniversary_within).any()),
         as_of_day=np.datetime64(bundle.as_of.normalize().to_datetime64(), "s"),
         response=build_template_response(
-            getattr(bundle, "response", None), T.types,
+            getattr(bundle, "response", None), data_types,
             tuple(catalog_t.value.kind for catalog_t in catalog.offers), T.amount,
             tuple(catalog_t.p_redeem is not None for catalog_t in catalog.offers)),
-        uplift=build_template_uplift(getattr(bundle, "uplift", None), T.types, T.retention),
+        uplift=build_template_uplift(getattr(bundle, "uplift", None), data_types, T.retention),
     )

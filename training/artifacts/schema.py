@@ -73,7 +73,8 @@ CLUSTER_PROFILES = "cluster_profiles"
 #: Validation tables of the models, as written by the pipeline and shown in the report.
 METRIC_TABLES = (
     "recommend_metrics", "churn_metrics", "churn_calibration", "churn_lift", "value_metrics",
-    "uplift_validation", "uplift_curves", "horizon_metrics",
+    "uplift_validation", "uplift_curves", "horizon_metrics", "response_calibration",
+    "response_brier", "value_calibration",
 )  # fmt: skip
 #: Category name of each recommender item column (array of str, shape (n_items,)).
 ITEM_CATEGORY = "rec_item_category"

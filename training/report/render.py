@@ -238,6 +238,18 @@ def _value(rep: HtmlReport, run) -> None:
         "(see models/lifecycle/value.py)."
     )
     rep.table(run.tables["value_metrics"], float_format="{:,.3f}")
+    if "value_calibration" in run.tables:
+        cal = run.tables["value_calibration"]
+        fig = figure(4.2, 3.6)
+        ax = fig.axes[0]
+        top = float(max(cal["mean_predicted"].max(), cal["mean_actual"].max(), 1.0))
+        ax.plot([0, top], [0, top], ls="--", color="grey", label="perfect")
+        for source, part in cal.groupby("source", sort=False):
+            ax.plot(part["mean_predicted"], part["mean_actual"], marker="o", label=source)
+        ax.set_xlabel(f"predicted spend, next {m['horizon_days']} days")
+        ax.set_ylabel("actual spend")
+        ax.legend()
+        rep.figure(fig, "Calibration of the spend prediction (deciles)")
     clv = run.members["clv"].to_numpy()
     clv = clv[clv > 0]
     if len(clv):
@@ -261,6 +273,39 @@ def _offer_response(rep: HtmlReport, run) -> None:
         f"time (latest quarter of sends): ROC-AUC {m.get('roc_auc', float('nan')):.3f}, "
         f"PR-AUC {m.get('pr_auc', float('nan')):.3f}."
     )
+    if "response_brier" in run.tables:
+        _response_calibration(rep, run)
+
+
+def _response_calibration(rep: HtmlReport, run) -> None:
+    """Brier scores and reliability of the engine's P(redeem) against the old heuristic."""
+    split = run.metrics["offer_response"]["calibration"]["split"][:10]
+    rep.heading("Calibration of P(redeem)", 3)
+    rep.text(
+        f"Fitted on the sends before {split}, scored on the later ones. 'engine': the P(redeem) "
+        "the offer engine uses (the model, without per-member item counts); 'heuristic': the "
+        "engine's estimate before it used the model, prior(type) x responsiveness x "
+        "(0.5 + 0.5 x lift). Lower Brier is better."
+    )
+    brier = run.tables["response_brier"]
+    worse = brier[brier["brier_engine"] > brier["brier_heuristic"]]
+    for row in worse.itertuples():
+        rep.text(f"{row.offer_type}: the engine's P(redeem) has a worse Brier score than the old "
+                 f"heuristic's ({row.brier_engine:.4f} against {row.brier_heuristic:.4f}).",
+                 flag=True)
+    rep.table(brier, float_format="{:,.4f}")
+    curve = run.tables["response_calibration"]
+    fig = figure(4.2, 3.6)
+    ax = fig.axes[0]
+    top = float(max(curve["mean_predicted"].max(), curve["observed_rate"].max(), 0.01))
+    ax.plot([0, top], [0, top], ls="--", color="grey", label="perfect")
+    for source in ("engine", "heuristic"):
+        part = curve[curve["source"] == source]
+        ax.plot(part["mean_predicted"], part["observed_rate"], marker="o", label=source)
+    ax.set_xlabel("predicted P(redeem)")
+    ax.set_ylabel("observed redemption rate")
+    ax.legend()
+    rep.figure(fig, "Reliability of P(redeem) on later sends (deciles of the prediction)")
 
 
 def _uplift(rep: HtmlReport, run) -> None:

@@ -1,6 +1,6 @@
 """A synthetic loyalty-program data directory with planted, documented structure.
 
-:func:`generate` writes the four tables of the data contract
+:func:`generate` writes the five tables of the data contract
 (:mod:`features.contract`) plus the planted truth under ``truth/``, which is
 not a table of the contract, for tests of later models to check against.
 ``docs/synthetic.md`` describes the structure; the constants live in
@@ -14,8 +14,9 @@ table is streamed to Parquet one row group per chunk: memory stays bounded
 >>> import tempfile, pathlib, pandas as pd
 >>> out = pathlib.Path(tempfile.mkdtemp()) / "synth"
 >>> _ = generate(out, n_members=50, seed=1)
->>> sorted(p.name for p in out.iterdir())
-['items.parquet', 'members.parquet', 'offer_events.parquet', 'transactions.parquet', 'truth']
+>>> sorted(p.name for p in out.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+['items.parquet', 'members.parquet', 'offer_events.parquet', 'offers.parquet',
+ 'transactions.parquet', 'truth']
 >>> pd.read_parquet(out / "transactions.parquet")["member_id"].dtype.name
 'category'
 """
@@ -245,6 +246,21 @@ def _offers_table(campaigns: Campaigns, calendar: Calendar) -> pa.Table:
     })
 
 
+def _contract_offers_table(campaigns: Campaigns) -> pa.Table:
+    """The data's ``offers`` table (:data:`features.contract.OFFERS`): what each offer is.
+
+    Its types (:data:`spec.OFFER_TYPES`) are names the engine's catalog resolves
+    (``percent_off`` is an alias of ``personalised_discount``'s type), so that a
+    version trained on this data scores those templates with the learned model.
+    """
+    return pa.table({
+        "offer_id": campaigns.offer_id, "type": campaigns.offer_type,
+        "depth": pa.array(campaigns.depth),
+        "category": [spec.CATEGORIES[c] for c in campaigns.category],
+        "valid_days": pa.array(np.full(len(campaigns.depth), spec.OFFER_VALID_DAYS), pa.float64()),
+    })
+
+
 def _as_date(name: str, value) -> dt.date:
     """A date from a date, a datetime (its day) or an ISO string."""
     if isinstance(value, dt.datetime):
@@ -337,6 +353,7 @@ def generate(out_dir: str | os.PathLike, n_members: int, seed: int = 0,
         stack.close()
         (tmp / "truth").mkdir(exist_ok=True)
         pq.write_table(_offers_table(campaigns, calendar), tmp / "truth" / "offers.parquet")
+        pq.write_table(_contract_offers_table(campaigns), tmp / "offers.parquet")
         truth = spec.spec_dict(config)
         if not shape.is_default():
             truth["shape"] = shape.to_dict()  # truth/ describes the data before the shape

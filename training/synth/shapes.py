@@ -49,7 +49,7 @@ class DataShape:
         with negative quantity and amount; one return in five refunds more than
         was paid, and a few members keep only their returns.
     no_offers : bool
-        No ``offer_events`` table.
+        No ``offer_events`` table (nor ``offers``).
 
     Examples
     --------
@@ -111,8 +111,16 @@ def apply_shape(data_dir: str | Path, shape: DataShape, seed: int = 0) -> None:
     tx = tx.sort_values(["member_id", "timestamp", "basket_id"], kind="stable")
     tx.reset_index(drop=True).to_parquet(root / "transactions.parquet", index=False)
     items.to_parquet(root / "items.parquet", index=False)
+    offers_file = root / "offers.parquet"
+    if offers_file.exists() and (shape.n_items is not None or shape.no_categories):
+        # Offers whose category no item has left target the whole basket.
+        offers = pd.read_parquet(offers_file)
+        offers["category"] = offers["category"].where(
+            offers["category"].isin(set(items["category"])), None)
+        offers.to_parquet(offers_file, index=False)
     if shape.no_offers:
         (root / "offer_events.parquet").unlink(missing_ok=True)
+        (root / "offers.parquet").unlink(missing_ok=True)
     logger.info("applied %s: %d lines, %d items", shape, len(tx), len(items))
 
 

@@ -57,7 +57,7 @@ _TOP_KEYS = {"catalog_version", "campaign", "currency", "economics", "retention"
              "offers"}
 _OFFER_KEYS = {"id", "type", "title", "message", "reason", "target", "value", "cost",
                "business_value", "incremental_share", "p_redeem", "retention", "eligibility",
-               "caps", "priority", "expiry_days"}
+               "caps", "priority", "expiry_days", "response_type"}
 
 
 def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
@@ -262,6 +262,12 @@ def _offer(raw, where: Where, defaults: dict, tiers: tuple[Tier, ...]) -> OfferT
     priority = raw.get("priority", 0)
     if not isinstance(priority, int) or isinstance(priority, bool):
         raise (where / "priority").fail("an integer", priority)
+    if "response_type" in raw:
+        if not (isinstance(raw["response_type"], str) and raw["response_type"].strip()):
+            raise (where / "response_type").fail(
+                "the offer type of the data (offers table) to score this template as",
+                raw["response_type"])
+        optional["response_type"] = raw["response_type"].strip()
     return OfferTemplate(
         id=offer_id, type=offer_type, title=texts["title"], message=message,
         reason=texts["reason"], target=target, value=value,

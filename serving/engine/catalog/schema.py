@@ -118,6 +118,9 @@ class OfferTemplate:
     business_value: float = 0.0
     incremental_share: float | None = None
     p_redeem: float | None = None
+    #: The data's offer type whose learned P(redeem) and uplift this template takes (default:
+    #: ``type``).
+    response_type: str | None = None
     retention: bool = False
     eligibility: Eligibility = field(default_factory=Eligibility)
     caps: Caps = field(default_factory=Caps)

@@ -9,8 +9,7 @@ from tiny_program import MEMBERS, offer
 
 from models.offer_response import OfferAffinity, OfferResponseModel
 from serving.engine import EngineConfig, OfferEngine
-from serving.engine.catalog.schema import OFFER_TYPES
-from serving.engine.response_model import TYPE_PRIOR_CODE, canonical_type, response_inputs
+from serving.engine.response_model import TYPE_PRIOR_CODE, response_inputs
 
 NOW = "2026-01-02T10:00"
 IDS = [*MEMBERS["member_id"], "stranger"]
@@ -102,12 +101,19 @@ def test_a_trained_version_feeds_its_learned_model_to_the_engine(trained_artifac
                                              len(bundle.response.model.member_columns_))
     assert np.isfinite(bundle.response.members).any(axis=0).all()
     engine = OfferEngine(bundle, load_catalog())
-    # The synthetic program's sends carry no type the pipeline reads ("unknown"): every
-    # catalog type is then one the model never saw, scored by its prior and saying so.
-    trained = {canonical_type(t) for t in bundle.response.model.types_}
-    expected = [canonical_type(OFFER_TYPES[t.type][0]) in trained or canonical_type(t.type)
-                in trained for t in engine.catalog.offers]
-    assert list(engine.scoring.response.learned) == expected
+    # The synthetic data's offers table types its sends with names the catalog resolves, so
+    # the catalog's templates of those types are scored by the model, the rest by priors.
+    assert sorted(bundle.response.model.types_) == ["cashback", "percent_off",
+                                                    "points_multiplier"]
+    learned = {t.type for t, ok in zip(engine.catalog.offers, engine.scoring.response.learned)
+               if ok}
+    assert learned == {"personalised_discount", "cashback", "points_multiplier"}
+    decided = [o for m in bundle.members.ids[:40]
+               for o in engine.decide(m, "email", limit=10).offers]
+    by_id = {t.id: t.type for t in engine.catalog.offers}
+    of_learned = [o for o in decided if by_id[o["offer_id"]] in learned]
+    assert of_learned and not any(TYPE_PRIOR_CODE in o["reason_codes"] for o in of_learned)
+    assert any(TYPE_PRIOR_CODE in o["reason_codes"] for o in decided if o not in of_learned)
     p = engine.scoring.static.p
     assert np.isfinite(p).all() and (p >= 0).all() and (p <= engine.config.p_max).all()
 
@@ -134,3 +140,23 @@ def test_the_exported_model_predicts_what_the_fitted_one_does(model):
     np.testing.assert_allclose(rebuilt.predict_proba(features, offers, share),
                                model.predict_proba(features, offers, share), rtol=1e-12)
     assert export_model(OfferResponseModel(estimator="hgb")) is None  # unfitted / not logistic
+
+
+def test_a_template_names_the_datas_offer_type_it_is_scored_as(engine, catalog):
+    """``response_type``: a catalog type the data never used takes the learned P of another."""
+    cat = catalog(
+        offer("basket", value={"kind": "percent_off", "amount": 10}),
+        offer("as-cashback", "seasonal", response_type="cashback",
+              value={"kind": "percent_off", "amount": 10}),
+        offer("seasonal", "seasonal", value={"kind": "percent_off", "amount": 10}))
+    named = OfferEngine(engine.bundle, cat, EngineConfig(min_expected_value=-1e9))
+    assert list(named.scoring.response.learned) == [True, True, False]
+    p = named.score(np.array([0, 1]), now=NOW, channel="app").p
+    assert (p[:, 1] > p[:, 0]).all()  # scored as cashback, which the planted model favours
+
+
+def test_a_blank_response_type_is_refused_with_what_to_write(catalog):
+    from features.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="response_type.*offer type of the data"):
+        catalog(offer("x", response_type=" "))
