@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from itertools import count
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -32,14 +34,18 @@ def setting(trained_artifacts, tmp_path_factory):
     old = OfferEngine(bundle, load_catalog(), EngineConfig(epsilon=0.5, control_share=0.0))
     rng = np.random.default_rng(7)
     rows = []
-    for m in map(str, bundle.members.ids):
-        for channel in ("email", "app"):
-            decision, rec = old.decide_with_record(m, channel, limit=1, now=NOW)
-            if rec.shown:
-                row = rec.to_row()
-                row["candidates"], row["shown"] = rec.candidates, rec.shown
-                row["reward"] = float(rng.random() < truth(m, rec.shown[0]["offer_id"]))
-                rows.append(row)
+    # Exploration draws hash the decision id: fixed ids make the simulated logs (and so the
+    # estimates) the same on every run, instead of a fresh 95% interval each time.
+    ids = (hashlib.sha256(f"decision-{n}".encode()).hexdigest()[:32] for n in count())
+    with mock.patch("serving.engine.engine.new_id", side_effect=lambda: next(ids)):
+        decisions = [(m, channel, *old.decide_with_record(m, channel, limit=1, now=NOW))
+                     for m in map(str, bundle.members.ids) for channel in ("email", "app")]
+    for m, _, _, rec in decisions:
+        if rec.shown:
+            row = rec.to_row()
+            row["candidates"], row["shown"] = rec.candidates, rec.shown
+            row["reward"] = float(rng.random() < truth(m, rec.shown[0]["offer_id"]))
+            rows.append(row)
     import pandas as pd
 
     logs = pd.DataFrame(rows)

@@ -1,14 +1,13 @@
 """The engine ranks offers of a type with a validated uplift model by expected incremental profit.
 
 Trained end to end on a synthetic program with planted treatment effects
-(truth/uplift.parquet) whose offers are described (type, depth, categories),
-so the uplift models know which catalog templates they stand for.
+(truth/uplift.parquet) whose offers are described in its ``offers`` table (type,
+depth, categories), so the uplift models know which catalog templates they stand for.
 """
 
 from __future__ import annotations
 
 import copy
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -31,8 +30,6 @@ NOW = "2026-06-02T10:00:00"
 def served(tmp_path_factory):
     """A version with a validated uplift model, its engine, and the planted truth."""
     data = generate(tmp_path_factory.mktemp("uplift-rank") / "data", 1500, seed=11)
-    (data / "extras").mkdir()
-    shutil.copy(data / "truth" / "offers.parquet", data / "extras" / "campaigns.parquet")
     out = tmp_path_factory.mktemp("uplift-rank-artifacts")
     version, run = train(data, out, config=load_config(**FAST))
     truth = pd.read_parquet(data / "truth" / "uplift.parquet").astype(
