@@ -34,17 +34,35 @@ def member_scores(version: ArtifactVersion, horizons=()) -> pd.DataFrame:
 
     ``horizons`` (days) add ``churn_risk_<N>d`` and ``expected_spend_<N>d`` per
     horizon (:mod:`training.artifacts.horizons`); DataError when the version
-    has no purchase-cycle model.
+    has no purchase-cycle model. One frame of :func:`member_score_chunks`.
     """
-    members = read_members(version)
-    table = members[list(SCORE_COLUMNS)].join(uplift_columns(version), on="member_id")
-    if not horizons:
-        return table
-    scorer = load_horizon_scorer(version)
-    if scorer is None:
-        raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
-    extra = scorer.columns(table["member_id"].to_numpy(), horizons)
-    return pd.concat([table.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
+    return pd.concat(list(member_score_chunks(version, horizons)), ignore_index=True)
+
+
+def member_score_chunks(version: ArtifactVersion, horizons=()) -> Iterator[pd.DataFrame]:
+    """:func:`member_scores` as frames of at most ``BATCH`` members each, in order.
+
+    The member table is read whole (one Parquet file); the uplift join and the
+    horizon columns are made one batch at a time. Checks run when called.
+    """
+    members = read_members(version)[list(SCORE_COLUMNS)]
+    scorer = None
+    if horizons:
+        scorer = load_horizon_scorer(version)
+        if scorer is None:
+            raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
+    return _score_batches(members, uplift_columns(version), scorer, tuple(horizons))
+
+
+def _score_batches(members, uplift, scorer, horizons):
+    """The frames of :func:`member_score_chunks` (arguments already checked)."""
+    for start in range(0, max(len(members), 1), BATCH):
+        table = members.iloc[start:start + BATCH].join(uplift, on="member_id")
+        table = table.reset_index(drop=True)
+        if scorer is not None:
+            extra = scorer.columns(table["member_id"].to_numpy(), horizons)
+            table = pd.concat([table, extra.reset_index(drop=True)], axis=1)
+        yield table
 
 
 def uplift_columns(version: ArtifactVersion) -> pd.DataFrame:

@@ -73,3 +73,25 @@ def test_recommend_to_a_directory_with_other_files_is_refused_before_work(traine
     assert result.exit_code == 1
     assert "holds files that are not Parquet parts ('notes.txt', ...)" in result.output
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_score_streams_the_same_table_with_horizon_columns(trained_artifacts, tmp_path,
+                                                           small_batches):
+    out, version = trained_artifacts
+    v = open_version(out, version)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(exports, "BATCH", 100_000)  # one frame of every member, as before
+        whole = exports.member_scores(v, horizons=(30, 90))
+    assert len(whole) == 600 and list(whole.columns[-2:]) == ["churn_risk_90d",
+                                                               "expected_spend_90d"]
+    expected = tmp_path / "whole.csv"
+    whole.to_csv(expected, index=False)
+
+    common = ["score", out, "--horizon-days", "30", "--horizon-days", "90"]
+    assert "wrote 600 members" in run(*common, "--out", tmp_path / "scores.csv")
+    assert (tmp_path / "scores.csv").read_bytes() == expected.read_bytes()
+    run(*common, "--out", f"{tmp_path / 'parts'}/")
+    assert len(list((tmp_path / "parts").iterdir())) == 10
+    whole.to_parquet(tmp_path / "whole.parquet", index=False)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts"),
+                                  pd.read_parquet(tmp_path / "whole.parquet"))

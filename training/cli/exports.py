@@ -6,10 +6,9 @@ import click
 
 from features.files import read_member_ids
 from features.frame_sink import FrameSink
-from features.storage import write_frame_atomic
 from training.artifacts.store import open_version
-from training.cli.checks import horizon_days, out_file, out_sink
-from training.exports import member_scores, recommend_chunks
+from training.cli.checks import horizon_days, out_sink
+from training.exports import member_score_chunks, recommend_chunks
 
 OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending with /) for a "
             "directory of Parquet parts (part-00000.parquet, ...) written chunk by chunk.")
@@ -17,8 +16,7 @@ OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending wit
 
 @click.command()
 @click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
-              help=OUT_HELP)
+@click.option("--out", required=True, type=click.Path(), callback=out_sink, help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 @click.option("--horizon-days", "horizons", multiple=True, callback=horizon_days,
               metavar="N", help="Also write churn_risk_<N>d (P(no purchase in the N days after "
@@ -26,9 +24,11 @@ OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending wit
               "Gamma-Gamma models; repeat for several horizons (1 to 3650 days).")
 def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int, ...]) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
-    table = member_scores(open_version(artifacts_dir, version), horizons)
-    write_frame_atomic(table, out)
-    click.echo(f"wrote {len(table)} members to {out}")
+    chunks = member_score_chunks(open_version(artifacts_dir, version), horizons)
+    with FrameSink(out) as sink:
+        for chunk in chunks:  # one batch of members at a time
+            sink.write(chunk)
+    click.echo(f"wrote {sink.rows} members to {out}")
 
 
 @click.command()
