@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from features.errors import DataError
-from features.storage import FRAME_SUFFIXES, atomic_directory
+from features.storage import FRAME_SUFFIXES, atomic_directory, write_frame_atomic
 
 PART_NAME = "part-{:05d}.parquet"
+PART_ROWS = 200_000  # rows per part when a whole frame is split (write_frame_or_parts)
 _PART = re.compile(r"part-\d{5,}\.parquet")
 
 
@@ -194,3 +195,16 @@ class FrameSink:
             raise DataError(f"nothing was written to {self._out}: no chunk came.")
         os.replace(self._tmp, self._out)
         self._failed = False
+
+
+def write_frame_or_parts(frame: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Write a whole frame to a .csv/.parquet file, or to ``DIR/`` as Parquet parts of
+    ``PART_ROWS`` rows (for tools that read a directory of parts)."""
+    rows_per_part = PART_ROWS
+    if not is_parts_path(path):
+        check_sink_path(path)
+        write_frame_atomic(frame, path)
+        return
+    with FrameSink(path) as sink:
+        for start in range(0, max(len(frame), 1), rows_per_part):
+            sink.write(frame.iloc[start:start + rows_per_part])

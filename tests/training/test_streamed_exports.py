@@ -95,3 +95,30 @@ def test_score_streams_the_same_table_with_horizon_columns(trained_artifacts, tm
     whole.to_parquet(tmp_path / "whole.parquet", index=False)
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "parts"),
                                   pd.read_parquet(tmp_path / "whole.parquet"))
+
+
+def test_campaign_writes_parts_and_holdout_parts(trained_artifacts, tmp_path, monkeypatch):
+    out, _ = trained_artifacts
+    monkeypatch.setattr("features.frame_sink.PART_ROWS", 7)
+    common = ["campaign", out, "--budget", "40", "--now", "2026-12-01T10:00",
+              "--campaign", "c1"]
+    run(*common, "--out", tmp_path / "offers.parquet")
+    said = run(*common, "--out", f"{tmp_path / 'offers'}/")
+    assert f"wrote {tmp_path / 'offers'} and {tmp_path / 'offers.holdouts'}" in said
+    for name in ("offers", "offers.holdouts"):
+        whole = pd.read_parquet(tmp_path / f"{name}.parquet")
+        parts = sorted((tmp_path / name).iterdir())
+        assert len(parts) == max(1, -(-len(whole) // 7))
+        pd.testing.assert_frame_equal(
+            pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True), whole)
+    assert len(pd.read_parquet(tmp_path / "offers.parquet")) > 7  # really split
+
+
+def test_campaign_refuses_a_holdouts_directory_it_would_clobber(trained_artifacts, tmp_path):
+    out, _ = trained_artifacts
+    (tmp_path / "offers.holdouts").mkdir()
+    (tmp_path / "offers.holdouts" / "mine.csv").write_text("x")
+    result = CliRunner().invoke(main, ["campaign", str(out), "--budget", "40",
+                                       "--out", f"{tmp_path / 'offers'}/"])
+    assert result.exit_code == 1 and "holds files that are not Parquet parts" in result.output
+    assert not (tmp_path / "offers").exists()
