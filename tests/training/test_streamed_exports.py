@@ -97,7 +97,8 @@ def test_score_streams_the_same_table_with_horizon_columns(trained_artifacts, tm
                                   pd.read_parquet(tmp_path / "whole.parquet"))
 
 
-def test_campaign_writes_parts_and_holdout_parts(trained_artifacts, tmp_path, monkeypatch):
+def test_campaign_writes_parts_and_holdout_parts(trained_artifacts, synth_data, tmp_path,
+                                                  monkeypatch):
     out, _ = trained_artifacts
     monkeypatch.setattr("features.frame_sink.PART_ROWS", 7)
     common = ["campaign", out, "--budget", "40", "--now", "2026-12-01T10:00",
@@ -112,6 +113,12 @@ def test_campaign_writes_parts_and_holdout_parts(trained_artifacts, tmp_path, mo
         pd.testing.assert_frame_equal(
             pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True), whole)
     assert len(pd.read_parquet(tmp_path / "offers.parquet")) > 7  # really split
+
+    lifts = []  # offers lift reads the holdout parts as it reads the file
+    for holdouts in (tmp_path / "offers.holdouts.parquet", tmp_path / "offers.holdouts"):
+        run("lift", synth_data, "--holdouts", holdouts, "--out", tmp_path / "lift.csv")
+        lifts.append((tmp_path / "lift.csv").read_bytes())
+    assert lifts[0] == lifts[1]
 
 
 def test_campaign_refuses_a_holdouts_directory_it_would_clobber(trained_artifacts, tmp_path):
