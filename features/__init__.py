@@ -12,7 +12,8 @@ The lowest layer; it imports nothing of ours. What it holds:
   ...), :mod:`.lift` (treated vs held-out members per campaign) and
   :mod:`.arm_lift` (the arms of an A/B test from the decision log);
 - plumbing every layer uses: :mod:`.errors` (the project's one exception
-  tree), :mod:`.storage` (atomic writes), :mod:`.files` (TOML settings and
+  tree), :mod:`.storage` (atomic writes), :mod:`.frame_sink` (chunked
+  CSV/Parquet writes and directories of Parquet parts), :mod:`.files` (TOML settings and
   member-id lists), :mod:`.code_groups`.
 
 Imports: nothing of ours (the lowest layer).

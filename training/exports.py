@@ -8,6 +8,7 @@ never one call per member.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -33,17 +34,35 @@ def member_scores(version: ArtifactVersion, horizons=()) -> pd.DataFrame:
 
     ``horizons`` (days) add ``churn_risk_<N>d`` and ``expected_spend_<N>d`` per
     horizon (:mod:`training.artifacts.horizons`); DataError when the version
-    has no purchase-cycle model.
+    has no purchase-cycle model. One frame of :func:`member_score_chunks`.
     """
-    members = read_members(version)
-    table = members[list(SCORE_COLUMNS)].join(uplift_columns(version), on="member_id")
-    if not horizons:
-        return table
-    scorer = load_horizon_scorer(version)
-    if scorer is None:
-        raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
-    extra = scorer.columns(table["member_id"].to_numpy(), horizons)
-    return pd.concat([table.reset_index(drop=True), extra.reset_index(drop=True)], axis=1)
+    return pd.concat(list(member_score_chunks(version, horizons)), ignore_index=True)
+
+
+def member_score_chunks(version: ArtifactVersion, horizons=()) -> Iterator[pd.DataFrame]:
+    """:func:`member_scores` as frames of at most ``BATCH`` members each, in order.
+
+    The member table is read whole (one Parquet file); the uplift join and the
+    horizon columns are made one batch at a time. Checks run when called.
+    """
+    members = read_members(version)[list(SCORE_COLUMNS)]
+    scorer = None
+    if horizons:
+        scorer = load_horizon_scorer(version)
+        if scorer is None:
+            raise DataError(f"--horizon-days: {no_horizon_reason(version)}")
+    return _score_batches(members, uplift_columns(version), scorer, tuple(horizons))
+
+
+def _score_batches(members, uplift, scorer, horizons):
+    """The frames of :func:`member_score_chunks` (arguments already checked)."""
+    for start in range(0, max(len(members), 1), BATCH):
+        table = members.iloc[start:start + BATCH].join(uplift, on="member_id")
+        table = table.reset_index(drop=True)
+        if scorer is not None:
+            extra = scorer.columns(table["member_id"].to_numpy(), horizons)
+            table = pd.concat([table, extra.reset_index(drop=True)], axis=1)
+        yield table
 
 
 def uplift_columns(version: ArtifactVersion) -> pd.DataFrame:
@@ -66,7 +85,25 @@ def recommend_long(
     """Top-``k`` recommendations in long form: ``member_id, rank, item_id|category, score``.
 
     ``member_ids=None`` means every member the model knows; unknown members get
-    the popularity fallback.
+    the popularity fallback. One frame of :func:`recommend_chunks`.
+    """
+    chunks = recommend_chunks(version, member_ids, k=k, exclude_purchased=exclude_purchased,
+                              level=level)
+    return pd.concat(list(chunks), ignore_index=True)
+
+
+def recommend_chunks(
+    version: ArtifactVersion,
+    member_ids: np.ndarray | None = None,
+    *,
+    k: int = 10,
+    exclude_purchased: bool = False,
+    level: str = "item",
+) -> Iterator[pd.DataFrame]:
+    """:func:`recommend_long` as frames of at most ``BATCH`` members each, in order.
+
+    Arguments are checked when called, before the first frame; at least one
+    frame (maybe empty) comes, so a writer always learns the columns.
     """
     if level not in ("item", "category"):
         raise DataError(f"level={level!r} should be 'item' or 'category'.")
@@ -80,7 +117,17 @@ def recommend_long(
     if unknown:
         logger.info("%d member(s) unknown to the model get popular items", unknown)
     item_category = version.load_array(schema.ITEM_CATEGORY, mmap=False)
-    parts = []
+    return _recommend_batches(model, item_category, member_ids, rows, k=k,
+                              exclude_purchased=exclude_purchased, level=level)
+
+
+def _recommend_batches(model, item_category, member_ids, rows, *, k, exclude_purchased, level):
+    """The frames of :func:`recommend_chunks` (arguments already checked)."""
+    column = "item_id" if level == "item" else "category"
+    if len(rows) == 0:
+        yield pd.DataFrame({"member_id": np.array([], dtype=str), "rank": np.array([], int),
+                            column: np.array([], dtype=str), "score": np.array([], float)})
+        return
     for start in range(0, len(rows), BATCH):
         chunk = rows[start:start + BATCH]
         if level == "item":
@@ -91,13 +138,12 @@ def recommend_long(
                 model, chunk, item_category, k=k, exclude_purchased=exclude_purchased
             )
             names = np.unique(item_category)
-        ids = np.repeat(member_ids[start:start + BATCH], k)
-        flat = idx.ravel()
+        ids = np.repeat(np.asarray(member_ids)[start:start + BATCH], k)
+        flat = np.asarray(idx).ravel()
         keep = flat >= 0
-        parts.append(pd.DataFrame({
+        yield pd.DataFrame({
             "member_id": ids[keep],
             "rank": np.tile(np.arange(1, k + 1), len(chunk))[keep],
-            "item_id" if level == "item" else "category": names[flat[keep]],
-            "score": scores.ravel()[keep],
-        }))
-    return pd.concat(parts, ignore_index=True)
+            column: names[flat[keep]],
+            "score": np.asarray(scores).ravel()[keep],
+        })

@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.errors import DataError
 from features.files import read_member_ids
+from features.frame_sink import check_sink_path, is_parts_path, write_frame_or_parts
 from features.storage import check_frame_path, write_frame_atomic
 
 CATALOG_HELP = "Offer catalog (YAML/JSON, docs/catalog.md); default: the shipped catalog."
@@ -40,6 +41,21 @@ def _out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     if value is not None:
         check_frame_path(value)
     return value
+
+
+def _out_sink(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--out``: a .csv/.parquet path or ``DIR/`` for Parquet parts, checked before any work."""
+    if value is not None:
+        check_sink_path(value)
+        if is_parts_path(value):
+            check_sink_path(f"{_holdouts_dir(value)}/")
+    return value
+
+
+def _holdouts_dir(out: str) -> Path:
+    """Where the held-out members of a campaign written to ``out`` (``DIR/``) go."""
+    path = Path(out)
+    return path.with_name(f"{path.name}.holdouts")
 
 
 def _moment(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -113,9 +129,10 @@ def decide(artifacts_dir, member_id, channel, limit, catalog, now, history, vers
               show_default=True)
 @click.option("--budget", required=True, type=click.FloatRange(min=0),
               help="Most expected incentive cost to commit (currency).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=_out_file,
-              help="Offers file for the email tool (.csv or .parquet); the held-out members "
-                   "go to OUT's name + '.holdouts'.")
+@click.option("--out", required=True, type=click.Path(), callback=_out_sink,
+              help="Offers file for the email tool (.csv or .parquet), or DIR/ for a "
+                   "directory of Parquet parts; the held-out members go to OUT's name + "
+                   "'.holdouts' (DIR.holdouts/ for parts).")
 @click.option("--campaign", "campaign_id", default=None,
               help="Campaign id (control group, codes); default <channel>-<date>.")
 @click.option("--per-member", default=1, show_default=True, type=click.IntRange(1, 10))
@@ -141,9 +158,14 @@ def campaign(artifacts_dir, catalog, segment, members_file, channel, budget, out
                                campaign=campaign_id, now=now, per_member=per_member,
                                history=_history(history))
     out_path = Path(out)
-    write_frame_atomic(result.offers, out_path)
-    holdouts_path = out_path.with_name(f"{out_path.stem}.holdouts{out_path.suffix or '.csv'}")
-    write_frame_atomic(result.holdouts, holdouts_path)
+    if is_parts_path(out):  # the allocation is whole (one budget); only the output is split
+        holdouts_path = _holdouts_dir(out)
+        holdouts_out = f"{holdouts_path}/"
+    else:
+        holdouts_path = out_path.with_name(f"{out_path.stem}.holdouts{out_path.suffix}")
+        holdouts_out = holdouts_path
+    write_frame_or_parts(result.offers, out)
+    write_frame_or_parts(result.holdouts, holdouts_out)
     if log_db:
         import uuid
 

@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from features.errors import DataError
+from features.frame_sink import check_sink_path
 from features.storage import check_frame_path
 from training.artifacts.horizons import check_horizon_days
 
@@ -19,6 +20,13 @@ def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     """``--out``: a .csv or .parquet path (:class:`DataError` otherwise)."""
     if value is not None:
         check_frame_path(value)
+    return value
+
+
+def out_sink(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--out`` of a streamed export: a .csv/.parquet file or ``DIR/`` for Parquet parts."""
+    if value is not None:
+        check_sink_path(value)
     return value
 
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 import click
 
 from features.files import read_member_ids
-from features.storage import write_frame_atomic
+from features.frame_sink import FrameSink
 from training.artifacts.store import open_version
-from training.cli.checks import horizon_days, out_file
-from training.exports import member_scores, recommend_long
+from training.cli.checks import horizon_days, out_sink
+from training.exports import member_score_chunks, recommend_chunks
 
-OUT_HELP = "Output file; .csv or .parquet decides the format."
+OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending with /) for a "
+            "directory of Parquet parts (part-00000.parquet, ...) written chunk by chunk.")
 
 
 @click.command()
 @click.argument("artifacts_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
-              help=OUT_HELP)
+@click.option("--out", required=True, type=click.Path(), callback=out_sink, help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 @click.option("--horizon-days", "horizons", multiple=True, callback=horizon_days,
               metavar="N", help="Also write churn_risk_<N>d (P(no purchase in the N days after "
@@ -24,9 +24,11 @@ OUT_HELP = "Output file; .csv or .parquet decides the format."
               "Gamma-Gamma models; repeat for several horizons (1 to 3650 days).")
 def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int, ...]) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
-    table = member_scores(open_version(artifacts_dir, version), horizons)
-    write_frame_atomic(table, out)
-    click.echo(f"wrote {len(table)} members to {out}")
+    chunks = member_score_chunks(open_version(artifacts_dir, version), horizons)
+    with FrameSink(out) as sink:
+        for chunk in chunks:  # one batch of members at a time
+            sink.write(chunk)
+    click.echo(f"wrote {sink.rows} members to {out}")
 
 
 @click.command()
@@ -38,15 +40,18 @@ def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int
 @click.option("--exclude-purchased", is_flag=True, help="Only items the member never bought.")
 @click.option("--level", type=click.Choice(["item", "category"]), default="item",
               show_default=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), callback=out_file,
-              help=OUT_HELP)
+@click.option("--out", required=True, type=click.Path(), callback=out_sink, help=OUT_HELP)
 @click.option("--version", default=None, help="Version to use (default: current).")
 def recommend(artifacts_dir, members_file, all_members, k, exclude_purchased, level, out, version):
     """Write top-k recommendations per member in long form (member_id, rank, item_id, score)."""
     if bool(members_file) == bool(all_members):
         raise click.UsageError("give exactly one of --members FILE or --all.")
     ids = None if all_members else read_member_ids(members_file)
-    table = recommend_long(open_version(artifacts_dir, version), ids, k=k,
-                           exclude_purchased=exclude_purchased, level=level)
-    write_frame_atomic(table, out)
-    click.echo(f"wrote {len(table)} rows for {table['member_id'].nunique()} members to {out}")
+    chunks = recommend_chunks(open_version(artifacts_dir, version), ids, k=k,
+                              exclude_purchased=exclude_purchased, level=level)
+    members = 0
+    with FrameSink(out) as sink:
+        for chunk in chunks:  # one batch of members at a time: memory stays flat
+            sink.write(chunk)
+            members += chunk["member_id"].nunique()
+    click.echo(f"wrote {sink.rows} rows for {members} members to {out}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pandas as pd
 
@@ -12,8 +14,9 @@ from training.cli.checks import out_file
 @click.command()
 @click.argument("data_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--holdouts", "holdout_files", multiple=True,
-              type=click.Path(dir_okay=False, exists=True),
-              help="Holdouts file(s) written by `offers campaign` (repeatable).")
+              type=click.Path(exists=True),
+              help="Holdouts file(s), or DIR.holdouts/ of Parquet parts, written by "
+                   "`offers campaign` (repeatable).")
 @click.option("--window-days", default=28.0, show_default=True, type=click.FloatRange(min=1))
 @click.option("--out", type=click.Path(dir_okay=False), callback=out_file,
               help="Also write the table (.csv/.parquet).")
@@ -37,7 +40,8 @@ def lift(data_dir, holdout_files, window_days, out, arms_log, plot) -> None:
     holdouts = None
     if holdout_files:
         holdouts = pd.concat([
-            pd.read_parquet(f) if f.endswith(".parquet") else pd.read_csv(f, dtype=str)
+            pd.read_parquet(f) if f.endswith(".parquet") or Path(f).is_dir()
+            else pd.read_csv(f, dtype=str)
             for f in holdout_files
         ], ignore_index=True)
     table = campaign_lift(load_dataset(data_dir), holdouts, window_days=window_days)
