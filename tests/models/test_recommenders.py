@@ -17,6 +17,7 @@ from models.recommenders import (
     ALSRecommender,
     BlendRecommender,
     BuyAgainRecommender,
+    FirstPurchasePopularityRecommender,
     InteractionMatrix,
     PopularityRecommender,
     build_interactions,
@@ -221,6 +222,11 @@ class TestPopularity(RecommenderContract):
         return PopularityRecommender(half_life_days=None)
 
 
+class TestFirstPurchasePopularity(RecommenderContract):
+    def make(self):
+        return FirstPurchasePopularityRecommender(half_life_days=14.0)
+
+
 class TestBuyAgain(RecommenderContract):
     def make(self):
         return BuyAgainRecommender(half_life_days=30.0)
@@ -328,6 +334,32 @@ def test_popularity_order_counts_buyers_and_prefers_recent():
     recent = fit(PopularityRecommender(half_life_days=14.0), im)
     items, _ = recent.recommend([-1], k=3)
     assert recent.item_ids_[items[0]].tolist() == ["y", "z", "x"]
+
+
+def test_first_purchase_popularity_counts_first_purchases_only():
+    tx = tx_frame([
+        # x: three buyers, all long ago, bought again recently (staple)
+        ("a", "x", "2023-06-01"), ("b", "x", "2023-06-01"), ("c", "x", "2023-06-01"),
+        ("a", "x", "2024-02-28"), ("b", "x", "2024-02-28"), ("c", "x", "2024-02-28"),
+        # y: two members tried it this month; z: one member, 28 days before AS_OF
+        ("a", "y", "2024-02-27"), ("b", "y", "2024-02-26"), ("c", "z", "2024-02-02"),
+    ])
+    im = build_interactions(tx, AS_OF)
+    plain = fit(FirstPurchasePopularityRecommender(half_life_days=None), im)
+    assert plain.item_scores_.tolist() == [3.0, 2.0, 1.0]  # first purchases, not lines
+    model = fit(FirstPurchasePopularityRecommender(half_life_days=28.0), im)
+    age = np.array([(AS_OF - pd.Timestamp(d)).days for d in
+                    ("2023-06-01", "2024-02-27", "2024-02-26", "2024-02-02")])
+    w = 0.5 ** (age / 28.0)
+    np.testing.assert_allclose(model.item_scores_, [3 * w[0], w[1] + w[2], w[3]], rtol=1e-5)
+    items, _ = model.recommend([-1, 2], k=3, exclude_purchased=True)
+    assert model.item_ids_[items[0]].tolist() == ["y", "z", "x"]
+    assert items[1].tolist() == [1, -1, -1]  # c bought x and z: only y is new to c
+    # plain popularity with the same half-life puts the staple first
+    pop = fit(PopularityRecommender(half_life_days=28.0), im)
+    assert pop.item_ids_[pop.recommend([-1], k=1)[0][0]].tolist() == ["x"]
+    with pytest.raises(ConfigError, match="half_life_days"):
+        fit(FirstPurchasePopularityRecommender(half_life_days=0), im)
 
 
 def test_blend_puts_own_items_first_then_als_and_serves_new_members(board):
