@@ -28,6 +28,7 @@ from models.recommenders import (
     recommender_from_arrays,
 )
 from models.recommenders.base import top_k
+from models.recommenders.blend import COMPONENTS
 from models.recommenders.category import aggregate_item_scores
 from models.recommenders.interactions import apply_weighting
 from models.recommenders.tuning import fit_tuned, tune_recommenders, validation_split
@@ -249,6 +250,48 @@ class TestBlend(RecommenderContract):
             buy_again={"half_life_days": 30.0},
             popularity={"half_life_days": None},
         )
+
+
+class TestBlendNewToYou(RecommenderContract):
+    """The blend with weights of its own for the "new to you" list."""
+
+    def make(self):
+        params = TestBlend().make().get_params()
+        params["new_weights"] = {"als": 0.5, "first_purchase_popularity": 1.0}
+        params["first_purchase_popularity"] = {"half_life_days": 14.0}
+        return BlendRecommender(**params)
+
+
+def test_blend_new_weights_change_only_the_new_to_you_list(board):
+    comps = fit(TestBlendNewToYou().make(), board).components_
+    assert set(comps) == {"buy_again", "als", "popularity", "first_purchase_popularity"}
+    weights = {"buy_again": 1.0, "als": 0.5, "popularity": 0.1}
+    new = {"als": 0.3, "popularity": 0.2, "first_purchase_popularity": 1.0}
+    plain = BlendRecommender.from_fitted(comps, weights)
+    blend = BlendRecommender.from_fitted(comps, weights, new_weights=new)
+    rows = np.array([0, 3, -1, 7])
+    np.testing.assert_array_equal(blend.score(rows), plain.score(rows))  # all items: as before
+    als = comps["als"].score(rows)
+    als = np.where(np.isfinite(als), als, 0.0)
+    als /= np.abs(als).max(axis=1, keepdims=True).clip(min=1e-30)
+    pop = comps["popularity"].item_scores_ / comps["popularity"].item_scores_.max()
+    first = comps["first_purchase_popularity"].item_scores_
+    first = first / first.max()
+    expect = 0.3 * als + 0.2 * pop + 1.0 * first
+    expect[2] = pop  # the unknown member gets popularity
+    bought = board.purchased()[np.maximum(rows, 0)].toarray() > 0
+    bought[2] = False
+    expect[bought] = -np.inf
+    got = blend.score(rows, exclude_purchased=True)
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.nan_to_num(got, neginf=0),
+                           np.nan_to_num(plain.score(rows, exclude_purchased=True), neginf=0))
+    with pytest.raises(ConfigError, match="buy again scores only purchased"):
+        BlendRecommender.from_fitted(comps, weights, new_weights={"buy_again": 1.0})
+    with pytest.raises(ConfigError, match="not given"):
+        BlendRecommender.from_fitted({n: comps[n] for n in COMPONENTS}, weights, new_weights=new)
+    with pytest.raises(ConfigError, match="every blend new_weight is 0"):
+        BlendRecommender.from_fitted(comps, weights, new_weights={"als": 0.0})
 
 
 def test_als_limits_blas_threads_itself(board, monkeypatch):
