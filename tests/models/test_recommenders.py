@@ -498,16 +498,30 @@ def test_tuning_on_a_tiny_split_returns_params_and_table():
     assert set(result.table["model"]) == {"popularity", "buy_again", "als", "blend"}
     assert set(result.table["mode"]) == {"all", "never_bought"}
     assert set(result.params["blend"]["weights"]) == {"buy_again", "als", "popularity"}
-    assert len(result.trials) == 1 + 2 + 1 + 9 * 2
-    # the weight search scores candidates only; with every item a candidate it is exact
+    new_trials = result.trials["model"].isin(["first_purchase_popularity", "blend_new"])
+    assert (~new_trials).sum() == 1 + 2 + 1 + 9 * 2
+    # new to you: 3 first-purchase half-lives, 4 * 4 * 3 - 1 weight triples (+ the
+    # all-items pair when it is not among them)
+    n_current = 0 if result.params["blend"]["weights"]["als"] in (0.0, 0.25, 0.5, 1.0) else 1
+    assert new_trials.sum() == 3 + 47 + n_current
+    # the weight searches score candidates only; with every item a candidate they are exact
     w = result.params["blend"]["weights"]
     chosen = repr({"als": w["als"], "popularity": w["popularity"]})
     trials = result.trials.set_index(["model", "params", "mode"])
     table = result.table.set_index(["model", "mode"])
-    for mode in ("all", "never_bought"):
-        assert trials.loc[("blend", chosen, mode), "ndcg@3"] == pytest.approx(
-            table.loc[("blend", mode), "ndcg@3"]
+    assert trials.loc[("blend", chosen, "all"), "ndcg@3"] == pytest.approx(
+        table.loc[("blend", "all"), "ndcg@3"]
+    )
+    # the never-bought list is the new-to-you weights' (chosen by precision, then NDCG)
+    new = result.params["blend"]["new_weights"]
+    new_rows = result.trials[result.trials["model"] == "blend_new"]
+    best = new_rows.sort_values(["precision@3", "ndcg@3"], ascending=False).iloc[0]
+    for metric in ("precision@3", "ndcg@3"):
+        assert trials.loc[("blend_new", repr(new), "never_bought"), metric] == pytest.approx(
+            table.loc[("blend", "never_bought"), metric]
         )
+        assert best[metric] == pytest.approx(table.loc[("blend", "never_bought"), metric])
+    assert "first_purchase_popularity" in fitted and fitted["blend"].new_weights == new
     split = validation_split(tx, "2024-03-01", holdout_days=14)
     assert split.interactions.as_of == pd.Timestamp("2024-02-16")
     assert fitted["blend"].n_members == 40
@@ -616,6 +630,10 @@ def test_tuning_one_candidate_each_on_a_member_sample():
         "als": [{"weighting": "log1p", "alpha": 1.0, "regularization": 0.1}],
         "blend_als": [0.5],
         "blend_popularity": [0.1],
+        "first_purchase_popularity": [{"half_life_days": 30.0}],
+        "new_als": [0.5],
+        "new_popularity": [0.1],
+        "new_first_purchase": [1.0],
     }
     tx = _three_groups()
     with threadpool_limits(1, "blas"):
@@ -633,10 +651,16 @@ def test_tuning_one_candidate_each_on_a_member_sample():
     assert set(sample.table["members"]) <= set(range(1, 21))
     trials = full.trials.set_index(["model", "mode"])
     table = full.table.set_index(["model", "mode"])
-    assert len(full.trials) == 1 + 1 + 1 + 2
-    for key in (("popularity", "all"), ("als", "never_bought"), ("blend", "all"),
-                ("blend", "never_bought")):
+    # one per model, the blend's all-items list, and the new-to-you triple next to the
+    # all-items weights' (0.5, 0.1, 0)
+    assert len(full.trials) == 1 + 1 + 1 + 1 + 2
+    for key in (("popularity", "all"), ("als", "never_bought"), ("blend", "all")):
         assert trials.loc[key, "ndcg@3"] == table.loc[key, "ndcg@3"]
+    new = trials.loc[("blend_new", "never_bought")].set_index("params")
+    chosen = repr(full.params["blend"]["new_weights"])
+    assert new.loc[chosen, "precision@3"] == new["precision@3"].max()
+    assert new.loc[chosen, "ndcg@3"] == pytest.approx(table.loc[("blend", "never_bought"),
+                                                                "ndcg@3"])
     assert fitted["als"].iterations == 2 and fitted["blend"].n_members == 40
     with pytest.raises(ConfigError, match="max_members"):
         tune_recommenders(tx, "2024-03-01", grid=grid, max_members=0)
