@@ -60,6 +60,11 @@ UNTUNED_GRID = {
     "als": [DEFAULT_GRID["als"][0]],
     "blend_als": [0.2],
     "blend_popularity": [0.05],
+    # the new-to-you list's own weights (bench/bench_new_to_you.py)
+    "first_purchase_popularity": [{"half_life_days": 30.0}],
+    "new_als": [0.5],
+    "new_popularity": [0.25],
+    "new_first_purchase": [1.0],
 }
 
 
@@ -402,13 +407,19 @@ def _previous_params(run: TrainingRun) -> dict | None:
         return None
     weights = params["blend"]["weights"]
     logger.info("reusing the recommender parameters of %s", run.previous["manifest"]["version"])
-    return {
+    grid = {
         "popularity": [params["popularity"]],
         "buy_again": [params["buy_again"]],
         "als": [params["als"]],
         "blend_als": [weights["als"]],
         "blend_popularity": [weights["popularity"]],
     }
+    new = params["blend"].get("new_weights")
+    if new:  # versions before the new-to-you weights search them afresh
+        grid |= {"first_purchase_popularity": [params["blend"]["first_purchase_popularity"]],
+                 "new_als": [new["als"]], "new_popularity": [new["popularity"]],
+                 "new_first_purchase": [new["first_purchase_popularity"]]}
+    return grid
 
 
 def _windows(run: TrainingRun) -> None:

@@ -1,5 +1,8 @@
 """Item recommenders for the offers: buy again, popularity, ALS and their blend.
 
+First-purchase popularity (:mod:`.first_purchase`) feeds the blend's "new to you"
+list (purchased items excluded) only.
+
 Fit any of them on an :class:`InteractionMatrix` built from the canonical
 transactions before a cutoff, then ask for the top items of a batch of members::
 
@@ -23,6 +26,7 @@ from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
 from .category import category_interactions, item_categories, recommend_categories
 from .factory import RECOMMENDERS, make_recommender, recommender_from_arrays
+from .first_purchase import FirstPurchasePopularityRecommender
 from .interactions import InteractionMatrix, build_interactions
 from .popularity import PopularityRecommender
 
@@ -30,6 +34,7 @@ __all__ = [
     "ALSRecommender",
     "BlendRecommender",
     "BuyAgainRecommender",
+    "FirstPurchasePopularityRecommender",
     "InteractionMatrix",
     "PopularityRecommender",
     "RECOMMENDERS",

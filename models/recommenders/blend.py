@@ -11,6 +11,11 @@ buy again, an item left out of ALS) adds 0. With a large buy-again weight the
 list is the member's own items first, filled with ALS discoveries ranked with
 popularity; with purchased items excluded it is ALS plus popularity. Members
 without history (row -1) get the popularity ranking.
+
+The "new to you" list (``exclude_purchased=True``) may have weights of its own,
+``new_weights``, over ALS, popularity and first-purchase popularity (see
+:mod:`.first_purchase`), tuned on the never-bought validation metric; the
+all-items list keeps ``weights``. Without ``new_weights`` both lists use ``weights``.
 """
 
 from __future__ import annotations
@@ -23,18 +28,22 @@ import numpy as np
 from features.errors import ConfigError, DataError
 
 from .als import ALSRecommender
-from .base import Recommender, csr_row_entries
+from .base import _CHUNK_CELLS, Recommender, csr_row_entries, top_k
 from .buy_again import BuyAgainRecommender
+from .first_purchase import FirstPurchasePopularityRecommender
 from .popularity import PopularityRecommender
 
 logger = logging.getLogger(__name__)
 
 #: Component names, in the order of their weights.
 COMPONENTS = ("buy_again", "als", "popularity")
+#: Components the "new to you" weights (``new_weights``) may use.
+NEW_COMPONENTS = ("als", "popularity", "first_purchase_popularity")
 _CLASSES = {
     "buy_again": BuyAgainRecommender,
     "als": ALSRecommender,
     "popularity": PopularityRecommender,
+    "first_purchase_popularity": FirstPurchasePopularityRecommender,
 }
 _SEP = "__"
 #: Blend weights tuned on the Complete Journey data (see bench/bench_recommenders.py).
@@ -61,6 +70,8 @@ class BlendParts:
         The item columns ALS scores.
     buy_again : (owner, columns, values) arrays or None
         Row position, item column and normalised score of each entry.
+    first_purchase : ndarray of float32, shape (n_items,) or None
+        Normalised first-purchase popularity (one vector for everyone).
     """
 
     rows: np.ndarray
@@ -69,6 +80,7 @@ class BlendParts:
     als: np.ndarray | None = None
     als_columns: np.ndarray | None = None
     buy_again: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    first_purchase: np.ndarray | None = None
 
     def dense(self, weights: dict[str, float]) -> np.ndarray:
         """Blended scores of every item, shape (n, n_items); ``-inf`` where no
@@ -80,9 +92,12 @@ class BlendParts:
         else:
             out = np.zeros((n, self.n_items), dtype=np.float32)
         scored = None  # None: every item is scored
+        use_first = weights.get("first_purchase_popularity", 0.0) > 0
+        if use_first and self.first_purchase is not None:
+            out += np.float32(weights["first_purchase_popularity"]) * self.first_purchase
         if weights.get("popularity", 0.0) > 0:
             out += np.float32(weights["popularity"]) * self.popularity
-        else:
+        elif not (use_first and self.first_purchase is not None):
             scored = np.zeros((n, self.n_items), dtype=bool)
             if use_als:
                 scored[np.ix_(self.rows >= 0, self.als_columns)] = True
@@ -106,6 +121,9 @@ class BlendParts:
         valid = items >= 0
         safe = np.where(valid, items, 0)
         out = {"popularity": np.where(valid, self.popularity[safe], np.nan).astype(np.float32)}
+        if self.first_purchase is not None:
+            out["first_purchase_popularity"] = np.where(
+                valid, self.first_purchase[safe], np.nan).astype(np.float32)
         if self.als is not None:
             modelled = np.zeros(self.n_items, dtype=bool)
             modelled[self.als_columns] = True
@@ -138,6 +156,11 @@ def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendPa
     item_scores = np.asarray(pop.item_scores_, dtype=np.float32)
     top = item_scores.max(initial=0.0)
     parts = BlendParts(rows, len(pop.item_ids_), item_scores / (top if top > 0 else 1.0))
+    if "first_purchase_popularity" in components:
+        first = np.asarray(components["first_purchase_popularity"].item_scores_,
+                           dtype=np.float32)
+        top = first.max(initial=0.0)
+        parts.first_purchase = first / (top if top > 0 else 1.0)
     if "als" in components:
         als = components["als"]
         # One product with factors zero-padded to every item column: no column scatter.
@@ -172,8 +195,11 @@ class BlendRecommender(Recommender):
         Weight of each component (keys from ``COMPONENTS``); missing keys are
         0. Default ``{"buy_again": 1.0, "als": 0.05, "popularity": 0.1}``, the
         weights tuned on the Complete Journey data.
-    buy_again, als, popularity : dict, optional
+    buy_again, als, popularity, first_purchase_popularity : dict, optional
         Constructor arguments of each component.
+    new_weights : dict, optional
+        Weights of the "new to you" list (``exclude_purchased=True``), keys from
+        ``NEW_COMPONENTS``; ``None`` uses ``weights`` for both lists.
 
     Attributes
     ----------
@@ -183,11 +209,14 @@ class BlendRecommender(Recommender):
 
     name = "blend"
 
-    def __init__(self, weights=None, buy_again=None, als=None, popularity=None):
+    def __init__(self, weights=None, buy_again=None, als=None, popularity=None,
+                 new_weights=None, first_purchase_popularity=None):
         self.weights = weights
         self.buy_again = buy_again
         self.als = als
         self.popularity = popularity
+        self.new_weights = new_weights
+        self.first_purchase_popularity = first_purchase_popularity
 
     def _weights(self) -> dict[str, float]:
         weights = (
@@ -205,38 +234,62 @@ class BlendRecommender(Recommender):
             raise ConfigError("every blend weight is 0; give at least one component a weight > 0.")
         return {k: float(weights.get(k, 0.0)) for k in COMPONENTS}
 
+    def _new_weights(self) -> dict[str, float] | None:
+        """The validated "new to you" weights, or None when the lists share ``weights``."""
+        if self.new_weights is None:
+            return None
+        weights = dict(self.new_weights)
+        unknown = sorted(set(weights) - set(NEW_COMPONENTS))
+        if unknown:
+            raise ConfigError(
+                f"blend new_weights {unknown} are not among {NEW_COMPONENTS}; buy again "
+                "scores only purchased items, which the new-to-you list leaves out."
+            )
+        bad = {k: v for k, v in weights.items() if not (np.isfinite(v) and v >= 0)}
+        if bad:
+            raise ConfigError(f"blend new_weights {bad} should be finite and >= 0.")
+        if not any(v > 0 for v in weights.values()):
+            raise ConfigError("every blend new_weight is 0; give at least one a weight > 0.")
+        return {k: float(weights.get(k, 0.0)) for k in NEW_COMPONENTS}
+
+    def _needed(self) -> list[str]:
+        """Components with a weight in either list, and popularity (new members)."""
+        weights, new = self._weights(), self._new_weights() or {}
+        return [n for n in _CLASSES
+                if weights.get(n, 0) > 0 or new.get(n, 0) > 0 or n == "popularity"]
+
     def _is_fitted(self) -> bool:
         return hasattr(self, "components_") and super()._is_fitted()
 
     def fit(self, interactions) -> BlendRecommender:
         """Fit every component with a positive weight (and popularity); returns ``self``."""
-        weights = self._weights()
+        needed = self._needed()
         self._fit_common(interactions)
         components = {}
-        for name in COMPONENTS:
-            if weights[name] > 0 or name == "popularity":
-                params = getattr(self, name) or {}
-                components[name] = _CLASSES[name](**params).fit(interactions)
+        for name in needed:
+            params = getattr(self, name) or {}
+            components[name] = _CLASSES[name](**params).fit(interactions)
         self.components_ = components
         return self
 
     @classmethod
-    def from_fitted(cls, components: dict[str, Recommender], weights=None) -> BlendRecommender:
+    def from_fitted(cls, components: dict[str, Recommender], weights=None,
+                    new_weights=None) -> BlendRecommender:
         """A fitted blend of already fitted components (for tuning the weights).
 
         Parameters
         ----------
         components : dict of str to Recommender
             Fitted components on the same interactions; ``popularity`` is required.
-        weights : dict, optional
+        weights, new_weights : dict, optional
             As for the constructor.
         """
         if "popularity" not in components:
             raise ConfigError("a blend needs a fitted 'popularity' component for new members.")
-        params = {n: components[n].get_params() if n in components else None for n in COMPONENTS}
-        model = cls(weights=weights, **params)
-        w = model._weights()
-        missing = [n for n in COMPONENTS if w[n] > 0 and n not in components]
+        params = {n: components[n].get_params() if n in components else None for n in _CLASSES}
+        model = cls(weights=weights, new_weights=new_weights, **params)
+        needed = model._needed()
+        missing = [n for n in needed if n not in components]
         if missing:
             raise ConfigError(f"components {missing} have a weight but were not given.")
         ref = components["popularity"]
@@ -248,11 +301,37 @@ class BlendRecommender(Recommender):
                 raise DataError(f"component {name!r} was fitted on other interactions.")
         for attr in cls._common_attrs:
             setattr(model, attr, getattr(ref, attr))
-        model.components_ = {n: c for n, c in components.items() if w[n] > 0 or n == "popularity"}
+        model.components_ = {n: c for n, c in components.items() if n in needed}
         return model
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return blend_parts(self.components_, rows).dense(self._weights())
+
+    def score(self, member_rows, exclude_purchased: bool = False) -> np.ndarray:
+        """As :meth:`Recommender.score`; purchased items excluded, the "new to you"
+        weights apply (when given)."""
+        new = self._new_weights() if exclude_purchased else None
+        if new is None:
+            return super().score(member_rows, exclude_purchased)
+        self._check_fitted()
+        rows = self._check_rows(member_rows)
+        scores = blend_parts(self.components_, rows).dense(new)
+        self._mask_purchased(scores, rows)
+        return scores
+
+    def _recommend_rows(self, rows, k, exclude_purchased):
+        new = self._new_weights() if exclude_purchased else None
+        if new is None:
+            return super()._recommend_rows(rows, k, exclude_purchased)
+        items = np.empty((len(rows), k), dtype=np.int64)
+        scores = np.empty((len(rows), k), dtype=np.float32)
+        step = max(1, _CHUNK_CELLS // max(len(self.item_ids_), 1))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            dense = blend_parts(self.components_, chunk).dense(new)
+            self._mask_purchased(dense, chunk)
+            items[start : start + step], scores[start : start + step] = top_k(dense, k)
+        return items, scores
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """As :meth:`Recommender.to_arrays`, with each component's arrays under

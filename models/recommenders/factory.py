@@ -10,12 +10,14 @@ from .als import ALSRecommender
 from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
+from .first_purchase import FirstPurchasePopularityRecommender
 from .popularity import PopularityRecommender
 
 #: Recommender classes by their ``name``.
 RECOMMENDERS: dict[str, type[Recommender]] = {
     cls.name: cls
-    for cls in (PopularityRecommender, BuyAgainRecommender, ALSRecommender, BlendRecommender)
+    for cls in (PopularityRecommender, BuyAgainRecommender, ALSRecommender, BlendRecommender,
+                FirstPurchasePopularityRecommender)
 }
 
 
@@ -24,7 +26,7 @@ def make_recommender(name: str, **params) -> Recommender:
 
     Parameters
     ----------
-    name : {"popularity", "buy_again", "als", "blend"}
+    name : {"popularity", "buy_again", "als", "blend", "first_purchase_popularity"}
     **params
         Constructor arguments of that recommender.
 

@@ -9,7 +9,10 @@ members bought in the last ``holdout_days`` before ``as_of`` (see
    bought items (discovery is what ALS adds to the blend);
 3. the blend weights of ALS and popularity next to buy again (weight 1),
    chosen by NDCG@k over all items among the weights whose never-bought
-   NDCG@k is at least popularity's.
+   NDCG@k is at least popularity's;
+4. the "new to you" list's own first-purchase popularity and weights
+   (``new_weights``), chosen by precision@k over never-bought items (see
+   :mod:`.new_to_you`).
 
 Step 3 scores each weight pair on the union of every component's top
 ``n_candidates`` items per member, so the whole grid costs about one dense
@@ -44,6 +47,7 @@ from .metrics import (
     metrics_table,
     ranking_metrics,
 )
+from .new_to_you import NEW_GRID, tune_new_to_you
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +68,7 @@ DEFAULT_GRID: dict = {
     ],
     "blend_als": [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0],
     "blend_popularity": [0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5],
+    **NEW_GRID,
 }
 
 
@@ -271,7 +276,7 @@ def _single_trials(space, params, table, k, trials):
     if len(space["blend_als"]) * len(space["blend_popularity"]) == 1:
         w = params["blend"]["weights"]
         pair = {"als": w["als"], "popularity": w["popularity"]}
-        done += [("blend", mode, pair) for mode in ("all", "never_bought")]
+        done += [("blend", "all", pair)]  # never bought: the "blend_new" trials
     for model, mode, chosen in done:
         m = rows.loc[(model, mode)]
         metrics = {name: m[f"{name}@{k}"] for name in ("ndcg", "precision", "recall")}
@@ -328,7 +333,7 @@ def tune_recommenders(
         if unknown:
             raise ConfigError(f"grid keys {unknown} are not among {sorted(DEFAULT_GRID)}.")
         space.update(copy.deepcopy(grid))
-    for key in ("popularity", "buy_again", "als", "blend_als", "blend_popularity"):
+    for key in ("popularity", "buy_again", "als", "blend_als", "blend_popularity", *NEW_GRID):
         if not space[key]:
             raise ConfigError(f"grid[{key!r}] is empty; give at least one candidate.")
     transactions, sampled = _member_sample(transactions, max_members, random_state)
@@ -349,7 +354,12 @@ def tune_recommenders(
     else:
         best = _best_weights(components, split, k, space, n_candidates, trials)
     weights = {"buy_again": 1.0, "als": float(best[0]), "popularity": float(best[1])}
-    blend = BlendRecommender.from_fitted(components, weights)
+    first, first_params, new_weights = tune_new_to_you(
+        components, im, truths["never_bought"], k, space, weights, trials, n_candidates
+    )
+    blend = BlendRecommender.from_fitted(
+        {**components, "first_purchase_popularity": first}, weights, new_weights=new_weights
+    )
     params = {
         "popularity": dict(pop_params),
         "buy_again": dict(ba_params),
@@ -359,6 +369,8 @@ def tune_recommenders(
             "buy_again": dict(ba_params),
             "als": dict(als_params),
             "popularity": dict(pop_params),
+            "new_weights": new_weights,
+            "first_purchase_popularity": first_params,
         },
     }
     models = {"popularity": pop, "buy_again": ba, "als": als, "blend": blend}
@@ -414,8 +426,15 @@ def fit_tuned(
             fitted[c] = make_recommender(c, **warm).fit(interactions, init=warm_start)
         else:
             fitted[c] = make_recommender(c, **params[c]).fit(interactions)
+    components = {c: fitted[c] for c in COMPONENTS}
+    new_weights = params["blend"].get("new_weights")
+    if new_weights:  # the "new to you" list's own candidates
+        first = make_recommender("first_purchase_popularity",
+                                 **(params["blend"].get("first_purchase_popularity") or {}))
+        components["first_purchase_popularity"] = fitted["first_purchase_popularity"] = (
+            first.fit(interactions))
     fitted["blend"] = BlendRecommender.from_fitted(
-        {c: fitted[c] for c in COMPONENTS}, params["blend"]["weights"]
+        components, params["blend"]["weights"], new_weights=new_weights
     )
     fitted["interactions"] = interactions
     return fitted

@@ -17,6 +17,7 @@ from models.recommenders import (
     ALSRecommender,
     BlendRecommender,
     BuyAgainRecommender,
+    FirstPurchasePopularityRecommender,
     InteractionMatrix,
     PopularityRecommender,
     build_interactions,
@@ -27,6 +28,7 @@ from models.recommenders import (
     recommender_from_arrays,
 )
 from models.recommenders.base import top_k
+from models.recommenders.blend import COMPONENTS
 from models.recommenders.category import aggregate_item_scores
 from models.recommenders.interactions import apply_weighting
 from models.recommenders.tuning import fit_tuned, tune_recommenders, validation_split
@@ -221,6 +223,11 @@ class TestPopularity(RecommenderContract):
         return PopularityRecommender(half_life_days=None)
 
 
+class TestFirstPurchasePopularity(RecommenderContract):
+    def make(self):
+        return FirstPurchasePopularityRecommender(half_life_days=14.0)
+
+
 class TestBuyAgain(RecommenderContract):
     def make(self):
         return BuyAgainRecommender(half_life_days=30.0)
@@ -243,6 +250,48 @@ class TestBlend(RecommenderContract):
             buy_again={"half_life_days": 30.0},
             popularity={"half_life_days": None},
         )
+
+
+class TestBlendNewToYou(RecommenderContract):
+    """The blend with weights of its own for the "new to you" list."""
+
+    def make(self):
+        params = TestBlend().make().get_params()
+        params["new_weights"] = {"als": 0.5, "first_purchase_popularity": 1.0}
+        params["first_purchase_popularity"] = {"half_life_days": 14.0}
+        return BlendRecommender(**params)
+
+
+def test_blend_new_weights_change_only_the_new_to_you_list(board):
+    comps = fit(TestBlendNewToYou().make(), board).components_
+    assert set(comps) == {"buy_again", "als", "popularity", "first_purchase_popularity"}
+    weights = {"buy_again": 1.0, "als": 0.5, "popularity": 0.1}
+    new = {"als": 0.3, "popularity": 0.2, "first_purchase_popularity": 1.0}
+    plain = BlendRecommender.from_fitted(comps, weights)
+    blend = BlendRecommender.from_fitted(comps, weights, new_weights=new)
+    rows = np.array([0, 3, -1, 7])
+    np.testing.assert_array_equal(blend.score(rows), plain.score(rows))  # all items: as before
+    als = comps["als"].score(rows)
+    als = np.where(np.isfinite(als), als, 0.0)
+    als /= np.abs(als).max(axis=1, keepdims=True).clip(min=1e-30)
+    pop = comps["popularity"].item_scores_ / comps["popularity"].item_scores_.max()
+    first = comps["first_purchase_popularity"].item_scores_
+    first = first / first.max()
+    expect = 0.3 * als + 0.2 * pop + 1.0 * first
+    expect[2] = pop  # the unknown member gets popularity
+    bought = board.purchased()[np.maximum(rows, 0)].toarray() > 0
+    bought[2] = False
+    expect[bought] = -np.inf
+    got = blend.score(rows, exclude_purchased=True)
+    np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(np.nan_to_num(got, neginf=0),
+                           np.nan_to_num(plain.score(rows, exclude_purchased=True), neginf=0))
+    with pytest.raises(ConfigError, match="buy again scores only purchased"):
+        BlendRecommender.from_fitted(comps, weights, new_weights={"buy_again": 1.0})
+    with pytest.raises(ConfigError, match="not given"):
+        BlendRecommender.from_fitted({n: comps[n] for n in COMPONENTS}, weights, new_weights=new)
+    with pytest.raises(ConfigError, match="every blend new_weight is 0"):
+        BlendRecommender.from_fitted(comps, weights, new_weights={"als": 0.0})
 
 
 def test_als_limits_blas_threads_itself(board, monkeypatch):
@@ -328,6 +377,32 @@ def test_popularity_order_counts_buyers_and_prefers_recent():
     recent = fit(PopularityRecommender(half_life_days=14.0), im)
     items, _ = recent.recommend([-1], k=3)
     assert recent.item_ids_[items[0]].tolist() == ["y", "z", "x"]
+
+
+def test_first_purchase_popularity_counts_first_purchases_only():
+    tx = tx_frame([
+        # x: three buyers, all long ago, bought again recently (staple)
+        ("a", "x", "2023-06-01"), ("b", "x", "2023-06-01"), ("c", "x", "2023-06-01"),
+        ("a", "x", "2024-02-28"), ("b", "x", "2024-02-28"), ("c", "x", "2024-02-28"),
+        # y: two members tried it this month; z: one member, 28 days before AS_OF
+        ("a", "y", "2024-02-27"), ("b", "y", "2024-02-26"), ("c", "z", "2024-02-02"),
+    ])
+    im = build_interactions(tx, AS_OF)
+    plain = fit(FirstPurchasePopularityRecommender(half_life_days=None), im)
+    assert plain.item_scores_.tolist() == [3.0, 2.0, 1.0]  # first purchases, not lines
+    model = fit(FirstPurchasePopularityRecommender(half_life_days=28.0), im)
+    age = np.array([(AS_OF - pd.Timestamp(d)).days for d in
+                    ("2023-06-01", "2024-02-27", "2024-02-26", "2024-02-02")])
+    w = 0.5 ** (age / 28.0)
+    np.testing.assert_allclose(model.item_scores_, [3 * w[0], w[1] + w[2], w[3]], rtol=1e-5)
+    items, _ = model.recommend([-1, 2], k=3, exclude_purchased=True)
+    assert model.item_ids_[items[0]].tolist() == ["y", "z", "x"]
+    assert items[1].tolist() == [1, -1, -1]  # c bought x and z: only y is new to c
+    # plain popularity with the same half-life puts the staple first
+    pop = fit(PopularityRecommender(half_life_days=28.0), im)
+    assert pop.item_ids_[pop.recommend([-1], k=1)[0][0]].tolist() == ["x"]
+    with pytest.raises(ConfigError, match="half_life_days"):
+        fit(FirstPurchasePopularityRecommender(half_life_days=0), im)
 
 
 def test_blend_puts_own_items_first_then_als_and_serves_new_members(board):
@@ -423,16 +498,30 @@ def test_tuning_on_a_tiny_split_returns_params_and_table():
     assert set(result.table["model"]) == {"popularity", "buy_again", "als", "blend"}
     assert set(result.table["mode"]) == {"all", "never_bought"}
     assert set(result.params["blend"]["weights"]) == {"buy_again", "als", "popularity"}
-    assert len(result.trials) == 1 + 2 + 1 + 9 * 2
-    # the weight search scores candidates only; with every item a candidate it is exact
+    new_trials = result.trials["model"].isin(["first_purchase_popularity", "blend_new"])
+    assert (~new_trials).sum() == 1 + 2 + 1 + 9 * 2
+    # new to you: 3 first-purchase half-lives, 4 * 4 * 3 - 1 weight triples (+ the
+    # all-items pair when it is not among them)
+    n_current = 0 if result.params["blend"]["weights"]["als"] in (0.0, 0.25, 0.5, 1.0) else 1
+    assert new_trials.sum() == 3 + 47 + n_current
+    # the weight searches score candidates only; with every item a candidate they are exact
     w = result.params["blend"]["weights"]
     chosen = repr({"als": w["als"], "popularity": w["popularity"]})
     trials = result.trials.set_index(["model", "params", "mode"])
     table = result.table.set_index(["model", "mode"])
-    for mode in ("all", "never_bought"):
-        assert trials.loc[("blend", chosen, mode), "ndcg@3"] == pytest.approx(
-            table.loc[("blend", mode), "ndcg@3"]
+    assert trials.loc[("blend", chosen, "all"), "ndcg@3"] == pytest.approx(
+        table.loc[("blend", "all"), "ndcg@3"]
+    )
+    # the never-bought list is the new-to-you weights' (chosen by precision, then NDCG)
+    new = result.params["blend"]["new_weights"]
+    new_rows = result.trials[result.trials["model"] == "blend_new"]
+    best = new_rows.sort_values(["precision@3", "ndcg@3"], ascending=False).iloc[0]
+    for metric in ("precision@3", "ndcg@3"):
+        assert trials.loc[("blend_new", repr(new), "never_bought"), metric] == pytest.approx(
+            table.loc[("blend", "never_bought"), metric]
         )
+        assert best[metric] == pytest.approx(table.loc[("blend", "never_bought"), metric])
+    assert "first_purchase_popularity" in fitted and fitted["blend"].new_weights == new
     split = validation_split(tx, "2024-03-01", holdout_days=14)
     assert split.interactions.as_of == pd.Timestamp("2024-02-16")
     assert fitted["blend"].n_members == 40
@@ -541,6 +630,10 @@ def test_tuning_one_candidate_each_on_a_member_sample():
         "als": [{"weighting": "log1p", "alpha": 1.0, "regularization": 0.1}],
         "blend_als": [0.5],
         "blend_popularity": [0.1],
+        "first_purchase_popularity": [{"half_life_days": 30.0}],
+        "new_als": [0.5],
+        "new_popularity": [0.1],
+        "new_first_purchase": [1.0],
     }
     tx = _three_groups()
     with threadpool_limits(1, "blas"):
@@ -558,10 +651,16 @@ def test_tuning_one_candidate_each_on_a_member_sample():
     assert set(sample.table["members"]) <= set(range(1, 21))
     trials = full.trials.set_index(["model", "mode"])
     table = full.table.set_index(["model", "mode"])
-    assert len(full.trials) == 1 + 1 + 1 + 2
-    for key in (("popularity", "all"), ("als", "never_bought"), ("blend", "all"),
-                ("blend", "never_bought")):
+    # one per model, the blend's all-items list, and the new-to-you triple next to the
+    # all-items weights' (0.5, 0.1, 0)
+    assert len(full.trials) == 1 + 1 + 1 + 1 + 2
+    for key in (("popularity", "all"), ("als", "never_bought"), ("blend", "all")):
         assert trials.loc[key, "ndcg@3"] == table.loc[key, "ndcg@3"]
+    new = trials.loc[("blend_new", "never_bought")].set_index("params")
+    chosen = repr(full.params["blend"]["new_weights"])
+    assert new.loc[chosen, "precision@3"] == new["precision@3"].max()
+    assert new.loc[chosen, "ndcg@3"] == pytest.approx(table.loc[("blend", "never_bought"),
+                                                                "ndcg@3"])
     assert fitted["als"].iterations == 2 and fitted["blend"].n_members == 40
     with pytest.raises(ConfigError, match="max_members"):
         tune_recommenders(tx, "2024-03-01", grid=grid, max_members=0)

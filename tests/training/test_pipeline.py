@@ -239,6 +239,8 @@ def test_retraining_reuses_tuned_parameters_unless_told_to_retune(synth_dir, tmp
     first, run1 = train(synth_dir, tmp_path, config=load_config(**tuned))
     assert run1.metrics["recommend"]["tuned_in"] == "this version"
     assert len(run1.metrics["recommend"]["params"]["blend"]["weights"]) == 3
+    assert set(run1.metrics["recommend"]["params"]["blend"]["new_weights"]) == {
+        "als", "popularity", "first_purchase_popularity"}
     second, run2 = train(synth_dir, tmp_path, config=load_config(**tuned))
     assert run2.metrics["recommend"]["tuned_in"] == first
     assert run2.metrics["recommend"]["params"] == run1.metrics["recommend"]["params"]

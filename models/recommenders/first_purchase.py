@@ -1,0 +1,69 @@
+"""First-purchase popularity: the items members recently tried for the first time.
+
+The "new to you" list (purchased items excluded) is about what members buy
+for the first time. Plain popularity ranks staples high although most of
+their buyers already have them; counting only each member's *first*
+purchase of an item ranks what is winning new buyers now (seasonal lines,
+new products). Measured on Complete Journey (``bench/bench_new_to_you.py``):
+alone it is close to ALS over never-bought items; blended with ALS it lifts
+precision@10 over never-bought items well above popularity.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from features.errors import ConfigError
+
+from .popularity import PopularityRecommender
+
+
+class FirstPurchasePopularityRecommender(PopularityRecommender):
+    """Recommend the items most often bought for the first time recently.
+
+    An item's score is the number of members whose first purchase of it lies
+    before the cutoff, each weighted by ``0.5 ** (age of that first purchase /
+    half_life_days)``. Ranking and saving are those of
+    :class:`~models.recommenders.popularity.PopularityRecommender` (one list
+    for everyone, ``item_scores_``).
+
+    Parameters
+    ----------
+    half_life_days : float or None
+        Age of a first purchase at which it counts half; ``None`` counts all equally.
+
+    >>> import pandas as pd
+    >>> from models.recommenders import build_interactions
+    >>> tx = pd.DataFrame({"member_id": ["a", "a", "a", "b"], "item_id": ["x", "x", "x", "y"],
+    ...                    "timestamp": pd.to_datetime(["2024-01-01", "2024-01-20",
+    ...                                                 "2024-01-30", "2024-01-30"])})
+    >>> model = FirstPurchasePopularityRecommender(30).fit(build_interactions(tx, "2024-02-01"))
+    >>> model.item_ids_[model.recommend([-1], k=2)[0]].tolist()
+    [['y', 'x']]
+    """
+
+    name = "first_purchase_popularity"
+
+    def __init__(self, half_life_days: float | None = 30.0):
+        self.half_life_days = half_life_days
+
+    def fit(self, interactions) -> FirstPurchasePopularityRecommender:
+        """Weigh each member's first purchase of each item by its age; returns ``self``."""
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise ConfigError(f"half_life_days={self.half_life_days} should be > 0 or None.")
+        self._fit_common(interactions)
+        n_items = interactions.n_items
+        key = interactions.rows.astype(np.int64) * n_items + interactions.cols
+        order = np.lexsort((-interactions.age_days, key))  # per pair, the oldest line first
+        key = key[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        cols = (key[first] % max(n_items, 1)).astype(np.int64)
+        if self.half_life_days is None:
+            weights = np.ones(len(cols))
+        else:
+            weights = np.exp2(-interactions.age_days[order][first] / self.half_life_days)
+        self.item_scores_ = np.bincount(cols, weights=weights, minlength=n_items).astype(
+            np.float32
+        )
+        return self
