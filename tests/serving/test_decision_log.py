@@ -13,7 +13,13 @@ from serving import create_app
 from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
 from serving.engine.exploration import DecisionRecord, check_epsilon, draw, explore_first
 from serving.store import open_store
-from serving.store.decisions import DecisionLog, DecisionWriter, export_decisions, read_decisions
+from serving.store.decisions import (
+    CHUNK,
+    DecisionLog,
+    DecisionWriter,
+    export_decisions,
+    read_decisions,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,11 +91,12 @@ def test_engine_records_candidates_and_propensities(engine_factory, trained_arti
 
 def _roundtrip(store):
     log = DecisionLog(store)
-    assert log.write([record(i) for i in range(5)]) == 5
+    n = 2 * CHUNK + 3  # three INSERT statements in one transaction
+    assert log.write([record(i) for i in range(n)]) == n
     log.write([record(0)])  # a known id is skipped, not an error
-    assert log.count() == 5
-    rows = list(log.iter_rows(batch=2))
-    assert [r[0] for r in rows] == [f"d{i:04d}" for i in range(5)]
+    assert log.count() == n
+    rows = list(log.iter_rows(batch=7))
+    assert [r[0] for r in rows] == [f"d{i:04d}" for i in range(n)]
     assert json.loads(rows[0][-1]) == [{"offer_id": "a", "propensity": 0.95}]
 
 
