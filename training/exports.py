@@ -17,6 +17,7 @@ from features.errors import DataError
 from models.recommenders import recommend_categories
 from training.artifacts import ArtifactVersion, load_recommender, read_members, schema
 from training.artifacts.horizons import load_horizon_scorer, no_horizon_reason
+from training.artifacts.uplift import read_uplift_spend
 
 logger = logging.getLogger(__name__)
 
@@ -67,11 +68,10 @@ def _score_batches(members, uplift, scorer, horizons):
 
 def uplift_columns(version: ArtifactVersion) -> pd.DataFrame:
     """``uplift_<offer_type>`` columns indexed by member id (none: no validated uplift model)."""
-    if not version.has(f"{schema.UPLIFT_SCORES}.parquet"):
+    wide = read_uplift_spend(version)
+    if wide is None:
         return pd.DataFrame(index=pd.Index([], dtype=str, name="member_id"))
-    scores = version.load_frame(schema.UPLIFT_SCORES).astype({"member_id": str})
-    wide = scores.pivot(index="member_id", columns="offer_type", values="uplift_spend")
-    return wide.rename(columns=lambda t: f"uplift_{t}").rename_axis(columns=None)
+    return wide.rename(columns=lambda t: f"uplift_{t}")
 
 
 def recommend_long(

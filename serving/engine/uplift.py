@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from serving.engine.response_model import matching_types
-from training.artifacts import schema
+from training.artifacts.uplift import read_uplift_spend
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +91,9 @@ def load_member_uplift(opened, member_ids: np.ndarray) -> MemberUplift | None:
 
     ``opened`` is a verified :class:`~training.artifacts.store.OpenedVersion`.
     """
-    if not opened.has(f"{schema.UPLIFT_SCORES}.parquet"):
+    wide = read_uplift_spend(opened)
+    if wide is None:
         return None
-    return member_uplift_from_frame(opened.load_frame(schema.UPLIFT_SCORES), member_ids)
-
-
-def member_uplift_from_frame(frame: pd.DataFrame, member_ids: np.ndarray) -> MemberUplift:
-    """The long table (``member_id``, ``offer_type``, ``uplift_spend``) as a matrix."""
-    wide = frame.astype({"member_id": str, "offer_type": str}).pivot(
-        index="member_id", columns="offer_type", values="uplift_spend")
     wide = wide.reindex(pd.Index(np.asarray(member_ids, dtype=str)))
     spend = wide.to_numpy(dtype="float64", na_value=np.nan)
     spend.flags.writeable = False
