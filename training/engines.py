@@ -1,16 +1,17 @@
-"""The engine a training run builds its features on: pandas (in memory) or DuckDB.
+"""The engine a training run builds its features on: pandas (in memory), DuckDB or Spark.
 
 :func:`duckdb_features` is the ``features`` step of :func:`training.pipeline.train`
 with ``engine="duckdb"``: the per-line aggregations of the member and item
 features run as Ibis expressions on DuckDB (:mod:`features.relational`); the
-result is the same frames the pandas builders give.
+result is the same frames the pandas builders give. :func:`spark_features` runs
+the same expressions on Spark (``engine="spark"``, a local or a cluster master).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-ENGINES = ("pandas", "duckdb")
+ENGINES = ("pandas", "duckdb", "spark")
 
 
 def duckdb_features(
@@ -28,4 +29,24 @@ def duckdb_features(
         items = item_features(lines, dataset.items, as_of)
     finally:
         con.disconnect()
+    return members, items
+
+
+def spark_features(
+    dataset, as_of: pd.Timestamp, cfg: dict, *, master: str | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(member features, item features)`` of ``dataset`` as of ``as_of``, on Spark.
+
+    ``master`` defaults to ``local[*]``; a session this call starts is stopped
+    at the end (:func:`features.relational.spark.spark_backend`).
+    """
+    from features.relational import item_features, member_features, tables_from_dataset
+    from features.relational.spark import spark_backend
+
+    with spark_backend(master) as con:
+        lines = tables_from_dataset(con, dataset)["transactions"]
+        members = member_features(
+            lines, dataset, as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
+        )
+        items = item_features(lines, dataset.items, as_of)
     return members, items

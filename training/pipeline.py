@@ -182,12 +182,14 @@ def train(
     config: dict | None = None,
     engine: str = "pandas",
     memory_limit: str | None = None,
+    spark_master: str | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
     ``engine="duckdb"`` builds the member and item features on DuckDB
-    (:mod:`features.relational`, spilling above ``memory_limit``); the other
-    steps still read the loaded lines in pandas either way.
+    (:mod:`features.relational`, spilling above ``memory_limit``);
+    ``engine="spark"`` builds them on Spark (``spark_master``, default
+    ``local[*]``); the other steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -206,7 +208,7 @@ def train(
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
-            _features(run, engine, memory_limit)
+            _features(run, engine, memory_limit, spark_master)
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
@@ -298,10 +300,21 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None = None) -> None:
+def _features(
+    run: TrainingRun,
+    engine: str = "pandas",
+    memory_limit: str | None = None,
+    spark_master: str | None = None,
+) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    if engine == "duckdb":
+    if engine == "spark":
+        from training.engines import spark_features
+
+        run.member_features, run.item_features = spark_features(
+            ds, run.as_of, cfg, master=spark_master
+        )
+    elif engine == "duckdb":
         from training.engines import duckdb_features
 
         run.member_features, run.item_features = duckdb_features(
@@ -313,7 +326,7 @@ def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None
         )
         run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
     else:
-        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb'.")
+        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")

@@ -31,7 +31,7 @@ from features.relational.engine import connect
 from features.relational.items import item_features
 from features.relational.members import member_features
 from features.relational.purchases import purchase_aggregates
-from features.relational.spark import connect_spark, java_available
+from features.relational.spark import connect_spark, java_available, spark_backend
 from features.relational.tables import tables_from_dataset, tables_from_parquet
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "java_available",
     "member_features",
     "purchase_aggregates",
+    "spark_backend",
     "tables_from_dataset",
     "tables_from_parquet",
 ]

@@ -58,8 +58,10 @@ def register_frame(con, name: str, frame: pd.DataFrame):
     """
     table = pa.Table.from_pandas(frame, preserve_index=False)
     if con.name == SPARK:
-        df = con._session.createDataFrame(table)
-        df.cache().createOrReplaceTempView(name)
+        session = con._session
+        if session.catalog.tableExists(name):  # the frame it replaces leaves the cache
+            session.catalog.uncacheTable(name)
+        session.createDataFrame(table).cache().createOrReplaceTempView(name)
     else:
         con.con.register(name, table)
     return con.table(name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from features.errors import ConfigError
@@ -90,6 +91,41 @@ def connect_spark(
     import ibis
 
     return ibis.pyspark.connect(session)
+
+
+@contextmanager
+def spark_backend(master: str | None = None, **options):
+    """``connect_spark(master or "local[*]", **options)`` for a ``with`` block.
+
+    A session it starts is stopped at the end; one already running in the
+    process (a notebook's, the tests') is used and left running.
+    """
+    started = not session_running()
+    con = connect_spark(master or DEFAULT_MASTER, **options)
+    try:
+        yield con
+    finally:
+        if started:
+            con.disconnect()
+
+
+def check_spark(master: str | None = None) -> None:
+    """Fail now, with one line, if ``connect_spark(master)`` surely cannot work.
+
+    Java must be installed and a ``spark://`` master must answer; commands
+    call this before loading data, so a typo costs seconds, not a run.
+    """
+    _check_java()
+    _check_master_answers((master or DEFAULT_MASTER).strip())
+
+
+def session_running() -> bool:
+    """Whether this process already has an active SparkSession (``connect_spark`` reuses it)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return False
+    return SparkSession.getActiveSession() is not None
 
 
 def java_available() -> bool:
