@@ -46,7 +46,9 @@ def timestamp_us(column):
         return epoch_us(column)
     if column.type().is_integer():
         return column.cast("int64") // 1000
-    return unix_micros(column)
+    # Spark's TIMESTAMP_NTZ (naive Parquet times) maps to the same Ibis type as its
+    # TIMESTAMP; the cast (a no-op for TIMESTAMP) reads naive times in the session's UTC.
+    return unix_micros(column.cast(dt.Timestamp(timezone="UTC")))
 
 
 def register_frame(con, name: str, frame: pd.DataFrame):

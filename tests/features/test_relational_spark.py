@@ -52,17 +52,18 @@ def test_item_features_on_spark_equal_pandas(spark_lines, synth):
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
 
 
-def test_spark_reads_a_directory_of_parquet_parts_with_nanosecond_timestamps(
-    spark_con, synth, tmp_path
+@pytest.mark.parametrize("unit", ["ns", "us"])
+def test_spark_reads_a_directory_of_parquet_parts_with_naive_timestamps(
+    spark_con, synth, tmp_path, unit
 ):
-    """Parts as pandas writes them (ns timestamps, which Spark has no type for) read as one."""
+    """Parts as pandas writes them: ns (no Spark type: read as integers) or us (TIMESTAMP_NTZ)."""
     ds, as_of = synth
     tx = ds.transactions
     parts = tmp_path / "lines"
     parts.mkdir()
     half = len(tx) // 2
     for k, chunk in enumerate((tx.iloc[:half], tx.iloc[half:])):
-        chunk.assign(timestamp=chunk["timestamp"].astype("datetime64[ns]")).to_parquet(
+        chunk.assign(timestamp=chunk["timestamp"].astype(f"datetime64[{unit}]")).to_parquet(
             parts / f"part-{k}.parquet"
         )
     lines = tables_from_parquet(spark_con, parts)["transactions"]

@@ -82,16 +82,17 @@ def test_the_server_loads_and_serves_the_spark_trained_version(spark_trained, tm
     assert reply.get_json()["model_version"] == open_version(out).version
 
 
-def test_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_path):
+def test_item_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_path):
+    """The member level is covered by training above; items are the cheaper CLI check."""
     frames = {}
     for engine in ("pandas", "spark"):
         path = tmp_path / f"{engine}.parquet"
         args = ["features", str(synth_data), "--as-of", AS_OF, "--out", str(path)]
-        result = CliRunner().invoke(main, [*args, "--engine", engine])
+        result = CliRunner().invoke(main, [*args, "--engine", engine, "--level", "item"])
         assert result.exit_code == 0, result.output
         assert f"({engine})" in result.output
         frames[engine] = pd.read_parquet(path)
-    assert len(frames["pandas"]) > 100
+    assert frames["pandas"]["item_id"].is_unique and (frames["pandas"]["popularity"] > 0).any()
     pd.testing.assert_frame_equal(frames["spark"], frames["pandas"], rtol=1e-9)
 
 
