@@ -9,6 +9,8 @@ the same expressions on Spark (``engine="spark"``, a local or a cluster master).
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import pandas as pd
 
 ENGINES = ("pandas", "duckdb", "spark")
@@ -50,3 +52,17 @@ def spark_features(
         )
         items = item_features(lines, dataset.items, as_of)
     return members, items
+
+
+def engine_session(engine: str, spark_master: str | None = None):
+    """A context holding the engine's session for a whole training run.
+
+    On Spark, one session serves the features and the recommender's MLlib ALS
+    (started here, stopped at the end; one already running is kept); the other
+    engines need none.
+    """
+    if engine != "spark":
+        return nullcontext()
+    from features.relational.spark import spark_backend
+
+    return spark_backend(spark_master)

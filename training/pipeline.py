@@ -42,6 +42,7 @@ from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
+from training.engines import engine_session
 from training.horizon_step import fit_horizon_step, horizon_flags
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
@@ -119,6 +120,9 @@ class TrainingRun:
         The current version's manifest and cluster profiles, if there is one.
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
+    engine : str
+        Where the features were built (``pandas``, ``duckdb``, ``spark``); on
+        Spark the recommender's ALS is fitted by Spark MLlib too.
     """
 
     data_dir: str
@@ -145,6 +149,7 @@ class TrainingRun:
     previous: dict | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    engine: str = "pandas"
 
 
 def resolve_as_of(transactions: pd.DataFrame, as_of) -> pd.Timestamp:
@@ -189,7 +194,8 @@ def train(
     ``engine="duckdb"`` builds the member and item features on DuckDB
     (:mod:`features.relational`, spilling above ``memory_limit``);
     ``engine="spark"`` builds them on Spark (``spark_master``, default
-    ``local[*]``); the other steps still read the loaded lines in pandas either way.
+    ``local[*]``) and fits the recommender's ALS with Spark MLlib, one session
+    for the run; the other steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -203,10 +209,11 @@ def train(
         dataset = load_dataset(data_dir)
     run = TrainingRun(str(data_dir), resolve_as_of(dataset.transactions, as_of), config, dataset)
     run.previous = _previous_version(artifacts_dir)
+    run.engine = engine
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
-    with threadpool_limits(1):
+    with threadpool_limits(1), engine_session(engine, spark_master):
         with timer.step("features"):
             _features(run, engine, memory_limit, spark_master)
         with timer.step("segmentation"):
@@ -370,12 +377,16 @@ def _recommendations(run: TrainingRun) -> None:
             tuned_in = previous["version"]
     elif not cfg["tune"]:
         grid |= UNTUNED_GRID
+    # MLlib factorises every ALS candidate on Spark (no warm start there), implicit
+    # elsewhere, whatever solver the previous version's reused parameters name.
+    solver = "spark" if run.engine == "spark" else "implicit"
+    grid["als"] = [{**p, "solver": solver} for p in grid.get("als", DEFAULT_GRID["als"])]
     tuning = tune_recommenders(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
         max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
-    warm = tuning.models["als"] if cfg["warm_iterations"] else None
+    warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"]
     )
