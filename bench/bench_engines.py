@@ -33,6 +33,8 @@ ENGINES = ("pandas", "duckdb")
 ALL_ENGINES = ("pandas", "duckdb", "spark")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SPARK_MASTER: str | None = None  # --spark-master, passed to every spark run
+LAST_OUTPUT: list[str] = []  # stdout lines of the last run (the metrics `offers train` prints)
+QUALITY = ("recommendations NDCG", "churn (", "spend: Spearman", "offer response ROC")
 
 
 def measure(args: list[str]) -> tuple[float, float, float]:
@@ -48,12 +50,13 @@ def measure(args: list[str]) -> tuple[float, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    _, stderr = proc.communicate()
+    stdout, stderr = proc.communicate()
     done.set()
     sampler.join()
     if proc.returncode != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{stderr[-2000:]}")
     seconds, kib = re.findall(r"TIME ([\d.]+) (\d+)", stderr)[-1]
+    LAST_OUTPUT[:] = stdout.splitlines()
     return float(seconds), int(kib) / 1024, peak[0] / 2**20
 
 
@@ -106,6 +109,9 @@ def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path, engi
             args = ["train", str(data), "--out", str(tmp / f"art-{engine}"), *engine_args(engine)]
             seconds, mib, tree = median_of(args, repeat)
             print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}")
+            for line in LAST_OUTPUT:
+                if line.strip().startswith(QUALITY):
+                    print(f"{'':<10} {engine:<7} {line.strip()}")
 
 
 def bench_scale(sizes: list[int], repeat: int, tmp: Path, engines) -> None:

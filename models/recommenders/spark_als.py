@@ -16,8 +16,13 @@ Spark-trained version measure them.
 
 from __future__ import annotations
 
+import tempfile
+
 import numpy as np
 import pyarrow as pa
+
+#: ALS sweeps between checkpoints of the factors (cuts the lineage Spark keeps).
+CHECKPOINT_EVERY = 3
 
 
 def spark_als_factors(
@@ -41,9 +46,16 @@ def spark_als_factors(
     )
     per_member = np.diff(conf.indptr)
     mean_entries = float(per_member[per_member > 0].mean()) if (per_member > 0).any() else 1.0
-    with spark_backend() as con:
-        ratings = con._session.createDataFrame(table)
+    with spark_backend() as con, tempfile.TemporaryDirectory(prefix="offers-als-") as tmp:
+        context = con._session.sparkContext
+        current = context.getCheckpointDir()
+        if current is None or "offers-als-" in current:  # none, or an earlier fit's (removed)
+            # Without checkpoints the factors' lineage grows with every sweep until a
+            # task overflows its stack (seen on Complete Journey at 15 iterations).
+            context.setCheckpointDir(tmp)
+        ratings = con._session.createDataFrame(table).cache()
         als = ALS(
+            checkpointInterval=CHECKPOINT_EVERY,
             rank=factors,
             maxIter=iterations,
             regParam=regularization / mean_entries,
@@ -57,6 +69,7 @@ def spark_als_factors(
         model = als.fit(ratings)
         users = _dense(collect_arrow(model.userFactors), conf.shape[0], factors)
         items = _dense(collect_arrow(model.itemFactors), conf.shape[1], factors)
+        ratings.unpersist()
     return users, items
 
 
