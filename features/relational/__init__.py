@@ -11,6 +11,10 @@ What it holds:
   spill directory;
 - :mod:`.tables`: the canonical tables as Ibis tables, from a
   :class:`~features.dataset.Dataset` or from canonical Parquet files;
+- :mod:`.loading`: :func:`load_relational`, a data directory read, checked and
+  cleaned by DuckDB itself (lines never in pandas), with :mod:`.scan` (files as
+  views), :mod:`.columns` and :mod:`.checks` (the loader's checks in SQL) and
+  :mod:`.transactions` (the transactions' checks, cleaning and lines view);
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to
@@ -25,6 +29,7 @@ Imports: :mod:`features` modules only (the lowest layer).
 
 from features.relational.engine import connect
 from features.relational.items import item_features
+from features.relational.loading import RelationalData, load_relational
 from features.relational.members import member_features
 from features.relational.purchases import purchase_aggregates
 from features.relational.tables import tables_from_dataset, tables_from_parquet
@@ -32,8 +37,10 @@ from features.relational.tables import tables_from_dataset, tables_from_parquet
 __all__ = [
     "connect",
     "item_features",
+    "load_relational",
     "member_features",
     "purchase_aggregates",
+    "RelationalData",
     "tables_from_dataset",
     "tables_from_parquet",
 ]

@@ -1,0 +1,172 @@
+"""The transactions table read, checked and cleaned by DuckDB: lines never come into Python.
+
+:func:`check_transactions` runs one aggregate over the file that counts every
+problem of :func:`features.validation.parse_table`, the unknown items of
+:func:`features.loading.load_dataset` and every rule of
+:func:`features.cleaning.clean_transactions`; sample rows are fetched only for
+the problems found. :func:`lines_view` then defines the canonical lines
+(:mod:`features.relational.tables`: ``member_id``, ``item_id``, ``ts_us``,
+``basket_id``, ``quantity``, ``amount``, ``discount``) as a view over the file
+with the cleaning applied, so every feature query streams the file again.
+
+Cleaning as one predicate: the rules drop returns (quantity or amount < 0),
+zero quantities, zero amounts and future lines, in that order, so a kept line
+is one with quantity > 0, amount > 0 and timestamp <= now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+import pyarrow as pa
+
+from features.cleaning import CleaningPolicy
+from features.dataset import CleaningReport
+from features.errors import Problem
+from features.relational.checks import no_rows, numbered_select, parsed_columns, problem_of
+from features.relational.columns import Check, ParsedColumn, is_integer_type, parse_select, v
+from features.relational.scan import ROW, Scan, quote
+
+KNOWN_ITEMS = "known_items"
+LINES = "transactions_lines"
+_JOIN = f'LEFT JOIN "{KNOWN_ITEMS}" AS k ON {v("item_id")} = k.item_id'
+UNKNOWN = f'{v("item_id")} IS NOT NULL AND k.item_id IS NULL'
+# The drop rules in the order features.cleaning applies them (each counts rows not yet dropped).
+_Q, _A = v("quantity"), v("amount")
+_RETURNS = f"({_Q} < 0 OR {_A} < 0)"
+_KEPT = f"({_Q} > 0 AND {_A} > 0 AND ts_us <= $now)"
+
+
+@dataclass
+class Checked:
+    """What one pass over the transactions found."""
+
+    problems: list[Problem]  # of the table itself
+    rows: int
+    columns: list[ParsedColumn]
+    counts: dict[str, int]
+    across: list[Problem] = field(default_factory=list)  # unknown items
+
+
+def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Timestamp,
+                       policy: CleaningPolicy) -> Checked:
+    """Count problems and cleaning rules of the transactions in ``scan`` in one pass.
+
+    ``items`` (parsed items, or None when they could not be read) enables the
+    unknown-items check, as in the pandas loader.
+    """
+    columns = parsed_columns(db, scan)
+    checks = [check for col in columns for check in col.checks]
+    with_items = items is not None and "item_id" in items
+    join = ""
+    if with_items:
+        known = items["item_id"].dropna().astype("str").drop_duplicates()
+        db.register(KNOWN_ITEMS, pa.table({"item_id": pa.array(known.tolist(), pa.string())}))
+        join = _JOIN
+        n_unknown = len(checks)
+        checks.append(Check("item_id", UNKNOWN, "", v("item_id")))
+    cleaning = _cleaning_counts(scan, policy)
+    aggregates = [f"count(*) FILTER (WHERE {c.condition})" for c in checks]
+    aggregates += [f"count(*) FILTER (WHERE {cond})" for cond in cleaning.values()]
+    if with_items:
+        aggregates.append(f"count(DISTINCT {v('item_id')}) FILTER (WHERE {UNKNOWN})")
+    sql = (f"SELECT count(*), {', '.join(aggregates)} FROM "
+           f"(SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(columns, scan.raw)})) {join}")
+    found = db.execute(sql, {"now": _now_us(now)}).fetchone()
+    rows, counts = int(found[0]), [int(x) for x in found[1:]]
+    if rows == 0:
+        return Checked([no_rows(scan)], 0, columns, {})
+    problems, across = [], []
+    numbered = numbered_select(columns, scan, join)
+    for i, check in enumerate(checks):
+        if not counts[i]:
+            continue
+        if with_items and i == n_unknown:
+            # A check across tables: reported after every table's own problems.
+            check = Check("item_id", UNKNOWN, _unknown_message(counts[-1]), v("item_id"))
+            across.append(problem_of(db, scan, numbered, check, counts[i]))
+        else:
+            problems.append(problem_of(db, scan, numbered, check, counts[i]))
+    cleaned = dict(zip(cleaning, counts[len(checks):len(checks) + len(cleaning)]))
+    return Checked(problems, rows, columns, cleaned, across)
+
+
+def _unknown_message(n_ids: int) -> str:
+    return (f"{n_ids} item id(s) are not in the items table; add them to items "
+            "(with a category) or remove those lines.")
+
+
+def _cleaning_counts(scan: Scan, policy: CleaningPolicy) -> dict[str, str]:
+    """``{rule: SQL condition}`` of the rules of :func:`features.cleaning.clean_transactions`."""
+    rules = {
+        "returns": _RETURNS,
+        "zero_quantity": f"{_Q} = 0 AND {_A} >= 0",
+        "zero_amount": f"{_A} = 0 AND {_Q} > 0",
+        "future_timestamp": f"ts_us > $now AND {_Q} > 0 AND {_A} > 0",
+        "kept": _KEPT,
+        "quantity_reset": f"{_KEPT} AND {_Q} > {float(policy.max_line_quantity)!r}",
+    }
+    if "discount" in scan.types:
+        rules["discount_sign"] = f"{_KEPT} AND {v('discount')} < 0"
+    return rules
+
+
+def _ts_us() -> str:
+    return f"epoch_us({v('timestamp')})"
+
+
+def _now_us(now: pd.Timestamp) -> int:
+    """Lines strictly after ``now`` are in the future: ``ts_us > now_us`` (microseconds)."""
+    return int(now.value // 1000)
+
+
+def report_cleaning(checked: Checked, report: CleaningReport) -> int:
+    """Record the cleaning counts in ``report`` as the pandas loader does; the lines kept."""
+    for rule in ("returns", "zero_quantity", "zero_amount", "future_timestamp"):
+        report.drop("transactions", rule, checked.counts[rule])
+    report.fix("transactions", "quantity_reset", checked.counts["quantity_reset"])
+    report.fix("transactions", "discount_sign", checked.counts.get("discount_sign", 0))
+    return checked.counts["kept"]
+
+
+def lines_view(db, scan: Scan, checked: Checked, now: pd.Timestamp,
+               policy: CleaningPolicy) -> str:
+    """Create the view of the canonical, cleaned lines over the file; returns its name."""
+    names = {c.name for c in checked.columns}
+    if "basket_id" not in names:
+        basket = "ts_us"  # a basket is a member's purchases at one timestamp
+    elif not is_integer_type(scan.types["basket_id"]):
+        # Other basket ids are only grouped on (per member): a 63-bit hash of the text.
+        basket = (f"CASE WHEN {v('basket_id')} IS NULL THEN -1 "
+                  f"ELSE CAST(hash({v('basket_id')}) >> 1 AS BIGINT) END")
+    else:
+        basket = v("basket_id")
+    discount = f"coalesce(abs({v('discount')}), 0.0)" if "discount" in names else "0.0"
+    limit = float(policy.max_line_quantity)
+    kept = _KEPT.replace("$now", str(_now_us(now)))
+    sql = (
+        f"SELECT {v('member_id')} AS member_id, {v('item_id')} AS item_id, ts_us, "
+        f"{basket} AS basket_id, "
+        f"CASE WHEN {_Q} > {limit!r} THEN 1.0 ELSE {_Q} END AS quantity, "
+        f"{_A} AS amount, {discount} AS discount "
+        f"FROM (SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(checked.columns, scan.raw)})) "
+        f"WHERE {kept}"
+    )
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(LINES)} AS {sql}")
+    return LINES
+
+
+def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp) -> list[str]:
+    """Members with kept lines, in order of first appearance in the file (any line).
+
+    The order of the pandas loader's member categories; per member, so it may
+    leave DuckDB.
+    """
+    kept = _KEPT.replace("$now", str(_now_us(now)))
+    sql = (
+        f"SELECT {v('member_id')} AS m, min({ROW}) AS first FROM "
+        f"(SELECT *, {_ts_us()} AS ts_us FROM ({numbered_select(checked.columns, scan)})) "
+        f"GROUP BY m HAVING bool_or({kept}) ORDER BY first"
+    )
+    return [row[0] for row in db.execute(sql).fetchall()]
