@@ -53,9 +53,10 @@ def v(name: str) -> str:
     return quote(f"v_{name}")
 
 
-def shown_raw(name: str) -> str:
-    """The raw value as the pandas loader shows it (missing: ``nan``)."""
-    return f"coalesce(CAST({r(name)} AS VARCHAR), 'nan')"
+def shown_raw(name: str, kind: str = "VARCHAR") -> str:
+    """The raw value as the pandas loader shows it (missing: ``nan``, or ``NaT`` for times)."""
+    absent = "NaT" if kind.startswith("TIMESTAMP") or kind == "DATE" else "nan"
+    return f"coalesce(CAST({r(name)} AS VARCHAR), '{absent}')"
 
 
 def is_integer_type(kind: str) -> bool:
@@ -101,7 +102,7 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
     else:  # BOOL: only in the members table, which the pandas loader parses
         raise ValueError(f"column kind {spec.kind!r} is not parsed in SQL")
     if spec.required:
-        checks.append(Check(name, missing, MISSING, shown_raw(name)))
+        checks.append(Check(name, missing, MISSING, shown_raw(name, kind)))
     return ParsedColumn(name, value, tuple(checks))
 
 

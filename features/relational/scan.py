@@ -81,7 +81,9 @@ def scan_table(con, path: Path, table: Table) -> tuple[Scan | None, Problem | No
         kind = "CSV" if is_csv else "Parquet"
         return None, Problem(path.name, f"cannot be read as {kind}: {_first_line(text)}")
     names = [(row[0], str(row[0]).strip(), row[1]) for row in described]
-    select = ", ".join(f"{quote(orig)} AS {quote(name)}" for orig, name, _ in names)
+    # pandas reads CSV with skipinitialspace: leading spaces go, and a blank cell is missing.
+    cell = "NULLIF(ltrim({}, ' '), '')" if is_csv else "{}"
+    select = ", ".join(f"{cell.format(quote(orig))} AS {quote(name)}" for orig, name, _ in names)
     raw, rows = f"{table.name}_raw", f"{table.name}_rows"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(raw)} AS SELECT {select} FROM {source}")
     if is_csv:

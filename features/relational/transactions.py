@@ -30,8 +30,8 @@ from features.relational.scan import ROW, Scan, quote
 
 KNOWN_ITEMS = "known_items"
 LINES = "transactions_lines"
-_JOIN = f'LEFT JOIN "{KNOWN_ITEMS}" AS k ON {v("item_id")} = k.item_id'
-UNKNOWN = f'{v("item_id")} IS NOT NULL AND k.item_id IS NULL'
+_JOIN = f'LEFT JOIN (SELECT item_id AS k_item FROM "{KNOWN_ITEMS}") ON {v("item_id")} = k_item'
+UNKNOWN = f'{v("item_id")} IS NOT NULL AND k_item IS NULL'
 # The drop rules in the order features.cleaning applies them (each counts rows not yet dropped).
 _Q, _A = v("quantity"), v("amount")
 _RETURNS = f"({_Q} < 0 OR {_A} < 0)"
