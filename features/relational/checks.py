@@ -87,6 +87,7 @@ def problem_of(db, scan: Scan, select_sql: str, check: Check, count: int) -> Pro
     )
 
 
-def numbered_select(columns: list[ParsedColumn], scan: Scan, join: str = "") -> str:
+def numbered_select(columns: list[ParsedColumn], scan: Scan, join: str = "",
+                    plain: frozenset[str] = frozenset()) -> str:
     """The parsed columns with the file row position ``_row`` (for samples)."""
-    return f"SELECT * FROM ({parse_select(columns, scan.rows, (ROW,))}) {join}"
+    return f"SELECT * FROM ({parse_select(columns, scan.rows, (ROW,), plain)}) {join}"

@@ -17,7 +17,8 @@ from features.relational.scan import Scan, quote
 from features.validation import OPAQUE_KEYS
 
 # Python's str.strip() whitespace, for DuckDB's trim (which strips spaces only by default).
-_WS = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
+# A literal (an expression like chr(9) || ... would be evaluated on every row).
+_WS = "' \t\n\x0b\x0c\r'"
 _INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
             "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT")
 _FLOAT = ("FLOAT", "DOUBLE", "REAL")
@@ -43,6 +44,19 @@ class ParsedColumn:
     name: str
     value: str  # over r_<name>
     checks: tuple[Check, ...]
+    plain: str | None = None  # a cheaper value, equal to ``value`` on rows that need no parsing
+
+    @property
+    def text(self) -> bool:
+        """Text parsed by stripping only: checked on the distinct values (cheap in DuckDB)."""
+        return self.plain is not None and self.plain == r(self.name)
+
+    @property
+    def needs_parsing(self) -> str | None:
+        """The rows where ``plain`` differs from ``value`` (None: ``plain`` is not offered)."""
+        if self.plain is None:
+            return None
+        return f"{self.plain} IS DISTINCT FROM {v(self.name)}"
 
 
 def r(name: str) -> str:
@@ -75,11 +89,13 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
     """
     name, kind, raw = spec.name, scan.types[spec.name], r(spec.name)
     checks: list[Check] = []
+    plain = None
     missing = f"{v(name)} IS NULL"
     if spec.kind == ID and (scan.table.name, name) in OPAQUE_KEYS and is_integer_type(kind):
         value = f"CAST({raw} AS BIGINT)"  # only grouped on: kept as an integer
     elif spec.kind in (ID, TEXT):
         value = _id_text(raw, kind, integral_floats)
+        plain = raw if kind == "VARCHAR" else None  # text already stripped: used as it is
     elif spec.kind in (TIMESTAMP, DATE):
         value = _timestamp(raw, kind)
         if spec.kind == DATE:
@@ -96,6 +112,7 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
             # NaN in a numeric column is a missing value, as in pandas.
             as_double = f"TRY_CAST({raw} AS DOUBLE)"
             value = f"CASE WHEN isnan({as_double}) THEN NULL ELSE {as_double} END"
+            plain = as_double if kind != "DOUBLE" else raw  # no NaN to turn into NULL
             bad = f"({v(name)} IS NULL AND {raw} IS NOT NULL AND NOT isnan({as_double})) " \
                   f"OR isinf({v(name)})"
         checks.append(Check(name, f"coalesce({bad}, false)", NUMBER_MESSAGE, shown_raw(name)))
@@ -103,7 +120,7 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
         raise ValueError(f"column kind {spec.kind!r} is not parsed in SQL")
     if spec.required:
         checks.append(Check(name, missing, MISSING, shown_raw(name, kind)))
-    return ParsedColumn(name, value, tuple(checks))
+    return ParsedColumn(name, value, tuple(checks), plain)
 
 
 def _id_text(raw: str, kind: str, integral_floats: bool) -> str:
@@ -124,9 +141,14 @@ def _timestamp(raw: str, kind: str) -> str:
     return f"CAST(TRY_CAST(CAST({raw} AS VARCHAR) AS TIMESTAMPTZ) AS TIMESTAMP)"
 
 
-def parse_select(columns: list[ParsedColumn], source: str, extra: tuple[str, ...] = ()) -> str:
-    """``SELECT`` of every column raw (``r_``) and parsed (``v_``) from view ``source``."""
+def parse_select(columns: list[ParsedColumn], source: str, extra: tuple[str, ...] = (),
+                 plain: frozenset[str] = frozenset()) -> str:
+    """``SELECT`` of every column raw (``r_``) and parsed (``v_``) from view ``source``.
+
+    Columns named in ``plain`` use their cheaper :attr:`ParsedColumn.plain` value
+    (the caller has counted that no row needs parsing).
+    """
     raws = [f"{quote(c.name)} AS {r(c.name)}" for c in columns]
     inner = f"SELECT {', '.join([*extra, *raws])} FROM {quote(source)}"
-    parsed = [f"{c.value} AS {v(c.name)}" for c in columns]
+    parsed = [f"{c.plain if c.name in plain else c.value} AS {v(c.name)}" for c in columns]
     return f"SELECT *, {', '.join(parsed)} FROM ({inner})"

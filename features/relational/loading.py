@@ -133,7 +133,9 @@ def load_relational(
         raws[table.name], parsed[table.name] = raw, frame
     checked = None
     if scan is not None:
-        checked = check_transactions(db, scan, parsed.get("items"), now, policy)
+        members = parsed.get("members")
+        listed = members["member_id"] if members is not None and "member_id" in members else None
+        checked = check_transactions(db, scan, parsed.get("items"), now, policy, listed)
         found["transactions"] += checked.problems
     problems = [p for name in TABLES for p in found[name]]
     if checked is not None:
@@ -162,7 +164,10 @@ def _assemble(con, scan, checked, parsed, now, policy, source) -> RelationalData
         )
     db = con.con
     lines = con.table(lines_view(db, scan, checked, now, policy))
-    members = _members(parsed.get("members"), members_in_order(db, scan, checked, now))
+    listed = parsed.get("members")
+    extra = members_in_order(db, scan, checked, now,
+                             None if listed is None else listed["member_id"])
+    members = _members(listed, extra)
     events = parsed.get("offer_events")
     if events is None:
         events = empty_events()
@@ -181,13 +186,12 @@ def _assemble(con, scan, checked, parsed, now, policy, source) -> RelationalData
     return RelationalData(lines, items, members, events, report, source, offers)
 
 
-def _members(members: pd.DataFrame | None, seen: list[str]) -> pd.DataFrame:
+def _members(members: pd.DataFrame | None, extra: list[str]) -> pd.DataFrame:
     """The members file's rows plus members seen in the lines only (as the pandas loader)."""
-    seen = pd.Series(seen, dtype="string", name="member_id")
+    extra = pd.Series(extra, dtype="string", name="member_id")
     if members is None:
-        return pd.DataFrame({"member_id": seen})
+        return pd.DataFrame({"member_id": extra})
     members = members.reset_index(drop=True)
-    extra = seen[~seen.isin(members["member_id"].array)]
     if len(extra):
         members = pd.concat([members, pd.DataFrame({"member_id": extra})], ignore_index=True)
     return members

@@ -25,11 +25,19 @@ from features.cleaning import CleaningPolicy
 from features.dataset import CleaningReport
 from features.errors import Problem
 from features.relational.checks import no_rows, numbered_select, parsed_columns, problem_of
-from features.relational.columns import Check, ParsedColumn, is_integer_type, parse_select, v
+from features.relational.columns import (
+    Check,
+    ParsedColumn,
+    is_integer_type,
+    parse_select,
+    r,
+    v,
+)
 from features.relational.scan import ROW, Scan, quote
 
 KNOWN_ITEMS = "known_items"
 LINES = "transactions_lines"
+LISTED = "listed_members"
 _JOIN = f'LEFT JOIN (SELECT item_id AS k_item FROM "{KNOWN_ITEMS}") ON {v("item_id")} = k_item'
 UNKNOWN = f'{v("item_id")} IS NOT NULL AND k_item IS NULL'
 # The drop rules in the order features.cleaning applies them (each counts rows not yet dropped).
@@ -47,32 +55,43 @@ class Checked:
     columns: list[ParsedColumn]
     counts: dict[str, int]
     across: list[Problem] = field(default_factory=list)  # unknown items
+    plain: frozenset[str] = frozenset()  # columns no row of which needs parsing
 
 
 def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Timestamp,
-                       policy: CleaningPolicy) -> Checked:
+                       policy: CleaningPolicy, listed: pd.Series | None = None) -> Checked:
     """Count problems and cleaning rules of the transactions in ``scan`` in one pass.
 
     ``items`` (parsed items, or None when they could not be read) enables the
-    unknown-items check, as in the pandas loader.
+    unknown-items check, as in the pandas loader. ``listed``: the member ids of
+    the members file; kept lines of other members are counted (``unlisted``).
     """
     columns = parsed_columns(db, scan)
     checks = [check for col in columns for check in col.checks]
     with_items = items is not None and "item_id" in items
     join = ""
     if with_items:
-        known = items["item_id"].dropna().astype("str").drop_duplicates()
-        db.register(KNOWN_ITEMS, pa.table({"item_id": pa.array(known.tolist(), pa.string())}))
+        _register_ids(db, KNOWN_ITEMS, items["item_id"], "item_id")
         join = _JOIN
         n_unknown = len(checks)
         checks.append(Check("item_id", UNKNOWN, "", v("item_id")))
+    plain = _plain_text(db, scan, columns)
     cleaning = _cleaning_counts(scan, policy)
+    members_join = ""
+    if listed is not None:
+        _register_ids(db, LISTED, listed)
+        members_join = (f'LEFT JOIN (SELECT member_id AS l_member FROM "{LISTED}") ON '
+                        f'{v("member_id")} = l_member')
+        cleaning["unlisted"] = f"{_KEPT} AND {v('member_id')} IS NOT NULL AND l_member IS NULL"
+    cleaning.update({f"parse:{c.name}": c.needs_parsing for c in columns
+                     if c.needs_parsing and not c.text})
     aggregates = [f"count(*) FILTER (WHERE {c.condition})" for c in checks]
     aggregates += [f"count(*) FILTER (WHERE {cond})" for cond in cleaning.values()]
     if with_items:
         aggregates.append(f"count(DISTINCT {v('item_id')}) FILTER (WHERE {UNKNOWN})")
     sql = (f"SELECT count(*), {', '.join(aggregates)} FROM "
-           f"(SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(columns, scan.raw)})) {join}")
+           f"(SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(columns, scan.raw, plain=plain)})) "
+           f"{join} {members_join}")
     found = db.execute(sql, {"now": _now_us(now)}).fetchone()
     rows, counts = int(found[0]), [int(x) for x in found[1:]]
     if rows == 0:
@@ -89,7 +108,31 @@ def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Times
         else:
             problems.append(problem_of(db, scan, numbered, check, counts[i]))
     cleaned = dict(zip(cleaning, counts[len(checks):len(checks) + len(cleaning)]))
-    return Checked(problems, rows, columns, cleaned, across)
+    plain |= {k.removeprefix("parse:") for k, n in cleaned.items()
+              if k.startswith("parse:") and n == 0}
+    return Checked(problems, rows, columns, cleaned, across, frozenset(plain))
+
+
+def _plain_text(db, scan: Scan, columns: list[ParsedColumn]) -> set[str]:
+    """Text columns whose values need no stripping, judged on their distinct values.
+
+    DuckDB keeps Parquet dictionaries, so the distinct values of an id column of
+    100M lines cost little; clean exports then skip the per-line string work.
+    """
+    plain = set()
+    for col in columns:
+        if not col.text:
+            continue
+        sql = (f"SELECT count(*) FROM (SELECT DISTINCT {quote(col.name)} AS {r(col.name)} "
+               f"FROM {quote(scan.raw)}) WHERE {col.plain} IS DISTINCT FROM {col.value}")
+        if db.execute(sql).fetchone()[0] == 0:
+            plain.add(col.name)
+    return plain
+
+
+def _register_ids(db, name: str, ids: pd.Series, column: str = "member_id") -> None:
+    known = ids.dropna().astype("str").drop_duplicates().tolist()
+    db.register(name, pa.table({column: pa.array(known, pa.string())}))
 
 
 def _unknown_message(n_ids: int) -> str:
@@ -150,23 +193,32 @@ def lines_view(db, scan: Scan, checked: Checked, now: pd.Timestamp,
         f"{basket} AS basket_id, "
         f"CASE WHEN {_Q} > {limit!r} THEN 1.0 ELSE {_Q} END AS quantity, "
         f"{_A} AS amount, {discount} AS discount "
-        f"FROM (SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(checked.columns, scan.raw)})) "
-        f"WHERE {kept}"
+        f"FROM (SELECT *, {_ts_us()} AS ts_us FROM "
+        f"({parse_select(checked.columns, scan.raw, plain=checked.plain)})) WHERE {kept}"
     )
     db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(LINES)} AS {sql}")
     return LINES
 
 
-def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp) -> list[str]:
-    """Members with kept lines, in order of first appearance in the file (any line).
+def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp,
+                     listed: pd.Series | None) -> list[str]:
+    """Members with kept lines that ``listed`` (the members file's ids) lacks, in order of
+    first appearance in the file (any line): the pandas loader's order.
 
-    The order of the pandas loader's member categories; per member, so it may
-    leave DuckDB.
+    Per member, so it may leave DuckDB; the lines of listed members are dropped
+    by an anti-join before grouping.
     """
+    if listed is not None and checked.counts["unlisted"] == 0:
+        return []
     kept = _KEPT.replace("$now", str(_now_us(now)))
+    anti = ""
+    if listed is not None:
+        _register_ids(db, LISTED, listed)
+        anti = f'ANTI JOIN "{LISTED}" AS l ON {v("member_id")} = l.member_id'
     sql = (
         f"SELECT {v('member_id')} AS m, min({ROW}) AS first FROM "
-        f"(SELECT *, {_ts_us()} AS ts_us FROM ({numbered_select(checked.columns, scan)})) "
+        f"(SELECT *, {_ts_us()} AS ts_us FROM "
+        f"({numbered_select(checked.columns, scan, plain=checked.plain)}) {anti}) "
         f"GROUP BY m HAVING bool_or({kept}) ORDER BY first"
     )
     return [row[0] for row in db.execute(sql).fetchall()]
