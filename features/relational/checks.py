@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from features.errors import Problem
 from features.reading import MAX_BAD_LINES_SHOWN
-from features.relational.columns import Check, ParsedColumn, parse_column, parse_select
+from features.relational.columns import Check, ParsedColumn, parse_column, parse_select, r
 from features.relational.scan import ROW, Scan, quote
 
 
@@ -91,3 +91,20 @@ def numbered_select(columns: list[ParsedColumn], scan: Scan, join: str = "",
                     plain: frozenset[str] = frozenset()) -> str:
     """The parsed columns with the file row position ``_row`` (for samples)."""
     return f"SELECT * FROM ({parse_select(columns, scan.rows, (ROW,), plain)}) {join}"
+
+
+def plain_text_columns(db, scan: Scan, columns: list[ParsedColumn]) -> set[str]:
+    """Text columns whose values need no stripping, judged on their distinct values.
+
+    DuckDB keeps Parquet dictionaries, so the distinct values of an id column of
+    100M lines cost little; clean exports then skip the per-line string work.
+    """
+    plain = set()
+    for col in columns:
+        if not col.text:
+            continue
+        sql = (f"SELECT count(*) FROM (SELECT DISTINCT {quote(col.name)} AS {r(col.name)} "
+               f"FROM {quote(scan.raw)}) WHERE {col.plain} IS DISTINCT FROM {col.value}")
+        if db.execute(sql).fetchone()[0] == 0:
+            plain.add(col.name)
+    return plain

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.cleaning import CleaningPolicy, clean_offer_events
+from features.cleaning import CleaningPolicy
 from features.contract import TABLES
 from features.dataset import CleaningReport
 from features.errors import DataValidationError, Problem
@@ -30,12 +30,13 @@ from features.loading import (
     canonical_items,
     canonical_offers,
     check_offer_categories,
-    empty_events,
     utc_naive,
 )
 from features.reading import RawTable, find_table_file, read_table_file
 from features.relational.checks import structure_problems
-from features.relational.scan import scan_table
+from features.relational.events import check_events, events_view
+from features.relational.scan import Scan, scan_table
+from features.relational.tables import register_frame
 from features.relational.transactions import (
     check_transactions,
     lines_view,
@@ -45,6 +46,7 @@ from features.relational.transactions import (
 from features.validation import parse_table
 
 logger = logging.getLogger(__name__)
+LARGE = ("transactions", "offer_events")  # read by DuckDB; the other tables by pandas
 
 
 @dataclass
@@ -55,13 +57,14 @@ class RelationalData:
     :func:`features.relational.item_features` take (``transactions`` are the
     canonical lines of :mod:`features.relational.tables`); ``items``,
     ``members``, ``offer_events`` and ``offers`` are the canonical frames of
-    :class:`~features.dataset.Dataset`.
+    :class:`~features.dataset.Dataset`. ``offer_events`` are an Ibis table
+    (:mod:`features.relational.events`).
     """
 
     transactions: object  # Ibis table over the file, cleaned
     items: pd.DataFrame
     members: pd.DataFrame
-    offer_events: pd.DataFrame
+    offer_events: object  # Ibis table over the file, cleaned (member_id, event, ts_us, ...)
     cleaning: CleaningReport = field(default_factory=CleaningReport)
     source: str = ""
     offers: pd.DataFrame | None = None
@@ -111,18 +114,20 @@ def load_relational(
     found: dict[str, list[Problem]] = {name: [] for name in TABLES}
     raws: dict[str, RawTable] = {}
     parsed: dict[str, pd.DataFrame] = {}
-    scan = None
+    scans: dict[str, Scan | None] = {}
     for table in TABLES.values():
         path, problem = find_table_file(data_dir, table)
         found[table.name] += [problem] if problem else []
         if path is None:
             continue
-        if table.name == "transactions":
-            scan, problem = scan_table(db, path, table)
+        if table.name in LARGE:
+            scans[table.name], problem = scan_table(db, path, table)
             found[table.name] += [problem] if problem else []
-            if scan is not None and (structure := structure_problems(db, scan)):
+            if scans[table.name] is not None and (
+                structure := structure_problems(db, scans[table.name])
+            ):
                 found[table.name] += structure
-                scan = None  # like the pandas loader: no value checks without the columns
+                scans[table.name] = None  # as the pandas loader: no value checks then
             continue
         raw, problem = read_table_file(path, table)
         if problem:
@@ -131,12 +136,16 @@ def load_relational(
         frame, problems = parse_table(raw)
         found[table.name] += problems
         raws[table.name], parsed[table.name] = raw, frame
-    checked = None
+    checked, scan = None, scans.get("transactions")
     if scan is not None:
         members = parsed.get("members")
         listed = members["member_id"] if members is not None and "member_id" in members else None
         checked = check_transactions(db, scan, parsed.get("items"), now, policy, listed)
         found["transactions"] += checked.problems
+    events = None
+    if scans.get("offer_events") is not None:
+        events = check_events(db, scans["offer_events"])
+        found["offer_events"] += events[0]
     problems = [p for name in TABLES for p in found[name]]
     if checked is not None:
         problems += checked.across
@@ -147,14 +156,17 @@ def load_relational(
         problems += check_offer_categories(raws["offers"], offers, parsed["items"])
     if problems:
         raise DataValidationError(problems)
-    return _assemble(con, scan, checked, parsed, now, policy, str(data_dir))
+    return _assemble(con, scans, checked, events, parsed, now, policy, str(data_dir))
 
 
-def _assemble(con, scan, checked, parsed, now, policy, source) -> RelationalData:
+def _assemble(con, scans, checked, checked_events, parsed, now, policy,
+              source) -> RelationalData:
     report = CleaningReport()
     report.rows_in["transactions"] = checked.rows
     for name, frame in parsed.items():
         report.rows_in[name] = len(frame)
+    if checked_events is not None:
+        report.rows_in["offer_events"] = checked_events[1]
     kept = report_cleaning(checked, report)
     if kept == 0:
         dropped = report.dropped.get("transactions", {})
@@ -162,28 +174,36 @@ def _assemble(con, scan, checked, parsed, now, policy, source) -> RelationalData
         raise DataValidationError(
             [Problem("transactions", "no usable lines are left after cleaning: " + why)]
         )
-    db = con.con
+    db, scan = con.con, scans["transactions"]
     lines = con.table(lines_view(db, scan, checked, now, policy))
     listed = parsed.get("members")
     extra = members_in_order(db, scan, checked, now,
                              None if listed is None else listed["member_id"])
     members = _members(listed, extra)
-    events = parsed.get("offer_events")
-    if events is None:
-        events = empty_events()
+    if checked_events is None:
+        events = register_frame(con, "offer_events_empty", _no_events())
     else:
-        events = clean_offer_events(events, now, report).reset_index(drop=True)
+        _, _, columns, plain = checked_events
+        name, events_kept = events_view(db, scans["offer_events"], columns, plain, now, report)
+        events = con.table(name)
     items = canonical_items(parsed["items"])
     offers = canonical_offers(parsed.get("offers"))
     report.rows_out["transactions"] = kept
-    for name, frame in (("items", items), ("offer_events", events), ("offers", offers)):
+    for name, frame in (("items", items), ("offers", offers)):
         if name in report.rows_in:
             report.rows_out[name] = len(frame)
+    if checked_events is not None:
+        report.rows_out["offer_events"] = events_kept
     if "members" in report.rows_in:
         report.rows_out["members"] = report.rows_in["members"]
     for line in report.lines():
         logger.info("cleaning: %s", line)
     return RelationalData(lines, items, members, events, report, source, offers)
+
+
+def _no_events() -> pd.DataFrame:
+    return pd.DataFrame({"member_id": pd.Series(dtype="str"), "offer_id": pd.Series(dtype="str"),
+                         "event": pd.Series(dtype="str"), "ts_us": pd.Series(dtype="int64")})
 
 
 def _members(members: pd.DataFrame | None, extra: list[str]) -> pd.DataFrame:

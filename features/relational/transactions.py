@@ -24,13 +24,18 @@ import pyarrow as pa
 from features.cleaning import CleaningPolicy
 from features.dataset import CleaningReport
 from features.errors import Problem
-from features.relational.checks import no_rows, numbered_select, parsed_columns, problem_of
+from features.relational.checks import (
+    no_rows,
+    numbered_select,
+    parsed_columns,
+    plain_text_columns,
+    problem_of,
+)
 from features.relational.columns import (
     Check,
     ParsedColumn,
     is_integer_type,
     parse_select,
-    r,
     v,
 )
 from features.relational.scan import ROW, Scan, quote
@@ -75,7 +80,7 @@ def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Times
         join = _JOIN
         n_unknown = len(checks)
         checks.append(Check("item_id", UNKNOWN, "", v("item_id")))
-    plain = _plain_text(db, scan, columns)
+    plain = plain_text_columns(db, scan, columns)
     cleaning = _cleaning_counts(scan, policy)
     members_join = ""
     if listed is not None:
@@ -111,23 +116,6 @@ def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Times
     plain |= {k.removeprefix("parse:") for k, n in cleaned.items()
               if k.startswith("parse:") and n == 0}
     return Checked(problems, rows, columns, cleaned, across, frozenset(plain))
-
-
-def _plain_text(db, scan: Scan, columns: list[ParsedColumn]) -> set[str]:
-    """Text columns whose values need no stripping, judged on their distinct values.
-
-    DuckDB keeps Parquet dictionaries, so the distinct values of an id column of
-    100M lines cost little; clean exports then skip the per-line string work.
-    """
-    plain = set()
-    for col in columns:
-        if not col.text:
-            continue
-        sql = (f"SELECT count(*) FROM (SELECT DISTINCT {quote(col.name)} AS {r(col.name)} "
-               f"FROM {quote(scan.raw)}) WHERE {col.plain} IS DISTINCT FROM {col.value}")
-        if db.execute(sql).fetchone()[0] == 0:
-            plain.add(col.name)
-    return plain
 
 
 def _register_ids(db, name: str, ids: pd.Series, column: str = "member_id") -> None:
