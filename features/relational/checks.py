@@ -8,9 +8,17 @@ problem found does a second query fetch its first rows (in file order) to show.
 
 from __future__ import annotations
 
+from features.contract import ID
 from features.errors import Problem
 from features.reading import MAX_BAD_LINES_SHOWN
-from features.relational.columns import Check, ParsedColumn, parse_column, parse_select, r
+from features.relational.columns import (
+    Check,
+    ParsedColumn,
+    is_float_type,
+    parse_column,
+    parse_select,
+    r,
+)
 from features.relational.scan import ROW, Scan, quote
 
 
@@ -49,14 +57,13 @@ def parsed_columns(db, scan: Scan) -> list[ParsedColumn]:
         spec = next((c for c in scan.table.columns if c.name == name), None)
         if spec is None:
             continue
-        out.append(parse_column(scan, spec, _integral_floats(db, scan, name)))
+        integral = spec.kind == ID and _integral_floats(db, scan, name)
+        out.append(parse_column(scan, spec, integral))
     return out
 
 
 def _integral_floats(db, scan: Scan, name: str) -> bool:
     """Whether a floating point column holds whole numbers only (ids written as 1029.0)."""
-    from features.relational.columns import is_float_type
-
     if not is_float_type(scan.types[name]):
         return False
     col = quote(name)

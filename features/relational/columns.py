@@ -45,11 +45,7 @@ class ParsedColumn:
     value: str  # over r_<name>
     checks: tuple[Check, ...]
     plain: str | None = None  # a cheaper value, equal to ``value`` on rows that need no parsing
-
-    @property
-    def text(self) -> bool:
-        """Text parsed by stripping only: checked on the distinct values (cheap in DuckDB)."""
-        return self.plain is not None and self.plain == r(self.name)
+    text: bool = False  # text parsed by stripping only: checked on its distinct values
 
     @property
     def needs_parsing(self) -> str | None:
@@ -120,7 +116,8 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
         raise ValueError(f"column kind {spec.kind!r} is not parsed in SQL")
     if spec.required:
         checks.append(Check(name, missing, MISSING, shown_raw(name, kind)))
-    return ParsedColumn(name, value, tuple(checks), plain)
+    return ParsedColumn(name, value, tuple(checks), plain,
+                        text=spec.kind in (ID, TEXT) and plain is not None)
 
 
 def _id_text(raw: str, kind: str, integral_floats: bool) -> str:
