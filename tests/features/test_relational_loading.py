@@ -283,3 +283,45 @@ def test_unreadable_parquet_is_a_problem_not_a_crash(make_data_dir):
 def test_not_a_directory(tmp_path):
     (msg,) = problems(lambda d: load_relational(connect(), d), tmp_path / "nope")
     assert "is not a directory" in msg
+
+
+# --- out of core: the loader and the features spill under a memory limit ----------------------
+
+COPIES = 10
+
+
+@pytest.fixture(scope="module")
+def big_dir(synth_data, tmp_path_factory):
+    """The synthetic program repeated under new member ids: ~600k lines of Parquet."""
+    root = tmp_path_factory.mktemp("big")
+    tx = pd.read_parquet(Path(synth_data) / "transactions.parquet")
+    step = int(tx["basket_id"].max()) + 1
+    copies = [
+        tx.assign(member_id=tx["member_id"].astype("str") + f"~{k}",
+                  basket_id=tx["basket_id"] + k * step)
+        for k in range(COPIES)
+    ]
+    pd.concat(copies, ignore_index=True).to_parquet(root / "transactions.parquet")
+    for name in ("items", "offers"):
+        pd.read_parquet(Path(synth_data) / f"{name}.parquet").to_parquet(root / f"{name}.parquet")
+    return root, len(tx) * COPIES
+
+
+@pytest.mark.slow
+def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_dir, tmp_path):
+    """32 MB for ~600k lines: DuckDB must spill (it fails when it may not) and agrees."""
+    import duckdb
+
+    root, n_lines = big_dir
+    free = load_relational(connect(), root, now="2100-01-01")
+    as_of = free.last_timestamp - pd.Timedelta(days=30)
+    want = member_features(free.transactions, free, as_of)
+    con = connect(memory_limit="32MB", temp_directory=tmp_path / "spill", threads=1)
+    limited = load_relational(con, root, now="2100-01-01")
+    assert limited.cleaning == free.cleaning
+    assert limited.cleaning.rows_in["transactions"] == n_lines
+    con.raw_sql("SET max_temp_directory_size = '0KB'")  # no spilling: too little memory
+    with pytest.raises(duckdb.OutOfMemoryException):
+        member_features(limited.transactions, limited, as_of)
+    con.raw_sql("SET max_temp_directory_size = '10GB'")
+    assert_same_frame(member_features(limited.transactions, limited, as_of), want)
