@@ -325,3 +325,22 @@ def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_
         member_features(limited.transactions, limited, as_of)
     con.raw_sql("SET max_temp_directory_size = '10GB'")
     assert_same_frame(member_features(limited.transactions, limited, as_of), want)
+
+
+@pytest.mark.slow
+def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_features(tmp_path):
+    from features.member_features import build_member_features
+    from tests.features.test_relational import CJ, CJ_MAIN
+
+    source = CJ if CJ.is_dir() else CJ_MAIN
+    if not source.is_dir():
+        pytest.fail(f"{source} is missing; run `offers import completejourney {CJ}`")
+    tx = pd.read_parquet(source / "transactions.parquet")
+    members = tx["member_id"].astype("str")
+    tx[members.isin(members.unique()[:200])].to_csv(tmp_path / "transactions.csv", index=False)
+    for name in ("items", "members", "offer_events"):
+        pd.read_parquet(source / f"{name}.parquet").to_parquet(tmp_path / f"{name}.parquet")
+    got, want = assert_same_load(tmp_path, now="2100-01-01")
+    assert want.cleaning.dropped["transactions"]  # the sample has lines to clean
+    assert_same_frame(member_features(got.transactions, got, "2017-10-01"),
+                      build_member_features(want, "2017-10-01"))
