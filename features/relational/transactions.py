@@ -69,53 +69,51 @@ def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Times
 
     ``items`` (parsed items, or None when they could not be read) enables the
     unknown-items check, as in the pandas loader. ``listed``: the member ids of
-    the members file; kept lines of other members are counted (``unlisted``).
+    the members file; ids of other members are counted (``unlisted_ids``).
+    Both compare distinct ids first (cheap on Parquet dictionaries): rows are
+    only joined when some id is unknown.
     """
     columns = parsed_columns(db, scan)
     checks = [check for col in columns for check in col.checks]
-    with_items = items is not None and "item_id" in items
-    join = ""
-    if with_items:
-        _register_ids(db, KNOWN_ITEMS, items["item_id"], "item_id")
-        join = _JOIN
-        n_unknown = len(checks)
-        checks.append(Check("item_id", UNKNOWN, "", v("item_id")))
     plain = plain_text_columns(db, scan, columns)
     cleaning = _cleaning_counts(scan, policy)
-    members_join = ""
-    if listed is not None:
-        _register_ids(db, LISTED, listed)
-        members_join = (f'LEFT JOIN (SELECT member_id AS l_member FROM "{LISTED}") ON '
-                        f'{v("member_id")} = l_member')
-        cleaning["unlisted"] = f"{_KEPT} AND {v('member_id')} IS NOT NULL AND l_member IS NULL"
     cleaning.update({f"parse:{c.name}": c.needs_parsing for c in columns
                      if c.needs_parsing and not c.text})
     aggregates = [f"count(*) FILTER (WHERE {c.condition})" for c in checks]
     aggregates += [f"count(*) FILTER (WHERE {cond})" for cond in cleaning.values()]
-    if with_items:
-        aggregates.append(f"count(DISTINCT {v('item_id')}) FILTER (WHERE {UNKNOWN})")
+    parsed = parse_select(columns, scan.raw, plain=plain)
     sql = (f"SELECT count(*), {', '.join(aggregates)} FROM "
-           f"(SELECT *, {_ts_us()} AS ts_us FROM ({parse_select(columns, scan.raw, plain=plain)})) "
-           f"{join} {members_join}")
+           f"(SELECT *, {_ts_us()} AS ts_us FROM ({parsed}))")
     found = db.execute(sql, {"now": _now_us(now)}).fetchone()
     rows, counts = int(found[0]), [int(x) for x in found[1:]]
     if rows == 0:
         return Checked([no_rows(scan)], 0, columns, {})
-    problems, across = [], []
-    numbered = numbered_select(columns, scan, join)
-    for i, check in enumerate(checks):
-        if not counts[i]:
-            continue
-        if with_items and i == n_unknown:
-            # A check across tables: reported after every table's own problems.
-            check = Check("item_id", UNKNOWN, _unknown_message(counts[-1]), v("item_id"))
-            across.append(problem_of(db, scan, numbered, check, counts[i]))
-        else:
-            problems.append(problem_of(db, scan, numbered, check, counts[i]))
-    cleaned = dict(zip(cleaning, counts[len(checks):len(checks) + len(cleaning)]))
+    numbered = numbered_select(columns, scan)
+    problems = [problem_of(db, scan, numbered, c, n) for c, n in zip(checks, counts) if n]
+    cleaned = dict(zip(cleaning, counts[len(checks):]))
     plain |= {k.removeprefix("parse:") for k, n in cleaned.items()
               if k.startswith("parse:") and n == 0}
+    across = []
+    if items is not None and "item_id" in items:
+        _register_ids(db, KNOWN_ITEMS, items["item_id"], "item_id")
+        n_ids = _distinct_outside(db, parsed, "item_id", KNOWN_ITEMS)
+        if n_ids:  # a check across tables: reported after every table's own problems
+            check = Check("item_id", UNKNOWN, _unknown_message(n_ids), v("item_id"))
+            n_rows = db.execute(f"SELECT count(*) FROM ({parsed}) {_JOIN} "
+                                f"WHERE {UNKNOWN}").fetchone()[0]
+            joined = numbered_select(columns, scan, _JOIN)
+            across.append(problem_of(db, scan, joined, check, n_rows))
+    if listed is not None:
+        _register_ids(db, LISTED, listed)
+        cleaned["unlisted_ids"] = _distinct_outside(db, parsed, "member_id", LISTED)
     return Checked(problems, rows, columns, cleaned, across, frozenset(plain))
+
+
+def _distinct_outside(db, parsed: str, column: str, table: str) -> int:
+    """How many distinct non-missing ``v_<column>`` values registered ``table`` lacks."""
+    sql = (f"SELECT count(*) FROM (SELECT DISTINCT {v(column)} AS x FROM ({parsed}) "
+           f"WHERE {v(column)} IS NOT NULL) ANTI JOIN {quote(table)} AS t ON x = t.{column}")
+    return int(db.execute(sql).fetchone()[0])
 
 
 def _register_ids(db, name: str, ids: pd.Series, column: str = "member_id") -> None:
@@ -196,7 +194,7 @@ def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp,
     Per member, so it may leave DuckDB; the lines of listed members are dropped
     by an anti-join before grouping.
     """
-    if listed is not None and checked.counts["unlisted"] == 0:
+    if listed is not None and checked.counts["unlisted_ids"] == 0:
         return []
     kept = _KEPT.replace("$now", str(_now_us(now)))
     anti = ""
