@@ -14,7 +14,8 @@ What it holds:
 - :mod:`.loading`: :func:`load_relational`, a data directory read, checked and
   cleaned by DuckDB itself (lines never in pandas), with :mod:`.scan` (files as
   views), :mod:`.columns` and :mod:`.checks` (the loader's checks in SQL) and
-  :mod:`.transactions` (the transactions' checks, cleaning and lines view);
+  :mod:`.transactions` (the transactions' checks, cleaning and lines view)
+  and :mod:`.events` (the offer events' checks, cleaning and per-member counts);
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to
