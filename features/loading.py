@@ -132,7 +132,10 @@ def _check_items_known(raw: RawTable, tx: pd.DataFrame, items: pd.DataFrame) -> 
     unknown_cats = positions(cats, items["item_id"].dropna()) < 0  # Arrow hash: fast on strings
     if not unknown_cats.any():
         return []
-    unknown = unknown_cats[tx["item_id"].cat.codes.to_numpy()]
+    codes = tx["item_id"].cat.codes.to_numpy()
+    # A missing id (code -1) is its own problem, not an unknown item (it used to
+    # index the last category).
+    unknown = unknown_cats[codes] & (codes >= 0)
     n = int(unknown_cats.sum())
     return [
         problem_at(

@@ -222,6 +222,9 @@ BAD = {
     "unknown items": {
         "transactions": f"{TX_HEADER}\n1,2024-01-02,A,1,3.5,b1\n1,2024-01-03,ZZ,1,2,b2\n"
         "2,2024-01-03,ZZ,1,2,b3\n2,2024-01-03,YY,1,2,b3\n"},
+    "a missing item id beside an unknown one (bug: it was counted as unknown)": {
+        "transactions": f"{TX_HEADER}\n1,2024-01-02,A,1,3.5,b1\n1,2024-01-03,,1,2,b2\n"
+        "2,2024-01-03,ZZ,1,2,b3\n"},
     "missing required values": {
         "transactions": f"{TX_HEADER}\n,2024-01-02,A,1,3.5,b1\n1,2024-01-03,B,1,2,b2\n"
         "2,2024-01-04, ,1,,b3\n2,,C,1,1,b3\n"},
