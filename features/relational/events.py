@@ -81,9 +81,10 @@ def events_view(db, scan: Scan, columns: list[ParsedColumn], plain: frozenset,
     if dups:  # a retried delivery: the first row of each event_id in the file stays
         first = f"row_number() OVER (PARTITION BY {v('event_id')} ORDER BY {ROW}) = 1"
         source += f" QUALIFY {v('event_id')} IS NULL OR {first}"
-    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(EVENTS)} AS {select} FROM {source}")
-    kept = db.execute(f"SELECT count(*) FROM {quote(EVENTS)}").fetchone()[0]
-    return EVENTS, int(kept)
+    name = scan.named(EVENTS)
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(name)} AS {select} FROM {source}")
+    kept = db.execute(f"SELECT count(*) FROM {quote(name)}").fetchone()[0]
+    return name, int(kept)
 
 
 def offer_counts(events, cutoff: pd.Timestamp) -> pd.DataFrame:

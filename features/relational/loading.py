@@ -10,11 +10,12 @@ parsing. The problems raised and the cleaning report are those of
 
 >>> from features.relational import connect, load_relational   # doctest: +SKIP
 >>> data = load_relational(connect(memory_limit="1GB"), "data/completejourney")  # doctest: +SKIP
->>> data.transactions.count().execute()                          # doctest: +SKIP
+>>> data.transactions.count().to_pyarrow().as_py()               # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ from features.validation import parse_table
 
 logger = logging.getLogger(__name__)
 LARGE = ("transactions", "offer_events")  # read by DuckDB; the other tables by pandas
+_LOADS = itertools.count(1)  # numbers the loads: their views do not replace each other's
 
 
 @dataclass
@@ -115,13 +117,14 @@ def load_relational(
     raws: dict[str, RawTable] = {}
     parsed: dict[str, pd.DataFrame] = {}
     scans: dict[str, Scan | None] = {}
+    tag = f"load{next(_LOADS)}"
     for table in TABLES.values():
         path, problem = find_table_file(data_dir, table)
         found[table.name] += [problem] if problem else []
         if path is None:
             continue
         if table.name in LARGE:
-            scans[table.name], problem = scan_table(db, path, table)
+            scans[table.name], problem = scan_table(db, path, table, tag)
             found[table.name] += [problem] if problem else []
             if scans[table.name] is not None and (
                 structure := structure_problems(db, scans[table.name])
@@ -181,7 +184,7 @@ def _assemble(con, scans, checked, checked_events, parsed, now, policy,
                              None if listed is None else listed["member_id"])
     members = _members(listed, extra)
     if checked_events is None:
-        events = register_frame(con, "offer_events_empty", _no_events())
+        events = register_frame(con, scan.named("offer_events_empty"), _no_events())
     else:
         _, _, columns, plain = checked_events
         name, events_kept = events_view(db, scans["offer_events"], columns, plain, now, report)

@@ -37,6 +37,11 @@ class Scan:
     raw: str  # view name: the file's columns, names stripped
     rows: str  # view name: the same plus ``_row``
     types: dict[str, str]  # stripped column name -> DuckDB type, in file order
+    tag: str = ""  # suffix of every view and table name of one load
+
+    def named(self, base: str) -> str:
+        """The name of this load's relation ``base`` (loads on one connection do not clash)."""
+        return f"{base}_{self.tag}" if self.tag else base
 
     @property
     def is_csv(self) -> bool:
@@ -62,8 +67,10 @@ def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
-def scan_table(con, path: Path, table: Table) -> tuple[Scan | None, Problem | None]:
+def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | None, Problem | None]:
     """Views over ``path`` in DuckDB connection ``con`` (raw ``duckdb`` connection).
+
+    ``tag`` suffixes the view names, so that several loads can share a connection.
 
     Returns the scan, or the problem that keeps the file from being read at all
     (the same problems as :func:`features.reading.read_table_file`).
@@ -84,7 +91,8 @@ def scan_table(con, path: Path, table: Table) -> tuple[Scan | None, Problem | No
     # pandas reads CSV with skipinitialspace: leading spaces go, and a blank cell is missing.
     cell = "NULLIF(ltrim({}, ' '), '')" if is_csv else "{}"
     select = ", ".join(f"{cell.format(quote(orig))} AS {quote(name)}" for orig, name, _ in names)
-    raw, rows = f"{table.name}_raw", f"{table.name}_rows"
+    suffix = f"_{tag}" if tag else ""
+    raw, rows = f"{table.name}_raw{suffix}", f"{table.name}_rows{suffix}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(raw)} AS SELECT {select} FROM {source}")
     if is_csv:
         numbered = f"SELECT row_number() OVER () - 1 AS {ROW}, * FROM {quote(raw)}"
@@ -92,7 +100,7 @@ def scan_table(con, path: Path, table: Table) -> tuple[Scan | None, Problem | No
         with_rows = f"read_parquet({literal(str(path))}, file_row_number = true)"
         numbered = f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(rows)} AS {numbered}")
-    return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}), None
+    return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}, tag), None
 
 
 def _csv_source(path: Path) -> str:

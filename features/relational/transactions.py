@@ -43,7 +43,6 @@ from features.relational.scan import ROW, Scan, quote
 KNOWN_ITEMS = "known_items"
 LINES = "transactions_lines"
 LISTED = "listed_members"
-_JOIN = f'LEFT JOIN (SELECT item_id AS k_item FROM "{KNOWN_ITEMS}") ON {v("item_id")} = k_item'
 UNKNOWN = f'{v("item_id")} IS NOT NULL AND k_item IS NULL'
 # The drop rules in the order features.cleaning applies them (each counts rows not yet dropped).
 _Q, _A = v("quantity"), v("amount")
@@ -95,17 +94,20 @@ def check_transactions(db, scan: Scan, items: pd.DataFrame | None, now: pd.Times
               if k.startswith("parse:") and n == 0}
     across = []
     if items is not None and "item_id" in items:
-        _register_ids(db, KNOWN_ITEMS, items["item_id"], "item_id")
-        n_ids = _distinct_outside(db, parsed, "item_id", KNOWN_ITEMS)
+        known = scan.named(KNOWN_ITEMS)
+        _register_ids(db, known, items["item_id"], "item_id")
+        n_ids = _distinct_outside(db, parsed, "item_id", known)
         if n_ids:  # a check across tables: reported after every table's own problems
             check = Check("item_id", UNKNOWN, _unknown_message(n_ids), v("item_id"))
-            n_rows = db.execute(f"SELECT count(*) FROM ({parsed}) {_JOIN} "
+            join = (f"LEFT JOIN (SELECT item_id AS k_item FROM {quote(known)}) "
+                    f"ON {v('item_id')} = k_item")
+            n_rows = db.execute(f"SELECT count(*) FROM ({parsed}) {join} "
                                 f"WHERE {UNKNOWN}").fetchone()[0]
-            joined = numbered_select(columns, scan, _JOIN)
+            joined = numbered_select(columns, scan, join)
             across.append(problem_of(db, scan, joined, check, n_rows))
     if listed is not None:
-        _register_ids(db, LISTED, listed)
-        cleaned["unlisted_ids"] = _distinct_outside(db, parsed, "member_id", LISTED)
+        _register_ids(db, scan.named(LISTED), listed)
+        cleaned["unlisted_ids"] = _distinct_outside(db, parsed, "member_id", scan.named(LISTED))
     return Checked(problems, rows, columns, cleaned, across, frozenset(plain))
 
 
@@ -182,8 +184,8 @@ def lines_view(db, scan: Scan, checked: Checked, now: pd.Timestamp,
         f"FROM (SELECT *, {_ts_us()} AS ts_us FROM "
         f"({parse_select(checked.columns, scan.raw, plain=checked.plain)})) WHERE {kept}"
     )
-    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(LINES)} AS {sql}")
-    return LINES
+    db.execute(f"CREATE OR REPLACE TEMP VIEW {quote(scan.named(LINES))} AS {sql}")
+    return scan.named(LINES)
 
 
 def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp,
@@ -199,8 +201,8 @@ def members_in_order(db, scan: Scan, checked: Checked, now: pd.Timestamp,
     kept = _KEPT.replace("$now", str(_now_us(now)))
     anti = ""
     if listed is not None:
-        _register_ids(db, LISTED, listed)
-        anti = f'ANTI JOIN "{LISTED}" AS l ON {v("member_id")} = l.member_id'
+        _register_ids(db, scan.named(LISTED), listed)
+        anti = f'ANTI JOIN {quote(scan.named(LISTED))} AS l ON {v("member_id")} = l.member_id'
     sql = (
         f"SELECT {v('member_id')} AS m, min({ROW}) AS first FROM "
         f"(SELECT *, {_ts_us()} AS ts_us FROM "

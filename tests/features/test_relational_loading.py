@@ -283,6 +283,15 @@ def test_unreadable_parquet_is_a_problem_not_a_crash(make_data_dir):
     assert msg.startswith("transactions.parquet: cannot be read as Parquet: ")
 
 
+def test_two_loads_on_one_connection_keep_their_own_lines(make_data_dir, synth_csv):
+    con = connect()
+    small = load_relational(con, make_data_dir(), now=NOW)
+    big = load_relational(con, synth_csv, now="2100-01-01")
+    assert small.transactions.count().to_pyarrow().as_py() == 3
+    n_big = big.transactions.count().to_pyarrow().as_py()
+    assert n_big == big.cleaning.rows_out["transactions"] > 3
+
+
 def test_not_a_directory(tmp_path):
     (msg,) = problems(lambda d: load_relational(connect(), d), tmp_path / "nope")
     assert "is not a directory" in msg
