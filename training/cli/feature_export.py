@@ -87,6 +87,9 @@ def _pandas_features(data_dir, as_of, level):
 
 
 def _duckdb_features(data_dir, as_of, level, memory_limit):
+    import duckdb
+
+    from features.errors import ConfigError
     from features.relational import connect, item_features, load_relational, member_features
 
     con = connect(memory_limit=memory_limit)
@@ -95,5 +98,12 @@ def _duckdb_features(data_dir, as_of, level, memory_limit):
         if level == "item":
             return item_features(data.transactions, data.items, as_of)
         return member_features(data.transactions, data, as_of)
+    except duckdb.OutOfMemoryException as exc:
+        limit = f"--memory-limit {memory_limit}" if memory_limit else "its default memory limit"
+        raise ConfigError(
+            f"DuckDB ran out of memory under {limit} ({str(exc).splitlines()[0]}); "
+            "raise --memory-limit (e.g. 1GB): above it DuckDB spills to disk, but some "
+            "steps need a few hundred MB."
+        ) from None
     finally:
         con.disconnect()
