@@ -105,12 +105,11 @@ def parse_column(scan: Scan, spec: Column, integral_floats: bool = False) -> Par
             missing = f"{raw} IS NULL"
             bad = f"({v(name)} IS NULL AND {raw} IS NOT NULL) OR NOT isfinite({v(name)})"
         else:
-            # NaN in a numeric column is a missing value, as in pandas.
-            as_double = f"TRY_CAST({raw} AS DOUBLE)"
+            # NaN in a numeric column is a missing value, as in pandas; infinity is bad.
+            as_double = raw if kind == "DOUBLE" else f"TRY_CAST({raw} AS DOUBLE)"
             value = f"CASE WHEN isnan({as_double}) THEN NULL ELSE {as_double} END"
-            plain = as_double if kind != "DOUBLE" else raw  # no NaN to turn into NULL
-            bad = f"({v(name)} IS NULL AND {raw} IS NOT NULL AND NOT isnan({as_double})) " \
-                  f"OR isinf({v(name)})"
+            plain = as_double  # when there is no NaN to turn into NULL
+            bad = f"isinf({as_double})"
         checks.append(Check(name, f"coalesce({bad}, false)", NUMBER_MESSAGE, shown_raw(name)))
     else:  # BOOL: only in the members table, which the pandas loader parses
         raise ValueError(f"column kind {spec.kind!r} is not parsed in SQL")
