@@ -13,6 +13,8 @@ need.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from features.contract import EVENT_TYPES
@@ -33,8 +35,18 @@ _TYPES = ", ".join(literal(t) for t in EVENT_TYPES)
 _OPTIONAL = ("channel", "campaign_id", "event_id")
 
 
-def check_events(db, scan: Scan) -> tuple[list[Problem], int, list[ParsedColumn], frozenset]:
-    """``(problems, rows, columns, plain)`` of the offer events in ``scan`` (one pass)."""
+@dataclass
+class CheckedEvents:
+    """What one pass over the offer events found."""
+
+    problems: list[Problem]
+    rows: int
+    columns: list[ParsedColumn]
+    plain: frozenset[str]  # text columns no value of which needs stripping
+
+
+def check_events(db, scan: Scan) -> CheckedEvents:
+    """The problems and row count of the offer events in ``scan`` (one pass)."""
     columns = parsed_columns(db, scan)
     plain = frozenset(plain_text_columns(db, scan, columns))
     checks = [check for col in columns for check in col.checks]
@@ -43,7 +55,7 @@ def check_events(db, scan: Scan) -> tuple[list[Problem], int, list[ParsedColumn]
                        f"({parse_select(columns, scan.raw, plain=plain)})").fetchone()
     rows, counts = int(found[0]), found[1:]
     if rows == 0:
-        return [no_rows(scan)], 0, columns, plain
+        return CheckedEvents([no_rows(scan)], 0, columns, plain)
     numbered = numbered_select(columns, scan, plain=plain)
     problems = [problem_of(db, scan, numbered, c, n) for c, n in zip(checks, counts) if n]
     if not problems:
@@ -53,16 +65,17 @@ def check_events(db, scan: Scan) -> tuple[list[Problem], int, list[ParsedColumn]
                            f" WHERE {bad.condition}").fetchone()[0]
         if n_bad:
             problems.append(problem_of(db, scan, numbered, bad, n_bad))
-    return problems, rows, columns, plain
+    return CheckedEvents(problems, rows, columns, plain)
 
 
-def events_view(db, scan: Scan, columns: list[ParsedColumn], plain: frozenset,
-                now: pd.Timestamp, report: CleaningReport) -> tuple[str, int]:
+def events_view(db, scan: Scan, checked: CheckedEvents, now: pd.Timestamp,
+                report: CleaningReport) -> tuple[str, int]:
     """Create the view of the cleaned canonical events; ``(name, rows kept)``.
 
     Records ``future_timestamp`` and ``duplicate_event_id`` in ``report`` as
     :func:`features.cleaning.clean_offer_events` does.
     """
+    columns, plain = checked.columns, checked.plain
     names = {c.name for c in columns}
     now_us = int(now.value // 1000)
     present = ", ".join(f"{v(c)} AS {quote(c)}" for c in _OPTIONAL if c in names)

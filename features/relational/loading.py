@@ -148,7 +148,7 @@ def load_relational(
     events = None
     if scans.get("offer_events") is not None:
         events = check_events(db, scans["offer_events"])
-        found["offer_events"] += events[0]
+        found["offer_events"] += events.problems
     problems = [p for name in TABLES for p in found[name]]
     if checked is not None:
         problems += checked.across
@@ -169,7 +169,7 @@ def _assemble(con, scans, checked, checked_events, parsed, now, policy,
     for name, frame in parsed.items():
         report.rows_in[name] = len(frame)
     if checked_events is not None:
-        report.rows_in["offer_events"] = checked_events[1]
+        report.rows_in["offer_events"] = checked_events.rows
     kept = report_cleaning(checked, report)
     if kept == 0:
         dropped = report.dropped.get("transactions", {})
@@ -186,8 +186,7 @@ def _assemble(con, scans, checked, checked_events, parsed, now, policy,
     if checked_events is None:
         events = register_frame(con, scan.named("offer_events_empty"), _no_events())
     else:
-        _, _, columns, plain = checked_events
-        name, events_kept = events_view(db, scans["offer_events"], columns, plain, now, report)
+        name, events_kept = events_view(db, scans["offer_events"], checked_events, now, report)
         events = con.table(name)
     items = canonical_items(parsed["items"])
     offers = canonical_offers(parsed.get("offers"))
