@@ -16,7 +16,8 @@ What it holds:
 - :mod:`.members`: :func:`member_features`, equal to
   :func:`features.member_features.build_member_features`;
 - :mod:`.items`: :func:`item_features`, equal to
-  :func:`features.item_features.build_item_features`.
+  :func:`features.item_features.build_item_features`;
+- :mod:`.kpis`: :func:`program_kpis`, equal to :func:`features.kpis.program_kpis`.
 
 The pandas builders stay as the oracle of the parity tests.
 
@@ -25,6 +26,7 @@ Imports: :mod:`features` modules only (the lowest layer).
 
 from features.relational.engine import connect
 from features.relational.items import item_features
+from features.relational.kpis import program_kpis
 from features.relational.members import member_features
 from features.relational.purchases import purchase_aggregates
 from features.relational.tables import tables_from_dataset, tables_from_parquet
@@ -33,6 +35,7 @@ __all__ = [
     "connect",
     "item_features",
     "member_features",
+    "program_kpis",
     "purchase_aggregates",
     "tables_from_dataset",
     "tables_from_parquet",
