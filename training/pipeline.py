@@ -117,6 +117,9 @@ class TrainingRun:
         tables of :data:`training.artifacts.schema.METRIC_TABLES`.
     previous : dict or None
         The current version's manifest and cluster profiles, if there is one.
+    engine_tables : EngineTables or None
+        The open relational engine (``engine="duckdb"``) the per-line steps
+        run on (:mod:`training.engines`); None on pandas.
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
     """
@@ -143,6 +146,7 @@ class TrainingRun:
     metrics: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     previous: dict | None = None
+    engine_tables: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
@@ -185,9 +189,10 @@ def train(
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
-    ``engine="duckdb"`` builds the member and item features on DuckDB
-    (:mod:`features.relational`, spilling above ``memory_limit``); the other
-    steps still read the loaded lines in pandas either way.
+    ``engine="duckdb"`` builds the member and item features, the churn and
+    value windows and the report's KPIs on DuckDB (:mod:`training.engines`,
+    spilling above ``memory_limit``); the other steps still read the loaded
+    lines in pandas either way.
 
     Returns
     -------
@@ -203,6 +208,15 @@ def train(
     run.previous = _previous_version(artifacts_dir)
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
+    try:
+        return _train_steps(run, artifacts_dir, timer, engine, memory_limit)
+    finally:
+        if run.engine_tables is not None:
+            run.engine_tables.close()
+
+
+def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer, engine: str,
+                 memory_limit: str | None) -> tuple[str, TrainingRun]:
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
@@ -302,10 +316,11 @@ def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None
     cfg = run.config["features"]
     ds = run.dataset
     if engine == "duckdb":
-        from training.engines import duckdb_features
+        from training.engines import duckdb_features, open_duckdb
 
+        run.engine_tables = open_duckdb(ds, memory_limit=memory_limit)
         run.member_features, run.item_features = duckdb_features(
-            ds, run.as_of, cfg, memory_limit=memory_limit
+            ds, run.as_of, cfg, tables=run.engine_tables
         )
     elif engine == "pandas":
         run.member_features = build_member_features(
@@ -427,7 +442,14 @@ def _windows(run: TrainingRun) -> None:
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
                                           run.config["churn"]["horizon_days"] or None)
-    run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=run.config["seed"])
+    if run.engine_tables is not None:
+        from models.lifecycle.engine_windows import make_engine_windows
+
+        run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
+                                          run.as_of, horizon, random_state=run.config["seed"])
+    else:
+        run.windows = make_windows(run.dataset, run.as_of, horizon,
+                                   random_state=run.config["seed"])
     run.horizon_days = run.windows.horizon_days
 
 

@@ -2,6 +2,7 @@
 
 - :func:`make_windows` builds labelled training windows (features as of a
   cutoff, outcomes over the next ``H`` days), split by time;
+  :func:`make_engine_windows` builds the same on a relational engine (DuckDB);
 - :class:`ChurnModel` (calibrated gradient boosting, with reason codes) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, CLV) and
@@ -20,6 +21,7 @@ from models.lifecycle.bgnbd import (
     purchase_summary,
 )
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.engine_windows import make_engine_windows
 from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
@@ -27,6 +29,6 @@ from models.lifecycle.windows import TrainingWindows, default_horizon_days, make
 __all__ = [
     "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
-    "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value", "make_windows",
-    "spend_reliability",
+    "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value",
+    "make_engine_windows", "make_windows", "spend_reliability",
 ]
