@@ -21,6 +21,7 @@ import pandas as pd
 
 from features.errors import DataError
 from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
+from features.kpis import _offer_counts as _frame_offer_counts
 from features.relational.purchases import US_PER_DAY
 from features.relational.tables import register_frame
 
@@ -55,8 +56,9 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
         ``ts_us``, ``basket_id``, ``amount``.
     members : DataFrame, optional
         The canonical members table (``member_id``, ``joined_at``).
-    offer_events : Ibis table, optional
-        Canonical offer events (``event``, ``ts_us``).
+    offer_events : Ibis table or DataFrame, optional
+        Canonical offer events: on the engine (``event``, ``ts_us``) or the
+        canonical frame (``event``, ``timestamp``).
     period : {"month", "quarter", "year"}
 
     Raises
@@ -119,8 +121,12 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
     out["average_order_value"] = _ratio(out["revenue"], out["baskets"])
     out["purchase_frequency"] = _ratio(out["baskets"], out["active_members"])
-    out["offers_sent"], out["offers_redeemed"] = _offer_counts(
-        offer_events, starts_us[0], ends_us[-1], base, per_months, n_periods)
+    if isinstance(offer_events, pd.DataFrame):
+        out["offers_sent"], out["offers_redeemed"] = _frame_offer_counts(offer_events, starts,
+                                                                         ends)
+    else:
+        out["offers_sent"], out["offers_redeemed"] = _offer_counts(
+            offer_events, starts_us[0], ends_us[-1], base, per_months, n_periods)
     out["offer_redemption_rate"] = _percent(out["offers_redeemed"], out["offers_sent"])
     return out[list(KPI_COLUMNS)]
 

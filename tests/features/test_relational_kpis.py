@@ -66,7 +66,10 @@ def test_joined_at_members_without_purchases_and_gaps_in_activity():
     want = program_kpis(ds)
     got = relational_kpis(tables["transactions"], members, tables["offer_events"])
     assert want["active_members"].tolist() == [2, 0, 0, 2]  # February and March: no one
+    assert want["offers_sent"].tolist() == [0, 1, 0, 1]
     assert_same_kpis(got, want)
+    # The events may also come as the canonical frame (the relational loader keeps them so).
+    assert_same_kpis(relational_kpis(tables["transactions"], members, events), want)
 
 
 def test_month_index_agrees_with_the_calendar_across_leap_years_and_centuries():
