@@ -186,13 +186,15 @@ def train(
     config: dict | None = None,
     engine: str = "pandas",
     memory_limit: str | None = None,
+    spark_master: str | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
     ``engine="duckdb"`` builds the member and item features, the churn and
-    value windows and the report's KPIs on DuckDB (:mod:`training.engines`,
-    spilling above ``memory_limit``); the other steps still read the loaded
-    lines in pandas either way.
+    value windows, the purchase-cycle summary and the report's KPIs on DuckDB
+    (:mod:`training.engines`, spilling above ``memory_limit``);
+    ``engine="spark"`` builds them on Spark (``spark_master``, default
+    ``local[*]``); the other steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -209,18 +211,18 @@ def train(
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
     try:
-        return _train_steps(run, artifacts_dir, timer, engine, memory_limit)
+        return _train_steps(run, artifacts_dir, timer, engine, memory_limit, spark_master)
     finally:
         if run.engine_tables is not None:
             run.engine_tables.close()
 
 
 def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer, engine: str,
-                 memory_limit: str | None) -> tuple[str, TrainingRun]:
+                 memory_limit: str | None, spark_master: str | None) -> tuple[str, TrainingRun]:
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
-            _features(run, engine, memory_limit)
+            _features(run, engine, memory_limit, spark_master)
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
@@ -312,23 +314,28 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None = None) -> None:
+def _features(
+    run: TrainingRun,
+    engine: str = "pandas",
+    memory_limit: str | None = None,
+    spark_master: str | None = None,
+) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    if engine == "duckdb":
-        from training.engines import duckdb_features, open_duckdb
+    if engine in ("duckdb", "spark"):
+        from training.engines import engine_features, open_engine
 
-        run.engine_tables = open_duckdb(ds, memory_limit=memory_limit)
-        run.member_features, run.item_features = duckdb_features(
-            ds, run.as_of, cfg, tables=run.engine_tables
-        )
+        run.engine_tables = open_engine(engine, ds, memory_limit=memory_limit,
+                                        spark_master=spark_master)
+        run.member_features, run.item_features = engine_features(run.engine_tables, run.as_of,
+                                                                 cfg)
     elif engine == "pandas":
         run.member_features = build_member_features(
             ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
         )
         run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
     else:
-        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb'.")
+        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")

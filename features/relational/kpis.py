@@ -22,8 +22,8 @@ import pandas as pd
 from features.errors import DataError
 from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
 from features.kpis import _offer_counts as _frame_offer_counts
+from features.relational.portable import register_frame, to_frame
 from features.relational.purchases import US_PER_DAY
-from features.relational.tables import register_frame
 
 _DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
 
@@ -70,7 +70,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     """
     freq = _check_period(period)
     per_months = {"M": 1, "Q": 3, "Y": 12}[freq]
-    span = _frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
+    span = to_frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
                                   n=lines.count()))
     if int(span["n"].iloc[0]) == 0:
         raise DataError("transactions are empty: there is no period to compute KPIs for.")
@@ -102,13 +102,13 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     bounds = register_frame(con, "kpi_periods", pd.DataFrame(
         {"p": np.arange(n_periods, dtype="int64"), "start_us": starts_us, "end_us": ends_us}))
     joined = pairs.join(since_t, "member_id").join(bounds, "p")
-    activity = _frame(joined.group_by("p").aggregate(
+    activity = to_frame(joined.group_by("p").aggregate(
         active_members=joined.count(),
         retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
         baskets=joined.baskets.sum(),
         repeat_members=(joined.baskets >= 2).cast("int64").sum(),
     ))
-    revenue = _frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
+    revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
 
     for name, frame in (("active_members", activity), ("retained_members", activity),
                         ("baskets", activity)):
@@ -131,9 +131,6 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     return out[list(KPI_COLUMNS)]
 
 
-def _frame(expr) -> pd.DataFrame:
-    """``expr``'s result through Arrow (Ibis's own pandas path reads a deprecated option)."""
-    return expr.to_pyarrow().to_pandas()
 
 
 def _us(times: np.ndarray) -> np.ndarray:
@@ -142,7 +139,7 @@ def _us(times: np.ndarray) -> np.ndarray:
 
 def _member_since(lines, members: pd.DataFrame | None) -> pd.DataFrame:
     """``member_id``, ``since_us``: ``joined_at`` when known, else the first purchase."""
-    firsts = _frame(lines.group_by("member_id").aggregate(since_us=lines.ts_us.min()))
+    firsts = to_frame(lines.group_by("member_id").aggregate(since_us=lines.ts_us.min()))
     since = pd.Series(firsts["since_us"].to_numpy(dtype="int64"),
                       index=firsts["member_id"].astype(str))
     if members is not None and "joined_at" in members.columns and len(members):
@@ -164,7 +161,7 @@ def _active_in_window(lines, bounds, n_periods: int) -> np.ndarray:
     days = lines.select("member_id", day_us=(lines.ts_us // US_PER_DAY) * US_PER_DAY).distinct()
     inside = days.join(bounds, [days.day_us >= bounds.end_us - window,
                                 days.day_us < bounds.end_us])
-    counts = _frame(inside.group_by("p").aggregate(n=inside.member_id.nunique()))
+    counts = to_frame(inside.group_by("p").aggregate(n=inside.member_id.nunique()))
     return _by_period(counts, "n", n_periods).astype("int64")
 
 
@@ -176,7 +173,7 @@ def _offer_counts(events, start_us: int, end_us: int, base: int, per_months: int
     inside = events.filter((events.ts_us >= int(start_us)) & (events.ts_us < int(end_us))
                            & events.event.isin(["sent", "redeemed"]))
     tagged = inside.mutate(p=month_index(inside.ts_us) // per_months - base)
-    counts = _frame(tagged.group_by(["p", "event"]).aggregate(n=tagged.count()))
+    counts = to_frame(tagged.group_by(["p", "event"]).aggregate(n=tagged.count()))
     return tuple(_by_period(counts[counts["event"] == e], "n", n_periods).astype("int64")
                  for e in ("sent", "redeemed"))
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from features.errors import ConfigError, DataError
 from features.relational import member_features
+from features.relational.portable import register_frame, to_frame
 from features.relational.purchases import US_PER_DAY
-from features.relational.tables import register_frame
 from models.lifecycle.windows import (
     DEFAULT_MAX_MEMBERS,
     DEFAULT_QUANTILE,
@@ -67,7 +67,7 @@ def make_engine_windows(
     if n_windows < 2:
         raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
     past = lines.filter(lines.ts_us < _us(as_of))
-    buyers = _frame(past.select("member_id").distinct())["member_id"].astype(str)
+    buyers = to_frame(past.select("member_id").distinct())["member_id"].astype(str)
     if buyers.empty:
         raise DataError(f"no transactions before as_of={as_of}.")
     n, fraction, kept = len(buyers), 1.0, None
@@ -95,7 +95,7 @@ def make_engine_windows(
     cutoffs = (as_of - horizon,) + tuple(
         as_of - 2 * horizon - pd.Timedelta(days=int(step_days) * i) for i in range(n_windows - 1)
     )
-    first = pd.Timestamp(int(_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
+    first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
                          unit="us")
     if cutoffs[-1] <= first:
         raise ConfigError(
@@ -127,7 +127,7 @@ def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,
     gaps = days.mutate(gap=days.day - days.day.lag().over(
         ibis.window(group_by="member_id", order_by="day")))
     gaps = gaps.filter(gaps.gap.notnull())
-    medians = _frame(gaps.group_by("member_id").aggregate(m=gaps.gap.cast("float64").median()))
+    medians = to_frame(gaps.group_by("member_id").aggregate(m=gaps.gap.cast("float64").median()))
     return horizon_from_gaps(medians["m"].astype("float64"), quantile, min_days, max_days)
 
 
@@ -143,7 +143,7 @@ def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
         future_spend=seen.amount.sum(where=during),
         past_spend=seen.amount.sum(where=recent),
     )
-    per = _frame(per.filter(per.first < cut)).set_index("member_id").sort_index()
+    per = to_frame(per.filter(per.first < cut)).set_index("member_id").sort_index()
     eligible = pd.Index(per.index.astype(str), dtype="str", name="member_id")
     feats = member_features(past, small, cutoff)
     feats.index = pd.Index(feats.index.astype("str"), name="member_id")
@@ -189,6 +189,3 @@ def _us(stamp: pd.Timestamp) -> int:
     return int(stamp.value // 1000)
 
 
-def _frame(expr) -> pd.DataFrame:
-    """``expr``'s result through Arrow (Ibis's own pandas path reads a deprecated option)."""
-    return expr.to_pyarrow().to_pandas()

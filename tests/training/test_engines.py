@@ -31,8 +31,8 @@ def test_duckdb_features_step_equals_the_pandas_step(synth_data):
 
 
 def test_an_unknown_engine_is_refused_before_anything_is_written(synth_data, tmp_path):
-    with pytest.raises(ConfigError, match="engine='spark' is not one of"):
-        train(synth_data, tmp_path / "art", engine="spark")
+    with pytest.raises(ConfigError, match="engine='polars' is not one of"):
+        train(synth_data, tmp_path / "art", engine="polars")
     assert not (tmp_path / "art").exists()
 
 

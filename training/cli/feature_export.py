@@ -2,8 +2,9 @@
 
 For inspection by a data scientist and for comparing engines: ``--engine
 duckdb`` runs the per-line aggregations as Ibis expressions on DuckDB
-(:mod:`features.relational`), ``--engine pandas`` runs the pandas builders;
-the two give the same table (the parity tests hold them equal).
+(:mod:`features.relational`), ``--engine spark`` runs the same expressions on
+Spark, ``--engine pandas`` runs the pandas builders; all give the same table
+(the parity tests hold them equal).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import click
 from features.storage import write_frame_atomic
 from training.cli.checks import as_of_date, out_file
 
-ENGINES = ("duckdb", "pandas")
+ENGINES = ("duckdb", "pandas", "spark")
 
 
 @click.command("features")
@@ -51,7 +52,14 @@ ENGINES = ("duckdb", "pandas")
     metavar="SIZE",
     help="DuckDB memory limit, e.g. 2GB; above it DuckDB spills to disk.",
 )
-def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
+@click.option(
+    "--spark-master",
+    default=None,
+    metavar="URL",
+    help="Spark master of --engine spark: local[*] (default), spark://host:7077, yarn. "
+    "Needs Java 17.",
+)
+def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
     Columns: the docstrings of features.member_features.build_member_features
@@ -62,11 +70,19 @@ def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
     """
     from features.loading import load_dataset
 
+    if memory_limit and engine != "duckdb":
+        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master applies to --engine spark only.")
+    if engine == "spark":
+        from features.relational.spark import check_spark
+
+        check_spark(spark_master)
     dataset = load_dataset(data_dir)
     if engine == "pandas":
-        if memory_limit:
-            raise click.UsageError("--memory-limit applies to --engine duckdb only.")
         frame = _pandas_features(dataset, as_of, level)
+    elif engine == "spark":
+        frame = _spark_features(dataset, as_of, level, spark_master)
     else:
         frame = _duckdb_features(dataset, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
@@ -91,3 +107,14 @@ def _duckdb_features(dataset, as_of, level, memory_limit):
     if level == "item":
         return item_features(lines, dataset.items, as_of)
     return member_features(lines, dataset, as_of)
+
+
+def _spark_features(dataset, as_of, level, master):
+    from features.relational import item_features, member_features, tables_from_dataset
+    from features.relational.spark import spark_backend
+
+    with spark_backend(master) as con:
+        lines = tables_from_dataset(con, dataset)["transactions"]
+        if level == "item":
+            return item_features(lines, dataset.items, as_of)
+        return member_features(lines, dataset, as_of)
