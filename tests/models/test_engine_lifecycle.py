@@ -1,4 +1,4 @@
-"""The churn/value windows built on DuckDB equal the pandas windows, the oracle (issue 11)."""
+"""Churn/value windows and purchase summaries built on DuckDB equal the pandas ones (issue 11)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from features.errors import ConfigError, DataError
 from features.loading import load_dataset
 from features.relational import connect, tables_from_dataset
+from models.lifecycle import engine_purchase_summary, purchase_summary
 from models.lifecycle.engine_windows import engine_horizon_days, make_engine_windows
 from models.lifecycle.windows import default_horizon_days, make_windows
 
@@ -76,3 +77,38 @@ def test_bad_options_are_named(synth):
         engine_horizon_days(lines, quantile=0)
     with pytest.raises(DataError, match="no transactions before"):
         make_engine_windows(lines, small, pd.Timestamp("1990-01-01"))
+
+
+@pytest.mark.parametrize("as_of", ["2100-01-01", "mid"])
+def test_purchase_summary_equals_pandas(synth, as_of):
+    ds, lines, _, end = synth
+    as_of = end - pd.Timedelta(days=45, hours=7) if as_of == "mid" else pd.Timestamp(as_of)
+    want = purchase_summary(ds.transactions, as_of)
+    got = engine_purchase_summary(lines, as_of)
+    assert want["monetary"].isna().any() and (want["frequency"] > 0).any()
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_purchase_summary_of_returns_same_day_lines_and_one_time_buyers():
+    """Refunds inside a day net out; a repeat day whose net spend is negative has no monetary."""
+    tx = pd.DataFrame({
+        "member_id": pd.Categorical(["a", "a", "a", "a", "b", "c", "c"]),
+        "item_id": pd.Categorical(["i"] * 7),
+        "timestamp": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-05",
+                                     "2024-01-09", "2024-01-03", "2024-01-02", "2024-01-04"],
+                                    format="ISO8601"),
+        "basket_id": [1, 2, 3, 4, 5, 6, 7],
+        "quantity": 1.0, "amount": [10.0, -4.0, 20.0, -8.0, 3.0, 5.0, 7.0], "discount": 0.0,
+    })
+    from features.dataset import Dataset
+
+    ds = Dataset(tx, pd.DataFrame({"item_id": ["i"], "category": ["c"]}),
+                 pd.DataFrame({"member_id": ["a", "b", "c"]}),
+                 pd.DataFrame({"member_id": [], "offer_id": [], "event": [],
+                               "timestamp": pd.to_datetime([])}))
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    want = purchase_summary(tx, "2024-01-10 12:00")
+    assert want.loc["a", "monetary"] == 20.0 and np.isnan(want.loc["b", "monetary"])
+    pd.testing.assert_frame_equal(engine_purchase_summary(lines, "2024-01-10 12:00"), want)
+    with pytest.raises(DataError, match="no transactions before"):
+        engine_purchase_summary(lines, "2023-01-01")
