@@ -192,5 +192,6 @@ def horizon_flags(metrics: dict) -> list[dict]:
                         flags.append({
                             "model": f"horizon_{h}d", "metric": f"{LABELS[model]} {name} at "
                             f"{h} days", "value": float(value), "baseline": LABELS[baseline],
-                            "baseline_value": float(base)})
+                            "baseline_value": float(base), "subject": LABELS[model],
+                            "measure": name, "horizon_days": int(h)})
     return flags
