@@ -44,6 +44,7 @@ demo: $(VENV)/.installed-demo $(DATA)/transactions.parquet
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	scripts/ensure_postgres.sh
+	scripts/ensure_java.sh
 	scripts/with_postgres.sh $(BIN)/python -m pytest -q
 
 ## bench: retrain, serving vs the floor, batches, memory; prints the tables, updates bench/RESULTS.md

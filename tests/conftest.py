@@ -106,3 +106,28 @@ def postgres_url():
     yield f"{url}{sep}options=-csearch_path%3D{schema}"
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+# --- the Spark engine ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def spark_con():
+    """One local Spark session (Ibis backend) for every Spark test: 2 cores, UI off.
+
+    `make test` installs Java when missing (scripts/ensure_java.sh); elsewhere a
+    machine without Java skips these tests with the reason, except under CI,
+    where that is a failure.
+    """
+    import os
+
+    from features.relational import connect_spark, java_available
+
+    if not java_available():
+        reason = "Java 17 is not installed: run scripts/ensure_java.sh (Spark needs it)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    con = connect_spark("local[2]", shuffle_partitions=2)
+    yield con
+    con.disconnect()

@@ -117,6 +117,9 @@ class TrainingRun:
         tables of :data:`training.artifacts.schema.METRIC_TABLES`.
     previous : dict or None
         The current version's manifest and cluster profiles, if there is one.
+    engine_tables : EngineTables or None
+        The open relational engine (``engine="duckdb"``) the per-line steps
+        run on (:mod:`training.engines`); None on pandas.
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
     """
@@ -143,6 +146,7 @@ class TrainingRun:
     metrics: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     previous: dict | None = None
+    engine_tables: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
 
@@ -182,12 +186,15 @@ def train(
     config: dict | None = None,
     engine: str = "pandas",
     memory_limit: str | None = None,
+    spark_master: str | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
-    ``engine="duckdb"`` builds the member and item features on DuckDB
-    (:mod:`features.relational`, spilling above ``memory_limit``); the other
-    steps still read the loaded lines in pandas either way.
+    ``engine="duckdb"`` builds the member and item features, the churn and
+    value windows, the purchase-cycle summary and the report's KPIs on DuckDB
+    (:mod:`training.engines`, spilling above ``memory_limit``);
+    ``engine="spark"`` builds them on Spark (``spark_master``, default
+    ``local[*]``); the other steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -203,10 +210,19 @@ def train(
     run.previous = _previous_version(artifacts_dir)
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
+    try:
+        return _train_steps(run, artifacts_dir, timer, engine, memory_limit, spark_master)
+    finally:
+        if run.engine_tables is not None:
+            run.engine_tables.close()
+
+
+def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer, engine: str,
+                 memory_limit: str | None, spark_master: str | None) -> tuple[str, TrainingRun]:
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
-            _features(run, engine, memory_limit)
+            _features(run, engine, memory_limit, spark_master)
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
@@ -298,22 +314,28 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-def _features(run: TrainingRun, engine: str = "pandas", memory_limit: str | None = None) -> None:
+def _features(
+    run: TrainingRun,
+    engine: str = "pandas",
+    memory_limit: str | None = None,
+    spark_master: str | None = None,
+) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    if engine == "duckdb":
-        from training.engines import duckdb_features
+    if engine in ("duckdb", "spark"):
+        from training.engines import engine_features, open_engine
 
-        run.member_features, run.item_features = duckdb_features(
-            ds, run.as_of, cfg, memory_limit=memory_limit
-        )
+        run.engine_tables = open_engine(engine, ds, memory_limit=memory_limit,
+                                        spark_master=spark_master)
+        run.member_features, run.item_features = engine_features(run.engine_tables, run.as_of,
+                                                                 cfg)
     elif engine == "pandas":
         run.member_features = build_member_features(
             ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
         )
         run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
     else:
-        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb'.")
+        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
@@ -427,7 +449,14 @@ def _windows(run: TrainingRun) -> None:
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
                                           run.config["churn"]["horizon_days"] or None)
-    run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=run.config["seed"])
+    if run.engine_tables is not None:
+        from models.lifecycle.engine_windows import make_engine_windows
+
+        run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
+                                          run.as_of, horizon, random_state=run.config["seed"])
+    else:
+        run.windows = make_windows(run.dataset, run.as_of, horizon,
+                                   random_state=run.config["seed"])
     run.horizon_days = run.windows.horizon_days
 
 

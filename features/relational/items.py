@@ -10,6 +10,7 @@ import pandas as pd
 
 from features.code_groups import round_significant, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
+from features.relational.portable import to_frame, to_scalar
 from features.relational.purchases import US_PER_DAY, lines_before
 
 
@@ -34,20 +35,23 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
     cut = cutoff.value // 1000
     window = int(round(recent_days * US_PER_DAY))
     before = lines_before(lines, cutoff)
-    first = before.ts_us.min().to_pyarrow().as_py()
+    first = to_scalar(before.ts_us.min())
     history = 0.0 if first is None or pd.isna(first) else float(cut - first)
     is_recent = before.ts_us >= cut - window
-    unit = before.amount / before.quantity
-    priced = (before.quantity > 0) & (unit >= 0) & ~unit.isinf() & unit.notnull()
+    # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
+    unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
+    priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
     per = before.group_by("item_id").aggregate(
         n_lines=before.count(),
         revenue=before.amount.sum(),
         popularity=before.member_id.nunique(),
         recent_popularity=before.member_id.nunique(where=is_recent),
         recent_lines=ibis.ifelse(is_recent, 1, 0).sum(),
-        price=unit.median(where=priced),
+        # The median of the priced lines' nulled-out others, not median(where=): Ibis
+        # compiles that for Spark into a percentile with a non-constant percentage.
+        price=ibis.ifelse(priced, unit, ibis.null("float64")).median(),
     )
-    frame = per.to_pyarrow().to_pandas().set_index("item_id")
+    frame = to_frame(per).set_index("item_id")
     frame.index = frame.index.astype("str")
     rows = frame.reindex(items["item_id"].astype("str"))
     n_lines = rows["n_lines"].to_numpy(dtype=np.float64, na_value=0.0)

@@ -16,7 +16,7 @@ import pandas as pd
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
 from features.purchase_features import RFM_COLUMNS
-from features.relational.tables import materialize, register_frame
+from features.relational.portable import materialize, register_frame, release, to_frame
 
 US_PER_DAY = 86_400 * 10**6
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
@@ -86,9 +86,7 @@ def purchase_aggregates(
     distinct = before.group_by("member_id").aggregate(n_items_distinct=before.item_id.nunique())
     joined = per.left_join(gap_stats, "member_id").left_join(distinct, "member_id")
     frame = (
-        joined.select(*per.columns, "gap_mean", "gap_std", "n_items_distinct")
-        .to_pyarrow()
-        .to_pandas()
+        to_frame(joined.select(*per.columns, "gap_mean", "gap_std", "n_items_distinct"))
         .sort_values("member_id")
         .set_index("member_id")
     )
@@ -158,9 +156,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         "member_spend_pairs",
     )
     by_cat = pair.group_by(["member_id", "category"]).aggregate(spend=pair.spend.sum())
-    cat_spend = (
-        by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()).to_pyarrow().to_pandas()
-    )
+    cat_spend = to_frame(by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()))
     cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
         ["spend", "category"], ascending=[False, True]
     )
@@ -174,8 +170,8 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         .group_by(["member_id", "bucket"])
         .aggregate(spend=by_cat.spend.sum())
     )
-    dept = _wide(by_dept.to_pyarrow().to_pandas(), "department", dept_labels, index)
-    long_top = by_top.to_pyarrow().to_pandas()
+    dept = _wide(to_frame(by_dept), "department", dept_labels, index)
+    long_top = to_frame(by_top)
     long_top["bucket"] = long_top["bucket"].fillna(_OTHER)
     cats = _wide(long_top, "bucket", [*top, _OTHER], index)
     total = dept.sum(axis=1).to_numpy()
@@ -190,7 +186,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
     )
     top_cat = _argmax(by_cat, "category", index, has)
     top_dept = _argmax(by_dept, "department", index, has)
-    ibis.get_backend(before).raw_sql('DROP TABLE IF EXISTS "member_spend_pairs"')
+    release(ibis.get_backend(before), "member_spend_pairs")
     return pd.DataFrame(shares, index=index, columns=columns), top_cat, top_dept
 
 
@@ -204,7 +200,6 @@ def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
     """The label of each member's largest spend (ties: first by name); None without spend."""
     w = ibis.window(group_by="member_id", order_by=[ibis.desc("spend"), key])
     ranked = spend.mutate(rank=ibis.row_number().over(w))
-    best = ranked.filter(ranked["rank"] == 0).select("member_id", key).to_pyarrow()
-    best = best.to_pandas()
+    best = to_frame(ranked.filter(ranked["rank"] == 0).select("member_id", key))
     labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
     return np.where(has, labels, None)

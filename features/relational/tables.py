@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 
 import ibis
-import ibis.expr.datatypes as dt
 import pandas as pd
-import pyarrow as pa
 
 from features.errors import DataError
+from features.relational.portable import materialize, read_parquet, register_frame, timestamp_us
+
+__all__ = ["materialize", "register_frame", "tables_from_dataset", "tables_from_parquet"]
 
 TX_COLUMNS = ("member_id", "item_id", "timestamp", "basket_id", "quantity", "amount", "discount")
 
@@ -47,41 +48,22 @@ def tables_from_dataset(con, dataset) -> dict:
     return out
 
 
-def register_frame(con, name: str, frame: pd.DataFrame):
-    """``frame`` as a DuckDB view over its Arrow form (scanned in place, not copied)."""
-    con.con.register(name, _arrow(frame))
-    return con.table(name)
-
-
-def materialize(expr, name: str):
-    """``expr`` computed once into a temporary table of its backend (spillable in DuckDB).
-
-    Ibis's own ``cache()`` goes through ``create_table``, which this Ibis and
-    DuckDB pair cannot parse, so the table is created from the compiled SQL.
-    """
-    backend = ibis.get_backend(expr)
-    sql = ibis.to_sql(expr, dialect=backend.name)
-    backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
-    return backend.table(name)
-
-
-def _arrow(frame: pd.DataFrame) -> pa.Table:
-    """Arrow, not pandas, into Ibis: its pandas path reads a pandas option deprecated in 3.0."""
-    return pa.Table.from_pandas(frame, preserve_index=False)
-
-
 def tables_from_parquet(con, transactions: str | os.PathLike) -> dict:
-    """Canonical transactions written as Parquet (a file or a glob), read lazily.
+    """Canonical transactions written as Parquet, read lazily by the engine.
+
+    ``transactions`` is a file or a glob; on Spark also a directory of Parquet
+    files, and a URI of any filesystem Spark reads (``hdfs://``, ``s3a://``).
 
     Raises
     ------
     DataError
         When the file is missing or lacks a required column.
     """
-    path = Path(transactions)
-    if not any(ch in str(path) for ch in "*?[") and not path.exists():
+    path = str(transactions)
+    local = "://" not in path
+    if local and not any(ch in path for ch in "*?[") and not Path(path).exists():
         raise DataError(f"{path}: no such file; pass canonical transactions as Parquet.")
-    table = con.read_parquet(str(path))
+    table = read_parquet(con, path)
     missing = [c for c in TX_COLUMNS if c not in table.columns and c != "discount"]
     if missing:
         raise DataError(f"{path}: transactions lack column(s) {missing}; they are required.")
@@ -94,7 +76,7 @@ def _canonical_lines(t):
     return t.select(
         member_id=t.member_id.cast("string"),
         item_id=t.item_id.cast("string"),
-        ts_us=epoch_us(t.timestamp),
+        ts_us=timestamp_us(t.timestamp),
         basket_id=t.basket_id.cast("int64"),
         quantity=t.quantity.cast("float64").fill_null(0.0),
         amount=t.amount.cast("float64").fill_null(0.0),
@@ -104,13 +86,8 @@ def _canonical_lines(t):
 
 def _canonical_events(t):
     return t.select(
-        member_id=t.member_id.cast("string"), event=t.event, ts_us=epoch_us(t.timestamp)
+        member_id=t.member_id.cast("string"), event=t.event, ts_us=timestamp_us(t.timestamp)
     )
-
-
-@ibis.udf.scalar.builtin
-def epoch_us(ts: dt.timestamp) -> dt.int64:
-    """Microseconds since the epoch (DuckDB's ``epoch_us``; Spark's ``unix_micros``)."""
 
 
 def require(table, columns, name: str) -> None:

@@ -4,8 +4,9 @@ For inspection by a data scientist and for comparing engines: ``--engine
 duckdb`` has DuckDB read, check and clean the lines itself
 (:func:`features.relational.load_relational`) and runs the per-line
 aggregations as Ibis expressions there, so the lines never come into pandas;
-``--engine pandas`` loads them with :func:`features.loading.load_dataset` and
-runs the pandas builders. The two give the same table and the same errors (the
+``--engine spark`` runs the same expressions on Spark (the data directory loaded
+with :func:`features.loading.load_dataset`); ``--engine pandas`` loads it so and
+runs the pandas builders. All give the same table and the same errors (the
 parity tests hold them equal).
 """
 
@@ -16,7 +17,7 @@ import click
 from features.storage import write_frame_atomic
 from training.cli.checks import as_of_date, out_file
 
-ENGINES = ("duckdb", "pandas")
+ENGINES = ("duckdb", "pandas", "spark")
 
 
 @click.command("features")
@@ -54,7 +55,14 @@ ENGINES = ("duckdb", "pandas")
     metavar="SIZE",
     help="DuckDB memory limit, e.g. 2GB; above it DuckDB spills to disk.",
 )
-def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
+@click.option(
+    "--spark-master",
+    default=None,
+    metavar="URL",
+    help="Spark master of --engine spark: local[*] (default), spark://host:7077, yarn. "
+    "Needs Java 17.",
+)
+def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
     Columns: the docstrings of features.member_features.build_member_features
@@ -64,10 +72,20 @@ def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
     (CSV or Parquet) and peak memory does not grow with the number of lines;
     --memory-limit caps it (DuckDB spills to disk above it).
     """
+    from features.loading import load_dataset
+
+    if memory_limit and engine != "duckdb":
+        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master applies to --engine spark only.")
+    if engine == "spark":
+        from features.relational.spark import check_spark
+
+        check_spark(spark_master)
     if engine == "pandas":
-        if memory_limit:
-            raise click.UsageError("--memory-limit applies to --engine duckdb only.")
-        frame = _pandas_features(data_dir, as_of, level)
+        frame = _pandas_features(load_dataset(data_dir), as_of, level)
+    elif engine == "spark":
+        frame = _spark_features(load_dataset(data_dir), as_of, level, spark_master)
     else:
         frame = _duckdb_features(data_dir, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
@@ -75,12 +93,10 @@ def features(data_dir, as_of, out, engine, level, memory_limit) -> None:
     click.echo(f"wrote {len(frame):,} {level}s x {frame.shape[1]} features to {out} ({engine})")
 
 
-def _pandas_features(data_dir, as_of, level):
+def _pandas_features(dataset, as_of, level):
     from features.item_features import build_item_features
-    from features.loading import load_dataset
     from features.member_features import build_member_features
 
-    dataset = load_dataset(data_dir)
     if level == "item":
         return build_item_features(dataset.transactions, dataset.items, as_of)
     return build_member_features(dataset, as_of)
@@ -107,3 +123,14 @@ def _duckdb_features(data_dir, as_of, level, memory_limit):
         ) from None
     finally:
         con.disconnect()
+
+
+def _spark_features(dataset, as_of, level, master):
+    from features.relational import item_features, member_features, tables_from_dataset
+    from features.relational.spark import spark_backend
+
+    with spark_backend(master) as con:
+        lines = tables_from_dataset(con, dataset)["transactions"]
+        if level == "item":
+            return item_features(lines, dataset.items, as_of)
+        return member_features(lines, dataset, as_of)

@@ -28,15 +28,19 @@ from training.progress import on_terminal
 @click.option("--retune", is_flag=True,
               help="Search the recommender grid even if the previous version's tuned "
                    "parameters could be reused.")
-@click.option("--engine", type=click.Choice(["pandas", "duckdb"]), default="pandas",
+@click.option("--engine", type=click.Choice(["pandas", "duckdb", "spark"]), default="pandas",
               show_default=True,
-              help="Where the member and item features are built (README: Engines).")
+              help="Where the member and item features are built (README: Engines); the "
+                   "other steps run in this process on every engine.")
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help="DuckDB memory limit (e.g. 2GB) of --engine duckdb; above it DuckDB spills.")
+@click.option("--spark-master", default=None, metavar="URL",
+              help="Spark master of --engine spark: local[*] (default), local[2], "
+                   "spark://host:7077, yarn. Needs Java 17.")
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
     seed: int | None, signing_key_file: str | None, retune: bool, engine: str,
-    memory_limit: str | None,
+    memory_limit: str | None, spark_master: str | None,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -45,7 +49,7 @@ def train(
     only once completely written, with report.html beside the models.
     """
     from training.artifacts.signing import KEY_FILE_ENV, signing_key
-    from training.baseline_flags import flag_line
+    from training.baseline_flags import grouped_flag_lines
     from training.pipeline import train as run_training
 
     if signing_key_file:  # read by the artifact writer (training.artifacts.signing)
@@ -59,9 +63,16 @@ def train(
         config["recommend"]["reuse_tuned"] = False
     if memory_limit and engine != "duckdb":
         raise click.UsageError("--memory-limit applies to --engine duckdb only.")
+    if spark_master and engine != "spark":
+        raise click.UsageError("--spark-master applies to --engine spark only.")
     # Only a non-default engine is passed on: callers (and test doubles) of the
     # older signature keep working.
     engine_options = {} if engine == "pandas" else {"engine": engine, "memory_limit": memory_limit}
+    if engine == "spark":
+        from features.relational.spark import check_spark
+
+        check_spark(spark_master)  # no Java, or a master that does not answer: say so now
+        engine_options["spark_master"] = spark_master
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
                                 **engine_options)
     m = run.metrics
@@ -94,8 +105,8 @@ def train(
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")
     else:
         click.echo("  offer response: priors per offer type (too little offer history)")
-    for flag in m.get("flags", []):
-        click.echo(f"  FLAG {flag_line(flag)}")
+    for line in grouped_flag_lines(m.get("flags", [])):
+        click.echo(f"  FLAG {line}")
     uplift = m.get("uplift") or {}
     if uplift.get("trained"):
         better = ", ".join(uplift["better_than_random"]) or "none"

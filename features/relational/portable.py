@@ -1,0 +1,146 @@
+"""The few steps of the relational features that differ between Ibis backends.
+
+The feature expressions themselves are one definition (Ibis); what is not
+portable is kept here, chosen by the backend's name: the timestamp to
+microseconds function (DuckDB's ``epoch_us``, Spark's ``unix_micros``),
+putting a pandas frame into the engine, computing a result once into a
+temporary table, and fetching a (small) result as pandas.
+
+DuckDB's behaviour is the one the module had before Spark: same SQL, same results.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ibis
+import ibis.expr.datatypes as dt
+import pandas as pd
+import pyarrow as pa
+from ibis import util
+
+from features.errors import DataError
+
+SPARK = "pyspark"
+
+
+@ibis.udf.scalar.builtin
+def epoch_us(ts: dt.timestamp) -> dt.int64:
+    """Microseconds since the epoch (DuckDB's ``epoch_us``)."""
+
+
+@ibis.udf.scalar.builtin
+def unix_micros(ts: dt.timestamp) -> dt.int64:
+    """Microseconds since the epoch (Spark's ``unix_micros``; naive times read as UTC)."""
+
+
+def timestamp_us(column):
+    """``column`` (a timestamp) as integer microseconds since the epoch, on its backend.
+
+    On Spark an integer column is a Parquet ``TIMESTAMP(NANOS)`` read as
+    nanoseconds (``spark.sql.legacy.parquet.nanosAsLong``, set by
+    :func:`~features.relational.spark.connect_spark`): Spark has no
+    nanosecond timestamps, so it is divided down to microseconds (floor).
+    """
+    if ibis.get_backend(column).name != SPARK:
+        return epoch_us(column)
+    if column.type().is_integer():
+        return column.cast("int64") // 1000
+    return unix_micros(column)
+
+
+def register_frame(con, name: str, frame: pd.DataFrame):
+    """``frame`` as a table of ``con`` named ``name`` (through Arrow, replacing any of that name).
+
+    DuckDB scans the Arrow table in place (a view, not a copy); Spark copies it
+    into the JVM (Arrow batches) as a temporary view, cached because the
+    features scan it several times.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if con.name == SPARK:
+        session = con._session
+        if session.catalog.tableExists(name):  # the frame it replaces leaves the cache
+            session.catalog.uncacheTable(name)
+        session.createDataFrame(table).cache().createOrReplaceTempView(name)
+    else:
+        con.con.register(name, table)
+    return con.table(name)
+
+
+def read_parquet(con, path: str):
+    """Parquet file(s) at ``path`` as a lazy table of ``con``.
+
+    Raises
+    ------
+    DataError
+        When Spark cannot read ``path`` (missing, not Parquet): its reason, in one line.
+    """
+    if con.name != SPARK:
+        return con.read_parquet(path)
+    from pyspark.errors import PySparkException
+
+    try:
+        df = con._session.read.parquet(path)
+    except PySparkException as exc:  # AnalysisException (no such path), IllegalArgument, ...
+        reason = str(exc).strip().splitlines()[0]
+        raise DataError(
+            f"{path}: Spark cannot read it as Parquet ({reason}); pass canonical transactions "
+            "as a Parquet file, directory or glob."
+        ) from None
+    name = util.gen_name("read_parquet")
+    df.createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def materialize(expr, name: str):
+    """``expr`` computed once into a temporary table of its backend (spillable in DuckDB).
+
+    Ibis's own ``cache()`` goes through ``create_table``, which this Ibis and
+    DuckDB pair cannot parse, so the table is created from the compiled SQL;
+    on Spark it is ``CACHE TABLE`` (memory, then disk).
+    """
+    backend = ibis.get_backend(expr)
+    sql = ibis.to_sql(expr, dialect=backend.name)
+    if backend.name == SPARK:
+        release(backend, name)
+        backend.raw_sql(f"CACHE TABLE `{name}` AS {sql}")
+    else:
+        backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
+    return backend.table(name)
+
+
+def release(backend, name: str) -> None:
+    """Drop the temporary table ``name`` made by :func:`materialize` (none: nothing happens)."""
+    if backend.name == SPARK:
+        backend.raw_sql(f"UNCACHE TABLE IF EXISTS `{name}`")
+        backend.raw_sql(f"DROP VIEW IF EXISTS `{name}`")
+    else:
+        backend.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def to_arrow(expr) -> pa.Table:
+    """The result of a table expression as an Arrow table.
+
+    On Spark the compiled query is collected as Arrow directly (Ibis's own path
+    goes through pandas twice and trips pandas 3 deprecations).
+    """
+    backend = ibis.get_backend(expr)
+    if backend.name != SPARK:
+        return expr.to_pyarrow()
+    df = backend._session.sql(backend.compile(expr.as_table()))
+    with warnings.catch_warnings():
+        # PySpark leaves the socket of each collect for the garbage collector to close.
+        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
+        return df.toArrow()
+
+
+def to_frame(expr) -> pd.DataFrame:
+    """The result of a table expression as a pandas frame (through Arrow)."""
+    return to_arrow(expr).to_pandas()
+
+
+def to_scalar(expr):
+    """The value of a scalar expression as a Python object (None for NULL)."""
+    if ibis.get_backend(expr).name != SPARK:
+        return expr.to_pyarrow().as_py()
+    return to_arrow(expr.as_table()).column(0)[0].as_py()

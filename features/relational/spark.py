@@ -1,0 +1,202 @@
+"""A Spark session (through Ibis) for the relational features: local or on a cluster.
+
+The same Ibis expressions as on DuckDB run here (:mod:`features.relational`);
+only the steps in :mod:`features.relational.portable` differ by backend.
+Spark needs Java 17 (``java`` on ``PATH`` or ``JAVA_HOME``); a missing Java,
+a bad master URL or a master that does not answer is a :class:`ConfigError`
+of one line, not a Java stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from features.errors import ConfigError
+
+DEFAULT_MASTER = "local[*]"
+LOCAL_SHUFFLE_PARTITIONS = 4
+CONNECT_TIMEOUT_S = 5.0
+
+
+def connect_spark(
+    master: str = DEFAULT_MASTER,
+    *,
+    app_name: str = "offers-features",
+    driver_memory: str | None = None,
+    shuffle_partitions: int | None = None,
+    conf: dict | None = None,
+):
+    """An Ibis PySpark backend over a new (or the running) SparkSession.
+
+    Parameters
+    ----------
+    master : str
+        Spark master URL: ``local[*]`` (every core of this machine),
+        ``local[2]``, ``spark://host:7077`` (a standalone cluster), ``yarn``,
+        ``k8s://...``. A ``spark://`` master is checked to answer first.
+    driver_memory : str, optional
+        ``spark.driver.memory`` (``"4g"``); the driver holds the per-member
+        results. Only applies when this call starts the JVM.
+    shuffle_partitions : int, optional
+        ``spark.sql.shuffle.partitions``; default 4 on a local master (Spark's
+        200 is for clusters and costs seconds per query on one machine),
+        Spark's own default elsewhere.
+    conf : dict, optional
+        More Spark settings, applied last.
+
+    Settings: UI off, session time zone UTC (naive timestamps are UTC, as in
+    pandas), Arrow transfers on, Parquet nanosecond timestamps read as
+    integers (:func:`~features.relational.portable.timestamp_us` scales them).
+
+    Raises
+    ------
+    ConfigError
+        Java is missing, the master URL is malformed or does not answer, or
+        Spark refuses a setting.
+    """
+    _check_java()
+    if not isinstance(master, str) or not master.strip():
+        raise ConfigError(
+            f"Spark master {master!r} is empty; pass e.g. local[*] or spark://host:7077."
+        )
+    master = master.strip()
+    _check_master_answers(master)
+    local = master.startswith("local")
+    settings = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
+    }
+    if shuffle_partitions is not None:
+        if not (isinstance(shuffle_partitions, int) and shuffle_partitions > 0):
+            raise ConfigError(
+                f"shuffle_partitions={shuffle_partitions!r} should be an integer > 0."
+            )
+        settings["spark.sql.shuffle.partitions"] = str(shuffle_partitions)
+    elif local:
+        settings["spark.sql.shuffle.partitions"] = str(LOCAL_SHUFFLE_PARTITIONS)
+    if local:  # no network lookups of this host's name for a one-machine run
+        settings["spark.driver.host"] = "127.0.0.1"
+        settings["spark.driver.bindAddress"] = "127.0.0.1"
+    if driver_memory is not None:
+        settings["spark.driver.memory"] = str(driver_memory)
+    settings.update({k: str(v) for k, v in (conf or {}).items()})
+    session = _session(master, app_name, settings)
+    import ibis
+
+    return ibis.pyspark.connect(session)
+
+
+@contextmanager
+def spark_backend(master: str | None = None, **options):
+    """``connect_spark(master or "local[*]", **options)`` for a ``with`` block.
+
+    A session it starts is stopped at the end; one already running in the
+    process (a notebook's, the tests') is used and left running.
+    """
+    started = not session_running()
+    con = connect_spark(master or DEFAULT_MASTER, **options)
+    try:
+        yield con
+    finally:
+        if started:
+            con.disconnect()
+
+
+def check_spark(master: str | None = None) -> None:
+    """Fail now, with one line, if ``connect_spark(master)`` surely cannot work.
+
+    Java must be installed and a ``spark://`` master must answer; commands
+    call this before loading data, so a typo costs seconds, not a run.
+    """
+    _check_java()
+    _check_master_answers((master or DEFAULT_MASTER).strip())
+
+
+def session_running() -> bool:
+    """Whether this process already has an active SparkSession (``connect_spark`` reuses it)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return False
+    return SparkSession.getActiveSession() is not None
+
+
+def java_available() -> bool:
+    """Whether a Java runtime is on ``PATH`` or under ``JAVA_HOME``."""
+    home = os.environ.get("JAVA_HOME")
+    if home and os.access(os.path.join(home, "bin", "java"), os.X_OK):
+        return True
+    return shutil.which("java") is not None
+
+
+def _check_java() -> None:
+    if not java_available():
+        raise ConfigError(
+            "Spark needs Java 17 and none was found (no java on PATH, no JAVA_HOME): install "
+            "it (Debian: apt-get install openjdk-17-jre-headless; scripts/ensure_java.sh) "
+            "or use --engine duckdb."
+        )
+
+
+def _check_master_answers(master: str) -> None:
+    """A ``spark://`` master must accept a connection within a few seconds.
+
+    Spark itself retries an unreachable standalone master for a minute, then
+    fails the first job with a Java stack trace; this says so at once.
+    """
+    if not master.startswith("spark://"):
+        return
+    hosts = master[len("spark://") :].split(",")
+    errors = []
+    for host in hosts:
+        parts = urlsplit(f"spark://{host}")
+        try:
+            port = parts.port or 7077
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None:
+            raise ConfigError(
+                f"Spark master {master!r} is not a URL Spark reads; pass e.g. spark://host:7077."
+            )
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=CONNECT_TIMEOUT_S):
+                return
+        except OSError as exc:
+            errors.append(f"{parts.hostname}:{port}: {exc.strerror or exc}")
+    raise ConfigError(
+        f"Spark master {master} does not answer ({'; '.join(errors)}); start the master or "
+        "pass the URL its web UI shows (spark://host:7077)."
+    )
+
+
+def _session(master: str, app_name: str, settings: dict):
+    """The SparkSession, its errors made one line (py4j and Spark raise several kinds)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # PySparkRuntimeError, Py4JJavaError, ValueError, ...
+        raise ConfigError(
+            f"Spark could not start with master {master!r}: {_first_line(exc)}; check the "
+            "master URL (local[*], spark://host:7077, yarn) and that Java 17 runs."
+        ) from None
+    session.sparkContext.setLogLevel("ERROR")
+    for key, value in settings.items():  # a running session (getOrCreate) keeps its own
+        if key.startswith("spark.sql."):
+            session.conf.set(key, value)
+    return session
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,95 @@
+"""The same Ibis feature expressions on a real local Spark session equal the pandas oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError, DataError
+from features.item_features import build_item_features
+from features.loading import load_dataset
+from features.member_features import build_member_features
+from features.relational import (
+    connect_spark,
+    item_features,
+    member_features,
+    tables_from_dataset,
+    tables_from_parquet,
+)
+
+CJ = Path(__file__).resolve().parents[2] / "data" / "completejourney"
+CJ_MAIN = Path("/work/main/data/completejourney")
+
+
+@pytest.fixture(scope="module")
+def synth(synth_data):
+    ds = load_dataset(synth_data, now="2100-01-01")
+    as_of = ds.last_timestamp - pd.Timedelta(days=30)
+    return ds, as_of
+
+
+@pytest.fixture(scope="module")
+def spark_lines(spark_con, synth):
+    return tables_from_dataset(spark_con, synth[0])["transactions"]
+
+
+def test_member_features_on_spark_equal_pandas(spark_lines, synth):
+    ds, as_of = synth
+    want = build_member_features(ds, as_of)
+    got = member_features(spark_lines, ds, as_of)
+    assert len(want) > 100 and want["cat_share__other"].notna().any()
+    assert want["interpurchase_std_days"].notna().any() and want["top_category"].notna().any()
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_item_features_on_spark_equal_pandas(spark_lines, synth):
+    ds, as_of = synth
+    want = build_item_features(ds.transactions, ds.items, as_of, recent_days=14)
+    got = item_features(spark_lines, ds.items, as_of, recent_days=14)
+    assert (want["popularity"] > 0).any() and want["price"].notna().any()
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_spark_reads_a_directory_of_parquet_parts_with_nanosecond_timestamps(
+    spark_con, synth, tmp_path
+):
+    """Parts as pandas writes them (ns timestamps, which Spark has no type for) read as one."""
+    ds, as_of = synth
+    tx = ds.transactions
+    parts = tmp_path / "lines"
+    parts.mkdir()
+    half = len(tx) // 2
+    for k, chunk in enumerate((tx.iloc[:half], tx.iloc[half:])):
+        chunk.assign(timestamp=chunk["timestamp"].astype("datetime64[ns]")).to_parquet(
+            parts / f"part-{k}.parquet"
+        )
+    lines = tables_from_parquet(spark_con, parts)["transactions"]
+    dataset = {"items": ds.items, "members": None, "offer_events": None}
+    got = member_features(lines, dataset, as_of, spend_mix=False)
+    want = build_member_features({"transactions": tx, "items": ds.items}, as_of, spend_mix=False)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_spark_input_errors_name_the_path_and_the_fix(spark_con, synth, tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        tables_from_parquet(spark_con, tmp_path / "nope.parquet")
+    with pytest.raises(DataError, match=r"hdfs://nowhere:1/x.parquet: Spark cannot read it"):
+        tables_from_parquet(spark_con, "hdfs://nowhere:1/x.parquet")
+    synth[0].transactions.drop(columns="amount").to_parquet(tmp_path / "tx.parquet")
+    with pytest.raises(DataError, match=r"lack column\(s\) \['amount'\]"):
+        tables_from_parquet(spark_con, tmp_path / "tx.parquet")
+
+
+def test_an_unreachable_master_or_a_missing_java_is_one_clear_line(monkeypatch):
+    with pytest.raises(ConfigError, match=r"spark://127\.0\.0\.1:9 does not answer .*start the"):
+        connect_spark("spark://127.0.0.1:9")
+    with pytest.raises(ConfigError, match="not a URL Spark reads"):
+        connect_spark("spark://:x")
+    with pytest.raises(ConfigError, match="shuffle_partitions=0"):
+        connect_spark("local[1]", shuffle_partitions=0)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    with pytest.raises(ConfigError, match="Spark needs Java 17 .* apt-get install openjdk-17"):
+        connect_spark()

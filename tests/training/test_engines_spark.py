@@ -1,0 +1,126 @@
+"""``offers train|features --engine spark``: the features step on a real local Spark session.
+
+The version it writes is served like any other and trains the same models as
+the pandas engine (whose features the DuckDB engine equals: test_engines.py).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from scipy.stats import spearmanr
+
+from offers.cli import main
+from serving import create_app
+from training.artifacts import open_version
+from training.artifacts.schema import read_members
+
+AS_OF = "2025-11-01"
+KEY = "spark-test-key-0123456789"
+# tests/conftest.py's SERVING_FAST, as the TOML a user would pass with --config.
+FAST_TOML = """
+[recommend]
+tune = false
+factors = 16
+iterations = 5
+
+[churn]
+validate_horizons = []
+"""
+
+
+@pytest.fixture(scope="module")
+def spark_trained(spark_con, synth_data, tmp_path_factory):
+    root = tmp_path_factory.mktemp("spark-train")
+    config = root / "fast.toml"
+    config.write_text(FAST_TOML)
+    out = root / "artifacts"
+    args = ["train", str(synth_data), "--out", str(out), "--config", str(config)]
+    result = CliRunner().invoke(main, [*args, "--engine", "spark", "--spark-master", "local[2]"])
+    assert result.exit_code == 0, result.output
+    return out, result.output
+
+
+def test_train_on_spark_gives_the_pandas_engines_segments_and_churn_ranks(
+    spark_trained, trained_artifacts
+):
+    spark_out, output = spark_trained
+    assert "wrote " in output and "members scored" in output
+    pandas_out, _ = trained_artifacts
+    got = read_members(open_version(spark_out)).set_index("member_id").sort_index()
+    want = read_members(open_version(pandas_out)).set_index("member_id").sort_index()
+    assert list(got.index) == list(want.index) and len(got) > 100
+    assert got["segment"].tolist() == want["segment"].tolist()
+    assert got["cluster"].tolist() == want["cluster"].tolist()
+    buyers = want["churn_risk"].notna()
+    assert buyers.sum() > 100 and got["churn_risk"].notna().tolist() == buyers.tolist()
+    rho = spearmanr(got.loc[buyers, "churn_risk"], want.loc[buyers, "churn_risk"]).statistic
+    assert rho > 0.99
+    got_rec = open_version(spark_out).manifest["metrics"]["recommend"]
+    want_rec = open_version(pandas_out).manifest["metrics"]["recommend"]
+    assert got_rec["blend_ndcg@10"] == pytest.approx(want_rec["blend_ndcg@10"], abs=0.02)
+
+
+def test_the_server_loads_and_serves_the_spark_trained_version(spark_trained, tmp_path):
+    out, _ = spark_trained
+    app = create_app(
+        {
+            "ARTIFACTS_DIR": str(out),
+            "EVENTS_DB": str(tmp_path / "events.sqlite3"),
+            "API_KEYS": {KEY: ["read"]},
+            "TESTING": True,
+        }
+    )
+    members = read_members(open_version(out))
+    member = str(members.loc[members["frequency"] > 0, "member_id"].iloc[0])
+    reply = app.test_client().get(
+        f"/v1/members/{member}/offers?channel=email",
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+    assert reply.status_code == 200, reply.get_json()
+    assert reply.get_json()["model_version"] == open_version(out).version
+
+
+def test_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_path):
+    frames = {}
+    for engine in ("pandas", "spark"):
+        path = tmp_path / f"{engine}.parquet"
+        args = ["features", str(synth_data), "--as-of", AS_OF, "--out", str(path)]
+        result = CliRunner().invoke(main, [*args, "--engine", engine])
+        assert result.exit_code == 0, result.output
+        assert f"({engine})" in result.output
+        frames[engine] = pd.read_parquet(path)
+    assert len(frames["pandas"]) > 100
+    pd.testing.assert_frame_equal(frames["spark"], frames["pandas"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("command", ["train", "features"])
+def test_spark_master_with_another_engine_is_a_usage_error(synth_data, tmp_path, command):
+    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), "--spark-master", "x"]
+    if command == "features":
+        args += ["--as-of", AS_OF]
+    result = CliRunner().invoke(main, [*args, "--engine", "duckdb"])
+    assert result.exit_code == 2
+    assert "--spark-master applies to --engine spark only" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", ["train", "features"])
+def test_an_unanswering_master_or_no_java_is_one_error_line_before_any_work(
+    synth_data, tmp_path, monkeypatch, command
+):
+    out = tmp_path / "out"
+    args = [command, str(synth_data), "--out", str(out / "f.parquet"), "--engine", "spark"]
+    if command == "features":
+        args += ["--as-of", AS_OF]
+    result = CliRunner().invoke(main, [*args, "--spark-master", "spark://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: Spark master spark://127.0.0.1:9 does not answer")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1
+    assert result.output.startswith("error: Spark needs Java 17")
+    assert not out.exists()
