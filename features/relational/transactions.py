@@ -1,10 +1,11 @@
 """The transactions table read, checked and cleaned by DuckDB: lines never come into Python.
 
 :func:`check_transactions` runs one aggregate over the file that counts every
-problem of :func:`features.validation.parse_table`, the unknown items of
-:func:`features.loading.load_dataset` and every rule of
-:func:`features.cleaning.clean_transactions`; sample rows are fetched only for
-the problems found. :func:`lines_view` then defines the canonical lines
+problem of :func:`features.validation.parse_table` and every rule of
+:func:`features.cleaning.clean_transactions`; the unknown items of
+:func:`features.loading.load_dataset` (and members missing from the members
+file) are found on distinct ids, and sample rows are fetched only for the
+problems found. :func:`lines_view` then defines the canonical lines
 (:mod:`features.relational.tables`: ``member_id``, ``item_id``, ``ts_us``,
 ``basket_id``, ``quantity``, ``amount``, ``discount``) as a view over the file
 with the cleaning applied, so every feature query streams the file again.
