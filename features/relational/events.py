@@ -84,10 +84,13 @@ def events_view(db, scan: Scan, checked: CheckedEvents, now: pd.Timestamp,
     timed = f"SELECT *, epoch_us({v('timestamp')}) AS ts_us FROM "
     source = f"({timed}({numbered_select(columns, scan, plain=plain)})) WHERE ts_us <= {now_us}"
     has_ids = "event_id" in names
-    ids = f"count({v('event_id')}) - count(DISTINCT {v('event_id')})" if has_ids else "0"
+    # Without event ids nothing can repeat (a subquery of a constant would give one row
+    # per event, which DuckDB refuses as a scalar).
+    dups_sql = (f"(SELECT count({v('event_id')}) - count(DISTINCT {v('event_id')}) "
+                f"FROM {source})" if has_ids else "0")
     future, dups = db.execute(
         f"SELECT count(*) FILTER (WHERE epoch_us({v('timestamp')}) > {now_us}), "
-        f"(SELECT {ids} FROM {source}) FROM ({parse_select(columns, scan.raw, plain=plain)})"
+        f"{dups_sql} FROM ({parse_select(columns, scan.raw, plain=plain)})"
     ).fetchone()
     report.drop("offer_events", "future_timestamp", future)
     report.drop("offer_events", "duplicate_event_id", dups)
