@@ -58,3 +58,34 @@ def flag_line(flag: dict) -> str:
     """A flag as one sentence."""
     return (f"{flag['metric']}: {flag['value']:.4g}, worse than the {flag['baseline']} "
             f"baseline ({flag['baseline_value']:.4g}) on the validation split.")
+
+
+#: How a per-horizon flag's ``measure`` reads in a grouped line.
+MEASURES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "spearman": "Spearman", "mae": "MAE",
+            "top_decile_capture": "top-decile capture"}
+
+
+def grouped_flag_lines(flags: list[dict]) -> list[str]:
+    """The flags as few lines: one per flag of the version's own models, one per model
+    and baseline for the per-horizon flags (which measure lost at which horizons).
+
+    >>> flags = [{"subject": "BG/NBD churn", "baseline": "recency only", "measure": m,
+    ...           "horizon_days": h, "metric": "", "value": 0.1, "baseline_value": 0.2}
+    ...          for m, h in (("pr_auc", 30), ("pr_auc", 60), ("roc_auc", 60))]
+    >>> print(grouped_flag_lines(flags)[0].replace("days, ", "days,\\n"))
+    BG/NBD churn: worse than the recency only baseline on PR-AUC at 30, 60 days,
+    ROC-AUC at 60 days (validation at each horizon; figures in the report).
+    """
+    lines, groups = [], {}
+    for flag in flags:
+        if "horizon_days" not in flag:
+            lines.append(flag_line(flag))
+            continue
+        by_measure = groups.setdefault((flag["subject"], flag["baseline"]), {})
+        by_measure.setdefault(flag["measure"], []).append(int(flag["horizon_days"]))
+    for (subject, baseline), by_measure in groups.items():
+        lost = ", ".join(f"{MEASURES.get(m, m)} at {', '.join(map(str, sorted(days)))} days"
+                         for m, days in by_measure.items())
+        lines.append(f"{subject}: worse than the {baseline} baseline on {lost} (validation at "
+                     "each horizon; figures in the report).")
+    return lines

@@ -44,6 +44,8 @@ from models.lifecycle import (
     PastSpendBaseline,
     RecencyBaseline,
     ValueModel,
+    engine_purchase_summary,
+    make_engine_windows,
     make_windows,
     predict_at_horizon,
     purchase_summary,
@@ -61,8 +63,13 @@ LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": 
           "recency_only": "recency only", "past_spend_rate": "past-spend rate"}
 
 
-def fit_purchase_cycle(transactions: pd.DataFrame, as_of) -> tuple[dict, pd.DataFrame]:
+def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *,
+                       lines=None) -> tuple[dict, pd.DataFrame]:
     """BG/NBD and Gamma-Gamma fitted on the purchases before ``as_of``.
+
+    The purchase summary comes from ``lines`` (an engine's Ibis table,
+    :func:`models.lifecycle.engine_purchase_summary`) when given, else from the
+    ``transactions`` frame.
 
     Returns
     -------
@@ -71,7 +78,8 @@ def fit_purchase_cycle(transactions: pd.DataFrame, as_of) -> tuple[dict, pd.Data
     summary : pandas.DataFrame
         :func:`models.lifecycle.purchase_summary` as of ``as_of``.
     """
-    summary = purchase_summary(transactions, as_of)
+    summary = (engine_purchase_summary(lines, as_of) if lines is not None
+               else purchase_summary(transactions, as_of))
     bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
     gg = GammaGammaModel().fit(summary["frequency"], summary["monetary"])
     return {"bgnbd": bg.to_json(), "gamma_gamma": gg.to_json(),
@@ -81,8 +89,10 @@ def fit_purchase_cycle(transactions: pd.DataFrame, as_of) -> tuple[dict, pd.Data
 def fit_horizon_step(run) -> None:
     """Fit, validate and record the purchase-cycle models of a ``TrainingRun`` (module doc)."""
     run.horizon_model, run.horizon_summary = None, None
+    engine = run.engine_tables  # None: pandas
     try:
-        params, summary = fit_purchase_cycle(run.dataset.transactions, run.as_of)
+        params, summary = fit_purchase_cycle(run.dataset.transactions, run.as_of,
+                                             lines=None if engine is None else engine.lines)
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}
@@ -94,7 +104,7 @@ def fit_horizon_step(run) -> None:
     for h in horizons:
         try:
             validation[str(h)] = result = validate_horizon(run.dataset, run.as_of, h,
-                                                           run.config["seed"])
+                                                           run.config["seed"], engine)
         except (ConfigError, DataError) as exc:
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
@@ -108,8 +118,11 @@ def fit_horizon_step(run) -> None:
                                "left_out": left_out}
 
 
-def validate_horizon(dataset, as_of, horizon: int, seed: int = 0) -> dict:
+def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None) -> dict:
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
+
+    ``engine`` (an open :class:`training.engines.EngineTables`) builds the
+    windows and purchase summaries on its engine.
 
     Raises
     ------
@@ -118,10 +131,15 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0) -> dict:
     DataError
         A model cannot be fitted on the earlier windows or purchases.
     """
-    windows = make_windows(dataset, as_of, horizon, random_state=seed)
+    if engine is None:
+        windows = make_windows(dataset, as_of, horizon, random_state=seed)
+    else:
+        windows = make_engine_windows(engine.lines, engine.small, as_of, horizon,
+                                      random_state=seed)
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
-    params, summary = fit_purchase_cycle(dataset.transactions, windows.validation_cutoff)
+    params, summary = fit_purchase_cycle(dataset.transactions, windows.validation_cutoff,
+                                         lines=None if engine is None else engine.lines)
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
     churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
@@ -174,5 +192,6 @@ def horizon_flags(metrics: dict) -> list[dict]:
                         flags.append({
                             "model": f"horizon_{h}d", "metric": f"{LABELS[model]} {name} at "
                             f"{h} days", "value": float(value), "baseline": LABELS[baseline],
-                            "baseline_value": float(base)})
+                            "baseline_value": float(base), "subject": LABELS[model],
+                            "measure": name, "horizon_days": int(h)})
     return flags

@@ -42,7 +42,6 @@ from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
-from training.engines import engine_session
 from training.horizon_step import fit_horizon_step, horizon_flags
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
@@ -118,6 +117,9 @@ class TrainingRun:
         tables of :data:`training.artifacts.schema.METRIC_TABLES`.
     previous : dict or None
         The current version's manifest and cluster profiles, if there is one.
+    engine_tables : EngineTables or None
+        The open relational engine (``engine="duckdb"``) the per-line steps
+        run on (:mod:`training.engines`); None on pandas.
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
     engine : str
@@ -147,6 +149,7 @@ class TrainingRun:
     metrics: dict = field(default_factory=dict)
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     previous: dict | None = None
+    engine_tables: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
@@ -191,8 +194,9 @@ def train(
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
-    ``engine="duckdb"`` builds the member and item features on DuckDB
-    (:mod:`features.relational`, spilling above ``memory_limit``);
+    ``engine="duckdb"`` builds the member and item features, the churn and
+    value windows, the purchase-cycle summary and the report's KPIs on DuckDB
+    (:mod:`training.engines`, spilling above ``memory_limit``);
     ``engine="spark"`` builds them on Spark (``spark_master``, default
     ``local[*]``) and fits the recommender's ALS with Spark MLlib, one session
     for the run; the other steps still read the loaded lines in pandas either way.
@@ -212,8 +216,17 @@ def train(
     run.engine = engine
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
+    try:
+        return _train_steps(run, artifacts_dir, timer, engine, memory_limit, spark_master)
+    finally:
+        if run.engine_tables is not None:
+            run.engine_tables.close()
+
+
+def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer, engine: str,
+                 memory_limit: str | None, spark_master: str | None) -> tuple[str, TrainingRun]:
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
-    with threadpool_limits(1), engine_session(engine, spark_master):
+    with threadpool_limits(1):
         with timer.step("features"):
             _features(run, engine, memory_limit, spark_master)
         with timer.step("segmentation"):
@@ -315,18 +328,13 @@ def _features(
 ) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    if engine == "spark":
-        from training.engines import spark_features
+    if engine in ("duckdb", "spark"):
+        from training.engines import engine_features, open_engine
 
-        run.member_features, run.item_features = spark_features(
-            ds, run.as_of, cfg, master=spark_master
-        )
-    elif engine == "duckdb":
-        from training.engines import duckdb_features
-
-        run.member_features, run.item_features = duckdb_features(
-            ds, run.as_of, cfg, memory_limit=memory_limit
-        )
+        run.engine_tables = open_engine(engine, ds, memory_limit=memory_limit,
+                                        spark_master=spark_master)
+        run.member_features, run.item_features = engine_features(run.engine_tables, run.as_of,
+                                                                 cfg)
     elif engine == "pandas":
         run.member_features = build_member_features(
             ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
@@ -451,7 +459,14 @@ def _windows(run: TrainingRun) -> None:
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
                                           run.config["churn"]["horizon_days"] or None)
-    run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=run.config["seed"])
+    if run.engine_tables is not None:
+        from models.lifecycle.engine_windows import make_engine_windows
+
+        run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
+                                          run.as_of, horizon, random_state=run.config["seed"])
+    else:
+        run.windows = make_windows(run.dataset, run.as_of, horizon,
+                                   random_state=run.config["seed"])
     run.horizon_days = run.windows.horizon_days
 
 

@@ -2,13 +2,15 @@
 
 - :func:`make_windows` builds labelled training windows (features as of a
   cutoff, outcomes over the next ``H`` days), split by time;
+  :func:`make_engine_windows` builds the same on a relational engine (DuckDB);
 - :class:`ChurnModel` (calibrated gradient boosting, with reason codes) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, CLV) and
   :class:`PastSpendBaseline`, compared by :func:`evaluate_value`, and their
   reliability by decile (:func:`spend_reliability`);
 - :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
-  models answering at any horizon, on :func:`purchase_summary`.
+  models answering at any horizon, on :func:`purchase_summary` (on a relational
+  engine: :func:`engine_purchase_summary`).
 
 Imports: :mod:`features` and :mod:`models` only.
 """
@@ -20,6 +22,8 @@ from models.lifecycle.bgnbd import (
     purchase_summary,
 )
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.engine_summary import engine_purchase_summary
+from models.lifecycle.engine_windows import make_engine_windows
 from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
@@ -27,6 +31,6 @@ from models.lifecycle.windows import TrainingWindows, default_horizon_days, make
 __all__ = [
     "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
-    "clv_multiplier", "default_horizon_days", "evaluate_churn", "evaluate_value", "make_windows",
-    "spend_reliability",
+    "clv_multiplier", "default_horizon_days", "engine_purchase_summary", "evaluate_churn",
+    "evaluate_value", "make_engine_windows", "make_windows", "spend_reliability",
 ]

@@ -103,14 +103,24 @@ def default_horizon_days(
     >>> default_horizon_days(tx, quantile=1.0)   # gaps of 10 and 20 days -> 3 weeks
     21
     """
+    for col in ("member_id", "timestamp"):
+        if col not in transactions:
+            raise DataError(f"transactions have no '{col}' column.")
+    check_horizon_bounds(quantile, min_days, max_days)
+    return horizon_from_gaps(_median_gaps(transactions), quantile, min_days, max_days)
+
+
+def check_horizon_bounds(quantile: float, min_days: int, max_days: int) -> None:
+    """ConfigError unless ``0 < quantile <= 1`` and ``1 <= min_days <= max_days``."""
     if not 0.0 < quantile <= 1.0:
         raise ConfigError(f"quantile={quantile} should be in (0, 1].")
     if not 1 <= min_days <= max_days:
         raise ConfigError(f"min_days={min_days} and max_days={max_days} need 1 <= min <= max.")
-    for col in ("member_id", "timestamp"):
-        if col not in transactions:
-            raise DataError(f"transactions have no '{col}' column.")
-    medians = _median_gaps(transactions)
+
+
+def horizon_from_gaps(medians: pd.Series, quantile: float = DEFAULT_QUANTILE,
+                      min_days: int = MIN_HORIZON_DAYS, max_days: int = MAX_HORIZON_DAYS) -> int:
+    """:func:`default_horizon_days`'s rule on each member's median gap between purchase days."""
     if medians.empty:
         logger.info("no member bought on two different days; horizon = %d days", max_days)
         return int(max_days)

@@ -39,3 +39,32 @@ def test_churn_and_recommendations_against_their_strongest_baseline():
 
 def test_skipped_models_are_not_checked():
     assert baseline_flags({"recommend": {"blend_ndcg@10": 0.1}}, 10) == []
+
+
+def test_train_output_groups_the_per_horizon_flags_by_model():
+    """Fifteen lines of CJ's flags become one per model: which measure lost at which horizon."""
+    from training.baseline_flags import grouped_flag_lines
+    from training.horizon_step import horizon_flags
+
+    churn = {"churn_model": {"roc_auc": 0.88, "pr_auc": 0.41},
+             "recency_only": {"roc_auc": 0.85, "pr_auc": 0.43},
+             "bgnbd": {"roc_auc": 0.86, "pr_auc": 0.46}}
+    value = {"value_model": {"spearman": 0.82, "mae": 124.0, "top_decile_capture": 0.34},
+             "past_spend_rate": {"spearman": 0.81, "mae": 123.0, "top_decile_capture": 0.33},
+             "bgnbd_gamma_gamma": {"spearman": 0.79, "mae": 131.0, "top_decile_capture": 0.32}}
+    metrics = {"churn": {"horizon_days": 28}, "value": {"mae": 72.5, "baseline": {"mae": 70.5}},
+               "horizons": {"validation": {h: {"churn": churn, "value": value}
+                                           for h in ("30", "60")}}}
+    flags = baseline_flags(metrics, 10) + horizon_flags(metrics)
+    assert len(flags) == 1 + 2 * (1 + 1 + 3)
+    assert grouped_flag_lines(flags) == [
+        "spend MAE: 72.5, worse than the past-spend rate baseline (70.5) on the validation "
+        "split.",
+        "churn model: worse than the recency only baseline on PR-AUC at 30, 60 days "
+        "(validation at each horizon; figures in the report).",
+        "spend model: worse than the past-spend rate baseline on MAE at 30, 60 days "
+        "(validation at each horizon; figures in the report).",
+        "BG/NBD + Gamma-Gamma spend: worse than the past-spend rate baseline on Spearman at 30, "
+        "60 days, MAE at 30, 60 days, top-decile capture at 30, 60 days (validation at each "
+        "horizon; figures in the report).",
+    ]

@@ -33,6 +33,27 @@ def test_validation_at_a_horizon_compares_the_three_models(dataset):
     assert result["value"]["bgnbd_gamma_gamma"]["spearman"] > 0.3
 
 
+def test_on_duckdb_the_validation_is_the_same(dataset):
+    """Windows and purchase summaries on the engine: baselines and BG/NBD exactly as on
+    pandas; the boosted models within noise (features equal to 1e-9, not bit for bit)."""
+    from training.engines import open_engine
+
+    engine = open_engine("duckdb", dataset)
+    try:
+        got = validate_horizon(dataset, AS_OF, 45, engine=engine)
+    finally:
+        engine.close()
+    want = validate_horizon(dataset, AS_OF, 45)
+    assert (got["validation_cutoff"], got["validation_members"]) == (
+        want["validation_cutoff"], want["validation_members"])
+    for task, models in (("churn", ("recency_only", "bgnbd")),
+                         ("value", ("past_spend_rate", "bgnbd_gamma_gamma"))):
+        for model in models:
+            assert got[task][model] == pytest.approx(want[task][model], rel=1e-6), model
+    assert got["churn"]["churn_model"]["roc_auc"] == pytest.approx(
+        want["churn"]["churn_model"]["roc_auc"], abs=0.01)
+
+
 def test_a_horizon_too_long_for_the_data_is_refused(dataset):
     with pytest.raises(ConfigError, match="earliest cutoff"):
         validate_horizon(dataset, AS_OF, 400)

@@ -50,7 +50,7 @@ def train(
     only once completely written, with report.html beside the models.
     """
     from training.artifacts.signing import KEY_FILE_ENV, signing_key
-    from training.baseline_flags import flag_line
+    from training.baseline_flags import grouped_flag_lines
     from training.pipeline import train as run_training
 
     if signing_key_file:  # read by the artifact writer (training.artifacts.signing)
@@ -106,8 +106,8 @@ def train(
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")
     else:
         click.echo("  offer response: priors per offer type (too little offer history)")
-    for flag in m.get("flags", []):
-        click.echo(f"  FLAG {flag_line(flag)}")
+    for line in grouped_flag_lines(m.get("flags", [])):
+        click.echo(f"  FLAG {line}")
     uplift = m.get("uplift") or {}
     if uplift.get("trained"):
         better = ", ".join(uplift["better_than_random"]) or "none"

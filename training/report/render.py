@@ -115,8 +115,18 @@ def _comparison(rep: HtmlReport, run) -> None:
     rep.table(pd.DataFrame(rows), float_format="{:,.4f}")
 
 
+def _program_kpis(run) -> pd.DataFrame:
+    """The monthly KPIs, on the run's engine when it has one (the same table)."""
+    engine = getattr(run, "engine_tables", None)
+    if engine is None:
+        return program_kpis(run.dataset, "month")
+    from features.relational import program_kpis as engine_kpis
+
+    return engine_kpis(engine.lines, run.dataset.members, engine.offer_events, "month")
+
+
 def _retention(rep: HtmlReport, run) -> None:
-    kpis = program_kpis(run.dataset, "month")
+    kpis = _program_kpis(run)
     kpis = kpis[kpis["start"] < run.as_of]
     rep.heading("Retention by month")
     whole = kpis[~kpis["partial"]]

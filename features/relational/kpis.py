@@ -1,0 +1,187 @@
+"""Program KPIs with the per-line work on the engine: :func:`features.kpis.program_kpis`'s table.
+
+Lines are reduced inside the engine to one row per (period, active member)
+(distinct baskets), one per (member, purchase day) for the 90-day activity, and
+one per period (revenue); only those and one row per member (the first
+purchase) come into pandas or are joined back on the engine. The definitions
+are those of ``docs/kpis.md``; the pandas function stays the oracle of the
+parity tests.
+
+Calendar periods are computed with integer arithmetic on the days since the
+epoch (:func:`month_index`), not with the engine's timestamp functions, whose
+results depend on the session's time zone (DuckDB's ``to_timestamp``) or
+which a backend lacks (PySpark has no millisecond ``from_unixtime``).
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
+from features.kpis import _offer_counts as _frame_offer_counts
+from features.relational.portable import register_frame, to_frame
+from features.relational.purchases import US_PER_DAY
+
+_DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
+
+
+def month_index(ts_us):
+    """``year * 12 + month - 1`` of microseconds since the epoch (an Ibis integer column).
+
+    Howard Hinnant's ``civil_from_days`` in integer arithmetic, valid from
+    0000-03-01 on: the same answer on every backend and in every time zone.
+    """
+    z = ts_us // US_PER_DAY + _DAYS_0000_03_01
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1_460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153  # March = 0
+    month0 = ibis.ifelse(mp < 10, mp + 2, mp - 10)  # January = 0
+    year = yoe + era * 400 + ibis.ifelse(month0 <= 1, 1, 0)
+    return year * 12 + month0
+
+
+def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
+                 period: str = "month") -> pd.DataFrame:
+    """The table of :func:`features.kpis.program_kpis`, lines on the engine.
+
+    Parameters
+    ----------
+    lines : Ibis table
+        Canonical lines (:mod:`features.relational.tables`): ``member_id``,
+        ``ts_us``, ``basket_id``, ``amount``.
+    members : DataFrame, optional
+        The canonical members table (``member_id``, ``joined_at``).
+    offer_events : Ibis table or DataFrame, optional
+        Canonical offer events: on the engine (``event``, ``ts_us``) or the
+        canonical frame (``event``, ``timestamp``).
+    period : {"month", "quarter", "year"}
+
+    Raises
+    ------
+    ConfigError
+        ``period`` is not one of :data:`features.kpis.PERIODS`.
+    DataError
+        The lines are empty.
+    """
+    freq = _check_period(period)
+    per_months = {"M": 1, "Q": 3, "Y": 12}[freq]
+    span = to_frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
+                                  n=lines.count()))
+    if int(span["n"].iloc[0]) == 0:
+        raise DataError("transactions are empty: there is no period to compute KPIs for.")
+    first = pd.Timestamp(int(span["first"].iloc[0]), unit="us")
+    last = pd.Timestamp(int(span["last"].iloc[0]), unit="us")
+    periods = pd.period_range(first.to_period(freq), last.to_period(freq), freq=freq)
+    starts = periods.start_time.to_numpy()
+    ends = (periods + 1).start_time.to_numpy()
+    n_periods = len(periods)
+    base = (first.year * 12 + first.month - 1) // per_months
+
+    out = pd.DataFrame({"period": [str(p) for p in periods], "start": starts, "end": ends})
+    out["partial"] = (starts < first.normalize().to_datetime64()) | (
+        ends - np.timedelta64(1, "D") > last.normalize().to_datetime64()
+    )
+
+    con = ibis.get_backend(lines)
+    since = _member_since(lines, members)
+    since_sorted = np.sort(since["since_us"].to_numpy())
+    starts_us, ends_us = _us(starts), _us(ends)
+    at_start = np.searchsorted(since_sorted, starts_us, side="left")
+    out["members_at_start"] = at_start.astype("int64")
+    out["new_members"] = (np.searchsorted(since_sorted, ends_us, side="left")
+                          - at_start).astype("int64")
+
+    tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
+    pairs = tagged.group_by(["p", "member_id"]).aggregate(baskets=tagged.basket_id.nunique())
+    since_t = register_frame(con, "kpi_member_since", since)
+    bounds = register_frame(con, "kpi_periods", pd.DataFrame(
+        {"p": np.arange(n_periods, dtype="int64"), "start_us": starts_us, "end_us": ends_us}))
+    joined = pairs.join(since_t, "member_id").join(bounds, "p")
+    activity = to_frame(joined.group_by("p").aggregate(
+        active_members=joined.count(),
+        retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
+        baskets=joined.baskets.sum(),
+        repeat_members=(joined.baskets >= 2).cast("int64").sum(),
+    ))
+    revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
+
+    for name, frame in (("active_members", activity), ("retained_members", activity),
+                        ("baskets", activity)):
+        out[name] = _by_period(frame, name, n_periods).astype("int64")
+    repeat_members = _by_period(activity, "repeat_members", n_periods)
+    out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
+    out["churn_rate"] = 100.0 - out["retention_rate"]
+    out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
+    out["active_90d"] = _active_in_window(lines, bounds, n_periods)
+    out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
+    out["average_order_value"] = _ratio(out["revenue"], out["baskets"])
+    out["purchase_frequency"] = _ratio(out["baskets"], out["active_members"])
+    if isinstance(offer_events, pd.DataFrame):
+        out["offers_sent"], out["offers_redeemed"] = _frame_offer_counts(offer_events, starts,
+                                                                         ends)
+    else:
+        out["offers_sent"], out["offers_redeemed"] = _offer_counts(
+            offer_events, starts_us[0], ends_us[-1], base, per_months, n_periods)
+    out["offer_redemption_rate"] = _percent(out["offers_redeemed"], out["offers_sent"])
+    return out[list(KPI_COLUMNS)]
+
+
+
+
+def _us(times: np.ndarray) -> np.ndarray:
+    return times.astype("datetime64[us]").astype("int64")
+
+
+def _member_since(lines, members: pd.DataFrame | None) -> pd.DataFrame:
+    """``member_id``, ``since_us``: ``joined_at`` when known, else the first purchase."""
+    firsts = to_frame(lines.group_by("member_id").aggregate(since_us=lines.ts_us.min()))
+    since = pd.Series(firsts["since_us"].to_numpy(dtype="int64"),
+                      index=firsts["member_id"].astype(str))
+    if members is not None and "joined_at" in members.columns and len(members):
+        joined = members.set_index(members["member_id"].astype(str))["joined_at"].dropna()
+        joined = joined[~joined.index.duplicated(keep="first")]
+        joined_us = pd.Series(_us(joined.to_numpy()), index=joined.index)
+        since = joined_us.combine_first(since)
+    return pd.DataFrame({"member_id": since.index.astype(str),
+                         "since_us": since.to_numpy(dtype="int64")})
+
+
+def _active_in_window(lines, bounds, n_periods: int) -> np.ndarray:
+    """Distinct members with a purchase in ``[end - 90 days, end)``, per period end.
+
+    Period ends fall on midnights, so a purchase is inside exactly when its day
+    is: the range join runs over distinct (member, day) pairs, not lines.
+    """
+    window = int(ACTIVE_WINDOW / pd.Timedelta(microseconds=1))
+    days = lines.select("member_id", day_us=(lines.ts_us // US_PER_DAY) * US_PER_DAY).distinct()
+    inside = days.join(bounds, [days.day_us >= bounds.end_us - window,
+                                days.day_us < bounds.end_us])
+    counts = to_frame(inside.group_by("p").aggregate(n=inside.member_id.nunique()))
+    return _by_period(counts, "n", n_periods).astype("int64")
+
+
+def _offer_counts(events, start_us: int, end_us: int, base: int, per_months: int,
+                  n_periods: int) -> tuple[np.ndarray, np.ndarray]:
+    zeros = np.zeros(n_periods, dtype="int64")
+    if events is None:
+        return zeros, zeros.copy()
+    inside = events.filter((events.ts_us >= int(start_us)) & (events.ts_us < int(end_us))
+                           & events.event.isin(["sent", "redeemed"]))
+    tagged = inside.mutate(p=month_index(inside.ts_us) // per_months - base)
+    counts = to_frame(tagged.group_by(["p", "event"]).aggregate(n=tagged.count()))
+    return tuple(_by_period(counts[counts["event"] == e], "n", n_periods).astype("int64")
+                 for e in ("sent", "redeemed"))
+
+
+def _by_period(frame: pd.DataFrame, column: str, n_periods: int,
+               dtype: str = "float64") -> np.ndarray:
+    """``frame[column]`` placed at its period ``p`` (0 where a period has no row)."""
+    out = np.zeros(n_periods, dtype=dtype)
+    p = frame["p"].to_numpy(dtype="int64")
+    out[p] = frame[column].to_numpy(dtype=dtype)
+    return out

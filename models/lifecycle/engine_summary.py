@@ -1,0 +1,58 @@
+"""The purchase-cycle models' per-member inputs with the per-line work on a relational engine.
+
+:func:`engine_purchase_summary` is :func:`models.lifecycle.bgnbd.purchase_summary`
+over canonical lines that stay in the engine (:mod:`features.relational`):
+lines are reduced there to one row per (member, purchase day), then to one row
+per member; only that comes into pandas. The pandas function is the oracle of
+the parity tests.
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from __future__ import annotations
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from features.relational.portable import to_frame
+from features.relational.purchases import US_PER_DAY
+
+
+def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
+    """``frequency``, ``recency``, ``T`` and ``monetary`` per member, as of ``as_of``.
+
+    Parameters
+    ----------
+    lines : Ibis table
+        Canonical lines (:mod:`features.relational.tables`).
+    as_of : timestamp-like
+        The cut-off (exclusive).
+
+    Raises
+    ------
+    DataError
+        No line is before ``as_of``.
+    """
+    as_of = pd.Timestamp(as_of)
+    before = lines.filter(lines.ts_us < as_of.value // 1000)
+    days = before.group_by(["member_id", before.ts_us.__floordiv__(US_PER_DAY).name("day")]) \
+        .aggregate(amount=before.amount.sum())
+    first = days.day.min().over(ibis.window(group_by="member_id"))
+    days = days.mutate(repeat=ibis.ifelse((days.day > first) & (days.amount > 0), days.amount,
+                                          ibis.null("float64")))
+    per = to_frame(days.group_by("member_id").aggregate(
+        n=days.count(), start=days.day.min(), end=days.day.max(), monetary=days.repeat.mean()))
+    if per.empty:
+        raise DataError(f"no transactions before as_of={as_of}.")
+    per = per.sort_values("member_id", kind="stable")
+    today = as_of.normalize().value // (US_PER_DAY * 1000)
+    start = per["start"].to_numpy(dtype=np.int64)
+    out = pd.DataFrame({
+        "frequency": (per["n"].to_numpy(dtype=np.int64) - 1),
+        "recency": (per["end"].to_numpy(dtype=np.int64) - start).astype(np.float64),
+        "T": np.clip(today - start, 0, None).astype(np.float64),
+        "monetary": per["monetary"].to_numpy(dtype=np.float64),
+    }, index=pd.Index(per["member_id"].astype(str).to_numpy(), dtype="str", name="member_id"))
+    return out

@@ -1,0 +1,191 @@
+"""The churn and value windows with the per-line work on a relational engine (issue 11).
+
+:func:`make_engine_windows` gives the :class:`~models.lifecycle.windows.TrainingWindows`
+of :func:`~models.lifecycle.windows.make_windows` (same cutoffs, horizon,
+member sample, features and outcomes) from canonical lines that stay in the
+engine (:mod:`features.relational`): per cutoff, the member features are the
+engine's (:func:`features.relational.member_features`) and the outcomes one
+aggregate query; the purchase cadence behind the default horizon is computed
+over distinct (member, day) pairs there too. Only one row per member and
+cutoff comes into pandas. The pandas function stays the oracle of the parity
+tests.
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from features.errors import ConfigError, DataError
+from features.relational import member_features
+from features.relational.portable import register_frame, to_frame
+from features.relational.purchases import US_PER_DAY
+from models.lifecycle.windows import (
+    DEFAULT_MAX_MEMBERS,
+    DEFAULT_QUANTILE,
+    MAX_HORIZON_DAYS,
+    MIN_HORIZON_DAYS,
+    TrainingWindows,
+    _align,
+    check_horizon_bounds,
+    horizon_from_gaps,
+)
+from models.member_sample import member_sample
+
+logger = logging.getLogger(__name__)
+
+
+def make_engine_windows(
+    lines,
+    tables: dict,
+    as_of,
+    horizon_days: int | None = None,
+    n_windows: int = 3,
+    step_days: int | None = None,
+    *,
+    max_members: int | None = DEFAULT_MAX_MEMBERS,
+    random_state: int = 0,
+) -> TrainingWindows:
+    """:func:`models.lifecycle.windows.make_windows` on the engine.
+
+    Parameters
+    ----------
+    lines : Ibis table
+        Canonical lines (:mod:`features.relational.tables`).
+    tables : mapping
+        The small canonical tables the member features read: ``items``,
+        ``members`` and ``offer_events`` (pandas frames; the last two may be None).
+    as_of, horizon_days, n_windows, step_days, max_members, random_state
+        As in :func:`~models.lifecycle.windows.make_windows`.
+    """
+    as_of = pd.Timestamp(as_of)
+    if n_windows < 2:
+        raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
+    past = lines.filter(lines.ts_us < _us(as_of))
+    buyers = to_frame(past.select("member_id").distinct())["member_id"].astype(str)
+    if buyers.empty:
+        raise DataError(f"no transactions before as_of={as_of}.")
+    n, fraction, kept = len(buyers), 1.0, None
+    if max_members is not None and n > max_members:
+        if int(max_members) != max_members or max_members < 1:
+            raise ConfigError(
+                f"max_members={max_members} should be a positive whole number or None.")
+        kept = pd.Index(buyers[member_sample(pd.Index(buyers), max_members / n, random_state)])
+        fraction = len(kept) / n
+        logger.info("windows built from a sample of %d of the %d members who bought before %s",
+                    len(kept), n, as_of)
+        sample = register_frame(ibis.get_backend(lines), "window_members",
+                                pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
+        past = past.semi_join(sample, "member_id")
+    small = _small_tables(tables, as_of, kept)
+    if horizon_days is None:
+        horizon_days = engine_horizon_days(past)
+    if int(horizon_days) != horizon_days or horizon_days < 1:
+        raise ConfigError(f"horizon_days={horizon_days} should be a positive whole number.")
+    horizon_days = int(horizon_days)
+    step_days = horizon_days if step_days is None else step_days
+    if int(step_days) != step_days or step_days < 1:
+        raise ConfigError(f"step_days={step_days} should be a positive whole number.")
+    horizon = pd.Timedelta(days=horizon_days)
+    cutoffs = (as_of - horizon,) + tuple(
+        as_of - 2 * horizon - pd.Timedelta(days=int(step_days) * i) for i in range(n_windows - 1)
+    )
+    first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
+                         unit="us")
+    if cutoffs[-1] <= first:
+        raise ConfigError(
+            f"the earliest cutoff {cutoffs[-1]} is not after the first transaction {first}; "
+            f"use fewer windows (n_windows={n_windows}), a shorter step (step_days={step_days}) "
+            f"or horizon (horizon_days={horizon_days}), or a later as_of."
+        )
+    feature_parts, outcome_parts = [], []
+    for cutoff in cutoffs:
+        feats, outcomes = _one_window(past, small, cutoff, horizon)
+        logger.info(
+            "window %s: %d members, churn rate %.3f, mean future spend %.2f",
+            cutoff.date(), len(outcomes), outcomes["churned"].mean(),
+            outcomes["future_spend"].mean(),
+        )
+        feature_parts.append(feats)
+        outcome_parts.append(outcomes)
+    keys = list(cutoffs)
+    features = pd.concat(_align(feature_parts), keys=keys, names=["cutoff", "member_id"])
+    outcomes = pd.concat(outcome_parts, keys=keys, names=["cutoff", "member_id"])
+    return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of, n, fraction)
+
+
+def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,
+                        min_days: int = MIN_HORIZON_DAYS, max_days: int = MAX_HORIZON_DAYS) -> int:
+    """:func:`~models.lifecycle.windows.default_horizon_days` of ``lines`` (an Ibis table)."""
+    check_horizon_bounds(quantile, min_days, max_days)
+    days = lines.select("member_id", day=lines.ts_us // US_PER_DAY).distinct()
+    gaps = days.mutate(gap=days.day - days.day.lag().over(
+        ibis.window(group_by="member_id", order_by="day")))
+    gaps = gaps.filter(gaps.gap.notnull())
+    medians = to_frame(gaps.group_by("member_id").aggregate(m=gaps.gap.cast("float64").median()))
+    return horizon_from_gaps(medians["m"].astype("float64"), quantile, min_days, max_days)
+
+
+def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
+    """Features of members with a purchase before ``cutoff`` and their outcomes after it."""
+    cut, h = _us(cutoff), int(horizon / pd.Timedelta(microseconds=1))
+    seen = past.filter(past.ts_us < cut + h)
+    during = seen.ts_us >= cut
+    recent = (seen.ts_us >= cut - h) & (seen.ts_us < cut)
+    per = seen.group_by("member_id").aggregate(
+        first=seen.ts_us.min(),
+        future_baskets=seen.basket_id.nunique(where=during),
+        future_spend=seen.amount.sum(where=during),
+        past_spend=seen.amount.sum(where=recent),
+    )
+    per = to_frame(per.filter(per.first < cut)).set_index("member_id").sort_index()
+    eligible = pd.Index(per.index.astype(str), dtype="str", name="member_id")
+    feats = member_features(past, small, cutoff)
+    feats.index = pd.Index(feats.index.astype("str"), name="member_id")
+    missing = eligible.difference(feats.index)
+    if len(missing):
+        logger.warning(
+            "window %s: the feature builder has no row for %d member(s) with purchases "
+            "before the cutoff (e.g. %s); they are left out",
+            cutoff.date(), len(missing), list(missing[:3]),
+        )
+        eligible = eligible.intersection(feats.index, sort=True)
+    per.index = pd.Index(per.index.astype(str), dtype="str", name="member_id")
+    per = per.loc[eligible]
+    baskets = per["future_baskets"].fillna(0).to_numpy(dtype=np.int64)
+    outcomes = pd.DataFrame(
+        {
+            "churned": baskets == 0,
+            "future_spend": per["future_spend"].fillna(0.0).to_numpy(dtype=np.float64),
+            "future_baskets": baskets,
+            "past_spend": per["past_spend"].fillna(0.0).to_numpy(dtype=np.float64),
+        },
+        index=eligible,
+    )
+    return feats.loc[eligible], outcomes
+
+
+def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None) -> dict:
+    """``items``, and ``members`` and ``offer_events`` before ``as_of`` of the sample."""
+    out = {"items": tables["items"]}
+    for name in ("members", "offer_events"):
+        frame = tables.get(name)
+        if frame is not None and len(frame):
+            if name == "offer_events" and "timestamp" in frame:
+                early = frame["timestamp"].to_numpy() < as_of.to_datetime64()
+                frame = frame if early.all() else frame[early]
+            if kept is not None and "member_id" in frame:
+                frame = frame[frame["member_id"].astype(str).isin(kept)]
+        out[name] = frame
+    return out
+
+
+def _us(stamp: pd.Timestamp) -> int:
+    return int(stamp.value // 1000)
+
+

@@ -1,0 +1,114 @@
+"""Churn/value windows and purchase summaries built on DuckDB equal the pandas ones (issue 11)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError, DataError
+from features.loading import load_dataset
+from features.relational import connect, tables_from_dataset
+from models.lifecycle import engine_purchase_summary, purchase_summary
+from models.lifecycle.engine_windows import engine_horizon_days, make_engine_windows
+from models.lifecycle.windows import default_horizon_days, make_windows
+
+
+@pytest.fixture(scope="module")
+def synth(synth_data):
+    ds = load_dataset(synth_data, now="2100-01-01")
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    small = {"items": ds.items, "members": ds.members, "offer_events": ds.offer_events}
+    return ds, lines, small, ds.last_timestamp.normalize() + pd.Timedelta(days=1)
+
+
+def assert_same_windows(got, want) -> None:
+    assert (got.cutoffs, got.horizon_days, got.n_members) == (
+        want.cutoffs, want.horizon_days, want.n_members)
+    assert got.sample_fraction == pytest.approx(want.sample_fraction)
+    for name in ("features", "outcomes"):
+        g, w = getattr(got, name), getattr(want, name)
+        assert list(g.columns) == list(w.columns), name
+        assert g.index.equals(w.index), name
+        for col in w.columns:
+            if pd.api.types.is_float_dtype(w[col].dtype):
+                np.testing.assert_allclose(g[col].to_numpy(float), w[col].to_numpy(float),
+                                           rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=col)
+            else:
+                assert g[col].tolist() == w[col].tolist(), col
+                assert g[col].dtype == w[col].dtype, col
+
+
+def test_windows_equal_pandas_with_the_derived_horizon(synth):
+    ds, lines, small, as_of = synth
+    want = make_windows(ds, as_of)
+    got = make_engine_windows(lines, small, as_of)
+    assert want.outcomes["churned"].any() and not want.outcomes["churned"].all()
+    assert want.outcomes["future_spend"].gt(0).any()
+    assert_same_windows(got, want)
+
+
+def test_windows_equal_pandas_on_a_member_sample_and_other_options(synth):
+    ds, lines, small, as_of = synth
+    want = make_windows(ds, as_of, 21, n_windows=4, step_days=10, max_members=200,
+                        random_state=3)
+    got = make_engine_windows(lines, small, as_of, 21, n_windows=4, step_days=10,
+                              max_members=200, random_state=3)
+    assert want.sample_fraction < 1.0 and len(want.cutoffs) == 4
+    assert_same_windows(got, want)
+
+
+def test_the_horizon_rule_agrees_with_pandas(synth):
+    ds, lines, _, _ = synth
+    assert engine_horizon_days(lines) == default_horizon_days(ds.transactions)
+    assert engine_horizon_days(lines, quantile=0.5, min_days=7) == default_horizon_days(
+        ds.transactions, quantile=0.5, min_days=7)
+
+
+def test_bad_options_are_named(synth):
+    ds, lines, small, as_of = synth
+    with pytest.raises(ConfigError, match="n_windows=1"):
+        make_engine_windows(lines, small, as_of, n_windows=1)
+    with pytest.raises(ConfigError, match="horizon_days=0"):
+        make_engine_windows(lines, small, as_of, 0)
+    with pytest.raises(ConfigError, match="earliest cutoff"):
+        make_engine_windows(lines, small, as_of, 90, n_windows=10)
+    with pytest.raises(ConfigError, match="quantile"):
+        engine_horizon_days(lines, quantile=0)
+    with pytest.raises(DataError, match="no transactions before"):
+        make_engine_windows(lines, small, pd.Timestamp("1990-01-01"))
+
+
+@pytest.mark.parametrize("as_of", ["2100-01-01", "mid"])
+def test_purchase_summary_equals_pandas(synth, as_of):
+    ds, lines, _, end = synth
+    as_of = end - pd.Timedelta(days=45, hours=7) if as_of == "mid" else pd.Timestamp(as_of)
+    want = purchase_summary(ds.transactions, as_of)
+    got = engine_purchase_summary(lines, as_of)
+    assert want["monetary"].isna().any() and (want["frequency"] > 0).any()
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_purchase_summary_of_returns_same_day_lines_and_one_time_buyers():
+    """Refunds inside a day net out; a repeat day whose net spend is negative has no monetary."""
+    tx = pd.DataFrame({
+        "member_id": pd.Categorical(["a", "a", "a", "a", "b", "c", "c"]),
+        "item_id": pd.Categorical(["i"] * 7),
+        "timestamp": pd.to_datetime(["2024-01-01 09:00", "2024-01-01 18:00", "2024-01-05",
+                                     "2024-01-09", "2024-01-03", "2024-01-02", "2024-01-04"],
+                                    format="ISO8601"),
+        "basket_id": [1, 2, 3, 4, 5, 6, 7],
+        "quantity": 1.0, "amount": [10.0, -4.0, 20.0, -8.0, 3.0, 5.0, 7.0], "discount": 0.0,
+    })
+    from features.dataset import Dataset
+
+    ds = Dataset(tx, pd.DataFrame({"item_id": ["i"], "category": ["c"]}),
+                 pd.DataFrame({"member_id": ["a", "b", "c"]}),
+                 pd.DataFrame({"member_id": [], "offer_id": [], "event": [],
+                               "timestamp": pd.to_datetime([])}))
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    want = purchase_summary(tx, "2024-01-10 12:00")
+    assert want.loc["a", "monetary"] == 20.0 and np.isnan(want.loc["b", "monetary"])
+    pd.testing.assert_frame_equal(engine_purchase_summary(lines, "2024-01-10 12:00"), want)
+    with pytest.raises(DataError, match="no transactions before"):
+        engine_purchase_summary(lines, "2023-01-01")
