@@ -3,13 +3,17 @@
 Usage::
 
     python bench/bench_engines.py DATA_DIR [--as-of 2017-10-01] [--repeat 3] [--train]
+    python bench/bench_engines.py DATA_DIR --engines spark --spark-master local[2] --train
     python bench/bench_engines.py --scale 5000,20000     # synthetic data, features only
     python bench/bench_engines.py --scale 50000,200000,1000000 --data-root data \
         --memory-limit 2GB --spill 64MB                  # reuse data/synth_<N>/, spill check
 
 Every run is a fresh process measured by ``/usr/bin/time`` (elapsed seconds and
 maximum resident set size), so start-up, loading and validation are included;
-the median of ``--repeat`` runs is printed. ``--scale`` generates synthetic
+the median of ``--repeat`` runs is printed. ``/usr/bin/time``'s maximum is that
+of the largest single process, and the Spark engine's JVM is a child of the
+driver: so the peak of the whole process tree's summed RSS (``tree MiB``,
+sampled from /proc every 0.1 s) is printed beside it. ``--scale`` generates synthetic
 programs of the given member counts (``offers synth``, seed 1) and exports the
 member features on each engine, to show how time and memory grow with lines;
 with ``--data-root`` it reuses ``DIR/synth_<N>`` (``50k``/``1m`` spelled as by
@@ -21,51 +25,106 @@ checks that it wrote the same features. ``--engines`` picks the engines.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 ENGINES = ("pandas", "duckdb")
+ALL_ENGINES = ("pandas", "duckdb", "spark")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+SPARK_MASTER: str | None = None  # --spark-master, passed to every spark run
+LAST_OUTPUT: list[str] = []  # stdout lines of the last run (the metrics `offers train` prints)
+QUALITY = ("recommendations NDCG", "churn (", "spend: Spearman", "offer response ROC")
 
 
-def measure(args: list[str]) -> tuple[float, float]:
-    """``(seconds, peak RSS MiB)`` of one ``offers`` run in a fresh process."""
+def measure(args: list[str]) -> tuple[float, float, float]:
+    """``(seconds, peak RSS MiB, peak process-tree RSS MiB)`` of one fresh ``offers`` run."""
     cmd = ["/usr/bin/time", "-f", "TIME %e %M", str(BIN / "offers"), *args]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
-    seconds, kib = re.findall(r"TIME ([\d.]+) (\d+)", done.stderr)[-1]
-    return float(seconds), int(kib) / 1024
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.1):
+            peak[0] = max(peak[0], _tree_rss(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = proc.communicate()
+    done.set()
+    sampler.join()
+    if proc.returncode != 0:
+        sys.exit(f"failed: {' '.join(cmd)}\n{stderr[-2000:]}")
+    seconds, kib = re.findall(r"TIME ([\d.]+) (\d+)", stderr)[-1]
+    LAST_OUTPUT[:] = stdout.splitlines()
+    return float(seconds), int(kib) / 1024, peak[0] / 2**20
 
 
-def median_of(args: list[str], repeat: int) -> tuple[float, float]:
+def _tree_rss(root: int) -> int:
+    """Summed resident bytes of ``root`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{entry}/statm") as f:
+                rss[int(entry)] = int(f.read().split()[1]) * PAGE
+        except (OSError, IndexError, ValueError):
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def median_of(args: list[str], repeat: int) -> tuple[float, float, float]:
     runs = [measure(args) for _ in range(repeat)]
-    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+    return tuple(statistics.median(r[i] for r in runs) for i in range(3))
 
 
-def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path) -> None:
+def engine_args(engine: str) -> list[str]:
+    extra = ["--engine", engine]
+    if engine == "spark" and SPARK_MASTER:
+        extra += ["--spark-master", SPARK_MASTER]
+    return extra
+
+
+def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path, engines) -> None:
     print(f"{data}: medians of {repeat} runs")
-    print(f"{'step':<10} {'engine':<7} {'seconds':>8} {'peak MiB':>9}")
-    for engine in ENGINES:
+    print(f"{'step':<10} {'engine':<7} {'seconds':>8} {'peak MiB':>9} {'tree MiB':>9}")
+    for engine in engines:
         out = tmp / f"features-{engine}.parquet"
-        args = ["features", str(data), "--as-of", as_of, "--out", str(out), "--engine", engine]
-        seconds, mib = median_of(args, repeat)
-        print(f"{'features':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f}")
+        args = ["features", str(data), "--as-of", as_of, "--out", str(out), *engine_args(engine)]
+        seconds, mib, tree = median_of(args, repeat)
+        print(f"{'features':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}")
     if train:
-        for engine in ENGINES:
-            args = ["train", str(data), "--out", str(tmp / f"art-{engine}"), "--engine", engine]
-            seconds, mib = median_of(args, repeat)
-            print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f}")
+        for engine in engines:
+            args = ["train", str(data), "--out", str(tmp / f"art-{engine}"), *engine_args(engine)]
+            seconds, mib, tree = median_of(args, repeat)
+            print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}")
+            for line in LAST_OUTPUT:
+                if line.strip().startswith(QUALITY):
+                    print(f"{'':<10} {engine:<7} {line.strip()}")
 
 
 def bench_scale(sizes: list[int], repeat: int, tmp: Path, *, data_root: Path | None = None,
                 memory_limit: str | None = None, spill: str | None = None,
-                engines: tuple[str, ...] = ENGINES) -> None:
-    print(f"{'members':>8} {'lines':>11} {'engine':<16} {'seconds':>8} {'peak MiB':>9}")
+                engines=ENGINES) -> None:
+    print(f"{'members':>8} {'lines':>11} {'engine':<16} {'seconds':>8} {'peak MiB':>9} "
+          f"{'tree MiB':>9}")
     for n in sizes:
         data = _synthetic(n, tmp, data_root)
         lines = _lines(data)
@@ -78,10 +137,11 @@ def bench_scale(sizes: list[int], repeat: int, tmp: Path, *, data_root: Path | N
             label = engine + (f" {limit}" if limit else "")
             out = tmp / f"f-{n}-{label.replace(' ', '-')}.parquet"
             args = ["features", str(data), "--as-of", as_of, "--out", str(out),
-                    "--engine", engine, *(["--memory-limit", limit] if limit else [])]
-            seconds, mib = median_of(args, repeat)
+                    *engine_args(engine), *(["--memory-limit", limit] if limit else [])]
+            seconds, mib, tree = median_of(args, repeat)
             outs[label] = out
-            print(f"{n:>8} {lines:>11,} {label:<16} {seconds:>8.1f} {mib:>9.0f}", flush=True)
+            print(f"{n:>8} {lines:>11,} {label:<16} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}",
+                  flush=True)
         if spill:
             _same_features(outs)
 
@@ -135,23 +195,32 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="Also time `offers train`.")
     parser.add_argument("--scale", default=None, help="Comma-separated synthetic member counts.")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help=f"Comma-separated, from {', '.join(ALL_ENGINES)} (default: "
+                             f"{', '.join(ENGINES)}).")
+    parser.add_argument("--spark-master", default=None,
+                        help="--spark-master of the spark runs (default: offers' local[*]).")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="Reuse DIR/synth_<N> (e.g. data/synth_1m) when it exists.")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit (--scale).")
     parser.add_argument("--spill", default=None,
                         help="Also run DuckDB under this limit and compare (--scale).")
-    parser.add_argument("--engines", default=",".join(ENGINES),
-                        help="Comma-separated engines of --scale (default: both).")
     a = parser.parse_args()
     if not a.data and not a.scale:
         parser.error("pass DATA_DIR or --scale")
+    engines = [e.strip() for e in a.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ALL_ENGINES]
+    if unknown or not engines:
+        parser.error(f"--engines: unknown {unknown}; use some of {', '.join(ALL_ENGINES)}")
+    global SPARK_MASTER
+    SPARK_MASTER = a.spark_master
     with tempfile.TemporaryDirectory() as tmp:
         if a.data:
-            bench_data(a.data, a.as_of, a.repeat, a.train, Path(tmp))
+            bench_data(a.data, a.as_of, a.repeat, a.train, Path(tmp), engines)
         if a.scale:
             bench_scale([int(n) for n in a.scale.split(",")], a.repeat, Path(tmp),
                         data_root=a.data_root, memory_limit=a.memory_limit, spill=a.spill,
-                        engines=tuple(a.engines.split(",")))
+                        engines=tuple(engines))
 
 
 if __name__ == "__main__":

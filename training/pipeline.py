@@ -122,6 +122,9 @@ class TrainingRun:
         run on (:mod:`training.engines`); None on pandas.
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
+    engine : str
+        Where the features were built (``pandas``, ``duckdb``, ``spark``); on
+        Spark the recommender's ALS is fitted by Spark MLlib too.
     """
 
     data_dir: str
@@ -149,6 +152,7 @@ class TrainingRun:
     engine_tables: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    engine: str = "pandas"
 
 
 def resolve_as_of(transactions: pd.DataFrame, as_of) -> pd.Timestamp:
@@ -194,7 +198,8 @@ def train(
     value windows, the purchase-cycle summary and the report's KPIs on DuckDB
     (:mod:`training.engines`, spilling above ``memory_limit``);
     ``engine="spark"`` builds them on Spark (``spark_master``, default
-    ``local[*]``); the other steps still read the loaded lines in pandas either way.
+    ``local[*]``) and fits the recommender's ALS with Spark MLlib, one session
+    for the run; the other steps still read the loaded lines in pandas either way.
 
     Returns
     -------
@@ -208,6 +213,7 @@ def train(
         dataset = load_dataset(data_dir)
     run = TrainingRun(str(data_dir), resolve_as_of(dataset.transactions, as_of), config, dataset)
     run.previous = _previous_version(artifacts_dir)
+    run.engine = engine
     run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
     logger.info("training on rows before %s", run.as_of)
     try:
@@ -379,12 +385,16 @@ def _recommendations(run: TrainingRun) -> None:
             tuned_in = previous["version"]
     elif not cfg["tune"]:
         grid |= UNTUNED_GRID
+    # MLlib factorises every ALS candidate on Spark (no warm start there), implicit
+    # elsewhere, whatever solver the previous version's reused parameters name.
+    solver = "spark" if run.engine == "spark" else "implicit"
+    grid["als"] = [{**p, "solver": solver} for p in grid.get("als", DEFAULT_GRID["als"])]
     tuning = tune_recommenders(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
         max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
-    warm = tuning.models["als"] if cfg["warm_iterations"] else None
+    warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"]
     )

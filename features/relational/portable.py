@@ -11,8 +11,6 @@ DuckDB's behaviour is the one the module had before Spark: same SQL, same result
 
 from __future__ import annotations
 
-import warnings
-
 import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
@@ -34,6 +32,16 @@ def unix_micros(ts: dt.timestamp) -> dt.int64:
     """Microseconds since the epoch (Spark's ``unix_micros``; naive times read as UTC)."""
 
 
+@ibis.udf.scalar.builtin(name="div")
+def spark_div(a: dt.int64, b: dt.int64) -> dt.int64:
+    """Spark's integral division (``a div b``, toward zero)."""
+
+
+@ibis.udf.scalar.builtin(name="pmod")
+def spark_pmod(a: dt.int64, b: dt.int64) -> dt.int64:
+    """Spark's non-negative remainder."""
+
+
 def timestamp_us(column):
     """``column`` (a timestamp) as integer microseconds since the epoch, on its backend.
 
@@ -45,8 +53,12 @@ def timestamp_us(column):
     if ibis.get_backend(column).name != SPARK:
         return epoch_us(column)
     if column.type().is_integer():
-        return column.cast("int64") // 1000
-    return unix_micros(column)
+        ns = column.cast("int64")
+        # Exact integer floor division (Ibis's // divides as doubles, off by 1 µs at 1e18 ns).
+        return spark_div(ns - spark_pmod(ns, 1000), 1000)
+    # Spark's TIMESTAMP_NTZ (naive Parquet times) maps to the same Ibis type as its
+    # TIMESTAMP; the cast (a no-op for TIMESTAMP) reads naive times in the session's UTC.
+    return unix_micros(column.cast(dt.Timestamp(timezone="UTC")))
 
 
 def register_frame(con, name: str, frame: pd.DataFrame):
@@ -127,11 +139,9 @@ def to_arrow(expr) -> pa.Table:
     backend = ibis.get_backend(expr)
     if backend.name != SPARK:
         return expr.to_pyarrow()
-    df = backend._session.sql(backend.compile(expr.as_table()))
-    with warnings.catch_warnings():
-        # PySpark leaves the socket of each collect for the garbage collector to close.
-        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
-        return df.toArrow()
+    from features.relational.spark import collect_arrow
+
+    return collect_arrow(backend._session.sql(backend.compile(expr.as_table())))
 
 
 def to_frame(expr) -> pd.DataFrame:

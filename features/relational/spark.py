@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import warnings
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -107,6 +108,17 @@ def spark_backend(master: str | None = None, **options):
     finally:
         if started:
             con.disconnect()
+
+
+def collect_arrow(df):
+    """A Spark DataFrame's rows as an Arrow table (collected on the driver).
+
+    PySpark leaves the socket of each collect for the garbage collector to
+    close; that one ResourceWarning is silenced here, nothing else.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
+        return df.toArrow()
 
 
 def check_spark(master: str | None = None) -> None:

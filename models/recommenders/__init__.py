@@ -15,7 +15,8 @@ Category-level recommendations fit the same models on
 :func:`recommend_categories`.
 
 :mod:`.metrics` holds the ranking metrics (precision, recall, NDCG, coverage at k) and
-:mod:`.tuning` the validation split and the grid search of the blend.
+:mod:`.tuning` the validation split and the grid search of the blend;
+:mod:`.spark_als` fits the ALS factors with Spark MLlib (``ALSRecommender(solver="spark")``).
 
 Imports: :mod:`features` and :mod:`models` only.
 """

@@ -15,6 +15,9 @@ from .interactions import WEIGHTINGS, lookup
 
 logger = logging.getLogger(__name__)
 
+#: Who factorises: the ``implicit`` library in process, or Spark MLlib.
+SOLVERS = ("implicit", "spark")
+
 
 class ALSRecommender(Recommender):
     """Alternating least squares on a weighted member x item confidence matrix.
@@ -51,6 +54,10 @@ class ALSRecommender(Recommender):
         Threads implicit uses to fit (0: all cores).
     random_state : int or None
         Seed of the initial factors.
+    solver : {"implicit", "spark"}
+        Who factorises: ``implicit`` in process, or Spark MLlib's implicit-
+        preference ALS (:mod:`.spark_als`; ``offers train --engine spark``),
+        which has no warm start (``init`` is then ignored).
 
     Attributes
     ----------
@@ -76,6 +83,7 @@ class ALSRecommender(Recommender):
         min_item_buyers: int = 2,
         num_threads: int = 0,
         random_state: int | None = 0,
+        solver: str = "implicit",
     ):
         self.factors = factors
         self.regularization = regularization
@@ -88,8 +96,11 @@ class ALSRecommender(Recommender):
         self.min_item_buyers = min_item_buyers
         self.num_threads = num_threads
         self.random_state = random_state
+        self.solver = solver
 
     def _validate_params(self) -> None:
+        if self.solver not in SOLVERS:
+            raise ConfigError(f"solver={self.solver!r} is not one of {SOLVERS}.")
         if self.weighting not in WEIGHTINGS:
             raise ConfigError(f"weighting={self.weighting!r} is not one of {WEIGHTINGS}.")
         for name in ("factors", "iterations", "min_item_buyers"):
@@ -130,6 +141,19 @@ class ALSRecommender(Recommender):
         conf = conf[:, kept].tocsr()
         conf.sort_indices()
         start = time.perf_counter()
+        if self.solver == "spark":
+            from .spark_als import spark_als_factors
+
+            self.user_factors_, self.item_factors_ = spark_als_factors(
+                conf, factors=self.factors, regularization=self.regularization,
+                alpha=self.alpha, iterations=self.iterations, seed=self.random_state or 0,
+            )
+            self.item_columns_ = kept
+            self._padded_item_factors = None
+            logger.info("ALS fitted on Spark MLlib: %d members x %d items, %d factors, "
+                        "%d iterations in %.1fs", conf.shape[0], kept.size, self.factors,
+                        self.iterations, time.perf_counter() - start)
+            return self
         with threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
                 factors=self.factors,

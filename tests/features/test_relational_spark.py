@@ -18,6 +18,7 @@ from features.relational import (
     tables_from_dataset,
     tables_from_parquet,
 )
+from features.relational.portable import to_frame
 
 CJ = Path(__file__).resolve().parents[2] / "data" / "completejourney"
 CJ_MAIN = Path("/work/main/data/completejourney")
@@ -52,17 +53,18 @@ def test_item_features_on_spark_equal_pandas(spark_lines, synth):
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
 
 
-def test_spark_reads_a_directory_of_parquet_parts_with_nanosecond_timestamps(
-    spark_con, synth, tmp_path
+@pytest.mark.parametrize("unit", ["ns", "us"])
+def test_spark_reads_a_directory_of_parquet_parts_with_naive_timestamps(
+    spark_con, synth, tmp_path, unit
 ):
-    """Parts as pandas writes them (ns timestamps, which Spark has no type for) read as one."""
+    """Parts as pandas writes them: ns (no Spark type: read as integers) or us (TIMESTAMP_NTZ)."""
     ds, as_of = synth
     tx = ds.transactions
     parts = tmp_path / "lines"
     parts.mkdir()
     half = len(tx) // 2
     for k, chunk in enumerate((tx.iloc[:half], tx.iloc[half:])):
-        chunk.assign(timestamp=chunk["timestamp"].astype("datetime64[ns]")).to_parquet(
+        chunk.assign(timestamp=chunk["timestamp"].astype(f"datetime64[{unit}]")).to_parquet(
             parts / f"part-{k}.parquet"
         )
     lines = tables_from_parquet(spark_con, parts)["transactions"]
@@ -70,6 +72,26 @@ def test_spark_reads_a_directory_of_parquet_parts_with_nanosecond_timestamps(
     got = member_features(lines, dataset, as_of, spend_mix=False)
     want = build_member_features({"transactions": tx, "items": ds.items}, as_of, spend_mix=False)
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+
+
+def test_nanosecond_parquet_times_floor_to_the_exact_microsecond(spark_con, tmp_path):
+    stamps = pd.to_datetime(
+        ["2024-01-01 00:00:00.123456789", "1969-12-31 23:59:59.999999999", "2017-10-01"],
+        format="ISO8601",
+    ).astype("datetime64[ns]")
+    pd.DataFrame(
+        {
+            "member_id": ["a", "b", "c"],
+            "item_id": "i",
+            "timestamp": stamps,
+            "basket_id": [1, 2, 3],
+            "quantity": 1.0,
+            "amount": 1.0,
+        }
+    ).to_parquet(tmp_path / "tx.parquet")
+    lines = tables_from_parquet(spark_con, tmp_path / "tx.parquet")["transactions"]
+    got = to_frame(lines.order_by("member_id"))["ts_us"].tolist()
+    assert got == [1704067200123456, -1, 1506816000000000]
 
 
 def test_spark_input_errors_name_the_path_and_the_fix(spark_con, synth, tmp_path):
