@@ -31,9 +31,10 @@ from models.lifecycle.windows import (
     MAX_HORIZON_DAYS,
     MIN_HORIZON_DAYS,
     TrainingWindows,
-    _align,
+    assemble_windows,
     check_horizon_bounds,
     horizon_from_gaps,
+    window_cutoffs,
 )
 from models.member_sample import member_sample
 
@@ -85,38 +86,12 @@ def make_engine_windows(
     small = _small_tables(tables, as_of, kept)
     if horizon_days is None:
         horizon_days = engine_horizon_days(past)
-    if int(horizon_days) != horizon_days or horizon_days < 1:
-        raise ConfigError(f"horizon_days={horizon_days} should be a positive whole number.")
-    horizon_days = int(horizon_days)
-    step_days = horizon_days if step_days is None else step_days
-    if int(step_days) != step_days or step_days < 1:
-        raise ConfigError(f"step_days={step_days} should be a positive whole number.")
-    horizon = pd.Timedelta(days=horizon_days)
-    cutoffs = (as_of - horizon,) + tuple(
-        as_of - 2 * horizon - pd.Timedelta(days=int(step_days) * i) for i in range(n_windows - 1)
-    )
     first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
                          unit="us")
-    if cutoffs[-1] <= first:
-        raise ConfigError(
-            f"the earliest cutoff {cutoffs[-1]} is not after the first transaction {first}; "
-            f"use fewer windows (n_windows={n_windows}), a shorter step (step_days={step_days}) "
-            f"or horizon (horizon_days={horizon_days}), or a later as_of."
-        )
-    feature_parts, outcome_parts = [], []
-    for cutoff in cutoffs:
-        feats, outcomes = _one_window(past, small, cutoff, horizon)
-        logger.info(
-            "window %s: %d members, churn rate %.3f, mean future spend %.2f",
-            cutoff.date(), len(outcomes), outcomes["churned"].mean(),
-            outcomes["future_spend"].mean(),
-        )
-        feature_parts.append(feats)
-        outcome_parts.append(outcomes)
-    keys = list(cutoffs)
-    features = pd.concat(_align(feature_parts), keys=keys, names=["cutoff", "member_id"])
-    outcomes = pd.concat(outcome_parts, keys=keys, names=["cutoff", "member_id"])
-    return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of, n, fraction)
+    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
+    horizon = pd.Timedelta(days=horizon_days)
+    parts = [_one_window(past, small, cutoff, horizon) for cutoff in cutoffs]
+    return assemble_windows(parts, cutoffs, horizon_days, as_of, n, fraction)
 
 
 def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,

@@ -266,6 +266,25 @@ def make_windows(
     past, n_members, fraction = _sample(past, max_members, random_state)
     if horizon_days is None:
         horizon_days = default_horizon_days(past.transactions)
+    first = past.transactions["timestamp"].min()
+    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
+    horizon = pd.Timedelta(days=horizon_days)
+    builder = feature_builder or _default_builder()
+    lines = _Lines.of(past.transactions)
+    parts = [_one_window(past, lines, cutoff, horizon, builder) for cutoff in cutoffs]
+    return assemble_windows(parts, cutoffs, horizon_days, as_of, n_members, fraction)
+
+
+def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int, step_days,
+                   first: pd.Timestamp) -> tuple[int, tuple[pd.Timestamp, ...]]:
+    """The checked horizon and the cutoffs, most recent first (the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Bad ``horizon_days`` or ``step_days``, or an earliest cutoff not after
+        ``first`` (the first transaction).
+    """
     if int(horizon_days) != horizon_days or horizon_days < 1:
         raise ConfigError(f"horizon_days={horizon_days} should be a positive whole number.")
     horizon_days = int(horizon_days)
@@ -277,28 +296,27 @@ def make_windows(
         as_of - 2 * horizon - pd.Timedelta(days=int(step_days) * i)
         for i in range(n_windows - 1)
     )
-    first = past.transactions["timestamp"].min()
     if cutoffs[-1] <= first:
         raise ConfigError(
             f"the earliest cutoff {cutoffs[-1]} is not after the first transaction {first}; "
             f"use fewer windows (n_windows={n_windows}), a shorter step (step_days={step_days}) "
             f"or horizon (horizon_days={horizon_days}), or a later as_of."
         )
-    builder = feature_builder or _default_builder()
-    lines = _Lines.of(past.transactions)
-    feature_parts, outcome_parts = [], []
-    for cutoff in cutoffs:
-        feats, outcomes = _one_window(past, lines, cutoff, horizon, builder)
+    return horizon_days, cutoffs
+
+
+def assemble_windows(parts: list[tuple[pd.DataFrame, pd.DataFrame]], cutoffs, horizon_days: int,
+                     as_of: pd.Timestamp, n_members, fraction: float) -> TrainingWindows:
+    """:class:`TrainingWindows` from each cutoff's ``(features, outcomes)``."""
+    for cutoff, (_, outcomes) in zip(cutoffs, parts):
         logger.info(
             "window %s: %d members, churn rate %.3f, mean future spend %.2f",
             cutoff.date(), len(outcomes), outcomes["churned"].mean(),
             outcomes["future_spend"].mean(),
         )
-        feature_parts.append(feats)
-        outcome_parts.append(outcomes)
     keys = list(cutoffs)
-    features = pd.concat(_align(feature_parts), keys=keys, names=["cutoff", "member_id"])
-    outcomes = pd.concat(outcome_parts, keys=keys, names=["cutoff", "member_id"])
+    features = pd.concat(_align([f for f, _ in parts]), keys=keys, names=["cutoff", "member_id"])
+    outcomes = pd.concat([o for _, o in parts], keys=keys, names=["cutoff", "member_id"])
     return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of, n_members, fraction)
 
 
