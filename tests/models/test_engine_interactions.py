@@ -157,6 +157,19 @@ def test_holdout_truths_and_excluded_categories_equal_the_frames(synth, both):
     assert_same_csr(got.matrix, want.matrix)
 
 
+def test_the_stand_in_popularity_recommender_on_the_engine(synth):
+    from training.applicability import popularity_only
+
+    ds, lines, as_of = synth
+    params = {"popularity": {"half_life_days": 30.0}, "buy_again": {"half_life_days": 90.0},
+              "als": {"factors": 4, "iterations": 1, "random_state": 0, "num_threads": 1}}
+    with threadpool_limits(1, "blas"):
+        want = popularity_only(ds.transactions, ds.items, as_of, params, 3)
+        got = popularity_only(lines, ds.items, as_of, params, 3)
+    np.testing.assert_array_equal(got["item_category"], want["item_category"])
+    assert [list(t) for t in got["top_categories"]] == [list(t) for t in want["top_categories"]]
+
+
 def test_interactions_errors_and_the_default_cutoff(synth):
     ds, lines, _ = synth
     with pytest.raises(DataError, match="no transaction is before as_of=2000-01-01"):
