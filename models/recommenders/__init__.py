@@ -31,7 +31,7 @@ from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
 from .category import category_interactions, item_categories, recommend_categories
-from .engine_interactions import EngineLines, engine_interactions
+from .engine_interactions import EngineLines, build_engine_interactions
 from .factory import RECOMMENDERS, make_recommender, recommender_from_arrays
 from .first_purchase import FirstPurchasePopularityRecommender
 from .interactions import InteractionMatrix, Interactions, build_interactions
@@ -54,9 +54,9 @@ __all__ = [
     "RECOMMENDERS",
     "Recommender",
     "as_lines",
+    "build_engine_interactions",
     "build_interactions",
     "category_interactions",
-    "engine_interactions",
     "item_categories",
     "make_recommender",
     "recommend_categories",

@@ -55,15 +55,20 @@ class EngineLines(Lines):
             raise DataError(f"the engine's lines lack column(s) {missing}; pass canonical "
                             "lines (features.relational.tables_from_dataset).")
         self.table = table
+        self._windows: dict = {}
 
     def interactions(self, as_of) -> PairInteractions:
-        return engine_interactions(self.table, as_of)
+        return build_engine_interactions(self.table, as_of)
 
     def window_pairs(self, start, end):
-        t = self.table
-        window = t.filter((t.ts_us >= _us(start)) & (t.ts_us < _us(end)))
-        pairs = to_arrow(window.select("member_id", "item_id").distinct())
-        return _strings(pairs["member_id"]), _strings(pairs["item_id"])
+        key = (_us(start), _us(end))
+        if key not in self._windows:  # both holdout modes read the same window
+            t = self.table
+            window = t.filter((t.ts_us >= key[0]) & (t.ts_us < key[1]))
+            pairs = to_arrow(window.select("member_id", "item_id").distinct())
+            self._windows = {key: (_strings(pairs["member_id"]), _strings(pairs["item_id"]))}
+        m_ids, i_ids = self._windows[key]
+        return m_ids.copy(), i_ids.copy()
 
     def member_ids(self) -> np.ndarray:
         return np.unique(_strings(to_arrow(self.table.select("member_id").distinct())[0]))
@@ -77,7 +82,7 @@ class EngineLines(Lines):
         return EngineLines(self.table.anti_join(gone, "item_id"))
 
 
-def engine_interactions(lines, as_of=None) -> PairInteractions:
+def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     """The pair-level interactions of the ``lines`` before ``as_of``, built on their engine.
 
     Equal to :func:`~models.recommenders.build_interactions` of the same lines:
@@ -104,10 +109,9 @@ def engine_interactions(lines, as_of=None) -> PairInteractions:
     as_of = pd.Timestamp(as_of)
     as_of_us = _us(as_of)
     past = lines.filter(lines.ts_us < as_of_us)
-    member_ids = np.unique(_strings(to_arrow(past.select("member_id").distinct())[0]))
+    member_ids, item_ids = _distinct_ids(past)
     if len(member_ids) == 0:
         raise DataError(f"no transaction is before as_of={as_of}; cannot build interactions.")
-    item_ids = np.unique(_strings(to_arrow(past.select("item_id").distinct())[0]))
     coded = _coded(past, member_ids, item_ids)
     pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
         n=coded.count(), first_us=coded.ts_us.min()))
@@ -126,6 +130,15 @@ def engine_interactions(lines, as_of=None) -> PairInteractions:
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
     return im
+
+
+def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct member ids and item ids of ``past``, in one query."""
+    ids = past.select(kind=ibis.literal(0), id=past.member_id).union(
+        past.select(kind=ibis.literal(1), id=past.item_id), distinct=True)
+    got = to_arrow(ids)
+    kind, values = got["kind"].to_numpy(), _strings(got["id"])
+    return np.unique(values[kind == 0]), np.unique(values[kind == 1])
 
 
 def _coded(past, member_ids: np.ndarray, item_ids: np.ndarray):

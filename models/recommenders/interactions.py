@@ -126,7 +126,7 @@ class Interactions:
     Two forms hold them: :class:`InteractionMatrix` keeps every line in memory
     (:func:`build_interactions`); :class:`~models.recommenders.pairs.PairInteractions`
     keeps one entry per pair and asks a relational engine for the decayed
-    counts (:func:`~models.recommenders.engine_interactions.engine_interactions`).
+    counts (:func:`~models.recommenders.engine_interactions.build_engine_interactions`).
 
     Members are the rows, items the columns, both numbered in sorted id order:
     ``member_ids`` and ``item_ids`` (ndarray of str) and ``as_of`` (the cutoff).

@@ -5,7 +5,7 @@
 stay in a relational engine: per bought pair its line count and the age of its
 oldest line, and a function that returns the time-decayed counts for a
 half-life (on an engine, one aggregate query; see
-:func:`~models.recommenders.engine_interactions.engine_interactions`). Memory
+:func:`~models.recommenders.engine_interactions.build_engine_interactions`). Memory
 grows with the pairs, not with the lines.
 """
 

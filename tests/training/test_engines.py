@@ -88,8 +88,8 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
 
     module = importlib.import_module("models.recommenders.engine_interactions")
     built = []
-    build = module.engine_interactions
-    monkeypatch.setattr(module, "engine_interactions",
+    build = module.build_engine_interactions
+    monkeypatch.setattr(module, "build_engine_interactions",
                         lambda *a, **kw: built.append(build(*a, **kw)) or built[-1])
     out, _ = trained_artifacts
     _, run = train(synth_data, tmp_path / "art", config=load_config(**SERVING_FAST),
