@@ -59,7 +59,11 @@ def test_train_on_spark_gives_the_pandas_engines_segments_and_churn_ranks(
     assert rho > 0.99
     got_rec = open_version(spark_out).manifest["metrics"]["recommend"]
     want_rec = open_version(pandas_out).manifest["metrics"]["recommend"]
-    assert got_rec["blend_ndcg@10"] == pytest.approx(want_rec["blend_ndcg@10"], abs=0.02)
+    # the recommenders' interactions were built on Spark: decayed counts differ from
+    # pandas by float rounding only, so the validation metrics agree closely
+    assert got_rec["params"] == want_rec["params"]
+    for key in [key for key in want_rec if "@" in key]:
+        assert got_rec[key] == pytest.approx(want_rec[key], rel=1e-6, abs=1e-9), key
 
 
 def test_the_server_loads_and_serves_the_spark_trained_version(spark_trained, tmp_path):
