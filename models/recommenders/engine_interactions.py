@@ -20,6 +20,7 @@ Imports: :mod:`features` and :mod:`models` only.
 from __future__ import annotations
 
 import logging
+import weakref
 
 import ibis
 import numpy as np
@@ -28,7 +29,7 @@ import pyarrow as pa
 from ibis import util
 
 from features.errors import DataError
-from features.relational.portable import register_frame, to_arrow
+from features.relational.portable import materialize, register_frame, release, to_arrow
 from features.relational.purchases import US_PER_DAY
 
 from .lines import Lines
@@ -112,7 +113,9 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     member_ids, item_ids = _distinct_ids(past)
     if len(member_ids) == 0:
         raise DataError(f"no transaction is before as_of={as_of}; cannot build interactions.")
-    coded = _coded(past, member_ids, item_ids)
+    # The coded lines, computed once: each decayed-count query then only aggregates them.
+    con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
+    coded = materialize(_coded(past, member_ids, item_ids), name)
     pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
         n=coded.count(), first_us=coded.ts_us.min()))
     oldest = ((as_of_us - _ints(pairs["first_us"])) / US_PER_DAY).astype(np.float32)
@@ -127,9 +130,18 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
 
     im = PairInteractions(member_ids, item_ids, _ints(pairs["row"]), _ints(pairs["col"]),
                           _ints(pairs["n"]), oldest, decayed, as_of)
+    weakref.finalize(im, _release, con, name)  # the temporary table goes with the object
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
     return im
+
+
+def _release(con, name: str) -> None:
+    """Drop the temporary table ``name``, unless its engine was closed first."""
+    try:
+        release(con, name)
+    except Exception as exc:  # a closed connection or stopped session: nothing left to drop
+        logger.debug("temporary table %s not dropped: %s", name, exc)
 
 
 def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,9 @@ float64), so every recommender fitted on either scores alike.
 
 from __future__ import annotations
 
+import gc
+
+import ibis
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,8 +179,19 @@ def test_interactions_errors_and_the_default_cutoff(synth):
         lines.interactions("2000-01-01")
     with pytest.raises(DataError, match=r"lack column\(s\) \['ts_us'\]"):
         EngineLines(lines.table.drop("ts_us"))
+    con = ibis.get_backend(lines.table).con  # DuckDB's own connection
+
+    def tables():
+        return {row[0] for row in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+
+    before = tables()
     want, got = build_interactions(ds.transactions), lines.interactions(None)
     assert got.as_of == want.as_of and got.n_lines == want.n_lines == len(ds.transactions)
+    coded = [name for name in tables() - before if "rec_coded_lines" in name]
+    assert len(coded) == 1  # the coded lines the decayed counts are summed from ...
+    del got
+    gc.collect()
+    assert coded[0] not in tables()  # ... are dropped with the interactions
 
 
 @pytest.mark.parametrize("max_members", [None, 150])
