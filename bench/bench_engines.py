@@ -4,12 +4,18 @@ Usage::
 
     python bench/bench_engines.py DATA_DIR [--as-of 2017-10-01] [--repeat 3] [--train]
     python bench/bench_engines.py --scale 5000,20000     # synthetic data, features only
+    python bench/bench_engines.py --scale 50000,200000,1000000 --data-root data \
+        --memory-limit 2GB --spill 64MB                  # reuse data/synth_<N>/, spill check
 
 Every run is a fresh process measured by ``/usr/bin/time`` (elapsed seconds and
 maximum resident set size), so start-up, loading and validation are included;
 the median of ``--repeat`` runs is printed. ``--scale`` generates synthetic
 programs of the given member counts (``offers synth``, seed 1) and exports the
-member features on each engine, to show how time and memory grow with lines.
+member features on each engine, to show how time and memory grow with lines;
+with ``--data-root`` it reuses ``DIR/synth_<N>`` (``50k``/``1m`` spelled as by
+``offers synth``) when it exists. ``--memory-limit`` is passed to the DuckDB
+runs; ``--spill SIZE`` adds a DuckDB run under that (far smaller) limit and
+checks that it wrote the same features. ``--engines`` picks the engines.
 """
 
 from __future__ import annotations
@@ -56,20 +62,52 @@ def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path) -> N
             print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f}")
 
 
-def bench_scale(sizes: list[int], repeat: int, tmp: Path) -> None:
-    print(f"{'members':>8} {'lines':>10} {'engine':<7} {'seconds':>8} {'peak MiB':>9}")
+def bench_scale(sizes: list[int], repeat: int, tmp: Path, *, data_root: Path | None = None,
+                memory_limit: str | None = None, spill: str | None = None,
+                engines: tuple[str, ...] = ENGINES) -> None:
+    print(f"{'members':>8} {'lines':>11} {'engine':<16} {'seconds':>8} {'peak MiB':>9}")
     for n in sizes:
-        data = tmp / f"synth-{n}"
-        subprocess.run([str(BIN / "offers"), "synth", str(data), "--members", str(n),
-                        "--seed", "1"], check=True, capture_output=True)
+        data = _synthetic(n, tmp, data_root)
         lines = _lines(data)
         as_of = _as_of(data)
-        for engine in ENGINES:
-            out = tmp / f"f-{n}-{engine}.parquet"
+        runs = [(e, memory_limit if e == "duckdb" else None) for e in engines]
+        if spill:
+            runs.append(("duckdb", spill))
+        outs = {}
+        for engine, limit in runs:
+            label = engine + (f" {limit}" if limit else "")
+            out = tmp / f"f-{n}-{label.replace(' ', '-')}.parquet"
             args = ["features", str(data), "--as-of", as_of, "--out", str(out),
-                    "--engine", engine]
+                    "--engine", engine, *(["--memory-limit", limit] if limit else [])]
             seconds, mib = median_of(args, repeat)
-            print(f"{n:>8} {lines:>10,} {engine:<7} {seconds:>8.1f} {mib:>9.0f}")
+            outs[label] = out
+            print(f"{n:>8} {lines:>11,} {label:<16} {seconds:>8.1f} {mib:>9.0f}", flush=True)
+        if spill:
+            _same_features(outs)
+
+
+def _synthetic(n: int, tmp: Path, data_root: Path | None) -> Path:
+    name = f"synth_{n // 1000}k" if n % 1_000_000 else f"synth_{n // 1_000_000}m"
+    if data_root is not None and (data_root / name).is_dir():
+        return data_root / name
+    data = tmp / f"synth-{n}"
+    subprocess.run([str(BIN / "offers"), "synth", str(data), "--members", str(n),
+                    "--seed", "1"], check=True, capture_output=True)
+    return data
+
+
+def _same_features(outs: dict[str, Path]) -> None:
+    """Every run wrote the same features (floating tolerance), or exit with the difference."""
+    import pandas as pd
+
+    frames = {label: pd.read_parquet(path) for label, path in outs.items()}
+    first, *rest = frames
+    for label in rest:
+        try:
+            pd.testing.assert_frame_equal(frames[label], frames[first], rtol=1e-9)
+        except AssertionError as exc:
+            sys.exit(f"{label} wrote other features than {first}: {exc}")
+    print(f"same features: {', '.join(frames)}")
 
 
 def _lines(data: Path) -> int:
@@ -97,6 +135,13 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="Also time `offers train`.")
     parser.add_argument("--scale", default=None, help="Comma-separated synthetic member counts.")
+    parser.add_argument("--data-root", type=Path, default=None,
+                        help="Reuse DIR/synth_<N> (e.g. data/synth_1m) when it exists.")
+    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit (--scale).")
+    parser.add_argument("--spill", default=None,
+                        help="Also run DuckDB under this limit and compare (--scale).")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help="Comma-separated engines of --scale (default: both).")
     a = parser.parse_args()
     if not a.data and not a.scale:
         parser.error("pass DATA_DIR or --scale")
@@ -104,7 +149,9 @@ def main() -> None:
         if a.data:
             bench_data(a.data, a.as_of, a.repeat, a.train, Path(tmp))
         if a.scale:
-            bench_scale([int(n) for n in a.scale.split(",")], a.repeat, Path(tmp))
+            bench_scale([int(n) for n in a.scale.split(",")], a.repeat, Path(tmp),
+                        data_root=a.data_root, memory_limit=a.memory_limit, spill=a.spill,
+                        engines=tuple(a.engines.split(",")))
 
 
 if __name__ == "__main__":

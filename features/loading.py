@@ -62,7 +62,7 @@ def load_dataset(
         raise DataValidationError(
             [Problem(str(data_dir), "is not a directory; pass the folder that holds the tables.")]
         )
-    now = _utc_naive(now)
+    now = utc_naive(now)
     policy = policy or CleaningPolicy()
     parsed: dict[str, pd.DataFrame] = {}
     raws: dict[str, RawTable] = {}
@@ -102,11 +102,11 @@ def _check_across(raws: dict[str, RawTable], parsed: dict[str, pd.DataFrame]) ->
         found += _check_items_known(raws["transactions"], tx, items)
     offers = parsed.get("offers")
     if offers is not None and items is not None and "category" in offers and "category" in items:
-        found += _check_offer_categories(raws["offers"], offers, items)
+        found += check_offer_categories(raws["offers"], offers, items)
     return found
 
 
-def _check_offer_categories(raw: RawTable, offers: pd.DataFrame,
+def check_offer_categories(raw: RawTable, offers: pd.DataFrame,
                             items: pd.DataFrame) -> list[Problem]:
     """Every category an offer names is a category of the items table."""
     known = set(items["category"].dropna().astype(str))
@@ -132,7 +132,10 @@ def _check_items_known(raw: RawTable, tx: pd.DataFrame, items: pd.DataFrame) -> 
     unknown_cats = positions(cats, items["item_id"].dropna()) < 0  # Arrow hash: fast on strings
     if not unknown_cats.any():
         return []
-    unknown = unknown_cats[tx["item_id"].cat.codes.to_numpy()]
+    codes = tx["item_id"].cat.codes.to_numpy()
+    # A missing id (code -1) is its own problem, not an unknown item (it used to
+    # index the last category).
+    unknown = unknown_cats[codes] & (codes >= 0)
     n = int(unknown_cats.sum())
     return [
         problem_at(
@@ -155,14 +158,14 @@ def _assemble(
             [Problem("transactions", "no usable lines are left after cleaning: " + _why(report))]
         )
     tx = _canonical_transactions(tx, rows_dropped=len(tx) < report.rows_in["transactions"])
-    items = _canonical_items(parsed["items"])
+    items = canonical_items(parsed["items"])
     members = _canonical_members(parsed.get("members"), tx)
     events = parsed.get("offer_events")
     if events is None:
-        events = _empty_events()
+        events = empty_events()
     else:
         events = clean_offer_events(events, now, report).reset_index(drop=True)
-    offers = _canonical_offers(parsed.get("offers"))
+    offers = canonical_offers(parsed.get("offers"))
     for name, frame in (("transactions", tx), ("items", items), ("offer_events", events),
                         ("offers", offers)):
         if name in report.rows_in:
@@ -204,7 +207,7 @@ def _canonical_transactions(tx: pd.DataFrame, rows_dropped: bool) -> pd.DataFram
     return tx
 
 
-def _canonical_items(items: pd.DataFrame) -> pd.DataFrame:
+def canonical_items(items: pd.DataFrame) -> pd.DataFrame:
     items = items.reset_index(drop=True)
     if "department" not in items:
         items["department"] = items["category"]
@@ -223,7 +226,7 @@ def _canonical_members(members: pd.DataFrame | None, tx: pd.DataFrame) -> pd.Dat
     return members
 
 
-def _canonical_offers(offers: pd.DataFrame | None) -> pd.DataFrame | None:
+def canonical_offers(offers: pd.DataFrame | None) -> pd.DataFrame | None:
     """The offers table as offer specs: ``category`` split at ``|`` into ``categories``."""
     if offers is None:
         return None
@@ -246,13 +249,13 @@ def _canonical_offers(offers: pd.DataFrame | None) -> pd.DataFrame | None:
     return out
 
 
-def _empty_events() -> pd.DataFrame:
+def empty_events() -> pd.DataFrame:
     cols = {c.name: pd.Series(dtype="string") for c in OFFER_EVENTS.columns}
     cols["timestamp"] = pd.Series(dtype="datetime64[ns]")
     return pd.DataFrame(cols)
 
 
-def _utc_naive(now) -> pd.Timestamp:
+def utc_naive(now) -> pd.Timestamp:
     ts = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
     if ts.tzinfo is not None:
         ts = ts.tz_convert("UTC").tz_localize(None)

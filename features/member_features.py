@@ -24,7 +24,11 @@ from features.code_groups import (
     to_cutoff,
 )
 from features.errors import DataError
-from features.profile_features import offer_history_features, profile_features
+from features.profile_features import (
+    offer_history_features,
+    offer_history_from_counts,
+    profile_features,
+)
 from features.purchase_features import RFM_COLUMNS, purchase_features
 
 logger = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ def build_member_features(
     trend_days: float = 90,
     spend_mix: bool = True,
     purchases: pd.DataFrame | None = None,
+    offer_counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Member features from everything strictly before ``as_of``.
 
@@ -70,6 +75,10 @@ def build_member_features(
     purchases : DataFrame, optional
         The per-buyer purchase columns already computed elsewhere (the DuckDB
         engine, :mod:`features.relational`); the lines are then not read.
+    offer_counts : DataFrame, optional
+        Per-member offer counts before ``as_of`` computed elsewhere (see
+        :func:`features.profile_features.offer_history_from_counts`); the
+        offer events are then not read.
 
     Returns
     -------
@@ -193,7 +202,10 @@ def build_member_features(
     tenure = np.where(np.isnan(joined_days), out["first_purchase_days"], joined_days)
     out.insert(RFM_COLUMNS.index("first_purchase_days"), "tenure_days", tenure)
 
-    offers = offer_history_features(tables.get("offer_events"), index, cutoff)
+    if offer_counts is None:
+        offers = offer_history_features(tables.get("offer_events"), index, cutoff)
+    else:
+        offers = offer_history_from_counts(offer_counts, index, cutoff)
     offers["coupon_share"] = safe_divide(offers["offers_redeemed"], out["frequency"])
     profile = _take_rows(
         profile_features(members, cutoff), np.r_[rows, np.full(len(extra), -1)], index

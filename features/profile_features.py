@@ -143,6 +143,28 @@ def offer_history_features(
         sent = np.bincount(who[~is_redeem], minlength=n).astype(np.float64)
         redeemed = np.bincount(who[is_redeem], minlength=n).astype(np.float64)
         last = group_max(who[is_redeem], n, ts[is_redeem])
+    return _offer_frame(sent, redeemed, last, index, cutoff)
+
+
+def offer_history_from_counts(
+    counts: pd.DataFrame, index: pd.Index, cutoff: pd.Timestamp
+) -> pd.DataFrame:
+    """:func:`offer_history_features` from per-member counts an engine computed.
+
+    ``counts`` is indexed by member id with ``sent``, ``redeemed`` (events before
+    the cutoff) and ``last_redeemed_ns`` (NaT as :data:`NAT`); members of ``index``
+    it lacks have no history.
+    """
+    rows = counts.reindex(index)
+    last = rows["last_redeemed_ns"].astype("Int64").to_numpy(dtype=np.int64, na_value=NAT)
+    return _offer_frame(
+        rows["sent"].to_numpy(dtype=np.float64, na_value=0.0),
+        rows["redeemed"].to_numpy(dtype=np.float64, na_value=0.0),
+        last, index, cutoff,
+    )
+
+
+def _offer_frame(sent, redeemed, last, index: pd.Index, cutoff: pd.Timestamp) -> pd.DataFrame:
     since = np.where(last != NAT, (cutoff.value - last) / NS_PER_DAY, np.nan)
     return pd.DataFrame(
         {

@@ -72,7 +72,7 @@ def read_table_file(path: Path, table: Table) -> tuple[RawTable | None, Problem 
         else:
             frame = pd.read_parquet(path)
     except UnicodeDecodeError:
-        return None, _encoding_problem(path)
+        return None, encoding_problem(path)
     except pd.errors.EmptyDataError:
         return None, Problem(path.name, "the file is empty; it needs a header line and rows.")
     except (pa.ArrowInvalid, OSError, ValueError, pd.errors.ParserError) as exc:
@@ -95,7 +95,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     )
 
 
-def _encoding_problem(path: Path) -> Problem:
+def encoding_problem(path: Path) -> Problem:
     bad_lines: list[int] = []
     count = 0
     with open(path, "rb") as fh:

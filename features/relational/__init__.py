@@ -15,6 +15,11 @@ What it holds:
   microseconds, frames into the engine, temporary tables, fetching results);
 - :mod:`.tables`: the canonical tables as Ibis tables, from a
   :class:`~features.dataset.Dataset` or from canonical Parquet files;
+- :mod:`.loading`: :func:`load_relational`, a data directory read, checked and
+  cleaned by DuckDB itself (lines never in pandas), with :mod:`.scan` (files as
+  views), :mod:`.columns` and :mod:`.checks` (the loader's checks in SQL) and
+  :mod:`.transactions` (the transactions' checks, cleaning and lines view)
+  and :mod:`.events` (the offer events' checks, cleaning and per-member counts);
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to
@@ -31,6 +36,7 @@ Imports: :mod:`features` modules only (the lowest layer).
 from features.relational.engine import connect
 from features.relational.items import item_features
 from features.relational.kpis import program_kpis
+from features.relational.loading import RelationalData, load_relational
 from features.relational.members import member_features
 from features.relational.purchases import purchase_aggregates
 from features.relational.spark import connect_spark, java_available, spark_backend
@@ -41,9 +47,11 @@ __all__ = [
     "connect_spark",
     "item_features",
     "java_available",
+    "load_relational",
     "member_features",
     "program_kpis",
     "purchase_aggregates",
+    "RelationalData",
     "spark_backend",
     "tables_from_dataset",
     "tables_from_parquet",

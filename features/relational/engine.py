@@ -36,6 +36,7 @@ def connect(
     # Results are sorted where order matters; not keeping insertion order lets
     # DuckDB stream and spill more under a memory limit.
     con.raw_sql("SET preserve_insertion_order = false")
+    con.raw_sql("SET enable_progress_bar = false")  # library code: no bars on the terminal
     settings = {
         "memory_limit": memory_limit,
         "temp_directory": None if temp_directory is None else str(temp_directory),

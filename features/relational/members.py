@@ -8,9 +8,12 @@ both engines share it.
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 
+from features.code_groups import to_cutoff
 from features.member_features import build_member_features
+from features.relational.events import offer_counts
 from features.relational.purchases import purchase_aggregates
 
 
@@ -29,9 +32,10 @@ def member_features(
     ----------
     lines : Ibis table
         Canonical lines (:mod:`features.relational.tables`).
-    dataset : Dataset or mapping
+    dataset : Dataset, RelationalData or mapping
         Gives ``items``, ``members`` and ``offer_events`` (its ``transactions``
-        are not read).
+        are not read); offer events as an Ibis table (``RelationalData``) are
+        reduced to per-member counts on the engine.
     """
     buys = purchase_aggregates(
         lines,
@@ -41,13 +45,18 @@ def member_features(
         trend_days=trend_days,
         spend_mix=spend_mix,
     )
+    events = _get(dataset, "offer_events")
+    counts = None
+    if isinstance(events, ibis.Table):  # offer events on the engine too
+        counts, events = offer_counts(events, to_cutoff(as_of)), None
     tables = {
         "transactions": buys.iloc[:0],  # unused: the purchases are given
         "items": _get(dataset, "items"),
         "members": _get(dataset, "members"),
-        "offer_events": _get(dataset, "offer_events"),
+        "offer_events": events,
     }
-    return build_member_features(tables, as_of, spend_mix=spend_mix, purchases=buys)
+    return build_member_features(tables, as_of, spend_mix=spend_mix, purchases=buys,
+                                 offer_counts=counts)
 
 
 def _get(obj, name):

@@ -380,3 +380,28 @@ def test_cli_bad_data_is_a_clean_error(data_dir):
     assert result.output.startswith("Error:")
     assert "items" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_on_duckdb_gives_the_same_figures(data_dir, synth_data):
+    """DuckDB reads, checks and aggregates the files itself: the same table as pandas."""
+    for folder in (data_dir, synth_data):
+        args = [str(folder), "--format", "json", "--period", "month"]
+        want = CliRunner().invoke(kpis, args)
+        got = CliRunner().invoke(kpis, [*args, "--engine", "duckdb", "--memory-limit", "500MB"])
+        assert got.exit_code == 0 and want.exit_code == 0, got.output
+        got_rows, want_rows = json.loads(got.output), json.loads(want.output)
+        assert len(want_rows) >= 2
+        for g, w in zip(got_rows, want_rows, strict=True):
+            assert g.keys() == w.keys()
+            for key, value in w.items():
+                assert g[key] == (pytest.approx(value, rel=1e-12)
+                                  if isinstance(value, float) else value), key
+
+
+def test_cli_memory_limit_needs_duckdb_and_bad_data_is_one_error_line(data_dir):
+    result = CliRunner().invoke(kpis, [str(data_dir), "--memory-limit", "1GB"])
+    assert result.exit_code == 2 and "--memory-limit applies to --engine duckdb" in result.output
+    (data_dir / "items.csv").unlink()
+    result = CliRunner().invoke(kpis, [str(data_dir), "--engine", "duckdb"])
+    assert result.exit_code == 1 and "required table 'items' is missing" in result.output
+    assert "Traceback" not in result.output

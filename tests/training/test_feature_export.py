@@ -67,6 +67,10 @@ def test_item_level_export_matches_across_engines(synth_data, tmp_path):
             ["--as-of", AS_OF, "--engine", "duckdb", "--memory-limit", "lots"],
             "DuckDB refused memory_limit='lots'",
         ),
+        (
+            ["--as-of", AS_OF, "--engine", "duckdb", "--memory-limit", "1MB"],
+            "DuckDB ran out of memory under --memory-limit 1MB",
+        ),
     ],
 )
 def test_bad_options_fail_with_a_clear_error_and_write_nothing(

@@ -1,10 +1,13 @@
 """``offers features``: export the member (or item) features of a data directory as of a date.
 
 For inspection by a data scientist and for comparing engines: ``--engine
-duckdb`` runs the per-line aggregations as Ibis expressions on DuckDB
-(:mod:`features.relational`), ``--engine spark`` runs the same expressions on
-Spark, ``--engine pandas`` runs the pandas builders; all give the same table
-(the parity tests hold them equal).
+duckdb`` has DuckDB read, check and clean the lines itself
+(:func:`features.relational.load_relational`) and runs the per-line
+aggregations as Ibis expressions there, so the lines never come into pandas;
+``--engine spark`` runs the same expressions on Spark (the data directory loaded
+with :func:`features.loading.load_dataset`); ``--engine pandas`` loads it so and
+runs the pandas builders. All give the same table and the same errors (the
+parity tests hold them equal).
 """
 
 from __future__ import annotations
@@ -64,9 +67,10 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) ->
 
     Columns: the docstrings of features.member_features.build_member_features
     and features.item_features.build_item_features. The data directory is read
-    and validated as by `offers train` (same errors); nothing is written on error.
-    pandas is the default engine: on data that fits in memory it is faster
-    (bench/RESULTS.md, Engines).
+    and validated as by `offers train` (same checks and errors); nothing is
+    written on error. With --engine duckdb, DuckDB streams the transactions file
+    (CSV or Parquet) and peak memory does not grow with the number of lines;
+    --memory-limit caps it (DuckDB spills to disk above it).
     """
     from features.loading import load_dataset
 
@@ -78,13 +82,12 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) ->
         from features.relational.spark import check_spark
 
         check_spark(spark_master)
-    dataset = load_dataset(data_dir)
     if engine == "pandas":
-        frame = _pandas_features(dataset, as_of, level)
+        frame = _pandas_features(load_dataset(data_dir), as_of, level)
     elif engine == "spark":
-        frame = _spark_features(dataset, as_of, level, spark_master)
+        frame = _spark_features(load_dataset(data_dir), as_of, level, spark_master)
     else:
-        frame = _duckdb_features(dataset, as_of, level, memory_limit)
+        frame = _duckdb_features(data_dir, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
     write_frame_atomic(frame.reset_index(names=key), out)
     click.echo(f"wrote {len(frame):,} {level}s x {frame.shape[1]} features to {out} ({engine})")
@@ -99,14 +102,27 @@ def _pandas_features(dataset, as_of, level):
     return build_member_features(dataset, as_of)
 
 
-def _duckdb_features(dataset, as_of, level, memory_limit):
-    from features.relational import connect, item_features, member_features, tables_from_dataset
+def _duckdb_features(data_dir, as_of, level, memory_limit):
+    import duckdb
+
+    from features.errors import ConfigError
+    from features.relational import connect, item_features, load_relational, member_features
 
     con = connect(memory_limit=memory_limit)
-    lines = tables_from_dataset(con, dataset)["transactions"]
-    if level == "item":
-        return item_features(lines, dataset.items, as_of)
-    return member_features(lines, dataset, as_of)
+    try:
+        data = load_relational(con, data_dir)
+        if level == "item":
+            return item_features(data.transactions, data.items, as_of)
+        return member_features(data.transactions, data, as_of)
+    except duckdb.OutOfMemoryException as exc:
+        limit = f"--memory-limit {memory_limit}" if memory_limit else "its default memory limit"
+        raise ConfigError(
+            f"DuckDB ran out of memory under {limit} ({str(exc).splitlines()[0]}); "
+            "raise --memory-limit (e.g. 1GB): above it DuckDB spills to disk, but some "
+            "steps need a few hundred MB."
+        ) from None
+    finally:
+        con.disconnect()
 
 
 def _spark_features(dataset, as_of, level, master):

@@ -1,7 +1,10 @@
 """``offers kpis``: print the loyalty-program KPIs of a data directory.
 
 The figures are defined in ``docs/kpis.md`` and computed by
-:func:`features.kpis.program_kpis`; this module only loads, formats and prints.
+:func:`features.kpis.program_kpis` (``--engine pandas``) or, with the files read,
+checked and reduced by DuckDB so that no line is held in memory,
+:func:`features.relational.program_kpis` (``--engine duckdb``): the same table.
+This module only loads, formats and prints.
 """
 
 from __future__ import annotations
@@ -56,18 +59,32 @@ _SALES_BLOCK = (
     show_default=True,
     help="table for reading, csv or json for other tools.",
 )
-def kpis(data_dir: str, period: str, fmt: str) -> None:
+@click.option(
+    "--engine",
+    type=click.Choice(["pandas", "duckdb"]),
+    default="pandas",
+    show_default=True,
+    help="pandas loads the lines in memory; duckdb reads, checks and aggregates the files "
+    "out of core (for data larger than memory): the same figures.",
+)
+@click.option(
+    "--memory-limit",
+    default=None,
+    metavar="SIZE",
+    help="DuckDB memory limit, e.g. 2GB; above it DuckDB spills to disk.",
+)
+def kpis(data_dir: str, period: str, fmt: str, engine: str, memory_limit: str | None) -> None:
     """Print retention, churn, activity, sales and offer KPIs of DATA_DIR per period.
 
     Definitions of every figure: docs/kpis.md. Rates are percentages; an
     empty cell (n/a, null) means the figure is undefined for that period,
     e.g. retention when nobody was a member at the period start.
     """
-    from features.loading import load_dataset
-
+    if memory_limit and engine != "duckdb":
+        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
     try:
-        dataset = load_dataset(data_dir)
-        table = program_kpis(dataset, period=period)
+        table = _duckdb_kpis(data_dir, period, memory_limit) if engine == "duckdb" else \
+            _pandas_kpis(data_dir, period)
     except OffersError as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -77,6 +94,24 @@ def kpis(data_dir: str, period: str, fmt: str) -> None:
         click.echo(format_json(table))
     else:
         click.echo(format_table(table, period))
+
+
+def _pandas_kpis(data_dir: str, period: str) -> pd.DataFrame:
+    from features.loading import load_dataset
+
+    return program_kpis(load_dataset(data_dir), period=period)
+
+
+def _duckdb_kpis(data_dir: str, period: str, memory_limit: str | None) -> pd.DataFrame:
+    from features.relational import connect, load_relational
+    from features.relational import program_kpis as engine_kpis
+
+    con = connect(memory_limit=memory_limit)
+    try:
+        data = load_relational(con, data_dir)
+        return engine_kpis(data.transactions, data.members, data.offer_events, period)
+    finally:
+        con.disconnect()
 
 
 def format_csv(table: pd.DataFrame) -> str:

@@ -1,0 +1,123 @@
+"""A table file of a data directory as DuckDB views, read by DuckDB itself.
+
+The relational twin of :func:`features.reading.read_table_file`: CSV cells are
+read as text (so that values can be checked, like the pandas reader's
+``dtype=str``), Parquet columns as stored; column names are stripped. Nothing
+is read into Python: the views stream the file each time a query runs.
+
+Two views per table:
+
+- ``<table>_raw``: the file's columns under their stripped names;
+- ``<table>_rows``: the same plus ``_row``, the 0-based row position in the
+  file (Parquet's ``file_row_number``; for CSV a streaming ``row_number()``,
+  which DuckDB computes in file order). Only the queries that must name rows
+  (error samples, order of first appearance) read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.contract import Table
+from features.errors import Problem
+from features.reading import encoding_problem
+
+ROW = "_row"
+# The file is whitespace (and a byte-order mark) only below this size: checked directly.
+_SMALL_BYTES = 1 << 16
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One table file as DuckDB views (see the module docstring)."""
+
+    table: Table
+    path: Path
+    raw: str  # view name: the file's columns, names stripped
+    rows: str  # view name: the same plus ``_row``
+    types: dict[str, str]  # stripped column name -> DuckDB type, in file order
+    tag: str = ""  # suffix of every view and table name of one load
+
+    def named(self, base: str) -> str:
+        """The name of this load's relation ``base`` (loads on one connection do not clash)."""
+        return f"{base}_{self.tag}" if self.tag else base
+
+    @property
+    def is_csv(self) -> bool:
+        return self.path.suffix.lower() == ".csv"
+
+    @property
+    def row_label(self) -> str:
+        return "line" if self.is_csv else "row"
+
+    def row_numbers(self, positions) -> tuple[int, ...]:
+        """File row numbers for 0-based positions (as ``RawTable.row_numbers``)."""
+        offset = 2 if self.is_csv else 1
+        return tuple(int(p) + offset for p in positions)
+
+
+def quote(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + str(text).replace("'", "''") + "'"
+
+
+def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | None, Problem | None]:
+    """Views over ``path`` in DuckDB connection ``con`` (raw ``duckdb`` connection).
+
+    ``tag`` suffixes the view names, so that several loads can share a connection.
+
+    Returns the scan, or the problem that keeps the file from being read at all
+    (the same problems as :func:`features.reading.read_table_file`).
+    """
+    is_csv = path.suffix.lower() == ".csv"
+    if is_csv and _blank(path):
+        return None, Problem(path.name, "the file is empty; it needs a header line and rows.")
+    source = _csv_source(path) if is_csv else f"read_parquet({literal(str(path))})"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
+    except Exception as exc:  # duckdb's error classes vary by cause
+        text = str(exc)
+        if is_csv and "unicode" in text.lower():
+            return None, encoding_problem(path)
+        kind = "CSV" if is_csv else "Parquet"
+        return None, Problem(path.name, f"cannot be read as {kind}: {_first_line(text)}")
+    names = [(row[0], str(row[0]).strip(), row[1]) for row in described]
+    # pandas reads CSV with skipinitialspace: leading spaces go, and a blank cell is missing.
+    cell = "NULLIF(ltrim({}, ' '), '')" if is_csv else "{}"
+    select = ", ".join(f"{cell.format(quote(orig))} AS {quote(name)}" for orig, name, _ in names)
+    suffix = f"_{tag}" if tag else ""
+    raw, rows = f"{table.name}_raw{suffix}", f"{table.name}_rows{suffix}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(raw)} AS SELECT {select} FROM {source}")
+    if is_csv:
+        numbered = f"SELECT row_number() OVER () - 1 AS {ROW}, * FROM {quote(raw)}"
+    else:
+        with_rows = f"read_parquet({literal(str(path))}, file_row_number = true)"
+        numbered = f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(rows)} AS {numbered}")
+    return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}, tag), None
+
+
+def _csv_source(path: Path) -> str:
+    # Every cell as text; short rows padded with missing values (as pandas does).
+    return (
+        f"read_csv({literal(str(path))}, header = true, all_varchar = true, delim = ',', "
+        "quote = '\"', escape = '\"', null_padding = true, encoding = 'utf-8')"
+    )
+
+
+def _blank(path: Path) -> bool:
+    if path.stat().st_size > _SMALL_BYTES:
+        return False
+    text = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    return not text.strip()
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] if lines else "unreadable"
