@@ -115,7 +115,7 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
         raise DataError(f"no transaction is before as_of={as_of}; cannot build interactions.")
     # The coded lines, computed once: each decayed-count query then only aggregates them.
     con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
-    coded = _coded(past, member_ids, item_ids, name)
+    coded, inputs = _coded(past, member_ids, item_ids, name)
     pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
         n=coded.count(), first_us=coded.ts_us.min()))
     oldest = ((as_of_us - _ints(pairs["first_us"])) / US_PER_DAY).astype(np.float32)
@@ -130,18 +130,19 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
 
     im = PairInteractions(member_ids, item_ids, _ints(pairs["row"]), _ints(pairs["col"]),
                           _ints(pairs["n"]), oldest, decayed, as_of)
-    weakref.finalize(im, _release, con, name)  # the temporary table goes with the object
+    weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
     return im
 
 
-def _release(con, name: str) -> None:
-    """Drop the temporary table ``name``, unless its engine was closed first."""
+def _release(con, names: list[str]) -> None:
+    """Drop the temporary tables ``names``, unless their engine was closed first."""
     try:
-        release(con, name)
+        for name in names:
+            release(con, name)
     except Exception as exc:  # a closed connection or stopped session: nothing left to drop
-        logger.debug("temporary table %s not dropped: %s", name, exc)
+        logger.debug("temporary tables %s not dropped: %s", names, exc)
 
 
 def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +155,9 @@ def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _coded(past, member_ids: np.ndarray, item_ids: np.ndarray, name: str):
-    """``past`` (member_id, item_id, ts_us) as (row, col, ts_us), computed into table ``name``.
+    """``past`` (member_id, item_id, ts_us) as (row, col, ts_us), computed into table ``name``,
+    and the names of the temporary tables it reads (to drop with it: a Spark cached
+    table is a view of them).
 
     The id lists go into temporary tables first: there the engine knows their
     sizes and builds its join hash tables on them, not on the lines (DuckDB
@@ -169,9 +172,7 @@ def _coded(past, member_ids: np.ndarray, item_ids: np.ndarray, name: str):
     joined = past.select("member_id", "item_id", "ts_us").inner_join(ids["row"], "member_id")
     coded = materialize(joined.inner_join(ids["col"], "item_id").select("row", "col", "ts_us"),
                         name)
-    for table in ids.values():
-        release(con, table.get_name())
-    return coded
+    return coded, [table.get_name() for table in ids.values()]
 
 
 def _register_ids(table, column: str, ids):
