@@ -142,9 +142,12 @@ def _before(dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:
     return tx if before.all() else tx.loc[before, ["member_id", "item_id", "timestamp"]]
 
 
-def popularity_only(transactions: pd.DataFrame, items: pd.DataFrame, as_of: pd.Timestamp,
+def popularity_only(transactions, items: pd.DataFrame, as_of: pd.Timestamp,
                     params: dict, top_categories: int) -> dict:
     """The stand-in for a skipped recommender: popularity over the items there are.
+
+    ``transactions`` is the canonical frame or lines on an engine
+    (:class:`models.recommenders.EngineLines`).
 
     A :class:`~models.recommenders.BlendRecommender` whose only weighted component
     is popularity, so it saves and serves like a tuned blend.

@@ -6,7 +6,9 @@ or cluster master, with the run's lines registered once) and runs there, as
 Ibis expressions (:mod:`features.relational`): the member and item features
 (:func:`engine_features`, step "features"), the churn and value windows
 (:func:`models.lifecycle.make_engine_windows`, step "windows"), the
-purchase-cycle summary (step "horizons") and the report's program KPIs
+purchase-cycle summary (step "horizons"), the recommenders' interactions and
+holdout truths (step "recommendations",
+:class:`models.recommenders.EngineLines`) and the report's program KPIs
 (:func:`features.relational.program_kpis`). The results are the frames the
 pandas code gives (parity tests). The other steps still read the loaded lines
 in pandas.

@@ -199,7 +199,9 @@ def train(
     (:mod:`training.engines`, spilling above ``memory_limit``);
     ``engine="spark"`` builds them on Spark (``spark_master``, default
     ``local[*]``) and fits the recommender's ALS with Spark MLlib, one session
-    for the run; the other steps still read the loaded lines in pandas either way.
+    for the run; on either engine the recommenders' interactions are built there
+    too (one entry per bought pair); the other steps still read the loaded lines
+    in pandas either way.
 
     Returns
     -------
@@ -294,7 +296,7 @@ def _stand_in_recommender(run: TrainingRun) -> None:
     offer that targets the recommender's picks (``skipped_models``).
     """
     cfg = run.config["recommend"]
-    tx, _ = without_categories(run.dataset.transactions, run.dataset.items,
+    tx, _ = without_categories(_recommender_lines(run), run.dataset.items,
                                cfg["exclude_categories"])
     params = {c: UNTUNED_GRID[c][0] for c in ("popularity", "buy_again")}
     params["als"] = {**DEFAULT_GRID["als_common"], **UNTUNED_GRID["als"][0],
@@ -369,9 +371,18 @@ def _segmentation(run: TrainingRun) -> None:
     }
 
 
+def _recommender_lines(run: TrainingRun):
+    """The recommenders' lines: on the run's engine when it has one, else the pandas frame."""
+    if run.engine_tables is None:
+        return run.dataset.transactions
+    from models.recommenders.engine_interactions import EngineLines
+
+    return EngineLines(run.engine_tables.lines)
+
+
 def _recommendations(run: TrainingRun) -> None:
     cfg = run.config["recommend"]
-    tx, n_excluded = without_categories(run.dataset.transactions, run.dataset.items,
+    tx, n_excluded = without_categories(_recommender_lines(run), run.dataset.items,
                                         cfg["exclude_categories"])
     grid = {"als_common": {**DEFAULT_GRID["als_common"], "factors": cfg["factors"],
                            "iterations": cfg["iterations"], "random_state": run.config["seed"]}}

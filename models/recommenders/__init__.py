@@ -10,6 +10,12 @@ transactions before a cutoff, then ask for the top items of a batch of members::
     model = make_recommender("blend").fit(interactions)
     items, scores = model.recommend(model.member_rows(["m1", "m2"]), k=10)
 
+The lines may also stay on a relational engine (DuckDB, Spark; issue 11):
+:class:`EngineLines` wraps them, and :func:`tune_recommenders`-style callers
+get :class:`PairInteractions` (one entry per bought pair, decayed counts
+computed by the engine) with the same interface as :class:`InteractionMatrix`
+(both are :class:`Interactions`); :mod:`.lines` says what is asked of the lines.
+
 Category-level recommendations fit the same models on
 :func:`category_interactions`, or aggregate item scores with
 :func:`recommend_categories`.
@@ -26,20 +32,30 @@ from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
 from .category import category_interactions, item_categories, recommend_categories
+from .engine_interactions import EngineLines, build_engine_interactions
 from .factory import RECOMMENDERS, make_recommender, recommender_from_arrays
 from .first_purchase import FirstPurchasePopularityRecommender
-from .interactions import InteractionMatrix, build_interactions
+from .interactions import InteractionMatrix, Interactions, build_interactions
+from .lines import FrameLines, Lines, as_lines
+from .pairs import PairInteractions
 from .popularity import PopularityRecommender
 
 __all__ = [
     "ALSRecommender",
     "BlendRecommender",
     "BuyAgainRecommender",
+    "EngineLines",
     "FirstPurchasePopularityRecommender",
+    "FrameLines",
     "InteractionMatrix",
+    "Interactions",
+    "Lines",
+    "PairInteractions",
     "PopularityRecommender",
     "RECOMMENDERS",
     "Recommender",
+    "as_lines",
+    "build_engine_interactions",
     "build_interactions",
     "category_interactions",
     "item_categories",

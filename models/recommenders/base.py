@@ -23,7 +23,7 @@ import numpy as np
 
 from features.errors import DataError, NotFittedError
 
-from .interactions import InteractionMatrix, lookup
+from .interactions import InteractionMatrix, Interactions, lookup
 
 logger = logging.getLogger(__name__)
 
@@ -185,11 +185,11 @@ class Recommender:
         """Learn from ``interactions``; returns ``self``."""
         raise NotImplementedError
 
-    def _fit_common(self, interactions: InteractionMatrix) -> None:
+    def _fit_common(self, interactions: Interactions) -> None:
         """Store ids and purchases; called first by every subclass's ``fit``."""
-        if not isinstance(interactions, InteractionMatrix):
+        if not isinstance(interactions, Interactions):
             raise DataError(
-                f"fit expects an InteractionMatrix, got {type(interactions).__name__}; "
+                f"fit expects Interactions, got {type(interactions).__name__}; "
                 "build one with build_interactions(transactions, as_of)."
             )
         bought = interactions.purchased()

@@ -21,6 +21,7 @@ from features.errors import ConfigError, DataError
 
 from .base import _CHUNK_CELLS, top_k
 from .interactions import InteractionMatrix
+from .lines import FrameLines, Lines
 
 logger = logging.getLogger(__name__)
 
@@ -193,16 +194,17 @@ def without_categories(
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions (``item_id``).
+    transactions : DataFrame or Lines
+        Canonical transactions (``item_id``), or lines on an engine
+        (:class:`~models.recommenders.engine_interactions.EngineLines`).
     items : DataFrame
         The canonical items table (``item_id``, ``category`` and optionally ``department``).
     excluded : iterable of str
 
     Returns
     -------
-    transactions : DataFrame
-        The kept lines (the input itself when nothing is excluded).
+    transactions : DataFrame or Lines
+        The kept lines, of the input's kind (the input itself when nothing is excluded).
     n_items : int
         Items excluded.
 
@@ -225,12 +227,10 @@ def without_categories(
     gone = items.loc[hit, "item_id"].astype(str)
     if gone.empty:
         return transactions, 0
-    item = transactions["item_id"]
-    if isinstance(item.dtype, pd.CategoricalDtype):  # per category, not per line: fast
-        codes = item.cat.codes.to_numpy()
-        hit_cat = np.append(item.cat.categories.astype(str).isin(set(gone)), False)
-        drop = hit_cat[codes]  # code -1 (missing) picks the appended False
-    else:
-        drop = item.astype(str).isin(set(gone)).to_numpy()
-    logger.info("recommenders leave out %d excluded item(s) (%d lines)", len(gone), int(drop.sum()))
-    return transactions.loc[~drop], int(len(gone))
+    if isinstance(transactions, Lines):  # lines on an engine: an anti-join there
+        logger.info("recommenders leave out %d excluded item(s)", len(gone))
+        return transactions.without_items(gone.to_numpy()), int(len(gone))
+    kept = FrameLines(transactions).without_items(gone.to_numpy()).frame
+    logger.info("recommenders leave out %d excluded item(s) (%d lines)", len(gone),
+                len(transactions) - len(kept))
+    return kept, int(len(gone))

@@ -53,16 +53,11 @@ class FirstPurchasePopularityRecommender(PopularityRecommender):
             raise ConfigError(f"half_life_days={self.half_life_days} should be > 0 or None.")
         self._fit_common(interactions)
         n_items = interactions.n_items
-        key = interactions.rows.astype(np.int64) * n_items + interactions.cols
-        order = np.lexsort((-interactions.age_days, key))  # per pair, the oldest line first
-        key = key[order]
-        first = np.ones(len(key), dtype=bool)
-        first[1:] = key[1:] != key[:-1]
-        cols = (key[first] % max(n_items, 1)).astype(np.int64)
+        _, cols, ages = interactions.first_purchase_ages()
         if self.half_life_days is None:
             weights = np.ones(len(cols))
         else:
-            weights = np.exp2(-interactions.age_days[order][first] / self.half_life_days)
+            weights = np.exp2(-ages / self.half_life_days)
         self.item_scores_ = np.bincount(cols, weights=weights, minlength=n_items).astype(
             np.float32
         )

@@ -117,7 +117,126 @@ def apply_weighting(
     return out
 
 
-class InteractionMatrix:
+class Interactions:
+    """What the recommenders read from the purchase lines before a cutoff.
+
+    Every model needs only per (member, item) aggregates: line counts
+    (:attr:`matrix`), time-decayed counts (:meth:`decayed_counts`) and the age
+    of each member's first purchase of each item (:meth:`first_purchase_ages`).
+    Two forms hold them: :class:`InteractionMatrix` keeps every line in memory
+    (:func:`build_interactions`); :class:`~models.recommenders.pairs.PairInteractions`
+    keeps one entry per pair and asks a relational engine for the decayed
+    counts (:func:`~models.recommenders.engine_interactions.build_engine_interactions`).
+
+    Members are the rows, items the columns, both numbered in sorted id order:
+    ``member_ids`` and ``item_ids`` (ndarray of str) and ``as_of`` (the cutoff).
+    """
+
+    member_ids: np.ndarray
+    item_ids: np.ndarray
+    as_of = None
+    _counts = None
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.member_ids), len(self.item_ids)
+
+    @property
+    def n_members(self) -> int:
+        return len(self.member_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    @property
+    def n_lines(self) -> int:
+        """Purchase lines before ``as_of``."""
+        raise NotImplementedError
+
+    @property
+    def matrix(self) -> sp.csr_matrix:
+        """Member x item purchase-line counts (float32 CSR); do not modify it."""
+        if self._counts is None:
+            self._counts = self._count_matrix()
+        return self._counts
+
+    def _count_matrix(self) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def decayed_counts(self, half_life_days: float | None = None) -> sp.csr_matrix:
+        """Member x item counts where each line weighs ``0.5 ** (age / half_life)``.
+
+        Parameters
+        ----------
+        half_life_days : float or None
+            Age at which a line counts half; ``None`` counts every line as 1.
+
+        Returns
+        -------
+        csr_matrix of float32, shape (n_members, n_items), canonical (sorted, summed).
+        """
+        if half_life_days is None:
+            return self.matrix.copy()
+        if not half_life_days > 0:
+            raise ConfigError(f"half_life_days={half_life_days} should be > 0 or None.")
+        return self._decayed(float(half_life_days))
+
+    def _decayed(self, half_life_days: float) -> sp.csr_matrix:
+        raise NotImplementedError
+
+    def first_purchase_ages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each bought (member, item) pair and the age of its oldest line.
+
+        Returns
+        -------
+        rows, cols : ndarray of int32, shape (n_pairs,)
+            The pairs, sorted by row then column.
+        age_days : ndarray of float32, shape (n_pairs,)
+            Age at ``as_of`` of the pair's first (oldest) purchase line, in days.
+        """
+        raise NotImplementedError
+
+    def roll_up(self, item_groups) -> Interactions:
+        """The same purchases with every item replaced by its group (e.g. its category)."""
+        raise NotImplementedError
+
+    def weighted(
+        self,
+        weighting: str = "count",
+        half_life_days: float | None = None,
+        *,
+        k1: float = 100.0,
+        b: float = 0.8,
+    ) -> sp.csr_matrix:
+        """The confidence matrix for one weighting scheme, see :func:`apply_weighting`."""
+        return apply_weighting(self.decayed_counts(half_life_days), weighting, k1=k1, b=b)
+
+    def purchased(self) -> sp.csr_matrix:
+        """Binary member x item matrix of what each member bought before ``as_of``."""
+        return apply_weighting(self.decayed_counts(None), "binary")
+
+    def member_rows(self, member_ids) -> np.ndarray:
+        """Rows of ``member_ids``; -1 for members with no purchase before ``as_of``."""
+        return lookup(self.member_ids, member_ids)
+
+    def item_columns(self, item_ids) -> np.ndarray:
+        """Columns of ``item_ids``; -1 for items nobody bought before ``as_of``."""
+        return lookup(self.item_ids, item_ids)
+
+    def _group_codes(self, item_groups) -> tuple[np.ndarray, np.ndarray]:
+        """Group code of each item column and the sorted group ids (validated)."""
+        groups = pd.Series(np.asarray(item_groups, dtype=object))
+        if len(groups) != self.n_items:
+            raise DataError(
+                f"item_groups has {len(groups)} entries; expected n_items={self.n_items}."
+            )
+        if groups.isna().any():
+            raise DataError(f"item_groups has {int(groups.isna().sum())} missing values.")
+        return _sorted_codes(groups.astype(str))
+
+
+class InteractionMatrix(Interactions):
     """Purchase lines before a cutoff, indexed by member row and item column.
 
     Build it with :func:`build_interactions`. Members are the rows, items the
@@ -147,27 +266,11 @@ class InteractionMatrix:
         self._counts = None
 
     @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.member_ids), len(self.item_ids)
-
-    @property
-    def n_members(self) -> int:
-        return len(self.member_ids)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.item_ids)
-
-    @property
     def n_lines(self) -> int:
         return len(self.rows)
 
-    @property
-    def matrix(self) -> sp.csr_matrix:
-        """Member x item purchase-line counts (float32 CSR); do not modify it."""
-        if self._counts is None:
-            self._counts = self._to_csr(np.ones(self.n_lines, dtype=np.float32))
-        return self._counts
+    def _count_matrix(self) -> sp.csr_matrix:
+        return self._to_csr(np.ones(self.n_lines, dtype=np.float32))
 
     def __repr__(self) -> str:
         return (
@@ -175,22 +278,7 @@ class InteractionMatrix:
             f"n_lines={self.n_lines}, as_of={self.as_of})"
         )
 
-    def decayed_counts(self, half_life_days: float | None = None) -> sp.csr_matrix:
-        """Member x item counts where each line weighs ``0.5 ** (age / half_life)``.
-
-        Parameters
-        ----------
-        half_life_days : float or None
-            Age at which a line counts half; ``None`` counts every line as 1.
-
-        Returns
-        -------
-        csr_matrix of float32, shape (n_members, n_items), canonical (sorted, summed).
-        """
-        if half_life_days is None:
-            return self.matrix.copy()
-        if not half_life_days > 0:
-            raise ConfigError(f"half_life_days={half_life_days} should be > 0 or None.")
+    def _decayed(self, half_life_days: float) -> sp.csr_matrix:
         weights = np.exp2(-self.age_days / np.float32(half_life_days)).astype(np.float32)
         return self._to_csr(weights)
 
@@ -200,28 +288,16 @@ class InteractionMatrix:
         m.sort_indices()
         return m
 
-    def weighted(
-        self,
-        weighting: str = "count",
-        half_life_days: float | None = None,
-        *,
-        k1: float = 100.0,
-        b: float = 0.8,
-    ) -> sp.csr_matrix:
-        """The confidence matrix for one weighting scheme, see :func:`apply_weighting`."""
-        return apply_weighting(self.decayed_counts(half_life_days), weighting, k1=k1, b=b)
-
-    def purchased(self) -> sp.csr_matrix:
-        """Binary member x item matrix of what each member bought before ``as_of``."""
-        return apply_weighting(self.decayed_counts(None), "binary")
-
-    def member_rows(self, member_ids) -> np.ndarray:
-        """Rows of ``member_ids``; -1 for members with no purchase before ``as_of``."""
-        return lookup(self.member_ids, member_ids)
-
-    def item_columns(self, item_ids) -> np.ndarray:
-        """Columns of ``item_ids``; -1 for items nobody bought before ``as_of``."""
-        return lookup(self.item_ids, item_ids)
+    def first_purchase_ages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n_items = max(self.n_items, 1)
+        key = self.rows.astype(np.int64) * n_items + self.cols
+        order = np.lexsort((-self.age_days, key))  # per pair, the oldest line first
+        key = key[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        pairs = key[first]
+        return ((pairs // n_items).astype(np.int32), (pairs % n_items).astype(np.int32),
+                self.age_days[order][first])
 
     def roll_up(self, item_groups) -> InteractionMatrix:
         """The same lines with every item replaced by its group (e.g. its category).
@@ -236,14 +312,7 @@ class InteractionMatrix:
         InteractionMatrix
             Same members and lines; the columns are the sorted groups.
         """
-        groups = pd.Series(np.asarray(item_groups, dtype=object))
-        if len(groups) != self.n_items:
-            raise DataError(
-                f"item_groups has {len(groups)} entries; expected n_items={self.n_items}."
-            )
-        if groups.isna().any():
-            raise DataError(f"item_groups has {int(groups.isna().sum())} missing values.")
-        group_of_col, group_ids = _sorted_codes(groups.astype(str))
+        group_of_col, group_ids = self._group_codes(item_groups)
         return InteractionMatrix(
             self.member_ids,
             group_ids,

@@ -35,6 +35,8 @@ import scipy.sparse as sp
 
 from features.errors import DataError
 
+from .lines import as_lines
+
 logger = logging.getLogger(__name__)
 
 MODES = ("all", "never_bought")
@@ -79,9 +81,10 @@ def holdout_truth(transactions, interactions, start, end, mode: str = "all") -> 
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions (at least ``member_id``, ``item_id``, ``timestamp``).
-    interactions : InteractionMatrix
+    transactions : DataFrame or Lines
+        Canonical transactions (at least ``member_id``, ``item_id``, ``timestamp``),
+        or lines on an engine (:class:`~models.recommenders.engine_interactions.EngineLines`).
+    interactions : Interactions
         The training interactions (normally built with ``as_of=start``).
     start, end : Timestamp or str
         The holdout window.
@@ -102,15 +105,9 @@ def holdout_truth(transactions, interactions, start, end, mode: str = "all") -> 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     if not start < end:
         raise DataError(f"holdout start={start} should be before end={end}.")
-    ts = transactions["timestamp"]
-    window = transactions.loc[((ts >= start) & (ts < end)).to_numpy(), ["member_id", "item_id"]]
-    if window.empty:
+    m_ids, i_ids = as_lines(transactions).window_pairs(start, end)
+    if len(m_ids) == 0:
         raise DataError(f"no transaction in the holdout window [{start}, {end}).")
-    member = np.asarray(window["member_id"].astype(str).to_numpy(), dtype=str)
-    item = np.asarray(window["item_id"].astype(str).to_numpy(), dtype=str)
-    pairs = pd.DataFrame({"m": member, "i": item}).drop_duplicates()
-    m_ids = np.asarray(pairs["m"].to_numpy(), dtype=str)
-    i_ids = np.asarray(pairs["i"].to_numpy(), dtype=str)
     rows = interactions.member_rows(m_ids)
     cols = interactions.item_columns(i_ids)
     if mode == "never_bought":

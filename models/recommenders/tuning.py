@@ -38,7 +38,8 @@ from features.errors import ConfigError, DataError
 from .base import _CHUNK_CELLS, top_k
 from .blend import COMPONENTS, BlendRecommender, blend_parts
 from .factory import make_recommender
-from .interactions import InteractionMatrix, build_interactions
+from .interactions import Interactions
+from .lines import Lines, as_lines
 from .metrics import (
     MODES,
     HoldoutTruth,
@@ -76,7 +77,7 @@ DEFAULT_GRID: dict = {
 class ValidationSplit:
     """Training interactions and the holdout truths of a time-based split."""
 
-    interactions: InteractionMatrix
+    interactions: Interactions
     truths: dict[str, HoldoutTruth]
     start: pd.Timestamp
     end: pd.Timestamp
@@ -121,8 +122,9 @@ def validation_split(transactions, as_of, holdout_days: float = 28) -> Validatio
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions.
+    transactions : DataFrame or Lines
+        Canonical transactions, or lines on an engine
+        (:class:`~models.recommenders.engine_interactions.EngineLines`).
     as_of : Timestamp or str
         End of the holdout window (exclusive); lines from it on are not used.
     holdout_days : float
@@ -132,8 +134,9 @@ def validation_split(transactions, as_of, holdout_days: float = 28) -> Validatio
         raise ConfigError(f"holdout_days={holdout_days} should be > 0.")
     end = pd.Timestamp(as_of)
     start = end - pd.Timedelta(days=holdout_days)
-    interactions = build_interactions(transactions, start)
-    truths = {m: holdout_truth(transactions, interactions, start, end, mode=m) for m in MODES}
+    lines = as_lines(transactions)
+    interactions = lines.interactions(start)
+    truths = {m: holdout_truth(lines, interactions, start, end, mode=m) for m in MODES}
     return ValidationSplit(interactions, truths, start, end)
 
 
@@ -224,22 +227,23 @@ def _blend_grid(components, split, k, als_weights, pop_weights, n_candidates):
     return results
 
 
-def _member_sample(transactions, max_members, random_state):
-    """The lines of a seeded sample of ``max_members`` members, if there are more."""
+def _member_sample(lines: Lines, max_members, random_state):
+    """The lines of a seeded sample of ``max_members`` members, if there are more.
+
+    The draw depends only on the seed and the sorted member ids, so it picks
+    the same members whatever holds the lines (pandas or an engine).
+    """
     if max_members is None:
-        return transactions, False
+        return lines, False
     if not isinstance(max_members, (int, np.integer)) or max_members < 1:
         raise ConfigError(f"max_members={max_members!r} should be a positive integer or None.")
-    members = transactions["member_id"]
-    codes, uniques = pd.factorize(members, sort=False)
-    if len(uniques) <= max_members:
-        return transactions, False
+    ids = lines.member_ids()
+    if len(ids) <= max_members:
+        return lines, False
     rng = np.random.default_rng(random_state)
-    chosen = np.zeros(len(uniques), dtype=bool)
-    chosen[rng.choice(len(uniques), size=max_members, replace=False)] = True
-    keep = chosen[codes]
-    logger.info("validating on a sample of %d of %d members", max_members, len(uniques))
-    return transactions.loc[keep, ["member_id", "item_id", "timestamp"]], True
+    chosen = np.sort(ids[rng.choice(len(ids), size=max_members, replace=False)])
+    logger.info("validating on a sample of %d of %d members", max_members, len(ids))
+    return lines.of_members(chosen), True
 
 
 def _best_weights(components, split, k, space, n_candidates, trials):
@@ -299,8 +303,9 @@ def tune_recommenders(
 
     Parameters
     ----------
-    transactions : DataFrame
-        Canonical transactions.
+    transactions : DataFrame or Lines
+        Canonical transactions, or lines on an engine
+        (:class:`~models.recommenders.engine_interactions.EngineLines`).
     as_of : Timestamp or str
         Training cutoff of the final model: validation trains before
         ``as_of - holdout_days`` and evaluates on ``[as_of - holdout_days, as_of)``.
@@ -336,8 +341,8 @@ def tune_recommenders(
     for key in ("popularity", "buy_again", "als", "blend_als", "blend_popularity", *NEW_GRID):
         if not space[key]:
             raise ConfigError(f"grid[{key!r}] is empty; give at least one candidate.")
-    transactions, sampled = _member_sample(transactions, max_members, random_state)
-    split = validation_split(transactions, as_of, holdout_days)
+    lines, sampled = _member_sample(as_lines(transactions), max_members, random_state)
+    split = validation_split(lines, as_of, holdout_days)
     im, truths = split.interactions, split.truths
     trials: list[dict] = []
 
@@ -396,7 +401,8 @@ def fit_tuned(
 
     Parameters
     ----------
-    transactions : DataFrame
+    transactions : DataFrame or Lines
+        Canonical transactions, or lines on an engine.
     as_of : Timestamp or str
     params : dict
         :attr:`TuningResult.params`.
@@ -416,7 +422,7 @@ def fit_tuned(
     missing = [c for c in COMPONENTS if c not in params]
     if missing:
         raise ConfigError(f"params lack {missing}; pass TuningResult.params.")
-    interactions = build_interactions(transactions, as_of)
+    interactions = as_lines(transactions).interactions(as_of)
     if interactions.n_members == 0:
         raise DataError(f"no member bought before as_of={as_of}.")
     fitted = {}

@@ -70,22 +70,31 @@ def test_train_command_passes_the_engine_and_memory_limit_on(synth_data, tmp_pat
     assert seen["engine"] == "duckdb" and seen["memory_limit"] == "1GB"
 
 
-def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifacts, tmp_path):
-    """Features, windows and KPIs on DuckDB: the same segments and churn and value models.
+def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifacts, tmp_path,
+                                                     monkeypatch):
+    """Features, windows, KPIs and recommenders on DuckDB: the same segments, churn and
+    value models, and recommendation metrics.
 
     The windows are equal to 1e-9 (tests/models/test_engine_windows.py), not bit for
     bit: sums in another order can split a histogram bin differently, so the models
     are held to the issue's bar (ranks Spearman > 0.99), not to equality.
     """
+    import importlib
     import json
 
     from scipy.stats import spearmanr
 
     from tests.conftest import SERVING_FAST
 
+    module = importlib.import_module("models.recommenders.engine_interactions")
+    built = []
+    build = module.build_engine_interactions
+    monkeypatch.setattr(module, "build_engine_interactions",
+                        lambda *a, **kw: built.append(build(*a, **kw)) or built[-1])
     out, _ = trained_artifacts
     _, run = train(synth_data, tmp_path / "art", config=load_config(**SERVING_FAST),
                    engine="duckdb")
+    assert len(built) == 2  # the validation split's and the final fit's interactions
     want = json.loads((out / "current" / "metrics.json").read_text())
     for model, metric in (("churn", "roc_auc"), ("value", "spearman")):
         assert run.metrics[model]["horizon_days"] == want[model]["horizon_days"]
@@ -104,3 +113,13 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
         scored = before[column].notna()  # members without a purchase have no score
         assert (after[column].notna() == scored).all() and scored.sum() > 500
         assert spearmanr(after[column][scored], before[column][scored]).statistic > 0.99, column
+    # the recommenders' interactions came from the engine (pair level); decayed counts
+    # differ from pandas by float rounding only, so the validation metrics agree closely
+    rec, want_rec = run.metrics["recommend"], want["recommend"]
+    assert rec["params"] == want_rec["params"]
+    assert rec["validation_members"] == want_rec["validation_members"]
+    measured = [key for key in want_rec if "@" in key]
+    assert len(measured) >= 16
+    for key in measured:
+        assert rec[key] == pytest.approx(want_rec[key], rel=1e-6, abs=1e-9), key
+    assert (after["top_categories"].map(list) == before["top_categories"].map(list)).mean() > 0.99

@@ -58,6 +58,12 @@ def test_train_on_spark_gives_the_pandas_engines_segments_and_churn_ranks(
     assert buyers.sum() > 100 and got["churn_risk"].notna().tolist() == buyers.tolist()
     rho = spearmanr(got.loc[buyers, "churn_risk"], want.loc[buyers, "churn_risk"]).statistic
     assert rho > 0.99
+    got_rec = open_version(spark_out).manifest["metrics"]["recommend"]
+    want_rec = open_version(pandas_out).manifest["metrics"]["recommend"]
+    # The recommenders' interactions were built on Spark: the models that do not
+    # factorise (the ALS is MLlib's here) agree with pandas up to float rounding.
+    for key in [k for k in want_rec if "@" in k and k.startswith(("popularity_", "buy_again_"))]:
+        assert got_rec[key] == pytest.approx(want_rec[key], rel=1e-6, abs=1e-9), key
 
 
 def test_spark_fits_the_als_with_mllib_and_it_ranks_as_well_as_implicits(
