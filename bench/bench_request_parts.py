@@ -14,6 +14,8 @@ it times, per request (median over ``--repeat`` passes, one BLAS thread):
   memoised per member, i.e. everything but the model work (routing, hooks,
   API key, event store read, JSON, metrics, access log);
 * ``app``: the project's app as served;
+* ``app, no decision log``: the same with ``decision_log = false`` (what logging
+  every decision for replay costs a request, the writer thread included);
 * ``model work``: the engine's ``decide`` or the bundle's
   ``recommend_with_categories`` alone (what the views call);
 * ``floor``: ``bench/floor_app.py`` called as a WSGI app.
@@ -91,6 +93,9 @@ def measure(artifacts_dir: str, repeat: int) -> dict:
     logging.getLogger("serving").setLevel(logging.INFO)
     app = create_app({"ARTIFACTS_DIR": artifacts_dir, "API_KEYS": {key: ["read"]},
                       "EVENTS_DB": str(Path(tmp) / "events.sqlite3")})
+    unlogged = create_app({"ARTIFACTS_DIR": artifacts_dir, "API_KEYS": {key: ["read"]},
+                           "EVENTS_DB": str(Path(tmp) / "events-unlogged.sqlite3"),
+                           "DECISION_LOG": False})
     floor = create_floor(artifacts_dir, key)
     bare = Flask("bare")
     bare.add_url_rule("/v1/members/<member_id>/<what>", "bare",
@@ -109,11 +114,13 @@ def measure(artifacts_dir: str, repeat: int) -> dict:
         members = [p.split("/")[3] for p in paths]
         row = {"flask, empty view": per_request_us(bare, envs, repeat),
                "app": per_request_us(app, envs, repeat),
+               "app, no decision log": per_request_us(unlogged, envs, repeat),
                "model work": model_us(work[endpoint], members, repeat),
                "floor": per_request_us(floor, envs, repeat)}
         row["app, model work cached"] = _cached_app_us(app, endpoint, envs, repeat)
         out[endpoint] = row
     app.extensions["offers_store"].close()
+    unlogged.extensions["offers_store"].close()
     return out
 
 
@@ -142,7 +149,8 @@ def _cached_app_us(app, endpoint: str, envs: list[dict], repeat: int) -> float:
 
 def table(parts: dict) -> list[str]:
     """Markdown table of the parts."""
-    order = ("flask, empty view", "app, model work cached", "model work", "app", "floor")
+    order = ("flask, empty view", "app, model work cached", "model work", "app",
+             "app, no decision log", "floor")
     lines = ["| per request, in process (us) | " + " | ".join(order) + " |",
              "|---|" + "---:|" * len(order)]
     for endpoint, row in parts.items():
