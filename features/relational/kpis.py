@@ -71,7 +71,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     freq = _check_period(period)
     per_months = {"M": 1, "Q": 3, "Y": 12}[freq]
     span = to_frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
-                                  n=lines.count()))
+                                    n=lines.count()))
     if int(span["n"].iloc[0]) == 0:
         raise DataError("transactions are empty: there is no period to compute KPIs for.")
     first = pd.Timestamp(int(span["first"].iloc[0]), unit="us")
@@ -110,9 +110,8 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     ))
     revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
 
-    for name, frame in (("active_members", activity), ("retained_members", activity),
-                        ("baskets", activity)):
-        out[name] = _by_period(frame, name, n_periods).astype("int64")
+    for name in ("active_members", "retained_members", "baskets"):
+        out[name] = _by_period(activity, name, n_periods).astype("int64")
     repeat_members = _by_period(activity, "repeat_members", n_periods)
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]

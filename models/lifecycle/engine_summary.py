@@ -37,8 +37,8 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     """
     as_of = pd.Timestamp(as_of)
     before = lines.filter(lines.ts_us < as_of.value // 1000)
-    days = before.group_by(["member_id", before.ts_us.__floordiv__(US_PER_DAY).name("day")]) \
-        .aggregate(amount=before.amount.sum())
+    day = (before.ts_us // US_PER_DAY).name("day")
+    days = before.group_by(["member_id", day]).aggregate(amount=before.amount.sum())
     first = days.day.min().over(ibis.window(group_by="member_id"))
     days = days.mutate(repeat=ibis.ifelse((days.day > first) & (days.amount > 0), days.amount,
                                           ibis.null("float64")))

@@ -60,7 +60,9 @@ def make_engine_windows(
         Canonical lines (:mod:`features.relational.tables`).
     tables : mapping
         The small canonical tables the member features read: ``items``,
-        ``members`` and ``offer_events`` (pandas frames; the last two may be None).
+        ``members`` and ``offer_events`` (pandas frames; the last two may be
+        None; the events may also be an Ibis table, as
+        :func:`features.relational.load_relational` gives them).
     as_of, horizon_days, n_windows, step_days, max_members, random_state
         As in :func:`~models.lifecycle.windows.make_windows`.
     """
@@ -71,7 +73,7 @@ def make_engine_windows(
     buyers = to_frame(past.select("member_id").distinct())["member_id"].astype(str)
     if buyers.empty:
         raise DataError(f"no transactions before as_of={as_of}.")
-    n, fraction, kept = len(buyers), 1.0, None
+    n, fraction, kept, sample = len(buyers), 1.0, None, None
     if max_members is not None and n > max_members:
         if int(max_members) != max_members or max_members < 1:
             raise ConfigError(
@@ -83,7 +85,7 @@ def make_engine_windows(
         sample = register_frame(ibis.get_backend(lines), "window_members",
                                 pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
         past = past.semi_join(sample, "member_id")
-    small = _small_tables(tables, as_of, kept)
+    small = _small_tables(tables, as_of, kept, sample)
     if horizon_days is None:
         horizon_days = engine_horizon_days(past)
     first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
@@ -145,12 +147,19 @@ def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
     return feats.loc[eligible], outcomes
 
 
-def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None) -> dict:
-    """``items``, and ``members`` and ``offer_events`` before ``as_of`` of the sample."""
+def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None, sample) -> dict:
+    """``items``, and ``members`` and ``offer_events`` before ``as_of`` of the sample.
+
+    The offer events may be a frame or, as the DuckDB loader gives them, a table
+    on the engine (``ts_us``), which stays there.
+    """
     out = {"items": tables["items"]}
     for name in ("members", "offer_events"):
         frame = tables.get(name)
-        if frame is not None and len(frame):
+        if isinstance(frame, ibis.Table):
+            frame = frame.filter(frame.ts_us < _us(as_of)) if "ts_us" in frame.columns else frame
+            frame = frame if sample is None else frame.semi_join(sample, "member_id")
+        elif frame is not None and len(frame):
             if name == "offer_events" and "timestamp" in frame:
                 early = frame["timestamp"].to_numpy() < as_of.to_datetime64()
                 frame = frame if early.all() else frame[early]

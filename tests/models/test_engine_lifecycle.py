@@ -58,6 +58,20 @@ def test_windows_equal_pandas_on_a_member_sample_and_other_options(synth):
     assert_same_windows(got, want)
 
 
+def test_windows_from_files_read_by_duckdb_equal_pandas(synth, synth_data):
+    """Out of core end to end: lines and offer events as the DuckDB loader reads them."""
+    from features.relational import load_relational
+
+    ds, _, _, as_of = synth
+    data = load_relational(connect(), synth_data, now="2100-01-01")
+    small = {"items": data.items, "members": data.members, "offer_events": data.offer_events}
+    want = make_windows(ds, as_of, 21, max_members=300, random_state=1)
+    got = make_engine_windows(data.transactions, small, as_of, 21, max_members=300,
+                              random_state=1)
+    assert want.features["offers_sent"].gt(0).any()
+    assert_same_windows(got, want)
+
+
 def test_the_horizon_rule_agrees_with_pandas(synth):
     ds, lines, _, _ = synth
     assert engine_horizon_days(lines) == default_horizon_days(ds.transactions)
