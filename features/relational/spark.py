@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import warnings
 from contextlib import contextmanager
 from urllib.parse import urlsplit
@@ -21,6 +22,8 @@ from features.errors import ConfigError
 DEFAULT_MASTER = "local[*]"
 LOCAL_SHUFFLE_PARTITIONS = 4
 CONNECT_TIMEOUT_S = 5.0
+#: Settings fixed when the session starts (a running session refuses to change them).
+_STATIC = ("spark.sql.warehouse.dir",)
 
 
 def connect_spark(
@@ -85,6 +88,9 @@ def connect_spark(
     if local:  # no network lookups of this host's name for a one-machine run
         settings["spark.driver.host"] = "127.0.0.1"
         settings["spark.driver.bindAddress"] = "127.0.0.1"
+        # Nothing is stored as a Spark table: no empty spark-warehouse/ in the user's folder.
+        settings["spark.sql.warehouse.dir"] = os.path.join(tempfile.gettempdir(),
+                                                           "offers-spark-warehouse")
     if driver_memory is not None:
         settings["spark.driver.memory"] = str(driver_memory)
     settings.update({k: str(v) for k, v in (conf or {}).items()})
@@ -204,7 +210,7 @@ def _session(master: str, app_name: str, settings: dict):
         ) from None
     session.sparkContext.setLogLevel("ERROR")
     for key, value in settings.items():  # a running session (getOrCreate) keeps its own
-        if key.startswith("spark.sql."):
+        if key.startswith("spark.sql.") and key not in _STATIC:
             session.conf.set(key, value)
     return session
 
