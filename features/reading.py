@@ -22,13 +22,9 @@ logger = logging.getLogger(__name__)
 MAX_BAD_LINES_SHOWN = 3
 
 
-@dataclass
-class RawTable:
-    """A table as read from its file, before any parsing."""
-
-    table: Table
-    path: Path
-    frame: pd.DataFrame
+class FileRows:
+    """Where a table's rows sit in its file (for messages): CSV lines, the header being
+    line 1, or 1-based Parquet rows. Mixed into classes with a ``path``."""
 
     @property
     def is_csv(self) -> bool:
@@ -42,6 +38,15 @@ class RawTable:
         """File row numbers for 0-based positions: CSV lines (header is line 1) or 1-based rows."""
         offset = 2 if self.is_csv else 1
         return tuple(int(p) + offset for p in positions)
+
+
+@dataclass
+class RawTable(FileRows):
+    """A table as read from its file, before any parsing."""
+
+    table: Table
+    path: Path
+    frame: pd.DataFrame
 
 
 def find_table_file(data_dir: Path, table: Table) -> tuple[Path | None, Problem | None]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from features.contract import Table
 from features.errors import Problem
-from features.reading import encoding_problem
+from features.reading import FileRows, encoding_problem
 
 ROW = "_row"
 # The file is whitespace (and a byte-order mark) only below this size: checked directly.
@@ -29,7 +29,7 @@ _SMALL_BYTES = 1 << 16
 
 
 @dataclass(frozen=True)
-class Scan:
+class Scan(FileRows):
     """One table file as DuckDB views (see the module docstring)."""
 
     table: Table
@@ -42,19 +42,6 @@ class Scan:
     def named(self, base: str) -> str:
         """The name of this load's relation ``base`` (loads on one connection do not clash)."""
         return f"{base}_{self.tag}" if self.tag else base
-
-    @property
-    def is_csv(self) -> bool:
-        return self.path.suffix.lower() == ".csv"
-
-    @property
-    def row_label(self) -> str:
-        return "line" if self.is_csv else "row"
-
-    def row_numbers(self, positions) -> tuple[int, ...]:
-        """File row numbers for 0-based positions (as ``RawTable.row_numbers``)."""
-        offset = 2 if self.is_csv else 1
-        return tuple(int(p) + offset for p in positions)
 
 
 def quote(name: str) -> str:
