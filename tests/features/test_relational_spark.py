@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -19,9 +17,6 @@ from features.relational import (
     tables_from_parquet,
 )
 from features.relational.portable import to_frame
-
-CJ = Path(__file__).resolve().parents[2] / "data" / "completejourney"
-CJ_MAIN = Path("/work/main/data/completejourney")
 
 
 @pytest.fixture(scope="module")
