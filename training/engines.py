@@ -35,6 +35,14 @@ class EngineTables:
     small: dict
     owns_session: bool = True  # False: a Spark session that was running before is left so
 
+    def member_dataset(self, member_ids=None):
+        """A pandas :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and
+        member rows (default every member): for the steps that learn from a member sample
+        (:func:`features.relational.frames.member_dataset`)."""
+        from features.relational.frames import member_dataset
+
+        return member_dataset(self.con, self.lines, self.small, member_ids)
+
     def close(self) -> None:
         if self.owns_session:
             self.con.disconnect()

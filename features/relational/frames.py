@@ -1,0 +1,104 @@
+"""Canonical pandas frames from tables on an engine: some members' lines, the offer events.
+
+Most training steps run on the engine and bring back one row per member or
+item. The steps that learn from a *member sample* (the offer-response and
+uplift models build member features at every send day of the sampled members)
+still read those members' lines in pandas: :func:`member_dataset` fetches the
+lines of just those members (a semi-join against the ids, on DuckDB or Spark)
+into a :class:`~features.dataset.Dataset` in the pandas loader's canonical
+form, so the pandas code runs on it unchanged and memory grows with the sample,
+not with the data. :func:`events_frame` turns the engine's offer events (one
+row per send, redemption or holdout: far fewer than lines) into the canonical
+events frame.
+
+>>> sample = member_dataset(con, lines, small, ["m1", "m7"])   # doctest: +SKIP
+>>> sample.transactions.dtypes["member_id"]                      # doctest: +SKIP
+CategoricalDtype(categories=['m1', 'm7'], ordered=False, categories_dtype=object)
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from features.dataset import CleaningReport, Dataset
+from features.relational.portable import register_frame, to_frame
+
+#: Canonical line columns besides the ids and the time, with their pandas dtype.
+_VALUES = {"basket_id": "int64", "quantity": "float64", "amount": "float64",
+           "discount": "float64"}
+_EVENT_IDS = ("member_id", "offer_id", "event", "channel", "campaign_id", "event_id")
+_FETCHES = itertools.count(1)  # names the id tables: a fetch never replaces another's
+
+
+def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
+    """The canonical transactions of ``member_ids`` (default every member) as pandas.
+
+    ``lines`` are canonical lines on ``con`` (:mod:`features.relational.tables`:
+    ``member_id``, ``item_id``, ``ts_us``, ``basket_id``, ``quantity``,
+    ``amount``, ``discount``). The result has the dtypes of
+    :func:`features.loading.load_dataset`'s transactions (ids ``category`` of
+    ``str``, ``timestamp`` ``datetime64[ns]``), rows sorted by member, time,
+    basket and item so that repeated fetches are identical (engines scan in
+    parallel, in no fixed order).
+    """
+    chosen = lines
+    if member_ids is not None:
+        ids = pd.DataFrame({"member_id": pd.Index(member_ids).astype("str").unique()})
+        table = register_frame(con, f"member_ids_{next(_FETCHES)}", ids)
+        chosen = lines.semi_join(table, "member_id")
+    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id"]))
+    out = pd.DataFrame({
+        "member_id": _categories(frame["member_id"]),
+        "item_id": _categories(frame["item_id"]),
+        "timestamp": pd.to_datetime(frame["ts_us"].to_numpy(dtype="int64"), unit="us")
+        .astype("datetime64[ns]"),
+    })
+    for column, dtype in _VALUES.items():
+        out[column] = frame[column].to_numpy(dtype=dtype)
+    return out
+
+
+def events_frame(events) -> pd.DataFrame:
+    """The canonical offer events (:class:`~features.dataset.Dataset`) of an engine's events.
+
+    ``events`` as :func:`features.relational.load_relational` gives them
+    (``member_id``, ``offer_id``, ``event``, ``ts_us`` and the optional
+    ``channel``, ``campaign_id``, ``event_id``).
+    """
+    frame = to_frame(events)
+    out = pd.DataFrame({c: _categories(frame[c]) for c in _EVENT_IDS if c in frame.columns})
+    out["timestamp"] = pd.to_datetime(frame["ts_us"].to_numpy(dtype="int64"), unit="us").astype(
+        "datetime64[ns]")
+    return out
+
+
+def member_dataset(con, lines, small: dict, member_ids=None, *,
+                   cleaning: CleaningReport | None = None) -> Dataset:
+    """A :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and member rows.
+
+    ``small`` holds the canonical pandas ``items``, ``members`` and
+    ``offer_events`` (and optionally ``offers``); the members and events are
+    restricted to ``member_ids`` too (all of them when it is None), as
+    :func:`models.member_sample.restrict_members` does for a pandas dataset.
+    """
+    members, events = small["members"], small["offer_events"]
+    if member_ids is not None:
+        keep = pd.Index(member_ids).astype("str")
+        members = members[members["member_id"].astype("str").isin(keep).to_numpy()]
+        if len(events):
+            events = events[events["member_id"].astype("str").isin(keep).to_numpy()]
+    return Dataset(transactions=lines_frame(con, lines, member_ids), items=small["items"],
+                   members=members.reset_index(drop=True), offer_events=events.reset_index(
+                       drop=True), cleaning=cleaning or CleaningReport(),
+                   offers=small.get("offers"))
+
+
+def _categories(values: pd.Series) -> pd.Categorical:
+    """``values`` (strings or nulls) as a categorical of ``str``, categories sorted."""
+    text = values.to_numpy(dtype=object, na_value=None).copy()
+    known = np.array([v is not None for v in text], dtype=bool)
+    text[known] = text[known].astype(str)
+    return pd.Categorical(text, categories=np.unique(text[known].astype(str)))
