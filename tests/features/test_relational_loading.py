@@ -340,13 +340,12 @@ def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_
 
 
 @pytest.mark.slow
-def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_features(tmp_path):
+def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_features(
+    tmp_path, complete_journey
+):
     from features.member_features import build_member_features
-    from tests.features.test_relational import CJ, CJ_MAIN
 
-    source = CJ if CJ.is_dir() else CJ_MAIN
-    if not source.is_dir():
-        pytest.fail(f"{source} is missing; run `offers import completejourney {CJ}`")
+    source = complete_journey[0]
     tx = pd.read_parquet(source / "transactions.parquet")
     members = tx["member_id"].astype("str")
     tx[members.isin(members.unique()[:80])].to_csv(tmp_path / "transactions.csv", index=False)
