@@ -403,11 +403,13 @@ def _recommendations(run: TrainingRun) -> None:
     tuning = tune_recommenders(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
         max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
+        items=run.dataset.items,
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
     warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
     fitted = fit_tuned(
-        tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"]
+        tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
+        items=run.dataset.items,
     )
     blend = fitted["blend"]
     categories = item_categories(fitted["interactions"], run.dataset.items)
@@ -462,6 +464,9 @@ def _previous_params(run: TrainingRun) -> dict | None:
         grid |= {"first_purchase_popularity": [params["blend"]["first_purchase_popularity"]],
                  "new_als": [new["als"]], "new_popularity": [new["popularity"]],
                  "new_first_purchase": [new["first_purchase_popularity"]]}
+    if new and "category_popularity" in new:  # versions before it search its weight afresh
+        grid |= {"category_popularity": [params["blend"].get("category_popularity") or {}],
+                 "new_category_popularity": [new["category_popularity"]]}
     return grid
 
 
