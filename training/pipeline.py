@@ -60,11 +60,14 @@ UNTUNED_GRID = {
     "als": [DEFAULT_GRID["als"][0]],
     "blend_als": [0.2],
     "blend_popularity": [0.05],
-    # the new-to-you list's own weights (bench/bench_new_to_you.py)
+    # the new-to-you list's own weights (bench/bench_new_to_you.py: first purchase 1 +
+    # ALS 0.5 + category popularity 0.25 beat the same with popularity 0.25 instead)
     "first_purchase_popularity": [{"half_life_days": 30.0}],
     "new_als": [0.5],
-    "new_popularity": [0.25],
+    "new_popularity": [0.0],
     "new_first_purchase": [1.0],
+    "category_popularity": [{"beta": 0.5}],
+    "new_category_popularity": [0.25],
 }
 
 
