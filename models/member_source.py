@@ -22,7 +22,7 @@ A source has the ``offer_events`` and ``offers`` attributes of a dataset, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,13 @@ from features.code_groups import positions
 from features.dataset import Dataset
 from features.errors import ConfigError
 from models.member_sample import restrict_members
+
+#: The order of a fetched member sample's lines, on every engine
+#: (:func:`features.relational.frames.lines_frame` sorts so too): the
+#: features' float sums then add the same numbers in the same order everywhere,
+#: so pandas and the engines build bit-identical rows and learn the same model
+#: (a gradient-boosting fit can tell apart sums that differ in the last bit).
+LINE_ORDER = ("member_id", "timestamp", "basket_id", "item_id", "quantity", "amount", "discount")
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,14 @@ class MemberSource:
 
     @classmethod
     def of_dataset(cls, dataset: Dataset) -> MemberSource:
-        """A source over an in-memory data set (members chosen by a mask)."""
-        return cls(dataset.offer_events, dataset.offers,
-                   lambda ids: restrict_members(dataset, ids), dataset)
+        """A source over an in-memory data set (members chosen by a mask, lines put in
+        :data:`LINE_ORDER` as an engine gives them)."""
+
+        def fetch(ids: pd.Index) -> Dataset:
+            chosen = restrict_members(dataset, ids)
+            return replace(chosen, transactions=in_line_order(chosen.transactions))
+
+        return cls(dataset.offer_events, dataset.offers, fetch, dataset)
 
 
 def member_source(data: Dataset | MemberSource) -> MemberSource:
@@ -110,3 +122,22 @@ def events_of(events: pd.DataFrame, member_ids: pd.Index) -> pd.DataFrame:
     if not len(events):
         return events
     return events[positions(events["member_id"], pd.Index(member_ids).astype("str")) >= 0]
+
+
+def in_line_order(transactions: pd.DataFrame) -> pd.DataFrame:
+    """``transactions`` sorted by :data:`LINE_ORDER` (ids compared as strings)."""
+    keys = []
+    for column in reversed(LINE_ORDER):  # np.lexsort: the last key is the primary one
+        values = transactions[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            names = values.cat.categories.astype(str).to_numpy()
+            rank = np.empty(len(names), dtype=np.int64)
+            rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+            codes = values.cat.codes.to_numpy()
+            keys.append(np.where(codes >= 0, rank[codes], -1))
+        else:
+            keys.append(values.to_numpy())
+    order = np.lexsort(keys)
+    if (order == np.arange(len(order))).all():  # already in order: no copy
+        return transactions.reset_index(drop=True)
+    return transactions.iloc[order].reset_index(drop=True)
