@@ -55,23 +55,43 @@ class MemberSource:
         member rows (items whole).
     dataset : Dataset or None
         The whole pandas data set, when the source is one (None on an engine).
+    rows_from_all : bool
+        With a ``dataset``: build rows that need no sample from all of it (its
+        population values, e.g. the offers' population share, over every
+        member, as before engines existed); False: from the fetched members
+        only, as on an engine (the parity tests' oracle).
     """
 
     offer_events: pd.DataFrame
     offers: pd.DataFrame | None
     fetch: Callable[[pd.Index], Dataset]
     dataset: Dataset | None = None
+    rows_from_all: bool = True
 
     @classmethod
-    def of_dataset(cls, dataset: Dataset) -> MemberSource:
-        """A source over an in-memory data set (members chosen by a mask, lines put in
-        :data:`LINE_ORDER` as an engine gives them)."""
+    def of_dataset(cls, dataset: Dataset, *, rows_from_all: bool = True) -> MemberSource:
+        """A source over an in-memory data set (members chosen by a mask, their lines put
+        in :data:`LINE_ORDER` as an engine gives them)."""
 
         def fetch(ids: pd.Index) -> Dataset:
             chosen = restrict_members(dataset, ids)
             return replace(chosen, transactions=in_line_order(chosen.transactions))
 
-        return cls(dataset.offer_events, dataset.offers, fetch, dataset)
+        return cls(dataset.offer_events, dataset.offers, fetch, dataset, rows_from_all)
+
+    def rows_data(self, member_ids: pd.Index, *, sampled: bool) -> Dataset:
+        """The data to build the rows of ``member_ids`` from: a pandas source's whole data
+        set when they are not a sample (and ``rows_from_all``), else their fetched data.
+
+        On an engine the rows always come from the fetched members' lines, so
+        an engine's population values (the offers' population share, the
+        purchase-cycle prior, which categories get a share column) are those
+        of the members the rows are about, where pandas uses every member's
+        unless it samples: the models agree closely, not bit for bit.
+        """
+        if not sampled and self.rows_from_all and self.dataset is not None:
+            return self.dataset
+        return self.fetch(member_ids)
 
 
 def member_source(data: Dataset | MemberSource) -> MemberSource:

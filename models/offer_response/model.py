@@ -315,10 +315,11 @@ def fit_offer_response(
     otherwise (no offer events, too few, or one class only) an
     :class:`OfferResponsePrior`. The decision is logged at INFO level.
 
-    The rows are built from the data of the members who received offers (or
-    of a sample of them, see ``max_sends``) only: their features and their
-    affinity's population share are those members', whatever else the data
-    holds, so every engine learns the same model from the same members.
+    With a sample (``max_sends``) the rows are built from the sampled
+    members' data, on every engine alike (same members, same lines, same
+    model). Without one, pandas builds them from the whole data set and an
+    engine from the lines of the members who received offers only
+    (:meth:`~models.member_source.MemberSource.rows_data`).
 
     Parameters
     ----------
@@ -373,7 +374,8 @@ def fit_offer_response(
         return OfferResponsePrior().fit()
     logger.info("offer response: %d labelled sends, %d redeemed: fitting OfferResponseModel",
                 n_sends, n_redeemed)
-    rows = build_response_rows(source.fetch(kept), offers, as_of, horizon_days=horizon_days,
+    data = source.rows_data(kept, sampled=fraction < 1.0)
+    rows = build_response_rows(data, offers, as_of, horizon_days=horizon_days,
                                cutoff_freq=cutoff_freq,
                                member_features=_response_member_features)
     model = OfferResponseModel(estimator=estimator, random_state=random_state).fit(rows)

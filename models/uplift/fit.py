@@ -121,11 +121,10 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
     Parameters
     ----------
     dataset : Dataset or MemberSource
-        With ``sent`` and ``holdout`` offer events (``docs/data.md``). The rows
-        are built from the data of the members sent or held out only (their
-        features' population values are those members'); a
-        :class:`~models.member_source.MemberSource` fetches just their lines
-        (how the relational engines run this step).
+        With ``sent`` and ``holdout`` offer events (``docs/data.md``). A
+        :class:`~models.member_source.MemberSource` on an engine fetches just
+        the lines of the members sent or held out (how the relational engines
+        run this step; their features' population values are then those members').
     as_of : timestamp
         What is known; sends whose window is open at ``as_of`` are left out.
     offers : DataFrame
@@ -216,13 +215,14 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
 
 
 def _experiment_members(data: Dataset | MemberSource, as_of) -> Dataset:
-    """The data of the members sent or held out of an offer before ``as_of``: all the rows
-    need (on an engine, the only lines fetched into pandas)."""
+    """The data the rows are built from: the whole pandas data set, or on an engine the
+    lines of the members sent or held out of an offer before ``as_of`` (all the rows
+    need besides population values; :meth:`MemberSource.rows_data`)."""
     source = member_source(data)
     as_of = pd.Timestamp(as_of)
     check_experiment_events(source.offer_events, as_of)
     ids, _ = members_with_events(source.offer_events, as_of, ("sent", "holdout"))
-    return source.fetch(ids)
+    return source.rows_data(ids, sampled=False)
 
 
 def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem) -> list:
