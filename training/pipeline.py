@@ -43,6 +43,7 @@ from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
 from training.horizon_step import fit_horizon_step, horizon_flags
+from training.member_steps import member_source
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
 
@@ -551,7 +552,7 @@ def _offer_response(run: TrainingRun) -> None:
             random_state=run.config["seed"])
 
     model = fit_offer_response(
-        run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
+        member_source(run), campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
         as_of=run.as_of, random_state=run.config["seed"], on_rows=calibrate,
     )
     calibration = found.get("calibration")

@@ -42,15 +42,17 @@ def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
     ``amount``, ``discount``). The result has the dtypes of
     :func:`features.loading.load_dataset`'s transactions (ids ``category`` of
     ``str``, ``timestamp`` ``datetime64[ns]``), rows sorted by member, time,
-    basket and item so that repeated fetches are identical (engines scan in
-    parallel, in no fixed order).
+    basket, item and the values, so that repeated fetches are identical (engines
+    scan in parallel, in no fixed order) and in the order of the pandas member
+    samples (``models.member_source.LINE_ORDER``): equal sums, bit for bit.
     """
     chosen = lines
     if member_ids is not None:
         ids = pd.DataFrame({"member_id": pd.Index(member_ids).astype("str").unique()})
         table = register_frame(con, f"member_ids_{next(_FETCHES)}", ids)
         chosen = lines.semi_join(table, "member_id")
-    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id"]))
+    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id", "quantity",
+                                      "amount", "discount"]))
     out = pd.DataFrame({
         "member_id": _categories(frame["member_id"]),
         "item_id": _categories(frame["item_id"]),
