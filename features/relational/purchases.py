@@ -88,10 +88,14 @@ def purchase_aggregates(
     gap_stats = gaps.group_by("member_id").aggregate(
         gap_mean=gaps.gap.mean(), gap_std=gaps.gap.std(how="pop")
     )
-    distinct = before.group_by("member_id").aggregate(n_items_distinct=before.item_id.nunique())
-    frame = _by_member(per)
-    frame = frame.join(_by_member(gap_stats)).join(_by_member(distinct))
-    release(backend, "member_baskets")
+    frame = _by_member(per).join(_by_member(gap_stats))
+    release(backend, "member_baskets")  # its memory goes to the distinct pairs below
+    # Distinct (member, item) pairs counted, not count(DISTINCT) per member: DuckDB spills
+    # a DISTINCT under a memory limit, where a distinct aggregate ran out of memory at 1M
+    # members / 100M lines under 1 GB.
+    pairs = before.select("member_id", "item_id").distinct()
+    frame = frame.join(_by_member(pairs.group_by("member_id").aggregate(
+        n_items_distinct=pairs.count())))
     out = _derived(frame, cut)
     if spend_mix:
         shares, top_cat, top_dept = _spend_mix(before, items, frame.index, n_categories)

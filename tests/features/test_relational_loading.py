@@ -299,12 +299,12 @@ def test_not_a_directory(tmp_path):
 
 # --- out of core: the loader and the features spill under a memory limit ----------------------
 
-COPIES = 10
+COPIES = 20
 
 
 @pytest.fixture(scope="module")
 def big_dir(synth_data, tmp_path_factory):
-    """The synthetic program repeated under new member ids: ~600k lines of Parquet."""
+    """The synthetic program repeated under new member ids: ~1.2M lines of Parquet."""
     root = tmp_path_factory.mktemp("big")
     tx = pd.read_parquet(Path(synth_data) / "transactions.parquet")
     step = int(tx["basket_id"].max()) + 1
@@ -321,14 +321,14 @@ def big_dir(synth_data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_dir, tmp_path):
-    """24 MB for ~600k lines: DuckDB must spill (it fails when it may not) and agrees."""
+    """36 MB for ~1.2M lines: DuckDB must spill (it fails when it may not) and agrees."""
     import duckdb
 
     root, n_lines = big_dir
     free = load_relational(connect(), root, now="2100-01-01")
     as_of = free.last_timestamp - pd.Timedelta(days=30)
     want = member_features(free.transactions, free, as_of)
-    con = connect(memory_limit="24MB", temp_directory=tmp_path / "spill", threads=1)
+    con = connect(memory_limit="36MB", temp_directory=tmp_path / "spill", threads=1)
     limited = load_relational(con, root, now="2100-01-01")
     assert limited.cleaning == free.cleaning
     assert limited.cleaning.rows_in["transactions"] == n_lines
