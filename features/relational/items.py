@@ -41,17 +41,20 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
     # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
     unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
     priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
+    # Buyers per item from the distinct (item, member) pairs, not count(DISTINCT): DuckDB
+    # spills a grouped aggregate under a memory limit, not a distinct aggregate.
+    pairs = before.group_by(["item_id", "member_id"]).aggregate(recent=is_recent.any())
+    buyers = pairs.group_by("item_id").aggregate(
+        popularity=pairs.count(), recent_popularity=pairs.recent.cast("int64").sum())
     per = before.group_by("item_id").aggregate(
         n_lines=before.count(),
         revenue=before.amount.sum(),
-        popularity=before.member_id.nunique(),
-        recent_popularity=before.member_id.nunique(where=is_recent),
         recent_lines=ibis.ifelse(is_recent, 1, 0).sum(),
         # The median of the priced lines' nulled-out others, not median(where=): Ibis
         # compiles that for Spark into a percentile with a non-constant percentage.
         price=ibis.ifelse(priced, unit, ibis.null("float64")).median(),
     )
-    frame = to_frame(per).set_index("item_id")
+    frame = to_frame(per).set_index("item_id").join(to_frame(buyers).set_index("item_id"))
     frame.index = frame.index.astype("str")
     rows = frame.reindex(items["item_id"].astype("str"))
     n_lines = rows["n_lines"].to_numpy(dtype=np.float64, na_value=0.0)
