@@ -19,6 +19,8 @@ from features.purchase_features import RFM_COLUMNS
 from features.relational.portable import materialize, register_frame, release, to_frame
 
 US_PER_DAY = 86_400 * 10**6
+#: Lines per query of the distinct-items count (:func:`_distinct_items`).
+LINES_PER_PART = 30_000_000
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
 
 
@@ -90,12 +92,7 @@ def purchase_aggregates(
     )
     frame = _by_member(per).join(_by_member(gap_stats))
     release(backend, "member_baskets")  # its memory goes to the distinct pairs below
-    # Distinct (member, item) pairs counted, not count(DISTINCT) per member: DuckDB spills
-    # a DISTINCT under a memory limit, where a distinct aggregate ran out of memory at 1M
-    # members / 100M lines under 1 GB.
-    pairs = before.select("member_id", "item_id").distinct()
-    frame = frame.join(_by_member(pairs.group_by("member_id").aggregate(
-        n_items_distinct=pairs.count())))
+    frame = frame.join(_distinct_items(before, float(frame["n_lines"].sum())))
     out = _derived(frame, cut)
     if spend_mix:
         shares, top_cat, top_dept = _spend_mix(before, items, frame.index, n_categories)
@@ -111,6 +108,27 @@ def purchase_aggregates(
         index=frame.index,
     )
     return pd.concat([out, shares, tail], axis=1)
+
+
+def _distinct_items(before, n_lines: float) -> pd.DataFrame:
+    """``n_items_distinct`` per member: distinct (member, item) pairs counted.
+
+    Not count(DISTINCT) per member, which DuckDB cannot spill; and above
+    :data:`LINES_PER_PART` lines, one query per slice of members (by a hash of
+    the id), so the pairs' hash table stays a slice's size: over 100M lines at
+    1M members, one query ran out of a 1 GB limit inside ``offers train``.
+    """
+    parts = max(1, int(np.ceil(n_lines / LINES_PER_PART)))
+    frames = []
+    for part in range(parts):
+        chosen = before
+        if parts > 1:
+            h = before.member_id.hash()
+            chosen = before.filter(((h % parts) + parts) % parts == part)  # hash may be < 0
+        pairs = chosen.select("member_id", "item_id").distinct()
+        frames.append(_by_member(pairs.group_by("member_id").aggregate(
+            n_items_distinct=pairs.count())))
+    return pd.concat(frames).sort_index()
 
 
 def _by_member(expr) -> pd.DataFrame:

@@ -58,6 +58,18 @@ def test_member_features_equal_pandas_on_synthetic_data(synth):
     assert_same_frame(got, want)
 
 
+def test_distinct_items_counted_in_member_slices_equal_pandas(synth, monkeypatch):
+    """Above LINES_PER_PART lines the pairs are counted per slice of members: same answer."""
+    import features.relational.purchases as purchases
+
+    ds, as_of = synth
+    monkeypatch.setattr(purchases, "LINES_PER_PART", len(ds.transactions) // 5)
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    got = member_features(lines, ds, as_of)
+    want = build_member_features(ds, as_of)
+    assert_same_frame(got, want)
+
+
 def test_member_features_without_spend_mix_and_other_options(synth):
     ds, as_of = synth
     lines = tables_from_dataset(connect(), ds)["transactions"]
