@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -221,18 +221,18 @@ def train(
     """
     config = config or load_config()
     timer = StepTimer(len(STEPS))
-    with timer.step("load and validate"):
-        dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
-                                          spark_master=spark_master)
+    tables = None
     try:
-        lines = dataset.transactions if tables is None else tables.lines
-        span = line_span(lines)
-        run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,
-                          engine_tables=tables, engine=engine, line_span=span)
+        with timer.step("load and validate"):  # and what the data support (aggregates)
+            dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
+                                              spark_master=spark_master)
+            lines = None if tables is None else tables.lines
+            span = line_span(dataset.transactions if lines is None else lines)
+            run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,
+                              engine_tables=tables, engine=engine, line_span=span)
+            run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config,
+                                                                lines=lines)
         run.previous = _previous_version(artifacts_dir)
-        run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config,
-                                                            lines=None if tables is None
-                                                            else tables.lines)
         logger.info("training on rows before %s", run.as_of)
         return _train_steps(run, artifacts_dir, timer)
     finally:
@@ -257,8 +257,9 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
             _guarded(run, "value", _value)
         with timer.step("horizons"):
             fit_horizon_step(run)
-        with _pandas_lines_meanwhile(run):  # TEMPORARY until branch engresponse merges
+        with ExitStack() as meanwhile:  # TEMPORARY until branch engresponse merges
             with timer.step("offer response"):
+                meanwhile.enter_context(_pandas_lines_meanwhile(run))
                 _offer_response(run)
             with timer.step("uplift"):
                 fit_uplift_step(run)
