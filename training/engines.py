@@ -10,7 +10,9 @@ purchase-cycle summary (step "horizons"), the recommenders' interactions and
 holdout truths (step "recommendations",
 :class:`models.recommenders.EngineLines`) and the report's program KPIs
 (:func:`features.relational.program_kpis`). The results are the frames the
-pandas code gives (parity tests).
+pandas code gives (parity tests). The offer-response and uplift steps fetch
+only their member sample's lines (:meth:`EngineTables.member_dataset`, through
+:mod:`training.member_steps`) and score every member's uplift on the engine.
 
 :func:`load_for_engine` is the step "load and validate": on DuckDB the data
 directory is read, checked and cleaned by DuckDB itself

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from training.baseline_flags import baseline_flags
 from training.config import load_config
 from training.engines import line_span, load_for_engine
 from training.horizon_step import fit_horizon_step, horizon_flags
+from training.member_steps import member_source
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
 
@@ -61,11 +61,14 @@ UNTUNED_GRID = {
     "als": [DEFAULT_GRID["als"][0]],
     "blend_als": [0.2],
     "blend_popularity": [0.05],
-    # the new-to-you list's own weights (bench/bench_new_to_you.py)
+    # the new-to-you list's own weights (bench/bench_new_to_you.py: first purchase 1 +
+    # ALS 0.5 + category popularity 0.25 beat the same with popularity 0.25 instead)
     "first_purchase_popularity": [{"half_life_days": 30.0}],
     "new_als": [0.5],
-    "new_popularity": [0.25],
+    "new_popularity": [0.0],
     "new_first_purchase": [1.0],
+    "category_popularity": [{"beta": 0.5}],
+    "new_category_popularity": [0.25],
 }
 
 
@@ -257,12 +260,10 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
             _guarded(run, "value", _value)
         with timer.step("horizons"):
             fit_horizon_step(run)
-        with ExitStack() as meanwhile:  # TEMPORARY until branch engresponse merges
-            with timer.step("offer response"):
-                meanwhile.enter_context(_pandas_lines_meanwhile(run))
-                _offer_response(run)
-            with timer.step("uplift"):
-                fit_uplift_step(run)
+        with timer.step("offer response"):
+            _offer_response(run)
+        with timer.step("uplift"):
+            fit_uplift_step(run)
     run.metrics["flags"] = (baseline_flags(run.metrics, run.config["recommend"]["k"])
                             + horizon_flags(run.metrics))
     with timer.step("member table"):
@@ -338,30 +339,6 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-@contextmanager
-def _pandas_lines_meanwhile(run: TrainingRun):
-    """TEMPORARY (issue 11; the lead removes it when branch ``engresponse`` merges): the
-    offer-response and uplift steps still read ``run.dataset`` as a pandas Dataset of every
-    line, so in engine mode they get one fetched from the engine for their two steps only.
-    The one place a DuckDB run still builds pandas lines of every member."""
-    if run.engine_tables is None or isinstance(run.dataset.transactions, pd.DataFrame):
-        yield
-        return
-    relational = run.dataset
-    run.dataset = _every_members_lines(run)
-    try:
-        yield
-    finally:
-        run.dataset = relational
-
-
-def _every_members_lines(run: TrainingRun):
-    """TEMPORARY (see :func:`_pandas_lines_meanwhile`)."""
-    dataset = run.engine_tables.member_dataset()
-    dataset.cleaning = run.dataset.cleaning
-    return dataset
-
-
 def _features(run: TrainingRun) -> None:
     cfg = run.config["features"]
     ds = run.dataset
@@ -434,11 +411,13 @@ def _recommendations(run: TrainingRun) -> None:
     tuning = tune_recommenders(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
         max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
+        items=run.dataset.items,
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
     warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
     fitted = fit_tuned(
-        tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"]
+        tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
+        items=run.dataset.items,
     )
     blend = fitted["blend"]
     categories = item_categories(fitted["interactions"], run.dataset.items)
@@ -493,6 +472,9 @@ def _previous_params(run: TrainingRun) -> dict | None:
         grid |= {"first_purchase_popularity": [params["blend"]["first_purchase_popularity"]],
                  "new_als": [new["als"]], "new_popularity": [new["popularity"]],
                  "new_first_purchase": [new["first_purchase_popularity"]]}
+    if new and "category_popularity" in new:  # versions before it search its weight afresh
+        grid |= {"category_popularity": [params["blend"].get("category_popularity") or {}],
+                 "new_category_popularity": [new["category_popularity"]]}
     return grid
 
 
@@ -576,7 +558,7 @@ def _offer_response(run: TrainingRun) -> None:
             random_state=run.config["seed"])
 
     model = fit_offer_response(
-        run.dataset, campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
+        member_source(run), campaigns_extra=run.data_dir if _has_extras(run.data_dir) else None,
         as_of=run.as_of, random_state=run.config["seed"], on_rows=calibrate,
     )
     calibration = found.get("calibration")

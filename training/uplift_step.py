@@ -25,7 +25,12 @@ Uplift is not a model the offer engine needs (without a validated one it ranks
 by expected value, and says so), so a step that cannot run is not one of the
 pipeline's *skipped* steps, which withhold offers.
 
-Imports: :mod:`features`, :mod:`models`.
+On a relational engine (``run.engine_tables``) the rows are built from the
+lines of the members sent or held out only, fetched from the engine
+(:mod:`training.member_steps`), and every member is scored with features and
+affinities computed on the engine (:func:`models.uplift.engine_member_uplift`).
+
+Imports: :mod:`features`, :mod:`models`, :mod:`training.member_steps`.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ import pandas as pd
 
 from features.errors import DataError
 from models.offer_response import offer_specs_from_events
-from models.uplift import fit_uplift, member_uplift
+from models.uplift import engine_member_uplift, fit_uplift, member_uplift
+from training.member_steps import member_source, offer_events
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +66,13 @@ def control_group_reason(offer_events: pd.DataFrame) -> str | None:
 
 def fit_uplift_step(run) -> None:
     """Fit and validate the uplift models of a :class:`training.pipeline.TrainingRun`."""
-    reason = control_group_reason(run.dataset.offer_events)
+    reason = control_group_reason(offer_events(run))
     if reason is None:
         extras = Path(run.data_dir) / "extras" / "campaigns.parquet"
-        offers = offer_specs_from_events(run.dataset,
-                                         str(run.data_dir) if extras.is_file() else None)
+        source = member_source(run)
+        offers = offer_specs_from_events(source, str(run.data_dir) if extras.is_file() else None)
         try:
-            fit = fit_uplift(run.dataset, run.as_of, offers, learner=LEARNER,
+            fit = fit_uplift(source, run.as_of, offers, learner=LEARNER,
                              window_days=WINDOW_DAYS, random_state=run.config["seed"],
                              max_iter=MAX_ITER)
         except DataError as exc:
@@ -93,9 +99,17 @@ def fit_uplift_step(run) -> None:
     }
     if served:
         fit.models = {key: model for key, model in fit.models.items() if key[0] in served}
-        run.tables["uplift_scores"] = member_uplift(fit, run.dataset, offers, run.as_of,
-                                                    run.member_features.index)
+        run.tables["uplift_scores"] = _member_uplift(run, fit, offers)
         logger.info("the engine ranks offers of type(s) %s by incremental profit", served)
     else:
         logger.info("no uplift model beat random and P(redeem) targeting: the engine ranks "
                     "every offer by expected value")
+
+
+def _member_uplift(run, fit, offers: pd.DataFrame) -> pd.DataFrame:
+    """Every member's uplift as of ``as_of``: on the run's engine when it has one."""
+    ids = run.member_features.index
+    tables = run.engine_tables
+    if tables is None:
+        return member_uplift(fit, run.dataset, offers, run.as_of, ids)
+    return engine_member_uplift(fit, tables.lines, tables.small, offers, run.as_of, ids)

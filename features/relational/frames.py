@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import pandas as pd
 
 from features.dataset import CleaningReport, Dataset
@@ -29,7 +28,9 @@ from features.relational.portable import register_frame, to_frame
 #: Canonical line columns besides the ids and the time, with their pandas dtype.
 _VALUES = {"basket_id": "int64", "quantity": "float64", "amount": "float64",
            "discount": "float64"}
-_EVENT_IDS = ("member_id", "offer_id", "event", "channel", "campaign_id", "event_id")
+# Not ``event_id``: the loader already dropped repeated ids and no step reads them; at
+# millions of events a column of unique strings is most of the frame's memory.
+_EVENT_IDS = ("member_id", "offer_id", "event", "channel", "campaign_id")
 _FETCHES = itertools.count(1)  # names the id tables: a fetch never replaces another's
 
 
@@ -41,15 +42,17 @@ def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
     ``amount``, ``discount``). The result has the dtypes of
     :func:`features.loading.load_dataset`'s transactions (ids ``category`` of
     ``str``, ``timestamp`` ``datetime64[ns]``), rows sorted by member, time,
-    basket and item so that repeated fetches are identical (engines scan in
-    parallel, in no fixed order).
+    basket, item and the values, so that repeated fetches are identical (engines
+    scan in parallel, in no fixed order) and in the order of the pandas member
+    samples (``models.member_source.LINE_ORDER``): equal sums, bit for bit.
     """
     chosen = lines
     if member_ids is not None:
         ids = pd.DataFrame({"member_id": pd.Index(member_ids).astype("str").unique()})
         table = register_frame(con, f"member_ids_{next(_FETCHES)}", ids)
         chosen = lines.semi_join(table, "member_id")
-    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id"]))
+    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id", "quantity",
+                                      "amount", "discount"]))
     out = pd.DataFrame({
         "member_id": _categories(frame["member_id"]),
         "item_id": _categories(frame["item_id"]),
@@ -66,9 +69,9 @@ def events_frame(events) -> pd.DataFrame:
 
     ``events`` as :func:`features.relational.load_relational` gives them
     (``member_id``, ``offer_id``, ``event``, ``ts_us`` and the optional
-    ``channel``, ``campaign_id``, ``event_id``).
+    ``channel``, ``campaign_id``, ``event_id``); ``event_id`` is left out.
     """
-    frame = to_frame(events)
+    frame = to_frame(events.select(*[c for c in (*_EVENT_IDS, "ts_us") if c in events.columns]))
     out = pd.DataFrame({c: _categories(frame[c]) for c in _EVENT_IDS if c in frame.columns})
     out["timestamp"] = pd.to_datetime(frame["ts_us"].to_numpy(dtype="int64"), unit="us").astype(
         "datetime64[ns]")
@@ -97,8 +100,5 @@ def member_dataset(con, lines, small: dict, member_ids=None, *,
 
 
 def _categories(values: pd.Series) -> pd.Categorical:
-    """``values`` (strings or nulls) as a categorical of ``str``, categories sorted."""
-    text = values.to_numpy(dtype=object, na_value=None).copy()
-    known = np.array([v is not None for v in text], dtype=bool)
-    text[known] = text[known].astype(str)
-    return pd.Categorical(text, categories=np.unique(text[known].astype(str)))
+    """``values`` (strings or nulls) as a categorical of ``str`` (hash-based: millions of rows)."""
+    return pd.Categorical(values)

@@ -6,7 +6,9 @@
   validated on the later sends (:mod:`.evaluation`); with no history it
   returns the documented priors per offer type (:class:`OfferResponsePrior`);
   :func:`later_sends_calibration` (:mod:`.calibration`) measures the Brier
-  score and reliability of its P(redeem) on later sends, next to the old heuristic.
+  score and reliability of its P(redeem) on later sends, next to the old heuristic;
+- :mod:`.engine_affinity`: the affinity with the lines on DuckDB or Spark (Ibis;
+  import it from its module, so that this package does not load Ibis).
 
 Imports: :mod:`features` and :mod:`models` only.
 """

@@ -33,7 +33,14 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError, NotFittedError
-from models.member_sample import sample_dataset, sample_fraction
+from models.member_sample import member_sample, sample_fraction
+from models.member_source import (
+    MemberSource,
+    events_of,
+    member_source,
+    members_with_events,
+    require_as_of,
+)
 from models.metrics import pr_auc, roc_auc
 from models.offer_response.affinity import AFFINITY_FEATURES
 from models.offer_response.inputs import (
@@ -287,7 +294,7 @@ class OfferResponseModel:
 
 
 def fit_offer_response(
-    dataset: Dataset,
+    dataset: Dataset | MemberSource,
     offers: pd.DataFrame | None = None,
     *,
     campaigns_extra: pd.DataFrame | str | os.PathLike | None = None,
@@ -308,15 +315,24 @@ def fit_offer_response(
     otherwise (no offer events, too few, or one class only) an
     :class:`OfferResponsePrior`. The decision is logged at INFO level.
 
+    With a sample (``max_sends``) the rows are built from the sampled
+    members' data, on every engine alike (same members, same lines, same
+    model). Without one, pandas builds them from the whole data set and an
+    engine from the lines of the members who received offers only
+    (:meth:`~models.member_source.MemberSource.rows_data`).
+
     Parameters
     ----------
-    dataset : Dataset
+    dataset : Dataset or MemberSource
+        The data, or a :class:`~models.member_source.MemberSource`: its offer
+        events choose the members, and only those members' lines are fetched
+        (how the relational engines run this step).
     offers : DataFrame, optional
         Offer specs; default :func:`offer_specs_from_events` with ``campaigns_extra``.
     campaigns_extra : DataFrame or path, optional
         See :func:`offer_specs_from_events`.
     as_of, horizon_days, cutoff_freq
-        See :func:`build_response_rows`.
+        See :func:`build_response_rows`; ``as_of`` is required with a source on an engine.
     estimator, random_state
         See :class:`OfferResponseModel`; ``random_state`` also seeds the sample.
     max_sends : int or None
@@ -339,12 +355,15 @@ def fit_offer_response(
     OfferResponseModel or OfferResponsePrior
         Fitted.
     """
+    source = member_source(dataset)
     if offers is None:
-        offers = offer_specs_from_events(dataset, campaigns_extra)
+        offers = offer_specs_from_events(source, campaigns_extra)
     offers = validate_offer_specs(offers)
-    as_of = default_as_of(dataset) if as_of is None else pd.Timestamp(as_of)
-    dataset, n_total, fraction = _sample_senders(dataset, as_of, max_sends, random_state)
-    sends = label_sends(dataset.offer_events, offers, as_of=as_of, horizon_days=horizon_days)
+    as_of = require_as_of(dataset, as_of, default_as_of)
+    kept, n_total, fraction = _sample_senders(source.offer_events, as_of, max_sends,
+                                              random_state)
+    sends = label_sends(events_of(source.offer_events, kept), offers, as_of=as_of,
+                        horizon_days=horizon_days)
     n_sends, n_redeemed = len(sends), int(sends[LABEL].sum())
     if n_sends < min_sends or n_redeemed < min_redemptions or n_redeemed == n_sends:
         logger.info(
@@ -355,7 +374,8 @@ def fit_offer_response(
         return OfferResponsePrior().fit()
     logger.info("offer response: %d labelled sends, %d redeemed: fitting OfferResponseModel",
                 n_sends, n_redeemed)
-    rows = build_response_rows(dataset, offers, as_of, horizon_days=horizon_days,
+    data = source.rows_data(kept, sampled=fraction < 1.0)
+    rows = build_response_rows(data, offers, as_of, horizon_days=horizon_days,
                                cutoff_freq=cutoff_freq,
                                member_features=_response_member_features)
     model = OfferResponseModel(estimator=estimator, random_state=random_state).fit(rows)
@@ -365,33 +385,22 @@ def fit_offer_response(
     return model
 
 
-def _sample_senders(dataset: Dataset, as_of: pd.Timestamp, max_sends: int | None,
-                    random_state) -> tuple[Dataset, int, float]:
-    """``dataset`` restricted to a member sample with about ``max_sends`` sends, if more.
+def _sample_senders(events: pd.DataFrame, as_of: pd.Timestamp, max_sends: int | None,
+                    random_state) -> tuple[pd.Index, int, float]:
+    """The members whose sends the model learns from: a seeded sample with about
+    ``max_sends`` sends before ``as_of`` when there are more, else every member sent one.
 
-    Returns the (possibly) restricted dataset, the number of sends before
-    ``as_of`` and the share of the members with sends that was kept.
+    Returns the chosen member ids, the number of sends before ``as_of`` and the
+    share of the members with sends that was kept.
     """
-    events = dataset.offer_events
-    if not len(events):
-        return dataset, 0, 1.0
-    sent = (events["event"].to_numpy() == "sent") & (
-        events["timestamp"].to_numpy() < as_of.to_datetime64()
-    )
-    n_total = int(sent.sum())
+    senders, n_total = members_with_events(events, as_of, ("sent",))
     fraction = sample_fraction(n_total, max_sends)
     if fraction >= 1.0:
-        return dataset, n_total, 1.0
-    member = events["member_id"]
-    if isinstance(member.dtype, pd.CategoricalDtype):
-        codes = np.unique(member.cat.codes.to_numpy()[sent])
-        senders = pd.Index(member.cat.categories[codes[codes >= 0]]).astype("str")
-    else:
-        senders = pd.Index(pd.unique(member.to_numpy()[sent])).astype("str")
-    sampled, kept = sample_dataset(dataset, fraction, random_state, candidates=senders)
+        return senders, n_total, 1.0
+    kept = senders[member_sample(senders, fraction, random_state)]
     logger.info("offer response: %d sends before %s; learning from the sends of %d of the %d "
                 "members who received offers", n_total, as_of.date(), len(kept), len(senders))
-    return sampled, n_total, len(kept) / max(len(senders), 1)
+    return kept, n_total, len(kept) / max(len(senders), 1)
 
 
 __all__ = [

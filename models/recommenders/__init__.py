@@ -1,7 +1,8 @@
 """Item recommenders for the offers: buy again, popularity, ALS and their blend.
 
-First-purchase popularity (:mod:`.first_purchase`) feeds the blend's "new to you"
-list (purchased items excluded) only.
+First-purchase popularity (:mod:`.first_purchase`) and category-aware popularity
+(:mod:`.category_popularity`) feed the blend's "new to you" list (purchased items
+excluded) only.
 
 Fit any of them on an :class:`InteractionMatrix` built from the canonical
 transactions before a cutoff, then ask for the top items of a batch of members::
@@ -32,6 +33,7 @@ from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
 from .category import category_interactions, item_categories, recommend_categories
+from .category_popularity import CategoryPopularityRecommender
 from .engine_interactions import EngineLines, build_engine_interactions
 from .factory import RECOMMENDERS, make_recommender, recommender_from_arrays
 from .first_purchase import FirstPurchasePopularityRecommender
@@ -44,6 +46,7 @@ __all__ = [
     "ALSRecommender",
     "BlendRecommender",
     "BuyAgainRecommender",
+    "CategoryPopularityRecommender",
     "EngineLines",
     "FirstPurchasePopularityRecommender",
     "FrameLines",

@@ -13,8 +13,10 @@ popularity; with purchased items excluded it is ALS plus popularity. Members
 without history (row -1) get the popularity ranking.
 
 The "new to you" list (``exclude_purchased=True``) may have weights of its own,
-``new_weights``, over ALS, popularity and first-purchase popularity (see
-:mod:`.first_purchase`), tuned on the never-bought validation metric; the
+``new_weights``, over ALS, popularity, first-purchase popularity (see
+:mod:`.first_purchase`) and category-aware popularity (see
+:mod:`.category_popularity`, normalised per member like ALS; it needs the item
+categories at fit time), tuned on the never-bought validation metric; the
 all-items list keeps ``weights``. Without ``new_weights`` both lists use ``weights``.
 """
 
@@ -30,6 +32,7 @@ from features.errors import ConfigError, DataError
 from .als import ALSRecommender
 from .base import _CHUNK_CELLS, Recommender, csr_row_entries, top_k
 from .buy_again import BuyAgainRecommender
+from .category_popularity import CategoryPopularityRecommender
 from .first_purchase import FirstPurchasePopularityRecommender
 from .popularity import PopularityRecommender
 
@@ -38,12 +41,13 @@ logger = logging.getLogger(__name__)
 #: Component names, in the order of their weights.
 COMPONENTS = ("buy_again", "als", "popularity")
 #: Components the "new to you" weights (``new_weights``) may use.
-NEW_COMPONENTS = ("als", "popularity", "first_purchase_popularity")
+NEW_COMPONENTS = ("als", "popularity", "first_purchase_popularity", "category_popularity")
 _CLASSES = {
     "buy_again": BuyAgainRecommender,
     "als": ALSRecommender,
     "popularity": PopularityRecommender,
     "first_purchase_popularity": FirstPurchasePopularityRecommender,
+    "category_popularity": CategoryPopularityRecommender,
 }
 _SEP = "__"
 #: Blend weights tuned on the Complete Journey data (see bench/bench_recommenders.py).
@@ -72,6 +76,8 @@ class BlendParts:
         Row position, item column and normalised score of each entry.
     first_purchase : ndarray of float32, shape (n_items,) or None
         Normalised first-purchase popularity (one vector for everyone).
+    category : ndarray of float32, shape (n, n_items) or None
+        Category-aware popularity, divided by each member's largest score.
     """
 
     rows: np.ndarray
@@ -81,6 +87,7 @@ class BlendParts:
     als_columns: np.ndarray | None = None
     buy_again: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
     first_purchase: np.ndarray | None = None
+    category: np.ndarray | None = None
 
     def dense(self, weights: dict[str, float]) -> np.ndarray:
         """Blended scores of every item, shape (n, n_items); ``-inf`` where no
@@ -95,9 +102,12 @@ class BlendParts:
         use_first = weights.get("first_purchase_popularity", 0.0) > 0
         if use_first and self.first_purchase is not None:
             out += np.float32(weights["first_purchase_popularity"]) * self.first_purchase
+        use_category = weights.get("category_popularity", 0.0) > 0 and self.category is not None
+        if use_category:
+            out += np.float32(weights["category_popularity"]) * self.category
         if weights.get("popularity", 0.0) > 0:
             out += np.float32(weights["popularity"]) * self.popularity
-        elif not (use_first and self.first_purchase is not None):
+        elif not ((use_first and self.first_purchase is not None) or use_category):
             scored = np.zeros((n, self.n_items), dtype=bool)
             if use_als:
                 scored[np.ix_(self.rows >= 0, self.als_columns)] = True
@@ -124,6 +134,10 @@ class BlendParts:
         if self.first_purchase is not None:
             out["first_purchase_popularity"] = np.where(
                 valid, self.first_purchase[safe], np.nan).astype(np.float32)
+        if self.category is not None:
+            out["category_popularity"] = np.where(
+                valid, np.take_along_axis(self.category, safe, axis=1), np.nan
+            ).astype(np.float32)
         if self.als is not None:
             modelled = np.zeros(self.n_items, dtype=bool)
             modelled[self.als_columns] = True
@@ -149,7 +163,8 @@ def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendPa
     """Normalised scores of fitted components for ``rows`` (see :class:`BlendParts`).
 
     Popularity is divided by its largest item score, ALS and buy again by the
-    member's largest absolute score. Assumes valid rows and components fitted
+    member's largest absolute score, category-aware popularity by the member's
+    largest score. Assumes valid rows and components fitted
     on the same interactions.
     """
     pop = components["popularity"]
@@ -161,6 +176,12 @@ def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendPa
                            dtype=np.float32)
         top = first.max(initial=0.0)
         parts.first_purchase = first / (top if top > 0 else 1.0)
+    if "category_popularity" in components:
+        full = components["category_popularity"]._scores(rows)
+        scale = full.max(axis=1, initial=0.0)
+        scale[scale <= 0] = 1.0
+        full *= (1.0 / scale).astype(np.float32)[:, None]
+        parts.category = full
     if "als" in components:
         als = components["als"]
         # One product with factors zero-padded to every item column: no column scatter.
@@ -195,7 +216,7 @@ class BlendRecommender(Recommender):
         Weight of each component (keys from ``COMPONENTS``); missing keys are
         0. Default ``{"buy_again": 1.0, "als": 0.05, "popularity": 0.1}``, the
         weights tuned on the Complete Journey data.
-    buy_again, als, popularity, first_purchase_popularity : dict, optional
+    buy_again, als, popularity, first_purchase_popularity, category_popularity : dict, optional
         Constructor arguments of each component.
     new_weights : dict, optional
         Weights of the "new to you" list (``exclude_purchased=True``), keys from
@@ -210,13 +231,14 @@ class BlendRecommender(Recommender):
     name = "blend"
 
     def __init__(self, weights=None, buy_again=None, als=None, popularity=None,
-                 new_weights=None, first_purchase_popularity=None):
+                 new_weights=None, first_purchase_popularity=None, category_popularity=None):
         self.weights = weights
         self.buy_again = buy_again
         self.als = als
         self.popularity = popularity
         self.new_weights = new_weights
         self.first_purchase_popularity = first_purchase_popularity
+        self.category_popularity = category_popularity
 
     def _weights(self) -> dict[str, float]:
         weights = (
@@ -261,14 +283,31 @@ class BlendRecommender(Recommender):
     def _is_fitted(self) -> bool:
         return hasattr(self, "components_") and super()._is_fitted()
 
-    def fit(self, interactions) -> BlendRecommender:
-        """Fit every component with a positive weight (and popularity); returns ``self``."""
+    def fit(self, interactions, item_category=None) -> BlendRecommender:
+        """Fit every component with a positive weight (and popularity); returns ``self``.
+
+        Parameters
+        ----------
+        interactions : Interactions
+        item_category : array-like of str, shape (n_items,), optional
+            The category of each item column; needed when category-aware
+            popularity has a weight (:func:`~models.recommenders.item_categories`).
+        """
         needed = self._needed()
+        if "category_popularity" in needed and item_category is None:
+            raise ConfigError(
+                "the blend's new_weights give category_popularity a weight but no "
+                "item_category was given: fit(interactions, item_categories(interactions, "
+                "items)), or set its weight to 0."
+            )
         self._fit_common(interactions)
         components = {}
         for name in needed:
             params = getattr(self, name) or {}
-            components[name] = _CLASSES[name](**params).fit(interactions)
+            if name == "category_popularity":
+                components[name] = _CLASSES[name](**params).fit(interactions, item_category)
+            else:
+                components[name] = _CLASSES[name](**params).fit(interactions)
         self.components_ = components
         return self
 
@@ -304,8 +343,16 @@ class BlendRecommender(Recommender):
         model.components_ = {n: c for n, c in components.items() if n in needed}
         return model
 
+    def _parts(self, rows: np.ndarray, weights: dict[str, float]) -> BlendParts:
+        """:func:`blend_parts` of the components ``weights`` can use (the per-member
+        category block is computed only for the list that weighs it)."""
+        components = {n: c for n, c in self.components_.items()
+                      if n != "category_popularity" or weights.get(n, 0.0) > 0}
+        return blend_parts(components, rows)
+
     def _scores(self, rows: np.ndarray) -> np.ndarray:
-        return blend_parts(self.components_, rows).dense(self._weights())
+        weights = self._weights()
+        return self._parts(rows, weights).dense(weights)
 
     def score(self, member_rows, exclude_purchased: bool = False) -> np.ndarray:
         """As :meth:`Recommender.score`; purchased items excluded, the "new to you"
@@ -315,7 +362,7 @@ class BlendRecommender(Recommender):
             return super().score(member_rows, exclude_purchased)
         self._check_fitted()
         rows = self._check_rows(member_rows)
-        scores = blend_parts(self.components_, rows).dense(new)
+        scores = self._parts(rows, new).dense(new)
         self._mask_purchased(scores, rows)
         return scores
 
@@ -328,7 +375,7 @@ class BlendRecommender(Recommender):
         step = max(1, _CHUNK_CELLS // max(len(self.item_ids_), 1))
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
-            dense = blend_parts(self.components_, chunk).dense(new)
+            dense = self._parts(chunk, new).dense(new)
             self._mask_purchased(dense, chunk)
             items[start : start + step], scores[start : start + step] = top_k(dense, k)
         return items, scores

@@ -10,6 +10,7 @@ from .als import ALSRecommender
 from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
+from .category_popularity import CategoryPopularityRecommender
 from .first_purchase import FirstPurchasePopularityRecommender
 from .popularity import PopularityRecommender
 
@@ -17,7 +18,7 @@ from .popularity import PopularityRecommender
 RECOMMENDERS: dict[str, type[Recommender]] = {
     cls.name: cls
     for cls in (PopularityRecommender, BuyAgainRecommender, ALSRecommender, BlendRecommender,
-                FirstPurchasePopularityRecommender)
+                FirstPurchasePopularityRecommender, CategoryPopularityRecommender)
 }
 
 
@@ -26,7 +27,9 @@ def make_recommender(name: str, **params) -> Recommender:
 
     Parameters
     ----------
-    name : {"popularity", "buy_again", "als", "blend", "first_purchase_popularity"}
+    name : str
+        A key of :data:`RECOMMENDERS` ("popularity", "buy_again", "als", "blend",
+        "first_purchase_popularity", "category_popularity").
     **params
         Constructor arguments of that recommender.
 

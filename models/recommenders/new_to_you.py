@@ -2,11 +2,12 @@
 
 The blend's list with purchased items excluded is a discovery list; buy
 again cannot contribute to it. :func:`tune_new_to_you` picks a
-first-purchase popularity (:mod:`.first_purchase`) and the blend's
-``new_weights`` over ALS, popularity and first-purchase popularity by
-precision@k (then NDCG@k) over never-bought items on the validation split,
-the target metric of issue 13. Like the blend weight search in
-:mod:`.tuning`, each weight triple is scored on the union of every
+first-purchase popularity (:mod:`.first_purchase`), a category-aware
+popularity (:mod:`.category_popularity`, when the item categories are given)
+and the blend's ``new_weights`` over ALS, popularity, first-purchase and
+category-aware popularity by precision@k (then NDCG@k) over never-bought items
+on the validation split, the target metric of issue 13. Like the blend weight
+search in :mod:`.tuning`, each weight tuple is scored on the union of every
 component's top ``n_candidates`` unbought items per member. The weights the
 all-items blend implies for this list (its ALS and popularity weights) are
 always a candidate, so the chosen weights are at least as good on validation.
@@ -21,6 +22,7 @@ import numpy as np
 
 from .base import _CHUNK_CELLS, top_k
 from .blend import blend_parts
+from .category_popularity import CategoryPopularityRecommender
 from .first_purchase import FirstPurchasePopularityRecommender
 from .metrics import HoldoutTruth, evaluate, ranking_metrics
 
@@ -34,8 +36,11 @@ NEW_GRID: dict = {
     "new_als": [0.0, 0.25, 0.5, 1.0],
     "new_popularity": [0.0, 0.1, 0.25, 0.5],
     "new_first_purchase": [0.0, 0.5, 1.0],
+    # bench/bench_new_to_you.py: share ** 0.5 was the best of beta 0.5 and 1
+    "category_popularity": [{"beta": 0.5}],
+    "new_category_popularity": [0.0, 0.25, 0.5],
 }
-_KEYS = ("als", "popularity", "first_purchase_popularity")
+_KEYS = ("als", "popularity", "first_purchase_popularity", "category_popularity")
 
 
 def _row(model: str, params, metrics: dict, k: int) -> dict:
@@ -50,13 +55,14 @@ def _key(metrics: dict) -> tuple[float, float]:
 
 def weight_grid(components: dict, truth: HoldoutTruth, k: int, triples,
                 n_candidates: int = 50) -> dict:
-    """Never-bought metrics of each (als, popularity, first purchase) weight triple.
+    """Never-bought metrics of each weight tuple (in the order of ``_KEYS``).
 
     Mirrors :meth:`BlendParts.dense` on the candidates (popularity alone for
-    unknown members); ``components`` holds fitted ``als``, ``popularity`` and
-    ``first_purchase_popularity``.
+    unknown members); ``components`` holds fitted ``als``, ``popularity``,
+    ``first_purchase_popularity`` and optionally ``category_popularity`` (then
+    absent, its weights must be 0).
     """
-    comps = {n: components[n] for n in _KEYS}
+    comps = {n: components[n] for n in _KEYS if n in components}
     rows_all = truth.member_rows
     n_items = len(comps["popularity"].item_ids_)
     step = max(1, _CHUNK_CELLS // max(n_items, 1))
@@ -75,7 +81,7 @@ def weight_grid(components: dict, truth: HoldoutTruth, k: int, triples,
         for t in triples:
             total = np.zeros(cand.shape, dtype=np.float32)
             for name, w in zip(_KEYS, t):
-                if w > 0:
+                if w > 0 and name in filled:
                     total += np.float32(w) * filled[name]
             total[unknown] = filled["popularity"][unknown]
             total[cand < 0] = -np.inf
@@ -86,9 +92,24 @@ def weight_grid(components: dict, truth: HoldoutTruth, k: int, triples,
                                n_items=truth.n_items) for t in triples}
 
 
+def _pick(klass, candidates, interactions, truth, k, trials, *fit_args):
+    """The candidate of ``klass`` with the best never-bought precision (then NDCG)."""
+    best = None
+    for params in candidates:
+        model = klass(**params).fit(interactions, *fit_args)
+        if len(candidates) == 1:
+            return model, params
+        metrics = evaluate(model, truth, k)
+        trials.append(_row(klass.name, params, metrics, k))
+        if best is None or _key(metrics) > _key(best[2]):
+            best = (model, params, metrics)
+    return best[0], best[1]
+
+
 def tune_new_to_you(components: dict, interactions, truth: HoldoutTruth, k: int, space: dict,
-                    weights: dict, trials: list, n_candidates: int = 50):
-    """First-purchase popularity and ``new_weights`` chosen on never-bought validation.
+                    weights: dict, trials: list, n_candidates: int = 50, item_category=None):
+    """First-purchase and category popularity and ``new_weights`` chosen on never-bought
+    validation.
 
     Parameters
     ----------
@@ -104,40 +125,46 @@ def tune_new_to_you(components: dict, interactions, truth: HoldoutTruth, k: int,
     weights : dict
         The all-items blend weights (their ALS/popularity pair is a candidate).
     trials : list
-        Every candidate tried is appended (``model`` ``first_purchase_popularity``
-        and ``blend_new``).
+        Every candidate tried is appended (``model`` ``first_purchase_popularity``,
+        ``category_popularity`` and ``blend_new``).
     n_candidates : int
+    item_category : array-like of str, shape (n_items,), optional
+        The category of each item column of ``interactions``; without it
+        category-aware popularity is not fitted and its weight is 0.
 
     Returns
     -------
-    model : FirstPurchasePopularityRecommender
+    models : dict
+        The fitted ``first_purchase_popularity`` and, with ``item_category``,
+        ``category_popularity``.
     params : dict
-        Its constructor arguments.
+        Their constructor arguments, by the same keys.
     new_weights : dict
-        Keys ``als``, ``popularity``, ``first_purchase_popularity``.
+        Keys ``als``, ``popularity``, ``first_purchase_popularity``, ``category_popularity``.
     """
-    best = None
-    for params in space["first_purchase_popularity"]:
-        model = FirstPurchasePopularityRecommender(**params).fit(interactions)
-        if len(space["first_purchase_popularity"]) == 1:
-            best = (model, params, None)
-            break
-        metrics = evaluate(model, truth, k)
-        trials.append(_row("first_purchase_popularity", params, metrics, k))
-        if best is None or _key(metrics) > _key(best[2]):
-            best = (model, params, metrics)
-    model, params, _ = best
-    triples = [t for t in itertools.product(space["new_als"], space["new_popularity"],
-                                            space["new_first_purchase"]) if any(t)]
-    current = (float(weights["als"]), float(weights["popularity"]), 0.0)
-    if any(current) and current not in triples:
-        triples.append(current)
-    grid = weight_grid({**components, "first_purchase_popularity": model}, truth, k, triples,
-                       n_candidates)
+    models, params = {}, {}
+    name = "first_purchase_popularity"
+    models[name], params[name] = _pick(FirstPurchasePopularityRecommender, space[name],
+                                       interactions, truth, k, trials)
+    category_weights = space["new_category_popularity"]
+    if item_category is not None:
+        name = "category_popularity"
+        models[name], params[name] = _pick(CategoryPopularityRecommender, space[name],
+                                           interactions, truth, k, trials, item_category)
+    else:
+        category_weights = [0.0]
+    tuples = [t for t in itertools.product(space["new_als"], space["new_popularity"],
+                                           space["new_first_purchase"], category_weights)
+              if any(t)]
+    current = (float(weights["als"]), float(weights["popularity"]), 0.0, 0.0)
+    if any(current) and current not in tuples:
+        tuples.append(current)
+    grid = weight_grid({**components, **models}, truth, k, tuples, n_candidates)
     for t, metrics in grid.items():
         trials.append(_row("blend_new", dict(zip(_KEYS, t)), metrics, k))
     chosen = max(grid, key=lambda t: _key(grid[t]))
     logger.info("new-to-you weights %s: precision@%d %.4f (the all-items weights: %s)",
                 chosen, k, grid[chosen]["precision"],
                 f"{grid[current]['precision']:.4f}" if current in grid else "-")
-    return model, dict(params), {n: float(w) for n, w in zip(_KEYS, chosen)}
+    return models, {n: dict(p) for n, p in params.items()}, {
+        n: float(w) for n, w in zip(_KEYS, chosen)}

@@ -10,9 +10,9 @@ members bought in the last ``holdout_days`` before ``as_of`` (see
 3. the blend weights of ALS and popularity next to buy again (weight 1),
    chosen by NDCG@k over all items among the weights whose never-bought
    NDCG@k is at least popularity's;
-4. the "new to you" list's own first-purchase popularity and weights
-   (``new_weights``), chosen by precision@k over never-bought items (see
-   :mod:`.new_to_you`).
+4. the "new to you" list's own first-purchase popularity, category-aware
+   popularity (given the ``items`` table) and weights (``new_weights``), chosen
+   by precision@k over never-bought items (see :mod:`.new_to_you`).
 
 Step 3 scores each weight pair on the union of every component's top
 ``n_candidates`` items per member, so the whole grid costs about one dense
@@ -37,6 +37,7 @@ from features.errors import ConfigError, DataError
 
 from .base import _CHUNK_CELLS, top_k
 from .blend import COMPONENTS, BlendRecommender, blend_parts
+from .category import item_categories
 from .factory import make_recommender
 from .interactions import Interactions
 from .lines import Lines, as_lines
@@ -298,6 +299,7 @@ def tune_recommenders(
     n_candidates: int = 50,
     max_members: int | None = None,
     random_state: int | None = 0,
+    items: pd.DataFrame | None = None,
 ) -> TuningResult:
     """Search the grid on a validation split and report the chosen parameters.
 
@@ -326,6 +328,10 @@ def tune_recommenders(
         validates on everyone.
     random_state : int or None
         Seed of the member sample.
+    items : DataFrame, optional
+        The canonical items table (``item_id``, ``category``): with it the
+        "new to you" list may weigh category-aware popularity; without it that
+        weight is 0.
 
     Returns
     -------
@@ -341,6 +347,11 @@ def tune_recommenders(
     for key in ("popularity", "buy_again", "als", "blend_als", "blend_popularity", *NEW_GRID):
         if not space[key]:
             raise ConfigError(f"grid[{key!r}] is empty; give at least one candidate.")
+    if items is None and any(w > 0 for w in (grid or {}).get("new_category_popularity", [])):
+        raise ConfigError(
+            "grid['new_category_popularity'] has a weight > 0 but no items table was given; "
+            "pass items= (with item_id and category) or give it only the weight 0."
+        )
     lines, sampled = _member_sample(as_lines(transactions), max_members, random_state)
     split = validation_split(lines, as_of, holdout_days)
     im, truths = split.interactions, split.truths
@@ -359,12 +370,13 @@ def tune_recommenders(
     else:
         best = _best_weights(components, split, k, space, n_candidates, trials)
     weights = {"buy_again": 1.0, "als": float(best[0]), "popularity": float(best[1])}
-    first, first_params, new_weights = tune_new_to_you(
-        components, im, truths["never_bought"], k, space, weights, trials, n_candidates
+    categories = None if items is None else item_categories(im, items)
+    new_models, new_params, new_weights = tune_new_to_you(
+        components, im, truths["never_bought"], k, space, weights, trials, n_candidates,
+        item_category=categories,
     )
-    blend = BlendRecommender.from_fitted(
-        {**components, "first_purchase_popularity": first}, weights, new_weights=new_weights
-    )
+    blend = BlendRecommender.from_fitted({**components, **new_models}, weights,
+                                         new_weights=new_weights)
     params = {
         "popularity": dict(pop_params),
         "buy_again": dict(ba_params),
@@ -375,7 +387,7 @@ def tune_recommenders(
             "als": dict(als_params),
             "popularity": dict(pop_params),
             "new_weights": new_weights,
-            "first_purchase_popularity": first_params,
+            **new_params,
         },
     }
     models = {"popularity": pop, "buy_again": ba, "als": als, "blend": blend}
@@ -395,7 +407,8 @@ def tune_recommenders(
 
 
 def fit_tuned(
-    transactions, as_of, params: dict, *, warm_start=None, warm_iterations: int = 5
+    transactions, as_of, params: dict, *, warm_start=None, warm_iterations: int = 5,
+    items: pd.DataFrame | None = None,
 ) -> dict:
     """Fit every tuned model on the lines before ``as_of``.
 
@@ -412,6 +425,9 @@ def fit_tuned(
         which then runs ``warm_iterations`` sweeps instead of ``iterations``.
     warm_iterations : int
         ALS sweeps of a warm-started fit.
+    items : DataFrame, optional
+        The canonical items table; needed when ``new_weights`` weigh
+        category-aware popularity.
 
     Returns
     -------
@@ -439,6 +455,16 @@ def fit_tuned(
                                  **(params["blend"].get("first_purchase_popularity") or {}))
         components["first_purchase_popularity"] = fitted["first_purchase_popularity"] = (
             first.fit(interactions))
+    if new_weights and new_weights.get("category_popularity", 0.0) > 0:
+        if items is None:
+            raise ConfigError(
+                "params weigh category_popularity in new_weights but no items table was "
+                "given; pass items= (with item_id and category)."
+            )
+        category = make_recommender("category_popularity",
+                                    **(params["blend"].get("category_popularity") or {}))
+        components["category_popularity"] = fitted["category_popularity"] = category.fit(
+            interactions, item_categories(interactions, items))
     fitted["blend"] = BlendRecommender.from_fitted(
         components, params["blend"]["weights"], new_weights=new_weights
     )

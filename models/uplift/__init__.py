@@ -9,11 +9,14 @@
 - :mod:`.fit`: :func:`fit_uplift`, models per offer type and outcome, validated
   on held-out members against random targeting and targeting by P(redeem);
 - :mod:`.scores`: :func:`member_uplift`, every member's predicted uplift per
-  offer type as of a cut-off (what the offer engine ranks on).
+  offer type as of a cut-off (what the offer engine ranks on);
+  :mod:`.engine_scores`: :func:`engine_member_uplift`, the same with the
+  member features and affinities computed on DuckDB or Spark.
 
 Imports: :mod:`features` and :mod:`models` only.
 """
 
+from models.uplift.engine_scores import engine_member_uplift
 from models.uplift.fit import VALIDATION_COLUMNS, UpliftFit, fit_uplift
 from models.uplift.learners import TwoModelUplift, XLearnerUplift, make_learner
 from models.uplift.metrics import gain_at, normalized_auuc, qini_auc, qini_curve
@@ -23,6 +26,6 @@ from models.uplift.scores import member_uplift
 
 __all__ = [
     "UPLIFT_SCORE_COLUMNS", "VALIDATION_COLUMNS", "TwoModelUplift", "UpliftFit",
-    "XLearnerUplift", "build_uplift_rows", "fit_uplift", "gain_at", "make_learner",
-    "member_uplift", "normalized_auuc", "qini_auc", "qini_curve",
+    "XLearnerUplift", "build_uplift_rows", "engine_member_uplift", "fit_uplift", "gain_at",
+    "make_learner", "member_uplift", "normalized_auuc", "qini_auc", "qini_curve",
 ]

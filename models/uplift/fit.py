@@ -26,9 +26,15 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
+from models.member_source import MemberSource, member_source, members_with_events
 from models.uplift.learners import MIN_GROUP_ROWS, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
-from models.uplift.rows import OUTCOMES, build_uplift_rows, feature_matrix
+from models.uplift.rows import (
+    OUTCOMES,
+    build_uplift_rows,
+    check_experiment_events,
+    feature_matrix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +111,8 @@ def _response_model(X: np.ndarray, redeemed: np.ndarray, random_state,
                                           random_state=random_state).fit(X, redeemed)
 
 
-def fit_uplift(dataset: Dataset, as_of, offers: pd.DataFrame, *, window_days: float = 14.0,
+def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
+               window_days: float = 14.0,
                learner: str = "x_learner", validation_fraction: float = 0.3,
                refit: bool = False, random_state: int = 0, rows: pd.DataFrame | None = None,
                offer_types: list[str] | None = None, max_iter: int = 150) -> UpliftFit:
@@ -113,8 +120,11 @@ def fit_uplift(dataset: Dataset, as_of, offers: pd.DataFrame, *, window_days: fl
 
     Parameters
     ----------
-    dataset : Dataset
-        With ``sent`` and ``holdout`` offer events (``docs/data.md``).
+    dataset : Dataset or MemberSource
+        With ``sent`` and ``holdout`` offer events (``docs/data.md``). A
+        :class:`~models.member_source.MemberSource` on an engine fetches just
+        the lines of the members sent or held out (how the relational engines
+        run this step; their features' population values are then those members').
     as_of : timestamp
         What is known; sends whose window is open at ``as_of`` are left out.
     offers : DataFrame
@@ -149,7 +159,8 @@ def fit_uplift(dataset: Dataset, as_of, offers: pd.DataFrame, *, window_days: fl
         raise DataError(f"validation_fraction={validation_fraction} should be in (0, 1).")
     make_learner(learner, binary=False)  # refuse an unknown name before the slow part
     if rows is None:
-        rows = build_uplift_rows(dataset, offers, as_of, window_days=window_days)
+        rows = build_uplift_rows(_experiment_members(dataset, as_of), offers, as_of,
+                                 window_days=window_days)
     X, names = feature_matrix(rows)
     members = np.sort(rows["member_id"].astype(str).unique())
     rng = np.random.default_rng(random_state)
@@ -201,6 +212,17 @@ def fit_uplift(dataset: Dataset, as_of, offers: pd.DataFrame, *, window_days: fl
             model.fit(X[mask], y[mask], treated[mask])
     fitted.validation = pd.DataFrame(table, columns=list(VALIDATION_COLUMNS))
     return fitted
+
+
+def _experiment_members(data: Dataset | MemberSource, as_of) -> Dataset:
+    """The data the rows are built from: the whole pandas data set, or on an engine the
+    lines of the members sent or held out of an offer before ``as_of`` (all the rows
+    need besides population values; :meth:`MemberSource.rows_data`)."""
+    source = member_source(data)
+    as_of = pd.Timestamp(as_of)
+    check_experiment_events(source.offer_events, as_of)
+    ids, _ = members_with_events(source.offer_events, as_of, ("sent", "holdout"))
+    return source.rows_data(ids, sampled=False)
 
 
 def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem) -> list:

@@ -86,6 +86,18 @@ def _redeemed(events: pd.DataFrame, rows: pd.DataFrame, window_days: float) -> n
     return found.reindex(rows.index).to_numpy(dtype=bool) & rows["treated"].to_numpy()
 
 
+def check_experiment_events(events: pd.DataFrame, as_of: pd.Timestamp) -> None:
+    """Raise :class:`DataError` unless ``events`` before ``as_of`` hold sends and holdouts."""
+    events = events[events["timestamp"] < as_of]
+    kinds = set(events["event"].astype(str).unique())
+    for kind, why in (("holdout", "a randomised control group (members held out of a "
+                                  "campaign at random, event 'holdout')"),
+                      ("sent", "treated members (event 'sent')")):
+        if kind not in kinds:
+            raise DataError(f"the offer events before {as_of} have no '{kind}' event; uplift "
+                            f"models need {why}. See docs/data.md.")
+
+
 def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestamp | str, *,
                       window_days: float = 14.0, cutoff_freq: str = "D",
                       member_features=None) -> pd.DataFrame:
@@ -121,13 +133,8 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
     offers = validate_offer_specs(offers)
     events = dataset.offer_events
     events = events[events["timestamp"] < as_of]
+    check_experiment_events(events, as_of)
     kinds = events["event"].astype(str)
-    for kind, why in (("holdout", "a randomised control group (members held out of a "
-                                  "campaign at random, event 'holdout')"),
-                      ("sent", "treated members (event 'sent')")):
-        if not (kinds == kind).any():
-            raise DataError(f"the offer events before {as_of} have no '{kind}' event; uplift "
-                            f"models need {why}. See docs/data.md.")
     chosen = events.loc[kinds.isin(["sent", "holdout"]).to_numpy()]
     rows = pd.DataFrame({
         "member_id": chosen["member_id"].astype(str).to_numpy(),

@@ -24,6 +24,7 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
+from models.offer_response.affinity import AffinityIndex
 from models.offer_response.rows import attach_offer_columns, response_features
 from models.uplift.fit import UpliftFit
 from models.uplift.rows import OUTCOMES, feature_matrix, member_features_with_mix
@@ -67,11 +68,7 @@ def member_uplift(fit: UpliftFit, dataset: Dataset, offers: pd.DataFrame, as_of,
     DataFrame
         :data:`SCORE_COLUMNS`, members in the order given, offer types sorted.
     """
-    as_of = pd.Timestamp(as_of)
-    ids = pd.Index(np.asarray(member_ids, dtype=str))
-    if ids.has_duplicates:
-        raise DataError("member_ids repeats a member; give each member once.")
-    by_type = representative_offers(fit)
+    as_of, ids, by_type = scoring_inputs(fit, as_of, member_ids)
     cache: dict = {}
 
     def features_at(ds, cutoff):  # one member-feature build for every chunk and type
@@ -79,23 +76,50 @@ def member_uplift(fit: UpliftFit, dataset: Dataset, offers: pd.DataFrame, as_of,
             cache[cutoff] = member_features_with_mix(ds, cutoff)
         return cache[cutoff]
 
+    index = AffinityIndex(dataset, offers)  # one pass over the purchases for every chunk
     parts = []
     for offer_type, offer_id in by_type.items():
         for start in range(0, len(ids), chunk):
-            members = ids[start:start + chunk]
-            sends = pd.DataFrame({"member_id": members.to_numpy(), "offer_id": offer_id,
-                                  "sent_at": as_of})
-            rows = pd.concat([sends, response_features(dataset, offers, sends,
-                                                       member_features=features_at)], axis=1)
-            rows = attach_offer_columns(rows, offers)
-            X, _ = feature_matrix(rows, fit.feature_names)
-            part = pd.DataFrame({"member_id": members.to_numpy(), "offer_type": offer_type,
-                                 "offer_id": offer_id})
-            for outcome in OUTCOMES:
-                model = fit.models.get((offer_type, outcome))
-                part[f"uplift_{outcome}"] = (model.predict(X) if model is not None
-                                             else np.full(len(members), np.nan))
-            parts.append(part)
+            sends = hypothetical_sends(ids[start:start + chunk], offer_id, as_of)
+            block = response_features(dataset, offers, sends, member_features=features_at,
+                                      affinity_index=index)
+            parts.append(score_block(fit, offers, offer_type, sends, block))
+    return score_table(parts, len(ids), len(by_type))
+
+
+def scoring_inputs(fit: UpliftFit, as_of, member_ids) -> tuple[pd.Timestamp, pd.Index, dict]:
+    """``as_of`` as a timestamp, the member ids (checked: no repeats) and the offers to score."""
+    ids = pd.Index(np.asarray(member_ids, dtype=str))
+    if ids.has_duplicates:
+        raise DataError("member_ids repeats a member; give each member once.")
+    return pd.Timestamp(as_of), ids, representative_offers(fit)
+
+
+def hypothetical_sends(members: pd.Index, offer_id: str, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Hypothetical sends of ``offer_id`` to ``members`` at ``as_of``."""
+    return pd.DataFrame({"member_id": members.to_numpy(), "offer_id": offer_id,
+                         "sent_at": as_of})
+
+
+def score_block(fit: UpliftFit, offers: pd.DataFrame, offer_type: str, sends: pd.DataFrame,
+                features: pd.DataFrame) -> pd.DataFrame:
+    """Rows of :data:`SCORE_COLUMNS` for ``sends`` of one offer, given their features
+    (the frame of :func:`models.offer_response.rows.response_features`, aligned with ``sends``).
+    """
+    rows = attach_offer_columns(pd.concat([sends, features], axis=1), offers)
+    X, _ = feature_matrix(rows, fit.feature_names)
+    part = pd.DataFrame({"member_id": sends["member_id"].to_numpy(), "offer_type": offer_type,
+                         "offer_id": sends["offer_id"].to_numpy()})
+    for outcome in OUTCOMES:
+        model = fit.models.get((offer_type, outcome))
+        part[f"uplift_{outcome}"] = (model.predict(X) if model is not None
+                                     else np.full(len(sends), np.nan))
+    return part
+
+
+def score_table(parts: list[pd.DataFrame], n_members: int, n_types: int) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame(columns=list(SCORE_COLUMNS))
     table = pd.concat(parts, ignore_index=True)[list(SCORE_COLUMNS)]
-    logger.info("uplift scored for %d members x %d offer types", len(ids), len(by_type))
+    logger.info("uplift scored for %d members x %d offer types", n_members, n_types)
     return table

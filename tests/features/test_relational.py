@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,9 +18,7 @@ from features.relational import (
     tables_from_parquet,
 )
 
-CJ = Path(__file__).resolve().parents[2] / "data" / "completejourney"
 COPIES = 30
-CJ_MAIN = Path("/work/main/data/completejourney")
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +129,10 @@ def test_spills_under_a_memory_limit_far_below_the_data_and_gives_the_same_featu
 
 
 @pytest.mark.slow
-def test_member_and_item_features_equal_pandas_on_a_complete_journey_sample(tmp_path):
-    source = CJ if CJ.is_dir() else CJ_MAIN
-    if not source.is_dir():
-        pytest.fail(f"{source} is missing; run `offers import completejourney {CJ}`")
+def test_member_and_item_features_equal_pandas_on_a_complete_journey_sample(
+    tmp_path, complete_journey
+):
+    source = complete_journey[0]
     tx = pd.read_parquet(source / "transactions.parquet")
     sample = tx[tx["member_id"].astype("str").isin(tx["member_id"].astype("str").unique()[:300])]
     for name in ("items", "members", "offer_events"):

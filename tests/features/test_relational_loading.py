@@ -321,14 +321,14 @@ def big_dir(synth_data, tmp_path_factory):
 
 @pytest.mark.slow
 def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_dir, tmp_path):
-    """32 MB for ~600k lines: DuckDB must spill (it fails when it may not) and agrees."""
+    """24 MB for ~600k lines: DuckDB must spill (it fails when it may not) and agrees."""
     import duckdb
 
     root, n_lines = big_dir
     free = load_relational(connect(), root, now="2100-01-01")
     as_of = free.last_timestamp - pd.Timedelta(days=30)
     want = member_features(free.transactions, free, as_of)
-    con = connect(memory_limit="32MB", temp_directory=tmp_path / "spill", threads=1)
+    con = connect(memory_limit="24MB", temp_directory=tmp_path / "spill", threads=1)
     limited = load_relational(con, root, now="2100-01-01")
     assert limited.cleaning == free.cleaning
     assert limited.cleaning.rows_in["transactions"] == n_lines
@@ -340,13 +340,12 @@ def test_loading_and_features_spill_under_a_memory_limit_far_below_the_data(big_
 
 
 @pytest.mark.slow
-def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_features(tmp_path):
+def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_features(
+    tmp_path, complete_journey
+):
     from features.member_features import build_member_features
-    from tests.features.test_relational import CJ, CJ_MAIN
 
-    source = CJ if CJ.is_dir() else CJ_MAIN
-    if not source.is_dir():
-        pytest.fail(f"{source} is missing; run `offers import completejourney {CJ}`")
+    source = complete_journey[0]
     tx = pd.read_parquet(source / "transactions.parquet")
     members = tx["member_id"].astype("str")
     tx[members.isin(members.unique()[:80])].to_csv(tmp_path / "transactions.csv", index=False)

@@ -25,6 +25,7 @@ from models.recommenders import (
     PairInteractions,
     build_interactions,
     category_interactions,
+    item_categories,
     make_recommender,
 )
 from models.recommenders.category import without_categories
@@ -45,6 +46,7 @@ GRID = {
     "new_als": [0.5],
     "new_popularity": [0.1],
     "new_first_purchase": [1.0],
+    "new_category_popularity": [0.25],
 }
 
 
@@ -104,7 +106,7 @@ def test_roll_up_to_categories_equals_the_lines_rolled_up(synth, both):
         both[1].roll_up(["a", "b"])
 
 
-def _fitted(interactions):
+def _fitted(interactions, items):
     with threadpool_limits(1, "blas"):
         models = {
             "popularity": make_recommender("popularity", half_life_days=30.0),
@@ -115,14 +117,18 @@ def _fitted(interactions):
                                                           half_life_days=30.0),
         }
         models = {name: model.fit(interactions) for name, model in models.items()}
+    models["category_popularity"] = make_recommender("category_popularity").fit(
+        interactions, item_categories(interactions, items))
     models["blend"] = BlendRecommender.from_fitted(
         models, {"buy_again": 1.0, "als": 0.2, "popularity": 0.05},
-        new_weights={"als": 0.5, "popularity": 0.1, "first_purchase_popularity": 1.0})
+        new_weights={"als": 0.5, "popularity": 0.1, "first_purchase_popularity": 1.0,
+                     "category_popularity": 0.25})
     return models
 
 
-def test_every_recommender_scores_alike_on_either_form(both):
-    want_models, got_models = _fitted(both[0]), _fitted(both[1])
+def test_every_recommender_scores_alike_on_either_form(synth, both):
+    items = synth[0].items
+    want_models, got_models = _fitted(both[0], items), _fitted(both[1], items)
     rows = np.arange(both[0].n_members)
     for name, want in want_models.items():
         got = got_models[name]
@@ -198,12 +204,14 @@ def test_interactions_errors_and_the_default_cutoff(synth):
 def test_tuning_and_final_fit_on_the_engine_equal_pandas(synth, max_members):
     ds, lines, as_of = synth
     kwargs = dict(holdout_days=21, k=10, grid=GRID, num_threads=1, max_members=max_members,
-                  random_state=4)
+                  random_state=4, items=ds.items)
     with threadpool_limits(1, "blas"):
         want = tune_recommenders(ds.transactions, as_of, **kwargs)
         got = tune_recommenders(lines, as_of, **kwargs)
-        want_fit = fit_tuned(ds.transactions, as_of, want.params, warm_start=want.models["als"])
-        got_fit = fit_tuned(lines, as_of, got.params, warm_start=got.models["als"])
+        want_fit = fit_tuned(ds.transactions, as_of, want.params, warm_start=want.models["als"],
+                             items=ds.items)
+        got_fit = fit_tuned(lines, as_of, got.params, warm_start=got.models["als"],
+                            items=ds.items)
     assert got.params == want.params
     assert got.split["members"] == want.split["members"]
     assert got.split["sampled"] == want.split["sampled"] == (max_members is not None)
@@ -214,6 +222,7 @@ def test_tuning_and_final_fit_on_the_engine_equal_pandas(synth, max_members):
     pd.testing.assert_frame_equal(got.trials, want.trials, rtol=1e-6)
     assert isinstance(got_fit["interactions"], PairInteractions)
     rows = np.arange(want_fit["blend"].n_members)
-    g_top = got_fit["blend"].recommend(rows, k=10)[0]
-    w_top = want_fit["blend"].recommend(rows, k=10)[0]
-    assert (g_top == w_top).all(axis=1).mean() >= 0.99
+    for exclude in (False, True):
+        g_top = got_fit["blend"].recommend(rows, k=10, exclude_purchased=exclude)[0]
+        w_top = want_fit["blend"].recommend(rows, k=10, exclude_purchased=exclude)[0]
+        assert (g_top == w_top).all(axis=1).mean() >= 0.99

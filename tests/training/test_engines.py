@@ -88,7 +88,6 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     import features.loading
     import features.relational
     import features.relational.frames as frames
-    import training.pipeline as pipeline
     from features.relational import RelationalData
     from tests.conftest import SERVING_FAST
 
@@ -102,26 +101,14 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
         raise AssertionError("the pandas loader ran on --engine duckdb")
 
     monkeypatch.setattr(features.loading, "load_dataset", no_pandas_loader)
-    fetch, connect, state = frames.lines_frame, features.relational.connect, {"fallback": 0}
+    fetch, connect = frames.lines_frame, features.relational.connect
 
     def lines_of_some_members(con, lines, member_ids=None):
-        if member_ids is None and not state.get("inside"):
+        if member_ids is None:
             raise AssertionError("every line was fetched into pandas")
         return fetch(con, lines, member_ids)
 
     monkeypatch.setattr(frames, "lines_frame", lines_of_some_members)
-    # TEMPORARY, removed with pipeline._pandas_lines_meanwhile when branch engresponse
-    # merges: until then the offer-response and uplift steps get every line, there only.
-    fallback = pipeline._every_members_lines
-
-    def counted_fallback(run):
-        state["inside"], state["fallback"] = True, state["fallback"] + 1
-        try:
-            return fallback(run)
-        finally:
-            state["inside"] = False
-
-    monkeypatch.setattr(pipeline, "_every_members_lines", counted_fallback)
     limits = []
     monkeypatch.setattr(features.relational, "connect",
                         lambda **kw: limits.append(kw.get("memory_limit")) or connect(**kw))
@@ -129,7 +116,6 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     _, run = train(synth_data, tmp_path / "art", config=load_config(**SERVING_FAST),
                    engine="duckdb", memory_limit="1GB")
     assert isinstance(run.dataset, RelationalData) and limits == ["1GB"]  # one connection
-    assert state["fallback"] == 1
     assert len(built) == 2  # the validation split's and the final fit's interactions
     want = json.loads((out / "current" / "metrics.json").read_text())
     manifest = json.loads((out / "current" / "manifest.json").read_text())
@@ -139,8 +125,11 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     assert run.metrics["skipped"] == want["skipped"]
     response, want_response = run.metrics["offer_response"], want["offer_response"]
     assert response["estimator"] == want_response["estimator"]
-    for key in ("training_sends", "sends_before_as_of", "roc_auc", "pr_auc"):
-        assert response[key] == pytest.approx(want_response[key], rel=1e-6), key
+    for key in ("training_sends", "sends_before_as_of"):
+        assert response[key] == want_response[key], key
+    # the same sends; on an engine the rows use the senders' data only (training/member_steps.py)
+    for key in ("roc_auc", "pr_auc"):
+        assert response[key] == pytest.approx(want_response[key], abs=0.01), key
     for model, metric in (("churn", "roc_auc"), ("value", "spearman")):
         assert run.metrics[model]["horizon_days"] == want[model]["horizon_days"]
         assert run.metrics[model][metric] == pytest.approx(want[model][metric], abs=0.01)

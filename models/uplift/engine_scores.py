@@ -1,0 +1,73 @@
+"""Every member's predicted uplift with the per-line work on a relational engine.
+
+:func:`engine_member_uplift` is :func:`models.uplift.member_uplift` for lines
+that stay on DuckDB or Spark: the member features (with every category's
+share, as the uplift rows have them) come from
+:func:`features.relational.member_features` and the members' affinity to the
+representative offers from :func:`models.offer_response.engine_affinity.engine_affinity`,
+both one row per member; only the model calls run in pandas, ``chunk``
+members at a time, as on pandas. The answer equals ``member_uplift`` on the
+same data (parity tests, up to the order of float sums).
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.offer_response.affinity import AFFINITY_FEATURES
+from models.uplift.fit import UpliftFit
+from models.uplift.scores import hypothetical_sends, score_block, score_table, scoring_inputs
+
+#: Cutoff frequency of the features of a hypothetical send (``response_features``' default).
+CUTOFF_FREQ = "D"
+
+
+def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFrame, as_of,
+                         member_ids, *, chunk: int = 100_000) -> pd.DataFrame:
+    """Predicted uplift of every member in ``member_ids`` for each offer type of ``fit``.
+
+    Parameters
+    ----------
+    fit : UpliftFit
+        Fitted by :func:`models.uplift.fit_uplift` (its ``rows`` kept).
+    lines : Ibis table
+        Canonical lines on the engine (:mod:`features.relational.tables`).
+    small : dict
+        The canonical pandas ``items``, ``members`` and ``offer_events``
+        (``training.engines.EngineTables.small``).
+    offers, as_of, member_ids, chunk
+        As in :func:`models.uplift.member_uplift`.
+
+    Returns
+    -------
+    DataFrame
+        :data:`models.uplift.scores.SCORE_COLUMNS`, members in the order given,
+        offer types sorted.
+    """
+    from features.relational import member_features  # Ibis: imported when used
+    from models.offer_response.engine_affinity import engine_affinity
+
+    as_of, ids, by_type = scoring_inputs(fit, as_of, member_ids)
+    cutoff = as_of.floor(CUTOFF_FREQ)
+    features = member_features(lines, small, cutoff, n_categories=100)
+    features.index = features.index.astype(str)
+    features = features.reindex(ids).add_prefix("m__")
+    chosen = offers[offers["offer_id"].astype(str).isin(list(by_type.values()))]
+    affinity = engine_affinity(lines, small["items"], chosen, cutoff, ids)
+    column = {offer_id: j for j, offer_id in enumerate(affinity.offer_ids)}
+    parts = []
+    for offer_type, offer_id in by_type.items():
+        j = column[offer_id]
+        for start in range(0, len(ids), chunk):
+            stop = min(len(ids), start + chunk)
+            sends = hypothetical_sends(ids[start:stop], offer_id, as_of)
+            block = features.iloc[start:stop].reset_index(drop=True)
+            for name in AFFINITY_FEATURES:
+                block[name] = getattr(affinity, name)[start:stop, j]
+            block["population_share"] = np.full(stop - start, affinity.population_share[j])
+            block.insert(0, "cutoff", cutoff)
+            parts.append(score_block(fit, offers, offer_type, sends, block))
+    return score_table(parts, len(ids), len(by_type))
