@@ -7,6 +7,9 @@ Usage::
     python bench/bench_engines.py --scale 5000,20000     # synthetic data, features only
     python bench/bench_engines.py --scale 50000,200000,1000000 --data-root data \
         --memory-limit 2GB --spill 64MB                  # reuse data/synth_<N>/, spill check
+    python bench/bench_engines.py DATA_DIR --train-only --memory-limit 1GB   # train only
+    python bench/bench_engines.py --scale 200000 --data-root data --train-only \
+        --engines duckdb --memory-limit 1GB --repeat 1   # train at scale
 
 Every run is a fresh process measured by ``/usr/bin/time`` (elapsed seconds and
 maximum resident set size), so start-up, loading and validation are included;
@@ -20,6 +23,9 @@ with ``--data-root`` it reuses ``DIR/synth_<N>`` (``50k``/``1m`` spelled as by
 ``offers synth``) when it exists. ``--memory-limit`` is passed to the DuckDB
 runs; ``--spill SIZE`` adds a DuckDB run under that (far smaller) limit and
 checks that it wrote the same features. ``--engines`` picks the engines.
+``--train-only`` times ``offers train`` alone (each run into a fresh artifacts
+directory, so every run tunes: no parameters reused from a previous version);
+``--memory-limit`` applies to the DuckDB train runs too.
 """
 
 from __future__ import annotations
@@ -91,8 +97,20 @@ def _tree_rss(root: int) -> int:
 
 
 def median_of(args: list[str], repeat: int) -> tuple[float, float, float]:
-    runs = [measure(args) for _ in range(repeat)]
+    return median_runs([args] * repeat)
+
+
+def median_runs(arg_lists: list[list[str]]) -> tuple[float, float, float]:
+    runs = [measure(args) for args in arg_lists]
     return tuple(statistics.median(r[i] for r in runs) for i in range(3))
+
+
+def train_args(data: Path, out: Path, engine: str, repeat: int,
+               memory_limit: str | None) -> list[list[str]]:
+    """``offers train`` arguments of ``repeat`` runs, each into a fresh artifacts directory."""
+    limit = ["--memory-limit", memory_limit] if memory_limit and engine == "duckdb" else []
+    return [["train", str(data), "--out", str(out / f"art-{engine}-{i}"), *engine_args(engine),
+             *limit] for i in range(repeat)]
 
 
 def engine_args(engine: str) -> list[str]:
@@ -102,22 +120,23 @@ def engine_args(engine: str) -> list[str]:
     return extra
 
 
-def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path, engines) -> None:
+def bench_data(data: Path, as_of: str, repeat: int, train: bool, tmp: Path, engines, *,
+               features: bool = True, memory_limit: str | None = None) -> None:
     print(f"{data}: medians of {repeat} runs")
     print(f"{'step':<10} {'engine':<7} {'seconds':>8} {'peak MiB':>9} {'tree MiB':>9}")
-    for engine in engines:
+    for engine in engines if features else ():
         out = tmp / f"features-{engine}.parquet"
         args = ["features", str(data), "--as-of", as_of, "--out", str(out), *engine_args(engine)]
         seconds, mib, tree = median_of(args, repeat)
         print(f"{'features':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}")
     if train:
         for engine in engines:
-            args = ["train", str(data), "--out", str(tmp / f"art-{engine}"), *engine_args(engine)]
-            seconds, mib, tree = median_of(args, repeat)
-            print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}")
+            seconds, mib, tree = median_runs(train_args(data, tmp, engine, repeat, memory_limit))
+            print(f"{'train':<10} {engine:<7} {seconds:>8.1f} {mib:>9.0f} {tree:>9.0f}",
+                  flush=True)
             for line in LAST_OUTPUT:
                 if line.strip().startswith(QUALITY):
-                    print(f"{'':<10} {engine:<7} {line.strip()}")
+                    print(f"{'':<10} {engine:<7} {line.strip()}", flush=True)
 
 
 def bench_scale(sizes: list[int], repeat: int, tmp: Path, *, data_root: Path | None = None,
@@ -194,6 +213,8 @@ def main() -> None:
     parser.add_argument("--as-of", default="2017-10-01")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--train", action="store_true", help="Also time `offers train`.")
+    parser.add_argument("--train-only", action="store_true",
+                        help="Time `offers train` only (DATA_DIR, or each --scale data set).")
     parser.add_argument("--scale", default=None, help="Comma-separated synthetic member counts.")
     parser.add_argument("--engines", default=",".join(ENGINES),
                         help=f"Comma-separated, from {', '.join(ALL_ENGINES)} (default: "
@@ -202,7 +223,8 @@ def main() -> None:
                         help="--spark-master of the spark runs (default: offers' local[*]).")
     parser.add_argument("--data-root", type=Path, default=None,
                         help="Reuse DIR/synth_<N> (e.g. data/synth_1m) when it exists.")
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit (--scale).")
+    parser.add_argument("--memory-limit", default=None,
+                        help="DuckDB memory limit of the duckdb runs (--scale, --train-only).")
     parser.add_argument("--spill", default=None,
                         help="Also run DuckDB under this limit and compare (--scale).")
     a = parser.parse_args()
@@ -216,8 +238,15 @@ def main() -> None:
     SPARK_MASTER = a.spark_master
     with tempfile.TemporaryDirectory() as tmp:
         if a.data:
-            bench_data(a.data, a.as_of, a.repeat, a.train, Path(tmp), engines)
-        if a.scale:
+            bench_data(a.data, a.as_of, a.repeat, a.train or a.train_only, Path(tmp), engines,
+                       features=not a.train_only, memory_limit=a.memory_limit)
+        if a.scale and a.train_only:
+            for n in (int(n) for n in a.scale.split(",")):
+                data = _synthetic(n, Path(tmp), a.data_root)
+                print(f"{n} members, {_lines(data):,} lines")
+                bench_data(data, a.as_of, a.repeat, True, Path(tmp), engines, features=False,
+                           memory_limit=a.memory_limit)
+        elif a.scale:
             bench_scale([int(n) for n in a.scale.split(",")], a.repeat, Path(tmp),
                         data_root=a.data_root, memory_limit=a.memory_limit, spill=a.spill,
                         engines=tuple(engines))

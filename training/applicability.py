@@ -18,12 +18,18 @@ still serves:
 
 :func:`skip_reasons` looks at the data before the steps run; the pipeline
 also turns a :class:`~features.errors.DataError` raised inside a guarded step
-into a skip (:data:`GUARDED`), for shapes no check foresaw.
+into a skip (:data:`GUARDED`), for shapes no check foresaw. The checks need
+only a few facts of the lines before ``as_of`` (:class:`History`: item and
+member counts, the first time, the purchase cadence), taken from the pandas
+lines or, in engine mode, by aggregates on the engine (``lines=``): the same
+answers either way (parity test over the shapes of :mod:`training.synth.shapes`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,24 +50,80 @@ MIN_CHURN_MEMBERS = 20
 CHURN_WINDOWS = 3
 
 
-def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[str, str]:
+@dataclass
+class History:
+    """What the checks need of the lines before ``as_of``: the number of items and of
+    members, the first line's time and (computed on first use, it costs a pass over
+    the lines) the horizon the purchase cadence gives
+    (:func:`models.lifecycle.windows.default_horizon_days`)."""
+
+    n_items: int
+    n_members: int
+    first: pd.Timestamp
+    lines: Any = field(default=None, repr=False)  # pandas lines or Ibis lines before as_of
+    _cadence: int | None = field(default=None, repr=False)
+
+    @classmethod
+    def of_frame(cls, past: pd.DataFrame) -> History:
+        """Of canonical pandas lines (``member_id``, ``item_id``, ``timestamp``)."""
+        return cls(_n_unique(past["item_id"]), _n_unique(past["member_id"]),
+                   past["timestamp"].min(), past)
+
+    @classmethod
+    def of_engine(cls, lines, as_of: pd.Timestamp) -> History:
+        """Of canonical lines on an engine (:mod:`features.relational.tables`): one
+        aggregate query over the lines before ``as_of``."""
+        from features.relational.portable import to_frame
+
+        cut = int((pd.Timestamp(as_of) - pd.Timestamp(0)) // pd.Timedelta(microseconds=1))
+        past = lines.filter(lines.ts_us < cut)
+        row = to_frame(past.aggregate(n_items=past.item_id.nunique(),
+                                      n_members=past.member_id.nunique(),
+                                      first=past.ts_us.min())).iloc[0]
+        first = pd.NaT if pd.isna(row["first"]) else pd.Timestamp(int(row["first"]), unit="us")
+        return cls(int(row["n_items"]), int(row["n_members"]), first, past)
+
+    def cadence_horizon(self) -> int:
+        """The horizon in days the members' purchase cadence gives (as ``make_windows``)."""
+        if self._cadence is None:
+            if isinstance(self.lines, pd.DataFrame):
+                self._cadence = int(default_horizon_days(self.lines))
+            else:
+                from models.lifecycle.engine_windows import engine_horizon_days
+
+                self._cadence = int(engine_horizon_days(self.lines))
+        return self._cadence
+
+
+def history(dataset: Dataset | None, as_of: pd.Timestamp, lines=None) -> History:
+    """The :class:`History` before ``as_of`` of ``lines`` (on an engine) when given, else of
+    ``dataset``'s pandas transactions."""
+    if lines is not None:
+        return History.of_engine(lines, as_of)
+    return History.of_frame(_before(dataset, as_of))
+
+
+def skip_reasons(dataset: Dataset | None, as_of: pd.Timestamp, config: dict, *,
+                 lines=None) -> dict[str, str]:
     """The steps ``dataset`` cannot support, each with a reason a user can act on.
 
     Parameters
     ----------
     dataset : Dataset
-        Canonical data.
+        Canonical data (unused, may be None, when ``lines`` are given).
     as_of : Timestamp
         Training uses the rows before it.
     config : dict
         The training config (:func:`training.config.load_config`).
+    lines : Ibis table, optional
+        The canonical lines on an engine: the checks run as aggregates there.
 
     Returns
     -------
     dict of str to str
         ``{step: reason}`` for the steps to skip; empty when every step can run.
     """
-    past = _before(dataset, as_of)
+    past = history(dataset, as_of, lines)
     reasons: dict[str, str] = {}
     rec = recommendations_reason(past, as_of, config["validation_days"])
     if rec:
@@ -73,9 +135,10 @@ def skip_reasons(dataset: Dataset, as_of: pd.Timestamp, config: dict) -> dict[st
     return reasons
 
 
-def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp,
+def recommendations_reason(past: pd.DataFrame | History, as_of: pd.Timestamp,
                            holdout_days: int = 28) -> str | None:
-    """Why item recommendations cannot be learned from ``past`` (lines before ``as_of``).
+    """Why item recommendations cannot be learned from ``past`` (lines before ``as_of``,
+    or their :class:`History`).
 
     Examples
     --------
@@ -84,26 +147,30 @@ def recommendations_reason(past: pd.DataFrame, as_of: pd.Timestamp,
     >>> recommendations_reason(tx, pd.Timestamp("2024-02-01"))
     'only 1 item: item recommendations need at least 2'
     """
-    n_items = _n_unique(past["item_id"])
+    past = _as_history(past)
+    n_items = past.n_items
     if n_items < MIN_ITEMS:
         return f"only {n_items} item: item recommendations need at least {MIN_ITEMS}"
-    days = (as_of - past["timestamp"].min()).days
+    days = (as_of - past.first).days
     if days <= holdout_days:
         return (f"{days} days of history: recommendations are validated on the last "
                 f"{holdout_days} days (validation_days) and need lines before them")
     return None
 
 
-def churn_reason(past: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int | None) -> str | None:
-    """Why churn windows cannot be built from ``past`` (lines before ``as_of``)."""
-    n_members = _n_unique(past["member_id"])
+def churn_reason(past: pd.DataFrame | History, as_of: pd.Timestamp,
+                 horizon_days: int | None) -> str | None:
+    """Why churn windows cannot be built from ``past`` (lines before ``as_of``, or their
+    :class:`History`)."""
+    past = _as_history(past)
+    n_members = past.n_members
     if n_members < MIN_CHURN_MEMBERS:
         return (f"only {n_members} members bought before {as_of.date()}: churn windows need at "
                 f"least {MIN_CHURN_MEMBERS}")
-    days = (as_of - past["timestamp"].min()).days
+    days = (as_of - past.first).days
     if horizon_days is None and days > CHURN_WINDOWS * MAX_HORIZON_DAYS:
         return None  # any horizon derived from the cadence fits: no need to derive it
-    horizon = int(horizon_days or _fitting_horizon(past, days) or default_horizon_days(past))
+    horizon = int(horizon_days or _fitting_horizon(past, days) or past.cadence_horizon())
     need = CHURN_WINDOWS * horizon
     if days <= need:
         return (f"{days} days of history: churn windows of {horizon} days need more than "
@@ -111,29 +178,36 @@ def churn_reason(past: pd.DataFrame, as_of: pd.Timestamp, horizon_days: int | No
     return None
 
 
-def churn_horizon(dataset: Dataset, as_of: pd.Timestamp, configured: int | None) -> int | None:
+def churn_horizon(dataset: Dataset | None, as_of: pd.Timestamp, configured: int | None, *,
+                  lines=None) -> int | None:
     """The churn horizon to build windows with; None: derived from the purchase cadence.
 
     ``configured`` when set. Otherwise None (``make_windows`` derives it), unless
     the history is too short for the derived horizon's windows: then the longest
     whole number of weeks, at least two, whose windows fit (a shop with a few
-    weeks of history still gets churn risk).
+    weeks of history still gets churn risk). ``lines`` (canonical lines on an
+    engine) when given are read by aggregates there instead of ``dataset``.
     """
     if configured:
         return int(configured)
-    days = (as_of - dataset.transactions["timestamp"].min()).days  # as_of is after the first
+    past = history(dataset, as_of, lines)
+    days = (as_of - past.first).days  # as_of is after the first
     if days > CHURN_WINDOWS * MAX_HORIZON_DAYS:
         return None
-    return _fitting_horizon(_before(dataset, as_of), days)
+    return _fitting_horizon(past, days)
 
 
-def _fitting_horizon(past: pd.DataFrame, days: int) -> int | None:
+def _fitting_horizon(past: History, days: int) -> int | None:
     """A shorter horizon when the derived one's windows do not fit ``days`` of history."""
-    derived = default_horizon_days(past)
+    derived = past.cadence_horizon()
     if days > CHURN_WINDOWS * derived:
         return None
     weeks = (days - 1) // (7 * CHURN_WINDOWS)
     return 7 * weeks if 7 * weeks >= MIN_HORIZON_DAYS else None
+
+
+def _as_history(past: pd.DataFrame | History) -> History:
+    return past if isinstance(past, History) else History.of_frame(past)
 
 
 def _before(dataset: Dataset, as_of: pd.Timestamp) -> pd.DataFrame:

@@ -13,7 +13,16 @@ holdout truths (step "recommendations",
 pandas code gives (parity tests). The offer-response and uplift steps fetch
 only their member sample's lines (:meth:`EngineTables.member_dataset`, through
 :mod:`training.member_steps`) and score every member's uplift on the engine.
-The other steps still read the loaded lines in pandas.
+
+:func:`load_for_engine` is the step "load and validate": on DuckDB the data
+directory is read, checked and cleaned by DuckDB itself
+(:func:`features.relational.load_relational`, on the run's one connection with
+its memory limit) and the lines never come into pandas; Spark loads with the
+pandas loader and copies the lines into the session (DuckDB cannot hand a view
+to Spark). In engine mode the steps read only the :class:`EngineTables` (the
+lines and events on the engine, the small tables in ``small``, a member
+sample's :meth:`EngineTables.member_dataset`) and the run's dataset's
+cleaning report, row counts and small tables.
 """
 
 from __future__ import annotations
@@ -67,8 +76,72 @@ def open_engine(engine: str, dataset, *, memory_limit: str | None = None,
         con = connect(memory_limit=memory_limit)
     tables = tables_from_dataset(con, dataset)
     small = {"items": dataset.items, "members": dataset.members,
-             "offer_events": dataset.offer_events}
+             "offer_events": dataset.offer_events, "offers": dataset.offers}
     return EngineTables(con, tables["transactions"], tables["offer_events"], small, owns)
+
+
+def open_relational(con, data) -> EngineTables:
+    """The :class:`EngineTables` of a data directory DuckDB loaded on ``con``
+    (:func:`features.relational.load_relational`): its views, no copy; the offer
+    events also as the canonical pandas frame (far fewer than lines)."""
+    from features.relational.frames import events_frame
+
+    small = {"items": data.items, "members": data.members,
+             "offer_events": events_frame(data.offer_events), "offers": data.offers}
+    return EngineTables(con, data.transactions, data.offer_events, small)
+
+
+def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
+                    spark_master: str | None = None) -> tuple[Any, EngineTables | None]:
+    """``(dataset, tables)`` of ``data_dir`` for a training run on ``engine``.
+
+    ``pandas``: the pandas loader's :class:`~features.dataset.Dataset`, no
+    tables. ``duckdb``: the :class:`~features.relational.RelationalData` DuckDB
+    loaded on a new connection (spilling above ``memory_limit``) and its
+    tables on that connection. ``spark``: the pandas loader's dataset and its
+    lines copied into a Spark session (:func:`open_engine`).
+
+    Raises
+    ------
+    ConfigError
+        An unknown ``engine`` (before anything is read), or a setting DuckDB refuses.
+    DataValidationError
+        As :func:`features.loading.load_dataset` (the same problems on DuckDB).
+    """
+    from features.errors import ConfigError
+    from features.loading import load_dataset
+
+    if engine not in ENGINES:
+        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
+    if engine == "pandas":
+        return load_dataset(data_dir), None
+    if engine == "spark":
+        dataset = load_dataset(data_dir)
+        return dataset, open_engine("spark", dataset, spark_master=spark_master)
+    from features.relational import connect, load_relational
+
+    con = connect(memory_limit=memory_limit)
+    try:
+        data = load_relational(con, data_dir)
+        return data, open_relational(con, data)
+    except BaseException:
+        con.disconnect()
+        raise
+
+
+def line_span(transactions) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(first, last)`` time of the lines: canonical pandas transactions, or canonical
+    lines on an engine (one aggregate there)."""
+    if isinstance(transactions, pd.DataFrame):
+        ts = transactions["timestamp"]
+        return ts.min(), ts.max()
+    from features.relational.portable import to_frame
+
+    row = to_frame(transactions.aggregate(first=transactions.ts_us.min(),
+                                          last=transactions.ts_us.max())).iloc[0]
+    if pd.isna(row["first"]):
+        return pd.NaT, pd.NaT
+    return pd.Timestamp(int(row["first"]), unit="us"), pd.Timestamp(int(row["last"]), unit="us")
 
 
 def engine_features(tables: EngineTables, as_of: pd.Timestamp,

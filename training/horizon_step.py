@@ -91,8 +91,9 @@ def fit_horizon_step(run) -> None:
     run.horizon_model, run.horizon_summary = None, None
     engine = run.engine_tables  # None: pandas
     try:
-        params, summary = fit_purchase_cycle(run.dataset.transactions, run.as_of,
-                                             lines=None if engine is None else engine.lines)
+        params, summary = (fit_purchase_cycle(run.dataset.transactions, run.as_of)
+                           if engine is None else
+                           fit_purchase_cycle(None, run.as_of, lines=engine.lines))
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}
@@ -122,7 +123,7 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None) -
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
 
     ``engine`` (an open :class:`training.engines.EngineTables`) builds the
-    windows and purchase summaries on its engine.
+    windows and purchase summaries on its engine; ``dataset`` is then not read.
 
     Raises
     ------
@@ -138,8 +139,9 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None) -
                                       random_state=seed)
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
-    params, summary = fit_purchase_cycle(dataset.transactions, windows.validation_cutoff,
-                                         lines=None if engine is None else engine.lines)
+    params, summary = (fit_purchase_cycle(dataset.transactions, windows.validation_cutoff)
+                       if engine is None else
+                       fit_purchase_cycle(None, windows.validation_cutoff, lines=engine.lines))
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
     churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])

@@ -24,9 +24,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from features.errors import ConfigError, DataError
+from features.errors import DataError
 from features.item_features import build_item_features
-from features.loading import load_dataset
 from features.member_features import build_member_features
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.reliability import spend_reliability
@@ -42,6 +41,7 @@ from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
+from training.engines import line_span, load_for_engine
 from training.horizon_step import fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.progress import StepTimer
@@ -122,8 +122,10 @@ class TrainingRun:
     previous : dict or None
         The current version's manifest and cluster profiles, if there is one.
     engine_tables : EngineTables or None
-        The open relational engine (``engine="duckdb"``) the per-line steps
-        run on (:mod:`training.engines`); None on pandas.
+        The open relational engine (``engine="duckdb"`` or ``"spark"``) the
+        per-line steps run on (:mod:`training.engines`); None on pandas. On
+        DuckDB ``dataset`` is then the
+        :class:`~features.relational.RelationalData` (lines on the engine).
     seconds, peak_rss_mb : dict of str to float
         Per step of :data:`STEPS`.
     engine : str
@@ -157,17 +159,23 @@ class TrainingRun:
     seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
+    line_span: tuple | None = None  # (first, last) line time, whatever as_of
 
 
-def resolve_as_of(transactions: pd.DataFrame, as_of) -> pd.Timestamp:
-    """``as_of`` as a timestamp; by default the day after the last transaction."""
+def resolve_as_of(transactions, as_of) -> pd.Timestamp:
+    """``as_of`` as a timestamp; by default the day after the last transaction.
+
+    ``transactions``: the canonical pandas frame, canonical lines on an engine
+    (one aggregate there), or their ``(first, last)`` times
+    (:func:`training.engines.line_span`).
+    """
+    first, last = transactions if isinstance(transactions, tuple) else line_span(transactions)
     if as_of is None:
-        return transactions["timestamp"].max().normalize() + pd.Timedelta(days=1)
+        return last.normalize() + pd.Timedelta(days=1)
     try:
         ts = pd.Timestamp(as_of)
     except ValueError:
         raise DataError(f"--as-of {as_of!r} is not a date; use ISO 8601 like 2017-12-01.") from None
-    first = transactions["timestamp"].min()
     if ts <= first:
         raise DataError(
             f"--as-of {ts.date()} is not after the first transaction ({first}); "
@@ -204,8 +212,9 @@ def train(
     ``engine="spark"`` builds them on Spark (``spark_master``, default
     ``local[*]``) and fits the recommender's ALS with Spark MLlib, one session
     for the run; on either engine the recommenders' interactions are built there
-    too (one entry per bought pair); the other steps still read the loaded lines
-    in pandas either way.
+    too (one entry per bought pair). On DuckDB the data are loaded by DuckDB
+    itself (:func:`features.relational.load_relational`) and no step holds every
+    line in pandas; Spark loads with the pandas loader and copies the lines in.
 
     Returns
     -------
@@ -215,26 +224,30 @@ def train(
     """
     config = config or load_config()
     timer = StepTimer(len(STEPS))
-    with timer.step("load and validate"):
-        dataset = load_dataset(data_dir)
-    run = TrainingRun(str(data_dir), resolve_as_of(dataset.transactions, as_of), config, dataset)
-    run.previous = _previous_version(artifacts_dir)
-    run.engine = engine
-    run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config)
-    logger.info("training on rows before %s", run.as_of)
+    tables = None
     try:
-        return _train_steps(run, artifacts_dir, timer, engine, memory_limit, spark_master)
+        with timer.step("load and validate"):  # and what the data support (aggregates)
+            dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
+                                              spark_master=spark_master)
+            lines = None if tables is None else tables.lines
+            span = line_span(dataset.transactions if lines is None else lines)
+            run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,
+                              engine_tables=tables, engine=engine, line_span=span)
+            run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config,
+                                                                lines=lines)
+        run.previous = _previous_version(artifacts_dir)
+        logger.info("training on rows before %s", run.as_of)
+        return _train_steps(run, artifacts_dir, timer)
     finally:
-        if run.engine_tables is not None:
-            run.engine_tables.close()
+        if tables is not None:
+            tables.close()
 
 
-def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer, engine: str,
-                 memory_limit: str | None, spark_master: str | None) -> tuple[str, TrainingRun]:
+def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str, TrainingRun]:
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         with timer.step("features"):
-            _features(run, engine, memory_limit, spark_master)
+            _features(run)
         with timer.step("segmentation"):
             _segmentation(run)
         with timer.step("recommendations"):
@@ -326,28 +339,19 @@ def _previous_version(artifacts_dir) -> dict | None:
     }
 
 
-def _features(
-    run: TrainingRun,
-    engine: str = "pandas",
-    memory_limit: str | None = None,
-    spark_master: str | None = None,
-) -> None:
+def _features(run: TrainingRun) -> None:
     cfg = run.config["features"]
     ds = run.dataset
-    if engine in ("duckdb", "spark"):
-        from training.engines import engine_features, open_engine
+    if run.engine_tables is not None:
+        from training.engines import engine_features
 
-        run.engine_tables = open_engine(engine, ds, memory_limit=memory_limit,
-                                        spark_master=spark_master)
         run.member_features, run.item_features = engine_features(run.engine_tables, run.as_of,
                                                                  cfg)
-    elif engine == "pandas":
+    else:
         run.member_features = build_member_features(
             ds, run.as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
         )
         run.item_features = build_item_features(ds.transactions, ds.items, run.as_of)
-    else:
-        raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
@@ -477,8 +481,10 @@ def _previous_params(run: TrainingRun) -> dict | None:
 def _windows(run: TrainingRun) -> None:
     """Training windows for the churn and value models (built once, used by both)."""
     # Horizon None: make_windows derives it from the (sampled) purchases before as_of.
+    lines = None if run.engine_tables is None else run.engine_tables.lines
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
-                                          run.config["churn"]["horizon_days"] or None)
+                                          run.config["churn"]["horizon_days"] or None,
+                                          lines=lines)
     if run.engine_tables is not None:
         from models.lifecycle.engine_windows import make_engine_windows
 

@@ -77,6 +77,17 @@ class RelationalData:
         last = self.transactions.ts_us.max().to_pyarrow().as_py()
         return pd.Timestamp(last, unit="us")
 
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table, as :meth:`features.dataset.Dataset.row_counts` (lines counted by
+        one aggregate on the engine, never fetched)."""
+        return {
+            "transactions": int(self.transactions.count().to_pyarrow().as_py()),
+            "items": len(self.items),
+            "members": len(self.members),
+            "offer_events": int(self.offer_events.count().to_pyarrow().as_py()),
+            "offers": 0 if self.offers is None else len(self.offers),
+        }
+
 
 def load_relational(
     con,

@@ -72,8 +72,9 @@ def test_train_command_passes_the_engine_and_memory_limit_on(synth_data, tmp_pat
 
 def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifacts, tmp_path,
                                                      monkeypatch):
-    """Features, windows, KPIs and recommenders on DuckDB: the same segments, churn and
-    value models, and recommendation metrics.
+    """Loading, features, windows, KPIs and recommenders on DuckDB: the same segments,
+    churn and value models, and recommendation metrics, and no step holds the lines of
+    every member in pandas (the pandas loader and a fetch of every line raise).
 
     The windows are equal to 1e-9 (tests/models/test_engine_windows.py), not bit for
     bit: sums in another order can split a histogram bin differently, so the models
@@ -84,6 +85,10 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
 
     from scipy.stats import spearmanr
 
+    import features.loading
+    import features.relational
+    import features.relational.frames as frames
+    from features.relational import RelationalData
     from tests.conftest import SERVING_FAST
 
     module = importlib.import_module("models.recommenders.engine_interactions")
@@ -91,11 +96,40 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     build = module.build_engine_interactions
     monkeypatch.setattr(module, "build_engine_interactions",
                         lambda *a, **kw: built.append(build(*a, **kw)) or built[-1])
+
+    def no_pandas_loader(*args, **kwargs):
+        raise AssertionError("the pandas loader ran on --engine duckdb")
+
+    monkeypatch.setattr(features.loading, "load_dataset", no_pandas_loader)
+    fetch, connect = frames.lines_frame, features.relational.connect
+
+    def lines_of_some_members(con, lines, member_ids=None):
+        if member_ids is None:
+            raise AssertionError("every line was fetched into pandas")
+        return fetch(con, lines, member_ids)
+
+    monkeypatch.setattr(frames, "lines_frame", lines_of_some_members)
+    limits = []
+    monkeypatch.setattr(features.relational, "connect",
+                        lambda **kw: limits.append(kw.get("memory_limit")) or connect(**kw))
     out, _ = trained_artifacts
     _, run = train(synth_data, tmp_path / "art", config=load_config(**SERVING_FAST),
-                   engine="duckdb")
+                   engine="duckdb", memory_limit="1GB")
+    assert isinstance(run.dataset, RelationalData) and limits == ["1GB"]  # one connection
     assert len(built) == 2  # the validation split's and the final fit's interactions
     want = json.loads((out / "current" / "metrics.json").read_text())
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
+    got_manifest = json.loads((tmp_path / "art" / "current" / "manifest.json").read_text())
+    for key in ("as_of", "row_counts", "cleaning"):
+        assert got_manifest[key] == manifest[key], key
+    assert run.metrics["skipped"] == want["skipped"]
+    response, want_response = run.metrics["offer_response"], want["offer_response"]
+    assert response["estimator"] == want_response["estimator"]
+    for key in ("training_sends", "sends_before_as_of"):
+        assert response[key] == want_response[key], key
+    # the same sends; on an engine the rows use the senders' data only (training/member_steps.py)
+    for key in ("roc_auc", "pr_auc"):
+        assert response[key] == pytest.approx(want_response[key], abs=0.01), key
     for model, metric in (("churn", "roc_auc"), ("value", "spearman")):
         assert run.metrics[model]["horizon_days"] == want[model]["horizon_days"]
         assert run.metrics[model][metric] == pytest.approx(want[model][metric], abs=0.01)

@@ -30,8 +30,9 @@ from training.progress import on_terminal
                    "parameters could be reused.")
 @click.option("--engine", type=click.Choice(["pandas", "duckdb", "spark"]), default="pandas",
               show_default=True,
-              help="Where the member and item features are built (README: Engines); spark "
-                   "also fits the recommender's ALS with Spark MLlib. The other steps run in "
+              help="Where the per-line work runs (README: Engines): duckdb also reads and "
+                   "checks the data files itself, so the lines never load into pandas; spark "
+                   "also fits the recommender's ALS with Spark MLlib. Model fitting runs in "
                    "this process on every engine.")
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help="DuckDB memory limit (e.g. 2GB) of --engine duckdb; above it DuckDB spills.")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from features.kpis import program_kpis
 from training.baseline_flags import flag_line
+from training.engines import line_span
 from training.report.horizons import horizons_section
 from training.report.html import HtmlReport, figure
 
@@ -52,11 +53,11 @@ def render_report(run, version: str) -> str:
 
 def _summary(rep: HtmlReport, run, version: str) -> None:
     ds = run.dataset
-    tx = ds.transactions
+    first, last = run.line_span or line_span(ds.transactions)  # no pandas lines on DuckDB
     rep.heading("Data")
     rep.text(
         f"Version {version}, trained on {run.data_dir} with rows before {run.as_of.date()} "
-        f"(transactions from {tx['timestamp'].min().date()} to {tx['timestamp'].max().date()})."
+        f"(transactions from {first.date()} to {last.date()})."
     )
     counts = pd.DataFrame([ds.row_counts()])
     rep.table(counts)
