@@ -10,7 +10,8 @@ import pandas as pd
 
 from features.code_groups import round_significant, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
-from features.relational.portable import to_frame, to_scalar
+from features.relational import purchases
+from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY, lines_before
 
 
@@ -35,26 +36,15 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
     cut = cutoff.value // 1000
     window = int(round(recent_days * US_PER_DAY))
     before = lines_before(lines, cutoff)
-    first = to_scalar(before.ts_us.min())
+    span = to_frame(before.aggregate(first=before.ts_us.min(), n=before.count())).iloc[0]
+    first, n_all = span["first"], span["n"]
     history = 0.0 if first is None or pd.isna(first) else float(cut - first)
-    is_recent = before.ts_us >= cut - window
-    # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
-    unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
-    priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
-    # Buyers per item from the distinct (item, member) pairs, not count(DISTINCT): DuckDB
-    # spills a grouped aggregate under a memory limit, not a distinct aggregate.
-    pairs = before.group_by(["item_id", "member_id"]).aggregate(recent=is_recent.any())
-    buyers = pairs.group_by("item_id").aggregate(
-        popularity=pairs.count(), recent_popularity=pairs.recent.cast("int64").sum())
-    per = before.group_by("item_id").aggregate(
-        n_lines=before.count(),
-        revenue=before.amount.sum(),
-        recent_lines=ibis.ifelse(is_recent, 1, 0).sum(),
-        # The median of the priced lines' nulled-out others, not median(where=): Ibis
-        # compiles that for Spark into a percentile with a non-constant percentage.
-        price=ibis.ifelse(priced, unit, ibis.null("float64")).median(),
-    )
-    frame = to_frame(per).set_index("item_id").join(to_frame(buyers).set_index("item_id"))
+    parts = []
+    # One query per slice of items above LINES_PER_PART lines: the median keeps every
+    # priced line of its group in memory (over 100M lines it ran out of a 1 GB limit).
+    for chosen in slices(before, "item_id", float(n_all or 0), purchases.LINES_PER_PART):
+        parts.append(_item_aggregates(chosen, cut, window))
+    frame = pd.concat(parts)
     frame.index = frame.index.astype("str")
     rows = frame.reindex(items["item_id"].astype("str"))
     n_lines = rows["n_lines"].to_numpy(dtype=np.float64, na_value=0.0)
@@ -88,3 +78,25 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
         },
         index=pd.Index(items["item_id"], dtype="str", name="item_id"),
     )
+
+
+def _item_aggregates(before, cut: int, window: int) -> pd.DataFrame:
+    """Per item of ``before``: lines, revenue, buyers (all and recent), recent lines, price."""
+    is_recent = before.ts_us >= cut - window
+    # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
+    unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
+    priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
+    # Buyers per item from the distinct (item, member) pairs, not count(DISTINCT): DuckDB
+    # spills a grouped aggregate under a memory limit, not a distinct aggregate.
+    pairs = before.group_by(["item_id", "member_id"]).aggregate(recent=is_recent.any())
+    buyers = pairs.group_by("item_id").aggregate(
+        popularity=pairs.count(), recent_popularity=pairs.recent.cast("int64").sum())
+    per = before.group_by("item_id").aggregate(
+        n_lines=before.count(),
+        revenue=before.amount.sum(),
+        recent_lines=ibis.ifelse(is_recent, 1, 0).sum(),
+        # The median of the priced lines' nulled-out others, not median(where=): Ibis
+        # compiles that for Spark into a percentile with a non-constant percentage.
+        price=ibis.ifelse(priced, unit, ibis.null("float64")).median(),
+    )
+    return to_frame(per).set_index("item_id").join(to_frame(buyers).set_index("item_id"))

@@ -104,6 +104,22 @@ def read_parquet(con, path: str):
     return con.table(name)
 
 
+def slices(table, column: str, n_rows: float, rows_per_slice: float):
+    """``table`` cut into slices by a hash of ``column``, about ``rows_per_slice`` rows each.
+
+    For aggregates whose memory grows with their input (a median keeps every
+    value, a distinct keeps every pair) and that DuckDB cannot spill: one
+    query per slice holds a slice's share. Every row falls in exactly one
+    slice; one slice (``table`` itself) when ``n_rows`` fits.
+    """
+    parts = max(1, int(-(-n_rows // rows_per_slice)))
+    if parts == 1:
+        return [table]
+    h = table[column].hash()
+    return [table.filter(((h % parts) + parts) % parts == part)  # the hash may be < 0
+            for part in range(parts)]
+
+
 def materialize(expr, name: str):
     """``expr`` computed once into a temporary table of its backend (spillable in DuckDB).
 

@@ -16,10 +16,11 @@ import pandas as pd
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
 from features.purchase_features import RFM_COLUMNS
-from features.relational.portable import materialize, register_frame, release, to_frame
+from features.relational.portable import materialize, register_frame, release, slices, to_frame
 
 US_PER_DAY = 86_400 * 10**6
-#: Lines per query of the distinct-items count (:func:`_distinct_items`).
+#: Lines per query of the aggregates DuckDB cannot spill (the distinct-items count
+#: here, the item prices' median in :mod:`.items`): above it, one query per slice.
 LINES_PER_PART = 30_000_000
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
 
@@ -118,13 +119,8 @@ def _distinct_items(before, n_lines: float) -> pd.DataFrame:
     the id), so the pairs' hash table stays a slice's size: over 100M lines at
     1M members, one query ran out of a 1 GB limit inside ``offers train``.
     """
-    parts = max(1, int(np.ceil(n_lines / LINES_PER_PART)))
     frames = []
-    for part in range(parts):
-        chosen = before
-        if parts > 1:
-            h = before.member_id.hash()
-            chosen = before.filter(((h % parts) + parts) % parts == part)  # hash may be < 0
+    for chosen in slices(before, "member_id", n_lines, LINES_PER_PART):
         pairs = chosen.select("member_id", "item_id").distinct()
         frames.append(_by_member(pairs.group_by("member_id").aggregate(
             n_items_distinct=pairs.count())))

@@ -58,16 +58,25 @@ def test_member_features_equal_pandas_on_synthetic_data(synth):
     assert_same_frame(got, want)
 
 
-def test_distinct_items_counted_in_member_slices_equal_pandas(synth, monkeypatch):
-    """Above LINES_PER_PART lines the pairs are counted per slice of members: same answer."""
+def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
+    """Above LINES_PER_PART lines, the distinct items (per slice of members) and the item
+    aggregates (per slice of items) are computed slice by slice: the same answers."""
+    import features.relational.items as items
+    import features.relational.portable as portable
     import features.relational.purchases as purchases
 
     ds, as_of = synth
     monkeypatch.setattr(purchases, "LINES_PER_PART", len(ds.transactions) // 5)
+    cut = []
+    slices = portable.slices
+    counted = lambda *a: cut.append(len(slices(*a))) or slices(*a)  # noqa: E731
+    monkeypatch.setattr(purchases, "slices", counted)
+    monkeypatch.setattr(items, "slices", counted)
     lines = tables_from_dataset(connect(), ds)["transactions"]
-    got = member_features(lines, ds, as_of)
-    want = build_member_features(ds, as_of)
-    assert_same_frame(got, want)
+    assert_same_frame(member_features(lines, ds, as_of), build_member_features(ds, as_of))
+    assert_same_frame(item_features(lines, ds.items, as_of),
+                      build_item_features(ds.transactions, ds.items, as_of))
+    assert len(cut) == 2 and min(cut) >= 5  # both were cut in slices
 
 
 def test_member_features_without_spend_mix_and_other_options(synth):
