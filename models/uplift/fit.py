@@ -26,6 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
+from models.member_sample import member_sample
 from models.member_source import MemberSource, member_source, members_with_events
 from models.uplift.learners import MIN_GROUP_ROWS, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
@@ -111,11 +112,16 @@ def _response_model(X: np.ndarray, redeemed: np.ndarray, random_state,
                                           random_state=random_state).fit(X, redeemed)
 
 
+#: Members sent or held out beyond which the uplift rows come from a seeded sample.
+DEFAULT_MAX_MEMBERS = 50_000
+
+
 def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
                window_days: float = 14.0,
                learner: str = "x_learner", validation_fraction: float = 0.3,
                refit: bool = False, random_state: int = 0, rows: pd.DataFrame | None = None,
-               offer_types: list[str] | None = None, max_iter: int = 150) -> UpliftFit:
+               offer_types: list[str] | None = None, max_iter: int = 150,
+               max_members: int | None = DEFAULT_MAX_MEMBERS) -> UpliftFit:
     """Uplift models per offer type and outcome, with their validation (module docstring).
 
     Parameters
@@ -145,6 +151,12 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
         Fit only these offer types (default: every type with enough rows).
     max_iter : int
         Boosting iterations of each estimator (:func:`models.uplift.learners.default_estimator`).
+    max_members : int or None
+        When more members than this were sent or held out before ``as_of``, learn
+        from a seeded sample of that many of them (:func:`models.member_sample.member_sample`):
+        their data is all the rows need, so memory and time stop growing with the
+        program (at 1M synthetic members, fetching every participant's lines ran a
+        24 GiB machine out of memory). None: never sample.
 
     Returns
     -------
@@ -159,8 +171,8 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
         raise DataError(f"validation_fraction={validation_fraction} should be in (0, 1).")
     make_learner(learner, binary=False)  # refuse an unknown name before the slow part
     if rows is None:
-        rows = build_uplift_rows(_experiment_members(dataset, as_of), offers, as_of,
-                                 window_days=window_days)
+        rows = build_uplift_rows(_experiment_members(dataset, as_of, max_members, random_state),
+                                 offers, as_of, window_days=window_days)
     X, names = feature_matrix(rows)
     members = np.sort(rows["member_id"].astype(str).unique())
     rng = np.random.default_rng(random_state)
@@ -214,15 +226,23 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
     return fitted
 
 
-def _experiment_members(data: Dataset | MemberSource, as_of) -> Dataset:
+def _experiment_members(data: Dataset | MemberSource, as_of, max_members: int | None = None,
+                        random_state=0) -> Dataset:
     """The data the rows are built from: the whole pandas data set, or on an engine the
     lines of the members sent or held out of an offer before ``as_of`` (all the rows
-    need besides population values; :meth:`MemberSource.rows_data`)."""
+    need besides population values; :meth:`MemberSource.rows_data`); a seeded sample of
+    ``max_members`` of those members when there are more."""
     source = member_source(data)
     as_of = pd.Timestamp(as_of)
     check_experiment_events(source.offer_events, as_of)
     ids, _ = members_with_events(source.offer_events, as_of, ("sent", "holdout"))
-    return source.rows_data(ids, sampled=False)
+    ids = pd.Index(ids).astype("str")
+    if max_members is None or len(ids) <= max_members:
+        return source.rows_data(ids, sampled=False)
+    kept = ids[member_sample(ids, max_members / len(ids), random_state)]
+    logger.info("uplift: learning from a sample of %d of the %d members sent or held out",
+                len(kept), len(ids))
+    return source.rows_data(kept, sampled=True)
 
 
 def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem) -> list:

@@ -182,3 +182,24 @@ def test_pandas_member_samples_come_in_the_engines_line_order(engine):
     shuffled = got.sample(frac=1.0, random_state=0)
     assert not shuffled.index.equals(got.index)
     pd.testing.assert_frame_equal(in_line_order(shuffled), got)
+
+
+def test_a_sampled_uplift_fit_is_the_same_on_the_engine(engine):
+    """Above max_members participants the rows come from a seeded sample, on both engines."""
+    from models.member_source import members_with_events
+    from models.offer_response import offer_specs_from_events
+    from models.uplift import fit_uplift
+
+    dataset, tables = engine
+    as_of = resolve_as_of(dataset.transactions, None)
+    source = MemberSource(tables.small["offer_events"], dataset.offers, tables.member_dataset)
+    everyone, _ = members_with_events(dataset.offer_events, as_of, ("sent", "holdout"))
+    offers = offer_specs_from_events(dataset)
+    limit = int(len(everyone) * 0.6)
+    with threadpool_limits(1):
+        want, got = (fit_uplift(data, as_of, offers, max_members=limit, max_iter=20)
+                     for data in (dataset, source))
+    members = got.rows["member_id"].astype(str).unique()
+    assert 0.4 * len(everyone) < len(members) <= 0.75 * len(everyone)
+    pd.testing.assert_frame_equal(got.rows, want.rows)
+    pd.testing.assert_frame_equal(got.validation, want.validation)
