@@ -39,17 +39,22 @@ from features.errors import ConfigError, DataError
 from models import metrics as model_metrics
 from models.lifecycle import (
     BetaGeoModel,
+    BuyerSample,
     ChurnModel,
     GammaGammaModel,
     PastSpendBaseline,
     RecencyBaseline,
+    TrainingWindows,
     ValueModel,
     engine_purchase_summary,
+    engine_sample_buyers,
     make_engine_windows,
     make_windows,
     predict_at_horizon,
     purchase_summary,
+    sample_buyers,
 )
+from models.lifecycle.windows import DEFAULT_MAX_MEMBERS
 
 logger = logging.getLogger(__name__)
 
@@ -63,13 +68,16 @@ LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": 
           "recency_only": "recency only", "past_spend_rate": "past-spend rate"}
 
 
-def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *,
-                       lines=None) -> tuple[dict, pd.DataFrame]:
+def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *, lines=None,
+                       members: pd.Index | None = None) -> tuple[dict, pd.DataFrame]:
     """BG/NBD and Gamma-Gamma fitted on the purchases before ``as_of``.
 
     The purchase summary comes from ``lines`` (an engine's Ibis table,
     :func:`models.lifecycle.engine_purchase_summary`) when given, else from the
-    ``transactions`` frame.
+    ``transactions`` frame. ``members`` (ids), when given, are the members the
+    parameters are fitted on (a seeded sample: the parameters describe the
+    population, :class:`models.lifecycle.BuyerSample`); the summary still has
+    every member.
 
     Returns
     -------
@@ -80,20 +88,51 @@ def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *,
     """
     summary = (engine_purchase_summary(lines, as_of) if lines is not None
                else purchase_summary(transactions, as_of))
-    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
-    gg = GammaGammaModel().fit(summary["frequency"], summary["monetary"])
+    fit_on = summary if members is None else summary[summary.index.isin(members)]
+    if members is not None:
+        logger.info("purchase-cycle models fitted on a sample of %d of %d members",
+                    len(fit_on), len(summary))
+    bg = BetaGeoModel().fit(fit_on["frequency"], fit_on["recency"], fit_on["T"])
+    gg = GammaGammaModel().fit(fit_on["frequency"], fit_on["monetary"])
     return {"bgnbd": bg.to_json(), "gamma_gamma": gg.to_json(),
             "as_of": pd.Timestamp(as_of).isoformat()}, summary
 
 
-def fit_horizon_step(run) -> None:
-    """Fit, validate and record the purchase-cycle models of a ``TrainingRun`` (module doc)."""
+def draw_buyers(dataset, as_of, seed: int = 0, engine=None,
+                max_members: int | None = DEFAULT_MAX_MEMBERS) -> BuyerSample:
+    """The members the validation and the fit learn from: every buyer before ``as_of``, or a
+    seeded sample of ``max_members`` of them (:mod:`models.lifecycle.buyer_sample`; the same
+    members on pandas and on ``engine``). Close it when done (a temporary table on the engine).
+    """
+    if engine is None:
+        return sample_buyers(dataset, as_of, max_members, seed)
+    return engine_sample_buyers(engine.lines, as_of, max_members, seed)
+
+
+def fit_horizon_step(run, *, max_members: int | None = DEFAULT_MAX_MEMBERS) -> None:
+    """Fit, validate and record the purchase-cycle models of a ``TrainingRun`` (module doc).
+
+    Above ``max_members`` members who bought before ``as_of`` the parameters
+    and the validation come from a seeded sample of them (module docstring).
+    """
     run.horizon_model, run.horizon_summary = None, None
-    engine = run.engine_tables  # None: pandas
+    engine, seed = run.engine_tables, run.config["seed"]  # engine None: pandas
     try:
-        params, summary = (fit_purchase_cycle(run.dataset.transactions, run.as_of)
-                           if engine is None else
-                           fit_purchase_cycle(None, run.as_of, lines=engine.lines))
+        sample = draw_buyers(run.dataset, run.as_of, seed, engine, max_members)
+    except DataError as exc:
+        logger.info("purchase-cycle models not trained: %s", exc)
+        run.metrics["horizons"] = {"trained": False, "reason": str(exc)}
+        return
+    with sample:
+        _fit_and_validate(run, sample)
+
+
+def _fit_and_validate(run, sample: BuyerSample) -> None:
+    engine, seed = run.engine_tables, run.config["seed"]
+    try:
+        params, summary = fit_purchase_cycle(
+            None if engine is not None else run.dataset.transactions, run.as_of,
+            lines=None if engine is None else engine.lines, members=sample.kept)
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}
@@ -103,9 +142,12 @@ def fit_horizon_step(run) -> None:
     horizons = sorted(wanted | ({int(run.horizon_days)} if wanted and run.horizon_days else set()))
     validation, left_out, rows = {}, {}, []
     for h in horizons:
+        # The windows step's windows at H are the ones validate_horizon would build.
+        built = run.windows if (run.windows is not None and run.windows.horizon_days == h
+                                and run.windows.as_of == run.as_of) else None
         try:
-            validation[str(h)] = result = validate_horizon(run.dataset, run.as_of, h,
-                                                           run.config["seed"], engine)
+            validation[str(h)] = result = validate_horizon(
+                run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built)
         except (ConfigError, DataError) as exc:
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
@@ -116,32 +158,54 @@ def fit_horizon_step(run) -> None:
     run.tables["horizon_metrics"] = pd.DataFrame(rows)
     run.metrics["horizons"] = {"trained": True, "served_by": "bgnbd + gamma_gamma",
                                "params": params, "validation": validation,
-                               "left_out": left_out}
+                               "left_out": left_out,
+                               "members_before_as_of": int(sample.n_members),
+                               "sample_fraction": float(sample.fraction)}
 
 
-def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None) -> dict:
+def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *,
+                     max_members: int | None = DEFAULT_MAX_MEMBERS,
+                     sample: BuyerSample | None = None,
+                     windows: TrainingWindows | None = None) -> dict:
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
 
     ``engine`` (an open :class:`training.engines.EngineTables`) builds the
     windows and purchase summaries on its engine; ``dataset`` is then not read.
+    The windows, and the BG/NBD + Gamma-Gamma fit at the validation cutoff,
+    cover the members who bought before ``as_of``, or a seeded sample of
+    ``max_members`` of them when there are more; ``sample`` (:func:`draw_buyers`
+    as of ``as_of``) gives that choice made once for several horizons.
+    ``windows``: the windows at ``horizon`` already built from that sample
+    (the pipeline's step "windows" at its own horizon).
 
     Raises
     ------
     ConfigError
-        The data are too short for windows at this horizon.
+        The data are too short for windows at this horizon; a bad ``max_members``;
+        ``sample`` or ``windows`` not of this ``as_of`` and ``horizon``.
     DataError
         A model cannot be fitted on the earlier windows or purchases.
     """
-    if engine is None:
-        windows = make_windows(dataset, as_of, horizon, random_state=seed)
-    else:
-        windows = make_engine_windows(engine.lines, engine.small, as_of, horizon,
-                                      random_state=seed)
+    as_of = pd.Timestamp(as_of)
+    if sample is None:
+        with draw_buyers(dataset, as_of, seed, engine, max_members) as drawn:
+            return validate_horizon(dataset, as_of, horizon, seed, engine, sample=drawn,
+                                    windows=windows)
+    sample.check(as_of)
+    if windows is None:
+        windows = (make_windows(dataset, as_of, horizon, random_state=seed, sample=sample)
+                   if engine is None else
+                   make_engine_windows(engine.lines, engine.small, as_of, horizon,
+                                       random_state=seed, sample=sample))
+    elif (windows.horizon_days, windows.as_of) != (horizon, as_of):
+        raise ConfigError(f"the windows given are at {windows.horizon_days} days as of "
+                          f"{windows.as_of}, not {horizon} days as of {as_of}.")
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
-    params, summary = (fit_purchase_cycle(dataset.transactions, windows.validation_cutoff)
-                       if engine is None else
-                       fit_purchase_cycle(None, windows.validation_cutoff, lines=engine.lines))
+    cutoff = windows.validation_cutoff
+    # The sample's purchases before the cutoff: every buyer's below max_members.
+    params, summary = (fit_purchase_cycle(sample.dataset.transactions, cutoff)
+                       if engine is None else fit_purchase_cycle(None, cutoff, lines=sample.lines))
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
     churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])

@@ -10,7 +10,10 @@
   reliability by decile (:func:`spend_reliability`);
 - :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
   models answering at any horizon, on :func:`purchase_summary` (on a relational
-  engine: :func:`engine_purchase_summary`).
+  engine: :func:`engine_purchase_summary`);
+- :class:`BuyerSample` (:func:`sample_buyers`, :func:`engine_sample_buyers`):
+  the members who bought before a date, or a seeded sample of them, drawn once
+  for several window sets and purchase summaries.
 
 Imports: :mod:`features` and :mod:`models` only.
 """
@@ -21,6 +24,7 @@ from models.lifecycle.bgnbd import (
     predict_at_horizon,
     purchase_summary,
 )
+from models.lifecycle.buyer_sample import BuyerSample, engine_sample_buyers, sample_buyers
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.engine_summary import engine_purchase_summary
 from models.lifecycle.engine_windows import make_engine_windows
@@ -29,8 +33,9 @@ from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
 __all__ = [
-    "BetaGeoModel", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
+    "BetaGeoModel", "BuyerSample", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
     "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
     "clv_multiplier", "default_horizon_days", "engine_purchase_summary", "evaluate_churn",
-    "evaluate_value", "make_engine_windows", "make_windows", "spend_reliability",
+    "engine_sample_buyers", "evaluate_value", "make_engine_windows", "make_windows",
+    "sample_buyers", "spend_reliability",
 ]

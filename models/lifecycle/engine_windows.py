@@ -21,10 +21,11 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError, DataError
+from features.errors import ConfigError
 from features.relational import member_features
-from features.relational.portable import register_frame, to_frame
+from features.relational.portable import to_frame
 from features.relational.purchases import US_PER_DAY
+from models.lifecycle.buyer_sample import BuyerSample, engine_sample_buyers
 from models.lifecycle.windows import (
     DEFAULT_MAX_MEMBERS,
     DEFAULT_QUANTILE,
@@ -36,7 +37,6 @@ from models.lifecycle.windows import (
     horizon_from_gaps,
     window_cutoffs,
 )
-from models.member_sample import member_sample
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def make_engine_windows(
     *,
     max_members: int | None = DEFAULT_MAX_MEMBERS,
     random_state: int = 0,
+    sample: BuyerSample | None = None,
 ) -> TrainingWindows:
     """:func:`models.lifecycle.windows.make_windows` on the engine.
 
@@ -65,27 +66,27 @@ def make_engine_windows(
         :func:`features.relational.load_relational` gives them).
     as_of, horizon_days, n_windows, step_days, max_members, random_state
         As in :func:`~models.lifecycle.windows.make_windows`.
+    sample : BuyerSample, optional
+        The members to learn from, drawn as of ``as_of``
+        (:func:`models.lifecycle.buyer_sample.engine_sample_buyers`) for several
+        window sets; ``max_members`` and ``random_state`` are then not read. By
+        default drawn here (a sample's lines are then one temporary table of the
+        engine while the windows are built).
     """
     as_of = pd.Timestamp(as_of)
     if n_windows < 2:
         raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
-    past = lines.filter(lines.ts_us < _us(as_of))
-    buyers = to_frame(past.select("member_id").distinct())["member_id"].astype(str)
-    if buyers.empty:
-        raise DataError(f"no transactions before as_of={as_of}.")
-    n, fraction, kept, sample = len(buyers), 1.0, None, None
-    if max_members is not None and n > max_members:
-        if int(max_members) != max_members or max_members < 1:
-            raise ConfigError(
-                f"max_members={max_members} should be a positive whole number or None.")
-        kept = pd.Index(buyers[member_sample(pd.Index(buyers), max_members / n, random_state)])
-        fraction = len(kept) / n
-        logger.info("windows built from a sample of %d of the %d members who bought before %s",
-                    len(kept), n, as_of)
-        sample = register_frame(ibis.get_backend(lines), "window_members",
-                                pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
-        past = past.semi_join(sample, "member_id")
-    small = _small_tables(tables, as_of, kept, sample)
+    if sample is not None:
+        sample.check(as_of)
+        return _windows_of(sample, tables, horizon_days, n_windows, step_days)
+    with engine_sample_buyers(lines, as_of, max_members, random_state) as drawn:
+        return _windows_of(drawn, tables, horizon_days, n_windows, step_days)
+
+
+def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int,
+                step_days) -> TrainingWindows:
+    as_of, past = sample.as_of, sample.lines
+    small = _small_tables(tables, as_of, sample.kept, sample.ids)
     if horizon_days is None:
         horizon_days = engine_horizon_days(past)
     first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
@@ -93,7 +94,8 @@ def make_engine_windows(
     horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
     horizon = pd.Timedelta(days=horizon_days)
     parts = [_one_window(past, small, cutoff, horizon) for cutoff in cutoffs]
-    return assemble_windows(parts, cutoffs, horizon_days, as_of, n, fraction)
+    return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
+                            sample.fraction)
 
 
 def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,
@@ -147,7 +149,7 @@ def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
     return feats.loc[eligible], outcomes
 
 
-def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None, sample) -> dict:
+def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None, ids) -> dict:
     """``items``, and ``members`` and ``offer_events`` before ``as_of`` of the sample.
 
     The offer events may be a frame or, as the DuckDB loader gives them, a table
@@ -158,7 +160,7 @@ def _small_tables(tables: dict, as_of: pd.Timestamp, kept: pd.Index | None, samp
         frame = tables.get(name)
         if isinstance(frame, ibis.Table):
             frame = frame.filter(frame.ts_us < _us(as_of)) if "ts_us" in frame.columns else frame
-            frame = frame if sample is None else frame.semi_join(sample, "member_id")
+            frame = frame if ids is None else frame.semi_join(ids, "member_id")
         elif frame is not None and len(frame):
             if name == "offer_events" and "timestamp" in frame:
                 early = frame["timestamp"].to_numpy() < as_of.to_datetime64()

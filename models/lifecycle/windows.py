@@ -41,15 +41,15 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError
+from models.lifecycle.buyer_sample import sample_buyers
 from models.lifecycle.tabular import is_optional
-from models.member_sample import member_sample, restrict_members
 
 logger = logging.getLogger(__name__)
 
@@ -225,6 +225,7 @@ def make_windows(
     feature_builder: FeatureBuilder | None = None,
     max_members: int | None = DEFAULT_MAX_MEMBERS,
     random_state: int = 0,
+    sample=None,
 ) -> TrainingWindows:
     """Build labelled windows ending at ``as_of`` (see the module docstring).
 
@@ -250,6 +251,11 @@ def make_windows(
         module docstring); None: never sample.
     random_state : int
         Seed of the sample.
+    sample : BuyerSample, optional
+        The members to learn from, drawn as of ``as_of`` by
+        :func:`models.lifecycle.buyer_sample.sample_buyers` (to build several
+        window sets from one draw); ``max_members`` and ``random_state`` are
+        then not read.
 
     Returns
     -------
@@ -264,8 +270,10 @@ def make_windows(
     as_of = pd.Timestamp(as_of)
     if n_windows < 2:
         raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
-    past = cut_dataset(dataset, as_of)
-    past, n_members, fraction = _sample(past, max_members, random_state)
+    if sample is None:
+        sample = sample_buyers(dataset, as_of, max_members, random_state)
+    sample.check(as_of)
+    past = sample.dataset
     if horizon_days is None:
         horizon_days = default_horizon_days(past.transactions)
     first = past.transactions["timestamp"].min()
@@ -274,7 +282,8 @@ def make_windows(
     builder = feature_builder or _default_builder()
     lines = _Lines.of(past.transactions)
     parts = [_one_window(past, lines, cutoff, horizon, builder) for cutoff in cutoffs]
-    return assemble_windows(parts, cutoffs, horizon_days, as_of, n_members, fraction)
+    return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
+                            sample.fraction)
 
 
 def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int, step_days,
@@ -320,43 +329,6 @@ def assemble_windows(parts: list[tuple[pd.DataFrame, pd.DataFrame]], cutoffs, ho
     features = pd.concat(_align([f for f, _ in parts]), keys=keys, names=["cutoff", "member_id"])
     outcomes = pd.concat([o for _, o in parts], keys=keys, names=["cutoff", "member_id"])
     return TrainingWindows(features, outcomes, cutoffs, horizon_days, as_of, n_members, fraction)
-
-
-def _sample(past: Dataset, max_members: int | None, random_state) -> tuple[Dataset, int, float]:
-    """``past`` restricted to a seeded sample of ``max_members`` of its buyers when larger."""
-    member = past.transactions["member_id"]
-    if isinstance(member.dtype, pd.CategoricalDtype):
-        counts = np.bincount(member.cat.codes.to_numpy()[member.cat.codes.to_numpy() >= 0],
-                             minlength=len(member.cat.categories))
-        buyers = pd.Index(member.cat.categories[counts > 0]).astype("str")
-    else:
-        buyers = pd.Index(pd.unique(member.dropna())).astype("str")
-    n = len(buyers)
-    if max_members is None or n <= max_members:
-        return past, n, 1.0
-    if int(max_members) != max_members or max_members < 1:
-        raise ConfigError(f"max_members={max_members} should be a positive whole number or None.")
-    fraction = max_members / n
-    kept = buyers[member_sample(buyers, fraction, random_state)]
-    logger.info("windows built from a sample of %d of the %d members who bought before %s",
-                len(kept), n, past.transactions["timestamp"].max())
-    return restrict_members(past, kept), n, len(kept) / n
-
-
-def cut_dataset(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
-    """A copy of ``dataset`` without the transactions and offer events at or after ``as_of``."""
-    tx = dataset.transactions
-    before = tx["timestamp"].to_numpy() < as_of.to_datetime64()
-    if not before.any():
-        raise DataError(f"no transactions before as_of={as_of}.")
-    if not before.all():  # no copy of a large table when nothing is cut
-        tx = tx[before]
-    events = dataset.offer_events
-    if "timestamp" in events and len(events):
-        early = events["timestamp"].to_numpy() < as_of.to_datetime64()
-        if not early.all():
-            events = events[early]
-    return replace(dataset, transactions=tx, offer_events=events)
 
 
 @dataclass

@@ -28,6 +28,12 @@ def horizons_section(rep: HtmlReport, run) -> None:
         f"and Gamma-Gamma (p={gg['p']:.3g}, q={gg['q']:.3g}, gamma={gg['gamma']:.3g}). Each "
         "horizon h is validated on its own later period: models fitted before as_of - h, "
         "judged on the h days after; churn and spend models retrained at h for comparison.")
+    if found.get("sample_fraction", 1.0) < 1.0:
+        n = found["members_before_as_of"]
+        rep.text(f"The parameters and the validation come from a seeded sample of "
+                 f"{found['sample_fraction']:.1%} of the {n:,} members who bought before "
+                 "as_of (the parameters describe the population); every member is scored.",
+                 note=True)
     table = run.tables.get("horizon_metrics")
     if table is not None and len(table):
         for task in ("churn", "value"):

@@ -1,0 +1,196 @@
+"""The members who bought before ``as_of``, or a seeded sample of them, with their lines.
+
+The churn and value windows (:func:`models.lifecycle.make_windows`,
+:func:`models.lifecycle.make_engine_windows`) and the purchase-cycle
+validation of the step "horizons" learn from the members who bought before
+``as_of``; above ``max_members`` of them (50,000 by default,
+:data:`models.lifecycle.windows.DEFAULT_MAX_MEMBERS`) from a seeded sample
+(:func:`models.member_sample.member_sample`: the draw depends only on the seed
+and the sorted ids, so pandas and an engine keep the same members). A
+:class:`BuyerSample` is that choice made once, so that several window sets
+(one per horizon) and purchase summaries at earlier cutoffs reuse it:
+
+- :func:`sample_buyers` (pandas): the data set cut at ``as_of`` and restricted
+  to the sample;
+- :func:`engine_sample_buyers`: the lines before ``as_of`` on the engine; when
+  sampled, the sample's lines are computed once into a temporary table of the
+  engine (one scan of every line instead of one per query; call
+  :meth:`BuyerSample.close`, or use the sample as a context manager, to drop it).
+
+Below ``max_members`` nothing is sampled and the results are those of every
+member.
+
+Imports: :mod:`features` and :mod:`models` only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import dataclass, replace
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from features.dataset import Dataset
+from features.errors import ConfigError, DataError
+from features.relational.portable import materialize, register_frame, release, to_frame
+from models.member_sample import member_sample, restrict_members
+
+logger = logging.getLogger(__name__)
+_NAMES = itertools.count()
+
+
+@dataclass
+class BuyerSample:
+    """Who the windows and validation learn from (module docstring).
+
+    Attributes
+    ----------
+    as_of : Timestamp
+        Nothing at or after it is in the sample's data.
+    n_members : int
+        Members with a purchase before ``as_of``, sampled or not.
+    kept : Index of str or None
+        The sampled member ids (sorted); None: every buyer.
+    dataset : Dataset or None
+        pandas: the data set before ``as_of`` (transactions and offer events),
+        restricted to ``kept``.
+    lines : Ibis table or None
+        On an engine: the lines before ``as_of`` of the sample (a temporary
+        table when sampled).
+    ids : Ibis table or None
+        On an engine, when sampled: the ``member_id`` of ``kept``, for semi-joins.
+    """
+
+    as_of: pd.Timestamp
+    n_members: int
+    kept: pd.Index | None = None
+    dataset: Dataset | None = None
+    lines: Any = None
+    ids: Any = None
+    _table: str | None = None
+
+    @property
+    def fraction(self) -> float:
+        """Share of the buyers in the sample (1.0: all)."""
+        return 1.0 if self.kept is None else len(self.kept) / self.n_members
+
+    def check(self, as_of) -> None:
+        """ConfigError unless the sample was drawn as of ``as_of``."""
+        if pd.Timestamp(as_of) != self.as_of:
+            raise ConfigError(f"the member sample was drawn as of {self.as_of}, not {as_of}; "
+                              "draw one per as_of.")
+
+    def contains(self, member_ids: pd.Index) -> np.ndarray:
+        """Which of ``member_ids`` are in the sample (bool array; all True when not sampled)."""
+        ids = pd.Index(member_ids).astype("str")
+        return np.ones(len(ids), dtype=bool) if self.kept is None else ids.isin(self.kept)
+
+    def close(self) -> None:
+        """Drop the sample's temporary table on the engine, if any (idempotent)."""
+        if self._table is not None:
+            release(ibis.get_backend(self.lines), self._table)
+            self._table = None
+
+    def __enter__(self) -> BuyerSample:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def check_max_members(max_members) -> None:
+    """ConfigError unless ``max_members`` is a positive whole number or None."""
+    if max_members is None:
+        return
+    try:
+        whole = not isinstance(max_members, bool) and int(max_members) == max_members
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or max_members < 1:
+        raise ConfigError(f"max_members={max_members} should be a positive whole number or None.")
+
+
+def cut_dataset(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
+    """A copy of ``dataset`` without the transactions and offer events at or after ``as_of``."""
+    tx = dataset.transactions
+    before = tx["timestamp"].to_numpy() < as_of.to_datetime64()
+    if not before.any():
+        raise DataError(f"no transactions before as_of={as_of}.")
+    if not before.all():  # no copy of a large table when nothing is cut
+        tx = tx[before]
+    events = dataset.offer_events
+    if "timestamp" in events and len(events):
+        early = events["timestamp"].to_numpy() < as_of.to_datetime64()
+        if not early.all():
+            events = events[early]
+    return replace(dataset, transactions=tx, offer_events=events)
+
+
+def _draw(buyers: pd.Index, max_members, random_state) -> pd.Index | None:
+    check_max_members(max_members)
+    if max_members is None or len(buyers) <= max_members:
+        return None
+    kept = buyers[member_sample(buyers, max_members / len(buyers), random_state)].sort_values()
+    logger.info("learning from a sample of %d of the %d members who bought before as_of",
+                len(kept), len(buyers))
+    return kept
+
+
+def sample_buyers(dataset: Dataset, as_of, max_members: int | None,
+                  random_state: int = 0) -> BuyerSample:
+    """The pandas :class:`BuyerSample` of ``dataset`` as of ``as_of``.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``max_members``.
+    DataError
+        No transaction before ``as_of``.
+    """
+    as_of = pd.Timestamp(as_of)
+    check_max_members(max_members)
+    past = cut_dataset(dataset, as_of)
+    member = past.transactions["member_id"]
+    if isinstance(member.dtype, pd.CategoricalDtype):
+        codes = member.cat.codes.to_numpy()
+        counts = np.bincount(codes[codes >= 0], minlength=len(member.cat.categories))
+        buyers = pd.Index(member.cat.categories[counts > 0]).astype("str")
+    else:
+        buyers = pd.Index(pd.unique(member.dropna())).astype("str")
+    kept = _draw(buyers, max_members, random_state)
+    if kept is not None:
+        past = restrict_members(past, kept)
+    return BuyerSample(as_of, len(buyers), kept, dataset=past)
+
+
+def engine_sample_buyers(lines, as_of, max_members: int | None,
+                         random_state: int = 0) -> BuyerSample:
+    """The :class:`BuyerSample` of canonical ``lines`` on an engine as of ``as_of``.
+
+    Raises
+    ------
+    ConfigError
+        A bad ``max_members``.
+    DataError
+        No line before ``as_of``.
+    """
+    as_of = pd.Timestamp(as_of)
+    check_max_members(max_members)
+    past = lines.filter(lines.ts_us < int(as_of.value // 1000))
+    buyers = pd.Index(to_frame(past.select("member_id").distinct())["member_id"].astype(str))
+    if buyers.empty:
+        raise DataError(f"no transactions before as_of={as_of}.")
+    kept = _draw(buyers, max_members, random_state)
+    if kept is None:
+        return BuyerSample(as_of, len(buyers), lines=past)
+    backend = ibis.get_backend(lines)
+    n = next(_NAMES)
+    ids = register_frame(backend, f"buyer_sample_ids_{n}",
+                         pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
+    name = f"buyer_sample_lines_{n}"
+    table = materialize(past.semi_join(ids, "member_id"), name)
+    return BuyerSample(as_of, len(buyers), kept, lines=table, ids=ids, _table=name)
