@@ -40,7 +40,7 @@ from training.config import load_config  # noqa: E402
 from training.engines import line_span, load_for_engine  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
-SECONDS: dict[str, list[float]] = collections.defaultdict(list)
+SECONDS: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
 
 
 def rss_mb() -> float:
@@ -69,11 +69,11 @@ class PeakRss:
 def timed(name: str, fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             return fn(*args, **kwargs)
         finally:
-            SECONDS[name].append(time.perf_counter() - start)
+            SECONDS[name].append((time.perf_counter() - start, time.process_time() - cpu))
     return wrapper
 
 
@@ -135,26 +135,29 @@ def main(argv: list[str] | None = None) -> int:
     steps = {"windows": lambda r: pipeline._guarded(r, "churn", pipeline._windows),
              "horizons": horizon_step.fit_horizon_step}
     chosen = [s.strip() for s in args.steps.split(",")]
-    times: dict[str, list[tuple[float, float]]] = {s: [] for s in chosen}
+    times: dict[str, list[tuple[float, float, float]]] = {s: [] for s in chosen}
     try:
         with threadpool_limits(1):
             for _ in range(args.repeat):
                 SECONDS.clear()
                 for name in chosen:
                     with PeakRss() as mem:
-                        wall = time.perf_counter()
+                        wall, cpu = time.perf_counter(), time.process_time()
                         steps[name](run)
-                        times[name].append((time.perf_counter() - wall, mem.peak))
+                        times[name].append((time.perf_counter() - wall, mem.peak,
+                                            time.process_time() - cpu))
     finally:
         if tables is not None:
             tables.close()
-    print(f"\n{'step':10s} {'wall s':>8s} {'peak MiB':>9s}   (median of {args.repeat})")
+    print(f"\n{'step':10s} {'wall s':>8s} {'cpu s':>8s} {'peak MiB':>9s}   "
+          f"(median of {args.repeat}; cpu: all threads of the process)")
     for name, rows in times.items():
         print(f"{name:10s} {statistics.median(r[0] for r in rows):8.1f} "
-              f"{max(r[1] for r in rows):9.0f}")
-    print("\nsub-parts of the last repeat (nested; total s, calls):")
-    for name, values in sorted(SECONDS.items(), key=lambda kv: -sum(kv[1])):
-        print(f"  {name:28s} {sum(values):8.1f} {len(values):4d}")
+              f"{statistics.median(r[2] for r in rows):8.1f} {max(r[1] for r in rows):9.0f}")
+    print("\nsub-parts of the last repeat (nested; total wall s, cpu s, calls):")
+    for name, values in sorted(SECONDS.items(), key=lambda kv: -sum(v[0] for v in kv[1])):
+        print(f"  {name:28s} {sum(v[0] for v in values):8.1f} "
+              f"{sum(v[1] for v in values):8.1f} {len(values):4d}")
     found = run.metrics.get("horizons") or {}
     if found.get("trained"):
         print(f"\nparams: {found['params']}")

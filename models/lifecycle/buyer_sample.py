@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import ibis
@@ -72,6 +72,7 @@ class BuyerSample:
     lines: Any = None
     ids: Any = None
     _table: str | None = None
+    _features: dict = field(default_factory=dict, repr=False)
 
     @property
     def fraction(self) -> float:
@@ -89,8 +90,23 @@ class BuyerSample:
         ids = pd.Index(member_ids).astype("str")
         return np.ones(len(ids), dtype=bool) if self.kept is None else ids.isin(self.kept)
 
+    def features_at(self, cutoff: pd.Timestamp, source, build) -> pd.DataFrame:
+        """``build()``, the sample's member features as of ``cutoff`` from ``source`` (a feature
+        builder, or the engine's tables), computed once per cutoff while the sample lives.
+
+        Features as of a date do not depend on the horizon, and the windows of
+        several horizons share cutoffs (``as_of - 60`` days is one at 30 and at
+        60 days). A shallow copy is returned (its index may be replaced).
+        """
+        hit = self._features.get(cutoff)
+        if hit is None or hit[0] is not source:  # ``source`` is kept: its id is not reused
+            hit = self._features[cutoff] = (source, build())
+        return hit[1].copy(deep=False)
+
     def close(self) -> None:
-        """Drop the sample's temporary table on the engine, if any (idempotent)."""
+        """Drop the sample's temporary table on the engine, if any, and the features kept
+        (idempotent)."""
+        self._features.clear()
         if self._table is not None:
             release(ibis.get_backend(self.lines), self._table)
             self._table = None

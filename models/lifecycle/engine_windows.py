@@ -93,7 +93,9 @@ def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int,
                          unit="us")
     horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
     horizon = pd.Timedelta(days=horizon_days)
-    parts = [_one_window(past, small, cutoff, horizon) for cutoff in cutoffs]
+    parts = [_one_window(past, sample.features_at(
+        cutoff, tables, lambda c=cutoff: member_features(past, small, c)), cutoff, horizon)
+        for cutoff in cutoffs]
     return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
                             sample.fraction)
 
@@ -110,8 +112,9 @@ def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,
     return horizon_from_gaps(medians["m"].astype("float64"), quantile, min_days, max_days)
 
 
-def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
-    """Features of members with a purchase before ``cutoff`` and their outcomes after it."""
+def _one_window(past, feats: pd.DataFrame, cutoff: pd.Timestamp, horizon: pd.Timedelta):
+    """Features (``feats``, as of ``cutoff``) of members with a purchase before ``cutoff`` and
+    their outcomes after it."""
     cut, h = _us(cutoff), int(horizon / pd.Timedelta(microseconds=1))
     seen = past.filter(past.ts_us < cut + h)
     during = seen.ts_us >= cut
@@ -124,7 +127,6 @@ def _one_window(past, small: dict, cutoff: pd.Timestamp, horizon: pd.Timedelta):
     )
     per = to_frame(per.filter(per.first < cut)).set_index("member_id").sort_index()
     eligible = pd.Index(per.index.astype(str), dtype="str", name="member_id")
-    feats = member_features(past, small, cutoff)
     feats.index = pd.Index(feats.index.astype("str"), name="member_id")
     missing = eligible.difference(feats.index)
     if len(missing):

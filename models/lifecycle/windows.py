@@ -281,7 +281,11 @@ def make_windows(
     horizon = pd.Timedelta(days=horizon_days)
     builder = feature_builder or _default_builder()
     lines = _Lines.of(past.transactions)
-    parts = [_one_window(past, lines, cutoff, horizon, builder) for cutoff in cutoffs]
+
+    def once(data: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:  # per cutoff and sample
+        return sample.features_at(cutoff, builder, lambda: builder(data, cutoff))
+
+    parts = [_one_window(past, lines, cutoff, horizon, once) for cutoff in cutoffs]
     return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
                             sample.fraction)
 

@@ -120,3 +120,21 @@ def test_windows_or_a_sample_of_another_horizon_or_date_are_refused(dataset):
     earlier = sample_buyers(dataset, AS_OF - pd.Timedelta(days=7), None)
     with pytest.raises(ConfigError, match="sample was drawn as of"):
         validate_horizon(dataset, AS_OF, 45, sample=earlier)
+
+
+def test_horizons_sharing_a_cutoff_build_its_features_once(dataset):
+    from features.member_features import build_member_features
+
+    calls = []
+
+    def builder(data, cutoff):
+        calls.append(cutoff)
+        return build_member_features(data, cutoff)
+
+    sample = sample_buyers(dataset, AS_OF, None)
+    make_windows(dataset, AS_OF, 30, feature_builder=builder, sample=sample)
+    shared = make_windows(dataset, AS_OF, 60, feature_builder=builder, sample=sample)
+    assert sorted((AS_OF - c).days for c in calls) == [30, 60, 90, 120, 180]  # 60: once
+    alone = make_windows(dataset, AS_OF, 60, max_members=None)
+    pd.testing.assert_frame_equal(shared.features, alone.features)
+    pd.testing.assert_frame_equal(shared.outcomes, alone.outcomes)
