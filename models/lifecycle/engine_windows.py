@@ -36,7 +36,7 @@ from models.lifecycle.windows import (
     horizon_from_gaps,
     window_cutoffs,
 )
-from models.member_sample import member_sample
+from models.member_sample import sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -74,14 +74,10 @@ def make_engine_windows(
     if buyers.empty:
         raise DataError(f"no transactions before as_of={as_of}.")
     n, fraction, kept, sample = len(buyers), 1.0, None, None
-    if max_members is not None and n > max_members:
-        if int(max_members) != max_members or max_members < 1:
-            raise ConfigError(
-                f"max_members={max_members} should be a positive whole number or None.")
-        kept = pd.Index(buyers[member_sample(pd.Index(buyers), max_members / n, random_state)])
-        fraction = len(kept) / n
-        logger.info("windows built from a sample of %d of the %d members who bought before %s",
-                    len(kept), n, as_of)
+    sampled = sample_ids(buyers, max_members, random_state, purpose="windows built",
+                         population=f"members who bought before {as_of}")
+    if len(sampled) < n:
+        kept, fraction = sampled, len(sampled) / n
         sample = register_frame(ibis.get_backend(lines), "window_members",
                                 pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
         past = past.semi_join(sample, "member_id")

@@ -49,7 +49,7 @@ import pandas as pd
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError
 from models.lifecycle.tabular import is_optional
-from models.member_sample import member_sample, restrict_members
+from models.member_sample import restrict_members, sample_ids
 
 logger = logging.getLogger(__name__)
 
@@ -332,14 +332,11 @@ def _sample(past: Dataset, max_members: int | None, random_state) -> tuple[Datas
     else:
         buyers = pd.Index(pd.unique(member.dropna())).astype("str")
     n = len(buyers)
-    if max_members is None or n <= max_members:
+    kept = sample_ids(buyers, max_members, random_state, purpose="windows built",
+                      population=f"members who bought before "
+                                 f"{past.transactions['timestamp'].max()}")
+    if len(kept) == n:
         return past, n, 1.0
-    if int(max_members) != max_members or max_members < 1:
-        raise ConfigError(f"max_members={max_members} should be a positive whole number or None.")
-    fraction = max_members / n
-    kept = buyers[member_sample(buyers, fraction, random_state)]
-    logger.info("windows built from a sample of %d of the %d members who bought before %s",
-                len(kept), n, past.transactions["timestamp"].max())
     return restrict_members(past, kept), n, len(kept) / n
 
 
