@@ -49,6 +49,49 @@ def sample_fraction(n: int, limit: int | None) -> float:
     return 1.0 if n <= limit else float(limit) / float(n)
 
 
+def check_limit(limit, name: str = "max_members") -> None:
+    """Raise unless ``limit`` is a positive whole number or None.
+
+    >>> check_limit(0)
+    Traceback (most recent call last):
+    ...
+    features.errors.ConfigError: max_members=0 should be a positive whole number or None.
+    """
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, (int, float, np.integer, np.floating)) \
+            or int(limit) != limit or limit < 1:
+        raise ConfigError(f"{name}={limit!r} should be a positive whole number or None.")
+
+
+def sample_ids(ids, limit: int | None, random_state=0, *, purpose: str = "training",
+               population: str = "members") -> pd.Index:
+    """``ids`` as str, or a seeded sample of about ``limit`` of them when there are more.
+
+    The draw is :func:`member_sample` at ``limit / len(ids)``: it depends only
+    on the seed and the sorted ids, so pandas and an engine pick the same
+    members. A sample is logged as "<purpose> from a seeded sample of k of the
+    n <population>".
+
+    Raises
+    ------
+    ConfigError
+        ``limit`` is not a positive whole number or None (checked even when
+        there are fewer ids).
+
+    >>> list(sample_ids(["a", "b"], 5))
+    ['a', 'b']
+    """
+    check_limit(limit)
+    ids = pd.Index(ids).astype("str")
+    if limit is None or len(ids) <= limit:
+        return ids
+    kept = ids[member_sample(ids, limit / len(ids), random_state)]
+    logger.info("%s from a seeded sample of %d of the %d %s", purpose, len(kept), len(ids),
+                population)
+    return kept
+
+
 def member_sample(member_ids: pd.Index, fraction: float, random_state=0) -> np.ndarray:
     """A seeded Bernoulli sample: which of ``member_ids`` are kept (bool array).
 

@@ -5,7 +5,7 @@ The churn and value windows (:func:`models.lifecycle.make_windows`,
 validation of the step "horizons" learn from the members who bought before
 ``as_of``; above ``max_members`` of them (50,000 by default,
 :data:`models.lifecycle.windows.DEFAULT_MAX_MEMBERS`) from a seeded sample
-(:func:`models.member_sample.member_sample`: the draw depends only on the seed
+(:func:`models.member_sample.sample_ids`: the draw depends only on the seed
 and the sorted ids, so pandas and an engine keep the same members). A
 :class:`BuyerSample` is that choice made once, so that several window sets
 (one per horizon) and purchase summaries at earlier cutoffs reuse it:
@@ -37,7 +37,7 @@ import pandas as pd
 from features.dataset import Dataset
 from features.errors import ConfigError, DataError
 from features.relational.portable import materialize, register_frame, release, to_frame
-from models.member_sample import member_sample, restrict_members
+from models.member_sample import check_limit, restrict_members, sample_ids
 
 logger = logging.getLogger(__name__)
 _NAMES = itertools.count()
@@ -118,18 +118,6 @@ class BuyerSample:
         self.close()
 
 
-def check_max_members(max_members) -> None:
-    """ConfigError unless ``max_members`` is a positive whole number or None."""
-    if max_members is None:
-        return
-    try:
-        whole = not isinstance(max_members, bool) and int(max_members) == max_members
-    except (TypeError, ValueError):
-        whole = False
-    if not whole or max_members < 1:
-        raise ConfigError(f"max_members={max_members} should be a positive whole number or None.")
-
-
 def cut_dataset(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
     """A copy of ``dataset`` without the transactions and offer events at or after ``as_of``."""
     tx = dataset.transactions
@@ -146,14 +134,10 @@ def cut_dataset(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
     return replace(dataset, transactions=tx, offer_events=events)
 
 
-def _draw(buyers: pd.Index, max_members, random_state) -> pd.Index | None:
-    check_max_members(max_members)
-    if max_members is None or len(buyers) <= max_members:
-        return None
-    kept = buyers[member_sample(buyers, max_members / len(buyers), random_state)].sort_values()
-    logger.info("learning from a sample of %d of the %d members who bought before as_of",
-                len(kept), len(buyers))
-    return kept
+def _draw(buyers: pd.Index, max_members, random_state, as_of) -> pd.Index | None:
+    kept = sample_ids(buyers, max_members, random_state, purpose="learning",
+                      population=f"members who bought before {as_of}")
+    return None if len(kept) == len(buyers) else kept.sort_values()
 
 
 def sample_buyers(dataset: Dataset, as_of, max_members: int | None,
@@ -168,7 +152,7 @@ def sample_buyers(dataset: Dataset, as_of, max_members: int | None,
         No transaction before ``as_of``.
     """
     as_of = pd.Timestamp(as_of)
-    check_max_members(max_members)
+    check_limit(max_members)
     past = cut_dataset(dataset, as_of)
     member = past.transactions["member_id"]
     if isinstance(member.dtype, pd.CategoricalDtype):
@@ -177,7 +161,7 @@ def sample_buyers(dataset: Dataset, as_of, max_members: int | None,
         buyers = pd.Index(member.cat.categories[counts > 0]).astype("str")
     else:
         buyers = pd.Index(pd.unique(member.dropna())).astype("str")
-    kept = _draw(buyers, max_members, random_state)
+    kept = _draw(buyers, max_members, random_state, as_of)
     if kept is not None:
         past = restrict_members(past, kept)
     return BuyerSample(as_of, len(buyers), kept, dataset=past)
@@ -195,12 +179,12 @@ def engine_sample_buyers(lines, as_of, max_members: int | None,
         No line before ``as_of``.
     """
     as_of = pd.Timestamp(as_of)
-    check_max_members(max_members)
+    check_limit(max_members)
     past = lines.filter(lines.ts_us < int(as_of.value // 1000))
     buyers = pd.Index(to_frame(past.select("member_id").distinct())["member_id"].astype(str))
     if buyers.empty:
         raise DataError(f"no transactions before as_of={as_of}.")
-    kept = _draw(buyers, max_members, random_state)
+    kept = _draw(buyers, max_members, random_state, as_of)
     if kept is None:
         return BuyerSample(as_of, len(buyers), lines=past)
     backend = ibis.get_backend(lines)

@@ -26,7 +26,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
-from models.member_sample import member_sample
+from models.member_sample import sample_ids
 from models.member_source import MemberSource, member_source, members_with_events
 from models.uplift.learners import MIN_GROUP_ROWS, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
@@ -236,12 +236,10 @@ def _experiment_members(data: Dataset | MemberSource, as_of, max_members: int | 
     as_of = pd.Timestamp(as_of)
     check_experiment_events(source.offer_events, as_of)
     ids, _ = members_with_events(source.offer_events, as_of, ("sent", "holdout"))
-    ids = pd.Index(ids).astype("str")
-    if max_members is None or len(ids) <= max_members:
-        return source.rows_data(ids, sampled=False)
-    kept = ids[member_sample(ids, max_members / len(ids), random_state)]
-    logger.info("uplift: learning from a sample of %d of the %d members sent or held out",
-                len(kept), len(ids))
+    kept = sample_ids(ids, max_members, random_state, purpose="uplift learns",
+                      population="members sent or held out")
+    if len(kept) == len(ids):
+        return source.rows_data(kept, sampled=False)
     return source.rows_data(kept, sampled=True)
 
 

@@ -8,7 +8,13 @@ import pytest
 
 from features.dataset import Dataset
 from features.errors import ConfigError
-from models.member_sample import member_sample, restrict_members, sample_dataset, sample_fraction
+from models.member_sample import (
+    member_sample,
+    restrict_members,
+    sample_dataset,
+    sample_fraction,
+    sample_ids,
+)
 
 
 def _dataset() -> Dataset:
@@ -65,3 +71,24 @@ def test_sample_dataset_draws_from_the_candidates():
     out, kept = sample_dataset(ds, 0.5, random_state=0, candidates=senders)
     assert 10 < len(kept) < 40 and kept.isin(senders).all()
     assert set(out.transactions["member_id"].astype(str)) == set(kept)
+
+
+def test_sample_ids_keeps_everyone_below_the_limit_and_samples_above(caplog):
+    ids = [f"m{i}" for i in range(1000)]
+    assert list(sample_ids(ids, 1000)) == ids
+    assert list(sample_ids(ids, None)) == ids
+    with caplog.at_level("INFO", logger="models.member_sample"):
+        kept = sample_ids(ids, 300, random_state=4, purpose="churn learns",
+                          population="buyers")
+    assert 240 < len(kept) < 360 and set(kept) <= set(ids)
+    assert kept.equals(pd.Index(ids)[member_sample(pd.Index(ids), 0.3, random_state=4)])
+    assert f"churn learns from a seeded sample of {len(kept)} of the 1000 buyers" in caplog.text
+    # The draw does not depend on the ids' order.
+    assert set(sample_ids(ids[::-1], 300, random_state=4)) == set(kept)
+
+
+@pytest.mark.parametrize("limit", [0, -3, 2.5, "10", True])
+def test_sample_ids_rejects_a_limit_that_is_not_a_positive_whole_number(limit):
+    # Checked even when there are fewer ids than the limit would allow.
+    with pytest.raises(ConfigError, match=r"max_members=.* should be a positive whole number"):
+        sample_ids(["a", "b"], limit)

@@ -203,3 +203,13 @@ def test_a_sampled_uplift_fit_is_the_same_on_the_engine(engine):
     assert 0.4 * len(everyone) < len(members) <= 0.75 * len(everyone)
     pd.testing.assert_frame_equal(got.rows, want.rows)
     pd.testing.assert_frame_equal(got.validation, want.validation)
+
+
+def test_an_uplift_sample_limit_that_is_not_a_positive_whole_number_is_named(engine):
+    from models.offer_response import offer_specs_from_events
+    from models.uplift import fit_uplift
+
+    dataset, _ = engine
+    as_of = resolve_as_of(dataset.transactions, None)
+    with pytest.raises(ConfigError, match="max_members=0 should be a positive whole number"):
+        fit_uplift(dataset, as_of, offer_specs_from_events(dataset), max_members=0)

@@ -107,7 +107,7 @@ def test_above_the_limit_the_step_learns_from_the_sample_on_both_engines(dataset
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, "many"])
 def test_a_bad_limit_is_refused_with_its_name(dataset, bad):
-    with pytest.raises(ConfigError, match=f"max_members={bad} should be a positive whole"):
+    with pytest.raises(ConfigError, match=f"max_members={bad!r} should be a positive whole"):
         validate_horizon(dataset, AS_OF, 45, max_members=bad)
     with pytest.raises(ConfigError, match="max_members"):
         step(dataset, max_members=bad)
