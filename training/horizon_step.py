@@ -147,7 +147,8 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
                                 and run.windows.as_of == run.as_of) else None
         try:
             validation[str(h)] = result = validate_horizon(
-                run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built)
+                run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built,
+                measured=None if built is None else _measured_at(run.metrics, h))
         except (ConfigError, DataError) as exc:
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
@@ -163,10 +164,27 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
                                "sample_fraction": float(sample.fraction)}
 
 
+def _measured_at(metrics: dict, h: int) -> dict | None:
+    """The churn and value steps' validation metrics (model and baseline) when they were
+    measured at ``h``: on the windows step's windows, with the models and seed that
+    :func:`validate_horizon` would fit there; None otherwise."""
+    churn, value = metrics.get("churn") or {}, metrics.get("value") or {}
+    if not churn.get("horizon_days") == value.get("horizon_days") == h:
+        return None
+    try:
+        return {"churn": {"churn_model": _pick(churn, CHURN_METRICS),
+                          "recency_only": _pick(churn["baseline"], CHURN_METRICS)},
+                "value": {"value_model": _pick(value, VALUE_METRICS),
+                          "past_spend_rate": _pick(value["baseline"], VALUE_METRICS)}}
+    except KeyError:
+        return None
+
+
 def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *,
                      max_members: int | None = DEFAULT_MAX_MEMBERS,
                      sample: BuyerSample | None = None,
-                     windows: TrainingWindows | None = None) -> dict:
+                     windows: TrainingWindows | None = None,
+                     measured: dict | None = None) -> dict:
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
 
     ``engine`` (an open :class:`training.engines.EngineTables`) builds the
@@ -176,7 +194,11 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     ``max_members`` of them when there are more; ``sample`` (:func:`draw_buyers`
     as of ``as_of``) gives that choice made once for several horizons.
     ``windows``: the windows at ``horizon`` already built from that sample
-    (the pipeline's step "windows" at its own horizon).
+    (the pipeline's step "windows" at its own horizon); ``measured``: the
+    metrics of the churn and value models and their baselines on those windows
+    (``{"churn": {"churn_model": ..., "recency_only": ...}, "value":
+    {"value_model": ..., "past_spend_rate": ...}}``, the pipeline's steps
+    "churn" and "value"), which are then not refitted.
 
     Raises
     ------
@@ -187,10 +209,13 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         A model cannot be fitted on the earlier windows or purchases.
     """
     as_of = pd.Timestamp(as_of)
+    if measured is not None and windows is None:
+        raise ConfigError("measured metrics come with the windows they were measured on; "
+                          "pass windows= too, or neither.")
     if sample is None:
         with draw_buyers(dataset, as_of, seed, engine, max_members) as drawn:
             return validate_horizon(dataset, as_of, horizon, seed, engine, sample=drawn,
-                                    windows=windows)
+                                    windows=windows, measured=measured)
     sample.check(as_of)
     if windows is None:
         windows = (make_windows(dataset, as_of, horizon, random_state=seed, sample=sample)
@@ -208,25 +233,35 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
                        if engine is None else fit_purchase_cycle(None, cutoff, lines=sample.lines))
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
-    churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
-    recency = RecencyBaseline().fit(X_train, out_train["churned"])
-    scores = {"churn_model": churn.predict_proba(X_val),
-              "recency_only": recency.predict_proba(X_val),
-              "bgnbd": cycle["churn_risk"].to_numpy()}
     spend = out_val["future_spend"].to_numpy()
-    value = ValueModel(horizon_days=horizon, random_state=seed).fit(
-        X_train, out_train["future_spend"], past_spend=out_train["past_spend"])
-    predictions = {"value_model": value.predict(X_val),
-                   "past_spend_rate": PastSpendBaseline(horizon).predict(X_val),
-                   "bgnbd_gamma_gamma": cycle["expected_spend"].to_numpy()}
+    churn = {"bgnbd": _pick(model_metrics.classification_metrics(
+        churned, cycle["churn_risk"].to_numpy()), CHURN_METRICS)}
+    value = {"bgnbd_gamma_gamma": _pick(model_metrics.regression_metrics(
+        spend, cycle["expected_spend"].to_numpy()), VALUE_METRICS)}
+    if measured is None:
+        measured = _fit_and_measure(X_train, out_train, X_val, churned, spend, horizon, seed)
     return {
         "validation_cutoff": windows.validation_cutoff.isoformat(),
         "validation_members": int(len(X_val)),
-        "churn": {m: _pick(model_metrics.classification_metrics(churned, s), CHURN_METRICS)
-                  for m, s in scores.items()},
-        "value": {m: _pick(model_metrics.regression_metrics(spend, p), VALUE_METRICS)
-                  for m, p in predictions.items()},
+        "churn": {m: (churn | measured["churn"])[m] for m in CHURN_MODELS},
+        "value": {m: (value | measured["value"])[m] for m in VALUE_MODELS},
     }
+
+
+def _fit_and_measure(X_train, out_train, X_val, churned, spend, horizon: int, seed: int) -> dict:
+    """The churn and value models and their baselines fitted at ``horizon``, measured."""
+    churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
+    recency = RecencyBaseline().fit(X_train, out_train["churned"])
+    value = ValueModel(horizon_days=horizon, random_state=seed).fit(
+        X_train, out_train["future_spend"], past_spend=out_train["past_spend"])
+    scores = {"churn_model": churn.predict_proba(X_val),
+              "recency_only": recency.predict_proba(X_val)}
+    predictions = {"value_model": value.predict(X_val),
+                   "past_spend_rate": PastSpendBaseline(horizon).predict(X_val)}
+    return {"churn": {m: _pick(model_metrics.classification_metrics(churned, s), CHURN_METRICS)
+                      for m, s in scores.items()},
+            "value": {m: _pick(model_metrics.regression_metrics(spend, p), VALUE_METRICS)
+                      for m, p in predictions.items()}}
 
 
 def _pick(values: dict, names: tuple[str, ...]) -> dict:

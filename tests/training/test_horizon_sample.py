@@ -55,10 +55,20 @@ def step(dataset, engine=None, max_members=LIMIT):
 
 
 def test_below_the_limit_nothing_is_sampled_and_the_numbers_are_unchanged(dataset, full):
+    """Through the pipeline's steps at H = 45 days: the step reuses the windows step's windows
+    and the churn and value steps' metrics, and gives validate_horizon's numbers exactly."""
+    from training import pipeline
+
+    config = load_config(churn={"horizon_days": 45, "validate_horizons": [45]})
+    run = pipeline.TrainingRun("data", AS_OF, config, dataset)
+    for fit in (pipeline._windows, pipeline._churn, pipeline._value):
+        fit(run)
     n = sample_buyers(dataset, AS_OF, None).n_members
-    prebuilt = make_windows(dataset, AS_OF, 45)  # the pipeline's windows step at H = 45
-    got = validate_horizon(dataset, AS_OF, 45, max_members=n, windows=prebuilt)
-    assert got == full
+    fit_horizon_step(run, max_members=n)
+    found = run.metrics["horizons"]
+    assert found["sample_fraction"] == 1.0 and found["members_before_as_of"] == n
+    assert found["validation"]["45"] == full
+    assert found["params"] == fit_purchase_cycle(dataset.transactions, AS_OF)[0]
 
 
 def test_the_same_sample_on_pandas_and_duckdb(dataset, engine):
@@ -117,6 +127,8 @@ def test_windows_or_a_sample_of_another_horizon_or_date_are_refused(dataset):
     windows = make_windows(dataset, AS_OF, 30, max_members=None)
     with pytest.raises(ConfigError, match="windows given are at 30 days"):
         validate_horizon(dataset, AS_OF, 45, windows=windows)
+    with pytest.raises(ConfigError, match="pass windows= too"):
+        validate_horizon(dataset, AS_OF, 45, measured={"churn": {}, "value": {}})
     earlier = sample_buyers(dataset, AS_OF - pd.Timedelta(days=7), None)
     with pytest.raises(ConfigError, match="sample was drawn as of"):
         validate_horizon(dataset, AS_OF, 45, sample=earlier)
