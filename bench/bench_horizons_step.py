@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--steps", default="windows,horizons")
     parser.add_argument("--validate-horizons", type=int, nargs="*", default=None)
+    parser.add_argument("--compare-full-fit", action="store_true",
+                        help="also fit BG/NBD + Gamma-Gamma on every member's summary and "
+                             "print how far the sample's parameters and predictions are")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -174,7 +177,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nhorizons not trained: {found.get('reason')}")
     if run.horizon_summary is not None:
         print(f"horizon summary: {len(run.horizon_summary)} members")
+        if args.compare_full_fit:
+            compare_full_fit(run)
     return 0
+
+
+def compare_full_fit(run) -> None:
+    """The sample's parameters and every member's predictions against a fit on every member."""
+    from models.lifecycle import BetaGeoModel, GammaGammaModel, predict_at_horizon
+
+    summary, sampled = run.horizon_summary, run.horizon_model
+    start = time.perf_counter()
+    bg = BetaGeoModel().fit(summary["frequency"], summary["recency"], summary["T"])
+    gg = GammaGammaModel().fit(summary["frequency"], summary["monetary"])
+    full = {"bgnbd": bg.to_json(), "gamma_gamma": gg.to_json()}
+    print(f"\nfull fit on {len(summary)} members: {time.perf_counter() - start:.1f} s")
+    for model in ("bgnbd", "gamma_gamma"):
+        drift = {k: f"{v:.4g} vs {sampled[model][k]:.4g} ({sampled[model][k] / v - 1:+.2%})"
+                 for k, v in full[model].items() if k != "model"}
+        print(f"  {model} full vs sample: {drift}")
+    for days in (30, 90, 365):
+        a, b = (predict_at_horizon(p, summary, days) for p in (full, sampled))
+        for col in ("churn_risk", "expected_spend"):
+            diff = (b[col] - a[col]).abs()
+            print(f"  {days:3d} d {col:15s}: mean {a[col].mean():.4f} vs {b[col].mean():.4f}, "
+                  f"mean |diff| {diff.mean():.4g}, max |diff| {diff.max():.4g}, "
+                  f"spearman {a[col].corr(b[col], method='spearman'):.5f}")
 
 
 if __name__ == "__main__":
