@@ -93,7 +93,7 @@ def wrap_sub_parts() -> None:
         for name in ("engine_purchase_summary", "purchase_summary", "make_engine_windows",
                      "make_windows", "member_features", "engine_horizon_days",
                      "fit_purchase_cycle", "validate_horizon", "predict_at_horizon",
-                     "sample_lines", "engine_sample_lines"):
+                     "draw_buyers", "engine_sample_buyers", "sample_buyers"):
             fn = getattr(module, name, None)
             if fn is not None and not hasattr(fn, "__wrapped__"):
                 setattr(module, name, timed(name, fn))

@@ -17,8 +17,20 @@ the later period, per horizon ``h`` (``H`` and ``churn.validate_horizons``,
   and BG/NBD expected purchases x Gamma-Gamma spend per purchase; Spearman,
   MAE and top-decile capture.
 
+Large data: above ``max_members`` members who bought before ``as_of``
+(50,000, as the windows) the parameters are fitted, and every horizon is
+validated, on one seeded sample of them (:func:`draw_buyers`, the windows'
+sample: BG/NBD and Gamma-Gamma have 4 and 3 population-level parameters); the
+summary, and so ``offers score --horizon-days``, still covers every member. The
+sample is drawn once for all horizons (on an engine its lines are one
+temporary table), member features at a cutoff that two horizons share are
+built once, and at the version's own horizon ``H`` the windows step's windows
+and the churn and value steps' metrics are reused. Below the limit the numbers
+are those of every member.
+
 It records ``metrics["horizons"]`` (``{"trained": True, "params", "validation":
-{"<h>": {"churn": {model: metrics}, "value": {...}}}, "left_out": {...}}``, or
+{"<h>": {"churn": {model: metrics}, "value": {...}}}, "left_out": {...},
+"members_before_as_of", "sample_fraction"}``, or
 ``{"trained": False, "reason"}``), ``tables["horizon_metrics"]`` for the report
 and, for ``offers score --horizon-days`` and the profile endpoint, the fitted
 parameters (``run.horizon_model``, written as ``horizon_model.json``) and each

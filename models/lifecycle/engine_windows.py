@@ -7,8 +7,11 @@ engine (:mod:`features.relational`): per cutoff, the member features are the
 engine's (:func:`features.relational.member_features`) and the outcomes one
 aggregate query; the purchase cadence behind the default horizon is computed
 over distinct (member, day) pairs there too. Only one row per member and
-cutoff comes into pandas. The pandas function stays the oracle of the parity
-tests.
+cutoff comes into pandas. Above ``max_members`` buyers the sample's lines
+are computed once into a temporary table of the engine
+(:func:`models.lifecycle.buyer_sample.engine_sample_buyers`), so the feature
+builds read them, not every line again. The pandas function stays the oracle
+of the parity tests.
 
 Imports: :mod:`features` and :mod:`models` only.
 """

@@ -23,7 +23,10 @@ When more than ``max_members`` members (50,000 by default) bought before
 their features and outcomes are those of the full data, and the feature
 builds read only the sample's lines. The models learn from the sample;
 predictions still cover every member. :attr:`TrainingWindows.n_members` and
-:attr:`TrainingWindows.sample_fraction` record the sample's size.
+:attr:`TrainingWindows.sample_fraction` record the sample's size. The draw is
+a :class:`~models.lifecycle.buyer_sample.BuyerSample`; pass one
+(``sample=``) to build the windows of several horizons from one draw (their
+features at a shared cutoff are then built once).
 
 The horizon
 -----------
