@@ -3,11 +3,13 @@
 Usage::
 
     python bench/bench_horizons_step.py DATA_DIR [--engine duckdb] [--memory-limit 1GB]
-        [--repeat 1] [--steps windows,horizons] [--validate-horizons 30 60 90]
+        [--repeat 1] [--steps windows,churn,value,horizons] [--validate-horizons 30 60 90]
+        [--compare-full-fit]
 
 Opens the data as ``offers train`` does (:func:`training.engines.load_for_engine`,
-DuckDB by default, with the memory limit), then runs ``training.pipeline._windows``
-and ``training.horizon_step.fit_horizon_step`` ``--repeat`` times under one
+DuckDB by default, with the memory limit), then runs the steps ``windows``,
+``churn``, ``value`` (``training.pipeline``) and ``horizons``
+(``training.horizon_step.fit_horizon_step``) ``--repeat`` times under one
 BLAS thread, as the pipeline does. Prints per step the median wall seconds and
 the peak resident memory of the process, and per sub-part (the functions the
 steps call, wrapped here with timers: purchase summaries, BG/NBD and
@@ -111,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-limit", default="1GB")
     parser.add_argument("--config", default=None, help="a train.toml")
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--steps", default="windows,horizons")
+    parser.add_argument("--steps", default="windows,churn,value,horizons",
+                        help="in the pipeline's order (horizons reuses the churn and value "
+                             "steps' metrics at H)")
     parser.add_argument("--validate-horizons", type=int, nargs="*", default=None)
     parser.add_argument("--compare-full-fit", action="store_true",
                         help="also fit BG/NBD + Gamma-Gamma on every member's summary and "
@@ -136,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load: {time.perf_counter() - start:.1f} s, rss {rss_mb():.0f} MiB, "
           f"as_of {run.as_of.date()}, engine {args.engine}")
     steps = {"windows": lambda r: pipeline._guarded(r, "churn", pipeline._windows),
+             "churn": lambda r: pipeline._guarded(r, "churn", pipeline._churn),
+             "value": lambda r: pipeline._guarded(r, "value", pipeline._value),
              "horizons": horizon_step.fit_horizon_step}
     chosen = [s.strip() for s in args.steps.split(",")]
     times: dict[str, list[tuple[float, float, float]]] = {s: [] for s in chosen}
