@@ -129,8 +129,13 @@ def fit_horizon_step(run, *, max_members: int | None = DEFAULT_MAX_MEMBERS) -> N
     """
     run.horizon_model, run.horizon_summary = None, None
     engine, seed = run.engine_tables, run.config["seed"]  # engine None: pandas
+    # The windows step's sample when it is this one (closed here: its last user).
+    sample, run.buyer_sample = getattr(run, "buyer_sample", None), None
     try:
-        sample = draw_buyers(run.dataset, run.as_of, seed, engine, max_members)
+        if sample is None or not sample.drawn_as(run.as_of, max_members, seed):
+            if sample is not None:
+                sample.close()
+            sample = draw_buyers(run.dataset, run.as_of, seed, engine, max_members)
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}

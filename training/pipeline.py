@@ -42,7 +42,7 @@ from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
 from training.engines import line_span, load_for_engine
-from training.horizon_step import fit_horizon_step, horizon_flags
+from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
@@ -150,6 +150,7 @@ class TrainingRun:
     value: ValueModel | None = None
     horizon_model: dict | None = None  # step "horizons" (training/horizon_step.py)
     horizon_summary: pd.DataFrame | None = None
+    buyer_sample: Any = None  # step "windows": its member sample, reused by "horizons"
     offer_response: Any = None
     members: pd.DataFrame | None = None
     metrics: dict = field(default_factory=dict)
@@ -485,14 +486,17 @@ def _windows(run: TrainingRun) -> None:
     horizon = applicability.churn_horizon(run.dataset, run.as_of,
                                           run.config["churn"]["horizon_days"] or None,
                                           lines=lines)
+    seed = run.config["seed"]
+    # One member sample for these windows and the step "horizons" (which closes it).
+    run.buyer_sample = sample = draw_buyers(run.dataset, run.as_of, seed, run.engine_tables)
     if run.engine_tables is not None:
         from models.lifecycle.engine_windows import make_engine_windows
 
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
-                                          run.as_of, horizon, random_state=run.config["seed"])
+                                          run.as_of, horizon, random_state=seed, sample=sample)
     else:
-        run.windows = make_windows(run.dataset, run.as_of, horizon,
-                                   random_state=run.config["seed"])
+        run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=seed,
+                                   sample=sample)
     run.horizon_days = run.windows.horizon_days
 
 

@@ -63,6 +63,8 @@ class BuyerSample:
         table when sampled).
     ids : Ibis table or None
         On an engine, when sampled: the ``member_id`` of ``kept``, for semi-joins.
+    limit, random_state : int or None, int
+        The ``max_members`` and seed it was drawn with.
     """
 
     as_of: pd.Timestamp
@@ -71,6 +73,8 @@ class BuyerSample:
     dataset: Dataset | None = None
     lines: Any = None
     ids: Any = None
+    limit: int | None = None
+    random_state: int = 0
     _table: str | None = None
     _features: dict = field(default_factory=dict, repr=False)
 
@@ -84,6 +88,13 @@ class BuyerSample:
         if pd.Timestamp(as_of) != self.as_of:
             raise ConfigError(f"the member sample was drawn as of {self.as_of}, not {as_of}; "
                               "draw one per as_of.")
+
+    def drawn_as(self, as_of, limit, random_state) -> bool:
+        """Whether this is the sample a draw as of ``as_of`` with ``limit`` and
+        ``random_state`` would give (and is still open)."""
+        return ((pd.Timestamp(as_of), limit, random_state)
+                == (self.as_of, self.limit, self.random_state)
+                and (self.kept is None or self.dataset is not None or self._table is not None))
 
     def contains(self, member_ids: pd.Index) -> np.ndarray:
         """Which of ``member_ids`` are in the sample (bool array; all True when not sampled)."""
@@ -164,7 +175,8 @@ def sample_buyers(dataset: Dataset, as_of, max_members: int | None,
     kept = _draw(buyers, max_members, random_state, as_of)
     if kept is not None:
         past = restrict_members(past, kept)
-    return BuyerSample(as_of, len(buyers), kept, dataset=past)
+    return BuyerSample(as_of, len(buyers), kept, dataset=past, limit=max_members,
+                       random_state=random_state)
 
 
 def engine_sample_buyers(lines, as_of, max_members: int | None,
@@ -186,11 +198,13 @@ def engine_sample_buyers(lines, as_of, max_members: int | None,
         raise DataError(f"no transactions before as_of={as_of}.")
     kept = _draw(buyers, max_members, random_state, as_of)
     if kept is None:
-        return BuyerSample(as_of, len(buyers), lines=past)
+        return BuyerSample(as_of, len(buyers), lines=past, limit=max_members,
+                           random_state=random_state)
     backend = ibis.get_backend(lines)
     n = next(_NAMES)
     ids = register_frame(backend, f"buyer_sample_ids_{n}",
                          pd.DataFrame({"member_id": kept.to_numpy(dtype=object)}))
     name = f"buyer_sample_lines_{n}"
     table = materialize(past.semi_join(ids, "member_id"), name)
-    return BuyerSample(as_of, len(buyers), kept, lines=table, ids=ids, _table=name)
+    return BuyerSample(as_of, len(buyers), kept, lines=table, ids=ids, limit=max_members,
+                       random_state=random_state, _table=name)
