@@ -229,3 +229,18 @@ def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
     best = to_frame(ranked.filter(ranked["rank"] == 0).select("member_id", key))
     labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
     return np.where(has, labels, None)
+
+
+def category_shares(lines, items: pd.DataFrame, as_of, index: pd.Index,
+                    n_categories: int) -> pd.DataFrame:
+    """Only the ``cat_share__*`` columns of :func:`purchase_aggregates` (``n_categories``
+    top categories and ``cat_share__other``), rows in ``index`` order (NaN without spend).
+
+    One pass over the lines before ``as_of``: for a caller that has the other member
+    features already and wants a different number of category columns.
+    """
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    before = lines_before(lines, to_cutoff(as_of))
+    shares, _, _ = _spend_mix(before, items, pd.Index(index), n_categories)
+    return shares[[c for c in shares.columns if c.startswith("cat_share__")]]
