@@ -85,8 +85,11 @@ def worker(data: str, memory_limit: str | None) -> dict:
     global SAMPLER
     from threadpoolctl import threadpool_limits
 
+    import features.relational as relational
     import features.relational.events as events
+    import features.relational.frames as frames
     import features.relational.items as items
+    import features.relational.loading as loading
     import features.relational.purchases as purchases
     from training import applicability
     from training.config import load_config
@@ -98,6 +101,11 @@ def worker(data: str, memory_limit: str | None) -> dict:
             if hasattr(module, name):
                 timed(module, name)
     timed(events, "offer_counts")
+    timed(relational, "load_relational")
+    timed(frames, "events_frame")
+    for name in ("check_transactions", "check_events", "events_view", "members_in_order",
+                 "structure_problems", "read_table_file", "parse_table"):
+        timed(loading, name)
     SAMPLER = PeakRSS()
     SAMPLER.start()
     config = load_config()
