@@ -8,7 +8,9 @@ Each repeat is a fresh process that runs what ``offers train --engine duckdb``
 runs in those two steps (:func:`training.engines.load_for_engine`, the line
 span, the applicability checks, :func:`training.engines.engine_features`) and
 prints, per part, the wall seconds and the peak resident set size seen while it
-ran (sampled from /proc every 10 ms). The parts of the features step are the
+ran (sampled from /proc every 10 ms), and the process's CPU seconds (user and
+system, every thread): on a machine other jobs load, CPU seconds compare
+changes better than wall seconds. The parts of the features step are the
 engine queries (each fetch or temporary table of :mod:`features.relational`,
 labelled by the function that asked for it), so the slow ones show. With
 ``--repeat`` above 1 the median seconds (and the largest peak) are printed.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -53,18 +56,24 @@ class PeakRSS(threading.Thread):
         return peak
 
 
-PARTS: dict[str, list] = defaultdict(list)  # label -> [seconds, peak MiB] per call
+PARTS: dict[str, list] = defaultdict(list)  # label -> [(seconds, peak MiB, CPU s)] per call
 SAMPLER: PeakRSS | None = None
+
+
+def cpu_seconds() -> float:
+    """User and system CPU seconds of this process, all threads (DuckDB's too)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextmanager
 def part(label: str):
     SAMPLER.reset()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     try:
         yield
     finally:
-        PARTS[label].append((time.perf_counter() - start, SAMPLER.reset()))
+        PARTS[label].append((time.perf_counter() - start, SAMPLER.reset(), cpu_seconds() - cpu))
 
 
 def timed(module, name: str):
@@ -124,7 +133,7 @@ def worker(data: str, memory_limit: str | None) -> dict:
     tables.close()
     return {"parts": {k: v for k, v in PARTS.items()}, "load_s": load_s,
             "features_s": features_s, "members": len(members), "items": len(item_frame),
-            "peak": max(p for v in PARTS.values() for _, p in v)}
+            "peak": max(p for v in PARTS.values() for _, p, _ in v)}
 
 
 def main() -> None:
@@ -147,12 +156,13 @@ def main() -> None:
             sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
         runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(f"{args.data}  memory limit {args.memory_limit or 'DuckDB default'}  "
-          f"{len(runs)} run(s), median seconds, largest peak RSS")
+          f"{len(runs)} run(s): median wall and CPU seconds, largest peak RSS")
     for label in runs[0]["parts"]:
         calls = len(runs[0]["parts"][label])
-        seconds = statistics.median(sum(s for s, _ in r["parts"][label]) for r in runs)
-        peak = max(p for r in runs for _, p in r["parts"][label])
-        print(f"  {label:<58} x{calls:<2} {seconds:8.1f} s  {peak:7,.0f} MiB")
+        seconds = statistics.median(sum(s for s, _, _ in r["parts"][label]) for r in runs)
+        cpu = statistics.median(sum(c for _, _, c in r["parts"][label]) for r in runs)
+        peak = max(p for r in runs for _, p, _ in r["parts"][label])
+        print(f"  {label:<58} x{calls:<2} {seconds:7.1f} s {cpu:7.1f} cpu-s {peak:7,.0f} MiB")
     for key in ("load_s", "features_s"):
         print(f"  {key:<62} {statistics.median(r[key] for r in runs):8.1f} s")
     print(f"  peak RSS {max(r['peak'] for r in runs):,.0f} MiB; "
