@@ -99,14 +99,15 @@ def worker(data: str, memory_limit: str | None) -> dict:
     import features.relational.frames as frames
     import features.relational.items as items
     import features.relational.loading as loading
+    import features.relational.pairs as pairs
     import features.relational.purchases as purchases
     from training import applicability
     from training.config import load_config
     from training.engines import engine_features, line_span, load_for_engine
     from training.pipeline import resolve_as_of
 
-    for module in (purchases, items):
-        for name in ("to_frame", "materialize"):
+    for module in (purchases, items, pairs):
+        for name in ("to_frame", "to_scalar", "materialize"):
             if hasattr(module, name):
                 timed(module, name)
     timed(events, "offer_counts")
