@@ -148,10 +148,14 @@ def engine_features(tables: EngineTables, as_of: pd.Timestamp,
                     cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(member features, item features)`` as of ``as_of`` on an open engine."""
     from features.relational import item_features, member_features
+    from features.relational.items import RECENT_DAYS
+    from features.relational.pairs import pairs_before
 
-    members = member_features(tables.lines, tables.small, as_of,
+    # The distinct (member, item) pairs grouped once for both (the costliest aggregate).
+    pairs = pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
+    members = member_features(tables.lines, tables.small, as_of, pairs=pairs,
                               n_categories=cfg["n_categories"], trend_days=cfg["trend_days"])
-    return members, item_features(tables.lines, tables.small["items"], as_of)
+    return members, item_features(tables.lines, tables.small["items"], as_of, pairs=pairs)
 
 
 def duckdb_features(

@@ -26,6 +26,9 @@ What it holds:
   :func:`features.member_features.build_member_features`;
 - :mod:`.items`: :func:`item_features`, equal to
   :func:`features.item_features.build_item_features`;
+- :mod:`.pairs`: the distinct (member, item) pairs grouped once, counted per member
+  (distinct items) and per item (buyers), shared by the two when computed together
+  (:func:`~features.relational.pairs.pairs_before`);
 - :mod:`.kpis`: :func:`program_kpis`, equal to :func:`features.kpis.program_kpis`.
 
 The pandas builders stay as the oracle of the parity tests.
