@@ -138,7 +138,8 @@ class ALSRecommender(Recommender):
                 f"no item has min_item_buyers={self.min_item_buyers} buyers; "
                 "lower min_item_buyers or use more data."
             )
-        conf = conf[:, kept].tocsr()
+        if kept.size < conf.shape[1]:  # else the columns are all there: no copy
+            conf = conf[:, kept].tocsr()
         conf.sort_indices()
         start = time.perf_counter()
         if self.solver == "spark":
@@ -154,11 +155,17 @@ class ALSRecommender(Recommender):
                         "%d iterations in %.1fs", conf.shape[0], kept.size, self.factors,
                         self.iterations, time.perf_counter() - start)
             return self
+        # implicit scales a copy of conf by alpha; scaling conf (already a copy) in place
+        # is the same float32 product without that copy.
+        alpha = self.alpha
+        if type(alpha) in (int, float) and alpha != 1.0:
+            conf.data *= alpha
+            alpha = 1.0
         with threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
-                alpha=self.alpha,
+                alpha=alpha,
                 iterations=self.iterations,
                 num_threads=self.num_threads,
                 random_state=self.random_state,

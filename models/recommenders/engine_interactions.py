@@ -33,7 +33,7 @@ from features.relational.portable import materialize, register_frame, release, t
 from features.relational.purchases import US_PER_DAY
 
 from .lines import Lines
-from .pairs import PairInteractions, canonical_csr
+from .pairs import PairInteractions
 
 logger = logging.getLogger(__name__)
 
@@ -116,20 +116,26 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     # The coded lines, computed once: each decayed-count query then only aggregates them.
     con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
     coded, inputs = _coded(past, member_ids, item_ids, name)
+    # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
+    # order every decayed-count query returns its values (no sort nor copy here).
     pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
-        n=coded.count(), first_us=coded.ts_us.min()))
-    oldest = ((as_of_us - _ints(pairs["first_us"])) / US_PER_DAY).astype(np.float32)
-    shape = (len(member_ids), len(item_ids))
+        n=coded.count(), first_us=coded.ts_us.min()).order_by(["row", "col"]))
+    rows, cols = _int32s(pairs["row"]), _int32s(pairs["col"])
+    counts, first_us = _ints(pairs["n"]), _ints(pairs["first_us"])
+    del pairs
+    oldest = ((as_of_us - first_us) / US_PER_DAY).astype(np.float32)
+    del first_us
 
-    def decayed(half_life_days: float):
+    def decayed(half_life_days: float) -> np.ndarray:
+        """The decayed counts of every pair, in pair order (one aggregate query)."""
         weight = ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
-        sums = to_arrow(coded.group_by(["row", "col"]).aggregate(w=weight.sum()))
+        sums = to_arrow(coded.group_by(["row", "col"]).aggregate(w=weight.sum())
+                        .order_by(["row", "col"]))
+        _check_pair_order(sums, rows, cols)
         logger.debug("decayed counts (half-life %s days) computed on the engine", half_life_days)
-        return canonical_csr(_ints(sums["row"]), _ints(sums["col"]),
-                             sums["w"].to_numpy(), shape)
+        return sums["w"].to_numpy().astype(np.float32)
 
-    im = PairInteractions(member_ids, item_ids, _ints(pairs["row"]), _ints(pairs["col"]),
-                          _ints(pairs["n"]), oldest, decayed, as_of)
+    im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of)
     weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
@@ -143,6 +149,22 @@ def _release(con, names: list[str]) -> None:
             release(con, name)
     except Exception as exc:  # a closed connection or stopped session: nothing left to drop
         logger.debug("temporary tables %s not dropped: %s", names, exc)
+
+
+def _check_pair_order(got: pa.Table, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Raise unless ``got``'s ``row`` and ``col`` are the pairs ``rows``, ``cols`` in order
+    (compared batch by batch, without a copy of the columns)."""
+    if got.num_rows != len(rows):
+        raise DataError(f"a decayed-count query returned {got.num_rows} pairs; the "
+                        f"interactions have {len(rows)}. Were the lines changed meanwhile?")
+    start = 0
+    for batch in got.select(["row", "col"]).to_batches():
+        end = start + batch.num_rows
+        if not (np.array_equal(batch.column(0).to_numpy(), rows[start:end])
+                and np.array_equal(batch.column(1).to_numpy(), cols[start:end])):
+            raise DataError("a decayed-count query returned the pairs in another order than "
+                            "the interactions; the engine did not keep ORDER BY row, col.")
+        start = end
 
 
 def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +188,9 @@ def _coded(past, member_ids: np.ndarray, item_ids: np.ndarray, name: str):
     con = ibis.get_backend(past)
     ids = {}
     for column, code, values in (("member_id", "row", member_ids), ("item_id", "col", item_ids)):
-        frame = pd.DataFrame({column: values.astype(object), code: np.arange(len(values))})
+        # int32 codes: the coded lines take 16 bytes each on the engine, not 24.
+        frame = pd.DataFrame({column: values.astype(object),
+                              code: np.arange(len(values), dtype=np.int32)})
         ids[code] = materialize(register_frame(con, f"rec_{code}_ids", frame),
                                 util.gen_name(f"rec_{code}_ids"))
     joined = past.select("member_id", "item_id", "ts_us").inner_join(ids["row"], "member_id")
@@ -187,6 +211,10 @@ def _strings(column: pa.ChunkedArray) -> np.ndarray:
 
 def _ints(column) -> np.ndarray:
     return np.asarray(column.to_numpy(), dtype=np.int64)
+
+
+def _int32s(column) -> np.ndarray:
+    return np.asarray(column.to_numpy(), dtype=np.int32)
 
 
 def _us(stamp) -> int:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 
 from .interactions import Interactions
 
@@ -36,6 +36,18 @@ def canonical_csr(rows, cols, values, shape) -> sp.csr_matrix:
     return m
 
 
+def _is_sorted(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether the pairs are sorted by row, then column (chunk by chunk: little memory)."""
+    step, last = 1 << 22, len(rows) - 1
+    for start in range(0, max(last, 0), step):
+        end = min(start + step, last)
+        r0, r1 = rows[start:end], rows[start + 1 : end + 1]
+        c0, c1 = cols[start:end], cols[start + 1 : end + 1]
+        if not np.all((r0 < r1) | ((r0 == r1) & (c0 <= c1))):
+            return False
+    return True
+
+
 class PairInteractions(Interactions):
     """Purchases before a cutoff as one entry per bought (member, item) pair.
 
@@ -52,22 +64,31 @@ class PairInteractions(Interactions):
     oldest_age_days : ndarray of float32, shape (n_pairs,)
         Age at ``as_of`` of each pair's oldest line, in days.
     decayed : callable
-        ``decayed(half_life_days)`` returns the decayed counts as a canonical
-        float32 CSR of shape ``(n_members, n_items)`` (summed over lines).
+        ``decayed(half_life_days)`` returns the decayed counts (summed over
+        lines): the values of every pair in the sorted pair order (sorted by
+        row, then column; ndarray of shape ``(n_pairs,)``), or a canonical
+        float32 CSR of shape ``(n_members, n_items)``.
     as_of : Timestamp or None
         The cutoff.
+
+    Every decayed-count matrix shares the count matrix's index arrays (the
+    pairs are the same); only the values are computed and cached per half-life.
     """
 
     def __init__(self, member_ids, item_ids, rows, cols, counts, oldest_age_days,
-                 decayed: Callable[[float], sp.csr_matrix], as_of=None):
+                 decayed: Callable[[float], np.ndarray | sp.csr_matrix], as_of=None):
         self.member_ids = np.asarray(member_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
         rows = np.asarray(rows, dtype=np.int32)
         cols = np.asarray(cols, dtype=np.int32)
-        order = np.lexsort((cols, rows))
-        self.pair_rows, self.pair_cols = rows[order], cols[order]
-        self.pair_counts = np.asarray(counts, dtype=np.int64)[order]
-        self.oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)[order]
+        counts = np.asarray(counts, dtype=np.int64)
+        oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)
+        if not _is_sorted(rows, cols):  # an engine may hand them over sorted: no copies then
+            order = np.lexsort((cols, rows))
+            rows, cols, counts = rows[order], cols[order], counts[order]
+            oldest_age_days = oldest_age_days[order]
+        self.pair_rows, self.pair_cols = rows, cols
+        self.pair_counts, self.oldest_age_days = counts, oldest_age_days
         self.as_of = as_of
         self._decayed_fn = decayed
         self._cache: OrderedDict = OrderedDict()
@@ -88,19 +109,58 @@ class PairInteractions(Interactions):
         )
 
     def _count_matrix(self) -> sp.csr_matrix:
-        return canonical_csr(self.pair_rows, self.pair_cols, self.pair_counts, self.shape)
+        # The pairs are unique and sorted: they are the CSR structure as they stand.
+        return self._with_values(self.pair_counts.astype(np.float32))
 
-    def _decayed(self, half_life_days: float) -> sp.csr_matrix:
-        if half_life_days in self._cache:
-            self._cache.move_to_end(half_life_days)
+    def _with_values(self, values: np.ndarray) -> sp.csr_matrix:
+        """A canonical CSR of the pairs holding ``values`` (in pair order); its index
+        arrays are the count matrix's (no copy)."""
+        if self._counts is None:
+            indptr = np.zeros(self.n_members + 1, dtype=np.int64)
+            np.cumsum(np.bincount(self.pair_rows, minlength=self.n_members), out=indptr[1:])
+            indices = self.pair_cols
+            if indptr[-1] <= np.iinfo(np.int32).max:  # what scipy itself picks
+                indptr = indptr.astype(np.int32)
         else:
-            m = self._decayed_fn(half_life_days)
-            if m.shape != self.shape:
-                raise DataError(f"decayed counts have shape {m.shape}; expected {self.shape}.")
-            self._cache[half_life_days] = m
+            indptr, indices = self._counts.indptr, self._counts.indices
+        m = sp.csr_matrix((values, indices, indptr), shape=self.shape, copy=False)
+        m.has_sorted_indices = True
+        m.has_canonical_format = True
+        return m
+
+    def _decayed_matrix(self, half_life_days):
+        if half_life_days is None:
+            return super()._decayed_matrix(half_life_days)
+        if not half_life_days > 0:
+            raise ConfigError(f"half_life_days={half_life_days} should be > 0 or None.")
+        key = float(half_life_days)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            self._cache[key] = self._decayed_values(key)
             while len(self._cache) > DECAYED_CACHE:
                 self._cache.popitem(last=False)
-        return self._cache[half_life_days].copy()
+        values = self._cache[key]
+        if isinstance(values, sp.csr_matrix):
+            return values, True
+        self.matrix  # noqa: B018 (builds the shared index arrays once)
+        return self._with_values(values), True
+
+    def _decayed_values(self, half_life_days: float):
+        """The decayed values in pair order (float32), or a CSR of another structure."""
+        got = self._decayed_fn(half_life_days)
+        if isinstance(got, np.ndarray):
+            if got.shape != (self.n_pairs,):
+                raise DataError(f"decayed counts have shape {got.shape}; expected "
+                                f"({self.n_pairs},), one per pair.")
+            return got.astype(np.float32, copy=False)
+        if got.shape != self.shape:
+            raise DataError(f"decayed counts have shape {got.shape}; expected {self.shape}.")
+        counts = self.matrix
+        if np.array_equal(got.indptr, counts.indptr) and np.array_equal(got.indices,
+                                                                         counts.indices):
+            return np.asarray(got.data, dtype=np.float32)  # same pairs: keep the values only
+        return got
 
     def first_purchase_ages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.pair_rows, self.pair_cols, self.oldest_age_days
