@@ -420,7 +420,11 @@ def _recommendations(run: TrainingRun) -> None:
         items=run.dataset.items,
     )
     blend = fitted["blend"]
-    categories = item_categories(fitted["interactions"], run.dataset.items)
+    categories = item_categories(fitted.pop("interactions"), run.dataset.items)
+    # The pairs (and, on an engine, its temporary tables) and the validation models go
+    # before every member is scored for categories: none is needed after the fits.
+    tuning.models.clear()
+    warm_started, warm = warm is not None, None
     rows = np.arange(blend.n_members)
     cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
     groups = np.unique(categories)
@@ -441,7 +445,7 @@ def _recommendations(run: TrainingRun) -> None:
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
          "final_als_iterations": int(fitted["als"].iterations),
-         "final_als_warm_start": warm is not None, "excluded_items": n_excluded}
+         "final_als_warm_start": warm_started, "excluded_items": n_excluded}
 
 
 def _previous_params(run: TrainingRun) -> dict | None:

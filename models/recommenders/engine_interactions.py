@@ -37,6 +37,9 @@ from .pairs import PairInteractions
 
 logger = logging.getLogger(__name__)
 
+#: Rows per Arrow batch streamed from the engine.
+_BATCH_ROWS = 1 << 20
+
 
 class EngineLines(Lines):
     """Canonical lines as an Ibis table (``member_id``, ``item_id``, ``ts_us``).
@@ -118,22 +121,26 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     coded, inputs = _coded(past, member_ids, item_ids, name)
     # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
     # order every decayed-count query returns its values (no sort nor copy here).
-    pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
-        n=coded.count(), first_us=coded.ts_us.min()).order_by(["row", "col"]))
-    rows, cols = _int32s(pairs["row"]), _int32s(pairs["col"])
-    counts, first_us = _ints(pairs["n"]), _ints(pairs["first_us"])
-    del pairs
-    oldest = ((as_of_us - first_us) / US_PER_DAY).astype(np.float32)
-    del first_us
+    pairs = coded.group_by(["row", "col"]).aggregate(
+        n=coded.count(), first_us=coded.ts_us.min()).order_by(["row", "col"])
+    rows, cols, counts, oldest = _pair_columns(pairs, as_of_us)
 
     def decayed(half_life_days: float) -> np.ndarray:
         """The decayed counts of every pair, in pair order (one aggregate query)."""
         weight = ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
-        sums = to_arrow(coded.group_by(["row", "col"]).aggregate(w=weight.sum())
-                        .order_by(["row", "col"]))
-        _check_pair_order(sums, rows, cols)
+        sums = coded.group_by(["row", "col"]).aggregate(w=weight.sum()).order_by(["row", "col"])
+        out = np.empty(len(rows), dtype=np.float32)
+        start = 0
+        for batch in _batches(sums):  # float64 sums to float32, batch by batch
+            end = start + batch.num_rows
+            _check_pair_order(batch, rows[start:end], cols[start:end])
+            out[start:end] = batch.column(2).to_numpy()
+            start = end
+        if start != len(rows):
+            raise DataError(f"a decayed-count query returned {start} pairs; the interactions "
+                            f"have {len(rows)}. Were the lines changed meanwhile?")
         logger.debug("decayed counts (half-life %s days) computed on the engine", half_life_days)
-        return sums["w"].to_numpy().astype(np.float32)
+        return out
 
     im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of)
     weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
@@ -151,20 +158,45 @@ def _release(con, names: list[str]) -> None:
         logger.debug("temporary tables %s not dropped: %s", names, exc)
 
 
-def _check_pair_order(got: pa.Table, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Raise unless ``got``'s ``row`` and ``col`` are the pairs ``rows``, ``cols`` in order
-    (compared batch by batch, without a copy of the columns)."""
-    if got.num_rows != len(rows):
-        raise DataError(f"a decayed-count query returned {got.num_rows} pairs; the "
-                        f"interactions have {len(rows)}. Were the lines changed meanwhile?")
-    start = 0
-    for batch in got.select(["row", "col"]).to_batches():
-        end = start + batch.num_rows
-        if not (np.array_equal(batch.column(0).to_numpy(), rows[start:end])
-                and np.array_equal(batch.column(1).to_numpy(), cols[start:end])):
-            raise DataError("a decayed-count query returned the pairs in another order than "
-                            "the interactions; the engine did not keep ORDER BY row, col.")
-        start = end
+def _batches(expr):
+    """The result of ``expr`` as Arrow record batches, streamed from DuckDB (the whole
+    result never sits in memory as Arrow); on another engine, the batches of its table."""
+    backend = ibis.get_backend(expr)
+    if backend.name == "duckdb":  # on the connection itself: its temporary tables are there
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        result = backend.con.execute(sql)
+        if hasattr(result, "to_arrow_reader"):  # DuckDB >= 1.4 (fetch_record_batch deprecated)
+            return result.to_arrow_reader(_BATCH_ROWS)
+        return result.fetch_record_batch(_BATCH_ROWS)
+    return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
+
+
+def _pair_columns(pairs, as_of_us: int):
+    """``rows``, ``cols``, ``counts`` (int32) and ``oldest`` ages (float32) of the pairs
+    query, streamed: per column, its batches, then one array."""
+    parts: dict[str, list] = {"row": [], "col": [], "n": [], "oldest": []}
+    for batch in _batches(pairs):
+        parts["row"].append(batch.column(0).to_numpy().astype(np.int32, copy=False))
+        parts["col"].append(batch.column(1).to_numpy().astype(np.int32, copy=False))
+        parts["n"].append(batch.column(2).to_numpy().astype(np.int32))
+        first_us = np.asarray(batch.column(3).to_numpy(), dtype=np.int64)
+        parts["oldest"].append(((as_of_us - first_us) / US_PER_DAY).astype(np.float32))
+    out = []
+    for name in ("row", "col", "n", "oldest"):  # one column's batches freed at a time
+        chunks = parts.pop(name)
+        dtype = np.float32 if name == "oldest" else np.int32
+        out.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype))
+        del chunks
+    return tuple(out)
+
+
+def _check_pair_order(batch: pa.RecordBatch, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Raise unless ``batch``'s first two columns (``row``, ``col``) are ``rows``, ``cols``."""
+    if not (batch.num_rows == len(rows)
+            and np.array_equal(batch.column(0).to_numpy(), rows)
+            and np.array_equal(batch.column(1).to_numpy(), cols)):
+        raise DataError("a decayed-count query returned other pairs, or the pairs in another "
+                        "order, than the interactions: were the lines changed meanwhile?")
 
 
 def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
@@ -207,14 +239,6 @@ def _register_ids(table, column: str, ids):
 
 def _strings(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=str)
-
-
-def _ints(column) -> np.ndarray:
-    return np.asarray(column.to_numpy(), dtype=np.int64)
-
-
-def _int32s(column) -> np.ndarray:
-    return np.asarray(column.to_numpy(), dtype=np.int32)
 
 
 def _us(stamp) -> int:

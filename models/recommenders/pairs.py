@@ -81,14 +81,18 @@ class PairInteractions(Interactions):
         self.item_ids = np.asarray(item_ids, dtype=str)
         rows = np.asarray(rows, dtype=np.int32)
         cols = np.asarray(cols, dtype=np.int32)
-        counts = np.asarray(counts, dtype=np.int64)
+        counts = np.asarray(counts)
+        if counts.size and counts.max() <= np.iinfo(np.int32).max:  # 4 bytes a pair, not 8
+            counts = counts.astype(np.int32, copy=False)
         oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)
         if not _is_sorted(rows, cols):  # an engine may hand them over sorted: no copies then
             order = np.lexsort((cols, rows))
             rows, cols, counts = rows[order], cols[order], counts[order]
             oldest_age_days = oldest_age_days[order]
-        self.pair_rows, self.pair_cols = rows, cols
-        self.pair_counts, self.oldest_age_days = counts, oldest_age_days
+        self.pair_rows, self.pair_cols = rows.view(), cols.view()
+        self.pair_counts, self.oldest_age_days = counts.view(), oldest_age_days.view()
+        for array in (self.pair_rows, self.pair_cols, self.pair_counts, self.oldest_age_days):
+            array.flags.writeable = False  # the matrices and the models share them
         self.as_of = as_of
         self._decayed_fn = decayed
         self._cache: OrderedDict = OrderedDict()
@@ -127,6 +131,12 @@ class PairInteractions(Interactions):
         m.has_sorted_indices = True
         m.has_canonical_format = True
         return m
+
+    def purchased_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._purchased is None:  # the column of each pair is the purchases' indices
+            self._purchased = (np.asarray(self.matrix.indptr, dtype=np.int64), self.pair_cols)
+            self._purchased[0].flags.writeable = False
+        return self._purchased
 
     def _decayed_matrix(self, half_life_days):
         if half_life_days is None:

@@ -81,9 +81,10 @@ def test_engine_decayed_counts_are_values_beside_the_count_matrix_indices(engine
     frame, lines = engine_lines
     im = lines.interactions(AS_OF)
     queries = []
-    original = engine_module.to_arrow
-    monkeypatch.setattr(engine_module, "to_arrow",
+    original = engine_module._batches
+    monkeypatch.setattr(engine_module, "_batches",
                         lambda expr: queries.append(1) or original(expr))
+    monkeypatch.setattr(engine_module, "_BATCH_ROWS", 100)  # several batches a query
     view = im.decayed_view(30.0)
     again = im.decayed_view(30.0)
     assert len(queries) == 1  # one engine query per half-life, then the cache
