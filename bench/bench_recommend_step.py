@@ -12,8 +12,9 @@ only the pipeline's ``_recommendations`` (``recommend.tune = false`` unless
 steps are not run: the RSS before the step is the loaded data's.
 
 Printed per sub-part (nested parts indented; a part called several times is
-summed): calls, seconds, the RSS when it started and the peak RSS during it
-(sampled every 5 ms, so short spikes may be missed). The sub-parts are the
+summed): calls, wall seconds, CPU seconds of the process (all its threads; on
+a shared machine the honest measure of work), the RSS when it started and the
+peak RSS during it (sampled every 5 ms, so short spikes may be missed). The sub-parts are the
 library functions the step calls, wrapped here without changing them:
 interactions on the engine (validation split and final fit), holdout truths,
 each component's fit (ALS, buy again, popularity, first-purchase and category
@@ -83,7 +84,7 @@ class Tracer(threading.Thread):
         now, traced = self.sample()
         depth = len(self.open)
         key = "  " * depth + name
-        frame = [key, time.perf_counter(), now, now, traced]
+        frame = [key, time.perf_counter(), now, now, traced, time.process_time()]
         with self.lock:
             self.open.append(frame)
         try:
@@ -97,13 +98,15 @@ class Tracer(threading.Thread):
                     outer[3] = max(outer[3], peak)
                     outer[4] = max(outer[4], traced_peak)
             seconds = time.perf_counter() - frame[1]
+            cpu = time.process_time() - frame[5]
             if key not in self.parts:
                 self.order.append(key)
                 self.parts[key] = {"calls": 0, "seconds": 0.0, "rss_start": frame[2],
-                                   "peak": 0.0, "py_peak": 0.0}
+                                   "peak": 0.0, "py_peak": 0.0, "cpu": 0.0}
             p = self.parts[key]
             p["calls"] += 1
             p["seconds"] += seconds
+            p["cpu"] += cpu
             p["peak"] = max(p["peak"], peak)
             p["py_peak"] = max(p["py_peak"], traced_peak)
 
@@ -233,12 +236,14 @@ def main() -> None:
     first = runs[0]
     print(f"{args.data} ({first['members']:,} members x {first['items']:,} items; "
           f"validation on {first['validation_members']:,}); {len(runs)} run(s), medians")
-    print(f"{'part':<46} {'calls':>5} {'seconds':>8} {'RSS start':>9} {'peak MiB':>9}"
+    print(f"{'part':<46} {'calls':>5} {'seconds':>8} {'CPU s':>7} {'RSS start':>9} "
+          f"{'peak MiB':>9}"
           + (f" {'py peak':>8}" if args.tracemalloc else ""))
     for i, part in enumerate(first["parts"]):
         values = [r["parts"][i] for r in runs]
         print(f"{part['name']:<46} {part['calls']:>5} "
               f"{statistics.median(v['seconds'] for v in values):>8.1f} "
+              f"{statistics.median(v['cpu'] for v in values):>7.1f} "
               f"{statistics.median(v['rss_start'] for v in values):>9.0f} "
               f"{statistics.median(v['peak'] for v in values):>9.0f}"
               + (f" {statistics.median(v['py_peak'] for v in values):>8.0f}"

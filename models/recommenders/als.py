@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -27,7 +28,9 @@ class ALSRecommender(Recommender):
     bought by fewer than ``min_item_buyers`` members are left out of the
     factorisation and never recommended. Fitting runs
     :class:`implicit.cpu.als.AlternatingLeastSquares` with the BLAS thread pool
-    limited to one thread (implicit's own ``num_threads`` parallelise instead).
+    limited to one thread; implicit's own ``num_threads`` OpenMP threads parallelise
+    instead, even inside a caller's one-thread limit (the factors do not depend on
+    how many: each member's and each item's solve is independent).
 
     The defaults are the values tuned on the Complete Journey data.
 
@@ -161,7 +164,10 @@ class ALSRecommender(Recommender):
         if type(alpha) in (int, float) and alpha != 1.0:
             conf.data *= alpha
             alpha = 1.0
-        with threadpool_limits(1, "blas"):
+        # implicit parallelises over members with OpenMP: num_threads of them, even
+        # inside a caller's one-thread limit (offers train's); BLAS keeps one thread.
+        threads = self.num_threads or os.cpu_count() or 1
+        with threadpool_limits(threads, "openmp"), threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,

@@ -140,3 +140,23 @@ def test_als_scales_its_own_confidence_copy_as_implicit_would(engine_lines):
     # the interactions' own matrices are untouched by the in-place scaling
     assert im.matrix.data.max() == np.bincount(
         im.rows.astype(np.int64) * im.n_items + im.cols).max()
+
+
+def test_als_uses_its_threads_inside_a_one_thread_limit_with_the_same_factors(engine_lines,
+                                                                              monkeypatch):
+    """offers train limits every pool to one thread; implicit's OpenMP gets num_threads."""
+    from models.recommenders import als as als_module
+
+    frame, _ = engine_lines
+    im = build_interactions(frame, AS_OF)
+    limits = []
+    original = als_module.threadpool_limits
+    monkeypatch.setattr(als_module, "threadpool_limits",
+                        lambda n, api=None: limits.append((api, n)) or original(n, api))
+    params = {"factors": 4, "iterations": 3, "min_item_buyers": 1, "random_state": 1}
+    with threadpool_limits(1):
+        one = ALSRecommender(num_threads=1, **params).fit(im)
+        two = ALSRecommender(num_threads=2, **params).fit(im)
+    assert limits == [("openmp", 1), ("blas", 1), ("openmp", 2), ("blas", 1)]
+    np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
+    np.testing.assert_array_equal(one.item_factors_, two.item_factors_)
