@@ -427,7 +427,7 @@ def _recommendations(run: TrainingRun) -> None:
     warm_started, warm = warm is not None, None
     rows = np.arange(blend.n_members)
     cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
-    groups = np.unique(categories)
+    groups = np.unique(categories).astype(object)  # names shared, not 3 wide str per member
     names = groups[np.maximum(cat_idx, 0)]
     top = np.empty(len(rows), dtype=object)
     top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]

@@ -61,8 +61,8 @@ class EngineLines(Lines):
         self.table = table
         self._windows: dict = {}
 
-    def interactions(self, as_of) -> PairInteractions:
-        return build_engine_interactions(self.table, as_of)
+    def interactions(self, as_of, half_lives=()) -> PairInteractions:
+        return build_engine_interactions(self.table, as_of, half_lives)
 
     def window_pairs(self, start, end):
         key = (_us(start), _us(end))
@@ -86,7 +86,7 @@ class EngineLines(Lines):
         return EngineLines(self.table.anti_join(gone, "item_id"))
 
 
-def build_engine_interactions(lines, as_of=None) -> PairInteractions:
+def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteractions:
     """The pair-level interactions of the ``lines`` before ``as_of``, built on their engine.
 
     Equal to :func:`~models.recommenders.build_interactions` of the same lines:
@@ -99,6 +99,9 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     as_of : Timestamp, str or None
         Only lines strictly before it; ``None``: every line, ages measured from
         one second after the last one.
+    half_lives : iterable of float or None
+        Half-lives whose decayed counts are computed with the pairs, in the same
+        query (others are computed when asked for, one query each).
 
     Raises
     ------
@@ -121,14 +124,20 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     coded, inputs = _coded(past, member_ids, item_ids, name)
     # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
     # order every decayed-count query returns its values (no sort nor copy here).
+    def weight(half_life_days: float):
+        return ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
+
+    # The half-lives the caller will ask for are summed in the same scan of the lines.
+    known = sorted({float(h) for h in half_lives if h is not None and h > 0})
     pairs = coded.group_by(["row", "col"]).aggregate(
-        n=coded.count(), first_us=coded.ts_us.min()).order_by(["row", "col"])
-    rows, cols, counts, oldest = _pair_columns(pairs, as_of_us)
+        n=coded.count(), first_us=coded.ts_us.min(),
+        **{f"w{i}": weight(h).sum() for i, h in enumerate(known)}).order_by(["row", "col"])
+    rows, cols, counts, oldest, *sums = _pair_columns(pairs, as_of_us, len(known))
 
     def decayed(half_life_days: float) -> np.ndarray:
         """The decayed counts of every pair, in pair order (one aggregate query)."""
-        weight = ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
-        sums = coded.group_by(["row", "col"]).aggregate(w=weight.sum()).order_by(["row", "col"])
+        sums = coded.group_by(["row", "col"]).aggregate(
+            w=weight(half_life_days).sum()).order_by(["row", "col"])
         out = np.empty(len(rows), dtype=np.float32)
         start = 0
         for batch in _batches(sums):  # float64 sums to float32, batch by batch
@@ -142,7 +151,8 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
         logger.debug("decayed counts (half-life %s days) computed on the engine", half_life_days)
         return out
 
-    im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of)
+    im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of,
+                          prefetched=dict(zip(known, sums)))
     weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
@@ -171,20 +181,24 @@ def _batches(expr):
     return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _pair_columns(pairs, as_of_us: int):
-    """``rows``, ``cols``, ``counts`` (int32) and ``oldest`` ages (float32) of the pairs
-    query, streamed: per column, its batches, then one array."""
-    parts: dict[str, list] = {"row": [], "col": [], "n": [], "oldest": []}
+def _pair_columns(pairs, as_of_us: int, n_sums: int = 0):
+    """``rows``, ``cols``, ``counts`` (int32), ``oldest`` ages (float32) and the
+    ``n_sums`` decayed sums (float32) of the pairs query, streamed: per column, its
+    batches, then one array."""
+    names = ["row", "col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
+    parts: dict[str, list] = {name: [] for name in names}
     for batch in _batches(pairs):
         parts["row"].append(batch.column(0).to_numpy().astype(np.int32, copy=False))
         parts["col"].append(batch.column(1).to_numpy().astype(np.int32, copy=False))
         parts["n"].append(batch.column(2).to_numpy().astype(np.int32))
         first_us = np.asarray(batch.column(3).to_numpy(), dtype=np.int64)
         parts["oldest"].append(((as_of_us - first_us) / US_PER_DAY).astype(np.float32))
+        for i in range(n_sums):  # float64 sums to float32
+            parts[f"w{i}"].append(batch.column(4 + i).to_numpy().astype(np.float32))
     out = []
-    for name in ("row", "col", "n", "oldest"):  # one column's batches freed at a time
+    for name in names:  # one column's batches freed at a time
         chunks = parts.pop(name)
-        dtype = np.float32 if name == "oldest" else np.int32
+        dtype = np.int32 if name in ("row", "col", "n") else np.float32
         out.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype))
         del chunks
     return tuple(out)

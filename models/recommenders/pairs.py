@@ -70,13 +70,17 @@ class PairInteractions(Interactions):
         float32 CSR of shape ``(n_members, n_items)``.
     as_of : Timestamp or None
         The cutoff.
+    prefetched : dict of float to ndarray, optional
+        Decayed counts already computed (half-life: values in pair order), so
+        ``decayed`` is not asked for them.
 
     Every decayed-count matrix shares the count matrix's index arrays (the
     pairs are the same); only the values are computed and cached per half-life.
     """
 
     def __init__(self, member_ids, item_ids, rows, cols, counts, oldest_age_days,
-                 decayed: Callable[[float], np.ndarray | sp.csr_matrix], as_of=None):
+                 decayed: Callable[[float], np.ndarray | sp.csr_matrix], as_of=None,
+                 prefetched: dict | None = None):
         self.member_ids = np.asarray(member_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
         rows = np.asarray(rows, dtype=np.int32)
@@ -96,7 +100,14 @@ class PairInteractions(Interactions):
         self.as_of = as_of
         self._decayed_fn = decayed
         self._cache: OrderedDict = OrderedDict()
+        self._cache_size = max(DECAYED_CACHE, len(prefetched or {}))
         self._counts = None
+        for half_life_days, values in (prefetched or {}).items():
+            values = np.asarray(values, dtype=np.float32)
+            if values.shape != (self.n_pairs,):
+                raise DataError(f"prefetched decayed counts have shape {values.shape}; "
+                                f"expected ({self.n_pairs},), one per pair.")
+            self._cache[float(half_life_days)] = values
 
     @property
     def n_pairs(self) -> int:
@@ -148,7 +159,7 @@ class PairInteractions(Interactions):
             self._cache.move_to_end(key)
         else:
             self._cache[key] = self._decayed_values(key)
-            while len(self._cache) > DECAYED_CACHE:
+            while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         values = self._cache[key]
         if isinstance(values, sp.csr_matrix):

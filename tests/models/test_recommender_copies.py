@@ -160,3 +160,20 @@ def test_als_uses_its_threads_inside_a_one_thread_limit_with_the_same_factors(en
     assert limits == [("openmp", 1), ("blas", 1), ("openmp", 2), ("blas", 1)]
     np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
     np.testing.assert_array_equal(one.item_factors_, two.item_factors_)
+
+
+def test_half_lives_asked_for_up_front_come_with_the_pairs_in_one_query(engine_lines,
+                                                                        monkeypatch):
+    _, lines = engine_lines
+    queries = []
+    original = engine_module._batches
+    monkeypatch.setattr(engine_module, "_batches",
+                        lambda expr: queries.append(1) or original(expr))
+    im = lines.interactions(AS_OF, half_lives=(90.0, None, 30.0, 90.0))
+    assert len(queries) == 1  # the pairs, their counts and both decayed sums
+    lazy = lines.interactions(AS_OF)
+    for h in (30.0, 90.0):
+        np.testing.assert_array_equal(im.decayed_view(h).data, lazy.decayed_view(h).data)
+    assert len(queries) == 1 + 1 + 2  # the second interactions computed theirs when asked
+    im.decayed_view(7.0)  # one not asked for: a query of its own
+    assert len(queries) == 5
