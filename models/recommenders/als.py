@@ -265,7 +265,8 @@ def _initial_factors(init: ALSRecommender, member_ids, item_ids, factors: int, r
         raise ConfigError(
             f"init has {init.item_factors_.shape[1]} factors; this model has factors={factors}."
         )
-    users = rng.random((len(member_ids), factors), dtype=np.float32) * np.float32(0.01)
+    users = rng.random((len(member_ids), factors), dtype=np.float32)
+    users *= np.float32(0.01)  # in place: no second members x factors array
     rows = lookup(init.member_ids_, member_ids)
     users[rows >= 0] = np.asarray(init.user_factors_)[rows[rows >= 0]]
     # Item factors are per modelled item: map ids to init's columns, then to its rows.
@@ -273,6 +274,7 @@ def _initial_factors(init: ALSRecommender, member_ids, item_ids, factors: int, r
     position[np.asarray(init.item_columns_)] = np.arange(len(init.item_columns_))
     cols = lookup(init.item_ids_, item_ids)
     pos = np.where(cols >= 0, position[np.maximum(cols, 0)], -1)
-    items = rng.random((len(item_ids), factors), dtype=np.float32) * np.float32(0.01)
+    items = rng.random((len(item_ids), factors), dtype=np.float32)
+    items *= np.float32(0.01)
     items[pos >= 0] = np.asarray(init.item_factors_)[pos[pos >= 0]]
     return users, items

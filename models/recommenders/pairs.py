@@ -36,6 +36,14 @@ def canonical_csr(rows, cols, values, shape) -> sp.csr_matrix:
     return m
 
 
+def _canonical(values, indices, indptr, shape) -> sp.csr_matrix:
+    """The CSR of sorted, unique entries, flagged canonical (nothing to sort or sum)."""
+    m = sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+    m.has_sorted_indices = True
+    m.has_canonical_format = True
+    return m
+
+
 def _is_sorted(rows: np.ndarray, cols: np.ndarray) -> bool:
     """Whether the pairs are sorted by row, then column (chunk by chunk: little memory)."""
     step, last = 1 << 22, len(rows) - 1
@@ -93,15 +101,21 @@ class PairInteractions(Interactions):
             order = np.lexsort((cols, rows))
             rows, cols, counts = rows[order], cols[order], counts[order]
             oldest_age_days = oldest_age_days[order]
-        self.pair_rows, self.pair_cols = rows.view(), cols.view()
-        self.pair_counts, self.oldest_age_days = counts.view(), oldest_age_days.view()
-        for array in (self.pair_rows, self.pair_cols, self.pair_counts, self.oldest_age_days):
+        self.pair_cols, self.oldest_age_days = cols.view(), oldest_age_days.view()
+        for array in (self.pair_cols, self.oldest_age_days):
             array.flags.writeable = False  # the matrices and the models share them
         self.as_of = as_of
         self._decayed_fn = decayed
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = max(DECAYED_CACHE, len(prefetched or {}))
-        self._counts = None
+        # The pairs are unique and sorted: with the rows' offsets they are the count
+        # matrix, which then holds the rows and counts (no array of either is kept).
+        indptr = np.zeros(len(self.member_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(self.member_ids)), out=indptr[1:])
+        if indptr[-1] <= np.iinfo(np.int32).max:  # what scipy itself picks
+            indptr = indptr.astype(np.int32)
+        self._counts = _canonical(counts.astype(np.float32), self.pair_cols, indptr, self.shape)
+        del rows, counts
         for half_life_days, values in (prefetched or {}).items():
             values = np.asarray(values, dtype=np.float32)
             if values.shape != (self.n_pairs,):
@@ -111,11 +125,22 @@ class PairInteractions(Interactions):
 
     @property
     def n_pairs(self) -> int:
-        return len(self.pair_rows)
+        return len(self.pair_cols)
+
+    @property
+    def pair_rows(self) -> np.ndarray:
+        """Member row of each pair (int32, sorted; computed from the count matrix)."""
+        indptr = self.matrix.indptr
+        return np.repeat(np.arange(self.n_members, dtype=np.int32), np.diff(indptr))
+
+    @property
+    def pair_counts(self) -> np.ndarray:
+        """Purchase lines of each pair (int64; the count matrix's values)."""
+        return self.matrix.data.astype(np.int64)
 
     @property
     def n_lines(self) -> int:
-        return int(self.pair_counts.sum())
+        return int(self.matrix.data.sum(dtype=np.float64))
 
     def __repr__(self) -> str:
         return (
@@ -124,24 +149,12 @@ class PairInteractions(Interactions):
         )
 
     def _count_matrix(self) -> sp.csr_matrix:
-        # The pairs are unique and sorted: they are the CSR structure as they stand.
-        return self._with_values(self.pair_counts.astype(np.float32))
+        return self._counts  # built with the pairs
 
     def _with_values(self, values: np.ndarray) -> sp.csr_matrix:
         """A canonical CSR of the pairs holding ``values`` (in pair order); its index
         arrays are the count matrix's (no copy)."""
-        if self._counts is None:
-            indptr = np.zeros(self.n_members + 1, dtype=np.int64)
-            np.cumsum(np.bincount(self.pair_rows, minlength=self.n_members), out=indptr[1:])
-            indices = self.pair_cols
-            if indptr[-1] <= np.iinfo(np.int32).max:  # what scipy itself picks
-                indptr = indptr.astype(np.int32)
-        else:
-            indptr, indices = self._counts.indptr, self._counts.indices
-        m = sp.csr_matrix((values, indices, indptr), shape=self.shape, copy=False)
-        m.has_sorted_indices = True
-        m.has_canonical_format = True
-        return m
+        return _canonical(values, self._counts.indices, self._counts.indptr, self.shape)
 
     def purchased_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         if self._purchased is None:  # the column of each pair is the purchases' indices
@@ -164,7 +177,6 @@ class PairInteractions(Interactions):
         values = self._cache[key]
         if isinstance(values, sp.csr_matrix):
             return values, True
-        self.matrix  # noqa: B018 (builds the shared index arrays once)
         return self._with_values(values), True
 
     def _decayed_values(self, half_life_days: float):
