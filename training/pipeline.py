@@ -415,15 +415,15 @@ def _recommendations(run: TrainingRun) -> None:
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
     warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
+    tuning.models.clear()  # the validation models but the warm start go before the final fit
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
         items=run.dataset.items,
     )
     blend = fitted["blend"]
     categories = item_categories(fitted.pop("interactions"), run.dataset.items)
-    # The pairs (and, on an engine, its temporary tables) and the validation models go
-    # before every member is scored for categories: none is needed after the fits.
-    tuning.models.clear()
+    # The pairs (and, on an engine, its temporary tables) and the warm start go before
+    # every member is scored for categories: neither is needed after the fits.
     warm_started, warm = warm is not None, None
     rows = np.arange(blend.n_members)
     cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)

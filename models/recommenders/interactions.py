@@ -99,7 +99,7 @@ def apply_weighting(
         out.data[:] = 1.0
         return out
     if weighting == "log1p":
-        out.data = np.log1p(out.data).astype(np.float32)
+        np.log1p(out.data, out=out.data)  # float32 in place, no second copy
         return out
     n_members = out.shape[0]
     buyers = np.bincount(out.indices, minlength=out.shape[1])
