@@ -12,6 +12,11 @@ Two views per table:
   file (Parquet's ``file_row_number``; for CSV a streaming ``row_number()``,
   which DuckDB computes in file order). Only the queries that must name rows
   (error samples, order of first appearance) read it.
+
+A directory of Parquet parts (:func:`features.reading.parquet_parts`) is read
+as one table, its parts in name order; ``_row`` then counts across the parts
+(each part's ``file_row_number`` plus the rows of the parts before it, from
+the parts' metadata), as the pandas reader numbers them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from features.contract import Table
 from features.errors import Problem
-from features.reading import FileRows, encoding_problem
+from features.reading import FileRows, encoding_problem, parquet_parts
 
 ROW = "_row"
 # The file is whitespace (and a byte-order mark) only below this size: checked directly.
@@ -62,10 +67,16 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
     Returns the scan, or the problem that keeps the file from being read at all
     (the same problems as :func:`features.reading.read_table_file`).
     """
-    is_csv = path.suffix.lower() == ".csv"
+    is_csv = path.suffix.lower() == ".csv" and not path.is_dir()
     if is_csv and _blank(path):
         return None, Problem(path.name, "the file is empty; it needs a header line and rows.")
-    source = _csv_source(path) if is_csv else f"read_parquet({literal(str(path))})"
+    parts = [path]
+    if path.is_dir():
+        parts, problem = parquet_parts(path)
+        if problem:
+            return None, problem
+    files = "[" + ", ".join(literal(str(p)) for p in parts) + "]"
+    source = _csv_source(path) if is_csv else f"read_parquet({files})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except Exception as exc:  # duckdb's error classes vary by cause
@@ -84,10 +95,24 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
     if is_csv:
         numbered = f"SELECT row_number() OVER () - 1 AS {ROW}, * FROM {quote(raw)}"
     else:
-        with_rows = f"read_parquet({literal(str(path))}, file_row_number = true)"
-        numbered = f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
+        named = ", filename = true" if len(parts) > 1 else ""
+        with_rows = f"read_parquet({files}, file_row_number = true{named})"
+        numbered = f"SELECT file_row_number{_offsets(parts)} AS {ROW}, {select} FROM {with_rows}"
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(rows)} AS {numbered}")
     return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}, tag), None
+
+
+def _offsets(parts: list[Path]) -> str:
+    """SQL added to ``file_row_number`` to number rows across ``parts`` (none for one file)."""
+    if len(parts) == 1:
+        return ""
+    import pyarrow.parquet as pq
+
+    cases, before = [], 0
+    for part in parts:
+        cases.append(f"WHEN {literal(str(part))} THEN {before}")
+        before += pq.ParquetFile(part).metadata.num_rows
+    return f" + CASE filename {' '.join(cases)} END"
 
 
 def _csv_source(path: Path) -> str:
