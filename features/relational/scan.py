@@ -95,24 +95,28 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
     if is_csv:
         numbered = f"SELECT row_number() OVER () - 1 AS {ROW}, * FROM {quote(raw)}"
     else:
-        named = ", filename = true" if len(parts) > 1 else ""
-        with_rows = f"read_parquet({files}, file_row_number = true{named})"
-        numbered = f"SELECT file_row_number{_offsets(parts)} AS {ROW}, {select} FROM {with_rows}"
+        numbered = _numbered_parts(parts, files, select)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(rows)} AS {numbered}")
     return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}, tag), None
 
 
-def _offsets(parts: list[Path]) -> str:
-    """SQL added to ``file_row_number`` to number rows across ``parts`` (none for one file)."""
+def _numbered_parts(parts: list[Path], files: str, select: str) -> str:
+    """The rows of Parquet ``parts`` with ``_row`` counted across them, in name order: each
+    part's ``file_row_number`` plus the rows of the parts before it (from their metadata,
+    joined on the file name: one hash lookup per row, however many parts)."""
     if len(parts) == 1:
-        return ""
+        with_rows = f"read_parquet({files}, file_row_number = true)"
+        return f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
     import pyarrow.parquet as pq
 
-    cases, before = [], 0
+    offsets, before = [], 0
     for part in parts:
-        cases.append(f"WHEN {literal(str(part))} THEN {before}")
+        offsets.append(f"({literal(str(part))}, {before})")
         before += pq.ParquetFile(part).metadata.num_rows
-    return f" + CASE filename {' '.join(cases)} END"
+    with_rows = f"read_parquet({files}, file_row_number = true, filename = true)"
+    values = f"(VALUES {', '.join(offsets)}) AS o(_offers_part, _offers_first_row)"
+    return (f"SELECT file_row_number + o._offers_first_row AS {ROW}, {select} "
+            f"FROM {with_rows} JOIN {values} ON filename = o._offers_part")
 
 
 def _csv_source(path: Path) -> str:
