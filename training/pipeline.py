@@ -203,6 +203,7 @@ def train(
     engine: str = "pandas",
     memory_limit: str | None = None,
     spark_master: str | None = None,
+    staging_dir=None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
@@ -214,7 +215,8 @@ def train(
     for the run; on either engine the recommenders' interactions are built there
     too (one entry per bought pair). On DuckDB the data are loaded by DuckDB
     itself (:func:`features.relational.load_relational`) and no step holds every
-    line in pandas; Spark loads with the pandas loader and copies the lines in.
+    line in pandas; on Spark DuckDB's cleaned lines are staged as Parquet (under
+    ``staging_dir``, needed for a cluster master) that Spark reads.
 
     Returns
     -------
@@ -228,7 +230,8 @@ def train(
     try:
         with timer.step("load and validate"):  # and what the data support (aggregates)
             dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
-                                              spark_master=spark_master)
+                                              spark_master=spark_master,
+                                              staging_dir=staging_dir)
             lines = None if tables is None else tables.lines
             span = line_span(dataset.transactions if lines is None else lines)
             run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,

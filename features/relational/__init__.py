@@ -20,6 +20,8 @@ What it holds:
   views), :mod:`.columns` and :mod:`.checks` (the loader's checks in SQL) and
   :mod:`.transactions` (the transactions' checks, cleaning and lines view)
   and :mod:`.events` (the offer events' checks, cleaning and per-member counts);
+- :mod:`.staging`: the Spark engine's load, DuckDB's cleaned lines staged as
+  Parquet for Spark to read (a temporary or ``--staging-dir`` directory);
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to

@@ -51,7 +51,7 @@ def test_memory_limit_without_duckdb_is_a_usage_error(synth_data, tmp_path):
         main, ["train", str(synth_data), "--out", str(tmp_path / "a"), "--memory-limit", "1GB"]
     )
     assert result.exit_code == 2
-    assert "--memory-limit applies to --engine duckdb only" in result.output
+    assert "--memory-limit applies to --engine duckdb or spark only" in result.output
     assert not (tmp_path / "a").exists()
 
 
