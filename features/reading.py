@@ -3,6 +3,12 @@
 Reading is separate from checking: this module only turns files into raw
 frames (CSV cells as strings, Parquet columns as stored) and reports files it
 cannot read at all. :mod:`features.validation` parses and checks the values.
+
+A table is one file (``transactions.csv`` or ``transactions.parquet``) or a
+directory of Parquet parts (``transactions/`` or ``transactions.parquet/``, as
+Spark and DuckDB write them): its ``*.parquet`` files, read in name order, must
+share one schema; names starting with ``_`` or ``.`` (``_SUCCESS``, checksums)
+are skipped. Rows of a directory are numbered across its parts in that order.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.contract import FILE_SUFFIXES, Table
 from features.errors import Problem
@@ -50,29 +57,74 @@ class RawTable(FileRows):
 
 
 def find_table_file(data_dir: Path, table: Table) -> tuple[Path | None, Problem | None]:
-    """Return the file holding ``table`` in ``data_dir``, or a problem when missing/ambiguous."""
+    """Return the file (or directory of Parquet parts) holding ``table`` in ``data_dir``, or a
+    problem when missing/ambiguous."""
     found = [data_dir / f"{table.name}{s}" for s in FILE_SUFFIXES]
-    found = [p for p in found if p.is_file()]
+    found = [p for p in found if p.is_file() or (p.suffix == ".parquet" and p.is_dir())]
+    if (data_dir / table.name).is_dir():
+        found.append(data_dir / table.name)
     if len(found) > 1:
-        names = " and ".join(p.name for p in found)
+        names = " and ".join(p.name + ("/" if p.is_dir() else "") for p in found)
         return None, Problem(
-            table.name, f"both {names} exist; keep exactly one file per table."
+            table.name, f"both {names} exist; keep exactly one file (or directory of "
+            "Parquet parts) per table."
         )
     if not found:
         if table.required:
             return None, Problem(
                 f"{table.name}.csv",
                 f"required table '{table.name}' is missing: put {table.name}.csv or "
-                f"{table.name}.parquet in {data_dir}.",
+                f"{table.name}.parquet in {data_dir} (or a directory {table.name}/ of "
+                "Parquet parts).",
             )
         return None, None
     return found[0], None
 
 
+def parquet_parts(path: Path) -> tuple[list[Path], Problem | None]:
+    """The Parquet parts of a table directory, in name order, or the problem with them.
+
+    Problems: no parts, a file that is not a part (``.csv`` beside the parts:
+    keep one format), parts whose schemas differ (named, with the first part).
+    """
+    label = f"{path.name}/"
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith(("_", ".")))
+    others = [p for p in entries if not (p.is_file() and p.suffix.lower() == ".parquet")]
+    if others:
+        return [], Problem(label, f"holds {others[0].name}, which is not a Parquet part; a "
+                           "table directory holds only *.parquet parts (one format per table).")
+    if not entries:
+        return [], Problem(label, "holds no *.parquet parts; put the table's Parquet files "
+                           "in it, or remove the directory.")
+    schemas = []
+    for part in entries:
+        try:
+            schemas.append(pq.read_schema(part))
+        except (pa.ArrowInvalid, OSError) as exc:
+            return [], Problem(f"{label}{part.name}",
+                               f"cannot be read as Parquet: {_first_line(exc)}")
+        if not schemas[-1].equals(schemas[0]):
+            return [], Problem(
+                f"{label}{part.name}",
+                f"has columns {_columns(schemas[-1])} but {entries[0].name} has "
+                f"{_columns(schemas[0])}; every part of a table needs the same columns and types.",
+            )
+    return entries, None
+
+
+def _columns(schema: pa.Schema) -> str:
+    return "[" + ", ".join(f"{f.name} {f.type}" for f in schema) + "]"
+
+
 def read_table_file(path: Path, table: Table) -> tuple[RawTable | None, Problem | None]:
-    """Read one table file; CSV cells are kept as strings so values can be checked."""
+    """Read one table file (or directory of Parquet parts); CSV cells are kept as strings so
+    values can be checked."""
+    if path.is_dir() and (problem := parquet_parts(path)[1]):
+        return None, problem
     try:
-        if path.suffix.lower() == ".csv":
+        if path.is_dir():
+            frame = pd.read_parquet(path)  # pyarrow reads the parts in name order
+        elif path.suffix.lower() == ".csv":
             frame = _read_csv(path)
         else:
             frame = pd.read_parquet(path)

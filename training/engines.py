@@ -17,12 +17,14 @@ only their member sample's lines (:meth:`EngineTables.member_dataset`, through
 :func:`load_for_engine` is the step "load and validate": on DuckDB the data
 directory is read, checked and cleaned by DuckDB itself
 (:func:`features.relational.load_relational`, on the run's one connection with
-its memory limit) and the lines never come into pandas; Spark loads with the
-pandas loader and copies the lines into the session (DuckDB cannot hand a view
-to Spark). In engine mode the steps read only the :class:`EngineTables` (the
-lines and events on the engine, the small tables in ``small``, a member
-sample's :meth:`EngineTables.member_dataset`) and the run's dataset's
-cleaning report, row counts and small tables.
+its memory limit) and the lines never come into pandas; on Spark DuckDB does
+the same, then stages the cleaned lines and offer events as Parquet files that
+Spark reads (:mod:`features.relational.staging`: a temporary directory for a
+local master, ``staging_dir`` for a cluster, removed when the run ends). In
+engine mode the steps read only the :class:`EngineTables` (the lines and events
+on the engine, the small tables in ``small``, a member sample's
+:meth:`EngineTables.member_dataset`) and the run's dataset's cleaning report,
+row counts and small tables.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class EngineTables:
     offer_events: Any
     small: dict
     owns_session: bool = True  # False: a Spark session that was running before is left so
+    staging: Any = None  # the Spark load's staged files (features.relational.staging.Staging)
 
     def member_dataset(self, member_ids=None):
         """A pandas :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and
@@ -55,8 +58,12 @@ class EngineTables:
         return member_dataset(self.con, self.lines, self.small, member_ids)
 
     def close(self) -> None:
-        if self.owns_session:
-            self.con.disconnect()
+        try:
+            if self.owns_session:
+                self.con.disconnect()
+        finally:
+            if self.staging is not None:
+                self.staging.remove()
 
 
 def open_engine(engine: str, dataset, *, memory_limit: str | None = None,
@@ -92,19 +99,23 @@ def open_relational(con, data) -> EngineTables:
 
 
 def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
-                    spark_master: str | None = None) -> tuple[Any, EngineTables | None]:
+                    spark_master: str | None = None,
+                    staging_dir=None) -> tuple[Any, EngineTables | None]:
     """``(dataset, tables)`` of ``data_dir`` for a training run on ``engine``.
 
     ``pandas``: the pandas loader's :class:`~features.dataset.Dataset`, no
     tables. ``duckdb``: the :class:`~features.relational.RelationalData` DuckDB
     loaded on a new connection (spilling above ``memory_limit``) and its
-    tables on that connection. ``spark``: the pandas loader's dataset and its
-    lines copied into a Spark session (:func:`open_engine`).
+    tables on that connection. ``spark``: the same load on DuckDB, its cleaned
+    lines and events staged as Parquet under ``staging_dir`` (default: a
+    temporary directory; required for a cluster master) and read by a Spark
+    session on ``spark_master`` (:func:`load_spark`).
 
     Raises
     ------
     ConfigError
-        An unknown ``engine`` (before anything is read), or a setting DuckDB refuses.
+        An unknown ``engine`` (before anything is read), a setting DuckDB
+        refuses, or a Spark cluster master without ``staging_dir``.
     DataValidationError
         As :func:`features.loading.load_dataset` (the same problems on DuckDB).
     """
@@ -116,8 +127,8 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
     if engine == "pandas":
         return load_dataset(data_dir), None
     if engine == "spark":
-        dataset = load_dataset(data_dir)
-        return dataset, open_engine("spark", dataset, spark_master=spark_master)
+        return load_spark(data_dir, memory_limit=memory_limit, spark_master=spark_master,
+                          staging_dir=staging_dir)
     from features.relational import connect, load_relational
 
     con = connect(memory_limit=memory_limit)
@@ -126,6 +137,46 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
         return data, open_relational(con, data)
     except BaseException:
         con.disconnect()
+        raise
+
+
+def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str | None = None,
+               staging_dir=None) -> tuple[Any, EngineTables]:
+    """``data_dir`` read, checked and cleaned by DuckDB, its lines staged as Parquet and read
+    by Spark: ``(data, tables)``, ``data`` a :class:`~features.relational.RelationalData`
+    whose lines and events are the Spark tables.
+
+    The staged files are removed when ``tables`` close, or at once on any failure.
+    """
+    from features.relational import connect, load_relational
+    from features.relational.frames import events_frame
+    from features.relational.spark import DEFAULT_MASTER, connect_spark, session_running
+    from features.relational.staging import Staging, read_staged, stage_lines
+
+    master = (spark_master or DEFAULT_MASTER).strip()
+    staging = Staging.open(master, staging_dir)
+    con = owns = None
+    try:
+        duck = connect(memory_limit=memory_limit)
+        try:
+            data = load_relational(duck, data_dir)
+            events = events_frame(data.offer_events)
+            files = stage_lines(data, staging.path)
+        finally:
+            duck.disconnect()
+        owns = not session_running()
+        con = connect_spark(master)
+        data.transactions, data.offer_events = read_staged(con, files)
+        small = {"items": data.items, "members": data.members, "offer_events": events,
+                 "offers": data.offers}
+        return data, EngineTables(con, data.transactions, data.offer_events, small, owns,
+                                  staging)
+    except BaseException:
+        try:
+            if con is not None and owns:
+                con.disconnect()
+        finally:
+            staging.remove()
         raise
 
 
@@ -148,10 +199,14 @@ def engine_features(tables: EngineTables, as_of: pd.Timestamp,
                     cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(member features, item features)`` as of ``as_of`` on an open engine."""
     from features.relational import item_features, member_features
+    from features.relational.items import RECENT_DAYS
+    from features.relational.pairs import pairs_before
 
-    members = member_features(tables.lines, tables.small, as_of,
+    # The distinct (member, item) pairs grouped once for both (the costliest aggregate).
+    pairs = pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
+    members = member_features(tables.lines, tables.small, as_of, pairs=pairs,
                               n_categories=cfg["n_categories"], trend_days=cfg["trend_days"])
-    return members, item_features(tables.lines, tables.small["items"], as_of)
+    return members, item_features(tables.lines, tables.small["items"], as_of, pairs=pairs)
 
 
 def duckdb_features(

@@ -204,6 +204,7 @@ def train(
     engine: str = "pandas",
     memory_limit: str | None = None,
     spark_master: str | None = None,
+    staging_dir=None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
@@ -215,7 +216,8 @@ def train(
     for the run; on either engine the recommenders' interactions are built there
     too (one entry per bought pair). On DuckDB the data are loaded by DuckDB
     itself (:func:`features.relational.load_relational`) and no step holds every
-    line in pandas; Spark loads with the pandas loader and copies the lines in.
+    line in pandas; on Spark DuckDB's cleaned lines are staged as Parquet (under
+    ``staging_dir``, needed for a cluster master) that Spark reads.
 
     Returns
     -------
@@ -229,7 +231,8 @@ def train(
     try:
         with timer.step("load and validate"):  # and what the data support (aggregates)
             dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
-                                              spark_master=spark_master)
+                                              spark_master=spark_master,
+                                              staging_dir=staging_dir)
             lines = None if tables is None else tables.lines
             span = line_span(dataset.transactions if lines is None else lines)
             run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,
@@ -416,15 +419,19 @@ def _recommendations(run: TrainingRun) -> None:
     )
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
     warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
+    tuning.models.clear()  # the validation models but the warm start go before the final fit
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
         items=run.dataset.items,
     )
     blend = fitted["blend"]
-    categories = item_categories(fitted["interactions"], run.dataset.items)
+    categories = item_categories(fitted.pop("interactions"), run.dataset.items)
+    # The pairs (and, on an engine, its temporary tables) and the warm start go before
+    # every member is scored for categories: neither is needed after the fits.
+    warm_started, warm = warm is not None, None
     rows = np.arange(blend.n_members)
     cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
-    groups = np.unique(categories)
+    groups = np.unique(categories).astype(object)  # names shared, not 3 wide str per member
     names = groups[np.maximum(cat_idx, 0)]
     top = np.empty(len(rows), dtype=object)
     top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]
@@ -442,7 +449,7 @@ def _recommendations(run: TrainingRun) -> None:
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
          "final_als_iterations": int(fitted["als"].iterations),
-         "final_als_warm_start": warm is not None, "excluded_items": n_excluded}
+         "final_als_warm_start": warm_started, "excluded_items": n_excluded}
 
 
 def _previous_params(run: TrainingRun) -> dict | None:

@@ -112,4 +112,6 @@ def _member_uplift(run, fit, offers: pd.DataFrame) -> pd.DataFrame:
     tables = run.engine_tables
     if tables is None:
         return member_uplift(fit, run.dataset, offers, run.as_of, ids)
-    return engine_member_uplift(fit, tables.lines, tables.small, offers, run.as_of, ids)
+    return engine_member_uplift(fit, tables.lines, tables.small, offers, run.as_of, ids,
+                                base=run.member_features,
+                                base_trend_days=run.config["features"]["trend_days"])

@@ -20,12 +20,17 @@ What it holds:
   views), :mod:`.columns` and :mod:`.checks` (the loader's checks in SQL) and
   :mod:`.transactions` (the transactions' checks, cleaning and lines view)
   and :mod:`.events` (the offer events' checks, cleaning and per-member counts);
+- :mod:`.staging`: the Spark engine's load, DuckDB's cleaned lines staged as
+  Parquet for Spark to read (a temporary or ``--staging-dir`` directory);
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to
   :func:`features.member_features.build_member_features`;
 - :mod:`.items`: :func:`item_features`, equal to
   :func:`features.item_features.build_item_features`;
+- :mod:`.pairs`: the distinct (member, item) pairs grouped once, counted per member
+  (distinct items) and per item (buyers), shared by the two when computed together
+  (:func:`~features.relational.pairs.pairs_before`);
 - :mod:`.kpis`: :func:`program_kpis`, equal to :func:`features.kpis.program_kpis`.
 
 The pandas builders stay as the oracle of the parity tests.

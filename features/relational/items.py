@@ -10,12 +10,16 @@ import pandas as pd
 
 from features.code_groups import round_significant, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
-from features.relational import purchases
+from features.relational import pairs as pair_module
+from features.relational.pairs import PairCounts, pair_counts
 from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY, lines_before
 
+RECENT_DAYS = 28  # build_item_features' default
 
-def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28) -> pd.DataFrame:
+
+def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = RECENT_DAYS,
+                  pairs: PairCounts | None = None) -> pd.DataFrame:
     """Item popularity, revenue, trend and price; one row per row of ``items``.
 
     Parameters
@@ -26,6 +30,10 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
         Canonical items.
     as_of, recent_days
         As in :func:`features.item_features.build_item_features`.
+    pairs : PairCounts, optional
+        The buyers per item, from the distinct (member, item) pairs counted once
+        for the member and item features (:func:`.pairs.pair_counts`); counted
+        here when None (or made for another cutoff or window).
     """
     cutoff = to_cutoff(as_of)
     if not recent_days > 0:
@@ -39,13 +47,16 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
     span = to_frame(before.aggregate(first=before.ts_us.min(), n=before.count())).iloc[0]
     first, n_all = span["first"], span["n"]
     history = 0.0 if first is None or pd.isna(first) else float(cut - first)
+    if pairs is None or (pairs.cut_us, pairs.recent_us) != (cut, cut - window):
+        pairs = pair_counts(before, cut, cut - window, float(n_all or 0))
     parts = []
     # One query per slice of items above LINES_PER_PART lines: the median keeps every
     # priced line of its group in memory (over 100M lines it ran out of a 1 GB limit).
-    for chosen in slices(before, "item_id", float(n_all or 0), purchases.LINES_PER_PART):
+    for chosen in slices(before, "item_id", float(n_all or 0), pair_module.LINES_PER_PART):
         parts.append(_item_aggregates(chosen, cut, window))
     frame = pd.concat(parts)
     frame.index = frame.index.astype("str")
+    frame = frame.join(pairs.items)
     rows = frame.reindex(items["item_id"].astype("str"))
     n_lines = rows["n_lines"].to_numpy(dtype=np.float64, na_value=0.0)
     rate_recent = rows["recent_lines"].to_numpy(dtype=np.float64, na_value=0.0) / (
@@ -81,16 +92,11 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = 28)
 
 
 def _item_aggregates(before, cut: int, window: int) -> pd.DataFrame:
-    """Per item of ``before``: lines, revenue, buyers (all and recent), recent lines, price."""
+    """Per item of ``before``: lines, revenue, recent lines, price (buyers: :mod:`.pairs`)."""
     is_recent = before.ts_us >= cut - window
     # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
     unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
     priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
-    # Buyers per item from the distinct (item, member) pairs, not count(DISTINCT): DuckDB
-    # spills a grouped aggregate under a memory limit, not a distinct aggregate.
-    pairs = before.group_by(["item_id", "member_id"]).aggregate(recent=is_recent.any())
-    buyers = pairs.group_by("item_id").aggregate(
-        popularity=pairs.count(), recent_popularity=pairs.recent.cast("int64").sum())
     per = before.group_by("item_id").aggregate(
         n_lines=before.count(),
         revenue=before.amount.sum(),
@@ -99,4 +105,4 @@ def _item_aggregates(before, cut: int, window: int) -> pd.DataFrame:
         # compiles that for Spark into a percentile with a non-constant percentage.
         price=ibis.ifelse(priced, unit, ibis.null("float64")).median(),
     )
-    return to_frame(per).set_index("item_id").join(to_frame(buyers).set_index("item_id"))
+    return to_frame(per).set_index("item_id")

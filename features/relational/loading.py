@@ -36,6 +36,7 @@ from features.loading import (
 from features.reading import RawTable, find_table_file, read_table_file
 from features.relational.checks import structure_problems
 from features.relational.events import check_events, events_view
+from features.relational.portable import to_scalar
 from features.relational.scan import Scan, scan_table
 from features.relational.tables import register_frame
 from features.relational.transactions import (
@@ -74,17 +75,17 @@ class RelationalData:
     @property
     def last_timestamp(self) -> pd.Timestamp:
         """The last kept line's time (one aggregate over the lines)."""
-        last = self.transactions.ts_us.max().to_pyarrow().as_py()
+        last = to_scalar(self.transactions.ts_us.max())
         return pd.Timestamp(last, unit="us")
 
     def row_counts(self) -> dict[str, int]:
         """Rows per table, as :meth:`features.dataset.Dataset.row_counts` (lines counted by
-        one aggregate on the engine, never fetched)."""
+        one aggregate on the engine, never fetched; DuckDB or Spark)."""
         return {
-            "transactions": int(self.transactions.count().to_pyarrow().as_py()),
+            "transactions": int(to_scalar(self.transactions.count())),
             "items": len(self.items),
             "members": len(self.members),
-            "offer_events": int(self.offer_events.count().to_pyarrow().as_py()),
+            "offer_events": int(to_scalar(self.offer_events.count())),
             "offers": 0 if self.offers is None else len(self.offers),
         }
 

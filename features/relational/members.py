@@ -25,6 +25,7 @@ def member_features(
     n_categories: int = 20,
     trend_days: float = 90,
     spend_mix: bool = True,
+    pairs=None,
 ) -> pd.DataFrame:
     """The frame of :func:`features.member_features.build_member_features`, lines on the engine.
 
@@ -36,6 +37,9 @@ def member_features(
         Gives ``items``, ``members`` and ``offer_events`` (its ``transactions``
         are not read); offer events as an Ibis table (``RelationalData``) are
         reduced to per-member counts on the engine.
+    pairs : PairCounts, optional
+        The distinct pairs counted once for the member and item features
+        (:func:`features.relational.pairs.pairs_before`).
     """
     buys = purchase_aggregates(
         lines,
@@ -44,6 +48,7 @@ def member_features(
         n_categories=n_categories,
         trend_days=trend_days,
         spend_mix=spend_mix,
+        pairs=pairs,
     )
     events = _get(dataset, "offer_events")
     counts = None

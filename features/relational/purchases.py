@@ -16,12 +16,10 @@ import pandas as pd
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
 from features.purchase_features import RFM_COLUMNS
-from features.relational.portable import materialize, register_frame, release, slices, to_frame
+from features.relational.pairs import PairCounts, pair_counts
+from features.relational.portable import materialize, register_frame, release, to_frame
 
 US_PER_DAY = 86_400 * 10**6
-#: Lines per query of the aggregates DuckDB cannot spill (the distinct-items count
-#: here, the item prices' median in :mod:`.items`): above it, one query per slice.
-LINES_PER_PART = 30_000_000
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
 
 
@@ -38,6 +36,7 @@ def purchase_aggregates(
     n_categories: int = 20,
     trend_days: float = 90,
     spend_mix: bool = True,
+    pairs: PairCounts | None = None,
 ) -> pd.DataFrame:
     """Per-member purchase features (same frame as ``purchase_features``, rows sorted by id).
 
@@ -49,6 +48,10 @@ def purchase_aggregates(
         Canonical items (``item_id``, ``category``, optional ``department``).
     as_of, n_categories, trend_days, spend_mix
         As in :func:`features.purchase_features.purchase_features`.
+    pairs : PairCounts, optional
+        The distinct (member, item) pairs of the same lines and cutoff, counted
+        once for the member and item features (:func:`.pairs.pair_counts`);
+        counted here when None (or made for another cutoff).
     """
     cutoff = to_cutoff(as_of)
     if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
@@ -93,7 +96,9 @@ def purchase_aggregates(
     )
     frame = _by_member(per).join(_by_member(gap_stats))
     release(backend, "member_baskets")  # its memory goes to the distinct pairs below
-    frame = frame.join(_distinct_items(before, float(frame["n_lines"].sum())))
+    if pairs is None or pairs.cut_us != cut:
+        pairs = pair_counts(before, cut, cut, float(frame["n_lines"].sum()))
+    frame = frame.join(pairs.members)
     out = _derived(frame, cut)
     if spend_mix:
         shares, top_cat, top_dept = _spend_mix(before, items, frame.index, n_categories)
@@ -109,22 +114,6 @@ def purchase_aggregates(
         index=frame.index,
     )
     return pd.concat([out, shares, tail], axis=1)
-
-
-def _distinct_items(before, n_lines: float) -> pd.DataFrame:
-    """``n_items_distinct`` per member: distinct (member, item) pairs counted.
-
-    Not count(DISTINCT) per member, which DuckDB cannot spill; and above
-    :data:`LINES_PER_PART` lines, one query per slice of members (by a hash of
-    the id), so the pairs' hash table stays a slice's size: over 100M lines at
-    1M members, one query ran out of a 1 GB limit inside ``offers train``.
-    """
-    frames = []
-    for chosen in slices(before, "member_id", n_lines, LINES_PER_PART):
-        pairs = chosen.select("member_id", "item_id").distinct()
-        frames.append(_by_member(pairs.group_by("member_id").aggregate(
-            n_items_distinct=pairs.count())))
-    return pd.concat(frames).sort_index()
 
 
 def _by_member(expr) -> pd.DataFrame:
@@ -229,3 +218,18 @@ def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
     best = to_frame(ranked.filter(ranked["rank"] == 0).select("member_id", key))
     labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
     return np.where(has, labels, None)
+
+
+def category_shares(lines, items: pd.DataFrame, as_of, index: pd.Index,
+                    n_categories: int) -> pd.DataFrame:
+    """Only the ``cat_share__*`` columns of :func:`purchase_aggregates` (``n_categories``
+    top categories and ``cat_share__other``), rows in ``index`` order (NaN without spend).
+
+    One pass over the lines before ``as_of``: for a caller that has the other member
+    features already and wants a different number of category columns.
+    """
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    before = lines_before(lines, to_cutoff(as_of))
+    shares, _, _ = _spend_mix(before, items, pd.Index(index), n_categories)
+    return shares[[c for c in shares.columns if c.startswith("cat_share__")]]

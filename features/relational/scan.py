@@ -12,6 +12,11 @@ Two views per table:
   file (Parquet's ``file_row_number``; for CSV a streaming ``row_number()``,
   which DuckDB computes in file order). Only the queries that must name rows
   (error samples, order of first appearance) read it.
+
+A directory of Parquet parts (:func:`features.reading.parquet_parts`) is read
+as one table, its parts in name order; ``_row`` then counts across the parts
+(each part's ``file_row_number`` plus the rows of the parts before it, from
+the parts' metadata), as the pandas reader numbers them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pathlib import Path
 
 from features.contract import Table
 from features.errors import Problem
-from features.reading import FileRows, encoding_problem
+from features.reading import FileRows, encoding_problem, parquet_parts
 
 ROW = "_row"
 # The file is whitespace (and a byte-order mark) only below this size: checked directly.
@@ -62,10 +67,16 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
     Returns the scan, or the problem that keeps the file from being read at all
     (the same problems as :func:`features.reading.read_table_file`).
     """
-    is_csv = path.suffix.lower() == ".csv"
+    is_csv = path.suffix.lower() == ".csv" and not path.is_dir()
     if is_csv and _blank(path):
         return None, Problem(path.name, "the file is empty; it needs a header line and rows.")
-    source = _csv_source(path) if is_csv else f"read_parquet({literal(str(path))})"
+    parts = [path]
+    if path.is_dir():
+        parts, problem = parquet_parts(path)
+        if problem:
+            return None, problem
+    files = "[" + ", ".join(literal(str(p)) for p in parts) + "]"
+    source = _csv_source(path) if is_csv else f"read_parquet({files})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except Exception as exc:  # duckdb's error classes vary by cause
@@ -84,10 +95,28 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
     if is_csv:
         numbered = f"SELECT row_number() OVER () - 1 AS {ROW}, * FROM {quote(raw)}"
     else:
-        with_rows = f"read_parquet({literal(str(path))}, file_row_number = true)"
-        numbered = f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
+        numbered = _numbered_parts(parts, files, select)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {quote(rows)} AS {numbered}")
     return Scan(table, path, raw, rows, {name: kind for _, name, kind in names}, tag), None
+
+
+def _numbered_parts(parts: list[Path], files: str, select: str) -> str:
+    """The rows of Parquet ``parts`` with ``_row`` counted across them, in name order: each
+    part's ``file_row_number`` plus the rows of the parts before it (from their metadata,
+    joined on the file name: one hash lookup per row, however many parts)."""
+    if len(parts) == 1:
+        with_rows = f"read_parquet({files}, file_row_number = true)"
+        return f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
+    import pyarrow.parquet as pq
+
+    offsets, before = [], 0
+    for part in parts:
+        offsets.append(f"({literal(str(part))}, {before})")
+        before += pq.ParquetFile(part).metadata.num_rows
+    with_rows = f"read_parquet({files}, file_row_number = true, filename = true)"
+    values = f"(VALUES {', '.join(offsets)}) AS o(_offers_part, _offers_first_row)"
+    return (f"SELECT file_row_number + o._offers_first_row AS {ROW}, {select} "
+            f"FROM {with_rows} JOIN {values} ON filename = o._offers_part")
 
 
 def _csv_source(path: Path) -> str:

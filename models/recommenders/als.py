@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import numpy as np
@@ -27,7 +28,9 @@ class ALSRecommender(Recommender):
     bought by fewer than ``min_item_buyers`` members are left out of the
     factorisation and never recommended. Fitting runs
     :class:`implicit.cpu.als.AlternatingLeastSquares` with the BLAS thread pool
-    limited to one thread (implicit's own ``num_threads`` parallelise instead).
+    limited to one thread; implicit's own ``num_threads`` OpenMP threads parallelise
+    instead, even inside a caller's one-thread limit (the factors do not depend on
+    how many: each member's and each item's solve is independent).
 
     The defaults are the values tuned on the Complete Journey data.
 
@@ -138,7 +141,8 @@ class ALSRecommender(Recommender):
                 f"no item has min_item_buyers={self.min_item_buyers} buyers; "
                 "lower min_item_buyers or use more data."
             )
-        conf = conf[:, kept].tocsr()
+        if kept.size < conf.shape[1]:  # else the columns are all there: no copy
+            conf = conf[:, kept].tocsr()
         conf.sort_indices()
         start = time.perf_counter()
         if self.solver == "spark":
@@ -154,11 +158,20 @@ class ALSRecommender(Recommender):
                         "%d iterations in %.1fs", conf.shape[0], kept.size, self.factors,
                         self.iterations, time.perf_counter() - start)
             return self
-        with threadpool_limits(1, "blas"):
+        # implicit scales a copy of conf by alpha; scaling conf (already a copy) in place
+        # is the same float32 product without that copy.
+        alpha = self.alpha
+        if type(alpha) in (int, float) and alpha != 1.0:
+            conf.data *= alpha
+            alpha = 1.0
+        # implicit parallelises over members with OpenMP: num_threads of them, even
+        # inside a caller's one-thread limit (offers train's); BLAS keeps one thread.
+        threads = self.num_threads or os.cpu_count() or 1
+        with threadpool_limits(threads, "openmp"), threadpool_limits(1, "blas"):
             als = AlternatingLeastSquares(
                 factors=self.factors,
                 regularization=self.regularization,
-                alpha=self.alpha,
+                alpha=alpha,
                 iterations=self.iterations,
                 num_threads=self.num_threads,
                 random_state=self.random_state,
@@ -252,7 +265,8 @@ def _initial_factors(init: ALSRecommender, member_ids, item_ids, factors: int, r
         raise ConfigError(
             f"init has {init.item_factors_.shape[1]} factors; this model has factors={factors}."
         )
-    users = rng.random((len(member_ids), factors), dtype=np.float32) * np.float32(0.01)
+    users = rng.random((len(member_ids), factors), dtype=np.float32)
+    users *= np.float32(0.01)  # in place: no second members x factors array
     rows = lookup(init.member_ids_, member_ids)
     users[rows >= 0] = np.asarray(init.user_factors_)[rows[rows >= 0]]
     # Item factors are per modelled item: map ids to init's columns, then to its rows.
@@ -260,6 +274,7 @@ def _initial_factors(init: ALSRecommender, member_ids, item_ids, factors: int, r
     position[np.asarray(init.item_columns_)] = np.arange(len(init.item_columns_))
     cols = lookup(init.item_ids_, item_ids)
     pos = np.where(cols >= 0, position[np.maximum(cols, 0)], -1)
-    items = rng.random((len(item_ids), factors), dtype=np.float32) * np.float32(0.01)
+    items = rng.random((len(item_ids), factors), dtype=np.float32)
+    items *= np.float32(0.01)
     items[pos >= 0] = np.asarray(init.item_factors_)[pos[pos >= 0]]
     return users, items

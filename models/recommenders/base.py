@@ -192,11 +192,10 @@ class Recommender:
                 f"fit expects Interactions, got {type(interactions).__name__}; "
                 "build one with build_interactions(transactions, as_of)."
             )
-        bought = interactions.purchased()
         self.member_ids_ = interactions.member_ids
         self.item_ids_ = interactions.item_ids
-        self.purchased_indptr_ = bought.indptr.astype(np.int64)
-        self.purchased_indices_ = bought.indices.astype(np.int32)
+        # Shared by every model fitted on the same interactions (read-only).
+        self.purchased_indptr_, self.purchased_indices_ = interactions.purchased_arrays()
 
     def _is_fitted(self) -> bool:
         return all(hasattr(self, a) for a in self._common_attrs + self._array_attrs)

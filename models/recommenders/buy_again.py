@@ -55,10 +55,13 @@ class BuyAgainRecommender(Recommender):
         if self.half_life_days is not None and not self.half_life_days > 0:
             raise ConfigError(f"half_life_days={self.half_life_days} should be > 0 or None.")
         self._fit_common(interactions)
-        scores = interactions.decayed_counts(self.half_life_days)
-        self.scores_data_ = scores.data.astype(np.float32)
-        self.scores_indices_ = scores.indices.astype(np.int32)
-        self.scores_indptr_ = scores.indptr.astype(np.int64)
+        scores = interactions.decayed_view(self.half_life_days)
+        self.scores_data_ = scores.data.astype(np.float32)  # a copy: the view is shared
+        indptr, indices = interactions.purchased_arrays()
+        if not (np.array_equal(scores.indptr, indptr) and np.array_equal(scores.indices, indices)):
+            indptr, indices = scores.indptr.astype(np.int64), scores.indices.astype(np.int32)
+        # The decayed counts have the purchases' entries: their (read-only) index arrays.
+        self.scores_indices_, self.scores_indptr_ = indices, indptr
         logger.debug("buy-again fitted: %d member-item pairs", len(self.scores_data_))
         return self
 

@@ -25,6 +25,7 @@ import scipy.sparse as sp
 from features.errors import ConfigError, DataError
 
 from .base import Recommender, csr_row_entries
+from .popularity import capped_buyers
 
 
 class CategoryPopularityRecommender(Recommender):
@@ -111,13 +112,11 @@ class CategoryPopularityRecommender(Recommender):
             (np.ones(len(codes), dtype=np.float32), (np.arange(len(codes)), codes)),
             shape=(len(codes), len(categories)),
         )
-        spend = sp.csr_matrix(interactions.decayed_counts(self.half_life_days) @ indicator)
+        spend = sp.csr_matrix(interactions.decayed_view(self.half_life_days) @ indicator)
         total = np.asarray(spend.sum(axis=1)).ravel()
         spend = sp.csr_matrix(sp.diags(1.0 / np.where(total > 0, total, 1.0)) @ spend)
         spend.sort_indices()
-        pop = interactions.decayed_counts(self.popularity_half_life_days)
-        np.minimum(pop.data, 1.0, out=pop.data)
-        item_pop = np.asarray(pop.sum(axis=0), dtype=np.float32).ravel()
+        item_pop = capped_buyers(interactions.decayed_view(self.popularity_half_life_days))
         self.categories_ = categories
         self.item_codes_ = codes.astype(np.int32)
         self.item_popularity_ = item_pop / max(float(item_pop.max(initial=0)), 1e-12)

@@ -33,9 +33,12 @@ from features.relational.portable import materialize, register_frame, release, t
 from features.relational.purchases import US_PER_DAY
 
 from .lines import Lines
-from .pairs import PairInteractions, canonical_csr
+from .pairs import PairInteractions
 
 logger = logging.getLogger(__name__)
+
+#: Rows per Arrow batch streamed from the engine.
+_BATCH_ROWS = 1 << 20
 
 
 class EngineLines(Lines):
@@ -58,8 +61,8 @@ class EngineLines(Lines):
         self.table = table
         self._windows: dict = {}
 
-    def interactions(self, as_of) -> PairInteractions:
-        return build_engine_interactions(self.table, as_of)
+    def interactions(self, as_of, half_lives=()) -> PairInteractions:
+        return build_engine_interactions(self.table, as_of, half_lives)
 
     def window_pairs(self, start, end):
         key = (_us(start), _us(end))
@@ -83,7 +86,7 @@ class EngineLines(Lines):
         return EngineLines(self.table.anti_join(gone, "item_id"))
 
 
-def build_engine_interactions(lines, as_of=None) -> PairInteractions:
+def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteractions:
     """The pair-level interactions of the ``lines`` before ``as_of``, built on their engine.
 
     Equal to :func:`~models.recommenders.build_interactions` of the same lines:
@@ -96,6 +99,9 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     as_of : Timestamp, str or None
         Only lines strictly before it; ``None``: every line, ages measured from
         one second after the last one.
+    half_lives : iterable of float or None
+        Half-lives whose decayed counts are computed with the pairs, in the same
+        query (others are computed when asked for, one query each).
 
     Raises
     ------
@@ -116,20 +122,37 @@ def build_engine_interactions(lines, as_of=None) -> PairInteractions:
     # The coded lines, computed once: each decayed-count query then only aggregates them.
     con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
     coded, inputs = _coded(past, member_ids, item_ids, name)
-    pairs = to_arrow(coded.group_by(["row", "col"]).aggregate(
-        n=coded.count(), first_us=coded.ts_us.min()))
-    oldest = ((as_of_us - _ints(pairs["first_us"])) / US_PER_DAY).astype(np.float32)
-    shape = (len(member_ids), len(item_ids))
+    # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
+    # order every decayed-count query returns its values (no sort nor copy here).
+    def weight(half_life_days: float):
+        return ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
 
-    def decayed(half_life_days: float):
-        weight = ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
-        sums = to_arrow(coded.group_by(["row", "col"]).aggregate(w=weight.sum()))
+    # The half-lives the caller will ask for are summed in the same scan of the lines.
+    known = sorted({float(h) for h in half_lives if h is not None and h > 0})
+    pairs = coded.group_by(["row", "col"]).aggregate(
+        n=coded.count(), first_us=coded.ts_us.min(),
+        **{f"w{i}": weight(h).sum() for i, h in enumerate(known)}).order_by(["row", "col"])
+    rows, cols, counts, oldest, *sums = _pair_columns(pairs, as_of_us, len(known))
+
+    def decayed(half_life_days: float) -> np.ndarray:
+        """The decayed counts of every pair, in pair order (one aggregate query)."""
+        sums = coded.group_by(["row", "col"]).aggregate(
+            w=weight(half_life_days).sum()).order_by(["row", "col"])
+        out = np.empty(len(rows), dtype=np.float32)
+        start = 0
+        for batch in _batches(sums):  # float64 sums to float32, batch by batch
+            end = start + batch.num_rows
+            _check_pair_order(batch, rows[start:end], cols[start:end])
+            out[start:end] = batch.column(2).to_numpy()
+            start = end
+        if start != len(rows):
+            raise DataError(f"a decayed-count query returned {start} pairs; the interactions "
+                            f"have {len(rows)}. Were the lines changed meanwhile?")
         logger.debug("decayed counts (half-life %s days) computed on the engine", half_life_days)
-        return canonical_csr(_ints(sums["row"]), _ints(sums["col"]),
-                             sums["w"].to_numpy(), shape)
+        return out
 
-    im = PairInteractions(member_ids, item_ids, _ints(pairs["row"]), _ints(pairs["col"]),
-                          _ints(pairs["n"]), oldest, decayed, as_of)
+    im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of,
+                          prefetched=dict(zip(known, sums)))
     weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
@@ -143,6 +166,51 @@ def _release(con, names: list[str]) -> None:
             release(con, name)
     except Exception as exc:  # a closed connection or stopped session: nothing left to drop
         logger.debug("temporary tables %s not dropped: %s", names, exc)
+
+
+def _batches(expr):
+    """The result of ``expr`` as Arrow record batches, streamed from DuckDB (the whole
+    result never sits in memory as Arrow); on another engine, the batches of its table."""
+    backend = ibis.get_backend(expr)
+    if backend.name == "duckdb":  # on the connection itself: its temporary tables are there
+        sql = ibis.to_sql(expr, dialect="duckdb")
+        result = backend.con.execute(sql)
+        if hasattr(result, "to_arrow_reader"):  # DuckDB >= 1.4 (fetch_record_batch deprecated)
+            return result.to_arrow_reader(_BATCH_ROWS)
+        return result.fetch_record_batch(_BATCH_ROWS)
+    return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
+
+
+def _pair_columns(pairs, as_of_us: int, n_sums: int = 0):
+    """``rows``, ``cols``, ``counts`` (int32), ``oldest`` ages (float32) and the
+    ``n_sums`` decayed sums (float32) of the pairs query, streamed: per column, its
+    batches, then one array."""
+    names = ["row", "col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
+    parts: dict[str, list] = {name: [] for name in names}
+    for batch in _batches(pairs):
+        parts["row"].append(batch.column(0).to_numpy().astype(np.int32, copy=False))
+        parts["col"].append(batch.column(1).to_numpy().astype(np.int32, copy=False))
+        parts["n"].append(batch.column(2).to_numpy().astype(np.int32))
+        first_us = np.asarray(batch.column(3).to_numpy(), dtype=np.int64)
+        parts["oldest"].append(((as_of_us - first_us) / US_PER_DAY).astype(np.float32))
+        for i in range(n_sums):  # float64 sums to float32
+            parts[f"w{i}"].append(batch.column(4 + i).to_numpy().astype(np.float32))
+    out = []
+    for name in names:  # one column's batches freed at a time
+        chunks = parts.pop(name)
+        dtype = np.int32 if name in ("row", "col", "n") else np.float32
+        out.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype))
+        del chunks
+    return tuple(out)
+
+
+def _check_pair_order(batch: pa.RecordBatch, rows: np.ndarray, cols: np.ndarray) -> None:
+    """Raise unless ``batch``'s first two columns (``row``, ``col``) are ``rows``, ``cols``."""
+    if not (batch.num_rows == len(rows)
+            and np.array_equal(batch.column(0).to_numpy(), rows)
+            and np.array_equal(batch.column(1).to_numpy(), cols)):
+        raise DataError("a decayed-count query returned other pairs, or the pairs in another "
+                        "order, than the interactions: were the lines changed meanwhile?")
 
 
 def _distinct_ids(past) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +234,9 @@ def _coded(past, member_ids: np.ndarray, item_ids: np.ndarray, name: str):
     con = ibis.get_backend(past)
     ids = {}
     for column, code, values in (("member_id", "row", member_ids), ("item_id", "col", item_ids)):
-        frame = pd.DataFrame({column: values.astype(object), code: np.arange(len(values))})
+        # int32 codes: the coded lines take 16 bytes each on the engine, not 24.
+        frame = pd.DataFrame({column: values.astype(object),
+                              code: np.arange(len(values), dtype=np.int32)})
         ids[code] = materialize(register_frame(con, f"rec_{code}_ids", frame),
                                 util.gen_name(f"rec_{code}_ids"))
     joined = past.select("member_id", "item_id", "ts_us").inner_join(ids["row"], "member_id")
@@ -183,10 +253,6 @@ def _register_ids(table, column: str, ids):
 
 def _strings(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy(zero_copy_only=False), dtype=str)
-
-
-def _ints(column) -> np.ndarray:
-    return np.asarray(column.to_numpy(), dtype=np.int64)
 
 
 def _us(stamp) -> int:

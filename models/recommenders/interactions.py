@@ -99,7 +99,7 @@ def apply_weighting(
         out.data[:] = 1.0
         return out
     if weighting == "log1p":
-        out.data = np.log1p(out.data).astype(np.float32)
+        np.log1p(out.data, out=out.data)  # float32 in place, no second copy
         return out
     n_members = out.shape[0]
     buyers = np.bincount(out.indices, minlength=out.shape[1])
@@ -136,6 +136,7 @@ class Interactions:
     item_ids: np.ndarray
     as_of = None
     _counts = None
+    _purchased = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -176,11 +177,22 @@ class Interactions:
         -------
         csr_matrix of float32, shape (n_members, n_items), canonical (sorted, summed).
         """
+        matrix, shared = self._decayed_matrix(half_life_days)
+        return matrix.copy() if shared else matrix
+
+    def decayed_view(self, half_life_days: float | None = None) -> sp.csr_matrix:
+        """:meth:`decayed_counts` without a copy: the matrix may be held (and shared)
+        by these interactions, so read it and never modify it."""
+        return self._decayed_matrix(half_life_days)[0]
+
+    def _decayed_matrix(self, half_life_days: float | None) -> tuple[sp.csr_matrix, bool]:
+        """The decayed counts, and whether the matrix is shared (held by these
+        interactions: read it, do not modify it) rather than built for the caller."""
         if half_life_days is None:
-            return self.matrix.copy()
+            return self.matrix, True
         if not half_life_days > 0:
             raise ConfigError(f"half_life_days={half_life_days} should be > 0 or None.")
-        return self._decayed(float(half_life_days))
+        return self._decayed(float(half_life_days)), False
 
     def _decayed(self, half_life_days: float) -> sp.csr_matrix:
         raise NotImplementedError
@@ -210,11 +222,28 @@ class Interactions:
         b: float = 0.8,
     ) -> sp.csr_matrix:
         """The confidence matrix for one weighting scheme, see :func:`apply_weighting`."""
-        return apply_weighting(self.decayed_counts(half_life_days), weighting, k1=k1, b=b)
+        # apply_weighting copies: a shared matrix is read, never a copy of it made first.
+        return apply_weighting(self._decayed_matrix(half_life_days)[0], weighting, k1=k1, b=b)
 
     def purchased(self) -> sp.csr_matrix:
         """Binary member x item matrix of what each member bought before ``as_of``."""
-        return apply_weighting(self.decayed_counts(None), "binary")
+        indptr, indices = self.purchased_arrays()
+        return sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices.copy(),
+                              indptr.copy()), shape=self.shape)
+
+    def purchased_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR ``indptr`` (int64) and ``indices`` (int32) of :meth:`purchased`.
+
+        Computed once and read-only: every recommender fitted on these
+        interactions holds the same two arrays (``purchased_indptr_``,
+        ``purchased_indices_``), not a copy each.
+        """
+        if self._purchased is None:
+            counts = self.matrix  # canonical: one entry per bought pair, none zero
+            indptr, indices = counts.indptr.astype(np.int64), counts.indices.astype(np.int32)
+            indptr.flags.writeable = indices.flags.writeable = False
+            self._purchased = (indptr, indices)
+        return self._purchased
 
     def member_rows(self, member_ids) -> np.ndarray:
         """Rows of ``member_ids``; -1 for members with no purchase before ``as_of``."""

@@ -31,8 +31,12 @@ _COLUMNS = ["member_id", "item_id", "timestamp"]
 class Lines:
     """Canonical purchase lines (``member_id``, ``item_id``, time) the recommenders read."""
 
-    def interactions(self, as_of) -> Interactions:
-        """The interactions of the lines before ``as_of`` (see :func:`build_interactions`)."""
+    def interactions(self, as_of, half_lives=()) -> Interactions:
+        """The interactions of the lines before ``as_of`` (see :func:`build_interactions`).
+
+        ``half_lives``: the decayed counts the caller will ask for, a hint that an
+        engine may compute them with the pairs (one scan of the lines).
+        """
         raise NotImplementedError
 
     def window_pairs(self, start: pd.Timestamp, end: pd.Timestamp):
@@ -58,8 +62,8 @@ class FrameLines(Lines):
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame
 
-    def interactions(self, as_of) -> Interactions:
-        return build_interactions(self.frame, as_of)
+    def interactions(self, as_of, half_lives=()) -> Interactions:
+        return build_interactions(self.frame, as_of)  # decayed counts are cheap in memory
 
     def window_pairs(self, start, end):
         tx = self.frame

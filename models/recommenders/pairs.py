@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import scipy.sparse as sp
 
-from features.errors import DataError
+from features.errors import ConfigError, DataError
 
 from .interactions import Interactions
 
@@ -36,6 +36,26 @@ def canonical_csr(rows, cols, values, shape) -> sp.csr_matrix:
     return m
 
 
+def _canonical(values, indices, indptr, shape) -> sp.csr_matrix:
+    """The CSR of sorted, unique entries, flagged canonical (nothing to sort or sum)."""
+    m = sp.csr_matrix((values, indices, indptr), shape=shape, copy=False)
+    m.has_sorted_indices = True
+    m.has_canonical_format = True
+    return m
+
+
+def _is_sorted(rows: np.ndarray, cols: np.ndarray) -> bool:
+    """Whether the pairs are sorted by row, then column (chunk by chunk: little memory)."""
+    step, last = 1 << 22, len(rows) - 1
+    for start in range(0, max(last, 0), step):
+        end = min(start + step, last)
+        r0, r1 = rows[start:end], rows[start + 1 : end + 1]
+        c0, c1 = cols[start:end], cols[start + 1 : end + 1]
+        if not np.all((r0 < r1) | ((r0 == r1) & (c0 <= c1))):
+            return False
+    return True
+
+
 class PairInteractions(Interactions):
     """Purchases before a cutoff as one entry per bought (member, item) pair.
 
@@ -52,34 +72,75 @@ class PairInteractions(Interactions):
     oldest_age_days : ndarray of float32, shape (n_pairs,)
         Age at ``as_of`` of each pair's oldest line, in days.
     decayed : callable
-        ``decayed(half_life_days)`` returns the decayed counts as a canonical
-        float32 CSR of shape ``(n_members, n_items)`` (summed over lines).
+        ``decayed(half_life_days)`` returns the decayed counts (summed over
+        lines): the values of every pair in the sorted pair order (sorted by
+        row, then column; ndarray of shape ``(n_pairs,)``), or a canonical
+        float32 CSR of shape ``(n_members, n_items)``.
     as_of : Timestamp or None
         The cutoff.
+    prefetched : dict of float to ndarray, optional
+        Decayed counts already computed (half-life: values in pair order), so
+        ``decayed`` is not asked for them.
+
+    Every decayed-count matrix shares the count matrix's index arrays (the
+    pairs are the same); only the values are computed and cached per half-life.
     """
 
     def __init__(self, member_ids, item_ids, rows, cols, counts, oldest_age_days,
-                 decayed: Callable[[float], sp.csr_matrix], as_of=None):
+                 decayed: Callable[[float], np.ndarray | sp.csr_matrix], as_of=None,
+                 prefetched: dict | None = None):
         self.member_ids = np.asarray(member_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
         rows = np.asarray(rows, dtype=np.int32)
         cols = np.asarray(cols, dtype=np.int32)
-        order = np.lexsort((cols, rows))
-        self.pair_rows, self.pair_cols = rows[order], cols[order]
-        self.pair_counts = np.asarray(counts, dtype=np.int64)[order]
-        self.oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)[order]
+        counts = np.asarray(counts)
+        if counts.size and counts.max() <= np.iinfo(np.int32).max:  # 4 bytes a pair, not 8
+            counts = counts.astype(np.int32, copy=False)
+        oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)
+        if not _is_sorted(rows, cols):  # an engine may hand them over sorted: no copies then
+            order = np.lexsort((cols, rows))
+            rows, cols, counts = rows[order], cols[order], counts[order]
+            oldest_age_days = oldest_age_days[order]
+        self.pair_cols, self.oldest_age_days = cols.view(), oldest_age_days.view()
+        for array in (self.pair_cols, self.oldest_age_days):
+            array.flags.writeable = False  # the matrices and the models share them
         self.as_of = as_of
         self._decayed_fn = decayed
         self._cache: OrderedDict = OrderedDict()
-        self._counts = None
+        self._cache_size = max(DECAYED_CACHE, len(prefetched or {}))
+        # The pairs are unique and sorted: with the rows' offsets they are the count
+        # matrix, which then holds the rows and counts (no array of either is kept).
+        indptr = np.zeros(len(self.member_ids) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(self.member_ids)), out=indptr[1:])
+        if indptr[-1] <= np.iinfo(np.int32).max:  # what scipy itself picks
+            indptr = indptr.astype(np.int32)
+        self._counts = _canonical(counts.astype(np.float32), self.pair_cols, indptr, self.shape)
+        del rows, counts
+        for half_life_days, values in (prefetched or {}).items():
+            values = np.asarray(values, dtype=np.float32)
+            if values.shape != (self.n_pairs,):
+                raise DataError(f"prefetched decayed counts have shape {values.shape}; "
+                                f"expected ({self.n_pairs},), one per pair.")
+            self._cache[float(half_life_days)] = values
 
     @property
     def n_pairs(self) -> int:
-        return len(self.pair_rows)
+        return len(self.pair_cols)
+
+    @property
+    def pair_rows(self) -> np.ndarray:
+        """Member row of each pair (int32, sorted; computed from the count matrix)."""
+        indptr = self.matrix.indptr
+        return np.repeat(np.arange(self.n_members, dtype=np.int32), np.diff(indptr))
+
+    @property
+    def pair_counts(self) -> np.ndarray:
+        """Purchase lines of each pair (int64; the count matrix's values)."""
+        return self.matrix.data.astype(np.int64)
 
     @property
     def n_lines(self) -> int:
-        return int(self.pair_counts.sum())
+        return int(self.matrix.data.sum(dtype=np.float64))
 
     def __repr__(self) -> str:
         return (
@@ -88,19 +149,51 @@ class PairInteractions(Interactions):
         )
 
     def _count_matrix(self) -> sp.csr_matrix:
-        return canonical_csr(self.pair_rows, self.pair_cols, self.pair_counts, self.shape)
+        return self._counts  # built with the pairs
 
-    def _decayed(self, half_life_days: float) -> sp.csr_matrix:
-        if half_life_days in self._cache:
-            self._cache.move_to_end(half_life_days)
+    def _with_values(self, values: np.ndarray) -> sp.csr_matrix:
+        """A canonical CSR of the pairs holding ``values`` (in pair order); its index
+        arrays are the count matrix's (no copy)."""
+        return _canonical(values, self._counts.indices, self._counts.indptr, self.shape)
+
+    def purchased_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._purchased is None:  # the column of each pair is the purchases' indices
+            self._purchased = (np.asarray(self.matrix.indptr, dtype=np.int64), self.pair_cols)
+            self._purchased[0].flags.writeable = False
+        return self._purchased
+
+    def _decayed_matrix(self, half_life_days):
+        if half_life_days is None:
+            return super()._decayed_matrix(half_life_days)
+        if not half_life_days > 0:
+            raise ConfigError(f"half_life_days={half_life_days} should be > 0 or None.")
+        key = float(half_life_days)
+        if key in self._cache:
+            self._cache.move_to_end(key)
         else:
-            m = self._decayed_fn(half_life_days)
-            if m.shape != self.shape:
-                raise DataError(f"decayed counts have shape {m.shape}; expected {self.shape}.")
-            self._cache[half_life_days] = m
-            while len(self._cache) > DECAYED_CACHE:
+            self._cache[key] = self._decayed_values(key)
+            while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return self._cache[half_life_days].copy()
+        values = self._cache[key]
+        if isinstance(values, sp.csr_matrix):
+            return values, True
+        return self._with_values(values), True
+
+    def _decayed_values(self, half_life_days: float):
+        """The decayed values in pair order (float32), or a CSR of another structure."""
+        got = self._decayed_fn(half_life_days)
+        if isinstance(got, np.ndarray):
+            if got.shape != (self.n_pairs,):
+                raise DataError(f"decayed counts have shape {got.shape}; expected "
+                                f"({self.n_pairs},), one per pair.")
+            return got.astype(np.float32, copy=False)
+        if got.shape != self.shape:
+            raise DataError(f"decayed counts have shape {got.shape}; expected {self.shape}.")
+        counts = self.matrix
+        if np.array_equal(got.indptr, counts.indptr) and np.array_equal(got.indices,
+                                                                         counts.indices):
+            return np.asarray(got.data, dtype=np.float32)  # same pairs: keep the values only
+        return got
 
     def first_purchase_ages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.pair_rows, self.pair_cols, self.oldest_age_days

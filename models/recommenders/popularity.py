@@ -5,12 +5,24 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import scipy.sparse as sp
 
 from features.errors import ConfigError
 
 from .base import _CHUNK_CELLS, Recommender, csr_row_entries
 
 logger = logging.getLogger(__name__)
+
+
+def capped_buyers(decayed: sp.csr_matrix) -> np.ndarray:
+    """Column sums of ``decayed`` with every entry capped at 1 (float32, shape (n_items,)).
+
+    ``decayed`` is read, not modified: the capped values go into a new array
+    beside its (shared) index arrays.
+    """
+    capped = sp.csr_matrix((np.minimum(decayed.data, 1.0), decayed.indices, decayed.indptr),
+                           shape=decayed.shape, copy=False)
+    return np.asarray(capped.sum(axis=0), dtype=np.float32).ravel()
 
 
 class PopularityRecommender(Recommender):
@@ -50,9 +62,7 @@ class PopularityRecommender(Recommender):
         if self.half_life_days is not None and not self.half_life_days > 0:
             raise ConfigError(f"half_life_days={self.half_life_days} should be > 0 or None.")
         self._fit_common(interactions)
-        decayed = interactions.decayed_counts(self.half_life_days)
-        np.minimum(decayed.data, 1.0, out=decayed.data)
-        self.item_scores_ = np.asarray(decayed.sum(axis=0), dtype=np.float32).ravel()
+        self.item_scores_ = capped_buyers(interactions.decayed_view(self.half_life_days))
         logger.debug("popularity fitted on %d items", len(self.item_scores_))
         return self
 

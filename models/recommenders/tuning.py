@@ -118,7 +118,21 @@ class TuningResult:
     models: dict = field(default_factory=dict)
 
 
-def validation_split(transactions, as_of, holdout_days: float = 28) -> ValidationSplit:
+def _half_lives(candidates: dict[str, list[dict]]) -> set[float]:
+    """The decayed-count half-lives the models ``{name: [params, ...]}`` will ask for."""
+    out = set()
+    for name, params_list in candidates.items():
+        for params in params_list:
+            model = make_recommender(name, **params)
+            for attr in ("half_life_days", "popularity_half_life_days"):
+                h = getattr(model, attr, None)
+                if isinstance(h, (int, float)) and not isinstance(h, bool) and h > 0:
+                    out.add(float(h))
+    return out
+
+
+def validation_split(transactions, as_of, holdout_days: float = 28,
+                     half_lives=()) -> ValidationSplit:
     """Interactions before ``as_of - holdout_days`` and the truths of the window after.
 
     Parameters
@@ -130,13 +144,15 @@ def validation_split(transactions, as_of, holdout_days: float = 28) -> Validatio
         End of the holdout window (exclusive); lines from it on are not used.
     holdout_days : float
         Length of the holdout window.
+    half_lives : iterable of float
+        Decayed counts the models will ask for (see :meth:`Lines.interactions`).
     """
     if not holdout_days > 0:
         raise ConfigError(f"holdout_days={holdout_days} should be > 0.")
     end = pd.Timestamp(as_of)
     start = end - pd.Timedelta(days=holdout_days)
     lines = as_lines(transactions)
-    interactions = lines.interactions(start)
+    interactions = lines.interactions(start, half_lives=tuple(half_lives))
     truths = {m: holdout_truth(lines, interactions, start, end, mode=m) for m in MODES}
     return ValidationSplit(interactions, truths, start, end)
 
@@ -352,16 +368,20 @@ def tune_recommenders(
             "grid['new_category_popularity'] has a weight > 0 but no items table was given; "
             "pass items= (with item_id and category) or give it only the weight 0."
         )
+    als_space = [
+        {**space["als_common"], "num_threads": num_threads, **p} for p in space["als"]
+    ]
+    decayed = {"popularity": space["popularity"], "buy_again": space["buy_again"],
+               "als": als_space}
+    if items is not None:
+        decayed["category_popularity"] = space["category_popularity"]
     lines, sampled = _member_sample(as_lines(transactions), max_members, random_state)
-    split = validation_split(lines, as_of, holdout_days)
+    split = validation_split(lines, as_of, holdout_days, half_lives=_half_lives(decayed))
     im, truths = split.interactions, split.truths
     trials: list[dict] = []
 
     pop, pop_params, _ = _pick("popularity", space["popularity"], im, truths["all"], k, trials)
     ba, ba_params, _ = _pick("buy_again", space["buy_again"], im, truths["all"], k, trials)
-    als_space = [
-        {**space["als_common"], "num_threads": num_threads, **p} for p in space["als"]
-    ]
     als, als_params, _ = _pick("als", als_space, im, truths["never_bought"], k, trials)
 
     components = {"buy_again": ba, "als": als, "popularity": pop}
@@ -438,7 +458,11 @@ def fit_tuned(
     missing = [c for c in COMPONENTS if c not in params]
     if missing:
         raise ConfigError(f"params lack {missing}; pass TuningResult.params.")
-    interactions = as_lines(transactions).interactions(as_of)
+    new_weights = params["blend"].get("new_weights")
+    decayed = {c: [params[c]] for c in COMPONENTS}
+    if new_weights and new_weights.get("category_popularity", 0.0) > 0:
+        decayed["category_popularity"] = [params["blend"].get("category_popularity") or {}]
+    interactions = as_lines(transactions).interactions(as_of, half_lives=_half_lives(decayed))
     if interactions.n_members == 0:
         raise DataError(f"no member bought before as_of={as_of}.")
     fitted = {}
@@ -449,7 +473,6 @@ def fit_tuned(
         else:
             fitted[c] = make_recommender(c, **params[c]).fit(interactions)
     components = {c: fitted[c] for c in COMPONENTS}
-    new_weights = params["blend"].get("new_weights")
     if new_weights:  # the "new to you" list's own candidates
         first = make_recommender("first_purchase_popularity",
                                  **(params["blend"].get("first_purchase_popularity") or {}))

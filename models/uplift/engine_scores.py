@@ -19,6 +19,7 @@ import pandas as pd
 
 from models.offer_response.affinity import AFFINITY_FEATURES
 from models.uplift.fit import UpliftFit
+from models.uplift.rows import MIX_CATEGORIES, TREND_DAYS
 from models.uplift.scores import hypothetical_sends, score_block, score_table, scoring_inputs
 
 #: Cutoff frequency of the features of a hypothetical send (``response_features``' default).
@@ -26,7 +27,9 @@ CUTOFF_FREQ = "D"
 
 
 def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFrame, as_of,
-                         member_ids, *, chunk: int = 100_000) -> pd.DataFrame:
+                         member_ids, *, chunk: int = 100_000,
+                         base: pd.DataFrame | None = None,
+                         base_trend_days: float | None = None) -> pd.DataFrame:
     """Predicted uplift of every member in ``member_ids`` for each offer type of ``fit``.
 
     Parameters
@@ -40,6 +43,15 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
         (``training.engines.EngineTables.small``).
     offers, as_of, member_ids, chunk
         As in :func:`models.uplift.member_uplift`.
+    base, base_trend_days : DataFrame and float, optional
+        Member features of every member in ``member_ids`` as of ``as_of``, built
+        with a trend window of ``base_trend_days`` and any number of category
+        columns (a training run's own). When ``as_of`` is a day boundary and the
+        window is :data:`models.uplift.rows.TREND_DAYS` they are the features
+        the rows need but for the category columns, so only the category shares
+        are computed again (:data:`~models.uplift.rows.MIX_CATEGORIES` of them):
+        one pass over the lines instead of every member feature's (minutes at
+        1M members). Otherwise they are not used.
 
     Returns
     -------
@@ -47,14 +59,13 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
         :data:`models.uplift.scores.SCORE_COLUMNS`, members in the order given,
         offer types sorted.
     """
-    from features.relational import member_features  # Ibis: imported when used
     from models.offer_response.engine_affinity import engine_affinity
 
     as_of, ids, by_type = scoring_inputs(fit, as_of, member_ids)
     cutoff = as_of.floor(CUTOFF_FREQ)
-    features = member_features(lines, small, cutoff, n_categories=100)
-    features.index = features.index.astype(str)
-    features = features.reindex(ids).add_prefix("m__")
+    if cutoff != as_of or base_trend_days is None or float(base_trend_days) != TREND_DAYS:
+        base = None
+    features = _features(lines, small, cutoff, ids, base).add_prefix("m__")
     chosen = offers[offers["offer_id"].astype(str).isin(list(by_type.values()))]
     affinity = engine_affinity(lines, small["items"], chosen, cutoff, ids)
     column = {offer_id: j for j, offer_id in enumerate(affinity.offer_ids)}
@@ -71,3 +82,23 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
             block.insert(0, "cutoff", cutoff)
             parts.append(score_block(fit, offers, offer_type, sends, block))
     return score_table(parts, len(ids), len(by_type))
+
+
+def _features(lines, small: dict, cutoff: pd.Timestamp, ids: pd.Index,
+              base: pd.DataFrame | None) -> pd.DataFrame:
+    """Member features with the full category mix at ``cutoff``, rows in ``ids`` order."""
+    from features.relational import member_features  # Ibis: imported when used
+    from features.relational.purchases import category_shares
+
+    if base is None:
+        features = member_features(lines, small, cutoff, n_categories=MIX_CATEGORIES,
+                                   trend_days=TREND_DAYS)
+        features.index = features.index.astype(str)
+        return features.reindex(ids)
+    base = base.set_axis(base.index.astype(str)).reindex(ids)
+    shares = category_shares(lines, small["items"], cutoff, ids, MIX_CATEGORIES)
+    columns = list(base.columns)
+    own = [c for c in columns if c.startswith("cat_share__")]
+    at = columns.index(own[0]) if own else len(columns)
+    rest = base.drop(columns=own)
+    return pd.concat([rest.iloc[:, :at], shares, rest.iloc[:, at:]], axis=1)

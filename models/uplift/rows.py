@@ -38,11 +38,18 @@ ROW_KEYS = ("member_id", "offer_id", "sent_at", "cutoff", "treated", "type", "re
             *OUTCOMES)
 
 
+#: Categories with their own ``cat_share__`` column in the uplift rows (the full mix).
+MIX_CATEGORIES = 100
+#: The member features' spend-trend window in the uplift rows (their default).
+TREND_DAYS = 90
+
+
 def member_features_with_mix(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
     """Member features with the full category mix: who is persuadable depends on tastes."""
     from features.member_features import build_member_features
 
-    return build_member_features(dataset, cutoff, n_categories=100)
+    return build_member_features(dataset, cutoff, n_categories=MIX_CATEGORIES,
+                                 trend_days=TREND_DAYS)
 
 
 def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np.ndarray,

@@ -62,21 +62,22 @@ def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
     """Above LINES_PER_PART lines, the distinct items (per slice of members) and the item
     aggregates (per slice of items) are computed slice by slice: the same answers."""
     import features.relational.items as items
+    import features.relational.pairs as pairs
     import features.relational.portable as portable
-    import features.relational.purchases as purchases
 
     ds, as_of = synth
-    monkeypatch.setattr(purchases, "LINES_PER_PART", len(ds.transactions) // 5)
+    monkeypatch.setattr(pairs, "LINES_PER_PART", len(ds.transactions) // 5)
     cut = []
     slices = portable.slices
     counted = lambda *a: cut.append(len(slices(*a))) or slices(*a)  # noqa: E731
-    monkeypatch.setattr(purchases, "slices", counted)
+    monkeypatch.setattr(pairs, "slices", counted)
     monkeypatch.setattr(items, "slices", counted)
     lines = tables_from_dataset(connect(), ds)["transactions"]
     assert_same_frame(member_features(lines, ds, as_of), build_member_features(ds, as_of))
     assert_same_frame(item_features(lines, ds.items, as_of),
                       build_item_features(ds.transactions, ds.items, as_of))
-    assert len(cut) == 2 and min(cut) >= 5  # both were cut in slices
+    # The pairs per slice of members (for each), the item aggregates per slice of items.
+    assert len(cut) == 3 and min(cut) >= 5
 
 
 def test_member_features_without_spend_mix_and_other_options(synth):

@@ -109,6 +109,10 @@ def test_the_uplift_step_validates_the_same_models_on_the_engine(runs):
     assert got == want
     for name in ("uplift_validation", "uplift_curves"):
         pd.testing.assert_frame_equal(on_engine.tables[name], oracle.tables[name])
+    # Every member's scores (on the engine from the run's own member features).
+    assert want["served_types"] and len(oracle.tables["uplift_scores"]) > 500
+    pd.testing.assert_frame_equal(on_engine.tables["uplift_scores"],
+                                  oracle.tables["uplift_scores"], rtol=1e-9)
     pd.testing.assert_frame_equal(fits[0].rows, fits[1].rows)
 
 
@@ -213,3 +217,32 @@ def test_an_uplift_sample_limit_that_is_not_a_positive_whole_number_is_named(eng
     as_of = resolve_as_of(dataset.transactions, None)
     with pytest.raises(ConfigError, match="max_members=0 should be a positive whole number"):
         fit_uplift(dataset, as_of, offer_specs_from_events(dataset), max_members=0)
+
+
+def test_scoring_reuses_the_runs_member_features_and_recomputes_only_the_mix(
+        runs, engine, monkeypatch):
+    """With the run's features (5 category columns here) only the category shares are
+    computed again; the scores equal those of a full build with every category."""
+    import features.relational as relational
+
+    on_pandas, *_, fits = runs
+    dataset, tables = engine
+    fit, offers = fits[1], offer_specs_from_events(dataset)
+    as_of = on_pandas.as_of
+    assert as_of == as_of.normalize()
+    ids = on_pandas.member_features.index.to_numpy(dtype=str)
+    base = relational.member_features(tables.lines, tables.small, as_of, n_categories=5)
+    assert base.filter(like="cat_share__").shape[1] == 6
+    want = engine_member_uplift(fit, tables.lines, tables.small, offers, as_of, ids, chunk=250)
+
+    def no_full_build(*args, **kwargs):
+        raise AssertionError("every member feature was built again")
+
+    monkeypatch.setattr(relational, "member_features", no_full_build)
+    got = engine_member_uplift(fit, tables.lines, tables.small, offers, as_of, ids, chunk=250,
+                               base=base.iloc[::-1], base_trend_days=90)
+    pd.testing.assert_frame_equal(got, want, rtol=1e-9)
+    # Another trend window: the base is not the rows' features, so it is not used.
+    with pytest.raises(AssertionError, match="built again"):
+        engine_member_uplift(fit, tables.lines, tables.small, offers, as_of, ids,
+                             base=base, base_trend_days=30)

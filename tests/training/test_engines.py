@@ -16,11 +16,21 @@ from training.engines import duckdb_features
 from training.pipeline import train
 
 
-def test_duckdb_features_step_equals_the_pandas_step(synth_data):
+def test_duckdb_features_step_equals_the_pandas_step(synth_data, monkeypatch):
+    import features.relational.items as item_module
+    import features.relational.pairs as pairs
+    import features.relational.purchases as purchases
+
+    grouped = []
+    count = pairs.pair_counts
+    counted = lambda *a: grouped.append(a[1:3]) or count(*a)  # noqa: E731
+    for module in (pairs, purchases, item_module):
+        monkeypatch.setattr(module, "pair_counts", counted)
     ds = load_dataset(synth_data)
     as_of = pd.Timestamp("2025-11-01")
     cfg = load_config()["features"]
     members, items = duckdb_features(ds, as_of, cfg, memory_limit="200MB")
+    assert len(grouped) == 1  # the distinct pairs grouped once for members and items
     want = build_member_features(
         ds, as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]
     )
@@ -41,7 +51,7 @@ def test_memory_limit_without_duckdb_is_a_usage_error(synth_data, tmp_path):
         main, ["train", str(synth_data), "--out", str(tmp_path / "a"), "--memory-limit", "1GB"]
     )
     assert result.exit_code == 2
-    assert "--memory-limit applies to --engine duckdb only" in result.output
+    assert "--memory-limit applies to --engine duckdb or spark only" in result.output
     assert not (tmp_path / "a").exists()
 
 

@@ -33,13 +33,26 @@ validate_horizons = []
 
 @pytest.fixture(scope="module")
 def spark_trained(spark_con, synth_data, tmp_path_factory):
+    """A train on Spark where the pandas loader never runs (it raises): DuckDB loads, Spark
+    reads the staged Parquet, which is removed at the end."""
+    import features.loading
+
+    def no_pandas_loader(*args, **kwargs):
+        raise AssertionError("the pandas loader ran on --engine spark")
+
     root = tmp_path_factory.mktemp("spark-train")
     config = root / "fast.toml"
     config.write_text(FAST_TOML)
-    out = root / "artifacts"
-    args = ["train", str(synth_data), "--out", str(out), "--config", str(config)]
-    result = CliRunner().invoke(main, [*args, "--engine", "spark", "--spark-master", "local[2]"])
+    out, staging = root / "artifacts", root / "staging"
+    staging.mkdir()
+    args = ["train", str(synth_data), "--out", str(out), "--config", str(config),
+            "--staging-dir", str(staging)]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(features.loading, "load_dataset", no_pandas_loader)
+        result = CliRunner().invoke(main, [*args, "--engine", "spark",
+                                           "--spark-master", "local[2]"])
     assert result.exit_code == 0, result.output
+    assert list(staging.iterdir()) == []
     return out, result.output
 
 
@@ -98,6 +111,14 @@ def test_the_server_loads_and_serves_the_spark_trained_version(spark_trained, tm
     assert reply.get_json()["model_version"] == open_version(out).version
 
 
+def test_the_spark_train_has_the_pandas_row_counts_and_cleaning(spark_trained,
+                                                                 trained_artifacts):
+    got, want = open_version(spark_trained[0]).manifest, open_version(trained_artifacts[0]).manifest
+    assert got["row_counts"]["transactions"] > 10_000
+    for key in ("as_of", "row_counts", "cleaning"):
+        assert got[key] == want[key], key
+
+
 def test_item_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_path):
     """The member level is covered by training above; items are the cheaper CLI check."""
     frames = {}
@@ -112,14 +133,16 @@ def test_item_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_
     pd.testing.assert_frame_equal(frames["spark"], frames["pandas"], rtol=1e-9)
 
 
+@pytest.mark.parametrize("option", ["--spark-master", "--staging-dir"])
 @pytest.mark.parametrize("command", ["train", "features"])
-def test_spark_master_with_another_engine_is_a_usage_error(synth_data, tmp_path, command):
-    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), "--spark-master", "x"]
+def test_spark_options_with_another_engine_are_a_usage_error(synth_data, tmp_path, command,
+                                                             option):
+    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), option, "x"]
     if command == "features":
         args += ["--as-of", AS_OF]
     result = CliRunner().invoke(main, [*args, "--engine", "duckdb"])
     assert result.exit_code == 2
-    assert "--spark-master applies to --engine spark only" in result.output
+    assert f"{option} applies to --engine spark only" in result.output
     assert list(tmp_path.iterdir()) == []
 
 

@@ -5,7 +5,8 @@ duckdb`` has DuckDB read, check and clean the lines itself
 (:func:`features.relational.load_relational`) and runs the per-line
 aggregations as Ibis expressions there, so the lines never come into pandas;
 ``--engine spark`` runs the same expressions on Spark (the data directory loaded
-with :func:`features.loading.load_dataset`); ``--engine pandas`` loads it so and
+by DuckDB, its cleaned lines staged as Parquet for Spark:
+:func:`training.engines.load_spark`); ``--engine pandas`` loads it so and
 runs the pandas builders. All give the same table and the same errors (the
 parity tests hold them equal).
 """
@@ -53,7 +54,8 @@ ENGINES = ("duckdb", "pandas", "spark")
     "--memory-limit",
     default=None,
     metavar="SIZE",
-    help="DuckDB memory limit, e.g. 2GB; above it DuckDB spills to disk.",
+    help="DuckDB memory limit, e.g. 2GB; above it DuckDB spills to disk (with --engine "
+    "spark: of the load, DuckDB checking and cleaning the files).",
 )
 @click.option(
     "--spark-master",
@@ -62,7 +64,15 @@ ENGINES = ("duckdb", "pandas", "spark")
     help="Spark master of --engine spark: local[*] (default), spark://host:7077, yarn. "
     "Needs Java 17.",
 )
-def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) -> None:
+@click.option(
+    "--staging-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where --engine spark stages the cleaned lines as Parquet (a fresh subdirectory, "
+    "removed at the end): default a temporary directory; required with a cluster master.",
+)
+def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
+             staging_dir) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
     Columns: the docstrings of features.member_features.build_member_features
@@ -74,10 +84,11 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) ->
     """
     from features.loading import load_dataset
 
-    if memory_limit and engine != "duckdb":
-        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
-    if spark_master and engine != "spark":
-        raise click.UsageError("--spark-master applies to --engine spark only.")
+    if memory_limit and engine == "pandas":
+        raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
+    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir)):
+        if value and engine != "spark":
+            raise click.UsageError(f"{name} applies to --engine spark only.")
     if engine == "spark":
         from features.relational.spark import check_spark
 
@@ -85,7 +96,8 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master) ->
     if engine == "pandas":
         frame = _pandas_features(load_dataset(data_dir), as_of, level)
     elif engine == "spark":
-        frame = _spark_features(load_dataset(data_dir), as_of, level, spark_master)
+        frame = _spark_features(data_dir, as_of, level, spark_master, memory_limit,
+                                staging_dir)
     else:
         frame = _duckdb_features(data_dir, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
@@ -125,12 +137,15 @@ def _duckdb_features(data_dir, as_of, level, memory_limit):
         con.disconnect()
 
 
-def _spark_features(dataset, as_of, level, master):
-    from features.relational import item_features, member_features, tables_from_dataset
-    from features.relational.spark import spark_backend
+def _spark_features(data_dir, as_of, level, master, memory_limit, staging_dir):
+    from features.relational import item_features, member_features
+    from training.engines import load_spark
 
-    with spark_backend(master) as con:
-        lines = tables_from_dataset(con, dataset)["transactions"]
+    _, tables = load_spark(data_dir, memory_limit=memory_limit, spark_master=master,
+                           staging_dir=staging_dir)
+    try:
         if level == "item":
-            return item_features(lines, dataset.items, as_of)
-        return member_features(lines, dataset, as_of)
+            return item_features(tables.lines, tables.small["items"], as_of)
+        return member_features(tables.lines, tables.small, as_of)
+    finally:
+        tables.close()

@@ -35,14 +35,20 @@ from training.progress import on_terminal
                    "also fits the recommender's ALS with Spark MLlib. Model fitting runs in "
                    "this process on every engine.")
 @click.option("--memory-limit", default=None, metavar="SIZE",
-              help="DuckDB memory limit (e.g. 2GB) of --engine duckdb; above it DuckDB spills.")
+              help="DuckDB memory limit (e.g. 2GB) of --engine duckdb, and of the load step "
+                   "of --engine spark (DuckDB checks and cleans the files); above it DuckDB "
+                   "spills.")
 @click.option("--spark-master", default=None, metavar="URL",
               help="Spark master of --engine spark: local[*] (default), local[2], "
                    "spark://host:7077, yarn. Needs Java 17.")
+@click.option("--staging-dir", default=None, type=click.Path(file_okay=False),
+              help="Where --engine spark stages the cleaned lines as Parquet for Spark to "
+                   "read (a fresh subdirectory, removed at the end): default a temporary "
+                   "directory; required with a cluster master (a path the executors mount).")
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
     seed: int | None, signing_key_file: str | None, retune: bool, engine: str,
-    memory_limit: str | None, spark_master: str | None,
+    memory_limit: str | None, spark_master: str | None, staging_dir: str | None,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -63,10 +69,11 @@ def train(
     config = load_config(config_file, seed=seed)
     if retune:
         config["recommend"]["reuse_tuned"] = False
-    if memory_limit and engine != "duckdb":
-        raise click.UsageError("--memory-limit applies to --engine duckdb only.")
-    if spark_master and engine != "spark":
-        raise click.UsageError("--spark-master applies to --engine spark only.")
+    if memory_limit and engine == "pandas":
+        raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
+    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir)):
+        if value and engine != "spark":
+            raise click.UsageError(f"{name} applies to --engine spark only.")
     # Only a non-default engine is passed on: callers (and test doubles) of the
     # older signature keep working.
     engine_options = {} if engine == "pandas" else {"engine": engine, "memory_limit": memory_limit}
@@ -74,7 +81,7 @@ def train(
         from features.relational.spark import check_spark
 
         check_spark(spark_master)  # no Java, or a master that does not answer: say so now
-        engine_options["spark_master"] = spark_master
+        engine_options.update(spark_master=spark_master, staging_dir=staging_dir)
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
                                 **engine_options)
     m = run.metrics

@@ -1,0 +1,127 @@
+"""Cleaned lines handed from DuckDB to Spark as Parquet files: the Spark engine's load.
+
+Spark loads a data directory without the lines ever coming into pandas: DuckDB
+reads, checks and cleans the files (:func:`features.relational.load_relational`,
+the one definition of the checks and the cleaning policy, out of core under its
+memory limit), then streams the canonical cleaned lines and offer events
+(:mod:`features.relational.tables`: ``member_id``, ``item_id``, ``ts_us``,
+``basket_id``, ``quantity``, ``amount``, ``discount``) into Parquet files of a
+staging directory (``COPY ... TO``), and Spark reads those files lazily.
+
+The staging directory must be readable by Spark's executors: for a
+``local[...]`` master a temporary directory of this machine; for a cluster a
+directory on a filesystem this machine writes and the executors mount
+(``--staging-dir``). :class:`Staging` makes a fresh subdirectory there and
+removes it when the run ends, failed or not.
+
+>>> with Staging.open("local[2]") as staging:                       # doctest: +SKIP
+...     files = stage_lines(data, staging.path)
+...     lines, events = read_staged(spark_con, files)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+
+from features.errors import ConfigError
+from features.relational.portable import read_parquet
+from features.relational.scan import literal
+
+logger = logging.getLogger(__name__)
+
+#: The canonical lines' columns and the types they are staged with.
+LINE_TYPES = {"member_id": "VARCHAR", "item_id": "VARCHAR", "ts_us": "BIGINT",
+              "basket_id": "BIGINT", "quantity": "DOUBLE", "amount": "DOUBLE",
+              "discount": "DOUBLE"}
+EVENT_TYPES = {"member_id": "VARCHAR", "offer_id": "VARCHAR", "event": "VARCHAR",
+               "ts_us": "BIGINT"}
+PREFIX = "offers-staging-"
+
+
+@dataclass
+class Staging:
+    """A fresh staging directory of one run, removed by :meth:`remove` (or the ``with`` end)."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, master: str, staging_dir: str | os.PathLike | None = None) -> Staging:
+        """A new subdirectory of ``staging_dir`` (default: this machine's temp directory).
+
+        Raises
+        ------
+        ConfigError
+            A cluster ``master`` without ``staging_dir`` (the executors cannot
+            read this machine's temp directory), a URL (DuckDB writes the files:
+            pass a mounted path), or a ``staging_dir`` that is not a writable directory.
+        """
+        if staging_dir is None:
+            if not master.startswith("local"):
+                raise ConfigError(
+                    f"--engine spark with master {master} needs --staging-dir: a directory on "
+                    "a filesystem this machine writes and the Spark executors read (e.g. an "
+                    "NFS mount); the cleaned lines are staged there as Parquet."
+                )
+            return cls(Path(tempfile.mkdtemp(prefix=PREFIX)))
+        text = str(staging_dir)
+        if "://" in text:
+            raise ConfigError(
+                f"--staging-dir {text} is a URL; pass a path on a filesystem this machine "
+                "writes and the Spark executors mount (DuckDB writes the staged files)."
+            )
+        root = Path(text)
+        if not root.is_dir():
+            raise ConfigError(f"--staging-dir {text} is not a directory; create it first.")
+        try:
+            return cls(Path(tempfile.mkdtemp(prefix=PREFIX, dir=root)).absolute())
+        except OSError as exc:
+            raise ConfigError(
+                f"--staging-dir {text} is not writable ({exc.strerror or exc}); pass a "
+                "directory this user can write."
+            ) from None
+
+    def remove(self) -> None:
+        """Delete the staged files (nothing happens if they are gone already)."""
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
+
+def stage_lines(data, directory: Path) -> dict[str, Path]:
+    """Write ``data``'s cleaned lines and offer events (DuckDB tables) as Parquet.
+
+    ``data`` is a :class:`~features.relational.RelationalData` on DuckDB. The
+    copies stream (DuckDB spills above its memory limit). Returns
+    ``{"transactions": file, "offer_events": file}``.
+    """
+    out = {}
+    for name, table, types in (("transactions", data.transactions, LINE_TYPES),
+                               ("offer_events", data.offer_events, EVENT_TYPES)):
+        backend = ibis.get_backend(table)
+        columns = [f'CAST("{c}" AS {types[c]}) AS "{c}"' if c in types else f'"{c}"'
+                   for c in table.columns]
+        sql = f"SELECT {', '.join(columns)} FROM ({ibis.to_sql(table, dialect='duckdb')})"
+        path = directory / f"{name}.parquet"
+        backend.con.execute(
+            f"COPY ({sql}) TO {literal(str(path))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        out[name] = path
+    logger.info("staged the cleaned lines and offer events in %s", directory)
+    return out
+
+
+def read_staged(con, files: dict[str, Path]) -> tuple:
+    """``(lines, offer events)``: the staged files as lazy tables of ``con`` (Spark)."""
+    return tuple(read_parquet(con, files[name].absolute().as_uri())
+                 for name in ("transactions", "offer_events"))

@@ -1,0 +1,97 @@
+"""The Spark engine's load: DuckDB checks and cleans, Spark reads the staged Parquet.
+
+:func:`training.engines.load_spark` must give Spark the pandas loader's lines
+(a directory of Parquet parts as its single file), the same problems on bad
+data, and leave no staged file behind, failed or not.
+"""
+
+from __future__ import annotations
+
+import tempfile
+
+import pandas as pd
+import pytest
+
+import features.relational.staging as staging_module
+from features.errors import ConfigError, DataValidationError
+from features.loading import load_dataset
+from features.relational.portable import to_frame
+from tests.features.test_parquet_parts import parts_data  # noqa: F401 (a fixture)
+from training.engines import load_spark
+
+NOW = "2026-01-01"
+COLUMNS = ["member_id", "item_id", "ts_us", "basket_id", "quantity", "amount", "discount"]
+
+
+def spark_lines(tables) -> pd.DataFrame:
+    return to_frame(tables.lines).sort_values(COLUMNS, ignore_index=True)
+
+
+def test_parts_on_spark_equal_the_single_file_and_the_staging_goes(
+    spark_con, synth_data, parts_data, tmp_path, monkeypatch  # noqa: F811
+):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the default staging's parent
+    got = {}
+    for name, data_dir in (("file", synth_data), ("parts", parts_data)):
+        data, tables = load_spark(data_dir, spark_master="local[2]")
+        try:
+            assert tables.con.name == "pyspark" and not tables.owns_session
+            (staged,) = tmp_path.iterdir()
+            assert sorted(p.name for p in staged.iterdir()) == [
+                "offer_events.parquet", "transactions.parquet"]
+            events = tables.small["offer_events"].astype(str)  # in no fixed order
+            got[name] = (spark_lines(tables), data.row_counts(), data.cleaning,
+                         events.sort_values(list(events.columns), ignore_index=True))
+        finally:
+            tables.close()
+        assert list(tmp_path.iterdir()) == []
+    pandas = load_dataset(synth_data)
+    lines, counts, cleaning, events = got["file"]
+    assert len(lines) == len(pandas.transactions) > 10_000
+    assert counts == pandas.row_counts() and cleaning == pandas.cleaning
+    assert lines["ts_us"].max() == pandas.transactions["timestamp"].max().value // 1000
+    for part, whole in zip(got["parts"], got["file"], strict=True):
+        if isinstance(part, pd.DataFrame):
+            pd.testing.assert_frame_equal(part, whole)
+        else:
+            assert part == whole
+
+
+def test_bad_data_gives_the_pandas_problems_and_stages_nothing(make_data_dir, tmp_path):
+    data = make_data_dir(items="item_id,category\nA,x\n")  # B and C unknown
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(DataValidationError) as want:
+        load_dataset(data)
+    with pytest.raises(DataValidationError) as got:
+        load_spark(data, spark_master="local[2]", staging_dir=staging)
+    assert [str(p) for p in got.value.problems] == [str(p) for p in want.value.problems]
+    assert list(staging.iterdir()) == []
+
+
+def test_a_failure_after_staging_removes_the_staged_files(spark_con, make_data_dir, tmp_path,
+                                                          monkeypatch):
+    def unreadable(con, files):
+        assert all(p.is_file() for p in files.values())
+        raise OSError("the executors cannot read it")
+
+    monkeypatch.setattr(staging_module, "read_staged", unreadable)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(OSError, match="the executors cannot read it"):
+        load_spark(make_data_dir(), spark_master="local[2]", staging_dir=staging)
+    assert list(staging.iterdir()) == []
+
+
+def test_a_cluster_master_needs_a_staging_dir_the_executors_read(make_data_dir, tmp_path):
+    data = make_data_dir()
+    with pytest.raises(ConfigError) as info:
+        load_spark(data, spark_master="spark://cluster:7077")
+    assert str(info.value) == (
+        "--engine spark with master spark://cluster:7077 needs --staging-dir: a directory on a "
+        "filesystem this machine writes and the Spark executors read (e.g. an NFS mount); the "
+        "cleaned lines are staged there as Parquet.")
+    with pytest.raises(ConfigError, match=r"--staging-dir s3a://b/x is a URL; pass a path"):
+        load_spark(data, spark_master="yarn", staging_dir="s3a://b/x")
+    with pytest.raises(ConfigError, match=r"--staging-dir .*nope is not a directory; create it"):
+        load_spark(data, spark_master="yarn", staging_dir=tmp_path / "nope")
