@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -34,27 +33,7 @@ sys.path.insert(0, str(ROOT))
 ENGINES = ("pandas", "duckdb")
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
-
-
-class PeakRSS(threading.Thread):
-    """The largest resident set size seen while running (sampled every 10 ms)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak, self.running = rss_mib(), True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_mib())
-            time.sleep(0.01)
-
-    def stop(self) -> float:
-        self.running = False
-        self.join()
-        return max(self.peak, rss_mib())
+from rss import PeakRSS, rss_mib  # noqa: E402  (bench/, this script's folder)
 
 
 def worker(data: str, engine: str, untuned: bool) -> dict:

@@ -24,7 +24,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -34,27 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
-
-
-class PeakRSS(threading.Thread):
-    """The largest resident set size since the last :meth:`reset` (sampled every 10 ms)."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak, self.running = rss_mib(), True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, rss_mib())
-            time.sleep(0.01)
-
-    def reset(self) -> float:
-        peak, self.peak = max(self.peak, rss_mib()), rss_mib()
-        return peak
-
+from rss import PeakRSS  # noqa: E402  (bench/, this script's folder)
 
 PARTS: dict[str, list] = defaultdict(list)  # label -> [(seconds, peak MiB, CPU s)] per call
 SAMPLER: PeakRSS | None = None

@@ -43,9 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def rss_mib() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
+from rss import rss_mib  # noqa: E402  (bench/, this script's folder)
 
 
 def traced_mib() -> float:
