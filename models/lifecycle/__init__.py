@@ -26,6 +26,7 @@ from models.lifecycle.bgnbd import (
 )
 from models.lifecycle.buyer_sample import BuyerSample, engine_sample_buyers, sample_buyers
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
+from models.lifecycle.churn_reasons import ReasonLists
 from models.lifecycle.engine_summary import engine_purchase_summary
 from models.lifecycle.engine_windows import make_engine_windows
 from models.lifecycle.reliability import spend_reliability
@@ -34,7 +35,8 @@ from models.lifecycle.windows import TrainingWindows, default_horizon_days, make
 
 __all__ = [
     "BetaGeoModel", "BuyerSample", "GammaGammaModel", "predict_at_horizon", "purchase_summary",
-    "ChurnModel", "PastSpendBaseline", "RecencyBaseline", "TrainingWindows", "ValueModel",
+    "ChurnModel", "PastSpendBaseline", "ReasonLists", "RecencyBaseline", "TrainingWindows",
+    "ValueModel",
     "clv_multiplier", "default_horizon_days", "engine_purchase_summary", "evaluate_churn",
     "engine_sample_buyers", "evaluate_value", "make_engine_windows", "make_windows",
     "sample_buyers", "spend_reliability",

@@ -37,8 +37,10 @@ from features.errors import ConfigError, DataError
 from models import metrics as model_metrics
 from models.lifecycle.churn_reasons import (
     REASON_COLUMNS,
+    ReasonLists,
     driver_impacts,
-    reason_table,
+    reason_frame,
+    reason_lists,
     risky_side,
     usable_drivers,
 )
@@ -235,6 +237,27 @@ class ChurnModel:
             (e.g. ``"no purchase for 45 days, 3.0x the usual interval"``).
             Members with no driver above ``min_impact`` have no rows.
         """
+        found = self.reason_lists(X, top, min_impact)
+        if found is None:
+            return pd.DataFrame({c: [] for c in REASON_COLUMNS})
+        return reason_frame(X.index, found)
+
+    def reason_lists(self, X: pd.DataFrame, top: int = 3, min_impact: float = 0.01,
+                     risk: np.ndarray | None = None) -> ReasonLists | None:
+        """:meth:`reason_codes` as flat arrays, one list per row of ``X`` (no long frame).
+
+        Parameters
+        ----------
+        X, top, min_impact
+            As :meth:`reason_codes`.
+        risk : ndarray, shape (n,), optional
+            ``predict_proba(X)`` when the caller has it already (saves one prediction).
+
+        Returns
+        -------
+        ReasonLists or None
+            None when ``X`` is empty or the model has none of the drivers' key features.
+        """
         check_fitted(self, "calibrated_")
         if int(top) != top or top < 1:
             raise ConfigError(f"top={top} should be a positive whole number.")
@@ -242,14 +265,17 @@ class ChurnModel:
         matrix = to_matrix(X, names)
         drivers = usable_drivers(names)
         if len(matrix) == 0 or not drivers:
-            return pd.DataFrame({c: [] for c in REASON_COLUMNS})
+            return None
+        if risk is not None and np.shape(risk) != (len(matrix),):
+            raise ValueError(f"risk has shape {np.shape(risk)}; expected ({len(matrix)},), "
+                             "predict_proba(X).")
         # A driver is re-predicted only for members on its risky side: the others
         # cannot have it as a reason (about half the work of predicting everyone).
         impacts = driver_impacts(
             self._predict, matrix, names, self.reference_.to_numpy(), drivers,
-            rows=risky_side(X, self.reference_, drivers),
+            rows=risky_side(X, self.reference_, drivers), base=risk,
         )
-        return reason_table(X, impacts, self.reference_, drivers, int(top), min_impact)
+        return reason_lists(X, impacts, self.reference_, drivers, int(top), min_impact)
 
 
 class RecencyBaseline:

@@ -122,6 +122,8 @@ class Driver:
         Which side of the median is the risky one.
     text : callable
         ``(features, reference) -> Series of str``, one text per member.
+    quoted : tuple of str
+        The member columns ``text`` reads (it is given only those).
     """
 
     code: str
@@ -129,27 +131,29 @@ class Driver:
     key: str
     risky_when: str
     text: Callable[[pd.DataFrame, pd.Series], pd.Series]
+    quoted: tuple[str, ...]
 
 
 DRIVERS: tuple[Driver, ...] = (
     Driver("RECENCY_HIGH", ("recency_days", "overdue_ratio", "expected_days_to_next"),
-           "recency_days", "above", _recency_text),
+           "recency_days", "above", _recency_text, ("recency_days", "interpurchase_mean_days")),
     Driver("SPEND_DECLINING", ("spend_recent", "spend_earlier", "spend_trend"),
-           "spend_trend", "below", _spend_text),
+           "spend_trend", "below", _spend_text, ("spend_recent", "spend_earlier")),
     Driver("LOW_FREQUENCY", ("frequency", "interpurchase_mean_days", "n_lines"),
-           "frequency", "below", _frequency_text),
+           "frequency", "below", _frequency_text, ("frequency",)),
     Driver("LOW_SPEND", ("monetary_total", "monetary_mean_basket"),
-           "monetary_total", "below", _spend_level_text),
+           "monetary_total", "below", _spend_level_text, ("monetary_total",)),
     Driver("SHORT_TENURE", ("tenure_days", "first_purchase_days"),
-           "tenure_days", "below", _tenure_text),
+           "tenure_days", "below", _tenure_text, ("tenure_days",)),
     Driver("IRREGULAR_RHYTHM", ("interpurchase_std_days",),
-           "interpurchase_std_days", "above", _rhythm_text),
+           "interpurchase_std_days", "above", _rhythm_text, ("interpurchase_std_days",)),
     Driver("OFFERS_IGNORED",
            ("offers_sent", "offers_redeemed", "redemption_rate", "days_since_last_redemption"),
-           "redemption_rate", "below", _offers_text),
-    Driver("NARROW_RANGE", ("n_items_distinct",), "n_items_distinct", "below", _range_text),
+           "redemption_rate", "below", _offers_text, ("offers_sent", "offers_redeemed")),
+    Driver("NARROW_RANGE", ("n_items_distinct",), "n_items_distinct", "below", _range_text,
+           ("n_items_distinct",)),
     Driver("DISCOUNT_DRIVEN", ("discount_share", "coupon_share"),
-           "discount_share", "above", _discount_text),
+           "discount_share", "above", _discount_text, ("discount_share",)),
 )  # fmt: skip
 
 REASON_COLUMNS = ("member_id", "rank", "code", "impact", "text")
@@ -182,6 +186,7 @@ def driver_impacts(
     reference: np.ndarray,
     drivers: tuple[Driver, ...],
     rows: np.ndarray | None = None,
+    base: np.ndarray | None = None,
 ) -> np.ndarray:
     """Risk minus risk with each driver's features at the reference; shape (n, n_drivers).
 
@@ -189,8 +194,9 @@ def driver_impacts(
     one value per column of it. ``rows`` (boolean, shape (n, n_drivers)), when
     given, limits each driver to the members it can explain (see
     :func:`risky_side`); the others get NaN and the model is not run for them.
+    ``base``, when given, is ``predict(matrix)`` already computed.
     """
-    base = predict(matrix)
+    base = predict(matrix) if base is None else base
     col = {name: i for i, name in enumerate(names)}
     impacts = np.full((matrix.shape[0], len(drivers)), np.nan, dtype=np.float64)
     for j, driver in enumerate(drivers):
@@ -204,6 +210,118 @@ def driver_impacts(
     return impacts
 
 
+@dataclass(frozen=True)
+class ReasonLists:
+    """Each member's top churn drivers, strongest first, as flat arrays.
+
+    Member ``i``'s reasons (rows in the order of the features given) are the
+    entries ``offsets[i]:offsets[i + 1]`` of ``code_index``, ``impacts`` and
+    ``texts``; a member without a reason has none.
+
+    Attributes
+    ----------
+    offsets : ndarray of int64, shape (n + 1,)
+    code_index : ndarray of int64, shape (n_reasons,)
+        Positions in ``vocabulary``.
+    vocabulary : tuple of str
+        The codes of the drivers considered, in :data:`DRIVERS` order.
+    impacts : ndarray of float64, shape (n_reasons,)
+    texts : ndarray of object (str), shape (n_reasons,)
+    """
+
+    offsets: np.ndarray
+    code_index: np.ndarray
+    vocabulary: tuple[str, ...]
+    impacts: np.ndarray
+    texts: np.ndarray
+
+    @property
+    def codes(self) -> np.ndarray:
+        """The code of each reason, object array of str, shape (n_reasons,)."""
+        return np.asarray(self.vocabulary, dtype=object)[self.code_index]
+
+    @property
+    def rank(self) -> np.ndarray:
+        """1 for a member's strongest reason, 2 for the next, ...; shape (n_reasons,)."""
+        counts = np.diff(self.offsets)
+        return (np.arange(self.offsets[-1]) - np.repeat(self.offsets[:-1], counts) + 1)
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The member row of each reason, shape (n_reasons,)."""
+        return np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+
+
+def top_reasons(impacts: np.ndarray, eligible: np.ndarray,
+                top: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ``top`` strongest eligible drivers, strongest first (ties: driver order).
+
+    Private helper. Returns ``offsets`` (n + 1,) and ``cols`` (the driver of
+    each reason, row-major in rank order), as :class:`ReasonLists` holds them.
+    """
+    n = impacts.shape[0]
+    score = np.where(eligible, impacts, -np.inf)
+    order = np.argsort(-score, axis=1, kind="stable")[:, :top]
+    chosen = np.isfinite(np.take_along_axis(score, order, axis=1))  # a prefix of each row
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(chosen.sum(axis=1), out=offsets[1:])
+    return offsets, order[chosen]
+
+
+def reason_texts(x: pd.DataFrame, reference: pd.Series, drivers: tuple[Driver, ...],
+                 rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The sentence of each (member row, driver) pair; object array of str.
+
+    Private helper: a driver occurs at most once per member, and its text is
+    given only the rows that have it and the columns it quotes.
+    """
+    texts = np.empty(rows.size, dtype=object)
+    for j, driver in enumerate(drivers):
+        sel = np.flatnonzero(cols == j)
+        if sel.size:
+            quoted = [x.columns.get_loc(c) for c in driver.quoted if c in x.columns]
+            text = driver.text(x.iloc[rows[sel], quoted], reference)
+            texts[sel] = text.to_numpy(dtype=object)
+    return texts
+
+
+def reason_lists(
+    x: pd.DataFrame,
+    impacts: np.ndarray,
+    reference: pd.Series,
+    drivers: tuple[Driver, ...],
+    top: int,
+    min_impact: float,
+) -> ReasonLists:
+    """The top drivers per member of ``x`` (see :class:`ReasonLists`).
+
+    Private helper: ``x`` is the member feature frame (texts may quote columns
+    the model does not use), ``impacts`` comes from :func:`driver_impacts` on
+    the same rows, and every driver's key is a column of ``x``.
+    """
+    eligible = (impacts >= min_impact) & risky_side(x, reference, drivers)
+    offsets, cols = top_reasons(impacts, eligible, top)
+    rows = np.repeat(np.arange(len(x)), np.diff(offsets))
+    return ReasonLists(
+        offsets=offsets,
+        code_index=cols.astype(np.int64),
+        vocabulary=tuple(d.code for d in drivers),
+        impacts=impacts[rows, cols],
+        texts=reason_texts(x, reference, drivers, rows, cols),
+    )
+
+
+def reason_frame(index: pd.Index, found: ReasonLists) -> pd.DataFrame:
+    """``found`` as the long table of :data:`REASON_COLUMNS`, member ids from ``index``."""
+    return pd.DataFrame({
+        "member_id": np.asarray(index)[found.rows],
+        "rank": found.rank.astype(np.int64),
+        "code": found.codes,
+        "impact": found.impacts,
+        "text": found.texts,
+    }, columns=list(REASON_COLUMNS))
+
+
 def reason_table(
     x: pd.DataFrame,
     impacts: np.ndarray,
@@ -214,31 +332,6 @@ def reason_table(
 ) -> pd.DataFrame:
     """Long table of the top drivers per member (columns :data:`REASON_COLUMNS`).
 
-    Private helper: ``x`` is the member feature frame (texts may quote columns
-    the model does not use), ``impacts`` comes from :func:`driver_impacts` on
-    the same rows, and every driver's key is a column of ``x``.
+    Private helper, with the inputs of :func:`reason_lists`.
     """
-    n, k = impacts.shape
-    eligible = (impacts >= min_impact) & risky_side(x, reference, drivers)
-    score = np.where(eligible, impacts, -np.inf)
-    order = np.argsort(-score, axis=1, kind="stable")[:, :top]
-    rows = np.repeat(np.arange(n), order.shape[1])
-    cols = order.ravel()
-    keep = np.isfinite(score[rows, cols])
-    rows, cols = rows[keep], cols[keep]
-    rank = np.tile(np.arange(1, order.shape[1] + 1), n)[keep]
-    texts = np.empty(rows.size, dtype=object)
-    for j, driver in enumerate(drivers):
-        sel = cols == j
-        if sel.any():
-            member_rows = np.unique(rows[sel])
-            text = driver.text(x.iloc[member_rows], reference)
-            lookup = pd.Series(text.to_numpy(dtype=object), index=member_rows)
-            texts[sel] = lookup.loc[rows[sel]].to_numpy()
-    return pd.DataFrame({
-        "member_id": np.asarray(x.index)[rows],
-        "rank": rank.astype(np.int64),
-        "code": np.array([d.code for d in drivers], dtype=object)[cols],
-        "impact": impacts[rows, cols],
-        "text": texts,
-    }, columns=list(REASON_COLUMNS))
+    return reason_frame(x.index, reason_lists(x, impacts, reference, drivers, top, min_impact))
