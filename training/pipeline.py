@@ -44,6 +44,7 @@ from training.config import load_config
 from training.engines import line_span, load_for_engine
 from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
+from training.member_table import member_table
 from training.progress import StepTimer
 from training.uplift_step import fit_uplift_step
 
@@ -598,70 +599,8 @@ def _has_extras(data_dir: str) -> bool:
 
 
 def _member_table(run: TrainingRun) -> pd.DataFrame:
-    """One row per member: what the offer engine and the server need to know.
-
-    The columns are :data:`training.artifacts.schema.MEMBER_COLUMNS`: copied
-    from the segments and member features (those the shop's data lacks are
-    left out here and written as typed nulls), then the models' predictions.
-    """
-    mf = run.member_features
-    out = pd.DataFrame(index=mf.index)
-    seg = run.tables["segments"]
-    for col in ("segment", "rfm_score", "r_score", "f_score", "m_score", "cluster",
-                "cluster_label"):
-        out[col] = seg[col].to_numpy()
-    copied = [c.name for c in artifacts.schema.MEMBER_COLUMNS if c.name not in out]
-    for col in copied:
-        if col in mf:
-            out[col] = mf[col].to_numpy()
-    buyers = mf["frequency"].to_numpy() > 0
-    # The offer engine (serving/engine) scales its per-type priors by this member-level
-    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
-    out["p_redeem_base"] = _reference_response(run.offer_response, mf)
-    if run.churn is None or run.value is None:  # skipped (training/applicability.py)
-        for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
-            out[col] = values
-    else:
-        _lifecycle_columns(run, out, buyers)
-    tops = pd.Series(run.top_categories, index=pd.Index(run.recommender.member_ids_, dtype=str))
-    out["top_categories"] = _lists(tops, out.index)
-    return artifacts.schema.conform_members(out.reset_index(names="member_id"))
-
-
-def _lifecycle_columns(run: TrainingRun, out: pd.DataFrame, buyers: np.ndarray) -> None:
-    mf = run.member_features
-    churn, value = run.churn, run.value
-    risk = np.full(len(mf), np.nan)
-    expected = np.zeros(len(mf))
-    clv = np.zeros(len(mf))
-    bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
-    risk[buyers] = churn.predict_proba(bought)
-    expected[buyers] = value.predict(bought)
-    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
-    clv[buyers] = expected[buyers] * value.clv_multiplier(365.0)
-    out["churn_risk"] = risk
-    out["expected_spend"] = expected
-    out["clv"] = clv
-    reasons = churn.reason_codes(bought, top=3)
-    grouped = reasons.sort_values(["member_id", "rank"]).groupby("member_id", sort=False)
-    out["churn_reason_codes"] = _lists(grouped["code"].agg(list), out.index)
-    out["churn_reasons"] = _lists(grouped["text"].agg(list), out.index)
-
-
-def _lists(lists: pd.Series, index: pd.Index) -> np.ndarray:
-    """``lists`` (lists of str by member id) aligned with ``index``; [] for members it lacks."""
-    found = lists.reindex(index)
-    out = np.empty(len(index), dtype=object)
-    out[:] = [v if isinstance(v, list) else [] for v in found.tolist()]
-    return out
-
-
-def _reference_response(model, mf: pd.DataFrame) -> np.ndarray:
-    """P(redeem) of each member for a reference offer: whole basket, unknown type and depth."""
-    offer = pd.DataFrame({"offer_id": ["reference"], "type": ["unknown"], "depth": [np.nan],
-                          "categories": [()]})
-    share = np.where(mf["frequency"].to_numpy() > 0, 1.0, np.nan)[:, None]
-    return model.predict_proba(mf, offer, share)[:, 0]
+    """One row per member: what the offer engine and the server need (:mod:`.member_table`)."""
+    return member_table(run)
 
 
 def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:

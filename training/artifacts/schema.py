@@ -188,6 +188,8 @@ def conform_members(frame: pd.DataFrame, *, partial: bool = False) -> pd.DataFra
     ----------
     frame : DataFrame
         One row per member with :data:`MEMBER_COLUMNS` (optional ones may be absent).
+        A list column may hold lists (tuples, arrays) of str, or be an Arrow-backed
+        ``list<string>`` Series (no Python list per member: the fast way).
     partial : bool, default False
         Also fill absent non-optional columns with typed nulls: for hand-built
         tables in tests and benchmarks, never for a version.
@@ -273,6 +275,11 @@ def _as_lists(values: pd.Series | None, n: int) -> pd.Series:
     arrow_type = _ARROW["list"]
     if values is None:
         cells = pa.array([[]] * n, type=arrow_type)
+    elif _arrow_text_lists(values):
+        cells = pa.array(values)  # already Arrow lists: no Python list per member
+        if isinstance(cells, pa.ChunkedArray):
+            cells = cells.combine_chunks()
+        cells = pc.if_else(pc.is_null(cells), pa.scalar([], type=arrow_type), cells)
     else:
         cells = values.tolist()
         text = next((v for v in cells if isinstance(v, (str, bytes))), None)
@@ -284,6 +291,12 @@ def _as_lists(values: pd.Series | None, n: int) -> pd.Series:
             raise TypeError(f"does not hold lists of strings ({exc})") from None
         cells = pc.if_else(pc.is_null(cells), pa.scalar([], type=arrow_type), cells)
     return pd.Series(cells.to_pandas(), dtype=object)
+
+
+def _arrow_text_lists(values: pd.Series) -> bool:
+    """Whether ``values`` is an Arrow-backed column of lists of str (Arrow's own string type)."""
+    dtype = values.dtype
+    return (isinstance(dtype, pd.ArrowDtype) and dtype.pyarrow_dtype == _ARROW["list"])
 
 
 def _as_consent(values: pd.Series) -> pd.Series:

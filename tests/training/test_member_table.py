@@ -1,0 +1,70 @@
+"""The member table's list columns built as Arrow lists (training/member_table.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from features.errors import ArtifactError
+from models.lifecycle import ReasonLists
+from training.artifacts import schema
+from training.member_table import member_lists, reason_columns
+
+
+def _found() -> ReasonLists:
+    # three buyers: two reasons, none, three
+    return ReasonLists(
+        offsets=np.array([0, 2, 2, 5]),
+        code_index=np.array([1, 0, 2, 0, 1]),
+        vocabulary=("RECENCY_HIGH", "LOW_SPEND", "NARROW_RANGE"),
+        impacts=np.array([0.3, 0.1, 0.2, 0.2, 0.05]),
+        texts=np.array(["spends less", "no purchase", "narrow", "late", "less"], dtype=object),
+    )
+
+
+def test_reasons_land_on_their_buyers_and_everyone_else_gets_an_empty_list():
+    buyers = np.array([False, True, True, False, True])
+    codes, texts = reason_columns(_found(), buyers)
+    assert codes.type == texts.type == pa.list_(pa.string()) and codes.null_count == 0
+    assert codes.to_pylist() == [[], ["LOW_SPEND", "RECENCY_HIGH"], [], [],
+                                 ["NARROW_RANGE", "RECENCY_HIGH", "LOW_SPEND"]]
+    assert texts.to_pylist() == [[], ["spends less", "no purchase"], [], [],
+                                 ["narrow", "late", "less"]]
+
+
+def test_no_reasons_at_all_gives_empty_lists():
+    codes, texts = reason_columns(None, np.array([True, False]))
+    assert codes.to_pylist() == texts.to_pylist() == [[], []]
+
+
+def test_lists_are_aligned_by_member_id_with_empty_lists_for_the_missing():
+    lists = np.empty(3, dtype=object)
+    lists[:] = [["milk", "bread"], [], ["tea"]]
+    got = member_lists(lists, np.array(["a", "b", "c"]), pd.Index(["c", "x", "a", "b"]))
+    assert list(got.index) == ["c", "x", "a", "b"]
+    assert [list(v) for v in got.tolist()] == [["tea"], [], ["milk", "bread"], []]
+
+
+def test_arrow_lists_conform_as_python_lists_do():
+    lists = [["RECENCY_HIGH", "LOW_SPEND"], [], ["NARROW_RANGE"]]
+    arrow = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(lists, pa.list_(pa.string()))))
+    with_nulls = pd.Series(pd.arrays.ArrowExtensionArray(
+        pa.array([["a"], None, []], pa.list_(pa.string()))))
+    python = pd.Series(lists, dtype=object)
+    frame = {"member_id": ["1", "2", "3"]}
+    a = schema.conform_members(pd.DataFrame({**frame, "churn_reasons": arrow}), partial=True)
+    b = schema.conform_members(pd.DataFrame({**frame, "churn_reasons": python}), partial=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert schema.members_to_arrow(a).equals(schema.members_to_arrow(b))
+    c = schema.conform_members(pd.DataFrame({**frame, "churn_reasons": with_nulls}),
+                               partial=True)
+    assert [list(v) for v in c["churn_reasons"]] == [["a"], [], []]
+
+
+def test_arrow_lists_of_numbers_are_refused_as_python_ones_are():
+    numbers = pd.Series(pd.arrays.ArrowExtensionArray(pa.array([[1], []], pa.list_(pa.int64()))))
+    with pytest.raises(ArtifactError, match="'churn_reasons' does not fit kind 'list'"):
+        schema.conform_members(pd.DataFrame({"member_id": ["1", "2"], "churn_reasons": numbers}),
+                               partial=True)
