@@ -46,6 +46,7 @@ from rss import rss_mib  # noqa: E402
 PARTS = (
     ("training.pipeline", "_member_table", "member table"),
     ("training.pipeline", "_reference_response", "reference P(redeem)"),
+    ("training.member_table", "reference_response", "reference P(redeem)"),
     ("training.pipeline", "_lifecycle_columns", "lifecycle columns"),
     ("training.member_table", "lifecycle_columns", "lifecycle columns"),
     ("models.lifecycle.churn.ChurnModel", "predict_proba", "churn predict"),
