@@ -1,7 +1,8 @@
 """Training: the pipeline behind ``offers train``, importers, synthetic data, the report.
 
 - :mod:`.pipeline` loads, builds features, fits every model with its
-  validation and writes one new version through the artifact contract;
+  validation and writes one new version through the artifact contract
+  (its member table assembled by :mod:`.member_table`);
 - :mod:`.artifacts`: the artifact contract (the version store and the
   schema of what a version holds), the one part of this layer that
   :mod:`serving` may import;

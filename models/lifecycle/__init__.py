@@ -3,7 +3,8 @@
 - :func:`make_windows` builds labelled training windows (features as of a
   cutoff, outcomes over the next ``H`` days), split by time;
   :func:`make_engine_windows` builds the same on a relational engine (DuckDB);
-- :class:`ChurnModel` (calibrated gradient boosting, with reason codes) and
+- :class:`ChurnModel` (calibrated gradient boosting, with reason codes, as a long
+  table or as flat per-member :class:`ReasonLists`) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, CLV) and
   :class:`PastSpendBaseline`, compared by :func:`evaluate_value`, and their
