@@ -115,3 +115,29 @@ def test_category_codes_of_repeated_lists_equal_those_of_distinct_ones():
     assert once[0].tolist() == [categories.tolist().index(c) for c in rows[0][:3]]
     assert once[1].tolist() == [-1, -1, -1] and once[2].tolist() == [
         categories.tolist().index("wine"), -1, -1]
+
+
+def test_long_lists_of_a_large_vocabulary_are_told_apart():
+    # Seven words of a thousand do not fit one 63-bit key: the rows are compared as bytes.
+    rng = np.random.default_rng(3)
+    words = [f"w{i}" for i in range(1000)]
+    rows = [tuple(words[i] for i in rng.choice(1000, size=7, replace=False)) for _ in range(50)]
+    rows += rows[:10] + [rows[0][:6], ()]
+    cells = tuples_from_arrow(pa.array(rows, type=pa.list_(pa.string())))
+    assert cells.tolist() == rows
+    assert cells[50] is cells[0] and cells[60] is not cells[0]
+
+
+def test_best_item_per_member_equals_the_sorted_pick():
+    from serving.engine.member_context import best_per_owner
+
+    rng = np.random.default_rng(5)
+    owner = np.sort(rng.integers(0, 300, size=5_000))
+    cols = rng.integers(0, 40, size=5_000)
+    scores = rng.integers(0, 4, size=5_000).astype(np.float32)  # many ties
+    order = np.lexsort((cols, -scores, owner))  # the rule: highest score, then smallest column
+    o, c = owner[order], cols[order]
+    first = np.r_[True, o[1:] != o[:-1]]
+    got_owner, got_col = best_per_owner(owner, cols, scores)
+    np.testing.assert_array_equal(got_owner, o[first])
+    np.testing.assert_array_equal(got_col, c[first])
