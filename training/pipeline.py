@@ -46,6 +46,7 @@ from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.member_table import member_table
 from training.progress import StepTimer
+from training.spark_tuning import tune_on_spark
 from training.uplift_step import fit_uplift_step
 
 logger = logging.getLogger(__name__)
@@ -413,7 +414,9 @@ def _recommendations(run: TrainingRun) -> None:
     # elsewhere, whatever solver the previous version's reused parameters name.
     solver = "spark" if run.engine == "spark" else "implicit"
     grid["als"] = [{**p, "solver": solver} for p in grid.get("als", DEFAULT_GRID["als"])]
-    tuning = tune_recommenders(
+    # On Spark the ALS grid is searched with implicit, the choice validated with MLlib.
+    tune = tune_recommenders if run.engine != "spark" else tune_on_spark
+    tuning = tune(
         tx, run.as_of, holdout_days=run.config["validation_days"], k=cfg["k"], grid=grid,
         max_members=cfg["validation_members"] or None, random_state=run.config["seed"],
         items=run.dataset.items,

@@ -12,7 +12,9 @@ The staging directory must be readable by Spark's executors: for a
 ``local[...]`` master a temporary directory of this machine; for a cluster a
 directory on a filesystem this machine writes and the executors mount
 (``--staging-dir``). :class:`Staging` makes a fresh subdirectory there and
-removes it when the run ends, failed or not.
+removes it when the run ends, failed or not: also when the process is sent
+SIGTERM (``kill``, a scheduler stopping the job), which while a staging is open
+raises :class:`KeyboardInterrupt` like Ctrl-C, so the same clean-up runs.
 
 >>> with Staging.open("local[2]") as staging:                       # doctest: +SKIP
 ...     files = stage_lines(data, staging.path)
@@ -24,8 +26,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import tempfile
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
@@ -50,6 +54,10 @@ class Staging:
     """A fresh staging directory of one run, removed by :meth:`remove` (or the ``with`` end)."""
 
     path: Path
+    _handler_installed: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._handler_installed = _interrupt_on_sigterm()
 
     @classmethod
     def open(cls, master: str, staging_dir: str | os.PathLike | None = None) -> Staging:
@@ -90,12 +98,35 @@ class Staging:
     def remove(self) -> None:
         """Delete the staged files (nothing happens if they are gone already)."""
         shutil.rmtree(self.path, ignore_errors=True)
+        if self._handler_installed:
+            self._handler_installed = False
+            if signal.getsignal(signal.SIGTERM) is _sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt(f"stopped by signal {signum} (SIGTERM)")
+
+
+def _interrupt_on_sigterm() -> bool:
+    """Make SIGTERM raise :class:`KeyboardInterrupt` (the ``finally`` blocks that remove the
+    staged files then run, as on Ctrl-C); ``True`` if installed here.
+
+    Only in the main thread (Python's rule) and only over the default action: a
+    program that handles SIGTERM itself (a server) or ignores it keeps its handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return False
+    signal.signal(signal.SIGTERM, _sigterm)
+    return True
 
 
 def stage_lines(data, directory: Path) -> dict[str, Path]:

@@ -12,6 +12,13 @@ is ``1 + alpha * r`` (implicit's ``alpha * r``), and MLlib multiplies
 is ``regularization`` divided by the mean entries per member. The factors are
 therefore close to, not equal to, implicit's; the validation metrics of a
 Spark-trained version measure them.
+
+The members and items are split into as many blocks as the session has
+cores (``defaultParallelism``), not MLlib's fixed 10: every block of items
+sends its factors to every block of members that bought them, so on
+``local[2]`` ten blocks were five times the copies and tasks for no more
+parallelism (Complete Journey, 5 sweeps: 62 -> 38 JVM CPU seconds). On a
+cluster the blocks follow its cores.
 """
 
 from __future__ import annotations
@@ -54,7 +61,10 @@ def spark_als_factors(
             # task overflows its stack (seen on Complete Journey at 15 iterations).
             context.setCheckpointDir(tmp)
         ratings = con._session.createDataFrame(table).cache()
+        blocks = max(1, int(context.defaultParallelism))
         als = ALS(
+            numUserBlocks=blocks,
+            numItemBlocks=blocks,
             checkpointInterval=CHECKPOINT_EVERY,
             rank=factors,
             maxIter=iterations,

@@ -36,7 +36,7 @@ from training.artifacts import (
     load_precomputed,
     load_recommender,
     open_version,
-    read_members,
+    read_members_table,
     schema,
 )
 from training.artifacts.horizons import HorizonScorer, load_horizon_scorer
@@ -360,12 +360,12 @@ def load_bundle(artifacts_dir: str | os.PathLike, version: str | None = None) ->
         When the version is missing, incomplete, altered or written by
         incompatible libraries (see :func:`training.artifacts.store.open_version`),
         or its member table lacks a column of the schema or holds a wrong type
-        (:func:`training.artifacts.read_members`).
+        (:func:`training.artifacts.read_members_table`).
     DataError
         When its member table repeats a member id.
     """
     opened = open_version(artifacts_dir, version)
-    members = MemberTable.from_frame(read_members(opened))
+    members = MemberTable.from_arrow(read_members_table(opened))
     recommender = load_recommender(opened)
     item_category = opened.load_array(schema.ITEM_CATEGORY, mmap=False)
     bundle = ModelBundle(opened.version, opened.manifest, members, recommender,
@@ -424,8 +424,16 @@ def _category_codes(lists: np.ndarray, categories: np.ndarray) -> np.ndarray:
     """
     n = len(lists)
     out = np.full((n, N_RECOMMENDED_CATEGORIES), -1, dtype=np.int32)
+    if n == 0 or len(categories) == 0:
+        return out
+    # Members share a few thousand distinct lists: code each distinct one once.
+    values = np.empty(n, dtype=object)
+    values[:] = list(lists)
+    inverse, distinct = pd.factorize(values, use_na_sentinel=False)
+    if len(distinct) < n:
+        return _category_codes(distinct, categories)[inverse]
     lengths = np.fromiter(map(len, lists), dtype=np.int64, count=n)
-    if n == 0 or len(categories) == 0 or lengths.sum() == 0:
+    if lengths.sum() == 0:
         return out
     names = np.array(list(chain.from_iterable(lists)), dtype=str)
     rows = np.repeat(np.arange(n), lengths)

@@ -95,3 +95,54 @@ def test_a_cluster_master_needs_a_staging_dir_the_executors_read(make_data_dir, 
         load_spark(data, spark_master="yarn", staging_dir="s3a://b/x")
     with pytest.raises(ConfigError, match=r"--staging-dir .*nope is not a directory; create it"):
         load_spark(data, spark_master="yarn", staging_dir=tmp_path / "nope")
+
+
+STOPPED_RUN = """
+import sys, time
+from features.relational.staging import Staging
+staging = Staging.open("local[2]", sys.argv[1])
+try:  # as load_spark and EngineTables.close: the staging goes in a finally
+    (staging.path / "transactions.parquet").write_bytes(b"lines")
+    print(staging.path, flush=True)
+    while True:
+        time.sleep(0.05)
+finally:
+    staging.remove()
+"""
+
+
+def test_sigterm_removes_the_staged_files_as_ctrl_c_does(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-c", STOPPED_RUN, str(tmp_path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    staged = run.stdout.readline().strip()
+    assert staged and (tmp_path / staged).is_dir()
+    run.send_signal(signal.SIGTERM)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode != 0 and "KeyboardInterrupt: stopped by signal 15 (SIGTERM)" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_handling_is_given_back_and_a_programs_own_is_kept(tmp_path):
+    import signal
+
+    from features.relational.staging import Staging
+
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    with Staging.open("local[2]", tmp_path):
+        assert signal.getsignal(signal.SIGTERM) is staging_module._sigterm
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    def own(signum, frame):
+        pass
+
+    signal.signal(signal.SIGTERM, own)
+    try:
+        with Staging.open("local[2]", tmp_path):
+            assert signal.getsignal(signal.SIGTERM) is own
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -21,7 +21,7 @@ from features.errors import ArtifactError
 from training.artifacts import schema
 from training.artifacts.precomputed import Precomputed, load_precomputed, save_precomputed
 from training.artifacts.recommender import load_recommender, save_recommender
-from training.artifacts.schema import read_members, write_members
+from training.artifacts.schema import read_members, read_members_table, write_members
 from training.artifacts.store import (
     CURRENT,
     FORMAT_VERSION,
@@ -43,6 +43,7 @@ __all__ = [
     "VersionWriter",
     "current_version", "library_versions", "list_versions", "load_precomputed", "load_recommender",
     "open_version",
-    "read_members", "rollback", "save_precomputed", "save_recommender", "schema", "set_current", "sha256_file",
+    "read_members", "read_members_table", "rollback", "save_precomputed", "save_recommender",
+    "schema", "set_current", "sha256_file",
     "start_version", "write_members",
 ]

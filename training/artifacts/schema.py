@@ -351,11 +351,27 @@ def read_members(version) -> pd.DataFrame:
         When the version has no member table, or it lacks a column or holds
         a wrong type (:func:`check_member_schema`).
     """
+    _check_members_file(version)
+    return version.load_frame(MEMBERS)
+
+
+def read_members_table(version) -> pa.Table:
+    """:func:`read_members` as an Arrow table (what the server builds its columns from).
+
+    Raises
+    ------
+    ArtifactError
+        As :func:`read_members`.
+    """
+    _check_members_file(version)
+    return version.load_table(MEMBERS)
+
+
+def _check_members_file(version) -> None:
     filename = f"{MEMBERS}.parquet"
     if not version.has(filename):
         raise ArtifactError(f"version {version.version} has no {filename}; retrain.")
     check_member_schema(pq.read_schema(version.path / filename), version.version)
-    return version.load_frame(MEMBERS)
 
 
 def list_column(values: Any) -> np.ndarray:

@@ -44,6 +44,8 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from features.errors import ArtifactError
 from training.artifacts import signing
@@ -283,6 +285,12 @@ class ArtifactVersion:
         path = self._checked(f"{name}.parquet")
         with self._reading(path.name):
             return pd.read_parquet(path)
+
+    def load_table(self, name: str) -> pa.Table:
+        """A Parquet file as an Arrow table: no pandas conversion (no Python object per string)."""
+        path = self._checked(f"{name}.parquet")
+        with self._reading(path.name):
+            return pq.read_table(path)
 
     def load_json(self, name: str) -> Any:
         path = self._checked(f"{name}.json")
