@@ -14,7 +14,11 @@ directory on a filesystem this machine writes and the executors mount
 (``--staging-dir``). :class:`Staging` makes a fresh subdirectory there and
 removes it when the run ends, failed or not: also when the process is sent
 SIGTERM (``kill``, a scheduler stopping the job), which while a staging is open
-raises :class:`KeyboardInterrupt` like Ctrl-C, so the same clean-up runs.
+raises :class:`KeyboardInterrupt` like Ctrl-C, so the same clean-up runs. A run
+killed outright (SIGKILL, the kernel's out-of-memory killer) cannot clean up: its
+directory is named for this host and the run's process id, and the next run
+staging in the same place removes those whose process is gone
+(:func:`remove_orphans`).
 
 >>> with Staging.open("local[2]") as staging:                       # doctest: +SKIP
 ...     files = stage_lines(data, staging.path)
@@ -27,6 +31,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -77,7 +82,7 @@ class Staging:
                     "a filesystem this machine writes and the Spark executors read (e.g. an "
                     "NFS mount); the cleaned lines are staged there as Parquet."
                 )
-            return cls(Path(tempfile.mkdtemp(prefix=PREFIX)))
+            return cls(_fresh(Path(tempfile.gettempdir())))
         text = str(staging_dir)
         if "://" in text:
             raise ConfigError(
@@ -88,7 +93,7 @@ class Staging:
         if not root.is_dir():
             raise ConfigError(f"--staging-dir {text} is not a directory; create it first.")
         try:
-            return cls(Path(tempfile.mkdtemp(prefix=PREFIX, dir=root)).absolute())
+            return cls(_fresh(root).absolute())
         except OSError as exc:
             raise ConfigError(
                 f"--staging-dir {text} is not writable ({exc.strerror or exc}); pass a "
@@ -108,6 +113,52 @@ class Staging:
 
     def __exit__(self, *exc) -> None:
         self.remove()
+
+
+def _owner_prefix(pid: int | None = None) -> str:
+    """``offers-staging-HOST-PID-``: whose run a staging directory is."""
+    host = socket.gethostname().replace("-", "_") or "host"
+    return f"{PREFIX}{host}-{os.getpid() if pid is None else pid}-"
+
+
+def _fresh(root: Path) -> Path:
+    """A new staging directory under ``root``, after removing the orphans there."""
+    remove_orphans(root)
+    return Path(tempfile.mkdtemp(prefix=_owner_prefix(), dir=root))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_orphans(root: Path) -> list[Path]:
+    """Remove the staging directories under ``root`` of runs of this host whose process is
+    gone (killed before they could clean up); returns them.
+
+    Directories of other hosts (a shared staging directory) and of live processes
+    are left alone, and so are names in another form.
+    """
+    mine = _owner_prefix(0)[: -len("0-")]  # offers-staging-HOST-
+    removed = []
+    try:
+        entries = list(Path(root).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        pid_text = entry.name[len(mine):].split("-", 1)[0]
+        if not (entry.name.startswith(mine) and pid_text.isdigit() and entry.is_dir()):
+            continue
+        if int(pid_text) != os.getpid() and not _alive(int(pid_text)):
+            shutil.rmtree(entry, ignore_errors=True)
+            logger.info("removed %s, left by a run that was killed", entry)
+            removed.append(entry)
+    return removed
 
 
 def _sigterm(signum, frame) -> None:

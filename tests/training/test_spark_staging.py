@@ -8,6 +8,7 @@ data, and leave no staged file behind, failed or not.
 from __future__ import annotations
 
 import tempfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ import features.relational.staging as staging_module
 from features.errors import ConfigError, DataValidationError
 from features.loading import load_dataset
 from features.relational.portable import to_frame
+from features.relational.staging import Staging
 from tests.features.test_parquet_parts import parts_data  # noqa: F401 (a fixture)
 from training.engines import load_spark
 
@@ -129,8 +131,6 @@ def test_sigterm_removes_the_staged_files_as_ctrl_c_does(tmp_path):
 def test_sigterm_handling_is_given_back_and_a_programs_own_is_kept(tmp_path):
     import signal
 
-    from features.relational.staging import Staging
-
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     with Staging.open("local[2]", tmp_path):
         assert signal.getsignal(signal.SIGTERM) is staging_module._sigterm
@@ -146,3 +146,30 @@ def test_sigterm_handling_is_given_back_and_a_programs_own_is_kept(tmp_path):
         assert signal.getsignal(signal.SIGTERM) is own
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_the_next_run_removes_what_a_killed_run_staged_and_nothing_else(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-c", STOPPED_RUN, str(tmp_path)],
+                           stdout=subprocess.PIPE, text=True)
+    killed = Path(run.stdout.readline().strip())
+    run.send_signal(signal.SIGKILL)  # no clean-up can run
+    run.wait(timeout=30)
+    run.stdout.close()
+    assert killed.is_dir()
+    mine = staging_module._owner_prefix()
+    others = [tmp_path / (mine + "live"),  # this process's: alive
+              tmp_path / f"{staging_module.PREFIX}otherhost-{run.pid}-x",  # another host's
+              tmp_path / f"{staging_module.PREFIX}oldform"]
+    for other in others:
+        other.mkdir()
+    with Staging.open("local[2]", tmp_path) as staging:
+        assert not killed.exists()
+        assert sorted(tmp_path.iterdir()) == sorted([*others, staging.path])
+        assert staging.path.name.startswith(mine)
+    assert sorted(tmp_path.iterdir()) == sorted(others)
+    assert os.getpid() != run.pid
