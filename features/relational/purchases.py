@@ -226,10 +226,52 @@ def category_shares(lines, items: pd.DataFrame, as_of, index: pd.Index,
     top categories and ``cat_share__other``), rows in ``index`` order (NaN without spend).
 
     One pass over the lines before ``as_of``: for a caller that has the other member
-    features already and wants a different number of category columns.
+    features already and wants a different number of category columns. The spend per
+    member in each department and top category is summed wide on the engine (one
+    row per member comes back; the total is the departments' sum, as in
+    :func:`_spend_mix`, so the shares are the same floats): at 200k members
+    :func:`_spend_mix`'s long-to-wide pivots in pandas and its top-label queries,
+    which these columns do not need, took two thirds of the time.
     """
     if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
         raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
     before = lines_before(lines, to_cutoff(as_of))
-    shares, _, _ = _spend_mix(before, items, pd.Index(index), n_categories)
-    return shares[[c for c in shares.columns if c.startswith("cat_share__")]]
+    category = items["category"].astype("str")
+    department = (
+        items["department"].astype("str").fillna(category) if "department" in items else category
+    )
+    catalog = pd.DataFrame(
+        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
+    ).drop_duplicates("item_id")
+    con = ibis.get_backend(before)
+    known = before.inner_join(register_frame(con, "catalog_items", catalog), "item_id")
+    pair = materialize(
+        known.group_by(["member_id", "department", "category"]).aggregate(
+            spend=known.amount.sum()),
+        "member_spend_pairs",
+    )
+    cat_spend = to_frame(pair.group_by("category").aggregate(spend=pair.spend.sum()))
+    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
+        ["spend", "category"], ascending=[False, True]
+    )
+    top = list(cat_spend["category"][:n_categories])
+    depts = sorted(set(department.dropna()))
+    spend = pair.spend
+
+    def where(condition):
+        return ibis.ifelse(condition, spend, 0.0).sum()
+
+    sums = {f"d{k}": where(pair.department == d) for k, d in enumerate(depts)}
+    sums.update({f"c{j}": where(pair.category == c) for j, c in enumerate(top)})
+    sums["other"] = where(~pair.category.isin(top)) if top else spend.sum()
+    wide = to_frame(pair.group_by("member_id").aggregate(**sums))
+    release(con, "member_spend_pairs")
+    wide.index = pd.Index(wide.pop("member_id").astype(str))
+    wide = wide.reindex(pd.Index(index).astype(str)).fillna(0.0)
+    total = wide[list(sums)[:len(depts)]].sum(axis=1).to_numpy()
+    block = wide[list(sums)[len(depts):]].to_numpy(dtype="float64")
+    has = total > 0
+    shares = np.full(block.shape, np.nan)
+    shares[has] = block[has] / total[has, None]
+    columns = column_names("cat_share__", top, reserved=("other",)) + ["cat_share__other"]
+    return pd.DataFrame(shares, index=index, columns=columns)

@@ -66,6 +66,8 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
     if cutoff != as_of or base_trend_days is None or float(base_trend_days) != TREND_DAYS:
         base = None
     features = _features(lines, small, cutoff, ids, base).add_prefix("m__")
+    used = set(fit.feature_names)  # the models read no other column: no copies of them per chunk
+    features = features[[c for c in features.columns if c in used]]
     chosen = offers[offers["offer_id"].astype(str).isin(list(by_type.values()))]
     affinity = engine_affinity(lines, small["items"], chosen, cutoff, ids)
     column = {offer_id: j for j, offer_id in enumerate(affinity.offer_ids)}

@@ -28,7 +28,7 @@ from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
 from models.member_sample import sample_ids
 from models.member_source import MemberSource, member_source, members_with_events
-from models.uplift.learners import MIN_GROUP_ROWS, make_learner
+from models.uplift.learners import MIN_GROUP_ROWS, by_columns, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
 from models.uplift.rows import (
     OUTCOMES,
@@ -98,7 +98,7 @@ class UpliftFit:
         for offer_type, model in self.response_models.items():
             mask = types == offer_type
             if mask.any() and model is not None:
-                out.loc[mask, "p_redeem"] = model.predict_proba(X[mask])[:, 1]
+                out.loc[mask, "p_redeem"] = model.predict_proba(by_columns(X[mask]))[:, 1]
         return out
 
 
@@ -197,7 +197,7 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
         response = _response_model(X[sent_train], rows["redeemed"].to_numpy()[sent_train],
                                    random_state, max_iter)
         fitted.response_models[offer_type] = response
-        p_redeem = (response.predict_proba(X[val])[:, 1] if response is not None
+        p_redeem = (response.predict_proba(by_columns(X[val]))[:, 1] if response is not None
                     else np.zeros(int(val.sum())))
         for outcome in OUTCOMES:
             y = rows[outcome].to_numpy(dtype=float)

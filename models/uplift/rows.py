@@ -171,7 +171,8 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
 
 def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None
                    ) -> tuple[np.ndarray, list[str]]:
-    """The numeric feature columns of ``rows`` as a float matrix (NaN kept), and their names.
+    """The numeric feature columns of ``rows`` as a float matrix (NaN kept, Fortran order),
+    and their names.
 
     Without ``columns``: every numeric or boolean column that is not a key or
     outcome and takes at least two values.
@@ -181,6 +182,9 @@ def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None
                    and (pd.api.types.is_numeric_dtype(rows[c])
                         or pd.api.types.is_bool_dtype(rows[c]))
                    and rows[c].nunique(dropna=True) > 1]
-    X = np.column_stack([pd.to_numeric(rows[c], errors="coerce").astype(float).to_numpy()
-                         for c in columns]) if columns else np.empty((len(rows), 0))
+    # By columns (Fortran order): filled a column at a time, and what the trees read
+    # fastest (:func:`models.uplift.learners.by_columns`).
+    X = np.empty((len(rows), len(columns)), order="F")
+    for j, c in enumerate(columns):
+        X[:, j] = pd.to_numeric(rows[c], errors="coerce").astype(float).to_numpy()
     return X, list(columns)

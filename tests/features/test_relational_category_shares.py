@@ -1,0 +1,43 @@
+"""``category_shares`` on DuckDB: the member features' ``cat_share__*`` columns alone (the
+uplift scoring's full category mix), summed wide on the engine; pandas is the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import ConfigError
+from features.loading import load_dataset
+from features.member_features import build_member_features
+from features.relational import connect, tables_from_dataset
+from features.relational.purchases import category_shares
+
+
+@pytest.fixture(scope="module")
+def synth(synth_data):
+    ds = load_dataset(synth_data, now="2100-01-01")
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    return ds, lines, ds.last_timestamp - pd.Timedelta(days=30)
+
+
+@pytest.mark.parametrize("n_categories", [0, 5, 1000])
+def test_category_shares_equal_the_pandas_member_features(synth, n_categories):
+    ds, lines, as_of = synth
+    want = build_member_features(ds, as_of, n_categories=n_categories).filter(like="cat_share__")
+    ids = pd.Index([*want.index.astype(str)[::-1], "never-bought"])
+    got = category_shares(lines, ds.items, as_of, ids, n_categories)
+    want = want.set_axis(want.index.astype(str)).reindex(ids)
+    assert list(got.columns) == list(want.columns) and list(got.index) == list(ids)
+    assert got.shape[1] == min(n_categories, ds.items["category"].nunique()) + 1
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-9, atol=1e-12,
+                               equal_nan=True)
+    assert got.iloc[-1].isna().all() and got.notna().all(axis=1).sum() > 100
+    bought = got.notna().all(axis=1)
+    np.testing.assert_allclose(got[bought].sum(axis=1), 1.0)
+
+
+def test_category_shares_refuse_a_bad_number_of_categories(synth):
+    ds, lines, as_of = synth
+    with pytest.raises(ConfigError, match="n_categories=-1 should be an integer >= 0"):
+        category_shares(lines, ds.items, as_of, pd.Index(["1"]), -1)
