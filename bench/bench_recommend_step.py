@@ -3,12 +3,13 @@
 Usage::
 
     python bench/bench_recommend_step.py DATA_DIR [--memory-limit 1GB] [--tuned]
-        [--repeat 1] [--json OUT.json]
+        [--als-members N] [--repeat 1] [--json OUT.json]
 
 Each run is a fresh process that opens the data on DuckDB as ``offers train
 --engine duckdb`` does (:func:`training.engines.load_for_engine`), then runs
 only the pipeline's ``_recommendations`` (``recommend.tune = false`` unless
-``--tuned``; the default configuration otherwise). The member and item feature
+``--tuned``; ``recommend.als_members`` from ``--als-members``, 0 for every
+member; the default configuration otherwise). The member and item feature
 steps are not run: the RSS before the step is the loaded data's.
 
 Printed per sub-part (nested parts indented; a part called several times is
@@ -149,6 +150,7 @@ def instrument(tracer: Tracer) -> None:
     tracer.wrap(engine_interactions, "to_arrow", "engine query to Arrow")
     tracer.wrap(interactions.Interactions, "purchased", "purchased matrix")
     tracer.wrap(als.ALSRecommender, "fit", "ALS fit")
+    tracer.wrap(als, "fold_in_users", "ALS fold-in (every member)")
     tracer.wrap(buy_again.BuyAgainRecommender, "fit", "buy again fit")
     tracer.wrap(popularity.PopularityRecommender, "fit", "popularity fit")
     tracer.wrap(first_purchase.FirstPurchasePopularityRecommender, "fit",
@@ -163,14 +165,18 @@ def instrument(tracer: Tracer) -> None:
     tracer.wrap(pipeline, "recommend_categories", "top categories (every member)")
 
 
-def worker(data: str, memory_limit: str | None, tuned: bool, traced: bool) -> dict:
+def worker(data: str, memory_limit: str | None, tuned: bool, traced: bool,
+           als_members: int | None = None) -> dict:
     from threadpoolctl import threadpool_limits
 
     from training.config import load_config
     from training.engines import line_span, load_for_engine
     from training.pipeline import TrainingRun, _recommendations, resolve_as_of
 
-    config = load_config() if tuned else load_config(recommend={"tune": False})
+    recommend = {} if tuned else {"tune": False}
+    if als_members is not None:
+        recommend["als_members"] = als_members
+    config = load_config(recommend=recommend)
     if traced:
         tracemalloc.start()
     tracer = Tracer(traced)
@@ -194,6 +200,7 @@ def worker(data: str, memory_limit: str | None, tuned: bool, traced: bool) -> di
         "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "members": int(run.recommender.n_members), "items": int(run.recommender.n_items),
         "validation_members": int(rec["validation_members"]),
+        "final_als_members": int(rec["final_als_members"]),
         "blend_ndcg": rec["blend_ndcg@10"], "blend_ndcg_new": rec["blend_ndcg@10_new"],
         "blend_precision_new": rec["blend_precision@10_new"],
     }
@@ -205,6 +212,8 @@ def run_once(args) -> dict:
         cmd += ["--memory-limit", args.memory_limit]
     if args.tuned:
         cmd.append("--tuned")
+    if args.als_members is not None:
+        cmd += ["--als-members", str(args.als_members)]
     if args.tracemalloc:
         cmd.append("--tracemalloc")
     done = subprocess.run(cmd, capture_output=True, text=True)
@@ -218,6 +227,9 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="a data directory (offers import / synth)")
     parser.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit (1GB)")
     parser.add_argument("--tuned", action="store_true", help="the default, tuned, grid")
+    parser.add_argument("--als-members", type=int, default=None,
+                        help="recommend.als_members: final ALS sweeps on a sample of this many "
+                             "members, the rest folded in (0: all; default: the config's)")
     parser.add_argument("--repeat", type=int, default=1, help="processes to run (medians)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also the peak Python-allocated MiB per part (slower)")
@@ -226,14 +238,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(str(args.data), args.memory_limit, args.tuned,
-                                args.tracemalloc)))
+                                args.tracemalloc, args.als_members)))
         return
     runs = [run_once(args) for _ in range(args.repeat)]
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))
     first = runs[0]
     print(f"{args.data} ({first['members']:,} members x {first['items']:,} items; "
-          f"validation on {first['validation_members']:,}); {len(runs)} run(s), medians")
+          f"validation on {first['validation_members']:,}; final ALS sweeps on "
+          f"{first['final_als_members']:,}); {len(runs)} run(s), medians")
     print(f"{'part':<46} {'calls':>5} {'seconds':>8} {'CPU s':>7} {'RSS start':>9} "
           f"{'peak MiB':>9}"
           + (f" {'py peak':>8}" if args.tracemalloc else ""))

@@ -21,6 +21,8 @@ Example ``train.toml``::
     iterations = 15
     validation_members = 100000  # validate on a seeded sample of this many members (0: all)
     warm_iterations = 5       # final ALS sweeps, warm-started from the validation fit (0: cold)
+    als_members = 200000      # final ALS sweeps on a seeded sample of this many members, then
+                              # every member solved against its item factors (0: all members)
     # never recommended, nor learned from: items whose category or department is one of these
     exclude_categories = ["FUEL", "KIOSK-GAS", "GASOLINE-REG UNLEADED", "COUPON", ...]
 
@@ -54,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
     "churn": {"horizon_days": 0, "validate_horizons": [30, 60, 90]},
     "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15,
                   "validation_members": 100_000, "warm_iterations": 5,
+                  "als_members": 200_000,
                   "exclude_categories": list(EXCLUDED_CATEGORIES)},
     "clusters": {"k_min": 3, "k_max": 8},
 }
@@ -70,7 +73,7 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> dict[str, A
     for key, value in overrides.items():
         if value is not None:
             _merge(config, {key: value}, "command line", "")
-    for key in ("validation_members", "warm_iterations"):
+    for key in ("validation_members", "warm_iterations", "als_members"):
         if config["recommend"][key] < 0:
             raise ConfigError(f"recommend.{key}={config['recommend'][key]} should be >= 0.")
     horizons = config["churn"]["validate_horizons"]

@@ -426,7 +426,7 @@ def _recommendations(run: TrainingRun) -> None:
     tuning.models.clear()  # the validation models but the warm start go before the final fit
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
-        items=run.dataset.items,
+        items=run.dataset.items, als_members=cfg["als_members"] or None,
     )
     blend = fitted["blend"]
     categories = item_categories(fitted.pop("interactions"), run.dataset.items)
@@ -453,7 +453,8 @@ def _recommendations(run: TrainingRun) -> None:
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
          "final_als_iterations": int(fitted["als"].iterations),
-         "final_als_warm_start": warm_started, "excluded_items": n_excluded}
+         "final_als_warm_start": warm_started, "excluded_items": n_excluded,
+         "final_als_members": int(getattr(fitted["als"], "fit_members_", blend.n_members))}
 
 
 def _previous_params(run: TrainingRun) -> dict | None:

@@ -23,12 +23,15 @@ Category-level recommendations fit the same models on
 
 :mod:`.metrics` holds the ranking metrics (precision, recall, NDCG, coverage at k) and
 :mod:`.tuning` the validation split and the grid search of the blend;
-:mod:`.spark_als` fits the ALS factors with Spark MLlib (``ALSRecommender(solver="spark")``).
+:mod:`.spark_als` fits the ALS factors with Spark MLlib (``ALSRecommender(solver="spark")``);
+:mod:`.als_fold_in` sweeps ALS over a seeded member sample (:func:`sample_rows`) and
+solves every member against its item factors (:func:`fold_in_users`).
 
 Imports: :mod:`features` and :mod:`models` only.
 """
 
 from .als import ALSRecommender
+from .als_fold_in import fold_in_users, sample_rows
 from .base import Recommender
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
@@ -60,9 +63,11 @@ __all__ = [
     "as_lines",
     "build_engine_interactions",
     "build_interactions",
+    "fold_in_users",
     "category_interactions",
     "item_categories",
     "make_recommender",
     "recommend_categories",
     "recommender_from_arrays",
+    "sample_rows",
 ]

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from features.errors import ConfigError, DataError
 
+from .als_fold_in import fold_in_users, sample_rows
 from .base import _CHUNK_CELLS, Recommender, csr_row_entries, top_k
 from .interactions import WEIGHTINGS, lookup
 
@@ -114,7 +115,8 @@ class ALSRecommender(Recommender):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} should be > 0.")
 
-    def fit(self, interactions, init: ALSRecommender | None = None) -> ALSRecommender:
+    def fit(self, interactions, init: ALSRecommender | None = None,
+            fit_members: int | None = None) -> ALSRecommender:
         """Factorise the weighted interactions; returns ``self``.
 
         Parameters
@@ -126,6 +128,14 @@ class ALSRecommender(Recommender):
             the others start as in a cold fit (small random values). A warm
             start from a model fitted on a little less data needs far fewer
             ``iterations`` than a cold one.
+        fit_members : int, optional
+            With more members than this, the sweeps factorise a seeded sample
+            of about this many members (:func:`.als_fold_in.sample_rows`,
+            seeded by ``random_state``), then every member's factors are solved
+            against the item factors in one exact half-sweep
+            (:func:`.als_fold_in.fold_in_users`). ``None``: every member. Not a
+            constructor parameter: how the factors were computed, not what the
+            model is (its saved parameters do not change).
         """
         from implicit.cpu.als import AlternatingLeastSquares
 
@@ -176,20 +186,31 @@ class ALSRecommender(Recommender):
                 num_threads=self.num_threads,
                 random_state=self.random_state,
             )
+            sample = None if fit_members is None else sample_rows(
+                interactions.member_ids, fit_members, self.random_state)
+            fit_conf = conf if sample is None else conf[sample]
             if init is not None:
+                fit_ids = interactions.member_ids if sample is None else (
+                    interactions.member_ids[sample])
                 als.user_factors, als.item_factors = _initial_factors(
-                    init, interactions.member_ids, interactions.item_ids[kept], self.factors,
+                    init, fit_ids, interactions.item_ids[kept], self.factors,
                     np.random.default_rng(self.random_state),
                 )
-            als.fit(conf, show_progress=False)
+            als.fit(fit_conf, show_progress=False)
+            del fit_conf
+            if sample is not None:  # every member against the sample's item factors
+                als.user_factors = fold_in_users(conf, als.item_factors, self.regularization,
+                                                 alpha, self.num_threads)
+        self.fit_members_ = conf.shape[0] if sample is None else len(sample)
         self.user_factors_ = np.ascontiguousarray(als.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(als.item_factors, dtype=np.float32)
         self.item_columns_ = kept
         self._padded_item_factors = None
         logger.info(
-            "ALS fitted%s: %d members x %d items (of %d), %d factors, %d iterations in %.1fs",
-            " (warm start)" if init is not None else "", conf.shape[0], kept.size,
-            interactions.n_items, self.factors, self.iterations,
+            "ALS fitted%s: %d members (sweeps on %d) x %d items (of %d), %d factors, "
+            "%d iterations in %.1fs",
+            " (warm start)" if init is not None else "", conf.shape[0], self.fit_members_,
+            kept.size, interactions.n_items, self.factors, self.iterations,
             time.perf_counter() - start,
         )
         return self

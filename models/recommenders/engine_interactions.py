@@ -39,6 +39,9 @@ logger = logging.getLogger(__name__)
 
 #: Rows per Arrow batch streamed from the engine.
 _BATCH_ROWS = 1 << 20
+#: Coded lines per pairs query: above it, one query per range of member rows, so
+#: that the engine's hash aggregate holds a range's pairs, not every pair at once.
+LINES_PER_PAIRS_QUERY = 8_000_000
 
 
 class EngineLines(Lines):
@@ -123,24 +126,32 @@ def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteracti
     con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
     coded, inputs = _coded(past, member_ids, item_ids, name)
     # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
-    # order every decayed-count query returns its values (no sort nor copy here).
+    # order every decayed-count query returns its values (no sort nor copy here). Above
+    # LINES_PER_PAIRS_QUERY lines, one query per range of rows, ranges in order.
+    ranges = row_ranges(len(member_ids), _count(coded), LINES_PER_PAIRS_QUERY)
+
     def weight(half_life_days: float):
         return ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
 
     # The half-lives the caller will ask for are summed in the same scan of the lines.
     known = sorted({float(h) for h in half_lives if h is not None and h > 0})
-    pairs = coded.group_by(["row", "col"]).aggregate(
-        n=coded.count(), first_us=coded.ts_us.min(),
-        **{f"w{i}": weight(h).sum() for i, h in enumerate(known)}).order_by(["row", "col"])
-    rows, cols, counts, oldest, *sums = _pair_columns(pairs, as_of_us, len(known))
+    def pairs(part):
+        return part.group_by(["row", "col"]).aggregate(
+            n=part.count(), first_us=part.ts_us.min(),
+            **{f"w{i}": weight(h).sum() for i, h in enumerate(known)}).order_by(["row", "col"])
+
+    rows, cols, counts, oldest, *sums = _pair_columns(_ranged_batches(coded, ranges, pairs),
+                                                      as_of_us, len(known))
 
     def decayed(half_life_days: float) -> np.ndarray:
         """The decayed counts of every pair, in pair order (one aggregate query)."""
-        sums = coded.group_by(["row", "col"]).aggregate(
-            w=weight(half_life_days).sum()).order_by(["row", "col"])
+        def sums(part):
+            return part.group_by(["row", "col"]).aggregate(
+                w=weight(half_life_days).sum()).order_by(["row", "col"])
+
         out = np.empty(len(rows), dtype=np.float32)
         start = 0
-        for batch in _batches(sums):  # float64 sums to float32, batch by batch
+        for batch in _ranged_batches(coded, ranges, sums):  # float64 sums to float32
             end = start + batch.num_rows
             _check_pair_order(batch, rows[start:end], cols[start:end])
             out[start:end] = batch.column(2).to_numpy()
@@ -168,6 +179,32 @@ def _release(con, names: list[str]) -> None:
         logger.debug("temporary tables %s not dropped: %s", names, exc)
 
 
+def row_ranges(n_rows: int, n_lines: int, lines_per_query: int) -> list[tuple[int, int]]:
+    """``[start, end)`` ranges of member rows, one per pairs query, in order: one range
+    (every row) when ``n_lines`` fit in ``lines_per_query``, else about ``n_lines /
+    lines_per_query`` ranges of equal numbers of rows.
+
+    >>> row_ranges(10, 5, 8), row_ranges(10, 20, 8)
+    ([(0, 10)], [(0, 3), (3, 7), (7, 10)])
+    """
+    parts = min(max(1, -(-int(n_lines) // int(lines_per_query))), max(int(n_rows), 1))
+    edges = np.linspace(0, n_rows, parts + 1).round().astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _ranged_batches(coded, ranges, query):
+    """The Arrow batches of ``query(coded's rows in range)``, range after range."""
+    if len(ranges) == 1:
+        yield from _batches(query(coded))
+        return
+    for start, end in ranges:
+        yield from _batches(query(coded.filter((coded.row >= start) & (coded.row < end))))
+
+
+def _count(table) -> int:
+    return int(to_arrow(table.aggregate(n=table.count()))["n"][0].as_py())
+
+
 def _batches(expr):
     """The result of ``expr`` as Arrow record batches, streamed from DuckDB (the whole
     result never sits in memory as Arrow); on another engine, the batches of its table."""
@@ -181,13 +218,13 @@ def _batches(expr):
     return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _pair_columns(pairs, as_of_us: int, n_sums: int = 0):
+def _pair_columns(batches, as_of_us: int, n_sums: int = 0):
     """``rows``, ``cols``, ``counts`` (int32), ``oldest`` ages (float32) and the
-    ``n_sums`` decayed sums (float32) of the pairs query, streamed: per column, its
-    batches, then one array."""
+    ``n_sums`` decayed sums (float32) of the pairs query's Arrow ``batches``, streamed:
+    per column, its batches, then one array."""
     names = ["row", "col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
     parts: dict[str, list] = {name: [] for name in names}
-    for batch in _batches(pairs):
+    for batch in batches:
         parts["row"].append(batch.column(0).to_numpy().astype(np.int32, copy=False))
         parts["col"].append(batch.column(1).to_numpy().astype(np.int32, copy=False))
         parts["n"].append(batch.column(2).to_numpy().astype(np.int32))

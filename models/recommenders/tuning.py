@@ -428,7 +428,7 @@ def tune_recommenders(
 
 def fit_tuned(
     transactions, as_of, params: dict, *, warm_start=None, warm_iterations: int = 5,
-    items: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None, als_members: int | None = None,
 ) -> dict:
     """Fit every tuned model on the lines before ``as_of``.
 
@@ -448,6 +448,11 @@ def fit_tuned(
     items : DataFrame, optional
         The canonical items table; needed when ``new_weights`` weigh
         category-aware popularity.
+    als_members : int, optional
+        With more members than this, ALS's sweeps run on a seeded sample of
+        about this many and every member's factors are then solved against the
+        sample's item factors (``fit_members`` of :meth:`ALSRecommender.fit`);
+        ``None``: the sweeps run on every member.
 
     Returns
     -------
@@ -467,9 +472,11 @@ def fit_tuned(
         raise DataError(f"no member bought before as_of={as_of}.")
     fitted = {}
     for c in COMPONENTS:
-        if c == "als" and warm_start is not None:
-            warm = {**params[c], "iterations": warm_iterations}
-            fitted[c] = make_recommender(c, **warm).fit(interactions, init=warm_start)
+        if c == "als":
+            als = {**params[c], "iterations": warm_iterations} if warm_start is not None else (
+                params[c])
+            fitted[c] = make_recommender(c, **als).fit(interactions, init=warm_start,
+                                                       fit_members=als_members)
         else:
             fitted[c] = make_recommender(c, **params[c]).fit(interactions)
     components = {c: fitted[c] for c in COMPONENTS}

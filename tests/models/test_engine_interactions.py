@@ -93,6 +93,29 @@ def test_pairs_have_the_ids_counts_and_first_purchases_of_the_lines(both):
     assert_same_csr(got.weighted("bm25", 30.0), want.weighted("bm25", 30.0), rtol=1e-5)
 
 
+def test_pairs_queried_per_range_of_members_equal_one_query(synth, both, monkeypatch):
+    """Above LINES_PER_PAIRS_QUERY lines the pairs come in member-row ranges: same arrays."""
+    from models.recommenders import engine_interactions
+
+    _, lines, as_of = synth
+    _, whole = both
+    queries = []
+    batches = engine_interactions._batches
+    monkeypatch.setattr(engine_interactions, "_batches",
+                        lambda expr: queries.append(expr) or batches(expr))
+    monkeypatch.setattr(engine_interactions, "LINES_PER_PAIRS_QUERY", whole.n_lines // 4)
+    ranged = lines.interactions(as_of, half_lives=(30.0,))
+    assert len(queries) in (4, 5)  # ~n_lines / (n_lines // 4) ranges, one query each
+    assert ranged.n_pairs == whole.n_pairs and ranged.n_lines == whole.n_lines
+    assert_same_csr(ranged.matrix, whole.matrix)
+    for g, w in zip(ranged.first_purchase_ages(), whole.first_purchase_ages()):
+        np.testing.assert_array_equal(g, w)
+    for h in (30.0, 90.5):  # prefetched with the pairs, and asked for afterwards
+        assert_same_csr(ranged.decayed_counts(h), whole.decayed_counts(h))
+    assert len(queries) in (8, 10)
+    assert engine_interactions.row_ranges(7, 100, 10) == [(i, i + 1) for i in range(7)]
+
+
 def test_roll_up_to_categories_equals_the_lines_rolled_up(synth, both):
     ds, _, _ = synth
     want, got = (category_interactions(im, ds.items) for im in both)

@@ -107,16 +107,20 @@ def test_models_recover_planted_structure(trained, synth_dir):
 
 def test_recommendations_validate_on_a_member_sample_when_told(synth_dir, tmp_path):
     config = load_config(recommend={**FAST["recommend"], "validation_members": 200,
-                                    "warm_iterations": 0})
+                                    "warm_iterations": 0, "als_members": 300})
     version, run = train(synth_dir, tmp_path, config=config)
     rec = run.metrics["recommend"]
     assert "random sample of members" in (tmp_path / version / "report.html").read_text()
     # members of the sample with lines before the split (some only buy in the window)
     assert 150 < rec["validation_members"] <= 200 and rec["validation_sampled"]
     assert not rec["final_als_warm_start"] and rec["final_als_iterations"] == 5
+    # the final ALS swept over a seeded sample of about 300 members, then folded in everyone
+    assert 240 < rec["final_als_members"] < 360 and run.recommender.n_members > 500
     assert len(run.members) == 600 and (run.members["top_categories"].map(len) > 0).mean() > 0.9
     with pytest.raises(ConfigError, match="validation_members"):
         load_config(recommend={"validation_members": -1})
+    with pytest.raises(ConfigError, match="als_members"):
+        load_config(recommend={"als_members": -1})
 
 
 def test_report_has_every_section(trained):
