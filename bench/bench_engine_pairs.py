@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rss import PeakRSS, rss_mib  # noqa: E402  (bench/, this script's folder)
+from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 
 def worker(data: str, memory_limit: str, lines_per_query: int) -> dict:
@@ -82,10 +82,7 @@ def main() -> None:
     for setting in args.lines_per_query:
         cmd = [sys.executable, __file__, str(args.data), "--memory-limit", args.memory_limit,
                "--worker", str(setting)]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-        r = json.loads(done.stdout.strip().splitlines()[-1])
+        r = run_json(cmd)
         first = first or r
         added = (r["peak_mib"] - r["rss_before_mib"]) * 2**20 / r["pairs"]
         print(f"{setting or 'one':>12} {r['ranges']:>6} {r['pairs']:>11,} {r['wall_s']:>7.1f} "

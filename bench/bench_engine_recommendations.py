@@ -34,6 +34,7 @@ ENGINES = ("pandas", "duckdb")
 
 
 from rss import PeakRSS, rss_mib  # noqa: E402  (bench/, this script's folder)
+from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 
 def worker(data: str, engine: str, untuned: bool) -> dict:
@@ -70,10 +71,7 @@ def measure(data: Path, engine: str, untuned: bool) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, str(data)]
     if untuned:
         cmd.append("--untuned")
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(cmd)
 
 
 def main() -> None:

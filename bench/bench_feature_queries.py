@@ -22,7 +22,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -34,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from rss import PeakRSS  # noqa: E402  (bench/, this script's folder)
+from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 PARTS: dict[str, list] = defaultdict(list)  # label -> [(seconds, peak MiB, CPU s)] per call
 SAMPLER: PeakRSS | None = None
@@ -131,10 +131,7 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--worker", args.data]
         if args.memory_limit:
             cmd += ["--memory-limit", args.memory_limit]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs.append(run_json(cmd))
     print(f"{args.data}  memory limit {args.memory_limit or 'DuckDB default'}  "
           f"{len(runs)} run(s): median wall and CPU seconds, largest peak RSS")
     for label in runs[0]["parts"]:

@@ -19,9 +19,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
+
+from worker import run_json  # bench/, this script's folder
 
 CHILD = r"""
 import json, resource, sys, time
@@ -42,9 +43,8 @@ print(json.dumps(parts))
 
 def one_run(tree: str, artifacts_dir: str, engine: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=tree, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", CHILD, artifacts_dir, "1" if engine else "0"],
-                          env=env, cwd=tree, capture_output=True, text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json([sys.executable, "-c", CHILD, artifacts_dir, "1" if engine else "0"],
+                    env=env, cwd=tree)
 
 
 def main() -> None:

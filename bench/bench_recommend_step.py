@@ -33,7 +33,6 @@ import functools
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -45,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 
 from rss import rss_mib  # noqa: E402  (bench/, this script's folder)
+from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 
 def traced_mib() -> float:
@@ -216,10 +216,7 @@ def run_once(args) -> dict:
         cmd += ["--als-members", str(args.als_members)]
     if args.tracemalloc:
         cmd.append("--tracemalloc")
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(cmd)
 
 
 def main() -> None:

@@ -30,7 +30,6 @@ import argparse
 import json
 import resource
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_recommend_step import Tracer  # noqa: E402  (bench/, this script's folder)
+from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 #: Validation columns printed to compare quality between runs.
 QUALITY = ("offer_type", "outcome", "n_train", "n_validation", "normalized_auuc_uplift",
@@ -139,10 +139,7 @@ def run_once(args) -> dict:
         cmd += ["--memory-limit", args.memory_limit]
     if args.config:
         cmd += ["--config", str(args.config)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(cmd)}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json(cmd)
 
 
 def main() -> None:
