@@ -99,8 +99,8 @@ def open_relational(con, data) -> EngineTables:
 
 
 def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
-                    spark_master: str | None = None,
-                    staging_dir=None) -> tuple[Any, EngineTables | None]:
+                    spark_master: str | None = None, staging_dir=None,
+                    spark_conf: dict | None = None) -> tuple[Any, EngineTables | None]:
     """``(dataset, tables)`` of ``data_dir`` for a training run on ``engine``.
 
     ``pandas``: the pandas loader's :class:`~features.dataset.Dataset`, no
@@ -109,7 +109,7 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
     tables on that connection. ``spark``: the same load on DuckDB, its cleaned
     lines and events staged as Parquet under ``staging_dir`` (default: a
     temporary directory; required for a cluster master) and read by a Spark
-    session on ``spark_master`` (:func:`load_spark`).
+    session on ``spark_master`` with the settings ``spark_conf`` (:func:`load_spark`).
 
     Raises
     ------
@@ -128,7 +128,7 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
         return load_dataset(data_dir), None
     if engine == "spark":
         return load_spark(data_dir, memory_limit=memory_limit, spark_master=spark_master,
-                          staging_dir=staging_dir)
+                          staging_dir=staging_dir, spark_conf=spark_conf)
     from features.relational import connect, load_relational
 
     con = connect(memory_limit=memory_limit)
@@ -141,7 +141,7 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
 
 
 def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str | None = None,
-               staging_dir=None) -> tuple[Any, EngineTables]:
+               staging_dir=None, spark_conf: dict | None = None) -> tuple[Any, EngineTables]:
     """``data_dir`` read, checked and cleaned by DuckDB, its lines staged as Parquet and read
     by Spark: ``(data, tables)``, ``data`` a :class:`~features.relational.RelationalData`
     whose lines and events are the Spark tables.
@@ -165,7 +165,7 @@ def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str |
         finally:
             duck.disconnect()
         owns = not session_running()
-        con = connect_spark(master)
+        con = connect_spark(master, conf=spark_conf)
         data.transactions, data.offer_events = read_staged(con, files)
         small = {"items": data.items, "members": data.members, "offer_events": events,
                  "offers": data.offers}

@@ -207,6 +207,7 @@ def train(
     memory_limit: str | None = None,
     spark_master: str | None = None,
     staging_dir=None,
+    spark_conf: dict | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
@@ -219,7 +220,8 @@ def train(
     too (one entry per bought pair). On DuckDB the data are loaded by DuckDB
     itself (:func:`features.relational.load_relational`) and no step holds every
     line in pandas; on Spark DuckDB's cleaned lines are staged as Parquet (under
-    ``staging_dir``, needed for a cluster master) that Spark reads.
+    ``staging_dir``, needed for a cluster master) that Spark reads; ``spark_conf``
+    holds more Spark settings (``{"spark.driver.memory": "8g"}``).
 
     Returns
     -------
@@ -234,7 +236,8 @@ def train(
         with timer.step("load and validate"):  # and what the data support (aggregates)
             dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
                                               spark_master=spark_master,
-                                              staging_dir=staging_dir)
+                                              staging_dir=staging_dir,
+                                              spark_conf=spark_conf)
             lines = None if tables is None else tables.lines
             span = line_span(dataset.transactions if lines is None else lines)
             run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,

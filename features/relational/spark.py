@@ -10,6 +10,7 @@ of one line, not a Java stack trace.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -22,6 +23,10 @@ from features.errors import ConfigError
 DEFAULT_MASTER = "local[*]"
 LOCAL_SHUFFLE_PARTITIONS = 4
 CONNECT_TIMEOUT_S = 5.0
+#: Share of this machine's memory a local master's JVM may use as heap when nobody said
+#: (Java's own default share; Spark's 1g default runs out collecting a large program's pairs).
+LOCAL_HEAP_SHARE = 0.25
+_MEMORY_SIZE = re.compile(r"^[1-9][0-9]*[kmgt]?$", re.IGNORECASE)
 #: Settings fixed when the session starts (a running session refuses to change them).
 _STATIC = ("spark.sql.warehouse.dir",)
 
@@ -44,7 +49,11 @@ def connect_spark(
         ``k8s://...``. A ``spark://`` master is checked to answer first.
     driver_memory : str, optional
         ``spark.driver.memory`` (``"4g"``); the driver holds the per-member
-        results. Only applies when this call starts the JVM.
+        results. Only applies when this call starts the JVM. Default on a
+        local master (whose JVM is also the executor): a quarter of this
+        machine's memory (:func:`local_driver_memory`), unless
+        ``spark.driver.memory`` is set in ``conf``, in ``PYSPARK_SUBMIT_ARGS``
+        or in ``spark-defaults.conf``; elsewhere Spark's own default.
     shuffle_partitions : int, optional
         ``spark.sql.shuffle.partitions``; default 4 on a local master (Spark's
         200 is for clusters and costs seconds per query on one machine),
@@ -91,9 +100,14 @@ def connect_spark(
         # Nothing is stored as a Spark table: no empty spark-warehouse/ in the user's folder.
         settings["spark.sql.warehouse.dir"] = os.path.join(tempfile.gettempdir(),
                                                            "offers-spark-warehouse")
+    conf = {k: str(v) for k, v in (conf or {}).items()}
+    if driver_memory is None and local and not _driver_memory_configured(conf):
+        driver_memory = local_driver_memory()
     if driver_memory is not None:
-        settings["spark.driver.memory"] = str(driver_memory)
-    settings.update({k: str(v) for k, v in (conf or {}).items()})
+        settings["spark.driver.memory"] = check_memory_size(driver_memory, "spark.driver.memory")
+    if "spark.driver.memory" in conf:
+        check_memory_size(conf["spark.driver.memory"], "spark.driver.memory")
+    settings.update(conf)
     session = _session(master, app_name, settings)
     import ibis
 
@@ -125,6 +139,49 @@ def collect_arrow(df):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "unclosed <socket", ResourceWarning)
         return df.toArrow()
+
+
+def local_driver_memory(total_bytes: int | None = None) -> str:
+    """The JVM heap a local master gets by default: :data:`LOCAL_HEAP_SHARE` of
+    ``total_bytes`` (this machine's memory), in whole GiB, at least ``"1g"``."""
+    if total_bytes is None:
+        total_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{max(1, int(total_bytes * LOCAL_HEAP_SHARE) >> 30)}g"
+
+
+def check_memory_size(value, name: str) -> str:
+    """``value`` if it is a JVM memory size Spark reads (``512m``, ``4g``), else a
+    :class:`ConfigError` naming ``name``."""
+    text = str(value).strip()
+    if not _MEMORY_SIZE.match(text):
+        raise ConfigError(
+            f"{name}={value!r} is not a memory size; pass a whole number with a unit, "
+            "e.g. 512m or 8g."
+        )
+    return text
+
+
+def _driver_memory_configured(conf: dict, environ=None) -> bool:
+    """Whether the user set the driver's heap: in ``conf``, ``PYSPARK_SUBMIT_ARGS`` or the
+    ``spark-defaults.conf`` Spark will read (``$SPARK_CONF_DIR``, ``$SPARK_HOME/conf``)."""
+    environ = os.environ if environ is None else environ
+    if "spark.driver.memory" in conf:
+        return True
+    args = environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if "--driver-memory" in args or "spark.driver.memory" in args:
+        return True
+    dirs = [environ.get("SPARK_CONF_DIR")]
+    if environ.get("SPARK_HOME"):
+        dirs.append(os.path.join(environ["SPARK_HOME"], "conf"))
+    for folder in filter(None, dirs):
+        path = os.path.join(folder, "spark-defaults.conf")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                if any(line.split()[:1] == ["spark.driver.memory"] for line in handle):
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def check_spark(master: str | None = None) -> None:

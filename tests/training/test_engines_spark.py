@@ -133,11 +133,12 @@ def test_item_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_
     pd.testing.assert_frame_equal(frames["spark"], frames["pandas"], rtol=1e-9)
 
 
-@pytest.mark.parametrize("option", ["--spark-master", "--staging-dir"])
+@pytest.mark.parametrize("option, value", [("--spark-master", "x"), ("--staging-dir", "x"),
+                                           ("--spark-conf", "spark.driver.memory=8g")])
 @pytest.mark.parametrize("command", ["train", "features"])
 def test_spark_options_with_another_engine_are_a_usage_error(synth_data, tmp_path, command,
-                                                             option):
-    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), option, "x"]
+                                                             option, value):
+    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), option, value]
     if command == "features":
         args += ["--as-of", AS_OF]
     result = CliRunner().invoke(main, [*args, "--engine", "duckdb"])
@@ -164,3 +165,33 @@ def test_an_unanswering_master_or_no_java_is_one_error_line_before_any_work(
     assert result.exit_code == 1
     assert result.output.startswith("error: Spark needs Java 17")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "features"])
+def test_spark_conf_reaches_the_session_and_a_malformed_one_is_a_usage_error(
+    synth_data, tmp_path, monkeypatch, command
+):
+    import features.relational.spark as spark
+    from features.errors import ConfigError
+
+    seen = []
+
+    def connect(master, **options):
+        seen.append((master, options.get("conf")))
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr(spark, "connect_spark", connect)
+    args = [command, str(synth_data), "--out", str(tmp_path / "o.parquet"), "--engine", "spark",
+            "--spark-master", "local[1]"]
+    if command == "features":
+        args += ["--as-of", AS_OF]
+    result = CliRunner().invoke(main, [*args, "--spark-conf", "spark.driver.memory=8g",
+                                       "--spark-conf", "spark.sql.shuffle.partitions = 3"])
+    assert result.output.startswith("error: stopped by the test"), result.output
+    assert seen == [("local[1]", {"spark.driver.memory": "8g",
+                                  "spark.sql.shuffle.partitions": "3"})]
+    for bad in ("spark.driver.memory", "driver.memory=8g", "spark.driver.memory="):
+        result = CliRunner().invoke(main, [*args, "--spark-conf", bad])
+        assert result.exit_code == 2
+        assert f"{bad!r} is not KEY=VALUE with a spark.* key" in result.output
+    assert len(seen) == 1 and list(tmp_path.iterdir()) == []

@@ -38,6 +38,21 @@ def horizon_days(ctx: click.Context, param: click.Parameter, value) -> tuple[int
         raise DataError(f"--horizon-days: {exc}") from None
 
 
+def spark_conf(ctx: click.Context, param: click.Parameter, value) -> dict:
+    """``--spark-conf KEY=VALUE`` (repeatable, as spark-submit's ``--conf``): a dict of
+    ``spark.*`` settings, a usage error naming the bad one otherwise."""
+    conf = {}
+    for item in value or ():
+        key, sep, setting = item.partition("=")
+        key, setting = key.strip(), setting.strip()
+        if not sep or not key.startswith("spark.") or not setting:
+            raise click.BadParameter(
+                f"{item!r} is not KEY=VALUE with a spark.* key; pass e.g. "
+                "--spark-conf spark.driver.memory=8g", ctx=ctx, param=param)
+        conf[key] = setting
+    return conf
+
+
 def as_of_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """``--as-of``: a date or time pandas reads (ISO 8601), kept as given."""
     if value is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import click
 
 from features.storage import write_frame_atomic
-from training.cli.checks import as_of_date, out_file
+from training.cli.checks import as_of_date, out_file, spark_conf
 
 ENGINES = ("duckdb", "pandas", "spark")
 
@@ -71,8 +71,17 @@ ENGINES = ("duckdb", "pandas", "spark")
     help="Where --engine spark stages the cleaned lines as Parquet (a fresh subdirectory, "
     "removed at the end): default a temporary directory; required with a cluster master.",
 )
+@click.option(
+    "--spark-conf",
+    "spark_settings",
+    multiple=True,
+    callback=spark_conf,
+    metavar="KEY=VALUE",
+    help="A Spark setting of --engine spark, as spark-submit's --conf (repeatable), e.g. "
+    "spark.driver.memory=8g (default on a local master: a quarter of this machine's memory).",
+)
 def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
-             staging_dir) -> None:
+             staging_dir, spark_settings) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
     Columns: the docstrings of features.member_features.build_member_features
@@ -86,7 +95,8 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
 
     if memory_limit and engine == "pandas":
         raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
-    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir)):
+    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir),
+                        ("--spark-conf", spark_settings)):
         if value and engine != "spark":
             raise click.UsageError(f"{name} applies to --engine spark only.")
     if engine == "spark":
@@ -97,7 +107,7 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
         frame = _pandas_features(load_dataset(data_dir), as_of, level)
     elif engine == "spark":
         frame = _spark_features(data_dir, as_of, level, spark_master, memory_limit,
-                                staging_dir)
+                                staging_dir, spark_settings)
     else:
         frame = _duckdb_features(data_dir, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
@@ -137,12 +147,12 @@ def _duckdb_features(data_dir, as_of, level, memory_limit):
         con.disconnect()
 
 
-def _spark_features(data_dir, as_of, level, master, memory_limit, staging_dir):
+def _spark_features(data_dir, as_of, level, master, memory_limit, staging_dir, spark_settings):
     from features.relational import item_features, member_features
     from training.engines import load_spark
 
     _, tables = load_spark(data_dir, memory_limit=memory_limit, spark_master=master,
-                           staging_dir=staging_dir)
+                           staging_dir=staging_dir, spark_conf=spark_settings)
     try:
         if level == "item":
             return item_features(tables.lines, tables.small["items"], as_of)

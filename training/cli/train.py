@@ -7,7 +7,7 @@ import os
 
 import click
 
-from training.cli.checks import as_of_date
+from training.cli.checks import as_of_date, spark_conf
 from training.config import load_config
 from training.progress import on_terminal
 
@@ -45,10 +45,17 @@ from training.progress import on_terminal
               help="Where --engine spark stages the cleaned lines as Parquet for Spark to "
                    "read (a fresh subdirectory, removed at the end): default a temporary "
                    "directory; required with a cluster master (a path the executors mount).")
+@click.option("--spark-conf", "spark_settings", multiple=True, callback=spark_conf,
+              metavar="KEY=VALUE",
+              help="A Spark setting of --engine spark, as spark-submit's --conf (repeatable), "
+                   "e.g. spark.driver.memory=8g. A local master's JVM gets a quarter of this "
+                   "machine's memory as heap unless spark.driver.memory is set here or in "
+                   "Spark's own configuration.")
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
     seed: int | None, signing_key_file: str | None, retune: bool, engine: str,
     memory_limit: str | None, spark_master: str | None, staging_dir: str | None,
+    spark_settings: dict,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -71,7 +78,8 @@ def train(
         config["recommend"]["reuse_tuned"] = False
     if memory_limit and engine == "pandas":
         raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
-    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir)):
+    for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir),
+                        ("--spark-conf", spark_settings)):
         if value and engine != "spark":
             raise click.UsageError(f"{name} applies to --engine spark only.")
     # Only a non-default engine is passed on: callers (and test doubles) of the
@@ -81,7 +89,8 @@ def train(
         from features.relational.spark import check_spark
 
         check_spark(spark_master)  # no Java, or a master that does not answer: say so now
-        engine_options.update(spark_master=spark_master, staging_dir=staging_dir)
+        engine_options.update(spark_master=spark_master, staging_dir=staging_dir,
+                              spark_conf=spark_settings)
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
                                 **engine_options)
     m = run.metrics
