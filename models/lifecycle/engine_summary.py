@@ -39,9 +39,12 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     before = lines.filter(lines.ts_us < as_of.value // 1000)
     day = (before.ts_us // US_PER_DAY).name("day")
     days = before.group_by(["member_id", day]).aggregate(amount=before.amount.sum())
-    first = days.day.min().over(ibis.window(group_by="member_id"))
-    days = days.mutate(repeat=ibis.ifelse((days.day > first) & (days.amount > 0), days.amount,
-                                          ibis.null("float64")))
+    # Each member's first day by a join, not a window over members: DuckDB's window
+    # operator ran out of memory under a 1GB limit at 3M members, where a join spills.
+    first = days.group_by("member_id").aggregate(first=days.day.min())
+    days = days.join(first, "member_id")
+    days = days.mutate(repeat=ibis.ifelse((days.day > days.first) & (days.amount > 0),
+                                          days.amount, ibis.null("float64")))
     per = to_frame(days.group_by("member_id").aggregate(
         n=days.count(), start=days.day.min(), end=days.day.max(), monetary=days.repeat.mean()))
     if per.empty:
