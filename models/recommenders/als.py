@@ -132,8 +132,8 @@ class ALSRecommender(Recommender):
             With more members than this, the sweeps factorise a seeded sample
             of about this many members (:func:`.als_fold_in.sample_rows`,
             seeded by ``random_state``), then every member's factors are solved
-            against the item factors in one exact half-sweep
-            (:func:`.als_fold_in.fold_in_users`). ``None``: every member. Not a
+            against the item factors in one half-sweep solved to float32
+            precision (:func:`.als_fold_in.fold_in_users`). ``None``: every member. Not a
             constructor parameter: how the factors were computed, not what the
             model is (its saved parameters do not change).
         """

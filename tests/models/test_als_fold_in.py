@@ -50,17 +50,22 @@ def closed_form(conf: sp.csr_matrix, Y: np.ndarray, reg: float) -> np.ndarray:
     return out
 
 
-def test_fold_in_is_the_least_squares_user_solve():
+@pytest.mark.parametrize("factors", [6, 64])
+def test_fold_in_is_the_least_squares_user_solve(factors):
+    """At 64 factors the conjugate-gradient steps (fewer than the factors) must still land
+    on the exact solve."""
     rng = np.random.default_rng(0)
-    conf = sp.random(40, 25, density=0.2, format="csr", random_state=1, dtype=np.float32)
+    items = 25 if factors < 25 else 400
+    conf = sp.random(40, items, density=0.2 if items == 25 else 0.1, format="csr",
+                     random_state=1, dtype=np.float32)
     conf.data = 1 + 3 * conf.data
     conf.sort_indices()
-    Y = rng.random((25, 6), dtype=np.float32)
+    Y = (rng.random((items, factors), dtype=np.float32) - 0.5) / np.sqrt(factors)
     with threadpool_limits(1, "blas"):
         got = fold_in_users(conf, Y, regularization=0.5, num_threads=1)
         # alpha scales the confidences as the fit saw them
         scaled = fold_in_users(conf, Y, regularization=0.5, alpha=2.0, num_threads=1)
-    assert got.dtype == np.float32 and got.shape == (40, 6)
+    assert got.dtype == np.float32 and got.shape == (40, factors)
     np.testing.assert_allclose(got, closed_form(conf, Y, 0.5), rtol=1e-3, atol=1e-5)
     doubled = conf.copy()
     doubled.data *= 2
@@ -70,6 +75,7 @@ def test_fold_in_is_the_least_squares_user_solve():
                            atol=1e-3)
     with pytest.raises(ConfigError, match="item columns"):
         fold_in_users(conf, Y[:10], 0.5)
+    assert conf.data.min() >= 1  # the caller's confidences are not scaled in place
 
 
 def test_fold_in_equals_one_more_implicit_user_half_sweep(groups, monkeypatch):
