@@ -16,13 +16,10 @@ each tree's runs (and every run).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
 import sys
-from pathlib import Path
 
-from worker import run_json  # bench/, this script's folder
+from worker import compare_trees, run_json  # bench/, this script's folder
 
 CHILD = r"""
 import json, resource, sys, time
@@ -56,20 +53,9 @@ def main() -> None:
                              "default: this checkout")
     parser.add_argument("--engine", action="store_true", help="also build the OfferEngine")
     args = parser.parse_args()
-    trees = args.tree or [str(Path(__file__).resolve().parent.parent)]
-    runs: dict[str, list[dict]] = {tree: [] for tree in trees}
-    for _ in range(args.repeat):
-        for tree in trees:
-            run = one_run(tree, args.artifacts_dir, args.engine)
-            runs[tree].append(run)
-            print(tree, json.dumps({k: round(v, 2) for k, v in run.items()}), flush=True)
     keys = ("load_bundle_s", "load_bundle_cpu_s", "wall_s", "cpu_s", "peak_rss_mib")
-    print("| tree | " + " | ".join(keys) + " |")
-    print("|---|" + "---:|" * len(keys))
-    for tree, done in runs.items():
-        print(f"| {tree} | " + " | ".join(
-            f"{statistics.median(r[k] for r in done):,.1f}" for k in keys) + " |")
-
+    compare_trees(args.tree, args.repeat,
+                  lambda tree: one_run(tree, args.artifacts_dir, args.engine), keys)
 
 if __name__ == "__main__":
     main()
