@@ -85,3 +85,21 @@ def test_score_lists_are_both_scores_of_one_member_rows(blend):
             np.testing.assert_array_equal(
                 new[i], model.score(np.array([row]), exclude_purchased=True)[0])
     assert np.isneginf(new).sum() > np.isneginf(both).sum()  # purchases left out of the new list
+
+
+def test_member_table_categories_are_the_served_lists_first(trained_artifacts):
+    """The training computes the lists once, in step "recommendations", and takes each
+    member's top categories from them: the member table and the endpoint agree."""
+    from training.artifacts import load_recommender, open_version, read_members, schema
+    from training.pipeline import TOP_CATEGORIES
+
+    version = open_version(trained_artifacts[0])
+    pre = precomputed.load_precomputed(version)
+    recommender = load_recommender(version)
+    names = np.unique(version.load_array(schema.ITEM_CATEGORY).astype(str))
+    members = read_members(version).set_index("member_id")
+    rows = recommender.member_rows(members.index.to_numpy())
+    assert (rows >= 0).mean() > 0.9
+    for member_id, row in zip(members.index[rows >= 0], rows[rows >= 0]):
+        codes = pre.categories[row, :TOP_CATEGORIES]
+        assert list(members.at[member_id, "top_categories"]) == names[codes[codes >= 0]].tolist()

@@ -126,19 +126,29 @@ def compute_precomputed(recommender, item_category: np.ndarray,
     return Precomputed(items, item_scores, new_items, new_scores, cats, cat_scores)
 
 
-def save_precomputed(writer: VersionWriter, recommender, item_category: np.ndarray) -> None:
-    """Compute (:func:`compute_precomputed`) and write the arrays into ``writer``'s version.
-
-    Nothing is written when members x items exceeds :data:`MAX_CELLS` (training
-    would take too long): serving then scores every request live.
-    """
+def precompute(recommender, item_category: np.ndarray) -> Precomputed | None:
+    """:func:`compute_precomputed`, or None when members x items exceeds :data:`MAX_CELLS`
+    (training would take too long: serving then scores every request live)."""
     cells = len(recommender.member_ids_) * len(recommender.item_ids_)
     if cells > MAX_CELLS:
         logger.info("recommendations not precomputed: %d members x %d items is over %.0e; "
                     "serving scores them live", len(recommender.member_ids_),
                     len(recommender.item_ids_), MAX_CELLS)
+        return None
+    return compute_precomputed(recommender, item_category)
+
+
+def save_precomputed(writer: VersionWriter, recommender, item_category: np.ndarray,
+                     found: Precomputed | None = None) -> None:
+    """Write the arrays into ``writer``'s version: ``found`` (the training's
+    :func:`precompute` of this recommender), else computed here (:func:`precompute`).
+
+    Nothing is written when members x items exceeds :data:`MAX_CELLS`.
+    """
+    if found is None:
+        found = precompute(recommender, item_category)
+    if found is None:
         return
-    found = compute_precomputed(recommender, item_category)
     for name, array in zip(NAMES, (found.items, found.item_scores, found.new_items,
                                    found.new_item_scores, found.categories,
                                    found.category_scores)):
