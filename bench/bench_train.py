@@ -4,6 +4,7 @@ Usage::
 
     python bench/bench_train.py data/completejourney [--repeat 3] [--config FILE]
     python bench/bench_train.py data/completejourney --retrain [--repeat 3] [--keep DIR]
+    python bench/bench_train.py data/completejourney --retrain --engine duckdb
 
 Each training runs in a fresh process, so memory peaks do not carry over.
 
@@ -14,9 +15,12 @@ search runs every time. With ``--retrain``, one first training is followed by
 previous version present, as a scheduled retrain runs (it reuses the previous
 version's tuned recommender parameters unless ``recommend.reuse_tuned`` is
 false); the table shows the first training beside the retrains' medians.
-``--keep DIR`` leaves the trained artifacts in DIR. Prints a markdown table:
-the median seconds per step and the peak resident memory reached by the end
-of each step (the largest over repeats); ``--json`` also writes the runs.
+``--keep DIR`` leaves the trained artifacts in DIR; a DIR that already holds
+a version is retrained without a first training (to compare code versions on
+the same previous version: run this script from each checkout). Prints a markdown table:
+the median wall and process CPU seconds per step and the peak resident memory
+reached by the end of each step (the largest over repeats); ``--json`` also
+writes the runs. ``--engine`` trains on that engine (default pandas).
 """
 
 from __future__ import annotations
@@ -32,21 +36,42 @@ from pathlib import Path
 
 CHILD = """
 import json, resource, sys
+from contextlib import contextmanager
+import training.pipeline as pipeline
 from training.config import load_config
-from training.pipeline import train
+
+def cpu():
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+class CpuTimer(pipeline.StepTimer):  # the step's process CPU seconds beside its wall seconds
+    cpu_seconds = {}
+
+    @contextmanager
+    def step(self, name):
+        start = cpu()
+        with super().step(name):
+            yield
+        self.cpu_seconds[name] = round(cpu() - start, 3)
+
+pipeline.StepTimer = CpuTimer
 config = load_config(sys.argv[3] if sys.argv[3] != "-" else None)
-version, run = train(sys.argv[1], sys.argv[2], config=config)
-use = resource.getrusage(resource.RUSAGE_SELF)
+version, run = pipeline.train(sys.argv[1], sys.argv[2], config=config, engine=sys.argv[4])
 print(json.dumps({"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb,
-                  "cpu_seconds": use.ru_utime + use.ru_stime}))
+                  "step_cpu_seconds": CpuTimer.cpu_seconds, "cpu_seconds": cpu()}))
 """
 
 
-def train_once(data_dir: str, out: str, config: str) -> dict:
-    """One training in a fresh process; its seconds and peak RSS per step."""
-    done = subprocess.run([sys.executable, "-c", CHILD, data_dir, out, config],
+def train_once(data_dir: str, out: str, config: str, engine: str) -> dict:
+    """One training in a fresh process; its seconds, CPU seconds and peak RSS per step."""
+    done = subprocess.run([sys.executable, "-c", CHILD, data_dir, out, config, engine],
                           check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cpu_total(run: dict) -> float:
+    """CPU seconds of every step of ``run``."""
+    return sum(run["step_cpu_seconds"].values())
 
 
 def total(run: dict) -> float:
@@ -59,6 +84,8 @@ def main() -> None:
     parser.add_argument("data_dir")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--config", default="-")
+    parser.add_argument("--engine", default="pandas", choices=("pandas", "duckdb", "spark"),
+                        help="The training engine (offers train --engine).")
     parser.add_argument("--retrain", action="store_true",
                         help="Time retrains with a previous version present (see above).")
     parser.add_argument("--keep", default=None,
@@ -71,25 +98,33 @@ def main() -> None:
     if args.retrain:
         out = args.keep or tempfile.mkdtemp(prefix="bench-train-")
         try:
-            first = train_once(args.data_dir, out, args.config)
-            print(f"first training: {total(first):.1f} s", file=sys.stderr)
+            first = None
+            if (Path(out) / "current").exists():  # --keep DIR holds a version: retrains only
+                print(f"first training: skipped, {out} holds a version", file=sys.stderr)
+            else:
+                first = train_once(args.data_dir, out, args.config, args.engine)
+                print(f"first training: {total(first):.1f} s", file=sys.stderr)
             runs = []
             for i in range(args.repeat):
-                runs.append(train_once(args.data_dir, out, args.config))
+                runs.append(train_once(args.data_dir, out, args.config, args.engine))
                 print(f"retrain {i + 1}: {total(runs[-1]):.1f} s", file=sys.stderr)
         finally:
             if args.keep is None:
                 shutil.rmtree(out, ignore_errors=True)
-        print(f"| step ({name}) | first training s | retrain s (median of {len(runs)}) "
-              "| peak RSS MiB |")
-        print("|---|---:|---:|---:|")
+        print(f"| step ({name}, {args.engine}) | first training s | retrain s (median of "
+              f"{len(runs)}) | retrain CPU s | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|")
+        every = [r for r in (first, *runs) if r is not None]
         for step in runs[0]["seconds"]:
             sec = statistics.median(r["seconds"][step] for r in runs)
-            rss = max(r["peak_rss_mb"][step] for r in [first, *runs])
-            print(f"| {step} | {first['seconds'][step]:.2f} | {sec:.2f} | {rss:.0f} |")
-        peak = max(max(r["peak_rss_mb"].values()) for r in [first, *runs])
-        print(f"| **total** | **{total(first):.2f}** | "
-              f"**{statistics.median(total(r) for r in runs):.2f}** | **{peak:.0f}** |")
+            cpu = statistics.median(r["step_cpu_seconds"][step] for r in runs)
+            rss = max(r["peak_rss_mb"][step] for r in every)
+            before = "-" if first is None else f"{first['seconds'][step]:.2f}"
+            print(f"| {step} | {before} | {sec:.2f} | {cpu:.2f} | {rss:.0f} |")
+        peak = max(max(r["peak_rss_mb"].values()) for r in every)
+        print(f"| **total** | **{'-' if first is None else f'{total(first):.2f}'}** | "
+              f"**{statistics.median(total(r) for r in runs):.2f}** | "
+              f"**{statistics.median(cpu_total(r) for r in runs):.2f}** | **{peak:.0f}** |")
         cpu = ", ".join(f"{r['cpu_seconds']:.1f}" for r in runs)
         print(f"\nRetrains: {', '.join(f'{total(r):.1f}' for r in runs)} s; "
               f"process CPU {cpu} s.")
@@ -98,17 +133,19 @@ def main() -> None:
         runs = []
         for i in range(args.repeat):
             with tempfile.TemporaryDirectory() as out:
-                runs.append(train_once(args.data_dir, out, args.config))
+                runs.append(train_once(args.data_dir, out, args.config, args.engine))
             print(f"run {i + 1}: {total(runs[-1]):.1f} s", file=sys.stderr)
-        print(f"| step ({name}, median of {len(runs)}) | seconds | peak RSS MiB |")
-        print("|---|---:|---:|")
+        print(f"| step ({name}, {args.engine}, median of {len(runs)}) | seconds | CPU s "
+              "| peak RSS MiB |")
+        print("|---|---:|---:|---:|")
         for step in runs[0]["seconds"]:
             sec = statistics.median(r["seconds"][step] for r in runs)
+            cpu = statistics.median(r["step_cpu_seconds"][step] for r in runs)
             rss = max(r["peak_rss_mb"][step] for r in runs)
-            print(f"| {step} | {sec:.2f} | {rss:.0f} |")
+            print(f"| {step} | {sec:.2f} | {cpu:.2f} | {rss:.0f} |")
         peak = max(max(r["peak_rss_mb"].values()) for r in runs)
         print(f"| **total** | **{statistics.median(total(r) for r in runs):.2f}** | "
-              f"**{peak:.0f}** |")
+              f"**{statistics.median(cpu_total(r) for r in runs):.2f}** | **{peak:.0f}** |")
         record = {"runs": runs}
     if args.json:
         Path(args.json).write_text(json.dumps(record, indent=1))

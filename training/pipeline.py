@@ -103,6 +103,10 @@ class TrainingRun:
     top_categories : ndarray of object, shape (n_rec_members,)
         Each member's recommended categories (lists of str, best first), rows
         in ``recommender.member_ids_`` order.
+    precomputed : Precomputed or None
+        Every member's ranked lists (:mod:`training.artifacts.precomputed`),
+        computed in step "recommendations", written in "write artifacts";
+        None above its size limit (or for a stand-in recommender: computed there).
     windows : TrainingWindows
         Features and outcomes at several cutoffs before ``as_of``, shared by
         the churn and value models (step "windows").
@@ -146,6 +150,7 @@ class TrainingRun:
     recommender: BlendRecommender | None = None
     item_category: np.ndarray | None = None
     top_categories: np.ndarray | None = None
+    precomputed: Any = None
     windows: TrainingWindows | None = None
     horizon_days: int | None = None
     churn: ChurnModel | None = None
@@ -436,8 +441,14 @@ def _recommendations(run: TrainingRun) -> None:
     # The pairs (and, on an engine, its temporary tables) and the warm start go before
     # every member is scored for categories: neither is needed after the fits.
     warm_started, warm = warm is not None, None
+    # Every member's served lists; their best categories (codes into the sorted categories,
+    # as recommend_categories gives) are the member table's, so the two agree.
+    run.precomputed = artifacts.precompute(blend, categories)
     rows = np.arange(blend.n_members)
-    cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
+    if run.precomputed is not None:
+        cat_idx = run.precomputed.categories[:, :TOP_CATEGORIES].astype(np.int64)
+    else:
+        cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
     groups = np.unique(categories).astype(object)  # names shared, not 3 wide str per member
     names = groups[np.maximum(cat_idx, 0)]
     top = np.empty(len(rows), dtype=object)
@@ -620,7 +631,7 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
         if name in run.tables:  # absent when the step was skipped
             writer.save_frame(name, run.tables[name])
     artifacts.save_recommender(writer, run.recommender)
-    artifacts.save_precomputed(writer, run.recommender, run.item_category)
+    artifacts.save_precomputed(writer, run.recommender, run.item_category, run.precomputed)
     writer.save_array(names.ITEM_CATEGORY, np.asarray(run.item_category, dtype=str))
     models = {"rfm": run.rfm, "clusters": run.clusters, "churn": run.churn, "value": run.value,
               "offer_response": run.offer_response}

@@ -226,9 +226,15 @@ class ALSRecommender(Recommender):
             out[known] = np.asarray(self.user_factors_)[rows[known]] @ item_factors.T
         return out
 
-    def _padded_scores(self, rows: np.ndarray) -> np.ndarray:
+    def _padded_scores(self, rows: np.ndarray, one_row: bool = False) -> np.ndarray:
         """Scores of every item column, shape (len(rows), n_items): 0 for the items
-        left out of the factorisation and for unknown rows (-1)."""
+        left out of the factorisation and for unknown rows (-1).
+
+        ``one_row``: each row's product is computed alone, as a request scoring
+        one member computes it (BLAS rounds a one-row product, a matrix-vector
+        product, differently from a row of a batched one, in the last bits), so
+        the rows equal that request's scores bit for bit.
+        """
         padded = getattr(self, "_padded_item_factors", None)
         if padded is None:
             item_factors = np.asarray(self.item_factors_)
@@ -236,6 +242,11 @@ class ALSRecommender(Recommender):
             padded[np.asarray(self.item_columns_)] = item_factors
             self._padded_item_factors = padded
         users = np.asarray(self.user_factors_)
+        if one_row:
+            out = np.zeros((len(rows), len(padded)), dtype=np.float32)
+            for i in np.flatnonzero(rows >= 0):
+                out[i] = users[rows[i : i + 1]] @ padded.T
+            return out
         if (rows >= 0).all():
             return users[rows] @ padded.T
         out = np.zeros((len(rows), len(padded)), dtype=np.float32)

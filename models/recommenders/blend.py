@@ -159,13 +159,16 @@ class BlendParts:
         return out
 
 
-def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendParts:
+def blend_parts(components: dict[str, Recommender], rows: np.ndarray,
+                one_row: bool = False) -> BlendParts:
     """Normalised scores of fitted components for ``rows`` (see :class:`BlendParts`).
 
     Popularity is divided by its largest item score, ALS and buy again by the
     member's largest absolute score, category-aware popularity by the member's
     largest score. Assumes valid rows and components fitted
-    on the same interactions.
+    on the same interactions. ``one_row``: ALS's products are computed a row at
+    a time, so each row equals a one-member call's bit for bit (the rest is
+    element-wise or exact per row).
     """
     pop = components["popularity"]
     item_scores = np.asarray(pop.item_scores_, dtype=np.float32)
@@ -185,7 +188,7 @@ def blend_parts(components: dict[str, Recommender], rows: np.ndarray) -> BlendPa
     if "als" in components:
         als = components["als"]
         # One product with factors zero-padded to every item column: no column scatter.
-        full = als._padded_scores(rows)
+        full = als._padded_scores(rows, one_row=one_row)
         if full.shape[1]:
             scale = np.maximum(full.max(axis=1), -full.min(axis=1))  # max |score|, no copy
         else:
@@ -346,9 +349,11 @@ class BlendRecommender(Recommender):
     def _parts(self, rows: np.ndarray, weights: dict[str, float]) -> BlendParts:
         """:func:`blend_parts` of the components ``weights`` can use (the per-member
         category block is computed only for the list that weighs it)."""
-        components = {n: c for n, c in self.components_.items()
-                      if n != "category_popularity" or weights.get(n, 0.0) > 0}
-        return blend_parts(components, rows)
+        return blend_parts(self._parts_components(weights), rows)
+
+    def _parts_components(self, weights: dict[str, float]) -> dict[str, Recommender]:
+        return {n: c for n, c in self.components_.items()
+                if n != "category_popularity" or weights.get(n, 0.0) > 0}
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         weights = self._weights()
@@ -365,6 +370,24 @@ class BlendRecommender(Recommender):
         scores = self._parts(rows, new).dense(new)
         self._mask_purchased(scores, rows)
         return scores
+
+    def score_lists(self, member_rows, one_row: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``score(member_rows)`` and ``score(member_rows, exclude_purchased=True)`` from
+        one computation of the components' scores (ALS's product once, not twice).
+
+        ``one_row``: every row equals a one-member call's scores bit for bit (see
+        :func:`blend_parts`), as precomputed lists must equal a live request's.
+        """
+        self._check_fitted()
+        rows = self._check_rows(member_rows)
+        weights, new = self._weights(), self._new_weights()
+        # dense() reads only the weighted components, so one set of parts serves both lists
+        # (category popularity's block only when the new list weighs it, as in score()).
+        parts = blend_parts(self._parts_components(new or weights), rows, one_row=one_row)
+        scores = parts.dense(weights)
+        new_scores = parts.dense(new or weights)
+        self._mask_purchased(new_scores, rows)
+        return scores, new_scores
 
     def _recommend_rows(self, rows, k, exclude_purchased):
         new = self._new_weights() if exclude_purchased else None

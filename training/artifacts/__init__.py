@@ -19,7 +19,12 @@ Imports: :mod:`features`, :mod:`models` and this package only.
 
 from features.errors import ArtifactError
 from training.artifacts import schema
-from training.artifacts.precomputed import Precomputed, load_precomputed, save_precomputed
+from training.artifacts.precomputed import (
+    Precomputed,
+    load_precomputed,
+    precompute,
+    save_precomputed,
+)
 from training.artifacts.recommender import load_recommender, save_recommender
 from training.artifacts.schema import read_members, read_members_table, write_members
 from training.artifacts.store import (
@@ -42,7 +47,7 @@ __all__ = [
     "CURRENT", "FORMAT_VERSION", "MANIFEST", "ArtifactError", "ArtifactVersion", "Precomputed",
     "VersionWriter",
     "current_version", "library_versions", "list_versions", "load_precomputed", "load_recommender",
-    "open_version",
+    "open_version", "precompute",
     "read_members", "read_members_table", "rollback", "save_precomputed", "save_recommender",
     "schema", "set_current", "sha256_file",
     "start_version", "write_members",

@@ -15,8 +15,9 @@ Arrays (rows in ``recommender.member_ids_`` order, ``-1`` / ``-inf`` in empty sl
 
 The lists are ranked exactly as the live path ranks a dense row
 (:func:`models.recommenders.base.top_k`: score, then item column), and each
-member is scored alone, as a request scores it, so a precomputed answer is the
-live answer. A category filter takes the items of that category from the
+member's scores are those a request computes, bit for bit (members are scored
+in chunks, each member's matrix product alone: :func:`compute_precomputed`), so
+a precomputed answer is the live answer. A category filter takes the items of that category from the
 list in order: the live answer too whenever enough of them are in the list.
 
 Imports: :mod:`models`, :mod:`training.artifacts.store`.
@@ -28,7 +29,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from models.recommenders import BlendRecommender
 from models.recommenders.base import top_k
 from training.artifacts.store import ArtifactVersion, VersionWriter
 
@@ -39,6 +42,8 @@ CATEGORY_DEPTH = 20
 #: Members x items scored at most (about 2 ms per 68,000 items and member, twice): above
 #: it the version has no lists and serving scores live (Complete Journey: 1.7e8).
 MAX_CELLS = 5e8
+#: Members x items scored per chunk (a few float32 blocks of this size at once).
+CHUNK_CELLS = 4_000_000
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +91,16 @@ class CategoryRanker:
 def compute_precomputed(recommender, item_category: np.ndarray,
                         item_depth: int = ITEM_DEPTH,
                         category_depth: int = CATEGORY_DEPTH) -> Precomputed:
-    """Rank every member's items and categories as a live request would."""
+    """Rank every member's items and categories as a live request would.
+
+    A blend scores a chunk of members at once (:meth:`BlendRecommender.score_lists`
+    with ``one_row``: each member's ALS product alone, as a request computes it;
+    the rest is element-wise or exact per row, top-k ties included), both lists
+    from one product; any other recommender scores one member at a time. Either
+    way each row is the live request's scores bit for bit. BLAS runs on one
+    thread, as in a server worker (``BLAS_THREADS``): a second thread only
+    spins on one-row products.
+    """
     n = len(recommender.member_ids_)
     ranker = CategoryRanker(item_category)
     items = np.full((n, item_depth), -1, dtype=np.int32)
@@ -94,29 +108,47 @@ def compute_precomputed(recommender, item_category: np.ndarray,
     new_items, new_scores = items.copy(), item_scores.copy()
     cats = np.full((n, category_depth), -1, dtype=np.int32)
     cat_scores = np.full((n, category_depth), -np.inf, dtype=np.float32)
-    for row in range(n):  # one member at a time: the same arithmetic as a request's
-        rows = np.array([row])
-        dense = recommender.score(rows)
-        items[row], item_scores[row] = (a[0] for a in top_k(dense, item_depth))
-        cats[row], cat_scores[row] = (a[0] for a in top_k(ranker.best(dense), category_depth))
-        dense = recommender.score(rows, exclude_purchased=True)
-        new_items[row], new_scores[row] = (a[0] for a in top_k(dense, item_depth))
+    batched = isinstance(recommender, BlendRecommender)
+    step = max(1, CHUNK_CELLS // max(len(recommender.item_ids_), 1)) if batched else 1
+    with threadpool_limits(1, "blas"):
+        for start in range(0, n, step):
+            rows = np.arange(start, min(start + step, n))
+            if batched:
+                dense, dense_new = recommender.score_lists(rows, one_row=True)
+            else:  # one member at a time: the same arithmetic as a request's
+                dense = recommender.score(rows)
+                dense_new = recommender.score(rows, exclude_purchased=True)
+            at = slice(start, start + len(rows))
+            items[at], item_scores[at] = top_k(dense, item_depth)
+            cats[at], cat_scores[at] = top_k(ranker.best(dense), category_depth)
+            del dense
+            new_items[at], new_scores[at] = top_k(dense_new, item_depth)
     return Precomputed(items, item_scores, new_items, new_scores, cats, cat_scores)
 
 
-def save_precomputed(writer: VersionWriter, recommender, item_category: np.ndarray) -> None:
-    """Compute (:func:`compute_precomputed`) and write the arrays into ``writer``'s version.
-
-    Nothing is written when members x items exceeds :data:`MAX_CELLS` (training
-    would take too long): serving then scores every request live.
-    """
+def precompute(recommender, item_category: np.ndarray) -> Precomputed | None:
+    """:func:`compute_precomputed`, or None when members x items exceeds :data:`MAX_CELLS`
+    (training would take too long: serving then scores every request live)."""
     cells = len(recommender.member_ids_) * len(recommender.item_ids_)
     if cells > MAX_CELLS:
         logger.info("recommendations not precomputed: %d members x %d items is over %.0e; "
                     "serving scores them live", len(recommender.member_ids_),
                     len(recommender.item_ids_), MAX_CELLS)
+        return None
+    return compute_precomputed(recommender, item_category)
+
+
+def save_precomputed(writer: VersionWriter, recommender, item_category: np.ndarray,
+                     found: Precomputed | None = None) -> None:
+    """Write the arrays into ``writer``'s version: ``found`` (the training's
+    :func:`precompute` of this recommender), else computed here (:func:`precompute`).
+
+    Nothing is written when members x items exceeds :data:`MAX_CELLS`.
+    """
+    if found is None:
+        found = precompute(recommender, item_category)
+    if found is None:
         return
-    found = compute_precomputed(recommender, item_category)
     for name, array in zip(NAMES, (found.items, found.item_scores, found.new_items,
                                    found.new_item_scores, found.categories,
                                    found.category_scores)):
