@@ -29,6 +29,7 @@ from features.relational.checks import (
     problem_of,
 )
 from features.relational.columns import Check, ParsedColumn, parse_select, v
+from features.relational.portable import to_frame
 from features.relational.scan import ROW, Scan, literal, quote
 
 EVENTS = "offer_events_canonical"
@@ -122,7 +123,7 @@ def offer_counts(events, cutoff: pd.Timestamp) -> pd.DataFrame:
         redeemed=redeemed.cast("int64").sum(),
         last_us=before.ts_us.max(where=redeemed),
     )
-    frame = per.to_pyarrow().to_pandas().set_index("member_id")
+    frame = to_frame(per).set_index("member_id")  # portable: Spark collects Arrow directly
     frame.index = pd.Index(frame.index, dtype="str", name="member_id")
     frame["last_redeemed_ns"] = frame.pop("last_us").astype("Int64") * 1000
     return frame
