@@ -3,7 +3,7 @@
 Usage::
 
     python bench/bench_engine_train.py DATA_DIR [--engine duckdb] [--memory-limit 1GB]
-        [--config FILE] [--repeat 1] [--json FILE]
+        [--config FILE] [--repeat 1] [--json FILE] [--load-only]
 
 Each training runs in a fresh process (:mod:`bench.worker`). Unlike
 ``bench_train.py`` (whose peak is the process's peak *so far* at each step's
@@ -65,6 +65,35 @@ print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "step_peak_rss_mb": run.p
 """
 
 
+LOAD_CHILD = """
+import json, resource, sys, time
+sys.path.insert(0, sys.argv[4])
+from rss import PeakRSS
+from training.engines import load_for_engine
+
+def cpu():
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+peak = PeakRSS()
+peak.start()
+start, cpu0 = time.perf_counter(), cpu()
+limit = sys.argv[3] if sys.argv[3] != "-" else None
+data, tables = load_for_engine(sys.argv[2], sys.argv[1], memory_limit=limit)
+wall, used = time.perf_counter() - start, cpu() - cpu0
+tables.close()
+print(json.dumps({"seconds": round(wall, 2), "cpu_seconds": round(used, 2),
+                  "peak_rss_mb": round(peak.stop())}))
+"""
+
+
+def load_once(data_dir: str, engine: str, memory_limit: str) -> dict:
+    """The step "load and validate" alone, in a fresh process (the peak includes the
+    imports' memory, the CPU seconds do not)."""
+    return run_json([sys.executable, "-c", LOAD_CHILD, data_dir, engine, memory_limit,
+                     str(Path(__file__).resolve().parent)])
+
+
 def train_once(data_dir: str, config: str, engine: str, memory_limit: str) -> dict:
     """One training in a fresh process into a throw-away artifacts directory."""
     with tempfile.TemporaryDirectory(prefix="bench-engine-train-") as out:
@@ -80,7 +109,15 @@ def main() -> None:
     parser.add_argument("--config", default="-")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", default=None, help="Also write every run to this file.")
+    parser.add_argument("--load-only", action="store_true",
+                        help="Run the step 'load and validate' only (fast; the step the "
+                             "offer events' frame used to grow).")
     args = parser.parse_args()
+    if args.load_only:
+        loads = [load_once(args.data_dir, args.engine, args.memory_limit)
+                 for _ in range(args.repeat)]
+        print(json.dumps(loads))
+        return
     runs = []
     for i in range(args.repeat):
         runs.append(train_once(args.data_dir, args.config, args.engine, args.memory_limit))
