@@ -60,8 +60,7 @@ config = load_config(sys.argv[3] if sys.argv[3] != "-" else None)
 limit = sys.argv[5] if sys.argv[5] != "-" else None
 version, run = train(sys.argv[1], sys.argv[2], config=config, engine=sys.argv[4],
                      memory_limit=limit)
-print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "step_peak_rss_mb": run.peak_rss_mb,
-                  "process_peak_rss_mb": round(peak.stop())}))
+print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "step_peak_rss_mb": run.peak_rss_mb}))
 """
 
 
@@ -133,7 +132,8 @@ def main() -> None:
         print(f"| {name} | {wall:.1f} | {cpu:.1f} | {rss} |")
     wall = statistics.median(sum(r["seconds"].values()) for r in runs)
     cpu = statistics.median(sum(r["cpu_seconds"].values()) for r in runs)
-    print(f"| total | {wall:.1f} | {cpu:.1f} | {max(r['process_peak_rss_mb'] for r in runs)} |")
+    peak = max(max(r["step_peak_rss_mb"].values()) for r in runs)
+    print(f"| total | {wall:.1f} | {cpu:.1f} | {peak} |")
 
 
 if __name__ == "__main__":
