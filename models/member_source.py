@@ -7,9 +7,12 @@ needs the chosen members' lines and nothing else. A :class:`MemberSource`
 holds the two apart, so the same code runs on a pandas
 :class:`~features.dataset.Dataset` (:meth:`MemberSource.of_dataset`: the
 members are a mask of its frames) and on a relational engine, where the events
-are a pandas frame and the chosen members' lines are fetched from the engine
-(``training.engines.EngineTables.member_dataset``): pandas then holds the lines
-of those members only, never every line.
+are a table on the engine and the chosen members' lines and events are fetched
+from it (``training.engines.EngineTables.member_dataset``): pandas then holds
+the lines and events of those members only, never every line or event. The
+functions here that read the events (:func:`members_with_events`,
+:func:`events_of`, :func:`event_kinds`) take either: a pandas frame, or an Ibis
+table that answers with one query (:mod:`features.relational.event_queries`).
 
 A source has the ``offer_events`` and ``offers`` attributes of a dataset, so
 :func:`models.offer_response.offer_specs_from_events` reads either.
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,8 +50,11 @@ class MemberSource:
 
     Attributes
     ----------
-    offer_events : DataFrame
-        Every canonical offer event (:class:`~features.dataset.Dataset`).
+    offer_events : DataFrame or Ibis table
+        Every canonical offer event: the frame of a
+        :class:`~features.dataset.Dataset`, or on an engine the table
+        :func:`features.relational.load_relational` gives (read through this
+        module's functions, never whole into pandas).
     offers : DataFrame or None
         The data's offers table, if it has one.
     fetch : callable
@@ -62,7 +69,7 @@ class MemberSource:
         only, as on an engine (the parity tests' oracle).
     """
 
-    offer_events: pd.DataFrame
+    offer_events: Any
     offers: pd.DataFrame | None
     fetch: Callable[[pd.Index], Dataset]
     dataset: Dataset | None = None
@@ -117,12 +124,17 @@ def require_as_of(data: Dataset | MemberSource, as_of, default) -> pd.Timestamp:
     return default(dataset)
 
 
-def members_with_events(events: pd.DataFrame, as_of: pd.Timestamp,
+def members_with_events(events, as_of: pd.Timestamp,
                         kinds: tuple[str, ...]) -> tuple[pd.Index, int]:
     """The members with an event of one of ``kinds`` before ``as_of``, and how many such events.
 
+    ``events``: canonical offer events, a pandas frame or a table on an engine.
     Returns ``(ids, n_events)``: ``ids`` sorted, as ``str``.
     """
+    if not isinstance(events, pd.DataFrame):
+        from features.relational.event_queries import members_with
+
+        return members_with(events, as_of, kinds)
     if not len(events):
         return pd.Index([], dtype="str"), 0
     chosen = np.isin(events["event"].astype(str).to_numpy(), list(kinds)) & (
@@ -137,11 +149,30 @@ def members_with_events(events: pd.DataFrame, as_of: pd.Timestamp,
     return ids.sort_values(), int(chosen.sum())
 
 
-def events_of(events: pd.DataFrame, member_ids: pd.Index) -> pd.DataFrame:
-    """The rows of ``events`` (any frame with ``member_id``) of ``member_ids``."""
+def events_of(events, member_ids: pd.Index) -> pd.DataFrame:
+    """The rows of ``events`` (any frame with ``member_id``, or canonical offer events on an
+    engine: then fetched, in file order) of ``member_ids``, as a pandas frame."""
+    if not isinstance(events, pd.DataFrame):
+        from features.relational.frames import events_frame
+
+        return events_frame(events, member_ids)
     if not len(events):
         return events
     return events[positions(events["member_id"], pd.Index(member_ids).astype("str")) >= 0]
+
+
+def event_kinds(events, before=None) -> set[str]:
+    """The kinds of event (``"sent"``, ``"holdout"``, ...) in ``events`` (a frame or a table
+    on an engine), of the events before ``before`` when given."""
+    if not isinstance(events, pd.DataFrame):
+        from features.relational.event_queries import event_kinds as on_engine
+
+        return on_engine(events, before)
+    if "event" not in events.columns or not len(events):
+        return set()
+    if before is not None:
+        events = events[events["timestamp"] < pd.Timestamp(before)]
+    return {str(k) for k in events["event"].dropna().astype(str).unique()}
 
 
 def in_line_order(transactions: pd.DataFrame) -> pd.DataFrame:

@@ -10,9 +10,12 @@ purchase-cycle summary (step "horizons"), the recommenders' interactions and
 holdout truths (step "recommendations",
 :class:`models.recommenders.EngineLines`) and the report's program KPIs
 (:func:`features.relational.program_kpis`). The results are the frames the
-pandas code gives (parity tests). The offer-response and uplift steps fetch
-only their member sample's lines (:meth:`EngineTables.member_dataset`, through
+pandas code gives (parity tests). The offer-response and uplift steps choose
+their member samples from per-member answers of the engine, fetch only their
+sample's lines and offer events (:meth:`EngineTables.member_dataset`, through
 :mod:`training.member_steps`) and score every member's uplift on the engine.
+No step brings every offer event into pandas either
+(:mod:`features.relational.event_queries`).
 
 :func:`load_for_engine` is the step "load and validate": on DuckDB the data
 directory is read, checked and cleaned by DuckDB itself
@@ -40,7 +43,13 @@ ENGINES = ("pandas", "duckdb", "spark")
 @dataclass
 class EngineTables:
     """An open engine with a data set's canonical tables: the lines and events on the
-    engine (Ibis tables), the small tables as pandas frames."""
+    engine (Ibis tables), the small tables as pandas frames.
+
+    ``small`` holds ``items``, ``members``, ``offers`` and ``offer_events``: the
+    events are the engine's table when the engine loaded the data
+    (:func:`load_for_engine`), a pandas frame when a loaded pandas data set was
+    registered (:func:`open_engine`); every reader takes either.
+    """
 
     con: Any
     lines: Any
@@ -52,7 +61,8 @@ class EngineTables:
     def member_dataset(self, member_ids=None):
         """A pandas :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and
         member rows (default every member): for the steps that learn from a member sample
-        (:func:`features.relational.frames.member_dataset`)."""
+        (:func:`features.relational.frames.member_dataset`: only their lines and events
+        are fetched from the engine)."""
         from features.relational.frames import member_dataset
 
         return member_dataset(self.con, self.lines, self.small, member_ids)
@@ -89,12 +99,12 @@ def open_engine(engine: str, dataset, *, memory_limit: str | None = None,
 
 def open_relational(con, data) -> EngineTables:
     """The :class:`EngineTables` of a data directory DuckDB loaded on ``con``
-    (:func:`features.relational.load_relational`): its views, no copy; the offer
-    events also as the canonical pandas frame (far fewer than lines)."""
-    from features.relational.frames import events_frame
-
+    (:func:`features.relational.load_relational`): its views, no copy. The offer
+    events stay there too (``small["offer_events"]`` is the engine's table: the
+    steps ask for reductions of them, and a member sample's rows, never every
+    event: 45M rows at 3M synthetic members)."""
     small = {"items": data.items, "members": data.members,
-             "offer_events": events_frame(data.offer_events), "offers": data.offers}
+             "offer_events": data.offer_events, "offers": data.offers}
     return EngineTables(con, data.transactions, data.offer_events, small)
 
 
@@ -149,7 +159,6 @@ def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str |
     The staged files are removed when ``tables`` close, or at once on any failure.
     """
     from features.relational import connect, load_relational
-    from features.relational.frames import events_frame
     from features.relational.spark import DEFAULT_MASTER, connect_spark, session_running
     from features.relational.staging import Staging, read_staged, stage_lines
 
@@ -160,15 +169,14 @@ def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str |
         duck = connect(memory_limit=memory_limit)
         try:
             data = load_relational(duck, data_dir)
-            events = events_frame(data.offer_events)
             files = stage_lines(data, staging.path)
         finally:
             duck.disconnect()
         owns = not session_running()
         con = connect_spark(master, conf=spark_conf)
         data.transactions, data.offer_events = read_staged(con, files)
-        small = {"items": data.items, "members": data.members, "offer_events": events,
-                 "offers": data.offers}
+        small = {"items": data.items, "members": data.members,
+                 "offer_events": data.offer_events, "offers": data.offers}
         return data, EngineTables(con, data.transactions, data.offer_events, small, owns,
                                   staging)
     except BaseException:

@@ -2,11 +2,12 @@
 
 On pandas they read the loaded :class:`~features.dataset.Dataset`. On a
 relational engine (``run.engine_tables``, :mod:`training.engines`) the lines
-stay on the engine: the steps read the offer events (a pandas frame, far
-smaller than the lines), choose their members from them, and fetch those
-members' lines only (:meth:`training.engines.EngineTables.member_dataset`),
-through a :class:`models.member_source.MemberSource`. They never read
-``run.dataset.transactions`` or ``run.dataset.offer_events`` there.
+and the offer events stay on the engine: the steps ask it which members have
+events (one row per member comes back), choose their members from those, and
+fetch those members' lines and events only
+(:meth:`training.engines.EngineTables.member_dataset`), through a
+:class:`models.member_source.MemberSource`. They never read
+``run.dataset.transactions`` there, nor every offer event.
 
 Imports: :mod:`features`, :mod:`models`.
 """
@@ -26,8 +27,9 @@ def member_source(run) -> MemberSource:
     return MemberSource(offer_events(run), offers_table(run), tables.member_dataset)
 
 
-def offer_events(run) -> pd.DataFrame:
-    """Every canonical offer event of the run, as a pandas frame."""
+def offer_events(run):
+    """Every canonical offer event of the run: the pandas frame, or on an engine the table
+    there (read through :mod:`models.member_source`'s functions, which reduce it there)."""
     tables = run.engine_tables
     return run.dataset.offer_events if tables is None else tables.small["offer_events"]
 

@@ -42,6 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.errors import DataError
+from models.member_source import event_kinds
 from models.offer_response import offer_specs_from_events
 from models.uplift import engine_member_uplift, fit_uplift, member_uplift
 from models.uplift.rows import ROW_KEYS
@@ -53,15 +54,16 @@ logger = logging.getLogger(__name__)
 LEARNER, WINDOW_DAYS, MAX_ITER = "x_learner", 14.0, 60
 
 
-def control_group_reason(offer_events: pd.DataFrame) -> str | None:
-    """Why the offer events cannot support uplift models; None when they may."""
-    events = offer_events["event"].astype(str) if "event" in offer_events else pd.Series([])
-    if not (events == "holdout").any():
+def control_group_reason(offer_events) -> str | None:
+    """Why the offer events (a frame, or a table on the run's engine: one query there) cannot
+    support uplift models; None when they may."""
+    kinds = event_kinds(offer_events)
+    if "holdout" not in kinds:
         return ("no randomised control group: the offer events have no 'holdout' rows "
                 "(members chosen for a campaign and held out of it; docs/data.md). The "
                 "engine's control groups produce them: export them with 'offers events "
                 "export' and add them to the data.")
-    if not (events == "sent").any():
+    if "sent" not in kinds:
         return "no sends: the offer events have 'holdout' rows but no 'sent' rows."
     return None
 

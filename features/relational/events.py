@@ -5,10 +5,11 @@ The relational twin of the offer-events part of
 :func:`features.validation.parse_table` (then the event types), and the rules of
 :func:`features.cleaning.clean_offer_events` (future rows dropped, a repeated
 ``event_id`` keeps its first row in the file) as queries. The canonical events
-(``member_id``, ``offer_id``, ``event``, ``ts_us`` and the optional
-``channel``, ``campaign_id``, ``event_id``) are a view over the file, and
-:func:`offer_counts` reduces them to the per-member counts the member features
-need.
+(``member_id``, ``offer_id``, ``event``, ``ts_us``, the file position
+:data:`EVENT_ROW` and the optional ``channel``, ``campaign_id``, ``event_id``)
+are a view over the file, and :func:`offer_counts` reduces them to the
+per-member counts the member features need; the other reductions the training
+steps ask for are :mod:`features.relational.event_queries`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from features.relational.checks import (
     problem_of,
 )
 from features.relational.columns import Check, ParsedColumn, parse_select, v
+from features.relational.portable import to_frame
 from features.relational.scan import ROW, Scan, literal, quote
 
 EVENTS = "offer_events_canonical"
+#: The column of the canonical events holding each event's position in the file (0 = the
+#: first row): events brought back to pandas are put in this order, the pandas loader's.
+EVENT_ROW = ROW
 _TYPES = ", ".join(literal(t) for t in EVENT_TYPES)
 _OPTIONAL = ("channel", "campaign_id", "event_id")
 
@@ -80,7 +85,7 @@ def events_view(db, scan: Scan, checked: CheckedEvents, now: pd.Timestamp,
     now_us = int(now.value // 1000)
     present = ", ".join(f"{v(c)} AS {quote(c)}" for c in _OPTIONAL if c in names)
     select = (f"SELECT {v('member_id')} AS member_id, {v('offer_id')} AS offer_id, "
-              f"{v('event')} AS event, ts_us{', ' + present if present else ''}")
+              f"{v('event')} AS event, ts_us, {ROW}{', ' + present if present else ''}")
     timed = f"SELECT *, epoch_us({v('timestamp')}) AS ts_us FROM "
     source = f"({timed}({numbered_select(columns, scan, plain=plain)})) WHERE ts_us <= {now_us}"
     has_ids = "event_id" in names
@@ -118,7 +123,7 @@ def offer_counts(events, cutoff: pd.Timestamp) -> pd.DataFrame:
         redeemed=redeemed.cast("int64").sum(),
         last_us=before.ts_us.max(where=redeemed),
     )
-    frame = per.to_pyarrow().to_pandas().set_index("member_id")
+    frame = to_frame(per).set_index("member_id")  # portable: Spark collects Arrow directly
     frame.index = pd.Index(frame.index, dtype="str", name="member_id")
     frame["last_redeemed_ns"] = frame.pop("last_us").astype("Int64") * 1000
     return frame

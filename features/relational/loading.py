@@ -35,7 +35,7 @@ from features.loading import (
 )
 from features.reading import RawTable, find_table_file, read_table_file
 from features.relational.checks import structure_problems
-from features.relational.events import check_events, events_view
+from features.relational.events import EVENT_ROW, check_events, events_view
 from features.relational.portable import to_scalar
 from features.relational.scan import Scan, scan_table
 from features.relational.tables import register_frame
@@ -217,7 +217,8 @@ def _assemble(con, scans, checked, checked_events, parsed, now, policy,
 
 def _no_events() -> pd.DataFrame:
     return pd.DataFrame({"member_id": pd.Series(dtype="str"), "offer_id": pd.Series(dtype="str"),
-                         "event": pd.Series(dtype="str"), "ts_us": pd.Series(dtype="int64")})
+                         "event": pd.Series(dtype="str"), "ts_us": pd.Series(dtype="int64"),
+                         EVENT_ROW: pd.Series(dtype="int64")})
 
 
 def _members(members: pd.DataFrame | None, extra: list[str]) -> pd.DataFrame:

@@ -114,8 +114,10 @@ def offer_specs_from_events(
 
     Parameters
     ----------
-    dataset : Dataset
-        The loaded data set; its offer events name the offers. Its ``offers``
+    dataset : Dataset or MemberSource
+        The loaded data set; its offer events name the offers (on an engine,
+        a :class:`~models.member_source.MemberSource` whose events are a table
+        there, asked for the offers and their campaigns only). Its ``offers``
         table, when it has one, describes them and ``campaigns_extra`` is not
         read (offers the table lacks get type ``"unknown"``).
     campaigns_extra : DataFrame or path, optional
@@ -142,10 +144,7 @@ def offer_specs_from_events(
         ``"unknown"``, depth NaN and no categories (the whole basket).
     """
     events = dataset.offer_events
-    seen = (
-        events.sort_values("timestamp", kind="stable")["offer_id"].astype(str).drop_duplicates()
-    )
-    specs = pd.DataFrame({"offer_id": seen.to_numpy()})
+    specs = pd.DataFrame({"offer_id": _first_seen_offers(events).to_numpy()})
     extra = campaigns_extra
     if getattr(dataset, "offers", None) is not None:
         if extra is not None:
@@ -173,6 +172,26 @@ def offer_specs_from_events(
     return validate_offer_specs(specs)
 
 
+def _first_seen_offers(events) -> pd.Series:
+    """Every offer id of ``events`` (a frame, or a table on an engine: one query there) in the
+    order of its first event, ties in the events' order, as ``str``."""
+    if not isinstance(events, pd.DataFrame):
+        from features.relational.event_queries import offers_in_first_seen_order
+
+        return offers_in_first_seen_order(events)
+    return events.sort_values("timestamp", kind="stable")["offer_id"].astype(str).drop_duplicates()
+
+
+def _campaign_offers(events) -> pd.DataFrame:
+    """The distinct ``(campaign_id, offer_id)`` pairs of ``events`` in order of first
+    appearance, as ``str`` (a frame, or a table on an engine: one query there)."""
+    if not isinstance(events, pd.DataFrame):
+        from features.relational.event_queries import campaign_offers
+
+        return campaign_offers(events)
+    return events[["campaign_id", "offer_id"]].dropna().astype(str).drop_duplicates()
+
+
 def _read_extras(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
     if path.is_dir():
         folder = path / "extras" if (path / "extras").is_dir() else path
@@ -189,7 +208,7 @@ def _read_extras(path: Path) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.Data
     return pd.read_parquet(path), None, None
 
 
-def _normalise_extra(extra: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+def _normalise_extra(extra: pd.DataFrame, events) -> pd.DataFrame:
     """Map a campaign side file onto spec columns, keyed by offer_id."""
     extra = extra.copy()
     if "offer_id" not in extra.columns:
@@ -198,7 +217,7 @@ def _normalise_extra(extra: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
                 "the campaign description needs an offer_id column (or a campaign_id that "
                 f"offer_events also has); it has {list(extra.columns)}."
             )
-        pairs = events[["campaign_id", "offer_id"]].dropna().astype(str).drop_duplicates()
+        pairs = _campaign_offers(events)
         extra = extra.assign(campaign_id=extra["campaign_id"].astype(str)).merge(
             pairs, on="campaign_id", how="inner"
         )

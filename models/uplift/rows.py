@@ -27,6 +27,7 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import DataError
+from models.member_source import event_kinds
 from models.offer_response.rows import attach_offer_columns, response_features
 from models.offer_response.specs import validate_offer_specs
 
@@ -93,10 +94,13 @@ def _redeemed(events: pd.DataFrame, rows: pd.DataFrame, window_days: float) -> n
     return found.reindex(rows.index).to_numpy(dtype=bool) & rows["treated"].to_numpy()
 
 
-def check_experiment_events(events: pd.DataFrame, as_of: pd.Timestamp) -> None:
-    """Raise :class:`DataError` unless ``events`` before ``as_of`` hold sends and holdouts."""
-    events = events[events["timestamp"] < as_of]
-    kinds = set(events["event"].astype(str).unique())
+def check_experiment_events(events, as_of: pd.Timestamp) -> None:
+    """Raise :class:`DataError` unless ``events`` before ``as_of`` hold sends and holdouts.
+
+    ``events``: canonical offer events, a pandas frame or a table on an engine
+    (one query there: :func:`models.member_source.event_kinds`).
+    """
+    kinds = event_kinds(events, before=as_of)
     for kind, why in (("holdout", "a randomised control group (members held out of a "
                                   "campaign at random, event 'holdout')"),
                       ("sent", "treated members (event 'sent')")):

@@ -51,6 +51,22 @@ def test_a_member_sample_equals_the_pandas_sample(loaded):
     assert sorted(got.members["member_id"]) == sorted(want.members["member_id"])
 
 
+def test_a_sample_of_the_engines_events_equals_the_frames(loaded):
+    """With the events left on the engine (as training keeps them) a member sample's events
+    are fetched from there: the rows, in the order, of the pandas frame's sample."""
+    con, data, small, want_all = loaded
+    ids = sorted(want_all.members["member_id"].astype(str))[::3]
+    got = member_dataset(con, data.transactions, small | {"offer_events": data.offer_events},
+                         ids)
+    want = member_dataset(con, data.transactions, small, ids)
+    assert 0 < len(got.offer_events) < len(small["offer_events"])
+    for column in ("member_id", "offer_id", "event", "timestamp"):
+        assert got.offer_events[column].astype(str).tolist() == (
+            want.offer_events[column].astype(str).tolist()), column
+    assert got.offer_events.dtypes["timestamp"] == "datetime64[ns]"
+    pd.testing.assert_frame_equal(got.members, want.members)
+
+
 def test_the_frames_have_the_canonical_dtypes(loaded):
     con, data, small, want = loaded
     got = lines_frame(con, data.transactions, want.members["member_id"][:5])

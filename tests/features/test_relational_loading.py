@@ -18,6 +18,7 @@ from features.cleaning import CleaningPolicy
 from features.errors import DataValidationError
 from features.loading import load_dataset
 from features.relational import connect, load_relational, member_features
+from features.relational.events import EVENT_ROW
 from tests.conftest import TX_HEADER
 from tests.features.test_cleaning import DIRTY
 from tests.features.test_relational import assert_same_frame
@@ -87,11 +88,14 @@ def assert_same_load(data_dir, now=NOW, policy=None, member_order=True):
     expected_events["ts_us"] = ev["timestamp"].astype("datetime64[us]").astype("int64").to_numpy()
     if ev.empty:  # the pandas loader's empty frame has every column; the view the required
         expected_events = expected_events[["member_id", "offer_id", "event", "ts_us"]]
-    assert sorted(events.columns) == sorted(expected_events.columns)
-    by = sorted(expected_events.columns)
-    pd.testing.assert_frame_equal(
-        events[by].astype({"ts_us": "int64"}).sort_values(by, ignore_index=True),
-        expected_events[by].sort_values(by, ignore_index=True), check_dtype=False)
+    assert sorted(events.columns) == sorted([*expected_events.columns, EVENT_ROW])
+    # In the file's order (EVENT_ROW, the order events come back to pandas in), the
+    # pandas loader's rows in its order: ties of a stable sort fall the same way.
+    events = events.sort_values(EVENT_ROW, ignore_index=True)
+    assert events[EVENT_ROW].is_unique
+    by = list(expected_events.columns)
+    pd.testing.assert_frame_equal(events[by].astype({"ts_us": "int64"}),
+                                  expected_events[by].reset_index(drop=True), check_dtype=False)
     if want.offers is None:
         assert got.offers is None
     else:

@@ -84,7 +84,8 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
                                                      monkeypatch):
     """Loading, features, windows, KPIs and recommenders on DuckDB: the same segments,
     churn and value models, and recommendation metrics, and no step holds the lines of
-    every member in pandas (the pandas loader and a fetch of every line raise).
+    every member in pandas (the pandas loader and a fetch of every line or every offer
+    event raise).
 
     The windows are equal to 1e-9 (tests/models/test_engine_windows.py), not bit for
     bit: sums in another order can split a histogram bin differently, so the models
@@ -119,6 +120,14 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
         return fetch(con, lines, member_ids)
 
     monkeypatch.setattr(frames, "lines_frame", lines_of_some_members)
+    events_fetch = frames.events_frame
+
+    def events_of_some_members(events, member_ids=None):  # the events stay there too
+        if member_ids is None:
+            raise AssertionError("every offer event was fetched into pandas")
+        return events_fetch(events, member_ids)
+
+    monkeypatch.setattr(frames, "events_frame", events_of_some_members)
     limits = []
     monkeypatch.setattr(features.relational, "connect",
                         lambda **kw: limits.append(kw.get("memory_limit")) or connect(**kw))
@@ -126,6 +135,7 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     _, run = train(synth_data, tmp_path / "art", config=load_config(**SERVING_FAST),
                    engine="duckdb", memory_limit="1GB")
     assert isinstance(run.dataset, RelationalData) and limits == ["1GB"]  # one connection
+    assert not isinstance(run.engine_tables.small["offer_events"], pd.DataFrame)
     assert len(built) == 2  # the validation split's and the final fit's interactions
     want = json.loads((out / "current" / "metrics.json").read_text())
     manifest = json.loads((out / "current" / "manifest.json").read_text())
