@@ -38,6 +38,7 @@ from serving.engine.messages import (
     reason,
     render,
 )
+from serving.engine.pending_record import PendingRecord
 from serving.engine.render_cache import RenderCache
 from serving.engine.response_model import TYPE_PRIOR_CODE
 from serving.engine.scoring import score_members, with_static_scores
@@ -206,10 +207,18 @@ class OfferEngine:
                            history: OfferHistory | None = None,
                            ) -> tuple[Decision, DecisionRecord]:
         """:meth:`decide` and its :class:`DecisionRecord` (candidates, scores, propensities)."""
+        decision, pending = self._decide(member_id, channel, limit, now, history, True)
+        return decision, pending.record()
+
+    def decide_pending(self, member_id, channel: str, limit: int = 3, now=None,
+                       history: OfferHistory | None = None,
+                       ) -> tuple[Decision, PendingRecord]:
+        """:meth:`decide_with_record` with the record left to build: a :class:`PendingRecord`
+        (the decision-log writer builds it in its own thread; the request does not wait)."""
         return self._decide(member_id, channel, limit, now, history, True)
 
     def _decide(self, member_id, channel: str, limit: int, now, history,
-                want_record: bool) -> tuple[Decision, DecisionRecord | None]:
+                want_record: bool) -> tuple[Decision, PendingRecord | None]:
         channel = check_channel(channel)
         if not isinstance(limit, int) or isinstance(limit, bool) or \
                 not 1 <= limit <= self.config.max_offers:
@@ -252,15 +261,11 @@ class OfferEngine:
         decision.offers = self.render_offers(member_id, row, scored, 0, chosen, stamp, channel)
         if not want_record:
             return decision, None
-        ev = scored.ev[0, eligible]  # the greedy order of choose(): candidates[0] is its first
-        order = eligible[np.lexsort((eligible, -self.templates.priority[eligible], -ev))]
-        candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
-            self._offer_ids[order].tolist(), np.round(scored.ev[0, order], 4).tolist(),
-            np.round(scored.p[0, order], 4).tolist())]
-        shown = [{"offer_id": self.catalog.offers[t].id,
-                  "propensity": round(propensity if k == 0 else 1.0, 6)}
-                 for k, t in enumerate(chosen)]
-        return decision, self._record(decision, True, candidates, shown)
+        # The record's parts as they are (copies of the eligible scores): sorted, rounded and
+        # made dicts when the record is built, in the decision-log writer's thread.
+        return decision, PendingRecord(decision, self.epsilon, self._offer_ids,
+                                       self.templates.priority, eligible, scored.ev[0, eligible],
+                                       scored.p[0, eligible], chosen, propensity)
 
     def _explore(self, scored: Scored, greedy: list[int], eligible: np.ndarray,
                  blocked: np.ndarray, room: int, decision_id: str) -> tuple[list[int], float]:
@@ -279,16 +284,11 @@ class OfferEngine:
         others = choose(scored, 0, self.templates, room - 1, rest) if room > 1 else []
         return [first, *others], propensity
 
-    def _record(self, decision: Decision, wanted: bool, candidates=None,
-                shown=None) -> DecisionRecord | None:
+    def _record(self, decision: Decision, wanted: bool) -> PendingRecord | None:
+        """The record of a decision that shows nothing (suppressed): no candidates."""
         if not wanted:
             return None
-        return DecisionRecord(
-            decision_id=decision.decision_id, decided_at=decision.decided_at,
-            member_id=decision.member_id, channel=decision.channel,
-            campaign_id=decision.campaign_id, model_version=decision.model_version,
-            epsilon=self.epsilon, suppressed=decision.suppressed,
-            candidates=candidates or [], shown=shown or [])
+        return PendingRecord(decision, self.epsilon, self._offer_ids, self.templates.priority)
 
     # ------------------------------------------------------------ parts
     def render_offers(self, member_id: str, row: int, scored: Scored, i: int, chosen,
