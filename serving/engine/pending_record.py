@@ -12,12 +12,13 @@ it writes, off the request (issue 14). The record built is the one
 :meth:`OfferEngine.decide_with_record <serving.engine.engine.OfferEngine.decide_with_record>`
 returns (the same code builds both).
 
-Imports: numpy and :mod:`serving.engine.exploration`.
+Imports: numpy, orjson and :mod:`serving.engine.exploration`.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import orjson
 
 from serving.engine.exploration import DecisionRecord
 
@@ -69,6 +70,25 @@ class PendingRecord:
 
     def record(self) -> DecisionRecord:
         """The :class:`DecisionRecord`: candidates best first (the greedy order), rounded."""
+        candidates, shown = self._lists()
+        return DecisionRecord(
+            decision_id=self.decision_id, decided_at=self.decided_at, member_id=self.member_id,
+            channel=self.channel, campaign_id=self.campaign_id, model_version=self.model_version,
+            epsilon=self.epsilon, suppressed=self.suppressed, arm=self.arm,
+            candidates=candidates, shown=shown)
+
+    def to_row(self) -> dict:
+        """:meth:`DecisionRecord.to_row` of :meth:`record` (what the decision log writes),
+        without the dataclass in between."""
+        candidates, shown = self._lists()
+        return {"decision_id": self.decision_id, "decided_at": self.decided_at,
+                "member_id": self.member_id, "channel": self.channel,
+                "campaign_id": self.campaign_id, "model_version": self.model_version,
+                "source": "api", "epsilon": self.epsilon, "suppressed": self.suppressed,
+                "arm": self.arm, "candidates": orjson.dumps(candidates).decode(),
+                "shown": orjson.dumps(shown).decode()}
+
+    def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
         if self._eligible is not None:
             eligible, ev = self._eligible, self._ev
@@ -80,12 +100,4 @@ class PendingRecord:
         shown = [{"offer_id": str(self._offer_ids[t]),
                   "propensity": round(self._propensity if k == 0 else 1.0, 6)}
                  for k, t in enumerate(self._chosen)]
-        return DecisionRecord(
-            decision_id=self.decision_id, decided_at=self.decided_at, member_id=self.member_id,
-            channel=self.channel, campaign_id=self.campaign_id, model_version=self.model_version,
-            epsilon=self.epsilon, suppressed=self.suppressed, arm=self.arm,
-            candidates=candidates, shown=shown)
-
-    def to_row(self) -> dict:
-        """:meth:`DecisionRecord.to_row` of :meth:`record` (what the decision log writes)."""
-        return self.record().to_row()
+        return candidates, shown
