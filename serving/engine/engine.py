@@ -56,6 +56,7 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 _DAY_S = 86_400
+_MEMO_SIZE = 4096  # moments (or template x moment) whose texts the engine keeps
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,8 @@ class OfferEngine:
             scoring = with_static_scores(scoring)
         self.scoring = scoring
         self._rendered = RenderCache()  # decisions' texts per member, template and day
+        self._expiries: dict[tuple, str] = {}  # (template, moment) -> expiry day
+        self._stamps: dict[np.datetime64, str] = {}  # moment -> decided_at text
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -232,7 +235,7 @@ class OfferEngine:
         decision = Decision(
             decision_id=new_id(), member_id=member_id, known=known, channel=channel,
             campaign_id=self.campaign, control_group=False, model_version=self.bundle.version,
-            decided_at=str(stamp.astype("datetime64[s]")) + "Z",
+            decided_at=self._decided_at(stamp),
             segment=self.bundle.members.name("segment", row) if known else None,
             churn_risk=_opt(num["churn_risk"][row]) if known else None,
             skipped_models=dict(getattr(self.bundle, "skipped", None) or {}),
@@ -388,10 +391,6 @@ class OfferEngine:
                member: dict[str, Any]) -> OfferFacts:
         """The offer's facts plus the ``member`` ones (:meth:`member_facts`)."""
         b, template = self.bundle, self.catalog.offers[t]
-        expiry = now + np.timedelta64(int(round(template.expiry_days * _DAY_S)), "s")
-        end = template.eligibility.end
-        if end is not None and end < expiry:
-            expiry = end
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         facts = OfferFacts(
             amount=float(scored.amount[i, t]),
@@ -399,7 +398,7 @@ class OfferEngine:
             item=str(b.item_names[item]) if item >= 0 else (
                 str(b.item_names[self.templates.fixed_item[t]])
                 if self.templates.fixed_item[t] >= 0 else None),
-            share=float(scored.share[i, t]), expiry=str(expiry.astype("datetime64[D]")),
+            share=float(scored.share[i, t]), expiry=self._expiry(t, now),
             **member,
         )
         if member:  # lists of its own, as when each offer read them
@@ -410,6 +409,36 @@ class OfferEngine:
             if col >= 0:
                 facts.item = str(b.item_names[col])
         return facts
+
+    def _expiry(self, t: int, now: np.datetime64) -> str:
+        """The day template ``t``'s offer made at ``now`` expires, ``YYYY-MM-DD``.
+
+        Kept per template and moment (numpy's date arithmetic and text cost about 5 us an
+        offer; requests of the same second share it); forgotten when many.
+        """
+        key = (t, now)
+        found = self._expiries.get(key)
+        if found is None:
+            template = self.catalog.offers[t]
+            expiry = now + np.timedelta64(int(round(template.expiry_days * _DAY_S)), "s")
+            end = template.eligibility.end
+            if end is not None and end < expiry:
+                expiry = end
+            found = str(expiry.astype("datetime64[D]"))
+            if len(self._expiries) >= _MEMO_SIZE:
+                self._expiries.clear()
+            self._expiries[key] = found
+        return found
+
+    def _decided_at(self, stamp: np.datetime64) -> str:
+        """``stamp`` as ISO 8601 UTC text (``...Z``), kept per moment like :meth:`_expiry`."""
+        found = self._stamps.get(stamp)
+        if found is None:
+            found = str(stamp.astype("datetime64[s]")) + "Z"
+            if len(self._stamps) >= _MEMO_SIZE:
+                self._stamps.clear()
+            self._stamps[stamp] = found
+        return found
 
     def _item(self, item_id: str) -> int:
         pos = int(np.searchsorted(self.bundle.item_ids, item_id))
