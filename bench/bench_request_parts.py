@@ -138,7 +138,7 @@ def _cached_app_us(app, endpoint: str, envs: list[dict], repeat: int) -> float:
     served = app.extensions["offers_model"].served
     owner, names = ((type(served.engine), ("decide", "decide_pending")) if endpoint == "offers"
                     else (type(served.bundle), ("recommend_with_categories",)))
-    saved = {name: getattr(owner, name) for name in names}
+    saved = {name: getattr(owner, name) for name in names if hasattr(owner, name)}  # older refs
     try:
         for name, original in saved.items():
             memo: dict = {}
