@@ -68,7 +68,11 @@ class DecisionLog:
         create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     def write(self, records: Iterable) -> int:
-        """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped.
+        """Store ``records`` in one transaction; a known id is skipped.
+
+        A record is anything with ``to_row()``: a :class:`~serving.engine.exploration.
+        DecisionRecord`, or the :class:`~serving.engine.pending_record.PendingRecord` an API
+        request hands over (built here, in the writer's thread).
 
         Rows are encoded and inserted :data:`CHUNK` at a time, handing the GIL over
         between chunks (``time.sleep(0)``): the background writer shares its process with
