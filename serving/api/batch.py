@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 
 from flask import Blueprint, Response, current_app, g, request, stream_with_context
 
@@ -80,9 +79,9 @@ def batch():
                     decision = engine.decide(member_id, channel, limit=limit, now=now,
                                              history=history)
                 else:  # logged for replay (issue 15)
-                    decision, record = engine.decide_with_record(
+                    decision, record = engine.decide_pending(
                         member_id, channel, limit=limit, now=now, history=history)
-                    writer.submit(record if arm is None else replace(record, arm=arm))
+                    writer.submit(record if arm is None else record.with_arm(arm))
                 yield decision_fields(decision)
 
     header = {"request_id": g.request_id, "model_version": served.version, "channel": channel,

@@ -59,12 +59,19 @@ def _after(response):
 
 def log_access(method: str, path: str, route: str | None, status: int, millis: float,
                request_id: str | None, member: str) -> None:
-    """The access-log line of one request (also written by the fast path)."""
-    logger.info("%s %s %d %.1fms rid=%s member=%s", method, path, status, millis, request_id,
-                member, extra={
-                    "method": method, "path": path, "route": route, "status": status,
-                    "duration_ms": round(millis, 2), "request_id": request_id,
-                    "member_id": None if member in ("-", "(malformed)") else member})
+    """The access-log line of one request (also written by the fast path).
+
+    The record is made and handed to the handlers directly: ``logger.info`` would first
+    walk the stack to name the calling line, which no access line shows (issue 14).
+    """
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    logger.handle(logger.makeRecord(
+        logger.name, logging.INFO, __file__, 0, "%s %s %d %.1fms rid=%s member=%s",
+        (method, path, status, millis, request_id, member), None, "log_access", {
+            "method": method, "path": path, "route": route, "status": status,
+            "duration_ms": round(millis, 2), "request_id": request_id,
+            "member_id": None if member in ("-", "(malformed)") else member}))
 
 
 def _shown_path(path: str, limit: int = 200) -> str:

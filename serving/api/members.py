@@ -7,7 +7,7 @@ ones (popular items; welcome and referral offers) marked ``known: false``.
 from __future__ import annotations
 
 import time
-from dataclasses import fields, replace
+from dataclasses import fields
 
 import numpy as np
 from flask import Blueprint, current_app, g, request
@@ -82,9 +82,9 @@ def offers_document(served, store, member_id: str, channel: str, limit: int,
             decision = engine.decide(member_id, channel, limit=limit, now=utc_now(),
                                      history=history)
         else:
-            decision, record = engine.decide_with_record(
+            decision, record = engine.decide_pending(
                 member_id, channel, limit=limit, now=utc_now(), history=history)
-            writer.submit(record if arm is None else replace(record, arm=arm))
+            writer.submit(record if arm is None else record.with_arm(arm))
     except ValueError as exc:  # the engine's input errors (an unknown channel, ...)
         raise ApiError(str(exc)) from exc
     return {"request_id": request_id, **decision_fields(decision)}

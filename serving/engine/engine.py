@@ -38,6 +38,7 @@ from serving.engine.messages import (
     reason,
     render,
 )
+from serving.engine.pending_record import PendingRecord
 from serving.engine.render_cache import RenderCache
 from serving.engine.response_model import TYPE_PRIOR_CODE
 from serving.engine.scoring import score_members, with_static_scores
@@ -55,6 +56,7 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 _DAY_S = 86_400
+_MEMO_SIZE = 4096  # moments (or template x moment) whose texts the engine keeps
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,8 @@ class OfferEngine:
             scoring = with_static_scores(scoring)
         self.scoring = scoring
         self._rendered = RenderCache()  # decisions' texts per member, template and day
+        self._expiries: dict[tuple, str] = {}  # (template, moment) -> expiry day
+        self._stamps: dict[np.datetime64, str] = {}  # moment -> decided_at text
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -206,10 +210,18 @@ class OfferEngine:
                            history: OfferHistory | None = None,
                            ) -> tuple[Decision, DecisionRecord]:
         """:meth:`decide` and its :class:`DecisionRecord` (candidates, scores, propensities)."""
+        decision, pending = self._decide(member_id, channel, limit, now, history, True)
+        return decision, pending.record()
+
+    def decide_pending(self, member_id, channel: str, limit: int = 3, now=None,
+                       history: OfferHistory | None = None,
+                       ) -> tuple[Decision, PendingRecord]:
+        """:meth:`decide_with_record` with the record left to build: a :class:`PendingRecord`
+        (the decision-log writer builds it in its own thread; the request does not wait)."""
         return self._decide(member_id, channel, limit, now, history, True)
 
     def _decide(self, member_id, channel: str, limit: int, now, history,
-                want_record: bool) -> tuple[Decision, DecisionRecord | None]:
+                want_record: bool) -> tuple[Decision, PendingRecord | None]:
         channel = check_channel(channel)
         if not isinstance(limit, int) or isinstance(limit, bool) or \
                 not 1 <= limit <= self.config.max_offers:
@@ -223,7 +235,7 @@ class OfferEngine:
         decision = Decision(
             decision_id=new_id(), member_id=member_id, known=known, channel=channel,
             campaign_id=self.campaign, control_group=False, model_version=self.bundle.version,
-            decided_at=str(stamp.astype("datetime64[s]")) + "Z",
+            decided_at=self._decided_at(stamp),
             segment=self.bundle.members.name("segment", row) if known else None,
             churn_risk=_opt(num["churn_risk"][row]) if known else None,
             skipped_models=dict(getattr(self.bundle, "skipped", None) or {}),
@@ -252,15 +264,11 @@ class OfferEngine:
         decision.offers = self.render_offers(member_id, row, scored, 0, chosen, stamp, channel)
         if not want_record:
             return decision, None
-        ev = scored.ev[0, eligible]  # the greedy order of choose(): candidates[0] is its first
-        order = eligible[np.lexsort((eligible, -self.templates.priority[eligible], -ev))]
-        candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
-            self._offer_ids[order].tolist(), np.round(scored.ev[0, order], 4).tolist(),
-            np.round(scored.p[0, order], 4).tolist())]
-        shown = [{"offer_id": self.catalog.offers[t].id,
-                  "propensity": round(propensity if k == 0 else 1.0, 6)}
-                 for k, t in enumerate(chosen)]
-        return decision, self._record(decision, True, candidates, shown)
+        # The record's parts as they are (copies of the eligible scores): sorted, rounded and
+        # made dicts when the record is built, in the decision-log writer's thread.
+        return decision, PendingRecord(decision, self.epsilon, self._offer_ids,
+                                       self.templates.priority, eligible, scored.ev[0, eligible],
+                                       scored.p[0, eligible], chosen, propensity)
 
     def _explore(self, scored: Scored, greedy: list[int], eligible: np.ndarray,
                  blocked: np.ndarray, room: int, decision_id: str) -> tuple[list[int], float]:
@@ -279,16 +287,11 @@ class OfferEngine:
         others = choose(scored, 0, self.templates, room - 1, rest) if room > 1 else []
         return [first, *others], propensity
 
-    def _record(self, decision: Decision, wanted: bool, candidates=None,
-                shown=None) -> DecisionRecord | None:
+    def _record(self, decision: Decision, wanted: bool) -> PendingRecord | None:
+        """The record of a decision that shows nothing (suppressed): no candidates."""
         if not wanted:
             return None
-        return DecisionRecord(
-            decision_id=decision.decision_id, decided_at=decision.decided_at,
-            member_id=decision.member_id, channel=decision.channel,
-            campaign_id=decision.campaign_id, model_version=decision.model_version,
-            epsilon=self.epsilon, suppressed=decision.suppressed,
-            candidates=candidates or [], shown=shown or [])
+        return PendingRecord(decision, self.epsilon, self._offer_ids, self.templates.priority)
 
     # ------------------------------------------------------------ parts
     def render_offers(self, member_id: str, row: int, scored: Scored, i: int, chosen,
@@ -388,10 +391,6 @@ class OfferEngine:
                member: dict[str, Any]) -> OfferFacts:
         """The offer's facts plus the ``member`` ones (:meth:`member_facts`)."""
         b, template = self.bundle, self.catalog.offers[t]
-        expiry = now + np.timedelta64(int(round(template.expiry_days * _DAY_S)), "s")
-        end = template.eligibility.end
-        if end is not None and end < expiry:
-            expiry = end
         category, item = int(scored.category[i, t]), int(scored.item[i, t])
         facts = OfferFacts(
             amount=float(scored.amount[i, t]),
@@ -399,7 +398,7 @@ class OfferEngine:
             item=str(b.item_names[item]) if item >= 0 else (
                 str(b.item_names[self.templates.fixed_item[t]])
                 if self.templates.fixed_item[t] >= 0 else None),
-            share=float(scored.share[i, t]), expiry=str(expiry.astype("datetime64[D]")),
+            share=float(scored.share[i, t]), expiry=self._expiry(t, now),
             **member,
         )
         if member:  # lists of its own, as when each offer read them
@@ -410,6 +409,36 @@ class OfferEngine:
             if col >= 0:
                 facts.item = str(b.item_names[col])
         return facts
+
+    def _expiry(self, t: int, now: np.datetime64) -> str:
+        """The day template ``t``'s offer made at ``now`` expires, ``YYYY-MM-DD``.
+
+        Kept per template and moment (numpy's date arithmetic and text cost about 5 us an
+        offer; requests of the same second share it); forgotten when many.
+        """
+        key = (t, now)
+        found = self._expiries.get(key)
+        if found is None:
+            template = self.catalog.offers[t]
+            expiry = now + np.timedelta64(int(round(template.expiry_days * _DAY_S)), "s")
+            end = template.eligibility.end
+            if end is not None and end < expiry:
+                expiry = end
+            found = str(expiry.astype("datetime64[D]"))
+            if len(self._expiries) >= _MEMO_SIZE:
+                self._expiries.clear()
+            self._expiries[key] = found
+        return found
+
+    def _decided_at(self, stamp: np.datetime64) -> str:
+        """``stamp`` as ISO 8601 UTC text (``...Z``), kept per moment like :meth:`_expiry`."""
+        found = self._stamps.get(stamp)
+        if found is None:
+            found = str(stamp.astype("datetime64[s]")) + "Z"
+            if len(self._stamps) >= _MEMO_SIZE:
+                self._stamps.clear()
+            self._stamps[stamp] = found
+        return found
 
     def _item(self, item_id: str) -> int:
         pos = int(np.searchsorted(self.bundle.item_ids, item_id))

@@ -17,6 +17,7 @@ Times are ISO 8601 UTC text in both back ends (they sort as text).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -67,7 +68,11 @@ class DecisionLog:
         create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     def write(self, records: Iterable) -> int:
-        """Store ``records`` (DecisionRecords) in one transaction; a known id is skipped.
+        """Store ``records`` in one transaction; a known id is skipped.
+
+        A record is anything with ``to_row()``: a :class:`~serving.engine.exploration.
+        DecisionRecord`, or the :class:`~serving.engine.pending_record.PendingRecord` an API
+        request hands over (built here, in the writer's thread).
 
         Rows are encoded and inserted :data:`CHUNK` at a time, handing the GIL over
         between chunks (``time.sleep(0)``): the background writer shares its process with
@@ -77,16 +82,19 @@ class DecisionLog:
         records = list(records)
         if not records:
             return 0
-        values = "(" + ", ".join([self.param] * len(COLUMNS)) + ")"
         with self.store.connection() as conn, self.store.transaction(conn):
+            cursor = conn.cursor()  # executemany: one prepared statement, rows bound in C
             for start in range(0, len(records), CHUNK):
-                chunk = [r.to_row() for r in records[start:start + CHUNK]]
-                conn.execute(
-                    f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
-                    f"{', '.join([values] * len(chunk))} ON CONFLICT (decision_id) DO NOTHING",
-                    [row[c] for row in chunk for c in COLUMNS])
+                cursor.executemany(self._insert, [
+                    tuple(row[c] for c in COLUMNS)
+                    for row in (r.to_row() for r in records[start:start + CHUNK])])
                 time.sleep(0)
         return len(records)
+
+    @functools.cached_property
+    def _insert(self) -> str:
+        return (f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
+                f"({', '.join([self.param] * len(COLUMNS))}) ON CONFLICT (decision_id) DO NOTHING")
 
     def iter_rows(self, batch: int = 10_000) -> Iterator[tuple]:
         """Every logged decision as a tuple of :data:`COLUMNS`, oldest first."""

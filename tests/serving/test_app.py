@@ -160,7 +160,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_traceback(auth, app, clie
         raise RuntimeError("secret internals")
 
     engine.decide = broken  # the instance attribute hides the method for this app only
-    engine.decide_with_record = broken  # what the API calls when it logs decisions
+    engine.decide_pending = broken  # what the API calls when it logs decisions
     with caplog.at_level(logging.ERROR):
         response = client.get(f"/v1/members/{member}/offers", headers=auth(READ))
     message = error_of(response, 500)

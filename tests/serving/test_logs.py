@@ -165,3 +165,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_the_text_formatter_writes_what_logging_writes():
+    """Its time is formatted once a second (issue 14); the lines are logging.Formatter's."""
+    from serving.log_format import TEXT_FORMAT, TextFormatter
+
+    ours, reference = TextFormatter(), logging.Formatter(TEXT_FORMAT)
+    for created in (1_764_800_000.001, 1_764_800_000.999, 1_764_800_001.5, 1_764_800_000.25):
+        record = logging.LogRecord("serving.access", logging.INFO, __file__, 1, "GET %s %d",
+                                   ("/v1/x", 200), None)
+        record.created, record.msecs = created, (created % 1) * 1000
+        assert ours.format(record) == reference.format(record)
+    record.created += 86_400 * 180  # another day (and maybe another UTC offset)
+    assert ours.format(record) == reference.format(record)
+
+
+def test_a_fast_path_access_line_has_the_request_fields(app, access_lines):
+    got = app.test_client().get("/v1/members/unknown-3/offers?channel=email",
+                                headers={"Authorization": f"Bearer {READ}",
+                                         "X-Request-ID": "rid-1"})
+    assert got.status_code == 200
+    (line,) = access_lines()
+    assert line["message"].startswith("GET /v1/members/<member_id>/offers 200 ")
+    assert line["message"].endswith(" rid=rid-1 member=unknown-3")
+    assert (line["route"], line["status"], line["member_id"]) == (
+        "/v1/members/<member_id>/offers", 200, "unknown-3")
