@@ -37,9 +37,10 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine_run import open_run  # noqa: E402  (bench/, this script's folder)
+
 from training import horizon_step, pipeline  # noqa: E402
 from training.config import load_config  # noqa: E402
-from training.engines import line_span, load_for_engine  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 SECONDS: dict[str, list[tuple[float, float]]] = collections.defaultdict(list)
@@ -129,14 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         config["churn"]["validate_horizons"] = list(args.validate_horizons)
     wrap_sub_parts()
     start = time.perf_counter()
-    dataset, tables = load_for_engine(args.engine, args.data_dir,
-                                      memory_limit=args.memory_limit if args.engine != "pandas"
-                                      else None)
-    lines = None if tables is None else tables.lines
-    span = line_span(dataset.transactions if lines is None else lines)
-    run = pipeline.TrainingRun(args.data_dir, pipeline.resolve_as_of(span, None), config,
-                               dataset, engine_tables=tables, engine=args.engine, line_span=span)
-    run.metrics["skipped"] = {}
+    run = open_run(args.data_dir, config, engine=args.engine,
+                   memory_limit=args.memory_limit if args.engine != "pandas" else None)
+    tables = run.engine_tables
     print(f"load: {time.perf_counter() - start:.1f} s, rss {rss_mb():.0f} MiB, "
           f"as_of {run.as_of.date()}, engine {args.engine}")
     steps = {"windows": lambda r: pipeline._guarded(r, "churn", pipeline._windows),

@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_recommend_step import Tracer  # noqa: E402  (bench/, this script's folder)
+from engine_run import open_run  # noqa: E402  (bench/, this script's folder)
 from rss import rss_mib  # noqa: E402
 
 #: (module, attribute, label) wrapped when present. The earlier steps' own names are
@@ -165,16 +166,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write the versions here (else a temp dir)")
     args = parser.parse_args()
 
-    from training import pipeline as p
     from training.config import load_config
-    from training.engines import line_span, load_for_engine
 
     start = time.perf_counter()
-    dataset, tables = load_for_engine("duckdb", args.data, memory_limit=args.memory_limit)
-    span = line_span(tables.lines)
-    run = p.TrainingRun(args.data, p.resolve_as_of(span, None), load_config(args.config),
-                        dataset, engine_tables=tables, engine="duckdb", line_span=span)
-    run.metrics["skipped"] = {}
+    run = open_run(args.data, load_config(args.config), memory_limit=args.memory_limit)
+    tables = run.engine_tables
     print(f"load: {time.perf_counter() - start:.1f} s, rss {rss_mib():.0f} MiB", flush=True)
     if args.load_run:
         with open(args.load_run, "rb") as f:  # this script's own file (see the docstring)

@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+from engine_run import open_run  # noqa: E402  (bench/, this script's folder)
 from rss import rss_mib  # noqa: E402  (bench/, this script's folder)
 from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
@@ -170,8 +171,7 @@ def worker(data: str, memory_limit: str | None, tuned: bool, traced: bool,
     from threadpoolctl import threadpool_limits
 
     from training.config import load_config
-    from training.engines import line_span, load_for_engine
-    from training.pipeline import TrainingRun, _recommendations, resolve_as_of
+    from training.pipeline import _recommendations
 
     recommend = {} if tuned else {"tune": False}
     if als_members is not None:
@@ -182,11 +182,8 @@ def worker(data: str, memory_limit: str | None, tuned: bool, traced: bool,
     tracer = Tracer(traced)
     tracer.start()
     with tracer.part("load (not the step)"):
-        dataset, tables = load_for_engine("duckdb", data, memory_limit=memory_limit)
-        span = line_span(tables.lines)
-    run = TrainingRun(data, resolve_as_of(span, None), config, dataset, engine_tables=tables,
-                      engine="duckdb", line_span=span)
-    run.metrics["skipped"] = {}
+        run = open_run(data, config, memory_limit=memory_limit)
+    tables = run.engine_tables
     instrument(tracer)
     try:
         with threadpool_limits(1), tracer.part("recommendations step"):

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench_recommend_step import Tracer  # noqa: E402  (bench/, this script's folder)
+from engine_run import open_run  # noqa: E402  (bench/, this script's folder)
 from worker import run_json  # noqa: E402  (bench/, this script's folder)
 
 #: Validation columns printed to compare quality between runs.
@@ -98,19 +99,15 @@ def worker(data: str, memory_limit: str | None, config_path: str | None) -> dict
     from threadpoolctl import threadpool_limits
 
     from training.config import load_config
-    from training.engines import line_span, load_for_engine
-    from training.pipeline import TrainingRun, _features, resolve_as_of
+    from training.pipeline import _features
     from training.uplift_step import fit_uplift_step
 
     config = load_config(config_path)
     tracer = Tracer()
     tracer.start()
     with tracer.part("load and member features (not the step)"):
-        dataset, tables = load_for_engine("duckdb", data, memory_limit=memory_limit)
-        span = line_span(tables.lines)
-        run = TrainingRun(data, resolve_as_of(span, None), config, dataset,
-                          engine_tables=tables, engine="duckdb", line_span=span)
-        run.metrics["skipped"] = {}
+        run = open_run(data, config, memory_limit=memory_limit)
+        tables = run.engine_tables
         with threadpool_limits(1):
             _features(run)
     instrument(tracer)
