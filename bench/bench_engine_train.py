@@ -30,49 +30,40 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from worker import run_json  # noqa: E402
 
 CHILD = """
-import contextlib, json, resource, sys, time
+import contextlib, json, sys
 sys.path.insert(0, sys.argv[6])
 from rss import PeakRSS
 from training import progress
 from training.config import load_config
 from training.pipeline import train
 
-peak, cpu, wall = PeakRSS(), {}, {}
+peak = PeakRSS()
 peak.start()
 step = progress.StepTimer.step
-
-def cpu_now():
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
 
 @contextlib.contextmanager
 def measured(self, name):
     peak.reset()
-    start, clock = cpu_now(), time.perf_counter()
     with step(self, name):
         yield
-    cpu[name] = round(cpu_now() - start, 2)
-    wall[name] = round(time.perf_counter() - clock, 2)
-    self.peak_rss_mb[name] = round(peak.reset())
+    self.peak_rss_mb[name] = round(peak.reset())  # the step's own peak, not the one so far
 
 progress.StepTimer.step = measured
 config = load_config(sys.argv[3] if sys.argv[3] != "-" else None)
 limit = sys.argv[5] if sys.argv[5] != "-" else None
 version, run = train(sys.argv[1], sys.argv[2], config=config, engine=sys.argv[4],
                      memory_limit=limit)
-print(json.dumps({"seconds": wall, "cpu_seconds": cpu, "step_peak_rss_mb": run.peak_rss_mb}))
+print(json.dumps({"seconds": run.seconds, "cpu_seconds": run.cpu_seconds,
+                  "step_peak_rss_mb": run.peak_rss_mb}))
 """
 
 
 LOAD_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, sys.argv[4])
 from rss import PeakRSS
 from training.engines import load_for_engine
-
-def cpu():
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
+from training.progress import process_cpu_seconds as cpu
 
 peak = PeakRSS()
 peak.start()

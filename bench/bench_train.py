@@ -35,30 +35,15 @@ import tempfile
 from pathlib import Path
 
 CHILD = """
-import json, resource, sys
-from contextlib import contextmanager
+import json, sys
 import training.pipeline as pipeline
 from training.config import load_config
+from training.progress import process_cpu_seconds
 
-def cpu():
-    use = resource.getrusage(resource.RUSAGE_SELF)
-    return use.ru_utime + use.ru_stime
-
-class CpuTimer(pipeline.StepTimer):  # the step's process CPU seconds beside its wall seconds
-    cpu_seconds = {}
-
-    @contextmanager
-    def step(self, name):
-        start = cpu()
-        with super().step(name):
-            yield
-        self.cpu_seconds[name] = round(cpu() - start, 3)
-
-pipeline.StepTimer = CpuTimer
 config = load_config(sys.argv[3] if sys.argv[3] != "-" else None)
 version, run = pipeline.train(sys.argv[1], sys.argv[2], config=config, engine=sys.argv[4])
 print(json.dumps({"seconds": run.seconds, "peak_rss_mb": run.peak_rss_mb,
-                  "step_cpu_seconds": CpuTimer.cpu_seconds, "cpu_seconds": cpu()}))
+                  "step_cpu_seconds": run.cpu_seconds, "cpu_seconds": process_cpu_seconds()}))
 """
 
 

@@ -132,8 +132,9 @@ class TrainingRun:
         per-line steps run on (:mod:`training.engines`); None on pandas. On
         DuckDB ``dataset`` is then the
         :class:`~features.relational.RelationalData` (lines on the engine).
-    seconds, peak_rss_mb : dict of str to float
-        Per step of :data:`STEPS`.
+    seconds, cpu_seconds, peak_rss_mb : dict of str to float
+        Per step of :data:`STEPS`: wall seconds, the process's CPU seconds, the
+        peak RSS so far at its end.
     engine : str
         Where the features were built (``pandas``, ``duckdb``, ``spark``); on
         Spark the recommender's ALS is fitted by Spark MLlib too.
@@ -165,6 +166,7 @@ class TrainingRun:
     previous: dict | None = None
     engine_tables: Any = None
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     engine: str = "pandas"
     line_span: tuple | None = None  # (first, last) line time, whatever as_of
@@ -291,13 +293,18 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
             writer.save_text(artifacts.schema.REPORT, render_report(run, writer.version))
         with timer.step("write artifacts"):
             _save(run, writer)
-            run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
+            _copy_timings(run, timer)
             writer.commit(_manifest(run))
     except BaseException:
         writer.abort()
         raise
-    run.seconds, run.peak_rss_mb = dict(timer.seconds), dict(timer.peak_rss_mb)
+    _copy_timings(run, timer)
     return writer.version, run
+
+
+def _copy_timings(run: TrainingRun, timer: StepTimer) -> None:
+    run.seconds, run.cpu_seconds = dict(timer.seconds), dict(timer.cpu_seconds)
+    run.peak_rss_mb = dict(timer.peak_rss_mb)
 
 
 def _guarded(run: TrainingRun, step: str, fit, fallback=None) -> None:

@@ -44,6 +44,12 @@ def track(items: Iterable[T], desc: str, total: int | None = None) -> Iterator[T
                         desc, done, total or "?", elapsed, left)
 
 
+def process_cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far, all threads."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
 class StepTimer:
     """Times named steps of a pipeline: a bar on a terminal, a log line per step otherwise."""
 
@@ -51,6 +57,9 @@ class StepTimer:
         self.total = total
         self.done = 0
         self.seconds: dict[str, float] = {}
+        #: The process's user + system CPU seconds per step (every thread's: DuckDB's and
+        #: implicit's too), the figure to compare on a machine shared with other work.
+        self.cpu_seconds: dict[str, float] = {}
         self.peak_rss_mb: dict[str, float] = {}
         self.bar = tqdm(total=total, unit=" steps", leave=True) if on_terminal() else None
 
@@ -60,9 +69,10 @@ class StepTimer:
         if self.bar is not None:
             self.bar.set_description(name)
         logger.info("[%d/%d] %s ...", self.done, self.total, name)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), process_cpu_seconds()
         yield
         self.seconds[name] = round(time.perf_counter() - start, 3)
+        self.cpu_seconds[name] = round(process_cpu_seconds() - cpu, 3)
         # ru_maxrss is the process's peak so far (KiB on Linux): the peak up to this step's end.
         self.peak_rss_mb[name] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         logger.info("[%d/%d] %s done in %.1f s (peak RSS so far %d MiB)", self.done, self.total,

@@ -54,6 +54,9 @@ def test_training_writes_a_complete_verified_version(trained):
     # One step per model: the windows are built once, churn and value are timed apart.
     # (the manifest is written during the last step, "write artifacts")
     assert list(manifest["step_seconds"]) == list(STEPS[:-1])
+    # the run itself has every step's wall and CPU seconds (the bench scripts read them)
+    assert list(run.cpu_seconds) == list(run.seconds) == list(STEPS)
+    assert run.cpu_seconds["recommendations"] > 0
     assert {"features", "recommendations", "windows", "churn", "value"} <= set(STEPS)
 
 
