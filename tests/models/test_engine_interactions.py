@@ -249,3 +249,17 @@ def test_tuning_and_final_fit_on_the_engine_equal_pandas(synth, max_members):
         g_top = got_fit["blend"].recommend(rows, k=10, exclude_purchased=exclude)[0]
         w_top = want_fit["blend"].recommend(rows, k=10, exclude_purchased=exclude)[0]
         assert (g_top == w_top).all(axis=1).mean() >= 0.99
+
+
+def test_pair_columns_own_their_memory():
+    """A column of a streamed batch is copied out, never viewed: a view would keep the
+    whole batch (every column) alive until the pairs are joined."""
+    import pyarrow as pa
+
+    from models.recommenders.engine_interactions import owned
+
+    column = pa.array(np.arange(1000, dtype=np.int32))
+    got = owned(column, np.int32)
+    assert got.base is None and got.flags.owndata
+    assert got.dtype == np.int32 and np.array_equal(got, np.arange(1000))
+    assert column.to_numpy().base is not None  # what the copy avoids: a view of the buffer
