@@ -42,6 +42,7 @@ from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
 from training.engines import line_span, load_for_engine
+from training.heap import release_free_heap
 from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.member_table import member_table
@@ -439,6 +440,7 @@ def _recommendations(run: TrainingRun) -> None:
     # The final ALS starts from the validation fit's factors: a few sweeps instead of all.
     warm = tuning.models["als"] if cfg["warm_iterations"] and run.engine != "spark" else None
     tuning.models.clear()  # the validation models but the warm start go before the final fit
+    release_free_heap()  # and the pages they held go back before the final fit's pairs come
     fitted = fit_tuned(
         tx, run.as_of, tuning.params, warm_start=warm, warm_iterations=cfg["warm_iterations"],
         items=run.dataset.items, als_members=cfg["als_members"] or None,

@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from tqdm import tqdm
 
+from training.heap import release_free_heap
+
 logger = logging.getLogger("offers.progress")
 T = TypeVar("T")
 
@@ -71,6 +73,7 @@ class StepTimer:
         logger.info("[%d/%d] %s ...", self.done, self.total, name)
         start, cpu = time.perf_counter(), process_cpu_seconds()
         yield
+        release_free_heap()  # what the step freed goes back to the system, not to its peak
         self.seconds[name] = round(time.perf_counter() - start, 3)
         self.cpu_seconds[name] = round(process_cpu_seconds() - cpu, 3)
         # ru_maxrss is the process's peak so far (KiB on Linux): the peak up to this step's end.
