@@ -188,7 +188,7 @@ class ALSRecommender(Recommender):
             )
             sample = None if fit_members is None else sample_rows(
                 interactions.member_ids, fit_members, self.random_state)
-            fit_conf = conf if sample is None else conf[sample]
+            fit_conf = _writable(conf) if sample is None else conf[sample]
             if init is not None:
                 fit_ids = interactions.member_ids if sample is None else (
                     interactions.member_ids[sample])
@@ -284,6 +284,17 @@ class ALSRecommender(Recommender):
         out[:, ~modelled] = -np.inf
         out[rows < 0] = -np.inf
         return out
+
+
+def _writable(matrix):
+    """``matrix``, or a copy of its index arrays where they are read-only (shared with the
+    interactions): implicit's compiled loops take writable buffers only."""
+    if matrix.indices.flags.writeable and matrix.indptr.flags.writeable:
+        return matrix
+    out = matrix.__class__((matrix.data, matrix.indices.copy(), matrix.indptr.copy()),
+                           shape=matrix.shape, copy=False)
+    out.has_sorted_indices = matrix.has_sorted_indices
+    return out
 
 
 def _initial_factors(init: ALSRecommender, member_ids, item_ids, factors: int, rng):

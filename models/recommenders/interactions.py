@@ -92,7 +92,16 @@ def apply_weighting(
     """
     if weighting not in WEIGHTINGS:
         raise ConfigError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
-    out = counts.tocsr().astype(np.float32, copy=True)
+    counts = counts.tocsr()
+    if counts.has_sorted_indices:
+        # New float32 values over the counts' own index arrays: the weightings change
+        # values only, the index arrays are half of a CSR's memory, and sorted indices
+        # are never rewritten in place (sort_indices has nothing to do).
+        out = sp.csr_matrix((counts.data.astype(np.float32, copy=True), counts.indices,
+                             counts.indptr), shape=counts.shape, copy=False)
+        out.has_sorted_indices = True
+    else:
+        out = counts.astype(np.float32, copy=True)
     if weighting == "count":
         return out
     if weighting == "binary":
@@ -208,6 +217,11 @@ class Interactions:
             Age at ``as_of`` of the pair's first (oldest) purchase line, in days.
         """
         raise NotImplementedError
+
+    def first_purchase_item_ages(self) -> tuple[np.ndarray, np.ndarray]:
+        """``cols`` and ``age_days`` of :meth:`first_purchase_ages`, without the rows."""
+        _, cols, ages = self.first_purchase_ages()
+        return cols, ages
 
     def roll_up(self, item_groups) -> Interactions:
         """The same purchases with every item replaced by its group (e.g. its category)."""
