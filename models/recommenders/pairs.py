@@ -198,6 +198,9 @@ class PairInteractions(Interactions):
     def first_purchase_ages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.pair_rows, self.pair_cols, self.oldest_age_days
 
+    def first_purchase_item_ages(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.pair_cols, self.oldest_age_days  # held: no array of rows is built
+
     def roll_up(self, item_groups) -> PairInteractions:
         """The same purchases with every item replaced by its group (e.g. its category).
 

@@ -405,6 +405,18 @@ def test_first_purchase_popularity_counts_first_purchases_only():
         fit(FirstPurchasePopularityRecommender(half_life_days=0), im)
 
 
+def test_first_purchase_popularity_in_chunks_equals_at_once(board, monkeypatch):
+    """The pairs are weighed in chunks (memory); the scores are the one-pass sums."""
+    from models.recommenders import first_purchase
+
+    _, cols, ages = board.first_purchase_ages()
+    want = np.bincount(cols, weights=np.exp2(-ages / 9.0), minlength=board.n_items)
+    monkeypatch.setattr(first_purchase, "_CHUNK_PAIRS", 3)
+    got = fit(FirstPurchasePopularityRecommender(half_life_days=9.0), board).item_scores_
+    assert len(cols) > 3 * 4  # several chunks
+    np.testing.assert_allclose(got, want.astype(np.float32), rtol=1e-6)
+
+
 def test_blend_puts_own_items_first_then_als_and_serves_new_members(board):
     blend = fit(TestBlend().make(), board)
     items, scores = blend.recommend(np.arange(N), k=N // 2)
