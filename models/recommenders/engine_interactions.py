@@ -123,48 +123,63 @@ def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteracti
     if len(member_ids) == 0:
         raise DataError(f"no transaction is before as_of={as_of}; cannot build interactions.")
     # The coded lines, computed once: each decayed-count query then only aggregates them.
-    con, name = ibis.get_backend(lines), util.gen_name("rec_coded_lines")
-    coded, inputs = _coded(past, member_ids, item_ids, name)
+    con = ibis.get_backend(lines)
+    state: dict = {"names": []}  # the coded lines' temporary tables while they exist
+
+    def coded_lines():
+        if not state["names"]:  # first use, or asked again after release_engine()
+            name = util.gen_name("rec_coded_lines")
+            state["coded"], inputs = _coded(past, member_ids, item_ids, name)
+            state["names"] = [name, *inputs]
+        return state["coded"]
+
+    def release() -> None:
+        names, state["names"], state["coded"] = state["names"], [], None
+        _release(con, names)
+
+    coded = coded_lines()
     # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
     # order every decayed-count query returns its values (no sort nor copy here). Above
     # LINES_PER_PAIRS_QUERY lines, one query per range of rows, ranges in order.
     ranges = row_ranges(len(member_ids), _count(coded), LINES_PER_PAIRS_QUERY)
 
-    def weight(half_life_days: float):
-        return ibis.literal(0.5) ** ((as_of_us - coded.ts_us) / (US_PER_DAY * half_life_days))
+    def weight(table, half_life_days: float):
+        return ibis.literal(0.5) ** ((as_of_us - table.ts_us) / (US_PER_DAY * half_life_days))
 
     # The half-lives the caller will ask for are summed in the same scan of the lines.
     known = sorted({float(h) for h in half_lives if h is not None and h > 0})
     def pairs(part):
         return part.group_by(["row", "col"]).aggregate(
             n=part.count(), first_us=part.ts_us.min(),
-            **{f"w{i}": weight(h).sum() for i, h in enumerate(known)}).order_by(["row", "col"])
+            **{f"w{i}": weight(part, h).sum() for i, h in enumerate(known)}
+        ).order_by(["row", "col"])
 
-    rows, cols, counts, oldest, *sums = _pair_columns(_ranged_batches(coded, ranges, pairs),
-                                                      as_of_us, len(known))
+    indptr, cols, counts, oldest, *sums = _pair_columns(
+        _ranged_batches(coded, ranges, pairs), as_of_us, len(known), len(member_ids))
+    del coded
 
     def decayed(half_life_days: float) -> np.ndarray:
         """The decayed counts of every pair, in pair order (one aggregate query)."""
         def sums(part):
             return part.group_by(["row", "col"]).aggregate(
-                w=weight(half_life_days).sum()).order_by(["row", "col"])
+                w=weight(part, half_life_days).sum()).order_by(["row", "col"])
 
-        out = np.empty(len(rows), dtype=np.float32)
+        out = np.empty(len(cols), dtype=np.float32)
         start = 0
-        for batch in _ranged_batches(coded, ranges, sums):  # float64 sums to float32
+        for batch in _ranged_batches(coded_lines(), ranges, sums):  # float64 sums to float32
             end = start + batch.num_rows
-            _check_pair_order(batch, rows[start:end], cols[start:end])
+            _check_pair_order(batch, indptr, cols, start)
             out[start:end] = batch.column(2).to_numpy()
             start = end
-        if start != len(rows):
+        if start != len(cols):
             raise DataError(f"a decayed-count query returned {start} pairs; the interactions "
-                            f"have {len(rows)}. Were the lines changed meanwhile?")
+                            f"have {len(cols)}. Were the lines changed meanwhile?")
         logger.debug("decayed counts (half-life %s days) computed on the engine", half_life_days)
         return out
 
-    im = PairInteractions(member_ids, item_ids, rows, cols, counts, oldest, decayed, as_of,
-                          prefetched=dict(zip(known, sums)))
-    weakref.finalize(im, _release, con, [name, *inputs])  # temporary tables go with it
+    im = PairInteractions(member_ids, item_ids, None, cols, counts, oldest, decayed, as_of,
+                          prefetched=dict(zip(known, sums)), indptr=indptr, release=release)
+    weakref.finalize(im, _release_state, con, state)  # temporary tables go with it
     logger.info("built interactions on the engine before %s: %d members x %d items, "
                 "%d pairs from %d lines", as_of, im.n_members, im.n_items, im.n_pairs, im.n_lines)
     return im
@@ -177,6 +192,11 @@ def _release(con, names: list[str]) -> None:
             release(con, name)
     except Exception as exc:  # a closed connection or stopped session: nothing left to drop
         logger.debug("temporary tables %s not dropped: %s", names, exc)
+
+
+def _release_state(con, state: dict) -> None:
+    """Drop the coded lines' temporary tables still in ``state`` (the pairs are gone)."""
+    _release(con, state["names"])
 
 
 def row_ranges(n_rows: int, n_lines: int, lines_per_query: int) -> list[tuple[int, int]]:
@@ -218,27 +238,49 @@ def _batches(expr):
     return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _pair_columns(batches, as_of_us: int, n_sums: int = 0):
-    """``rows``, ``cols``, ``counts`` (int32), ``oldest`` ages (float32) and the
-    ``n_sums`` decayed sums (float32) of the pairs query's Arrow ``batches``, streamed:
-    per column, its batches, then one array."""
-    names = ["row", "col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
+def _pair_columns(batches, as_of_us: int, n_sums: int, n_rows: int):
+    """The CSR offsets of the rows (int64, ``n_rows + 1``), ``cols``, ``counts`` (float32: the
+    count matrix's values), ``oldest`` ages (float32) and the ``n_sums`` decayed sums (float32)
+    of the pairs query's Arrow ``batches``, streamed: per column its batches, then one array.
+
+    No array of rows is kept: each batch's rows are counted into the offsets, after checking
+    that the pairs come sorted by row, then column (what the query orders them by).
+    """
+    names = ["col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
     parts: dict[str, list] = {name: [] for name in names}
+    per_row = np.zeros(n_rows, dtype=np.int64)
+    last = (-1, -1)  # the previous batch's last pair
     for batch in batches:
-        parts["row"].append(owned(batch.column(0), np.int32))
-        parts["col"].append(owned(batch.column(1), np.int32))
-        parts["n"].append(batch.column(2).to_numpy().astype(np.int32))
+        rows, cols = owned(batch.column(0), np.int32), owned(batch.column(1), np.int32)
+        if len(rows):
+            _check_sorted(rows, cols, last)
+            last = (int(rows[-1]), int(cols[-1]))
+            per_row += np.bincount(rows, minlength=n_rows)
+        del rows
+        parts["col"].append(cols)
+        parts["n"].append(batch.column(2).to_numpy().astype(np.float32))
         first_us = np.asarray(batch.column(3).to_numpy(), dtype=np.int64)
         parts["oldest"].append(((as_of_us - first_us) / US_PER_DAY).astype(np.float32))
         for i in range(n_sums):  # float64 sums to float32
             parts[f"w{i}"].append(batch.column(4 + i).to_numpy().astype(np.float32))
-    out = []
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(per_row, out=indptr[1:])
+    out = [indptr]
     for name in names:  # one column's batches freed at a time
         chunks = parts.pop(name)
-        dtype = np.int32 if name in ("row", "col", "n") else np.float32
+        dtype = np.int32 if name == "col" else np.float32
         out.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype))
         del chunks
     return tuple(out)
+
+
+def _check_sorted(rows: np.ndarray, cols: np.ndarray, last: tuple[int, int]) -> None:
+    """Raise unless the pairs ``(rows, cols)`` follow ``last`` in strict (row, col) order."""
+    r = np.concatenate(([last[0]], rows))
+    c = np.concatenate(([last[1]], cols))
+    if not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (c[1:] > c[:-1]))):
+        raise DataError("the engine returned the pairs out of (row, col) order or twice; "
+                        "this is a bug: please report it with the engine and its version.")
 
 
 def owned(column: pa.Array, dtype) -> np.ndarray:
@@ -251,11 +293,15 @@ def owned(column: pa.Array, dtype) -> np.ndarray:
     return np.array(column.to_numpy(), dtype=dtype)
 
 
-def _check_pair_order(batch: pa.RecordBatch, rows: np.ndarray, cols: np.ndarray) -> None:
-    """Raise unless ``batch``'s first two columns (``row``, ``col``) are ``rows``, ``cols``."""
-    if not (batch.num_rows == len(rows)
+def _check_pair_order(batch: pa.RecordBatch, indptr: np.ndarray, cols: np.ndarray,
+                      start: int) -> None:
+    """Raise unless ``batch``'s first two columns (``row``, ``col``) are the pairs from
+    position ``start`` on: the columns ``cols``, the rows those ``indptr`` gives them."""
+    end = start + batch.num_rows
+    rows = np.searchsorted(indptr, np.arange(start, end), side="right") - 1
+    if not (end <= len(cols)
             and np.array_equal(batch.column(0).to_numpy(), rows)
-            and np.array_equal(batch.column(1).to_numpy(), cols)):
+            and np.array_equal(batch.column(1).to_numpy(), cols[start:end])):
         raise DataError("a decayed-count query returned other pairs, or the pairs in another "
                         "order, than the interactions: were the lines changed meanwhile?")
 

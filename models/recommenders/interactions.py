@@ -174,6 +174,10 @@ class Interactions:
     def _count_matrix(self) -> sp.csr_matrix:
         raise NotImplementedError
 
+    def release_engine(self) -> None:
+        """Let a relational engine drop what it holds for these interactions (nothing
+        here: lines in memory); see :meth:`.PairInteractions.release_engine`."""
+
     def decayed_counts(self, half_life_days: float | None = None) -> sp.csr_matrix:
         """Member x item counts where each line weighs ``0.5 ** (age / half_life)``.
 

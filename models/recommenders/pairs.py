@@ -88,33 +88,45 @@ class PairInteractions(Interactions):
 
     def __init__(self, member_ids, item_ids, rows, cols, counts, oldest_age_days,
                  decayed: Callable[[float], np.ndarray | sp.csr_matrix], as_of=None,
-                 prefetched: dict | None = None):
+                 prefetched: dict | None = None, *, indptr: np.ndarray | None = None,
+                 release: Callable[[], None] | None = None):
         self.member_ids = np.asarray(member_ids, dtype=str)
         self.item_ids = np.asarray(item_ids, dtype=str)
-        rows = np.asarray(rows, dtype=np.int32)
         cols = np.asarray(cols, dtype=np.int32)
         counts = np.asarray(counts)
-        if counts.size and counts.max() <= np.iinfo(np.int32).max:  # 4 bytes a pair, not 8
+        if counts.dtype != np.float32 and counts.size and (
+                counts.max() <= np.iinfo(np.int32).max):  # 4 bytes a pair, not 8
             counts = counts.astype(np.int32, copy=False)
         oldest_age_days = np.asarray(oldest_age_days, dtype=np.float32)
-        if not _is_sorted(rows, cols):  # an engine may hand them over sorted: no copies then
-            order = np.lexsort((cols, rows))
-            rows, cols, counts = rows[order], cols[order], counts[order]
-            oldest_age_days = oldest_age_days[order]
+        if rows is None:  # sorted pairs given as the rows' offsets (an engine's, checked there)
+            if indptr is None or len(indptr) != len(self.member_ids) + 1 or (
+                    indptr[-1] != len(cols)):
+                raise DataError("pairs given without rows need indptr: n_members + 1 offsets "
+                                "ending at the number of pairs.")
+        else:
+            rows = np.asarray(rows, dtype=np.int32)
+            if not _is_sorted(rows, cols):  # an engine may hand them over sorted: no copies
+                order = np.lexsort((cols, rows))
+                rows, cols, counts = rows[order], cols[order], counts[order]
+                oldest_age_days = oldest_age_days[order]
         self.pair_cols, self.oldest_age_days = cols.view(), oldest_age_days.view()
         for array in (self.pair_cols, self.oldest_age_days):
             array.flags.writeable = False  # the matrices and the models share them
         self.as_of = as_of
         self._decayed_fn = decayed
+        self._release_fn = release
         self._cache: OrderedDict = OrderedDict()
         self._cache_size = max(DECAYED_CACHE, len(prefetched or {}))
         # The pairs are unique and sorted: with the rows' offsets they are the count
         # matrix, which then holds the rows and counts (no array of either is kept).
-        indptr = np.zeros(len(self.member_ids) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=len(self.member_ids)), out=indptr[1:])
+        if rows is not None:
+            indptr = np.zeros(len(self.member_ids) + 1, dtype=np.int64)
+            np.cumsum(np.bincount(rows, minlength=len(self.member_ids)), out=indptr[1:])
+        indptr = np.asarray(indptr)
         if indptr[-1] <= np.iinfo(np.int32).max:  # what scipy itself picks
-            indptr = indptr.astype(np.int32)
-        self._counts = _canonical(counts.astype(np.float32), self.pair_cols, indptr, self.shape)
+            indptr = indptr.astype(np.int32, copy=False)
+        self._counts = _canonical(counts.astype(np.float32, copy=False), self.pair_cols,
+                                  indptr, self.shape)
         del rows, counts
         for half_life_days, values in (prefetched or {}).items():
             values = np.asarray(values, dtype=np.float32)
@@ -122,6 +134,12 @@ class PairInteractions(Interactions):
                 raise DataError(f"prefetched decayed counts have shape {values.shape}; "
                                 f"expected ({self.n_pairs},), one per pair.")
             self._cache[float(half_life_days)] = values
+
+    def release_engine(self) -> None:
+        """Let the engine drop what it holds for these pairs (its coded lines) now, not when
+        the pairs go: a decayed count not yet computed then costs one more scan there."""
+        if self._release_fn is not None:
+            self._release_fn()
 
     @property
     def n_pairs(self) -> int:

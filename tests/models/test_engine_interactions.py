@@ -263,3 +263,50 @@ def test_pair_columns_own_their_memory():
     assert got.base is None and got.flags.owndata
     assert got.dtype == np.int32 and np.array_equal(got, np.arange(1000))
     assert column.to_numpy().base is not None  # what the copy avoids: a view of the buffer
+
+
+def _coded_tables(lines) -> list[str]:
+    con = ibis.get_backend(lines.table).con  # DuckDB's own connection
+    names = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    return [name for (name,) in names if "rec_coded_lines" in name]
+
+
+def test_release_engine_drops_the_coded_lines_and_a_later_ask_rebuilds_them(synth, both):
+    """fit_tuned releases the engine's coded lines once the pairs are in; a decayed count
+    asked for afterwards (not prefetched) rebuilds them and is the same."""
+    _, lines, as_of = synth
+    _, whole = both
+    before = set(_coded_tables(lines))
+    got = lines.interactions(as_of, half_lives=(30.0,))
+    made = set(_coded_tables(lines)) - before
+    assert len(made) == 1
+    got.release_engine()
+    assert not made & set(_coded_tables(lines))
+    assert_same_csr(got.decayed_counts(30.0), whole.decayed_counts(30.0))  # prefetched
+    assert_same_csr(got.decayed_counts(7.0), whole.decayed_counts(7.0))  # rebuilt
+    rebuilt = set(_coded_tables(lines)) - before - made
+    assert len(rebuilt) == 1
+    del got
+    gc.collect()
+    assert not rebuilt & set(_coded_tables(lines))  # the rebuilt ones go with the pairs
+
+
+def test_pairs_out_of_order_from_the_engine_are_refused():
+    import pyarrow as pa
+
+    from models.recommenders.engine_interactions import _pair_columns
+
+    def batch(rows, cols):
+        n = len(rows)
+        return pa.record_batch([pa.array(rows, pa.int32()), pa.array(cols, pa.int32()),
+                                pa.array([1] * n, pa.int64()), pa.array([0] * n, pa.int64())],
+                               names=["row", "col", "n", "first_us"])
+
+    indptr, cols, counts, oldest = _pair_columns(
+        iter([batch([0, 0, 2], [1, 3, 0]), batch([2, 3], [4, 0])]), 0, 0, 4)
+    assert indptr.tolist() == [0, 2, 2, 4, 5] and cols.tolist() == [1, 3, 0, 4, 0]
+    assert counts.dtype == np.float32 and counts.tolist() == [1.0] * 5
+    for bad in ([batch([0, 1], [0, 0]), batch([1], [0])],  # a pair twice, across batches
+                [batch([1, 0], [0, 0])]):  # rows out of order
+        with pytest.raises(DataError, match="out of \\(row, col\\) order"):
+            _pair_columns(iter(bad), 0, 0, 4)
