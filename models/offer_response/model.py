@@ -137,7 +137,7 @@ class OfferResponseModel:
     engine_model_ : OfferResponseModel or None
         The same estimator fitted without the item-level features (item purchase
         counts, product features) that the engine cannot have for catalog
-        templates (:meth:`engine_variant`); None when the rows hold none.
+        templates (:meth:`engine_variant`); None when no row has any.
     feature_names_ : list of str
         Names of the features used, in matrix order.
     used_features_ : ndarray of bool
@@ -215,8 +215,8 @@ class OfferResponseModel:
         (Brier 0.028 worse on later Complete Journey sends); refitted without them it
         stays within 0.002 of the full model's Brier (bench/RESULTS.md, issue 12)."""
         products = self._product_columns()
-        if rows["item_purchases"].isna().all() and not products:
-            return None
+        if rows[["item_purchases", *products]].isna().all(axis=None):
+            return None  # no offer listed items: the model reads none of them already
         reduced = rows.drop(columns=products).assign(item_purchases=np.nan)
         return OfferResponseModel(estimator=kind, random_state=self.random_state).fit(reduced)
 

@@ -157,3 +157,11 @@ def test_an_export_without_product_columns_still_loads():
     assert back.engine_variant() is back
     assert len(back.feature_names_) == len(model.feature_names_)
     assert set(AFFINITY_FEATURES) - {"item_purchases"} <= set(back.feature_names_)
+
+
+def test_no_engine_variant_when_no_offer_lists_items():
+    rows = _planted_rows(1000, 4).assign(item_purchases=np.nan, item_recent_purchases=np.nan,
+                                         item_coupon_lines=np.nan)
+    with threadpool_limits(1):
+        model = OfferResponseModel(estimator="logistic").fit(rows)
+    assert model.engine_model_ is None and model.engine_variant() is model
