@@ -51,6 +51,7 @@ TRANSACTIONS = Table(
         Column("amount", NUMBER, True),
         Column("basket_id", ID),
         Column("discount", NUMBER),
+        Column("coupon_discount", NUMBER),
         Column("store_id", ID),
         Column("channel", TEXT),
     ),

@@ -23,6 +23,7 @@ from features.code_groups import (
     timestamps_ns,
     to_cutoff,
 )
+from features.coupon_features import coupon_features
 from features.errors import DataError
 from features.profile_features import (
     offer_history_features,
@@ -129,6 +130,9 @@ def build_member_features(
           the data began are present).
         - ``days_since_last_redemption``: NaN when none.
         - ``coupon_share``: ``offers_redeemed / frequency`` (NaN: no baskets).
+        - ``coupon_lines``, ``coupon_basket_share``, ``days_since_coupon``: coupon
+          use at the till, only when ``transactions`` have the optional
+          ``coupon_discount`` column (:mod:`features.coupon_features`).
         - ``tier``, ``points_balance``, ``plan``, ``plan_status``,
           ``email_opt_in``, ``sms_opt_in``, ``push_opt_in``, ``referrals``:
           copied from ``members`` with their dtype (str, float64, boolean).
@@ -210,7 +214,9 @@ def build_member_features(
     profile = _take_rows(
         profile_features(members, cutoff), np.r_[rows, np.full(len(extra), -1)], index
     )
-    result = pd.concat([out, offers, profile], axis=1)
+    coupons = coupon_features(tx, cutoff, index)
+    parts = [out, offers] if coupons is None else [out, offers, coupons]
+    result = pd.concat([*parts, profile], axis=1)
     logger.info(
         "member features as of %s: %d members x %d columns in %.1fs",
         cutoff, len(result), result.shape[1], time.perf_counter() - started,

@@ -23,7 +23,7 @@ one pass over the purchases, which is how training rows are built.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,10 @@ class OfferAffinity:
     category_share, lift, item_purchases : ndarray of float, shape (n_members, n_offers)
         See the module docstring; NaN where unknown.
     population_share : ndarray of float, shape (n_offers,)
+    products : dict of str to ndarray, shape (n_members, n_offers)
+        Optional: the member's dealings with each offer's items
+        (:data:`models.offer_response.products.PRODUCT_FEATURES`); absent ones count
+        as unknown.
     """
 
     member_ids: np.ndarray
@@ -59,6 +63,7 @@ class OfferAffinity:
     lift: np.ndarray
     item_purchases: np.ndarray
     population_share: np.ndarray
+    products: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -7,7 +7,8 @@ ones three ways:
 
 - ``model``: the response model with every feature of the row;
 - ``engine``: the same model fed what the offer engine feeds it
-  (:mod:`serving.engine.response_model`: no per-member item purchase counts);
+  (:mod:`serving.engine.response_model`: its engine variant, fitted without the
+  per-member item purchase counts and product features);
 - ``heuristic``: the engine's estimate before the learned model was used,
   ``prior(type) x responsiveness(member) x (0.5 + 0.5 x min(lift, 4))``, with the
   documented priors (:data:`~models.offer_response.prior.DEFAULT_PRIORS`) and
@@ -30,6 +31,7 @@ import pandas as pd
 from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.model import OfferResponseModel
 from models.offer_response.prior import OfferResponsePrior
+from models.offer_response.products import PRODUCT_FEATURES
 from models.offer_response.rows import LABEL
 
 #: The engine's bounds on responsiveness, its lift cap and its largest P(redeem)
@@ -84,7 +86,7 @@ def later_sends_calibration(rows: pd.DataFrame, estimator: str, *,
         rows.loc[~late])
     test = rows.loc[late].reset_index(drop=True)
     p = {"model": model.predict_proba_rows(test),
-         "engine": model.predict_proba_rows(test.assign(item_purchases=np.nan)),
+         "engine": model.engine_variant().predict_proba_rows(test),
          "heuristic": _heuristic(model, test)}
     types = test["type"].astype(str).to_numpy()
     records = []
@@ -108,7 +110,8 @@ def _heuristic(model: OfferResponseModel, rows: pd.DataFrame) -> np.ndarray:
              else rows["category_share"].notna().to_numpy())
     reference = rows.assign(type="unknown", depth=np.nan, n_categories=0.0, population_share=1.0,
                             category_share=np.where(buyer, 1.0, np.nan),
-                            lift=np.where(buyer, 1.0, np.nan), item_purchases=np.nan)
+                            lift=np.where(buyer, 1.0, np.nan), item_purchases=np.nan,
+                            **dict.fromkeys(PRODUCT_FEATURES, np.nan))
     base = model.predict_proba_rows(reference)
     mean = float(np.mean(base))
     responsiveness = np.clip(base / mean, *RESPONSIVENESS_BOUNDS) if mean > 0 else 1.0

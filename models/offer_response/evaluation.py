@@ -30,6 +30,7 @@ from features.errors import DataError
 from models.metrics import pr_auc, roc_auc
 from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.model import OfferResponseModel, OfferResponsePrior
+from models.offer_response.products import attach_product_columns
 from models.offer_response.rows import (
     LABEL,
     attach_offer_columns,
@@ -77,7 +78,8 @@ def time_split_rows(
     sends = pd.concat([train, test], ignore_index=True).drop_duplicates(KEYS)
     features = response_features(dataset, offers, sends, cutoff_freq=cutoff_freq,
                                  member_features=member_features)
-    rows = attach_offer_columns(pd.concat([sends[KEYS], features], axis=1), offers)
+    rows = attach_product_columns(
+        attach_offer_columns(pd.concat([sends[KEYS], features], axis=1), offers), dataset, offers)
     merged = [
         part.merge(rows, on=KEYS, how="left", validate="many_to_one").reset_index(drop=True)
         for part in (train, test)

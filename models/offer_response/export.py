@@ -53,11 +53,16 @@ def export_model(model: OfferResponseModel) -> dict[str, Any] | None:
     indicator = imputer.indicator_.features_ if imputer.indicator_ is not None else []
     return {
         "format": FORMAT, "member_columns": list(model.member_columns_),
-        "types": list(model.types_), "used_features": [bool(u) for u in model.used_features_],
+        "types": list(model.types_),
+        "product_columns": list(getattr(model, "product_columns_", [])),
+        "used_features": [bool(u) for u in model.used_features_],
         "base_rate": float(model.base_rate_),
         "statistics": imputer.statistics_.tolist(), "indicator": [int(i) for i in indicator],
         "mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist(),
         "coef": regression.coef_[0].tolist(), "intercept": float(regression.intercept_[0]),
+        # The engine's model, without the item-level features it cannot have (absent: this one).
+        **({"engine": export_model(model.engine_model_)}
+           if getattr(model, "engine_model_", None) is not None else {}),
     }
 
 
@@ -69,9 +74,11 @@ def import_model(data: dict[str, Any]) -> OfferResponseModel:
     model = OfferResponseModel(estimator="logistic")
     model.member_columns_ = list(data["member_columns"])
     model.types_ = list(data["types"])
+    model.product_columns_ = list(data.get("product_columns", []))  # absent: older versions
     model.used_features_ = np.asarray(data["used_features"], dtype=bool)
     model.base_rate_ = float(data["base_rate"])
     model.estimator_kind_ = "logistic"
     model.estimator_ = LogisticArrays(data["statistics"], data["indicator"], data["mean"],
                                       data["scale"], data["coef"], data["intercept"])
+    model.engine_model_ = import_model(data["engine"]) if data.get("engine") else None
     return model

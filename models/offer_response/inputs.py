@@ -146,6 +146,24 @@ def resolve_affinity(affinity, member_features: pd.DataFrame,
     return stacked, np.full(n_o, np.nan)
 
 
+def resolve_products(affinity, member_features: pd.DataFrame, offers: pd.DataFrame,
+                     names: list[str]) -> np.ndarray:
+    """The product features ``names`` of an already resolved ``affinity`` (an
+    :class:`OfferAffinity` or an array) as shape (n_members, n_offers, len(names)); NaN
+    where the affinity does not carry them."""
+    n_m, n_o = len(member_features), len(offers)
+    out = np.full((n_m, n_o, len(names)), np.nan)
+    products = getattr(affinity, "products", None) or {}
+    if not names or not products:
+        return out
+    rows = _positions(affinity.member_ids, member_features.index.astype(str).to_numpy(), "member")
+    cols = _positions(affinity.offer_ids, offers["offer_id"].to_numpy(dtype=str), "offer")
+    for k, name in enumerate(names):
+        if name in products:
+            out[..., k] = np.asarray(products[name], dtype="float64")[np.ix_(rows, cols)]
+    return out
+
+
 def _positions(have: np.ndarray, want: np.ndarray, what: str) -> np.ndarray:
     index = pd.Index(np.asarray(have, dtype=str))
     if len(have) == len(want) and (index == want).all():

@@ -42,12 +42,13 @@ from models.member_source import (
     require_as_of,
 )
 from models.metrics import pr_auc, roc_auc
-from models.offer_response.affinity import AFFINITY_FEATURES
+from models.offer_response.affinity import AFFINITY_FEATURES, OfferAffinity
 from models.offer_response.inputs import (
     MEMBER_PREFIX,
     member_matrix,
     offer_matrix,
     resolve_affinity,
+    resolve_products,
     select_member_columns,
 )
 from models.offer_response.prior import (
@@ -57,6 +58,7 @@ from models.offer_response.prior import (
     OfferResponsePrior,
     normalise_type,
 )
+from models.offer_response.products import PRODUCT_FEATURES
 from models.offer_response.rows import (
     LABEL,
     build_response_rows,
@@ -105,8 +107,10 @@ class OfferResponseModel:
     frequency, spend, purchase cycle, past offers sent / redeemed and the
     redemption rate, ...), the offer's depth, number of target categories, the
     population's spend share in them and its type (one-hot over the types seen
-    in training; an unseen type gets all zeros), and the member's affinity to
-    the offer (:mod:`models.offer_response.affinity`).
+    in training; an unseen type gets all zeros), the member's affinity to
+    the offer (:mod:`models.offer_response.affinity`) and, when the rows carry
+    them, the member's recent purchases and coupon use of the offer's own items
+    (:mod:`models.offer_response.products`).
 
     Parameters
     ----------
@@ -128,6 +132,12 @@ class OfferResponseModel:
         Member feature columns used (numeric ones, not per-category shares).
     types_ : list of str
         Normalised offer types seen in training (one-hot encoded).
+    product_columns_ : list of str
+        The :data:`~models.offer_response.products.PRODUCT_FEATURES` the rows held.
+    engine_model_ : OfferResponseModel or None
+        The same estimator fitted without the item-level features (item purchase
+        counts, product features) that the engine cannot have for catalog
+        templates (:meth:`engine_variant`); None when no row has any.
     feature_names_ : list of str
         Names of the features used, in matrix order.
     used_features_ : ndarray of bool
@@ -179,6 +189,7 @@ class OfferResponseModel:
                             "sends; use OfferResponsePrior when there is too little history.")
         self.member_columns_ = select_member_columns(rows)
         self.types_ = sorted({normalise_type(t) for t in rows["type"]})
+        self.product_columns_ = [c for c in PRODUCT_FEATURES if c in rows.columns]
         X = self._rows_matrix(rows, masked=False)
         # Features never observed in training (e.g. depth on data with no depths) carry
         # nothing to learn and trip the estimators: they are left out.
@@ -194,7 +205,24 @@ class OfferResponseModel:
         self.n_rows_ = len(y)
         logger.info("offer-response model (%s) fitted on %d sends, %.1f%% redeemed",
                     kind, len(y), 100 * self.base_rate_)
+        self.engine_model_ = self._fit_engine_model(rows, kind)
         return self
+
+    def _fit_engine_model(self, rows: pd.DataFrame, kind: str) -> OfferResponseModel | None:
+        """The same model without the item-level features (``item_purchases`` and the
+        product features), which the engine cannot have for catalog templates; None
+        when the rows hold none. Fed unknowns instead, the full model misjudges
+        (Brier 0.028 worse on later Complete Journey sends); refitted without them it
+        stays within 0.002 of the full model's Brier (bench/RESULTS.md, issue 12)."""
+        products = self._product_columns()
+        if rows[["item_purchases", *products]].isna().all(axis=None):
+            return None  # no offer listed items: the model reads none of them already
+        reduced = rows.drop(columns=products).assign(item_purchases=np.nan)
+        return OfferResponseModel(estimator=kind, random_state=self.random_state).fit(reduced)
+
+    def engine_variant(self) -> OfferResponseModel:
+        """The model the offer engine uses: :attr:`engine_model_` when fitted, else this one."""
+        return getattr(self, "engine_model_", None) or self
 
     def _select(self, X: np.ndarray, y: np.ndarray, sent_at: np.ndarray) -> str:
         split = np.quantile(sent_at.astype("int64"), 1 - self.validation_fraction)
@@ -216,11 +244,16 @@ class OfferResponseModel:
     @property
     def feature_names_(self) -> list[str]:
         self._check_fitted()
-        names = [*self.member_columns_, *self._offer_names(), *AFFINITY_FEATURES]
+        names = [*self.member_columns_, *self._offer_names(), *AFFINITY_FEATURES,
+                 *self._product_columns()]
         return [n for n, used in zip(names, self.used_features_) if used]
 
     def _offer_names(self) -> list[str]:
         return ["depth", "n_categories", "population_share", *(f"type={t}" for t in self.types_)]
+
+    def _product_columns(self) -> list[str]:
+        """Product features learned from (none for a model fitted before they existed)."""
+        return list(getattr(self, "product_columns_", []))
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "estimator_"):
@@ -233,7 +266,13 @@ class OfferResponseModel:
         members = member_matrix(rows, self.member_columns_, prefixed=True)
         offers = offer_matrix(rows, self.types_, normalise_type)
         affinity = rows[list(AFFINITY_FEATURES)].to_numpy(dtype="float64")
-        X = np.hstack([members, offers, affinity])
+        products = self._product_columns()
+        missing = [c for c in products if c not in rows.columns]
+        if missing:
+            raise DataError(f"the rows lack column(s) {missing}; build them with "
+                            "build_response_rows.")
+        X = np.hstack([members, offers, affinity,
+                       rows[products].to_numpy(dtype="float64").reshape(len(rows), -1)])
         return X[:, self.used_features_] if masked else X
 
     def predict_proba_rows(self, rows: pd.DataFrame) -> np.ndarray:
@@ -255,6 +294,7 @@ class OfferResponseModel:
         affinity : OfferAffinity, ndarray or callable
             Precomputed :class:`~models.offer_response.affinity.OfferAffinity`
             for these members and offers (the fast path; its ids must match);
+            its ``products`` give the product features (absent: unknown);
             an array of shape (n_members, n_offers) of category shares (other
             affinity features then count as unknown); or a callable
             ``(member_ids, offers) -> OfferAffinity``.
@@ -268,7 +308,11 @@ class OfferResponseModel:
         self._check_fitted()
         offers = validate_offer_specs(offers)
         n_m, n_o = len(member_features), len(offers)
+        if callable(affinity) and not isinstance(affinity, OfferAffinity):
+            affinity = affinity(member_features.index.astype(str).to_numpy(), offers)
         stacked, population = resolve_affinity(affinity, member_features, offers)
+        products = resolve_products(affinity, member_features, offers, self._product_columns())
+        stacked = np.concatenate([stacked, products], axis=-1)
         if n_m == 0 or n_o == 0:
             return np.empty((n_m, n_o))
         members = member_matrix(member_features, self.member_columns_, prefixed=False)

@@ -26,6 +26,7 @@ import pandas as pd
 from features.dataset import Dataset
 from features.errors import ConfigError
 from models.offer_response.affinity import AffinityIndex
+from models.offer_response.products import attach_product_columns
 from models.offer_response.specs import validate_offer_specs
 
 logger = logging.getLogger(__name__)
@@ -202,8 +203,9 @@ def build_response_rows(
     -------
     DataFrame
         ``member_id``, ``offer_id``, ``sent_at``, ``window_end``, ``redeemed``,
-        ``cutoff``, member features ``m__*``, affinity features and the offer's
-        ``type`` and ``depth``.
+        ``cutoff``, member features ``m__*``, affinity features, the offer's
+        ``type`` and ``depth``, and the member's dealings with the offer's items
+        (:data:`~models.offer_response.products.PRODUCT_FEATURES`).
     """
     offers = validate_offer_specs(offers)
     as_of = default_as_of(dataset) if as_of is None else pd.Timestamp(as_of)
@@ -212,7 +214,7 @@ def build_response_rows(
     features = response_features(dataset, offers, sends, cutoff_freq=cutoff_freq,
                                  member_features=member_features)
     rows = pd.concat([sends, features], axis=1)
-    return attach_offer_columns(rows, offers)
+    return attach_product_columns(attach_offer_columns(rows, offers), dataset, offers)
 
 
 def attach_offer_columns(rows: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:

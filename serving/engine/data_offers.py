@@ -7,8 +7,9 @@ depth and categories from the data's ``offers`` table or side files
 (:func:`~models.offer_response.offer_specs_from_events`, every offer that has
 events, so campaigns first sent after the training cut-off too, plus every
 offer of the ``offers`` table, sent or not) and the member's
-affinity to it from purchases before the version's ``as_of``. Member features are
-the version's (as of ``as_of``), whatever the send's timestamp.
+affinity to it and its dealings with the offer's items
+(:mod:`models.offer_response.products`) from purchases before the version's ``as_of``.
+Member features are the version's (as of ``as_of``), whatever the send's timestamp.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from models.offer_response import (
     offer_specs_from_events,
     validate_offer_specs,
 )
+from models.offer_response.products import ProductIndex
 
 
 class DataOffers:
@@ -60,5 +62,7 @@ class DataOffers:
         matrix[rows >= 0] = response.members[rows[rows >= 0]]
         features = pd.DataFrame(matrix, index=members, columns=response.model.member_columns_)
         affinity = compute_affinity(self.dataset, specs, self.bundle.as_of, members.to_numpy())
+        affinity.products = ProductIndex(self.dataset, specs).matrix(self.bundle.as_of,
+                                                                     members.to_numpy())
         p = response.model.predict_proba(features, specs, affinity)
         return p[members.get_indexer(member_ids), offers.get_indexer(offer_ids)]

@@ -20,8 +20,15 @@ member features     the member's row of ``response_features`` (NaN: unknown)
 ``population_share`` everyone's purchase share in the target category (1: basket)
 ``category_share``  the member's purchase share in it (1: basket; NaN: no purchases)
 ``lift``            ``category_share / population_share``
-``item_purchases``  unknown (NaN): the bundle keeps no per-member item counts
+``item_purchases``  not used: the bundle keeps no per-member item counts
+product features    not used (``item_recent_purchases``, ``item_coupon_lines``,
+                    :mod:`models.offer_response.products`)
 =================== ==========================================================
+
+The model is the version's :meth:`~models.offer_response.OfferResponseModel.engine_variant`:
+the same estimator fitted without the item-level features, which a template has not
+(scoring the full model with them unknown misjudged P by 0.028 Brier on Complete
+Journey; the data's own offers, :mod:`serving.engine.data_offers`, use the full model).
 
 A template whose type the model never saw in training (or whose catalog entry
 states its own ``p_redeem``) gets the old estimate,
@@ -194,9 +201,10 @@ def model_p(response: TemplateResponse, rows: np.ndarray, bought: np.ndarray,
     # The model's matrix, laid out as OfferResponseModel._rows_matrix lays out training rows
     # (members, depth, n_categories, population_share, type one-hot, affinity), built in
     # numpy: a DataFrame per request costs more than the prediction (tests pin the equality).
-    model, k = response.inputs.model, len(cols)
+    model, k = response.inputs.model.engine_variant(), len(cols)
     kinds = np.array([response.model_type[c] for c in cols], dtype=object)
     one_hot = (kinds[:, None] == np.asarray(model.types_, dtype=object)[None, :]).astype(float)
+    n_products = len(getattr(model, "product_columns_", []))  # templates list no items: unknown
     p = np.empty(n * k)
     for a in range(0, n, _CHUNK):
         b = min(n, a + _CHUNK)
@@ -208,6 +216,7 @@ def model_p(response: TemplateResponse, rows: np.ndarray, bought: np.ndarray,
             pop[a:b].reshape(-1, 1),
             np.tile(one_hot, (m, 1)),
             mine[a:b].reshape(-1, 1), lift[a:b].reshape(-1, 1), np.full((m * k, 1), np.nan),
+            np.full((m * k, n_products), np.nan),  # none for the engine variant
         ], axis=1)
         p[a * k:b * k] = model.estimator_.predict_proba(X[:, model.used_features_])[:, 1]
     out[:, cols] = p.reshape(n, len(cols))

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.coupon_features import COUPON_FEATURES
 from features.errors import ConfigError, DataError
 from features.item_features import build_item_features
 from features.loading import load_dataset
@@ -26,6 +27,14 @@ def synth(synth_data):
     ds = load_dataset(synth_data, now="2100-01-01")
     as_of = ds.last_timestamp - pd.Timedelta(days=30)
     return ds, as_of
+
+
+def pandas_only_coupons(want: pd.DataFrame) -> pd.DataFrame:
+    """pandas' member features less the coupon-use columns, which it computes from the
+    optional ``coupon_discount`` (the Complete Journey import has it) and the relational
+    engines do not yet (docs/models.md): they must be there, and the rest must agree."""
+    assert set(COUPON_FEATURES) <= set(want.columns)
+    return want.drop(columns=list(COUPON_FEATURES))
 
 
 def assert_same_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
@@ -163,7 +172,8 @@ def test_member_and_item_features_equal_pandas_on_a_complete_journey_sample(
     ds = load_dataset(tmp_path, now="2100-01-01")
     as_of = "2017-10-01"
     lines = tables_from_dataset(connect(), ds)["transactions"]
-    assert_same_frame(member_features(lines, ds, as_of), build_member_features(ds, as_of))
+    assert_same_frame(member_features(lines, ds, as_of),
+                      pandas_only_coupons(build_member_features(ds, as_of)))
     assert_same_frame(
         item_features(lines, ds.items, as_of), build_item_features(ds.transactions, ds.items, as_of)
     )

@@ -76,6 +76,7 @@ def test_toy_mapping_known_answers():
     assert tx["item_id"].tolist() == ["1", "2", "1", "99"]
     assert tx["amount"].tolist() == [3.0, 2.5, 1.0, 0.0]
     assert tx["discount"].tolist() == [0.5, 1.5, 0.5, 0.0]
+    assert tx["coupon_discount"].tolist() == [0.0, 1.0, 0.0, 0.0]  # the coupon alone
     assert tx["basket_id"].tolist() == ["100", "100", "200", "201"]
     assert tx["store_id"].tolist() == ["1", "1", "2", "2"]
 

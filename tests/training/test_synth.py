@@ -55,11 +55,17 @@ def lines(tables, truth):
     )
 
 
+#: Contract columns the generator leaves out: it plants no coupon use at the till (the
+#: optional ``coupon_discount`` that the Complete Journey importer writes).
+NOT_GENERATED = {"transactions": ("coupon_discount",)}
+
+
 def test_tables_follow_the_contract(synth_dir):
     for name, table in TABLES.items():
         schema = pq.read_schema(synth_dir / f"{name}.parquet")
-        assert schema.names == [c.name for c in table.columns], name
-        for column in table.columns:
+        columns = [c for c in table.columns if c.name not in NOT_GENERATED.get(name, ())]
+        assert schema.names == [c.name for c in columns], name
+        for column in columns:
             field = schema.field(column.name)
             if column.kind == TIMESTAMP:
                 assert pa.types.is_timestamp(field.type), (name, column.name)

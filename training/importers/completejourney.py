@@ -21,7 +21,9 @@ Mapping (source -> contract table):
 - transactions -> ``transactions``: one row per source line, unchanged
   (the loader's cleaning policy drops zero quantities and the like);
   ``amount`` is ``sales_value``; ``discount`` is
-  ``retail_disc + coupon_disc + coupon_match_disc``.
+  ``retail_disc + coupon_disc + coupon_match_disc``; ``coupon_discount`` is
+  ``|coupon_disc|`` alone (a coupon was redeemed on the line: the response
+  model's coupon-use features, :mod:`features.coupon_features`).
 - campaigns -> ``offer_events``: a household on a campaign's list gets a
   ``"sent"`` event at the campaign's ``start_date`` (channel ``"mail"``); each
   coupon redemption is a ``"redeemed"`` event at its ``redemption_date``. The
@@ -229,6 +231,7 @@ def _transactions(tx: pd.DataFrame) -> pd.DataFrame:
             "discount": (
                 tx["retail_disc"] + tx["coupon_disc"] + tx["coupon_match_disc"]
             ).astype("float64"),
+            "coupon_discount": tx["coupon_disc"].abs().astype("float64"),
             "store_id": _ids(tx["store_id"]),
         }
     )

@@ -160,3 +160,40 @@ def test_a_blank_response_type_is_refused_with_what_to_write(catalog):
 
     with pytest.raises(ConfigError, match="response_type.*offer type of the data"):
         catalog(offer("x", response_type=" "))
+
+
+def test_a_model_with_item_level_features_feeds_the_engine_its_engine_variant(
+        tiny_bundle, catalog, model):
+    # The same planted rows, plus item counts and product features (which a template has not).
+    rng = np.random.default_rng(5)
+    model_rows = pd.DataFrame({
+        "m__frequency": rng.uniform(0, 25, 600), "m__recency_days": rng.uniform(0, 120, 600),
+        "type": rng.choice(["percent_off", "cashback"], 600), "depth": 0.1,
+        "n_categories": 1.0, "population_share": 0.2, "category_share": rng.random(600),
+        "lift": rng.random(600) * 5, "item_purchases": rng.poisson(2, 600).astype(float),
+        "item_recent_purchases": rng.poisson(1, 600).astype(float),
+        "item_coupon_lines": rng.poisson(1, 600).astype(float),
+        "sent_at": pd.Timestamp("2025-06-01") + pd.to_timedelta(rng.integers(0, 150, 600), "D"),
+    })
+    logit = -3 + 0.1 * model_rows["m__frequency"] + 0.8 * model_rows["item_recent_purchases"]
+    model_rows["redeemed"] = rng.random(600) < 1 / (1 + np.exp(-logit))
+    full = OfferResponseModel(estimator="logistic").fit(model_rows)
+    assert full.engine_model_ is not None
+    bundle = tiny_bundle()
+    features = MEMBERS[["member_id", "frequency", "recency_days"]].iloc[:3]
+    bundle.response = response_inputs(full, features, bundle.members.ids)
+    cat = catalog(offer("basket", value={"kind": "percent_off", "amount": 10}))
+    engine = OfferEngine(bundle, cat, EngineConfig(min_expected_value=-1e9))
+    rows_ = np.array([bundle.row(m) for m in IDS])
+    p = engine.score(rows_, now=NOW, channel="app").p[:, 0]
+    whole = np.where(bundle.affinity.has_purchases(rows_), 1.0, np.nan)
+    offers = pd.DataFrame({"offer_id": ["basket"], "type": ["percent_off"], "depth": [0.10],
+                           "categories": [[]]})
+    affinity = OfferAffinity(np.array(IDS), np.array(["basket"]), whole[:, None], whole[:, None],
+                             np.full((len(IDS), 1), np.nan), np.array([1.0]))
+    members = MEMBERS.set_index("member_id")[["frequency", "recency_days"]].reindex(IDS)
+    members.loc["newbie"] = np.nan
+    expected = full.engine_variant().predict_proba(members, offers, affinity)[:, 0]
+    np.testing.assert_allclose(p, expected, rtol=1e-6)
+    # Not the full model fed unknowns (its imputed item features would shift every P).
+    assert not np.allclose(p, full.predict_proba(members, offers, affinity)[:, 0], rtol=1e-3)
