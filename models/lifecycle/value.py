@@ -14,9 +14,9 @@ forecast is shrunk halfway toward the past-spend rate
 ``shrink = 0.5``): an equal-weight combination of two forecasts with different
 errors, fixed rather than fitted (a weight fitted on the training rows is 1.0,
 as the booster's in-sample errors are too small). On later windows at three
-origins and 28/61/90 days it beat the past-spend rate on MAE 7 times in 9
-(the booster alone 5, the Poisson booster 3), Spearman every time
-(bench/RESULTS.md, issue 13). Sums need a mean, so the CLV scales the forecast
+origins and 28/61/90 days (``bench/horizon_origins.py``) it beat the past-spend
+rate on MAE 7 times in 9 (the booster alone 5, the Poisson booster 2), on
+Spearman every time (bench/RESULTS.md, issue 13). Sums need a mean, so the CLV scales the forecast
 by :attr:`ValueModel.mean_ratio_`, the training rows' total spend over their
 total forecast: the CLV of a group adds up to its expected spend, and ranks as
 the forecast does. ``loss="poisson", shrink=0`` gives the former model.
