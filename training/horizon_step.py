@@ -8,8 +8,9 @@ the later period, per horizon ``h`` (``H`` and ``churn.validate_horizons``,
 30/60/90 days by default; an empty list turns the validation off, not the fit):
 
 - windows with horizon ``h`` (:func:`models.lifecycle.windows.make_windows`):
-  validation cutoff ``as_of - h``; a horizon whose windows do not fit in the
-  data is left out, with the reason;
+  validation cutoff ``as_of - h``, training cutoffs stacked as far back as the
+  history allows (``n_windows=None``, as the step "windows"); a horizon whose
+  windows do not fit in the data is left out, with the reason;
 - churn: the gradient-boosted churn model trained at ``h`` on the earlier
   windows, recency only, and BG/NBD fitted on the purchases before the cutoff;
   ROC-AUC and PR-AUC;
@@ -235,10 +236,11 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
                                     windows=windows, measured=measured)
     sample.check(as_of)
     if windows is None:
-        windows = (make_windows(dataset, as_of, horizon, random_state=seed, sample=sample)
+        windows = (make_windows(dataset, as_of, horizon, n_windows=None, random_state=seed,
+                                sample=sample)
                    if engine is None else
                    make_engine_windows(engine.lines, engine.small, as_of, horizon,
-                                       random_state=seed, sample=sample))
+                                       n_windows=None, random_state=seed, sample=sample))
     elif (windows.horizon_days, windows.as_of) != (horizon, as_of):
         raise ConfigError(f"the windows given are at {windows.horizon_days} days as of "
                           f"{windows.as_of}, not {horizon} days as of {as_of}.")

@@ -80,7 +80,7 @@ def lifecycle_columns(run, out: pd.DataFrame, buyers: np.ndarray) -> None:
     risk[buyers] = churn.predict_proba(bought)
     expected[buyers] = value.predict(bought)
     # value.predict_clv(bought) without predicting again: 12 months of expected spend.
-    clv[buyers] = expected[buyers] * value.clv_multiplier(365.0)
+    clv[buyers] = expected[buyers] * value.clv_factor(365.0)
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv

@@ -528,10 +528,11 @@ def _windows(run: TrainingRun) -> None:
         from models.lifecycle.engine_windows import make_engine_windows
 
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
-                                          run.as_of, horizon, random_state=seed, sample=sample)
+                                          run.as_of, horizon, n_windows=None,
+                                          random_state=seed, sample=sample)
     else:
-        run.windows = make_windows(run.dataset, run.as_of, horizon, random_state=seed,
-                                   sample=sample)
+        run.windows = make_windows(run.dataset, run.as_of, horizon, n_windows=None,
+                                   random_state=seed, sample=sample)
     run.horizon_days = run.windows.horizon_days
 
 
@@ -584,7 +585,9 @@ def _value(run: TrainingRun) -> None:
         "horizon_days": int(horizon),
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
-        "clv_multiplier": float(run.value.clv_multiplier()),
+        # What turns the expected_spend forecast into the 12-month CLV (value.clv_factor).
+        "clv_multiplier": float(run.value.clv_factor()),
+        "spend_mean_ratio": float(run.value.mean_ratio_),
     }
 
 

@@ -83,6 +83,11 @@ class BuyerSample:
         """Share of the buyers in the sample (1.0: all)."""
         return 1.0 if self.kept is None else len(self.kept) / self.n_members
 
+    @property
+    def n_kept(self) -> int:
+        """Members the sample holds (``n_members`` when nothing was sampled)."""
+        return self.n_members if self.kept is None else len(self.kept)
+
     def check(self, as_of) -> None:
         """ConfigError unless the sample was drawn as of ``as_of``."""
         if pd.Timestamp(as_of) != self.as_of:

@@ -24,7 +24,6 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from features.errors import ConfigError
 from features.relational import member_features
 from features.relational.portable import to_frame
 from features.relational.purchases import US_PER_DAY
@@ -37,6 +36,7 @@ from models.lifecycle.windows import (
     TrainingWindows,
     assemble_windows,
     check_horizon_bounds,
+    check_n_windows,
     horizon_from_gaps,
     window_cutoffs,
 )
@@ -49,7 +49,7 @@ def make_engine_windows(
     tables: dict,
     as_of,
     horizon_days: int | None = None,
-    n_windows: int = 3,
+    n_windows: int | None = 3,
     step_days: int | None = None,
     *,
     max_members: int | None = DEFAULT_MAX_MEMBERS,
@@ -77,8 +77,7 @@ def make_engine_windows(
         engine while the windows are built).
     """
     as_of = pd.Timestamp(as_of)
-    if n_windows < 2:
-        raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
+    check_n_windows(n_windows)
     if sample is not None:
         sample.check(as_of)
         return _windows_of(sample, tables, horizon_days, n_windows, step_days)
@@ -86,7 +85,7 @@ def make_engine_windows(
         return _windows_of(drawn, tables, horizon_days, n_windows, step_days)
 
 
-def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int,
+def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int | None,
                 step_days) -> TrainingWindows:
     as_of, past = sample.as_of, sample.lines
     small = _small_tables(tables, as_of, sample.kept, sample.ids)
@@ -94,7 +93,8 @@ def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int,
         horizon_days = engine_horizon_days(past)
     first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
                          unit="us")
-    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
+    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first,
+                                           n_members=sample.n_kept)
     horizon = pd.Timedelta(days=horizon_days)
     parts = [_one_window(past, sample.features_at(
         cutoff, tables, lambda c=cutoff: member_features(past, small, c)), cutoff, horizon)

@@ -15,6 +15,24 @@ by the validation cutoff, so no training label sees the validation period
 after ``as_of`` is read: the data set is cut at ``as_of`` before anything else
 happens. The split is by time, as the models will be used on the future.
 
+More training rows
+------------------
+With ``n_windows=None`` (what ``offers train`` uses) the training cutoffs are
+stacked as far back as the history allows: ``as_of - k * step`` for every
+whole ``k`` with ``k * step >= 2H`` (``step = min(H, 28)`` days, so the
+cutoffs of 30, 60 and 90 days lie on the same four-week grid as those of a
+28-day ``H`` and their member features are built once), each training outcome
+window still ending by the validation cutoff. The first two are kept whenever
+they are after the first transaction (the windows of ``n_windows=3``); each
+further one needs :data:`STACK_MIN_HISTORY_DAYS` of history before it (a
+member's features over a few weeks do not look like those the models score),
+and there are at most :data:`STACK_MAX_WINDOWS`, fewer when the training rows
+would pass :data:`STACK_MAX_ROWS` (from 50,000 sampled members on: two windows,
+as before, so large data costs no more). On the Complete Journey this gives
+3-4 training windows per horizon instead of 2; the later-window numbers are in
+bench/RESULTS.md (issue 13, branch churn61). When the grid has no two training
+cutoffs after the first transaction, the windows are those of ``n_windows=3``.
+
 Large data
 ----------
 When more than ``max_members`` members (50,000 by default) bought before
@@ -69,6 +87,14 @@ MAX_HORIZON_DAYS = 90
 #: 50,000 members score within 0.001 ROC-AUC / Spearman of 190,000 on a 200k-member
 #: program, fitting 4x faster (bench/bench_window_sample.py, bench/RESULTS.md).
 DEFAULT_MAX_MEMBERS = 50_000
+#: Stacked training cutoffs (``n_windows=None``, "More training rows" in the module
+#: docstring): days between them (at most; ``min(H, 28)``), the history a cutoff beyond
+#: the first two needs, the most training windows, and the training rows beyond which no
+#: further window is stacked (the 2 windows of 50,000 sampled members: no more work at scale).
+STACK_STEP_DAYS = 28
+STACK_MIN_HISTORY_DAYS = 91
+STACK_MAX_WINDOWS = 4
+STACK_MAX_ROWS = 100_000
 
 
 def default_horizon_days(
@@ -222,7 +248,7 @@ def make_windows(
     dataset: Dataset,
     as_of,
     horizon_days: int | None = None,
-    n_windows: int = 3,
+    n_windows: int | None = 3,
     step_days: int | None = None,
     *,
     feature_builder: FeatureBuilder | None = None,
@@ -240,11 +266,14 @@ def make_windows(
         End of the latest outcome window (exclusive).
     horizon_days : int, optional
         ``H``; by default :func:`default_horizon_days` of the transactions before ``as_of``.
-    n_windows : int
-        Number of cutoffs, >= 2 (one validation window and at least one for training).
+    n_windows : int or None
+        Number of cutoffs, >= 2 (one validation window and at least one for
+        training); None: as many as the history allows ("More training rows"
+        in the module docstring).
     step_days : int, optional
         Days between consecutive training cutoffs; default ``horizon_days``
-        (outcome windows that touch but do not overlap).
+        (outcome windows that touch but do not overlap), ``min(H, 28)`` when
+        stacked.
     feature_builder : callable, optional
         ``(dataset, cutoff) -> DataFrame`` indexed by member id; by default
         :func:`features.member_features.build_member_features`.
@@ -271,8 +300,7 @@ def make_windows(
         cutoff before the first transaction.
     """
     as_of = pd.Timestamp(as_of)
-    if n_windows < 2:
-        raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training).")
+    check_n_windows(n_windows)
     if sample is None:
         sample = sample_buyers(dataset, as_of, max_members, random_state)
     sample.check(as_of)
@@ -280,7 +308,8 @@ def make_windows(
     if horizon_days is None:
         horizon_days = default_horizon_days(past.transactions)
     first = past.transactions["timestamp"].min()
-    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first)
+    horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first,
+                                           n_members=sample.n_kept)
     horizon = pd.Timedelta(days=horizon_days)
     builder = feature_builder or _default_builder()
     lines = _Lines.of(past.transactions)
@@ -293,9 +322,21 @@ def make_windows(
                             sample.fraction)
 
 
-def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int, step_days,
-                   first: pd.Timestamp) -> tuple[int, tuple[pd.Timestamp, ...]]:
+def check_n_windows(n_windows: int | None) -> None:
+    """ConfigError unless ``n_windows`` is None (stacked) or a whole number >= 2."""
+    if n_windows is not None and (int(n_windows) != n_windows or n_windows < 2):
+        raise ConfigError(f"n_windows={n_windows} should be >= 2 (validation + training), "
+                          "or None (as many as the history allows).")
+
+
+def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int | None, step_days,
+                   first: pd.Timestamp, n_members: int | None = None,
+                   ) -> tuple[int, tuple[pd.Timestamp, ...]]:
     """The checked horizon and the cutoffs, most recent first (the module docstring).
+
+    ``n_windows`` None: stacked cutoffs ("More training rows" in the module
+    docstring; ``n_members``, the members a window holds at most, bounds them
+    by :data:`STACK_MAX_ROWS`).
 
     Raises
     ------
@@ -306,6 +347,11 @@ def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int, step_days,
     if int(horizon_days) != horizon_days or horizon_days < 1:
         raise ConfigError(f"horizon_days={horizon_days} should be a positive whole number.")
     horizon_days = int(horizon_days)
+    if n_windows is None:
+        stacked = stacked_cutoffs(as_of, horizon_days, first, step_days, n_members=n_members)
+        if stacked is not None:
+            return horizon_days, stacked
+        n_windows, step_days = 3, None
     step_days = horizon_days if step_days is None else step_days
     if int(step_days) != step_days or step_days < 1:
         raise ConfigError(f"step_days={step_days} should be a positive whole number.")
@@ -321,6 +367,40 @@ def window_cutoffs(as_of: pd.Timestamp, horizon_days, n_windows: int, step_days,
             f"or horizon (horizon_days={horizon_days}), or a later as_of."
         )
     return horizon_days, cutoffs
+
+
+def stacked_cutoffs(as_of: pd.Timestamp, horizon_days: int, first: pd.Timestamp,
+                    step_days: int | None = None, *, n_members: int | None = None,
+                    min_history_days: int = STACK_MIN_HISTORY_DAYS,
+                    max_windows: int = STACK_MAX_WINDOWS,
+                    max_rows: int = STACK_MAX_ROWS) -> tuple[pd.Timestamp, ...] | None:
+    """The validation cutoff ``as_of - H`` and the stacked training cutoffs, most recent
+    first ("More training rows" in the module docstring); None when the grid has fewer
+    than two training cutoffs after ``first``.
+
+    >>> as_of, first = pd.Timestamp("2018-01-02"), pd.Timestamp("2017-01-01")
+    >>> [(as_of - c).days for c in stacked_cutoffs(as_of, 61, first)]
+    [61, 140, 168, 196, 224]
+    >>> [(as_of - c).days for c in stacked_cutoffs(as_of, 61, first, n_members=40_000)]
+    [61, 140, 168]
+    """
+    step = min(horizon_days, STACK_STEP_DAYS) if step_days is None else step_days
+    if int(step) != step or step < 1:
+        raise ConfigError(f"step_days={step_days} should be a positive whole number.")
+    step = int(step)
+    most = max(2, min(max_windows, max_rows // max(int(n_members or 1), 1)))
+    k = math.ceil(2 * horizon_days / step)  # as_of - k * step + H <= as_of - H
+    training = []
+    while len(training) < most:
+        cutoff = as_of - pd.Timedelta(days=step * k)
+        enough = cutoff - first >= pd.Timedelta(days=min_history_days)
+        if cutoff <= first or (len(training) >= 2 and not enough):
+            break
+        training.append(cutoff)
+        k += 1
+    if len(training) < 2:
+        return None
+    return (as_of - pd.Timedelta(days=horizon_days), *training)
 
 
 def assemble_windows(parts: list[tuple[pd.DataFrame, pd.DataFrame]], cutoffs, horizon_days: int,

@@ -22,7 +22,12 @@ from models.lifecycle.churn_reasons import (
     usable_drivers,
 )
 from models.lifecycle.tabular import to_matrix
-from models.lifecycle.windows import OUTCOME_COLUMNS, default_horizon_days, make_windows
+from models.lifecycle.windows import (
+    OUTCOME_COLUMNS,
+    default_horizon_days,
+    make_windows,
+    stacked_cutoffs,
+)
 
 
 def toy_dataset(rows: list[tuple[str, str, float]], members=None) -> Dataset:
@@ -133,6 +138,48 @@ def test_training_windows_end_before_validation():
     w = make_windows(ds, "2024-03-01", 14, n_windows=3, step_days=3, feature_builder=lines_before)
     # Training cutoffs start at as_of - 2H so no training label sees the validation period.
     assert w.cutoffs == tuple(pd.Timestamp(d) for d in ("2024-02-16", "2024-02-02", "2024-01-30"))
+
+
+def _days_before(as_of: str, cutoffs) -> list[int]:
+    return [(pd.Timestamp(as_of) - c).days for c in cutoffs]
+
+
+def test_stacked_cutoffs_on_the_four_week_grid():
+    as_of, first = pd.Timestamp("2018-01-02"), pd.Timestamp("2017-01-01")
+    # Validation at as_of - H; training from the first grid day k * 28 >= 2H back while a
+    # cutoff has 91 days of history (2017-04-25 has 114; 2017-03-28 only 86).
+    assert _days_before(as_of, stacked_cutoffs(as_of, 61, first, max_windows=10)) == [
+        61, 140, 168, 196, 224, 252]
+    assert _days_before(as_of, stacked_cutoffs(as_of, 28, first))[:3] == [28, 56, 84]
+    assert _days_before(as_of, stacked_cutoffs(as_of, 90, first)) == [90, 196, 224, 252]
+    # Below 28 days the step is H (the windows of n_windows=3 come first).
+    assert _days_before(as_of, stacked_cutoffs(as_of, 14, first))[:3] == [14, 28, 42]
+    # At most 4 training windows; fewer when rows pass 100,000, but at least 2.
+    assert _days_before(as_of, stacked_cutoffs(as_of, 28, first)) == [28, 56, 84, 112, 140]
+    assert len(stacked_cutoffs(as_of, 28, first, n_members=40_000)) == 3
+    assert len(stacked_cutoffs(as_of, 28, first, n_members=50_000)) == 3
+    assert len(stacked_cutoffs(as_of, 28, first, n_members=10**6)) == 3
+    # The first two need only to be after the first line; fewer than two: None.
+    short = as_of - pd.Timedelta(days=100)
+    assert _days_before(as_of, stacked_cutoffs(as_of, 28, short)) == [28, 56, 84]
+    assert stacked_cutoffs(as_of, 28, as_of - pd.Timedelta(days=70)) is None
+    with pytest.raises(ConfigError, match="step_days=0"):
+        stacked_cutoffs(as_of, 28, first, 0)
+
+
+def test_stacked_windows_end_before_validation_and_fall_back_on_short_data():
+    ds = toy_dataset(TOY_ROWS)
+    # 2024-01-05 to 2024-03-01: too short for the 14-day grid's extra cutoffs; as n_windows=3.
+    w = make_windows(ds, "2024-03-01", 14, n_windows=None, feature_builder=lines_before)
+    assert w.cutoffs == tuple(pd.Timestamp(d) for d in ("2024-02-16", "2024-02-02", "2024-01-19"))
+    rows = _every("a", "2023-01-02", 5, 80) + _every("b", "2023-01-04", 9, 40)
+    long = make_windows(toy_dataset(rows), "2024-01-01", 28, n_windows=None,
+                        feature_builder=lines_before)
+    assert len(long.cutoffs) > 3  # stacked
+    for cutoff in long.cutoffs[1:]:  # every training outcome window ends by the validation
+        assert cutoff + pd.Timedelta(days=28) <= long.validation_cutoff
+    with pytest.raises(ConfigError, match="n_windows=0"):
+        make_windows(ds, "2024-03-01", 14, n_windows=0, feature_builder=lines_before)
 
 
 def test_make_windows_rejects_bad_arguments():

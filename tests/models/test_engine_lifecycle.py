@@ -58,6 +58,15 @@ def test_windows_equal_pandas_on_a_member_sample_and_other_options(synth):
     assert_same_windows(got, want)
 
 
+def test_stacked_windows_equal_pandas(synth):
+    ds, lines, small, as_of = synth
+    want = make_windows(ds, as_of, 28, n_windows=None, max_members=300, random_state=2)
+    got = make_engine_windows(lines, small, as_of, 28, n_windows=None, max_members=300,
+                              random_state=2)
+    assert len(want.cutoffs) > 3
+    assert_same_windows(got, want)
+
+
 def test_windows_from_files_read_by_duckdb_equal_pandas(synth, synth_data):
     """Out of core end to end: lines and offer events as the DuckDB loader reads them."""
     from features.relational import load_relational

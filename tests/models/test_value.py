@@ -72,7 +72,53 @@ def test_value_model_learns_a_planted_rate():
     assert mm.spearman(y_test, pred) > mm.spearman(y_test, X_test["spend_recent"]) + 0.05
     assert pred.mean() == pytest.approx(y_test.mean(), rel=0.15)
     clv = model.predict_clv(X_test)
-    np.testing.assert_allclose(clv, pred * clv_multiplier(30, 1.0, 0.10))
+    np.testing.assert_allclose(clv, pred * model.mean_ratio_ * clv_multiplier(30, 1.0, 0.10))
+
+
+def _skewed(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Spend as grocery data has it: a third buy nothing, the others a heavy-tailed amount."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame({"spend_recent": rng.gamma(2.0, 50.0, n),
+                      "recency_days": rng.uniform(0, 60, n)},
+                     index=pd.Index([f"m{i}" for i in range(n)], name="member_id"))
+    buys = rng.random(n) < 0.9 - X["recency_days"].to_numpy() / 100
+    y = np.where(buys, X["spend_recent"].to_numpy() * rng.lognormal(0.0, 0.8, n), 0.0)
+    return X, y
+
+
+def test_the_forecast_is_shrunk_toward_the_past_spend_rate():
+    X, y = _skewed(3000, 2)
+    X_test, _ = _skewed(500, 3)
+    alone = ValueModel(horizon_days=30, shrink=0.0).fit(X, y).predict(X_test)
+    half = ValueModel(horizon_days=30).fit(X, y)
+    rate = X_test["spend_recent"].to_numpy() * 30 / 90
+    np.testing.assert_allclose(half.predict(X_test), 0.5 * alone + 0.5 * rate)
+    # Without a horizon (nor spend_recent) there is no rate to shrink toward.
+    np.testing.assert_allclose(ValueModel(shrink=0.5).fit(X, y).predict(X_test), alone)
+    no_recent = ValueModel(horizon_days=30).fit(X[["recency_days"]], y)
+    assert no_recent.shrink_ == 0.0
+    # fit_windows-style: the horizon given at fit time.
+    given = ValueModel().fit(X, y, horizon_days=30)
+    np.testing.assert_allclose(given.predict(X_test), half.predict(X_test))
+    with pytest.raises(ConfigError, match="shrink=1.5"):
+        ValueModel(shrink=1.5).fit(X, y)
+
+
+def test_absolute_error_forecast_has_lower_mae_and_its_clv_is_a_mean():
+    """The default loss forecasts the median (lower MAE than the Poisson mean on skewed
+    spend, same ranking); mean_ratio_ turns it back into a mean for the CLV's sums."""
+    X, y = _skewed(4000, 0)
+    X_test, y_test = _skewed(2000, 1)
+    median = ValueModel(horizon_days=30, shrink=0.0).fit(X, y)
+    mean = ValueModel(horizon_days=30, loss="poisson", shrink=0.0).fit(X, y)
+    p_median, p_mean = median.predict(X_test), mean.predict(X_test)
+    assert mm.mae(y_test, p_median) < 0.97 * mm.mae(y_test, p_mean)
+    assert mm.spearman(y_test, p_median) > mm.spearman(y_test, p_mean) - 0.02
+    assert p_median.mean() < 0.9 * y_test.mean()  # a median: below the mean
+    assert median.mean_ratio_ > 1.1 and mean.mean_ratio_ == pytest.approx(1.0, abs=0.02)
+    # The CLV over one period is a mean again: it sums to the spend.
+    one_period = median.predict_clv(X_test, months=1) / median.clv_multiplier(365 / 12)
+    assert one_period.mean() == pytest.approx(y_test.mean(), rel=0.05)
 
 
 def test_value_model_beats_past_spend_baseline(case):
@@ -94,7 +140,9 @@ def test_clv_ranks_like_spend_and_scales_with_months(case):
     X_val, _ = case.windows.validation()
     spend = case.value.predict(X_val)
     clv = case.value.predict_clv(X_val)
-    np.testing.assert_allclose(clv, spend * case.value.clv_multiplier())
+    np.testing.assert_allclose(clv, spend * case.value.clv_factor())
+    assert case.value.clv_factor() == pytest.approx(
+        case.value.mean_ratio_ * case.value.clv_multiplier())
     assert (case.value.predict_clv(X_val, months=24) > clv - 1e-9).all()
     assert 1.0 < case.value.clv_multiplier() <= 365 / case.windows.horizon_days
 

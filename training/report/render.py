@@ -244,8 +244,8 @@ def _value(rep: HtmlReport, run) -> None:
     m = run.metrics["value"]
     rep.heading("Customer lifetime value")
     rep.text(
-        f"Expected spend in the next {m['horizon_days']} days, validated on the latest window; "
-        f"12-month CLV = expected spend x {m['clv_multiplier']:.2f} "
+        f"Expected spend in the next {m['horizon_days']} days (a median forecast), validated "
+        f"on the latest window; 12-month CLV = expected spend x {m['clv_multiplier']:.2f} "
         "(see models/lifecycle/value.py)."
     )
     rep.table(run.tables["value_metrics"], float_format="{:,.3f}")
