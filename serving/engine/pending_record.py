@@ -49,7 +49,7 @@ class PendingRecord:
 
     __slots__ = ("decision_id", "decided_at", "member_id", "channel", "campaign_id",
                  "model_version", "epsilon", "suppressed", "arm", "_offer_ids", "_priority",
-                 "_eligible", "_ev", "_p", "_chosen", "_propensity")
+                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_whole_rows")
 
     def __init__(self, decision, epsilon: float, offer_ids: np.ndarray,
                  priority: np.ndarray, eligible: np.ndarray | None = None,
@@ -62,6 +62,17 @@ class PendingRecord:
         self._offer_ids, self._priority = offer_ids, priority
         self._eligible, self._ev, self._p = eligible, ev, p
         self._chosen, self._propensity = chosen or [], propensity
+        self._whole_rows = False
+
+    @classmethod
+    def of_rows(cls, decision, epsilon: float, offer_ids: np.ndarray, priority: np.ndarray,
+                eligible: list[int], ev_row: np.ndarray, p_row: np.ndarray,
+                chosen: list[int]) -> PendingRecord:
+        """A record whose ``ev`` and ``p`` are the member's whole (read-only) rows, indexed by
+        ``eligible`` (a list, any order) when the record is built, not in the request."""
+        record = cls(decision, epsilon, offer_ids, priority, eligible, ev_row, p_row, chosen)
+        record._whole_rows = True
+        return record
 
     def with_arm(self, arm: str) -> PendingRecord:
         """This record naming the A/B test's ``arm`` (set in place: a request's own record)."""
@@ -91,12 +102,15 @@ class PendingRecord:
     def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
         if self._eligible is not None:
-            eligible, ev = self._eligible, self._ev
+            eligible, ev, p = self._eligible, self._ev, self._p
+            if self._whole_rows:
+                eligible = np.array(eligible, dtype=np.intp)
+                ev, p = ev[eligible], p[eligible]
             # The greedy order of engine.choose(): best EV, then priority, then template.
             sort = np.lexsort((eligible, -self._priority[eligible], -ev))
             candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
                 self._offer_ids[eligible[sort]].tolist(), np.round(ev[sort], 4).tolist(),
-                np.round(self._p[sort], 4).tolist())]
+                np.round(p[sort], 4).tolist())]
         shown = [{"offer_id": str(self._offer_ids[t]),
                   "propensity": round(self._propensity if k == 0 else 1.0, 6)}
                  for k, t in enumerate(self._chosen)]
