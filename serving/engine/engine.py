@@ -326,9 +326,9 @@ class OfferEngine:
                            for t in chosen]
         if not want_record:
             return decision, None
-        return decision, PendingRecord.of_rows(
+        return decision, PendingRecord.of_plan(
             decision, self.epsilon, self._offer_ids, self.templates.priority,
-            [entry[0] for entry in available], plan.ev_row, plan.p_row, chosen)
+            [entry[0] for entry in available], plan.candidates, chosen)
 
     def _plan(self, member_id: str, row: int, channel: str) -> OfferPlan:
         """The member's plan on ``channel`` (built and kept on first use)."""

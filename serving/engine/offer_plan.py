@@ -56,8 +56,10 @@ class OfferPlan:
         Templates the member may get on the channel before the moment's rules, in greedy
         order.
     ev_row, p_row, cost_row : ndarray, shape (T,)
-        The row's EV after the channel's send cost, P(redeem) and cost (read-only; the
-        decision log's record reads them).
+        The row's EV after the channel's send cost, P(redeem) and cost (read-only).
+    candidates : list of (offer id, score, P(redeem))
+        Per template, the decision log's candidate entry: EV and P(redeem) rounded as
+        :class:`~serving.engine.pending_record.PendingRecord` rounds them.
     calendar : bool
         Whether a template of ``order`` has a birthday or anniversary rule.
     in_control : bool or None
@@ -70,13 +72,14 @@ class OfferPlan:
         a single assignment: threads see the old pair or the new one).
     """
 
-    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "calendar", "in_control",
-                 "segment", "churn_risk", "parts", "_calendar_memo")
+    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "candidates", "calendar",
+                 "in_control", "segment", "churn_risk", "parts", "_calendar_memo")
 
-    def __init__(self, row, order, ev_row, p_row, cost_row, calendar, in_control, segment,
-                 churn_risk) -> None:
+    def __init__(self, row, order, ev_row, p_row, cost_row, candidates, calendar, in_control,
+                 segment, churn_risk) -> None:
         self.row, self.order = row, order
         self.ev_row, self.p_row, self.cost_row = ev_row, p_row, cost_row
+        self.candidates = candidates
         self.calendar, self.in_control = calendar, in_control
         self.segment, self.churn_risk = segment, churn_risk
         self.parts: dict[int, tuple[str, dict]] = {}
@@ -117,8 +120,10 @@ def build_plan(ctx: ScoringContext, row: int, channel: str, min_ev: float,
     entries = tuple((t, int(category[t]), bool(retention[t])) for t in order.tolist())
     rules = np.isfinite(T.birthday_within) | np.isfinite(T.anniversary_within)
     calendar = bool(ctx.has_calendar_rules and rules[order].any())
-    return OfferPlan(row, entries, ev_row, static.p[r], static.cost[r], calendar, control,
-                     segment, churn_risk)
+    p_row = static.p[r]
+    candidates = list(zip(T.ids, np.round(ev_row, 4).tolist(), np.round(p_row, 4).tolist()))
+    return OfferPlan(row, entries, ev_row, p_row, static.cost[r], candidates, calendar,
+                     control, segment, churn_risk)
 
 
 def _consents(ctx: ScoringContext, row: int, channel: str) -> bool:

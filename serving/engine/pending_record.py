@@ -49,7 +49,7 @@ class PendingRecord:
 
     __slots__ = ("decision_id", "decided_at", "member_id", "channel", "campaign_id",
                  "model_version", "epsilon", "suppressed", "arm", "_offer_ids", "_priority",
-                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_whole_rows")
+                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_plan_candidates")
 
     def __init__(self, decision, epsilon: float, offer_ids: np.ndarray,
                  priority: np.ndarray, eligible: np.ndarray | None = None,
@@ -62,16 +62,17 @@ class PendingRecord:
         self._offer_ids, self._priority = offer_ids, priority
         self._eligible, self._ev, self._p = eligible, ev, p
         self._chosen, self._propensity = chosen or [], propensity
-        self._whole_rows = False
+        self._plan_candidates: list[tuple] | None = None  # a plan's candidates (of_plan)
 
     @classmethod
-    def of_rows(cls, decision, epsilon: float, offer_ids: np.ndarray, priority: np.ndarray,
-                eligible: list[int], ev_row: np.ndarray, p_row: np.ndarray,
-                chosen: list[int]) -> PendingRecord:
-        """A record whose ``ev`` and ``p`` are the member's whole (read-only) rows, indexed by
-        ``eligible`` (a list, any order) when the record is built, not in the request."""
-        record = cls(decision, epsilon, offer_ids, priority, eligible, ev_row, p_row, chosen)
-        record._whole_rows = True
+    def of_plan(cls, decision, epsilon: float, offer_ids: np.ndarray, priority: np.ndarray,
+                eligible: list[int], candidates: list[tuple], chosen: list[int],
+                ) -> PendingRecord:
+        """A record of a decision taken from an :class:`~serving.engine.offer_plan.OfferPlan`:
+        ``eligible`` already in the greedy order, ``candidates`` the plan's entry of every
+        template (offer id, rounded score and P(redeem)), read when the record is built."""
+        record = cls(decision, epsilon, offer_ids, priority, eligible, None, None, chosen)
+        record._plan_candidates = candidates
         return record
 
     def with_arm(self, arm: str) -> PendingRecord:
@@ -101,11 +102,12 @@ class PendingRecord:
 
     def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
-        if self._eligible is not None:
+        if self._plan_candidates is not None:  # from a plan: in order, rounded already
+            entries = self._plan_candidates
+            candidates = [{"offer_id": o, "score": s, "p_redeem": p}
+                          for o, s, p in (entries[t] for t in self._eligible)]
+        elif self._eligible is not None:
             eligible, ev, p = self._eligible, self._ev, self._p
-            if self._whole_rows:
-                eligible = np.array(eligible, dtype=np.intp)
-                ev, p = ev[eligible], p[eligible]
             # The greedy order of engine.choose(): best EV, then priority, then template.
             sort = np.lexsort((eligible, -self._priority[eligible], -ev))
             candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
