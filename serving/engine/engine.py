@@ -38,7 +38,13 @@ from serving.engine.messages import (
     reason,
     render,
 )
-from serving.engine.offer_plan import OfferPlan, PlanCache, build_plan, copy_offer
+from serving.engine.offer_plan import (
+    OfferPlan,
+    PlanCache,
+    build_plan,
+    copy_offer,
+    shown_entries,
+)
 from serving.engine.pending_record import PendingRecord
 from serving.engine.render_cache import RenderCache
 from serving.engine.response_model import TYPE_PRIOR_CODE
@@ -187,6 +193,7 @@ class OfferEngine:
         # One-member decisions from per-(member, channel) plans (serving/engine/offer_plan.py)
         # when the member-only scores are precomputed and nothing is explored.
         self._plans = PlanCache() if scoring.static is not None and self.epsilon == 0 else None
+        self._shown_json = shown_entries(self._offer_ids.tolist())
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -328,7 +335,7 @@ class OfferEngine:
             return decision, None
         return decision, PendingRecord.of_plan(
             decision, self.epsilon, self._offer_ids, self.templates.priority,
-            [entry[0] for entry in available], plan.candidates, chosen)
+            [entry[0] for entry in available], plan, chosen)
 
     def _plan(self, member_id: str, row: int, channel: str) -> OfferPlan:
         """The member's plan on ``channel`` (built and kept on first use)."""
@@ -340,7 +347,8 @@ class OfferEngine:
                 self.scoring, row, channel, self.config.min_expected_value,
                 in_control(member_id, self.campaign, self.control_share) if known else None,
                 self.bundle.members.name("segment", row) if known else None,
-                _opt(self.bundle.members.numeric["churn_risk"][row]) if known else None)
+                _opt(self.bundle.members.numeric["churn_risk"][row]) if known else None,
+                self._shown_json)
             self._plans.put(key, plan)
         return plan
 

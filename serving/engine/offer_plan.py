@@ -21,7 +21,7 @@ The values are the same NumPy scalars the array path reads (float32 scores conve
 exactly), so decisions are identical (tests compare both paths over every member,
 channel and several moments). :class:`PlanCache` keeps the plans of one engine, bounded.
 
-Imports: numpy and :mod:`serving.engine` siblings below the engine.
+Imports: numpy, orjson and :mod:`serving.engine` siblings below the engine.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import orjson
 
 from serving.engine.catalog.schema import CHANNELS
 from serving.engine.scoring import calendar_mask
@@ -60,6 +61,9 @@ class OfferPlan:
     candidates : list of (offer id, score, P(redeem))
         Per template, the decision log's candidate entry: EV and P(redeem) rounded as
         :class:`~serving.engine.pending_record.PendingRecord` rounds them.
+    candidate_json, shown_json : list of str
+        Per template, that entry as the decision log's JSON text, and the entry of an
+        offer shown with propensity 1 (the engine's list, shared by its plans).
     calendar : bool
         Whether a template of ``order`` has a birthday or anniversary rule.
     in_control : bool or None
@@ -72,14 +76,18 @@ class OfferPlan:
         a single assignment: threads see the old pair or the new one).
     """
 
-    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "candidates", "calendar",
-                 "in_control", "segment", "churn_risk", "parts", "_calendar_memo")
+    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "candidates", "candidate_json",
+                 "shown_json", "calendar", "in_control", "segment", "churn_risk", "parts",
+                 "_calendar_memo")
 
-    def __init__(self, row, order, ev_row, p_row, cost_row, candidates, calendar, in_control,
-                 segment, churn_risk) -> None:
+    def __init__(self, row, order, ev_row, p_row, cost_row, candidates, shown_json, calendar,
+                 in_control, segment, churn_risk) -> None:
         self.row, self.order = row, order
         self.ev_row, self.p_row, self.cost_row = ev_row, p_row, cost_row
         self.candidates = candidates
+        self.candidate_json = [orjson.dumps({"offer_id": o, "score": s, "p_redeem": p}).decode()
+                               for o, s, p in candidates]
+        self.shown_json = shown_json
         self.calendar, self.in_control = calendar, in_control
         self.segment, self.churn_risk = segment, churn_risk
         self.parts: dict[int, tuple[str, dict]] = {}
@@ -99,7 +107,7 @@ class OfferPlan:
 
 
 def build_plan(ctx: ScoringContext, row: int, channel: str, min_ev: float,
-               control: bool | None, segment, churn_risk) -> OfferPlan:
+               control: bool | None, segment, churn_risk, shown_json: list[str]) -> OfferPlan:
     """The :class:`OfferPlan` of member table ``row`` (-1: unknown) on ``channel``.
 
     The eligibility is :func:`~serving.engine.scoring.score_members`' without the rules that
@@ -122,8 +130,13 @@ def build_plan(ctx: ScoringContext, row: int, channel: str, min_ev: float,
     calendar = bool(ctx.has_calendar_rules and rules[order].any())
     p_row = static.p[r]
     candidates = list(zip(T.ids, np.round(ev_row, 4).tolist(), np.round(p_row, 4).tolist()))
-    return OfferPlan(row, entries, ev_row, p_row, static.cost[r], candidates, calendar,
-                     control, segment, churn_risk)
+    return OfferPlan(row, entries, ev_row, p_row, static.cost[r], candidates, shown_json,
+                     calendar, control, segment, churn_risk)
+
+
+def shown_entries(offer_ids) -> list[str]:
+    """Per template, the decision log's JSON entry of an offer shown with propensity 1."""
+    return [orjson.dumps({"offer_id": o, "propensity": 1.0}).decode() for o in offer_ids]
 
 
 def _consents(ctx: ScoringContext, row: int, channel: str) -> bool:

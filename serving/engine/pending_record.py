@@ -49,7 +49,7 @@ class PendingRecord:
 
     __slots__ = ("decision_id", "decided_at", "member_id", "channel", "campaign_id",
                  "model_version", "epsilon", "suppressed", "arm", "_offer_ids", "_priority",
-                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_plan_candidates")
+                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_plan")
 
     def __init__(self, decision, epsilon: float, offer_ids: np.ndarray,
                  priority: np.ndarray, eligible: np.ndarray | None = None,
@@ -62,17 +62,17 @@ class PendingRecord:
         self._offer_ids, self._priority = offer_ids, priority
         self._eligible, self._ev, self._p = eligible, ev, p
         self._chosen, self._propensity = chosen or [], propensity
-        self._plan_candidates: list[tuple] | None = None  # a plan's candidates (of_plan)
+        self._plan = None  # the OfferPlan of a planned decision (of_plan)
 
     @classmethod
     def of_plan(cls, decision, epsilon: float, offer_ids: np.ndarray, priority: np.ndarray,
-                eligible: list[int], candidates: list[tuple], chosen: list[int],
-                ) -> PendingRecord:
-        """A record of a decision taken from an :class:`~serving.engine.offer_plan.OfferPlan`:
-        ``eligible`` already in the greedy order, ``candidates`` the plan's entry of every
-        template (offer id, rounded score and P(redeem)), read when the record is built."""
+                eligible: list[int], plan, chosen: list[int]) -> PendingRecord:
+        """A record of a decision taken from ``plan`` (an
+        :class:`~serving.engine.offer_plan.OfferPlan`, no exploration): ``eligible`` already in
+        the greedy order; the plan's entries of each template (offer id, rounded score and
+        P(redeem), and their JSON text) are read when the record is built."""
         record = cls(decision, epsilon, offer_ids, priority, eligible, None, None, chosen)
-        record._plan_candidates = candidates
+        record._plan = plan
         return record
 
     def with_arm(self, arm: str) -> PendingRecord:
@@ -92,18 +92,23 @@ class PendingRecord:
     def to_row(self) -> dict:
         """:meth:`DecisionRecord.to_row` of :meth:`record` (what the decision log writes),
         without the dataclass in between."""
-        candidates, shown = self._lists()
+        if self._plan is not None:  # the plan's JSON entries joined: orjson's text of the lists
+            candidate_json, shown_json = self._plan.candidate_json, self._plan.shown_json
+            candidates = "[" + ",".join([candidate_json[t] for t in self._eligible]) + "]"
+            shown = "[" + ",".join([shown_json[t] for t in self._chosen]) + "]"
+        else:
+            lists = self._lists()
+            candidates, shown = orjson.dumps(lists[0]).decode(), orjson.dumps(lists[1]).decode()
         return {"decision_id": self.decision_id, "decided_at": self.decided_at,
                 "member_id": self.member_id, "channel": self.channel,
                 "campaign_id": self.campaign_id, "model_version": self.model_version,
                 "source": "api", "epsilon": self.epsilon, "suppressed": self.suppressed,
-                "arm": self.arm, "candidates": orjson.dumps(candidates).decode(),
-                "shown": orjson.dumps(shown).decode()}
+                "arm": self.arm, "candidates": candidates, "shown": shown}
 
     def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
-        if self._plan_candidates is not None:  # from a plan: in order, rounded already
-            entries = self._plan_candidates
+        if self._plan is not None:  # from a plan: in order, rounded already
+            entries = self._plan.candidates
             candidates = [{"offer_id": o, "score": s, "p_redeem": p}
                           for o, s, p in (entries[t] for t in self._eligible)]
         elif self._eligible is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pandas as pd
@@ -62,6 +63,12 @@ def _compare(planned, arrays, members, channels, limits, history_for) -> int:
                     assert dataclasses.replace(my_record, decision_id="-") == \
                         dataclasses.replace(ref_record, decision_id="-"), (member, channel, now)
                     assert _masked(planned.decide(member, channel, **args)) == _masked(ref)
+                    # The decision log's row (JSON text of the candidates and offers shown).
+                    rows = [engine.decide_pending(member, channel, **args)[1].to_row()
+                            for engine in (planned, arrays)]
+                    assert [{**row, "decision_id": "-"} for row in rows[:1]] == \
+                        [{**row, "decision_id": "-"} for row in rows[1:]]
+                    assert json.loads(rows[0]["candidates"]) == ref_record.candidates
                     shown += len(mine.offers)
     return shown
 
