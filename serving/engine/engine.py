@@ -42,8 +42,9 @@ from serving.engine.offer_plan import (
     OfferPlan,
     PlanCache,
     build_plan,
-    copy_offer,
+    packed_offer,
     shown_entries,
+    unpacked_offer,
 )
 from serving.engine.pending_record import PendingRecord
 from serving.engine.render_cache import RenderCache
@@ -317,7 +318,7 @@ class OfferEngine:
         moment = self._plans.moment(self.scoring, stamp)
         dates, allowed = moment.in_dates, plan.allowed_on(self.scoring, moment.elapsed)
         available = [entry for entry in plan.order if entry[0] in dates and entry[0] not in
-                     blocked and (allowed is None or entry[0] in allowed)]
+                     blocked and (allowed is None or allowed[entry[0]])]
         chosen, categories, retention = [], set(), False  # choose(), on the greedy order
         for t, category, is_retention in available:
             if category >= 0 and category in categories:
@@ -364,9 +365,10 @@ class OfferEngine:
                             static.cost[r:r + 1], plan.ev_row[None, :],
                             static.amount[r:r + 1], static.category[r:r + 1],
                             static.item[r:r + 1], static.share[r:r + 1])
-            found = (expiry, self.render(member_id, row, scored, 0, t, now, channel))
+            found = (expiry, packed_offer(self.render(member_id, row, scored, 0, t, now,
+                                                      channel)))
             plan.parts[t] = found
-        offer = copy_offer(found[1])
+        offer = unpacked_offer(found[1])
         if plan.row < 0:  # unknown members share the plan, not the redemption code
             offer["code"] = offer_code(member_id, offer["offer_id"], self.campaign)
         return offer

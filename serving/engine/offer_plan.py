@@ -15,7 +15,9 @@ one (row, channel):
   history blocks, and walks the order;
 - per offer shown: its rendered answer (texts, target, value, rounded scores, reason codes,
   redemption code) for the last expiry day, rendered by the engine's own code on first
-  use; a request gets a copy (an unknown member's redemption code is its own).
+  use and kept as tuples; a request gets fresh dicts (an unknown member's redemption
+  code is its own);
+- the decision log's JSON entry of each template it may get.
 
 The values are the same NumPy scalars the array path reads (float32 scores converted
 exactly), so decisions are identical (tests compare both paths over every member,
@@ -26,6 +28,7 @@ Imports: numpy, orjson and :mod:`serving.engine` siblings below the engine.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any
 
@@ -39,12 +42,30 @@ from serving.engine.scoring_context import ScoringContext
 _DAY = np.timedelta64(1, "D")
 
 
-def copy_offer(offer: dict[str, Any]) -> dict[str, Any]:
-    """A rendered offer with fresh containers (a caller may keep or change its answer)."""
-    out = dict(offer)
-    out["target"], out["value"] = dict(offer["target"]), dict(offer["value"])
-    out["reason_codes"] = list(offer["reason_codes"])
-    return out
+def packed_offer(offer: dict[str, Any]) -> tuple:
+    """A rendered offer as tuples (a plan keeps many: a third of a dict's memory), its texts
+    interned (members share most of them); :func:`unpacked_offer` gives it back."""
+    values = []
+    for key, value in offer.items():
+        if isinstance(value, dict):
+            value = (dict, tuple(value.items()))
+        elif isinstance(value, list):
+            value = (list, tuple(value))
+        elif isinstance(value, str) and key != "code":
+            value = sys.intern(value)
+        values.append(value)
+    keys = tuple(offer)
+    return _KEYS.setdefault(keys, keys), tuple(values)
+
+
+def unpacked_offer(packed: tuple) -> dict[str, Any]:
+    """The offer of :func:`packed_offer` as fresh dicts and lists (a caller may change it)."""
+    keys, values = packed
+    return {key: (value[0](value[1]) if type(value) is tuple else value)
+            for key, value in zip(keys, values)}
+
+
+_KEYS: dict[tuple, tuple] = {}  # the offers' key tuples, one object each
 
 
 class OfferPlan:
@@ -58,12 +79,13 @@ class OfferPlan:
         order.
     ev_row, p_row, cost_row : ndarray, shape (T,)
         The row's EV after the channel's send cost, P(redeem) and cost (read-only).
-    candidates : list of (offer id, score, P(redeem))
-        Per template, the decision log's candidate entry: EV and P(redeem) rounded as
-        :class:`~serving.engine.pending_record.PendingRecord` rounds them.
-    candidate_json, shown_json : list of str
-        Per template, that entry as the decision log's JSON text, and the entry of an
-        offer shown with propensity 1 (the engine's list, shared by its plans).
+    candidate_json : dict
+        Template of ``order`` -> its decision-log candidate entry as JSON text (offer id, EV
+        and P(redeem) rounded as :class:`~serving.engine.pending_record.PendingRecord`
+        rounds them).
+    shown_json : list of str
+        Per template, the entry of an offer shown with propensity 1 (the engine's list,
+        shared by its plans).
     calendar : bool
         Whether a template of ``order`` has a birthday or anniversary rule.
     in_control : bool or None
@@ -72,36 +94,32 @@ class OfferPlan:
     segment, churn_risk
         The decision's fields of a known member.
     parts : dict
-        Template -> ``(expiry, rendered offer)``, the last rendered (one tuple, replaced by
-        a single assignment: threads see the old pair or the new one).
+        Template -> ``(expiry, packed offer)``, the last rendered (:func:`packed_offer`; one
+        tuple, replaced by a single assignment: threads see the old pair or the new one).
     """
 
-    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "candidates", "candidate_json",
-                 "shown_json", "calendar", "in_control", "segment", "churn_risk", "parts",
-                 "_calendar_memo")
+    __slots__ = ("row", "order", "ev_row", "p_row", "cost_row", "candidate_json", "shown_json",
+                 "calendar", "in_control", "segment", "churn_risk", "parts", "_calendar_memo")
 
-    def __init__(self, row, order, ev_row, p_row, cost_row, candidates, shown_json, calendar,
-                 in_control, segment, churn_risk) -> None:
+    def __init__(self, row, order, ev_row, p_row, cost_row, candidate_json, shown_json,
+                 calendar, in_control, segment, churn_risk) -> None:
         self.row, self.order = row, order
         self.ev_row, self.p_row, self.cost_row = ev_row, p_row, cost_row
-        self.candidates = candidates
-        self.candidate_json = [orjson.dumps({"offer_id": o, "score": s, "p_redeem": p}).decode()
-                               for o, s, p in candidates]
-        self.shown_json = shown_json
+        self.candidate_json, self.shown_json = candidate_json, shown_json
         self.calendar, self.in_control = calendar, in_control
         self.segment, self.churn_risk = segment, churn_risk
-        self.parts: dict[int, tuple[str, dict]] = {}
+        self.parts: dict[int, tuple] = {}
         self._calendar_memo: tuple | None = None  # (elapsed days, allowed templates)
 
-    def allowed_on(self, ctx: ScoringContext, elapsed: int) -> frozenset | None:
-        """Templates the calendar rules allow ``elapsed`` days after ``as_of`` (None: all)."""
+    def allowed_on(self, ctx: ScoringContext, elapsed: int) -> tuple[bool, ...] | None:
+        """Per template, whether the calendar rules allow it ``elapsed`` days after ``as_of``
+        (None: the plan has no template with such a rule)."""
         if not self.calendar:
             return None
         memo = self._calendar_memo
         if memo is not None and memo[0] == elapsed:
             return memo[1]
-        mask = calendar_mask(ctx, self.row, float(elapsed))
-        allowed = frozenset(np.flatnonzero(mask).tolist())
+        allowed = tuple(calendar_mask(ctx, self.row, float(elapsed)).tolist())
         self._calendar_memo = (elapsed, allowed)
         return allowed
 
@@ -129,8 +147,10 @@ def build_plan(ctx: ScoringContext, row: int, channel: str, min_ev: float,
     rules = np.isfinite(T.birthday_within) | np.isfinite(T.anniversary_within)
     calendar = bool(ctx.has_calendar_rules and rules[order].any())
     p_row = static.p[r]
-    candidates = list(zip(T.ids, np.round(ev_row, 4).tolist(), np.round(p_row, 4).tolist()))
-    return OfferPlan(row, entries, ev_row, p_row, static.cost[r], candidates, shown_json,
+    scores, ps = np.round(ev_row[order], 4).tolist(), np.round(p_row[order], 4).tolist()
+    candidate_json = {t: orjson.dumps({"offer_id": T.ids[t], "score": s, "p_redeem": p}).decode()
+                      for t, s, p in zip(order.tolist(), scores, ps)}
+    return OfferPlan(row, entries, ev_row, p_row, static.cost[r], candidate_json, shown_json,
                      calendar, control, segment, churn_risk)
 
 
@@ -163,9 +183,10 @@ class Moment:
 
 class PlanCache:
     """The plans of one engine by (row, channel), and its moments by second; both bounded
-    (when full they start again empty: no bookkeeping on hits)."""
+    (when full they start again empty: no bookkeeping on hits). A plan holds about 5 KB
+    (Complete Journey: 13 MiB a worker for every member on one channel, 55 MiB at most)."""
 
-    def __init__(self, size: int = 20_000, moments: int = 64) -> None:
+    def __init__(self, size: int = 10_000, moments: int = 64) -> None:
         self.size, self.moments_size = size, moments
         self.plans: dict[tuple[int, str], OfferPlan] = {}
         self.moments: dict[np.datetime64, Moment] = {}

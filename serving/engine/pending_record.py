@@ -108,9 +108,8 @@ class PendingRecord:
     def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
         if self._plan is not None:  # from a plan: in order, rounded already
-            entries = self._plan.candidates
-            candidates = [{"offer_id": o, "score": s, "p_redeem": p}
-                          for o, s, p in (entries[t] for t in self._eligible)]
+            entries = self._plan.candidate_json
+            candidates = [orjson.loads(entries[t]) for t in self._eligible]
         elif self._eligible is not None:
             eligible, ev, p = self._eligible, self._ev, self._p
             # The greedy order of engine.choose(): best EV, then priority, then template.
