@@ -39,6 +39,7 @@ from serving.engine.messages import (
     render,
 )
 from serving.engine.offer_plan import (
+    Moment,
     OfferPlan,
     PlanCache,
     build_plan,
@@ -291,11 +292,14 @@ class OfferEngine:
                         ) -> tuple[Decision, PendingRecord | None]:
         """:meth:`_decide` from the member's :class:`OfferPlan` (the same decision)."""
         plan = self._plan(member_id, row, channel)
+        moment = self._plans.moment(self.scoring, stamp)
+        if moment.decided_at is None:
+            moment.decided_at = self._decided_at(stamp)
         known = row >= 0
         decision = Decision(
             decision_id=new_id(), member_id=member_id, known=known, channel=channel,
             campaign_id=self.campaign, control_group=False, model_version=self.bundle.version,
-            decided_at=self._decided_at(stamp), segment=plan.segment,
+            decided_at=moment.decided_at, segment=plan.segment,
             churn_risk=plan.churn_risk, skipped_models=dict(self._skipped),
         )
         control = plan.in_control if known else in_control(member_id, self.campaign,
@@ -315,7 +319,6 @@ class OfferEngine:
             blocked_mask = totals if blocked_mask is None else blocked_mask | totals
         blocked = () if blocked_mask is None else frozenset(
             np.flatnonzero(blocked_mask).tolist())
-        moment = self._plans.moment(self.scoring, stamp)
         dates, allowed = moment.in_dates, plan.allowed_on(self.scoring, moment.elapsed)
         available = [entry for entry in plan.order if entry[0] in dates and entry[0] not in
                      blocked and (allowed is None or allowed[entry[0]])]
@@ -330,7 +333,7 @@ class OfferEngine:
             retention |= is_retention
             if len(chosen) == room:
                 break
-        decision.offers = [self._planned_offer(plan, member_id, t, stamp, channel)
+        decision.offers = [self._planned_offer(plan, member_id, t, stamp, moment, channel)
                            for t in chosen]
         if not want_record:
             return decision, None
@@ -354,9 +357,11 @@ class OfferEngine:
         return plan
 
     def _planned_offer(self, plan: OfferPlan, member_id: str, t: int, now: np.datetime64,
-                       channel: str) -> dict[str, Any]:
+                       moment: Moment, channel: str) -> dict[str, Any]:
         """Offer ``t`` of ``plan`` as :meth:`render` gives it, rendered once per expiry day."""
-        expiry = self._expiry(t, now)
+        expiry = moment.expiries.get(t)
+        if expiry is None:
+            expiry = moment.expiries[t] = self._expiry(t, now)
         found = plan.parts.get(t)
         if found is None or found[0] != expiry:
             static, row = self.scoring.static, plan.row

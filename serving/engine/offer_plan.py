@@ -45,24 +45,28 @@ _DAY = np.timedelta64(1, "D")
 def packed_offer(offer: dict[str, Any]) -> tuple:
     """A rendered offer as tuples (a plan keeps many: a third of a dict's memory), its texts
     interned (members share most of them); :func:`unpacked_offer` gives it back."""
-    values = []
+    values, fresh = [], []
     for key, value in offer.items():
         if isinstance(value, dict):
-            value = (dict, tuple(value.items()))
+            value = tuple(value.items())
+            fresh.append((key, dict))
         elif isinstance(value, list):
-            value = (list, tuple(value))
+            value = tuple(value)
+            fresh.append((key, list))
         elif isinstance(value, str) and key != "code":
             value = sys.intern(value)
         values.append(value)
     keys = tuple(offer)
-    return _KEYS.setdefault(keys, keys), tuple(values)
+    return _KEYS.setdefault(keys, keys), tuple(values), tuple(fresh)
 
 
 def unpacked_offer(packed: tuple) -> dict[str, Any]:
     """The offer of :func:`packed_offer` as fresh dicts and lists (a caller may change it)."""
-    keys, values = packed
-    return {key: (value[0](value[1]) if type(value) is tuple else value)
-            for key, value in zip(keys, values)}
+    keys, values, fresh = packed
+    offer = dict(zip(keys, values))
+    for key, kind in fresh:
+        offer[key] = kind(offer[key])
+    return offer
 
 
 _KEYS: dict[tuple, tuple] = {}  # the offers' key tuples, one object each
@@ -169,16 +173,19 @@ def _consents(ctx: ScoringContext, row: int, channel: str) -> bool:
 
 
 class Moment:
-    """What a decision reads of ``now``: templates inside their dates and season, and the
-    days since the version's ``as_of`` (the calendar rules' input)."""
+    """What a decision reads of ``now``: templates inside their dates and season, the days
+    since the version's ``as_of`` (the calendar rules' input), and the engine's texts of the
+    moment kept by the engine (``decided_at``, each template's ``expiries``)."""
 
-    __slots__ = ("in_dates", "elapsed")
+    __slots__ = ("in_dates", "elapsed", "decided_at", "expiries")
 
     def __init__(self, ctx: ScoringContext, now: np.datetime64) -> None:
         from serving.engine.scoring import in_dates
 
         self.in_dates = frozenset(np.flatnonzero(in_dates(ctx.templates, now)).tolist())
         self.elapsed = int((now - ctx.as_of_day) // _DAY)
+        self.decided_at: str | None = None
+        self.expiries: dict[int, str] = {}
 
 
 class PlanCache:
