@@ -30,7 +30,6 @@ Imports: the standard library only (``fcntl``, ``mmap``: Unix).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import mmap
 import os
@@ -38,6 +37,11 @@ import struct
 import threading
 import time
 import zlib
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not Unix: no marks, every read queries
+    fcntl = None
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -53,7 +57,9 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def boot_id() -> str | None:
-    """This boot's id (Linux), or None where the system does not say."""
+    """This boot's id (Linux), or None where the system does not say (or has no ``fcntl``)."""
+    if fcntl is None:
+        return None
     try:
         return _BOOT_ID.read_text().strip()[:36]
     except OSError:
