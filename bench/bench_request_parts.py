@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # this tree's code, not the
+# package installed in the venv (another checkout's, for a worktree)
 from bench_serve import request_paths  # noqa: E402
 
 

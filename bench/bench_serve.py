@@ -77,8 +77,10 @@ def request_paths(artifacts_dir: str, endpoint: str, n: int = 5000, seed: int = 
 def server(cmd: list[str], port: int, key: str, log: Path, env: dict | None = None):
     """Run ``cmd`` (a gunicorn master) until the block ends; yields its Popen once it answers."""
     with open(log, "ab") as out:
+        # PYTHONPATH: this tree's code, not the package installed in the venv, which the
+        # venv's `offers` script would import (another checkout's, for a worktree).
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                                env={**os.environ, **(env or {})})
+                                env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     try:
         wait_ready(proc, port, key, log)
         yield proc

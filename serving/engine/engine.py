@@ -38,6 +38,15 @@ from serving.engine.messages import (
     reason,
     render,
 )
+from serving.engine.offer_plan import (
+    Moment,
+    OfferPlan,
+    PlanCache,
+    build_plan,
+    packed_offer,
+    shown_entries,
+    unpacked_offer,
+)
 from serving.engine.pending_record import PendingRecord
 from serving.engine.render_cache import RenderCache
 from serving.engine.response_model import TYPE_PRIOR_CODE
@@ -182,6 +191,11 @@ class OfferEngine:
         self._rendered = RenderCache()  # decisions' texts per member, template and day
         self._expiries: dict[tuple, str] = {}  # (template, moment) -> expiry day
         self._stamps: dict[np.datetime64, str] = {}  # moment -> decided_at text
+        self._skipped = dict(getattr(bundle, "skipped", None) or {})
+        # One-member decisions from per-(member, channel) plans (serving/engine/offer_plan.py)
+        # when the member-only scores are precomputed and nothing is explored.
+        self._plans = PlanCache() if scoring.static is not None and self.epsilon == 0 else None
+        self._shown_json = shown_entries(self._offer_ids.tolist())
 
     # ------------------------------------------------------------ public
     def profile(self, member_id) -> dict[str, Any] | None:
@@ -230,6 +244,9 @@ class OfferEngine:
         stamp = to_datetime64(now)
         member_id = str(member_id)
         row = self.bundle.row(member_id)
+        if self._plans is not None:
+            return self._decide_planned(member_id, row, channel, limit, stamp, history,
+                                        want_record)
         known = row >= 0
         num = self.bundle.members.numeric
         decision = Decision(
@@ -269,6 +286,97 @@ class OfferEngine:
         return decision, PendingRecord(decision, self.epsilon, self._offer_ids,
                                        self.templates.priority, eligible, scored.ev[0, eligible],
                                        scored.p[0, eligible], chosen, propensity)
+
+    def _decide_planned(self, member_id: str, row: int, channel: str, limit: int,
+                        stamp: np.datetime64, history, want_record: bool,
+                        ) -> tuple[Decision, PendingRecord | None]:
+        """:meth:`_decide` from the member's :class:`OfferPlan` (the same decision)."""
+        plan = self._plan(member_id, row, channel)
+        moment = self._plans.moment(self.scoring, stamp)
+        if moment.decided_at is None:
+            moment.decided_at = self._decided_at(stamp)
+        known = row >= 0
+        decision = Decision(
+            decision_id=new_id(), member_id=member_id, known=known, channel=channel,
+            campaign_id=self.campaign, control_group=False, model_version=self.bundle.version,
+            decided_at=moment.decided_at, segment=plan.segment,
+            churn_risk=plan.churn_risk, skipped_models=dict(self._skipped),
+        )
+        control = plan.in_control if known else in_control(member_id, self.campaign,
+                                                           self.control_share)
+        if control:
+            decision.control_group, decision.suppressed = True, "control_group"
+            return decision, self._record(decision, want_record)
+        events = history.member_events(member_id) if history is not None else []
+        blocked_mask, contacts = self._history_caps(events, stamp) if events else (None, 0)
+        room = limit if self.catalog.contact_max is None else min(
+            limit, self.catalog.contact_max - contacts)
+        if room <= 0:
+            decision.suppressed = "contact_policy"
+            return decision, self._record(decision, want_record)
+        if self._capped and history is not None:
+            totals = self._total_caps(history.offer_totals(), plan.cost_row)
+            blocked_mask = totals if blocked_mask is None else blocked_mask | totals
+        blocked = () if blocked_mask is None else frozenset(
+            np.flatnonzero(blocked_mask).tolist())
+        dates, allowed = moment.in_dates, plan.allowed_on(self.scoring, moment.elapsed)
+        available = [entry for entry in plan.order if entry[0] in dates and entry[0] not in
+                     blocked and (allowed is None or allowed[entry[0]])]
+        chosen, categories, retention = [], set(), False  # choose(), on the greedy order
+        for t, category, is_retention in available:
+            if category >= 0 and category in categories:
+                continue
+            if is_retention and retention:
+                continue
+            chosen.append(t)
+            categories.add(category)
+            retention |= is_retention
+            if len(chosen) == room:
+                break
+        decision.offers = [self._planned_offer(plan, member_id, t, stamp, moment, channel)
+                           for t in chosen]
+        if not want_record:
+            return decision, None
+        return decision, PendingRecord.of_plan(
+            decision, self.epsilon, self._offer_ids, self.templates.priority,
+            [entry[0] for entry in available], plan, chosen)
+
+    def _plan(self, member_id: str, row: int, channel: str) -> OfferPlan:
+        """The member's plan on ``channel`` (built and kept on first use)."""
+        key = (row, channel)
+        plan = self._plans.plan(key)
+        if plan is None:
+            known = row >= 0
+            plan = build_plan(
+                self.scoring, row, channel, self.config.min_expected_value,
+                in_control(member_id, self.campaign, self.control_share) if known else None,
+                self.bundle.members.name("segment", row) if known else None,
+                _opt(self.bundle.members.numeric["churn_risk"][row]) if known else None,
+                self._shown_json)
+            self._plans.put(key, plan)
+        return plan
+
+    def _planned_offer(self, plan: OfferPlan, member_id: str, t: int, now: np.datetime64,
+                       moment: Moment, channel: str) -> dict[str, Any]:
+        """Offer ``t`` of ``plan`` as :meth:`render` gives it, rendered once per expiry day."""
+        expiry = moment.expiries.get(t)
+        if expiry is None:
+            expiry = moment.expiries[t] = self._expiry(t, now)
+        found = plan.parts.get(t)
+        if found is None or found[0] != expiry:
+            static, row = self.scoring.static, plan.row
+            r = row if row >= 0 else len(static.p) - 1
+            scored = Scored(static.eligible[r:r + 1], static.p[r:r + 1],
+                            static.cost[r:r + 1], plan.ev_row[None, :],
+                            static.amount[r:r + 1], static.category[r:r + 1],
+                            static.item[r:r + 1], static.share[r:r + 1])
+            found = (expiry, packed_offer(self.render(member_id, row, scored, 0, t, now,
+                                                      channel)))
+            plan.parts[t] = found
+        offer = unpacked_offer(found[1])
+        if plan.row < 0:  # unknown members share the plan, not the redemption code
+            offer["code"] = offer_code(member_id, offer["offer_id"], self.campaign)
+        return offer
 
     def _explore(self, scored: Scored, greedy: list[int], eligible: np.ndarray,
                  blocked: np.ndarray, room: int, decision_id: str) -> tuple[list[int], float]:

@@ -49,7 +49,7 @@ class PendingRecord:
 
     __slots__ = ("decision_id", "decided_at", "member_id", "channel", "campaign_id",
                  "model_version", "epsilon", "suppressed", "arm", "_offer_ids", "_priority",
-                 "_eligible", "_ev", "_p", "_chosen", "_propensity")
+                 "_eligible", "_ev", "_p", "_chosen", "_propensity", "_plan")
 
     def __init__(self, decision, epsilon: float, offer_ids: np.ndarray,
                  priority: np.ndarray, eligible: np.ndarray | None = None,
@@ -62,6 +62,18 @@ class PendingRecord:
         self._offer_ids, self._priority = offer_ids, priority
         self._eligible, self._ev, self._p = eligible, ev, p
         self._chosen, self._propensity = chosen or [], propensity
+        self._plan = None  # the OfferPlan of a planned decision (of_plan)
+
+    @classmethod
+    def of_plan(cls, decision, epsilon: float, offer_ids: np.ndarray, priority: np.ndarray,
+                eligible: list[int], plan, chosen: list[int]) -> PendingRecord:
+        """A record of a decision taken from ``plan`` (an
+        :class:`~serving.engine.offer_plan.OfferPlan`, no exploration): ``eligible`` already in
+        the greedy order; the plan's entries of each template (offer id, rounded score and
+        P(redeem), and their JSON text) are read when the record is built."""
+        record = cls(decision, epsilon, offer_ids, priority, eligible, None, None, chosen)
+        record._plan = plan
+        return record
 
     def with_arm(self, arm: str) -> PendingRecord:
         """This record naming the A/B test's ``arm`` (set in place: a request's own record)."""
@@ -80,23 +92,31 @@ class PendingRecord:
     def to_row(self) -> dict:
         """:meth:`DecisionRecord.to_row` of :meth:`record` (what the decision log writes),
         without the dataclass in between."""
-        candidates, shown = self._lists()
+        if self._plan is not None:  # the plan's JSON entries joined: orjson's text of the lists
+            candidate_json, shown_json = self._plan.candidate_json, self._plan.shown_json
+            candidates = "[" + ",".join([candidate_json[t] for t in self._eligible]) + "]"
+            shown = "[" + ",".join([shown_json[t] for t in self._chosen]) + "]"
+        else:
+            lists = self._lists()
+            candidates, shown = orjson.dumps(lists[0]).decode(), orjson.dumps(lists[1]).decode()
         return {"decision_id": self.decision_id, "decided_at": self.decided_at,
                 "member_id": self.member_id, "channel": self.channel,
                 "campaign_id": self.campaign_id, "model_version": self.model_version,
                 "source": "api", "epsilon": self.epsilon, "suppressed": self.suppressed,
-                "arm": self.arm, "candidates": orjson.dumps(candidates).decode(),
-                "shown": orjson.dumps(shown).decode()}
+                "arm": self.arm, "candidates": candidates, "shown": shown}
 
     def _lists(self) -> tuple[list[dict], list[dict]]:
         candidates: list[dict] = []
-        if self._eligible is not None:
-            eligible, ev = self._eligible, self._ev
+        if self._plan is not None:  # from a plan: in order, rounded already
+            entries = self._plan.candidate_json
+            candidates = [orjson.loads(entries[t]) for t in self._eligible]
+        elif self._eligible is not None:
+            eligible, ev, p = self._eligible, self._ev, self._p
             # The greedy order of engine.choose(): best EV, then priority, then template.
             sort = np.lexsort((eligible, -self._priority[eligible], -ev))
             candidates = [{"offer_id": o, "score": s, "p_redeem": p} for o, s, p in zip(
                 self._offer_ids[eligible[sort]].tolist(), np.round(ev[sort], 4).tolist(),
-                np.round(self._p[sort], 4).tolist())]
+                np.round(p[sort], 4).tolist())]
         shown = [{"offer_id": str(self._offer_ids[t]),
                   "propensity": round(self._propensity if k == 0 else 1.0, 6)}
                  for k, t in enumerate(self._chosen)]

@@ -114,7 +114,7 @@ def moment_mask(ctx: ScoringContext, rows: np.ndarray, now: np.datetime64,
     known = rows >= 0
     safe = np.maximum(rows, 0)
     num = bundle.members.numeric
-    ok = np.broadcast_to(T.channel[:, CHANNELS.index(channel)] & _in_dates(T, now),
+    ok = np.broadcast_to(T.channel[:, CHANNELS.index(channel)] & in_dates(T, now),
                          (len(rows), T.n)).copy()
     field = catalog.consent_fields[channel]
     if field is not None:
@@ -153,10 +153,16 @@ def moment_mask_one(ctx: ScoringContext, row: int, now: np.datetime64,
             return np.zeros(T.n, dtype=bool)
     if not ctx.has_calendar_rules:
         return ok.copy()
-    num = bundle.members.numeric
-    elapsed = float((now - ctx.as_of_day) // _DAY)
+    return ok & calendar_mask(ctx, row, float((now - ctx.as_of_day) // _DAY))
+
+
+def calendar_mask(ctx: ScoringContext, row: int, elapsed: float) -> np.ndarray:
+    """(T,) bool: the birthday and anniversary rules of member table ``row`` (-1: unknown)
+    ``elapsed`` days after the version's ``as_of`` day (templates without a rule: True)."""
+    T, num = ctx.templates, ctx.bundle.members.numeric
+    known = row >= 0
     birthday = (num["days_to_next_birthday"][row] - elapsed) % 365 if known else np.nan
-    ok = ok & (~np.isfinite(T.birthday_within) | (birthday <= T.birthday_within))
+    ok = ~np.isfinite(T.birthday_within) | (birthday <= T.birthday_within)
     tenure = num["tenure_days"][row] + elapsed if known else np.nan
     to_anniversary = (-np.floor(tenure)) % 365
     if not (tenure + to_anniversary >= 365):
@@ -173,7 +179,7 @@ def channel_dates(ctx: ScoringContext, now: np.datetime64, channel: str) -> np.n
     if ok is not None:
         return ok
     T = ctx.templates
-    ok = T.channel[:, CHANNELS.index(channel)] & _in_dates(T, now)
+    ok = T.channel[:, CHANNELS.index(channel)] & in_dates(T, now)
     ok.flags.writeable = False
     ctx.channel_dates_memo.put(key, ok)
     return ok
@@ -305,7 +311,7 @@ def _cost(T, econ, amount: np.ndarray, spend: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(override), override, cost)
 
 
-def _in_dates(T, now: np.datetime64) -> np.ndarray:
+def in_dates(T, now: np.datetime64) -> np.ndarray:
     """(T,) bool: ``now`` inside each template's dates and season."""
     ok = (np.isnat(T.start) | (T.start <= now)) & (np.isnat(T.end) | (now <= T.end))
     stamp = now.astype("datetime64[D]").item()

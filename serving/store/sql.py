@@ -56,6 +56,9 @@ class SqlEventStore:
 
     param = "?"
     max_idle = 4
+    #: Change marks that let a one-member read skip the database (:mod:`serving.store.marks`;
+    #: the SQLite store's), or None: always read.
+    marks = None
 
     def __init__(self) -> None:
         self._idle: list[Any] = []
@@ -108,6 +111,9 @@ class SqlEventStore:
                                     "content; give each distinct event its own event_id.")
         received = self._to_db_time(datetime.now(timezone.utc))
         stored: set[str] = set()
+        members = {e.member_id for e in unique.values()}
+        if self.marks is not None:  # before too: a reader between commit and mark reads
+            self.marks.mark(members)
         with self.connection() as conn, self.transaction(conn):
             for chunk in _chunks(list(unique.values())):
                 row = "(" + ", ".join([self.param] * (len(COLUMNS) + 1)) + ")"
@@ -120,6 +126,8 @@ class SqlEventStore:
             duplicates = [i for i in unique if i not in stored]
             self._check_duplicates(conn, [unique[i] for i in duplicates])
             self._add_totals(conn, [unique[i] for i in unique if i in stored])
+        if self.marks is not None:  # committed: every reader from now on sees a new mark
+            self.marks.mark(members)
         return AddResult([i for i in unique if i in stored], duplicates)
 
     def member_events(self, member_id: str) -> list[tuple]:
@@ -147,7 +155,8 @@ class SqlEventStore:
         """The events of ``member_ids``, read now, and the offer totals, read when first asked."""
         ids = list(member_ids)
         if len(ids) == 1:  # one request: one fixed statement (prepared once per connection)
-            events = self._one_member_events(ids[0])
+            events = (self._one_member_events(ids[0]) if self.marks is None
+                      else self.marks.member_events(ids[0], self._one_member_events))
             return HistorySnapshot({ids[0]: events} if events else {}, self.offer_totals)
         return HistorySnapshot(self.member_events_many(ids), self.offer_totals)
 
@@ -204,6 +213,8 @@ class SqlEventStore:
             self._closed, idle, self._idle = True, self._idle, []
         for conn in idle:
             conn.close()
+        if self.marks is not None:
+            self.marks.close()
 
     # -- helpers ----------------------------------------------------------------------------
     def _row(self, e: StoredEvent) -> tuple:

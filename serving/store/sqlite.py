@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from features.errors import ConfigError
+from serving.store.marks import EventMarks, boot_id
 from serving.store.sql import SqlEventStore
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ CREATE TABLE IF NOT EXISTS offer_totals (
     redeemed INTEGER NOT NULL DEFAULT 0,
     cost REAL NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS store_identity (id TEXT NOT NULL);  -- names the change marks' db
+INSERT INTO store_identity (id) SELECT lower(hex(randomblob(16)))
+    WHERE NOT EXISTS (SELECT 1 FROM store_identity);
 """
 
 
@@ -57,7 +61,30 @@ class SqliteEventStore(SqlEventStore):
             raise ConfigError(f"cannot create the event store directory {self.path.parent}: "
                               f"{exc.strerror}") from None
         super().__init__()
+        self.marks = self._open_marks()
         logger.info("event store: SQLite %s", self.path)
+
+    def _open_marks(self) -> EventMarks | None:
+        """The change marks beside the database (:mod:`serving.store.marks`); None where the
+        system has no boot id or the file cannot be made (every read then queries)."""
+        boot = boot_id()
+        if boot is None:
+            return None
+        with self.connection() as conn:
+            database_id = conn.execute("SELECT id FROM store_identity").fetchone()[0]
+
+        def stored_members():
+            with self.connection() as conn:
+                return [r[0] for r in conn.execute(
+                    "SELECT DISTINCT member_id FROM offer_events").fetchall()]
+
+        try:
+            return EventMarks(self.path.with_name(self.path.name + "-marks"), database_id, boot,
+                              stored_members)
+        except OSError as exc:
+            logger.warning("event store %s: no change marks (%s); every read queries",
+                           self.path, exc)
+            return None
 
     def __repr__(self) -> str:
         return f"SqliteEventStore({str(self.path)!r})"

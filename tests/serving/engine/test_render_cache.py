@@ -20,6 +20,9 @@ class NoCache(RenderCache):
 def engines(trained_artifacts):
     """(an engine with its render cache, the same engine rendering every time)."""
     engine = OfferEngine(load_bundle(trained_artifacts[0]), load_catalog())
+    # The render cache serves the array path (programs too large to precompute, exploration);
+    # one-member plans keep their own rendered offers (tests/serving/engine/test_offer_plan.py).
+    engine._plans = None
     fresh = copy.copy(engine)
     fresh._rendered = NoCache()
     return engine, fresh
