@@ -30,8 +30,7 @@ import pandas as pd
 from scipy import sparse
 
 from features.dataset import Dataset
-from features.errors import DataError
-from models.offer_response.specs import validate_offer_specs
+from models.offer_response.specs import row_positions, validate_offer_specs
 
 logger = logging.getLogger(__name__)
 
@@ -144,11 +143,7 @@ class AffinityIndex:
             per input row, in input order.
         """
         cutoffs = np.asarray(cutoffs, dtype="datetime64[ns]")
-        member_pos = self.members.get_indexer(np.asarray(member_ids, dtype=str))
-        offer_pos = pd.Index(self.offers["offer_id"]).get_indexer(np.asarray(offer_ids, dtype=str))
-        if (offer_pos < 0).any():
-            unknown = pd.unique(np.asarray(offer_ids)[offer_pos < 0])[:5]
-            raise DataError(f"offer(s) {list(unknown)} are not in the offer specs.")
+        member_pos, offer_pos = row_positions(self.members, self.offers, member_ids, offer_ids)
         out = np.full((len(cutoffs), 4), np.nan)
         unique_cutoffs, which = np.unique(cutoffs, return_inverse=True)
         for k, (spend, bought) in enumerate(self._accumulate(unique_cutoffs)):

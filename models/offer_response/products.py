@@ -25,8 +25,7 @@ from scipy import sparse
 
 from features.coupon_features import COUPON_COLUMN
 from features.dataset import Dataset
-from features.errors import DataError
-from models.offer_response.specs import validate_offer_specs
+from models.offer_response.specs import row_positions, validate_offer_specs
 
 #: The features, in the model's order.
 PRODUCT_FEATURES = ("item_recent_purchases", "item_coupon_lines")
@@ -118,11 +117,7 @@ class ProductIndex:
                    offer_ids: np.ndarray) -> pd.DataFrame:
         """:data:`PRODUCT_FEATURES` of each (member, offer) row at its own cutoff."""
         cutoffs = np.asarray(cutoffs, dtype="datetime64[ns]")
-        member_pos = self.members.get_indexer(np.asarray(member_ids, dtype=str))
-        offer_pos = pd.Index(self.offers["offer_id"]).get_indexer(np.asarray(offer_ids, dtype=str))
-        if (offer_pos < 0).any():
-            unknown = pd.unique(np.asarray(offer_ids)[offer_pos < 0])[:5]
-            raise DataError(f"offer(s) {list(unknown)} are not in the offer specs.")
+        member_pos, offer_pos = row_positions(self.members, self.offers, member_ids, offer_ids)
         out = np.full((len(cutoffs), len(PRODUCT_FEATURES)), np.nan)
         unique_cutoffs, which = np.unique(cutoffs, return_inverse=True)
         for k, cutoff in enumerate(unique_cutoffs):

@@ -103,6 +103,24 @@ def validate_offer_specs(offers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def row_positions(members: pd.Index, offers: pd.DataFrame, member_ids,
+                  offer_ids) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``member_ids`` in ``members`` (-1: unknown) and of ``offer_ids`` in
+    ``offers["offer_id"]``.
+
+    Raises
+    ------
+    DataError
+        When an offer id is not in ``offers`` (the first five named).
+    """
+    member_pos = members.get_indexer(np.asarray(member_ids, dtype=str))
+    offer_pos = pd.Index(offers["offer_id"]).get_indexer(np.asarray(offer_ids, dtype=str))
+    if (offer_pos < 0).any():
+        unknown = pd.unique(np.asarray(offer_ids)[offer_pos < 0])[:5]
+        raise DataError(f"offer(s) {list(unknown)} are not in the offer specs.")
+    return member_pos, offer_pos
+
+
 def offer_specs_from_events(
     dataset: Dataset,
     campaigns_extra: pd.DataFrame | str | os.PathLike | None = None,
