@@ -174,7 +174,8 @@ def lines_view(db, scan: Scan, checked: Checked, now: pd.Timestamp,
                   f"ELSE CAST(hash({v('basket_id')}) >> 1 AS BIGINT) END")
     else:
         basket = v("basket_id")
-    discount = f"coalesce(abs({v('discount')}), 0.0)" if "discount" in names else "0.0"
+    discount = (f"coalesce(abs({v('discount')}), 0.0)" if "discount" in names
+                else "CAST(0.0 AS DOUBLE)")  # a bare 0.0 is a DECIMAL to DuckDB
     limit = float(policy.max_line_quantity)
     kept = _KEPT.replace("$now", str(_now_us(now)))
     sql = (
