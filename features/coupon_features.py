@@ -13,7 +13,9 @@ Columns, from lines strictly before the cutoff:
 - ``coupon_basket_share``: share of the member's baskets with such a line;
 - ``days_since_coupon``: days since the last such line (NaN: none).
 
-Members without purchases before the cutoff get 0, NaN, NaN.
+Members without purchases before the cutoff get 0, NaN, NaN. The relational
+engines count on their lines (:mod:`features.relational.coupons`) and derive the
+columns with :func:`coupon_columns`, as here.
 """
 
 from __future__ import annotations
