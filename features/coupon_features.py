@@ -13,7 +13,9 @@ Columns, from lines strictly before the cutoff:
 - ``coupon_basket_share``: share of the member's baskets with such a line;
 - ``days_since_coupon``: days since the last such line (NaN: none).
 
-Members without purchases before the cutoff get 0, NaN, NaN.
+Members without purchases before the cutoff get 0, NaN, NaN. The relational
+engines count on their lines (:mod:`features.relational.coupons`) and derive the
+columns with :func:`coupon_columns`, as here.
 """
 
 from __future__ import annotations
@@ -62,12 +64,34 @@ def coupon_features(transactions: pd.DataFrame, cutoff: pd.Timestamp,
     baskets = distinct_pair_counts(member, basket, n, len(uniques))
     coupon_baskets = distinct_pair_counts(member[coupon], basket[coupon], n, len(uniques))
     last = group_max(member[coupon], n, ts[before][coupon])
+    with np.errstate(invalid="ignore"):
+        days = np.where(last != NAT, (cutoff.value - last) / NS_PER_DAY, np.nan)
+    counts = pd.DataFrame({"coupon_lines": lines, "coupon_baskets": coupon_baskets,
+                           "baskets": baskets, "days_since_coupon": days},
+                          index=pd.Index(names, dtype="str"))
+    return coupon_columns(counts, index)
+
+
+def coupon_columns(counts: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The :data:`COUPON_FEATURES` of the members of ``index`` from per-member counts.
+
+    The one definition of the columns from the counts, for pandas
+    (:func:`coupon_features`) and the relational engines
+    (:func:`features.relational.coupons.coupon_counts`). ``counts`` is indexed by
+    member id (str; members missing from it have no purchases before the cutoff)
+    with ``coupon_lines``, ``coupon_baskets`` (distinct baskets with a coupon
+    line), ``baskets`` (distinct baskets) and ``days_since_coupon`` (days from the
+    last coupon line to the cutoff; NaN: none).
+    """
+    lines = counts["coupon_lines"].to_numpy(dtype="float64", na_value=np.nan)
+    coupon_baskets = counts["coupon_baskets"].to_numpy(dtype="float64", na_value=np.nan)
+    baskets = counts["baskets"].to_numpy(dtype="float64", na_value=np.nan)
+    days = counts["days_since_coupon"].to_numpy(dtype="float64", na_value=np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(baskets > 0, coupon_baskets / baskets, np.nan)
-        days = np.where(last != NAT, (cutoff.value - last) / NS_PER_DAY, np.nan)
-    frame = pd.DataFrame({"coupon_lines": lines.astype("float64"), "coupon_basket_share": share,
+    frame = pd.DataFrame({"coupon_lines": lines, "coupon_basket_share": share,
                           "days_since_coupon": np.where(lines > 0, days, np.nan)},
-                         index=pd.Index(names, dtype="str"))
+                         index=pd.Index(counts.index, dtype="str"))
     out = frame.reindex(pd.Index(index, dtype="str"))
     out["coupon_lines"] = out["coupon_lines"].fillna(0.0)
     return out

@@ -23,7 +23,7 @@ from features.code_groups import (
     timestamps_ns,
     to_cutoff,
 )
-from features.coupon_features import coupon_features
+from features.coupon_features import coupon_columns, coupon_features
 from features.errors import DataError
 from features.profile_features import (
     offer_history_features,
@@ -50,6 +50,7 @@ def build_member_features(
     spend_mix: bool = True,
     purchases: pd.DataFrame | None = None,
     offer_counts: pd.DataFrame | None = None,
+    coupon_counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Member features from everything strictly before ``as_of``.
 
@@ -80,6 +81,11 @@ def build_member_features(
         Per-member offer counts before ``as_of`` computed elsewhere (see
         :func:`features.profile_features.offer_history_from_counts`); the
         offer events are then not read.
+    coupon_counts : DataFrame, optional
+        Per-member coupon counts before ``as_of`` computed elsewhere (the
+        relational engines, :func:`features.relational.coupons.coupon_counts`;
+        see :func:`features.coupon_features.coupon_columns`): the coupon columns
+        come from them, and the lines' ``coupon_discount`` is not read.
 
     Returns
     -------
@@ -214,7 +220,8 @@ def build_member_features(
     profile = _take_rows(
         profile_features(members, cutoff), np.r_[rows, np.full(len(extra), -1)], index
     )
-    coupons = coupon_features(tx, cutoff, index)
+    coupons = (coupon_features(tx, cutoff, index) if coupon_counts is None
+               else coupon_columns(coupon_counts, index))
     parts = [out, offers] if coupons is None else [out, offers, coupons]
     result = pd.concat([*parts, profile], axis=1)
     logger.info(

@@ -29,6 +29,7 @@ import pyarrow as pa
 from features.dataset import CleaningReport, Dataset
 from features.relational.events import EVENT_ROW
 from features.relational.portable import register_frame, to_arrow
+from features.relational.tables import OPTIONAL_TX_COLUMNS
 
 #: Canonical line columns besides the ids and the time, with their pandas dtype.
 _VALUES = {"basket_id": "int64", "quantity": "float64", "amount": "float64",
@@ -44,7 +45,8 @@ def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
 
     ``lines`` are canonical lines on ``con`` (:mod:`features.relational.tables`:
     ``member_id``, ``item_id``, ``ts_us``, ``basket_id``, ``quantity``,
-    ``amount``, ``discount``). The result has the dtypes of
+    ``amount``, ``discount``, the optional ``coupon_discount``, kept when there, missing
+    values NaN). The result has the dtypes of
     :func:`features.loading.load_dataset`'s transactions (ids ``category`` of
     ``str``, ``timestamp`` ``datetime64[ns]``), rows sorted by member, time,
     basket, item and the values, so that repeated fetches are identical (engines
@@ -65,6 +67,9 @@ def lines_frame(con, lines, member_ids=None) -> pd.DataFrame:
     })
     for column, dtype in _VALUES.items():
         out[column] = table.column(column).to_numpy().astype(dtype, copy=False)
+    for column in OPTIONAL_TX_COLUMNS:  # as the pandas loader: only when the data have it
+        if column in table.column_names:
+            out[column] = table.column(column).to_numpy().astype("float64", copy=False)
     return out
 
 

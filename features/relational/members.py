@@ -3,7 +3,8 @@
 The purchase aggregates come from :func:`features.relational.purchases.purchase_aggregates`;
 the per-member assembly (members table order, tenure, profile columns, offer
 history) is :func:`features.member_features.build_member_features`'s own, so
-both engines share it.
+both engines share it; the coupon-use columns, when the lines have the optional
+``coupon_discount``, from :func:`features.relational.coupons.coupon_counts`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 
 from features.code_groups import to_cutoff
 from features.member_features import build_member_features
+from features.relational.coupons import coupon_counts
 from features.relational.events import offer_counts
 from features.relational.purchases import purchase_aggregates
 
@@ -60,8 +62,9 @@ def member_features(
         "members": _get(dataset, "members"),
         "offer_events": events,
     }
+    coupons = coupon_counts(lines, as_of, buys["frequency"])  # None without coupon_discount
     return build_member_features(tables, as_of, spend_mix=spend_mix, purchases=buys,
-                                 offer_counts=counts)
+                                 offer_counts=counts, coupon_counts=coupons)
 
 
 def _get(obj, name):

@@ -5,7 +5,8 @@ reads, checks and cleans the files (:func:`features.relational.load_relational`,
 the one definition of the checks and the cleaning policy, out of core under its
 memory limit), then streams the canonical cleaned lines and offer events
 (:mod:`features.relational.tables`: ``member_id``, ``item_id``, ``ts_us``,
-``basket_id``, ``quantity``, ``amount``, ``discount``) into Parquet files of a
+``basket_id``, ``quantity``, ``amount``, ``discount``, the optional
+``coupon_discount``) into Parquet files of a
 staging directory (``COPY ... TO``), and Spark reads those files lazily.
 
 The staging directory must be readable by Spark's executors: for a
@@ -45,10 +46,11 @@ from features.relational.scan import literal
 
 logger = logging.getLogger(__name__)
 
-#: The canonical lines' columns and the types they are staged with.
+#: The canonical lines' columns and the types they are staged with (``coupon_discount``
+#: only when the lines have it).
 LINE_TYPES = {"member_id": "VARCHAR", "item_id": "VARCHAR", "ts_us": "BIGINT",
               "basket_id": "BIGINT", "quantity": "DOUBLE", "amount": "DOUBLE",
-              "discount": "DOUBLE"}
+              "discount": "DOUBLE", "coupon_discount": "DOUBLE"}
 EVENT_TYPES = {"member_id": "VARCHAR", "offer_id": "VARCHAR", "event": "VARCHAR",
                "ts_us": "BIGINT"}
 PREFIX = "offers-staging-"

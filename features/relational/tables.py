@@ -1,7 +1,8 @@
 """The canonical tables (:mod:`features.dataset`) as Ibis tables.
 
 Timestamps become integer microseconds since the epoch (``ts_us``), the unit
-every feature expression computes with; ids become strings.
+every feature expression computes with; ids become strings. The optional
+``coupon_discount`` is carried when the input has it (nulls kept).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from features.relational.portable import materialize, read_parquet, register_fra
 __all__ = ["materialize", "register_frame", "tables_from_dataset", "tables_from_parquet"]
 
 TX_COLUMNS = ("member_id", "item_id", "timestamp", "basket_id", "quantity", "amount", "discount")
+#: Optional line columns carried when the input has them (missing values kept missing,
+#: as the pandas loader keeps them): the coupon discount of the coupon-use features.
+OPTIONAL_TX_COLUMNS = ("coupon_discount",)
 
 
 def tables_from_dataset(con, dataset) -> dict:
@@ -30,7 +34,7 @@ def tables_from_dataset(con, dataset) -> dict:
     frame = pd.DataFrame(
         {
             c: (tx[c].astype("str") if c.endswith("_id") and c != "basket_id" else tx[c])
-            for c in TX_COLUMNS
+            for c in (*TX_COLUMNS, *OPTIONAL_TX_COLUMNS)
             if c in tx
         }
     )
@@ -73,6 +77,7 @@ def tables_from_parquet(con, transactions: str | os.PathLike) -> dict:
 
 
 def _canonical_lines(t):
+    optional = {c: t[c].cast("float64") for c in OPTIONAL_TX_COLUMNS if c in t.columns}
     return t.select(
         member_id=t.member_id.cast("string"),
         item_id=t.item_id.cast("string"),
@@ -81,6 +86,7 @@ def _canonical_lines(t):
         quantity=t.quantity.cast("float64").fill_null(0.0),
         amount=t.amount.cast("float64").fill_null(0.0),
         discount=t.discount.cast("float64").fill_null(0.0),
+        **optional,
     ).filter(lambda r: r.ts_us.notnull() & r.member_id.notnull() & r.item_id.notnull())
 
 

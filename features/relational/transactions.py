@@ -7,8 +7,9 @@ problem of :func:`features.validation.parse_table` and every rule of
 file) are found on distinct ids, and sample rows are fetched only for the
 problems found. :func:`lines_view` then defines the canonical lines
 (:mod:`features.relational.tables`: ``member_id``, ``item_id``, ``ts_us``,
-``basket_id``, ``quantity``, ``amount``, ``discount``) as a view over the file
-with the cleaning applied, so every feature query streams the file again.
+``basket_id``, ``quantity``, ``amount``, ``discount``, and ``coupon_discount``
+when the file has it) as a view over the file with the cleaning applied, so
+every feature query streams the file again.
 
 Cleaning as one predicate: the rules drop returns (quantity or amount < 0),
 zero quantities, zero amounts and future lines, in that order, so a kept line
@@ -40,6 +41,7 @@ from features.relational.columns import (
     v,
 )
 from features.relational.scan import ROW, Scan, quote
+from features.relational.tables import OPTIONAL_TX_COLUMNS
 
 KNOWN_ITEMS = "known_items"
 LINES = "transactions_lines"
@@ -174,14 +176,18 @@ def lines_view(db, scan: Scan, checked: Checked, now: pd.Timestamp,
                   f"ELSE CAST(hash({v('basket_id')}) >> 1 AS BIGINT) END")
     else:
         basket = v("basket_id")
-    discount = f"coalesce(abs({v('discount')}), 0.0)" if "discount" in names else "0.0"
+    discount = (f"coalesce(abs({v('discount')}), 0.0)" if "discount" in names
+                else "CAST(0.0 AS DOUBLE)")  # a bare 0.0 is a DECIMAL to DuckDB
+    # Optional columns as the pandas loader keeps them (missing stays missing).
+    optional = "".join(f", CAST({v(c)} AS DOUBLE) AS {c}" for c in OPTIONAL_TX_COLUMNS
+                       if c in names)
     limit = float(policy.max_line_quantity)
     kept = _KEPT.replace("$now", str(_now_us(now)))
     sql = (
         f"SELECT {v('member_id')} AS member_id, {v('item_id')} AS item_id, ts_us, "
         f"{basket} AS basket_id, "
         f"CASE WHEN {_Q} > {limit!r} THEN 1.0 ELSE {_Q} END AS quantity, "
-        f"{_A} AS amount, {discount} AS discount "
+        f"{_A} AS amount, {discount} AS discount{optional} "
         f"FROM (SELECT *, {_ts_us()} AS ts_us FROM "
         f"({parse_select(checked.columns, scan.raw, plain=checked.plain)})) WHERE {kept}"
     )

@@ -29,14 +29,6 @@ def synth(synth_data):
     return ds, as_of
 
 
-def pandas_only_coupons(want: pd.DataFrame) -> pd.DataFrame:
-    """pandas' member features less the coupon-use columns, which it computes from the
-    optional ``coupon_discount`` (the Complete Journey import has it) and the relational
-    engines do not yet (docs/models.md): they must be there, and the rest must agree."""
-    assert set(COUPON_FEATURES) <= set(want.columns)
-    return want.drop(columns=list(COUPON_FEATURES))
-
-
 def assert_same_frame(got: pd.DataFrame, want: pd.DataFrame) -> None:
     assert list(got.columns) == list(want.columns)
     assert list(got.index) == list(want.index)
@@ -65,6 +57,54 @@ def test_member_features_equal_pandas_on_synthetic_data(synth):
     got = member_features(lines, ds, as_of)
     assert len(want) > 100 and want["cat_share__other"].notna().any()
     assert_same_frame(got, want)
+
+
+# Coupon lines before the cutoff (2024-02-01): member 1 two of them in one of three baskets
+# (one signed negative, as some exports do), a zero, a missing; member 2 only after the
+# cutoff; member 3 none; member 4 in the members file without purchases.
+COUPON_TX = (
+    "member_id,timestamp,item_id,quantity,amount,basket_id,coupon_discount\n"
+    "1,2023-10-01T10:00:00,A,1,3.5,b0,0\n"
+    "1,2024-01-02T10:00:00,A,1,3.5,b1,0.5\n"
+    "1,2024-01-02T10:00:00,C,1,1.0,b1,-0.25\n"
+    "1,2024-01-09T10:00:00,B,2,4.0,b2,\n"
+    "2,2024-01-03T11:00:00,C,1,2.0,b3,0\n"
+    "2,2024-02-03T11:00:00,A,1,9.0,b4,1.0\n"
+    "3,2024-01-05T09:30:00,B,1,2.5,b5,\n"
+)
+COUPON_MEMBERS = "member_id,joined_at\n1,2023-01-01\n2,2023-01-01\n3,2023-06-01\n4,2023-02-01\n"
+
+
+def test_coupon_features_on_the_engine_equal_pandas_from_every_input(make_data_dir, tmp_path):
+    """The coupon-use columns (and every other) agree on DuckDB whether the lines come from
+    the data directory, a loaded dataset or canonical Parquet; without the optional
+    ``coupon_discount`` neither engine has them."""
+    from features.relational import load_relational
+
+    as_of = "2024-02-01"
+    ds = load_dataset(make_data_dir(transactions=COUPON_TX, **{"members.csv": COUPON_MEMBERS}),
+                      now="2025-01-01")
+    want = build_member_features(ds, as_of)
+    cols = list(want.columns)
+    assert cols[cols.index("coupon_share") + 1:][:3] == list(COUPON_FEATURES)
+    np.testing.assert_allclose(want[list(COUPON_FEATURES)].to_numpy(), [
+        [2.0, 1 / 3, 29 + 14 / 24], [0.0, 0.0, np.nan], [0.0, 0.0, np.nan],
+        [0.0, np.nan, np.nan]], equal_nan=True)
+    relational = load_relational(connect(), make_data_dir(
+        name="again", transactions=COUPON_TX, **{"members.csv": COUPON_MEMBERS}), now="2025-01-01")
+    assert_same_frame(member_features(relational.transactions, relational, as_of), want)
+    assert_same_frame(member_features(tables_from_dataset(connect(), ds)["transactions"], ds,
+                                      as_of), want)
+    tx = ds.transactions.assign(member_id=ds.transactions["member_id"].astype("str"),
+                                item_id=ds.transactions["item_id"].astype("str"))
+    tx.to_parquet(tmp_path / "tx.parquet")
+    parquet = tables_from_parquet(connect(), tmp_path / "tx.parquet")["transactions"]
+    assert_same_frame(member_features(parquet, ds, as_of), want)
+
+    plain = load_dataset(make_data_dir(name="plain"), now="2025-01-01")
+    got = member_features(tables_from_dataset(connect(), plain)["transactions"], plain, as_of)
+    assert not set(COUPON_FEATURES) & set(got.columns)
+    assert_same_frame(got, build_member_features(plain, as_of))
 
 
 def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
@@ -172,8 +212,10 @@ def test_member_and_item_features_equal_pandas_on_a_complete_journey_sample(
     ds = load_dataset(tmp_path, now="2100-01-01")
     as_of = "2017-10-01"
     lines = tables_from_dataset(connect(), ds)["transactions"]
-    assert_same_frame(member_features(lines, ds, as_of),
-                      pandas_only_coupons(build_member_features(ds, as_of)))
+    want = build_member_features(ds, as_of)
+    assert set(COUPON_FEATURES) <= set(want.columns)  # the import has coupon_discount
+    assert (want["coupon_lines"] > 0).any() and want["days_since_coupon"].notna().any()
+    assert_same_frame(member_features(lines, ds, as_of), want)
     assert_same_frame(
         item_features(lines, ds.items, as_of), build_item_features(ds.transactions, ds.items, as_of)
     )

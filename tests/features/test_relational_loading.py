@@ -21,7 +21,7 @@ from features.relational import connect, load_relational, member_features
 from features.relational.events import EVENT_ROW
 from tests.conftest import TX_HEADER
 from tests.features.test_cleaning import DIRTY
-from tests.features.test_relational import assert_same_frame, pandas_only_coupons
+from tests.features.test_relational import assert_same_frame
 from training.synth.generate import generate
 from training.synth.shapes import DataShape
 
@@ -31,6 +31,8 @@ LINE_COLUMNS = ["member_id", "item_id", "ts_us", "quantity", "amount", "discount
 
 def pandas_lines(ds) -> pd.DataFrame:
     tx = ds.transactions
+    coupons = {"coupon_discount": tx["coupon_discount"].to_numpy(dtype=float, na_value=np.nan)
+               } if "coupon_discount" in tx else {}
     return pd.DataFrame({
         "member_id": tx["member_id"].astype("str").to_numpy(dtype=object),
         "item_id": tx["item_id"].astype("str").to_numpy(dtype=object),
@@ -39,11 +41,14 @@ def pandas_lines(ds) -> pd.DataFrame:
         "quantity": tx["quantity"].to_numpy(dtype=float),
         "amount": tx["amount"].to_numpy(dtype=float),
         "discount": tx["discount"].to_numpy(dtype=float),
+        **coupons,
     })
 
 
 def sorted_lines(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[LINE_COLUMNS].sort_values(LINE_COLUMNS).reset_index(drop=True)
+    """The lines' columns (the optional ``coupon_discount`` too, when there), sorted."""
+    columns = LINE_COLUMNS + [c for c in ("coupon_discount",) if c in frame]
+    return frame[columns].sort_values(columns).reset_index(drop=True)
 
 
 def baskets(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,6 +77,7 @@ def assert_same_load(data_dir, now=NOW, policy=None, member_order=True):
     lines = got.transactions.to_pyarrow().to_pandas()
     expected = pandas_lines(want)
     assert len(lines) == len(expected) > 0
+    assert ("coupon_discount" in lines) == ("coupon_discount" in expected)
     pd.testing.assert_frame_equal(sorted_lines(lines), sorted_lines(expected), check_dtype=False)
     pd.testing.assert_frame_equal(baskets(lines), baskets(expected), check_dtype=False)
     assert got.cleaning == want.cleaning
@@ -357,5 +363,6 @@ def test_a_complete_journey_sample_as_csv_loads_the_same_and_gives_the_same_feat
         pd.read_parquet(source / f"{name}.parquet").to_parquet(tmp_path / f"{name}.parquet")
     got, want = assert_same_load(tmp_path, now="2100-01-01")
     assert want.cleaning.dropped["transactions"]  # the sample has lines to clean
-    assert_same_frame(member_features(got.transactions, got, "2017-10-01"),
-                      pandas_only_coupons(build_member_features(want, "2017-10-01")))
+    features = build_member_features(want, "2017-10-01")
+    assert (features["coupon_lines"] > 0).any()  # the coupon columns are compared too
+    assert_same_frame(member_features(got.transactions, got, "2017-10-01"), features)

@@ -110,3 +110,33 @@ def test_an_unreachable_master_or_a_missing_java_is_one_clear_line(monkeypatch):
     monkeypatch.delenv("JAVA_HOME", raising=False)
     with pytest.raises(ConfigError, match="Spark needs Java 17 .* apt-get install openjdk-17"):
         connect_spark()
+
+
+def test_coupon_features_on_spark_equal_pandas_from_a_dataset_and_the_staged_load(
+    spark_con, make_data_dir, tmp_path, monkeypatch
+):
+    """The optional ``coupon_discount`` reaches Spark (registered from a dataset, and staged
+    as Parquet by the Spark engine's load) and the coupon-use columns equal pandas'."""
+    import tempfile
+
+    from features.coupon_features import COUPON_FEATURES
+    from features.relational.frames import member_dataset
+    from tests.features.test_relational import COUPON_MEMBERS, COUPON_TX, assert_same_frame
+    from training.engines import load_spark
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the default staging's parent
+    data_dir = make_data_dir(transactions=COUPON_TX, **{"members.csv": COUPON_MEMBERS})
+    ds = load_dataset(data_dir, now="2025-01-01")
+    as_of = "2024-02-01"
+    want = build_member_features(ds, as_of)
+    assert set(COUPON_FEATURES) <= set(want.columns) and want["coupon_lines"].max() == 2
+    lines = tables_from_dataset(spark_con, ds)["transactions"]
+    assert_same_frame(member_features(lines, ds, as_of), want)
+    data, tables = load_spark(data_dir, spark_master="local[2]")
+    try:
+        assert "coupon_discount" in tables.lines.columns
+        assert_same_frame(member_features(tables.lines, data, as_of), want)
+        sample = member_dataset(tables.con, tables.lines, tables.small, ["1"])
+        assert sample.transactions["coupon_discount"].abs().sum() == 0.75  # a fetched sample
+    finally:
+        tables.close()
