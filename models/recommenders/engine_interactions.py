@@ -255,7 +255,8 @@ def _pair_columns(batches, as_of_us: int, n_sums: int, n_rows: int):
         if len(rows):
             _check_sorted(rows, cols, last)
             last = (int(rows[-1]), int(cols[-1]))
-            per_row += np.bincount(rows, minlength=n_rows)
+            first = int(rows[0])  # sorted: the batch spans rows[0] .. rows[-1] only
+            per_row[first : last[0] + 1] += np.bincount(rows - first)
         del rows
         parts["col"].append(cols)
         parts["n"].append(batch.column(2).to_numpy().astype(np.float32))
