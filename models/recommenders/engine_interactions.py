@@ -251,7 +251,10 @@ def _pair_columns(batches, as_of_us: int, n_sums: int, n_rows: int):
     per_row = np.zeros(n_rows, dtype=np.int64)
     last = (-1, -1)  # the previous batch's last pair
     for batch in batches:
-        rows, cols = owned(batch.column(0), np.int32), owned(batch.column(1), np.int32)
+        # The rows are dropped within this iteration: a view of them (no copy) holds the
+        # batch no longer than the batch itself; the columns are kept, so they are copied.
+        rows = np.asarray(batch.column(0).to_numpy(), dtype=np.int32)
+        cols = owned(batch.column(1), np.int32)
         if len(rows):
             _check_sorted(rows, cols, last)
             last = (int(rows[-1]), int(cols[-1]))
