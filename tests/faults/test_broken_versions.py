@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from fault_helpers import ADMIN, READ, rehash, rewrite_manifest
+from fault_helpers import ADMIN, READ, free_port, rehash, rewrite_manifest
 
 from features.errors import ArtifactError
 from serving.model_state import load_served
@@ -162,7 +162,8 @@ def test_offers_serve_refuses_a_broken_version_at_start_up(breakage, clone, arti
     root, _ = artifacts_copy
     name = "20990101T000000000000Z-bad1"
     BREAKAGES[breakage][0](clone(name))
-    result = CliRunner().invoke(main, ["serve", str(root), "--version", name, "--open"])
+    result = CliRunner().invoke(main, ["serve", str(root), "--version", name, "--open",
+                                  "--port", str(free_port())])
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
     errors = [line for line in lines if line.startswith("error: ")]

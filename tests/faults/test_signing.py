@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fault_helpers import ADMIN, READ, SIGNING_KEY, rehash
+from fault_helpers import ADMIN, READ, SIGNING_KEY, free_port, rehash
 
 from features.errors import ArtifactError, ConfigError
 from serving.model_state import load_served
@@ -101,7 +101,8 @@ def test_an_unsigned_version_is_refused_everywhere_when_a_key_is_set(
     sign(clone(signed))
     with pytest.raises(ArtifactError, match="is not signed"):
         open_version(root, unsigned)
-    result = CliRunner().invoke(main, ["serve", str(root), "--version", unsigned, "--open"])
+    result = CliRunner().invoke(main, ["serve", str(root), "--version", unsigned, "--open",
+                                  "--port", str(free_port())])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert [line for line in result.output.splitlines() if line.startswith("error: ")] == [
         line for line in result.output.splitlines() if "is not signed" in line]
