@@ -37,6 +37,11 @@ def connect(
     # DuckDB stream and spill more under a memory limit.
     con.raw_sql("SET preserve_insertion_order = false")
     con.raw_sql("SET enable_progress_bar = false")  # library code: no bars on the terminal
+    # DuckDB's jemalloc keeps what a query freed until later allocations purge it: a
+    # training run then carries hundreds of MB of it into the pandas steps that follow
+    # (200k members: 1,343 MiB resident after the recommendations step, 776 MiB with this
+    # on; bench/RESULTS.md). Background threads hand it back to the system as it is freed.
+    con.raw_sql("SET allocator_background_threads = true")
     settings = {
         "memory_limit": memory_limit,
         "temp_directory": None if temp_directory is None else str(temp_directory),

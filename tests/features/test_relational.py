@@ -219,3 +219,11 @@ def test_member_and_item_features_equal_pandas_on_a_complete_journey_sample(
     assert_same_frame(
         item_features(lines, ds.items, as_of), build_item_features(ds.transactions, ds.items, as_of)
     )
+
+
+def test_the_connection_hands_freed_memory_back_to_the_system():
+    # Without background threads DuckDB's jemalloc keeps what a query freed, and a
+    # training run carries it into every pandas step after (bench/RESULTS.md, issue 11).
+    con = connect(memory_limit="500MB")
+    setting = con.raw_sql("SELECT current_setting('allocator_background_threads')").fetchone()
+    assert setting[0] is True
