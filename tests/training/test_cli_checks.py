@@ -46,12 +46,40 @@ def no_work(monkeypatch):
     (["campaign", "{d}", "--budget", "10", "--out", "{d}/offers.txt"], "--out"),
     (["lift", "{d}", "--out", "{d}/lift.xls"], "--out"),
     (["decide", "{d}", "1029", "--now", "soon"], "--now"),
+    (["campaign", "{d}", "--budget", "10", "--out", "{d}/o.csv", "--now", "soon"], "--now"),
+    (["features", "{d}", "--as-of", "someday", "--out", "{d}/f.parquet"], "--as-of"),
+    (["features", "{d}", "--as-of", "2017-12-01", "--out", "{d}/f.xlsx"], "--out"),
 ])
 def test_options_are_checked_before_any_work(runner, no_work, tmp_path, args, option):
     result = runner.invoke(main, [a.format(d=tmp_path) for a in args])
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: ") and len(result.output.splitlines()) == 1
     assert ("use .csv or .parquet" if option == "--out" else option) in result.output
+
+
+@pytest.mark.parametrize("args, words", [
+    (["lift", "{d}", "--arms", "{d}/arms.csv", "--plot", "{d}/arms.txt"], "--plot"),
+    (["lift", "{d}", "--arms", "{d}/arms.csv", "--plot", "{d}/arms"], "--plot"),
+    (["predict-response", "{d}", "--sends", "{d}/arms.csv", "--out", "{d}/p.xlsx"],
+     "use .csv or .parquet"),
+    (["predict-response", "{d}", "--sends", "{d}/arms.csv", "--out", "{d}/p.csv",
+      "--now", "soon"], "--now"),
+    (["events", "export", "--db", "{d}/arms.csv", "--out", "{d}/events.json"],
+     "use .csv, .parquet or a directory"),
+    (["events", "export", "--db", "{d}/arms.csv", "--out", "{d}/d.txt", "--decisions"],
+     "use .csv, .parquet, .jsonl or a directory"),
+])
+def test_output_names_of_commands_reading_a_file_are_checked_first(runner, no_work, tmp_path,
+                                                                   monkeypatch, args, words):
+    """A plot or export name the command cannot write fails before anything is read: a
+    --plot of .txt was a matplotlib traceback after the work, --out events.json a directory."""
+    (tmp_path / "arms.csv").write_text("member_id,arm\n1,a\n")
+    monkeypatch.setattr("serving.store.open_store", lambda *a, **k: pytest.fail("opened"))
+    result = runner.invoke(main, [a.format(d=tmp_path) for a in args])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: ") and len(result.output.splitlines()) == 1
+    assert words in result.output
+    assert not (tmp_path / "events.json").exists()
 
 
 @pytest.mark.parametrize("member", ["bad id!", "x" * 65, "_starts-with-underscore", "é"])
