@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from features.errors import DataError
-from features.files import read_member_ids
+from features.files import read_frame, read_member_ids
 from features.frame_sink import check_sink_path, is_parts_path, write_frame_or_parts
 from features.storage import check_frame_path, write_frame_atomic
 
@@ -212,9 +212,7 @@ def predict_response(artifacts_dir, sends, out, catalog, now, data_dir, version)
     from serving.api.params import ID_PATTERN
     from serving.engine.planned_sends import score_sends
 
-    path = Path(sends)
-    frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
-             else pd.read_csv(path, dtype=str, keep_default_na=False))
+    frame = read_frame(sends, "sends file", dtype=str, keep_default_na=False)
     engine = _engine(artifacts_dir, catalog, version)
     data = None
     if data_dir is not None:
