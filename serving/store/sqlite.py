@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -79,8 +80,9 @@ class SqliteEventStore(SqlEventStore):
                     "SELECT DISTINCT member_id FROM offer_events").fetchall()]
 
         try:
+            stat = os.stat(self.path)
             return EventMarks(self.path.with_name(self.path.name + "-marks"), database_id, boot,
-                              stored_members)
+                              stored_members, database_file=(stat.st_dev, stat.st_ino))
         except OSError as exc:
             logger.warning("event store %s: no change marks (%s); every read queries",
                            self.path, exc)
