@@ -61,7 +61,11 @@ class SqliteEventStore(SqlEventStore):
         except OSError as exc:
             raise ConfigError(f"cannot create the event store directory {self.path.parent}: "
                               f"{exc.strerror}") from None
-        super().__init__()
+        try:
+            super().__init__()
+        except sqlite3.DatabaseError as exc:  # "file is not a database": not ours to use
+            raise ConfigError(f"cannot open the event store {self.path}: {exc}; give an "
+                              "SQLite database file (a new path creates one).") from None
         self.marks = self._open_marks()
         logger.info("event store: SQLite %s", self.path)
 

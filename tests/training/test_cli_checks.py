@@ -119,3 +119,28 @@ def test_serve_on_a_port_in_use_says_so_once_and_exits_1(runner, tmp_path, monke
     assert result.exit_code == 1
     assert result.output.strip() == (f"error: port {port} on 127.0.0.1 is in use; "
                                       "pick another with --port")
+
+
+def test_an_event_store_that_is_not_a_database_is_one_error_line(runner, tmp_path,
+                                                                 trained_artifacts, monkeypatch):
+    """``--events-db`` naming a file that is not SQLite: every gunicorn worker failed to boot
+    with a traceback (and ``offers events export`` printed one); now one error line, before
+    the model is loaded or a worker starts."""
+    not_a_db = tmp_path / "events.csv"
+    not_a_db.write_text("event_id,member_id\n1,2\n")
+    monkeypatch.setattr("serving.server.load_served", lambda *a, **k: pytest.fail("loaded"))
+    for args in (["serve", str(trained_artifacts[0]), "--events-db", str(not_a_db), "--open",
+                  "--port", str(_free_port())],
+                 ["events", "export", "--db", str(not_a_db), "--out", str(tmp_path / "e.csv")]):
+        result = runner.invoke(main, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines()[-1] == (
+            f"error: cannot open the event store {not_a_db}: file is not a database; give an "
+            "SQLite database file (a new path creates one).")
+        assert "Traceback" not in result.output
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
