@@ -501,3 +501,30 @@ def test_campaign_responses_match_the_openapi_document(auth, client, segment):
     for query in ("", "?holdouts=true", "?limit=0"):
         check("/v1/campaigns/{job_id}/offers", "get",
               client.get(f"/v1/campaigns/{job_id}/offers{query}", headers=auth(READ)))
+
+
+def test_retries_arriving_at_once_in_two_workers_make_one_job(tmp_path):
+    """The same Idempotency-Key sent twice at the same moment to two workers (two stores
+    on one database, threads released together): one job, both answered with it."""
+    import threading
+
+    stores = [open_store(tmp_path / "jobs.sqlite3") for _ in range(2)]
+    job_stores = [JobStore(s) for s in stores]
+    start, answers = threading.Barrier(8), []
+
+    def retry(n):
+        start.wait()
+        answers.append(job_stores[n % 2].create({"segment": "x", "campaign_id": "c"}, "fp",
+                                                "same-key", "v"))
+
+    threads = [threading.Thread(target=retry, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({job.job_id for job, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    with stores[0].connection() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_jobs").fetchone()[0] == 1
+    for s in stores:
+        s.close()
