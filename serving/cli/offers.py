@@ -94,8 +94,7 @@ def _history(path: str | None):
         return InMemoryHistory.from_data_dir(p)
     if not p.is_file():
         raise DataError(f"history {p} is neither a data directory nor an events file.")
-    frame = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p, dtype=str)
-    return InMemoryHistory.from_events(frame)
+    return InMemoryHistory.from_events(read_frame(p, "history file", dtype=str))
 
 
 @click.command()

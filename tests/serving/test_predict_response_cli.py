@@ -98,3 +98,17 @@ def test_an_unreadable_members_file_is_one_error_line(tmp_path, monkeypatch, con
     assert result.exit_code == 1, result.output
     assert result.output.startswith(f"error: members file {members} ") and words in result.output
     assert len(result.output.splitlines()) == 1
+
+
+def test_an_unreadable_history_file_is_one_error_line(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    engine = SimpleNamespace(decide_with_record=lambda *a, **k: pytest.fail("decided"))
+    monkeypatch.setattr("serving.cli.offers._engine", lambda *a: engine)
+    history = tmp_path / "events.csv"
+    history.write_bytes(b"")
+    result = CliRunner().invoke(main, ["decide", str(tmp_path), "1029", "--history",
+                                       str(history)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (f"error: history file {history} is empty; it needs a header "
+                             "line and rows.\n")
