@@ -16,8 +16,9 @@ model learns from every numeric ``m__`` column):
 
 Today's features already hold the member's overall redemption rate, days since
 the last redemption and coupon-use share (features.member_features). Prints
-ROC-AUC and PR-AUC of each variant, logistic and boosted trees, and the past
-redemption rate baseline.
+ROC-AUC and PR-AUC of each variant, logistic and boosted trees, and two baselines:
+the member's past redemption rate, and gradient boosting on recency, frequency and
+monetary value only (issue 12).
 """
 
 from __future__ import annotations
@@ -66,6 +67,19 @@ def type_history(events: pd.DataFrame, offers: pd.DataFrame, rows: pd.DataFrame)
     return pd.DataFrame(out, index=rows.index, columns=[f"m__{c}" for c in CANDIDATES])
 
 
+RFM = ["m__recency_days", "m__frequency", "m__monetary_total"]
+
+
+def rfm_boosting(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+    """Issue 12's second baseline: gradient boosting on the member's recency, frequency and
+    monetary value alone (as of each send), fitted on the training sends."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    model = HistGradientBoostingClassifier(random_state=0)
+    model.fit(train[RFM].astype("float64"), train[LABEL].to_numpy(dtype=bool))
+    return model.predict_proba(test[RFM].astype("float64"))[:, 1]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -98,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                         .predict_proba_rows(te)
                     print(f"  {name:16s} {kind:10s} {roc_auc(y, p):8.3f} {pr_auc(y, p):8.3f}")
             rate = baseline_scores(test, base)["past_redemption_rate"]
-            print(f"  {'past rate':16s} {'-':10s} {roc_auc(y, rate):8.3f} {pr_auc(y, rate):8.3f}"
+            print(f"  {'past rate':16s} {'-':10s} {roc_auc(y, rate):8.3f} {pr_auc(y, rate):8.3f}")
+            rfm = rfm_boosting(train, test)
+            print(f"  {'RFM only':16s} {'hgb':10s} {roc_auc(y, rfm):8.3f} {pr_auc(y, rfm):8.3f}"
                   f"   [{time.perf_counter() - started:.0f}s]")
     return 0
 

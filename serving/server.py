@@ -1,9 +1,9 @@
 """Running the app under gunicorn (``offers serve``), or Flask's development server (``--dev``).
 
-Before any worker starts, the master verifies the version to serve (a clean
-error instead of workers failing to boot), makes a run directory holding the
-workers' shared *target file* (see :mod:`serving.model_state`) and the
-Prometheus multi-process files, and limits BLAS to one thread per worker.
+Before any worker starts, the master verifies the version to serve and opens the
+event store once (a clean error instead of workers failing to boot), makes a run
+directory holding the workers' shared *target file* (see :mod:`serving.model_state`)
+and the Prometheus multi-process files, and limits BLAS to one thread per worker.
 
 The master also loads the model (:func:`~serving.model_state.load_served`)
 and freezes the garbage collector's view of everything loaded
@@ -67,6 +67,7 @@ def prepare(config: dict[str, Any]) -> str:
     log_signing()
     version = config["MODEL_VERSION"] or current_version(config["ARTIFACTS_DIR"])
     open_version(config["ARTIFACTS_DIR"], version)  # ArtifactError with a clear message
+    check_event_store(config["EVENTS_DB"])
     run_dir = tempfile.mkdtemp(prefix="offers-serve-")
     config["MODEL_STATE_FILE"] = os.path.join(run_dir, "model-target.json")
     write_target(config["MODEL_STATE_FILE"], version or "")
@@ -75,6 +76,22 @@ def prepare(config: dict[str, Any]) -> str:
     for name in BLAS_ENV:
         os.environ[name] = str(config["BLAS_THREADS"])
     return run_dir
+
+
+def check_event_store(location: str | None) -> None:
+    """Open the configured event store once, so that one that cannot be used (a file that is
+    not an SQLite database, a bad URL) is one ``error:`` line, not every worker failing to
+    boot with a traceback. A database that is only unreachable now is left to the workers
+    (they answer 503 until it is back)."""
+    if not location:  # the app's default file under its instance path: created by it
+        return
+    from features.errors import StoreUnavailable
+    from serving.store import open_store
+
+    try:
+        open_store(location).close()
+    except StoreUnavailable as exc:
+        logger.warning("event store %s is unavailable at start: %s", location, exc)
 
 
 def log_signing() -> None:

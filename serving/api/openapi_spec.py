@@ -208,7 +208,8 @@ def build_spec(config: dict) -> dict:
                  "(read, events, admin). Every error is JSON (see the Error schema); an "
                  "unknown path is a 404 and a wrong method a 405, both JSON too. Request "
                  f"bodies are limited to {config['MAX_CONTENT_LENGTH']} bytes "
-                 f"({config['STREAM_MAX_BYTES']} for a streamed batch). Every response "
+                 f"({config['STREAM_MAX_BYTES']} for a streamed batch, a campaign and planned "
+                 "sends to score). Every response "
                  "carries X-Request-ID (send one to have it echoed)."},
         "servers": [{"url": "/"}],
         "paths": paths,

@@ -7,7 +7,8 @@ Body: ``{"sends": [{"member_id": "1029", "offer_id": "double-points",
 :mod:`serving.engine.planned_sends` (``status``, ``p_redeem``, ``cost``,
 ``expected_cost``, ``expected_value``, ``eligible``), as ``offers
 predict-response`` writes them. Malformed rows are a 400 naming the row; an
-offer the catalog lacks or a member the model does not know is a row status.
+offer the catalog lacks or a member the model does not know is a row status. The body
+may be as large as a streamed batch's (``stream_max_bytes``, 8 MiB).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g, request
 
 from features.errors import ApiError
 from serving.api.auth import require
@@ -37,6 +38,8 @@ _LATEST = datetime(2262, 1, 1, tzinfo=timezone.utc)  # pandas' nanosecond calend
 @bp.post("/score")
 @require("read")
 def score():
+    # 10,000 rows with a timestamp and channel are about 1 MB: more than max_body_bytes.
+    request.max_content_length = current_app.config["STREAM_MAX_BYTES"]
     body = json_object(json_body(), "the request body")
     unknown = sorted(set(body) - {"sends"})
     if unknown:

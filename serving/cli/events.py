@@ -6,6 +6,19 @@ from pathlib import Path
 
 import click
 
+from features.errors import DataError
+
+
+def _check_out(out: str, decisions: bool) -> None:
+    """``--out``: a file with a suffix the export writes, or a directory (an existing one, a
+    name without a suffix, or one ending in ``/``); checked before the store is opened, so
+    ``--out events.json`` is an error, not a directory named so."""
+    suffixes = (".csv", ".parquet", ".jsonl") if decisions else (".csv", ".parquet")
+    path = Path(out)
+    if (path.suffix and path.suffix.lower() not in suffixes and not out.endswith(("/", "\\"))
+            and not path.is_dir()):
+        raise DataError(f"--out {out}: use {', '.join(suffixes)} or a directory.")
+
 
 @click.group("events")
 def events_group() -> None:
@@ -34,6 +47,7 @@ def export(db: str, out: str, merge: bool, overwrite: bool, decisions: bool) -> 
     if merge and decisions:
         raise click.UsageError("--merge applies to events only; use --overwrite with "
                                "--decisions.")
+    _check_out(out, decisions)
     if "://" not in db and not Path(db).is_file():
         raise click.ClickException(f"event store {db} does not exist.")
     store = open_store(db)

@@ -10,7 +10,7 @@ import click
 import pandas as pd
 
 from features.errors import DataError
-from features.files import read_member_ids
+from features.files import read_frame, read_member_ids
 from features.frame_sink import check_sink_path, is_parts_path, write_frame_or_parts
 from features.storage import check_frame_path, write_frame_atomic
 
@@ -94,8 +94,7 @@ def _history(path: str | None):
         return InMemoryHistory.from_data_dir(p)
     if not p.is_file():
         raise DataError(f"history {p} is neither a data directory nor an events file.")
-    frame = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p, dtype=str)
-    return InMemoryHistory.from_events(frame)
+    return InMemoryHistory.from_events(read_frame(p, "history file", dtype=str))
 
 
 @click.command()
@@ -212,9 +211,7 @@ def predict_response(artifacts_dir, sends, out, catalog, now, data_dir, version)
     from serving.api.params import ID_PATTERN
     from serving.engine.planned_sends import score_sends
 
-    path = Path(sends)
-    frame = (pd.read_parquet(path) if path.suffix.lower() == ".parquet"
-             else pd.read_csv(path, dtype=str, keep_default_na=False))
+    frame = read_frame(sends, "sends file", dtype=str, keep_default_na=False)
     engine = _engine(artifacts_dir, catalog, version)
     data = None
     if data_dir is not None:

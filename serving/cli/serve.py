@@ -6,8 +6,11 @@ import errno
 import logging
 import os
 import socket
+import sys
 
 import click
+
+from features.errors import OffersError
 
 
 @click.command()
@@ -72,22 +75,29 @@ def serve(artifacts_dir: str, workers: int, worker_class: str, threads: int,
 
     # The access log and reload messages are INFO records of the serving package.
     configure_logging(log_format, logging.WARNING)
-    check_port_free(host, port)  # before loading anything: one clear line, not a retry loop
-
-    config = load_serve_config(
-        config_file, ARTIFACTS_DIR=artifacts_dir, EVENTS_DB=events_db,
-        MODEL_VERSION=model_version, AUTH_OPEN=True if open_access else None)
-    if not config["API_KEYS"] and not config["AUTH_OPEN"]:
-        raise click.ClickException(
-            "no API key configured: set OFFERS_API_KEYS='KEY:read,events,admin' "
-            "(make a key with `offers apikey`) or [api_keys] in --config; "
-            "or pass --open to serve without keys.")
-    if dev:
-        run_dev(config, host, port)
-    else:
-        run_gunicorn(config, host, port, workers, timeout=worker_timeout,
-                     worker_class=worker_class, threads=threads, keepalive=keepalive,
-                     read_timeout=read_timeout, log_format=log_format)
+    try:
+        check_port_free(host, port)  # before loading anything: one clear line, no retry loop
+        config = load_serve_config(
+            config_file, ARTIFACTS_DIR=artifacts_dir, EVENTS_DB=events_db,
+            MODEL_VERSION=model_version, AUTH_OPEN=True if open_access else None)
+        if not config["API_KEYS"] and not config["AUTH_OPEN"]:
+            raise click.ClickException(
+                "no API key configured: set OFFERS_API_KEYS='KEY:read,events,admin' "
+                "(make a key with `offers apikey`) or [api_keys] in --config; "
+                "or pass --open to serve without keys.")
+        if dev:
+            run_dev(config, host, port)
+        else:
+            run_gunicorn(config, host, port, workers, timeout=worker_timeout,
+                         worker_class=worker_class, threads=threads, keepalive=keepalive,
+                         read_timeout=read_timeout, log_format=log_format)
+    except (click.ClickException, OffersError) as exc:
+        if log_format != "json" or isinstance(exc, click.UsageError):
+            raise  # the one `error: ...` line of every command (offers.cli)
+        # --log-format json promises JSON lines only: a refused start is one JSON object too.
+        logging.getLogger("serving.serve").error(
+            exc.format_message() if isinstance(exc, click.ClickException) else str(exc))
+        sys.exit(1)
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -40,6 +40,14 @@ OUTPUT = ("status", "p_redeem", "cost", "expected_cost", "expected_value", "elig
 DEFAULT_CHANNEL = "email"
 
 
+def _id_text(col: pd.Series) -> np.ndarray:
+    """Ids as text, "" where missing; float ids that are whole numbers (a Parquet column of
+    integer ids with a gap is float: 1029.0) as integers, as the data loader reads them."""
+    if pd.api.types.is_float_dtype(col.dtype) and np.all(np.mod(col.dropna(), 1) == 0):
+        col = col.astype("Int64")
+    return col.astype("string").fillna("").to_numpy(dtype=object)
+
+
 def score_sends(engine, sends: pd.DataFrame, *, now=None,
                 id_pattern: re.Pattern | None = None, data_offers=None) -> pd.DataFrame:
     """``sends`` with :data:`OUTPUT` columns added (see the module docstring).
@@ -73,8 +81,7 @@ def score_sends(engine, sends: pd.DataFrame, *, now=None,
                         f"with {', '.join(REQUIRED)} (optional: {', '.join(OPTIONAL)}).")
     out = sends.copy()
     n = len(out)
-    member = out["member_id"].astype("string").fillna("").to_numpy(dtype=object)
-    offer = out["offer_id"].astype("string").fillna("").to_numpy(dtype=object)
+    member, offer = _id_text(out["member_id"]), _id_text(out["offer_id"])
     stamps = _timestamps(out, to_datetime64(now))
     channels = _channels(out)
 

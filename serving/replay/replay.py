@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
+from features.files import read_frame
 from serving.replay.estimators import Estimate, effective_sample_size, estimate
 
 MIN_ESS = 30  # below this effective sample size the result says the interval is unreliable
@@ -67,7 +68,7 @@ def read_events(path: str | Path) -> pd.DataFrame:
                             "with `offers events export`.")
     if not p.is_file():
         raise DataError(f"events {path} is neither a data directory nor an events file.")
-    frame = pd.read_parquet(p) if p.suffix.lower() == ".parquet" else pd.read_csv(p, dtype=str)
+    frame = read_frame(p, "events file", dtype=str)
     missing = {"member_id", "offer_id", "event", "timestamp"} - set(frame.columns)
     if missing:
         raise DataError(f"{p} is not an offer_events table: column(s) "

@@ -17,12 +17,16 @@ shared by every process on the host (SQLite in WAL mode already requires that: i
 
 Marks are only ever set, never cleared, so a reader can only read more than needed. The
 file is (re)built, from the stored events' member ids, when it is missing, when it was
-built for another database (each database keeps a random id in ``store_identity``) or
-before the last boot (a page of marks not yet on disk when the host stopped is lost,
-the database's commit is not). A process killed between its commit and its second mark
-leaves at worst another worker's copy of that member's events stale: copies are
-re-read after :data:`MAX_AGE_S` seconds whatever the marks say. Marks apply to the SQLite
-store only: a PostgreSQL database may be shared by hosts that share no memory.
+built for another database (each database keeps a random id in ``store_identity``), for
+another file than the database now at its path (its device and inode: a copy of the
+database that took events elsewhere, moved or restored into place, has the same id but
+events the marks never saw) or before the last boot (a page of marks not yet on disk
+when the host stopped is lost, the database's commit is not). A database overwritten in
+place (same inode) is not detected: delete the marks file with it. A process killed
+between its commit and its second mark leaves at worst another worker's copy of that
+member's events stale: copies are re-read after :data:`MAX_AGE_S` seconds whatever the
+marks say. Marks apply to the SQLite store only: a PostgreSQL database may be shared by
+hosts that share no memory.
 
 Imports: the standard library only (``fcntl``, ``mmap``: Unix).
 """
@@ -49,7 +53,7 @@ logger = logging.getLogger(__name__)
 
 SLOTS = 1 << 20  # buckets of member ids (8 MiB, sparse until marked)
 MAGIC = b"OFFMARK1"
-HEADER = struct.Struct("<8s32s36sQ")  # magic, database id, boot id, slots
+HEADER = struct.Struct("<8s32s36sQQQ")  # magic, database id, boot id, slots, device, inode
 HEADER_SIZE = 128  # the marks start here (a multiple of 8)
 MAX_AGE_S = 10.0  # a worker's copy of a member's events is re-read at least this often
 CACHE_SIZE = 50_000  # members whose events a worker keeps (cleared when full)
@@ -81,12 +85,16 @@ class EventMarks:
         Returns the member ids of the stored events (read when the file is built).
     slots : int
         Buckets of member ids.
+    database_file : tuple of int
+        The database file's ``(st_dev, st_ino)``: marks built for another file are rebuilt.
     """
 
     def __init__(self, path: Path, database_id: str, boot: str,
-                 stored_members: Callable[[], Iterable[str]], slots: int = SLOTS) -> None:
+                 stored_members: Callable[[], Iterable[str]], slots: int = SLOTS,
+                 database_file: tuple[int, int] = (0, 0)) -> None:
         self.path, self.slots = Path(path), slots
-        header = HEADER.pack(MAGIC, database_id.encode()[:32], boot.encode()[:36], slots)
+        header = HEADER.pack(MAGIC, database_id.encode()[:32], boot.encode()[:36], slots,
+                             *database_file)
         with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # workers starting together build it once
             try:

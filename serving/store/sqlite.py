@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -60,7 +61,11 @@ class SqliteEventStore(SqlEventStore):
         except OSError as exc:
             raise ConfigError(f"cannot create the event store directory {self.path.parent}: "
                               f"{exc.strerror}") from None
-        super().__init__()
+        try:
+            super().__init__()
+        except sqlite3.DatabaseError as exc:  # "file is not a database": not ours to use
+            raise ConfigError(f"cannot open the event store {self.path}: {exc}; give an "
+                              "SQLite database file (a new path creates one).") from None
         self.marks = self._open_marks()
         logger.info("event store: SQLite %s", self.path)
 
@@ -79,8 +84,9 @@ class SqliteEventStore(SqlEventStore):
                     "SELECT DISTINCT member_id FROM offer_events").fetchall()]
 
         try:
+            stat = os.stat(self.path)
             return EventMarks(self.path.with_name(self.path.name + "-marks"), database_id, boot,
-                              stored_members)
+                              stored_members, database_file=(stat.st_dev, stat.st_ino))
         except OSError as exc:
             logger.warning("event store %s: no change marks (%s); every read queries",
                            self.path, exc)

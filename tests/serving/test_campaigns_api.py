@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -501,3 +502,89 @@ def test_campaign_responses_match_the_openapi_document(auth, client, segment):
     for query in ("", "?holdouts=true", "?limit=0"):
         check("/v1/campaigns/{job_id}/offers", "get",
               client.get(f"/v1/campaigns/{job_id}/offers{query}", headers=auth(READ)))
+
+
+def test_retries_arriving_at_once_in_two_workers_make_one_job(tmp_path):
+    """The same Idempotency-Key sent twice at the same moment to two workers (two stores
+    on one database, threads released together): one job, both answered with it."""
+    import threading
+
+    stores = [open_store(tmp_path / "jobs.sqlite3") for _ in range(2)]
+    job_stores = [JobStore(s) for s in stores]
+    start, answers = threading.Barrier(8), []
+
+    def retry(n):
+        start.wait()
+        answers.append(job_stores[n % 2].create({"segment": "x", "campaign_id": "c"}, "fp",
+                                                "same-key", "v"))
+
+    threads = [threading.Thread(target=retry, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({job.job_id for job, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    with stores[0].connection() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_jobs").fetchone()[0] == 1
+    for s in stores:
+        s.close()
+
+
+KILLED_MID_WRITE = """
+import json, sys, time
+import serving.api.campaign_jobs as campaign_jobs
+from serving.store.jobs import JobStore
+
+JobStore.write_rows.__defaults__ = (2,)  # commit every two rows: part of them are stored
+real = campaign_jobs.json_lines
+
+def slow(frame, chunk=2000):
+    for n, line in enumerate(real(frame, chunk)):
+        if n == 5:
+            print("BLOCKED", flush=True)
+            time.sleep(60)  # killed long before; bounds a hang
+        yield line
+
+campaign_jobs.json_lines = slow
+from serving import create_app
+app = create_app({**json.loads(sys.argv[1]), "CAMPAIGN_JOBS_INLINE": False})
+made = app.test_client().post("/v1/campaigns", headers={"Authorization": "Bearer " + sys.argv[3]},
+                              json={"segment": sys.argv[2], "budget": 10000})
+print("JOB", made.get_json()["job_id"], flush=True)
+time.sleep(60)  # killed long before; bounds a hang
+"""
+
+
+def test_a_worker_killed_while_writing_a_job_leaves_it_failed_without_rows(
+        auth, make_config, trained_artifacts, tmp_path, segment):
+    """A real SIGKILL in the middle of storing the offers (some batches committed): the next
+    worker reports the job failed as interrupted, serves none of its rows and keeps none."""
+    import signal
+
+    config = make_config(trained_artifacts[0], tmp_path)
+    child = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, json.dumps(config),
+                              segment, READ], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).parents[2])
+    try:
+        said = [child.stdout.readline().split() for _ in range(2)]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+        child.stdout.close()
+    job_id = dict((w[0], w[1:]) for w in said if w)["JOB"][0]
+    store = open_store(config["EVENTS_DB"])
+    with store.connection() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_rows WHERE job_id = ?",
+                            (job_id,)).fetchone()[0] >= 4  # killed mid-write, rows stored
+    store.close()
+    app = _app(make_config, trained_artifacts[0], tmp_path)
+    client = app.test_client()
+    job = client.get(f"/v1/campaigns/{job_id}", headers=auth(READ)).get_json()
+    assert job["status"] == "failed" and "interrupted" in job["error"], job
+    assert job["totals"] is None
+    error_of(client.get(f"/v1/campaigns/{job_id}/offers", headers=auth(READ)), 409)
+    with app.extensions["offers_store"].connection() as conn:
+        assert conn.execute("SELECT COUNT(*) FROM campaign_rows WHERE job_id = ?",
+                            (job_id,)).fetchone()[0] == 0
+    app.extensions["offers_store"].close()

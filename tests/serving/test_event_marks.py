@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -92,6 +94,28 @@ def test_marks_are_rebuilt_for_another_database_and_count_stored_events(db):
     assert [e[0] for e in rebuilt.snapshot(["m9"]).member_events("m9")] == ["o1"]
     assert reads.calls == 1
     rebuilt.close()
+
+
+def test_marks_are_rebuilt_for_a_copy_of_the_database_moved_into_place(db, tmp_path):
+    """A copy of the database (same store id) that took events elsewhere, then restored
+    over the original with the servers stopped: the marks beside it never saw those events,
+    so they must be rebuilt, or the member's events would be skipped (caps not applied)."""
+    store = open_store(db)
+    store.add([event(1, "m1")])
+    store.close()
+    copy = tmp_path / "elsewhere" / "events.sqlite3"
+    copy.parent.mkdir()
+    shutil.copy(db, copy)
+    elsewhere = open_store(copy)
+    elsewhere.add([event(2, "m2")])  # marked in the copy's own marks file only
+    elsewhere.close()
+    tmp = db.with_name("restore.tmp")
+    shutil.copy(copy, tmp)
+    os.replace(tmp, db)  # a new file (inode) at the database's path, as mv and rsync do
+    restored = open_store(db)
+    assert [e[0] for e in restored.snapshot(["m2"]).member_events("m2")] == ["o1"]
+    assert [e[0] for e in restored.snapshot(["m1"]).member_events("m1")] == ["o1"]
+    restored.close()
 
 
 def test_without_a_boot_id_every_read_queries(db, monkeypatch):

@@ -55,7 +55,11 @@ def assert_healthy(client) -> None:
 DEEP = 50_000
 
 
-@pytest.mark.parametrize("path", ["/v1/events", "/v1/offers/batch", "/v1/admin/reload"])
+POSTS = ["/v1/events", "/v1/offers/batch", "/v1/admin/reload", "/v1/campaigns",
+         "/v1/offers/score"]
+
+
+@pytest.mark.parametrize("path", POSTS)
 @pytest.mark.parametrize("body", ["[" * DEEP + "]" * DEEP, '{"a":' * DEEP + "1" + "}" * DEEP,
                                   "[" * DEEP], ids=["lists", "objects", "unclosed"])
 def test_deeply_nested_bodies_are_a_400(client, headers, path, body):
@@ -65,12 +69,14 @@ def test_deeply_nested_bodies_are_a_400(client, headers, path, body):
 
 
 @pytest.mark.parametrize("number", ["Infinity", "-Infinity", "NaN", "1e400", "-1e400"])
-@pytest.mark.parametrize("where", ["cost", "limit"])
+@pytest.mark.parametrize("where", ["cost", "limit", "budget"])
 def test_non_finite_numbers_are_a_400_naming_the_number(client, headers, number, where):
     if where == "cost":
         body = ('{"event_id":"e-1","member_id":"1029","offer_id":"win-back-discount",'
                 f'"event":"redeemed","cost":{number}}}')
         path = "/v1/events"
+    elif where == "budget":
+        body, path = f'{{"member_ids":["1029"],"budget":{number}}}', "/v1/campaigns"
     else:
         body, path = f'{{"member_ids":["1029"],"limit":{number}}}', "/v1/offers/batch"
     message = assert_client_error(client.post(path, data=body, headers=headers), 400)
@@ -97,6 +103,20 @@ def test_huge_integers_are_a_400(client, headers, digits):
 def test_timestamps_at_the_calendar_edges_are_a_4xx(client, headers, stamp, status):
     response = client.post("/v1/events", json=event(timestamp=stamp), headers=headers)
     message = assert_client_error(response, status)
+    assert "timestamp" in message
+    assert_healthy(client)
+
+
+@pytest.mark.parametrize(("stamp", "status"), [
+    ("0001-01-01T00:00:00+01:00", 422), ("9999-12-31T23:59:59-01:00", 422),
+    ("1969-12-31T23:59:59Z", 422), ("2024-02-30T00:00:00Z", 400), ("not a time", 400),
+    ("2024-03-31T14:05:00+25:00", 400)])
+def test_planned_send_timestamps_at_the_calendar_edges_are_a_4xx(client, headers, stamp,
+                                                                 status):
+    body = {"sends": [{"member_id": "1029", "offer_id": "win-back-discount",
+                       "timestamp": stamp}]}
+    message = assert_client_error(client.post("/v1/offers/score", json=body, headers=headers),
+                                  status)
     assert "timestamp" in message
     assert_healthy(client)
 
@@ -170,6 +190,10 @@ def test_malformed_member_ids_in_the_path_are_a_400(client, headers, member):
 
 
 @pytest.mark.parametrize("data", [b"\xff\xfe\x00garbage", b"", b"   ", b'{"a": 1} trailing'])
-def test_bodies_that_are_not_json_text_are_a_400(client, headers, data):
-    response = client.post("/v1/events", data=data, headers=headers)
+@pytest.mark.parametrize("path", POSTS)
+def test_bodies_that_are_not_json_text_are_a_400(client, headers, data, path):
+    if path == "/v1/admin/reload" and data == b"":
+        pytest.skip("no body is a valid reload: switch to current")
+    response = client.post(path, data=data, headers=headers)
     assert_client_error(response, 400)
+    assert_healthy(client)

@@ -191,3 +191,31 @@ def test_a_fast_path_access_line_has_the_request_fields(app, access_lines):
     assert line["message"].endswith(" rid=rid-1 member=unknown-3")
     assert (line["route"], line["status"], line["member_id"]) == (
         "/v1/members/<member_id>/offers", 200, "unknown-3")
+
+
+def test_a_refused_start_is_a_json_line_too(tmp_path):
+    """``--log-format json`` promises JSON lines only; a start refused (here: the port is
+    taken) printed the plain ``error: ...`` line. Without json it stays that line."""
+    from click.testing import CliRunner
+
+    from offers.cli import main
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = str(taken.getsockname()[1])
+            as_json = CliRunner().invoke(main, ["serve", str(tmp_path), "--port", port, "--open",
+                                                "--log-format", "json"])
+            as_text = CliRunner().invoke(main, ["serve", str(tmp_path), "--port", port,
+                                                "--open"])
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    message = f"port {port} on 127.0.0.1 is in use; pick another with --port"
+    assert as_json.exit_code == 1 and as_text.exit_code == 1
+    (line,) = as_json.output.splitlines()
+    assert json.loads(line)["level"] == "error" and json.loads(line)["message"] == message
+    assert as_text.output == f"error: {message}\n"

@@ -149,3 +149,21 @@ def test_real_responses_match_their_schemas(auth, app, spec):
         "application/x-ndjson"]["schema"]
     for line in stream.get_data(as_text=True).splitlines():
         assert not list(_validator(spec, schema).iter_errors(json.loads(line)))
+
+
+def test_the_docs_page_and_the_readme_show_the_campaign_flow_and_planned_sends(spec):
+    """Issues 14 and 12 ask that /docs and the README show the flow an email tool follows
+    (create with a key, poll, page the offers, report sends) and describe scoring sends."""
+    from pathlib import Path
+
+    create = spec["paths"]["/v1/campaigns"]["post"]["description"]
+    for step in ("Idempotency-Key", "GET the job", "page by page", "NDJSON or CSV",
+                 "/v1/events"):
+        assert step in create, step
+    assert "offers predict-response" in spec["paths"]["/v1/offers/score"]["post"]["description"]
+    root = Path(__file__).parents[2]
+    readme, api = (root / "README.md").read_text(), (root / "docs" / "api.md").read_text()
+    for text in (readme, api):
+        for words in ("POST /v1/campaigns", "Idempotency-Key", "GET /v1/campaigns/{",
+                      "/v1/events", "POST /v1/offers/score", "offers predict-response"):
+            assert words in text, words

@@ -68,3 +68,47 @@ def test_predict_response_scores_the_datas_own_offers_with_the_learned_model(
     affinity = compute_affinity(load_dataset(synth_data), specs, bundle.as_of, members)
     expected = model.predict_proba(features, specs, affinity)[:, 0]
     assert scored["p_redeem"].iloc[:3].to_numpy() == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("sends.csv", b"", "is empty"),
+    ("sends.csv", b"member_id,offer_id\n\xd0\xcf\x11\xe0,double-points\n", "not UTF-8"),
+    ("sends.parquet", b"member_id,offer_id\n1,double-points\n", "cannot be read as Parquet"),
+])
+def test_an_unreadable_sends_file_is_one_error_line(tmp_path, monkeypatch, name, content, words):
+    """An empty file, a binary one or a CSV named .parquet was pandas' or pyarrow's
+    traceback; now one ``error:`` line naming the file, before any model is loaded."""
+    monkeypatch.setattr("serving.cli.offers._engine", lambda *a: pytest.fail("loaded"))
+    sends = tmp_path / name
+    sends.write_bytes(content)
+    result = CliRunner().invoke(main, ["predict-response", str(tmp_path), "--sends", str(sends),
+                                       "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: sends file {sends} ") and words in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+@pytest.mark.parametrize("content, words", [(b"", "is empty"), (b"\xff\xfe1\n", "not UTF-8")])
+def test_an_unreadable_members_file_is_one_error_line(tmp_path, monkeypatch, content, words):
+    monkeypatch.setattr("serving.cli.offers._engine", lambda *a: object())
+    members = tmp_path / "members.csv"
+    members.write_bytes(content)
+    result = CliRunner().invoke(main, ["campaign", str(tmp_path), "--members", str(members),
+                                       "--budget", "5", "--out", str(tmp_path / "o.csv")])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"error: members file {members} ") and words in result.output
+    assert len(result.output.splitlines()) == 1
+
+
+def test_an_unreadable_history_file_is_one_error_line(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    engine = SimpleNamespace(decide_with_record=lambda *a, **k: pytest.fail("decided"))
+    monkeypatch.setattr("serving.cli.offers._engine", lambda *a: engine)
+    history = tmp_path / "events.csv"
+    history.write_bytes(b"")
+    result = CliRunner().invoke(main, ["decide", str(tmp_path), "1029", "--history",
+                                       str(history)])
+    assert result.exit_code == 1, result.output
+    assert result.output == (f"error: history file {history} is empty; it needs a header "
+                             "line and rows.\n")

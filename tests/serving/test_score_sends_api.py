@@ -61,3 +61,26 @@ def test_score_needs_the_read_scope(app, auth):
     response = app.test_client().post("/v1/offers/score", headers=auth(EVENTS),
                                       json={"sends": [{"member_id": "1", "offer_id": "x"}]})
     assert response.status_code == 403
+
+
+def test_ten_thousand_sends_fit_in_one_request_with_the_default_limits(make_config,
+                                                                       trained_artifacts,
+                                                                       tmp_path, auth):
+    """The endpoint takes up to 10,000 rows, but the default 1 MiB body limit refused
+    10,000 rows with a timestamp and channel (about 105 bytes each) with a 413."""
+    app = create_app(make_config(trained_artifacts[0], tmp_path))
+    try:
+        assert app.config["MAX_CONTENT_LENGTH"] == 1 << 20  # the default, untouched
+        member = str(app.extensions["offers_model"].served.engine.bundle.members.ids[0])
+        sends = [{"member_id": member, "offer_id": "double-points",
+                  "timestamp": "2026-12-05T09:00:00Z", "channel": "email"}] * 10_000
+        response = app.test_client().post("/v1/offers/score", json={"sends": sends},
+                                          headers=auth(READ))
+        assert response.status_code == 200, response.get_data(as_text=True)[:300]
+        assert response.get_json()["count"] == 10_000
+        too_big = app.test_client().post(
+            "/v1/offers/score", headers={**auth(READ), "Content-Type": "application/json"},
+            data=b'{"sends": [' + b" " * app.config["STREAM_MAX_BYTES"] + b"]}")
+        assert too_big.status_code == 413
+    finally:
+        app.extensions["offers_store"].close()

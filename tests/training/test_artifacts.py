@@ -91,6 +91,16 @@ def test_rollback_to_previous_and_named_versions(tmp_path):
         artifacts.rollback(tmp_path, "nope")
 
 
+def test_rollback_in_a_directory_without_versions_says_so(tmp_path):
+    """It said "no version before None to roll back to; name one of: " (issue 14: errors
+    that say what to do)."""
+    for version in (None, "v1"):
+        with pytest.raises(ArtifactError) as refused:
+            artifacts.rollback(tmp_path, version)
+        assert str(refused.value) == (f"{tmp_path} has no versions to roll back to; train one "
+                                      "with `offers train`.")
+
+
 def test_empty_directory_has_no_current_version(tmp_path):
     with pytest.raises(ArtifactError, match="has no current version; train one"):
         artifacts.open_version(tmp_path)

@@ -94,3 +94,13 @@ def test_the_report_shows_the_spend_calibration(trained_artifacts):
     artifacts_dir, version = trained_artifacts
     html = (artifacts_dir / version / "report.html").read_text()
     assert "Calibration of the spend prediction" in html
+
+
+def test_the_report_shows_the_churn_calibration_and_brier(trained_artifacts):
+    """Issue 12: churn gets the reliability curve and Brier score too, beside its baseline."""
+    artifacts_dir, version = trained_artifacts
+    html = (artifacts_dir / version / "report.html").read_text()
+    start = html.index(">Churn risk</h")
+    churn = html[start:html.index("<h2", start)]
+    assert "<th>brier</th>" in churn and "recency_baseline" in churn
+    assert "<figcaption>Calibration</figcaption>" in churn

@@ -221,6 +221,9 @@ def list_versions(artifacts_dir: str | os.PathLike) -> list[dict[str, Any]]:
 def rollback(artifacts_dir: str | os.PathLike, version: str | None = None) -> str:
     """Point ``current`` at ``version`` or, by default, at the version before the current one."""
     versions = [m["version"] for m in list_versions(artifacts_dir)]
+    if not versions:
+        raise ArtifactError(f"{artifacts_dir} has no versions to roll back to; train one with "
+                            "`offers train`.")
     if version is None:
         now = current_version(artifacts_dir)
         if now not in versions or versions.index(now) == 0:

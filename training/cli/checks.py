@@ -7,6 +7,8 @@ ended with, not after minutes of loading or training.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 import pandas as pd
 
@@ -20,6 +22,17 @@ def out_file(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     """``--out``: a .csv or .parquet path (:class:`DataError` otherwise)."""
     if value is not None:
         check_frame_path(value)
+    return value
+
+
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def plot_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--plot``: a .png, .svg or .pdf path (:class:`DataError` otherwise), checked before
+    the data is loaded; matplotlib would refuse any other name only after the work."""
+    if value is not None and Path(value).suffix.lower() not in PLOT_SUFFIXES:
+        raise DataError(f"--plot {value}: use .png, .svg or .pdf.")
     return value
 
 

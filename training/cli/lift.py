@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from features.storage import write_frame_atomic
-from training.cli.checks import out_file
+from training.cli.checks import out_file, plot_file
 
 
 @click.command()
@@ -23,7 +23,7 @@ from training.cli.checks import out_file
 @click.option("--arms", "arms_log", type=click.Path(dir_okay=False, exists=True),
               help="Instead: compare the arms of an A/B test ([ab_test]) from this decision "
                    "log (`offers events export --decisions`), against DATA_DIR's redemptions.")
-@click.option("--plot", type=click.Path(dir_okay=False),
+@click.option("--plot", type=click.Path(dir_okay=False), callback=plot_file,
               help="With --arms: also draw the arms with their intervals (.png/.svg/.pdf).")
 def lift(data_dir, holdout_files, window_days, out, arms_log, plot) -> None:
     """Compare redemption, spend and retention of treated vs held-out members per campaign

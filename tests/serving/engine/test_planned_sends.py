@@ -54,3 +54,20 @@ def test_each_send_gets_the_engines_p_cost_and_value_and_a_status(engine):
 def test_bad_send_files_say_what_is_wrong(engine, frame, message):
     with pytest.raises(DataError, match=re.escape(message)):
         score_sends(engine, pd.DataFrame(frame), now=NOW)
+
+
+def test_whole_float_ids_are_read_as_the_loader_reads_them(engine, monkeypatch):
+    """A Parquet column of integer ids with a gap is float (1029.0): it was looked up as
+    the unknown member "1029.0"; the data loader reads such ids as 1029."""
+    looked_up = []
+    loyal = engine.bundle.row("loyal")
+
+    def row(member_id):
+        looked_up.append(member_id)
+        return loyal if member_id == "1029" else -1
+
+    monkeypatch.setattr(engine.bundle, "row", row)
+    sends = pd.DataFrame({"member_id": [1029.0, np.nan, 7.0], "offer_id": ["basket"] * 3})
+    out = score_sends(engine, sends, now=NOW, id_pattern=re.compile(r"^[a-z0-9]+$"))
+    assert list(out["status"]) == ["ok", "malformed_member_id", "unknown_member"]
+    assert looked_up[0] == "1029" and looked_up[2] == "7"
