@@ -377,6 +377,11 @@ def _features(run: TrainingRun) -> None:
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
+    # The report's monthly KPIs (one pass over every line) now, while the process holds
+    # little besides the member features (training/report/render.py monthly_kpis).
+    from training.report.render import monthly_kpis
+
+    run.tables["program_kpis"] = monthly_kpis(run)
 
 
 def _segmentation(run: TrainingRun) -> None:
