@@ -120,7 +120,9 @@ class TrainingRun:
     offer_response : OfferResponseModel or a fallback prior
         P(redeem) of an offer (step "offer response").
     members : DataFrame
-        The member table, as :func:`training.artifacts.write_members` writes it.
+        The member table, as :func:`training.artifacts.write_members` writes it; its
+        list columns are Arrow-backed (``list<string>[pyarrow]``: compare their
+        ``tolist()``, pandas' ``==`` on them is always False).
     metrics : dict
         JSON-ready figures per model, written to the manifest.
     tables : dict of str to DataFrame
