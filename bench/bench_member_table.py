@@ -63,7 +63,7 @@ PARTS = (
     ("training.member_table", "member_lists", "lists aligned by member"),
     ("training.artifacts.schema", "conform_members", "conform"),
     ("training.report.render", "render_report", "report"),
-    ("training.report.render", "_program_kpis", "program KPIs (engine)"),
+    ("training.report.render", "monthly_kpis", "program KPIs (engine)"),
     ("training.report.render", "_retention", "retention section"),
     ("training.report.render", "_segments", "segments section"),
     ("training.report.render", "_value", "value section"),

@@ -71,16 +71,26 @@ def synth_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_artifacts(synth_data, tmp_path_factory):
-    """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
+def trained_run(synth_data, tmp_path_factory):
+    """One version trained by the real pipeline: ``(artifacts dir, version, TrainingRun)``.
 
-    Read-only: tests that switch versions work on :func:`artifacts_copy`.
+    Read-only, the run too.
     """
     from training.config import load_config
     from training.pipeline import train
 
     out = tmp_path_factory.mktemp("serving-artifacts") / "artifacts"
-    version, _ = train(synth_data, out, config=load_config(**SERVING_FAST))
+    version, run = train(synth_data, out, config=load_config(**SERVING_FAST))
+    return out, version, run
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(trained_run):
+    """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
+
+    Read-only: tests that switch versions work on :func:`artifacts_copy`.
+    """
+    out, version, _ = trained_run
     return out, version
 
 

@@ -26,6 +26,9 @@ from training import applicability, artifacts
 
 #: Most churn reasons per member.
 TOP_REASONS = 3
+#: Buyers scored at a time by the churn and value models: at 1M members scoring every
+#: buyer at once peaked at 4,570 MiB in this step (bench/RESULTS.md, issue 11).
+CHUNK_ROWS = 100_000
 _LIST = pa.list_(pa.string())
 
 
@@ -66,28 +69,53 @@ def member_table(run) -> pd.DataFrame:
         lifecycle_columns(run, out, buyers)
     out["top_categories"] = member_lists(run.top_categories, run.recommender.member_ids_,
                                          out.index)
-    return artifacts.schema.conform_members(out.reset_index(names="member_id"))
+    return artifacts.schema.conform_members(out.reset_index(names="member_id"),
+                                            arrow_lists=True)
 
 
 def lifecycle_columns(run, out: pd.DataFrame, buyers: np.ndarray) -> None:
-    """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``."""
+    """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``.
+
+    The buyers are scored :data:`CHUNK_ROWS` at a time (each row's answers are its
+    own), so the models' feature copies and the reasons' texts are one chunk's.
+    """
     mf = run.member_features
     churn, value = run.churn, run.value
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
-    clv = np.zeros(len(mf))
-    bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
-    risk[buyers] = churn.predict_proba(bought)
-    expected[buyers] = value.predict(bought)
-    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
-    clv[buyers] = expected[buyers] * value.clv_factor(365.0)
+    positions = np.flatnonzero(buyers)
+    codes, texts = [], []
+    for start in range(0, len(positions), CHUNK_ROWS):
+        at = positions[start:start + CHUNK_ROWS]
+        bought = mf.iloc[at]  # one copy of the chunk's features, shared by the models below
+        risk[at] = churn.predict_proba(bought)
+        expected[at] = value.predict(bought)
+        found = churn.reason_lists(bought, top=TOP_REASONS, risk=risk[at])
+        chunk_codes, chunk_texts = reason_columns(found, np.ones(len(at), dtype=bool))
+        codes.append(chunk_codes)
+        texts.append(chunk_texts)
     out["churn_risk"] = risk
     out["expected_spend"] = expected
-    out["clv"] = clv
-    found = churn.reason_lists(bought, top=TOP_REASONS, risk=risk[buyers])
-    codes, texts = reason_columns(found, buyers)
-    out["churn_reason_codes"] = pd.Series(pd.arrays.ArrowExtensionArray(codes), index=out.index)
-    out["churn_reasons"] = pd.Series(pd.arrays.ArrowExtensionArray(texts), index=out.index)
+    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
+    out["clv"] = np.where(buyers, expected * value.clv_factor(365.0), 0.0)
+    out["churn_reason_codes"] = _over_members(codes, buyers, out.index)
+    out["churn_reasons"] = _over_members(texts, buyers, out.index)
+
+
+def _over_members(chunks: list, rows: np.ndarray, index: pd.Index) -> pd.Series:
+    """The list arrays of ``chunks`` (one list per True of ``rows``, in order) over every
+    member of ``index``: the others get an empty list. An Arrow-backed Series."""
+    values = pa.concat_arrays(chunks) if chunks else pa.array([], _LIST)
+    at = np.full(len(rows), -1, dtype=np.int64)
+    at[rows] = np.arange(int(rows.sum()))
+    return _taken(values, at, index)
+
+
+def _taken(values: pa.Array, at: np.ndarray, index: pd.Index) -> pd.Series:
+    """``values[at]`` on ``index``, an empty list where ``at`` is negative."""
+    taken = values.take(pa.array(at, mask=at < 0))
+    filled = pc.if_else(pc.is_null(taken), pa.scalar([], type=_LIST), taken)
+    return pd.Series(pd.arrays.ArrowExtensionArray(filled), index=index)
 
 
 def reason_columns(found: ReasonLists | None, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
@@ -125,10 +153,7 @@ def member_lists(lists, member_ids, index: pd.Index) -> pd.Series:
     """
     values = pa.array(list(lists), _LIST)
     at = pd.Index(np.asarray(member_ids), dtype=str).get_indexer(index)
-    taken = values.take(pa.array(at, mask=at < 0))
-    empty = pa.scalar([], type=_LIST)
-    filled = pc.if_else(pc.is_null(taken), empty, taken)
-    return pd.Series(pd.arrays.ArrowExtensionArray(filled), index=index)
+    return _taken(values, at, index)
 
 
 def reference_response(model, mf: pd.DataFrame) -> np.ndarray:

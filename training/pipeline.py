@@ -120,7 +120,9 @@ class TrainingRun:
     offer_response : OfferResponseModel or a fallback prior
         P(redeem) of an offer (step "offer response").
     members : DataFrame
-        The member table, as :func:`training.artifacts.write_members` writes it.
+        The member table, as :func:`training.artifacts.write_members` writes it; its
+        list columns are Arrow-backed (``list<string>[pyarrow]``: compare their
+        ``tolist()``, pandas' ``==`` on them is always False).
     metrics : dict
         JSON-ready figures per model, written to the manifest.
     tables : dict of str to DataFrame
@@ -377,6 +379,11 @@ def _features(run: TrainingRun) -> None:
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
+    # The report's monthly KPIs (one pass over every line) now, while the process holds
+    # little besides the member features (training/report/render.py monthly_kpis).
+    from training.report.render import monthly_kpis
+
+    run.tables["program_kpis"] = monthly_kpis(run)
 
 
 def _segmentation(run: TrainingRun) -> None:

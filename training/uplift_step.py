@@ -36,7 +36,6 @@ Imports: :mod:`features`, :mod:`models`, :mod:`training.member_steps`.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -45,7 +44,6 @@ from features.errors import DataError
 from models.member_source import event_kinds
 from models.offer_response import offer_specs_from_events
 from models.uplift import engine_member_uplift, fit_uplift, member_uplift
-from models.uplift.rows import ROW_KEYS
 from training.member_steps import member_source, offer_events
 
 logger = logging.getLogger(__name__)
@@ -76,9 +74,11 @@ def fit_uplift_step(run) -> None:
         source = member_source(run)
         offers = offer_specs_from_events(source, str(run.data_dir) if extras.is_file() else None)
         try:
+            # The scoring needs the rows' sends (which offer each type sent last), not
+            # their features: those are freed once the feature matrix holds them.
             fit = fit_uplift(source, run.as_of, offers, learner=LEARNER,
                              window_days=WINDOW_DAYS, random_state=run.config["seed"],
-                             max_iter=MAX_ITER)
+                             max_iter=MAX_ITER, keep_row_features=False)
         except DataError as exc:
             reason = str(exc)
     if reason is not None:
@@ -103,10 +103,6 @@ def fit_uplift_step(run) -> None:
     }
     if served:
         fit.models = {key: model for key, model in fit.models.items() if key[0] in served}
-        # The scoring needs the rows' sends (which offer each type sent last), not their
-        # features: with a slim copy the feature rows (about 1 GB for the 50,000-member
-        # sample) are freed before every member is scored.
-        fit = replace(fit, rows=fit.rows[list(ROW_KEYS)].copy())  # a copy: not a view of them
         run.tables["uplift_scores"] = _member_uplift(run, fit, offers)
         logger.info("the engine ranks offers of type(s) %s by incremental profit", served)
     else:

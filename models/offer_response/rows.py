@@ -220,7 +220,9 @@ def build_response_rows(
 def attach_offer_columns(rows: pd.DataFrame, offers: pd.DataFrame) -> pd.DataFrame:
     """Add the offer's ``type``, ``depth`` and ``n_categories`` to each row."""
     spec = offers.set_index("offer_id")
-    out = rows.copy()
+    # Shallow: the new columns go to the copy only (copy-on-write), and the rows' features
+    # (about 0.9 GB in the uplift rows of the 50,000-member sample) are not duplicated.
+    out = rows.copy(deep=False)
     out["type"] = out["offer_id"].map(spec["type"]).astype(object)
     out["depth"] = out["offer_id"].map(spec["depth"]).astype("float64")
     out["n_categories"] = out["offer_id"].map(spec["categories"].map(len)).astype("float64")

@@ -141,7 +141,8 @@ def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteracti
     # Sorted by (row, col) on the engine: the pairs arrive as the CSR structure, in the
     # order every decayed-count query returns its values (no sort nor copy here). Above
     # LINES_PER_PAIRS_QUERY lines, one query per range of rows, ranges in order.
-    ranges = row_ranges(len(member_ids), _count(coded), LINES_PER_PAIRS_QUERY)
+    n_lines = _count(coded)  # at least the number of pairs: the pair arrays' capacity
+    ranges = row_ranges(len(member_ids), n_lines, LINES_PER_PAIRS_QUERY)
 
     def weight(table, half_life_days: float):
         return ibis.literal(0.5) ** ((as_of_us - table.ts_us) / (US_PER_DAY * half_life_days))
@@ -155,7 +156,8 @@ def build_engine_interactions(lines, as_of=None, half_lives=()) -> PairInteracti
         ).order_by(["row", "col"])
 
     indptr, cols, counts, oldest, *sums = _pair_columns(
-        _ranged_batches(coded, ranges, pairs), as_of_us, len(known), len(member_ids))
+        _ranged_batches(coded, ranges, pairs), as_of_us, len(known), len(member_ids),
+        n_lines)
     del coded
 
     def decayed(half_life_days: float) -> np.ndarray:
@@ -238,44 +240,50 @@ def _batches(expr):
     return to_arrow(expr).to_batches(max_chunksize=_BATCH_ROWS)
 
 
-def _pair_columns(batches, as_of_us: int, n_sums: int, n_rows: int):
+def _pair_columns(batches, as_of_us: int, n_sums: int, n_rows: int, capacity: int):
     """The CSR offsets of the rows (int64, ``n_rows + 1``), ``cols``, ``counts`` (float32: the
     count matrix's values), ``oldest`` ages (float32) and the ``n_sums`` decayed sums (float32)
-    of the pairs query's Arrow ``batches``, streamed: per column its batches, then one array.
+    of the pairs query's Arrow ``batches``, streamed into arrays of ``capacity`` entries (at
+    least the number of pairs: the number of lines) that are then shrunk to the pairs.
 
     No array of rows is kept: each batch's rows are counted into the offsets, after checking
-    that the pairs come sorted by row, then column (what the query orders them by).
+    that the pairs come sorted by row, then column (what the query orders them by). The
+    arrays are filled in place, not joined from per-batch pieces: joining held a column
+    twice (248 MB at 62M pairs), and the pages past the last pair are never touched.
     """
     names = ["col", "n", "oldest", *(f"w{i}" for i in range(n_sums))]
-    parts: dict[str, list] = {name: [] for name in names}
+    out = {name: np.empty(capacity, dtype=np.int32 if name == "col" else np.float32)
+           for name in names}
     per_row = np.zeros(n_rows, dtype=np.int64)
     last = (-1, -1)  # the previous batch's last pair
+    start = 0
     for batch in batches:
-        # The rows are dropped within this iteration: a view of them (no copy) holds the
-        # batch no longer than the batch itself; the columns are kept, so they are copied.
+        end = start + batch.num_rows
+        if end > capacity:
+            raise DataError(f"the pairs query returned more than {capacity} pairs, more than "
+                            "there are lines; were the lines changed meanwhile?")
+        # Views of the batch's rows and columns, dropped within this iteration; the values
+        # are copied into the arrays, so nothing keeps the batch alive.
         rows = np.asarray(batch.column(0).to_numpy(), dtype=np.int32)
-        cols = owned(batch.column(1), np.int32)
+        cols = np.asarray(batch.column(1).to_numpy(), dtype=np.int32)
         if len(rows):
             _check_sorted(rows, cols, last)
             last = (int(rows[-1]), int(cols[-1]))
             first = int(rows[0])  # sorted: the batch spans rows[0] .. rows[-1] only
             per_row[first : last[0] + 1] += np.bincount(rows - first)
-        del rows
-        parts["col"].append(cols)
-        parts["n"].append(batch.column(2).to_numpy().astype(np.float32))
+        out["col"][start:end] = cols
+        del rows, cols
+        out["n"][start:end] = batch.column(2).to_numpy()
         first_us = np.asarray(batch.column(3).to_numpy(), dtype=np.int64)
-        parts["oldest"].append(((as_of_us - first_us) / US_PER_DAY).astype(np.float32))
+        out["oldest"][start:end] = (as_of_us - first_us) / US_PER_DAY
         for i in range(n_sums):  # float64 sums to float32
-            parts[f"w{i}"].append(batch.column(4 + i).to_numpy().astype(np.float32))
+            out[f"w{i}"][start:end] = batch.column(4 + i).to_numpy()
+        start = end
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
     np.cumsum(per_row, out=indptr[1:])
-    out = [indptr]
-    for name in names:  # one column's batches freed at a time
-        chunks = parts.pop(name)
-        dtype = np.int32 if name == "col" else np.float32
-        out.append(np.concatenate(chunks) if chunks else np.empty(0, dtype=dtype))
-        del chunks
-    return tuple(out)
+    for array in out.values():  # in place (realloc): the untouched tail goes, nothing is copied
+        array.resize(start, refcheck=False)
+    return (indptr, *(out[name] for name in names))
 
 
 def _check_sorted(rows: np.ndarray, cols: np.ndarray, last: tuple[int, int]) -> None:
@@ -285,16 +293,6 @@ def _check_sorted(rows: np.ndarray, cols: np.ndarray, last: tuple[int, int]) -> 
     if not np.all((r[1:] > r[:-1]) | ((r[1:] == r[:-1]) & (c[1:] > c[:-1]))):
         raise DataError("the engine returned the pairs out of (row, col) order or twice; "
                         "this is a bug: please report it with the engine and its version.")
-
-
-def owned(column: pa.Array, dtype) -> np.ndarray:
-    """``column``'s values as a numpy array of its own, never a view of the Arrow buffer.
-
-    A view of one column keeps the whole batch alive (a batch from DuckDB is one
-    allocation, released as one): the pairs' batches held that way cost 40 bytes
-    a pair until the columns were joined, not 8 (1.5 GiB at 62M pairs).
-    """
-    return np.array(column.to_numpy(), dtype=dtype)
 
 
 def _check_pair_order(batch: pa.RecordBatch, indptr: np.ndarray, cols: np.ndarray,

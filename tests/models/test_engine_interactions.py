@@ -251,18 +251,26 @@ def test_tuning_and_final_fit_on_the_engine_equal_pandas(synth, max_members):
         assert (g_top == w_top).all(axis=1).mean() >= 0.99
 
 
-def test_pair_columns_own_their_memory():
-    """A column of a streamed batch is copied out, never viewed: a view would keep the
-    whole batch (every column) alive until the pairs are joined."""
+def test_pair_columns_fill_arrays_of_their_own_shrunk_to_the_pairs():
+    """The pairs are copied out of the streamed batches into arrays allocated for the
+    number of lines and shrunk in place: no view keeps a batch alive, no column is held
+    twice, and the arrays are exactly as long as the pairs."""
     import pyarrow as pa
 
-    from models.recommenders.engine_interactions import owned
+    from models.recommenders.engine_interactions import _pair_columns
 
-    column = pa.array(np.arange(1000, dtype=np.int32))
-    got = owned(column, np.int32)
-    assert got.base is None and got.flags.owndata
-    assert got.dtype == np.int32 and np.array_equal(got, np.arange(1000))
-    assert column.to_numpy().base is not None  # what the copy avoids: a view of the buffer
+    batches = [pa.record_batch(
+        [pa.array(rows, pa.int32()), pa.array(cols, pa.int32()), pa.array([2] * len(rows)),
+         pa.array([0] * len(rows)), pa.array([0.5] * len(rows), pa.float64())],
+        names=["row", "col", "n", "first_us", "w0"])
+        for rows, cols in (([0, 0, 1], [2, 5, 1]), ([3], [0]))]
+    indptr, *columns = _pair_columns(iter(batches), 86_400 * 10**6, 1, 4, capacity=1000)
+    assert indptr.tolist() == [0, 2, 3, 3, 4]
+    assert [c.tolist() for c in columns] == [[2, 5, 1, 0], [2.0] * 4, [1.0] * 4, [0.5] * 4]
+    for array in columns:
+        assert array.base is None and array.flags.owndata and len(array) == 4
+    with pytest.raises(DataError, match="more than 3 pairs"):
+        _pair_columns(iter(batches), 0, 1, 4, capacity=3)
 
 
 def _coded_tables(lines) -> list[str]:
@@ -303,10 +311,10 @@ def test_pairs_out_of_order_from_the_engine_are_refused():
                                names=["row", "col", "n", "first_us"])
 
     indptr, cols, counts, oldest = _pair_columns(
-        iter([batch([0, 0, 2], [1, 3, 0]), batch([2, 3], [4, 0])]), 0, 0, 4)
+        iter([batch([0, 0, 2], [1, 3, 0]), batch([2, 3], [4, 0])]), 0, 0, 4, 10)
     assert indptr.tolist() == [0, 2, 2, 4, 5] and cols.tolist() == [1, 3, 0, 4, 0]
     assert counts.dtype == np.float32 and counts.tolist() == [1.0] * 5
     for bad in ([batch([0, 1], [0, 0]), batch([1], [0])],  # a pair twice, across batches
                 [batch([1, 0], [0, 0])]):  # rows out of order
         with pytest.raises(DataError, match="out of \\(row, col\\) order"):
-            _pair_columns(iter(bad), 0, 0, 4)
+            _pair_columns(iter(bad), 0, 0, 4, 10)

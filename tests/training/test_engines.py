@@ -176,4 +176,5 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     assert len(measured) >= 16
     for key in measured:
         assert rec[key] == pytest.approx(want_rec[key], rel=1e-6, abs=1e-9), key
-    assert (after["top_categories"].map(list) == before["top_categories"].map(list)).mean() > 0.99
+    same = [list(a) == list(b) for a, b in zip(after["top_categories"], before["top_categories"])]
+    assert sum(same) > 0.99 * len(same)  # (Arrow list columns: pandas' == on them is always False)

@@ -181,7 +181,8 @@ def columns_of(*kinds: str) -> tuple[str, ...]:
 
 
 # ------------------------------------------------------------------ writing
-def conform_members(frame: pd.DataFrame, *, partial: bool = False) -> pd.DataFrame:
+def conform_members(frame: pd.DataFrame, *, partial: bool = False,
+                    arrow_lists: bool = False) -> pd.DataFrame:
     """The member table in file order with every column coerced to its kind.
 
     Parameters
@@ -193,12 +194,17 @@ def conform_members(frame: pd.DataFrame, *, partial: bool = False) -> pd.DataFra
     partial : bool, default False
         Also fill absent non-optional columns with typed nulls: for hand-built
         tables in tests and benchmarks, never for a version.
+    arrow_lists : bool, default False
+        Return the list columns as Arrow-backed ``list<string>`` Series instead of
+        object arrays (what :func:`pandas.read_parquet` gives): one Arrow array per
+        column, not a Python object per member and string. The training run keeps
+        its member table so (1M members: ~600 MiB less, written without a Python pass).
 
     Returns
     -------
     DataFrame
         Float columns float64, integers ``Int64``, strings ``string``, consent
-        ``boolean``, list columns object arrays of lists of str.
+        ``boolean``, list columns object arrays of lists of str (or Arrow lists).
 
     Raises
     ------
@@ -220,7 +226,9 @@ def conform_members(frame: pd.DataFrame, *, partial: bool = False) -> pd.DataFra
     for column in MEMBER_COLUMNS:
         values = frame[column.name] if column.name in frame.columns else None
         try:
-            out[column.name] = _coerce(column.kind, values, n)
+            out[column.name] = (_as_lists(values, n, arrow=True)
+                                if arrow_lists and column.kind == "list"
+                                else _coerce(column.kind, values, n))
         except (TypeError, ValueError) as exc:
             raise ArtifactError(f"member table column {column.name!r} does not fit kind "
                                 f"{column.kind!r}: {exc}") from None
@@ -237,15 +245,24 @@ def write_members(writer, frame: pd.DataFrame) -> None:
     writer : training.artifacts.store.VersionWriter
     frame : DataFrame
     """
-    table = members_to_arrow(conform_members(frame))
+    table = members_to_arrow(conform_members(frame, arrow_lists=True))
     pq.write_table(table, writer.file(f"{MEMBERS}.parquet"))
 
 
 def members_to_arrow(conformed: pd.DataFrame) -> pa.Table:
-    """A conformed member frame as an Arrow table of :data:`MEMBER_ARROW_SCHEMA`."""
-    arrays = [pa.array(conformed[c.name] if c.kind != "list" else conformed[c.name].tolist(),
-                       type=c.arrow_type, from_pandas=True) for c in MEMBER_COLUMNS]
+    """A conformed member frame (either form of list columns) as an Arrow table of
+    :data:`MEMBER_ARROW_SCHEMA`."""
+    arrays = [_arrow_column(conformed[c.name], c) for c in MEMBER_COLUMNS]
     return pa.Table.from_arrays(arrays, schema=MEMBER_ARROW_SCHEMA)
+
+
+def _arrow_column(values: pd.Series, column) -> pa.Array:
+    if column.kind != "list":
+        return pa.array(values, type=column.arrow_type, from_pandas=True)
+    if _arrow_text_lists(values):
+        cells = pa.array(values)
+        return cells.combine_chunks() if isinstance(cells, pa.ChunkedArray) else cells
+    return pa.array(values.tolist(), type=column.arrow_type, from_pandas=True)
 
 
 def _coerce(kind: str, values: pd.Series | None, n: int):
@@ -270,8 +287,9 @@ def _coerce(kind: str, values: pd.Series | None, n: int):
     return text.mask((text == "").fillna(False))  # "" is unknown too
 
 
-def _as_lists(values: pd.Series | None, n: int) -> pd.Series:
-    """Lists of str as an object Series of str arrays (what Parquet reads back); null: empty."""
+def _as_lists(values: pd.Series | None, n: int, *, arrow: bool = False) -> pd.Series:
+    """Lists of str as an object Series of str arrays (what Parquet reads back), or with
+    ``arrow`` an Arrow-backed list Series; null: empty."""
     arrow_type = _ARROW["list"]
     if values is None:
         cells = pa.array([[]] * n, type=arrow_type)
@@ -290,6 +308,8 @@ def _as_lists(values: pd.Series | None, n: int) -> pd.Series:
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise TypeError(f"does not hold lists of strings ({exc})") from None
         cells = pc.if_else(pc.is_null(cells), pa.scalar([], type=arrow_type), cells)
+    if arrow:
+        return pd.Series(pd.arrays.ArrowExtensionArray(cells))
     return pd.Series(cells.to_pandas(), dtype=object)
 
 

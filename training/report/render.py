@@ -116,8 +116,13 @@ def _comparison(rep: HtmlReport, run) -> None:
     rep.table(pd.DataFrame(rows), float_format="{:,.4f}")
 
 
-def _program_kpis(run) -> pd.DataFrame:
-    """The monthly KPIs, on the run's engine when it has one (the same table)."""
+def monthly_kpis(run) -> pd.DataFrame:
+    """The monthly KPIs, on the run's engine when it has one (the same table).
+
+    The pipeline computes them in its "features" step (``run.tables["program_kpis"]``),
+    while the process holds little: at 1M members this query, run in the report step
+    beside every per-member table, was the whole run's peak (4,660 MiB).
+    """
     engine = getattr(run, "engine_tables", None)
     if engine is None:
         return program_kpis(run.dataset, "month")
@@ -127,7 +132,8 @@ def _program_kpis(run) -> pd.DataFrame:
 
 
 def _retention(rep: HtmlReport, run) -> None:
-    kpis = _program_kpis(run)
+    kpis = run.tables.get("program_kpis")
+    kpis = monthly_kpis(run) if kpis is None else kpis
     kpis = kpis[kpis["start"] < run.as_of]
     rep.heading("Retention by month")
     whole = kpis[~kpis["partial"]]
