@@ -49,7 +49,6 @@ from training.member_table import member_table
 from training.progress import StepTimer
 from training.spark_tuning import tune_on_spark
 from training.uplift_step import fit_uplift_step
-from training.window_choice import choose_value_form, choose_windows, first_windows
 
 logger = logging.getLogger(__name__)
 
@@ -539,9 +538,7 @@ def _windows(run: TrainingRun) -> None:
 
 def _churn(run: TrainingRun) -> None:
     """Fit the churn model on the earlier windows, evaluate it on the latest, refit on all."""
-    seed, horizon = run.config["seed"], run.horizon_days
-    choice = choose_windows(run.windows, random_state=seed)  # never reads the validation
-    windows = first_windows(run.windows, choice["n_windows"])
+    seed, windows, horizon = run.config["seed"], run.windows, run.horizon_days
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
     model = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
@@ -564,19 +561,15 @@ def _churn(run: TrainingRun) -> None:
         "training_rows": int(len(X_train)),
         "members_before_as_of": int(windows.n_members or 0),
         "sample_fraction": float(windows.sample_fraction),
-        "choice": choice,
     }
 
 
 def _value(run: TrainingRun) -> None:
     """Fit the value model on the earlier windows, evaluate it on the latest, refit on all."""
-    seed, horizon = run.config["seed"], run.horizon_days
-    choice = choose_value_form(run.windows, random_state=seed)  # never reads the validation
-    windows = first_windows(run.windows, choice["n_windows"])
-    form = {"loss": choice["loss"], "shrink": choice["shrink"]}
+    seed, windows, horizon = run.config["seed"], run.windows, run.horizon_days
     X_train, out_train = windows.train()
     X_val, out_val = windows.validation()
-    model = ValueModel(horizon_days=horizon, random_state=seed, **form).fit(
+    model = ValueModel(horizon_days=horizon, random_state=seed).fit(
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
     )
     baseline = PastSpendBaseline(horizon_days=horizon)
@@ -585,7 +578,7 @@ def _value(run: TrainingRun) -> None:
     run.tables["value_calibration"] = spend_reliability(
         {"model": model.predict(X_val), "past_spend_baseline": baseline.predict(X_val)},
         out_val["future_spend"])
-    run.value = ValueModel(horizon_days=horizon, random_state=seed, **form).fit_windows(
+    run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
     run.metrics["value"] = {
@@ -595,7 +588,6 @@ def _value(run: TrainingRun) -> None:
         # What turns the expected_spend forecast into the 12-month CLV (value.clv_factor).
         "clv_multiplier": float(run.value.clv_factor()),
         "spend_mean_ratio": float(run.value.mean_ratio_),
-        "choice": choice,
     }
 
 
