@@ -3,7 +3,8 @@
 Usage::
 
     python bench/bench_spark_train.py DATA_DIR --run-dir /tmp/run [--engine spark]
-        [--spark-master 'local[2]'] [--spark-conf KEY=VALUE] [--config FILE] [--memory-limit 1GB] [--nice 5]
+        [--spark-master 'local[2]'] [--spark-conf KEY=VALUE] [--config FILE]
+        [--memory-limit 1GB] [--nice 5]
     python bench/bench_spark_train.py --analyse /tmp/run
 
 Runs ``offers -v train DATA_DIR --out RUN_DIR/art`` under ``nice`` and

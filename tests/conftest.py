@@ -71,17 +71,30 @@ def synth_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_artifacts(synth_data, tmp_path_factory):
-    """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
-
-    Read-only: tests that switch versions work on :func:`artifacts_copy`.
-    """
+def _trained(synth_data, tmp_path_factory):
+    """``(dir, version, run)`` of one train by the real pipeline on :func:`synth_data`."""
     from training.config import load_config
     from training.pipeline import train
 
     out = tmp_path_factory.mktemp("serving-artifacts") / "artifacts"
-    version, _ = train(synth_data, out, config=load_config(**SERVING_FAST))
-    return out, version
+    version, run = train(synth_data, out, config=load_config(**SERVING_FAST))
+    return out, version, run
+
+
+@pytest.fixture(scope="session")
+def trained_artifacts(_trained):
+    """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
+
+    Read-only: tests that switch versions work on :func:`artifacts_copy`.
+    """
+    return _trained[:2]
+
+
+@pytest.fixture(scope="session")
+def trained_run(_trained):
+    """The :class:`training.pipeline.TrainingRun` that wrote :func:`trained_artifacts`
+    (read-only: its fitted models and member features)."""
+    return _trained[2]
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ artifacts) only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -27,6 +30,9 @@ from training import applicability, artifacts
 #: Most churn reasons per member.
 TOP_REASONS = 3
 _LIST = pa.list_(pa.string())
+#: The columns :func:`lifecycle_columns` writes.
+LIFECYCLE_COLUMNS = ("churn_risk", "expected_spend", "clv", "churn_reason_codes",
+                     "churn_reasons")
 
 
 def member_table(run) -> pd.DataFrame:
@@ -55,24 +61,50 @@ def member_table(run) -> pd.DataFrame:
     for col in copied:
         if col in mf:
             out[col] = mf[col].to_numpy()
-    buyers = mf["frequency"].to_numpy() > 0
-    # The offer engine (serving/engine) scales its per-type priors by this member-level
-    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
-    out["p_redeem_base"] = reference_response(run.offer_response, mf)
-    if run.churn is None or run.value is None:  # skipped (training/applicability.py)
-        for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
-            out[col] = values
+    models = MemberModels(run.churn, run.value, run.offer_response)
+    if run.engine == "spark" and run.engine_tables is not None:
+        # Scored in partitions on Spark's executors, the models broadcast (.spark_scoring).
+        from training.spark_scoring import spark_member_predictions
+
+        predicted = spark_member_predictions(run.engine_tables.con, models, mf)
     else:
-        lifecycle_columns(run, out, buyers)
+        predicted = member_predictions(models, mf)
+    for col in predicted.columns:  # on mf's index, in its order
+        out[col] = predicted[col].array
     out["top_categories"] = member_lists(run.top_categories, run.recommender.member_ids_,
                                          out.index)
     return artifacts.schema.conform_members(out.reset_index(names="member_id"))
 
 
-def lifecycle_columns(run, out: pd.DataFrame, buyers: np.ndarray) -> None:
+@dataclass(frozen=True)
+class MemberModels:
+    """The fitted models that score every member: churn and value (None when skipped)
+    and the offer response model. Pickled whole to Spark's executors."""
+
+    churn: Any
+    value: Any
+    offer_response: Any
+
+
+def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
+    """The models' predictions for the members of ``mf`` (any subset: each row is scored
+    on its own), on ``mf``'s index: ``p_redeem_base`` then :data:`LIFECYCLE_COLUMNS`."""
+    out = pd.DataFrame(index=mf.index)
+    # The offer engine (serving/engine) scales its per-type priors by this member-level
+    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
+    out["p_redeem_base"] = reference_response(models.offer_response, mf)
+    if models.churn is None or models.value is None:  # skipped (training/applicability.py)
+        for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
+            out[col] = values
+    else:
+        lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
+    return out
+
+
+def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,
+                      buyers: np.ndarray) -> None:
     """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``."""
-    mf = run.member_features
-    churn, value = run.churn, run.value
+    churn, value = models.churn, models.value
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
     clv = np.zeros(len(mf))
