@@ -1,7 +1,7 @@
 """Every member scored in partitions on Spark: the member table's predictions.
 
 On ``--engine spark`` the member table's predictions (``p_redeem_base``, churn
-risk, expected spend, CLV, churn reasons: :func:`training.member_table.member_predictions`)
+risk, expected spend, CLV, churn reasons: :func:`training.member_scoring.member_predictions`)
 are computed by ``mapInPandas`` over a Spark DataFrame of the member features, the
 fitted models pickled once in the driver and broadcast (in memory, never read
 from disk); only the result columns come back to the driver.
@@ -11,7 +11,7 @@ feature queries collect them), so the Spark DataFrame is created from it: the
 scoring, not the features, is distributed. The executors' Python must import
 this package (on a local master it is the driver's own).
 
-Imports: :mod:`features`, :mod:`training.member_table`.
+Imports: :mod:`features`, :mod:`training.member_scoring`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from features.errors import ConfigError
 from features.relational.spark import collect_arrow
-from training.member_table import LIFECYCLE_COLUMNS, MemberModels, member_predictions
+from training.member_scoring import LIFECYCLE_COLUMNS, MemberModels, member_predictions
 
 #: The row number each member's result carries back (the features are numbered in order).
 ROW = "_row"
@@ -36,7 +36,7 @@ RESULT_SCHEMA = ", ".join(
 
 def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
                              partitions: int | None = None) -> pd.DataFrame:
-    """:func:`~training.member_table.member_predictions` of ``mf``, computed on Spark.
+    """:func:`~training.member_scoring.member_predictions` of ``mf``, computed on Spark.
 
     Parameters
     ----------

@@ -1,4 +1,5 @@
-"""The member table's list columns built as Arrow lists (training/member_table.py)."""
+"""The member table's list columns built as Arrow lists (training/member_table.py,
+training/member_scoring.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from features.errors import ArtifactError
 from models.lifecycle import ReasonLists
 from training.artifacts import schema
-from training.member_table import member_lists, reason_columns
+from training.member_scoring import reason_columns
+from training.member_table import member_lists
 
 
 def _found() -> ReasonLists:

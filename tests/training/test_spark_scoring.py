@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from training.member_table import MemberModels, member_predictions, member_table
+from training.member_scoring import MemberModels, member_predictions
+from training.member_table import member_table
 from training.spark_scoring import pickled, spark_member_predictions
 
 
