@@ -47,7 +47,8 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
     mf : DataFrame
         The member features, one row per member.
     partitions : int, optional
-        How many partitions to score in (default: the session's parallelism).
+        How many partitions to score in (default: as made from the features, at most the
+        session's parallelism: one task per core).
 
     Returns
     -------
@@ -59,9 +60,13 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
     shared = session.sparkContext.broadcast(pickled(models))
     try:
         features = pa.Table.from_pandas(_spark_frame(mf), preserve_index=False)
-        df = session.createDataFrame(features)
+        df = session.createDataFrame(features)  # one partition per 10,000 rows or so
         if partitions is not None:
             df = df.repartition(int(partitions))
+        elif df.rdd.getNumPartitions() > session.sparkContext.defaultParallelism:
+            # A task per core, not per Arrow batch: at 200k members 20 tasks of 10,000
+            # rows cost ~7x the driver's CPU on local[2], 2 tasks 1.1x (bench/RESULTS.md).
+            df = df.coalesce(session.sparkContext.defaultParallelism)
 
         def score(batches):  # on the executors
             from threadpoolctl import threadpool_limits
