@@ -47,9 +47,9 @@ from rss import rss_mib  # noqa: E402
 PARTS = (
     ("training.pipeline", "_member_table", "member table"),
     ("training.pipeline", "_reference_response", "reference P(redeem)"),
-    ("training.member_table", "reference_response", "reference P(redeem)"),
+    ("training.member_scoring", "reference_response", "reference P(redeem)"),
     ("training.pipeline", "_lifecycle_columns", "lifecycle columns"),
-    ("training.member_table", "lifecycle_columns", "lifecycle columns"),
+    ("training.member_scoring", "lifecycle_columns", "lifecycle columns"),
     ("models.lifecycle.churn.ChurnModel", "predict_proba", "churn predict"),
     ("models.lifecycle.value.ValueModel", "predict", "value predict"),
     ("models.lifecycle.churn.ChurnModel", "reason_codes", "reason codes (long frame)"),

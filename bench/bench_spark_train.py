@@ -3,7 +3,8 @@
 Usage::
 
     python bench/bench_spark_train.py DATA_DIR --run-dir /tmp/run [--engine spark]
-        [--spark-master 'local[2]'] [--config FILE] [--memory-limit 1GB] [--nice 5]
+        [--spark-master 'local[2]'] [--spark-conf KEY=VALUE] [--config FILE]
+        [--memory-limit 1GB] [--nice 5]
     python bench/bench_spark_train.py --analyse /tmp/run
 
 Runs ``offers -v train DATA_DIR --out RUN_DIR/art`` under ``nice`` and
@@ -82,11 +83,14 @@ def sampler(root: int, out: Path, stop: threading.Event, every: float = 2.0) -> 
 def run(args) -> None:
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    offers = str(Path(sys.executable).with_name("offers"))
-    cmd = ["nice", "-n", str(args.nice), "/usr/bin/time", "-v", offers, "-v", "train",
+    # ``-m offers.cli`` from the current directory: a worktree's code, not the installed one
+    cmd = ["nice", "-n", str(args.nice), "/usr/bin/time", "-v", sys.executable, "-m",
+           "offers.cli", "-v", "train",
            args.data_dir, "--out", str(run_dir / "art"), "--engine", args.engine]
     if args.engine == "spark":
         cmd += ["--spark-master", args.spark_master]
+        for setting in args.spark_conf:
+            cmd += ["--spark-conf", setting]
     if args.config:
         cmd += ["--config", args.config]
     if args.memory_limit:
@@ -178,6 +182,8 @@ def main() -> None:
     parser.add_argument("--analyse", metavar="RUN_DIR")
     parser.add_argument("--engine", default="spark", choices=["duckdb", "spark", "pandas"])
     parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="passed on to offers train (e.g. spark.driver.memory=3g)")
     parser.add_argument("--config")
     parser.add_argument("--memory-limit")
     parser.add_argument("--nice", type=int, default=5)

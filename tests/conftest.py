@@ -71,11 +71,8 @@ def synth_data(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_run(synth_data, tmp_path_factory):
-    """One version trained by the real pipeline: ``(artifacts dir, version, TrainingRun)``.
-
-    Read-only, the run too.
-    """
+def _trained(synth_data, tmp_path_factory):
+    """``(dir, version, run)`` of one train by the real pipeline on :func:`synth_data`."""
     from training.config import load_config
     from training.pipeline import train
 
@@ -85,13 +82,19 @@ def trained_run(synth_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def trained_artifacts(trained_run):
+def trained_artifacts(_trained):
     """An artifacts directory with one version trained by the real pipeline: ``(dir, version)``.
 
     Read-only: tests that switch versions work on :func:`artifacts_copy`.
     """
-    out, version, _ = trained_run
-    return out, version
+    return _trained[:2]
+
+
+@pytest.fixture(scope="session")
+def trained_run(_trained):
+    """The :class:`training.pipeline.TrainingRun` that wrote :func:`trained_artifacts`
+    (read-only: its fitted models and member features)."""
+    return _trained[2]
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import socket
+import sys
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -100,6 +101,10 @@ def connect_spark(
         # Nothing is stored as a Spark table: no empty spark-warehouse/ in the user's folder.
         settings["spark.sql.warehouse.dir"] = os.path.join(tempfile.gettempdir(),
                                                            "offers-spark-warehouse")
+        # Python work on the executors (mapInPandas) runs in this interpreter, not in
+        # whatever `python3` is first on the PATH (without this project's packages):
+        # PySpark reads PYSPARK_PYTHON (not spark.pyspark.python) when its context starts.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     conf = {k: str(v) for k, v in (conf or {}).items()}
     if driver_memory is None and local and not _driver_memory_configured(conf):
         driver_memory = local_driver_memory()

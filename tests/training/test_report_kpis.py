@@ -7,8 +7,10 @@ import pandas as pd
 import training.report.render as render
 
 
-def test_the_features_step_computes_the_kpis_the_report_shows(trained_run, monkeypatch):
-    _, version, run = trained_run
+def test_the_features_step_computes_the_kpis_the_report_shows(trained_artifacts, trained_run,
+                                                             monkeypatch):
+    _, version = trained_artifacts
+    run = trained_run
     kpis = run.tables["program_kpis"]
     pd.testing.assert_frame_equal(kpis, render.monthly_kpis(run))
     assert len(kpis) > 3 and kpis["active_members"].sum() > 0

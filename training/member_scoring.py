@@ -1,0 +1,119 @@
+"""The models' predictions per member: what :func:`training.member_table.member_table` adds.
+
+:func:`member_predictions` scores any set of members (each row on its own): all of
+them in the driver, or one partition at a time on Spark's executors
+(:mod:`training.spark_scoring`). The churn reasons are built as Arrow list arrays
+from flat values and offsets (:class:`models.lifecycle.ReasonLists`), not as one
+Python list per member: at a million members the long frame of reasons, its sort
+and group-by into lists, and the Python lists themselves were most of the time.
+
+Imports: :mod:`models` and :mod:`training.applicability` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from models.lifecycle import ReasonLists
+from training import applicability
+
+#: Most churn reasons per member.
+TOP_REASONS = 3
+_LIST = pa.list_(pa.string())
+#: Members scored at a time in the driver: at 1M members scoring every buyer at once
+#: (the models' feature copies, the reasons' texts) peaked at 4,570 MiB (bench/RESULTS.md).
+CHUNK_ROWS = 100_000
+#: The columns :func:`lifecycle_columns` writes.
+LIFECYCLE_COLUMNS = ("churn_risk", "expected_spend", "clv", "churn_reason_codes",
+                     "churn_reasons")
+
+
+@dataclass(frozen=True)
+class MemberModels:
+    """The fitted models that score every member: churn and value (None when skipped)
+    and the offer response model. Pickled whole to Spark's executors."""
+
+    churn: Any
+    value: Any
+    offer_response: Any
+
+
+def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
+    """The models' predictions for the members of ``mf`` (any subset: each row is scored
+    on its own), on ``mf``'s index: ``p_redeem_base`` then :data:`LIFECYCLE_COLUMNS`.
+
+    :data:`CHUNK_ROWS` members at a time, so the models' copies are one chunk's."""
+    if len(mf) > CHUNK_ROWS:
+        return pd.concat([member_predictions(models, mf.iloc[start:start + CHUNK_ROWS])
+                          for start in range(0, len(mf), CHUNK_ROWS)])
+    out = pd.DataFrame(index=mf.index)
+    # The offer engine (serving/engine) scales its per-type priors by this member-level
+    # responsiveness: P(redeem) of a reference whole-basket offer under the response model.
+    out["p_redeem_base"] = reference_response(models.offer_response, mf)
+    if models.churn is None or models.value is None:  # skipped (training/applicability.py)
+        for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
+            out[col] = values
+    else:
+        lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
+    return out
+
+
+def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,
+                      buyers: np.ndarray) -> None:
+    """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``."""
+    churn, value = models.churn, models.value
+    risk = np.full(len(mf), np.nan)
+    expected = np.zeros(len(mf))
+    clv = np.zeros(len(mf))
+    bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
+    risk[buyers] = churn.predict_proba(bought)
+    expected[buyers] = value.predict(bought)
+    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
+    clv[buyers] = expected[buyers] * value.clv_factor(365.0)
+    out["churn_risk"] = risk
+    out["expected_spend"] = expected
+    out["clv"] = clv
+    found = churn.reason_lists(bought, top=TOP_REASONS, risk=risk[buyers])
+    codes, texts = reason_columns(found, buyers)
+    out["churn_reason_codes"] = pd.Series(pd.arrays.ArrowExtensionArray(codes), index=out.index)
+    out["churn_reasons"] = pd.Series(pd.arrays.ArrowExtensionArray(texts), index=out.index)
+
+
+def reason_columns(found: ReasonLists | None, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:
+    """The codes and the sentences of ``found`` as list arrays over every member.
+
+    Parameters
+    ----------
+    found : ReasonLists or None
+        One list per True of ``rows`` (None: no reasons at all).
+    rows : ndarray of bool, shape (n_members,)
+        The members ``found`` describes; the others get empty lists.
+
+    Returns
+    -------
+    codes, texts : pyarrow.ListArray of str, length n_members
+    """
+    counts = np.zeros(len(rows), dtype=np.int64)
+    if found is None:
+        values = (pa.array([], pa.string()), pa.array([], pa.string()))
+    else:
+        counts[rows] = np.diff(found.offsets)
+        vocabulary = pa.array(list(found.vocabulary), pa.string())
+        values = (vocabulary.take(pa.array(found.code_index)),
+                  pa.array(found.texts, pa.string()))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    codes, texts = (pa.ListArray.from_arrays(offsets, v, type=_LIST) for v in values)
+    return codes, texts
+
+
+def reference_response(model, mf: pd.DataFrame) -> np.ndarray:
+    """P(redeem) of each member for a reference offer: whole basket, unknown type and depth."""
+    offer = pd.DataFrame({"offer_id": ["reference"], "type": ["unknown"], "depth": [np.nan],
+                          "categories": [()]})
+    share = np.where(mf["frequency"].to_numpy() > 0, 1.0, np.nan)[:, None]
+    return model.predict_proba(mf, offer, share)[:, 0]

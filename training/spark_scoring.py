@@ -1,0 +1,122 @@
+"""Every member scored in partitions on Spark: the member table's predictions.
+
+On ``--engine spark`` the member table's predictions (``p_redeem_base``, churn
+risk, expected spend, CLV, churn reasons: :func:`training.member_scoring.member_predictions`)
+are computed by ``mapInPandas`` over a Spark DataFrame of the member features, the
+fitted models pickled once in the driver and broadcast (in memory, never read
+from disk); only the result columns come back to the driver.
+
+The member features are a pandas frame in the driver today (the relational
+feature queries collect them), so the Spark DataFrame is created from it: the
+scoring, not the features, is distributed. The executors' Python must import
+this package (on a local master it is the driver's own).
+
+Imports: :mod:`features`, :mod:`training.member_scoring`.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from features.errors import ConfigError
+from features.relational.spark import collect_arrow
+from training.member_scoring import LIFECYCLE_COLUMNS, MemberModels, member_predictions
+
+#: The row number each member's result carries back (the features are numbered in order).
+ROW = "_row"
+LIST_COLUMNS = ("churn_reason_codes", "churn_reasons")
+RESULT_SCHEMA = ", ".join(
+    [f"{ROW} long", "p_redeem_base double"]
+    + [f"{c} {'array<string>' if c in LIST_COLUMNS else 'double'}" for c in LIFECYCLE_COLUMNS])
+
+
+def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
+                             partitions: int | None = None) -> pd.DataFrame:
+    """:func:`~training.member_scoring.member_predictions` of ``mf``, computed on Spark.
+
+    Parameters
+    ----------
+    con : ibis Spark backend
+        The run's open session (:func:`features.relational.connect_spark`).
+    models : MemberModels
+        Fitted; checked to pickle before anything is sent.
+    mf : DataFrame
+        The member features, one row per member.
+    partitions : int, optional
+        How many partitions to score in (default: as made from the features, at most the
+        session's parallelism: one task per core).
+
+    Returns
+    -------
+    DataFrame
+        On ``mf``'s index, in its order: the columns ``member_predictions`` gives, the
+        list columns Arrow-backed.
+    """
+    session = con._session
+    shared = session.sparkContext.broadcast(pickled(models))
+    try:
+        features = pa.Table.from_pandas(_spark_frame(mf), preserve_index=False)
+        df = session.createDataFrame(features)  # one partition per 10,000 rows or so
+        if partitions is not None:
+            df = df.repartition(int(partitions))
+        elif df.rdd.getNumPartitions() > session.sparkContext.defaultParallelism:
+            # A task per core, not per Arrow batch: at 200k members 20 tasks of 10,000
+            # rows cost ~7x the driver's CPU on local[2], 2 tasks 1.1x (bench/RESULTS.md).
+            df = df.coalesce(session.sparkContext.defaultParallelism)
+
+        def score(batches):  # on the executors
+            from threadpoolctl import threadpool_limits
+
+            fitted = pickle.loads(shared.value)  # the driver's bytes, in memory
+            with threadpool_limits(1):
+                for batch in batches:
+                    yield _result_frame(batch, fitted)
+
+        table = collect_arrow(df.mapInPandas(score, schema=RESULT_SCHEMA))
+    finally:
+        shared.destroy()
+    table = table.sort_by(ROW)
+    rows = table.column(ROW).to_numpy()
+    if len(rows) != len(mf) or not np.array_equal(rows, np.arange(len(mf))):
+        raise RuntimeError(f"Spark scored {len(rows)} rows for {len(mf)} members, "
+                           "not each member once.")
+    out = pd.DataFrame(index=mf.index)
+    for name in table.column_names[1:]:
+        column = table.column(name).combine_chunks()
+        out[name] = (pd.arrays.ArrowExtensionArray(column) if name in LIST_COLUMNS
+                     else column.to_numpy(zero_copy_only=False))
+    return out
+
+
+def pickled(models: MemberModels) -> bytes:
+    """``models`` pickled, or a :class:`ConfigError` saying which one does not pickle."""
+    for name in ("churn", "value", "offer_response"):
+        try:
+            pickle.dumps(getattr(models, name), protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"the {name} model cannot be sent to Spark's executors: it "
+                              f"does not pickle ({exc}).") from None
+    return pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _spark_frame(mf: pd.DataFrame) -> pd.DataFrame:
+    """``mf``'s columns and the row numbers (the index stays in the driver)."""
+    frame = mf.reset_index(drop=True)
+    frame[ROW] = np.arange(len(mf), dtype=np.int64)
+    return frame
+
+
+def _result_frame(batch: pd.DataFrame, models: MemberModels) -> pd.DataFrame:
+    """One batch's predictions with its row numbers, the lists as Python lists."""
+    rows = batch.pop(ROW).to_numpy()
+    predicted = member_predictions(models, batch)
+    out = pd.DataFrame({ROW: rows})
+    for name in predicted.columns:
+        values = predicted[name]
+        out[name] = (pa.array(values.array, pa.list_(pa.string())).to_pylist()
+                     if name in LIST_COLUMNS else values.to_numpy(dtype=np.float64))
+    return out
