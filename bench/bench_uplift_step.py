@@ -82,6 +82,7 @@ def instrument(tracer: Tracer) -> None:
         (uplift_step, "_member_uplift", "score every member"),
         (engine_scores, "_features", "member features + category shares"),
         (purchases, "category_shares", "category shares (engine)"),
+        (purchases, "_shares", "category shares of a block"),
         (engine_affinity, "engine_affinity", "affinities (engine)"),
         (engine_scores, "hypothetical_sends", "hypothetical sends"),
         (engine_scores, "score_block", "score block"),

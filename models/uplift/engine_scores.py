@@ -68,38 +68,47 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
     # The models read no other column: the others are dropped before any copy of every
     # member's features is made (at 1M members the full mix was ~1.2 GB a copy).
     used = {name.removeprefix("m__") for name in fit.feature_names if name.startswith("m__")}
-    features = _features(lines, small, cutoff, ids, base, used).add_prefix("m__")
     chosen = offers[offers["offer_id"].astype(str).isin(list(by_type.values()))]
     affinity = engine_affinity(lines, small["items"], chosen, cutoff, ids)
     column = {offer_id: j for j, offer_id in enumerate(affinity.offer_ids)}
-    parts = []
-    for offer_type, offer_id in by_type.items():
-        j = column[offer_id]
-        for start in range(0, len(ids), chunk):
-            stop = min(len(ids), start + chunk)
+    parts: dict = {offer_type: [] for offer_type in by_type}
+    blocks = _feature_blocks(lines, small, cutoff, ids, base, used, chunk)
+    for start, features in zip(range(0, len(ids), chunk), blocks):
+        stop = start + len(features)
+        features = features.add_prefix("m__").reset_index(drop=True)
+        for offer_type, offer_id in by_type.items():
+            j = column[offer_id]
             sends = hypothetical_sends(ids[start:stop], offer_id, as_of)
-            block = features.iloc[start:stop].reset_index(drop=True)
+            block = features.copy()
             for name in AFFINITY_FEATURES:
                 block[name] = getattr(affinity, name)[start:stop, j]
             block["population_share"] = np.full(stop - start, affinity.population_share[j])
             block.insert(0, "cutoff", cutoff)
-            parts.append(score_block(fit, offers, offer_type, sends, block))
-    return score_table(parts, len(ids), len(by_type))
+            parts[offer_type].append(score_block(fit, offers, offer_type, sends, block))
+    return score_table([p for ps in parts.values() for p in ps], len(ids), len(by_type))
 
 
-def _features(lines, small: dict, cutoff: pd.Timestamp, ids: pd.Index,
-              base: pd.DataFrame | None, used: set[str]) -> pd.DataFrame:
+def _feature_blocks(lines, small: dict, cutoff: pd.Timestamp, ids: pd.Index,
+                    base: pd.DataFrame | None, used: set[str], chunk: int):
     """The member features named in ``used`` (of those with the full category mix) at
-    ``cutoff``, rows in ``ids`` order."""
+    ``cutoff``, ``chunk`` members at a time in ``ids`` order: with ``base``, the category
+    shares are fetched a block at a time, so the wide mix of every member (800 MB at 1M
+    members) never exists at once."""
     from features.relational import member_features  # Ibis: imported when used
-    from features.relational.purchases import category_shares
+    from features.relational.purchases import category_share_blocks
 
     if base is None:
         features = member_features(lines, small, cutoff, n_categories=MIX_CATEGORIES,
                                    trend_days=TREND_DAYS)
         features.index = features.index.astype(str)
-        return features[[c for c in features.columns if c in used]].reindex(ids)
+        features = features[[c for c in features.columns if c in used]].reindex(ids)
+        for start in range(0, len(ids), chunk):
+            yield features.iloc[start:start + chunk]
+        return
     kept = [c for c in base.columns if c in used and not c.startswith("cat_share__")]
     base = base[kept].set_axis(base.index.astype(str)).reindex(ids)
-    shares = category_shares(lines, small["items"], cutoff, ids, MIX_CATEGORIES)
-    return pd.concat([base, shares[[c for c in shares.columns if c in used]]], axis=1)
+    shares = category_share_blocks(lines, small["items"], cutoff, ids, MIX_CATEGORIES,
+                                   chunk=chunk)
+    for start, block in zip(range(0, len(ids), chunk), shares):
+        yield pd.concat([base.iloc[start:start + chunk],
+                         block[[c for c in block.columns if c in used]]], axis=1)

@@ -11,7 +11,7 @@ from features.errors import ConfigError
 from features.loading import load_dataset
 from features.member_features import build_member_features
 from features.relational import connect, tables_from_dataset
-from features.relational.purchases import category_shares
+from features.relational.purchases import category_share_blocks, category_shares
 
 
 @pytest.fixture(scope="module")
@@ -41,3 +41,26 @@ def test_category_shares_refuse_a_bad_number_of_categories(synth):
     ds, lines, as_of = synth
     with pytest.raises(ConfigError, match="n_categories=-1 should be an integer >= 0"):
         category_shares(lines, ds.items, as_of, pd.Index(["1"]), -1)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 10_000])
+def test_category_share_blocks_equal_the_whole_frame(synth, chunk):
+    ds, lines, as_of = synth
+    want = build_member_features(ds, as_of, n_categories=5).filter(like="cat_share__")
+    # A subset, out of order, with a member who never bought: the top categories still come
+    # from every member's spend, and each block keeps the order it was given.
+    ids = pd.Index([*want.index.astype(str)[::-3][:40], "never-bought"])
+    blocks = list(category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=chunk))
+    assert [len(b) for b in blocks][:-1] == [chunk] * (len(blocks) - 1)
+    got = pd.concat(blocks)
+    assert list(got.index) == list(ids) and list(got.columns) == list(want.columns)
+    want = want.set_axis(want.index.astype(str)).reindex(ids)
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-9, atol=1e-12,
+                               equal_nan=True)
+    assert got.iloc[-1].isna().all()
+
+
+def test_category_share_blocks_refuse_a_bad_chunk(synth):
+    ds, lines, as_of = synth
+    with pytest.raises(ConfigError, match="chunk=0 should be an integer >= 1"):
+        next(category_share_blocks(lines, ds.items, as_of, pd.Index(["1"]), 5, chunk=0))
