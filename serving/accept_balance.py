@@ -29,6 +29,7 @@ import weakref
 
 RECORD = struct.Struct("=qqd")  # pid (0: free), open connections, heartbeat (monotonic s)
 STALE_S = 5.0  # a slot whose heartbeat is older belongs to no live, accepting worker
+HEARTBEAT_S = 0.5  # how often a worker's loop refreshes its slot (the count, as it changes)
 
 
 class ConnectionTable:
@@ -88,6 +89,7 @@ class BalancedAccept:
         self._paused_until = 0.0
         self._deferring_since: float | None = None
         self._last_deferred = 0.0
+        self._last_beat = 0.0
         super().__init__(*args, **kwargs)
 
     # gunicorn's ThreadWorker counts its open connections in ``nr_conns``: published as it
@@ -105,7 +107,10 @@ class BalancedAccept:
     def notify(self) -> None:
         super().notify()
         if self._slot is not None and self._accepting:
-            self._table.publish(self._slot, self.pid, self._open)  # the heartbeat
+            now = time.monotonic()
+            if now - self._last_beat >= HEARTBEAT_S:  # the loop runs once per event
+                self._last_beat = now
+                self._table.publish(self._slot, self.pid, self._open)  # the heartbeat
 
     def accept(self, listener) -> None:
         if self._slot is not None and self._defer():

@@ -117,3 +117,21 @@ def test_one_worker_has_no_table(monkeypatch, tmp_path):
         assert made._slot is None and DeadlineThreadWorker._table is None
     finally:
         made.tmp.close()
+
+
+def test_the_loop_refreshes_the_heartbeat_every_half_second_not_every_event(worker):
+    table, clock, slot = worker._table, worker.clock, worker._slot
+
+    def beat():
+        return balance.RECORD.unpack_from(table._map, slot * balance.RECORD.size)[2]
+
+    worker.notify()
+    first = beat()
+    assert first == clock.now
+    clock.now += balance.HEARTBEAT_S / 2
+    worker.notify()
+    assert beat() == first
+    clock.now += balance.HEARTBEAT_S
+    worker.notify()
+    assert beat() == clock.now  # alive: a sibling's slot stays live well within STALE_S
+    assert balance.HEARTBEAT_S * 4 < balance.STALE_S
