@@ -7,9 +7,11 @@ Usage::
 
 Starts ``offers serve ARTIFACTS_DIR`` and the floor (``bench/floor_app.py``:
 no framework, only the irreducible work) under the same gunicorn, the same
-worker class as ``offers serve`` (gthread, 16 threads, 5 s keep-alive), same
-worker count, each on a free loopback port. For each endpoint
-(``/offers?channel=app&limit=3`` and ``/recommendations?limit=10``) and each
+worker class as ``offers serve`` (its gthread worker,
+``serving.slow_clients.DeadlineThreadWorker``: 16 threads, 5 s keep-alive,
+connections spread over the workers), same worker count, each on a free
+loopback port. For each endpoint (``/offers?channel=app&limit=3`` and
+``/recommendations?limit=10``) and each
 connection count (1 and 8), it loads the project then the floor, ``--repeat``
 times in turn, each run ``--seconds`` long (at most 30), over a fixed mix of
 80% members the version knows and 20% it does not. Medians over the runs;
@@ -74,12 +76,15 @@ def request_paths(artifacts_dir: str, endpoint: str, n: int = 5000, seed: int = 
 
 
 @contextmanager
-def server(cmd: list[str], port: int, key: str, log: Path, env: dict | None = None):
-    """Run ``cmd`` (a gunicorn master) until the block ends; yields its Popen once it answers."""
+def server(cmd: list[str], port: int, key: str, log: Path, env: dict | None = None,
+           cwd: str | Path | None = None):
+    """Run ``cmd`` (a gunicorn master) until the block ends; yields its Popen once it answers.
+
+    ``cwd`` (default: this tree) and ``env["PYTHONPATH"]`` run another checkout's code."""
     with open(log, "ab") as out:
         # PYTHONPATH: this tree's code, not the package installed in the venv, which the
         # venv's `offers` script would import (another checkout's, for a worktree).
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd or ROOT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})})
     try:
         wait_ready(proc, port, key, log)
@@ -125,10 +130,17 @@ def project_cmd(artifacts_dir: str, port: int, workers: int, tmp: Path,
             str(tmp / f"events-{port}.sqlite3"), *extra]
 
 
-def floor_cmd(artifacts_dir: str, port: int, workers: int, key: str) -> list[str]:
-    """The floor under gunicorn with the same worker class and count."""
+FLOOR_WORKER = "serving.slow_clients.DeadlineThreadWorker"  # `offers serve`'s gthread worker
+
+
+def floor_cmd(artifacts_dir: str, port: int, workers: int, key: str,
+              worker_class: str | None = None) -> list[str]:
+    """The floor under gunicorn with the same worker class (``offers serve``'s gthread worker,
+    which spreads connections over the workers; ``worker_class="gthread"``: gunicorn's own)
+    and count."""
     factory = f"floor_app:create_app({os.path.abspath(artifacts_dir)!r}, {key!r})"
-    return [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class", "gthread",
+    return [str(BIN / "gunicorn"), "--workers", str(workers), "--worker-class",
+            worker_class or FLOOR_WORKER,
             "--threads", "16", "--keep-alive", "5", "--bind", f"127.0.0.1:{port}",
             "--chdir", str(ROOT / "bench"),
             "--pythonpath", str(ROOT), "--log-level", "warning", factory]

@@ -24,6 +24,8 @@ import time
 
 from gunicorn.workers.gthread import ThreadWorker
 
+from serving.accept_balance import BalancedAccept
+
 logger = logging.getLogger(__name__)
 
 
@@ -63,8 +65,9 @@ class _DeadlineSocket:
         return getattr(self._sock, name)
 
 
-class DeadlineThreadWorker(ThreadWorker):
-    """gunicorn's ``gthread`` worker with a deadline for reading each request.
+class DeadlineThreadWorker(BalancedAccept, ThreadWorker):
+    """gunicorn's ``gthread`` worker with a deadline for reading each request, which leaves a
+    new connection to a sibling worker holding fewer (:mod:`serving.accept_balance`).
 
     ``read_timeout`` (seconds) is set by :func:`serving.server.run_gunicorn`
     before the workers are forked.

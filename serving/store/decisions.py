@@ -17,7 +17,6 @@ Times are ISO 8601 UTC text in both back ends (they sort as text).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import queue
@@ -65,6 +64,7 @@ class DecisionLog:
     def __init__(self, store) -> None:
         self.store = store
         self.param = store.param
+        self._inserts: dict[int, str] = {}  # rows per INSERT -> its statement
         create_tables(store, SCHEMA, SCHEMA_LOCK)
 
     def write(self, records: Iterable) -> int:
@@ -74,27 +74,38 @@ class DecisionLog:
         DecisionRecord`, or the :class:`~serving.engine.pending_record.PendingRecord` an API
         request hands over (built here, in the writer's thread).
 
-        Rows are encoded and inserted :data:`CHUNK` at a time, handing the GIL over
-        between chunks (``time.sleep(0)``): the background writer shares its process with
-        the request threads, and one long stretch of Python work on a whole batch would make
-        a request wait for it (measured: p99 of an offers request 3.7 ms instead of 2 ms).
+        Rows are encoded and inserted :data:`CHUNK` at a time, one multi-row ``INSERT`` a
+        chunk, handing the GIL over between chunks (``time.sleep(0)``): the background
+        writer shares its process with the request threads. One long stretch of Python work
+        on a whole batch would make a request wait for it (measured: p99 of an offers request
+        3.7 ms instead of 2 ms); one statement per row (``executemany``) gave the GIL away and
+        waited for it back at every row, which under 8 connections cost each request more
+        CPU than the inserts themselves (issue 14, bench/RESULTS.md).
         """
         records = list(records)
         if not records:
             return 0
         with self.store.connection() as conn, self.store.transaction(conn):
-            cursor = conn.cursor()  # executemany: one prepared statement, rows bound in C
+            cursor = conn.cursor()
             for start in range(0, len(records), CHUNK):
-                cursor.executemany(self._insert, [
-                    tuple(row[c] for c in COLUMNS)
-                    for row in (r.to_row() for r in records[start:start + CHUNK])])
+                chunk = records[start:start + CHUNK]
+                values = []
+                for record in chunk:
+                    row = record.to_row()
+                    values += [row[c] for c in COLUMNS]
+                cursor.execute(self._insert(len(chunk)), values)
                 time.sleep(0)
         return len(records)
 
-    @functools.cached_property
-    def _insert(self) -> str:
-        return (f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
-                f"({', '.join([self.param] * len(COLUMNS))}) ON CONFLICT (decision_id) DO NOTHING")
+    def _insert(self, rows: int) -> str:
+        """An INSERT of ``rows`` rows (at most :data:`CHUNK`), skipping known decision ids."""
+        statement = self._inserts.get(rows)
+        if statement is None:
+            one = f"({', '.join([self.param] * len(COLUMNS))})"
+            statement = self._inserts[rows] = (
+                f"INSERT INTO decision_log ({', '.join(COLUMNS)}) VALUES "
+                f"{', '.join([one] * rows)} ON CONFLICT (decision_id) DO NOTHING")
+        return statement
 
     def iter_rows(self, batch: int = 10_000) -> Iterator[tuple]:
         """Every logged decision as a tuple of :data:`COLUMNS`, oldest first."""

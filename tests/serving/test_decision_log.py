@@ -11,10 +11,12 @@ from keys import READ
 from features.errors import ConfigError, DataError
 from serving import create_app
 from serving.engine import EngineConfig, OfferEngine, load_bundle, load_catalog
+from serving.engine.engine import new_id
 from serving.engine.exploration import DecisionRecord, check_epsilon, draw, explore_first
 from serving.store import open_store
 from serving.store.decisions import (
     CHUNK,
+    COLUMNS,
     DecisionLog,
     DecisionWriter,
     export_decisions,
@@ -53,6 +55,19 @@ def test_draws_are_fixed_by_decision_id_and_seed():
     assert 0.3 * 2 / 3 - 0.03 < explored < 0.3 * 2 / 3 + 0.03  # 2 of 3 draws leave the greedy
     for first, propensity in firsts:
         assert propensity == pytest.approx(0.7 + 0.1 if first == 7 else 0.1)
+
+
+def test_ids_sort_by_time_and_stay_unique():
+    """Decision ids grow with time (the log's primary key is appended to, not scattered)."""
+    import time
+
+    first = [new_id() for _ in range(20_000)]
+    time.sleep(0.003)
+    later = new_id()
+    assert len(set(first)) == len(first)
+    assert all(len(i) == 32 and int(i, 16) >= 0 and i == i.lower() for i in first[:100])
+    assert later > max(first)
+    assert int(later[:12], 16) == pytest.approx(time.time() * 1000, abs=5_000)
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, "lots", None])
@@ -95,9 +110,14 @@ def _roundtrip(store):
     assert log.write([record(i) for i in range(n)]) == n
     log.write([record(0)])  # a known id is skipped, not an error
     assert log.count() == n
+    # known ids and one repeated within a multi-row INSERT are skipped, the others written
+    assert log.write([record(n), record(1), record(n), record(n + 1)]) == 4
+    assert log.count() == n + 2
     rows = list(log.iter_rows(batch=7))
-    assert [r[0] for r in rows] == [f"d{i:04d}" for i in range(n)]
+    assert [r[0] for r in rows] == [f"d{i:04d}" for i in range(n + 2)]
     assert json.loads(rows[0][-1]) == [{"offer_id": "a", "propensity": 0.95}]
+    middle = record(CHUNK + 1).to_row()  # a row of the second INSERT, every column in place
+    assert rows[CHUNK + 1] == tuple(middle[c] for c in COLUMNS)
 
 
 def test_decision_log_in_sqlite(tmp_path):
