@@ -121,3 +121,4 @@ def test_evaluate_and_table_exclude_purchased_in_never_bought_mode(shop):
     assert table.shape == (4, 7)
     assert list(table.columns[2:6]) == ["precision@1", "recall@1", "ndcg@1", "coverage@1"]
     assert table.query("model == 'again' and mode == 'never_bought'")["precision@1"].item() == 0
+

@@ -676,3 +676,24 @@ def test_tuning_one_candidate_each_on_a_member_sample():
     assert fitted["als"].iterations == 2 and fitted["blend"].n_members == 40
     with pytest.raises(ConfigError, match="max_members"):
         tune_recommenders(tx, "2024-03-01", grid=grid, max_members=0)
+
+
+def test_recommend_categories_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypatch):
+    import models.recommenders.category as category
+
+    items = pd.DataFrame({"item_id": [f"i{j:02d}" for j in range(N)],
+                          "category": [f"c{j % 5}" for j in range(N)]})
+    cats = item_categories(board, items)
+    model = fit(PopularityRecommender(half_life_days=None), board)
+    rows = np.arange(N)[::-1]
+    whole = recommend_categories(model, rows, cats, k=3)
+    monkeypatch.setattr(category, "_CHUNK_CELLS", 3 * N)  # chunks of 3 rows: 7 chunks
+    for threads in (1, 2):
+        monkeypatch.setattr(category, "CATEGORY_THREADS", threads)
+        chunked = recommend_categories(model, rows, cats, k=3)
+        np.testing.assert_array_equal(chunked[0], whole[0])
+        np.testing.assert_array_equal(chunked[1], whole[1])
+    buy_again = fit(BuyAgainRecommender(half_life_days=None), board)
+    top, _ = recommend_categories(buy_again, rows, cats, k=1)  # rows differ: order is kept
+    alone = [recommend_categories(buy_again, [r], cats, k=1)[0][0, 0] for r in rows]
+    assert top[:, 0].tolist() == alone
