@@ -100,7 +100,8 @@ class CutoffTables:
         return {k: parts.get(k, empty).drop(columns="k") for k in range(len(self.cutoffs))}
 
     def close(self) -> None:
-        for name in self.made:
+        # The last first: on Spark a cached view that reads another must go before it.
+        for name in reversed(self.made):
             release(self.backend, name)
         self.made = []
 
