@@ -44,7 +44,6 @@ from features.relational.purchases import (
     US_PER_DAY,
     catalog_frame,
     check_arguments,
-    largest_rows,
     lines_before,
     mix_frame,
     no_spend_mix,
@@ -245,9 +244,13 @@ def _spend_mix_at(before, items: pd.DataFrame, tables: CutoffTables, n_categorie
     long_dept = tables.split(_named(to_frame(at_cutoffs(["member_id", "dept"])), "dept",
                                     "department", dept_labels))
     long_top = tables.split(_named(to_frame(by_top), "bucket", "bucket", cat_labels))
-    best = tables.split(_named(largest_rows(by_cat.rename(category="cat"), "category",
-                                            by=("k", "member_id")),
-                               "category", "category", cat_labels))
+    # Each member's largest category at each cutoff (ties: the first name, the lowest code):
+    # the maximum, then the categories that reach it (no window sort of every pair).
+    most = by_cat.group_by(["k", "member_id"]).aggregate(most=by_cat.spend.max())
+    reach = by_cat.inner_join(most, ["k", "member_id"])
+    reach = reach.filter(reach.spend == reach.most)
+    best = tables.split(_named(to_frame(reach.group_by(["k", "member_id"]).aggregate(
+        category=reach.cat.min())), "category", "category", cat_labels))
     return {k: mix_frame(long_dept[k], long_top[k], best[k], tops[k], dept_labels, indexes[k])
             for k in indexes}
 
