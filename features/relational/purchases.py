@@ -252,6 +252,13 @@ def _wide(long: pd.DataFrame, key: str, labels: list, index: pd.Index) -> pd.Dat
     return wide.reindex(index=index, columns=labels).fillna(0.0)
 
 
+def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
+    """The label of each member's largest spend (ties: first by name); None without spend."""
+    best = largest_rows(spend, key)
+    labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
+    return np.where(has, labels, None)
+
+
 def largest_rows(spend, key: str, by=("member_id",)) -> pd.DataFrame:
     """The label of each member's largest spend (ties: first by name): rows ``by`` and ``key``."""
     w = ibis.window(group_by=list(by), order_by=[ibis.desc("spend"), key])

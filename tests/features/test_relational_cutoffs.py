@@ -99,3 +99,6 @@ def test_straddling_baskets_coupons_and_offer_events_on_the_engine(make_data_dir
     first = got[cutoffs[0]]
     assert first.loc["1", "frequency"] == 2 and first.loc["1", "monetary_total"] == 7.0
     assert got[cutoffs[2]].loc["1", "frequency"] == 3
+    # Member 3's spend ties (tea 2.5, bread 2.5): the first name wins, as in pandas.
+    assert got[cutoffs[2]].loc["3", ["top_category", "top_department"]].tolist() == [
+        "bread", "bakery"]
