@@ -14,10 +14,17 @@ list with a fixed number of queries, whatever the number of cutoffs:
   with its basket's first time; the distinct (member, item) pairs with their
   first time; the (member, department, category) spend per *span* (between two
   consecutive cutoffs);
-- those tables are joined to the list of cutoffs (``time < cutoff``) and grouped
-  by (cutoff, member): the cutoff column multiplies only these aggregated rows,
-  never the lines, and the results hold a row per member and cutoff (and per
-  department or top category for the spend mix).
+- those tables are joined to the cutoffs after them (an equality join on the
+  span, :class:`CutoffTables`) and grouped by (cutoff, member): the cutoff
+  column multiplies only these aggregated rows, never the lines, and the
+  results hold a row per member and cutoff (and per department or top category
+  for the spend mix).
+
+Memory: the aggregated tables grow with the number of cutoffs (member x
+category x cutoff for the top category) and the distinct pairs are grouped in
+one query (not in slices, as :mod:`.pairs` does above 30M lines): meant for the
+windows' member sample (50,000 members by default), not every member of a
+large program.
 
 The definitions are those of the one-cutoff functions (a basket's time is its
 first line's, the purchase days are its baskets' days, and so on), so the
