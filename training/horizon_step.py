@@ -67,6 +67,7 @@ from models.lifecycle import (
     purchase_summary,
     sample_buyers,
 )
+from models.lifecycle.engine_windows import prefetch_features
 from models.lifecycle.windows import DEFAULT_MAX_MEMBERS
 
 logger = logging.getLogger(__name__)
@@ -159,10 +160,14 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
     wanted = {int(h) for h in run.config["churn"]["validate_horizons"]}  # empty: no validation
     horizons = sorted(wanted | ({int(run.horizon_days)} if wanted and run.horizon_days else set()))
     validation, left_out, rows = {}, {}, []
+    reused = {h: _reusable_windows(run, h) for h in horizons}
+    if engine is not None:  # the member features of every horizon's windows in one pass
+        try:
+            prefetch_features(sample, engine.small, [h for h in horizons if reused[h] is None])
+        except (ConfigError, DataError) as exc:  # each horizon then says why, as before
+            logger.info("member features not built in one pass: %s", exc)
     for h in horizons:
-        # The windows step's windows at H are the ones validate_horizon would build.
-        built = run.windows if (run.windows is not None and run.windows.horizon_days == h
-                                and run.windows.as_of == run.as_of) else None
+        built = reused[h]
         try:
             validation[str(h)] = result = validate_horizon(
                 run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built,
@@ -180,6 +185,13 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
                                "left_out": left_out,
                                "members_before_as_of": int(sample.n_members),
                                "sample_fraction": float(sample.fraction)}
+
+
+def _reusable_windows(run, h: int) -> TrainingWindows | None:
+    """The windows step's windows when they are at ``h`` (those validate_horizon would build)."""
+    built = run.windows
+    return built if (built is not None and built.horizon_days == h
+                     and built.as_of == run.as_of) else None
 
 
 def _measured_at(metrics: dict, h: int) -> dict | None:

@@ -532,8 +532,13 @@ def _windows(run: TrainingRun) -> None:
     # One member sample for these windows and the step "horizons" (which closes it).
     run.buyer_sample = sample = draw_buyers(run.dataset, run.as_of, seed, run.engine_tables)
     if run.engine_tables is not None:
-        from models.lifecycle.engine_windows import make_engine_windows
+        from models.lifecycle.engine_windows import make_engine_windows, prefetch_features
 
+        if horizon is not None:
+            # The member features of these windows and of the step "horizons"' (its other
+            # horizons) in one pass over the lines: on an engine each pass has a fixed cost.
+            prefetch_features(sample, run.engine_tables.small,
+                              [horizon, *run.config["churn"]["validate_horizons"]])
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
                                           run.as_of, horizon, n_windows=None,
                                           random_state=seed, sample=sample)

@@ -25,7 +25,9 @@ What it holds:
 - :mod:`.purchases`: :func:`purchase_aggregates`, equal to
   :func:`features.purchase_features.purchase_features`;
 - :mod:`.members`: :func:`member_features`, equal to
-  :func:`features.member_features.build_member_features`;
+  :func:`features.member_features.build_member_features`, and ``member_features_at``,
+  the same at several cutoffs with the per-line work of all in one pass
+  (:mod:`.cutoffs`: lines grouped once, joined to the cutoffs by span);
 - :mod:`.items`: :func:`item_features`, equal to
   :func:`features.item_features.build_item_features`;
 - :mod:`.pairs`: the distinct (member, item) pairs grouped once, counted per member

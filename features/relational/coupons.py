@@ -35,21 +35,32 @@ def coupon_counts(lines, as_of, baskets: pd.Series) -> pd.DataFrame | None:
     if COUPON_COLUMN not in lines.columns:
         return None
     cutoff = to_cutoff(as_of)
-    before = lines_before(lines, cutoff)
-    value = before[COUPON_COLUMN]
+    used = coupon_lines(lines_before(lines, cutoff))
+    per = used.group_by("member_id").aggregate(**coupon_aggregates(used))
+    return coupon_frame(to_frame(per), baskets, cutoff.value // 1000)
+
+
+def coupon_lines(lines):
+    """The lines with a coupon discount."""
+    value = lines[COUPON_COLUMN]
     # pandas counts abs(nan_to_num(x)) > 0: missing and NaN are no coupon (NaN compares
     # above every number on DuckDB and Spark, so it is excluded by name).
-    used = before.filter((value.abs() > 0) & ~value.isnan())
-    per = used.group_by("member_id").aggregate(
-        coupon_lines=used.count(),
-        coupon_baskets=used.basket_id.nunique(),
-        last=used.ts_us.max(),
-    )
-    found = to_frame(per).set_index("member_id")
+    return lines.filter((value.abs() > 0) & ~value.isnan())
+
+
+def coupon_aggregates(used) -> dict:
+    """The per-member aggregates of coupon lines ``used`` (by the caller's grouping)."""
+    return {"coupon_lines": used.count(), "coupon_baskets": used.basket_id.nunique(),
+            "last": used.ts_us.max()}
+
+
+def coupon_frame(per: pd.DataFrame, baskets: pd.Series, cut: int) -> pd.DataFrame:
+    """The result of :func:`coupon_counts` from the aggregates fetched (``member_id`` and
+    :func:`coupon_aggregates`' columns), ``cut`` the cutoff in microseconds."""
+    found = per.set_index("member_id")
     found.index = pd.Index(found.index, dtype="str", name="member_id")
     index = pd.Index(baskets.index, dtype="str", name="member_id")
     found = found.reindex(index)
-    cut = cutoff.value // 1000
     return pd.DataFrame({
         "coupon_lines": found["coupon_lines"].fillna(0).to_numpy(dtype="float64"),
         "coupon_baskets": found["coupon_baskets"].fillna(0).to_numpy(dtype="float64"),

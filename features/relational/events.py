@@ -116,14 +116,27 @@ def offer_counts(events, cutoff: pd.Timestamp) -> pd.DataFrame:
     member with such events).
     """
     cut = cutoff.value // 1000
-    before = events.filter((events.ts_us < cut) & events.event.isin(["sent", "redeemed"]))
+    before = offer_lines(events.filter(events.ts_us < cut))
+    per = before.group_by("member_id").aggregate(**offer_aggregates(before))
+    return offer_frame(to_frame(per))  # portable: Spark collects Arrow directly
+
+
+def offer_lines(events):
+    """The events :func:`offer_counts` counts (sends and redemptions)."""
+    return events.filter(events.event.isin(["sent", "redeemed"]))
+
+
+def offer_aggregates(before) -> dict:
+    """The per-member aggregates of :func:`offer_counts` (by the caller's grouping)."""
     redeemed = before.event == "redeemed"
-    per = before.group_by("member_id").aggregate(
-        sent=(~redeemed).cast("int64").sum(),
-        redeemed=redeemed.cast("int64").sum(),
-        last_us=before.ts_us.max(where=redeemed),
-    )
-    frame = to_frame(per).set_index("member_id")  # portable: Spark collects Arrow directly
+    return {"sent": (~redeemed).cast("int64").sum(), "redeemed": redeemed.cast("int64").sum(),
+            "last_us": before.ts_us.max(where=redeemed)}
+
+
+def offer_frame(per: pd.DataFrame) -> pd.DataFrame:
+    """:func:`offer_counts`' frame from the aggregates fetched (``member_id`` and
+    :func:`offer_aggregates`' columns)."""
+    frame = per.set_index("member_id")
     frame.index = pd.Index(frame.index, dtype="str", name="member_id")
     frame["last_redeemed_ns"] = frame.pop("last_us").astype("Int64") * 1000
     return frame

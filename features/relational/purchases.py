@@ -54,13 +54,7 @@ def purchase_aggregates(
         counted here when None (or made for another cutoff).
     """
     cutoff = to_cutoff(as_of)
-    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
-        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
-    if not trend_days > 0:
-        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
-    for col in ("item_id", "category"):
-        if col not in items.columns:
-            raise DataError(f"items lack column '{col}'; it is required.")
+    check_arguments(items, n_categories, trend_days)
     cut = cutoff.value // 1000
     window = int(round(trend_days * US_PER_DAY))
     before = lines_before(lines, cutoff)
@@ -99,12 +93,27 @@ def purchase_aggregates(
     if pairs is None or pairs.cut_us != cut:
         pairs = pair_counts(before, cut, cut, float(frame["n_lines"].sum()))
     frame = frame.join(pairs.members)
+    mix = (_spend_mix(before, items, frame.index, n_categories) if spend_mix
+           else no_spend_mix(frame.index))
+    return purchase_frame(frame, cut, *mix)
+
+
+def check_arguments(items: pd.DataFrame, n_categories, trend_days) -> None:
+    """ConfigError or DataError for arguments :func:`purchase_aggregates` cannot use."""
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    if not trend_days > 0:
+        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
+    for col in ("item_id", "category"):
+        if col not in items.columns:
+            raise DataError(f"items lack column '{col}'; it is required.")
+
+
+def purchase_frame(frame: pd.DataFrame, cut: int, shares: pd.DataFrame, top_cat,
+                   top_dept) -> pd.DataFrame:
+    """The returned frame of :func:`purchase_aggregates` from the per-member figures
+    (``frame``: the engine's aggregates and ``n_items_distinct``) and the spend mix."""
     out = _derived(frame, cut)
-    if spend_mix:
-        shares, top_cat, top_dept = _spend_mix(before, items, frame.index, n_categories)
-    else:
-        shares = pd.DataFrame(index=frame.index)
-        top_cat = top_dept = pd.array([None] * len(frame), dtype="str")
     tail = pd.DataFrame(
         {
             "top_category": pd.array(top_cat, dtype="str"),
@@ -114,6 +123,11 @@ def purchase_aggregates(
         index=frame.index,
     )
     return pd.concat([out, shares, tail], axis=1)
+
+
+def no_spend_mix(index: pd.Index):
+    """``(shares, top_cat, top_dept)`` when the spend mix is not computed."""
+    return pd.DataFrame(index=index), *([pd.array([None] * len(index), dtype="str")] * 2)
 
 
 def _by_member(expr) -> pd.DataFrame:
@@ -154,16 +168,7 @@ def _derived(frame: pd.DataFrame, cut: int) -> pd.DataFrame:
 
 def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
     """Department and top-category shares and the top category and department per member."""
-    category = items["category"].astype("str")
-    department = (
-        items["department"].astype("str").fillna(category) if "department" in items else category
-    )
-    # pandas' unique, not a Python set: iterating 92k Arrow-backed strings in Python
-    # cost 0.1-0.2 CPU s per cutoff on Complete Journey (issue 11).
-    dept_labels = sorted(department.dropna().unique())
-    items_frame = pd.DataFrame(
-        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
-    ).drop_duplicates("item_id")
+    items_frame, dept_labels = catalog_frame(items)
     catalog = register_frame(ibis.get_backend(before), "catalog_items", items_frame)
     known = before.inner_join(catalog, "item_id")
     # The one pass over the lines, kept as a (spillable) temporary table; every
@@ -174,10 +179,7 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
     )
     by_cat = pair.group_by(["member_id", "category"]).aggregate(spend=pair.spend.sum())
     cat_spend = to_frame(by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()))
-    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
-        ["spend", "category"], ascending=[False, True]
-    )
-    top = list(cat_spend["category"][:n_categories])
+    top = top_categories(cat_spend, n_categories)
     by_dept = pair.group_by(["member_id", "department"]).aggregate(spend=pair.spend.sum())
     # The rest go to a null bucket, named _OTHER once in pandas.
     null = ibis.null("string")
@@ -188,9 +190,36 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         .aggregate(spend=by_cat.spend.sum())
     )
     long_dept = to_frame(by_dept)
-    dept = _wide(long_dept, "department", dept_labels, index)
     long_top = to_frame(by_top)
-    long_top["bucket"] = long_top["bucket"].fillna(_OTHER)
+    best = largest_rows(by_cat, "category")
+    release(ibis.get_backend(before), "member_spend_pairs")
+    return mix_frame(long_dept, long_top, best, top, dept_labels, index)
+
+
+def catalog_frame(items: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """``(item_id, category, department)`` of each item (the category where the department is
+    missing) and the sorted department labels."""
+    category = items["category"].astype("str")
+    department = (
+        items["department"].astype("str").fillna(category) if "department" in items else category
+    )
+    # pandas' unique, not a Python set: iterating 92k Arrow-backed strings in Python
+    # cost 0.1-0.2 CPU s per cutoff on Complete Journey (issue 11).
+    dept_labels = sorted(department.dropna().unique())
+    frame = pd.DataFrame(
+        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
+    ).drop_duplicates("item_id")
+    return frame, dept_labels
+
+
+def mix_frame(long_dept: pd.DataFrame, long_top: pd.DataFrame, best: pd.DataFrame, top: list,
+              dept_labels: list, index: pd.Index):
+    """``(shares, top category, top department)`` of :func:`_spend_mix` from the rows the
+    engine gave: spend per member and department (``long_dept``), per member and top
+    category (``long_top``, ``bucket`` null for the rest) and each member's largest
+    category (``best``, ``member_id`` and ``category``)."""
+    dept = _wide(long_dept, "department", dept_labels, index)
+    long_top = long_top.assign(bucket=long_top["bucket"].fillna(_OTHER))
     cats = _wide(long_top, "bucket", [*top, _OTHER], index)
     total = dept.sum(axis=1).to_numpy()
     has = total > 0
@@ -202,10 +231,19 @@ def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
         + column_names("cat_share__", top, reserved=("other",))
         + ["cat_share__other"]
     )
-    top_cat = _argmax(by_cat, "category", index, has)
+    labels = best.set_index("member_id")["category"].reindex(index).to_numpy(dtype=object)
+    top_cat = np.where(has, labels, None)
     top_dept = _first_largest(long_dept, "department", index, has)
-    release(ibis.get_backend(before), "member_spend_pairs")
     return pd.DataFrame(shares, index=index, columns=columns), top_cat, top_dept
+
+
+def top_categories(cat_spend: pd.DataFrame, n_categories: int) -> list:
+    """The ``n_categories`` categories of largest spend (ties: first by name), from
+    ``category`` and ``spend`` rows."""
+    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
+        ["spend", "category"], ascending=[False, True]
+    )
+    return list(cat_spend["category"][:n_categories])
 
 
 def _wide(long: pd.DataFrame, key: str, labels: list, index: pd.Index) -> pd.DataFrame:
@@ -216,16 +254,21 @@ def _wide(long: pd.DataFrame, key: str, labels: list, index: pd.Index) -> pd.Dat
 
 def _argmax(spend, key: str, index: pd.Index, has: np.ndarray) -> np.ndarray:
     """The label of each member's largest spend (ties: first by name); None without spend."""
-    w = ibis.window(group_by="member_id", order_by=[ibis.desc("spend"), key])
-    ranked = spend.mutate(rank=ibis.row_number().over(w))
-    best = to_frame(ranked.filter(ranked["rank"] == 0).select("member_id", key))
+    best = largest_rows(spend, key)
     labels = best.set_index("member_id")[key].reindex(index).to_numpy(dtype=object)
     return np.where(has, labels, None)
 
 
+def largest_rows(spend, key: str, by=("member_id",)) -> pd.DataFrame:
+    """The label of each member's largest spend (ties: first by name): rows ``by`` and ``key``."""
+    w = ibis.window(group_by=list(by), order_by=[ibis.desc("spend"), key])
+    ranked = spend.mutate(rank=ibis.row_number().over(w))
+    return to_frame(ranked.filter(ranked["rank"] == 0).select(*by, key))
+
+
 def _first_largest(long: pd.DataFrame, key: str, index: pd.Index,
                    has: np.ndarray) -> np.ndarray:
-    """:func:`_argmax` of long rows already fetched (``member_id``, ``key``, ``spend``):
+    """:func:`largest_rows` of long rows already fetched (``member_id``, ``key``, ``spend``):
     the same rule (largest spend, ties: first by name) without another engine query,
     for a table with few labels per member (departments)."""
     ranked = long.sort_values(["member_id", "spend", key], ascending=[True, False, True],

@@ -119,6 +119,21 @@ class BuyerSample:
             hit = self._features[cutoff] = (source, build())
         return hit[1].copy(deep=False)
 
+    def prefetch(self, cutoffs, source, build_many) -> None:
+        """Build the features of those of ``cutoffs`` not kept yet for ``source`` with one call,
+        ``build_many(missing)`` (``{cutoff: frame}``, e.g.
+        :func:`features.relational.members.member_features_at`: on an engine, the
+        per-line work of several cutoffs in one pass), and keep them for
+        :meth:`features_at`."""
+        missing = sorted({pd.Timestamp(c) for c in cutoffs
+                          if (hit := self._features.get(pd.Timestamp(c))) is None
+                          or hit[0] is not source})
+        if not missing:
+            return
+        built = build_many(missing)
+        for cutoff in missing:
+            self._features[cutoff] = (source, built[cutoff])
+
     def close(self) -> None:
         """Drop the sample's temporary table on the engine, if any, and the features kept
         (idempotent)."""

@@ -24,7 +24,9 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from features.errors import ConfigError
 from features.relational import member_features
+from features.relational.members import member_features_at
 from features.relational.portable import to_frame
 from features.relational.purchases import US_PER_DAY
 from models.lifecycle.buyer_sample import BuyerSample, engine_sample_buyers
@@ -96,11 +98,39 @@ def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int 
     horizon_days, cutoffs = window_cutoffs(as_of, horizon_days, n_windows, step_days, first,
                                            n_members=sample.n_kept)
     horizon = pd.Timedelta(days=horizon_days)
+    # Every cutoff's member features in one set of queries (those of other horizons too,
+    # when prefetch_features asked for them first).
+    sample.prefetch(cutoffs, tables, lambda missing: member_features_at(past, small, missing))
     parts = [_one_window(past, sample.features_at(
         cutoff, tables, lambda c=cutoff: member_features(past, small, c)), cutoff, horizon)
         for cutoff in cutoffs]
     return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
                             sample.fraction)
+
+
+def prefetch_features(sample: BuyerSample, tables: dict, horizons, n_windows: int | None = None,
+                      step_days: int | None = None) -> None:
+    """Build the member features of the windows of every horizon in ``horizons`` (days) in
+    one pass (:func:`features.relational.members.member_features_at`) and keep them in
+    ``sample``, so that :func:`make_engine_windows` at each of those horizons reuses them.
+
+    A horizon whose windows do not fit the data is skipped here (its windows raise
+    the reason when built).
+    """
+    if not horizons:
+        return
+    past = sample.lines
+    first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
+                         unit="us")
+    cutoffs = set()
+    for h in horizons:
+        try:
+            cutoffs.update(window_cutoffs(sample.as_of, int(h), n_windows, step_days, first,
+                                          n_members=sample.n_kept)[1])
+        except ConfigError:
+            continue
+    small = _small_tables(tables, sample.as_of, sample.kept, sample.ids)
+    sample.prefetch(cutoffs, tables, lambda missing: member_features_at(past, small, missing))
 
 
 def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,

@@ -140,3 +140,16 @@ def test_coupon_features_on_spark_equal_pandas_from_a_dataset_and_the_staged_loa
         assert sample.transactions["coupon_discount"].abs().sum() == 0.75  # a fetched sample
     finally:
         tables.close()
+
+
+def test_member_features_of_several_cutoffs_on_spark_equal_pandas(spark_con, synth):
+    """The one-pass build of several cutoffs (features.relational.cutoffs) runs on Spark too."""
+    from features.relational.members import member_features_at
+
+    ds, as_of = synth
+    # Registered again: tests above replace the session's "transactions" view.
+    lines = tables_from_dataset(spark_con, ds)["transactions"]
+    cutoffs = [as_of - pd.Timedelta(days=60, hours=6), as_of]
+    got = member_features_at(lines, ds, cutoffs)
+    for cutoff in cutoffs:
+        pd.testing.assert_frame_equal(got[cutoff], build_member_features(ds, cutoff), rtol=1e-9)

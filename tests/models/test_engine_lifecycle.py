@@ -67,6 +67,33 @@ def test_stacked_windows_equal_pandas(synth):
     assert_same_windows(got, want)
 
 
+def test_windows_of_several_horizons_read_features_built_in_one_pass(synth, monkeypatch):
+    """prefetch_features builds the member features of every window cutoff of several
+    horizons with one member_features_at call; the windows then build none alone and
+    equal pandas' (issue 11)."""
+    import models.lifecycle.engine_windows as engine_windows
+    from models.lifecycle.buyer_sample import engine_sample_buyers
+
+    ds, lines, small, as_of = synth
+    calls = []
+    together = engine_windows.member_features_at
+    monkeypatch.setattr(engine_windows, "member_features_at",
+                        lambda *a, **k: calls.append(list(a[2])) or together(*a, **k))
+    monkeypatch.setattr(engine_windows, "member_features",
+                        lambda *a, **k: pytest.fail("a cutoff was built alone"))
+    horizons = (14, 28, 10_000)  # the last does not fit the data: skipped
+    with engine_sample_buyers(lines, as_of, 300, random_state=2) as sample:
+        engine_windows.prefetch_features(sample, small, horizons)
+        got = {h: make_engine_windows(lines, small, as_of, h, n_windows=None, sample=sample)
+               for h in horizons[:2]}
+    assert len(calls) == 1
+    assert set(calls[0]) == set(got[14].cutoffs) | set(got[28].cutoffs)
+    assert len(calls[0]) < len(got[14].cutoffs) + len(got[28].cutoffs)  # shared cutoffs once
+    for h, windows in got.items():
+        assert_same_windows(windows, make_windows(ds, as_of, h, n_windows=None, max_members=300,
+                                                  random_state=2))
+
+
 def test_windows_from_files_read_by_duckdb_equal_pandas(synth, synth_data):
     """Out of core end to end: lines and offer events as the DuckDB loader reads them."""
     from features.relational import load_relational
