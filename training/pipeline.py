@@ -433,6 +433,7 @@ def _members_to_spark(run: TrainingRun) -> None:
     run.member_features = SparkMembers.from_frame(
         run.engine_tables.con, run.member_features,
         staging_dir=None if staging is None else staging.path)
+    release_free_heap()  # the frame's pages go back before the recommender's pairs come
 
 
 def _recommender_lines(run: TrainingRun):
