@@ -11,9 +11,11 @@ at a million members the long frame of reasons, its sort and group-by into
 lists, and the Python lists themselves were most of the step's time.
 
 The predictions come from :mod:`training.member_scoring`, in the driver, or on
-Spark's executors on ``--engine spark`` (:mod:`training.spark_scoring`).
+Spark's executors on ``--engine spark`` (:mod:`training.spark_scoring`), where
+the member features are :class:`training.spark_members.SparkMembers` by then
+and only the copied columns are fetched.
 
-Imports: :mod:`training` (artifacts, member_scoring, spark_scoring) only.
+Imports: :mod:`training` (artifacts, member_scoring, spark_members, spark_scoring) only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pyarrow.compute as pc
 
 from training import artifacts
 from training.member_scoring import MemberModels, member_predictions
+from training.spark_members import SparkMembers
 
 _LIST = pa.list_(pa.string())
 
@@ -51,10 +54,13 @@ def member_table(run) -> pd.DataFrame:
     for col in ("segment", "rfm_score", "r_score", "f_score", "m_score", "cluster",
                 "cluster_label"):
         out[col] = seg[col].to_numpy()
-    copied = [c.name for c in artifacts.schema.MEMBER_COLUMNS if c.name not in out]
+    copied = [c.name for c in artifacts.schema.MEMBER_COLUMNS
+              if c.name not in out and c.name in mf]
+    # On Spark (training.spark_members) only these columns come back to the driver.
+    values = mf.select(copied) if isinstance(mf, SparkMembers) else mf
     for col in copied:
-        if col in mf:
-            out[col] = mf[col].to_numpy()
+        out[col] = values[col].to_numpy()
+    del values
     models = MemberModels(run.churn, run.value, run.offer_response)
     if run.engine == "spark" and run.engine_tables is not None:
         # Scored in partitions on Spark's executors, the models broadcast (.spark_scoring).

@@ -47,6 +47,7 @@ from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.member_table import member_table
 from training.progress import StepTimer
+from training.spark_members import SparkMembers
 from training.spark_tuning import tune_on_spark
 from training.uplift_step import fit_uplift_step
 
@@ -91,7 +92,9 @@ class TrainingRun:
     dataset : Dataset
         The loaded, validated and cleaned tables.
     member_features, item_features : DataFrame
-        The feature tables as of ``as_of`` (step "features").
+        The feature tables as of ``as_of`` (step "features"). On Spark the member
+        features are a :class:`training.spark_members.SparkMembers` after the step
+        "segmentation" (cached on Spark, released when ``train`` returns).
     rfm : RFMSegmenter
         The quintile edges of the RFM segments (step "segmentation").
     clusters : BehaviourClusters
@@ -241,7 +244,7 @@ def train(
     """
     config = config or load_config()
     timer = StepTimer(len(STEPS))
-    tables = None
+    tables = run = None
     try:
         with timer.step("load and validate"):  # and what the data support (aggregates)
             dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
@@ -258,8 +261,12 @@ def train(
         logger.info("training on rows before %s", run.as_of)
         return _train_steps(run, artifacts_dir, timer)
     finally:
-        if tables is not None:
-            tables.close()
+        try:
+            if run is not None and isinstance(run.member_features, SparkMembers):
+                run.member_features.release()  # a session left running keeps no rows
+        finally:
+            if tables is not None:
+                tables.close()
 
 
 def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str, TrainingRun]:
@@ -269,6 +276,7 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
             _features(run)
         with timer.step("segmentation"):
             _segmentation(run)
+            _members_to_spark(run)
         with timer.step("recommendations"):
             _guarded(run, "recommendations", _recommendations, _stand_in_recommender)
         with timer.step("windows"):
@@ -406,6 +414,26 @@ def _segmentation(run: TrainingRun) -> None:
         "silhouette": float(clusters.silhouette_[clusters.n_clusters_]),
         "segment_counts": seg["segment"].value_counts().to_dict(),
     }
+
+
+def _members_to_spark(run: TrainingRun) -> None:
+    """On Spark, the member features leave the driver for Spark's executors once the
+    segments are fitted (:mod:`training.spark_members`).
+
+    The two steps before need every member's features in the driver: "features"
+    assembles them there (the relational queries bring back one row per member of each
+    aggregate; the assembly is the pandas engine's own) and "segmentation" learns the
+    RFM quintile edges and the k-means clusters from every buyer. After it only the
+    scoring reads every member (the member table's predictions, the uplift scores):
+    that runs on Spark, and the driver fetches the result columns the version stores.
+    """
+    if run.engine != "spark" or run.engine_tables is None:
+        return
+    staging = run.engine_tables.staging
+    run.member_features = SparkMembers.from_frame(
+        run.engine_tables.con, run.member_features,
+        staging_dir=None if staging is None else staging.path)
+    release_free_heap()  # the frame's pages go back before the recommender's pairs come
 
 
 def _recommender_lines(run: TrainingRun):
@@ -677,10 +705,12 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
 
 
 def _response_features(run: TrainingRun) -> pd.DataFrame:
-    """The response model's member features of every member as of ``as_of``."""
+    """The response model's member features of every member as of ``as_of`` (on Spark,
+    only these columns are fetched from the executors)."""
     mf = run.member_features
     columns = [c for c in run.offer_response.member_columns_ if c in mf.columns]
-    return mf[columns].astype("float64").reset_index(names="member_id").assign(
+    chosen = mf.select(columns) if isinstance(mf, SparkMembers) else mf[columns]
+    return chosen.astype("float64").reset_index(names="member_id").assign(
         member_id=lambda f: f["member_id"].astype(str))
 
 

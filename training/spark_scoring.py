@@ -6,12 +6,12 @@ are computed by ``mapInPandas`` over a Spark DataFrame of the member features, t
 fitted models pickled once in the driver and broadcast (in memory, never read
 from disk); only the result columns come back to the driver.
 
-The member features are a pandas frame in the driver today (the relational
-feature queries collect them), so the Spark DataFrame is created from it: the
-scoring, not the features, is distributed. The executors' Python must import
-this package (on a local master it is the driver's own).
+In a training run the features are already on Spark, cached since the
+segmentation (:class:`training.spark_members.SparkMembers`); a pandas frame
+given here is sent there first. The executors' Python must import this package
+(on a local master it is the driver's own).
 
-Imports: :mod:`features`, :mod:`training.member_scoring`.
+Imports: :mod:`features`, :mod:`training.member_scoring`, :mod:`training.spark_members`.
 """
 
 from __future__ import annotations
@@ -25,16 +25,15 @@ import pyarrow as pa
 from features.errors import ConfigError
 from features.relational.spark import collect_arrow
 from training.member_scoring import LIFECYCLE_COLUMNS, MemberModels, member_predictions
+from training.spark_members import MEMBER, ROW, SparkMembers
 
-#: The row number each member's result carries back (the features are numbered in order).
-ROW = "_row"
 LIST_COLUMNS = ("churn_reason_codes", "churn_reasons")
 RESULT_SCHEMA = ", ".join(
     [f"{ROW} long", "p_redeem_base double"]
     + [f"{c} {'array<string>' if c in LIST_COLUMNS else 'double'}" for c in LIFECYCLE_COLUMNS])
 
 
-def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
+def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame | SparkMembers,
                              partitions: int | None = None) -> pd.DataFrame:
     """:func:`~training.member_scoring.member_predictions` of ``mf``, computed on Spark.
 
@@ -44,8 +43,9 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
         The run's open session (:func:`features.relational.connect_spark`).
     models : MemberModels
         Fitted; checked to pickle before anything is sent.
-    mf : DataFrame
-        The member features, one row per member.
+    mf : DataFrame or SparkMembers
+        The member features, one row per member: on Spark already, or a pandas frame
+        sent there for this call.
     partitions : int, optional
         How many partitions to score in (default: as made from the features, at most the
         session's parallelism: one task per core).
@@ -57,16 +57,17 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
         list columns Arrow-backed.
     """
     session = con._session
+    index = mf.index
     shared = session.sparkContext.broadcast(pickled(models))
+    sent = None
     try:
-        features = pa.Table.from_pandas(_spark_frame(mf), preserve_index=False)
-        df = session.createDataFrame(features)  # one partition per 10,000 rows or so
+        if not isinstance(mf, SparkMembers):
+            # Coalesced to a task per core, not per Arrow batch: at 200k members 20 tasks
+            # of 10,000 rows cost ~7x the driver's CPU on local[2], 2 tasks 1.1x.
+            mf = sent = SparkMembers.from_frame(con, mf)
+        df = mf.df.drop(MEMBER)
         if partitions is not None:
             df = df.repartition(int(partitions))
-        elif df.rdd.getNumPartitions() > session.sparkContext.defaultParallelism:
-            # A task per core, not per Arrow batch: at 200k members 20 tasks of 10,000
-            # rows cost ~7x the driver's CPU on local[2], 2 tasks 1.1x (bench/RESULTS.md).
-            df = df.coalesce(session.sparkContext.defaultParallelism)
 
         def score(batches):  # on the executors
             from threadpoolctl import threadpool_limits
@@ -79,12 +80,14 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame,
         table = collect_arrow(df.mapInPandas(score, schema=RESULT_SCHEMA))
     finally:
         shared.destroy()
+        if sent is not None:
+            sent.release()
     table = table.sort_by(ROW)
     rows = table.column(ROW).to_numpy()
-    if len(rows) != len(mf) or not np.array_equal(rows, np.arange(len(mf))):
-        raise RuntimeError(f"Spark scored {len(rows)} rows for {len(mf)} members, "
+    if len(rows) != len(index) or not np.array_equal(rows, np.arange(len(index))):
+        raise RuntimeError(f"Spark scored {len(rows)} rows for {len(index)} members, "
                            "not each member once.")
-    out = pd.DataFrame(index=mf.index)
+    out = pd.DataFrame(index=index)
     for name in table.column_names[1:]:
         column = table.column(name).combine_chunks()
         out[name] = (pd.arrays.ArrowExtensionArray(column) if name in LIST_COLUMNS
@@ -101,13 +104,6 @@ def pickled(models: MemberModels) -> bytes:
             raise ConfigError(f"the {name} model cannot be sent to Spark's executors: it "
                               f"does not pickle ({exc}).") from None
     return pickle.dumps(models, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _spark_frame(mf: pd.DataFrame) -> pd.DataFrame:
-    """``mf``'s columns and the row numbers (the index stays in the driver)."""
-    frame = mf.reset_index(drop=True)
-    frame[ROW] = np.arange(len(mf), dtype=np.int64)
-    return frame
 
 
 def _result_frame(batch: pd.DataFrame, models: MemberModels) -> pd.DataFrame:

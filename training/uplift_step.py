@@ -28,9 +28,12 @@ pipeline's *skipped* steps, which withhold offers.
 On a relational engine (``run.engine_tables``) the rows are built from the
 lines of the members sent or held out only, fetched from the engine
 (:mod:`training.member_steps`), and every member is scored with features and
-affinities computed on the engine (:func:`models.uplift.engine_member_uplift`).
+affinities computed on the engine (:func:`models.uplift.engine_member_uplift`);
+on Spark, where the member features stay after the segmentation, in partitions
+on the executors (:mod:`training.spark_uplift`).
 
-Imports: :mod:`features`, :mod:`models`, :mod:`training.member_steps`.
+Imports: :mod:`features`, :mod:`models`, :mod:`training` (member_steps, spark_members,
+spark_uplift).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from models.member_source import event_kinds
 from models.offer_response import offer_specs_from_events
 from models.uplift import engine_member_uplift, fit_uplift, member_uplift
 from training.member_steps import member_source, offer_events
+from training.spark_members import SparkMembers
 
 logger = logging.getLogger(__name__)
 
@@ -111,11 +115,19 @@ def fit_uplift_step(run) -> None:
 
 
 def _member_uplift(run, fit, offers: pd.DataFrame) -> pd.DataFrame:
-    """Every member's uplift as of ``as_of``: on the run's engine when it has one."""
+    """Every member's uplift as of ``as_of``: on the run's engine when it has one, in
+    partitions on Spark's executors when the member features are there
+    (:mod:`training.spark_uplift`)."""
     ids = run.member_features.index
     tables = run.engine_tables
     if tables is None:
         return member_uplift(fit, run.dataset, offers, run.as_of, ids)
+    if isinstance(run.member_features, SparkMembers):
+        from training.spark_uplift import spark_member_uplift
+
+        return spark_member_uplift(tables.con, fit, tables.lines, tables.small, offers,
+                                   run.as_of, run.member_features,
+                                   base_trend_days=run.config["features"]["trend_days"])
     return engine_member_uplift(fit, tables.lines, tables.small, offers, run.as_of, ids,
                                 base=run.member_features,
                                 base_trend_days=run.config["features"]["trend_days"])

@@ -9,6 +9,9 @@ category / department) comes into pandas, where the few derived columns
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -309,10 +312,77 @@ def category_share_blocks(lines, items: pd.DataFrame, as_of, index: pd.Index,
     beside the engine's own memory: the uplift scoring of every member peaked there.
     Blocks concatenated equal :func:`category_shares` (the same sums per member).
     """
-    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
-        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
         raise ConfigError(f"chunk={chunk!r} should be an integer >= 1.")
+    sums = category_share_sums(lines, items, as_of, n_categories)
+    try:
+        ids = pd.Index(index).astype(str)
+        for start in range(0, len(ids), chunk):
+            block_ids = ids[start:start + chunk]
+            wide = to_frame(sums.block(block_ids.unique()))
+            wide.index = pd.Index(wide.pop("member_id").astype(str))
+            yield sums.shares(wide.reindex(block_ids), index[start:start + chunk])
+    finally:
+        sums.release()
+
+
+@dataclass
+class ShareSums:
+    """The wide per-member spend sums behind :func:`category_shares`, left on the engine.
+
+    ``table`` (Ibis: ``member_id`` and one sum per department, per top category and
+    ``other``) reads a temporary table of the engine: :meth:`release` it once read.
+    :meth:`block` is the same rows for some members only. :meth:`shares` turns fetched
+    rows of either into the ``cat_share__*`` columns, so the shares can be taken where
+    the rows are (a Spark partition: ``training.spark_uplift``).
+    """
+
+    pair: Any  # (member_id, department, category, spend), a temporary table
+    sums: dict  # sum name -> Ibis aggregate over ``pair``
+    departments: list[str]
+    columns: list[str]  # the cat_share__* names, ``cat_share__other`` last
+    _con: Any = None
+
+    @property
+    def table(self):
+        return self.pair.group_by("member_id").aggregate(**self.sums)
+
+    def block(self, member_ids) -> Any:
+        """:attr:`table`'s rows of ``member_ids`` only: the members are joined to the
+        pairs before the sums, so the engine sums only theirs."""
+        members = register_frame(self._con, "share_block_members",
+                                 pd.DataFrame({"member_id": pd.Index(member_ids).astype(str)}))
+        mine = self.pair.inner_join(members, "member_id")
+        return mine.group_by("member_id").aggregate(**self.sums)
+
+    @property
+    def sum_names(self) -> list[str]:
+        """The sum columns of ``table``: departments, then top categories and ``other``."""
+        n_top = len(self.columns) - 1
+        return ([f"d{k}" for k in range(len(self.departments))]
+                + [f"c{j}" for j in range(n_top)] + ["other"])
+
+    def shares(self, wide: pd.DataFrame, index) -> pd.DataFrame:
+        """The ``cat_share__*`` columns of the rows ``wide`` (the sums, missing = no spend),
+        labelled ``index``."""
+        names = self.sum_names
+        wide = wide[names].fillna(0.0)
+        total = wide[names[:len(self.departments)]].sum(axis=1).to_numpy()
+        block = wide[names[len(self.departments):]].to_numpy(dtype="float64")
+        has = total > 0
+        shares = np.full(block.shape, np.nan)
+        shares[has] = block[has] / total[has, None]
+        return pd.DataFrame(shares, index=index, columns=self.columns)
+
+    def release(self) -> None:
+        release(self._con, "member_spend_pairs")
+
+
+def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) -> ShareSums:
+    """The per-member sums :func:`category_shares` takes its shares from, on the engine
+    (one small query, the categories' spend, comes back to choose the top ones)."""
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
     before = lines_before(lines, to_cutoff(as_of))
     category = items["category"].astype("str")
     department = (
@@ -323,48 +393,28 @@ def category_share_blocks(lines, items: pd.DataFrame, as_of, index: pd.Index,
     ).drop_duplicates("item_id")
     con = ibis.get_backend(before)
     known = before.inner_join(register_frame(con, "catalog_items", catalog), "item_id")
+    pair = materialize(
+        known.group_by(["member_id", "department", "category"]).aggregate(
+            spend=known.amount.sum()),
+        "member_spend_pairs",
+    )
     try:
-        pair = materialize(
-            known.group_by(["member_id", "department", "category"]).aggregate(
-                spend=known.amount.sum()),
-            "member_spend_pairs",
-        )
         cat_spend = to_frame(pair.group_by("category").aggregate(spend=pair.spend.sum()))
-        cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
-            ["spend", "category"], ascending=[False, True]
-        )
-        top = list(cat_spend["category"][:n_categories])
-        depts = sorted(department.dropna().unique())
-        spend = pair.spend
-
-        def where(condition):
-            return ibis.ifelse(condition, spend, 0.0).sum()
-
-        sums = {f"d{k}": where(pair.department == d) for k, d in enumerate(depts)}
-        sums.update({f"c{j}": where(pair.category == c) for j, c in enumerate(top)})
-        sums["other"] = where(~pair.category.isin(top)) if top else spend.sum()
-        columns = column_names("cat_share__", top, reserved=("other",)) + ["cat_share__other"]
-        ids = pd.Index(index).astype(str)
-        for start in range(0, len(ids), chunk):
-            block_ids = ids[start:start + chunk]
-            members = register_frame(con, "share_block_members",
-                                     pd.DataFrame({"member_id": block_ids.unique()}))
-            mine = pair.inner_join(members, "member_id")
-            wide = to_frame(mine.group_by("member_id").aggregate(**sums))
-            yield _shares(wide, block_ids, index[start:start + chunk], len(depts), columns)
-    finally:
+    except BaseException:
         release(con, "member_spend_pairs")
+        raise
+    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
+        ["spend", "category"], ascending=[False, True]
+    )
+    top = list(cat_spend["category"][:n_categories])
+    depts = sorted(department.dropna().unique())
+    spend = pair.spend
 
+    def where(condition):
+        return ibis.ifelse(condition, spend, 0.0).sum()
 
-def _shares(wide: pd.DataFrame, ids: pd.Index, index: pd.Index, n_depts: int,
-            columns: list) -> pd.DataFrame:
-    """Shares of each category in the departments' total, from one row of sums per member
-    (``member_id``, the departments' sums, then the categories'), rows in ``ids`` order."""
-    wide.index = pd.Index(wide.pop("member_id").astype(str))
-    wide = wide.reindex(ids).fillna(0.0)
-    total = wide.iloc[:, :n_depts].sum(axis=1).to_numpy()
-    block = wide.iloc[:, n_depts:].to_numpy(dtype="float64")
-    has = total > 0
-    shares = np.full(block.shape, np.nan)
-    shares[has] = block[has] / total[has, None]
-    return pd.DataFrame(shares, index=index, columns=columns)
+    sums = {f"d{k}": where(pair.department == d) for k, d in enumerate(depts)}
+    sums.update({f"c{j}": where(pair.category == c) for j, c in enumerate(top)})
+    sums["other"] = where(~pair.category.isin(top)) if top else spend.sum()
+    columns = column_names("cat_share__", top, reserved=("other",)) + ["cat_share__other"]
+    return ShareSums(pair, sums, depts, columns, con)

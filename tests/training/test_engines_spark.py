@@ -7,6 +7,8 @@ its ALS, fitted by Spark MLlib, ranks as well as implicit's.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -15,7 +17,7 @@ from scipy.stats import spearmanr
 from offers.cli import main
 from serving import create_app
 from training.artifacts import open_version
-from training.artifacts.schema import read_members
+from training.artifacts.schema import MEMBER_COLUMNS, RESPONSE_FEATURES, read_members
 
 AS_OF = "2025-11-01"
 KEY = "spark-test-key-0123456789"
@@ -31,14 +33,58 @@ validate_horizons = []
 """
 
 
+class SparkTrain(NamedTuple):
+    out: object
+    output: str
+    spied: dict  # what the spies in spark_trained saw (the member features on Spark)
+
+
 @pytest.fixture(scope="module")
 def spark_trained(spark_con, synth_data, tmp_path_factory):
     """A train on Spark where the pandas loader never runs (it raises): DuckDB loads, Spark
-    reads the staged Parquet, which is removed at the end."""
+    reads the staged Parquet, which is removed at the end. Spies record where the member
+    features went (:func:`test_the_member_features_stay_on_spark_once_segmented`)."""
     import features.loading
+    import features.relational
+    import training.member_table
+    import training.spark_uplift
+    import training.uplift_step
+    from training.spark_members import SparkMembers
 
     def no_pandas_loader(*args, **kwargs):
         raise AssertionError("the pandas loader ran on --engine spark")
+
+    def not_in_the_driver(*args, **kwargs):
+        raise AssertionError("every member was scored in the driver on --engine spark")
+
+    spied = {"built_at": [], "sent": [], "fetched": [], "uplift": []}
+    build, send = features.relational.member_features, SparkMembers.from_frame.__func__
+    fetch, uplift = SparkMembers.select, training.spark_uplift.spark_member_uplift
+
+    def member_features(lines, dataset, as_of, **kwargs):
+        spied["built_at"].append(pd.Timestamp(as_of))
+        return build(lines, dataset, as_of, **kwargs)
+
+    def from_frame(cls, con, mf, staging_dir=None):
+        spied["sent"].append((mf.shape, staging_dir is not None))
+        return send(cls, con, mf, staging_dir=staging_dir)
+
+    def select(self, columns):
+        spied["fetched"].append(list(columns))
+        return fetch(self, columns)
+
+    def spark_member_uplift(*args, **kwargs):
+        found = uplift(*args, **kwargs)
+        spied["uplift"].append(len(found))
+        return found
+
+    fit_uplift = training.uplift_step.fit_uplift
+
+    def serving_fit_uplift(*args, **kwargs):
+        """Every spend model served (600 members validate none): the scoring runs."""
+        fit = fit_uplift(*args, **kwargs)
+        fit.validation["better_than_random"] = fit.validation["outcome"].eq("spend")
+        return fit
 
     root = tmp_path_factory.mktemp("spark-train")
     config = root / "fast.toml"
@@ -49,17 +95,42 @@ def spark_trained(spark_con, synth_data, tmp_path_factory):
             "--staging-dir", str(staging)]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(features.loading, "load_dataset", no_pandas_loader)
+        patch.setattr(features.relational, "member_features", member_features)
+        patch.setattr(SparkMembers, "from_frame", classmethod(from_frame))
+        patch.setattr(SparkMembers, "select", select)
+        patch.setattr(training.spark_uplift, "spark_member_uplift", spark_member_uplift)
+        patch.setattr(training.uplift_step, "fit_uplift", serving_fit_uplift)
+        for module in (training.uplift_step, training.spark_uplift):
+            patch.setattr(module, "engine_member_uplift", not_in_the_driver)
+        patch.setattr(training.member_table, "member_predictions", not_in_the_driver)
         result = CliRunner().invoke(main, [*args, "--engine", "spark",
                                            "--spark-master", "local[2]"])
     assert result.exit_code == 0, result.output
     assert list(staging.iterdir()) == []
-    return out, result.output
+    return SparkTrain(out, result.output, spied)
+
+
+def test_the_member_features_stay_on_spark_once_segmented(spark_trained):
+    """Built once at the cut-off, sent to Spark (staged) after the segmentation; then only
+    the columns the version stores come back, and every member is scored on Spark."""
+    version = open_version(spark_trained.out)
+    spied, as_of = spark_trained.spied, pd.Timestamp(version.manifest["as_of"])
+    n_members = version.manifest["row_counts"]["members_scored"]
+    assert spied["built_at"].count(as_of) == 1  # the features step's; uplift built none
+    [((rows, columns), staged)] = spied["sent"]
+    assert rows == n_members > 500 and columns > 40 and staged
+    stored = ({c.name for c in MEMBER_COLUMNS}
+              | set(version.load_frame(RESPONSE_FEATURES).columns))
+    assert spied["fetched"] and all(set(f) <= stored for f in spied["fetched"])
+    assert max(len(f) for f in spied["fetched"]) < columns / 2
+    served = version.manifest["metrics"]["uplift"]["served_types"]
+    assert served and spied["uplift"] == [n_members * len(served)]
 
 
 def test_train_on_spark_gives_the_pandas_engines_segments_and_churn_ranks(
     spark_trained, trained_artifacts
 ):
-    spark_out, output = spark_trained
+    spark_out, output = spark_trained.out, spark_trained.output
     assert "wrote " in output and "members scored" in output
     pandas_out, _ = trained_artifacts
     got = read_members(open_version(spark_out)).set_index("member_id").sort_index()
@@ -92,7 +163,7 @@ def test_spark_fits_the_als_with_mllib_and_it_ranks_as_well_as_implicits(
 
 
 def test_the_server_loads_and_serves_the_spark_trained_version(spark_trained, tmp_path):
-    out, _ = spark_trained
+    out = spark_trained.out
     app = create_app(
         {
             "ARTIFACTS_DIR": str(out),
