@@ -47,6 +47,7 @@ from features.errors import DataError
 from models.member_source import event_kinds
 from models.offer_response import offer_specs_from_events
 from models.uplift import engine_member_uplift, fit_uplift, member_uplift
+from training.heap import release_free_heap
 from training.member_steps import member_source, offer_events
 from training.spark_members import SparkMembers
 
@@ -107,6 +108,7 @@ def fit_uplift_step(run) -> None:
     }
     if served:
         fit.models = {key: model for key, model in fit.models.items() if key[0] in served}
+        release_free_heap()  # the rows' pages go back before every member is scored
         run.tables["uplift_scores"] = _member_uplift(run, fit, offers)
         logger.info("the engine ranks offers of type(s) %s by incremental profit", served)
     else:
