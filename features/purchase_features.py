@@ -96,13 +96,7 @@ def purchase_features(
         When a needed column is missing.
     """
     cutoff = to_cutoff(as_of)
-    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
-        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
-    if not trend_days > 0:
-        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
-    for col in ("item_id", "category"):
-        if col not in items.columns:
-            raise DataError(f"items lack column '{col}'; it is required.")
+    check_arguments(items, n_categories, trend_days)
     lines = lines_before(transactions, cutoff, ("amount", "discount"), basket=True)
     n_members = len(lines.member_labels)
     out = _basket_features(lines, cutoff, n_members, trend_days)
@@ -337,3 +331,15 @@ def _labels(labels: pd.Index, codes: np.ndarray) -> np.ndarray:
     """Labels of ``codes`` as an object array, None where the code is -1."""
     values = np.asarray(labels, dtype=object)
     return np.where(codes >= 0, values[np.maximum(codes, 0)] if len(values) else None, None)
+
+
+def check_arguments(items: pd.DataFrame, n_categories, trend_days) -> None:
+    """ConfigError or DataError for arguments :func:`purchase_aggregates` cannot use (the
+    engines' builds check the same)."""
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    if not trend_days > 0:
+        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
+    for col in ("item_id", "category"):
+        if col not in items.columns:
+            raise DataError(f"items lack column '{col}'; it is required.")

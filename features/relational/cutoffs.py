@@ -44,13 +44,13 @@ import pandas as pd
 
 from features.code_groups import to_cutoff
 from features.coupon_features import COUPON_COLUMN
+from features.purchase_features import check_arguments
 from features.relational.coupons import coupon_aggregates, coupon_frame, coupon_lines
 from features.relational.events import offer_aggregates, offer_frame, offer_lines
 from features.relational.portable import materialize, register_frame, release, to_frame
 from features.relational.purchases import (
     US_PER_DAY,
     catalog_frame,
-    check_arguments,
     lines_before,
     mix_frame,
     no_spend_mix,

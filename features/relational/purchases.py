@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from features.code_groups import column_names, safe_divide, to_cutoff
-from features.errors import ConfigError, DataError
-from features.purchase_features import RFM_COLUMNS
+from features.errors import ConfigError
+from features.purchase_features import RFM_COLUMNS, check_arguments
 from features.relational.pairs import PairCounts, pair_counts
 from features.relational.portable import materialize, register_frame, release, to_frame
 
@@ -99,17 +99,6 @@ def purchase_aggregates(
     mix = (_spend_mix(before, items, frame.index, n_categories) if spend_mix
            else no_spend_mix(frame.index))
     return purchase_frame(frame, cut, *mix)
-
-
-def check_arguments(items: pd.DataFrame, n_categories, trend_days) -> None:
-    """ConfigError or DataError for arguments :func:`purchase_aggregates` cannot use."""
-    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
-        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
-    if not trend_days > 0:
-        raise ConfigError(f"trend_days={trend_days!r} should be > 0.")
-    for col in ("item_id", "category"):
-        if col not in items.columns:
-            raise DataError(f"items lack column '{col}'; it is required.")
 
 
 def purchase_frame(frame: pd.DataFrame, cut: int, shares: pd.DataFrame, top_cat,
