@@ -11,6 +11,10 @@ DuckDB's behaviour is the one the module had before Spark: same SQL, same result
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
+
 import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
@@ -135,6 +139,48 @@ def materialize(expr, name: str):
     else:
         backend.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {sql}')
     return backend.table(name)
+
+
+def stage(expr, name: str):
+    """``expr`` computed once and kept out of the process's memory until :func:`unstage`.
+
+    DuckDB writes it to a Parquet file in its ``temp_directory`` (or the system's)
+    and each query reads the file, so what DuckDB holds between queries is freed:
+    a :func:`materialize` d table stays in DuckDB's buffers, up to its memory
+    limit, beside whatever the process builds from it (the uplift scoring of 1M
+    members peaked there). On Spark it is :func:`materialize` (memory, then disk).
+    """
+    backend = ibis.get_backend(expr)
+    if backend.name == SPARK:
+        return materialize(expr, name)
+    unstage(backend, name)
+    spill = backend.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    folder = Path(tempfile.mkdtemp(prefix=f"offers-{name}-", dir=spill or None))
+    path = str(folder / "part.parquet").replace("'", "''")
+    sql = ibis.to_sql(expr, dialect=backend.name)
+    try:
+        backend.raw_sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+        backend.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS '
+                        f"SELECT * FROM read_parquet('{path}')")
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    _STAGED[name] = folder
+    return backend.table(name)
+
+
+_STAGED: dict[str, Path] = {}  # name -> the folder of a staged table's file
+
+
+def unstage(backend, name: str) -> None:
+    """Drop the table ``name`` made by :func:`stage` and its file (none: nothing happens)."""
+    if backend.name == SPARK:
+        release(backend, name)
+        return
+    backend.raw_sql(f'DROP VIEW IF EXISTS "{name}"')
+    folder = _STAGED.pop(name, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def release(backend, name: str) -> None:

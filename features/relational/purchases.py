@@ -20,7 +20,14 @@ from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError
 from features.purchase_features import RFM_COLUMNS, check_arguments
 from features.relational.pairs import PairCounts, pair_counts
-from features.relational.portable import materialize, register_frame, release, to_frame
+from features.relational.portable import (
+    materialize,
+    register_frame,
+    release,
+    stage,
+    to_frame,
+    unstage,
+)
 
 US_PER_DAY = 86_400 * 10**6
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
@@ -320,7 +327,8 @@ class ShareSums:
     """The wide per-member spend sums behind :func:`category_shares`, left on the engine.
 
     ``table`` (Ibis: ``member_id`` and one sum per department, per top category and
-    ``other``) reads a temporary table of the engine: :meth:`release` it once read.
+    ``other``) reads a table staged by the engine (a Parquet file on DuckDB: its buffers
+    are not held between queries): :meth:`release` it once read.
     :meth:`block` is the same rows for some members only. :meth:`shares` turns fetched
     rows of either into the ``cat_share__*`` columns, so the shares can be taken where
     the rows are (a Spark partition: ``training.spark_uplift``).
@@ -364,7 +372,7 @@ class ShareSums:
         return pd.DataFrame(shares, index=index, columns=self.columns)
 
     def release(self) -> None:
-        release(self._con, "member_spend_pairs")
+        unstage(self._con, "member_share_pairs")
 
 
 def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) -> ShareSums:
@@ -382,15 +390,15 @@ def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) ->
     ).drop_duplicates("item_id")
     con = ibis.get_backend(before)
     known = before.inner_join(register_frame(con, "catalog_items", catalog), "item_id")
-    pair = materialize(
+    pair = stage(
         known.group_by(["member_id", "department", "category"]).aggregate(
             spend=known.amount.sum()),
-        "member_spend_pairs",
+        "member_share_pairs",
     )
     try:
         cat_spend = to_frame(pair.group_by("category").aggregate(spend=pair.spend.sum()))
     except BaseException:
-        release(con, "member_spend_pairs")
+        unstage(con, "member_share_pairs")
         raise
     cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
         ["spend", "category"], ascending=[False, True]

@@ -64,3 +64,29 @@ def test_category_share_blocks_refuse_a_bad_chunk(synth):
     ds, lines, as_of = synth
     with pytest.raises(ConfigError, match="chunk=0 should be an integer >= 1"):
         next(category_share_blocks(lines, ds.items, as_of, pd.Index(["1"]), 5, chunk=0))
+
+
+def test_the_share_pairs_live_in_a_file_while_the_blocks_are_read(synth, tmp_path):
+    """The (member, department, category) spend is staged as Parquet in DuckDB's temp
+    directory, not held in its buffers beside the blocks, and removed when the blocks end
+    (also when the reader stops early)."""
+    import ibis
+
+    ds, lines, as_of = synth
+    con = ibis.get_backend(lines)
+    before = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    con.raw_sql(f"SET temp_directory = '{tmp_path}'")
+    try:
+        ids = pd.Index(ds.members["member_id"].astype(str))
+        blocks = category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=50)
+        next(blocks)
+        staged = list(tmp_path.glob("offers-member_share_pairs-*/part.parquet"))
+        assert len(staged) == 1 and staged[0].stat().st_size > 0
+        tables = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert ("member_share_pairs",) not in tables  # a view of the file, not a table
+        blocks.close()
+        assert not list(tmp_path.glob("offers-member_share_pairs-*"))
+        views = con.raw_sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        assert ("member_share_pairs",) not in views
+    finally:
+        con.raw_sql(f"SET temp_directory = '{before}'")
