@@ -22,10 +22,14 @@ import pandas as pd
 from features.errors import DataError
 from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
 from features.kpis import _offer_counts as _frame_offer_counts
-from features.relational.portable import register_frame, to_frame
+from features.relational.portable import register_frame, slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
-_DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
+_DAYS_0000_03_01 = 719_468
+#: Lines per query of the distinct-basket and distinct-day counts (a slice of the members):
+#: under DuckDB's 1 GB, one query over 101M lines (1M synthetic members) ran, one over 300M
+#: (3M) did not, six of 50M ran (bench/RESULTS.md).
+LINES_PER_PASS = 110_000_000  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
 
 
 def month_index(ts_us):
@@ -96,21 +100,15 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["new_members"] = (np.searchsorted(since_sorted, ends_us, side="left")
                           - at_start).astype("int64")
 
-    tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
-    # Distinct rows, then counts: DuckDB spills a DISTINCT and a grouped count under its
-    # memory limit, not a count(DISTINCT) (at 1M members its hash sets ran for minutes).
-    baskets = tagged.select("p", "member_id", "basket_id").distinct()
-    pairs = baskets.group_by(["p", "member_id"]).aggregate(baskets=baskets.basket_id.count())
     since_t = register_frame(con, "kpi_member_since", since)
     bounds = register_frame(con, "kpi_periods", pd.DataFrame(
         {"p": np.arange(n_periods, dtype="int64"), "start_us": starts_us, "end_us": ends_us}))
-    joined = pairs.join(since_t, "member_id").join(bounds, "p")
-    activity = to_frame(joined.group_by("p").aggregate(
-        active_members=joined.count(),
-        retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
-        baskets=joined.baskets.sum(),
-        repeat_members=(joined.baskets >= 2).cast("int64").sum(),
-    ))
+    # Counts of distinct members, baskets and days summed over disjoint slices of the
+    # members are exact, and each slice's DISTINCT fits the engine's memory (at 3M members
+    # and 300M lines the one-pass distinct baskets failed under DuckDB's 1 GB).
+    parts = slices(lines, "member_id", int(span["n"].iloc[0]), LINES_PER_PASS)
+    activity = _summed([_activity(part, since_t, bounds, base, per_months) for part in parts])
+    tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
     revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
 
     for name in ("active_members", "retained_members", "baskets"):
@@ -119,7 +117,8 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]
     out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
-    out["active_90d"] = _active_in_window(lines, bounds, n_periods)
+    out["active_90d"] = _by_period(_summed([_active_in_window(part, bounds) for part in parts]),
+                                   "n", n_periods).astype("int64")
     out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
     out["average_order_value"] = _ratio(out["revenue"], out["baskets"])
     out["purchase_frequency"] = _ratio(out["baskets"], out["active_members"])
@@ -153,8 +152,32 @@ def _member_since(lines, members: pd.DataFrame | None) -> pd.DataFrame:
                          "since_us": since.to_numpy(dtype="int64")})
 
 
-def _active_in_window(lines, bounds, n_periods: int) -> np.ndarray:
-    """Distinct members with a purchase in ``[end - 90 days, end)``, per period end.
+def _summed(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Per-period counts of disjoint member parts, added up per ``p``."""
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True).groupby("p", as_index=False).sum()
+
+
+def _activity(lines, since_t, bounds, base: int, per_months: int) -> pd.DataFrame:
+    """Active, retained and repeat members and baskets per period, of ``lines``' members."""
+    tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
+    # Distinct rows, then counts: DuckDB spills a DISTINCT and a grouped count under its
+    # memory limit, not a count(DISTINCT) (at 1M members its hash sets ran for minutes).
+    baskets = tagged.select("p", "member_id", "basket_id").distinct()
+    pairs = baskets.group_by(["p", "member_id"]).aggregate(baskets=baskets.basket_id.count())
+    joined = pairs.join(since_t, "member_id").join(bounds, "p")
+    return to_frame(joined.group_by("p").aggregate(
+        active_members=joined.count(),
+        retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
+        baskets=joined.baskets.sum(),
+        repeat_members=(joined.baskets >= 2).cast("int64").sum(),
+    ))
+
+
+def _active_in_window(lines, bounds) -> pd.DataFrame:
+    """Distinct members with a purchase in ``[end - 90 days, end)``, per period end
+    (``p``, ``n``).
 
     Period ends fall on midnights, so a purchase is inside exactly when its day
     is: the range join runs over distinct (member, day) pairs, not lines.
@@ -164,8 +187,7 @@ def _active_in_window(lines, bounds, n_periods: int) -> np.ndarray:
     inside = days.join(bounds, [days.day_us >= bounds.end_us - window,
                                 days.day_us < bounds.end_us])
     active = inside.select("p", "member_id").distinct()
-    counts = to_frame(active.group_by("p").aggregate(n=active.count()))
-    return _by_period(counts, "n", n_periods).astype("int64")
+    return to_frame(active.group_by("p").aggregate(n=active.count()))
 
 
 def _offer_counts(events, start_us: int, end_us: int, base: int, per_months: int,
