@@ -144,8 +144,9 @@ def materialize(expr, name: str):
 def stage(expr, name: str):
     """``expr`` computed once and kept out of the process's memory until :func:`unstage`.
 
-    DuckDB writes it to a Parquet file in its ``temp_directory`` (or the system's)
-    and each query reads the file, so what DuckDB holds between queries is freed:
+    DuckDB writes it to a Parquet file in its ``temp_directory`` (the system's when that
+    does not exist yet) and each query reads the file, so what DuckDB holds between
+    queries is freed:
     a :func:`materialize` d table stays in DuckDB's buffers, up to its memory
     limit, beside whatever the process builds from it (the uplift scoring of 1M
     members peaked there). On Spark it is :func:`materialize` (memory, then disk).
@@ -155,7 +156,9 @@ def stage(expr, name: str):
         return materialize(expr, name)
     unstage(backend, name)
     spill = backend.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
-    folder = Path(tempfile.mkdtemp(prefix=f"offers-{name}-", dir=spill or None))
+    # DuckDB makes its temp_directory (default ".tmp") only when it first spills.
+    spill = spill if spill and Path(spill).is_dir() else None
+    folder = Path(tempfile.mkdtemp(prefix=f"offers-{name}-", dir=spill))
     path = str(folder / "part.parquet").replace("'", "''")
     sql = ibis.to_sql(expr, dialect=backend.name)
     try:

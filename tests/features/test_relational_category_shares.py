@@ -90,3 +90,20 @@ def test_the_share_pairs_live_in_a_file_while_the_blocks_are_read(synth, tmp_pat
         assert ("member_share_pairs",) not in views
     finally:
         con.raw_sql(f"SET temp_directory = '{before}'")
+
+
+def test_the_share_pairs_stage_where_duckdb_has_not_spilled_yet(synth, tmp_path):
+    """DuckDB makes its temp_directory (default ".tmp") only when it first spills: a
+    missing one is no error, the system's temporary directory holds the file then."""
+    import ibis
+
+    ds, lines, as_of = synth
+    con = ibis.get_backend(lines)
+    before = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
+    con.raw_sql(f"SET temp_directory = '{tmp_path / 'not-yet'}'")
+    try:
+        ids = pd.Index(ds.members["member_id"].astype(str))[:30]
+        got = pd.concat(category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=10))
+        assert list(got.index) == list(ids) and not (tmp_path / "not-yet").exists()
+    finally:
+        con.raw_sql(f"SET temp_directory = '{before}'")
