@@ -60,10 +60,21 @@ def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np
     ``member_id`` and ``start`` (datetime64) have one entry per row; lines at or
     after ``as_of`` are ignored. Returns two (rows,) arrays.
     """
-    tx = transactions[transactions["timestamp"] < as_of]
-    members = pd.Index(pd.unique(tx["member_id"].astype(str)))
-    code = members.get_indexer(tx["member_id"].astype(str).to_numpy())
-    seconds = tx["timestamp"].to_numpy("datetime64[s]").astype(np.int64)
+    # Only the three columns, and member codes from factorize (a categorical's codes): the
+    # filtered copy of every column and two strings per line were the uplift fit's peak.
+    keep = (transactions["timestamp"] < as_of).to_numpy()
+    every = bool(keep.all())
+
+    def kept(column: str):
+        values = transactions[column]
+        return values if every else values[keep]
+
+    codes, uniques = pd.factorize(kept("member_id"))
+    # Two ids may print the same (1 and "1" of an object column): one member, as before.
+    members_code, members = pd.factorize(np.asarray(uniques).astype(str))
+    members = pd.Index(members)
+    code = members_code[codes]
+    seconds = kept("timestamp").to_numpy("datetime64[s]").astype(np.int64)
     origin = int(min(seconds.min(initial=0), start.astype("datetime64[s]").astype(np.int64).min(
         initial=0)))
     window = int(round(window_days * 86_400))
@@ -71,7 +82,7 @@ def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np
     key = code.astype(np.int64) * span + (seconds - origin)
     order = np.argsort(key, kind="stable")
     key = key[order]
-    cum = np.r_[0.0, np.cumsum(tx["amount"].to_numpy(dtype=float)[order])]
+    cum = np.r_[0.0, np.cumsum(kept("amount").to_numpy(dtype=float)[order])]
     row_code = members.get_indexer(member_id.astype(str))
     row_start = start.astype("datetime64[s]").astype(np.int64) - origin
     lo = np.searchsorted(key, row_code.astype(np.int64) * span + row_start, side="left")
