@@ -560,13 +560,19 @@ def _windows(run: TrainingRun) -> None:
     # One member sample for these windows and the step "horizons" (which closes it).
     run.buyer_sample = sample = draw_buyers(run.dataset, run.as_of, seed, run.engine_tables)
     if run.engine_tables is not None:
-        from models.lifecycle.engine_windows import make_engine_windows, prefetch_features
+        from models.lifecycle.engine_windows import (
+            engine_horizon_days,
+            make_engine_windows,
+            prefetch_features,
+        )
 
-        if horizon is not None:
-            # The member features of these windows and of the step "horizons"' (its other
-            # horizons) in one pass over the lines: on an engine each pass has a fixed cost.
-            prefetch_features(sample, run.engine_tables.small,
-                              [horizon, *run.config["churn"]["validate_horizons"]])
+        if horizon is None:  # derived from the sample's lines, as make_engine_windows would
+            horizon = engine_horizon_days(sample.lines)
+        # The member features of these windows and of the step "horizons"' (its other
+        # horizons) in one pass over the lines: on an engine each pass has a fixed cost.
+        # (Skipped when the horizon was derived, the step "horizons" made a second pass.)
+        prefetch_features(sample, run.engine_tables.small,
+                          [horizon, *run.config["churn"]["validate_horizons"]])
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
                                           run.as_of, horizon, n_windows=None,
                                           random_state=seed, sample=sample)

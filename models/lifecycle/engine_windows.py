@@ -26,6 +26,7 @@ import pandas as pd
 
 from features.errors import ConfigError
 from features.relational import member_features
+from features.relational.cutoffs import CutoffTables
 from features.relational.members import member_features_at
 from features.relational.portable import to_frame
 from features.relational.purchases import US_PER_DAY
@@ -101,8 +102,9 @@ def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int 
     # Every cutoff's member features in one set of queries (those of other horizons too,
     # when prefetch_features asked for them first).
     sample.prefetch(cutoffs, tables, lambda missing: member_features_at(past, small, missing))
-    parts = [_one_window(past, sample.features_at(
-        cutoff, tables, lambda c=cutoff: member_features(past, small, c)), cutoff, horizon)
+    outcomes = window_outcomes(past, cutoffs, horizon)
+    parts = [_one_window(outcomes[cutoff], sample.features_at(
+        cutoff, tables, lambda c=cutoff: member_features(past, small, c)), cutoff)
         for cutoff in cutoffs]
     return assemble_windows(parts, cutoffs, horizon_days, as_of, sample.n_members,
                             sample.fraction)
@@ -145,20 +147,50 @@ def engine_horizon_days(lines, *, quantile: float = DEFAULT_QUANTILE,
     return horizon_from_gaps(medians["m"].astype("float64"), quantile, min_days, max_days)
 
 
-def _one_window(past, feats: pd.DataFrame, cutoff: pd.Timestamp, horizon: pd.Timedelta):
-    """Features (``feats``, as of ``cutoff``) of members with a purchase before ``cutoff`` and
-    their outcomes after it."""
-    cut, h = _us(cutoff), int(horizon / pd.Timedelta(microseconds=1))
-    seen = past.filter(past.ts_us < cut + h)
-    during = seen.ts_us >= cut
-    recent = (seen.ts_us >= cut - h) & (seen.ts_us < cut)
-    per = seen.group_by("member_id").aggregate(
-        first=seen.ts_us.min(),
-        future_baskets=seen.basket_id.nunique(where=during),
-        future_spend=seen.amount.sum(where=during),
-        past_spend=seen.amount.sum(where=recent),
+def window_outcomes(past, cutoffs, horizon: pd.Timedelta) -> dict[pd.Timestamp, pd.DataFrame]:
+    """Per cutoff of ``cutoffs``, the outcomes of the members with a line before it, from
+    one query.
+
+    A frame per cutoff, indexed by ``member_id`` (ascending): ``future_baskets``
+    (distinct baskets in [cutoff, cutoff + horizon)), ``future_spend`` (their
+    amount) and ``past_spend`` (the amount in [cutoff - horizon, cutoff)); NaN
+    where none. The lines are first summed per (member, basket, time), the
+    finest grouping a window cannot split; those rows, not the lines, are
+    repeated per window they fall in.
+    """
+    cutoffs = [pd.Timestamp(c) for c in cutoffs]
+    h = int(horizon / pd.Timedelta(microseconds=1))
+    tables = CutoffTables(ibis.get_backend(past), sorted(set(cutoffs)))
+    bounds = tables.register("window_bounds", pd.DataFrame(
+        {"k": range(len(tables.cut_us)), "cut_us": tables.cut_us}, dtype="int64"))
+    last = max(tables.cut_us) + h
+    seen = past.filter(past.ts_us < last)
+    sub = seen.group_by(["member_id", "basket_id", "ts_us"]).aggregate(amount=seen.amount.sum())
+    j = sub.cross_join(bounds)
+    j = j.filter((j.ts_us >= j.cut_us - h) & (j.ts_us < j.cut_us + h))
+    during = j.ts_us >= j.cut_us
+    per = j.group_by(["k", "member_id"]).aggregate(
+        future_baskets=j.basket_id.nunique(where=during),
+        future_spend=j.amount.sum(where=during),
+        past_spend=j.amount.sum(where=~during),
     )
-    per = to_frame(per.filter(per.first < cut)).set_index("member_id").sort_index()
+    first = seen.group_by("member_id").aggregate(first=seen.ts_us.min())
+    eligible = first.cross_join(bounds)
+    eligible = eligible.filter(eligible.first < eligible.cut_us).select("k", "member_id")
+    rows = eligible.left_join(per, ["k", "member_id"]).select(
+        "k", "member_id", "future_baskets", "future_spend", "past_spend")
+    parts = tables.split(to_frame(rows))
+    out = {}
+    for k, cut in enumerate(tables.cutoffs):
+        part = parts[k].set_index("member_id").sort_index()
+        part.index = pd.Index(part.index.astype(str), dtype="str", name="member_id")
+        out[cut] = part
+    return out
+
+
+def _one_window(per: pd.DataFrame, feats: pd.DataFrame, cutoff: pd.Timestamp):
+    """Features (``feats``, as of ``cutoff``) of members with a purchase before ``cutoff`` and
+    their outcomes after it (``per``, :func:`window_outcomes`)."""
     eligible = pd.Index(per.index.astype(str), dtype="str", name="member_id")
     feats.index = pd.Index(feats.index.astype("str"), name="member_id")
     missing = eligible.difference(feats.index)
@@ -169,7 +201,6 @@ def _one_window(past, feats: pd.DataFrame, cutoff: pd.Timestamp, horizon: pd.Tim
             cutoff.date(), len(missing), list(missing[:3]),
         )
         eligible = eligible.intersection(feats.index, sort=True)
-    per.index = pd.Index(per.index.astype(str), dtype="str", name="member_id")
     per = per.loc[eligible]
     baskets = per["future_baskets"].fillna(0).to_numpy(dtype=np.int64)
     outcomes = pd.DataFrame(

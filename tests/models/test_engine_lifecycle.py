@@ -162,3 +162,79 @@ def test_purchase_summary_of_returns_same_day_lines_and_one_time_buyers():
     pd.testing.assert_frame_equal(engine_purchase_summary(lines, "2024-01-10 12:00"), want)
     with pytest.raises(DataError, match="no transactions before"):
         engine_purchase_summary(lines, "2023-01-01")
+
+
+def _outcomes_one_by_one(tx: pd.DataFrame, cutoff, horizon: pd.Timedelta) -> pd.DataFrame:
+    """The outcomes of one window straight from the lines (the test's own oracle)."""
+    ts, member = tx["timestamp"], tx["member_id"].astype(str)
+    eligible = pd.Index(sorted(member[ts < cutoff].unique()), dtype="str", name="member_id")
+    during = (ts >= cutoff) & (ts < cutoff + horizon)
+    recent = (ts >= cutoff - horizon) & (ts < cutoff)
+    return pd.DataFrame({
+        "future_baskets": tx[during].groupby(member[during])["basket_id"].nunique(),
+        "future_spend": tx[during].groupby(member[during])["amount"].sum(),
+        "past_spend": tx[recent].groupby(member[recent])["amount"].sum(),
+    }).reindex(eligible).fillna(0)
+
+
+def _assert_outcomes_match(got: dict, tx: pd.DataFrame, cutoffs, horizon) -> None:
+    assert sorted(got) == sorted({pd.Timestamp(c) for c in cutoffs})
+    for cut, frame in got.items():
+        want = _outcomes_one_by_one(tx, cut, horizon)
+        frame = frame.fillna(0)
+        assert frame.index.equals(want.index), cut
+        assert frame["future_baskets"].astype("int64").tolist() == (
+            want["future_baskets"].astype("int64").tolist()), cut
+        for col in ("future_spend", "past_spend"):
+            np.testing.assert_allclose(frame[col].to_numpy(float), want[col].to_numpy(float),
+                                       rtol=1e-9, atol=1e-9, err_msg=f"{cut} {col}")
+
+
+def test_window_outcomes_of_many_cutoffs_equal_one_at_a_time_at_the_edges():
+    """window_outcomes (all cutoffs in one query) = each window's outcomes computed alone:
+    a basket straddling a cutoff (counted once, its earlier line in the past spend), lines
+    at a cutoff's exact time (after it), a refund, tied times in a basket, overlapping
+    windows, a cutoff before every line and one after the last, unsorted repeated cutoffs
+    (issue 11)."""
+    from features.dataset import Dataset
+    from models.lifecycle.engine_windows import window_outcomes
+
+    tx = pd.DataFrame({
+        "member_id": pd.Categorical(["a", "a", "a", "a", "a", "b", "b", "b", "c", "c"]),
+        "item_id": pd.Categorical(["i"] * 10),
+        "timestamp": pd.to_datetime([
+            "2024-01-01 09:00", "2024-01-01 09:00", "2024-01-09 23:59", "2024-01-10 00:00",
+            "2024-01-15", "2024-01-05", "2024-01-10", "2024-01-12", "2024-01-20",
+            "2024-01-20"], format="ISO8601"),
+        "basket_id": [1, 1, 2, 2, 3, 4, 5, 6, 7, 8],
+        "quantity": 1.0,
+        "amount": [10.0, 2.5, 4.0, 6.0, -3.0, 7.0, 1.0, 2.0, 5.0, 5.0],
+        "discount": 0.0,
+    })
+    ds = Dataset(tx, pd.DataFrame({"item_id": ["i"], "category": ["c"]}),
+                 pd.DataFrame({"member_id": ["a", "b", "c"]}),
+                 pd.DataFrame({"member_id": [], "offer_id": [], "event": [],
+                               "timestamp": pd.to_datetime([])}))
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    horizon = pd.Timedelta(days=7)
+    cutoffs = [pd.Timestamp(c) for c in ("2024-01-10", "2023-12-01", "2024-01-05",
+                                         "2024-01-10", "2024-01-13 12:00", "2024-02-01")]
+    got = window_outcomes(lines, cutoffs, horizon)
+    _assert_outcomes_match(got, tx, cutoffs, horizon)
+    assert got[pd.Timestamp("2023-12-01")].empty
+    at_10 = got[pd.Timestamp("2024-01-10")].fillna(0)
+    assert at_10.loc["a", "future_baskets"] == 2 and at_10.loc["a", "past_spend"] == 4.0
+    assert at_10.loc["b", "future_baskets"] == 2 and at_10.loc["b", "past_spend"] == 7.0
+    assert list(at_10.index) == ["a", "b"]
+
+
+@pytest.mark.parametrize("days", [7, 28])
+def test_window_outcomes_equal_one_at_a_time_on_synthetic_lines(synth, days):
+    from models.lifecycle.engine_windows import window_outcomes
+
+    ds, lines, _, as_of = synth
+    horizon = pd.Timedelta(days=days)
+    cutoffs = [as_of - horizon * k - pd.Timedelta(hours=5 * k) for k in range(1, 7)]
+    got = window_outcomes(lines.filter(lines.ts_us < as_of.value // 1000), cutoffs, horizon)
+    assert any(frame["future_baskets"].fillna(0).eq(0).any() for frame in got.values())
+    _assert_outcomes_match(got, ds.transactions, cutoffs, horizon)

@@ -150,3 +150,30 @@ def test_horizons_sharing_a_cutoff_build_its_features_once(dataset):
     alone = make_windows(dataset, AS_OF, 60, max_members=None)
     pd.testing.assert_frame_equal(shared.features, alone.features)
     pd.testing.assert_frame_equal(shared.outcomes, alone.outcomes)
+
+
+def test_with_a_derived_horizon_the_windows_step_builds_every_horizons_features_at_once(
+        dataset, engine, monkeypatch):
+    """Default config (churn horizon derived from the cadence) on DuckDB: the windows step
+    builds the member features of its windows and of every validate horizon's in one pass,
+    and the step "horizons" builds none (before, the prefetch was skipped when the horizon
+    was derived and the horizons step made a second pass: its own peak at 200k; issue 11)."""
+    import models.lifecycle.engine_windows as engine_windows
+    from training import pipeline
+
+    calls = []
+    together = engine_windows.member_features_at
+
+    def spy(lines, small, cutoffs, **kw):
+        calls.append(sorted(cutoffs))
+        return together(lines, small, cutoffs, **kw)
+
+    monkeypatch.setattr(engine_windows, "member_features_at", spy)
+    config = load_config(churn={"validate_horizons": [30, 45]})
+    assert config["churn"]["horizon_days"] in (None, 0)
+    run = pipeline.TrainingRun("data", AS_OF, config, dataset, engine_tables=engine)
+    pipeline._windows(run)
+    assert len(calls) == 1 and len(calls[0]) > len(run.windows.cutoffs)
+    fit_horizon_step(run)
+    assert len(calls) == 1
+    assert set(run.metrics["horizons"]["validation"]) >= {"30", "45"}
