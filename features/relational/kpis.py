@@ -25,11 +25,12 @@ from features.kpis import _offer_counts as _frame_offer_counts
 from features.relational.portable import register_frame, slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
-_DAYS_0000_03_01 = 719_468
-#: Lines per query of the distinct-basket and distinct-day counts (a slice of the members):
-#: under DuckDB's 1 GB, one query over 101M lines (1M synthetic members) ran, one over 300M
-#: (3M) did not, six of 50M ran (bench/RESULTS.md).
-LINES_PER_PASS = 110_000_000  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
+_DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
+#: Lines per query of the distinct-basket counts, and of the 90-day activity (a range join
+#: then a distinct: more memory a line), each query a slice of the members. Under DuckDB's
+#: 1 GB at 3M synthetic members (300M lines): one query of each failed; three slices of the
+#: baskets ran and three of the activity did not; six of each ran (bench/RESULTS.md).
+LINES_PER_PASS, ACTIVE_LINES_PER_PASS = 110_000_000, 50_000_000
 
 
 def month_index(ts_us):
@@ -105,7 +106,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
         {"p": np.arange(n_periods, dtype="int64"), "start_us": starts_us, "end_us": ends_us}))
     # Counts of distinct members, baskets and days summed over disjoint slices of the
     # members are exact, and each slice's DISTINCT fits the engine's memory (at 3M members
-    # and 300M lines the one-pass distinct baskets failed under DuckDB's 1 GB).
+    # and 300M lines the one-pass queries failed under DuckDB's 1 GB).
     parts = slices(lines, "member_id", int(span["n"].iloc[0]), LINES_PER_PASS)
     activity = _summed([_activity(part, since_t, bounds, base, per_months) for part in parts])
     tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
@@ -117,7 +118,8 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]
     out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
-    out["active_90d"] = _by_period(_summed([_active_in_window(part, bounds) for part in parts]),
+    active = slices(lines, "member_id", int(span["n"].iloc[0]), ACTIVE_LINES_PER_PASS)
+    out["active_90d"] = _by_period(_summed([_active_in_window(part, bounds) for part in active]),
                                    "n", n_periods).astype("int64")
     out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
     out["average_order_value"] = _ratio(out["revenue"], out["baskets"])

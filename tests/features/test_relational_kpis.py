@@ -101,6 +101,7 @@ def test_kpis_counted_over_member_parts_equal_one_pass(synth, monkeypatch):
     lines = tables["transactions"]
     n = len(synth.transactions)
     monkeypatch.setattr(kpis, "LINES_PER_PASS", n // 4)
+    monkeypatch.setattr(kpis, "ACTIVE_LINES_PER_PASS", n // 3)
     parts = kpis.slices(lines, "member_id", n, kpis.LINES_PER_PASS)
     assert len(parts) >= 4
     members = [set(p.select("member_id").distinct().to_pyarrow()["member_id"].to_pylist())
