@@ -168,11 +168,11 @@ def stage(expr, name: str):
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _STAGED[name] = folder
+    _STAGED[id(backend), name] = folder
     return backend.table(name)
 
 
-_STAGED: dict[str, Path] = {}  # name -> the folder of a staged table's file
+_STAGED: dict[tuple[int, str], Path] = {}  # (backend, name) -> the folder of its file
 
 
 def unstage(backend, name: str) -> None:
@@ -181,7 +181,7 @@ def unstage(backend, name: str) -> None:
         release(backend, name)
         return
     backend.raw_sql(f'DROP VIEW IF EXISTS "{name}"')
-    folder = _STAGED.pop(name, None)
+    folder = _STAGED.pop((id(backend), name), None)
     if folder is not None:
         shutil.rmtree(folder, ignore_errors=True)
 
