@@ -77,7 +77,8 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     per_months = {"M": 1, "Q": 3, "Y": 12}[freq]
     span = to_frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
                                     n=lines.count()))
-    if int(span["n"].iloc[0]) == 0:
+    n_lines = int(span["n"].iloc[0])
+    if n_lines == 0:
         raise DataError("transactions are empty: there is no period to compute KPIs for.")
     first = pd.Timestamp(int(span["first"].iloc[0]), unit="us")
     last = pd.Timestamp(int(span["last"].iloc[0]), unit="us")
@@ -107,7 +108,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     # Counts of distinct members, baskets and days summed over disjoint slices of the
     # members are exact, and each slice's DISTINCT fits the engine's memory (at 3M members
     # and 300M lines the one-pass queries failed under DuckDB's 1 GB).
-    parts = slices(lines, "member_id", int(span["n"].iloc[0]), LINES_PER_PASS)
+    parts = slices(lines, "member_id", n_lines, LINES_PER_PASS)
     activity = _summed([_activity(part, since_t, bounds, base, per_months) for part in parts])
     tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
     revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
@@ -118,7 +119,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]
     out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
-    active = slices(lines, "member_id", int(span["n"].iloc[0]), ACTIVE_LINES_PER_PASS)
+    active = slices(lines, "member_id", n_lines, ACTIVE_LINES_PER_PASS)
     out["active_90d"] = _by_period(_summed([_active_in_window(part, bounds) for part in active]),
                                    "n", n_periods).astype("int64")
     out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
