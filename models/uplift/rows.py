@@ -69,7 +69,7 @@ def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np
         values = transactions[column]
         return values if every else values[keep]
 
-    codes, uniques = pd.factorize(kept("member_id"))
+    codes, uniques = pd.factorize(kept("member_id"), use_na_sentinel=False)  # NaN: "nan", as before
     # Two ids may print the same (1 and "1" of an object column): one member, as before.
     members_code, members = pd.factorize(np.asarray(uniques).astype(str))
     members = pd.Index(members)

@@ -48,3 +48,12 @@ def test_window_outcomes_equal_a_loop(ids):
     np.testing.assert_allclose(got[0], want[0], atol=1e-9)
     np.testing.assert_array_equal(got[1], want[1])
     assert (want[1] > 0).sum() > 50 and (want[1] == 0).sum() > 10
+
+
+def test_a_missing_member_id_is_not_counted_as_another_member():
+    tx = pd.DataFrame({"member_id": pd.Categorical(["a", None, "b"]),
+                       "timestamp": pd.to_datetime(["2024-01-02"] * 3), "amount": [1.0, 2.0, 4.0]})
+    spend, lines = window_outcomes(tx, np.array(["a", "b"]),
+                                   pd.to_datetime(["2024-01-01"] * 2).to_numpy(), 14.0,
+                                   pd.Timestamp("2024-02-01"))
+    assert spend.tolist() == [1.0, 4.0] and lines.tolist() == [1, 1]
