@@ -16,6 +16,11 @@ e.g. ``python bench/train_memory_probe.py /work/data/synth_1m /tmp/probe --engin
   own buffers (``duckdb_memory()``), Arrow's pool, and what releasing Arrow's unused
   pages gave back.
 
+Two environment variables narrow a probe: ``PROBE_CALLS`` (comma-separated dotted names)
+labels more calls (patch the name where the caller looks it up: a module that did
+``from x import f`` holds its own ``f``), and ``PROBE_STOP_AFTER`` (a step's name) ends the
+run after that step, e.g. ``PROBE_STOP_AFTER=features`` to study the features step alone.
+
 The object scans cost a few CPU seconds per step at 1M members: compare peaks, not times.
 """
 
@@ -26,6 +31,7 @@ import ctypes
 import functools
 import gc
 import importlib
+import os
 import sys
 import threading
 import time
@@ -180,9 +186,12 @@ def main() -> None:
         parts = _parts(runs["run"]) if "run" in runs else {}
         print(f"MEMPROBE after {name}: rss {rss_mib()} MiB peak {PEAKS.get(name)} "
               f"parts {parts}", flush=True)
+        if name == os.environ.get("PROBE_STOP_AFTER"):
+            sys.exit(0)  # the atexit hook prints the peaks
 
     progress.StepTimer.step = probed_step
-    for dotted in CALLS:
+    extra = [c.strip() for c in os.environ.get("PROBE_CALLS", "").split(",") if c.strip()]
+    for dotted in (*CALLS, *extra):
         _label(dotted)
     threading.Thread(target=_sample, daemon=True).start()
     atexit.register(lambda: print("MEMPROBE peaks:\n" + "\n".join(
