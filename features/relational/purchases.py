@@ -103,7 +103,7 @@ def purchase_aggregates(
     if pairs is None or pairs.cut_us != cut:
         pairs = pair_counts(before, cut, cut, float(frame["n_lines"].sum()))
     frame = frame.join(pairs.members)
-    mix = (_spend_mix(before, items, frame.index, n_categories) if spend_mix
+    mix = (_spend_mix(lines, cutoff, items, frame.index, n_categories) if spend_mix
            else no_spend_mix(frame.index))
     return purchase_frame(frame, cut, *mix)
 
@@ -165,34 +165,50 @@ def _derived(frame: pd.DataFrame, cut: int) -> pd.DataFrame:
     return pd.DataFrame({c: cols[c] for c in RFM_COLUMNS}, index=frame.index)
 
 
-def _spend_mix(before, items: pd.DataFrame, index: pd.Index, n_categories: int):
-    """Department and top-category shares and the top category and department per member."""
-    items_frame, dept_labels = catalog_frame(items)
-    catalog = register_frame(ibis.get_backend(before), "catalog_items", items_frame)
-    known = before.inner_join(catalog, "item_id")
-    # The one pass over the lines, kept as a (spillable) temporary table; every
-    # other spend-mix query reads this member x (department, category) table.
-    pair = materialize(
-        known.group_by(["member_id", "department", "category"]).aggregate(spend=known.amount.sum()),
-        "member_spend_pairs",
-    )
-    by_cat = pair.group_by(["member_id", "category"]).aggregate(spend=pair.spend.sum())
-    cat_spend = to_frame(by_cat.group_by("category").aggregate(spend=by_cat.spend.sum()))
-    top = top_categories(cat_spend, n_categories)
-    by_dept = pair.group_by(["member_id", "department"]).aggregate(spend=pair.spend.sum())
-    # The rest go to a null bucket, named _OTHER once in pandas.
-    null = ibis.null("string")
-    bucket = ibis.ifelse(by_cat.category.isin(top), by_cat.category, null) if top else null
-    by_top = (
-        by_cat.mutate(bucket=bucket)
-        .group_by(["member_id", "bucket"])
-        .aggregate(spend=by_cat.spend.sum())
-    )
-    long_dept = to_frame(by_dept)
-    long_top = to_frame(by_top)
-    best = largest_rows(by_cat, "category")
-    release(ibis.get_backend(before), "member_spend_pairs")
-    return mix_frame(long_dept, long_top, best, top, dept_labels, index)
+#: Members whose spend mix is fetched from the engine at a time (:func:`_spend_mix`).
+MIX_BLOCK = 500_000
+
+
+def _spend_mix(lines, cutoff: pd.Timestamp, items: pd.DataFrame, index: pd.Index,
+               n_categories: int):
+    """Department and top-category shares and the top category and department per member.
+
+    The spend per member in each department and top category is summed wide on the
+    engine (:class:`ShareSums`), ``MIX_BLOCK`` members at a time, so one row per member
+    comes back: the (member, department) and (member, top category) rows fetched long and
+    pivoted in pandas were the features step's peak (1M members: 3.8 GiB against 2.7 for
+    the rest; 3M: 10.3 GiB, bench/RESULTS.md issue 11).
+    """
+    sums = category_share_sums(lines, items, cutoff, n_categories)
+    depts = np.asarray(sums.departments, dtype=object)
+    names = sums.sum_names
+    shares = np.full((len(index), len(names)), np.nan)
+    top_cat = np.full(len(index), None, dtype=object)
+    top_dept = np.full(len(index), None, dtype=object)
+    ids = pd.Index(index).astype(str)
+    try:
+        for start in range(0, len(ids), MIX_BLOCK):
+            block_ids = ids[start:start + MIX_BLOCK]
+            part = slice(start, start + len(block_ids))
+            mine = sums.block_pairs(block_ids)
+            wide = to_frame(mine.group_by("member_id").aggregate(**sums.sums))
+            wide.index = pd.Index(wide.pop("member_id").astype(str))
+            spend = wide.reindex(block_ids)[names].fillna(0.0).to_numpy(dtype="float64")
+            del wide
+            total = spend[:, :len(depts)].sum(axis=1)
+            has = total > 0
+            shares[part][has] = spend[has] / total[has, None]
+            if len(depts):  # the first largest: the labels are sorted (ties: first by name)
+                pick = depts[np.argmax(spend[:, :len(depts)], axis=1)]
+                top_dept[part] = np.where(has, pick, None)
+            by_cat = mine.group_by(["member_id", "category"]).aggregate(spend=mine.spend.sum())
+            best = largest_rows(by_cat, "category").set_index("member_id")["category"]
+            best.index = best.index.astype(str)
+            top_cat[part] = np.where(has, best.reindex(block_ids).to_numpy(dtype=object), None)
+    finally:
+        sums.release()
+    columns = column_names("dept_share__", list(depts)) + sums.columns
+    return pd.DataFrame(shares, index=index, columns=columns), top_cat, top_dept
 
 
 def catalog_frame(items: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -347,10 +363,14 @@ class ShareSums:
     def block(self, member_ids) -> Any:
         """:attr:`table`'s rows of ``member_ids`` only: the members are joined to the
         pairs before the sums, so the engine sums only theirs."""
+        mine = self.block_pairs(member_ids)
+        return mine.group_by("member_id").aggregate(**self.sums)
+
+    def block_pairs(self, member_ids) -> Any:
+        """The (member, department, category, spend) rows of ``member_ids`` only."""
         members = register_frame(self._con, "share_block_members",
                                  pd.DataFrame({"member_id": pd.Index(member_ids).astype(str)}))
-        mine = self.pair.inner_join(members, "member_id")
-        return mine.group_by("member_id").aggregate(**self.sums)
+        return self.pair.inner_join(members, "member_id")
 
     @property
     def sum_names(self) -> list[str]:

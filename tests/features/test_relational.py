@@ -129,6 +129,23 @@ def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
     assert len(cut) == 3 and min(cut) >= 5
 
 
+def test_spend_mix_in_blocks_of_members_equals_pandas(synth, monkeypatch):
+    """The spend mix comes from the engine MIX_BLOCK members at a time (one wide row per
+    member): blocks that split the members give the pandas features, top labels included."""
+    import features.relational.purchases as purchases
+
+    ds, as_of = synth
+    want = build_member_features(ds, as_of)
+    assert want["top_department"].nunique() > 1 and want["top_category"].nunique() > 1
+    fetched = []
+    to_frame = purchases.to_frame
+    monkeypatch.setattr(purchases, "MIX_BLOCK", len(want) // 4 + 1)
+    monkeypatch.setattr(purchases, "to_frame", lambda e: fetched.append(1) or to_frame(e))
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    assert_same_frame(member_features(lines, ds, as_of), want)
+    assert len(fetched) >= 8  # the sums and the top category of each of >= 4 blocks
+
+
 def test_member_features_without_spend_mix_and_other_options(synth):
     ds, as_of = synth
     lines = tables_from_dataset(connect(), ds)["transactions"]
