@@ -16,8 +16,12 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from features.relational.portable import to_frame
+from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY
+
+#: Lines per query: above it the members are summarised a hash slice at a time (at 3M
+#: members and 300M lines the one query ran out of DuckDB's 1 GB: bench/RESULTS.md).
+LINES_PER_PASS = 60_000_000
 
 
 def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
@@ -37,16 +41,9 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     """
     as_of = pd.Timestamp(as_of)
     before = lines.filter(lines.ts_us < as_of.value // 1000)
-    day = (before.ts_us // US_PER_DAY).name("day")
-    days = before.group_by(["member_id", day]).aggregate(amount=before.amount.sum())
-    # Each member's first day by a join, not a window over members: DuckDB's window
-    # operator ran out of memory under a 1GB limit at 3M members, where a join spills.
-    first = days.group_by("member_id").aggregate(first=days.day.min())
-    days = days.join(first, "member_id")
-    days = days.mutate(repeat=ibis.ifelse((days.day > days.first) & (days.amount > 0),
-                                          days.amount, ibis.null("float64")))
-    per = to_frame(days.group_by("member_id").aggregate(
-        n=days.count(), start=days.day.min(), end=days.day.max(), monetary=days.repeat.mean()))
+    n_lines = int(before.count().to_pyarrow().as_py())
+    per = [_per_member(part) for part in slices(before, "member_id", n_lines, LINES_PER_PASS)]
+    per = per[0] if len(per) == 1 else pd.concat(per, ignore_index=True)
     if per.empty:
         raise DataError(f"no transactions before as_of={as_of}.")
     per = per.sort_values("member_id", kind="stable")
@@ -59,3 +56,17 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
         "monetary": per["monetary"].to_numpy(dtype=np.float64),
     }, index=pd.Index(per["member_id"].astype(str).to_numpy(), dtype="str", name="member_id"))
     return out
+
+
+def _per_member(before) -> pd.DataFrame:
+    """Purchase days, first and last day and mean repeat-day spend per member of ``before``."""
+    day = (before.ts_us // US_PER_DAY).name("day")
+    days = before.group_by(["member_id", day]).aggregate(amount=before.amount.sum())
+    # Each member's first day by a join, not a window over members: DuckDB's window
+    # operator ran out of memory under a 1GB limit at 3M members, where a join spills.
+    first = days.group_by("member_id").aggregate(first=days.day.min())
+    days = days.join(first, "member_id")
+    days = days.mutate(repeat=ibis.ifelse((days.day > days.first) & (days.amount > 0),
+                                          days.amount, ibis.null("float64")))
+    return to_frame(days.group_by("member_id").aggregate(
+        n=days.count(), start=days.day.min(), end=days.day.max(), monetary=days.repeat.mean()))

@@ -139,6 +139,22 @@ def test_purchase_summary_equals_pandas(synth, as_of):
     pd.testing.assert_frame_equal(got, want, rtol=1e-9)
 
 
+def test_purchase_summary_in_slices_of_members_equals_pandas(synth, monkeypatch):
+    """Above LINES_PER_PASS lines the members are summarised a hash slice at a time (3M
+    members ran out of DuckDB's memory in one query): the same frame."""
+    import models.lifecycle.engine_summary as engine_summary
+
+    ds, lines, _, end = synth
+    queries = []
+    per_member = engine_summary._per_member
+    monkeypatch.setattr(engine_summary, "LINES_PER_PASS", len(ds.transactions) // 4 + 1)
+    monkeypatch.setattr(engine_summary, "_per_member",
+                        lambda part: queries.append(1) or per_member(part))
+    want = purchase_summary(ds.transactions, end)
+    pd.testing.assert_frame_equal(engine_purchase_summary(lines, end), want, rtol=1e-9)
+    assert len(queries) == 4
+
+
 def test_purchase_summary_of_returns_same_day_lines_and_one_time_buyers():
     """Refunds inside a day net out; a repeat day whose net spend is negative has no monetary."""
     tx = pd.DataFrame({
