@@ -53,22 +53,6 @@ def member_features_with_mix(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataF
                                  trend_days=TREND_DAYS)
 
 
-def _single_precision(builder):
-    """``builder`` whose float64 columns come back as float32.
-
-    The rows hold one member-feature row per send (about 0.9 GB of float64 for the
-    50,000-member sample at 1M members, beside the feature matrix's copy: the uplift
-    fit's memory peak). Seven significant digits are more than the trees' 255 bins
-    resolve; the feature matrix is float64 again, exactly these values.
-    """
-    def build(dataset: Dataset, cutoff: pd.Timestamp) -> pd.DataFrame:
-        frame = builder(dataset, cutoff)
-        wide = frame.select_dtypes("float64").columns
-        return frame.astype(dict.fromkeys(wide, np.float32)) if len(wide) else frame
-
-    return build
-
-
 def window_outcomes(transactions: pd.DataFrame, member_id: np.ndarray, start: np.ndarray,
                     window_days: float, as_of: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
     """Spend and number of lines of each member in ``[start, start + window_days)``.
@@ -195,8 +179,7 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
     rows["retained"] = (lines > 0).astype(float)
     rows["redeemed"] = _redeemed(events, rows, window_days)
     features = response_features(dataset, offers, rows, cutoff_freq=cutoff_freq,
-                                 member_features=_single_precision(
-                                     member_features or member_features_with_mix))
+                                 member_features=member_features or member_features_with_mix)
     rows = attach_offer_columns(pd.concat([rows, features], axis=1), offers)
     return rows
 
