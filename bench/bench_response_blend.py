@@ -7,7 +7,9 @@ Usage::
 
 Prints ROC-AUC and PR-AUC on the sends after each split of: logistic, hgb, the mean of
 their probabilities, the mean of their logits, and one logistic model per offer type
-(types with >200 training sends; others keep the pooled model's score).
+(types with >200 training sends; others keep the pooled model's score), and the pooled
+logistic model with type-B x member-feature columns (every numeric ``m__`` column, or the
+coupon-use / redemption ones only).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from scipy.special import expit, logit
 from threadpoolctl import threadpool_limits
 
@@ -41,6 +44,12 @@ def per_type(train, test, pooled: np.ndarray) -> np.ndarray:
     return out
 
 
+def type_b_interactions(rows: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    is_b = (rows["type"].astype(str) == "Type B").astype(float)
+    return pd.concat([rows, pd.DataFrame({f"{c}_x_type_b": rows[c] * is_b for c in cols},
+                                         index=rows.index)], axis=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True)
@@ -58,6 +67,14 @@ def main(argv: list[str] | None = None) -> int:
             p["blend mean p"] = (lo + hg) / 2
             p["blend mean logit"] = expit((logit(lo) + logit(hg)) / 2)
             p["per-type logistic"] = per_type(train, test, p["logistic"])
+            numeric = [c for c in train.columns
+                       if c.startswith("m__") and pd.api.types.is_numeric_dtype(train[c])]
+            for name, cols in (("B x all m__", numeric),
+                               ("B x coupon/redeem",
+                                [c for c in numeric if "coupon" in c or "redemp" in c])):
+                p[name] = OfferResponseModel(estimator="logistic", random_state=0) \
+                    .fit(type_b_interactions(train, cols)) \
+                    .predict_proba_rows(type_b_interactions(test, cols))
             print(f"\nsplit {split}: {len(train)} training sends, {len(test)} test sends")
             for name, score in p.items():
                 print(f"  {name:18s} ROC-AUC {roc_auc(y, score):.4f} PR-AUC {pr_auc(y, score):.4f}")
