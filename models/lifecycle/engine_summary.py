@@ -41,7 +41,7 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     """
     as_of = pd.Timestamp(as_of)
     before = lines.filter(lines.ts_us < as_of.value // 1000)
-    n_lines = int(before.count().to_pyarrow().as_py())
+    n_lines = int(to_frame(before.aggregate(n=before.count()))["n"].iloc[0])
     per = [_per_member(part) for part in slices(before, "member_id", n_lines, LINES_PER_PASS)]
     per = per[0] if len(per) == 1 else pd.concat(per, ignore_index=True)
     if per.empty:
