@@ -570,7 +570,8 @@ def _windows(run: TrainingRun) -> None:
             horizon = engine_horizon_days(sample.lines)
         # The member features of these windows and of the step "horizons"' (its other
         # horizons) in one pass over the lines: on an engine each pass has a fixed cost.
-        # (Skipped when the horizon was derived, the step "horizons" made a second pass.)
+        # (Before the horizon was derived here, a derived one skipped this pass and the step
+        # "horizons" made a second one.)
         prefetch_features(sample, run.engine_tables.small,
                           [horizon, *run.config["churn"]["validate_horizons"]])
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,

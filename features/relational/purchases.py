@@ -401,13 +401,7 @@ def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) ->
     if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
         raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
     before = lines_before(lines, to_cutoff(as_of))
-    category = items["category"].astype("str")
-    department = (
-        items["department"].astype("str").fillna(category) if "department" in items else category
-    )
-    catalog = pd.DataFrame(
-        {"item_id": items["item_id"].astype("str"), "category": category, "department": department}
-    ).drop_duplicates("item_id")
+    catalog, depts = catalog_frame(items)
     con = ibis.get_backend(before)
     known = before.inner_join(register_frame(con, "catalog_items", catalog), "item_id")
     pair = stage(
@@ -420,11 +414,7 @@ def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) ->
     except BaseException:
         unstage(con, "member_share_pairs")
         raise
-    cat_spend = cat_spend[cat_spend["spend"] > 0].sort_values(
-        ["spend", "category"], ascending=[False, True]
-    )
-    top = list(cat_spend["category"][:n_categories])
-    depts = sorted(department.dropna().unique())
+    top = top_categories(cat_spend, n_categories)
     spend = pair.spend
 
     def where(condition):
