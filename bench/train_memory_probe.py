@@ -18,7 +18,7 @@ e.g. ``python bench/train_memory_probe.py /work/data/synth_1m /tmp/probe --engin
 
 Two environment variables narrow a probe: ``PROBE_CALLS`` (comma-separated dotted names)
 labels more calls (patch the name where the caller looks it up: a module that did
-``from x import f`` holds its own ``f``), and ``PROBE_STOP_AFTER`` (a step's name) ends the
+``from x import f`` holds its own ``f``; ``pkg.mod.Class.method`` labels a method), and ``PROBE_STOP_AFTER`` (a step's name) ends the
 run after that step, e.g. ``PROBE_STOP_AFTER=features`` to study the features step alone.
 
 The object scans cost a few CPU seconds per step at 1M members: compare peaks, not times.
@@ -85,9 +85,18 @@ def _sample() -> None:
         time.sleep(0.1)
 
 
+def _owner(dotted: str):
+    """The module, or a module's class (``pkg.mod.Class``), ``dotted`` names."""
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError:
+        module_name, cls = dotted.rsplit(".", 1)
+        return getattr(importlib.import_module(module_name), cls)
+
+
 def _label(dotted: str) -> None:
-    module_name, attr = dotted.rsplit(".", 1)
-    module = importlib.import_module(module_name)
+    owner_name, attr = dotted.rsplit(".", 1)
+    module = _owner(owner_name)
     if not hasattr(module, attr):
         print(f"MEMPROBE: no {dotted} in this version", flush=True)
         return
@@ -95,7 +104,7 @@ def _label(dotted: str) -> None:
 
     @functools.wraps(call)
     def labelled(*args, **kwargs):
-        PHASE.append(PHASE[-1].split(" > ")[0] + " > " + attr)
+        PHASE.append(PHASE[-1] + " > " + attr)  # nested calls: the whole path
         try:
             return call(*args, **kwargs)
         finally:
