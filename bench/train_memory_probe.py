@@ -18,8 +18,9 @@ e.g. ``python bench/train_memory_probe.py /work/data/synth_1m /tmp/probe --engin
 
 Two environment variables narrow a probe: ``PROBE_CALLS`` (comma-separated dotted names)
 labels more calls (patch the name where the caller looks it up: a module that did
-``from x import f`` holds its own ``f``; ``pkg.mod.Class.method`` labels a method), and ``PROBE_STOP_AFTER`` (a step's name) ends the
-run after that step, e.g. ``PROBE_STOP_AFTER=features`` to study the features step alone.
+``from x import f`` holds its own ``f``; ``pkg.mod.Class.method`` labels a method), and
+``PROBE_STOP_AFTER`` (a step's name) ends the run after that step, e.g.
+``PROBE_STOP_AFTER=features`` to study the features step alone.
 
 The object scans cost a few CPU seconds per step at 1M members: compare peaks, not times.
 """
