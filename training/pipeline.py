@@ -257,6 +257,11 @@ def train(
                               engine_tables=tables, engine=engine, line_span=span)
             run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config,
                                                                 lines=lines)
+            # The report's monthly KPIs (one pass over every line) now, while the process
+            # holds only the loaded data (training/report/render.py monthly_kpis).
+            from training.report.render import monthly_kpis
+
+            run.tables["program_kpis"] = monthly_kpis(run)
         run.previous = _previous_version(artifacts_dir)
         logger.info("training on rows before %s", run.as_of)
         return _train_steps(run, artifacts_dir, timer)
@@ -390,11 +395,6 @@ def _features(run: TrainingRun) -> None:
     buyers = int((run.member_features["frequency"] > 0).sum())
     if buyers < 5:
         raise DataError(f"only {buyers} members bought before {run.as_of.date()}; need >= 5.")
-    # The report's monthly KPIs (one pass over every line) now, while the process holds
-    # little besides the member features (training/report/render.py monthly_kpis).
-    from training.report.render import monthly_kpis
-
-    run.tables["program_kpis"] = monthly_kpis(run)
 
 
 def _segmentation(run: TrainingRun) -> None:

@@ -119,9 +119,11 @@ def _comparison(rep: HtmlReport, run) -> None:
 def monthly_kpis(run) -> pd.DataFrame:
     """The monthly KPIs, on the run's engine when it has one (the same table).
 
-    The pipeline computes them in its "features" step (``run.tables["program_kpis"]``),
-    while the process holds little: at 1M members this query, run in the report step
-    beside every per-member table, was the whole run's peak (4,660 MiB).
+    The pipeline computes them in its "load and validate" step
+    (``run.tables["program_kpis"]``), while the process holds only the loaded data: at
+    1M members this query, run in the report step beside every per-member table, was
+    the whole run's peak (4,660 MiB), and in the features step (after the
+    recommendations) that step's (3,420 MiB).
     """
     engine = getattr(run, "engine_tables", None)
     if engine is None:
