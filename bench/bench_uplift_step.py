@@ -3,7 +3,7 @@
 Usage::
 
     python bench/bench_uplift_step.py DATA_DIR [--config train.toml] [--memory-limit 1GB]
-        [--repeat 1] [--tracemalloc] [--json OUT.json]
+        [--repeat 1] [--tracemalloc] [--json OUT.json] [--save-scores PREFIX]
 
 Each run is a fresh process that opens the data on DuckDB as ``offers train
 --engine duckdb`` does (:func:`training.engines.load_for_engine`), builds the
@@ -26,7 +26,10 @@ compare quality between runs) and the process's peak RSS (``ru_maxrss``).
 included; DuckDB's and Arrow's buffers not) per part: unlike RSS it does not
 depend on what the allocator kept from earlier parts (slower). Each run also
 prints a hash of the validation table and one of the served scores (every value,
-to the last bit), to show a change left the answers as they were.
+to the last bit), to show a change left the answers as they were; the served
+scores' hash also differs between two runs of the same code (their inputs come
+from the engine's parallel queries), so ``--save-scores PREFIX`` writes each
+run's scores to ``PREFIX<run>.parquet``, to compare them with a tolerance.
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def instrument(tracer: Tracer) -> None:
 
 
 def worker(data: str, memory_limit: str | None, config_path: str | None,
-           traced: bool = False) -> dict:
+           traced: bool = False, save_scores: str | None = None) -> dict:
     from threadpoolctl import threadpool_limits
 
     from training.config import load_config
@@ -135,6 +138,8 @@ def worker(data: str, memory_limit: str | None, config_path: str | None,
     found = run.metrics["uplift"]
     table = run.tables.get("uplift_validation")
     scores = run.tables.get("uplift_scores")
+    if save_scores and scores is not None:
+        scores.to_parquet(save_scores)
     return {
         "parts": [{"name": k, **tracer.parts[k]} for k in tracer.order],
         "ru_maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -157,8 +162,10 @@ def _digest(frame) -> str:
     return hashlib.sha256(values.to_numpy().tobytes()).hexdigest()[:16]
 
 
-def run_once(args) -> dict:
+def run_once(args, i: int = 0) -> dict:
     cmd = [sys.executable, __file__, str(args.data), "--worker"]
+    if args.save_scores:
+        cmd += ["--save-scores", f"{args.save_scores}{i}.parquet"]
     if args.memory_limit:
         cmd += ["--memory-limit", args.memory_limit]
     if args.config:
@@ -177,15 +184,17 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also the peak Python-allocated MiB per part (slower)")
     parser.add_argument("--json", type=Path, help="also write every run here")
+    parser.add_argument("--save-scores", help="write each run's served scores to "
+                                              "PREFIX<run>.parquet")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(str(args.data), args.memory_limit,
                                 None if args.config is None else str(args.config),
-                                args.tracemalloc),
+                                args.tracemalloc, args.save_scores),
                          default=str))
         return
-    runs = [run_once(args) for _ in range(args.repeat)]
+    runs = [run_once(args, i) for i in range(args.repeat)]
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str))
     first = runs[0]
