@@ -79,7 +79,7 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
         for offer_type, offer_id in by_type.items():
             j = column[offer_id]
             sends = hypothetical_sends(ids[start:stop], offer_id, as_of)
-            block = features.copy(deep=False)  # columns are added to the copy only
+            block = features.copy()
             for name in AFFINITY_FEATURES:
                 block[name] = getattr(affinity, name)[start:stop, j]
             block["population_share"] = np.full(stop - start, affinity.population_share[j])
