@@ -177,20 +177,26 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
     if not 0 < validation_fraction < 1:
         raise DataError(f"validation_fraction={validation_fraction} should be in (0, 1).")
     make_learner(learner, binary=False)  # refuse an unknown name before the slow part
-    if rows is None:
+    own = rows is None
+    if own:
         rows = build_uplift_rows(_experiment_members(dataset, as_of, max_members, random_state),
                                  offers, as_of, window_days=window_days)
-    X, names = feature_matrix(rows)
-    if not keep_row_features:
-        rows = rows[list(ROW_KEYS)].copy()  # a copy: no view keeps the feature columns alive
     members = np.sort(rows["member_id"].astype(str).unique())
     rng = np.random.default_rng(random_state)
     held = set(rng.choice(members, int(round(validation_fraction * len(members))),
                           replace=False))
     is_val = rows["member_id"].astype(str).isin(held).to_numpy()
-    rows = rows.assign(validation=is_val)
     treated = rows["treated"].to_numpy(dtype=bool)
     types = rows["type"].astype(str).to_numpy()
+    order, spans = training_order(types, is_val, treated)
+    # Rows built here that keep no features give each column up once the matrix holds it.
+    X, names = feature_matrix(rows, consume=own and not keep_row_features, order=order)
+    if not keep_row_features:
+        rows = rows[list(ROW_KEYS)].copy()  # a copy: no view keeps the feature columns alive
+    rows = rows.assign(validation=is_val)
+    # X's rows are in training order: each fit and prediction reads a slice of X, no copy.
+    sent, redeemed = treated[order], rows["redeemed"].to_numpy()[order]
+    outcomes = {o: rows[o].to_numpy(dtype=float)[order] for o in OUTCOMES}
     fitted = UpliftFit({}, {}, names, pd.DataFrame(columns=list(VALIDATION_COLUMNS)),
                        validation_members=sorted(held), rows=rows)
     table = []
@@ -202,37 +208,61 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
             logger.info("offer type %r: too few treated/control rows %s; no uplift model",
                         offer_type, counts)
             continue
-        sent_train = train & treated
-        response = _response_model(X[sent_train], rows["redeemed"].to_numpy()[sent_train],
-                                   random_state, max_iter)
+        start, holdouts, validation, end = spans[offer_type]
+        sent_train, train, val = (slice(start, holdouts), slice(start, validation),
+                                  slice(validation, end))
+        response = _response_model(X[sent_train], redeemed[sent_train], random_state, max_iter)
         fitted.response_models[offer_type] = response
         p_redeem = (response.predict_proba(by_columns(X[val]))[:, 1] if response is not None
-                    else np.zeros(int(val.sum())))
+                    else np.zeros(end - validation))
         for outcome in OUTCOMES:
-            y = rows[outcome].to_numpy(dtype=float)
+            y = outcomes[outcome]
             model = make_learner(learner, binary=outcome == "retained",
                                  random_state=random_state, max_iter=max_iter)
             try:
-                model.fit(X[train], y[train], treated[train])
+                model.fit(X[train], y[train], sent[train])
             except DataError as exc:
                 logger.info("offer type %r, %s: %s", offer_type, outcome, exc)
                 continue
             score = model.predict(X[val])
             fitted.models[(offer_type, outcome)] = model
-            table.append(_validate(offer_type, outcome, learner, int(train.sum()),
-                                   y[val], treated[val], score, p_redeem))
-            fitted.curves[(offer_type, outcome)] = _curves(y[val], treated[val], score, p_redeem)
+            table.append(_validate(offer_type, outcome, learner, validation - start,
+                                   y[val], sent[val], score, p_redeem))
+            fitted.curves[(offer_type, outcome)] = _curves(y[val], sent[val], score, p_redeem)
     if not fitted.models:
         raise DataError("no offer type has enough sent and held-out rows on both sides of the "
                         f"validation split (at least {MIN_GROUP_ROWS} each); the data cannot "
                         "support an uplift model yet.")
     if refit:
+        at = np.empty_like(order)
+        at[order] = np.arange(len(order))  # row i of rows is row at[i] of X
         for (offer_type, outcome), model in fitted.models.items():
             mask = types == offer_type
             y = rows[outcome].to_numpy(dtype=float)
-            model.fit(X[mask], y[mask], treated[mask])
+            model.fit(X[at[mask]], y[mask], treated[mask])
     fitted.validation = pd.DataFrame(table, columns=list(VALIDATION_COLUMNS))
     return fitted
+
+
+def training_order(types: np.ndarray, is_val: np.ndarray, treated: np.ndarray
+                   ) -> tuple[np.ndarray, dict]:
+    """The feature matrix's row order: per offer type (sorted), its training rows sent, its
+    training rows held out, then its validation rows, each in the rows' own order.
+
+    So each fit reads the rows it would get by a boolean mask, in the same order,
+    as a slice of the matrix (no copy). Returns the order (positions in the rows)
+    and per type its bounds ``(start, holdouts, validation, end)`` in the order.
+    """
+    parts, spans, start = [], {}, 0
+    for offer_type in sorted(set(types)):
+        of_type = types == offer_type
+        groups = [np.flatnonzero(of_type & ~is_val & treated),
+                  np.flatnonzero(of_type & ~is_val & ~treated), np.flatnonzero(of_type & is_val)]
+        bounds = np.cumsum([start, *(len(g) for g in groups)])
+        spans[offer_type] = tuple(int(b) for b in bounds)
+        parts += groups
+        start = int(bounds[-1])
+    return (np.concatenate(parts) if parts else np.arange(0)), spans
 
 
 def _experiment_members(data: Dataset | MemberSource, as_of, max_members: int | None = None,

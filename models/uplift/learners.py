@@ -43,9 +43,22 @@ def by_columns(X) -> np.ndarray:
     A tree reads one feature of every row at a node; in a row-major matrix of
     many rows those reads jump a whole row apart and miss the cache, so
     ``predict`` on 100,000 rows ran 3-4 times slower than on the same matrix
-    by columns (same answers). No copy when ``X`` already is.
+    by columns (same answers). No copy when ``X`` already is, or when each of its
+    columns is (a slice of rows of such a matrix).
     """
-    return np.asfortranarray(X, dtype=float)
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 2 and X.strides[0] == X.itemsize:
+        return X
+    return np.asfortranarray(X)
+
+
+def take_rows(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``X[mask]``, without a copy when the rows chosen are one run (a slice: same values,
+    same order; :func:`models.uplift.fit.training_order` puts each fit's rows in runs)."""
+    where = np.flatnonzero(mask)
+    if len(where) and where[-1] - where[0] + 1 == len(where):
+        return X[where[0]:where[-1] + 1]
+    return X[mask]
 
 
 def default_estimator(binary: bool, random_state=0, max_iter: int = 150):
@@ -132,8 +145,8 @@ class TwoModelUplift(_MetaLearner):
     def fit(self, X, y, treated) -> TwoModelUplift:
         """Fit on rows ``X`` (n, features), outcomes ``y`` (n,) and treatment flags (n,)."""
         X, y, treated = self._validate(X, y, treated)
-        self.model_treated_ = self._outcome_model(X[treated], y[treated])
-        self.model_control_ = self._outcome_model(X[~treated], y[~treated])
+        self.model_treated_ = self._outcome_model(take_rows(X, treated), y[treated])
+        self.model_control_ = self._outcome_model(take_rows(X, ~treated), y[~treated])
         self.treated_share_ = float(treated.mean())
         self.n_features_in_ = X.shape[1]
         return self
@@ -162,10 +175,11 @@ class XLearnerUplift(TwoModelUplift):
         """Fit on rows ``X`` (n, features), outcomes ``y`` (n,) and treatment flags (n,)."""
         super().fit(X, y, treated)
         X, y, treated = self._validate(X, y, treated)
-        imputed_t = y[treated] - self._predict_outcome(self.model_control_, X[treated])
-        imputed_c = self._predict_outcome(self.model_treated_, X[~treated]) - y[~treated]
-        self.effect_treated_ = self._effect_model(X[treated], imputed_t)
-        self.effect_control_ = self._effect_model(X[~treated], imputed_c)
+        sent, held = take_rows(X, treated), take_rows(X, ~treated)
+        imputed_t = y[treated] - self._predict_outcome(self.model_control_, sent)
+        imputed_c = self._predict_outcome(self.model_treated_, held) - y[~treated]
+        self.effect_treated_ = self._effect_model(sent, imputed_t)
+        self.effect_control_ = self._effect_model(held, imputed_c)
         return self
 
     def predict(self, X) -> np.ndarray:

@@ -184,13 +184,18 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
     return rows
 
 
-def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None
+def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None, *,
+                   consume: bool = False, order: np.ndarray | None = None
                    ) -> tuple[np.ndarray, list[str]]:
     """The numeric feature columns of ``rows`` as a float matrix (NaN kept, Fortran order),
     and their names.
 
     Without ``columns``: every numeric or boolean column that is not a key or
-    outcome and takes at least two values.
+    outcome and takes at least two values. ``consume=True`` leaves in ``rows`` (in
+    place) only :data:`ROW_KEYS`, dropping each feature column once the matrix
+    holds it, so the features are not held twice (for a caller whose own ``rows``
+    need only the keys afterwards). ``order`` (positions of ``rows``): the matrix's
+    rows are ``rows``' in that order.
     """
     if columns is None:  # numeric columns that vary (an all-missing column breaks binning)
         columns = [c for c in rows.columns if c not in ROW_KEYS and c != "window_end"
@@ -199,7 +204,14 @@ def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None
                    and rows[c].nunique(dropna=True) > 1]
     # By columns (Fortran order): filled a column at a time, and what the trees read
     # fastest (:func:`models.uplift.learners.by_columns`).
-    X = np.empty((len(rows), len(columns)), order="F")
+    if consume:  # nor the columns that are neither keys nor features (strings, mostly)
+        wanted = set(columns)
+        for c in [c for c in rows.columns if c not in ROW_KEYS and c not in wanted]:
+            del rows[c]
+    X = np.empty((len(rows) if order is None else len(order), len(columns)), order="F")
     for j, c in enumerate(columns):
-        X[:, j] = pd.to_numeric(rows[c], errors="coerce").astype(float).to_numpy()
+        values = pd.to_numeric(rows[c], errors="coerce").astype(float).to_numpy()
+        X[:, j] = values if order is None else values[order]
+        if consume:
+            del rows[c]
     return X, list(columns)
