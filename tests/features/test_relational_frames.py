@@ -94,3 +94,20 @@ def test_unknown_members_give_no_lines_not_an_error(loaded):
     con, data, small, _ = loaded
     got = member_dataset(con, data.transactions, small, ["no-such-member"])
     assert got.transactions.empty and got.members.empty and got.offer_events.empty
+
+
+def test_lines_fetched_in_slices_of_members_equal_one_fetch(loaded, monkeypatch):
+    """The sample's lines come in slices of sorted member ids, each sorted on the engine:
+    the frame is the one-query fetch's, row for row and dtype for dtype."""
+    import features.relational.frames as frames
+
+    con, data, _, want_all = loaded
+    ids = sorted(want_all.members["member_id"].astype(str))[::2][::-1]  # any order given
+    monkeypatch.setattr(frames, "FETCH_MEMBERS", 10**9)
+    whole = lines_frame(con, data.transactions, ids)
+    monkeypatch.setattr(frames, "FETCH_MEMBERS", 7)
+    sliced = lines_frame(con, data.transactions, ids)
+    assert len(ids) > 3 * 7 and len(whole) > 0
+    pd.testing.assert_frame_equal(sliced, whole)
+    assert sliced["member_id"].is_monotonic_increasing or (
+        sliced["member_id"].astype(str).is_monotonic_increasing)
