@@ -278,8 +278,8 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
         # The recommendations first: they read the lines only, and their peak (the pairs of
-        # every member on the engine, then ALS) is the run's largest, so it comes while the
-        # process holds the least (no member features yet: 0.5 GiB at 1M members).
+        # every member on the engine, then ALS) was the run's largest beside the member
+        # features (1M members: up to 4.4 GiB there, 2.9 GiB first; bench/RESULTS.md).
         with timer.step("recommendations"):
             _guarded(run, "recommendations", _recommendations, _stand_in_recommender)
         with timer.step("features"):
