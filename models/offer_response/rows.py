@@ -172,12 +172,7 @@ def response_features(
             block.index = sends.index[positions]
             yield positions, block.add_prefix("m__")
 
-    if sends.index.has_duplicates:  # reindex refuses them, as before
-        parts = [block for _, block in blocks()]
-        members = (pd.concat(parts, sort=False).reindex(sends.index) if parts
-                   else pd.DataFrame(index=sends.index))
-    else:
-        members = stack_blocks(blocks(), sends.index)
+    members = stack_blocks(blocks(), sends.index)
     logger.info("member features built at %d cutoff(s) for %d sends",
                 cutoff.nunique(), len(sends))
     return pd.concat([cutoff.rename("cutoff"), members, affinity], axis=1)

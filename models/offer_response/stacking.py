@@ -34,13 +34,18 @@ def stack_blocks(blocks: Iterable[tuple[np.ndarray, pd.DataFrame]], index: pd.In
         Each block's rows are ``index[positions]``, in the block's order (its own
         index labels are those). Every position of ``index`` is in at most one block.
     index : Index
-        The rows of the result, without repeats.
+        The rows of the result. With repeated labels: ``pd.concat(...).reindex(index)``
+        itself (one column per row cannot tell two rows of a label apart).
 
     Returns
     -------
     DataFrame
         Indexed by ``index``; rows in no block are missing values, as ``reindex`` makes them.
     """
+    if index.has_duplicates:
+        parts = [block for _, block in blocks]
+        return (pd.concat(parts, sort=False).reindex(index) if parts
+                else pd.DataFrame(index=index))
     first = None
     filled: dict[str, np.ndarray] = {}  # numpy-typed columns, every row
     others: list[pd.DataFrame] = []  # extension-typed (strings, nullable booleans) parts

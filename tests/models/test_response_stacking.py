@@ -88,3 +88,22 @@ def test_numpy_columns_only_and_no_block():
                                   check_exact=True)
     empty = stack_blocks(iter([]), index)
     assert empty.index.equals(index) and empty.shape == (len(index), 0)
+
+
+
+
+def test_repeated_row_labels_give_what_concat_gives():
+    """Rows sharing a label (sends with a repeated index) go to ``pd.concat(...).reindex``,
+    as before the stacking: the same frame when the blocks come in the rows' order, the
+    same refusal when they do not."""
+    index = pd.Index(["r0", "r1", "r0", "r2"])
+    numeric = ["m__spend", "m__count", "m__flag"]  # only the columns written in place
+    blocks = [(np.array([0, 1]), _block(index[:2], 0, numeric)),
+              (np.array([2, 3]), _block(index[2:], 1, numeric))]
+    want = pd.concat([b for _, b in blocks], sort=False).reindex(index)
+    pd.testing.assert_frame_equal(stack_blocks(iter(blocks), index), want)
+    with pytest.raises(ValueError, match="duplicate labels"):
+        pd.concat([b for _, b in blocks[::-1]], sort=False).reindex(index)
+    with pytest.raises(ValueError, match="duplicate labels"):
+        stack_blocks(iter(blocks[::-1]), index)
+    assert stack_blocks(iter([]), index).index.equals(index)
