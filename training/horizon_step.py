@@ -68,6 +68,7 @@ from models.lifecycle import (
     sample_buyers,
 )
 from models.lifecycle.engine_windows import prefetch_features
+from models.lifecycle.purchase_days import PurchaseDays
 from models.lifecycle.windows import DEFAULT_MAX_MEMBERS
 
 logger = logging.getLogger(__name__)
@@ -83,12 +84,14 @@ LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": 
 
 
 def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *, lines=None,
-                       members: pd.Index | None = None) -> tuple[dict, pd.DataFrame]:
+                       members: pd.Index | None = None,
+                       days: PurchaseDays | None = None) -> tuple[dict, pd.DataFrame]:
     """BG/NBD and Gamma-Gamma fitted on the purchases before ``as_of``.
 
     The purchase summary comes from ``lines`` (an engine's Ibis table,
     :func:`models.lifecycle.engine_purchase_summary`) when given, else from the
-    ``transactions`` frame. ``members`` (ids), when given, are the members the
+    ``transactions`` frame, or from their purchase ``days`` grouped already (a
+    midnight ``as_of``). ``members`` (ids), when given, are the members the
     parameters are fitted on (a seeded sample: the parameters describe the
     population, :class:`models.lifecycle.BuyerSample`); the summary still has
     every member.
@@ -101,6 +104,7 @@ def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *, lines=None,
         :func:`models.lifecycle.purchase_summary` as of ``as_of``.
     """
     summary = (engine_purchase_summary(lines, as_of) if lines is not None
+               else days.summary(as_of) if days is not None
                else purchase_summary(transactions, as_of))
     fit_on = summary if members is None else summary[summary.index.isin(members)]
     if members is not None:
@@ -148,15 +152,21 @@ def fit_horizon_step(run, *, max_members: int | None = DEFAULT_MAX_MEMBERS) -> N
 
 def _fit_and_validate(run, sample: BuyerSample) -> None:
     engine, seed = run.engine_tables, run.config["seed"]
+    # pandas: the lines grouped into purchase days once, for the summaries at as_of and at
+    # every horizon's validation cutoff (midnights when as_of is one).
+    days = (PurchaseDays.of(run.dataset.transactions)
+            if engine is None and run.as_of == run.as_of.normalize() else None)
     try:
         params, summary = fit_purchase_cycle(
             None if engine is not None else run.dataset.transactions, run.as_of,
-            lines=None if engine is None else engine.lines, members=sample.kept)
+            lines=None if engine is None else engine.lines, members=sample.kept, days=days)
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}
         return
     run.horizon_model, run.horizon_summary = params, summary
+    if days is not None and sample.kept is not None:
+        days = days.of_members(sample.kept)  # the sample's, as its lines
     wanted = {int(h) for h in run.config["churn"]["validate_horizons"]}  # empty: no validation
     horizons = sorted(wanted | ({int(run.horizon_days)} if wanted and run.horizon_days else set()))
     validation, left_out, rows = {}, {}, []
@@ -171,7 +181,8 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
         try:
             validation[str(h)] = result = validate_horizon(
                 run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built,
-                measured=None if built is None else _measured_at(run.metrics, h))
+                measured=None if built is None else _measured_at(run.metrics, h),
+                purchase_days=days)
         except (ConfigError, DataError) as exc:
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
@@ -214,7 +225,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
                      max_members: int | None = DEFAULT_MAX_MEMBERS,
                      sample: BuyerSample | None = None,
                      windows: TrainingWindows | None = None,
-                     measured: dict | None = None) -> dict:
+                     measured: dict | None = None,
+                     purchase_days: PurchaseDays | None = None) -> dict:
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
 
     ``engine`` (an open :class:`training.engines.EngineTables`) builds the
@@ -228,7 +240,9 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     metrics of the churn and value models and their baselines on those windows
     (``{"churn": {"churn_model": ..., "recency_only": ...}, "value":
     {"value_model": ..., "past_spend_rate": ...}}``, the pipeline's steps
-    "churn" and "value"), which are then not refitted.
+    "churn" and "value"), which are then not refitted. ``purchase_days``: the
+    sample's lines grouped into purchase days (pandas, a midnight ``as_of``), for
+    the purchase summary at the validation cutoff.
 
     Raises
     ------
@@ -245,7 +259,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     if sample is None:
         with draw_buyers(dataset, as_of, seed, engine, max_members) as drawn:
             return validate_horizon(dataset, as_of, horizon, seed, engine, sample=drawn,
-                                    windows=windows, measured=measured)
+                                    windows=windows, measured=measured,
+                                    purchase_days=purchase_days)
     sample.check(as_of)
     if windows is None:
         windows = (make_windows(dataset, as_of, horizon, n_windows=None, random_state=seed,
@@ -260,7 +275,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     X_val, out_val = windows.validation()
     cutoff = windows.validation_cutoff
     # The sample's purchases before the cutoff: every buyer's below max_members.
-    params, summary = (fit_purchase_cycle(sample.dataset.transactions, cutoff)
+    params, summary = (fit_purchase_cycle(sample.dataset.transactions, cutoff,
+                                          days=purchase_days)
                        if engine is None else fit_purchase_cycle(None, cutoff, lines=sample.lines))
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
