@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.code_groups import NAT, NS_PER_DAY, distinct_pair_counts, group_max, group_sum
+from features.first_seen import distinct_before
 
 #: The optional transactions column read (features.contract.TRANSACTIONS).
 COUPON_COLUMN = "coupon_discount"
@@ -58,11 +59,9 @@ def coupon_features(transactions: pd.DataFrame, cutoff: pd.Timestamp,
     member = members.cat.codes.to_numpy()[before].astype(np.int64)
     coupon = np.abs(np.nan_to_num(
         transactions[COUPON_COLUMN].to_numpy(dtype="float64", na_value=np.nan)[before])) > 0
-    basket, uniques = pd.factorize(transactions["basket_id"].to_numpy()[before])
-    basket = basket.astype(np.int64)
     lines = group_sum(member[coupon], n)
-    baskets = distinct_pair_counts(member, basket, n, len(uniques))
-    coupon_baskets = distinct_pair_counts(member[coupon], basket[coupon], n, len(uniques))
+    baskets, coupon_baskets = _basket_counts(transactions, members, ts, before, coupon, n,
+                                             cutoff)
     last = group_max(member[coupon], n, ts[before][coupon])
     with np.errstate(invalid="ignore"):
         days = np.where(last != NAT, (cutoff.value - last) / NS_PER_DAY, np.nan)
@@ -70,6 +69,30 @@ def coupon_features(transactions: pd.DataFrame, cutoff: pd.Timestamp,
                            "baskets": baskets, "days_since_coupon": days},
                           index=pd.Index(names, dtype="str"))
     return coupon_columns(counts, index)
+
+
+def _basket_counts(transactions, members, ts, before, coupon, n, cutoff):
+    """Distinct baskets per member before ``cutoff``, all and with a coupon.
+
+    With integer basket codes and a float coupon column (the loader's), from the
+    frame's pairs kept across cutoffs (:mod:`features.first_seen`); else by sorting
+    the lines before ``cutoff``.
+    """
+    basket_all = transactions["basket_id"].to_numpy()
+    column = transactions[COUPON_COLUMN].to_numpy()
+    if np.issubdtype(basket_all.dtype, np.integer) and column.dtype == np.float64:
+        codes = members.array.codes
+        with np.errstate(invalid="ignore"):
+            used = np.abs(np.nan_to_num(column)) > 0
+        return (distinct_before(transactions, "member_basket", codes, basket_all, ts, n,
+                                cutoff.value),
+                distinct_before(transactions, "member_coupon_basket", codes, basket_all, ts,
+                                n, cutoff.value, rows=used, rows_source=column))
+    basket, uniques = pd.factorize(basket_all[before])
+    basket = basket.astype(np.int64)
+    member = members.cat.codes.to_numpy()[before].astype(np.int64)
+    return (distinct_pair_counts(member, basket, n, len(uniques)),
+            distinct_pair_counts(member[coupon], basket[coupon], n, len(uniques)))
 
 
 def coupon_columns(counts: pd.DataFrame, index: pd.Index) -> pd.DataFrame:

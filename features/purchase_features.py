@@ -32,9 +32,11 @@ from features.code_groups import (
     positions,
     safe_divide,
     sorted_unique,
+    timestamps_ns,
     to_cutoff,
 )
 from features.errors import ConfigError, DataError
+from features.first_seen import distinct_before
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +102,7 @@ def purchase_features(
     lines = lines_before(transactions, cutoff, ("amount", "discount"), basket=True)
     n_members = len(lines.member_labels)
     out = _basket_features(lines, cutoff, n_members, trend_days)
-    out["n_items_distinct"] = distinct_pair_counts(
-        lines.member, lines.item, n_members, len(lines.item_labels)
-    ).astype(np.float64)
+    out["n_items_distinct"] = _distinct_items(transactions, lines, cutoff).astype(np.float64)
     if spend_mix:
         mix = _spend_mix(lines, items, n_members, n_categories)
     else:
@@ -128,6 +128,19 @@ def purchase_features(
     frame = pd.concat([frame, shares, tail], axis=1)
     logger.debug("purchase features: %d buyers, %d lines before %s", len(frame), len(lines), cutoff)
     return frame
+
+
+def _distinct_items(transactions: pd.DataFrame, lines: Lines, cutoff: pd.Timestamp) -> np.ndarray:
+    """Distinct items per member before ``cutoff``: from the frame's (member, item) pairs kept
+    across cutoffs when both ids are categorical (the loader's), else from ``lines``."""
+    member, item = transactions["member_id"], transactions["item_id"]
+    n_members = len(lines.member_labels)
+    if isinstance(member.dtype, pd.CategoricalDtype) and isinstance(item.dtype,
+                                                                    pd.CategoricalDtype):
+        return distinct_before(transactions, "member_item", member.array.codes,
+                               item.array.codes, timestamps_ns(transactions["timestamp"]),
+                               n_members, cutoff.value)
+    return distinct_pair_counts(lines.member, lines.item, n_members, len(lines.item_labels))
 
 
 def _basket_features(
