@@ -12,8 +12,10 @@ keeps each pair with the earliest time it was seen, and answers a cutoff with a
 The kept pairs are tied to the frame (dropped when it is collected) and to the
 arrays they were computed from: a column replaced since (pandas copies on write)
 has other memory, and its pairs are computed afresh. Frames of more than
-:data:`MAX_LINES` lines are not kept (the pairs would cost memory of the order of
-the lines'); their counts are computed as before.
+:data:`MAX_LINES` lines are counted as before, without keeping pairs: the first
+sort holds four arrays of the lines' length at once, and on the out-of-core
+engines the member samples the response and uplift models learn from (5.1M lines
+at 1M members) are built near the run's memory peak.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import numpy as np
 from features.code_groups import NAT, distinct_pair_counts, pair_keys
 
 #: Frames up to this many lines keep their pairs (12 bytes per distinct pair).
-MAX_LINES = 20_000_000
+MAX_LINES = 4_000_000
 _KEPT: dict[int, _Pairs] = {}
 _LOCK = threading.Lock()
 

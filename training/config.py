@@ -4,6 +4,9 @@ Example ``train.toml``::
 
     seed = 7
     validation_days = 28      # the last weeks before as_of, held out for validation
+    parallel_steps = true     # pandas engine: the recommender trains on a second thread
+                              # beside the member steps (false: one step at a time, a
+                              # lower peak memory); DuckDB and Spark always one at a time
 
     [features]
     n_categories = 20         # category-share features for the top N categories
@@ -52,6 +55,7 @@ EXCLUDED_CATEGORIES = (
 DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "validation_days": 28,
+    "parallel_steps": True,
     "features": {"n_categories": 20, "trend_days": 90},
     "churn": {"horizon_days": 0, "validate_horizons": [30, 60, 90]},
     "recommend": {"tune": True, "reuse_tuned": True, "k": 10, "factors": 64, "iterations": 15,

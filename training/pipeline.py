@@ -47,6 +47,7 @@ from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.member_table import member_table
 from training.progress import StepTimer
+from training.side_step import SideStep
 from training.spark_members import SparkMembers
 from training.spark_tuning import tune_on_spark
 from training.uplift_step import fit_uplift_step
@@ -139,8 +140,13 @@ class TrainingRun:
         DuckDB ``dataset`` is then the
         :class:`~features.relational.RelationalData` (lines on the engine).
     seconds, cpu_seconds, peak_rss_mb : dict of str to float
-        Per step of :data:`STEPS`: wall seconds, the process's CPU seconds, the
-        peak RSS so far at its end.
+        Per step of :data:`STEPS`: wall seconds, the process's CPU seconds (a step
+        in ``overlapped_steps``: its thread's), the peak RSS so far at its end.
+    wall_seconds : float or None
+        Seconds from the start of loading to the end of the last step timed: less
+        than the steps' sum when steps overlapped.
+    overlapped_steps : list of str
+        Steps that ran while another ran on another thread (:func:`steps_beside`).
     engine : str
         Where the features were built (``pandas``, ``duckdb``, ``spark``); on
         Spark the recommender's ALS is fitted by Spark MLlib too.
@@ -174,6 +180,8 @@ class TrainingRun:
     seconds: dict[str, float] = field(default_factory=dict)
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    wall_seconds: float | None = None
+    overlapped_steps: list[str] = field(default_factory=list)
     engine: str = "pandas"
     line_span: tuple | None = None  # (first, last) line time, whatever as_of
 
@@ -275,30 +283,32 @@ def train(
 
 
 def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str, TrainingRun]:
+    member_steps = (
+        ("features", _features),
+        ("segmentation", _segmentation_step),
+        ("windows", lambda r: _guarded(r, "churn", _windows)),  # none: no churn, no value
+        ("churn", lambda r: _guarded(r, "churn", _churn)),
+        ("value", lambda r: _guarded(r, "value", _value)),
+        ("horizons", fit_horizon_step),
+        ("offer response", _offer_response),
+        ("uplift", fit_uplift_step),
+    )
     # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
     with threadpool_limits(1):
-        # The recommendations first: they read the lines only, and their peak (the pairs of
-        # every member on the engine, then ALS) was the run's largest beside the member
-        # features (1M members: up to 4.4 GiB there, 2.9 GiB first; bench/RESULTS.md).
-        with timer.step("recommendations"):
-            _guarded(run, "recommendations", _recommendations, _stand_in_recommender)
-        with timer.step("features"):
-            _features(run)
-        with timer.step("segmentation"):
-            _segmentation(run)
-            _members_to_spark(run)
-        with timer.step("windows"):
-            _guarded(run, "churn", _windows)  # no windows: churn and value are skipped
-        with timer.step("churn"):
-            _guarded(run, "churn", _churn)
-        with timer.step("value"):
-            _guarded(run, "value", _value)
-        with timer.step("horizons"):
-            fit_horizon_step(run)
-        with timer.step("offer response"):
-            _offer_response(run)
-        with timer.step("uplift"):
-            fit_uplift_step(run)
+        # The recommendations first: they read the lines and items only, and only the
+        # member table, the report and the artifacts need them. On an out-of-core engine
+        # they run before the member steps (1M members: their peak, the pairs of every
+        # member then ALS, was the run's largest beside the member features, up to 4.4 GiB
+        # there, 2.9 GiB first; bench/RESULTS.md); on pandas on two threads, beside them.
+        recommend = SideStep(
+            timer, "recommendations",
+            lambda: _guarded(run, "recommendations", _recommendations, _stand_in_recommender),
+            beside=steps_beside(run))
+        with recommend:
+            for name, step in member_steps:
+                with timer.step(name):
+                    step(run)
+                recommend.check()
     run.metrics["flags"] = (baseline_flags(run.metrics, run.config["recommend"]["k"])
                             + horizon_flags(run.metrics))
     with timer.step("member table"):
@@ -308,7 +318,7 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
         with timer.step("report"):
             from training.report.render import render_report
 
-            run.seconds = dict(timer.seconds)
+            _copy_timings(run, timer)
             writer.save_text(artifacts.schema.REPORT, render_report(run, writer.version))
         with timer.step("write artifacts"):
             _save(run, writer)
@@ -321,9 +331,28 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
     return writer.version, run
 
 
+def steps_beside(run: TrainingRun) -> bool:
+    """Whether the recommendations step runs on a second thread beside the member steps.
+
+    On the pandas engine with ``parallel_steps`` set and more than one core. The
+    DuckDB and Spark engines keep one step at a time: their point is a memory peak
+    that does not grow with the data, and two steps' transients at once would add up
+    (and a DuckDB connection serves one thread).
+    """
+    return (run.engine == "pandas" and run.config["parallel_steps"]
+            and len(os.sched_getaffinity(0)) > 1)
+
+
 def _copy_timings(run: TrainingRun, timer: StepTimer) -> None:
-    run.seconds, run.cpu_seconds = dict(timer.seconds), dict(timer.cpu_seconds)
-    run.peak_rss_mb = dict(timer.peak_rss_mb)
+    """The timer's figures, in the order of :data:`STEPS` (steps on two threads end in
+    either order)."""
+    def ordered(figures: dict) -> dict:
+        return {step: figures[step] for step in STEPS if step in figures}
+
+    run.seconds, run.cpu_seconds = ordered(timer.seconds), ordered(timer.cpu_seconds)
+    run.peak_rss_mb = ordered(timer.peak_rss_mb)
+    run.wall_seconds = timer.wall_seconds
+    run.overlapped_steps = [step for step in STEPS if step in timer.overlapped]
 
 
 def _guarded(run: TrainingRun, step: str, fit, fallback=None) -> None:
@@ -417,6 +446,11 @@ def _segmentation(run: TrainingRun) -> None:
         "silhouette": float(clusters.silhouette_[clusters.n_clusters_]),
         "segment_counts": seg["segment"].value_counts().to_dict(),
     }
+
+
+def _segmentation_step(run: TrainingRun) -> None:
+    _segmentation(run)
+    _members_to_spark(run)
 
 
 def _members_to_spark(run: TrainingRun) -> None:
@@ -742,5 +776,7 @@ def _manifest(run: TrainingRun) -> dict:
         "config": run.config,
         "metrics": run.metrics,
         "step_seconds": run.seconds,
+        "train_seconds": run.wall_seconds,
+        "overlapped_steps": run.overlapped_steps,
         "step_peak_rss_mb": run.peak_rss_mb,
     }

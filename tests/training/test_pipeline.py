@@ -282,3 +282,39 @@ def test_reused_parameters_of_a_version_before_category_popularity_search_its_we
     grid = pipeline._previous_params(run)
     assert grid["new_category_popularity"] == [0.25]
     assert grid["category_popularity"] == [{"beta": 0.5}]
+
+
+def test_the_recommender_beside_the_member_steps_writes_what_one_step_at_a_time_writes(
+        synth_dir, tmp_path, monkeypatch):
+    """pandas, parallel_steps: the recommendations on a second thread; the same version
+    files, byte for byte, and the same metrics as the steps one at a time."""
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})  # 2 cores
+    written = {}
+    for parallel in (True, False):
+        out = tmp_path / str(parallel)
+        version, run = train(synth_dir, out, config=load_config(**FAST, parallel_steps=parallel))
+        manifest = artifacts.open_version(out).manifest
+        # (which member steps ran beside depends on the recommender's time; the first did)
+        assert run.overlapped_steps[:2] == (["recommendations", "features"] if parallel else [])
+        assert manifest["overlapped_steps"] == run.overlapped_steps
+        assert 0 < manifest["train_seconds"] <= sum(manifest["step_seconds"].values()) + 1
+        files = {name: (out / version / name).read_bytes() for name in manifest["files"]
+                 if name.endswith((".npy", ".parquet", ".json")) and name != "metrics.json"}
+        metrics = json.loads((out / version / "metrics.json").read_text())
+        metrics["recommend"].pop("seconds")
+        written[parallel] = files, metrics
+    assert written[True][0].keys() == written[False][0].keys()
+    for name, content in written[True][0].items():
+        assert content == written[False][0][name], name
+    assert written[True][1] == written[False][1]
+
+
+def test_one_core_or_an_out_of_core_engine_keeps_one_step_at_a_time(monkeypatch):
+    run = pipeline.TrainingRun("d", pd.Timestamp("2024-01-01"), load_config())
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+    assert pipeline.steps_beside(run)
+    assert not pipeline.steps_beside(dataclasses.replace(run, engine="duckdb"))
+    assert not pipeline.steps_beside(
+        dataclasses.replace(run, config=load_config(parallel_steps=False)))
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0})
+    assert not pipeline.steps_beside(run)

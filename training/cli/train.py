@@ -133,5 +133,5 @@ def train(
                    f"{', '.join(uplift.get('served_types') or []) or 'none'}")
     elif uplift:
         click.echo(f"  uplift: not trained: {uplift['reason']}")
-    click.echo(f"  total {sum(run.seconds.values()):.1f} s; report: "
+    click.echo(f"  total {run.wall_seconds:.1f} s; report: "
                f"{artifacts_dir}/{version}/report.html")

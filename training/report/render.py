@@ -75,6 +75,10 @@ def _summary(rep: HtmlReport, run, version: str) -> None:
         rep.text("The cleaning policy changed nothing.")
     rep.heading("Time per step", 3)
     rep.table(pd.DataFrame({"step": list(run.seconds), "seconds": list(run.seconds.values())}))
+    if run.overlapped_steps:
+        rep.text(f"Steps on two threads at once: {', '.join(run.overlapped_steps)}; "
+                 f"the whole training took {run.wall_seconds:.1f} s so far, less than the "
+                 "sum of its steps.")
 
 
 def _skipped(rep: HtmlReport, run) -> None:
