@@ -45,9 +45,10 @@ from models.recommenders import (  # noqa: E402
     make_recommender,
     recommend_categories,
 )
-from models.recommenders.category import category_transactions  # noqa: E402
+from models.recommenders.category import category_transactions, without_categories  # noqa: E402
 from models.recommenders.metrics import MODES, holdout_truth, metrics_table, ranking_metrics  # noqa: E402
 from models.recommenders.tuning import fit_tuned, tune_recommenders  # noqa: E402
+from training.config import EXCLUDED_CATEGORIES  # noqa: E402
 
 K = 10
 
@@ -101,9 +102,12 @@ def category_table(ds, as_of, end, params) -> pd.DataFrame:
 @click.option("--threads", default=0, show_default=True, type=click.IntRange(0),
               help="ALS fitting threads (0: all cores); BLAS always uses one.")
 @click.option("--categories/--no-categories", default=True, show_default=True)
+@click.option("--exclude-categories/--every-category", default=True, show_default=True,
+              help="Leave out fuel, tobacco, ... as `offers train` does "
+                   "(recommend.exclude_categories).")
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(data_dir, completejourney, as_of, holdout_days, test_days, threads, categories,
-         verbose):
+         exclude_categories, verbose):
     """Tune, fit and evaluate the recommenders on DATA_DIR (or --completejourney)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     ds, name = bench_dataset(data_dir, completejourney, cj_name="Complete Journey",
@@ -111,6 +115,9 @@ def main(data_dir, completejourney, as_of, holdout_days, test_days, threads, cat
     as_of = pd.Timestamp(as_of)
     end = as_of + pd.Timedelta(days=test_days)
     tx = ds.transactions
+    if exclude_categories:
+        tx, excluded = without_categories(tx, ds.items, list(EXCLUDED_CATEGORIES))
+        click.echo(f"left out {excluded:,} items of the excluded categories (as offers train)")
     with threadpool_limits(1, "blas"):
         started = time.perf_counter()
         tuned = tune_recommenders(tx, as_of, holdout_days=holdout_days, k=K, num_threads=threads,
@@ -123,6 +130,8 @@ def main(data_dir, completejourney, as_of, holdout_days, test_days, threads, cat
         im = fitted["interactions"]
         truths = {m: holdout_truth(tx, im, as_of, end, mode=m) for m in MODES}
         models = {n: fitted[n] for n in ("popularity", "buy_again", "als", "blend")}
+        # every purchase counted once: the personal top-frequency baseline of issue 13
+        models["top_frequency"] = make_recommender("buy_again", half_life_days=None).fit(im)
         test = metrics_table(models, truths, K)
         cat = category_table(ds, as_of, end, params) if categories else None
     click.echo(

@@ -410,8 +410,13 @@ def tune_recommenders(
             **new_params,
         },
     }
-    models = {"popularity": pop, "buy_again": ba, "als": als, "blend": blend}
+    # The plain personal top-frequency (every purchase counts 1): the baseline issue 13's
+    # target is set against, measured beside the tuned, time-decayed buy-again.
+    top_frequency = make_recommender("buy_again", half_life_days=None).fit(im)
+    models = {"popularity": pop, "buy_again": ba, "top_frequency": top_frequency, "als": als,
+              "blend": blend}
     table = metrics_table(models, truths, k)
+    models.pop("top_frequency")  # a baseline: measured, not served
     _single_trials(space, params, table, k, trials)
     seconds = time.perf_counter() - started
     logger.info("tuned recommenders in %.1fs: blend weights %s", seconds, weights)

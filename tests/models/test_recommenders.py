@@ -31,6 +31,7 @@ from models.recommenders.base import top_k
 from models.recommenders.blend import COMPONENTS
 from models.recommenders.category import aggregate_item_scores
 from models.recommenders.interactions import apply_weighting
+from models.recommenders.metrics import evaluate
 from models.recommenders.tuning import fit_tuned, tune_recommenders, validation_split
 
 AS_OF = pd.Timestamp("2024-03-01")
@@ -507,8 +508,10 @@ def test_tuning_on_a_tiny_split_returns_params_and_table():
         result = tune_recommenders(tx, "2024-03-01", holdout_days=14, k=3, grid=grid,
                                    num_threads=1)
         fitted = fit_tuned(tx, "2024-03-01", result.params)
-    assert set(result.table["model"]) == {"popularity", "buy_again", "als", "blend"}
+    assert set(result.table["model"]) == {"popularity", "buy_again", "top_frequency", "als",
+                                          "blend"}
     assert set(result.table["mode"]) == {"all", "never_bought"}
+    assert "top_frequency" not in result.models  # a baseline, measured only
     assert set(result.params["blend"]["weights"]) == {"buy_again", "als", "popularity"}
     new_trials = result.trials["model"].isin(["first_purchase_popularity", "blend_new"])
     assert (~new_trials).sum() == 1 + 2 + 1 + 9 * 2
@@ -535,6 +538,10 @@ def test_tuning_on_a_tiny_split_returns_params_and_table():
         assert best[metric] == pytest.approx(table.loc[("blend", "never_bought"), metric])
     assert "first_purchase_popularity" in fitted and fitted["blend"].new_weights == new
     split = validation_split(tx, "2024-03-01", holdout_days=14)
+    # the top-frequency row: every purchase counted once, on the validation split
+    plain = BuyAgainRecommender(half_life_days=None).fit(split.interactions)
+    assert evaluate(plain, split.truths["all"], 3)["precision"] == pytest.approx(
+        table.loc[("top_frequency", "all"), "precision@3"])
     assert split.interactions.as_of == pd.Timestamp("2024-02-16")
     assert fitted["blend"].n_members == 40
     with pytest.raises(ConfigError, match="not among"):

@@ -110,6 +110,11 @@ def train(
             f"; never bought: blend {rec[f'blend_ndcg@{k}_new']:.4f}, "
             f"popularity {rec[f'popularity_ndcg@{k}_new']:.4f}"
         )
+        if f"top_frequency_precision@{k}" in rec:
+            click.echo(f"  precision@{k}: blend {rec[f'blend_precision@{k}']:.4f}, personal "
+                       f"top-frequency {rec[f'top_frequency_precision@{k}']:.4f}; never bought: "
+                       f"blend {rec[f'blend_precision@{k}_new']:.4f}, popularity "
+                       f"{rec[f'popularity_precision@{k}_new']:.4f}")
     if "churn" in m:
         churn = m["churn"]
         click.echo(f"  churn ({churn['horizon_days']}-day horizon): ROC-AUC "

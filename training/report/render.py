@@ -218,8 +218,16 @@ def _recommendations(rep: HtmlReport, run) -> None:
     ax.set_xticks(range(len(models)), models)
     ax.set_ylabel(f"NDCG@{k}")
     ax.legend()
-    rep.figure(fig, f"NDCG@{k} per model; popularity and buy-again are the baselines")
+    rep.figure(fig, f"NDCG@{k} per model; popularity, buy-again and top-frequency are the "
+               "baselines")
     rep.table(table, float_format="{:,.4f}")
+    top = rec.get(f"top_frequency_precision@{k}")
+    if top:
+        lift = rec[f"blend_precision@{k}"] / top - 1
+        rep.text(f"Precision@{k} over all items: blend {rec[f'blend_precision@{k}']:.4f}, "
+                 f"{lift:+.1%} against the member's own most frequent items "
+                 f"(top-frequency, every purchase counted once: {top:.4f}); buy-again weighs "
+                 "recent purchases more.")
     if split:
         rep.text(f"Blend weights: {split.get('blend', {}).get('weights')}; parameters tuned in "
                  f"{run.metrics['recommend'].get('tuned_in')}.", note=True)
