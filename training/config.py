@@ -4,9 +4,10 @@ Example ``train.toml``::
 
     seed = 7
     validation_days = 28      # the last weeks before as_of, held out for validation
-    parallel_steps = true     # pandas engine: the recommender trains on a second thread
-                              # beside the member steps (false: one step at a time, a
-                              # lower peak memory); DuckDB and Spark always one at a time
+    parallel_steps = true     # pandas engine, up to 5M lines: the recommender trains on a
+                              # second thread beside the member steps (false: one step at
+                              # a time, a lower peak memory); DuckDB and Spark always one
+                              # at a time
 
     [features]
     n_categories = 20         # category-share features for the top N categories

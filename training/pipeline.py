@@ -59,6 +59,10 @@ STEPS = (
     "value", "horizons", "offer response", "uplift", "member table", "report", "write artifacts",
 )  # fmt: skip
 TOP_CATEGORIES = 3
+#: pandas runs the recommendations beside the member steps up to this many lines (the
+#: Complete Journey has 1.47M; 200k synthetic members 20M, where the two steps' transients
+#: at once would add a few GiB to a peak pandas already holds every line for).
+BESIDE_MAX_LINES = 5_000_000
 # One candidate per component (recommend.tune = false): still validated, not searched.
 UNTUNED_GRID = {
     "popularity": [{"half_life_days": 30.0}],
@@ -334,13 +338,22 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
 def steps_beside(run: TrainingRun) -> bool:
     """Whether the recommendations step runs on a second thread beside the member steps.
 
-    On the pandas engine with ``parallel_steps`` set and more than one core. The
-    DuckDB and Spark engines keep one step at a time: their point is a memory peak
-    that does not grow with the data, and two steps' transients at once would add up
-    (and a DuckDB connection serves one thread).
+    On the pandas engine with ``parallel_steps`` set, more than one core and at most
+    :data:`BESIDE_MAX_LINES` lines. The DuckDB and Spark engines keep one step at a
+    time: their point is a memory peak that does not grow with the data, and two
+    steps' transients at once would add up (and a DuckDB connection serves one
+    thread); so does pandas on large data, where the recommendations step alone
+    needs gigabytes.
     """
-    return (run.engine == "pandas" and run.config["parallel_steps"]
-            and len(os.sched_getaffinity(0)) > 1)
+    return (run.engine == "pandas" and run.config["parallel_steps"] and _cores() > 1
+            and len(run.dataset.transactions) <= BESIDE_MAX_LINES)
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _copy_timings(run: TrainingRun, timer: StepTimer) -> None:

@@ -288,7 +288,7 @@ def test_the_recommender_beside_the_member_steps_writes_what_one_step_at_a_time_
         synth_dir, tmp_path, monkeypatch):
     """pandas, parallel_steps: the recommendations on a second thread; the same version
     files, byte for byte, and the same metrics as the steps one at a time."""
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})  # 2 cores
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)  # beside, whatever this machine has
     written = {}
     for parallel in (True, False):
         out = tmp_path / str(parallel)
@@ -309,12 +309,20 @@ def test_the_recommender_beside_the_member_steps_writes_what_one_step_at_a_time_
     assert written[True][1] == written[False][1]
 
 
-def test_one_core_or_an_out_of_core_engine_keeps_one_step_at_a_time(monkeypatch):
-    run = pipeline.TrainingRun("d", pd.Timestamp("2024-01-01"), load_config())
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1})
+def test_one_core_large_data_or_an_out_of_core_engine_keeps_one_step_at_a_time(monkeypatch):
+    data = type("Data", (), {"transactions": pd.DataFrame({"x": range(10)})})()
+    run = pipeline.TrainingRun("d", pd.Timestamp("2024-01-01"), load_config(), data)
+    monkeypatch.setattr(pipeline, "_cores", lambda: 2)
     assert pipeline.steps_beside(run)
     assert not pipeline.steps_beside(dataclasses.replace(run, engine="duckdb"))
     assert not pipeline.steps_beside(
         dataclasses.replace(run, config=load_config(parallel_steps=False)))
-    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0})
+    monkeypatch.setattr(pipeline, "BESIDE_MAX_LINES", 9)
     assert not pipeline.steps_beside(run)
+    monkeypatch.setattr(pipeline, "BESIDE_MAX_LINES", 10)
+    monkeypatch.setattr(pipeline, "_cores", lambda: 1)
+    assert not pipeline.steps_beside(run)
+    monkeypatch.undo()
+    monkeypatch.delattr(pipeline.os, "sched_getaffinity", raising=False)  # not Linux
+    monkeypatch.setattr(pipeline.os, "cpu_count", lambda: 4)
+    assert pipeline._cores() == 4
