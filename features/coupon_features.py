@@ -74,13 +74,14 @@ def coupon_features(transactions: pd.DataFrame, cutoff: pd.Timestamp,
 def _basket_counts(transactions, members, ts, before, coupon, n, cutoff):
     """Distinct baskets per member before ``cutoff``, all and with a coupon.
 
-    With integer basket codes and a float coupon column (the loader's), from the
-    frame's pairs kept across cutoffs (:mod:`features.first_seen`); else by sorting
-    the lines before ``cutoff``.
+    With categorical member ids, integer basket codes and a float coupon column (the
+    loader's), from the frame's pairs kept across cutoffs (:mod:`features.first_seen`);
+    else by sorting the lines before ``cutoff``.
     """
     basket_all = transactions["basket_id"].to_numpy()
     column = transactions[COUPON_COLUMN].to_numpy()
-    if np.issubdtype(basket_all.dtype, np.integer) and column.dtype == np.float64:
+    kept_ids = isinstance(transactions["member_id"].dtype, pd.CategoricalDtype)  # else fresh
+    if kept_ids and np.issubdtype(basket_all.dtype, np.integer) and column.dtype == np.float64:
         codes = members.array.codes
         with np.errstate(invalid="ignore"):
             used = np.abs(np.nan_to_num(column)) > 0
