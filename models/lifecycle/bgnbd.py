@@ -40,6 +40,7 @@ from scipy import optimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from features.errors import DataError, NotFittedError
+from models.lifecycle.purchase_days import summarise_lines
 
 logger = logging.getLogger(__name__)
 
@@ -76,30 +77,7 @@ def purchase_summary(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
     >>> purchase_summary(tx, "2024-01-21").to_dict("index")["a"]
     {'frequency': 1, 'recency': 10.0, 'T': 20.0, 'monetary': 20.0}
     """
-    as_of = pd.Timestamp(as_of)
-    for col in ("member_id", "timestamp", "amount"):
-        if col not in transactions:
-            raise DataError(f"transactions have no '{col}' column.")
-    tx = transactions[transactions["timestamp"] < as_of]
-    if tx.empty:
-        raise DataError(f"no transactions before as_of={as_of}.")
-    days = pd.DataFrame({
-        "member_id": tx["member_id"].astype(str).to_numpy(),
-        "day": tx["timestamp"].dt.normalize().to_numpy(),
-        "amount": tx["amount"].to_numpy(dtype=np.float64),
-    }).groupby(["member_id", "day"], sort=True, observed=True)["amount"].sum().reset_index()
-    first = days.groupby("member_id", sort=True)["day"].transform("min")
-    days["repeat_spend"] = days["amount"].where((days["day"] > first) & (days["amount"] > 0))
-    grouped = days.groupby("member_id", sort=True)
-    start, end = grouped["day"].min(), grouped["day"].max()
-    out = pd.DataFrame({
-        "frequency": (grouped.size() - 1).astype(np.int64),
-        "recency": (end - start).dt.days.astype(np.float64),
-        "T": (as_of.normalize() - start).dt.days.astype(np.float64).clip(lower=0.0),
-        "monetary": grouped["repeat_spend"].mean(),
-    })
-    out.index = pd.Index(out.index.astype(str), dtype="str", name="member_id")
-    return out
+    return summarise_lines(transactions, as_of)
 
 
 def _arrays(frequency, recency, T) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

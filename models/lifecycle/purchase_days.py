@@ -85,6 +85,10 @@ class PurchaseDays:
         keep = self.days < as_of.to_datetime64()
         if not keep.any():
             raise DataError(f"no transactions before as_of={as_of}.")
+        return self._summarise(keep, as_of)
+
+    def _summarise(self, keep: np.ndarray | slice, as_of: pd.Timestamp) -> pd.DataFrame:
+        """The summary of the rows ``keep`` (non-empty), ``T`` counted to ``as_of``'s day."""
         codes, days, amounts = self.codes[keep], self.days[keep], self.amounts[keep]
         starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
         counts = np.diff(np.r_[starts, len(codes)])
@@ -96,7 +100,21 @@ class PurchaseDays:
         out = pd.DataFrame({
             "frequency": (counts - 1).astype(np.int64),
             "recency": ((last - first) // one_day).astype(np.float64),
-            "T": ((as_of.to_datetime64() - first) // one_day).astype(np.float64).clip(min=0.0),
+            "T": ((as_of.normalize().to_datetime64() - first) // one_day)
+            .astype(np.float64).clip(min=0.0),
             "monetary": monetary.to_numpy(),
         }, index=self.member_ids[codes[starts]])
         return out
+
+
+def summarise_lines(transactions: pd.DataFrame, as_of) -> pd.DataFrame:
+    """:func:`models.lifecycle.purchase_summary` (documented there): the lines before
+    ``as_of`` grouped into purchase days, summarised."""
+    as_of = pd.Timestamp(as_of)
+    for col in ("member_id", "timestamp", "amount"):
+        if col not in transactions:
+            raise DataError(f"transactions have no '{col}' column.")
+    before = transactions[transactions["timestamp"] < as_of]
+    if before.empty:
+        raise DataError(f"no transactions before as_of={as_of}.")
+    return PurchaseDays.of(before)._summarise(slice(None), as_of)
