@@ -149,6 +149,8 @@ class TrainingRun:
     wall_seconds : float or None
         Seconds from the start of loading to the end of the last step timed: less
         than the steps' sum when steps overlapped.
+    step_starts : dict of str to float
+        When each step started, seconds after loading started.
     overlapped_steps : list of str
         Steps that ran while another ran on another thread (:func:`steps_beside`).
     engine : str
@@ -185,6 +187,7 @@ class TrainingRun:
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     wall_seconds: float | None = None
+    step_starts: dict[str, float] = field(default_factory=dict)
     overlapped_steps: list[str] = field(default_factory=list)
     engine: str = "pandas"
     line_span: tuple | None = None  # (first, last) line time, whatever as_of
@@ -363,7 +366,7 @@ def _copy_timings(run: TrainingRun, timer: StepTimer) -> None:
         return {step: figures[step] for step in STEPS if step in figures}
 
     run.seconds, run.cpu_seconds = ordered(timer.seconds), ordered(timer.cpu_seconds)
-    run.peak_rss_mb = ordered(timer.peak_rss_mb)
+    run.peak_rss_mb, run.step_starts = ordered(timer.peak_rss_mb), ordered(timer.starts)
     run.wall_seconds = timer.wall_seconds
     run.overlapped_steps = [step for step in STEPS if step in timer.overlapped]
 

@@ -66,6 +66,8 @@ class StepTimer:
         self.done = 0
         self.started = time.perf_counter()
         self.seconds: dict[str, float] = {}
+        #: When each step started, seconds after the timer.
+        self.starts: dict[str, float] = {}
         #: The process's user + system CPU seconds per step (every thread's: DuckDB's and
         #: implicit's too), the figure to compare on a machine shared with other work. A
         #: step that overlapped another (on another thread) counts its own thread's CPU
@@ -95,6 +97,7 @@ class StepTimer:
                 self.bar.set_description(name)
         logger.info("[%d/%d] %s ...", number, self.total, name)
         start, cpu, own = time.perf_counter(), process_cpu_seconds(), time.thread_time()
+        self.starts[name] = round(start - self.started, 3)
         try:
             yield
         finally:

@@ -297,6 +297,11 @@ def test_the_recommender_beside_the_member_steps_writes_what_one_step_at_a_time_
         # (which member steps ran beside depends on the recommender's time; the first did)
         assert run.overlapped_steps[:2] == (["recommendations", "features"] if parallel else [])
         assert manifest["overlapped_steps"] == run.overlapped_steps
+        # the report's timeline: features start before the recommendations end only beside
+        starts, rec_end = run.step_starts, (run.step_starts["recommendations"]
+                                            + run.seconds["recommendations"])
+        assert (starts["features"] < rec_end) == parallel
+        assert "Steps over time" in (out / version / "report.html").read_text()
         assert 0 < manifest["train_seconds"] <= sum(manifest["step_seconds"].values()) + 1
         files = {name: (out / version / name).read_bytes() for name in manifest["files"]
                  if name.endswith((".npy", ".parquet", ".json")) and name != "metrics.json"}

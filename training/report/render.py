@@ -79,6 +79,23 @@ def _summary(rep: HtmlReport, run, version: str) -> None:
         rep.text(f"Steps on two threads at once: {', '.join(run.overlapped_steps)}; "
                  f"the whole training took {run.wall_seconds:.1f} s so far, less than the "
                  "sum of its steps.")
+    _step_timeline(rep, run)
+
+
+def _step_timeline(rep: HtmlReport, run) -> None:
+    """Each step as a bar from its start to its end: which ran beside which, and the longest."""
+    steps = [step for step in run.seconds if step in run.step_starts]
+    if not steps:
+        return
+    fig = figure(7, 0.3 * len(steps) + 1.0)
+    ax = fig.axes[0]
+    y = np.arange(len(steps))[::-1]
+    overlapped = set(run.overlapped_steps)
+    ax.barh(y, [run.seconds[s] for s in steps], left=[run.step_starts[s] for s in steps],
+            color=["tab:orange" if s in overlapped else "tab:blue" for s in steps])
+    ax.set_yticks(y, steps)
+    ax.set_xlabel("seconds since the training started")
+    rep.figure(fig, "Steps over time (orange: ran beside another step, on another thread)")
 
 
 def _skipped(rep: HtmlReport, run) -> None:
