@@ -37,6 +37,7 @@ import pandas as pd
 from features.dataset import Dataset
 from models.lifecycle.windows import MAX_HORIZON_DAYS, MIN_HORIZON_DAYS, default_horizon_days
 from models.recommenders import item_categories, recommend_categories
+from models.recommenders.category import category_lists
 from models.recommenders.tuning import fit_tuned
 
 logger = logging.getLogger(__name__)
@@ -230,7 +231,8 @@ def popularity_only(transactions, items: pd.DataFrame, as_of: pd.Timestamp,
     -------
     dict
         ``recommender``, ``item_category`` (aligned with its item columns) and
-        ``top_categories`` (per recommender member row, a list of category names).
+        ``top_categories`` (per recommender member row, its category names: an Arrow
+        list array, :func:`models.recommenders.category.category_lists`).
     """
     params = {**params, "blend": {"weights": {"buy_again": 0.0, "als": 0.0, "popularity": 1.0}}}
     fitted = fit_tuned(transactions, as_of, params, warm_start=None)
@@ -238,9 +240,7 @@ def popularity_only(transactions, items: pd.DataFrame, as_of: pd.Timestamp,
     categories = item_categories(fitted["interactions"], items)
     cat_idx, _ = recommend_categories(blend, np.arange(blend.n_members), categories,
                                       k=top_categories)
-    names = np.unique(categories)[np.maximum(cat_idx, 0)]
-    top = np.empty(len(names), dtype=object)
-    top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]
+    top = category_lists(cat_idx, np.unique(categories))
     return {"recommender": blend, "item_category": categories, "top_categories": top}
 
 

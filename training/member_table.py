@@ -78,14 +78,16 @@ def member_table(run) -> pd.DataFrame:
 
 
 def member_lists(lists, member_ids, index: pd.Index) -> pd.Series:
-    """``lists`` (one list of str per id of ``member_ids``) aligned with ``index``.
+    """``lists`` (one list of names per id of ``member_ids``: an Arrow list array, as
+    :func:`models.recommenders.category.category_lists` gives, or lists of str)
+    aligned with ``index``.
 
     Members of ``index`` without a list get an empty one. Returns an Arrow-backed
     list Series on ``index``.
     """
-    values = pa.array(list(lists), _LIST)
+    values = lists if isinstance(lists, pa.Array) else pa.array(list(lists), _LIST)
     at = pd.Index(np.asarray(member_ids), dtype=str).get_indexer(index)
-    taken = values.take(pa.array(at, mask=at < 0))
+    taken = values.take(pa.array(at, mask=at < 0)).cast(_LIST)
     empty = pa.scalar([], type=_LIST)
     filled = pc.if_else(pc.is_null(taken), empty, taken)
     return pd.Series(pd.arrays.ArrowExtensionArray(filled), index=index)

@@ -35,7 +35,7 @@ from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
-from models.recommenders.category import without_categories
+from models.recommenders.category import category_lists, without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from training import applicability, artifacts
@@ -109,9 +109,10 @@ class TrainingRun:
         (step "recommendations").
     item_category : ndarray of str, shape (n_items,)
         The category of each of the recommender's item columns.
-    top_categories : ndarray of object, shape (n_rec_members,)
-        Each member's recommended categories (lists of str, best first), rows
-        in ``recommender.member_ids_`` order.
+    top_categories : pyarrow.ListArray or ndarray of object, shape (n_rec_members,)
+        Each member's recommended categories (names, best first), rows in
+        ``recommender.member_ids_`` order: an Arrow list array of category codes
+        (:func:`models.recommenders.category.category_lists`), or lists of str.
     precomputed : Precomputed or None
         Every member's ranked lists (:mod:`training.artifacts.precomputed`),
         computed in step "recommendations", written in "write artifacts";
@@ -300,28 +301,13 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
         ("offer response", _offer_response),
         ("uplift", fit_uplift_step),
     )
-    # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
-    with threadpool_limits(1):
-        # The recommendations first: they read the lines and items only, and only the
-        # member table, the report and the artifacts need them. On an out-of-core engine
-        # they run before the member steps (1M members: their peak, the pairs of every
-        # member then ALS, was the run's largest beside the member features, up to 4.4 GiB
-        # there, 2.9 GiB first; bench/RESULTS.md); on pandas on two threads, beside them.
-        recommend = SideStep(
-            timer, "recommendations",
-            lambda: _guarded(run, "recommendations", _recommendations, _stand_in_recommender),
-            beside=steps_beside(run))
-        with recommend:
-            for name, step in member_steps:
-                with timer.step(name):
-                    step(run)
-                recommend.check()
-    run.metrics["flags"] = (baseline_flags(run.metrics, run.config["recommend"]["k"])
-                            + horizon_flags(run.metrics))
-    with timer.step("member table"):
-        run.members = _member_table(run)
+    # The version is written from the first step on: the recommender goes into it as soon
+    # as it is fitted and is read back memory-mapped (below). A failure removes it all.
     writer = artifacts.start_version(artifacts_dir)
     try:
+        _model_steps(run, timer, member_steps, writer)
+        with timer.step("member table"):
+            run.members = _member_table(run)
         with timer.step("report"):
             from training.report.render import render_report
 
@@ -336,6 +322,32 @@ def _train_steps(run: TrainingRun, artifacts_dir, timer: StepTimer) -> tuple[str
         raise
     _copy_timings(run, timer)
     return writer.version, run
+
+
+def _model_steps(run: TrainingRun, timer: StepTimer, member_steps, writer) -> None:
+    """The recommendations and the member steps, then the flags of models behind a baseline."""
+    # One BLAS/OpenMP thread: implicit and the per-member work fight multi-threaded BLAS.
+    with threadpool_limits(1):
+        # The recommendations first: they read the lines and items only, and only the
+        # member table, the report and the artifacts need them. On an out-of-core engine
+        # they run before the member steps (1M members: their peak, the pairs of every
+        # member then ALS, was the run's largest beside the member features, up to 4.4 GiB
+        # there, 2.9 GiB first; bench/RESULTS.md); on pandas on two threads, beside them.
+        def recommendations() -> None:
+            _guarded(run, "recommendations", _recommendations, _stand_in_recommender)
+            # Written now and read back memory-mapped: the fitted arrays (0.5 GB per
+            # million members) leave the heap while the member steps run.
+            run.recommender = artifacts.save_and_map_recommender(writer, run.recommender)
+
+        recommend = SideStep(timer, "recommendations", recommendations,
+                             beside=steps_beside(run))
+        with recommend:
+            for name, step in member_steps:
+                with timer.step(name):
+                    step(run)
+                recommend.check()
+    run.metrics["flags"] = (baseline_flags(run.metrics, run.config["recommend"]["k"])
+                            + horizon_flags(run.metrics))
 
 
 def steps_beside(run: TrainingRun) -> bool:
@@ -546,10 +558,7 @@ def _recommendations(run: TrainingRun) -> None:
         cat_idx = run.precomputed.categories[:, :TOP_CATEGORIES].astype(np.int64)
     else:
         cat_idx, _ = recommend_categories(blend, rows, categories, k=TOP_CATEGORIES)
-    groups = np.unique(categories).astype(object)  # names shared, not 3 wide str per member
-    names = groups[np.maximum(cat_idx, 0)]
-    top = np.empty(len(rows), dtype=object)
-    top[:] = [row[keep].tolist() for row, keep in zip(names, cat_idx >= 0)]
+    top = category_lists(cat_idx, np.unique(categories))
     run.recommender, run.item_category, run.top_categories = blend, categories, top
     run.tables["recommend_metrics"] = tuning.table
     k = cfg["k"]
@@ -742,7 +751,7 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
     for name in names.METRIC_TABLES:
         if name in run.tables:  # absent when the step was skipped
             writer.save_frame(name, run.tables[name])
-    artifacts.save_recommender(writer, run.recommender)
+    # The recommender's arrays are in the version already (_model_steps).
     artifacts.save_precomputed(writer, run.recommender, run.item_category, run.precomputed)
     writer.save_array(names.ITEM_CATEGORY, np.asarray(run.item_category, dtype=str))
     models = {"rfm": run.rfm, "clusters": run.clusters, "churn": run.churn, "value": run.value,

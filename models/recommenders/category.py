@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 
 from features.errors import ConfigError, DataError
@@ -251,3 +252,19 @@ def without_categories(
     logger.info("recommenders leave out %d excluded item(s) (%d lines)", len(gone),
                 len(transactions) - len(kept))
     return kept, int(len(gone))
+
+
+def category_lists(codes: np.ndarray, names: np.ndarray) -> pa.ListArray:
+    """Each row's names as an Arrow list array: ``codes`` (n_rows, k) index ``names``,
+    -1 for none (as :func:`recommend_categories` gives them with the sorted
+    categories); the values are dictionary-encoded (codes, and ``names`` once).
+
+    Three million members' lists cost ~40 MB this way, against ~300 MB as one
+    Python list per member held through the member steps.
+    """
+    keep = codes >= 0
+    offsets = np.zeros(len(codes) + 1, dtype=np.int32)
+    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    values = pa.DictionaryArray.from_arrays(pa.array(codes[keep].astype(np.int32)),
+                                            pa.array(np.asarray(names, dtype=str)))
+    return pa.ListArray.from_arrays(pa.array(offsets), values)

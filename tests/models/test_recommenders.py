@@ -29,7 +29,7 @@ from models.recommenders import (
 )
 from models.recommenders.base import top_k
 from models.recommenders.blend import COMPONENTS
-from models.recommenders.category import aggregate_item_scores
+from models.recommenders.category import aggregate_item_scores, category_lists
 from models.recommenders.interactions import apply_weighting
 from models.recommenders.metrics import evaluate
 from models.recommenders.tuning import fit_tuned, tune_recommenders, validation_split
@@ -483,6 +483,14 @@ def test_recommend_categories_from_items_and_category_level_model(board):
     top, scores = cat_model.recommend([0, 1], k=1)
     assert cat_model.item_ids_[top[:, 0]].tolist() == ["even", "odd"]
     assert scores[:, 0].tolist() == [9.0, 9.0]
+
+
+def test_category_lists_are_each_rows_names_in_order_without_the_empty_codes():
+    codes = np.array([[2, 0, -1], [-1, -1, -1], [1, 2, 0]])
+    lists = category_lists(codes, np.array(["bread", "fruit; veg", "wine, beer"]))
+    assert lists.to_pylist() == [["wine, beer", "bread"], [],
+                                 ["fruit; veg", "wine, beer", "bread"]]
+    assert category_lists(codes[:0], np.array(["bread"])).to_pylist() == []
 
 
 # --------------------------------------------------------------------------- tuning

@@ -10,6 +10,7 @@ import pytest
 
 from features.errors import ArtifactError
 from models.lifecycle import ReasonLists
+from models.recommenders.category import category_lists
 from training.artifacts import schema
 from training.member_scoring import reason_columns
 from training.member_table import member_lists
@@ -41,12 +42,19 @@ def test_no_reasons_at_all_gives_empty_lists():
     assert codes.to_pylist() == texts.to_pylist() == [[], []]
 
 
-def test_lists_are_aligned_by_member_id_with_empty_lists_for_the_missing():
-    lists = np.empty(3, dtype=object)
-    lists[:] = [["milk", "bread"], [], ["tea"]]
+@pytest.mark.parametrize("form", ["python", "codes"])
+def test_lists_are_aligned_by_member_id_with_empty_lists_for_the_missing(form):
+    """Python lists (a stand-in) or the recommender's category codes as Arrow lists."""
+    if form == "python":
+        lists = np.empty(3, dtype=object)
+        lists[:] = [["milk", "bread"], [], ["tea"]]
+    else:
+        lists = category_lists(np.array([[0, 1], [-1, -1], [2, -1]]),
+                               np.array(["milk", "bread", "tea"]))
     got = member_lists(lists, np.array(["a", "b", "c"]), pd.Index(["c", "x", "a", "b"]))
     assert list(got.index) == ["c", "x", "a", "b"]
     assert [list(v) for v in got.tolist()] == [["tea"], [], ["milk", "bread"], []]
+    assert str(got.dtype) == "list<item: string>[pyarrow]"
 
 
 def test_arrow_lists_conform_as_python_lists_do():

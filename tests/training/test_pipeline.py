@@ -156,7 +156,24 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     artifacts.rollback(out, version)
 
 
-def test_failed_training_leaves_current_version(trained, synth_dir, monkeypatch):
+def test_the_run_serves_its_recommender_from_the_version_it_wrote(trained):
+    """The recommender is written as soon as it is fitted and read back memory-mapped
+    (its arrays leave the heap for the member steps): the run's arrays are the
+    version's files, and they recommend what the version serves."""
+    out, version, run = trained
+    mapped = run.recommender.components_["als"].user_factors_
+    assert isinstance(mapped, np.memmap)
+    assert str(mapped.filename).endswith("rec__als__user_factors_.npy")
+    served = artifacts.load_recommender(artifacts.open_version(out, version))
+    rows = np.arange(min(50, run.recommender.n_members))
+    np.testing.assert_array_equal(run.recommender.recommend(rows, k=10)[0],
+                                  served.recommend(rows, k=10)[0])
+
+
+@pytest.mark.parametrize("failing", ["_save", "_offer_response"])
+def test_failed_training_leaves_current_version(trained, synth_dir, monkeypatch, failing):
+    """A failure late, or after the recommender went into the new version (a member
+    step), leaves the current version current and no part of the new one."""
     out, _, _ = trained
     before = artifacts.current_version(out)
     n_versions = len(artifacts.list_versions(out))
@@ -164,7 +181,7 @@ def test_failed_training_leaves_current_version(trained, synth_dir, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("training.pipeline._save", broken)
+    monkeypatch.setattr(f"training.pipeline.{failing}", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         train(synth_dir, out, config=load_config(**FAST))
     assert artifacts.current_version(out) == before

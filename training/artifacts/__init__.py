@@ -25,7 +25,8 @@ from training.artifacts.precomputed import (
     precompute,
     save_precomputed,
 )
-from training.artifacts.recommender import load_recommender, save_recommender
+from training.artifacts.recommender import (load_recommender, save_and_map_recommender,
+                                           save_recommender)
 from training.artifacts.schema import read_members, read_members_table, write_members
 from training.artifacts.store import (
     CURRENT,
@@ -48,7 +49,8 @@ __all__ = [
     "VersionWriter",
     "current_version", "library_versions", "list_versions", "load_precomputed", "load_recommender",
     "open_version", "precompute",
-    "read_members", "read_members_table", "rollback", "save_precomputed", "save_recommender",
+    "read_members", "read_members_table", "rollback", "save_and_map_recommender", "save_precomputed",
+    "save_recommender",
     "schema", "set_current", "sha256_file",
     "start_version", "write_members",
 ]
