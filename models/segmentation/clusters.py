@@ -22,7 +22,11 @@ silhouette on a sub-sample of at most ``silhouette_size``. Among the ``k``
 within ``k_tolerance`` of the best silhouette, the previous version's ``k``
 wins when previous profiles are given (so near-ties do not flip ``k`` from one
 retrain to the next), else the smallest. The chosen ``k`` is refitted on every
-member (unless the sample already was every member). Everything is seeded by ``random_state``.
+member (unless the sample already was every member), or, above ``fit_size``
+members who bought, on a sample of ``fit_size`` (the preprocessing too): every
+member is then assigned to the nearest centre a block at a time, so the
+standardised matrix of every member is never held at once (3M members: ~0.7 GB
+each). Everything is seeded by ``random_state``.
 
 Members without a purchase (``frequency == 0``) are not clustered: they get
 the id :data:`NO_PURCHASE_ID` (-1).
@@ -77,6 +81,9 @@ SLOWEST_FILL_COLUMNS: tuple[str, ...] = ("interpurchase_mean_days",)
 SHARE_PREFIXES: tuple[str, ...] = ("dept_share__", "cat_share__")
 #: Cluster id of members without a purchase.
 NO_PURCHASE_ID = -1
+#: Members preprocessed and assigned to their nearest centre at a time (40 MB of a
+#: 25-column matrix), in ``predict`` and in ``fit`` above ``fit_size``.
+ASSIGN_BLOCK = 200_000
 NO_PURCHASE_LABEL = "no purchases yet"
 
 
@@ -174,6 +181,10 @@ class BehaviourClusters:
         Members the silhouette is computed on.
     n_init : int, default 4
         K-means restarts.
+    fit_size : int, default 500000
+        Most members the preprocessing and the final k-means are fitted on; above
+        it a seeded sample of that many (the centres of half a million members
+        move little with more), and every member is assigned in blocks.
     max_match_distance : float or None
         Matched clusters farther apart than this get fresh ids (None: no limit).
     min_label_share : float, default 0.02
@@ -215,6 +226,7 @@ class BehaviourClusters:
         sample_size: int = 20_000,
         silhouette_size: int = 4_000,
         n_init: int = 4,
+        fit_size: int = 500_000,
         max_match_distance: float | None = None,
         min_label_share: float = 0.02,
         random_state: int = 0,
@@ -227,6 +239,7 @@ class BehaviourClusters:
         self.sample_size = sample_size
         self.silhouette_size = silhouette_size
         self.n_init = n_init
+        self.fit_size = fit_size
         self.max_match_distance = max_match_distance
         self.min_label_share = min_label_share
         self.random_state = random_state
@@ -276,15 +289,21 @@ class BehaviourClusters:
 
         self.features_ = list(frame.columns)
         self.share_columns_ = shares
-        self.preprocess_ = self._preprocessor(shares).fit(frame)
-        Z = self.preprocess_.transform(frame)
+        fitted_on = frame
+        if n > self.fit_size:  # a seeded sample: every member is assigned below, in blocks
+            rng = np.random.default_rng(self.random_state)
+            fitted_on = frame.iloc[np.sort(rng.choice(n, self.fit_size, replace=False))]
+        # fit_transform: the fit's matrix once (Pipeline.fit transforms its input anyway).
+        self.preprocess_ = self._preprocessor(shares)
+        Z = self.preprocess_.fit_transform(fitted_on)
 
         k, self.silhouette_, kmeans = self._choose_k(Z, k_candidates, previous_k)
         if kmeans is None:
             kmeans = KMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
             kmeans.fit(Z)
-        assigned = kmeans.labels_
+        del Z
         centers = kmeans.cluster_centers_
+        assigned = kmeans.labels_ if fitted_on is frame else self._nearest(frame, centers)
         sizes = np.bincount(assigned, minlength=k)
 
         self.reference_ = _reference(frame, shares)
@@ -331,9 +350,19 @@ class BehaviourClusters:
         buyers = _buyers(X)
         out = np.full(len(X), NO_PURCHASE_ID, dtype=np.int64)
         if buyers.any():
-            Z = self.preprocess_.transform(X.loc[buyers, self.features_])
-            out[buyers] = self.ids_[pairwise_distances_argmin(Z, self.cluster_centers_)]
+            nearest = self._nearest(X.loc[buyers, self.features_], self.cluster_centers_)
+            out[buyers] = self.ids_[nearest]
         return pd.Series(out, index=X.index, name="cluster")
+
+    def _nearest(self, frame: pd.DataFrame, centers: np.ndarray) -> np.ndarray:
+        """Row of ``centers`` nearest to each member of ``frame`` in the preprocessed
+        space, :data:`ASSIGN_BLOCK` members at a time."""
+        out = np.empty(len(frame), dtype=np.int64)
+        for start in range(0, len(frame), ASSIGN_BLOCK):
+            block = frame.iloc[start:start + ASSIGN_BLOCK]
+            out[start:start + len(block)] = pairwise_distances_argmin(
+                self.preprocess_.transform(block), centers)
+        return out
 
     def fit_predict(self, X: pd.DataFrame, previous_profiles=None) -> pd.Series:
         """``fit(X, previous_profiles=...).predict(X)``."""

@@ -329,6 +329,27 @@ def test_clusters_recover_planted_segments(synthetic):
         assert mix in words, (segment.name, label)
 
 
+def test_clusters_fitted_on_a_sample_assign_every_member_in_blocks(synthetic, monkeypatch):
+    """Above ``fit_size`` buyers the preprocessing and k-means learn from a seeded sample
+    and every member is assigned a block at a time: the blocks give what one pass gives,
+    the profiles count every member, and the clusters are the whole fit's."""
+    from models.segmentation import clusters as module
+
+    X, _ = synthetic
+    whole = BehaviourClusters(n_clusters=6).fit(X)
+    sampled = BehaviourClusters(n_clusters=6, fit_size=1000).fit(X)
+    buyers = int((X["frequency"] > 0).sum())
+    assert buyers > 1000 and sampled.profiles_["size"].sum() == buyers
+    one_pass = sampled.predict(X)
+    monkeypatch.setattr(module, "ASSIGN_BLOCK", 77)
+    assert sampled.predict(X).equals(one_pass)
+    assert BehaviourClusters(n_clusters=6, fit_size=1000).fit(X).predict(X).equals(one_pass)
+    counts = one_pass[one_pass >= 0].value_counts().sort_index()
+    assert counts.tolist() == sampled.profiles_["size"].tolist()  # fit's labels = predict's
+    bought = one_pass >= 0
+    assert adjusted_rand_score(whole.predict(X)[bought], one_pass[bought]) >= 0.8
+
+
 def test_clusters_stable_across_resampled_retrains(synthetic):
     X, _ = synthetic
     old = BehaviourClusters().fit(X)
