@@ -45,6 +45,18 @@ def write_version(root, frame=None, *, raw: pd.DataFrame | None = None) -> str:
     return writer.version
 
 
+def test_conforming_keeps_float_columns_that_are_already_float64_without_a_copy():
+    """The training's member table is conformed in place of a copy (3M members: the
+    copy and consolidation of the float columns was +0.7 GB at the step's peak)."""
+    frame = member_rows()
+    floats = [c.name for c in schema.MEMBER_COLUMNS if c.kind == "float" and c.name in frame]
+    frame[floats] = frame[floats].astype("float64")
+    conformed = schema.conform_members(frame)
+    assert floats and all(np.shares_memory(conformed[c].to_numpy(), frame[c].to_numpy())
+                          for c in floats)
+    assert conformed[floats].equals(frame[floats])
+
+
 def test_round_trip_keeps_lists_and_types(tmp_path):
     version = write_version(tmp_path)
     opened = artifacts.open_version(tmp_path)
