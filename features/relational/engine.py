@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import weakref
 
 import ibis
 
@@ -23,7 +26,11 @@ def connect(
         DuckDB's ``memory_limit`` (``"2GB"``, ``"500MB"``); above it joins,
         aggregations and sorts spill to ``temp_directory``.
     temp_directory : path, optional
-        Where DuckDB spills (default: DuckDB's own, next to the database).
+        Where DuckDB spills. Default: a new directory of this connection's own
+        under the system's temporary directory (``TMPDIR``), removed with the
+        connection. DuckDB's own default, ``.tmp`` in the working directory, is
+        shared by every run started there, and one run closing removed the
+        files another was spilling to (two trainings from one directory).
     threads : int, optional
         Worker threads (default: one per core).
 
@@ -42,9 +49,12 @@ def connect(
     # (200k members: 1,343 MiB resident after the recommendations step, 776 MiB with this
     # on; bench/RESULTS.md). Background threads hand it back to the system as it is freed.
     con.raw_sql("SET allocator_background_threads = true")
+    if temp_directory is None:
+        temp_directory = tempfile.mkdtemp(prefix="offers-duckdb-")
+        weakref.finalize(con, shutil.rmtree, temp_directory, ignore_errors=True)
     settings = {
         "memory_limit": memory_limit,
-        "temp_directory": None if temp_directory is None else str(temp_directory),
+        "temp_directory": str(temp_directory),
         "threads": threads,
     }
     for name, value in settings.items():

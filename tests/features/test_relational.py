@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -244,3 +246,22 @@ def test_the_connection_hands_freed_memory_back_to_the_system():
     con = connect(memory_limit="500MB")
     setting = con.raw_sql("SELECT current_setting('allocator_background_threads')").fetchone()
     assert setting[0] is True
+
+
+def test_each_connection_spills_to_its_own_directory_removed_with_it():
+    """DuckDB's default spill directory, ``.tmp`` in the working directory, was shared
+    by every run started there: a 1M and a 3M training from one directory broke each
+    other (one closing removed the files the other was spilling to)."""
+    import gc
+
+    def spill_dir(con) -> Path:
+        return Path(con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0])
+
+    first, second = connect(memory_limit="64MB"), connect(memory_limit="64MB")
+    one, two = spill_dir(first), spill_dir(second)
+    assert one != two and one.is_dir() and two.is_dir()
+    assert one.is_absolute() and one.name.startswith("offers-duckdb-")
+    first.disconnect()
+    del first
+    gc.collect()
+    assert not one.exists() and two.is_dir()
