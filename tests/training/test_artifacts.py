@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -69,13 +71,23 @@ def test_failed_training_leaves_previous_version_current_and_nothing_half_writte
     writer = artifacts.start_version(tmp_path)
     writer.save_array("factors", np.zeros(3))
     writer.abort()
-    # A run killed without cleaning up leaves a temporary directory: the next run removes it.
+    # A run killed without cleaning up leaves a temporary directory: the next run removes
+    # it once its process is gone, never while it runs (it writes from its first step).
+    running = artifacts.start_version(tmp_path)
+    running.save_array("factors", np.zeros(3))
     killed = artifacts.start_version(tmp_path)
     killed.save_array("factors", np.zeros(3))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dead = killed.path.with_name(killed.path.name.rpartition(":")[0] + f":{gone}")
+    killed.path.rename(dead)
+    legacy = tmp_path / ".tmp-20240101T000000000000Z-abcd"  # named before owners were
+    legacy.mkdir()
     assert artifacts.current_version(tmp_path) == first
     assert [m["version"] for m in artifacts.list_versions(tmp_path)] == [first]
     artifacts.start_version(tmp_path).abort()
-    assert sorted(os.listdir(tmp_path)) == sorted([first, "current"])
+    assert sorted(os.listdir(tmp_path)) == sorted([first, "current", running.path.name])
+    assert running.commit({"as_of": "2026-01-01"}).name == running.version
 
 
 def test_rollback_to_previous_and_named_versions(tmp_path):

@@ -35,6 +35,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -93,7 +94,9 @@ class VersionWriter:
         self.root = root
         self.version = version
         self.signing_key = signing_key
-        self.path = root / f"{TMP_PREFIX}{version}"
+        # The owner in the name: a later run removes the directory only once its process
+        # is gone (:func:`_abandoned`); a run writes into it from its first step.
+        self.path = root / f"{TMP_PREFIX}{version}@{socket.gethostname()}:{os.getpid()}"
         with self._writing(self.path.name):
             self.path.mkdir(parents=True)
 
@@ -181,9 +184,34 @@ def start_version(artifacts_dir: str | os.PathLike,
     key = signing_key if signing_key is not None else signing.signing_key()
     root.mkdir(parents=True, exist_ok=True)
     for stale in root.glob(f"{TMP_PREFIX}*"):
-        logger.info("removing %s left by an interrupted training", stale.name)
-        shutil.rmtree(stale, ignore_errors=True)
+        if _abandoned(stale):
+            logger.info("removing %s left by an interrupted training", stale.name)
+            shutil.rmtree(stale, ignore_errors=True)
     return VersionWriter(root, new_version_id(), signing_key=key)
+
+
+def _abandoned(path: Path) -> bool:
+    """Whether a temporary version was left by a training that is no longer running.
+
+    Its name ends ``@host:pid``: abandoned when written on this host by a process that
+    is gone. One of another host (a shared directory) is kept for a day, then taken as
+    abandoned; one without an owner (written before owners were named) is abandoned.
+    """
+    host, sep, pid = path.name.rpartition("@")[2].rpartition(":")
+    if not sep or not pid.isdigit() or int(pid) <= 0:
+        return True
+    if host != socket.gethostname():
+        try:
+            return datetime.now().timestamp() - path.stat().st_mtime > 86_400
+        except OSError:
+            return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: running
+        return False
+    return False
 
 
 def set_current(artifacts_dir: str | os.PathLike, version: str) -> None:
