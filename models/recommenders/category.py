@@ -259,8 +259,9 @@ def category_lists(codes: np.ndarray, names: np.ndarray) -> pa.ListArray:
     -1 for none (as :func:`recommend_categories` gives them with the sorted
     categories); the values are dictionary-encoded (codes, and ``names`` once).
 
-    Three million members' lists cost ~40 MB this way, against ~300 MB as one
-    Python list per member held through the member steps.
+    Three million members' lists cost ~50 MB this way (int32 codes and offsets), against
+    ~250 MB as one Python list per member held through the member steps (16.5 MB
+    measured at 200k members).
     """
     keep = codes >= 0
     offsets = np.zeros(len(codes) + 1, dtype=np.int32)
