@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from models.recommenders import recommender_from_arrays
 from training.artifacts.schema import RECOMMENDER_PREFIX as PREFIX
-from training.artifacts.store import ArtifactVersion, VersionWriter
+from training.artifacts.store import ArtifactVersion, VersionWriter, read_array
 
 
 def save_recommender(writer: VersionWriter, model) -> None:
@@ -23,14 +21,9 @@ def save_and_map_recommender(writer: VersionWriter, model):
     gigabyte per million members) then leave the heap for the rest of the run, and
     the pages the later steps read (the member ids) come from the file.
     """
-    mapped = {}
-    for key, array in model.to_arrays().items():
-        name = f"{PREFIX}{key}"
-        writer.save_array(name, array)
-        # 0-d arrays (the class name, the parameters) stay in memory, as load_array does.
-        mapped[key] = (np.load(writer.file(f"{name}.npy"), mmap_mode="r", allow_pickle=False)
-                       if np.ndim(array) else array)
-    return recommender_from_arrays(mapped)
+    save_recommender(writer, model)
+    return recommender_from_arrays({key: read_array(writer.file(f"{PREFIX}{key}.npy"))
+                                    for key in model.to_arrays()})
 
 
 def load_recommender(version: ArtifactVersion):

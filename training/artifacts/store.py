@@ -308,9 +308,7 @@ class ArtifactVersion:
         """
         path = self._checked(f"{name}.npy")
         with self._reading(path.name):
-            if mmap and _npy_shape(path) == ():
-                mmap = False
-            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+            return read_array(path, mmap)
 
     def load_frame(self, name: str) -> pd.DataFrame:
         path = self._checked(f"{name}.parquet")
@@ -432,6 +430,14 @@ def _parse_manifest(path: Path, data: bytes) -> dict[str, Any]:
         raise ArtifactError(f"{where} names version {manifest['version']!r}, not its directory "
                             f"name; {fix}")
     return manifest
+
+
+def read_array(path: Path, mmap: bool = True) -> np.ndarray:
+    """A ``.npy`` file, memory-mapped read-only unless ``mmap`` is false or it is 0-d
+    (numpy would memory-map a scalar with shape (1,))."""
+    if mmap and _npy_shape(path) == ():
+        mmap = False
+    return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
 def _npy_shape(path: Path) -> tuple[int, ...]:
