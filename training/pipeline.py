@@ -38,6 +38,7 @@ from models.recommenders import BlendRecommender, item_categories, recommend_cat
 from models.recommenders.category import category_lists, without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
+from models.threads import available_cores as _cores
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
@@ -362,13 +363,6 @@ def steps_beside(run: TrainingRun) -> bool:
     """
     return (run.engine == "pandas" and run.config["parallel_steps"] and _cores() > 1
             and len(run.dataset.transactions) <= BESIDE_MAX_LINES)
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):  # Linux
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _copy_timings(run: TrainingRun, timer: StepTimer) -> None:

@@ -49,10 +49,10 @@ from models.lifecycle.tabular import (
     check_horizon,
     informative_columns,
     numeric_feature_names,
-    threads_limited,
     to_matrix,
 )
 from models.lifecycle.windows import TrainingWindows
+from models.threads import tree_threads
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +96,10 @@ class ChurnModel:
         top-decile lift 3.51 vs 3.53); its lowest member risk is 0.004.
     cv : int
         Calibration folds.
-    n_threads : int or None
-        OpenMP threads for fitting and predicting (None: every core); see
-        :func:`models.lifecycle.tabular.threads_limited`.
+    n_threads : int, "auto" or None
+        OpenMP threads for fitting and predicting ("auto": every core from
+        :data:`models.threads.PARALLEL_ROWS` rows on, else the limit in force; None:
+        the limit in force); see :func:`models.threads.tree_threads`.
 
     Attributes
     ----------
@@ -125,7 +126,7 @@ class ChurnModel:
         l2_regularization: float = 1.0,
         calibration: str = "sigmoid",
         cv: int = 3,
-        n_threads: int | None = 1,
+        n_threads: int | str | None = "auto",
     ):
         self.horizon_days = horizon_days
         self.random_state = random_state
@@ -172,7 +173,7 @@ class ChurnModel:
         )
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         calibrated = CalibratedClassifierCV(booster, method=self.calibration, cv=folds)
-        with threads_limited(self.n_threads):
+        with tree_threads(self.n_threads, len(matrix)):
             calibrated.fit(matrix, labels)
         self.calibrated_ = calibrated
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -213,7 +214,7 @@ class ChurnModel:
         return self._predict(to_matrix(X, list(self.feature_names_in_)))
 
     def _predict(self, matrix: np.ndarray) -> np.ndarray:
-        with threads_limited(self.n_threads):
+        with tree_threads(self.n_threads, len(matrix)):
             return self.calibrated_.predict_proba(matrix)[:, 1]
 
     def reason_codes(self, X: pd.DataFrame, top: int = 3, min_impact: float = 0.01):

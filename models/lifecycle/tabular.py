@@ -14,12 +14,10 @@ builder only writes the categories it saw. Any other missing column is an error.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from features.errors import ConfigError, DataError, NotFittedError
 
@@ -98,20 +96,6 @@ def informative_columns(
             f"value among {len(names)} column(s); there is nothing to learn from."
         )
     return [n for n, k in zip(names, keep) if k], matrix[:, keep]
-
-
-def threads_limited(n_threads: int | None):
-    """Context manager capping the OpenMP threads of the tree models to ``n_threads``.
-
-    ``None`` leaves the library default (every core). The models default to 1:
-    their data are small (one row per member and window), and on a shared,
-    busy machine OpenMP's spinning threads make a fit many times slower.
-    """
-    if n_threads is None:
-        return contextlib.nullcontext()
-    if int(n_threads) != n_threads or n_threads < 1:
-        raise ConfigError(f"n_threads={n_threads} should be a positive whole number or None.")
-    return threadpool_limits(limits=int(n_threads), user_api="openmp")
 
 
 def check_fitted(model, attribute: str) -> None:

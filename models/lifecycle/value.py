@@ -64,10 +64,10 @@ from models.lifecycle.tabular import (
     check_horizon,
     informative_columns,
     numeric_feature_names,
-    threads_limited,
     to_matrix,
 )
 from models.lifecycle.windows import TrainingWindows
+from models.threads import tree_threads
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +110,9 @@ class ValueModel:
         ``spend_recent`` column, else the booster alone is the forecast.
     trend_days : float
         Window of ``spend_recent`` (the feature builder's ``trend_days``).
-    n_threads : int or None
-        OpenMP threads (None: every core); see :func:`models.lifecycle.tabular.threads_limited`.
+    n_threads : int, "auto" or None
+        OpenMP threads ("auto": every core from :data:`models.threads.PARALLEL_ROWS` rows
+        on); see :func:`models.threads.tree_threads`.
 
     Attributes
     ----------
@@ -141,7 +142,7 @@ class ValueModel:
         retention: float | None = None,
         shrink: float = 0.5,
         trend_days: float = 90.0,
-        n_threads: int | None = 1,
+        n_threads: int | str | None = "auto",
     ):
         self.horizon_days = horizon_days
         self.random_state = random_state
@@ -203,7 +204,7 @@ class ValueModel:
             early_stopping=False,
             random_state=self.random_state,
         )
-        with threads_limited(self.n_threads):
+        with tree_threads(self.n_threads, len(matrix)):
             regressor.fit(matrix, target)
         self.regressor_ = regressor
         self.feature_names_in_ = np.asarray(names, dtype=object)
@@ -256,7 +257,7 @@ class ValueModel:
         return self._forecast(X, to_matrix(X, list(self.feature_names_in_)))
 
     def _forecast(self, X: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
-        with threads_limited(self.n_threads):
+        with tree_threads(self.n_threads, len(matrix)):
             booster = np.clip(self.regressor_.predict(matrix), 0.0, None)
         shrink = float(getattr(self, "shrink_", 0.0))  # versions before it: the booster
         if shrink == 0.0:

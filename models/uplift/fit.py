@@ -28,6 +28,7 @@ from features.dataset import Dataset
 from features.errors import DataError, NotFittedError
 from models.member_sample import sample_ids
 from models.member_source import MemberSource, member_source, members_with_events
+from models.threads import tree_threads
 from models.uplift.learners import MIN_GROUP_ROWS, by_columns, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
 from models.uplift.rows import (
@@ -99,7 +100,8 @@ class UpliftFit:
         for offer_type, model in self.response_models.items():
             mask = types == offer_type
             if mask.any() and model is not None:
-                out.loc[mask, "p_redeem"] = model.predict_proba(by_columns(X[mask]))[:, 1]
+                with tree_threads("auto", int(mask.sum())):
+                    out.loc[mask, "p_redeem"] = model.predict_proba(by_columns(X[mask]))[:, 1]
         return out
 
 
@@ -108,9 +110,11 @@ def _response_model(X: np.ndarray, redeemed: np.ndarray, random_state,
     """The P(redeem) baseline, or None when the sends have only one class."""
     if len(np.unique(redeemed)) < 2:
         return None
-    return HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.05, max_leaf_nodes=15,
-                                          min_samples_leaf=40,
-                                          random_state=random_state).fit(X, redeemed)
+    model = HistGradientBoostingClassifier(max_iter=max_iter, learning_rate=0.05,
+                                           max_leaf_nodes=15, min_samples_leaf=40,
+                                           random_state=random_state)
+    with tree_threads("auto", len(X)):
+        return model.fit(X, redeemed)
 
 
 #: Members sent or held out beyond which the uplift rows come from a seeded sample.

@@ -31,6 +31,7 @@ from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from features.errors import ConfigError, DataError, NotFittedError
+from models.threads import tree_threads
 from models.uplift.metrics import check_experiment
 
 #: Smallest number of treated and of control rows a learner is fitted on.
@@ -105,14 +106,17 @@ class _MetaLearner:
     def _outcome_model(self, X: np.ndarray, y: np.ndarray):
         model = clone(self.estimator) if self.estimator is not None else default_estimator(
             self.binary, self.random_state, self.max_iter)
-        return model.fit(X, y.astype(int) if self.binary else y)
+        with tree_threads("auto", len(X)):
+            return model.fit(X, y.astype(int) if self.binary else y)
 
     def _effect_model(self, X: np.ndarray, y: np.ndarray):
-        return default_estimator(False, self.random_state, self.max_iter).fit(X, y)
+        with tree_threads("auto", len(X)):
+            return default_estimator(False, self.random_state, self.max_iter).fit(X, y)
 
     def _predict_outcome(self, model, X: np.ndarray) -> np.ndarray:
         X = by_columns(X)
-        return model.predict_proba(X)[:, 1] if self.binary else model.predict(X)
+        with tree_threads("auto", len(X)):
+            return model.predict_proba(X)[:, 1] if self.binary else model.predict(X)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_features_in_"):
@@ -186,7 +190,9 @@ class XLearnerUplift(TwoModelUplift):
         """(n,) predicted uplift: the two effect models weighted by the share treated."""
         X = self._check_X(X)
         g = self.treated_share_
-        return g * self.effect_control_.predict(X) + (1 - g) * self.effect_treated_.predict(X)
+        with tree_threads("auto", len(X)):
+            return (g * self.effect_control_.predict(X)
+                    + (1 - g) * self.effect_treated_.predict(X))
 
 
 #: Learner names accepted by :func:`make_learner`.
