@@ -16,6 +16,8 @@ from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY, lines_before
 
 RECENT_DAYS = 28  # build_item_features' default
+#: Most (item, unit price) rows :func:`_by_price` brings over from the engine (~100 MB).
+MAX_PRICE_ROWS = 2_000_000
 
 
 def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = RECENT_DAYS,
@@ -49,12 +51,14 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = REC
     history = 0.0 if first is None or pd.isna(first) else float(cut - first)
     if pairs is None or (pairs.cut_us, pairs.recent_us) != (cut, cut - window):
         pairs = pair_counts(before, cut, cut - window, float(n_all or 0))
-    parts = []
-    # One query per slice of items above LINES_PER_PART lines: the median keeps every
-    # priced line of its group in memory (over 100M lines it ran out of a 1 GB limit).
-    for chosen in slices(before, "item_id", float(n_all or 0), pair_module.LINES_PER_PART):
-        parts.append(_item_aggregates(chosen, cut, window))
-    frame = pd.concat(parts)
+    frame = _by_price(before, cut, window)
+    if frame is None:  # too many distinct prices to bring over: the engine's median
+        # One query per slice of items above LINES_PER_PART lines: the median keeps every
+        # priced line of its group in memory (over 100M lines it ran out of a 1 GB limit).
+        frame = pd.concat([
+            _item_aggregates(chosen, cut, window)
+            for chosen in slices(before, "item_id", float(n_all or 0), pair_module.LINES_PER_PART)
+        ])
     frame.index = frame.index.astype("str")
     frame = frame.join(pairs.items)
     rows = frame.reindex(items["item_id"].astype("str"))
@@ -91,12 +95,79 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = REC
     )
 
 
-def _item_aggregates(before, cut: int, window: int) -> pd.DataFrame:
-    """Per item of ``before``: lines, revenue, recent lines, price (buyers: :mod:`.pairs`)."""
-    is_recent = before.ts_us >= cut - window
+def _unit_price(before):
+    """Each line's unit price, null where it has none (quantity <= 0, negative, infinite)."""
     # Divided only where quantity > 0: Spark (ANSI mode) refuses a division by zero.
     unit = ibis.ifelse(before.quantity > 0, before.amount / before.quantity, ibis.null("float64"))
     priced = (unit >= 0) & ~unit.isinf() & unit.notnull()
+    return unit, priced
+
+
+def _by_price(before, cut: int, window: int) -> pd.DataFrame | None:
+    """:func:`_item_aggregates` from one grouping of the lines by (item, unit price).
+
+    Items have few distinct prices (60,000 (item, price) pairs among 20M synthetic
+    lines), so the lines reduce in the engine to one row per pair with its lines,
+    revenue and recent lines (a grouping the engine spills, in one scan), and the
+    median price is the exact weighted median of those rows, computed here. None
+    when there are more than :data:`MAX_PRICE_ROWS` pairs (prices by weight, say):
+    then the engine's median, a slice of the items at a time.
+    """
+    unit, priced = _unit_price(before)
+    lines = before.mutate(unit=ibis.ifelse(priced, unit, ibis.null("float64")))
+    grouped = lines.group_by(["item_id", "unit"]).aggregate(
+        n_lines=lines.count(),
+        revenue=lines.amount.sum(),
+        recent_lines=ibis.ifelse(lines.ts_us >= cut - window, 1, 0).sum(),
+    )
+    rows = to_frame(grouped.limit(MAX_PRICE_ROWS + 1))
+    if len(rows) > MAX_PRICE_ROWS:
+        return None
+    codes, item_ids = pd.factorize(rows["item_id"].astype("str"), sort=True)
+    n_items = len(item_ids)
+    n_lines = rows["n_lines"].to_numpy(dtype=np.int64)
+    out = pd.DataFrame({
+        "n_lines": np.bincount(codes, n_lines, minlength=n_items).astype(np.int64),
+        "revenue": np.bincount(codes, rows["revenue"].to_numpy(dtype=np.float64),
+                               minlength=n_items),
+        "recent_lines": np.bincount(codes, rows["recent_lines"].to_numpy(dtype=np.float64),
+                                    minlength=n_items).astype(np.int64),
+    }, index=pd.Index(item_ids, name="item_id"))
+    units = rows["unit"].to_numpy(dtype=np.float64, na_value=np.nan)
+    has = ~np.isnan(units)
+    out["price"] = weighted_median(codes[has], n_items, units[has], n_lines[has])
+    return out
+
+
+def weighted_median(codes: np.ndarray, n_groups: int, values: np.ndarray,
+                    weights: np.ndarray) -> np.ndarray:
+    """Median per code of ``values`` each repeated ``weights`` times; NaN for empty groups.
+
+    The middle value of the group's repeated values, or the mean of the two middle
+    ones for an even count: the median of the lines themselves.
+
+    >>> weighted_median(np.array([0, 0, 1, 1]), 3, np.array([1.0, 5.0, 2.0, 4.0]),
+    ...                 np.array([3, 1, 1, 1]))
+    array([1., 3., nan])
+    """
+    order = np.lexsort((values, codes))
+    codes, values, weights = codes[order], values[order], weights[order]
+    ends = np.cumsum(weights)  # one past each row's last position, over all groups
+    counts = np.bincount(codes, weights, minlength=n_groups).astype(np.int64)
+    start = np.cumsum(counts) - counts
+    has = counts > 0
+    # The value at a group's position p: the first row whose end is past start + p.
+    lo = values[np.searchsorted(ends, start[has] + (counts[has] - 1) // 2, side="right")]
+    hi = values[np.searchsorted(ends, start[has] + counts[has] // 2, side="right")]
+    out = np.full(n_groups, np.nan)
+    out[has] = (lo + hi) / 2
+    return out
+
+
+def _item_aggregates(before, cut: int, window: int) -> pd.DataFrame:
+    """Per item of ``before``: lines, revenue, recent lines, price (buyers: :mod:`.pairs`)."""
+    is_recent = before.ts_us >= cut - window
+    unit, priced = _unit_price(before)
     per = before.group_by("item_id").aggregate(
         n_lines=before.count(),
         revenue=before.amount.sum(),

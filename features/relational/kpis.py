@@ -26,11 +26,10 @@ from features.relational.portable import register_frame, slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
 _DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
-#: Lines per query of the distinct-basket counts, and of the 90-day activity (a range join
-#: then a distinct: more memory a line), each query a slice of the members. Under DuckDB's
-#: 1 GB at 3M synthetic members (300M lines): one query of each failed; three slices of the
-#: baskets ran and three of the activity did not; six of each ran (bench/RESULTS.md).
-LINES_PER_PASS, ACTIVE_LINES_PER_PASS = 110_000_000, 50_000_000
+#: Lines per query of the basket counts and of the 90-day activity, each query a slice of
+#: the members. Under DuckDB's 1 GB at 3M synthetic members (300M lines): one query of
+#: each failed; three slices of the baskets ran (bench/RESULTS.md).
+LINES_PER_PASS = 110_000_000
 
 
 def month_index(ts_us):
@@ -110,8 +109,6 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     # and 300M lines the one-pass queries failed under DuckDB's 1 GB).
     parts = slices(lines, "member_id", n_lines, LINES_PER_PASS)
     activity = _summed([_activity(part, since_t, bounds, base, per_months) for part in parts])
-    tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
-    revenue = to_frame(tagged.group_by("p").aggregate(revenue=tagged.amount.sum()))
 
     for name in ("active_members", "retained_members", "baskets"):
         out[name] = _by_period(activity, name, n_periods).astype("int64")
@@ -119,10 +116,10 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]
     out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
-    active = slices(lines, "member_id", n_lines, ACTIVE_LINES_PER_PASS)
-    out["active_90d"] = _by_period(_summed([_active_in_window(part, bounds) for part in active]),
-                                   "n", n_periods).astype("int64")
-    out["revenue"] = _by_period(revenue, "revenue", n_periods, dtype="float64")
+    out["active_90d"] = _by_period(
+        _summed([_active_in_window(part, bounds, base, per_months) for part in parts]),
+        "n", n_periods).astype("int64")
+    out["revenue"] = _by_period(activity, "revenue", n_periods, dtype="float64")
     out["average_order_value"] = _ratio(out["revenue"], out["baskets"])
     out["purchase_frequency"] = _ratio(out["baskets"], out["active_members"])
     if isinstance(offer_events, pd.DataFrame):
@@ -163,32 +160,43 @@ def _summed(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _activity(lines, since_t, bounds, base: int, per_months: int) -> pd.DataFrame:
-    """Active, retained and repeat members and baskets per period, of ``lines``' members."""
+    """Active, retained and repeat members, baskets and revenue per period, of ``lines``'
+    members (every member of the lines has a ``since_t`` row: the inner join keeps them all).
+    """
     tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
-    # Distinct rows, then counts: DuckDB spills a DISTINCT and a grouped count under its
+    # Grouped rows, then counts: DuckDB spills a GROUP BY and a grouped count under its
     # memory limit, not a count(DISTINCT) (at 1M members its hash sets ran for minutes).
-    baskets = tagged.select("p", "member_id", "basket_id").distinct()
-    pairs = baskets.group_by(["p", "member_id"]).aggregate(baskets=baskets.basket_id.count())
+    # The revenue rides along (one scan of the lines, not a second one for it alone).
+    baskets = tagged.group_by(["p", "member_id", "basket_id"]).aggregate(
+        amount=tagged.amount.sum())
+    pairs = baskets.group_by(["p", "member_id"]).aggregate(
+        baskets=baskets.basket_id.count(), amount=baskets.amount.sum())
     joined = pairs.join(since_t, "member_id").join(bounds, "p")
     return to_frame(joined.group_by("p").aggregate(
         active_members=joined.count(),
         retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
         baskets=joined.baskets.sum(),
         repeat_members=(joined.baskets >= 2).cast("int64").sum(),
+        revenue=joined.amount.sum(),
     ))
 
 
-def _active_in_window(lines, bounds) -> pd.DataFrame:
+def _active_in_window(lines, bounds, base: int, per_months: int) -> pd.DataFrame:
     """Distinct members with a purchase in ``[end - 90 days, end)``, per period end
     (``p``, ``n``).
 
-    Period ends fall on midnights, so a purchase is inside exactly when its day
-    is: the range join runs over distinct (member, day) pairs, not lines.
+    A member is active at the end of period ``q`` when the last purchase of some
+    period ``p <= q`` is at most 90 days before that end (it is before the end:
+    ``p`` ends no later than ``q``). So the lines reduce to one row per (member,
+    period) with its last purchase, and only those meet the period ends: at 1M
+    synthetic members 12M rows instead of the 50M distinct (member, day) pairs a
+    range join over days needed. Period ends fall on midnights and the window is
+    whole days, so a purchase's day is inside exactly when its time is.
     """
     window = int(ACTIVE_WINDOW / pd.Timedelta(microseconds=1))
-    days = lines.select("member_id", day_us=(lines.ts_us // US_PER_DAY) * US_PER_DAY).distinct()
-    inside = days.join(bounds, [days.day_us >= bounds.end_us - window,
-                                days.day_us < bounds.end_us])
+    tagged = lines.mutate(lp=month_index(lines.ts_us) // per_months - base)
+    last = tagged.group_by(["member_id", "lp"]).aggregate(last_us=tagged.ts_us.max())
+    inside = last.join(bounds, [last.lp <= bounds.p, last.last_us >= bounds.end_us - window])
     active = inside.select("p", "member_id").distinct()
     return to_frame(active.group_by("p").aggregate(n=active.count()))
 

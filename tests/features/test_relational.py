@@ -110,14 +110,16 @@ def test_coupon_features_on_the_engine_equal_pandas_from_every_input(make_data_d
 
 
 def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
-    """Above LINES_PER_PART lines, the distinct items (per slice of members) and the item
-    aggregates (per slice of items) are computed slice by slice: the same answers."""
+    """Above LINES_PER_PART lines, the distinct items (per slice of members) and, with more
+    (item, price) pairs than MAX_PRICE_ROWS, the item aggregates (per slice of items) are
+    computed slice by slice: the same answers."""
     import features.relational.items as items
     import features.relational.pairs as pairs
     import features.relational.portable as portable
 
     ds, as_of = synth
     monkeypatch.setattr(pairs, "LINES_PER_PART", len(ds.transactions) // 5)
+    monkeypatch.setattr(items, "MAX_PRICE_ROWS", 10)
     cut = []
     slices = portable.slices
     counted = lambda *a: cut.append(len(slices(*a))) or slices(*a)  # noqa: E731
@@ -154,6 +156,39 @@ def test_member_features_without_spend_mix_and_other_options(synth):
     want = build_member_features(ds, as_of, n_categories=3, trend_days=20, spend_mix=False)
     got = member_features(lines, ds, as_of, n_categories=3, trend_days=20, spend_mix=False)
     assert_same_frame(got, want)
+
+
+def test_item_prices_from_one_grouping_by_price_equal_pandas(synth, monkeypatch):
+    """Few distinct prices: one grouping by (item, price) and its weighted median, not the
+    engine's median per slice of items."""
+    import features.relational.items as items
+
+    def engine_median(*_):
+        raise AssertionError("the engine's median should not run")
+
+    monkeypatch.setattr(items, "_item_aggregates", engine_median)
+    ds, as_of = synth
+    lines = tables_from_dataset(connect(), ds)["transactions"]
+    assert_same_frame(item_features(lines, ds.items, as_of),
+                      build_item_features(ds.transactions, ds.items, as_of))
+
+
+def test_weighted_median_is_the_median_of_the_repeated_values():
+    from features.relational.items import weighted_median
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        n, groups = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+        codes = rng.integers(0, groups, n)
+        values = rng.choice([0.0, 0.5, 1.0, 2.25, 3.0, 7.0], n)
+        weights = rng.integers(1, 5, n)
+        got = weighted_median(codes, groups, values, weights)
+        for g in range(groups):
+            repeated = np.repeat(values[codes == g], weights[codes == g])
+            if len(repeated):
+                assert got[g] == np.median(repeated)
+            else:
+                assert np.isnan(got[g])
 
 
 def test_item_features_equal_pandas_on_synthetic_data(synth):

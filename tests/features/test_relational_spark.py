@@ -153,3 +153,18 @@ def test_member_features_of_several_cutoffs_on_spark_equal_pandas(spark_con, syn
     got = member_features_at(lines, ds, cutoffs)
     for cutoff in cutoffs:
         pd.testing.assert_frame_equal(got[cutoff], build_member_features(ds, cutoff), rtol=1e-9)
+
+
+def test_program_kpis_on_spark_equal_pandas(spark_con, synth):
+    """The KPIs' reductions (baskets with their revenue, each period's 90-day activity from
+    each member's last purchase per period) run on Spark as on DuckDB."""
+    from features.kpis import program_kpis
+    from features.relational.kpis import program_kpis as relational_kpis
+    from tests.features.test_relational_kpis import assert_same_kpis
+
+    ds, _ = synth
+    tables = tables_from_dataset(spark_con, ds)
+    want = program_kpis(ds, "month")
+    assert want["active_90d"].gt(0).any() and want["revenue"].gt(0).all()
+    assert_same_kpis(relational_kpis(tables["transactions"], ds.members,
+                                     tables["offer_events"], "month"), want)
