@@ -150,7 +150,10 @@ def hit_matrix(recommended: np.ndarray, truth_items: sp.csr_matrix) -> np.ndarra
     coo = truth_items.tocoo()
     truth_keys = np.sort(coo.row.astype(np.int64) * n_cols + coo.col)
     keys = np.arange(n, dtype=np.int64)[:, None] * n_cols + recommended
-    hits = np.isin(keys, truth_keys, assume_unique=False)
+    # A binary search in the sorted truth, not np.isin (which sorts the n x k keys too:
+    # 5 of the 26 s the 1M train spent measuring recommenders, py-spy).
+    at = np.minimum(np.searchsorted(truth_keys, keys), max(len(truth_keys) - 1, 0))
+    hits = truth_keys[at] == keys if len(truth_keys) else np.zeros(keys.shape, dtype=bool)
     hits &= recommended >= 0
     return hits
 

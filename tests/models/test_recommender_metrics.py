@@ -122,3 +122,15 @@ def test_evaluate_and_table_exclude_purchased_in_never_bought_mode(shop):
     assert list(table.columns[2:6]) == ["precision@1", "recall@1", "ndcg@1", "coverage@1"]
     assert table.query("model == 'again' and mode == 'never_bought'")["precision@1"].item() == 0
 
+
+
+def test_hit_matrix_equals_a_lookup_in_the_dense_truth():
+    """Empty slots (-1) never hit, even where row i's -1 key is row i-1's last item."""
+    rng = np.random.default_rng(0)
+    for n, n_items, density in ((40, 7, 0.3), (300, 50, 0.1), (5, 4, 1.0), (6, 5, 0.0)):
+        truth = sp.random(n, n_items, density=density, format="csr", random_state=1)
+        recommended = rng.integers(-1, n_items, (n, 10))
+        dense = truth.toarray() != 0
+        want = np.array([[r >= 0 and dense[i, r] for r in row]
+                         for i, row in enumerate(recommended)], dtype=bool)
+        assert np.array_equal(hit_matrix(recommended, truth), want)
