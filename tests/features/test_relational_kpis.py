@@ -72,6 +72,26 @@ def test_joined_at_members_without_purchases_and_gaps_in_activity():
     assert_same_kpis(relational_kpis(tables["transactions"], members, events), want)
 
 
+def test_a_purchase_three_months_back_still_counts_in_the_90_day_activity():
+    """Feb + Mar + Apr are 89 days (2023): a purchase on 31 January is inside the 90 days
+    before 1 May, so the member is active at April's end from a purchase three periods back;
+    one on 30 January is not."""
+    tx = pd.DataFrame({
+        "member_id": pd.Categorical(["a", "b", "c", "c"]),
+        "item_id": pd.Categorical(["i"] * 4),
+        "timestamp": pd.to_datetime(["2023-01-31 08:00", "2023-01-30 23:00", "2023-01-02 09:00",
+                                     "2023-06-20 12:00"]),
+        "basket_id": [1, 2, 3, 4], "quantity": 1.0, "amount": 5.0, "discount": 0.0,
+    })
+    members = pd.DataFrame({"member_id": ["a", "b", "c"], "joined_at": pd.NaT})
+    events = pd.DataFrame({"member_id": [], "offer_id": [], "event": [],
+                           "timestamp": pd.to_datetime([])})
+    ds = Dataset(tx, pd.DataFrame({"item_id": ["i"], "category": ["c"]}), members, events)
+    want = program_kpis(ds)
+    assert want["active_90d"].tolist() == [3, 3, 3, 1, 0, 1]  # April: "a" only
+    assert_same_kpis(relational_kpis(tables_from_dataset(connect(), ds)["transactions"]), want)
+
+
 def test_month_index_agrees_with_the_calendar_across_leap_years_and_centuries():
     stamps = pd.to_datetime(["1899-12-31 23:59:59", "1900-02-28", "1900-03-01", "1969-12-31",
                              "1970-01-01", "2000-02-29 12:00", "2000-03-01", "2023-12-31",
