@@ -1,13 +1,13 @@
 """How many OpenMP threads the tree models (scikit-learn's histogram boosting) get.
 
-Training runs under one OpenMP thread (:func:`training.pipeline` caps them: small
+Training runs under one OpenMP thread (:mod:`training.pipeline` caps them: small
 fits on a shared, busy machine are many times slower with OpenMP's spinning
 threads, and implicit's ALS keeps its own). Fitting or scoring a few hundred
 thousand rows is another matter: the same boosters on 300,000 rows x 40 features
 fit 1.8x and predict 1.8x faster on two cores than on one, with identical results
 (histograms and splits are computed per feature, predictions per row;
-bench/RESULTS.md). :func:`tree_threads` gives every core to work of at least
-:data:`PARALLEL_ROWS` rows and leaves smaller work as it is.
+bench/bench_tree_threads.py, bench/RESULTS.md). :func:`tree_threads` gives every core
+to work of at least :data:`PARALLEL_ROWS` rows and leaves smaller work as it is.
 
 >>> with tree_threads("auto", n_rows=500_000):   # doctest: +SKIP
 ...     booster.fit(X, y)
