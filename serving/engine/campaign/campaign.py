@@ -29,8 +29,9 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError
+from models.threads import available_cores
 from serving.engine.campaign.allocation import Candidates, greedy_allocate
-from serving.engine.campaign.parallel import default_jobs, fork_map
+from serving.engine.campaign.parallel import fork_map
 from serving.engine.campaign.render import render_columns, to_frame
 from serving.engine.control import control_mask
 from serving.engine.engine import OfferEngine, check_channel, to_datetime64
@@ -136,7 +137,7 @@ def allocate_campaign(engine: OfferEngine, member_ids=None, *, budget: float,
     if ids is None:
         ids = engine.bundle.members.ids[rows]
     if n_jobs is None:
-        n_jobs = default_jobs() if len(rows) >= PARALLEL_MIN else 1
+        n_jobs = available_cores() if len(rows) >= PARALLEL_MIN else 1
     seconds = {}
     tick = time.perf_counter()
     blocked, room = _history_blocks(engine, ids, stamp, history, per_member)

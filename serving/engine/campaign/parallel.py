@@ -12,18 +12,9 @@ the serial one does.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import warnings
 
 _SHARED: dict = {}
-
-
-def default_jobs() -> int:
-    """The CPUs this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def can_fork() -> bool:
