@@ -10,7 +10,6 @@ import pandas as pd
 
 from features.code_groups import round_significant, safe_divide, to_cutoff
 from features.errors import ConfigError, DataError
-from features.relational import pairs as pair_module
 from features.relational.pairs import PairCounts, pair_counts
 from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY, lines_before
@@ -18,6 +17,8 @@ from features.relational.purchases import US_PER_DAY, lines_before
 RECENT_DAYS = 28  # build_item_features' default
 #: Most (item, unit price) rows :func:`_by_price` brings over from the engine (~100 MB).
 MAX_PRICE_ROWS = 2_000_000
+#: Lines per query of the engine's median (the fallback above ``MAX_PRICE_ROWS``).
+MEDIAN_LINES = 30_000_000
 
 
 def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = RECENT_DAYS,
@@ -53,11 +54,11 @@ def item_features(lines, items: pd.DataFrame, as_of, *, recent_days: float = REC
         pairs = pair_counts(before, cut, cut - window, float(n_all or 0))
     frame = _by_price(before, cut, window)
     if frame is None:  # too many distinct prices to bring over: the engine's median
-        # One query per slice of items above LINES_PER_PART lines: the median keeps every
+        # One query per slice of items above MEDIAN_LINES lines: the median keeps every
         # priced line of its group in memory (over 100M lines it ran out of a 1 GB limit).
         frame = pd.concat([
             _item_aggregates(chosen, cut, window)
-            for chosen in slices(before, "item_id", float(n_all or 0), pair_module.LINES_PER_PART)
+            for chosen in slices(before, "item_id", float(n_all or 0), MEDIAN_LINES)
         ])
     frame.index = frame.index.astype("str")
     frame = frame.join(pairs.items)

@@ -21,9 +21,12 @@ from features.code_groups import to_cutoff
 from features.relational.portable import slices, to_frame, to_scalar
 
 _US_PER_DAY = 86_400 * 10**6
-#: Lines per query of the aggregates DuckDB cannot spill (the distinct pairs here,
-#: the item prices' median in :mod:`.items`): above it, one query per slice.
-LINES_PER_PART = 30_000_000
+#: Lines per query of the distinct pairs, which DuckDB cannot spill: above it, one query
+#: per slice of members. Under DuckDB's 1 GB one query of 101M lines (1M synthetic
+#: members) ran, of 300M (3M) did not; slices of 150M did. Each slice reads every line,
+#: so fewer is faster: at 1M one query took 24-30 s against 48-54 s in four slices of
+#: 30M, at 3M three slices 152 s against 390 s in ten (bench/RESULTS.md).
+LINES_PER_PART = 110_000_000
 
 
 @dataclass(frozen=True)

@@ -20,8 +20,10 @@ from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
 #: Lines per query: above it the members are summarised a hash slice at a time (at 3M
-#: members and 300M lines the one query ran out of DuckDB's 1 GB: bench/RESULTS.md).
-LINES_PER_PASS = 60_000_000
+#: members and 300M lines the one query ran out of DuckDB's 1 GB; three slices of 100M ran
+#: in 71 s against 111 s in five of 60M, and one query of 1M members' 101M lines in 12 s
+#: against 18 s in two: bench/RESULTS.md).
+LINES_PER_PASS = 110_000_000
 
 
 def engine_purchase_summary(lines, as_of) -> pd.DataFrame:

@@ -111,14 +111,15 @@ def test_coupon_features_on_the_engine_equal_pandas_from_every_input(make_data_d
 
 def test_aggregates_in_slices_equal_pandas(synth, monkeypatch):
     """Above LINES_PER_PART lines, the distinct items (per slice of members) and, with more
-    (item, price) pairs than MAX_PRICE_ROWS, the item aggregates (per slice of items) are
-    computed slice by slice: the same answers."""
+    (item, price) pairs than MAX_PRICE_ROWS, the item aggregates (per slice of items above
+    MEDIAN_LINES lines) are computed slice by slice: the same answers."""
     import features.relational.items as items
     import features.relational.pairs as pairs
     import features.relational.portable as portable
 
     ds, as_of = synth
     monkeypatch.setattr(pairs, "LINES_PER_PART", len(ds.transactions) // 5)
+    monkeypatch.setattr(items, "MEDIAN_LINES", len(ds.transactions) // 5)
     monkeypatch.setattr(items, "MAX_PRICE_ROWS", 10)
     cut = []
     slices = portable.slices
