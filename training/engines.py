@@ -57,6 +57,10 @@ class EngineTables:
     small: dict
     owns_session: bool = True  # False: a Spark session that was running before is left so
     staging: Any = None  # the Spark load's staged files (features.relational.staging.Staging)
+    # On DuckDB, the features' (member, department, category) spend as of the run's cutoff
+    # (features.relational.purchases.SpendPairs), staged on disk for the uplift scoring's
+    # category shares: the lines are grouped once for both. Released by its last reader.
+    spend: Any = None
 
     def member_dataset(self, member_ids=None):
         """A pandas :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and
@@ -67,8 +71,15 @@ class EngineTables:
 
         return member_dataset(self.con, self.lines, self.small, member_ids)
 
+    def release_spend(self) -> None:
+        """Drop the staged spend pairs (:attr:`spend`), if any."""
+        spend, self.spend = self.spend, None
+        if spend is not None:
+            spend.release()
+
     def close(self) -> None:
         try:
+            self.release_spend()
             if self.owns_session:
                 self.con.disconnect()
         finally:
@@ -206,13 +217,19 @@ def line_span(transactions) -> tuple[pd.Timestamp, pd.Timestamp]:
 def engine_features(tables: EngineTables, as_of: pd.Timestamp,
                     cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(member features, item features)`` as of ``as_of`` on an open engine."""
+    import ibis
+
     from features.relational import item_features, member_features
     from features.relational.items import RECENT_DAYS
     from features.relational.pairs import pairs_before
+    from features.relational.purchases import spend_pairs
 
     # The distinct (member, item) pairs grouped once for both (the costliest aggregate).
     pairs = pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
-    members = member_features(tables.lines, tables.small, as_of, pairs=pairs,
+    tables.release_spend()
+    if ibis.get_backend(tables.lines).name == "duckdb":  # kept on disk for the uplift step
+        tables.spend = spend_pairs(tables.lines, tables.small["items"], as_of)
+    members = member_features(tables.lines, tables.small, as_of, pairs=pairs, spend=tables.spend,
                               n_categories=cfg["n_categories"], trend_days=cfg["trend_days"])
     return members, item_features(tables.lines, tables.small["items"], as_of, pairs=pairs)
 

@@ -149,7 +149,7 @@ class _Plan:
                  population):
         self.fit, self.offers, self.chosen, self.by_type = fit, offers, chosen, by_type
         self.as_of, self.cutoff, self.kept, self.used = as_of, cutoff, kept, used
-        self.shares = replace(shares, pair=None, sums={}, _con=None)  # the names, not the engine
+        self.shares = replace(shares, pair=None, sums={}, _con=None, _owned=None)  # names only
         self.population = population
 
     def score(self, batch: pd.DataFrame) -> pd.DataFrame:

@@ -72,7 +72,18 @@ def control_group_reason(offer_events) -> str | None:
 
 
 def fit_uplift_step(run) -> None:
-    """Fit and validate the uplift models of a :class:`training.pipeline.TrainingRun`."""
+    """Fit and validate the uplift models of a :class:`training.pipeline.TrainingRun`.
+
+    The last reader of the features step's staged spend pairs (``EngineTables.spend``):
+    they are dropped when it ends."""
+    try:
+        _fit_uplift(run)
+    finally:
+        if run.engine_tables is not None:
+            run.engine_tables.release_spend()
+
+
+def _fit_uplift(run) -> None:
     reason = control_group_reason(offer_events(run))
     if reason is None:
         extras = Path(run.data_dir) / "extras" / "campaigns.parquet"
@@ -132,4 +143,5 @@ def _member_uplift(run, fit, offers: pd.DataFrame) -> pd.DataFrame:
                                    base_trend_days=run.config["features"]["trend_days"])
     return engine_member_uplift(fit, tables.lines, tables.small, offers, run.as_of, ids,
                                 base=run.member_features,
-                                base_trend_days=run.config["features"]["trend_days"])
+                                base_trend_days=run.config["features"]["trend_days"],
+                                spend=tables.spend)

@@ -34,6 +34,7 @@ def member_features(
     trend_days: float = 90,
     spend_mix: bool = True,
     pairs=None,
+    spend=None,
 ) -> pd.DataFrame:
     """The frame of :func:`features.member_features.build_member_features`, lines on the engine.
 
@@ -48,6 +49,9 @@ def member_features(
     pairs : PairCounts, optional
         The distinct pairs counted once for the member and item features
         (:func:`features.relational.pairs.pairs_before`).
+    spend : SpendPairs, optional
+        The (member, department, category) spend staged for other steps too
+        (:func:`features.relational.purchases.spend_pairs`).
     """
     buys = purchase_aggregates(
         lines,
@@ -57,6 +61,7 @@ def member_features(
         trend_days=trend_days,
         spend_mix=spend_mix,
         pairs=pairs,
+        spend=spend,
     )
     events = _get(dataset, "offer_events")
     counts = None

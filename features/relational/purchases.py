@@ -15,6 +15,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
+from ibis import util
 
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError
@@ -47,6 +48,7 @@ def purchase_aggregates(
     trend_days: float = 90,
     spend_mix: bool = True,
     pairs: PairCounts | None = None,
+    spend: SpendPairs | None = None,
 ) -> pd.DataFrame:
     """Per-member purchase features (same frame as ``purchase_features``, rows sorted by id).
 
@@ -62,6 +64,10 @@ def purchase_aggregates(
         The distinct (member, item) pairs of the same lines and cutoff, counted
         once for the member and item features (:func:`.pairs.pair_counts`);
         counted here when None (or made for another cutoff).
+    spend : SpendPairs, optional
+        The (member, department, category) spend of the same lines, items and cutoff,
+        staged by the caller to serve other steps too (:func:`spend_pairs`); grouped
+        here when None (or made for another cutoff).
     """
     cutoff = to_cutoff(as_of)
     check_arguments(items, n_categories, trend_days)
@@ -103,7 +109,7 @@ def purchase_aggregates(
     if pairs is None or pairs.cut_us != cut:
         pairs = pair_counts(before, cut, cut, float(frame["n_lines"].sum()))
     frame = frame.join(pairs.members)
-    mix = (_spend_mix(lines, cutoff, items, frame.index, n_categories) if spend_mix
+    mix = (_spend_mix(lines, cutoff, items, frame.index, n_categories, spend) if spend_mix
            else no_spend_mix(frame.index))
     return purchase_frame(frame, cut, *mix)
 
@@ -170,7 +176,7 @@ MIX_BLOCK = 500_000
 
 
 def _spend_mix(lines, cutoff: pd.Timestamp, items: pd.DataFrame, index: pd.Index,
-               n_categories: int):
+               n_categories: int, spend: SpendPairs | None = None):
     """Department and top-category shares and the top category and department per member.
 
     The spend per member in each department and top category is summed wide on the
@@ -179,7 +185,7 @@ def _spend_mix(lines, cutoff: pd.Timestamp, items: pd.DataFrame, index: pd.Index
     pivoted in pandas were the features step's peak (1M members: 3.8 GiB against 2.7 for
     the rest; 3M: 10.3 GiB, bench/RESULTS.md issue 11).
     """
-    sums = category_share_sums(lines, items, cutoff, n_categories)
+    sums = category_share_sums(lines, items, cutoff, n_categories, spend=spend)
     depts = np.asarray(sums.departments, dtype=object)
     names = sums.sum_names
     shares = np.full((len(index), len(names)), np.nan)
@@ -314,7 +320,8 @@ def category_shares(lines, items: pd.DataFrame, as_of, index: pd.Index,
 
 
 def category_share_blocks(lines, items: pd.DataFrame, as_of, index: pd.Index,
-                          n_categories: int, *, chunk: int = 100_000):
+                          n_categories: int, *, chunk: int = 100_000,
+                          spend: SpendPairs | None = None):
     """:func:`category_shares` of ``index`` as frames of ``chunk`` consecutive members each.
 
     The (member, department, category) spend and the top categories (over every member's
@@ -323,10 +330,11 @@ def category_share_blocks(lines, items: pd.DataFrame, as_of, index: pd.Index,
     share columns the whole frame was 800 MB, fetched through Arrow (another 800 MB)
     beside the engine's own memory: the uplift scoring of every member peaked there.
     Blocks concatenated equal :func:`category_shares` (the same sums per member).
+    ``spend``: as in :func:`category_share_sums`.
     """
     if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
         raise ConfigError(f"chunk={chunk!r} should be an integer >= 1.")
-    sums = category_share_sums(lines, items, as_of, n_categories)
+    sums = category_share_sums(lines, items, as_of, n_categories, spend=spend)
     try:
         ids = pd.Index(index).astype(str)
         for start in range(0, len(ids), chunk):
@@ -344,7 +352,8 @@ class ShareSums:
 
     ``table`` (Ibis: ``member_id`` and one sum per department, per top category and
     ``other``) reads a table staged by the engine (a Parquet file on DuckDB: its buffers
-    are not held between queries): :meth:`release` it once read.
+    are not held between queries): :meth:`release` it once read (a staged table the
+    caller gave, :class:`SpendPairs`, stays: its owner releases it).
     :meth:`block` is the same rows for some members only. :meth:`shares` turns fetched
     rows of either into the ``cat_share__*`` columns, so the shares can be taken where
     the rows are (a Spark partition: ``training.spark_uplift``).
@@ -355,6 +364,7 @@ class ShareSums:
     departments: list[str]
     columns: list[str]  # the cat_share__* names, ``cat_share__other`` last
     _con: Any = None
+    _owned: SpendPairs | None = None  # the staged pairs this object made (released with it)
 
     @property
     def table(self):
@@ -392,27 +402,63 @@ class ShareSums:
         return pd.DataFrame(shares, index=index, columns=self.columns)
 
     def release(self) -> None:
-        unstage(self._con, "member_share_pairs")
+        if self._owned is not None:
+            self._owned.release()
 
 
-def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) -> ShareSums:
-    """The per-member sums :func:`category_shares` takes its shares from, on the engine
-    (one small query, the categories' spend, comes back to choose the top ones)."""
-    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
-        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
-    before = lines_before(lines, to_cutoff(as_of))
+@dataclass
+class SpendPairs:
+    """Each member's spend per (department, category) in the lines before ``cut_us``,
+    staged on the engine by :func:`spend_pairs`: what the spend mix of the member features
+    and the uplift scoring's category shares both sum, grouped from the lines once when
+    the two run at the same cutoff (each grouping reads every line: 9-10 s at 1M
+    synthetic members). :meth:`release` it when no step needs it any more.
+    """
+
+    table: Any  # member_id, department, category, spend
+    cut_us: int
+    departments: list[str]
+    _con: Any
+    _name: str
+
+    def release(self) -> None:
+        unstage(self._con, self._name)
+
+
+def spend_pairs(lines, items: pd.DataFrame, as_of, *, name: str | None = None) -> SpendPairs:
+    """The :class:`SpendPairs` of the canonical ``lines`` before ``as_of``, ``items`` giving
+    each item's category and department; staged as table ``name`` (default a fresh name;
+    a Parquet file on DuckDB: its buffers are not held between queries)."""
+    name = name or util.gen_name("share_pairs")
+    cutoff = to_cutoff(as_of)
+    before = lines_before(lines, cutoff)
     catalog, depts = catalog_frame(items)
     con = ibis.get_backend(before)
     known = before.inner_join(register_frame(con, "catalog_items", catalog), "item_id")
-    pair = stage(
-        known.group_by(["member_id", "department", "category"]).aggregate(
-            spend=known.amount.sum()),
-        "member_share_pairs",
-    )
+    table = stage(known.group_by(["member_id", "department", "category"]).aggregate(
+        spend=known.amount.sum()), name)
+    return SpendPairs(table, int(cutoff.value // 1000), list(depts), con, name)
+
+
+def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int, *,
+                        spend: SpendPairs | None = None) -> ShareSums:
+    """The per-member sums :func:`category_shares` takes its shares from, on the engine
+    (one small query, the categories' spend, comes back to choose the top ones).
+
+    ``spend``: the :class:`SpendPairs` of the same lines and items, staged by the caller
+    for other steps too; used when made at the same cutoff (and left staged), else the
+    lines are grouped here."""
+    if not (isinstance(n_categories, (int, np.integer)) and n_categories >= 0):
+        raise ConfigError(f"n_categories={n_categories!r} should be an integer >= 0.")
+    owned = None
+    if spend is None or spend.cut_us != to_cutoff(as_of).value // 1000:
+        spend = owned = spend_pairs(lines, items, as_of)
+    pair, depts, con = spend.table, spend.departments, spend._con
     try:
         cat_spend = to_frame(pair.group_by("category").aggregate(spend=pair.spend.sum()))
     except BaseException:
-        unstage(con, "member_share_pairs")
+        if owned is not None:
+            owned.release()
         raise
     top = top_categories(cat_spend, n_categories)
     spend = pair.spend
@@ -424,4 +470,4 @@ def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int) ->
     sums.update({f"c{j}": where(pair.category == c) for j, c in enumerate(top)})
     sums["other"] = where(~pair.category.isin(top)) if top else spend.sum()
     columns = column_names("cat_share__", top, reserved=("other",)) + ["cat_share__other"]
-    return ShareSums(pair, sums, depts, columns, con)
+    return ShareSums(pair, sums, depts, columns, con, owned)

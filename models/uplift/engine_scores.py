@@ -29,7 +29,8 @@ CUTOFF_FREQ = "D"
 def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFrame, as_of,
                          member_ids, *, chunk: int = 100_000,
                          base: pd.DataFrame | None = None,
-                         base_trend_days: float | None = None) -> pd.DataFrame:
+                         base_trend_days: float | None = None,
+                         spend=None) -> pd.DataFrame:
     """Predicted uplift of every member in ``member_ids`` for each offer type of ``fit``.
 
     Parameters
@@ -52,6 +53,11 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
         are computed again (:data:`~models.uplift.rows.MIX_CATEGORIES` of them):
         one pass over the lines instead of every member feature's (minutes at
         1M members). Otherwise they are not used.
+    spend : SpendPairs, optional
+        The (member, department, category) spend of the same lines staged by the
+        features step (:func:`features.relational.purchases.spend_pairs`): with
+        ``base``, the category shares are summed from it when it was made at the
+        same cutoff, instead of grouping the lines again.
 
     Returns
     -------
@@ -72,7 +78,7 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
     affinity = engine_affinity(lines, small["items"], chosen, cutoff, ids)
     column = {offer_id: j for j, offer_id in enumerate(affinity.offer_ids)}
     parts: dict = {offer_type: [] for offer_type in by_type}
-    blocks = _feature_blocks(lines, small, cutoff, ids, base, used, chunk)
+    blocks = _feature_blocks(lines, small, cutoff, ids, base, used, chunk, spend)
     for start, features in zip(range(0, len(ids), chunk), blocks):
         stop = start + len(features)
         features = features.add_prefix("m__").reset_index(drop=True)
@@ -89,7 +95,7 @@ def engine_member_uplift(fit: UpliftFit, lines, small: dict, offers: pd.DataFram
 
 
 def _feature_blocks(lines, small: dict, cutoff: pd.Timestamp, ids: pd.Index,
-                    base: pd.DataFrame | None, used: set[str], chunk: int):
+                    base: pd.DataFrame | None, used: set[str], chunk: int, spend=None):
     """The member features named in ``used`` (of those with the full category mix) at
     ``cutoff``, ``chunk`` members at a time in ``ids`` order: with ``base``, the category
     shares are fetched a block at a time, so the wide mix of every member (800 MB at 1M
@@ -108,7 +114,7 @@ def _feature_blocks(lines, small: dict, cutoff: pd.Timestamp, ids: pd.Index,
     kept = [c for c in base.columns if c in used and not c.startswith("cat_share__")]
     base = base[kept].set_axis(base.index.astype(str)).reindex(ids)
     shares = category_share_blocks(lines, small["items"], cutoff, ids, MIX_CATEGORIES,
-                                   chunk=chunk)
+                                   chunk=chunk, spend=spend)
     for start, block in zip(range(0, len(ids), chunk), shares):
         yield pd.concat([base.iloc[start:start + chunk],
                          block[[c for c in block.columns if c in used]]], axis=1)

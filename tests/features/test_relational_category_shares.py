@@ -66,6 +66,11 @@ def test_category_share_blocks_refuse_a_bad_chunk(synth):
         next(category_share_blocks(lines, ds.items, as_of, pd.Index(["1"]), 5, chunk=0))
 
 
+def _user_views(con) -> set[str]:
+    return {v for (v,) in con.raw_sql(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+
+
 def test_the_share_pairs_live_in_a_file_while_the_blocks_are_read(synth, tmp_path):
     """The (member, department, category) spend is staged as Parquet in DuckDB's temp
     directory, not held in its buffers beside the blocks, and removed when the blocks end
@@ -76,20 +81,58 @@ def test_the_share_pairs_live_in_a_file_while_the_blocks_are_read(synth, tmp_pat
     con = ibis.get_backend(lines)
     before = con.raw_sql("SELECT current_setting('temp_directory')").fetchone()[0]
     con.raw_sql(f"SET temp_directory = '{tmp_path}'")
+    views = _user_views(con)
     try:
         ids = pd.Index(ds.members["member_id"].astype(str))
         blocks = category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=50)
         next(blocks)
-        staged = list(tmp_path.glob("offers-member_share_pairs-*/part.parquet"))
+        staged = list(tmp_path.glob("offers-*share_pairs*/part.parquet"))
         assert len(staged) == 1 and staged[0].stat().st_size > 0
+        (name,) = _user_views(con) - views  # a view of the file, not a table
         tables = con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()
-        assert ("member_share_pairs",) not in tables  # a view of the file, not a table
+        assert "share_pairs" in name and (name,) not in tables
         blocks.close()
-        assert not list(tmp_path.glob("offers-member_share_pairs-*"))
-        views = con.raw_sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
-        assert ("member_share_pairs",) not in views
+        assert not list(tmp_path.glob("offers-*share_pairs*"))
+        assert _user_views(con) == views
     finally:
         con.raw_sql(f"SET temp_directory = '{before}'")
+
+
+def test_staged_spend_pairs_serve_both_readers_and_stay_for_their_owner(synth, monkeypatch):
+    """Spend pairs staged by a caller (the features step, for the uplift scoring too) are
+    summed by the member features' spend mix and by the share blocks without grouping the
+    lines again, give the same shares, and stay staged until the caller releases them;
+    pairs of another cutoff are not used."""
+    import ibis
+
+    from features.relational import member_features, purchases
+
+    ds, lines, as_of = synth
+    con = ibis.get_backend(lines)
+    ids = pd.Index(ds.members["member_id"].astype(str))
+    want_blocks = pd.concat(category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=64))
+    want_features = member_features(lines, ds, as_of, n_categories=5)
+    views = _user_views(con)
+    stage_pairs = purchases.spend_pairs
+    spend = stage_pairs(lines, ds.items, as_of)
+    staged = []
+    monkeypatch.setattr(purchases, "spend_pairs",
+                        lambda *a, **k: staged.append(a) or stage_pairs(*a, **k))
+    try:
+        got_blocks = pd.concat(category_share_blocks(lines, ds.items, as_of, ids, 5, chunk=64,
+                                                     spend=spend))
+        got_features = member_features(lines, ds, as_of, n_categories=5, spend=spend)
+        assert staged == []  # the lines were not grouped again
+        pd.testing.assert_frame_equal(got_blocks, want_blocks)
+        pd.testing.assert_frame_equal(got_features, want_features)
+        assert spend.table.get_name() in _user_views(con)  # still there for its owner
+        # Pairs of another cutoff are not summed: these blocks group the lines themselves.
+        earlier = as_of - pd.Timedelta(days=60)
+        list(category_share_blocks(lines, ds.items, earlier, ids[:5], 5, spend=spend))
+        assert len(staged) == 1
+    finally:
+        spend.release()
+    assert _user_views(con) == views
 
 
 def test_the_share_pairs_stage_where_duckdb_has_not_spilled_yet(synth, tmp_path):

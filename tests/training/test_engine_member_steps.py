@@ -246,3 +246,38 @@ def test_scoring_reuses_the_runs_member_features_and_recomputes_only_the_mix(
     with pytest.raises(AssertionError, match="built again"):
         engine_member_uplift(fit, tables.lines, tables.small, offers, as_of, ids,
                              base=base, base_trend_days=30)
+
+
+def test_the_uplift_scoring_sums_the_features_steps_staged_spend_then_drops_it(
+        synth_data, runs, engine, monkeypatch):
+    """The features step stages each member's (department, category) spend on DuckDB and
+    the uplift step's scoring sums its category shares from it (the lines are not
+    grouped again), with the same scores; the staged table goes when the step ends."""
+    import ibis
+
+    import features.relational.purchases as purchases
+
+    _, _, on_engine, _ = runs
+    dataset, tables = engine
+    con = ibis.get_backend(tables.lines)
+    views = lambda: {v for (v,) in con.raw_sql(  # noqa: E731
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    config = load_config()
+    member_features, _ = engine_features(tables, on_engine.as_of, config["features"])
+    assert tables.spend is not None and tables.spend.table.get_name() in views()
+
+    def no_grouping(*args, **kwargs):
+        raise AssertionError("the lines were grouped into spend pairs again")
+
+    monkeypatch.setattr(purchases, "spend_pairs", no_grouping)
+    monkeypatch.setattr(uplift_step, "MAX_ITER", FAST_UPLIFT)
+    run = TrainingRun(str(synth_data), on_engine.as_of, config,
+                      dataset=LinesOnTheEngine(dataset), engine_tables=tables,
+                      member_features=member_features)
+    with threadpool_limits(1):
+        _offer_response(run)
+        name = tables.spend.table.get_name()
+        fit_uplift_step(run)
+    assert tables.spend is None and name not in views()
+    pd.testing.assert_frame_equal(run.tables["uplift_scores"],
+                                  on_engine.tables["uplift_scores"], rtol=1e-9)
