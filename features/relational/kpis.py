@@ -22,7 +22,7 @@ import pandas as pd
 from features.errors import DataError
 from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
 from features.kpis import _offer_counts as _frame_offer_counts
-from features.relational.portable import register_frame, slices, to_frame
+from features.relational.portable import materialize, register_frame, release, slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
 _DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
@@ -110,8 +110,17 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     # Counts of distinct members, baskets and days summed over disjoint slices of the
     # members are exact, and each slice's DISTINCT fits the engine's memory (at 3M members
     # and 300M lines the one-pass queries failed under DuckDB's 1 GB).
-    parts = slices(lines, "member_id", n_lines, LINES_PER_PASS)
-    activity = _summed([_activity(part, since_t, bounds, base, per_months) for part in parts])
+    # Each slice's lines are read once, into one row per (period, member), which both
+    # the activity and the 90-day window count from (two scans of every line before).
+    activity, active = [], []
+    for part in slices(lines, "member_id", n_lines, LINES_PER_PASS):
+        rows = _member_periods(part, base, per_months)
+        try:
+            activity.append(_activity(rows, since_t, bounds))
+            active.append(_active_in_window(rows, bounds))
+        finally:
+            release(con, rows.get_name())
+    activity = _summed(activity)
 
     for name in ("active_members", "retained_members", "baskets"):
         out[name] = _by_period(activity, name, n_periods).astype("int64")
@@ -119,9 +128,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     out["retention_rate"] = _percent(out["retained_members"], out["members_at_start"])
     out["churn_rate"] = 100.0 - out["retention_rate"]
     out["repeat_purchase_rate"] = _percent(pd.Series(repeat_members), out["active_members"])
-    out["active_90d"] = _by_period(
-        _summed([_active_in_window(part, bounds, base, per_months) for part in parts]),
-        "n", n_periods).astype("int64")
+    out["active_90d"] = _by_period(_summed(active), "n", n_periods).astype("int64")
     out["revenue"] = _by_period(activity, "revenue", n_periods, dtype="float64")
     out["average_order_value"] = _ratio(out["revenue"], out["baskets"])
     out["purchase_frequency"] = _ratio(out["baskets"], out["active_members"])
@@ -162,19 +169,26 @@ def _summed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True).groupby("p", as_index=False).sum()
 
 
-def _activity(lines, since_t, bounds, base: int, per_months: int) -> pd.DataFrame:
-    """Active, retained and repeat members, baskets and revenue per period, of ``lines``'
-    members (every member of the lines has a ``since_t`` row: the inner join keeps them all).
+def _member_periods(lines, base: int, per_months: int):
+    """One row per (period ``p``, member) of ``lines``: ``baskets``, spend (``amount``) and
+    the last purchase (``last_us``), computed once into a temporary table (spillable).
+
+    Grouped rows, then counts: DuckDB spills a GROUP BY and a grouped count under its
+    memory limit, not a count(DISTINCT) (at 1M members its hash sets ran for minutes).
     """
     tagged = lines.mutate(p=month_index(lines.ts_us) // per_months - base)
-    # Grouped rows, then counts: DuckDB spills a GROUP BY and a grouped count under its
-    # memory limit, not a count(DISTINCT) (at 1M members its hash sets ran for minutes).
-    # The revenue rides along (one scan of the lines, not a second one for it alone).
     baskets = tagged.group_by(["p", "member_id", "basket_id"]).aggregate(
-        amount=tagged.amount.sum())
-    pairs = baskets.group_by(["p", "member_id"]).aggregate(
-        baskets=baskets.basket_id.count(), amount=baskets.amount.sum())
-    joined = pairs.join(since_t, "member_id").join(bounds, "p")
+        amount=tagged.amount.sum(), last_us=tagged.ts_us.max())
+    return materialize(baskets.group_by(["p", "member_id"]).aggregate(
+        baskets=baskets.basket_id.count(), amount=baskets.amount.sum(),
+        last_us=baskets.last_us.max()), "kpi_member_periods")
+
+
+def _activity(rows, since_t, bounds) -> pd.DataFrame:
+    """Active, retained and repeat members, baskets and revenue per period, from the
+    (period, member) ``rows`` of :func:`_member_periods` (every member of them has a
+    ``since_t`` row: the inner join keeps them all)."""
+    joined = rows.join(since_t, "member_id").join(bounds, "p")
     return to_frame(joined.group_by("p").aggregate(
         active_members=joined.count(),
         retained_members=(joined.since_us < joined.start_us).cast("int64").sum(),
@@ -184,27 +198,25 @@ def _activity(lines, since_t, bounds, base: int, per_months: int) -> pd.DataFram
     ))
 
 
-def _active_in_window(lines, bounds, base: int, per_months: int) -> pd.DataFrame:
+def _active_in_window(rows, bounds) -> pd.DataFrame:
     """Distinct members with a purchase in ``[end - 90 days, end)``, per period end
-    (``p``, ``n``).
+    (``p``, ``n``), from the (period, member) ``rows`` of :func:`_member_periods`.
 
     A member is active at the end of period ``p`` when the last purchase of some
     period ``lp <= p`` is at most 90 days before that end (it is before the end:
     ``lp`` ends no later than ``p``). Four months are at least 120 days, so only
-    ``lp`` from ``p - 3`` to ``p`` can be: the lines reduce to one row per (member,
-    period) with its last purchase (at 200k synthetic members 1.6M rows, against
-    the 4.2M distinct (member, day) pairs a range join over days needed), each row
-    is offered to the next :data:`_REACH` periods by an equality join (which the
-    engine spills, where the range join ran DuckDB out of memory at 3M members),
-    and a member counts at ``p`` when the latest of those purchases is inside. Period
-    ends fall on midnights and the window is whole days, so a purchase's day is
-    inside exactly when its time is.
+    ``lp`` from ``p - 3`` to ``p`` can be: each (member, period) row with its last
+    purchase (at 200k synthetic members 1.6M rows, against the 4.2M distinct
+    (member, day) pairs a range join over days needed) is offered to the next
+    :data:`_REACH` periods by an equality join (which the engine spills, where the
+    range join ran DuckDB out of memory at 3M members), and a member counts at ``p``
+    when the latest of those purchases is inside. Period ends fall on midnights and
+    the window is whole days, so a purchase's day is inside exactly when its time is.
     """
     window = int(ACTIVE_WINDOW / pd.Timedelta(microseconds=1))
-    tagged = lines.mutate(lp=month_index(lines.ts_us) // per_months - base)
-    last = tagged.group_by(["member_id", "lp"]).aggregate(last_us=tagged.ts_us.max())
-    con = ibis.get_backend(lines)
+    con = ibis.get_backend(rows)
     reach = register_frame(con, "kpi_reach", pd.DataFrame({"k": np.arange(_REACH, dtype="int64")}))
+    last = rows.select("member_id", "last_us", lp=rows.p)
     offered = last.cross_join(reach).mutate(p=ibis._.lp + ibis._.k)
     latest = offered.group_by(["p", "member_id"]).aggregate(last_us=offered.last_us.max())
     inside = latest.join(bounds, "p")
