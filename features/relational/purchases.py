@@ -461,13 +461,13 @@ def category_share_sums(lines, items: pd.DataFrame, as_of, n_categories: int, *,
             owned.release()
         raise
     top = top_categories(cat_spend, n_categories)
-    spend = pair.spend
+    amount = pair.spend
 
     def where(condition):
-        return ibis.ifelse(condition, spend, 0.0).sum()
+        return ibis.ifelse(condition, amount, 0.0).sum()
 
     sums = {f"d{k}": where(pair.department == d) for k, d in enumerate(depts)}
     sums.update({f"c{j}": where(pair.category == c) for j, c in enumerate(top)})
-    sums["other"] = where(~pair.category.isin(top)) if top else spend.sum()
+    sums["other"] = where(~pair.category.isin(top)) if top else amount.sum()
     columns = column_names("cat_share__", top, reserved=("other",)) + ["cat_share__other"]
     return ShareSums(pair, sums, depts, columns, con, owned)
