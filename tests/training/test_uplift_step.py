@@ -124,7 +124,8 @@ def test_the_free_heap_goes_back_between_the_fits_and_the_scoring(monkeypatch):
     monkeypatch.setattr(step, "_member_uplift",
                         lambda run, f, offers: calls.append("score") or pd.DataFrame())
     run = types.SimpleNamespace(data_dir="/nonexistent", as_of=pd.Timestamp("2024-01-01"),
-                                config={"seed": 0}, metrics={}, tables={})
+                                config={"seed": 0}, metrics={}, tables={},
+                                engine_tables=None)
     step.fit_uplift_step(run)
     assert calls == ["fit", "release", "score"]
     assert run.metrics["uplift"]["served_types"] == ["a"]
