@@ -35,14 +35,14 @@ from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
 from models.recommenders import BlendRecommender, item_categories, recommend_categories
-from models.recommenders.category import category_lists, without_categories
+from models.recommenders.category import category_lists, excluded_items, without_categories
 from models.recommenders.tuning import DEFAULT_GRID, fit_tuned, tune_recommenders
 from models.segmentation import BehaviourClusters, RFMSegmenter
 from models.threads import available_cores as _cores
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
-from training.engines import line_span, load_for_engine
+from training.engines import line_span, load_for_engine, stage_feature_pairs
 from training.heap import release_free_heap
 from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
@@ -540,7 +540,12 @@ def _recommendations(run: TrainingRun) -> None:
         items=run.dataset.items, als_members=cfg["als_members"] or None,
     )
     blend = fitted["blend"]
-    categories = item_categories(fitted.pop("interactions"), run.dataset.items)
+    interactions = fitted.pop("interactions")
+    if run.engine_tables is not None:  # the features step counts its pairs from these
+        stage_feature_pairs(run.engine_tables, interactions,
+                            excluded_items(run.dataset.items, cfg["exclude_categories"]))
+    categories = item_categories(interactions, run.dataset.items)
+    del interactions
     # The pairs (and, on an engine, its temporary tables) and the warm start go before
     # every member is scored for categories: neither is needed after the fits.
     warm_started, warm = warm is not None, None

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from features.code_groups import to_cutoff
@@ -97,3 +98,55 @@ def pairs_before(lines, as_of, *, recent_days: float) -> PairCounts:
     before = lines.filter(lines.ts_us < cut)  # as purchases.lines_before
     window = int(round(recent_days * _US_PER_DAY))  # as item_features
     return pair_counts(before, cut, cut - window, float(to_scalar(before.count()) or 0))
+
+
+def counts_from_pairs(member_ids, member_counts, item_ids, item_counts, before, cut_us: int,
+                      recent_us: int) -> PairCounts:
+    """:func:`pair_counts` from pairs grouped elsewhere (the recommenders' interactions of
+    the same lines and cutoff), so the lines are not grouped into pairs a second time.
+
+    Only the recent buyers are counted on the engine, from the lines at or after
+    ``recent_us``: a member is a recent buyer of an item exactly when the pair has a
+    line in that window, and the window holds a few weeks' lines, not the year's.
+
+    Parameters
+    ----------
+    member_ids, member_counts : array-like, shape (n_members,)
+        Distinct items per member (members without one are left out).
+    item_ids, item_counts : array-like, shape (n_items,)
+        Distinct buyers per item (items without one are left out).
+    before : Ibis table
+        The canonical lines before ``cut_us`` the pairs were grouped from.
+    cut_us, recent_us : int
+        As :func:`pair_counts`.
+    """
+    member_counts = np.asarray(member_counts, dtype=np.int64)
+    item_counts = np.asarray(item_counts, dtype=np.int64)
+    members = pd.DataFrame(
+        {"n_items_distinct": member_counts[member_counts > 0]},
+        index=pd.Index(np.asarray(member_ids)[member_counts > 0], dtype="str", name="member_id"),
+    ).sort_index()
+    window = before.filter(before.ts_us >= recent_us)
+    recent = pair_counts(window, cut_us, recent_us, float(to_scalar(window.count()) or 0)).items
+    items = pd.DataFrame(
+        {"popularity": item_counts[item_counts > 0]},
+        index=pd.Index(np.asarray(item_ids)[item_counts > 0], dtype="str", name="item_id"),
+    ).sort_index()
+    items["recent_popularity"] = recent["popularity"].reindex(items.index, fill_value=0).to_numpy(
+        dtype="int64")
+    return PairCounts(members, items, int(cut_us), int(recent_us))
+
+
+def with_items(counts: PairCounts, other: PairCounts) -> PairCounts:
+    """The pair counts of two sets of lines with no item in common (the recommenders'
+    lines and the lines of the items they leave out): members' counts add up, items'
+    are one or the other's."""
+    if (counts.cut_us, counts.recent_us) != (other.cut_us, other.recent_us):
+        raise ValueError("pair counts of different cutoffs cannot be combined.")
+    shared = counts.items.index.intersection(other.items.index)
+    if len(shared):
+        raise ValueError(f"{len(shared)} item(s) are in both pair counts, e.g. {shared[0]!r}; "
+                         "their buyers would be counted twice.")
+    members = counts.members.add(other.members, fill_value=0).astype("int64")
+    items = pd.concat([counts.items, other.items]).sort_index()
+    return PairCounts(members, items, counts.cut_us, counts.recent_us)

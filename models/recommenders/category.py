@@ -201,6 +201,20 @@ def recommend_categories(
     return out_items, out_scores
 
 
+def excluded_items(items: pd.DataFrame, excluded) -> pd.Series:
+    """The ids (str) of the items of ``items`` in an ``excluded`` category or department
+    (names match case-insensitively): what :func:`without_categories` leaves out."""
+    names = {str(name).strip().casefold() for name in excluded}
+    if not names:
+        return pd.Series([], dtype=str, name="item_id")
+    hit = pd.Series(False, index=items.index)
+    for column in ("category", "department"):
+        if column in items.columns:
+            hit |= items[column].astype("string").str.strip().str.casefold().isin(names).fillna(
+                False).astype(bool)
+    return items.loc[hit, "item_id"].astype(str)
+
+
 def without_categories(
     transactions: pd.DataFrame, items: pd.DataFrame, excluded
 ) -> tuple[pd.DataFrame, int]:
@@ -234,15 +248,7 @@ def without_categories(
     >>> kept["item_id"].tolist(), n
     (['a', 'a'], 1)
     """
-    names = {str(name).strip().casefold() for name in excluded}
-    if not names:
-        return transactions, 0
-    hit = pd.Series(False, index=items.index)
-    for column in ("category", "department"):
-        if column in items.columns:
-            hit |= items[column].astype("string").str.strip().str.casefold().isin(names).fillna(
-                False).astype(bool)
-    gone = items.loc[hit, "item_id"].astype(str)
+    gone = excluded_items(items, excluded)
     if gone.empty:
         return transactions, 0
     if isinstance(transactions, Lines):  # lines on an engine: an anti-join there

@@ -40,6 +40,71 @@ def test_duckdb_features_step_equals_the_pandas_step(synth_data, monkeypatch):
     )
 
 
+@pytest.mark.parametrize("excluded", [(), ("first category",)])
+def test_feature_pairs_counted_from_the_recommenders_pairs(synth_data, monkeypatch, excluded):
+    """The features step's distinct pairs, counted from the recommenders' final
+    interactions (their lines less the excluded items'), equal the pairs grouped from
+    every line; the features step then groups no line into pairs and gives the same
+    features."""
+    import features.relational.pairs as pairs
+    from features.relational.items import RECENT_DAYS
+    from models.recommenders.category import excluded_items, without_categories
+    from models.recommenders.engine_interactions import EngineLines
+    from training.engines import engine_features, open_engine, stage_feature_pairs
+
+    ds = load_dataset(synth_data)
+    as_of = pd.Timestamp("2025-11-01")
+    cfg = load_config()["features"]
+    names = [ds.items["category"].iloc[0]] if excluded else []
+    tables = open_engine("duckdb", ds, memory_limit="200MB")
+    try:
+        want = pairs.pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
+        lines, n_excluded = without_categories(EngineLines(tables.lines), ds.items, names)
+        assert (n_excluded > 0) == bool(excluded)
+        stage_feature_pairs(tables, lines.interactions(as_of),
+                            excluded_items(ds.items, names))
+        staged = tables.pairs
+        pd.testing.assert_frame_equal(staged.members, want.members)
+        pd.testing.assert_frame_equal(staged.items, want.items)
+        assert (staged.cut_us, staged.recent_us) == (want.cut_us, want.recent_us)
+        assert (staged.items["recent_popularity"] > 0).sum() > 10  # not all zero
+
+        grouped = []
+        count = pairs.pair_counts
+        for module_name in ("features.relational.pairs", "features.relational.purchases",
+                            "features.relational.items"):
+            monkeypatch.setattr(f"{module_name}.pair_counts",
+                                lambda *a: grouped.append(a[1:3]) or count(*a))
+        members, items = engine_features(tables, as_of, cfg)
+        assert grouped == [] and tables.pairs is None  # taken, nothing grouped again
+    finally:
+        tables.close()
+    pd.testing.assert_frame_equal(members, build_member_features(
+        ds, as_of, n_categories=cfg["n_categories"], trend_days=cfg["trend_days"]), rtol=1e-9)
+    pd.testing.assert_frame_equal(items, build_item_features(ds.transactions, ds.items, as_of),
+                                  rtol=1e-9)
+
+
+def test_feature_pairs_of_another_cutoff_are_not_used(synth_data, monkeypatch):
+    from features.relational.pairs import PairCounts
+    from training.engines import engine_features, open_engine
+
+    ds = load_dataset(synth_data)
+    as_of = pd.Timestamp("2025-11-01")
+    cfg = load_config()["features"]
+    tables = open_engine("duckdb", ds, memory_limit="200MB")
+    try:  # pairs of one microsecond earlier: not the features' cutoff
+        cut = as_of.value // 1000 - 1
+        tables.pairs = PairCounts(pd.DataFrame({"n_items_distinct": [99]}, index=["x"]),
+                                  pd.DataFrame(), cut, cut)
+        members, _ = engine_features(tables, as_of, cfg)
+    finally:
+        tables.close()
+    want = build_member_features(ds, as_of, n_categories=cfg["n_categories"],
+                                 trend_days=cfg["trend_days"])
+    pd.testing.assert_series_equal(members["n_items_distinct"], want["n_items_distinct"])
+
+
 def test_an_unknown_engine_is_refused_before_anything_is_written(synth_data, tmp_path):
     with pytest.raises(ConfigError, match="engine='polars' is not one of"):
         train(synth_data, tmp_path / "art", engine="polars")
@@ -128,6 +193,10 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
         return events_fetch(events, member_ids)
 
     monkeypatch.setattr(frames, "events_frame", events_of_some_members)
+    import features.relational.pairs as pairs
+
+    grouped = []  # the features step counts its pairs from the recommenders' (training/engines.py)
+    monkeypatch.setattr(pairs, "pairs_before", lambda *a, **kw: grouped.append(a) or None)
     limits = []
     monkeypatch.setattr(features.relational, "connect",
                         lambda **kw: limits.append(kw.get("memory_limit")) or connect(**kw))
@@ -137,6 +206,7 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
     assert isinstance(run.dataset, RelationalData) and limits == ["1GB"]  # one connection
     assert not isinstance(run.engine_tables.small["offer_events"], pd.DataFrame)
     assert len(built) == 2  # the validation split's and the final fit's interactions
+    assert grouped == []
     want = json.loads((out / "current" / "metrics.json").read_text())
     manifest = json.loads((out / "current" / "manifest.json").read_text())
     got_manifest = json.loads((tmp_path / "art" / "current" / "manifest.json").read_text())
