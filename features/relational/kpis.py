@@ -113,7 +113,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     # Each slice's lines are read once, into one row per (period, member), which both
     # the activity and the 90-day window count from (two scans of every line before).
     activity, active = [], []
-    for part in slices(lines, "member_id", n_lines, LINES_PER_PASS):
+    for part in slices(lines, "member_id", n_lines, LINES_PER_PASS, keys=since["member_id"]):
         rows = _member_periods(part, base, per_months)
         try:
             activity.append(_activity(rows, since_t, bounds))
