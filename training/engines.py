@@ -61,10 +61,9 @@ class EngineTables:
     # (features.relational.purchases.SpendPairs), staged on disk for the uplift scoring's
     # category shares: the lines are grouped once for both. Released by its last reader.
     spend: Any = None
-    # The distinct (member, item) pairs as of the run's cutoff, counted from the
-    # recommenders' final interactions (features.relational.pairs.PairCounts;
-    # :func:`stage_feature_pairs`), so the features step does not group the lines into
-    # pairs again. Taken by the features step.
+    # The recommenders' distinct (member, item) pairs per member and per item as of their
+    # cutoff (training.feature_pairs.StagedPairs), so the features step does not group
+    # the lines into pairs again. Taken by the features step.
     pairs: Any = None
 
     def member_dataset(self, member_ids=None):
@@ -219,71 +218,18 @@ def line_span(transactions) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(int(row["first"]), unit="us"), pd.Timestamp(int(row["last"]), unit="us")
 
 
-def stage_feature_pairs(tables: EngineTables, interactions, excluded_items=()) -> None:
-    """Count the features step's distinct (member, item) pairs from the recommenders'
-    final interactions (:class:`~models.recommenders.interactions.Interactions` of
-    ``tables.lines`` before their ``as_of``, less the lines of ``excluded_items``), into
-    ``tables.pairs`` for :func:`engine_features` of the same cutoff.
-
-    Grouping every line into pairs is the features step's costliest query (24-30 s of
-    1M synthetic members' 101M lines, 152 s of 3M's in three slices; bench/RESULTS.md):
-    the recommenders have just done it. What their pairs lack is counted on the engine:
-    the recent buyers (from the last :data:`~features.relational.items.RECENT_DAYS` days'
-    lines only) and the pairs of the items they leave out (fuel, coupons: a few lines).
-    """
-    import numpy as np
-
-    from features.code_groups import to_cutoff
-    from features.relational.items import RECENT_DAYS
-    from features.relational.pairs import counts_from_pairs, pair_counts, with_items
-    from features.relational.portable import register_frame, to_scalar
-
-    cut = to_cutoff(interactions.as_of).value // 1000
-    lines = tables.lines
-    before = lines.filter(lines.ts_us < cut)  # as features.relational.pairs.pairs_before
-    matrix = interactions.matrix
-    counts = counts_from_pairs(
-        interactions.member_ids, np.diff(matrix.indptr), interactions.item_ids,
-        np.bincount(matrix.indices, minlength=interactions.n_items), before, cut,
-        cut - _recent_us(RECENT_DAYS))
-    excluded = np.asarray(excluded_items, dtype=str)
-    if len(excluded):  # their lines: a scan, but only a few pairs to group
-        import ibis
-        from ibis import util
-
-        gone = register_frame(ibis.get_backend(lines), util.gen_name("excluded_items"),
-                              pd.DataFrame({"item_id": excluded.astype(object)}))
-        left_out = before.semi_join(gone, "item_id")
-        counts = with_items(counts, pair_counts(left_out, cut, counts.recent_us,
-                                                float(to_scalar(left_out.count()) or 0)))
-    tables.pairs = counts
-
-
-def _recent_us(days: float) -> int:
-    """``days`` in microseconds, rounded as :func:`features.relational.item_features`
-    rounds its window."""
-    from features.relational.purchases import US_PER_DAY
-
-    return int(round(days * US_PER_DAY))
-
-
 def engine_features(tables: EngineTables, as_of: pd.Timestamp,
                     cfg: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(member features, item features)`` as of ``as_of`` on an open engine."""
     import ibis
 
-    from features.code_groups import to_cutoff
     from features.relational import item_features, member_features
-    from features.relational.items import RECENT_DAYS
-    from features.relational.pairs import pairs_before
     from features.relational.purchases import spend_pairs
+    from training.feature_pairs import feature_pairs
 
-    # The distinct (member, item) pairs grouped once for both (the costliest aggregate),
-    # or already counted from the recommenders' pairs of the same cutoff.
-    pairs, tables.pairs = tables.pairs, None
-    cut = to_cutoff(as_of).value // 1000
-    if pairs is None or (pairs.cut_us, pairs.recent_us) != (cut, cut - _recent_us(RECENT_DAYS)):
-        pairs = pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
+    # The distinct (member, item) pairs counted once for both (the costliest aggregate),
+    # from the recommenders' pairs of the same cutoff when they staged them.
+    pairs = feature_pairs(tables, as_of)
     tables.release_spend()
     if ibis.get_backend(tables.lines).name == "duckdb":  # kept on disk for the uplift step
         tables.spend = spend_pairs(tables.lines, tables.small["items"], as_of)

@@ -42,7 +42,8 @@ from models.threads import available_cores as _cores
 from training import applicability, artifacts
 from training.baseline_flags import baseline_flags
 from training.config import load_config
-from training.engines import line_span, load_for_engine, stage_feature_pairs
+from training.engines import line_span, load_for_engine
+from training.feature_pairs import stage_feature_pairs
 from training.heap import release_free_heap
 from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -42,28 +43,31 @@ def test_duckdb_features_step_equals_the_pandas_step(synth_data, monkeypatch):
 
 @pytest.mark.parametrize("excluded", [(), ("first category",)])
 def test_feature_pairs_counted_from_the_recommenders_pairs(synth_data, monkeypatch, excluded):
-    """The features step's distinct pairs, counted from the recommenders' final
+    """The features step's distinct pairs, completed from the recommenders' final
     interactions (their lines less the excluded items'), equal the pairs grouped from
-    every line; the features step then groups no line into pairs and gives the same
-    features."""
+    every line; the features step then groups only the few lines the recommenders'
+    pairs lack (the last weeks', the excluded items') and gives the same features."""
     import features.relational.pairs as pairs
     from features.relational.items import RECENT_DAYS
     from models.recommenders.category import excluded_items, without_categories
     from models.recommenders.engine_interactions import EngineLines
-    from training.engines import engine_features, open_engine, stage_feature_pairs
+    from training.engines import engine_features, open_engine
+    from training.feature_pairs import feature_pairs, stage_feature_pairs
 
     ds = load_dataset(synth_data)
     as_of = pd.Timestamp("2025-11-01")
     cfg = load_config()["features"]
     names = [ds.items["category"].iloc[0]] if excluded else []
+    n_before = int((ds.transactions["timestamp"] < as_of).sum())
     tables = open_engine("duckdb", ds, memory_limit="200MB")
     try:
         want = pairs.pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
         lines, n_excluded = without_categories(EngineLines(tables.lines), ds.items, names)
         assert (n_excluded > 0) == bool(excluded)
-        stage_feature_pairs(tables, lines.interactions(as_of),
-                            excluded_items(ds.items, names))
-        staged = tables.pairs
+        interactions = lines.interactions(as_of)
+        stage_feature_pairs(tables, interactions, excluded_items(ds.items, names))
+        staged = feature_pairs(tables, as_of)
+        assert tables.pairs is None  # taken
         pd.testing.assert_frame_equal(staged.members, want.members)
         pd.testing.assert_frame_equal(staged.items, want.items)
         assert (staged.cut_us, staged.recent_us) == (want.cut_us, want.recent_us)
@@ -74,9 +78,12 @@ def test_feature_pairs_counted_from_the_recommenders_pairs(synth_data, monkeypat
         for module_name in ("features.relational.pairs", "features.relational.purchases",
                             "features.relational.items"):
             monkeypatch.setattr(f"{module_name}.pair_counts",
-                                lambda *a: grouped.append(a[1:3]) or count(*a))
+                                lambda *a: grouped.append(a[3]) or count(*a))
+        stage_feature_pairs(tables, interactions, excluded_items(ds.items, names))
         members, items = engine_features(tables, as_of, cfg)
-        assert grouped == [] and tables.pairs is None  # taken, nothing grouped again
+        assert tables.pairs is None
+        # the last weeks' lines (and the excluded items'), never every line before the cut
+        assert len(grouped) == 1 + bool(excluded) and max(grouped) < n_before / 4
     finally:
         tables.close()
     pd.testing.assert_frame_equal(members, build_member_features(
@@ -85,18 +92,17 @@ def test_feature_pairs_counted_from_the_recommenders_pairs(synth_data, monkeypat
                                   rtol=1e-9)
 
 
-def test_feature_pairs_of_another_cutoff_are_not_used(synth_data, monkeypatch):
-    from features.relational.pairs import PairCounts
+def test_feature_pairs_of_another_cutoff_are_not_used(synth_data):
     from training.engines import engine_features, open_engine
+    from training.feature_pairs import StagedPairs
 
     ds = load_dataset(synth_data)
     as_of = pd.Timestamp("2025-11-01")
     cfg = load_config()["features"]
     tables = open_engine("duckdb", ds, memory_limit="200MB")
     try:  # pairs of one microsecond earlier: not the features' cutoff
-        cut = as_of.value // 1000 - 1
-        tables.pairs = PairCounts(pd.DataFrame({"n_items_distinct": [99]}, index=["x"]),
-                                  pd.DataFrame(), cut, cut)
+        tables.pairs = StagedPairs(np.array(["x"]), np.array([99]), np.array(["i"]),
+                                   np.array([1]), as_of.value // 1000 - 1, np.array([]))
         members, _ = engine_features(tables, as_of, cfg)
     finally:
         tables.close()

@@ -1,0 +1,91 @@
+"""The features step's distinct (member, item) pairs, from the recommenders' (issue 11).
+
+Grouping every line before the cutoff into (member, item) pairs was the features
+step's costliest query (24-30 s of 1M synthetic members' 101M lines, 152 s of 3M's
+in three slices; bench/RESULTS.md), right after the recommendations step had
+grouped the same lines into the same pairs. That step now keeps, per member, its
+distinct items and, per item, its buyers (:func:`stage_feature_pairs`: arrays it
+already holds, no query); the features step completes them on the engine
+(:func:`feature_pairs`) with what the recommenders' pairs lack: the recent buyers
+(the last :data:`~features.relational.items.RECENT_DAYS` days' lines only) and the
+pairs of the items the recommenders leave out (fuel, coupons). Those queries run in
+the features step, not beside the recommenders' fitted arrays: run there, DuckDB's
+buffers for them came on top of the recommendations step's peak (3,461 against
+3,037 MiB at 1M members).
+
+Imports: :mod:`features` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.code_groups import to_cutoff
+
+
+@dataclass(frozen=True)
+class StagedPairs:
+    """Distinct items per member and buyers per item of the lines before ``cut_us``, less
+    the lines of ``excluded`` items (counted apart when completed)."""
+
+    member_ids: np.ndarray
+    member_counts: np.ndarray
+    item_ids: np.ndarray
+    item_counts: np.ndarray
+    cut_us: int
+    excluded: np.ndarray
+
+
+def stage_feature_pairs(tables, interactions, excluded_items=()) -> None:
+    """Keep the per-member and per-item pair counts of the recommenders' final
+    ``interactions`` (of ``tables.lines`` before their ``as_of``, less the lines of
+    ``excluded_items``) in ``tables.pairs`` for :func:`feature_pairs` of the same cutoff."""
+    matrix = interactions.matrix
+    tables.pairs = StagedPairs(
+        member_ids=np.asarray(interactions.member_ids),
+        member_counts=np.diff(matrix.indptr),
+        item_ids=np.asarray(interactions.item_ids),
+        item_counts=np.bincount(matrix.indices, minlength=interactions.n_items),
+        cut_us=int(to_cutoff(interactions.as_of).value // 1000),
+        excluded=np.asarray(excluded_items, dtype=str),
+    )
+
+
+def feature_pairs(tables, as_of):
+    """The :class:`~features.relational.pairs.PairCounts` of the member and item features
+    as of ``as_of``: completed from ``tables.pairs`` when they were staged at that cutoff
+    (and taken: ``tables.pairs`` is cleared), else grouped from every line."""
+    from features.relational.items import RECENT_DAYS
+    from features.relational.pairs import counts_from_pairs, pair_counts, pairs_before, with_items
+    from features.relational.portable import register_frame, to_scalar
+
+    staged, tables.pairs = tables.pairs, None
+    cut = int(to_cutoff(as_of).value // 1000)
+    if staged is None or staged.cut_us != cut:
+        return pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
+    lines = tables.lines
+    before = lines.filter(lines.ts_us < cut)  # as features.relational.pairs.pairs_before
+    recent_us = cut - _window_us(RECENT_DAYS)
+    counts = counts_from_pairs(staged.member_ids, staged.member_counts, staged.item_ids,
+                               staged.item_counts, before, cut, recent_us)
+    if len(staged.excluded):  # their lines: a scan, but only a few pairs to group
+        import ibis
+        from ibis import util
+
+        gone = register_frame(ibis.get_backend(lines), util.gen_name("excluded_items"),
+                              pd.DataFrame({"item_id": staged.excluded.astype(object)}))
+        left_out = before.semi_join(gone, "item_id")
+        counts = with_items(counts, pair_counts(left_out, cut, recent_us,
+                                                float(to_scalar(left_out.count()) or 0)))
+    return counts
+
+
+def _window_us(days: float) -> int:
+    """``days`` in microseconds, rounded as :func:`features.relational.item_features`
+    rounds its window."""
+    from features.relational.purchases import US_PER_DAY
+
+    return int(round(days * US_PER_DAY))
