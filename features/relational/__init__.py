@@ -32,7 +32,8 @@ What it holds:
   :func:`features.item_features.build_item_features`;
 - :mod:`.pairs`: the distinct (member, item) pairs grouped once, counted per member
   (distinct items) and per item (buyers), shared by the two when computed together
-  (:func:`~features.relational.pairs.pairs_before`);
+  (:func:`~features.relational.pairs.pairs_before`), or completed from pairs grouped
+  elsewhere (:func:`~features.relational.pairs.counts_from_pairs`: the recommenders');
 - :mod:`.kpis`: :func:`program_kpis`, equal to :func:`features.kpis.program_kpis`.
 
 The pandas builders stay as the oracle of the parity tests.

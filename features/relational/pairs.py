@@ -59,7 +59,7 @@ def pair_counts(before, cut_us: int, recent_us: int, n_lines: float) -> PairCoun
         A pair is recent when its last line is at or after this time.
     n_lines : float
         Lines in ``before``: above :data:`LINES_PER_PART`, one query per slice
-        of members (by a hash of the id), so that the pairs' hash table, which
+        of members (a range of ids), so that the pairs' hash table, which
         DuckDB cannot spill here, stays a slice's size.
     """
     member_parts, item_parts = [], []

@@ -19,7 +19,7 @@ from features.errors import DataError
 from features.relational.portable import slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
-#: Lines per query: above it the members are summarised a hash slice at a time (at 3M
+#: Lines per query: above it the members are summarised a range of ids at a time (at 3M
 #: members and 300M lines the one query ran out of DuckDB's 1 GB; three slices of 100M ran
 #: in 71 s against 111 s in five of 60M, and one query of 1M members' 101M lines in 12 s
 #: against 18 s in two: bench/RESULTS.md).
