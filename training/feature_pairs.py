@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from features.code_groups import to_cutoff
 
@@ -59,33 +58,12 @@ def feature_pairs(tables, as_of):
     as of ``as_of``: completed from ``tables.pairs`` when they were staged at that cutoff
     (and taken: ``tables.pairs`` is cleared), else grouped from every line."""
     from features.relational.items import RECENT_DAYS
-    from features.relational.pairs import counts_from_pairs, pair_counts, pairs_before, with_items
-    from features.relational.portable import register_frame, to_scalar
+    from features.relational.pairs import counts_from_pairs, pairs_before
 
     staged, tables.pairs = tables.pairs, None
-    cut = int(to_cutoff(as_of).value // 1000)
-    if staged is None or staged.cut_us != cut:
+    if staged is None or staged.cut_us != to_cutoff(as_of).value // 1000:
         return pairs_before(tables.lines, as_of, recent_days=RECENT_DAYS)
-    lines = tables.lines
-    before = lines.filter(lines.ts_us < cut)  # as features.relational.pairs.pairs_before
-    recent_us = cut - _window_us(RECENT_DAYS)
-    counts = counts_from_pairs(staged.member_ids, staged.member_counts, staged.item_ids,
-                               staged.item_counts, before, cut, recent_us)
-    if len(staged.excluded):  # their lines: a scan, but only a few pairs to group
-        import ibis
-        from ibis import util
-
-        gone = register_frame(ibis.get_backend(lines), util.gen_name("excluded_items"),
-                              pd.DataFrame({"item_id": staged.excluded.astype(object)}))
-        left_out = before.semi_join(gone, "item_id")
-        counts = with_items(counts, pair_counts(left_out, cut, recent_us,
-                                                float(to_scalar(left_out.count()) or 0)))
-    return counts
-
-
-def _window_us(days: float) -> int:
-    """``days`` in microseconds, rounded as :func:`features.relational.item_features`
-    rounds its window."""
-    from features.relational.purchases import US_PER_DAY
-
-    return int(round(days * US_PER_DAY))
+    return counts_from_pairs(
+        tables.lines, as_of, recent_days=RECENT_DAYS, member_ids=staged.member_ids,
+        member_counts=staged.member_counts, item_ids=staged.item_ids,
+        item_counts=staged.item_counts, excluded_items=staged.excluded)

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import ibis
 import numpy as np
 import pandas as pd
+from ibis import util
 
 from features.code_groups import to_cutoff
-from features.relational.portable import slices, to_frame, to_scalar
+from features.relational.portable import register_frame, slices, to_frame, to_scalar
 
 _US_PER_DAY = 86_400 * 10**6
 #: Lines per query of the distinct pairs, which DuckDB cannot spill: above it, one query
@@ -94,32 +95,33 @@ def pairs_before(lines, as_of, *, recent_days: float) -> PairCounts:
 
     ``lines``: canonical lines (:mod:`features.relational.tables`).
     """
-    cut = to_cutoff(as_of).value // 1000
-    before = lines.filter(lines.ts_us < cut)  # as purchases.lines_before
-    window = int(round(recent_days * _US_PER_DAY))  # as item_features
-    return pair_counts(before, cut, cut - window, float(to_scalar(before.count()) or 0))
+    before, cut, recent_us = _before(lines, as_of, recent_days)
+    return pair_counts(before, cut, recent_us, float(to_scalar(before.count()) or 0))
 
 
-def counts_from_pairs(member_ids, member_counts, item_ids, item_counts, before, cut_us: int,
-                      recent_us: int) -> PairCounts:
-    """:func:`pair_counts` from pairs grouped elsewhere (the recommenders' interactions of
-    the same lines and cutoff), so the lines are not grouped into pairs a second time.
+def counts_from_pairs(lines, as_of, *, recent_days: float, member_ids, member_counts,
+                      item_ids, item_counts, excluded_items=()) -> PairCounts:
+    """:func:`pairs_before` from pairs grouped elsewhere (the recommenders' interactions of
+    the same lines and cutoff, less the lines of ``excluded_items``), so the lines are not
+    grouped into pairs a second time.
 
-    Only the recent buyers are counted on the engine, from the lines at or after
-    ``recent_us``: a member is a recent buyer of an item exactly when the pair has a
-    line in that window, and the window holds a few weeks' lines, not the year's.
+    Only what those pairs lack is counted on the engine: the recent buyers, from the
+    lines of the last ``recent_days`` only (a member is a recent buyer of an item exactly
+    when the pair has a line there: a few weeks' lines, not the year's), and the pairs
+    of the ``excluded_items`` (their lines: a scan, but only a few pairs to group).
 
     Parameters
     ----------
+    lines, as_of, recent_days
+        As :func:`pairs_before`.
     member_ids, member_counts : array-like, shape (n_members,)
         Distinct items per member (members without one are left out).
     item_ids, item_counts : array-like, shape (n_items,)
         Distinct buyers per item (items without one are left out).
-    before : Ibis table
-        The canonical lines before ``cut_us`` the pairs were grouped from.
-    cut_us, recent_us : int
-        As :func:`pair_counts`.
+    excluded_items : array-like of str
+        Items whose lines the pairs leave out.
     """
+    before, cut, recent_us = _before(lines, as_of, recent_days)
     member_counts = np.asarray(member_counts, dtype=np.int64)
     item_counts = np.asarray(item_counts, dtype=np.int64)
     members = pd.DataFrame(
@@ -127,14 +129,31 @@ def counts_from_pairs(member_ids, member_counts, item_ids, item_counts, before, 
         index=pd.Index(np.asarray(member_ids)[member_counts > 0], dtype="str", name="member_id"),
     ).sort_index()
     window = before.filter(before.ts_us >= recent_us)
-    recent = pair_counts(window, cut_us, recent_us, float(to_scalar(window.count()) or 0)).items
+    recent = pair_counts(window, cut, recent_us, float(to_scalar(window.count()) or 0)).items
     items = pd.DataFrame(
         {"popularity": item_counts[item_counts > 0]},
         index=pd.Index(np.asarray(item_ids)[item_counts > 0], dtype="str", name="item_id"),
     ).sort_index()
     items["recent_popularity"] = recent["popularity"].reindex(items.index, fill_value=0).to_numpy(
         dtype="int64")
-    return PairCounts(members, items, int(cut_us), int(recent_us))
+    counts = PairCounts(members, items, int(cut), int(recent_us))
+    excluded = np.asarray(excluded_items, dtype=str)
+    if len(excluded) == 0:
+        return counts
+    gone = register_frame(ibis.get_backend(lines), util.gen_name("excluded_items"),
+                          pd.DataFrame({"item_id": excluded.astype(object)}))
+    left_out = before.semi_join(gone, "item_id")
+    return with_items(counts, pair_counts(left_out, cut, recent_us,
+                                          float(to_scalar(left_out.count()) or 0)))
+
+
+def _before(lines, as_of, recent_days: float) -> tuple:
+    """The lines before ``as_of``, its cutoff and the start of the last ``recent_days``
+    (microseconds), cut and rounded as the member and item features cut them."""
+    cut = to_cutoff(as_of).value // 1000
+    before = lines.filter(lines.ts_us < cut)  # as purchases.lines_before
+    window = int(round(recent_days * _US_PER_DAY))  # as item_features
+    return before, cut, cut - window
 
 
 def with_items(counts: PairCounts, other: PairCounts) -> PairCounts:
