@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import models.recommenders.base as base  # noqa: E402
 import models.recommenders.category as category  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     with threadpool_limits(1):  # as in the pipeline
         for _ in range(4):
             for threads in runs:
-                category.CATEGORY_THREADS = threads
+                base.SCORE_THREADS = threads
                 cpu, wall = time.process_time(), time.perf_counter()
                 answers[threads] = category.recommend_categories(model, rows, cats, k=3)
                 runs[threads].append((time.perf_counter() - wall, time.process_time() - cpu))

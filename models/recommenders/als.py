@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 from features.errors import ConfigError, DataError
 
 from .als_fold_in import fold_in_users, sample_rows
-from .base import _CHUNK_CELLS, Recommender, csr_row_entries, top_k
+from .base import Recommender, csr_row_entries, for_row_chunks, top_k
 from .interactions import WEIGHTINGS, lookup
 
 logger = logging.getLogger(__name__)
@@ -262,9 +262,9 @@ class ALSRecommender(Recommender):
         position[cols] = np.arange(len(cols))
         items = np.empty((len(rows), k), dtype=np.int64)
         scores = np.empty((len(rows), k), dtype=np.float32)
-        step = max(1, _CHUNK_CELLS // max(len(cols), 1))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
+
+        def chunk_top(start: int, stop: int) -> None:
+            chunk = rows[start:stop]
             sub = self._modelled_scores(chunk)
             if exclude_purchased:
                 owner, bought, _ = csr_row_entries(
@@ -273,8 +273,10 @@ class ALSRecommender(Recommender):
                 pos = position[bought]
                 sub[owner[pos >= 0], pos[pos >= 0]] = -np.inf
             idx, top = top_k(sub, k)
-            items[start : start + step] = np.where(idx >= 0, cols[np.maximum(idx, 0)], -1)
-            scores[start : start + step] = top
+            items[start:stop] = np.where(idx >= 0, cols[np.maximum(idx, 0)], -1)
+            scores[start:stop] = top
+
+        for_row_chunks(len(rows), len(cols), chunk_top)
         return items, scores
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:

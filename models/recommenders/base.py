@@ -18,11 +18,15 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from features.errors import DataError, NotFittedError
 
+from ..threads import available_cores
 from .interactions import InteractionMatrix, Interactions, lookup
 
 logger = logging.getLogger(__name__)
@@ -34,6 +38,46 @@ FORMAT_VERSION = 1
 _CHUNK_CELLS = 16_000_000
 # Columns per block of the blocked top-k search of wide score rows.
 _TOP_K_BLOCK = 128
+#: Threads that score chunks of rows at once (:func:`for_row_chunks`).
+SCORE_THREADS = min(2, available_cores())
+
+
+def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -> None:
+    """Call ``work(start, stop)`` over consecutive chunks of ``n_rows`` rows, on
+    :data:`SCORE_THREADS` threads when there is more than one chunk.
+
+    A chunk holds ``_CHUNK_CELLS / SCORE_THREADS`` cells of ``n_cols`` columns, so the
+    chunks in flight hold what one chunk did on one thread. NumPy releases the GIL in
+    the products and partitions that score a chunk, so the second core scores the next
+    one (training runs its BLAS on one thread). ``work`` writes only its own rows and
+    may run on two threads at once; called again inside ``work``, the chunks run on the
+    calling thread (no threads of threads). A row's scores do not depend on the
+    chunking (no chunk of one row is made from several rows).
+    """
+    threads = 1 if getattr(_in_chunk, "active", False) else max(1, SCORE_THREADS)
+    step = max(1, _CHUNK_CELLS // threads // max(n_cols, 1))
+    bounds = [(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        # BLAS rounds a one-row product (a matrix-vector one) differently in the last
+        # bits: the last row joins the chunk before it, as it would be in one chunk.
+        bounds[-2:] = [(bounds[-2][0], n_rows)]
+    if len(bounds) < 2 or threads < 2:
+        for start, stop in bounds:
+            work(start, stop)
+        return
+
+    def run(chunk: tuple[int, int]) -> None:
+        _in_chunk.active = True
+        try:
+            work(*chunk)
+        finally:
+            _in_chunk.active = False
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(run, bounds))
+
+
+_in_chunk = threading.local()
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -311,13 +355,15 @@ class Recommender:
         n = len(rows)
         items = np.empty((n, k), dtype=np.int64)
         scores = np.empty((n, k), dtype=np.float32)
-        step = max(1, _CHUNK_CELLS // max(len(self.item_ids_), 1))
-        for start in range(0, n, step):
-            chunk = rows[start : start + step]
+
+        def chunk_top(start: int, stop: int) -> None:
+            chunk = rows[start:stop]
             dense = self._scores(chunk)
             if exclude_purchased:
                 self._mask_purchased(dense, chunk)
-            items[start : start + step], scores[start : start + step] = top_k(dense, k)
+            items[start:stop], scores[start:stop] = top_k(dense, k)
+
+        for_row_chunks(n, len(self.item_ids_), chunk_top)
         return items, scores
 
     # -------------------------------------------------------------- saving

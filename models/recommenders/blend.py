@@ -30,7 +30,7 @@ import numpy as np
 from features.errors import ConfigError, DataError
 
 from .als import ALSRecommender
-from .base import _CHUNK_CELLS, Recommender, csr_row_entries, top_k
+from .base import Recommender, csr_row_entries, for_row_chunks, top_k
 from .buy_again import BuyAgainRecommender
 from .category_popularity import CategoryPopularityRecommender
 from .first_purchase import FirstPurchasePopularityRecommender
@@ -395,12 +395,14 @@ class BlendRecommender(Recommender):
             return super()._recommend_rows(rows, k, exclude_purchased)
         items = np.empty((len(rows), k), dtype=np.int64)
         scores = np.empty((len(rows), k), dtype=np.float32)
-        step = max(1, _CHUNK_CELLS // max(len(self.item_ids_), 1))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
+
+        def chunk_top(start: int, stop: int) -> None:
+            chunk = rows[start:stop]
             dense = self._parts(chunk, new).dense(new)
             self._mask_purchased(dense, chunk)
-            items[start : start + step], scores[start : start + step] = top_k(dense, k)
+            items[start:stop], scores[start:stop] = top_k(dense, k)
+
+        for_row_chunks(len(rows), len(self.item_ids_), chunk_top)
         return items, scores
 
     def to_arrays(self) -> dict[str, np.ndarray]:

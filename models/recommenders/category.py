@@ -12,8 +12,6 @@ Two ways, both vectorised:
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -22,7 +20,7 @@ import scipy.sparse as sp
 
 from features.errors import ConfigError, DataError
 
-from .base import _CHUNK_CELLS, top_k
+from .base import for_row_chunks, top_k
 from .interactions import InteractionMatrix
 from .lines import FrameLines, Lines
 
@@ -138,11 +136,6 @@ def aggregate_item_scores(
     return out
 
 
-#: Chunks :func:`recommend_categories` scores at once, each of 1/CATEGORY_THREADS of the
-#: cells one chunk had, so the memory in flight is the same; every row is scored as alone.
-CATEGORY_THREADS = min(2, os.cpu_count() or 1)
-
-
 def recommend_categories(
     model,
     member_rows,
@@ -182,22 +175,13 @@ def recommend_categories(
     rows = np.asarray(member_rows, dtype=np.int64).reshape(-1)
     out_items = np.empty((len(rows), k), dtype=np.int64)
     out_scores = np.empty((len(rows), k), dtype=np.float32)
-    # Chunks a thread's share of the cells: the chunks in flight hold what one did.
-    threads = max(1, CATEGORY_THREADS)
-    step = max(1, _CHUNK_CELLS // threads // max(model.n_items, 1))
 
-    def chunk_top(start: int) -> None:  # rows of its own: the threads write apart
-        dense = model.score(rows[start : start + step], exclude_purchased=exclude_purchased)
+    def chunk_top(start: int, stop: int) -> None:  # rows of its own: the threads write apart
+        dense = model.score(rows[start:stop], exclude_purchased=exclude_purchased)
         agg = aggregate_item_scores(dense, codes, len(groups), how)
-        out_items[start : start + step], out_scores[start : start + step] = top_k(agg, k)
+        out_items[start:stop], out_scores[start:stop] = top_k(agg, k)
 
-    starts = range(0, len(rows), step)
-    if len(starts) < 2 or threads < 2:
-        for start in starts:
-            chunk_top(start)
-    else:  # NumPy releases the GIL: the second core scores the next chunk
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(chunk_top, starts))
+    for_row_chunks(len(rows), model.n_items, chunk_top)
     return out_items, out_scores
 
 

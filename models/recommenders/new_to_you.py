@@ -20,7 +20,7 @@ import logging
 
 import numpy as np
 
-from .base import _CHUNK_CELLS, top_k
+from .base import for_row_chunks, top_k
 from .blend import blend_parts
 from .category_popularity import CategoryPopularityRecommender
 from .first_purchase import FirstPurchasePopularityRecommender
@@ -65,10 +65,10 @@ def weight_grid(components: dict, truth: HoldoutTruth, k: int, triples,
     comps = {n: components[n] for n in _KEYS if n in components}
     rows_all = truth.member_rows
     n_items = len(comps["popularity"].item_ids_)
-    step = max(1, _CHUNK_CELLS // max(n_items, 1))
     recs = {t: np.full((len(rows_all), k), -1, dtype=np.int64) for t in triples}
-    for start in range(0, len(rows_all), step):
-        rows = rows_all[start : start + step]
+
+    def chunk_recs(start: int, stop: int) -> None:
+        rows = rows_all[start:stop]
         picks = [c.recommend(rows, k=n_candidates, exclude_purchased=True)[0]
                  for c in comps.values()]
         cand = np.sort(np.concatenate(picks, axis=1), axis=1)
@@ -86,8 +86,10 @@ def weight_grid(components: dict, truth: HoldoutTruth, k: int, triples,
             total[unknown] = filled["popularity"][unknown]
             total[cand < 0] = -np.inf
             idx, _ = top_k(total, k)
-            recs[t][start : start + step] = np.where(
+            recs[t][start:stop] = np.where(
                 idx >= 0, np.take_along_axis(cand, np.maximum(idx, 0), 1), -1)
+
+    for_row_chunks(len(rows_all), n_items, chunk_recs)
     return {t: ranking_metrics(recs[t], truth.items, k, n_relevant=truth.n_relevant,
                                n_items=truth.n_items) for t in triples}
 

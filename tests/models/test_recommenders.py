@@ -694,7 +694,7 @@ def test_tuning_one_candidate_each_on_a_member_sample():
 
 
 def test_recommend_categories_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypatch):
-    import models.recommenders.category as category
+    import models.recommenders.base as base
 
     items = pd.DataFrame({"item_id": [f"i{j:02d}" for j in range(N)],
                           "category": [f"c{j % 5}" for j in range(N)]})
@@ -702,9 +702,9 @@ def test_recommend_categories_in_chunks_on_threads_is_the_one_chunk_answer(board
     model = fit(PopularityRecommender(half_life_days=None), board)
     rows = np.arange(N)[::-1]
     whole = recommend_categories(model, rows, cats, k=3)
-    monkeypatch.setattr(category, "_CHUNK_CELLS", 3 * N)  # chunks of 3 rows: 7 chunks
+    monkeypatch.setattr(base, "_CHUNK_CELLS", 3 * N)  # chunks of 3 rows: 7 chunks
     for threads in (1, 2):
-        monkeypatch.setattr(category, "CATEGORY_THREADS", threads)
+        monkeypatch.setattr(base, "SCORE_THREADS", threads)
         chunked = recommend_categories(model, rows, cats, k=3)
         np.testing.assert_array_equal(chunked[0], whole[0])
         np.testing.assert_array_equal(chunked[1], whole[1])
@@ -712,3 +712,35 @@ def test_recommend_categories_in_chunks_on_threads_is_the_one_chunk_answer(board
     top, _ = recommend_categories(buy_again, rows, cats, k=1)  # rows differ: order is kept
     alone = [recommend_categories(buy_again, [r], cats, k=1)[0][0, 0] for r in rows]
     assert top[:, 0].tolist() == alone
+
+
+def test_recommend_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypatch):
+    """ALS's, the blend's new-to-you and the base class's chunk loops (the plain blend)
+    give on two threads, in chunks of 3 rows, what one chunk gives; the pool is used."""
+    import models.recommenders.base as base
+
+    comps = fit(TestBlendNewToYou().make(), board).components_
+    weights = {"buy_again": 1.0, "als": 0.5, "popularity": 0.1}
+    new = {"als": 0.3, "popularity": 0.2, "first_purchase_popularity": 1.0}
+    models = {"als": comps["als"],
+              "blend": BlendRecommender.from_fitted(comps, weights),
+              "blend_new": BlendRecommender.from_fitted(comps, weights, new_weights=new)}
+    rows = np.r_[np.arange(N)[::-1], -1, 4]
+    whole = {(name, ex): m.recommend(rows, k=5, exclude_purchased=ex)
+             for name, m in models.items() for ex in (False, True)}
+    pools = []
+
+    class CountingPool(base.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(base, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(base, "SCORE_THREADS", 2)
+    monkeypatch.setattr(base, "_CHUNK_CELLS", 2 * 3 * N)  # 3 rows a chunk on 2 threads
+    for (name, ex), (items, scores) in whole.items():
+        before = len(pools)
+        got_items, got_scores = models[name].recommend(rows, k=5, exclude_purchased=ex)
+        np.testing.assert_array_equal(got_items, items, err_msg=f"{name} {ex}")
+        np.testing.assert_array_equal(got_scores, scores, err_msg=f"{name} {ex}")
+        assert len(pools) == before + 1, (name, ex)  # chunks ran on the pool
