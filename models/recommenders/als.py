@@ -11,7 +11,7 @@ from threadpoolctl import threadpool_limits
 
 from features.errors import ConfigError, DataError
 
-from .als_fold_in import fold_in_users, sample_rows
+from .als_fold_in import fold_in_mllib, fold_in_users, sample_rows
 from .base import Recommender, csr_row_entries, for_row_chunks, top_k
 from .interactions import WEIGHTINGS, lookup
 
@@ -133,7 +133,9 @@ class ALSRecommender(Recommender):
             of about this many members (:func:`.als_fold_in.sample_rows`,
             seeded by ``random_state``), then every member's factors are solved
             against the item factors in one half-sweep solved to float32
-            precision (:func:`.als_fold_in.fold_in_users`). ``None``: every member. Not a
+            precision (:func:`.als_fold_in.fold_in_users`; on MLlib,
+            ``solver="spark"``: :func:`.als_fold_in.fold_in_mllib`, MLlib's own
+            system). ``None``: every member. Not a
             constructor parameter: how the factors were computed, not what the
             model is (its saved parameters do not change).
         """
@@ -156,18 +158,7 @@ class ALSRecommender(Recommender):
         conf.sort_indices()
         start = time.perf_counter()
         if self.solver == "spark":
-            from .spark_als import spark_als_factors
-
-            self.user_factors_, self.item_factors_ = spark_als_factors(
-                conf, factors=self.factors, regularization=self.regularization,
-                alpha=self.alpha, iterations=self.iterations, seed=self.random_state or 0,
-            )
-            self.item_columns_ = kept
-            self._padded_item_factors = None
-            logger.info("ALS fitted on Spark MLlib: %d members x %d items, %d factors, "
-                        "%d iterations in %.1fs", conf.shape[0], kept.size, self.factors,
-                        self.iterations, time.perf_counter() - start)
-            return self
+            return self._fit_mllib(interactions, conf, kept, fit_members, start)
         # implicit scales a copy of conf by alpha; scaling conf (already a copy) in place
         # is the same float32 product without that copy.
         alpha = self.alpha
@@ -213,6 +204,35 @@ class ALSRecommender(Recommender):
             kept.size, interactions.n_items, self.factors, self.iterations,
             time.perf_counter() - start,
         )
+        return self
+
+    def _fit_mllib(self, interactions, conf, kept: np.ndarray, fit_members: int | None,
+                   start: float) -> ALSRecommender:
+        """:meth:`fit` with Spark MLlib's sweeps: on every member, or on a seeded sample of
+        ``fit_members`` and then every member solved against the item factors as MLlib's
+        last half-sweep solves them (:func:`.als_fold_in.fold_in_mllib`)."""
+        from .spark_als import mllib_reg_param, spark_als_factors
+
+        sample = None if fit_members is None else sample_rows(
+            interactions.member_ids, fit_members, self.random_state)
+        fit_conf = conf if sample is None else conf[sample]
+        users, self.item_factors_ = spark_als_factors(
+            fit_conf, factors=self.factors, regularization=self.regularization,
+            alpha=self.alpha, iterations=self.iterations, seed=self.random_state or 0,
+        )
+        if sample is not None:
+            threads = self.num_threads or os.cpu_count() or 1
+            with threadpool_limits(threads, "openmp"), threadpool_limits(1, "blas"):
+                users = fold_in_mllib(conf, self.item_factors_,
+                                      mllib_reg_param(fit_conf, self.regularization),
+                                      self.alpha, self.num_threads)
+        self.user_factors_ = users
+        self.fit_members_ = conf.shape[0] if sample is None else len(sample)
+        self.item_columns_ = kept
+        self._padded_item_factors = None
+        logger.info("ALS fitted on Spark MLlib: %d members (sweeps on %d) x %d items, "
+                    "%d factors, %d iterations in %.1fs", conf.shape[0], self.fit_members_,
+                    kept.size, self.factors, self.iterations, time.perf_counter() - start)
         return self
 
     def _modelled_scores(self, rows: np.ndarray) -> np.ndarray:

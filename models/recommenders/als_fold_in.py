@@ -18,6 +18,13 @@ precision (64 factors, Complete Journey: median relative difference 1.8e-6, larg
 (bench/RESULTS.md). Costs: the fit's sweeps scale with the sample, the fold-in
 with all members.
 
+On Spark the sample's sweeps are MLlib's, whose implicit-preference objective
+differs from implicit's in two ways (:mod:`.spark_als`): the confidence is
+``1 + alpha * r`` and each member's λ is ``regParam`` times its number of
+entries. :func:`fold_in_mllib` solves that system (the one MLlib's last
+half-sweep solves for the sample's members) with the same solver, one call per
+number of entries.
+
 Imports: :mod:`features` and :mod:`models` only.
 """
 
@@ -105,4 +112,56 @@ def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: 
         chunk.sort_indices()
         rows = out[start : start + chunk.shape[0]]  # a view: solved in place
         solve(chunk, rows, item_factors, regularization, num_threads=num_threads)
+    return out
+
+
+def fold_in_mllib(conf, item_factors: np.ndarray, reg_param: float, alpha: float,
+                  num_threads: int = 0) -> np.ndarray:
+    """Every row's user factors as Spark MLlib's implicit ALS solves them against fixed
+    ``item_factors``: confidence ``1 + alpha * r``, λ ``reg_param`` x the row's entries.
+
+    Parameters
+    ----------
+    conf : csr_matrix of float32, shape (n_members, n_items)
+        The ratings MLlib was given (positive), sorted indices.
+    item_factors : ndarray of float32, shape (n_items, factors)
+    reg_param : float
+        MLlib's ``regParam``.
+    alpha : float
+        MLlib's ``alpha``.
+    num_threads : int
+        implicit's OpenMP threads (0: all cores).
+
+    Returns
+    -------
+    ndarray of float32, shape (n_members, factors)
+        Zeros for rows without entries (MLlib has no factors for them).
+    """
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+    if conf.shape[1] != item_factors.shape[0]:
+        raise ConfigError(f"the ratings have {conf.shape[1]} item columns, the item factors "
+                          f"{item_factors.shape[0]} rows; pass the matrix the factors fit.")
+    als = AlternatingLeastSquares(factors=item_factors.shape[1], use_cg=True,
+                                  num_threads=num_threads)
+    als.cg_steps = FOLD_IN_CG_STEPS
+    solve = als.solver
+    out = np.zeros((conf.shape[0], item_factors.shape[1]), dtype=np.float32)
+    entries = np.diff(conf.indptr)
+    order = np.argsort(entries, kind="stable")
+    counts = entries[order]
+    bounds = np.flatnonzero(np.diff(counts)) + 1
+    for group in np.split(order, bounds):  # the rows with one number of entries each
+        n = int(entries[group[0]])
+        if n == 0:
+            continue
+        for start in range(0, len(group), FOLD_IN_ROWS):
+            rows = group[start : start + FOLD_IN_ROWS]
+            chunk = conf[rows].astype(np.float32)
+            chunk.data = np.float32(1.0) + np.float32(alpha) * chunk.data
+            chunk.sort_indices()
+            solved = np.zeros((len(rows), item_factors.shape[1]), dtype=np.float32)
+            solve(chunk, solved, item_factors, float(reg_param) * n, num_threads=num_threads)
+            out[rows] = solved
     return out

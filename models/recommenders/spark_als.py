@@ -51,8 +51,6 @@ def spark_als_factors(
             "rating": coo.data.astype(np.float32),
         }
     )
-    per_member = np.diff(conf.indptr)
-    mean_entries = float(per_member[per_member > 0].mean()) if (per_member > 0).any() else 1.0
     with spark_backend() as con, tempfile.TemporaryDirectory(prefix="offers-als-") as tmp:
         context = con._session.sparkContext
         current = context.getCheckpointDir()
@@ -68,7 +66,7 @@ def spark_als_factors(
             checkpointInterval=CHECKPOINT_EVERY,
             rank=factors,
             maxIter=iterations,
-            regParam=regularization / mean_entries,
+            regParam=mllib_reg_param(conf, regularization),
             alpha=alpha,
             implicitPrefs=True,
             userCol="user",
@@ -81,6 +79,14 @@ def spark_als_factors(
         items = _dense(collect_arrow(model.itemFactors), conf.shape[1], factors)
         ratings.unpersist()
     return users, items
+
+
+def mllib_reg_param(conf, regularization: float) -> float:
+    """MLlib's ``regParam`` for ``implicit``'s ``regularization`` on ``conf``: MLlib
+    multiplies it by each member's entries, so it is divided by their mean here."""
+    per_member = np.diff(conf.indptr)
+    mean_entries = float(per_member[per_member > 0].mean()) if (per_member > 0).any() else 1.0
+    return regularization / mean_entries
 
 
 def _dense(table: pa.Table, n: int, factors: int) -> np.ndarray:
