@@ -143,28 +143,43 @@ class ALSRecommender(Recommender):
 
         self._validate_params()
         self._fit_common(interactions)
-        conf = interactions.weighted(
+        weights = interactions.row_weighting(
             self.weighting, self.half_life_days, k1=self.bm25_k1, b=self.bm25_b
         )
-        buyers = np.bincount(conf.indices, minlength=conf.shape[1])
+        buyers = np.bincount(weights.counts.indices, minlength=weights.shape[1])
         kept = np.flatnonzero(buyers >= self.min_item_buyers).astype(np.int32)
         if kept.size == 0:
             raise DataError(
                 f"no item has min_item_buyers={self.min_item_buyers} buyers; "
                 "lower min_item_buyers or use more data."
             )
-        if kept.size < conf.shape[1]:  # else the columns are all there: no copy
-            conf = conf[:, kept].tocsr()
-        conf.sort_indices()
+
+        def confidences(rows=None):
+            """The kept columns of the weighted rows (every row when None), sorted."""
+            conf = weights.matrix() if rows is None else weights.rows(rows)
+            if kept.size < conf.shape[1]:  # else the columns are all there: no copy
+                conf = conf[:, kept].tocsr()
+            conf.sort_indices()
+            return conf
+
+        n_members = weights.shape[0]
+        sample = None if fit_members is None else sample_rows(
+            interactions.member_ids, fit_members, self.random_state)
         start = time.perf_counter()
         if self.solver == "spark":
-            return self._fit_mllib(interactions, conf, kept, fit_members, start)
-        # implicit scales a copy of conf by alpha; scaling conf (already a copy) in place
-        # is the same float32 product without that copy.
+            return self._fit_mllib(confidences(), kept, sample, start)
+        # A sample's sweeps read its rows only; every member's confidences are then
+        # weighed a block at a time by the fold-in, never all at once (at 3M members a
+        # copy of every pair's value, 0.75 GB, at the peak of the train).
+        fit_conf = confidences(sample)
+        # implicit scales a copy of conf by alpha; scaling fit_conf (already a copy) in
+        # place is the same float32 product without that copy.
         alpha = self.alpha
         if type(alpha) in (int, float) and alpha != 1.0:
-            conf.data *= alpha
-            alpha = 1.0
+            fit_conf.data *= alpha
+            fold_alpha, alpha = alpha, 1.0
+        else:
+            fold_alpha = alpha
         # implicit parallelises over members with OpenMP: num_threads of them, even
         # inside a caller's one-thread limit (offers train's); BLAS keeps one thread.
         threads = self.num_threads or os.cpu_count() or 1
@@ -177,9 +192,8 @@ class ALSRecommender(Recommender):
                 num_threads=self.num_threads,
                 random_state=self.random_state,
             )
-            sample = None if fit_members is None else sample_rows(
-                interactions.member_ids, fit_members, self.random_state)
-            fit_conf = _writable(conf) if sample is None else conf[sample]
+            if sample is None:
+                fit_conf = _writable(fit_conf)
             if init is not None:
                 fit_ids = interactions.member_ids if sample is None else (
                     interactions.member_ids[sample])
@@ -190,9 +204,10 @@ class ALSRecommender(Recommender):
             als.fit(fit_conf, show_progress=False)
             del fit_conf
             if sample is not None:  # every member against the sample's item factors
-                als.user_factors = fold_in_users(conf, als.item_factors, self.regularization,
-                                                 alpha, self.num_threads)
-        self.fit_members_ = conf.shape[0] if sample is None else len(sample)
+                als.user_factors = fold_in_users(
+                    confidences, als.item_factors, self.regularization, fold_alpha,
+                    self.num_threads, n_rows=n_members)
+        self.fit_members_ = n_members if sample is None else len(sample)
         self.user_factors_ = np.ascontiguousarray(als.user_factors, dtype=np.float32)
         self.item_factors_ = np.ascontiguousarray(als.item_factors, dtype=np.float32)
         self.item_columns_ = kept
@@ -200,21 +215,19 @@ class ALSRecommender(Recommender):
         logger.info(
             "ALS fitted%s: %d members (sweeps on %d) x %d items (of %d), %d factors, "
             "%d iterations in %.1fs",
-            " (warm start)" if init is not None else "", conf.shape[0], self.fit_members_,
+            " (warm start)" if init is not None else "", n_members, self.fit_members_,
             kept.size, interactions.n_items, self.factors, self.iterations,
             time.perf_counter() - start,
         )
         return self
 
-    def _fit_mllib(self, interactions, conf, kept: np.ndarray, fit_members: int | None,
+    def _fit_mllib(self, conf, kept: np.ndarray, sample: np.ndarray | None,
                    start: float) -> ALSRecommender:
-        """:meth:`fit` with Spark MLlib's sweeps: on every member, or on a seeded sample of
-        ``fit_members`` and then every member solved against the item factors as MLlib's
-        last half-sweep solves them (:func:`.als_fold_in.fold_in_mllib`)."""
+        """:meth:`fit` with Spark MLlib's sweeps: on every member, or on the ``sample``'s
+        rows and then every member solved against the item factors as MLlib's last
+        half-sweep solves them (:func:`.als_fold_in.fold_in_mllib`)."""
         from .spark_als import mllib_reg_param, spark_als_factors
 
-        sample = None if fit_members is None else sample_rows(
-            interactions.member_ids, fit_members, self.random_state)
         fit_conf = conf if sample is None else conf[sample]
         users, self.item_factors_ = spark_als_factors(
             fit_conf, factors=self.factors, regularization=self.regularization,

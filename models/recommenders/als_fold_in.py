@@ -74,13 +74,15 @@ def sample_rows(member_ids, max_members: int | None, random_state=0) -> np.ndarr
 
 
 def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: float = 1.0,
-                  num_threads: int = 0) -> np.ndarray:
+                  num_threads: int = 0, *, n_rows: int | None = None) -> np.ndarray:
     """Every row's least-squares user factors against fixed ``item_factors``.
 
     Parameters
     ----------
-    conf : csr_matrix of float32, shape (n_members, n_items)
-        Confidences as the fit was given them, sorted indices.
+    conf : csr_matrix of float32, shape (n_members, n_items), or callable
+        Confidences as the fit was given them, sorted indices; or a function
+        ``rows -> csr_matrix`` giving those of a slice of rows (then ``n_rows`` says how
+        many there are), so that only a chunk's confidences exist at a time.
     item_factors : ndarray of float32, shape (n_items, factors)
     regularization : float
         ALS's λ.
@@ -89,6 +91,8 @@ def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: 
         ``conf`` is already scaled).
     num_threads : int
         implicit's OpenMP threads (0: all cores).
+    n_rows : int, optional
+        The number of rows when ``conf`` is a function.
 
     Returns
     -------
@@ -97,16 +101,28 @@ def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: 
     from implicit.cpu.als import AlternatingLeastSquares
 
     item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
-    if conf.shape[1] != item_factors.shape[0]:
-        raise ConfigError(f"the confidences have {conf.shape[1]} item columns, the item factors "
-                          f"{item_factors.shape[0]} rows; pass the matrix the factors fit.")
+    if callable(conf):
+        if n_rows is None:
+            raise ConfigError("conf is a function of rows: pass n_rows, the number of rows.")
+        rows_of = conf
+    else:
+        n_rows = conf.shape[0]
+
+        def rows_of(rows):
+            return conf[rows]
+    out = np.zeros((n_rows, item_factors.shape[1]), dtype=np.float32)
+    if n_rows == 0:
+        return out
     als = AlternatingLeastSquares(factors=item_factors.shape[1], regularization=regularization,
                                   alpha=alpha, num_threads=num_threads, use_cg=True)
     als.cg_steps = FOLD_IN_CG_STEPS
     solve = als.solver
-    out = np.zeros((conf.shape[0], item_factors.shape[1]), dtype=np.float32)
-    for start in range(0, conf.shape[0], FOLD_IN_ROWS):
-        chunk = conf[start : start + FOLD_IN_ROWS].astype(np.float32)
+    for start in range(0, n_rows, FOLD_IN_ROWS):
+        chunk = rows_of(slice(start, min(start + FOLD_IN_ROWS, n_rows))).astype(np.float32)
+        if chunk.shape[1] != item_factors.shape[0]:
+            raise ConfigError(f"the confidences have {chunk.shape[1]} item columns, the item "
+                              f"factors {item_factors.shape[0]} rows; pass the matrix the "
+                              "factors fit.")
         if alpha != 1.0:
             chunk.data *= np.float32(alpha)
         chunk.sort_indices()

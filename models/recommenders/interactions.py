@@ -90,40 +90,81 @@ def apply_weighting(
     -------
     csr_matrix of float32, same shape and sparsity as ``counts``.
     """
-    if weighting not in WEIGHTINGS:
-        raise ConfigError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
-    counts = counts.tocsr()
-    if counts.has_sorted_indices:
-        # New float32 values over the counts' own index arrays: the weightings change
-        # values only, the index arrays are half of a CSR's memory, and sorted indices
-        # are never rewritten in place (sort_indices has nothing to do).
-        out = sp.csr_matrix((counts.data.astype(np.float32, copy=True), counts.indices,
-                             counts.indptr), shape=counts.shape, copy=False)
-        out.has_sorted_indices = True
-    else:
-        out = counts.astype(np.float32, copy=True)
-    if weighting == "count":
+    return RowWeighting(counts, weighting, k1=k1, b=b).matrix()
+
+
+class RowWeighting:
+    """:func:`apply_weighting` of ``counts``, whole or a few rows at a time.
+
+    The statistics the weighting needs from the whole matrix (each item's ``idf``, each
+    member's length and their mean) are computed once here; :meth:`rows` then weighs
+    only the rows asked for, the values those rows have in :meth:`matrix`, so a caller
+    that reads the confidences a block of members at a time (ALS's fold-in of every
+    member) never holds a weighted copy of every pair.
+    """
+
+    def __init__(self, counts: sp.csr_matrix, weighting: str, *, k1: float = 100.0,
+                 b: float = 0.8):
+        if weighting not in WEIGHTINGS:
+            raise ConfigError(f"weighting={weighting!r} is not one of {WEIGHTINGS}.")
+        self.counts, self.weighting, self.k1, self.b = counts.tocsr(), weighting, k1, b
+        self.shape = self.counts.shape
+        self._idf = self._row_len = None
+        self._mean_len = 1.0
+        if weighting in ("tfidf", "bm25"):
+            buyers = np.bincount(self.counts.indices, minlength=self.shape[1])
+            self._idf = np.log1p((self.shape[0] - buyers + 0.5) / (buyers + 0.5))
+        if weighting == "bm25":
+            values = sp.csr_matrix((self.counts.data.astype(np.float32, copy=False),
+                                    self.counts.indices, self.counts.indptr),
+                                   shape=self.shape, copy=False)
+            self._row_len = np.asarray(values.sum(axis=1)).ravel()
+            mean = self._row_len.mean() if self._row_len.size else 0.0
+            self._mean_len = mean if mean > 0 else 1.0
+
+    def matrix(self) -> sp.csr_matrix:
+        """Every row, weighted: new float32 values over the counts' own index arrays
+        when those are sorted (the weightings change values only, and sorted indices are
+        never rewritten in place)."""
+        counts = self.counts
+        if counts.has_sorted_indices:
+            out = sp.csr_matrix((counts.data.astype(np.float32, copy=True), counts.indices,
+                                 counts.indptr), shape=counts.shape, copy=False)
+            out.has_sorted_indices = True
+        else:
+            out = counts.astype(np.float32, copy=True)
+        out.data = self._weigh(out, np.arange(out.shape[0]))
         return out
-    if weighting == "binary":
-        out.data[:] = 1.0
+
+    def rows(self, rows) -> sp.csr_matrix:
+        """The weighted rows ``rows`` (an array of rows or a slice), sorted indices: their
+        rows of :meth:`matrix`, value for value."""
+        picked = np.arange(self.shape[0])[rows] if isinstance(rows, slice) else (
+            np.asarray(rows, dtype=np.int64))
+        out = self.counts[rows].astype(np.float32, copy=True)
+        out.sort_indices()
+        out.data = self._weigh(out, picked)
         return out
-    if weighting == "log1p":
-        np.log1p(out.data, out=out.data)  # float32 in place, no second copy
-        return out
-    n_members = out.shape[0]
-    buyers = np.bincount(out.indices, minlength=out.shape[1])
-    idf = np.log1p((n_members - buyers + 0.5) / (buyers + 0.5))
-    col_idf = idf[out.indices]
-    if weighting == "tfidf":
-        out.data = (np.sqrt(out.data) * col_idf).astype(np.float32)
-        return out
-    row_len = np.asarray(out.sum(axis=1)).ravel()
-    mean_len = row_len.mean() if row_len.size and row_len.mean() > 0 else 1.0
-    len_norm = (1.0 - b) + b * row_len / mean_len
-    row_of = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
-    tf = out.data * (k1 + 1.0) / (k1 * len_norm[row_of] + out.data)
-    out.data = (tf * col_idf).astype(np.float32)
-    return out
+
+    def _weigh(self, out: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+        """The weighted values of ``out`` (float32, the counts of ``rows``), in place
+        where the weighting allows."""
+        data = out.data
+        if self.weighting == "count":
+            return data
+        if self.weighting == "binary":
+            data[:] = 1.0
+            return data
+        if self.weighting == "log1p":
+            np.log1p(data, out=data)  # float32 in place, no second copy
+            return data
+        col_idf = self._idf[out.indices]
+        if self.weighting == "tfidf":
+            return (np.sqrt(data) * col_idf).astype(np.float32)
+        len_norm = (1.0 - self.b) + self.b * self._row_len[rows] / self._mean_len
+        row_of = np.repeat(np.arange(out.shape[0]), np.diff(out.indptr))
+        tf = data * (self.k1 + 1.0) / (self.k1 * len_norm[row_of] + data)
+        return (tf * col_idf).astype(np.float32)
 
 
 class Interactions:
@@ -240,8 +281,19 @@ class Interactions:
         b: float = 0.8,
     ) -> sp.csr_matrix:
         """The confidence matrix for one weighting scheme, see :func:`apply_weighting`."""
-        # apply_weighting copies: a shared matrix is read, never a copy of it made first.
-        return apply_weighting(self._decayed_matrix(half_life_days)[0], weighting, k1=k1, b=b)
+        return self.row_weighting(weighting, half_life_days, k1=k1, b=b).matrix()
+
+    def row_weighting(
+        self,
+        weighting: str = "count",
+        half_life_days: float | None = None,
+        *,
+        k1: float = 100.0,
+        b: float = 0.8,
+    ) -> RowWeighting:
+        """:meth:`weighted`, whole or a block of rows at a time (:class:`RowWeighting`)."""
+        # RowWeighting copies what it weighs: a shared matrix is read, never copied first.
+        return RowWeighting(self._decayed_matrix(half_life_days)[0], weighting, k1=k1, b=b)
 
     def purchased(self) -> sp.csr_matrix:
         """Binary member x item matrix of what each member bought before ``as_of``."""

@@ -137,3 +137,39 @@ def test_als_on_a_sample_folds_in_every_member(groups):
         items, _ = model.recommend(np.arange(600), k=5, exclude_purchased=True)
         own = (items >= 30) == (np.arange(600) % 2 == 1)[:, None]
         assert own.mean() > 0.95
+
+
+def test_a_sample_fit_weighs_the_confidences_a_block_at_a_time(groups, monkeypatch):
+    """With a sample, no confidence matrix of every member is made (the sample's rows for
+    the sweeps, then the fold-in's blocks); the factors are those of a fold-in over the
+    whole matrix, bit for bit."""
+    from models.recommenders.interactions import RowWeighting
+
+    monkeypatch.setattr("models.recommenders.als_fold_in.FOLD_IN_ROWS", 64)  # 10 blocks
+    params = dict(factors=8, iterations=4, min_item_buyers=75, num_threads=1, random_state=2,
+                  weighting="bm25", alpha=3.0)
+    blocks, wholes = [], []
+    real_rows, real_matrix = RowWeighting.rows, RowWeighting.matrix
+
+    def rows(self, picked):
+        out = real_rows(self, picked)
+        blocks.append(out.shape[0])
+        return out
+
+    def matrix(self):
+        wholes.append(self.shape[0])
+        return real_matrix(self)
+
+    monkeypatch.setattr(RowWeighting, "rows", rows)
+    monkeypatch.setattr(RowWeighting, "matrix", matrix)
+    with threadpool_limits(1, "blas"):
+        model = ALSRecommender(**params).fit(groups, fit_members=200)
+        assert wholes == [] and max(blocks) <= 250 and sum(blocks[1:]) == 600
+        conf = groups.weighted("bm25", None)  # the whole matrix, for the oracle
+        kept = model.item_columns_
+        conf = conf[:, kept].tocsr()
+        conf.sort_indices()
+        want = fold_in_users(conf, model.item_factors_, model.regularization, alpha=3.0,
+                             num_threads=1)
+    assert 10 < len(kept) < 60  # some items dropped: the blocks' columns are sliced too
+    np.testing.assert_array_equal(model.user_factors_, want)

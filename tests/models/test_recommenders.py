@@ -116,6 +116,30 @@ def test_interactions_decay_and_weightings():
         im.weighted("nope")
 
 
+def test_row_weighting_gives_each_row_its_value_in_the_whole_matrix(board):
+    """Rows weighed a block at a time equal the whole matrix's rows, bit for bit, for
+    every weighting (the whole-matrix statistics of bm25 and tfidf come from all rows)."""
+    from models.recommenders.interactions import WEIGHTINGS
+
+    rows = np.array([7, 0, 19, 3, 3])
+    for weighting in WEIGHTINGS:
+        for half_life in (None, 14.0):
+            rw = board.row_weighting(weighting, half_life, k1=50.0, b=0.6)
+            whole = board.weighted(weighting, half_life, k1=50.0, b=0.6)
+            for picked in (rows, slice(4, 11), slice(0, N)):
+                got = rw.rows(picked)
+                want = whole[picked]
+                want.sort_indices()
+                assert got.dtype == np.float32 and got.has_sorted_indices
+                np.testing.assert_array_equal(got.indptr, want.indptr)
+                np.testing.assert_array_equal(got.indices, want.indices)
+                np.testing.assert_array_equal(got.data, want.data, err_msg=weighting)
+    # a block's own statistics are not the matrix's: bm25 of a block alone differs
+    alone = apply_weighting(board.decayed_counts()[rows], "bm25", k1=50.0, b=0.6)
+    assert not np.array_equal(alone.data, board.row_weighting("bm25", k1=50.0, b=0.6)
+                              .rows(rows).data)
+
+
 def test_interactions_extra_members_and_errors():
     tx = tx_frame([("b", "x", "2024-01-01")])
     im = build_interactions(tx, "2024-02-01", members=["a", "b", "c"])
