@@ -26,6 +26,7 @@ from collections.abc import Callable
 
 from threadpoolctl import threadpool_limits
 
+from models.recommenders import score_threads
 from training.progress import StepTimer
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,9 @@ class SideStep:
 
     def _run(self) -> None:
         try:
-            # Thread pool limits of OpenMP apply per thread: this one needs its own.
-            with threadpool_limits(1), self.timer.step(self.name):
+            # Thread pool limits of OpenMP apply per thread: this one needs its own; and it
+            # runs beside the other steps, so its scoring starts no threads of its own.
+            with threadpool_limits(1), score_threads(1), self.timer.step(self.name):
                 self.fit()
         except BaseException as exc:  # re-raised in the caller's thread
             self._error = exc

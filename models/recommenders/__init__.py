@@ -32,7 +32,7 @@ Imports: :mod:`features` and :mod:`models` only.
 
 from .als import ALSRecommender
 from .als_fold_in import fold_in_users, sample_rows
-from .base import Recommender
+from .base import Recommender, score_threads
 from .blend import BlendRecommender
 from .buy_again import BuyAgainRecommender
 from .category import category_interactions, item_categories, recommend_categories
@@ -63,11 +63,12 @@ __all__ = [
     "as_lines",
     "build_engine_interactions",
     "build_interactions",
-    "fold_in_users",
     "category_interactions",
+    "fold_in_users",
     "item_categories",
     "make_recommender",
     "recommend_categories",
     "recommender_from_arrays",
     "sample_rows",
+    "score_threads",
 ]

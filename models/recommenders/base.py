@@ -15,6 +15,7 @@ without copying them.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
@@ -54,7 +55,8 @@ def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -
     calling thread (no threads of threads). A row's scores do not depend on the
     chunking (no chunk of one row is made from several rows).
     """
-    threads = 1 if getattr(_in_chunk, "active", False) else max(1, SCORE_THREADS)
+    threads = (1 if getattr(_in_chunk, "active", False)
+               else max(1, getattr(_in_chunk, "threads", None) or SCORE_THREADS))
     step = max(1, _CHUNK_CELLS // threads // max(n_cols, 1))
     bounds = [(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
@@ -78,6 +80,18 @@ def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -
 
 
 _in_chunk = threading.local()
+
+
+@contextlib.contextmanager
+def score_threads(n: int):
+    """Inside the block, :func:`for_row_chunks` called from this thread uses ``n`` threads
+    (1: the calling thread only), e.g. on a thread that already runs beside other work."""
+    before = getattr(_in_chunk, "threads", None)
+    _in_chunk.threads = int(n)
+    try:
+        yield
+    finally:
+        _in_chunk.threads = before
 
 
 def _ranges(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -83,3 +83,34 @@ def test_overlapping_steps_count_their_own_threads_cpu_and_the_wall_is_not_their
     with later.step("alone"):
         _busy(0.1)
     assert later.overlapped == set() and later.cpu_seconds["alone"] >= 0.1
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_a_side_steps_scoring_starts_no_threads_of_its_own(beside, monkeypatch):
+    """Beside the other steps, the recommenders' chunk loops run on the step's own thread
+    (both cores are busy already); run first and alone, they use the pool."""
+    import models.recommenders.base as base
+
+    pools = []
+
+    class CountingPool(base.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(base, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(base, "SCORE_THREADS", 2)
+    done = []
+
+    def fit():
+        base.for_row_chunks(10, base._CHUNK_CELLS // 2, lambda a, b: done.append((a, b)))
+
+    with SideStep(StepTimer(2), "side", fit, beside=beside):
+        pass
+    bounds = sorted(done)  # every row once, in chunks (their size depends on the threads)
+    assert bounds[0][0] == 0 and bounds[-1][1] == 10
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+    assert len(pools) == (0 if beside else 1)
+    with base.score_threads(1):
+        base.for_row_chunks(4, base._CHUNK_CELLS // 2, lambda a, b: None)
+    assert len(pools) == (0 if beside else 1)
