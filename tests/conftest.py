@@ -158,3 +158,23 @@ def spark_con():
     con = connect_spark("local[2]", shuffle_partitions=2)
     yield con
     con.disconnect()
+
+
+# --- recommenders: the chunk pool ----------------------------------------------------------
+
+@pytest.fixture
+def score_pools(monkeypatch):
+    """The thread pools ``for_row_chunks`` starts, listed as they start, with two
+    threads allowed (``models.recommenders.base.SCORE_THREADS``) whatever the machine."""
+    import models.recommenders.base as base
+
+    pools = []
+
+    class CountingPool(base.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(base, "ThreadPoolExecutor", CountingPool)
+    monkeypatch.setattr(base, "SCORE_THREADS", 2)
+    return pools

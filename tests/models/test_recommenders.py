@@ -738,7 +738,8 @@ def test_recommend_categories_in_chunks_on_threads_is_the_one_chunk_answer(board
     assert top[:, 0].tolist() == alone
 
 
-def test_recommend_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypatch):
+def test_recommend_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypatch,
+                                                               score_pools):
     """ALS's, the blend's new-to-you and the base class's chunk loops (the plain blend)
     give on two threads, in chunks of 3 rows, what one chunk gives; the pool is used."""
     import models.recommenders.base as base
@@ -752,15 +753,7 @@ def test_recommend_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypat
     rows = np.r_[np.arange(N)[::-1], -1, 4]
     whole = {(name, ex): m.recommend(rows, k=5, exclude_purchased=ex)
              for name, m in models.items() for ex in (False, True)}
-    pools = []
-
-    class CountingPool(base.ThreadPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pools.append(self)
-
-    monkeypatch.setattr(base, "ThreadPoolExecutor", CountingPool)
-    monkeypatch.setattr(base, "SCORE_THREADS", 2)
+    pools = score_pools
     monkeypatch.setattr(base, "_CHUNK_CELLS", 2 * 3 * N)  # 3 rows a chunk on 2 threads
     for (name, ex), (items, scores) in whole.items():
         before = len(pools)

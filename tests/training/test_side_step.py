@@ -86,20 +86,12 @@ def test_overlapping_steps_count_their_own_threads_cpu_and_the_wall_is_not_their
 
 
 @pytest.mark.parametrize("beside", [True, False])
-def test_a_side_steps_scoring_starts_no_threads_of_its_own(beside, monkeypatch):
+def test_a_side_steps_scoring_starts_no_threads_of_its_own(beside, score_pools):
     """Beside the other steps, the recommenders' chunk loops run on the step's own thread
     (both cores are busy already); run first and alone, they use the pool."""
     import models.recommenders.base as base
 
-    pools = []
-
-    class CountingPool(base.ThreadPoolExecutor):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            pools.append(self)
-
-    monkeypatch.setattr(base, "ThreadPoolExecutor", CountingPool)
-    monkeypatch.setattr(base, "SCORE_THREADS", 2)
+    pools = score_pools
     done = []
 
     def fit():
