@@ -13,7 +13,7 @@ the features step, not beside the recommenders' fitted arrays: run there, DuckDB
 buffers for them came on top of the recommendations step's peak (3,461 against
 3,037 MiB at 1M members).
 
-Imports: :mod:`features` only.
+Imports: :mod:`features` and :mod:`models` only.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from features.code_groups import to_cutoff
+from models.recommenders.interactions import column_counts
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def stage_feature_pairs(tables, interactions, excluded_items=()) -> None:
         member_ids=np.asarray(interactions.member_ids),
         member_counts=np.diff(matrix.indptr),
         item_ids=np.asarray(interactions.item_ids),
-        item_counts=np.bincount(matrix.indices, minlength=interactions.n_items),
+        item_counts=column_counts(matrix.indices, interactions.n_items),
         cut_us=int(to_cutoff(interactions.as_of).value // 1000),
         excluded=np.asarray(excluded_items, dtype=str),
     )

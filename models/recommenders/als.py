@@ -13,7 +13,7 @@ from features.errors import ConfigError, DataError
 
 from .als_fold_in import fold_in_mllib, fold_in_users, sample_rows
 from .base import Recommender, csr_row_entries, for_row_chunks, top_k
-from .interactions import WEIGHTINGS, lookup
+from .interactions import WEIGHTINGS, column_counts, lookup
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class ALSRecommender(Recommender):
         weights = interactions.row_weighting(
             self.weighting, self.half_life_days, k1=self.bm25_k1, b=self.bm25_b
         )
-        buyers = np.bincount(weights.counts.indices, minlength=weights.shape[1])
+        buyers = column_counts(weights.counts.indices, weights.shape[1])
         kept = np.flatnonzero(buyers >= self.min_item_buyers).astype(np.int32)
         if kept.size == 0:
             raise DataError(

@@ -15,6 +15,7 @@ import numpy as np
 
 from features.errors import ConfigError
 
+from .interactions import column_counts
 from .popularity import PopularityRecommender
 
 #: Pairs weighed at once.
@@ -58,7 +59,7 @@ class FirstPurchasePopularityRecommender(PopularityRecommender):
         n_items = interactions.n_items
         cols, ages = interactions.first_purchase_item_ages()
         if self.half_life_days is None:
-            self.item_scores_ = np.bincount(cols, minlength=n_items).astype(np.float32)
+            self.item_scores_ = column_counts(cols, n_items).astype(np.float32)
             return self
         # In chunks of pairs: the weights of every pair at once (and bincount's float64
         # copy of them) took 1.4 GiB at 62M pairs.

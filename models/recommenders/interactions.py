@@ -68,6 +68,26 @@ def lookup(ids: np.ndarray, wanted) -> np.ndarray:
     return np.where(ids[pos_c] == wanted, pos_c, -1).astype(np.int64)
 
 
+#: Entries :func:`column_counts` counts at a time (bincount makes an int64 copy of its input).
+COUNT_BLOCK = 1 << 24
+
+
+def column_counts(indices: np.ndarray, n_cols: int) -> np.ndarray:
+    """How many times each column ``0 .. n_cols - 1`` appears in ``indices`` (int64).
+
+    ``np.bincount`` of int32 indices first copies them to int64: 1.5 GB at the 186M
+    pairs of 3M synthetic members, the peak of a train there (bench/RESULTS.md). Here a
+    block of :data:`COUNT_BLOCK` entries is copied at a time.
+
+    >>> column_counts(np.array([2, 0, 2], dtype=np.int32), 4).tolist()
+    [1, 0, 2, 0]
+    """
+    out = np.zeros(n_cols, dtype=np.int64)
+    for start in range(0, len(indices), COUNT_BLOCK):
+        out += np.bincount(indices[start : start + COUNT_BLOCK], minlength=n_cols)
+    return out
+
+
 def apply_weighting(
     counts: sp.csr_matrix, weighting: str, *, k1: float = 100.0, b: float = 0.8
 ) -> sp.csr_matrix:
@@ -112,7 +132,7 @@ class RowWeighting:
         self._idf = self._row_len = None
         self._mean_len = 1.0
         if weighting in ("tfidf", "bm25"):
-            buyers = np.bincount(self.counts.indices, minlength=self.shape[1])
+            buyers = column_counts(self.counts.indices, self.shape[1])
             self._idf = np.log1p((self.shape[0] - buyers + 0.5) / (buyers + 0.5))
         if weighting == "bm25":
             values = sp.csr_matrix((self.counts.data.astype(np.float32, copy=False),

@@ -761,3 +761,15 @@ def test_recommend_in_chunks_on_threads_is_the_one_chunk_answer(board, monkeypat
         np.testing.assert_array_equal(got_items, items, err_msg=f"{name} {ex}")
         np.testing.assert_array_equal(got_scores, scores, err_msg=f"{name} {ex}")
         assert len(pools) == before + 1, (name, ex)  # chunks ran on the pool
+
+
+def test_column_counts_in_blocks_equal_bincount(monkeypatch):
+    import models.recommenders.interactions as interactions
+
+    rng = np.random.default_rng(5)
+    indices = rng.integers(0, 37, 1_000).astype(np.int32)
+    want = np.bincount(indices, minlength=40)
+    monkeypatch.setattr(interactions, "COUNT_BLOCK", 64)  # 16 blocks, the last partial
+    got = interactions.column_counts(indices, 40)
+    assert got.dtype == np.int64 and got.tolist() == want.tolist()
+    assert interactions.column_counts(indices[:0], 3).tolist() == [0, 0, 0]
