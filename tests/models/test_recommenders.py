@@ -773,3 +773,21 @@ def test_column_counts_in_blocks_equal_bincount(monkeypatch):
     got = interactions.column_counts(indices, 40)
     assert got.dtype == np.int64 and got.tolist() == want.tolist()
     assert interactions.column_counts(indices[:0], 3).tolist() == [0, 0, 0]
+
+
+def test_capped_buyers_in_blocks_are_scipys_column_sums_bit_for_bit(monkeypatch):
+    import scipy.sparse as sp
+
+    import models.recommenders.popularity as popularity
+
+    rng = np.random.default_rng(8)
+    for dtype in (np.float32, np.float64):
+        decayed = sp.random(300, 50, density=0.2, format="csr", random_state=3, dtype=dtype)
+        decayed.data = (decayed.data * 3).astype(dtype)  # about a third capped at 1
+        capped = decayed.copy()
+        capped.data = np.minimum(capped.data, 1.0)
+        want = np.asarray(capped.sum(axis=0), dtype=np.float32).ravel()
+        monkeypatch.setattr(popularity, "COUNT_BLOCK", int(rng.integers(7, 100)))
+        got = popularity.capped_buyers(decayed)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, want)
