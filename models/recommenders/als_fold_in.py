@@ -169,7 +169,7 @@ def fold_in_mllib(conf, item_factors: np.ndarray, reg_param: float, alpha: float
     counts = entries[order]
     bounds = np.flatnonzero(np.diff(counts)) + 1
     for group in np.split(order, bounds):  # the rows with one number of entries each
-        n = int(entries[group[0]])
+        n = int(entries[group[0]]) if len(group) else 0
         if n == 0:
             continue
         for start in range(0, len(group), FOLD_IN_ROWS):
