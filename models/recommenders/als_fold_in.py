@@ -98,8 +98,6 @@ def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: 
     -------
     ndarray of float32, shape (n_members, factors)
     """
-    from implicit.cpu.als import AlternatingLeastSquares
-
     item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     if callable(conf):
         if n_rows is None:
@@ -113,10 +111,7 @@ def fold_in_users(conf, item_factors: np.ndarray, regularization: float, alpha: 
     out = np.zeros((n_rows, item_factors.shape[1]), dtype=np.float32)
     if n_rows == 0:
         return out
-    als = AlternatingLeastSquares(factors=item_factors.shape[1], regularization=regularization,
-                                  alpha=alpha, num_threads=num_threads, use_cg=True)
-    als.cg_steps = FOLD_IN_CG_STEPS
-    solve = als.solver
+    solve = _cg_solver(item_factors.shape[1], num_threads)
     for start in range(0, n_rows, FOLD_IN_ROWS):
         chunk = rows_of(slice(start, min(start + FOLD_IN_ROWS, n_rows))).astype(np.float32)
         if chunk.shape[1] != item_factors.shape[0]:
@@ -153,16 +148,11 @@ def fold_in_mllib(conf, item_factors: np.ndarray, reg_param: float, alpha: float
     ndarray of float32, shape (n_members, factors)
         Zeros for rows without entries (MLlib has no factors for them).
     """
-    from implicit.cpu.als import AlternatingLeastSquares
-
     item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
     if conf.shape[1] != item_factors.shape[0]:
         raise ConfigError(f"the ratings have {conf.shape[1]} item columns, the item factors "
                           f"{item_factors.shape[0]} rows; pass the matrix the factors fit.")
-    als = AlternatingLeastSquares(factors=item_factors.shape[1], use_cg=True,
-                                  num_threads=num_threads)
-    als.cg_steps = FOLD_IN_CG_STEPS
-    solve = als.solver
+    solve = _cg_solver(item_factors.shape[1], num_threads)
     out = np.zeros((conf.shape[0], item_factors.shape[1]), dtype=np.float32)
     entries = np.diff(conf.indptr)
     order = np.argsort(entries, kind="stable")
@@ -181,3 +171,14 @@ def fold_in_mllib(conf, item_factors: np.ndarray, reg_param: float, alpha: float
             solve(chunk, solved, item_factors, float(reg_param) * n, num_threads=num_threads)
             out[rows] = solved
     return out
+
+
+def _cg_solver(factors: int, num_threads: int):
+    """implicit's conjugate-gradient user solve, ``solve(conf, users, item_factors,
+    regularization, num_threads=...)`` in place, at :data:`FOLD_IN_CG_STEPS` steps from
+    zero (the regularization is the call's, not the model's)."""
+    from implicit.cpu.als import AlternatingLeastSquares
+
+    als = AlternatingLeastSquares(factors=factors, num_threads=num_threads, use_cg=True)
+    als.cg_steps = FOLD_IN_CG_STEPS
+    return als.solver

@@ -55,8 +55,7 @@ def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -
     calling thread (no threads of threads). A row's scores do not depend on the
     chunking (no chunk of one row is made from several rows).
     """
-    threads = (1 if getattr(_in_chunk, "active", False)
-               else max(1, getattr(_in_chunk, "threads", None) or SCORE_THREADS))
+    threads = max(1, getattr(_in_chunk, "threads", None) or SCORE_THREADS)
     step = max(1, _CHUNK_CELLS // threads // max(n_cols, 1))
     bounds = [(start, min(start + step, n_rows)) for start in range(0, n_rows, step)]
     if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
@@ -69,11 +68,8 @@ def for_row_chunks(n_rows: int, n_cols: int, work: Callable[[int, int], None]) -
         return
 
     def run(chunk: tuple[int, int]) -> None:
-        _in_chunk.active = True
-        try:
+        with score_threads(1):  # a chunk's own calls stay on its thread
             work(*chunk)
-        finally:
-            _in_chunk.active = False
 
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(run, bounds))

@@ -18,8 +18,7 @@ logger = logging.getLogger(__name__)
 def capped_buyers(decayed: sp.csr_matrix) -> np.ndarray:
     """Column sums of ``decayed`` with every entry capped at 1 (float32, shape (n_items,)).
 
-    ``decayed`` is read, not modified: the capped values go into a new array
-    beside its (shared) index arrays.
+    ``decayed`` is read, not modified: its values are capped a block at a time.
     """
     # A block of entries capped at a time (a copy of every pair's value was 0.75 GB at 3M
     # members, the peak of the final fits there), summed in scipy's order, entry by entry

@@ -791,3 +791,18 @@ def test_capped_buyers_in_blocks_are_scipys_column_sums_bit_for_bit(monkeypatch)
         got = popularity.capped_buyers(decayed)
         assert got.dtype == np.float32
         np.testing.assert_array_equal(got, want)
+
+
+def test_chunks_called_inside_a_chunk_stay_on_its_thread(score_pools, monkeypatch):
+    """The weight grid calls recommend inside its chunks: no pool of pools."""
+    import models.recommenders.base as base
+
+    monkeypatch.setattr(base, "_CHUNK_CELLS", 2 * 3 * 10)  # 3 rows of 10 columns a chunk
+    inner = []
+
+    def outer(start, stop):
+        base.for_row_chunks(12, 10, lambda a, b: inner.append((a, b)))
+
+    base.for_row_chunks(12, 10, outer)
+    assert len(score_pools) == 1  # the outer chunks' pool only
+    assert len(inner) == 4 * 2  # each outer chunk ran the inner rows in 2 chunks of 6
