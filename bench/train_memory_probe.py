@@ -7,7 +7,8 @@ Usage::
 e.g. ``python bench/train_memory_probe.py /work/data/synth_1m /tmp/probe --engine duckdb
 --memory-limit 1GB --config tune_false.toml``. Runs ``offers train`` in this process with:
 
-- a thread sampling the process's RSS every 0.1 s under a label: the pipeline step, or
+- a thread sampling the process's RSS (and of it the anonymous pages, which memory-mapped
+  files are not) every 0.1 s under a label: the pipeline step, or
   ``step > call`` inside the library calls listed in :data:`CALLS` (a 10 s sampler from
   outside misses the spikes); the peak per label is printed at exit;
 - after each step, a ``MEMPROBE`` line: the RSS, the sizes of the run's big objects
@@ -63,6 +64,7 @@ CALLS = (
 
 PHASE = ["start"]
 PEAKS: dict[str, int] = {}
+ANON_PEAKS: dict[str, int] = {}
 
 
 class _MallInfo2(ctypes.Structure):
@@ -71,10 +73,13 @@ class _MallInfo2(ctypes.Structure):
         "fordblks", "keepcost")]
 
 
-def rss_mib() -> int:
+def rss_mib(field: str = "VmRSS") -> int:
+    """The process's ``field`` of ``/proc/self/status`` in MiB: ``VmRSS`` (every resident
+    page) or ``RssAnon`` (the anonymous ones: what the kernel cannot drop or read back
+    from a file when memory runs short; memory-mapped files are in VmRSS, not here)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) // 1024
     return 0
 
@@ -83,6 +88,7 @@ def _sample() -> None:
     while True:
         label = PHASE[-1]
         PEAKS[label] = max(PEAKS.get(label, 0), rss_mib())
+        ANON_PEAKS[label] = max(ANON_PEAKS.get(label, 0), rss_mib("RssAnon"))
         time.sleep(0.1)
 
 
@@ -204,9 +210,9 @@ def main() -> None:
     for dotted in (*CALLS, *extra):
         _label(dotted)
     threading.Thread(target=_sample, daemon=True).start()
-    atexit.register(lambda: print("MEMPROBE peaks:\n" + "\n".join(
-        f"  {label:60s} {peak:>7} MiB" for label, peak in PEAKS.items() if label != "start"),
-        flush=True))
+    atexit.register(lambda: print("MEMPROBE peaks (RSS, anonymous):\n" + "\n".join(
+        f"  {label:60s} {peak:>7} MiB {ANON_PEAKS.get(label, 0):>7} MiB"
+        for label, peak in PEAKS.items() if label != "start"), flush=True))
     sys.argv = ["offers", "train", sys.argv[1], "--out", sys.argv[2], *sys.argv[3:]]
     offers()
 
