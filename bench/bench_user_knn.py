@@ -13,7 +13,8 @@ the neighbour term adds: the blend's scores (the weights
 before ``--as-of``) plus ``w`` times the neighbour term (normalised per member to a
 largest score of 1), for several half-lives, neighbour counts and weights ``w``
 (``w = 0`` is the blend itself; a blend weight ``w`` is TIFU's ``alpha`` of about
-``1 / (1 + w)`` next to buy again).
+``1 / (1 + w)`` next to buy again). ``bench/experiment_tifu_knn.py`` measures TIFU-KNN
+on its own against buy-again and the blend; this one, its neighbour term inside the blend.
 
 Two splits, each with the tuned parameters refitted on the lines before it:
 validation (fit before ``as-of - 28 days``, measure the 28 days before ``as-of``:
