@@ -22,7 +22,9 @@ from ibis import util
 from features.code_groups import to_cutoff
 from features.relational.portable import register_frame, slices, to_frame, to_scalar
 
-_US_PER_DAY = 86_400 * 10**6
+#: Microseconds per day (the lines' ``ts_us`` unit); :mod:`.purchases` and the engine
+#: modules import it from there.
+US_PER_DAY = 86_400 * 10**6
 #: Lines per query of the distinct pairs, which DuckDB cannot spill: above it, one query
 #: per slice of members. Under DuckDB's 1 GB one query of 101M lines (1M synthetic
 #: members) ran, of 300M (3M) did not; slices of 150M did. Each slice reads every line,
@@ -152,7 +154,7 @@ def _before(lines, as_of, recent_days: float) -> tuple:
     (microseconds), cut and rounded as the member and item features cut them."""
     cut = to_cutoff(as_of).value // 1000
     before = lines.filter(lines.ts_us < cut)  # as purchases.lines_before
-    window = int(round(recent_days * _US_PER_DAY))  # as item_features
+    window = int(round(recent_days * US_PER_DAY))  # as item_features
     return before, cut, cut - window
 
 

@@ -20,7 +20,7 @@ from ibis import util
 from features.code_groups import column_names, safe_divide, to_cutoff
 from features.errors import ConfigError
 from features.purchase_features import RFM_COLUMNS, check_arguments
-from features.relational.pairs import PairCounts, pair_counts
+from features.relational.pairs import US_PER_DAY, PairCounts, pair_counts
 from features.relational.portable import (
     materialize,
     register_frame,
@@ -30,7 +30,6 @@ from features.relational.portable import (
     unstage,
 )
 
-US_PER_DAY = 86_400 * 10**6
 _OTHER = "\x00other"  # a category label no real category has (sorts first)
 
 
