@@ -40,6 +40,10 @@ import pandas as pd
 ENGINES = ("pandas", "duckdb", "spark")
 
 
+#: The name of the basket rows' table on DuckDB (:meth:`EngineTables.basket_rows`).
+BASKET_ROWS = "engine_basket_rows"
+
+
 @dataclass
 class EngineTables:
     """An open engine with a data set's canonical tables: the lines and events on the
@@ -65,6 +69,39 @@ class EngineTables:
     # cutoff (training.feature_pairs.StagedPairs), so the features step does not group
     # the lines into pairs again. Taken by the features step.
     pairs: Any = None
+    # On DuckDB, the lines summed per (member, basket, time) (features.relational.purchases.
+    # basket_rows), made by the first reader (basket_rows()) and kept to the end.
+    baskets: Any = None
+
+    def basket_rows(self):
+        """The lines as :func:`features.relational.purchases.basket_rows` for the queries
+        that need no item (program KPIs, the members' baskets, the purchase-cycle summary).
+
+        On DuckDB they are computed once into a Parquet file of DuckDB's temporary
+        directory (:func:`~features.relational.portable.stage`: a table kept in DuckDB's
+        buffers would hold up to its memory limit beside every member step), about a
+        fifth of the lines' rows, removed by :meth:`close`. On Spark, the lines
+        themselves."""
+        import ibis
+
+        from features.relational.portable import stage
+        from features.relational.purchases import basket_rows
+
+        if ibis.get_backend(self.lines).name != "duckdb":
+            return self.lines
+        if self.baskets is None:
+            self.baskets = stage(basket_rows(self.lines), BASKET_ROWS)
+        return self.baskets
+
+    def release_baskets(self) -> None:
+        """Drop the basket rows' file (:meth:`basket_rows`), if any."""
+        baskets, self.baskets = self.baskets, None
+        if baskets is not None:
+            import ibis
+
+            from features.relational.portable import unstage
+
+            unstage(ibis.get_backend(baskets), BASKET_ROWS)
 
     def member_dataset(self, member_ids=None):
         """A pandas :class:`~features.dataset.Dataset` of ``member_ids``' lines, events and
@@ -84,6 +121,7 @@ class EngineTables:
     def close(self) -> None:
         try:
             self.release_spend()
+            self.release_baskets()
             if self.owns_session:
                 self.con.disconnect()
         finally:
@@ -233,8 +271,10 @@ def engine_features(tables: EngineTables, as_of: pd.Timestamp,
     tables.release_spend()
     if ibis.get_backend(tables.lines).name == "duckdb":  # kept on disk for the uplift step
         tables.spend = spend_pairs(tables.lines, tables.small["items"], as_of)
+    baskets = tables.basket_rows()
     members = member_features(tables.lines, tables.small, as_of, pairs=pairs, spend=tables.spend,
-                              n_categories=cfg["n_categories"], trend_days=cfg["trend_days"])
+                              n_categories=cfg["n_categories"], trend_days=cfg["trend_days"],
+                              baskets=None if baskets is tables.lines else baskets)
     return members, item_features(tables.lines, tables.small["items"], as_of, pairs=pairs)
 
 

@@ -159,7 +159,8 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
     try:
         params, summary = fit_purchase_cycle(
             None if engine is not None else run.dataset.transactions, run.as_of,
-            lines=None if engine is None else engine.lines, members=sample.kept, days=days)
+            lines=None if engine is None else engine.basket_rows(), members=sample.kept,
+            days=days)
     except DataError as exc:
         logger.info("purchase-cycle models not trained: %s", exc)
         run.metrics["horizons"] = {"trained": False, "reason": str(exc)}

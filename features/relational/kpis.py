@@ -22,7 +22,14 @@ import pandas as pd
 from features.errors import DataError
 from features.kpis import ACTIVE_WINDOW, KPI_COLUMNS, _check_period, _percent, _ratio
 from features.kpis import _offer_counts as _frame_offer_counts
-from features.relational.portable import materialize, register_frame, release, slices, to_frame
+from features.relational.portable import (
+    line_count,
+    materialize,
+    register_frame,
+    release,
+    slices,
+    to_frame,
+)
 from features.relational.purchases import US_PER_DAY
 
 _DAYS_0000_03_01 = 719_468  # days from 0000-03-01 to 1970-01-01 (proleptic Gregorian)
@@ -60,7 +67,8 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     ----------
     lines : Ibis table
         Canonical lines (:mod:`features.relational.tables`): ``member_id``,
-        ``ts_us``, ``basket_id``, ``amount``.
+        ``ts_us``, ``basket_id``, ``amount``; or their
+        :func:`~features.relational.purchases.basket_rows` (the same table, faster).
     members : DataFrame, optional
         The canonical members table (``member_id``, ``joined_at``).
     offer_events : Ibis table or DataFrame, optional
@@ -78,7 +86,7 @@ def program_kpis(lines, members: pd.DataFrame | None = None, offer_events=None,
     freq = _check_period(period)
     per_months = {"M": 1, "Q": 3, "Y": 12}[freq]
     span = to_frame(lines.aggregate(first=lines.ts_us.min(), last=lines.ts_us.max(),
-                                    n=lines.count()))
+                                    n=line_count(lines)))
     n_lines = int(span["n"].iloc[0])
     if n_lines == 0:
         raise DataError("transactions are empty: there is no period to compute KPIs for.")

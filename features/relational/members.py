@@ -35,6 +35,7 @@ def member_features(
     spend_mix: bool = True,
     pairs=None,
     spend=None,
+    baskets=None,
 ) -> pd.DataFrame:
     """The frame of :func:`features.member_features.build_member_features`, lines on the engine.
 
@@ -52,6 +53,9 @@ def member_features(
     spend : SpendPairs, optional
         The (member, department, category) spend staged for other steps too
         (:func:`features.relational.purchases.spend_pairs`).
+    baskets : Ibis table, optional
+        The lines' :func:`~features.relational.purchases.basket_rows`, made once for
+        other queries too: the baskets are summed from them.
     """
     buys = purchase_aggregates(
         lines,
@@ -62,6 +66,7 @@ def member_features(
         spend_mix=spend_mix,
         pairs=pairs,
         spend=spend,
+        baskets=baskets,
     )
     events = _get(dataset, "offer_events")
     counts = None

@@ -251,6 +251,16 @@ def to_arrow(expr) -> pa.Table:
     return collect_arrow(backend._session.sql(backend.compile(expr.as_table())))
 
 
+def line_count(table):
+    """The number of lines ``table`` holds, as a scalar expression: its rows, or the sum of
+    its ``n_lines`` when it holds lines summed per basket
+    (:func:`features.relational.purchases.basket_rows`). The slicers size their slices by
+    lines, so a query over the basket rows is cut as the same query over the lines."""
+    if "n_lines" in table.columns:
+        return table.n_lines.sum().fill_null(0).cast("int64")  # no row: 0, as count()
+    return table.count()
+
+
 def to_frame(expr) -> pd.DataFrame:
     """The result of a table expression as a pandas frame (through Arrow)."""
     return to_arrow(expr).to_pandas()

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
-from features.relational.portable import slices, to_frame
+from features.relational.portable import line_count, slices, to_frame
 from features.relational.purchases import US_PER_DAY
 
 #: Lines per query: above it the members are summarised a range of ids at a time (at 3M
@@ -32,7 +32,8 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     Parameters
     ----------
     lines : Ibis table
-        Canonical lines (:mod:`features.relational.tables`).
+        Canonical lines (:mod:`features.relational.tables`), or their
+        :func:`~features.relational.purchases.basket_rows` (the same summary, faster).
     as_of : timestamp-like
         The cut-off (exclusive).
 
@@ -43,7 +44,7 @@ def engine_purchase_summary(lines, as_of) -> pd.DataFrame:
     """
     as_of = pd.Timestamp(as_of)
     before = lines.filter(lines.ts_us < as_of.value // 1000)
-    n_lines = int(to_frame(before.aggregate(n=before.count()))["n"].iloc[0])
+    n_lines = int(to_frame(before.aggregate(n=line_count(before)))["n"].iloc[0])
     per = [_per_member(part) for part in slices(before, "member_id", n_lines, LINES_PER_PASS)]
     per = per[0] if len(per) == 1 else pd.concat(per, ignore_index=True)
     if per.empty:

@@ -254,3 +254,40 @@ def test_training_on_duckdb_gives_the_pandas_version(synth_data, trained_artifac
         assert rec[key] == pytest.approx(want_rec[key], rel=1e-6, abs=1e-9), key
     same = [list(a) == list(b) for a, b in zip(after["top_categories"], before["top_categories"])]
     assert sum(same) > 0.99 * len(same)  # (Arrow list columns: pandas' == on them is always False)
+
+
+def test_the_basket_rows_are_made_once_read_by_the_features_and_removed_on_close(
+        synth_data, monkeypatch):
+    """DuckDB: the lines summed per basket go to one Parquet file, made by the first reader
+    and removed with the engine; the features step sums its baskets from them."""
+    import ibis
+
+    import features.relational.members as members_module
+    import features.relational.portable as portable
+    import features.relational.purchases as purchases
+    from training.engines import BASKET_ROWS, engine_features, open_engine
+
+    ds = load_dataset(synth_data)
+    as_of = pd.Timestamp("2025-11-01")
+    cfg = load_config()["features"]
+    given = []
+    aggregates = purchases.purchase_aggregates
+    monkeypatch.setattr(purchases, "purchase_aggregates",
+                        lambda *a, **k: given.append(k.get("baskets")) or aggregates(*a, **k))
+    monkeypatch.setattr(members_module, "purchase_aggregates", purchases.purchase_aggregates)
+    tables = open_engine("duckdb", ds, memory_limit="200MB")
+    try:
+        rows = tables.basket_rows()
+        assert tables.basket_rows() is rows  # made once
+        folder = portable._STAGED[(id(ibis.get_backend(rows)), BASKET_ROWS)]
+        assert any(folder.iterdir())
+        members, _ = engine_features(tables, as_of, cfg)
+        assert given == [rows]
+    finally:
+        tables.close()
+    assert not folder.exists() and tables.baskets is None
+    want = build_member_features(ds, as_of, n_categories=cfg["n_categories"],
+                                 trend_days=cfg["trend_days"])
+    for column in ("frequency", "monetary_total", "n_lines", "spend_recent", "recency_days"):
+        np.testing.assert_allclose(members[column].to_numpy(float),
+                                   want[column].to_numpy(float), rtol=1e-9, err_msg=column)

@@ -151,7 +151,7 @@ def monthly_kpis(run) -> pd.DataFrame:
         return program_kpis(run.dataset, "month")
     from features.relational import program_kpis as engine_kpis
 
-    return engine_kpis(engine.lines, run.dataset.members, engine.offer_events, "month")
+    return engine_kpis(engine.basket_rows(), run.dataset.members, engine.offer_events, "month")
 
 
 def _retention(rep: HtmlReport, run) -> None:
