@@ -46,7 +46,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from features.relational import connect, load_relational, program_kpis
-    from features.relational.portable import stage, to_frame
+    from features.relational.portable import stage, to_frame, unstage
     from features.relational.purchases import basket_rows
     from models.lifecycle.engine_summary import engine_purchase_summary
 
@@ -83,6 +83,7 @@ def main() -> None:
         on_baskets, baskets_s = _timed(lambda q=query: q(baskets))
         same = _same(on_lines, on_baskets)
         print(f"| {name} | {lines_s:.1f} | {baskets_s:.1f} | {same} |")
+    unstage(con, "bench_basket_rows")  # its Parquet file
 
 
 def _same(a: pd.DataFrame, b: pd.DataFrame) -> str:
