@@ -48,9 +48,9 @@ def basket_rows(lines):
     program KPIs) give the same answers on these rows as on the lines: every row keeps
     one time, so a cutoff and a first or last time select what they select among the
     lines. There are about a fifth as many (a basket's lines share their time in the
-    Complete Journey and the synthetic data): at 1M synthetic members those three
-    queries took 24.6 s on them against 44.5 s on the lines, for 9.5 s to make them
-    once (``bench/bench_basket_table.py``).
+    Complete Journey and the synthetic data): at 1M synthetic members the KPIs and the
+    summary took 23.8 s on them against 41.7 s on the lines, for 10.7 s to make them
+    once into a staged Parquet file (``bench/bench_basket_table.py``).
     """
     return lines.group_by(["member_id", "basket_id", "ts_us"]).aggregate(
         amount=lines.amount.sum(), discount=lines.discount.sum(),
