@@ -271,10 +271,10 @@ def engine_features(tables: EngineTables, as_of: pd.Timestamp,
     tables.release_spend()
     if ibis.get_backend(tables.lines).name == "duckdb":  # kept on disk for the uplift step
         tables.spend = spend_pairs(tables.lines, tables.small["items"], as_of)
-    baskets = tables.basket_rows()
+    # (on Spark basket_rows() is the lines: the baskets are then summed from them, as before)
     members = member_features(tables.lines, tables.small, as_of, pairs=pairs, spend=tables.spend,
                               n_categories=cfg["n_categories"], trend_days=cfg["trend_days"],
-                              baskets=None if baskets is tables.lines else baskets)
+                              baskets=tables.basket_rows())
     return members, item_features(tables.lines, tables.small["items"], as_of, pairs=pairs)
 
 
