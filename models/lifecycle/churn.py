@@ -53,6 +53,7 @@ from models.lifecycle.tabular import (
 )
 from models.lifecycle.windows import TrainingWindows
 from models.threads import tree_threads
+from models.tree_input import by_columns
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +216,7 @@ class ChurnModel:
 
     def _predict(self, matrix: np.ndarray) -> np.ndarray:
         with tree_threads(self.n_threads, len(matrix)):
-            return self.calibrated_.predict_proba(matrix)[:, 1]
+            return self.calibrated_.predict_proba(by_columns(matrix))[:, 1]
 
     def reason_codes(self, X: pd.DataFrame, top: int = 3, min_impact: float = 0.01):
         """The top drivers of each member's churn risk, with a readable text.

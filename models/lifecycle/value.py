@@ -68,6 +68,7 @@ from models.lifecycle.tabular import (
 )
 from models.lifecycle.windows import TrainingWindows
 from models.threads import tree_threads
+from models.tree_input import by_columns
 
 logger = logging.getLogger(__name__)
 
@@ -258,7 +259,7 @@ class ValueModel:
 
     def _forecast(self, X: pd.DataFrame, matrix: np.ndarray) -> np.ndarray:
         with tree_threads(self.n_threads, len(matrix)):
-            booster = np.clip(self.regressor_.predict(matrix), 0.0, None)
+            booster = np.clip(self.regressor_.predict(by_columns(matrix)), 0.0, None)
         shrink = float(getattr(self, "shrink_", 0.0))  # versions before it: the booster
         if shrink == 0.0:
             return booster

@@ -32,25 +32,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from features.errors import ConfigError, DataError, NotFittedError
 from models.threads import tree_threads
+from models.tree_input import by_columns
 from models.uplift.metrics import check_experiment
 
 #: Smallest number of treated and of control rows a learner is fitted on.
 MIN_GROUP_ROWS = 20
-
-
-def by_columns(X) -> np.ndarray:
-    """``X`` as a float, column-major (Fortran-ordered) matrix: how the trees predict fastest.
-
-    A tree reads one feature of every row at a node; in a row-major matrix of
-    many rows those reads jump a whole row apart and miss the cache, so
-    ``predict`` on 100,000 rows ran 3-4 times slower than on the same matrix
-    by columns (same answers). No copy when ``X`` already is, or when each of its
-    columns is (a slice of rows of such a matrix).
-    """
-    X = np.asarray(X, dtype=float)
-    if X.ndim == 2 and X.strides[0] == X.itemsize:
-        return X
-    return np.asfortranarray(X)
 
 
 def take_rows(X: np.ndarray, mask: np.ndarray) -> np.ndarray:
