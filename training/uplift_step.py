@@ -46,7 +46,7 @@ import pandas as pd
 from features.errors import DataError
 from models.member_source import event_kinds
 from models.offer_response import offer_specs_from_events
-from models.uplift import engine_member_uplift, fit_uplift, member_uplift
+from models.uplift import compact_scores, engine_member_uplift, fit_uplift, member_uplift
 from training.heap import release_free_heap
 from training.member_steps import member_source, offer_events
 from training.spark_members import SparkMembers
@@ -120,7 +120,7 @@ def _fit_uplift(run) -> None:
     if served:
         fit.models = {key: model for key, model in fit.models.items() if key[0] in served}
         release_free_heap()  # the rows' pages go back before every member is scored
-        run.tables["uplift_scores"] = _member_uplift(run, fit, offers)
+        run.tables["uplift_scores"] = compact_scores(_member_uplift(run, fit, offers))
         logger.info("the engine ranks offers of type(s) %s by incremental profit", served)
     else:
         logger.info("no uplift model beat random and P(redeem) targeting: the engine ranks "

@@ -9,7 +9,8 @@
 - :mod:`.fit`: :func:`fit_uplift`, models per offer type and outcome, validated
   on held-out members against random targeting and targeting by P(redeem);
 - :mod:`.scores`: :func:`member_uplift`, every member's predicted uplift per
-  offer type as of a cut-off (what the offer engine ranks on);
+  offer type as of a cut-off (what the offer engine ranks on), and
+  :func:`compact_scores`, that table as a training run holds it;
   :mod:`.engine_scores`: :func:`engine_member_uplift`, the same with the
   member features and affinities computed on DuckDB or Spark.
 
@@ -22,10 +23,11 @@ from models.uplift.learners import TwoModelUplift, XLearnerUplift, make_learner
 from models.uplift.metrics import gain_at, normalized_auuc, qini_auc, qini_curve
 from models.uplift.rows import build_uplift_rows
 from models.uplift.scores import SCORE_COLUMNS as UPLIFT_SCORE_COLUMNS
-from models.uplift.scores import member_uplift
+from models.uplift.scores import compact_scores, member_uplift
 
 __all__ = [
     "UPLIFT_SCORE_COLUMNS", "VALIDATION_COLUMNS", "TwoModelUplift", "UpliftFit",
-    "XLearnerUplift", "build_uplift_rows", "engine_member_uplift", "fit_uplift", "gain_at",
-    "make_learner", "member_uplift", "normalized_auuc", "qini_auc", "qini_curve",
+    "XLearnerUplift", "build_uplift_rows", "compact_scores", "engine_member_uplift",
+    "fit_uplift", "gain_at", "make_learner", "member_uplift", "normalized_auuc", "qini_auc",
+    "qini_curve",
 ]

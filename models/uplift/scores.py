@@ -117,6 +117,17 @@ def score_block(fit: UpliftFit, offers: pd.DataFrame, offer_type: str, sends: pd
     return part
 
 
+def compact_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (:data:`SCORE_COLUMNS`) with its three id columns as categoricals.
+
+    Each member's id comes once per offer type, and the type and its offer once per
+    member: as strings they were most of the table (1M members x 3 types: 215 MiB,
+    79 as categoricals; bench/RESULTS.md), held through the member table, report
+    and write steps. Same values; Parquet stores them as dictionary-encoded strings.
+    """
+    return table.astype({c: "category" for c in SCORE_COLUMNS[:3]})
+
+
 def score_table(parts: list[pd.DataFrame], n_members: int, n_types: int) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=list(SCORE_COLUMNS))
