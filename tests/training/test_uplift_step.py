@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from models.uplift import UPLIFT_SCORE_COLUMNS
 from training import artifacts
 from training.config import load_config
 from training.pipeline import train
@@ -122,7 +123,8 @@ def test_the_free_heap_goes_back_between_the_fits_and_the_scoring(monkeypatch):
     monkeypatch.setattr(step, "fit_uplift", fake_fit)
     monkeypatch.setattr(step, "release_free_heap", lambda: calls.append("release"))
     monkeypatch.setattr(step, "_member_uplift",
-                        lambda run, f, offers: calls.append("score") or pd.DataFrame())
+                        lambda run, f, offers: calls.append("score")
+                        or pd.DataFrame(columns=list(UPLIFT_SCORE_COLUMNS)))
     run = types.SimpleNamespace(data_dir="/nonexistent", as_of=pd.Timestamp("2024-01-01"),
                                 config={"seed": 0}, metrics={}, tables={},
                                 engine_tables=None)
