@@ -46,8 +46,8 @@ def to_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     """``frame[names]`` as float64, shape ``(len(frame), len(names))``; NA and inf -> NaN.
 
     Column-major (Fortran-ordered): the layout the trees predict fastest on
-    (:func:`models.tree_input.by_columns`; the member table's churn and value
-    predictions at 200k members, 23.3 -> 19.4 s, bench/RESULTS.md).
+    (:func:`models.tree_input.by_columns`; the member table step at 200k members,
+    which predicts churn, value and the churn reasons: 23.3 -> 19.4 s, bench/RESULTS.md).
 
     Raises
     ------
