@@ -3,6 +3,7 @@ far less memory) and are written and read back as the engine reads them."""
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -45,9 +46,12 @@ def test_compact_scores_are_written_as_strings_and_read_as_the_plain_ones(tmp_pa
         writer.save_frame(schema.UPLIFT_SCORES, frame)
         writer.commit({"as_of": "2026-01-01"})
         version = artifacts.open_version(tmp_path / name)
-        # Other readers (DuckDB, Spark, pyarrow) see string values.
-        column = pq.read_table(version.path / f"{schema.UPLIFT_SCORES}.parquet")["member_id"]
-        assert column.to_pylist() == plain["member_id"].tolist()
+        # Other readers see string values: pyarrow, and DuckDB (as Spark, a Parquet reader).
+        path = version.path / f"{schema.UPLIFT_SCORES}.parquet"
+        assert pq.read_table(path)["member_id"].to_pylist() == plain["member_id"].tolist()
+        types = duckdb.sql(f"SELECT typeof(member_id), typeof(offer_type), typeof(offer_id) "
+                           f"FROM read_parquet('{path}') LIMIT 1").fetchone()
+        assert types == ("VARCHAR", "VARCHAR", "VARCHAR")
         wide[name] = read_uplift_spend(version)
     assert wide["plain"].shape == (500, 3)
     pd.testing.assert_frame_equal(wide["compact"], wide["plain"])
