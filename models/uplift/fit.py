@@ -29,7 +29,8 @@ from features.errors import DataError, NotFittedError
 from models.member_sample import sample_ids
 from models.member_source import MemberSource, member_source, members_with_events
 from models.threads import tree_threads
-from models.uplift.learners import MIN_GROUP_ROWS, by_columns, make_learner
+from models.tree_input import by_columns
+from models.uplift.learners import MIN_GROUP_ROWS, make_learner
 from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
 from models.uplift.rows import (
     OUTCOMES,

@@ -125,7 +125,7 @@ def compact_scores(table: pd.DataFrame) -> pd.DataFrame:
     79 as categoricals; bench/RESULTS.md), held through the member table, report
     and write steps. Same values; Parquet stores them as dictionary-encoded strings.
     """
-    return table.astype({c: "category" for c in SCORE_COLUMNS[:3]})
+    return table.astype({c: "category" for c in ("member_id", "offer_type", "offer_id")})
 
 
 def score_table(parts: list[pd.DataFrame], n_members: int, n_types: int) -> pd.DataFrame:
