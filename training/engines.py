@@ -72,6 +72,8 @@ class EngineTables:
     # On DuckDB, the lines summed per (member, basket, time) (features.relational.purchases.
     # basket_rows), made by the first reader (basket_rows()) and kept to the end.
     baskets: Any = None
+    # On Spark from a URL (load_spark): the local copy of the data directory, in the staging.
+    input_dir: Any = None
 
     def basket_rows(self):
         """The lines as :func:`features.relational.purchases.basket_rows` for the queries
@@ -163,7 +165,8 @@ def open_relational(con, data) -> EngineTables:
 
 def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
                     spark_master: str | None = None, staging_dir=None,
-                    spark_conf: dict | None = None) -> tuple[Any, EngineTables | None]:
+                    spark_conf: dict | None = None,
+                    transactions: str | None = None) -> tuple[Any, EngineTables | None]:
     """``(dataset, tables)`` of ``data_dir`` for a training run on ``engine``.
 
     ``pandas``: the pandas loader's :class:`~features.dataset.Dataset`, no
@@ -172,13 +175,16 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
     tables on that connection. ``spark``: the same load on DuckDB, its cleaned
     lines and events staged as Parquet under ``staging_dir`` (default: a
     temporary directory; required for a cluster master) and read by a Spark
-    session on ``spark_master`` with the settings ``spark_conf`` (:func:`load_spark`).
+    session on ``spark_master`` with the settings ``spark_conf`` (:func:`load_spark`;
+    there ``data_dir`` may be a URL Spark reads, and ``transactions`` the lines'
+    location instead of ``data_dir``'s).
 
     Raises
     ------
     ConfigError
         An unknown ``engine`` (before anything is read), a setting DuckDB
-        refuses, or a Spark cluster master without ``staging_dir``.
+        refuses, a Spark cluster master without ``staging_dir``, or a URL or
+        ``transactions`` on another engine than Spark.
     DataValidationError
         As :func:`features.loading.load_dataset` (the same problems on DuckDB).
     """
@@ -187,11 +193,19 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
 
     if engine not in ENGINES:
         raise ConfigError(f"engine={engine!r} is not one of 'pandas', 'duckdb', 'spark'.")
+    if engine != "spark":
+        from features.relational.fetch import is_url
+
+        if is_url(data_dir) or transactions is not None:
+            raise ConfigError(
+                "a data directory by URL, or the lines from elsewhere (transactions=), is read "
+                f"through Spark's filesystems: use engine='spark', not {engine!r}.")
     if engine == "pandas":
         return load_dataset(data_dir), None
     if engine == "spark":
         return load_spark(data_dir, memory_limit=memory_limit, spark_master=spark_master,
-                          staging_dir=staging_dir, spark_conf=spark_conf)
+                          staging_dir=staging_dir, spark_conf=spark_conf,
+                          transactions=transactions)
     from features.relational import connect, load_relational
 
     con = connect(memory_limit=memory_limit)
@@ -204,34 +218,48 @@ def load_for_engine(engine: str, data_dir, *, memory_limit: str | None = None,
 
 
 def load_spark(data_dir, *, memory_limit: str | None = None, spark_master: str | None = None,
-               staging_dir=None, spark_conf: dict | None = None) -> tuple[Any, EngineTables]:
+               staging_dir=None, spark_conf: dict | None = None,
+               transactions: str | None = None) -> tuple[Any, EngineTables]:
     """``data_dir`` read, checked and cleaned by DuckDB, its lines staged as Parquet and read
     by Spark: ``(data, tables)``, ``data`` a :class:`~features.relational.RelationalData`
     whose lines and events are the Spark tables.
 
+    ``data_dir`` may be a URL of any filesystem Spark reads (``hdfs://``, ``s3a://``,
+    ``file://``), and ``transactions`` a Parquet file, directory of parts or glob there
+    that holds the lines instead of ``data_dir``'s: Spark then first copies them into
+    the staging directory (:func:`features.relational.fetch.fetch_data_dir`), where
+    DuckDB checks them as a local directory; ``tables.input_dir`` is that copy.
+
     The staged files are removed when ``tables`` close, or at once on any failure.
     """
     from features.relational import connect, load_relational
+    from features.relational.fetch import fetch_data_dir, is_url
     from features.relational.spark import DEFAULT_MASTER, connect_spark, session_running
     from features.relational.staging import Staging, read_staged, stage_lines
 
     master = (spark_master or DEFAULT_MASTER).strip()
     staging = Staging.open(master, staging_dir)
-    con = owns = None
+    con = owns = input_dir = None
     try:
+        if is_url(data_dir) or transactions is not None:
+            owns = not session_running()
+            con = connect_spark(master, conf=spark_conf)
+            input_dir = data_dir = fetch_data_dir(con._session, data_dir, staging.path / "input",
+                                                  transactions=transactions).path
         duck = connect(memory_limit=memory_limit)
         try:
             data = load_relational(duck, data_dir)
             files = stage_lines(data, staging.path)
         finally:
             duck.disconnect()
-        owns = not session_running()
-        con = connect_spark(master, conf=spark_conf)
+        if con is None:
+            owns = not session_running()
+            con = connect_spark(master, conf=spark_conf)
         data.transactions, data.offer_events = read_staged(con, files)
         small = {"items": data.items, "members": data.members,
                  "offer_events": data.offer_events, "offers": data.offers}
         return data, EngineTables(con, data.transactions, data.offer_events, small, owns,
-                                  staging)
+                                  staging, input_dir=input_dir)
     except BaseException:
         try:
             if con is not None and owns:

@@ -92,6 +92,11 @@ class TrainingRun:
     Attributes
     ----------
     data_dir : str
+        A local data directory: the one trained on, or on Spark the run's copy of
+        ``source`` (:func:`training.engines.load_spark`).
+    source : str or None
+        Where the data came from as the caller named it (absolute path, or a URL, with
+        the lines' location when it was given apart); the manifest's ``data_dir``.
     as_of : Timestamp
         The cutoff: only rows strictly before it were read.
     config : dict
@@ -194,6 +199,7 @@ class TrainingRun:
     overlapped_steps: list[str] = field(default_factory=list)
     engine: str = "pandas"
     line_span: tuple | None = None  # (first, last) line time, whatever as_of
+    source: str | None = None  # the data as named by the caller (a URL; data_dir its copy)
 
 
 def resolve_as_of(transactions, as_of) -> pd.Timestamp:
@@ -218,6 +224,15 @@ def resolve_as_of(transactions, as_of) -> pd.Timestamp:
     return ts
 
 
+def _source(data_dir, transactions: str | None) -> str:
+    """The data's location for the manifest and the report: a URL as given, a path absolute,
+    and the lines' own location after it when they came from elsewhere."""
+    from features.relational.fetch import is_url
+
+    named = str(data_dir) if is_url(data_dir) else os.path.abspath(data_dir)
+    return named if transactions is None else f"{named} (lines: {transactions})"
+
+
 def data_fingerprint(data_dir: str | os.PathLike) -> str:
     """SHA-256 over the table files' names and contents: which data made a version."""
     digest = hashlib.sha256()
@@ -239,6 +254,7 @@ def train(
     spark_master: str | None = None,
     staging_dir=None,
     spark_conf: dict | None = None,
+    transactions: str | None = None,
 ) -> tuple[str, TrainingRun]:
     """Train every model on ``data_dir`` and write a new version to ``artifacts_dir``.
 
@@ -252,7 +268,10 @@ def train(
     itself (:func:`features.relational.load_relational`) and no step holds every
     line in pandas; on Spark DuckDB's cleaned lines are staged as Parquet (under
     ``staging_dir``, needed for a cluster master) that Spark reads; ``spark_conf``
-    holds more Spark settings (``{"spark.driver.memory": "8g"}``).
+    holds more Spark settings (``{"spark.driver.memory": "8g"}``). On Spark
+    ``data_dir`` may be a URL of any filesystem Spark reads, and ``transactions`` a
+    Parquet file, directory of parts or glob holding the lines instead of
+    ``data_dir``'s (:func:`training.engines.load_spark`).
 
     Returns
     -------
@@ -268,11 +287,14 @@ def train(
             dataset, tables = load_for_engine(engine, data_dir, memory_limit=memory_limit,
                                               spark_master=spark_master,
                                               staging_dir=staging_dir,
-                                              spark_conf=spark_conf)
+                                              spark_conf=spark_conf,
+                                              transactions=transactions)
             lines = None if tables is None else tables.lines
             span = line_span(dataset.transactions if lines is None else lines)
-            run = TrainingRun(str(data_dir), resolve_as_of(span, as_of), config, dataset,
-                              engine_tables=tables, engine=engine, line_span=span)
+            local = tables.input_dir if tables is not None and tables.input_dir else data_dir
+            run = TrainingRun(str(local), resolve_as_of(span, as_of), config, dataset,
+                              engine_tables=tables, engine=engine, line_span=span,
+                              source=_source(data_dir, transactions))
             run.metrics["skipped"] = applicability.skip_reasons(dataset, run.as_of, config,
                                                                 lines=lines)
             # The report's monthly KPIs (one pass over every line) now, while the process
@@ -794,7 +816,7 @@ def _item_table(run: TrainingRun) -> pd.DataFrame:
 def _manifest(run: TrainingRun) -> dict:
     return {
         "as_of": run.as_of.isoformat(),
-        "data_dir": os.path.abspath(run.data_dir),
+        "data_dir": run.source or os.path.abspath(run.data_dir),
         "data_fingerprint": data_fingerprint(run.data_dir),
         "row_counts": {**run.dataset.row_counts(), "members_scored": len(run.members)},
         "cleaning": run.dataset.cleaning.to_dict(),

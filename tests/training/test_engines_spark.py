@@ -41,9 +41,11 @@ class SparkTrain(NamedTuple):
 
 @pytest.fixture(scope="module")
 def spark_trained(spark_con, synth_data, tmp_path_factory):
-    """A train on Spark where the pandas loader never runs (it raises): DuckDB loads, Spark
-    reads the staged Parquet, which is removed at the end. Spies record where the member
-    features went (:func:`test_the_member_features_stay_on_spark_once_segmented`)."""
+    """A train on Spark where the pandas loader never runs (it raises): the data directory
+    named by a ``file://`` URL (copied through Spark's filesystem, as from ``hdfs://``),
+    DuckDB loads, Spark reads the staged Parquet, which is removed at the end. Spies record
+    where the member features went
+    (:func:`test_the_member_features_stay_on_spark_once_segmented`)."""
     import features.loading
     import features.relational
     import training.member_table
@@ -91,7 +93,7 @@ def spark_trained(spark_con, synth_data, tmp_path_factory):
     config.write_text(FAST_TOML)
     out, staging = root / "artifacts", root / "staging"
     staging.mkdir()
-    args = ["train", str(synth_data), "--out", str(out), "--config", str(config),
+    args = ["train", synth_data.as_uri(), "--out", str(out), "--config", str(config),
             "--staging-dir", str(staging)]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(features.loading, "load_dataset", no_pandas_loader)
@@ -188,6 +190,16 @@ def test_the_spark_train_has_the_pandas_row_counts_and_cleaning(spark_trained,
     assert got["row_counts"]["transactions"] > 10_000
     for key in ("as_of", "row_counts", "cleaning"):
         assert got[key] == want[key], key
+
+
+def test_the_version_names_the_url_and_fingerprints_the_data(spark_trained, synth_data):
+    """The manifest says where the data came from (the URL, not the run's copy) and has the
+    local directory's fingerprint: the copy was byte for byte."""
+    from training.pipeline import data_fingerprint
+
+    manifest = open_version(spark_trained[0]).manifest
+    assert manifest["data_dir"] == synth_data.as_uri()
+    assert manifest["data_fingerprint"] == data_fingerprint(synth_data)
 
 
 def test_item_features_export_on_spark_equals_pandas(spark_con, synth_data, tmp_path):

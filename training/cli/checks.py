@@ -77,3 +77,28 @@ def as_of_date(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if stamp is pd.NaT:
         raise DataError(f"--as-of {value!r} is not a date; use ISO 8601 like 2017-12-01.")
     return value
+
+
+#: ``--transactions`` of the commands that read a data directory on Spark.
+TRANSACTIONS_HELP = ("With --engine spark: the lines from a Parquet file, a directory of parts "
+                     "or a quoted glob of them, on any filesystem Spark reads (e.g. "
+                     "'s3a://lake/sales/date=*/*.parquet'), instead of DATA_DIR's "
+                     "transactions table.")
+
+
+def data_location(data_dir: str, engine: str, transactions: str | None) -> None:
+    """DATA_DIR and ``--transactions``: a local directory on every engine; a URL (``hdfs://``,
+    ``s3a://``, ``file://``) and ``--transactions`` through Spark's filesystems only.
+
+    Raises :class:`click.UsageError` (exit status 2) before any work."""
+    from features.relational.fetch import is_url
+
+    if engine != "spark":
+        if is_url(data_dir):
+            raise click.UsageError(f"DATA_DIR {data_dir} is a URL: it is read through Spark's "
+                                   "filesystems, with --engine spark (README: Engines).")
+        if transactions is not None:
+            raise click.UsageError("--transactions applies to --engine spark only.")
+    if not is_url(data_dir) and not Path(data_dir).is_dir():
+        raise click.UsageError(f"DATA_DIR {data_dir} is not a directory (a local data "
+                               "directory, or with --engine spark a URL Spark reads).")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import click
 
 from features.storage import write_frame_atomic
-from training.cli.checks import as_of_date, out_file, spark_conf
+from training.cli.checks import TRANSACTIONS_HELP, as_of_date, data_location, out_file, spark_conf
 
 ENGINES = ("duckdb", "pandas", "spark")
 
 
 @click.command("features")
-@click.argument("data_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("data_dir")
 @click.option(
     "--as-of",
     required=True,
@@ -80,8 +80,9 @@ ENGINES = ("duckdb", "pandas", "spark")
     help="A Spark setting of --engine spark, as spark-submit's --conf (repeatable), e.g. "
     "spark.driver.memory=8g (default on a local master: a quarter of this machine's memory).",
 )
+@click.option("--transactions", default=None, metavar="PATH|GLOB", help=TRANSACTIONS_HELP)
 def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
-             staging_dir, spark_settings) -> None:
+             staging_dir, spark_settings, transactions) -> None:
     """Write the features of DATA_DIR as of --as-of to --out, one row per member (or item).
 
     Columns: the docstrings of features.member_features.build_member_features
@@ -99,6 +100,7 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
                         ("--spark-conf", spark_settings)):
         if value and engine != "spark":
             raise click.UsageError(f"{name} applies to --engine spark only.")
+    data_location(data_dir, engine, transactions)
     if engine == "spark":
         from features.relational.spark import check_spark
 
@@ -107,7 +109,7 @@ def features(data_dir, as_of, out, engine, level, memory_limit, spark_master,
         frame = _pandas_features(load_dataset(data_dir), as_of, level)
     elif engine == "spark":
         frame = _spark_features(data_dir, as_of, level, spark_master, memory_limit,
-                                staging_dir, spark_settings)
+                                staging_dir, spark_settings, transactions)
     else:
         frame = _duckdb_features(data_dir, as_of, level, memory_limit)
     key = "member_id" if level == "member" else "item_id"
@@ -147,12 +149,14 @@ def _duckdb_features(data_dir, as_of, level, memory_limit):
         con.disconnect()
 
 
-def _spark_features(data_dir, as_of, level, master, memory_limit, staging_dir, spark_settings):
+def _spark_features(data_dir, as_of, level, master, memory_limit, staging_dir, spark_settings,
+                    transactions=None):
     from features.relational import item_features, member_features
     from training.engines import load_spark
 
     _, tables = load_spark(data_dir, memory_limit=memory_limit, spark_master=master,
-                           staging_dir=staging_dir, spark_conf=spark_settings)
+                           staging_dir=staging_dir, spark_conf=spark_settings,
+                           transactions=transactions)
     try:
         if level == "item":
             return item_features(tables.lines, tables.small["items"], as_of)

@@ -7,13 +7,13 @@ import os
 
 import click
 
-from training.cli.checks import as_of_date, spark_conf
+from training.cli.checks import TRANSACTIONS_HELP, as_of_date, data_location, spark_conf
 from training.config import load_config
 from training.progress import on_terminal
 
 
 @click.command()
-@click.argument("data_dir", type=click.Path(file_okay=False, exists=True))
+@click.argument("data_dir")
 @click.option("--out", "artifacts_dir", required=True, type=click.Path(file_okay=False),
               help="Artifacts directory; the new version is written under it.")
 @click.option("--as-of", default=None, callback=as_of_date,
@@ -51,11 +51,12 @@ from training.progress import on_terminal
                    "e.g. spark.driver.memory=8g. A local master's JVM gets a quarter of this "
                    "machine's memory as heap unless spark.driver.memory is set here or in "
                    "Spark's own configuration.")
+@click.option("--transactions", default=None, metavar="PATH|GLOB", help=TRANSACTIONS_HELP)
 def train(
     data_dir: str, artifacts_dir: str, as_of: str | None, config_file: str | None,
     seed: int | None, signing_key_file: str | None, retune: bool, engine: str,
     memory_limit: str | None, spark_master: str | None, staging_dir: str | None,
-    spark_settings: dict,
+    spark_settings: dict, transactions: str | None,
 ) -> None:
     """Train segmentation, recommenders, churn, value and offer-response models on DATA_DIR.
 
@@ -78,6 +79,7 @@ def train(
         config["recommend"]["reuse_tuned"] = False
     if memory_limit and engine == "pandas":
         raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
+    data_location(data_dir, engine, transactions)
     for name, value in (("--spark-master", spark_master), ("--staging-dir", staging_dir),
                         ("--spark-conf", spark_settings)):
         if value and engine != "spark":
@@ -91,6 +93,8 @@ def train(
         check_spark(spark_master)  # no Java, or a master that does not answer: say so now
         engine_options.update(spark_master=spark_master, staging_dir=staging_dir,
                               spark_conf=spark_settings)
+        if transactions is not None:
+            engine_options["transactions"] = transactions
     version, run = run_training(data_dir, artifacts_dir, as_of=as_of, config=config,
                                 **engine_options)
     m = run.metrics

@@ -56,7 +56,8 @@ def _summary(rep: HtmlReport, run, version: str) -> None:
     first, last = run.line_span or line_span(ds.transactions)  # no pandas lines on DuckDB
     rep.heading("Data")
     rep.text(
-        f"Version {version}, trained on {run.data_dir} with rows before {run.as_of.date()} "
+        f"Version {version}, trained on {run.source or run.data_dir} with rows before "
+        f"{run.as_of.date()} "
         f"(transactions from {first.date()} to {last.date()})."
     )
     counts = pd.DataFrame([ds.row_counts()])

@@ -1,0 +1,185 @@
+"""A data directory on any filesystem Spark reads, copied where DuckDB can check it.
+
+The Spark engine's input from a lake (issue 11): ``offers train
+hdfs://nn/lake/shop --engine spark`` (or ``s3a://``, ``abfss://``, ``gs://``, a
+shared ``file://`` mount). DuckDB checks and cleans every table before Spark
+reads the lines (:mod:`features.relational.staging`), and DuckDB reads local
+files only; so the data directory's tables are first copied into the run's
+staging directory through the Hadoop filesystem of the Spark session, with
+whatever connectors and credentials the cluster's Spark already has (the
+``hadoop-aws`` jars and their settings for ``s3a://``, and so on). The copy is
+byte for byte (``FileUtil.copy``): Parquet keeps its types, CSV its text, so the
+checks, errors and cleaning are those of a local directory.
+
+Only the entries the data contract names are copied (``transactions.csv``,
+``transactions.parquet``, a ``transactions/`` directory of parts, the same for
+the other tables, and ``extras/campaigns.parquet``), so a lake directory may
+hold other things. The lines may instead come from a glob of Parquet files
+anywhere Spark reads (``transactions=``): a partitioned data set such as
+``s3a://lake/sales/date=*/part-*.parquet`` becomes one directory of parts, in
+the order of the matched paths.
+
+Imports: :mod:`features` only (PySpark's JVM through the session given).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.contract import TABLES
+from features.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+#: ``scheme://`` at the start of a location: a URL, not a path of this machine.
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: The optional files beside the tables that training reads (the Complete Journey importer's).
+EXTRAS = ("extras/campaigns.parquet",)
+
+
+def is_url(location) -> bool:
+    """Whether ``location`` names a filesystem by scheme (``hdfs://``, ``s3a://``, ``file://``)."""
+    return bool(_URL.match(str(location)))
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """What :func:`fetch_data_dir` copied: the local directory and its size."""
+
+    path: Path
+    files: int
+    bytes: int
+    seconds: float
+
+
+def fetch_data_dir(session, source: str | None, dest: Path, *,
+                   transactions: str | None = None) -> Fetched:
+    """Copy the data directory ``source`` (and the lines ``transactions``) into ``dest``.
+
+    Parameters
+    ----------
+    session : pyspark.sql.SparkSession
+        Its Hadoop configuration opens the filesystems.
+    source : str or None
+        The data directory: a URL or a path of this machine (the Spark session's
+        default filesystem resolves a path without a scheme). None: only the lines.
+    dest : Path
+        A local directory that does not exist yet (the run's staging directory):
+        it becomes a data directory for :func:`features.relational.load_relational`.
+    transactions : str, optional
+        A Parquet file, a directory of Parquet parts or a glob of them: the lines,
+        instead of ``source``'s own ``transactions`` table (which is then not copied).
+
+    Raises
+    ------
+    ConfigError
+        Spark has no filesystem for the location's scheme (a connector missing).
+    DataError
+        The data directory is missing or not a directory, the glob matches no
+        Parquet file, or a copy fails: the message names the location.
+    """
+    started = time.perf_counter()
+    jvm = session._jvm
+    conf = session._jsc.hadoopConfiguration()
+    local = jvm.org.apache.hadoop.fs.FileSystem.getLocal(conf).getRaw()  # no .crc files
+    dest.mkdir(parents=True)
+    copied = []
+    if source is not None:
+        root, fs = _open(jvm, conf, source)
+        if not _call(lambda: fs.exists(root), source) or not _call(
+                lambda: fs.getFileStatus(root).isDirectory(), source):
+            raise DataError(f"data directory {source} does not exist or is not a directory "
+                            "(as Spark's filesystem sees it); check the URL.")
+        names = {s.getPath().getName(): s for s in _call(lambda: fs.listStatus(root), source)}
+        wanted = [n for t in TABLES.values() if not (transactions and t.name == "transactions")
+                  for n in (f"{t.name}.csv", f"{t.name}.parquet", t.name)]
+        for name in wanted:
+            if name in names:
+                copied += _copy(jvm, conf, fs, names[name].getPath(), local, dest / name, source)
+        for extra in EXTRAS:
+            path = jvm.org.apache.hadoop.fs.Path(root, extra)
+            if _call(lambda p=path: fs.exists(p), source):
+                copied += _copy(jvm, conf, fs, path, local, dest / extra, source)
+    if transactions is not None:
+        copied += _fetch_lines(jvm, conf, local, transactions, dest / "transactions")
+    fetched = Fetched(dest, len(copied), sum(copied), time.perf_counter() - started)
+    logger.info("fetched %d file(s), %.1f MiB, from %s in %.1f s", fetched.files,
+                fetched.bytes / 2**20, source or transactions, fetched.seconds)
+    return fetched
+
+
+def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
+    """The Parquet files matching ``pattern`` (a file, a directory of parts, a glob) as the
+    parts of ``dest``, numbered in the order of their full paths."""
+    root, fs = _open(jvm, conf, pattern)
+    matched = _call(lambda: fs.globStatus(root), pattern) or []
+    files = []
+    for status in matched:
+        if status.isDirectory():
+            files += [s.getPath() for s in _call(lambda s=status: fs.listStatus(s.getPath()),
+                                                 pattern)
+                      if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
+        else:
+            files.append(status.getPath())
+    if not files:
+        raise DataError(f"no file matches the lines' location {pattern}; give a Parquet file, "
+                        "a directory of Parquet parts or a glob of them (quoted, so that the "
+                        "shell leaves the * to Spark).")
+    others = [p.toString() for p in files if not p.getName().lower().endswith(".parquet")]
+    if others:
+        raise DataError(f"the lines' location {pattern} matches {others[0]}, which is not a "
+                        "Parquet file (*.parquet); the lines from a glob must be Parquet parts.")
+    dest.mkdir(parents=True)
+    files.sort(key=lambda p: p.toString())
+    sizes = []
+    for i, path in enumerate(files):
+        sizes += _copy(jvm, conf, fs, path, local, dest / f"part-{i:05d}.parquet", pattern)
+    return sizes
+
+
+def _open(jvm, conf, location: str):
+    """``(path, filesystem)`` of ``location`` on the session's Hadoop configuration."""
+    path = jvm.org.apache.hadoop.fs.Path(location)
+    try:
+        return path, path.getFileSystem(conf)
+    except Exception as exc:  # py4j's Py4JJavaError: UnsupportedFileSystemException, ...
+        scheme = location.split("://", 1)[0] if is_url(location) else "the default"
+        raise ConfigError(
+            f"Spark cannot open {location}: {_first_line(exc)}. Spark needs a filesystem "
+            f"for {scheme!r} (for s3a:// the hadoop-aws jars, e.g. --spark-conf "
+            "spark.jars.packages=org.apache.hadoop:hadoop-aws:<Spark's Hadoop version>, and "
+            "their credentials settings).") from None
+
+
+def _copy(jvm, conf, fs, path, local, dest: Path, location: str) -> list[int]:
+    """Copy ``path`` (a file or a directory, recursively) to the local ``dest``; the sizes of
+    the files copied."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    target = jvm.org.apache.hadoop.fs.Path(dest.resolve().as_uri())
+    util = jvm.org.apache.hadoop.fs.FileUtil
+    _call(lambda: util.copy(fs, path, local, target, False, True, conf), location)
+    if dest.is_file():
+        return [dest.stat().st_size]
+    return [p.stat().st_size for p in dest.rglob("*") if p.is_file()]
+
+
+def _call(action, location: str):
+    """``action()``, a JVM error made a :class:`DataError` naming ``location``."""
+    try:
+        return action()
+    except (ConfigError, DataError):
+        raise
+    except Exception as exc:  # py4j.protocol.Py4JJavaError and kin
+        raise DataError(f"cannot read {location}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():  # a Java exception's message, past py4j's preamble
+        if "Exception:" in line:
+            return line.strip().lstrip(": ")
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,142 @@
+"""The Spark engine's input from any filesystem Spark reads: a data directory by URL, the lines
+from a glob (issue 11).
+
+``file://`` URLs go through the same Hadoop filesystem API as ``hdfs://`` or ``s3a://``
+(:mod:`features.relational.fetch`); the copy must load as the local directory does, with
+the same errors, and leave nothing in the staging directory.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from features.errors import ConfigError, DataError, DataValidationError
+from features.loading import load_dataset
+from offers.cli import main
+from tests.features.test_parquet_parts import (  # noqa: F401 (a fixture)
+    parts_data,
+    split_into_parts,
+)
+from tests.training.test_spark_staging import spark_lines
+from training.engines import load_for_engine, load_spark
+
+
+def _load(data_dir, tmp_path, **options):
+    """``load_spark`` into a staging directory of ``tmp_path``: the lines, counts, cleaning and
+    what the staging held while open; the staging is checked empty after."""
+    staging = tmp_path / "staging"
+    staging.mkdir(exist_ok=True)
+    data, tables = load_spark(data_dir, spark_master="local[2]", staging_dir=staging, **options)
+    try:
+        (run,) = staging.iterdir()
+        held = sorted(p.relative_to(run).as_posix() for p in run.rglob("*")
+                      if p.is_file() and not p.name.startswith((".", "_")))
+        got = (spark_lines(tables), data.row_counts(), data.cleaning, held, tables.input_dir)
+    finally:
+        tables.close()
+    assert list(staging.iterdir()) == []
+    return got
+
+
+def test_a_data_directory_by_url_loads_as_the_local_one(spark_con, parts_data,  # noqa: F811
+                                                        tmp_path):
+    """A ``file://`` URL of a directory with parts (and Spark's ``_SUCCESS``) is copied through
+    Spark's filesystem and loads to the same lines, counts and cleaning as the path."""
+    lines, counts, cleaning, held, input_dir = _load(parts_data.as_uri(), tmp_path)
+    want, want_counts, want_cleaning, _, no_input = _load(parts_data, tmp_path)
+    assert len(lines) > 10_000 and no_input is None
+    pd.testing.assert_frame_equal(lines, want)
+    assert counts == want_counts and cleaning == want_cleaning
+    assert input_dir is not None and input_dir.name == "input"
+    copied = [h.removeprefix("input/") for h in held if h.startswith("input/")]
+    assert sorted(copied) == sorted(
+        p.relative_to(parts_data).as_posix() for p in parts_data.rglob("*")
+        if p.is_file() and not p.name.startswith("_"))
+
+
+def test_lines_from_a_glob_of_partitions_load_as_the_single_file(spark_con, synth_data,
+                                                                 tmp_path):
+    """Partitions ``date=*/part-*.parquet`` elsewhere, the other tables from the data directory
+    (whose own transactions are not read): the same lines as the one file, parts in path order."""
+    lake = tmp_path / "lake" / "sales"
+    parts = split_into_parts(synth_data / "transactions.parquet", tmp_path / "split", 3)
+    for i, part in enumerate(sorted(parts.glob("*.parquet"))):
+        (lake / f"date={i}").mkdir(parents=True)
+        shutil.copy(part, lake / f"date={i}" / "part-00000.parquet")
+    data_dir = tmp_path / "shop"
+    shutil.copytree(synth_data, data_dir, ignore=shutil.ignore_patterns("truth"))
+    (data_dir / "transactions.parquet").write_bytes(b"not read: the glob replaces it")
+    got = _load(data_dir.as_uri(), tmp_path, transactions=f"{lake.as_uri()}/date=*/*.parquet")
+    want = _load(synth_data, tmp_path)
+    pd.testing.assert_frame_equal(got[0], want[0])
+    assert got[1:3] == want[1:3]
+    assert [h for h in got[3] if h.startswith("input/transactions")] == [
+        f"input/transactions/part-{i:05d}.parquet" for i in range(3)]
+    assert "input/transactions.parquet" not in got[3]
+
+
+def test_where_nothing_can_be_read_the_error_says_so_and_nothing_is_left(spark_con, synth_data,
+                                                                        tmp_path):
+    staging = tmp_path / "staging"
+    staging.mkdir()
+
+    def refused(data_dir, error, match, **options):
+        with pytest.raises(error, match=match):
+            load_spark(data_dir, spark_master="local[2]", staging_dir=staging, **options)
+        assert list(staging.iterdir()) == []
+
+    missing = (tmp_path / "nowhere").as_uri()
+    refused(missing, DataError,
+            f"data directory {re.escape(missing)} does not exist or is not a directory")
+    refused("nosuchfs://bucket/shop", ConfigError,
+            r"Spark cannot open nosuchfs://bucket/shop: .*No FileSystem for scheme.*Spark needs "
+            r"a filesystem for 'nosuchfs'")
+    glob = f"{synth_data.as_uri()}/none-*.parquet"
+    refused(synth_data.as_uri(), DataError,
+            "no file matches the lines' location " + re.escape(glob),
+            transactions=glob)
+    everything = f"{synth_data.as_uri()}/*"
+    refused(synth_data.as_uri(), DataError, r"matches .*, which is not a Parquet file",
+            transactions=everything)
+
+
+def test_a_bad_copied_table_gives_the_local_problems(spark_con, make_data_dir, tmp_path):
+    data = make_data_dir(items="item_id,category\nA,x\n")  # B and C unknown
+    with pytest.raises(DataValidationError) as want:
+        load_dataset(data)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    with pytest.raises(DataValidationError) as got:
+        load_spark(data.as_uri(), spark_master="local[2]", staging_dir=staging)
+    assert [str(p) for p in got.value.problems] == [str(p) for p in want.value.problems]
+    assert list(staging.iterdir()) == []
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_a_url_or_lines_elsewhere_need_spark(synth_data, engine, tmp_path):
+    with pytest.raises(ConfigError, match=rf"use engine='spark', not '{engine}'"):
+        load_for_engine(engine, synth_data.as_uri())
+    with pytest.raises(ConfigError, match=rf"use engine='spark', not '{engine}'"):
+        load_for_engine(engine, synth_data, transactions=str(synth_data / "transactions.parquet"))
+    for command in ("train", "features"):
+        out = tmp_path / "o.parquet"
+        extra = ["--as-of", "2025-11-01"] if command == "features" else []
+        result = CliRunner().invoke(main, [command, synth_data.as_uri(), "--out", str(out),
+                                           "--engine", engine, *extra])
+        assert result.exit_code == 2, result.output
+        assert "is a URL: it is read through Spark's filesystems, with --engine spark" in (
+            result.output)
+        result = CliRunner().invoke(main, [command, str(synth_data), "--out", str(out),
+                                           "--engine", engine, "--transactions", "x", *extra])
+        assert result.exit_code == 2, result.output
+        assert "--transactions applies to --engine spark only" in result.output
+        result = CliRunner().invoke(main, [command, str(tmp_path / "none"), "--out", str(out),
+                                           "--engine", engine, *extra])
+        assert result.exit_code == 2, result.output
+        assert "is not a directory" in result.output
+        assert not out.exists()
