@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from features.contract import TABLES
 from features.errors import DataError
 from features.item_features import build_item_features
 from features.member_features import build_member_features
@@ -234,12 +235,25 @@ def _source(data_dir, transactions: str | None) -> str:
 
 
 def data_fingerprint(data_dir: str | os.PathLike) -> str:
-    """SHA-256 over the table files' names and contents: which data made a version."""
+    """SHA-256 over the table files' names and contents: which data made a version.
+
+    A table kept as a directory of Parquet parts (``transactions/``,
+    ``offer_events.parquet/``) counts by its parts' names and contents, in name order
+    (hidden files and Spark's ``_SUCCESS`` left out); a directory of single files
+    fingerprints as it always has."""
     digest = hashlib.sha256()
     for path in sorted(Path(data_dir).iterdir()):
         if path.is_file() and path.suffix in (".csv", ".parquet"):
-            digest.update(path.name.encode())
-            digest.update(artifacts.sha256_file(path).encode())
+            files = [(path.name, path)]
+        elif path.is_dir() and (path.suffix == ".parquet" or path.name in TABLES):
+            files = [(f"{path.name}/{part.name}", part) for part in sorted(path.iterdir())
+                     if part.is_file() and part.suffix == ".parquet"
+                     and not part.name.startswith(("_", "."))]
+        else:
+            continue
+        for name, file in files:
+            digest.update(name.encode())
+            digest.update(artifacts.sha256_file(file).encode())
     return digest.hexdigest()
 
 

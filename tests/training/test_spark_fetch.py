@@ -12,6 +12,7 @@ import re
 import shutil
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -140,3 +141,30 @@ def test_a_url_or_lines_elsewhere_need_spark(synth_data, engine, tmp_path):
         assert result.exit_code == 2, result.output
         assert "is not a directory" in result.output
         assert not out.exists()
+
+
+def test_the_fingerprint_reads_the_parts_of_a_table_directory(synth_data, parts_data,  # noqa: F811
+                                                             tmp_path):
+    """Lines kept as parts (as the glob's copy keeps them) are in the fingerprint: a changed
+    part changes it, Spark's ``_SUCCESS`` marker does not; a directory of single files
+    fingerprints as it did before parts counted (versions trained then still compare)."""
+    import hashlib
+
+    from training.artifacts import sha256_file
+    from training.pipeline import data_fingerprint
+
+    copy = tmp_path / "data"
+    shutil.copytree(parts_data, copy)
+    before = data_fingerprint(copy)
+    assert before == data_fingerprint(parts_data)
+    (copy / "transactions" / "_SUCCESS").write_text("written by another job")
+    assert data_fingerprint(copy) == before
+    part = sorted((copy / "transactions").glob("*.parquet"))[1]
+    pq.write_table(pq.read_table(part).slice(1), part)
+    assert data_fingerprint(copy) != before
+    old = hashlib.sha256()
+    for path in sorted(synth_data.iterdir()):
+        if path.is_file() and path.suffix in (".csv", ".parquet"):
+            old.update(path.name.encode())
+            old.update(sha256_file(path).encode())
+    assert data_fingerprint(synth_data) == old.hexdigest()
