@@ -135,9 +135,13 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
                         "Parquet file (*.parquet); the lines from a glob must be Parquet parts.")
     dest.mkdir(parents=True)
     files.sort(key=lambda p: p.toString())
-    sizes = []
+    sizes, started = [], time.perf_counter()
     for i, path in enumerate(files):
-        sizes += _copy(jvm, conf, fs, path, local, dest / f"part-{i:05d}.parquet", pattern)
+        sizes += _copy(jvm, conf, fs, path, local, dest / f"part-{i:05d}.parquet", pattern,
+                       log=False)
+        if (i + 1) % 100 == 0 or i + 1 == len(files):  # a glob may match thousands of parts
+            logger.info("fetched %d of %d part(s) of %s: %.1f MiB in %.1f s", i + 1, len(files),
+                        pattern, sum(sizes) / 2**20, time.perf_counter() - started)
     return sizes
 
 
@@ -155,16 +159,20 @@ def _open(jvm, conf, location: str):
             "their credentials settings).") from None
 
 
-def _copy(jvm, conf, fs, path, local, dest: Path, location: str) -> list[int]:
+def _copy(jvm, conf, fs, path, local, dest: Path, location: str, log: bool = True) -> list[int]:
     """Copy ``path`` (a file or a directory, recursively) to the local ``dest``; the sizes of
-    the files copied."""
+    the files copied. ``log``: one line saying so."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     target = jvm.org.apache.hadoop.fs.Path(dest.resolve().as_uri())
     util = jvm.org.apache.hadoop.fs.FileUtil
+    started = time.perf_counter()
     _call(lambda: util.copy(fs, path, local, target, False, True, conf), location)
-    if dest.is_file():
-        return [dest.stat().st_size]
-    return [p.stat().st_size for p in dest.rglob("*") if p.is_file()]
+    sizes = ([dest.stat().st_size] if dest.is_file()
+             else [p.stat().st_size for p in dest.rglob("*") if p.is_file()])
+    if log:  # one line per table (a lake's lines can take minutes): what came, how fast
+            logger.info("fetched %s: %d file(s), %.1f MiB in %.1f s", path.toString(), len(sizes),
+                    sum(sizes) / 2**20, time.perf_counter() - started)
+    return sizes
 
 
 def _call(action, location: str):

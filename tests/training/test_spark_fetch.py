@@ -61,7 +61,7 @@ def test_a_data_directory_by_url_loads_as_the_local_one(spark_con, parts_data,  
 
 
 def test_lines_from_a_glob_of_partitions_load_as_the_single_file(spark_con, synth_data,
-                                                                 tmp_path):
+                                                                 tmp_path, caplog):
     """Partitions ``date=*/part-*.parquet`` elsewhere, the other tables from the data directory
     (whose own transactions are not read): the same lines as the one file, parts in path order."""
     lake = tmp_path / "lake" / "sales"
@@ -72,7 +72,11 @@ def test_lines_from_a_glob_of_partitions_load_as_the_single_file(spark_con, synt
     data_dir = tmp_path / "shop"
     shutil.copytree(synth_data, data_dir, ignore=shutil.ignore_patterns("truth"))
     (data_dir / "transactions.parquet").write_bytes(b"not read: the glob replaces it")
-    got = _load(data_dir.as_uri(), tmp_path, transactions=f"{lake.as_uri()}/date=*/*.parquet")
+    glob = f"{lake.as_uri()}/date=*/*.parquet"
+    with caplog.at_level("INFO", logger="features.relational.fetch"):
+        got = _load(data_dir.as_uri(), tmp_path, transactions=glob)
+    assert f"fetched 3 of 3 part(s) of {glob}" in caplog.text  # the copy's progress
+    assert "fetched file:" in caplog.text and "items.parquet: 1 file(s)" in caplog.text
     want = _load(synth_data, tmp_path)
     pd.testing.assert_frame_equal(got[0], want[0])
     assert got[1:3] == want[1:3]
