@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from features.errors import DataError
 from features.loading import load_dataset
 from features.relational import connect, tables_from_dataset
+from features.relational.portable import register_frame
 from models.recommenders import (
     BlendRecommender,
     EngineLines,
@@ -318,3 +319,32 @@ def test_pairs_out_of_order_from_the_engine_are_refused():
                 [batch([1, 0], [0, 0])]):  # rows out of order
         with pytest.raises(DataError, match="out of \\(row, col\\) order"):
             _pair_columns(iter(bad), 0, 0, 4, 10)
+
+
+def test_one_grouping_gives_every_id_and_the_ids_before_each_cutoff(monkeypatch):
+    """The tuning's member sample (every member) and the final fit (ids before its cutoff) read
+    one grouping of the lines: a member and an item first seen after the cutoff are in the
+    first, not in the interactions; the answers equal the pandas oracle's and the query runs
+    once per set of lines."""
+    import models.recommenders.engine_interactions as engine
+
+    day = 86_400_000_000
+    frame = pd.DataFrame({"member_id": ["a", "b", "a", "late", "b"],
+                          "item_id": ["x", "y", "y", "x", "new"],
+                          "ts_us": [0, day, 2 * day, 5 * day, 6 * day]})
+    lines = EngineLines(register_frame(connect(), "first_seen_lines", frame))
+    calls = []
+    grouped = engine._first_lines
+    monkeypatch.setattr(engine, "_first_lines", lambda t: calls.append(1) or grouped(t))
+    np.testing.assert_array_equal(lines.member_ids(), ["a", "b", "late"])
+    cut = pd.Timestamp(4 * day, unit="us")
+    im = lines.interactions(cut)
+    oracle = engine.build_engine_interactions(lines.table, cut)  # its own distinct query
+    np.testing.assert_array_equal(im.member_ids, ["a", "b"])
+    np.testing.assert_array_equal(im.item_ids, ["x", "y"])
+    np.testing.assert_array_equal(im.member_ids, oracle.member_ids)
+    np.testing.assert_array_equal(im.item_ids, oracle.item_ids)
+    assert_same_csr(im.matrix, oracle.matrix)
+    whole = lines.interactions(pd.Timestamp(7 * day, unit="us"))
+    np.testing.assert_array_equal(whole.item_ids, ["new", "x", "y"])
+    assert calls == [1]
