@@ -832,6 +832,7 @@ def _manifest(run: TrainingRun) -> dict:
         "as_of": run.as_of.isoformat(),
         "data_dir": run.source or os.path.abspath(run.data_dir),
         "data_fingerprint": data_fingerprint(run.data_dir),
+        "engine": run.engine,
         "row_counts": {**run.dataset.row_counts(), "members_scored": len(run.members)},
         "cleaning": run.dataset.cleaning.to_dict(),
         "config": run.config,

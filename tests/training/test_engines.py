@@ -117,9 +117,11 @@ def test_an_unknown_engine_is_refused_before_anything_is_written(synth_data, tmp
     assert not (tmp_path / "art").exists()
 
 
-def test_memory_limit_without_duckdb_is_a_usage_error(synth_data, tmp_path):
+def test_memory_limit_on_pandas_is_a_usage_error(synth_data, tmp_path):
+    """On the default engine (auto) a memory limit picks DuckDB (test_engine_choice.py)."""
     result = CliRunner().invoke(
-        main, ["train", str(synth_data), "--out", str(tmp_path / "a"), "--memory-limit", "1GB"]
+        main, ["train", str(synth_data), "--out", str(tmp_path / "a"), "--memory-limit", "1GB",
+               "--engine", "pandas"]
     )
     assert result.exit_code == 2
     assert "--memory-limit applies to --engine duckdb or spark only" in result.output

@@ -102,3 +102,16 @@ def data_location(data_dir: str, engine: str, transactions: str | None) -> None:
     if not is_url(data_dir) and not Path(data_dir).is_dir():
         raise click.UsageError(f"DATA_DIR {data_dir} is not a directory (a local data "
                                "directory, or with --engine spark a URL Spark reads).")
+
+
+def auto_engine(data_dir: str, memory_limit, spark_master, staging_dir, spark_settings,
+                transactions) -> str:
+    """``--engine auto``: the engine :func:`training.engine_choice.choose_engine` picks for
+    DATA_DIR and the options given, said on stderr (the reason, and how to choose)."""
+    from training.engine_choice import choose_engine
+
+    spark = any(v for v in (spark_master, staging_dir, spark_settings, transactions))
+    choice = choose_engine(data_dir, memory_limit=memory_limit, spark=spark)
+    click.echo(f"engine: {choice.engine} (auto: {choice.reason}; --engine pandas|duckdb|spark "
+               "chooses)", err=True)
+    return choice.engine

@@ -7,7 +7,13 @@ import os
 
 import click
 
-from training.cli.checks import TRANSACTIONS_HELP, as_of_date, data_location, spark_conf
+from training.cli.checks import (
+    TRANSACTIONS_HELP,
+    as_of_date,
+    auto_engine,
+    data_location,
+    spark_conf,
+)
 from training.config import load_config
 from training.progress import on_terminal
 
@@ -28,12 +34,14 @@ from training.progress import on_terminal
 @click.option("--retune", is_flag=True,
               help="Search the recommender grid even if the previous version's tuned "
                    "parameters could be reused.")
-@click.option("--engine", type=click.Choice(["pandas", "duckdb", "spark"]), default="pandas",
-              show_default=True,
+@click.option("--engine", type=click.Choice(["auto", "pandas", "duckdb", "spark"]),
+              default="auto", show_default=True,
               help="Where the per-line work runs (README: Engines): duckdb also reads and "
                    "checks the data files itself, so the lines never load into pandas; spark "
                    "also fits the recommender's ALS with Spark MLlib. Model fitting runs in "
-                   "this process on every engine.")
+                   "this process on every engine. auto: pandas up to 5,000,000 transaction "
+                   "lines, duckdb above (or with --memory-limit), spark for a URL or with "
+                   "Spark options; the choice is printed.")
 @click.option("--memory-limit", default=None, metavar="SIZE",
               help="DuckDB memory limit (e.g. 2GB) of --engine duckdb, and of the load step "
                    "of --engine spark (DuckDB checks and cleans the files); above it DuckDB "
@@ -77,6 +85,9 @@ def train(
     config = load_config(config_file, seed=seed)
     if retune:
         config["recommend"]["reuse_tuned"] = False
+    if engine == "auto":
+        engine = auto_engine(data_dir, memory_limit, spark_master, staging_dir, spark_settings,
+                             transactions)
     if memory_limit and engine == "pandas":
         raise click.UsageError("--memory-limit applies to --engine duckdb or spark only.")
     data_location(data_dir, engine, transactions)
