@@ -282,7 +282,9 @@ def train(
     itself (:func:`features.relational.load_relational`) and no step holds every
     line in pandas; on Spark DuckDB's cleaned lines are staged as Parquet (under
     ``staging_dir``, needed for a cluster master) that Spark reads; ``spark_conf``
-    holds more Spark settings (``{"spark.driver.memory": "8g"}``). On Spark
+    holds more Spark settings (``{"spark.driver.memory": "8g"}``). ``engine="auto"``
+    chooses one from the data's size and the options given
+    (:func:`training.engine_choice.choose_engine`). On Spark
     ``data_dir`` may be a URL of any filesystem Spark reads, and ``transactions`` a
     Parquet file, directory of parts or glob holding the lines instead of
     ``data_dir``'s (:func:`training.engines.load_spark`).
@@ -294,6 +296,13 @@ def train(
     run : TrainingRun
     """
     config = config or load_config()
+    if engine == "auto":  # as the CLI's default (training.engine_choice)
+        from training.engine_choice import choose_engine
+
+        spark = any(v for v in (spark_master, staging_dir, spark_conf, transactions))
+        choice = choose_engine(data_dir, memory_limit=memory_limit, spark=spark)
+        logger.info("engine %s (auto: %s)", choice.engine, choice.reason)
+        engine = choice.engine
     timer = StepTimer(len(STEPS))
     tables = run = None
     try:

@@ -86,3 +86,26 @@ def test_train_says_which_engine_auto_chose_and_trains_on_it(synth_data, tmp_pat
     assert seen.get("engine", "pandas") == want
     chose = f"engine: {want} (auto: "
     assert (chose in result.output) == ("--engine" not in options), result.output
+
+
+def test_the_python_api_takes_auto_too(synth_data, tmp_path, monkeypatch):
+    """``train(engine="auto")`` resolves as the CLI does before anything is loaded."""
+    import training.pipeline
+
+    seen = []
+
+    def stop(engine, data_dir, **kwargs):
+        seen.append(engine)
+        raise DataError("stopped by the test")
+
+    monkeypatch.setattr(training.pipeline, "load_for_engine", stop)
+    monkeypatch.setattr(engine_choice, "AUTO_MAX_LINES", 0)
+    for options, want in (({}, "duckdb"), ({"memory_limit": "1GB"}, "duckdb"),
+                          ({"spark_master": "local[1]"}, "spark")):
+        with pytest.raises(DataError, match="stopped by the test"):
+            training.pipeline.train(synth_data, tmp_path / "a", engine="auto", **options)
+        assert seen[-1] == want
+    monkeypatch.setattr(engine_choice, "AUTO_MAX_LINES", 10**12)
+    with pytest.raises(DataError, match="stopped by the test"):
+        training.pipeline.train(synth_data, tmp_path / "a", engine="auto")
+    assert seen[-1] == "pandas" and not (tmp_path / "a").exists()
