@@ -399,9 +399,30 @@ def test_cli_on_duckdb_gives_the_same_figures(data_dir, synth_data):
 
 
 def test_cli_memory_limit_needs_duckdb_and_bad_data_is_one_error_line(data_dir):
-    result = CliRunner().invoke(kpis, [str(data_dir), "--memory-limit", "1GB"])
+    result = CliRunner().invoke(kpis, [str(data_dir), "--memory-limit", "1GB",
+                                       "--engine", "pandas"])
     assert result.exit_code == 2 and "--memory-limit applies to --engine duckdb" in result.output
     (data_dir / "items.csv").unlink()
     result = CliRunner().invoke(kpis, [str(data_dir), "--engine", "duckdb"])
     assert result.exit_code == 1 and "required table 'items' is missing" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cli_auto_takes_duckdb_above_the_threshold_and_says_so(data_dir, monkeypatch):
+    """The default engine (auto) gives the same figures whichever it picks; a pick of DuckDB
+    is said on stderr, stdout keeps only the figures."""
+    import training.engine_choice
+
+    want = CliRunner().invoke(kpis, [str(data_dir), "--format", "json"])
+    assert want.exit_code == 0 and "engine:" not in want.output
+    monkeypatch.setattr(training.engine_choice, "AUTO_MAX_LINES", 1)
+    got = CliRunner().invoke(kpis, [str(data_dir), "--format", "json"])
+    assert got.exit_code == 0, got.output
+    assert got.stderr.startswith("engine: duckdb (auto: ") and "more than 1: out of core" in (
+        got.stderr)
+    got_rows, want_rows = json.loads(got.stdout), json.loads(want.stdout)
+    assert len(want_rows) == 2 and got_rows[1]["revenue"] == pytest.approx(
+        want_rows[1]["revenue"])
+    limited = CliRunner().invoke(kpis, [str(data_dir), "--memory-limit", "500MB"])
+    assert limited.exit_code == 0 and "engine: duckdb (auto: a memory limit (500MB)" in (
+        limited.stderr)

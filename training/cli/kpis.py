@@ -61,11 +61,13 @@ _SALES_BLOCK = (
 )
 @click.option(
     "--engine",
-    type=click.Choice(["pandas", "duckdb"]),
-    default="pandas",
+    type=click.Choice(["auto", "pandas", "duckdb"]),
+    default="auto",
     show_default=True,
     help="pandas loads the lines in memory; duckdb reads, checks and aggregates the files "
-    "out of core (for data larger than memory): the same figures.",
+    "out of core (for data larger than memory): the same figures. auto: as offers train's "
+    "(pandas up to 5,000,000 transaction lines, duckdb above or with --memory-limit); a "
+    "choice of duckdb is said on stderr.",
 )
 @click.option(
     "--memory-limit",
@@ -80,6 +82,13 @@ def kpis(data_dir: str, period: str, fmt: str, engine: str, memory_limit: str | 
     empty cell (n/a, null) means the figure is undefined for that period,
     e.g. retention when nobody was a member at the period start.
     """
+    if engine == "auto":
+        from training.engine_choice import choose_engine
+
+        choice = choose_engine(data_dir, memory_limit=memory_limit)
+        engine = choice.engine
+        if engine == "duckdb":  # stderr: the table, CSV or JSON on stdout stays as it was
+            click.echo(f"engine: duckdb (auto: {choice.reason})", err=True)
     if memory_limit and engine != "duckdb":
         raise click.UsageError("--memory-limit applies to --engine duckdb only.")
     try:
