@@ -109,3 +109,13 @@ def test_the_python_api_takes_auto_too(synth_data, tmp_path, monkeypatch):
     with pytest.raises(DataError, match="stopped by the test"):
         training.pipeline.train(synth_data, tmp_path / "a", engine="auto")
     assert seen[-1] == "pandas" and not (tmp_path / "a").exists()
+
+
+def test_the_help_states_the_threshold_auto_uses():
+    import re
+
+    for command in ("train", "kpis"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert result.exit_code == 0
+        text = re.sub(r"\s+", " ", result.output)
+        assert f"pandas up to {engine_choice.AUTO_MAX_LINES:,} transaction lines" in text, command
