@@ -13,8 +13,8 @@ checks, errors and cleaning are those of a local directory.
 
 Only the entries the data contract names are copied (``transactions.csv``,
 ``transactions.parquet``, a ``transactions/`` directory of parts, the same for
-the other tables, and ``extras/campaigns.parquet``), so a lake directory may
-hold other things. The lines may instead come from a glob of Parquet files
+the other tables, and the ``extras/`` side files), so a lake directory may hold
+other things. The lines may instead come from a glob of Parquet files
 anywhere Spark reads (``transactions=``): a partitioned data set such as
 ``s3a://lake/sales/date=*/part-*.parquet`` becomes one directory of parts, in
 the order of the matched paths.
@@ -37,8 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: ``scheme://`` at the start of a location: a URL, not a path of this machine.
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-#: The optional files beside the tables that training reads (the Complete Journey importer's).
-EXTRAS = ("extras/campaigns.parquet",)
+#: The side files beside the tables that training reads: the whole ``extras/`` directory (the
+#: Complete Journey importer's campaigns, their categories and their items).
+EXTRAS = ("extras",)
 
 
 def is_url(location) -> bool:

@@ -172,3 +172,24 @@ def test_the_fingerprint_reads_the_parts_of_a_table_directory(synth_data, parts_
             old.update(path.name.encode())
             old.update(sha256_file(path).encode())
     assert data_fingerprint(synth_data) == old.hexdigest()
+
+
+def test_the_side_files_come_whole_and_nothing_else(spark_con, synth_data, tmp_path):
+    """Every file of ``extras/`` (the Complete Journey importer's campaigns, their categories
+    and their items: the offer-response step reads all three) is copied; files the contract
+    does not name are not."""
+    from features.relational.fetch import fetch_data_dir
+
+    lake = tmp_path / "lake"
+    shutil.copytree(synth_data, lake, ignore=shutil.ignore_patterns("truth"))
+    side = ["campaigns.parquet", "campaign_categories.parquet", "campaign_items.parquet"]
+    (lake / "extras").mkdir()
+    for name in side:
+        (lake / "extras" / name).write_bytes(name.encode())
+    (lake / "notes.txt").write_text("not a table")
+    fetched = fetch_data_dir(spark_con._session, lake.as_uri(), tmp_path / "copy")
+    got = sorted(p.relative_to(fetched.path).as_posix() for p in fetched.path.rglob("*")
+                 if p.is_file() and not p.name.startswith("."))
+    tables = sorted(p.name for p in synth_data.glob("*.parquet"))
+    assert got == sorted([*tables, *(f"extras/{n}" for n in side)])
+    assert all((fetched.path / "extras" / n).read_bytes() == n.encode() for n in side)
