@@ -66,14 +66,15 @@ def fetch_data_dir(session, source: str | None, dest: Path, *,
     session : pyspark.sql.SparkSession
         Its Hadoop configuration opens the filesystems.
     source : str or None
-        The data directory: a URL or a path of this machine (the Spark session's
-        default filesystem resolves a path without a scheme). None: only the lines.
+        The data directory: a URL, or a path of this machine (read as ``file://``
+        even where Spark's default filesystem is a cluster's). None: only the lines.
     dest : Path
         A local directory that does not exist yet (the run's staging directory):
         it becomes a data directory for :func:`features.relational.load_relational`.
     transactions : str, optional
         A Parquet file, a directory of Parquet parts or a glob of them: the lines,
         instead of ``source``'s own ``transactions`` table (which is then not copied).
+        Without a scheme, Spark's default filesystem resolves it (HDFS on most clusters).
 
     Raises
     ------
@@ -90,6 +91,8 @@ def fetch_data_dir(session, source: str | None, dest: Path, *,
     dest.mkdir(parents=True)
     copied = []
     if source is not None:
+        if not is_url(source):  # DATA_DIR is this machine's on every engine
+            source = Path(source).resolve().as_uri()
         root, fs = _open(jvm, conf, source)
         if not _call(lambda: fs.exists(root), source) or not _call(
                 lambda: fs.getFileStatus(root).isDirectory(), source):

@@ -74,8 +74,9 @@ def test_lines_from_a_glob_of_partitions_load_as_the_single_file(spark_con, synt
     (data_dir / "transactions.parquet").write_bytes(b"not read: the glob replaces it")
     glob = f"{lake.as_uri()}/date=*/*.parquet"
     with caplog.at_level("INFO", logger="features.relational.fetch"):
-        got = _load(data_dir.as_uri(), tmp_path, transactions=glob)
+        got = _load(str(data_dir), tmp_path, transactions=glob)  # a local path beside it
     assert f"fetched 3 of 3 part(s) of {glob}" in caplog.text  # the copy's progress
+    assert f"from {data_dir.as_uri()} " in caplog.text  # the local path read as file://
     assert "fetched file:" in caplog.text and "items.parquet: 1 file(s)" in caplog.text
     want = _load(synth_data, tmp_path)
     pd.testing.assert_frame_equal(got[0], want[0])
