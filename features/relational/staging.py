@@ -41,6 +41,7 @@ from pathlib import Path
 import ibis
 
 from features.errors import ConfigError
+from features.relational.fetch import is_url
 from features.relational.portable import read_parquet
 from features.relational.scan import literal
 
@@ -86,7 +87,7 @@ class Staging:
                 )
             return cls(_fresh(Path(tempfile.gettempdir())))
         text = str(staging_dir)
-        if "://" in text:
+        if is_url(text):
             raise ConfigError(
                 f"--staging-dir {text} is a URL; pass a path on a filesystem this machine "
                 "writes and the Spark executors mount (DuckDB writes the staged files)."

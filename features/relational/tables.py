@@ -14,6 +14,7 @@ import ibis
 import pandas as pd
 
 from features.errors import DataError
+from features.relational.fetch import is_url
 from features.relational.portable import materialize, read_parquet, register_frame, timestamp_us
 
 __all__ = ["materialize", "register_frame", "tables_from_dataset", "tables_from_parquet"]
@@ -64,7 +65,7 @@ def tables_from_parquet(con, transactions: str | os.PathLike) -> dict:
         When the file is missing or lacks a required column.
     """
     path = str(transactions)
-    local = "://" not in path
+    local = not is_url(path)
     if local and not any(ch in path for ch in "*?[") and not Path(path).exists():
         raise DataError(f"{path}: no such file; pass canonical transactions as Parquet.")
     table = read_parquet(con, path)
