@@ -14,6 +14,7 @@ from serving.cli.events import events_group
 from serving.cli.serve import apikey, serve
 from serving.config import load_serve_config, parse_api_keys
 from serving.store import StoredEvent, open_store
+from tests.faults.fault_helpers import free_port
 
 KEY = "k" * 24
 
@@ -72,7 +73,9 @@ def test_apikey_prints_a_usable_entry():
 
 def test_serve_refuses_to_start_without_a_key(trained_artifacts, monkeypatch):
     monkeypatch.delenv("OFFERS_API_KEYS", raising=False)
-    result = CliRunner().invoke(serve, [str(trained_artifacts[0])])
+    # A free port: a server a developer left on 8000 must not turn this into a port error.
+    port = str(free_port())
+    result = CliRunner().invoke(serve, [str(trained_artifacts[0]), "--port", port])
     assert result.exit_code == 1 and "no API key configured" in result.output
     assert "--open" in result.output
 
