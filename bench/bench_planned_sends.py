@@ -18,6 +18,10 @@ ROC-AUC, PR-AUC and the Brier score of
 * ``past rate``: the member's past redemption rate (a ranking baseline; no Brier);
 
 and the model's and the heuristic's reliability curves (ten bins of predicted P).
+With ``--bootstrap N`` it also prints a 95% interval of the model's ROC-AUC (and of
+its margin over the heuristic) from N resamples of the members, each with all of
+its sends (a member's sends are not independent): how far apart two measured
+ROC-AUCs must be before the difference means something.
 """
 
 from __future__ import annotations
@@ -48,10 +52,30 @@ def reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
                                     observed=("y", "mean"))
 
 
+def member_bootstrap(y: np.ndarray, scores: dict[str, np.ndarray], members: np.ndarray,
+                     n: int, seed: int = 0) -> pd.DataFrame:
+    """ROC-AUC of each score on ``n`` resamples of the members (all sends of each drawn
+    member), as rows of a frame with one column per score."""
+    codes, uniq = pd.factorize(members)
+    order = np.argsort(codes, kind="stable")
+    starts = np.searchsorted(codes[order], np.arange(len(uniq) + 1))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(n):
+        drawn = rng.integers(0, len(uniq), len(uniq))
+        idx = np.concatenate([order[starts[d]:starts[d + 1]] for d in drawn])
+        if len(np.unique(y[idx])) < 2:
+            continue
+        rows.append({name: roc_auc(y[idx], p[idx]) for name, p in scores.items()})
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("artifacts_dir")
     parser.add_argument("data_dir")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="resamples of the members for a 95%% interval of ROC-AUC")
     args = parser.parse_args()
     bundle = load_bundle(args.artifacts_dir)
     data = DataOffers(bundle, args.data_dir)
@@ -101,6 +125,15 @@ def main() -> None:
         curve = reliability(y, p)
         print(f"reliability, {label}: " + "; ".join(
             f"{r.predicted:.3f}->{r.observed:.3f}" for r in curve.itertuples()))
+    if args.bootstrap:
+        draws = member_bootstrap(y, {"model": p_model, "heuristic": p_heur}, members,
+                                 args.bootstrap)
+        margin = draws["model"] - draws["heuristic"]
+        for label, values in (("model ROC-AUC", draws["model"]),
+                              ("model - heuristic", margin)):
+            low, high = np.quantile(values, [0.025, 0.975])
+            print(f"{label}: 95% interval [{low:.3f}, {high:.3f}] over {len(values)} "
+                  f"resamples of {len(np.unique(members)):,} members (sd {values.std():.4f})")
 
 
 if __name__ == "__main__":
