@@ -265,12 +265,22 @@ def test_retraining_reuses_tuned_parameters_unless_told_to_retune(synth_dir, tmp
     assert len(run1.metrics["recommend"]["params"]["blend"]["weights"]) == 3
     assert set(run1.metrics["recommend"]["params"]["blend"]["new_weights"]) == {
         "als", "popularity", "first_purchase_popularity", "category_popularity"}
-    second, run2 = train(synth_dir, tmp_path, config=load_config(**tuned))
-    assert run2.metrics["recommend"]["tuned_in"] == first
-    assert run2.metrics["recommend"]["params"] == run1.metrics["recommend"]["params"]
+    # A retrain's recommendations step, beside the version just written (that train()
+    # hands a run the previous version is test_retraining_keeps_cluster_ids_...'s).
+    previous = pipeline._previous_version(tmp_path)
+    assert previous["manifest"]["version"] == first
+
+    def retrain(config):
+        run = dataclasses.replace(run1, config=config, previous=previous,
+                                  metrics=dict(run1.metrics), tables=dict(run1.tables))
+        pipeline._recommendations(run)
+        return run.metrics["recommend"]
+
+    again = retrain(load_config(**tuned))
+    assert again["tuned_in"] == first
+    assert again["params"] == run1.metrics["recommend"]["params"]
     retune = load_config(recommend={**tuned["recommend"], "reuse_tuned": False})
-    _, run3 = train(synth_dir, tmp_path, config=retune)
-    assert run3.metrics["recommend"]["tuned_in"] == "this version"
+    assert retrain(retune)["tuned_in"] == "this version"
 
 
 def test_reused_parameters_of_a_version_before_category_popularity_search_its_weight():
