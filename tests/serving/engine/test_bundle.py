@@ -17,20 +17,12 @@ from serving.engine.member_table import MemberTable
 from training import artifacts
 from training.artifacts import schema
 from training.cli.lift import lift
-from training.config import load_config
-from training.pipeline import train
-from training.synth.generate import generate
-
-FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
-        "churn": {"validate_horizons": []}}  # per-horizon validation: test_horizon_step.py
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    data = generate(tmp_path_factory.mktemp("synth") / "data", 600, seed=11)
-    out = tmp_path_factory.mktemp("artifacts")
-    train(data, out, config=load_config(**FAST))
-    return data, out
+def trained(synth_data, trained_artifacts):
+    """The serving tests' shared program and version (600 members; read only)."""
+    return synth_data, trained_artifacts[0]
 
 
 @pytest.fixture(scope="module")
