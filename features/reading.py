@@ -8,7 +8,11 @@ A table is one file (``transactions.csv`` or ``transactions.parquet``) or a
 directory of Parquet parts (``transactions/`` or ``transactions.parquet/``, as
 Spark and DuckDB write them): its ``*.parquet`` files, read in name order, must
 share one schema; names starting with ``_`` or ``.`` (``_SUCCESS``, checksums)
-are skipped. Rows of a directory are numbered across its parts in that order.
+are skipped. Parts may sit in subdirectories, as a lake's Hive-partitioned
+tables do (``transactions/date=2017-01-01/part-0.parquet``): they are read in
+the order of their paths, and the directory names are not columns (every
+column the contract names must be in the files themselves). Rows of a directory
+are numbered across its parts in that order.
 """
 
 from __future__ import annotations
@@ -81,18 +85,31 @@ def find_table_file(data_dir: Path, table: Table) -> tuple[Path | None, Problem 
     return found[0], None
 
 
+def part_files(path: Path) -> list[Path]:
+    """Every file of a table directory, subdirectories (Hive partitions) included, in the
+    order of their paths below it; names starting with ``_`` or ``.`` (``_SUCCESS``,
+    checksums, ``_temporary/``) are left out at every level."""
+    found = []
+    for entry in sorted(path.iterdir()):
+        if entry.name.startswith(("_", ".")):
+            continue
+        found += part_files(entry) if entry.is_dir() else [entry]
+    return found
+
+
 def parquet_parts(path: Path) -> tuple[list[Path], Problem | None]:
-    """The Parquet parts of a table directory, in name order, or the problem with them.
+    """The Parquet parts of a table directory (:func:`part_files`), or the problem with them.
 
     Problems: no parts, a file that is not a part (``.csv`` beside the parts:
     keep one format), parts whose schemas differ (named, with the first part).
     """
     label = f"{path.name}/"
-    entries = sorted(p for p in path.iterdir() if not p.name.startswith(("_", ".")))
-    others = [p for p in entries if not (p.is_file() and p.suffix.lower() == ".parquet")]
+    entries = part_files(path)
+    others = [p for p in entries if p.suffix.lower() != ".parquet"]
     if others:
-        return [], Problem(label, f"holds {others[0].name}, which is not a Parquet part; a "
-                           "table directory holds only *.parquet parts (one format per table).")
+        return [], Problem(label, f"holds {_below(others[0], path)}, which is not a Parquet "
+                           "part; a table directory holds only *.parquet parts (one format per "
+                           "table).")
     if not entries:
         return [], Problem(label, "holds no *.parquet parts; put the table's Parquet files "
                            "in it, or remove the directory.")
@@ -101,15 +118,42 @@ def parquet_parts(path: Path) -> tuple[list[Path], Problem | None]:
         try:
             schemas.append(pq.read_schema(part))
         except (pa.ArrowInvalid, OSError) as exc:
-            return [], Problem(f"{label}{part.name}",
+            return [], Problem(f"{label}{_below(part, path)}",
                                f"cannot be read as Parquet: {_first_line(exc)}")
         if not schemas[-1].equals(schemas[0]):
             return [], Problem(
-                f"{label}{part.name}",
-                f"has columns {_columns(schemas[-1])} but {entries[0].name} has "
+                f"{label}{_below(part, path)}",
+                f"has columns {_columns(schemas[-1])} but {_below(entries[0], path)} has "
                 f"{_columns(schemas[0])}; every part of a table needs the same columns and types.",
             )
     return entries, None
+
+
+def _below(part: Path, directory: Path) -> str:
+    """``part``'s path below ``directory``, with ``/`` (its name, for a part directly in it)."""
+    return part.relative_to(directory).as_posix()
+
+
+def partition_note(path: Path, missing: list[str]) -> str:
+    """For a missing-column message: the missing columns that a table directory names only
+    in its subdirectories (Hive partitions, ``timestamp=.../``), which are not read."""
+    if not path.is_dir():
+        return ""
+    keys = {name.split("=", 1)[0] for part in part_files(path)
+            for name in part.relative_to(path).parts[:-1] if "=" in name}
+    named = [c for c in missing if c in keys]
+    if not named:
+        return ""
+    return (f" {path.name}/ holds {', '.join(named)} only in its subdirectories' names "
+            f"({named[0]}=...), which are not read as columns; write "
+            f"{'them' if len(named) > 1 else 'it'} into the Parquet files.")
+
+
+def read_parts(parts: list[Path]) -> pd.DataFrame:
+    """The rows of Parquet ``parts``, in order, as one frame. Each part is read as a file,
+    so directory names (``date=2017-01-01/``) never become columns."""
+    tables = [pq.ParquetFile(part).read() for part in parts]
+    return pa.concat_tables(tables).to_pandas()
 
 
 def _columns(schema: pa.Schema) -> str:
@@ -119,11 +163,13 @@ def _columns(schema: pa.Schema) -> str:
 def read_table_file(path: Path, table: Table) -> tuple[RawTable | None, Problem | None]:
     """Read one table file (or directory of Parquet parts); CSV cells are kept as strings so
     values can be checked."""
-    if path.is_dir() and (problem := parquet_parts(path)[1]):
-        return None, problem
+    if path.is_dir():
+        parts, problem = parquet_parts(path)
+        if problem:
+            return None, problem
     try:
         if path.is_dir():
-            frame = pd.read_parquet(path)  # pyarrow reads the parts in name order
+            frame = read_parts(parts)
         elif path.suffix.lower() == ".csv":
             frame = _read_csv(path)
         else:

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from features.contract import BOOL, DATE, EVENT_TYPES, ID, NUMBER, TEXT, TIMESTAMP
 from features.errors import Problem
-from features.reading import MAX_BAD_LINES_SHOWN, RawTable
+from features.reading import MAX_BAD_LINES_SHOWN, RawTable, partition_note
 
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "1.0"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "0.0"})
@@ -64,7 +64,8 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Problem]]:
             Problem(
                 raw.path.name,
                 f"missing required column(s) {', '.join(missing)}; the file has "
-                f"{', '.join(map(str, frame.columns)) or 'no columns'}.",
+                f"{', '.join(map(str, frame.columns)) or 'no columns'}."
+                + partition_note(raw.path, missing),
             )
         )
     if problems:

@@ -28,6 +28,7 @@ from features.contract import TABLES
 from features.errors import DataError
 from features.item_features import build_item_features
 from features.member_features import build_member_features
+from features.reading import part_files
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
@@ -238,17 +239,17 @@ def data_fingerprint(data_dir: str | os.PathLike) -> str:
     """SHA-256 over the table files' names and contents: which data made a version.
 
     A table kept as a directory of Parquet parts (``transactions/``,
-    ``offer_events.parquet/``) counts by its parts' names and contents, in name order
-    (hidden files and Spark's ``_SUCCESS`` left out); a directory of single files
+    ``offer_events.parquet/``) counts by its parts' paths and contents, in path order
+    (:func:`features.reading.part_files`: Hive partitions' subdirectories included,
+    hidden files and Spark's ``_SUCCESS`` left out); a directory of single files
     fingerprints as it always has."""
     digest = hashlib.sha256()
     for path in sorted(Path(data_dir).iterdir()):
         if path.is_file() and path.suffix in (".csv", ".parquet"):
             files = [(path.name, path)]
         elif path.is_dir() and (path.suffix == ".parquet" or path.name in TABLES):
-            files = [(f"{path.name}/{part.name}", part) for part in sorted(path.iterdir())
-                     if part.is_file() and part.suffix == ".parquet"
-                     and not part.name.startswith(("_", "."))]
+            files = [(f"{path.name}/{part.relative_to(path).as_posix()}", part)
+                     for part in part_files(path) if part.suffix == ".parquet"]
         else:
             continue
         for name, file in files:

@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.relational.fetch import local_uri
 from features.relational.spark import collect_arrow
 
 logger = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class SparkMembers:
         else:
             path = Path(staging_dir) / FILE
             pq.write_table(table, path, row_group_size=ROW_GROUP, compression="zstd")
-            df = session.read.parquet(path.absolute().as_uri())
+            df = session.read.parquet(local_uri(path))
         del table
         parallelism = session.sparkContext.defaultParallelism
         if df.rdd.getNumPartitions() > parallelism:  # a task per core (training/spark_scoring)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from features.contract import ID
 from features.errors import Problem
-from features.reading import MAX_BAD_LINES_SHOWN
+from features.reading import MAX_BAD_LINES_SHOWN, partition_note
 from features.relational.columns import (
     Check,
     ParsedColumn,
@@ -37,7 +37,7 @@ def structure_problems(db, scan: Scan) -> list[Problem]:
     problems.append(Problem(
         scan.path.name,
         f"missing required column(s) {', '.join(missing)}; the file has "
-        f"{', '.join(scan.types) or 'no columns'}.",
+        f"{', '.join(scan.types) or 'no columns'}." + partition_note(scan.path, missing),
     ))
     return problems
 

@@ -14,10 +14,14 @@ checks, errors and cleaning are those of a local directory.
 Only the entries the data contract names are copied (``transactions.csv``,
 ``transactions.parquet``, a ``transactions/`` directory of parts, the same for
 the other tables, and the ``extras/`` side files), so a lake directory may hold
-other things. The lines may instead come from a glob of Parquet files
-anywhere Spark reads (``transactions=``): a partitioned data set such as
-``s3a://lake/sales/date=*/part-*.parquet`` becomes one directory of parts, in
-the order of the matched paths.
+other things. A table directory may hold its parts in subdirectories, as a
+Hive-partitioned table does (``transactions/date=2017-01-01/part-0.parquet``):
+the copy keeps them, and the checks read every part (:mod:`features.reading`).
+The lines may instead come from a glob of Parquet files anywhere Spark reads
+(``transactions=``), or a directory of them, subdirectories included: a
+partitioned data set such as ``s3a://lake/sales/date=*/part-*.parquet`` or
+``s3a://lake/sales/`` becomes one directory of parts, in the order of the
+matched paths. In both, directory names (``date=...``) are not columns.
 
 Imports: :mod:`features` only (PySpark's JVM through the session given).
 """
@@ -45,6 +49,13 @@ EXTRAS = ("extras",)
 def is_url(location) -> bool:
     """Whether ``location`` names a filesystem by scheme (``hdfs://``, ``s3a://``, ``file://``)."""
     return bool(_URL.match(str(location)))
+
+
+def local_uri(path: Path) -> str:
+    """``file://`` and the absolute ``path`` as Hadoop's ``Path`` (and so Spark) reads it:
+    not percent-encoded. ``Path.as_uri()`` writes ``my data`` as ``my%20data`` and
+    ``date=1`` as ``date%3D1``, which Hadoop takes literally: no such file."""
+    return "file://" + str(Path(path).absolute())
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,7 @@ def fetch_data_dir(session, source: str | None, dest: Path, *,
     copied = []
     if source is not None:
         if not is_url(source):  # DATA_DIR is this machine's on every engine
-            source = Path(source).resolve().as_uri()
+            source = local_uri(Path(source).resolve())
         root, fs = _open(jvm, conf, source)
         if not _call(lambda: fs.exists(root), source) or not _call(
                 lambda: fs.getFileStatus(root).isDirectory(), source):
@@ -124,9 +135,7 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
     files = []
     for status in matched:
         if status.isDirectory():
-            files += [s.getPath() for s in _call(lambda s=status: fs.listStatus(s.getPath()),
-                                                 pattern)
-                      if s.isFile() and not s.getPath().getName().startswith(("_", "."))]
+            files += _files_below(fs, status.getPath(), pattern)
         else:
             files.append(status.getPath())
     if not files:
@@ -149,6 +158,21 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
     return sizes
 
 
+def _files_below(fs, directory, location: str) -> list:
+    """The files under ``directory``, its subdirectories (Hive partitions such as
+    ``date=2017-01-01/``) included; a name starting with ``_`` or ``.`` at any level below
+    it (``_SUCCESS``, ``_temporary/``, checksums) leaves its file out."""
+    top = directory.toString().rstrip("/") + "/"
+    found = _call(lambda: fs.listFiles(directory, True), location)
+    files = []
+    while _call(found.hasNext, location):
+        path = _call(found.next, location).getPath()
+        below = path.toString()[len(top):] if path.toString().startswith(top) else path.getName()
+        if not any(name.startswith(("_", ".")) for name in below.split("/")):
+            files.append(path)
+    return files
+
+
 def _open(jvm, conf, location: str):
     """``(path, filesystem)`` of ``location`` on the session's Hadoop configuration."""
     path = jvm.org.apache.hadoop.fs.Path(location)
@@ -164,15 +188,23 @@ def _open(jvm, conf, location: str):
 
 
 def _copy(jvm, conf, fs, path, local, dest: Path, location: str, log: bool = True) -> list[int]:
-    """Copy ``path`` (a file or a directory, recursively) to the local ``dest``; the sizes of
-    the files copied. ``log``: one line saying so."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    target = jvm.org.apache.hadoop.fs.Path(dest.resolve().as_uri())
+    """Copy ``path`` to the local ``dest``: a file, or a directory's files below every level
+    but those :func:`_files_below` leaves out (an unfinished job's ``_temporary/`` is not
+    data, and may be large); the sizes of the files copied. ``log``: one line saying so."""
     util = jvm.org.apache.hadoop.fs.FileUtil
     started = time.perf_counter()
-    _call(lambda: util.copy(fs, path, local, target, False, True, conf), location)
-    sizes = ([dest.stat().st_size] if dest.is_file()
-             else [p.stat().st_size for p in dest.rglob("*") if p.is_file()])
+    if _call(lambda: fs.getFileStatus(path).isDirectory(), location):
+        top = path.toString().rstrip("/") + "/"
+        pairs = [(file, dest / file.toString()[len(top):])
+                 for file in _files_below(fs, path, location)]
+    else:
+        pairs = [(path, dest)]
+    for source, target in pairs:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        local_path = jvm.org.apache.hadoop.fs.Path(local_uri(target.resolve()))
+        _call(lambda s=source, t=local_path: util.copy(fs, s, local, t, False, True, conf),
+              location)
+    sizes = [target.stat().st_size for _, target in pairs]
     if log:  # one line per table (a lake's lines can take minutes): what came, how fast
             logger.info("fetched %s: %d file(s), %.1f MiB in %.1f s", path.toString(), len(sizes),
                     sum(sizes) / 2**20, time.perf_counter() - started)

@@ -59,6 +59,11 @@ def literal(text: str) -> str:
     return "'" + str(text).replace("'", "''") + "'"
 
 
+#: Parts are read as files: DuckDB would otherwise make a Hive partition's directory names
+#: (``date=2017-01-01/``) columns, which pandas and Spark's staged copy do not have.
+_AS_FILES = "hive_partitioning = false"
+
+
 def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | None, Problem | None]:
     """Views over ``path`` in DuckDB connection ``con`` (raw ``duckdb`` connection).
 
@@ -76,7 +81,7 @@ def scan_table(con, path: Path, table: Table, tag: str = "") -> tuple[Scan | Non
         if problem:
             return None, problem
     files = "[" + ", ".join(literal(str(p)) for p in parts) + "]"
-    source = _csv_source(path) if is_csv else f"read_parquet({files})"
+    source = _csv_source(path) if is_csv else f"read_parquet({files}, {_AS_FILES})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()
     except Exception as exc:  # duckdb's error classes vary by cause
@@ -105,7 +110,7 @@ def _numbered_parts(parts: list[Path], files: str, select: str) -> str:
     part's ``file_row_number`` plus the rows of the parts before it (from their metadata,
     joined on the file name: one hash lookup per row, however many parts)."""
     if len(parts) == 1:
-        with_rows = f"read_parquet({files}, file_row_number = true)"
+        with_rows = f"read_parquet({files}, {_AS_FILES}, file_row_number = true)"
         return f"SELECT file_row_number AS {ROW}, {select} FROM {with_rows}"
     import pyarrow.parquet as pq
 
@@ -113,7 +118,7 @@ def _numbered_parts(parts: list[Path], files: str, select: str) -> str:
     for part in parts:
         offsets.append(f"({literal(str(part))}, {before})")
         before += pq.ParquetFile(part).metadata.num_rows
-    with_rows = f"read_parquet({files}, file_row_number = true, filename = true)"
+    with_rows = f"read_parquet({files}, {_AS_FILES}, file_row_number = true, filename = true)"
     values = f"(VALUES {', '.join(offsets)}) AS o(_offers_part, _offers_first_row)"
     return (f"SELECT file_row_number + o._offers_first_row AS {ROW}, {select} "
             f"FROM {with_rows} JOIN {values} ON filename = o._offers_part")

@@ -41,7 +41,7 @@ from pathlib import Path
 import ibis
 
 from features.errors import ConfigError
-from features.relational.fetch import is_url
+from features.relational.fetch import is_url, local_uri
 from features.relational.portable import read_parquet
 from features.relational.scan import literal
 
@@ -208,5 +208,5 @@ def stage_lines(data, directory: Path) -> dict[str, Path]:
 
 def read_staged(con, files: dict[str, Path]) -> tuple:
     """``(lines, offer events)``: the staged files as lazy tables of ``con`` (Spark)."""
-    return tuple(read_parquet(con, files[name].absolute().as_uri())
+    return tuple(read_parquet(con, local_uri(files[name]))
                  for name in ("transactions", "offer_events"))

@@ -172,3 +172,67 @@ def test_a_parquet_schema_is_compared_without_its_metadata(tmp_path):
     parts, problem = parquet_parts(directory)
     assert problem is None and [p.name for p in parts] == [
         "part-0.parquet", "part-1.parquet", "part-2.parquet"]
+
+
+def hive_layout(table_file, directory, key: str = "chunk", n_parts: int = 3):
+    """``table_file``'s rows as a Hive-partitioned table: ``directory/<key>=<i>/part-0.parquet``
+    (name order is row order), with what writers leave beside the parts: Spark's
+    ``_SUCCESS``, a ``_temporary/`` directory of an unfinished job and checksum files."""
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    flat = split_into_parts(table_file, directory.with_name(directory.name + ".flat"), n_parts)
+    for i, part in enumerate(sorted(flat.glob("*.parquet"))):
+        (directory / f"{key}={i:02d}").mkdir(parents=True)
+        part.rename(directory / f"{key}={i:02d}" / "part-0.parquet")
+        (directory / f"{key}={i:02d}" / ".part-0.parquet.crc").write_bytes(b"crc")
+    shutil.rmtree(flat)
+    (directory / "_SUCCESS").write_bytes(b"")
+    (directory / "_temporary" / "0").mkdir(parents=True)
+    (directory / "_temporary" / "0" / "part-9.parquet").write_bytes(b"half written")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def hive_data(synth_data, tmp_path_factory):
+    """``synth_data`` with the transactions as a Hive-partitioned directory."""
+    root = tmp_path_factory.mktemp("hive") / "data"
+    shutil.copytree(synth_data, root, ignore=shutil.ignore_patterns("truth"))
+    hive_layout(root / "transactions.parquet", root / "transactions")
+    (root / "transactions.parquet").unlink()
+    return root
+
+
+def test_hive_partitions_load_as_the_single_file_on_both_engines(synth_data, hive_data):
+    """Parts in ``chunk=NN/`` subdirectories: the same lines, in path order, as the one file;
+    the directory names are not columns (DuckDB would add them unasked)."""
+    from features.reading import parquet_parts
+
+    parts, problem = parquet_parts(hive_data / "transactions")
+    assert problem is None and [p.relative_to(hive_data).as_posix() for p in parts] == [
+        f"transactions/chunk={i:02d}/part-0.parquet" for i in range(3)]
+    got, want = load_dataset(hive_data, now=NOW), load_dataset(synth_data, now=NOW)
+    pd.testing.assert_frame_equal(got.transactions, want.transactions)
+    assert "chunk" not in got.transactions.columns and got.cleaning == want.cleaning
+    assert_same_load(hive_data, now=NOW)
+
+
+def test_a_column_kept_only_in_partition_names_is_named_in_the_error(make_data_dir):
+    data = make_data_dir()
+    (data / "transactions.csv").unlink()
+    for day in ("2024-01-02", "2024-01-03"):
+        write_parts(data / "transactions" / f"timestamp={day}", LINE.drop(columns="timestamp"))
+    (msg,) = both_loaders(data)
+    assert msg.startswith("transactions: missing required column(s) timestamp; the file has ")
+    assert msg.endswith("transactions/ holds timestamp only in its subdirectories' names "
+                        "(timestamp=...), which are not read as columns; write it into the "
+                        "Parquet files.")
+
+
+def test_a_bad_file_in_a_partition_is_named_by_its_path(make_data_dir):
+    data = make_data_dir()
+    (data / "transactions.csv").unlink()
+    write_parts(data / "transactions" / "day=1", LINE)
+    (data / "transactions" / "day=2").mkdir()
+    (data / "transactions" / "day=2" / "more.csv").write_text("member_id\n1\n")
+    assert both_loaders(data) == [
+        "transactions/: holds day=2/more.csv, which is not a Parquet part; a table directory "
+        "holds only *.parquet parts (one format per table)."]

@@ -13,12 +13,12 @@ from click.testing import CliRunner
 import training.engine_choice as engine_choice
 from features.errors import DataError
 from offers.cli import main
-from tests.features.test_parquet_parts import parts_data  # noqa: F401 (a fixture)
+from tests.features.test_parquet_parts import hive_data, parts_data  # noqa: F401 (fixtures)
 from training.engine_choice import choose_engine, count_lines
 
 
 def test_the_lines_are_counted_from_the_footers_and_estimated_from_a_csv_size(
-        synth_data, parts_data, make_data_dir, tmp_path):  # noqa: F811
+        synth_data, parts_data, hive_data, make_data_dir, tmp_path):  # noqa: F811
     import pandas as pd
     import pyarrow.parquet as pq
 
@@ -26,6 +26,7 @@ def test_the_lines_are_counted_from_the_footers_and_estimated_from_a_csv_size(
     assert rows > 10_000
     assert count_lines(synth_data) == (rows, True)
     assert count_lines(parts_data) == (rows, True)  # the parts' footers summed
+    assert count_lines(hive_data) == (rows, True)  # and the partitions' (not _temporary/)
     assert count_lines(make_data_dir()) == (3, True)  # a small CSV: counted
     no_newline = make_data_dir("last", transactions="member_id,timestamp,item_id,quantity,"
                                "amount,basket_id\n1,2024-01-02T10:00:00,A,1,3.5,b1")

@@ -19,7 +19,9 @@ from click.testing import CliRunner
 from features.errors import ConfigError, DataError, DataValidationError
 from features.loading import load_dataset
 from offers.cli import main
-from tests.features.test_parquet_parts import (  # noqa: F401 (a fixture)
+from tests.features.test_parquet_parts import (  # noqa: F401 (fixtures)
+    hive_data,
+    hive_layout,
     parts_data,
     split_into_parts,
 )
@@ -84,6 +86,29 @@ def test_lines_from_a_glob_of_partitions_load_as_the_single_file(spark_con, synt
     assert [h for h in got[3] if h.startswith("input/transactions")] == [
         f"input/transactions/part-{i:05d}.parquet" for i in range(3)]
     assert "input/transactions.parquet" not in got[3]
+
+
+def test_hive_partitions_by_url_and_as_the_lines_load_as_the_single_file(
+        spark_con, synth_data, hive_data, tmp_path):  # noqa: F811
+    """A data directory by URL whose ``transactions/`` is Hive-partitioned is copied with its
+    subdirectories; a partitioned directory given as ``--transactions`` (no glob) gives its
+    parts below every level, in path order, without ``_temporary/`` or checksum files."""
+    want = _load(synth_data, tmp_path)
+    by_url = _load(hive_data.as_uri(), tmp_path)
+    pd.testing.assert_frame_equal(by_url[0], want[0])
+    assert by_url[1:3] == want[1:3]
+    assert [h for h in by_url[3] if h.startswith("input/transactions")] == [
+        f"input/transactions/chunk={i:02d}/part-0.parquet" for i in range(3)]
+    lake = hive_layout(synth_data / "transactions.parquet", tmp_path / "lake" / "sales")
+    # A space and "=" in the data directory's and the staging's paths: Hadoop reads file://
+    # URLs unencoded (Path.as_uri()'s "%20" and "%3D" name no file there).
+    shop, work = tmp_path / "my shop=1", tmp_path / "run here=1"
+    shutil.copytree(hive_data, shop)
+    work.mkdir()
+    lines = _load(str(shop), work, transactions=lake.as_uri())
+    pd.testing.assert_frame_equal(lines[0], want[0])
+    assert [h for h in lines[3] if h.startswith("input/transactions")] == [
+        f"input/transactions/part-{i:05d}.parquet" for i in range(3)]
 
 
 def test_where_nothing_can_be_read_the_error_says_so_and_nothing_is_left(spark_con, synth_data,
@@ -173,6 +198,25 @@ def test_the_fingerprint_reads_the_parts_of_a_table_directory(synth_data, parts_
             old.update(path.name.encode())
             old.update(sha256_file(path).encode())
     assert data_fingerprint(synth_data) == old.hexdigest()
+
+
+def test_the_fingerprint_reads_the_parts_of_hive_partitions(hive_data, tmp_path):  # noqa: F811
+    """Parts in subdirectories count by their paths: moving a part to another partition or
+    changing one changes the fingerprint; an unfinished job's ``_temporary/`` does not."""
+    from training.pipeline import data_fingerprint
+
+    copy = tmp_path / "data"
+    shutil.copytree(hive_data, copy)
+    before = data_fingerprint(copy)
+    assert before == data_fingerprint(hive_data)
+    (copy / "transactions" / "_temporary" / "0" / "part-9.parquet").write_bytes(b"more")
+    assert data_fingerprint(copy) == before
+    (copy / "transactions" / "chunk=02").rename(copy / "transactions" / "chunk=03")
+    moved = data_fingerprint(copy)
+    assert moved != before
+    part = copy / "transactions" / "chunk=01" / "part-0.parquet"
+    pq.write_table(pq.read_table(part).slice(1), part)
+    assert data_fingerprint(copy) not in (before, moved)
 
 
 def test_the_side_files_come_whole_and_nothing_else(spark_con, synth_data, tmp_path):
