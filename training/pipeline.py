@@ -33,6 +33,7 @@ from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
+from models.metrics import mae, spearman, standard_errors
 from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
@@ -615,12 +616,30 @@ def _recommendations(run: TrainingRun) -> None:
         f"{m}_{metric}{'' if mode == 'all' else '_new'}": float(table.at[(m, mode), metric])
         for m, mode in table.index
         for metric in metrics
-    } | {"params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in,
+    } | {"se": _standard_errors(table, k),
+         "params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in,
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
          "final_als_iterations": int(fitted["als"].iterations),
          "final_als_warm_start": warm_started, "excluded_items": n_excluded,
          "final_als_members": int(getattr(fitted["als"], "fit_members_", blend.n_members))}
+
+
+def _finite(values: dict) -> dict:
+    """``values`` with NaN as None (``null`` in metrics.json)."""
+    return {k: float(v) if v is not None and np.isfinite(v) else None for k, v in values.items()}
+
+
+def _standard_errors(table: pd.DataFrame, k: int) -> dict:
+    """The standard errors of the validation's precision and NDCG (``metrics_table``'s
+    ``_se`` columns), keyed as the metrics are (``blend_ndcg@10``, ``..._new``)."""
+    found = {}
+    for (model, mode), row in table.iterrows():
+        for metric in (f"precision@{k}", f"ndcg@{k}"):
+            value = row.get(f"{metric}_se")
+            key = f"{model}_{metric}{'' if mode == 'all' else '_new'}"
+            found[key] = value
+    return _finite(found)
 
 
 def _previous_params(run: TrainingRun) -> dict | None:
@@ -713,6 +732,7 @@ def _churn(run: TrainingRun) -> None:
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["recency_baseline"].items()},
         "validation_members": int(evaluation.n),
+        "se": _finite(evaluation.se),
         "training_rows": int(len(X_train)),
         "members_before_as_of": int(windows.n_members or 0),
         "sample_fraction": float(windows.sample_fraction),
@@ -730,9 +750,12 @@ def _value(run: TrainingRun) -> None:
     baseline = PastSpendBaseline(horizon_days=horizon)
     m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
     run.tables["value_metrics"] = m.reset_index(names="model")
+    forecast = model.predict(X_val)
     run.tables["value_calibration"] = spend_reliability(
-        {"model": model.predict(X_val), "past_spend_baseline": baseline.predict(X_val)},
+        {"model": forecast, "past_spend_baseline": baseline.predict(X_val)},
         out_val["future_spend"])
+    se = standard_errors(out_val["future_spend"].to_numpy(dtype=float), forecast,
+                         {"spearman": spearman, "mae": mae})
     run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
@@ -740,6 +763,7 @@ def _value(run: TrainingRun) -> None:
         "horizon_days": int(horizon),
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
+        "se": _finite(se),
         # What turns the expected_spend forecast into the 12-month CLV (value.clv_factor).
         "clv_multiplier": float(run.value.clv_factor()),
         "spend_mean_ratio": float(run.value.mean_ratio_),
@@ -771,6 +795,7 @@ def _offer_response(run: TrainingRun) -> None:
             "sample_fraction": float(getattr(model, "sample_fraction_", 1.0)),
             "base_rate": float(model.base_rate_),
             **{k: float(v) for k, v in chosen.items()},
+            "se": _finite(getattr(model, "validation_se_", {}).get(model.estimator_kind_, {})),
         }
     if calibration is not None:
         summary["calibration"] = calibration.summary()

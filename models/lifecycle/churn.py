@@ -24,7 +24,7 @@ first"). :func:`evaluate_churn` scores both on a labelled window.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -334,12 +334,16 @@ class ChurnEvaluation:
         Lift by decile of the model (:func:`models.metrics.lift_by_decile`).
     n : int
         Members evaluated.
+    se : dict
+        Standard errors of the model's ``roc_auc``, ``pr_auc`` and ``brier`` over
+        resamples of the members (:func:`models.metrics.standard_errors`).
     """
 
     metrics: pd.DataFrame
     calibration: pd.DataFrame
     lift: pd.DataFrame
     n: int
+    se: dict = field(default_factory=dict)
 
 
 def evaluate_churn(
@@ -358,4 +362,7 @@ def evaluate_churn(
         calibration=model_metrics.calibration_table(labels, risk),
         lift=model_metrics.lift_by_decile(labels, risk),
         n=len(labels),
+        se=model_metrics.standard_errors(labels, risk, {
+            "roc_auc": model_metrics.roc_auc, "pr_auc": model_metrics.pr_auc,
+            "brier": model_metrics.brier}),
     )

@@ -41,7 +41,7 @@ from models.member_source import (
     members_with_events,
     require_as_of,
 )
-from models.metrics import pr_auc, roc_auc
+from models.metrics import pr_auc, roc_auc, standard_errors
 from models.offer_response.affinity import AFFINITY_FEATURES, OfferAffinity
 from models.offer_response.inputs import (
     MEMBER_PREFIX,
@@ -144,6 +144,9 @@ class OfferResponseModel:
         Which candidate features were used (those not all-NaN in training).
     validation_scores_ : dict
         ROC-AUC and PR-AUC per candidate on the held-out sends (``"auto"`` only).
+    validation_se_ : dict
+        Their standard errors over resamples of those sends
+        (:func:`models.metrics.standard_errors`).
     base_rate_ : float
         Share of training sends redeemed.
     n_rows_ : int
@@ -196,7 +199,7 @@ class OfferResponseModel:
         self.used_features_ = ~np.isnan(X).all(axis=0)
         X = X[:, self.used_features_]
         kind = self.estimator
-        self.validation_scores_ = {}
+        self.validation_scores_, self.validation_se_ = {}, {}
         if kind == "auto":
             kind = self._select(X, y, rows["sent_at"].to_numpy())
         self.estimator_ = _make_estimator(kind, self.random_state).fit(X, y)
@@ -236,6 +239,8 @@ class OfferResponseModel:
             p = model.predict_proba(X[late])[:, 1]
             self.validation_scores_[kind] = {"roc_auc": roc_auc(y[late], p),
                                               "pr_auc": pr_auc(y[late], p)}
+            self.validation_se_[kind] = standard_errors(
+                y[late], p, {"roc_auc": roc_auc, "pr_auc": pr_auc})
         best = max(self.validation_scores_, key=lambda k: self.validation_scores_[k]["roc_auc"])
         logger.info("estimator chosen on the latest %d sends: %s (%s)",
                     int(late.sum()), best, self.validation_scores_)

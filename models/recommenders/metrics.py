@@ -186,7 +186,10 @@ def ranking_metrics(
     -------
     dict
         ``precision``, ``recall``, ``ndcg``, ``coverage`` and ``members``
-        (rows with at least one relevant item, the ones averaged over).
+        (rows with at least one relevant item, the ones averaged over), and the
+        standard errors of the two means, ``precision_se`` and ``ndcg_se`` (the
+        members' standard deviation over the square root of their number; NaN
+        under two members).
 
     >>> truth = sp.csr_matrix(np.array([[1, 0, 1, 0], [0, 1, 0, 0]], dtype=np.float32))
     >>> m = ranking_metrics(np.array([[0, 1], [3, 1]]), truth, k=2)
@@ -219,12 +222,17 @@ def ranking_metrics(
     def mean(x):
         return float(x[valid].mean()) if n_valid else 0.0
 
+    def standard_error(x):  # of the mean over members
+        return float(x[valid].std(ddof=1) / np.sqrt(n_valid)) if n_valid > 1 else float("nan")
+
     return {
         "precision": mean(precision),
         "recall": mean(recall),
         "ndcg": mean(ndcg),
         "coverage": float(len(shown) / n_items) if n_items else 0.0,
         "members": n_valid,
+        "precision_se": standard_error(precision),
+        "ndcg_se": standard_error(ndcg),
     }
 
 
@@ -260,7 +268,8 @@ def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10) ->
     -------
     DataFrame
         One row per (model, mode) with ``precision@k``, ``recall@k``,
-        ``ndcg@k``, ``coverage@k`` and ``members``.
+        ``ndcg@k``, ``coverage@k``, ``members``, ``precision@k_se`` and
+        ``ndcg@k_se`` (standard errors, :func:`ranking_metrics`).
     """
     records = []
     for mode, truth in truths.items():
@@ -274,5 +283,7 @@ def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10) ->
                 f"ndcg@{k}": m["ndcg"],
                 f"coverage@{k}": m["coverage"],
                 "members": m["members"],
+                f"precision@{k}_se": m["precision_se"],
+                f"ndcg@{k}_se": m["ndcg_se"],
             })
     return pd.DataFrame.from_records(records)

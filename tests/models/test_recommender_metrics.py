@@ -114,12 +114,16 @@ def test_evaluate_and_table_exclude_purchased_in_never_bought_mode(shop):
     # a: [x] hit (1 of 2), b: [x] miss (relevant w unknown), c: [x] hit
     assert m["precision"] == pytest.approx(2 / 3)
     assert m["recall"] == pytest.approx((0.5 + 0 + 1) / 3)
+    # the standard error of the mean of the members' precisions 1, 0, 1
+    assert m["precision_se"] == pytest.approx(np.std([1, 0, 1], ddof=1) / np.sqrt(3))
+    assert m["ndcg_se"] > 0
     m = evaluate(pop, truths["never_bought"], k=1)
     # a and b bought x before: their list is [y]; only c (new member) gets x, a hit
     assert m["precision"] == pytest.approx(1 / 3)
     table = metrics_table({"pop": pop, "again": BuyAgainRecommender().fit(im)}, truths, k=1)
-    assert table.shape == (4, 7)
+    assert table.shape == (4, 9)
     assert list(table.columns[2:6]) == ["precision@1", "recall@1", "ndcg@1", "coverage@1"]
+    assert list(table.columns[7:]) == ["precision@1_se", "ndcg@1_se"]
     assert table.query("model == 'again' and mode == 'never_bought'")["precision@1"].item() == 0
 
 

@@ -145,6 +145,15 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     assert (a == b.reindex(a.index)).mean() > 0.95
     html = (out / version / "report.html").read_text()
     assert f"Previous version: {first}" in html
+    # every compared metric carries its standard error, and the table the noise of a change
+    from training.report.render import COMPARED
+
+    for section, key, _, _ in COMPARED:
+        se = run2.metrics[section]["se"][key]
+        assert 0 < se < 0.2 * abs(run2.metrics[section][key]), (section, key, se)
+    stored = json.loads((out / version / "metrics.json").read_text())
+    assert stored["churn"]["se"] == run2.metrics["churn"]["se"]
+    assert "noise (2 s.e.)" in html
     runner = CliRunner()
     listed = runner.invoke(main, ["versions", str(out)])
     assert listed.exit_code == 0 and first in listed.output and f"* {version}" in listed.output

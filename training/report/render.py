@@ -131,11 +131,38 @@ def _comparison(rep: HtmlReport, run) -> None:
         if new_v is None and old_v is None:
             continue
         change = None if new_v is None or old_v is None else new_v - old_v
-        verdict = "" if not change else ("better" if (change > 0) == higher else "worse")
+        noise = change_noise(run.metrics.get(section, {}).get("se", {}).get(key),
+                             old.get("metrics", {}).get(section, {}).get("se", {}).get(key))
         rows.append({"metric": label, "previous": old_v, "this version": new_v,
-                     "change": change, "": verdict})
+                     "change": change, "noise (2 s.e.)": noise,
+                     "": change_verdict(change, noise, higher)})
     rep.text(f"Previous version: {old['version']} (rows before {str(old.get('as_of'))[:10]}).")
     rep.table(pd.DataFrame(rows), float_format="{:,.4f}")
+    rep.text("Each version is measured on its own validation members. A change no larger than "
+             "twice the standard error of the difference (from resamples of those members; "
+             "this version's alone when the previous one recorded none) is within the noise: "
+             "it says nothing either way. Two versions validated on the same window (a change "
+             "of settings on the same data) share their members, so there the band is wider "
+             "than it needs to be.", note=True)
+
+
+def change_noise(se_new: float | None, se_old: float | None) -> float | None:
+    """Twice the standard error of the difference of two metrics measured on different
+    members (``se_old`` missing, from a version trained before they were recorded: taken
+    as equal to ``se_new``); None without ``se_new``."""
+    if se_new is None:
+        return None
+    se_old = se_new if se_old is None else se_old
+    return 2 * float(np.hypot(se_new, se_old))
+
+
+def change_verdict(change: float | None, noise: float | None, higher_is_better: bool) -> str:
+    """"better", "worse", "within noise" or "" (no change, or one side missing)."""
+    if not change:
+        return ""
+    if noise is not None and abs(change) <= noise:
+        return "within noise"
+    return "better" if (change > 0) == higher_is_better else "worse"
 
 
 def monthly_kpis(run) -> pd.DataFrame:
@@ -238,7 +265,8 @@ def _recommendations(rep: HtmlReport, run) -> None:
     ax.legend()
     rep.figure(fig, f"NDCG@{k} per model; popularity, buy-again and top-frequency are the "
                "baselines")
-    rep.table(table, float_format="{:,.4f}")
+    rep.table(table.drop(columns=[c for c in table.columns if str(c).endswith("_se")]),
+              float_format="{:,.4f}")
     top = rec.get(f"top_frequency_precision@{k}")
     if top:
         lift = rec[f"blend_precision@{k}"] / top - 1
