@@ -146,7 +146,7 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     html = (out / version / "report.html").read_text()
     assert f"Previous version: {first}" in html
     # every compared metric carries its standard error, and the table the noise of a change
-    from training.report.render import COMPARED
+    from training.report.comparison import COMPARED
 
     for section, key, _, _ in COMPARED:
         se = run2.metrics[section]["se"][key]
@@ -157,6 +157,18 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     runner = CliRunner()
     listed = runner.invoke(main, ["versions", str(out)])
     assert listed.exit_code == 0 and first in listed.output and f"* {version}" in listed.output
+    compared = runner.invoke(main, ["compare", str(out)])  # current against the one before
+    assert compared.exit_code == 0, compared.output
+    assert compared.output.startswith(f"{version} (as of ")
+    assert f"against {first}" in compared.output and "noise" in compared.output
+    table = json.loads(runner.invoke(main, ["compare", str(out), version, first,
+                                            "--format", "json"]).output)
+    assert (table["old"], table["new"]) == (version, first) and len(table["metrics"]) == 8
+    churn = next(m for m in table["metrics"] if m["metric"] == "churn ROC-AUC")
+    assert churn["old"] == run2.metrics["churn"]["roc_auc"] and churn["noise"] > 0
+    missing = runner.invoke(main, ["compare", str(out), "v0"])
+    assert missing.exit_code == 1 and "has no version 'v0'" in missing.output
+    assert runner.invoke(main, ["compare", str(out), first, first, first]).exit_code == 2
     back = runner.invoke(main, ["rollback", str(out)])
     assert back.exit_code == 0 and f"current -> {first}" in back.output
     assert artifacts.current_version(out) == first

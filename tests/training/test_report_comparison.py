@@ -7,8 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from training.report.comparison import change_noise, change_verdict
 from training.report.html import HtmlReport
-from training.report.render import _comparison, change_noise, change_verdict
+from training.report.render import _comparison
 
 
 def test_the_noise_of_a_change_adds_both_versions_standard_errors():

@@ -1,5 +1,5 @@
 """The data and training commands of ``offers``: import, synth, validate, kpis, lift, features,
-train, versions, rollback, report, score, recommend.
+train, versions, compare, rollback, report, score, recommend.
 
 Each module holds the click commands of one family; :data:`COMMANDS` lists them
 for the one entry point (:mod:`offers.cli`), which also adds the serving
@@ -17,9 +17,9 @@ from training.cli.lift import lift
 from training.cli.synth import synth
 from training.cli.train import train
 from training.cli.validate import validate
-from training.cli.versions import report, rollback, versions
+from training.cli.versions import compare, report, rollback, versions
 
-COMMANDS = (import_group, synth, validate, kpis, lift, features, train, versions, rollback, report,
-            score, recommend)
+COMMANDS = (import_group, synth, validate, kpis, lift, features, train, versions, compare,
+            rollback, report, score, recommend)
 
 __all__ = ["COMMANDS"]

@@ -14,20 +14,9 @@ import pandas as pd
 from features.kpis import program_kpis
 from training.baseline_flags import flag_line
 from training.engines import line_span
+from training.report.comparison import comparison_rows
 from training.report.horizons import horizons_section
 from training.report.html import HtmlReport, figure
-
-# (section, metric, label, higher is better) compared with the previous version.
-COMPARED = (
-    ("recommend", "blend_ndcg@10", "blend NDCG@10 (all items)", True),
-    ("recommend", "blend_ndcg@10_new", "blend NDCG@10 (never bought)", True),
-    ("recommend", "blend_precision@10", "blend precision@10", True),
-    ("churn", "roc_auc", "churn ROC-AUC", True),
-    ("churn", "brier", "churn Brier score", False),
-    ("value", "spearman", "spend Spearman", True),
-    ("value", "mae", "spend MAE", False),
-    ("offer_response", "roc_auc", "offer response ROC-AUC", True),
-)
 
 
 def render_report(run, version: str) -> str:
@@ -124,18 +113,7 @@ def _comparison(rep: HtmlReport, run) -> None:
         rep.text("This is the first version in this artifacts directory.")
         return
     old = run.previous["manifest"]
-    rows = []
-    for section, key, label, higher in COMPARED:
-        new_v = run.metrics.get(section, {}).get(key)
-        old_v = old.get("metrics", {}).get(section, {}).get(key)
-        if new_v is None and old_v is None:
-            continue
-        change = None if new_v is None or old_v is None else new_v - old_v
-        noise = change_noise(run.metrics.get(section, {}).get("se", {}).get(key),
-                             old.get("metrics", {}).get(section, {}).get("se", {}).get(key))
-        rows.append({"metric": label, "previous": old_v, "this version": new_v,
-                     "change": change, "noise (2 s.e.)": noise,
-                     "": change_verdict(change, noise, higher)})
+    rows = comparison_rows(run.metrics, old.get("metrics", {}))
     rep.text(f"Previous version: {old['version']} (rows before {str(old.get('as_of'))[:10]}).")
     rep.table(pd.DataFrame(rows), float_format="{:,.4f}")
     rep.text("Each version is measured on its own validation members. A change no larger than "
@@ -143,26 +121,7 @@ def _comparison(rep: HtmlReport, run) -> None:
              "this version's alone when the previous one recorded none) is within the noise: "
              "it says nothing either way. Two versions validated on the same window (a change "
              "of settings on the same data) share their members, so there the band is wider "
-             "than it needs to be.", note=True)
-
-
-def change_noise(se_new: float | None, se_old: float | None) -> float | None:
-    """Twice the standard error of the difference of two metrics measured on different
-    members (``se_old`` missing, from a version trained before they were recorded: taken
-    as equal to ``se_new``); None without ``se_new``."""
-    if se_new is None:
-        return None
-    se_old = se_new if se_old is None else se_old
-    return 2 * float(np.hypot(se_new, se_old))
-
-
-def change_verdict(change: float | None, noise: float | None, higher_is_better: bool) -> str:
-    """"better", "worse", "within noise" or "" (no change, or one side missing)."""
-    if not change:
-        return ""
-    if noise is not None and abs(change) <= noise:
-        return "within noise"
-    return "better" if (change > 0) == higher_is_better else "worse"
+             "than it needs to be. `offers compare` compares any two versions.", note=True)
 
 
 def monthly_kpis(run) -> pd.DataFrame:
