@@ -135,7 +135,7 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
     files = []
     for status in matched:
         if status.isDirectory():
-            files += _files_below(fs, status.getPath(), pattern)
+            files += [path for path, _ in _files_below(fs, status.getPath(), pattern)]
         else:
             files.append(status.getPath())
     if not files:
@@ -158,18 +158,20 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
     return sizes
 
 
-def _files_below(fs, directory, location: str) -> list:
-    """The files under ``directory``, its subdirectories (Hive partitions such as
-    ``date=2017-01-01/``) included; a name starting with ``_`` or ``.`` at any level below
-    it (``_SUCCESS``, ``_temporary/``, checksums) leaves its file out."""
+def _files_below(fs, directory, location: str) -> list[tuple]:
+    """``(path, path below directory)`` of the files under ``directory``, its subdirectories
+    (Hive partitions such as ``date=2017-01-01/``) included; a name starting with ``_`` or
+    ``.`` at any level below it (``_SUCCESS``, ``_temporary/``, checksums) leaves its file
+    out."""
     top = directory.toString().rstrip("/") + "/"
     found = _call(lambda: fs.listFiles(directory, True), location)
     files = []
     while _call(found.hasNext, location):
         path = _call(found.next, location).getPath()
-        below = path.toString()[len(top):] if path.toString().startswith(top) else path.getName()
+        text = path.toString()
+        below = text[len(top):] if text.startswith(top) else path.getName()
         if not any(name.startswith(("_", ".")) for name in below.split("/")):
-            files.append(path)
+            files.append((path, below))
     return files
 
 
@@ -194,9 +196,8 @@ def _copy(jvm, conf, fs, path, local, dest: Path, location: str, log: bool = Tru
     util = jvm.org.apache.hadoop.fs.FileUtil
     started = time.perf_counter()
     if _call(lambda: fs.getFileStatus(path).isDirectory(), location):
-        top = path.toString().rstrip("/") + "/"
-        pairs = [(file, dest / file.toString()[len(top):])
-                 for file in _files_below(fs, path, location)]
+        dest.mkdir(parents=True, exist_ok=True)  # empty, the checks say so as for a local one
+        pairs = [(file, dest / below) for file, below in _files_below(fs, path, location)]
     else:
         pairs = [(path, dest)]
     for source, target in pairs:
@@ -206,7 +207,7 @@ def _copy(jvm, conf, fs, path, local, dest: Path, location: str, log: bool = Tru
               location)
     sizes = [target.stat().st_size for _, target in pairs]
     if log:  # one line per table (a lake's lines can take minutes): what came, how fast
-            logger.info("fetched %s: %d file(s), %.1f MiB in %.1f s", path.toString(), len(sizes),
+        logger.info("fetched %s: %d file(s), %.1f MiB in %.1f s", path.toString(), len(sizes),
                     sum(sizes) / 2**20, time.perf_counter() - started)
     return sizes
 

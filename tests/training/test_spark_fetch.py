@@ -136,8 +136,13 @@ def test_where_nothing_can_be_read_the_error_says_so_and_nothing_is_left(spark_c
             transactions=everything)
 
 
-def test_a_bad_copied_table_gives_the_local_problems(spark_con, make_data_dir, tmp_path):
+@pytest.mark.parametrize("bad", ["unknown items", "a table directory of no parts"])
+def test_a_bad_copied_table_gives_the_local_problems(spark_con, make_data_dir, tmp_path, bad):
     data = make_data_dir(items="item_id,category\nA,x\n")  # B and C unknown
+    if bad == "a table directory of no parts":  # what a failed job leaves
+        (data / "transactions.csv").unlink()
+        (data / "transactions" / "_temporary" / "0").mkdir(parents=True)
+        (data / "transactions" / "_temporary" / "0" / "part-0.parquet").write_bytes(b"half")
     with pytest.raises(DataValidationError) as want:
         load_dataset(data)
     staging = tmp_path / "staging"
