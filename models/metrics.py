@@ -267,15 +267,37 @@ def standard_errors(y_true, y_score, metrics: dict, n: int = BOOTSTRAP_RESAMPLES
     0.0
     """
     y_true, y_score = _check_pair(y_true, y_score)
-    if y_true.size < 2:
-        return {name: float("nan") for name in metrics}
+    return _bootstrap(y_true.size, {
+        name: (lambda rows, m=metric: m(y_true[rows], y_score[rows]))
+        for name, metric in metrics.items()}, n, seed, max_rows)
+
+
+def paired_standard_errors(y_true, y_score, y_baseline, metrics: dict,
+                           n: int = BOOTSTRAP_RESAMPLES, seed: int = 0,
+                           max_rows: int = BOOTSTRAP_ROWS) -> dict[str, float]:
+    """The standard error of each metric's difference ``model - baseline`` on the same rows
+    (both scored on every resample): how far a model's margin over its baseline, or its
+    loss to it, could move by the rows it was measured on. As :func:`standard_errors`."""
+    y_true, y_score = _check_pair(y_true, y_score)
+    _, y_baseline = _check_pair(y_true, y_baseline, "y_baseline")
+    return _bootstrap(y_true.size, {
+        name: (lambda rows, m=metric: m(y_true[rows], y_score[rows])
+               - m(y_true[rows], y_baseline[rows]))
+        for name, metric in metrics.items()}, n, seed, max_rows)
+
+
+def _bootstrap(size: int, statistics: dict, n: int, seed: int, max_rows: int) -> dict:
+    """The standard deviation of each ``statistic(rows)`` over ``n`` resamples of ``size``
+    rows (at most ``max_rows`` a resample, the spread scaled to ``size``)."""
+    if size < 2:
+        return {name: float("nan") for name in statistics}
     rng = np.random.default_rng(seed)
-    size = min(y_true.size, max_rows)
-    scale = math.sqrt(size / y_true.size)
-    draws = {name: [] for name in metrics}
+    drawn = min(size, max_rows)
+    scale = math.sqrt(drawn / size)
+    draws = {name: [] for name in statistics}
     for _ in range(n):
-        rows = rng.integers(0, y_true.size, size)
-        for name, metric in metrics.items():
-            draws[name].append(metric(y_true[rows], y_score[rows]))
+        rows = rng.integers(0, size, drawn)
+        for name, statistic in statistics.items():
+            draws[name].append(statistic(rows))
     return {name: scale * float(np.nanstd(values)) if np.isfinite(values).any()
             else float("nan") for name, values in draws.items()}

@@ -5,7 +5,9 @@ Every model is validated against the strongest simple baseline of its kind
 against recency only, spend against the past-spend rate. A model that does
 worse than its baseline on a metric is *flagged* (``metrics["flags"]``, a red
 line in the report, a ``FLAG`` line in ``offers train``'s output), not shipped
-silently.
+silently. Where the step measured it (churn and spend: ``baseline_se``, the standard
+error of the model's margin over its baseline on the same members), the flag also
+says whether the loss is beyond that noise (twice the standard error) or within it.
 
 Imports: nothing of the project.
 """
@@ -25,7 +27,8 @@ AGAINST_BASELINE = (
 def baseline_flags(metrics: dict, k: int) -> list[dict]:
     """One record per (model, metric) where the model does worse than its baseline.
 
-    Records: ``model``, ``metric``, ``value``, ``baseline`` (name), ``baseline_value``.
+    Records: ``model``, ``metric``, ``value``, ``baseline`` (name), ``baseline_value``
+    and, where the margin's standard error was measured, ``noise`` (twice it).
     """
     flags = []
     for section, key, label, higher in AGAINST_BASELINE:
@@ -34,9 +37,13 @@ def baseline_flags(metrics: dict, k: int) -> list[dict]:
         if value is None or base is None:
             continue
         if (value < base) if higher else (value > base):
-            flags.append({"model": section, "metric": label, "value": float(value),
-                          "baseline": "recency only" if section == "churn" else "past-spend rate",
-                          "baseline_value": float(base)})
+            flag = {"model": section, "metric": label, "value": float(value),
+                    "baseline": "recency only" if section == "churn" else "past-spend rate",
+                    "baseline_value": float(base)}
+            se = (m.get("baseline_se") or {}).get(key)
+            if se is not None:
+                flag["noise"] = 2 * float(se)
+            flags.append(flag)
     rec = metrics.get("recommend") or {}
     for suffix, label, baselines in (("", f"NDCG@{k}", ("popularity", "buy_again")),
                                      ("_new", f"NDCG@{k} on never-bought items",
@@ -55,9 +62,23 @@ def baseline_flags(metrics: dict, k: int) -> list[dict]:
 
 
 def flag_line(flag: dict) -> str:
-    """A flag as one sentence."""
-    return (f"{flag['metric']}: {flag['value']:.4g}, worse than the {flag['baseline']} "
-            f"baseline ({flag['baseline_value']:.4g}) on the validation split.")
+    """A flag as one sentence (and whether the loss is beyond its noise, when measured).
+
+    >>> flag_line({"metric": "spend MAE", "value": 71.0, "baseline": "past-spend rate",
+    ...            "baseline_value": 70.5, "noise": 1.2})
+    'spend MAE: 71, worse than the past-spend rate baseline (70.5) on the validation split, \
+within the noise (0.5 against 1.2: the members measured cannot tell them apart).'
+    """
+    line = (f"{flag['metric']}: {flag['value']:.4g}, worse than the {flag['baseline']} "
+            f"baseline ({flag['baseline_value']:.4g}) on the validation split")
+    noise = flag.get("noise")
+    if noise is None:
+        return line + "."
+    gap = abs(flag["value"] - flag["baseline_value"])
+    if gap <= noise:
+        return (line + f", within the noise ({gap:.2g} against {noise:.2g}: the members "
+                "measured cannot tell them apart).")
+    return line + f", beyond the noise ({gap:.2g} against {noise:.2g})."
 
 
 #: How a per-horizon flag's ``measure`` reads in a grouped line.

@@ -33,7 +33,13 @@ from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.reliability import spend_reliability
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
-from models.metrics import mae, spearman, standard_errors
+from models.metrics import (
+    mae,
+    paired_standard_errors,
+    spearman,
+    standard_errors,
+    top_decile_capture,
+)
 from models.offer_response.calibration import later_sends_calibration
 from models.offer_response.export import export_model
 from models.offer_response.model import OfferResponseModel, fit_offer_response
@@ -733,6 +739,7 @@ def _churn(run: TrainingRun) -> None:
         "baseline": {k: float(v) for k, v in m.loc["recency_baseline"].items()},
         "validation_members": int(evaluation.n),
         "se": _finite(evaluation.se),
+        "baseline_se": _finite(evaluation.baseline_se),
         "training_rows": int(len(X_train)),
         "members_before_as_of": int(windows.n_members or 0),
         "sample_fraction": float(windows.sample_fraction),
@@ -750,12 +757,13 @@ def _value(run: TrainingRun) -> None:
     baseline = PastSpendBaseline(horizon_days=horizon)
     m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
     run.tables["value_metrics"] = m.reset_index(names="model")
-    forecast = model.predict(X_val)
+    forecast, past_rate = model.predict(X_val), baseline.predict(X_val)
     run.tables["value_calibration"] = spend_reliability(
-        {"model": forecast, "past_spend_baseline": baseline.predict(X_val)},
-        out_val["future_spend"])
-    se = standard_errors(out_val["future_spend"].to_numpy(dtype=float), forecast,
-                         {"spearman": spearman, "mae": mae})
+        {"model": forecast, "past_spend_baseline": past_rate}, out_val["future_spend"])
+    actual = out_val["future_spend"].to_numpy(dtype=float)
+    se = standard_errors(actual, forecast, {"spearman": spearman, "mae": mae})
+    baseline_se = paired_standard_errors(actual, forecast, past_rate, {
+        "spearman": spearman, "mae": mae, "top_decile_capture": top_decile_capture})
     run.value = ValueModel(horizon_days=horizon, random_state=seed).fit_windows(
         windows, include_validation=True
     )
@@ -764,6 +772,7 @@ def _value(run: TrainingRun) -> None:
         **{k: float(v) for k, v in m.loc["model"].items()},
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
         "se": _finite(se),
+        "baseline_se": _finite(baseline_se),
         # What turns the expected_spend forecast into the 12-month CLV (value.clv_factor).
         "clv_multiplier": float(run.value.clv_factor()),
         "spend_mean_ratio": float(run.value.mean_ratio_),

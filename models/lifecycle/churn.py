@@ -337,6 +337,10 @@ class ChurnEvaluation:
     se : dict
         Standard errors of the model's ``roc_auc``, ``pr_auc`` and ``brier`` over
         resamples of the members (:func:`models.metrics.standard_errors`).
+    baseline_se : dict
+        Standard errors of the model's margin over the baseline in ``roc_auc`` and
+        ``pr_auc``, both scored on each resample
+        (:func:`models.metrics.paired_standard_errors`); empty without a baseline.
     """
 
     metrics: pd.DataFrame
@@ -344,6 +348,7 @@ class ChurnEvaluation:
     lift: pd.DataFrame
     n: int
     se: dict = field(default_factory=dict)
+    baseline_se: dict = field(default_factory=dict)
 
 
 def evaluate_churn(
@@ -353,16 +358,17 @@ def evaluate_churn(
     labels = _check_labels(y, len(X))
     risk = model.predict_proba(X)
     rows = {"model": model_metrics.classification_metrics(labels, risk)}
+    ranking = {"roc_auc": model_metrics.roc_auc, "pr_auc": model_metrics.pr_auc}
+    baseline_se = {}
     if baseline is not None:
-        rows["recency_baseline"] = model_metrics.classification_metrics(
-            labels, baseline.predict_proba(X)
-        )
+        recency = baseline.predict_proba(X)
+        rows["recency_baseline"] = model_metrics.classification_metrics(labels, recency)
+        baseline_se = model_metrics.paired_standard_errors(labels, risk, recency, ranking)
     return ChurnEvaluation(
         metrics=pd.DataFrame.from_dict(rows, orient="index"),
         calibration=model_metrics.calibration_table(labels, risk),
         lift=model_metrics.lift_by_decile(labels, risk),
         n=len(labels),
-        se=model_metrics.standard_errors(labels, risk, {
-            "roc_auc": model_metrics.roc_auc, "pr_auc": model_metrics.pr_auc,
-            "brier": model_metrics.brier}),
+        se=model_metrics.standard_errors(labels, risk, {**ranking, "brier": model_metrics.brier}),
+        baseline_se=baseline_se,
     )

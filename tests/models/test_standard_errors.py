@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.metrics import brier, mae, roc_auc, spearman, standard_errors
+from models.metrics import (
+    brier,
+    mae,
+    paired_standard_errors,
+    roc_auc,
+    spearman,
+    standard_errors,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +63,15 @@ def test_above_the_row_cap_a_smaller_resample_scaled_gives_the_same_error(scored
     capped = standard_errors(y, p, {"roc_auc": roc_auc, "brier": brier}, max_rows=1000)
     for name in full:
         assert capped[name] == pytest.approx(full[name], rel=0.2), name
+
+
+def test_a_margin_on_the_same_rows_is_less_noisy_than_either_score(scored):
+    """Two close scores of the same members move together on every resample: their
+    difference's error is far below either's (the reason flags use the paired one)."""
+    y, p = scored
+    rng = np.random.default_rng(4)
+    close = np.clip(p + rng.normal(0, 0.02, p.size), 0, 1)
+    paired = paired_standard_errors(y, p, close, {"roc_auc": roc_auc})["roc_auc"]
+    alone = standard_errors(y, p, {"roc_auc": roc_auc})["roc_auc"]
+    assert 0 < paired < alone / 3
+    assert paired_standard_errors(y, p, p, {"roc_auc": roc_auc})["roc_auc"] == 0.0

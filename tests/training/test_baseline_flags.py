@@ -27,6 +27,22 @@ def test_a_worse_mae_is_flagged_lower_being_better():
                                "(71) on the validation split.")
 
 
+def test_a_flag_says_whether_the_loss_is_beyond_the_noise_of_the_margin():
+    """With the margin's standard error measured (``baseline_se``), the flag stays (a loss
+    is never shipped silently) and says whether the members measured can tell the two
+    apart."""
+    value = {**GOOD["value"], "mae": 72.47, "spearman": 0.70,
+             "baseline_se": {"mae": 0.9, "spearman": 0.01}}
+    flags = baseline_flags({**GOOD, "value": value}, 10)
+    by_metric = {f["metric"]: f for f in flags}
+    assert by_metric["spend MAE"]["noise"] == 1.8 and by_metric["spend Spearman"]["noise"] == 0.02
+    assert flag_line(by_metric["spend MAE"]).endswith(
+        "on the validation split, within the noise (1.5 against 1.8: the members measured "
+        "cannot tell them apart).")
+    assert flag_line(by_metric["spend Spearman"]).endswith(
+        "on the validation split, beyond the noise (0.06 against 0.02).")
+
+
 def test_churn_and_recommendations_against_their_strongest_baseline():
     metrics = {**GOOD, "churn": {**GOOD["churn"], "pr_auc": 0.5},
                "recommend": {**GOOD["recommend"], "blend_ndcg@10": 0.385}}

@@ -153,6 +153,9 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
         assert 0 < se < 0.2 * abs(run2.metrics[section][key]), (section, key, se)
     stored = json.loads((out / version / "metrics.json").read_text())
     assert stored["churn"]["se"] == run2.metrics["churn"]["se"]
+    # and the margins over the baselines theirs, on the same members (for the flags)
+    assert 0 < run2.metrics["churn"]["baseline_se"]["pr_auc"] < 0.2
+    assert 0 < run2.metrics["value"]["baseline_se"]["mae"] < run2.metrics["value"]["mae"]
     assert "noise (2 s.e.)" in html
     runner = CliRunner()
     listed = runner.invoke(main, ["versions", str(out)])
