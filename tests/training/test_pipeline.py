@@ -136,7 +136,8 @@ def test_report_has_every_section(trained):
     assert html.count("data:image/png;base64,") >= 6
 
 
-def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_dir):
+def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_dir,
+                                                                 tmp_path_factory):
     out, first, run1 = trained
     version, run2 = train(synth_dir, out, config=load_config(**FAST))
     assert version != first and artifacts.current_version(out) == version
@@ -169,6 +170,9 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     assert (table["old"], table["new"]) == (version, first) and len(table["metrics"]) == 8
     churn = next(m for m in table["metrics"] if m["metric"] == "churn ROC-AUC")
     assert churn["old"] == run2.metrics["churn"]["roc_auc"] and churn["noise"] > 0
+    empty = tmp_path_factory.mktemp("no-versions")
+    nothing = runner.invoke(main, ["compare", str(empty)])
+    assert nothing.exit_code == 1 and "has no trained versions" in nothing.output
     missing = runner.invoke(main, ["compare", str(out), "v0"])
     assert missing.exit_code == 1 and "has no version 'v0'" in missing.output
     assert runner.invoke(main, ["compare", str(out), first, first, first]).exit_code == 2

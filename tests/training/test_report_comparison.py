@@ -16,7 +16,8 @@ def test_the_noise_of_a_change_adds_both_versions_standard_errors():
     assert change_noise(0.03, 0.04) == pytest.approx(2 * 0.05)
     # a previous version from before standard errors were recorded: taken as this one's
     assert change_noise(0.01, None) == pytest.approx(2 * math.sqrt(2) * 0.01)
-    assert change_noise(None, 0.01) is None
+    assert change_noise(None, 0.01) == pytest.approx(2 * math.sqrt(2) * 0.01)  # either way
+    assert change_noise(None, None) is None
 
 
 @pytest.mark.parametrize("change, noise, higher, verdict", [

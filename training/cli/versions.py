@@ -60,7 +60,8 @@ def compare(artifacts_dir: str, chosen: tuple[str, ...], fmt: str) -> None:
     the standard error of the difference) is "within noise".
 
     \b
-    offers compare DIR            the current version against the one trained before it
+    offers compare DIR            the current version (else the newest) against the one
+                                  trained before it
     offers compare DIR OLD        the current version against OLD
     offers compare DIR OLD NEW    NEW against OLD
     """
@@ -68,16 +69,20 @@ def compare(artifacts_dir: str, chosen: tuple[str, ...], fmt: str) -> None:
         raise click.UsageError(f"give at most two versions (OLD NEW), not {len(chosen)}.")
     found = {m["version"]: m for m in artifacts.list_versions(artifacts_dir)}
     names = list(found)
+    if not names:
+        raise click.ClickException(f"{artifacts_dir} has no trained versions; run `offers "
+                                   "train` first.")
     for name in chosen:
         if name not in found:
             raise click.ClickException(
                 f"{artifacts_dir} has no version {name!r}; `offers versions {artifacts_dir}` "
                 f"lists them ({', '.join(names[-3:]) or 'none yet'}{', ...' * (len(names) > 3)}).")
-    new = chosen[1] if len(chosen) == 2 else artifacts.current_version(artifacts_dir)
+    current = artifacts.current_version(artifacts_dir)
+    new = chosen[1] if len(chosen) == 2 else (current if current in found else names[-1])
     if len(chosen) >= 1:
         old = chosen[0]
     else:
-        earlier = names[:names.index(new)] if new in names else []
+        earlier = names[:names.index(new)]
         if not earlier:
             raise click.ClickException(
                 f"{artifacts_dir} has no version before {new}; train another, or name two.")

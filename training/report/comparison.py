@@ -29,11 +29,12 @@ NOISE = "noise (2 s.e.)"
 
 def change_noise(se_new: float | None, se_old: float | None) -> float | None:
     """Twice the standard error of the difference of two metrics measured on different
-    members (``se_old`` missing, from a version trained before they were recorded: taken
-    as equal to ``se_new``); None without ``se_new``."""
+    members. One missing (a version trained before they were recorded) is taken as equal
+    to the other; None when neither version has one."""
+    se_new = se_old if se_new is None else se_new
+    se_old = se_new if se_old is None else se_old
     if se_new is None:
         return None
-    se_old = se_new if se_old is None else se_old
     return 2 * float(np.hypot(se_new, se_old))
 
 
