@@ -18,7 +18,9 @@ Regression (predicted spend against actual spend):
 
 Uncertainty: ``standard_errors`` resamples the rows (a seeded bootstrap) and
 gives each metric's standard deviation over the resamples, so two versions'
-figures can be told apart from the noise of the members each was measured on.
+figures can be told apart from the noise of the members each was measured on;
+``paired_standard_errors`` does the same for a model's margin over its baseline,
+both scored on each resample.
 
 "Top decile" always means the first ``ceil(n / 10)`` rows when sorted by score,
 highest first, ties kept in input order (a stable sort), so results are
@@ -228,9 +230,10 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-#: Resamples behind :func:`standard_errors`: the standard error itself comes within about
-#: 7% at 100 (1 / sqrt(2 x 100)), enough to tell a change from noise, for about one
-#: second of a Complete Journey training (the churn, value and response steps together).
+#: Resamples behind :func:`standard_errors` and :func:`paired_standard_errors`: the standard
+#: error itself comes within about 7% at 100 (1 / sqrt(2 x 100)), enough to tell a change
+#: from noise, for about two CPU seconds of a Complete Journey training (the churn, value
+#: and response steps' standard errors and margins together).
 BOOTSTRAP_RESAMPLES = 100
 
 
