@@ -85,13 +85,19 @@ def find_table_file(data_dir: Path, table: Table) -> tuple[Path | None, Problem 
     return found[0], None
 
 
+def not_data(name: str) -> bool:
+    """Whether a file or directory of a table directory is left out: its name starts with
+    ``_`` or ``.`` (``_SUCCESS``, checksums, an unfinished job's ``_temporary/``)."""
+    return name.startswith(("_", "."))
+
+
 def part_files(path: Path) -> list[Path]:
     """Every file of a table directory, subdirectories (Hive partitions) included, in the
-    order of their paths below it; names starting with ``_`` or ``.`` (``_SUCCESS``,
-    checksums, ``_temporary/``) are left out at every level."""
+    order of their paths below it; what :func:`not_data` names is left out at every
+    level."""
     found = []
     for entry in sorted(path.iterdir()):
-        if entry.name.startswith(("_", ".")):
+        if not_data(entry.name):
             continue
         found += part_files(entry) if entry.is_dir() else [entry]
     return found

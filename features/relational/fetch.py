@@ -36,6 +36,7 @@ from pathlib import Path
 
 from features.contract import TABLES
 from features.errors import ConfigError, DataError
+from features.reading import not_data
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +161,9 @@ def _fetch_lines(jvm, conf, local, pattern: str, dest: Path) -> list[int]:
 
 def _files_below(fs, directory, location: str) -> list[tuple]:
     """``(path, path below directory)`` of the files under ``directory``, its subdirectories
-    (Hive partitions such as ``date=2017-01-01/``) included; a name starting with ``_`` or
-    ``.`` at any level below it (``_SUCCESS``, ``_temporary/``, checksums) leaves its file
-    out."""
+    (Hive partitions such as ``date=2017-01-01/``) included; a name at any level below it
+    that the local checks leave out (:func:`features.reading.not_data`: ``_SUCCESS``,
+    ``_temporary/``, checksums) leaves its file out."""
     top = directory.toString().rstrip("/") + "/"
     found = _call(lambda: fs.listFiles(directory, True), location)
     files = []
@@ -170,7 +171,7 @@ def _files_below(fs, directory, location: str) -> list[tuple]:
         path = _call(found.next, location).getPath()
         text = path.toString()
         below = text[len(top):] if text.startswith(top) else path.getName()
-        if not any(name.startswith(("_", ".")) for name in below.split("/")):
+        if not any(not_data(name) for name in below.split("/")):
             files.append((path, below))
     return files
 
