@@ -56,7 +56,7 @@ CALLS = (
     # Inside the step "horizons" (its own peak, bench/RESULTS.md issue 11).
     "training.horizon_step.draw_buyers", "training.horizon_step.fit_purchase_cycle",
     "training.horizon_step.engine_purchase_summary", "training.horizon_step.prefetch_features",
-    "training.horizon_step.make_engine_windows", "training.horizon_step._fit_and_measure",
+    "training.horizon_step.make_engine_windows", "training.horizon_step._fit_models",
     "training.horizon_step.predict_at_horizon",
     "models.lifecycle.engine_windows.window_outcomes",
     "models.lifecycle.engine_windows.member_features_at",

@@ -88,7 +88,8 @@ MEASURES = {"roc_auc": "ROC-AUC", "pr_auc": "PR-AUC", "spearman": "Spearman", "m
 
 def grouped_flag_lines(flags: list[dict]) -> list[str]:
     """The flags as few lines: one per flag of the version's own models, one per model
-    and baseline for the per-horizon flags (which measure lost at which horizons).
+    and baseline for the per-horizon flags (which measure lost at which horizons, and,
+    where the margins' noise was measured, which of those losses are within it).
 
     >>> flags = [{"subject": "BG/NBD churn", "baseline": "recency only", "measure": m,
     ...           "horizon_days": h, "metric": "", "value": 0.1, "baseline_value": 0.2}
@@ -102,11 +103,32 @@ def grouped_flag_lines(flags: list[dict]) -> list[str]:
         if "horizon_days" not in flag:
             lines.append(flag_line(flag))
             continue
-        by_measure = groups.setdefault((flag["subject"], flag["baseline"]), {})
-        by_measure.setdefault(flag["measure"], []).append(int(flag["horizon_days"]))
-    for (subject, baseline), by_measure in groups.items():
-        lost = ", ".join(f"{MEASURES.get(m, m)} at {', '.join(map(str, sorted(days)))} days"
-                         for m, days in by_measure.items())
-        lines.append(f"{subject}: worse than the {baseline} baseline on {lost} (validation at "
-                     "each horizon; figures in the report).")
+        groups.setdefault((flag["subject"], flag["baseline"]), []).append(flag)
+    for (subject, baseline), group in groups.items():
+        lines.append(f"{subject}: worse than the {baseline} baseline on {_losses(group)} "
+                     f"({_noise_clause(group)}validation at each horizon; figures in the "
+                     "report).")
     return lines
+
+
+def _losses(group: list[dict]) -> str:
+    """"MAE at 30, 60 days, Spearman at 60 days": each measure with the horizons it lost at."""
+    by_measure: dict[str, list[int]] = {}
+    for flag in group:
+        by_measure.setdefault(flag["measure"], []).append(int(flag["horizon_days"]))
+    return ", ".join(f"{MEASURES.get(m, m)} at {', '.join(map(str, sorted(days)))} days"
+                     for m, days in by_measure.items())
+
+
+def _noise_clause(group: list[dict]) -> str:
+    """Which of a group's losses its noise can explain, when every one's noise was measured:
+    "all beyond the noise; ", "all within the noise; " or "within the noise: MAE at 30
+    days; "; "" when some were not measured."""
+    if not all("noise" in f for f in group):
+        return ""
+    within = [f for f in group if abs(f["value"] - f["baseline_value"]) <= f["noise"]]
+    if not within:
+        return "all beyond the noise; "
+    if len(within) == len(group):
+        return "all within the noise; "
+    return f"within the noise: {_losses(within)}; "

@@ -36,7 +36,10 @@ It records ``metrics["horizons"]`` (``{"trained": True, "params", "validation":
 and, for ``offers score --horizon-days`` and the profile endpoint, the fitted
 parameters (``run.horizon_model``, written as ``horizon_model.json``) and each
 member's purchase summary as of ``as_of`` (``run.horizon_summary``). A model
-that loses to its baseline at a horizon is flagged (:func:`horizon_flags`).
+that loses to its baseline at a horizon is flagged (:func:`horizon_flags`), with
+the noise of that loss: each horizon's ``baseline_se`` holds, for every measure a
+model loses on, the standard error of its margin over the baseline on the same
+resampled members (only losses are resampled, so a model that wins costs nothing).
 
 Imports: :mod:`features`, :mod:`models`.
 """
@@ -252,6 +255,13 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         ``sample`` or ``windows`` not of this ``as_of`` and ``horizon``.
     DataError
         A model cannot be fitted on the earlier windows or purchases.
+
+    Returns
+    -------
+    dict
+        ``validation_cutoff``, ``validation_members``, ``churn`` and ``value``
+        (``{model: {measure: value}}``) and ``baseline_se`` (``{task: {model:
+        {measure: se}}}`` for the measures a model loses to its baseline on).
     """
     as_of = pd.Timestamp(as_of)
     if measured is not None and windows is None:
@@ -282,34 +292,86 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     cycle = predict_at_horizon(params, summary.reindex(X_val.index), horizon)
     churned = out_val["churned"].to_numpy().astype(np.float64)
     spend = out_val["future_spend"].to_numpy()
-    churn = {"bgnbd": _pick(model_metrics.classification_metrics(
-        churned, cycle["churn_risk"].to_numpy()), CHURN_METRICS)}
-    value = {"bgnbd_gamma_gamma": _pick(model_metrics.regression_metrics(
-        spend, cycle["expected_spend"].to_numpy()), VALUE_METRICS)}
+    scores = _baseline_scores(X_train, out_train, X_val, horizon)
+    scores["churn"]["bgnbd"] = cycle["churn_risk"].to_numpy()
+    scores["value"]["bgnbd_gamma_gamma"] = cycle["expected_spend"].to_numpy()
     if measured is None:
-        measured = _fit_and_measure(X_train, out_train, X_val, churned, spend, horizon, seed)
-    return {
+        for task, fitted in _fit_models(X_train, out_train, X_val, horizon, seed).items():
+            scores[task].update(fitted)
+        measured = {"churn": {m: _churn_metrics(churned, scores["churn"][m])
+                              for m in ("churn_model", "recency_only")},
+                    "value": {m: _value_metrics(spend, scores["value"][m])
+                              for m in ("value_model", "past_spend_rate")}}
+    churn = {"bgnbd": _churn_metrics(churned, scores["churn"]["bgnbd"])} | measured["churn"]
+    value = {"bgnbd_gamma_gamma": _value_metrics(spend, scores["value"]["bgnbd_gamma_gamma"])
+             } | measured["value"]
+    result = {
         "validation_cutoff": windows.validation_cutoff.isoformat(),
         "validation_members": int(len(X_val)),
-        "churn": {m: (churn | measured["churn"])[m] for m in CHURN_MODELS},
-        "value": {m: (value | measured["value"])[m] for m in VALUE_MODELS},
+        "churn": {m: churn[m] for m in CHURN_MODELS},
+        "value": {m: value[m] for m in VALUE_MODELS},
     }
+    result["baseline_se"] = _losses_noise(result, scores, {"churn": churned, "value": spend},
+                                          seed)
+    return result
 
 
-def _fit_and_measure(X_train, out_train, X_val, churned, spend, horizon: int, seed: int) -> dict:
-    """The churn and value models and their baselines fitted at ``horizon``, measured."""
+def _baseline_scores(X_train, out_train, X_val, horizon: int) -> dict:
+    """Recency only and the past-spend rate on the validation members (cheap: no model)."""
+    return {"churn": {"recency_only": RecencyBaseline().fit(
+                X_train, out_train["churned"]).predict_proba(X_val)},
+            "value": {"past_spend_rate": PastSpendBaseline(horizon).predict(X_val)}}
+
+
+def _fit_models(X_train, out_train, X_val, horizon: int, seed: int) -> dict:
+    """The churn and value models fitted at ``horizon``: their validation scores."""
     churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
-    recency = RecencyBaseline().fit(X_train, out_train["churned"])
     value = ValueModel(horizon_days=horizon, random_state=seed).fit(
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"])
-    scores = {"churn_model": churn.predict_proba(X_val),
-              "recency_only": recency.predict_proba(X_val)}
-    predictions = {"value_model": value.predict(X_val),
-                   "past_spend_rate": PastSpendBaseline(horizon).predict(X_val)}
-    return {"churn": {m: _pick(model_metrics.classification_metrics(churned, s), CHURN_METRICS)
-                      for m, s in scores.items()},
-            "value": {m: _pick(model_metrics.regression_metrics(spend, p), VALUE_METRICS)
-                      for m, p in predictions.items()}}
+    return {"churn": {"churn_model": churn.predict_proba(X_val)},
+            "value": {"value_model": value.predict(X_val)}}
+
+
+def _churn_metrics(churned, score) -> dict:
+    return _pick(model_metrics.classification_metrics(churned, score), CHURN_METRICS)
+
+
+def _value_metrics(spend, prediction) -> dict:
+    return _pick(model_metrics.regression_metrics(spend, prediction), VALUE_METRICS)
+
+
+#: Each measure's function, for the standard error of a model's loss to its baseline.
+MEASURE_FUNCTIONS = {"roc_auc": model_metrics.roc_auc, "pr_auc": model_metrics.pr_auc,
+                     "spearman": model_metrics.spearman, "mae": model_metrics.mae,
+                     "top_decile_capture": model_metrics.top_decile_capture}
+
+
+def _losses_noise(result: dict, scores: dict, actual: dict, seed: int) -> dict:
+    """``{task: {model: {measure: se}}}``: for each measure on which a model does worse than
+    its baseline (:func:`horizon_flags`' rule), the standard error of the margin, both scored
+    on the same resampled members (:func:`models.metrics.paired_standard_errors`). Only the
+    losses are resampled: a model that beats its baseline costs nothing here. A model whose
+    scores this call did not compute (the version's own, reused at ``H``) is left out."""
+    noise = {}
+    for task, baseline, names in TASKS:
+        table = result[task]
+        for model, values in table.items():
+            if model == baseline or model not in scores[task]:
+                continue
+            lost = {n: MEASURE_FUNCTIONS[n] for n in names
+                    if _worse(n, values[n], table[baseline][n])}
+            if lost:
+                noise.setdefault(task, {})[model] = model_metrics.paired_standard_errors(
+                    actual[task], scores[task][model], scores[task][baseline], lost, seed=seed)
+    return noise
+
+
+#: (task, its baseline, its measures), as :func:`horizon_flags` judges them.
+TASKS = (("churn", "recency_only", CHURN_METRICS), ("value", "past_spend_rate", VALUE_METRICS))
+
+
+def _worse(name: str, value: float, base: float) -> bool:
+    return (value > base) if name == "mae" else (value < base)
 
 
 def _pick(values: dict, names: tuple[str, ...]) -> dict:
@@ -323,24 +385,30 @@ def horizon_flags(metrics: dict) -> list[dict]:
     recency only (ROC-AUC, PR-AUC), the spend model and BG/NBD + Gamma-Gamma
     against the past-spend rate (Spearman, MAE, top-decile capture); the
     version's own models at its horizon ``H`` are left to ``baseline_flags``.
+    A flag whose margin's standard error was measured (``baseline_se``) has
+    ``noise``, twice it.
     """
     found = metrics.get("horizons") or {}
     # The version's own churn and value models at H are flagged by baseline_flags already.
     own = str((metrics.get("churn") or {}).get("horizon_days"))
     flags = []
     for h, result in (found.get("validation") or {}).items():
-        for task, baseline, names in (("churn", "recency_only", CHURN_METRICS),
-                                      ("value", "past_spend_rate", VALUE_METRICS)):
+        for task, baseline, names in TASKS:
             table = result[task]
+            noise = (result.get("baseline_se") or {}).get(task) or {}
             for model in table:
                 if model == baseline or (h == own and model in ("churn_model", "value_model")):
                     continue
                 for name in names:
                     value, base = table[model][name], table[baseline][name]
-                    if (value > base) if name == "mae" else (value < base):
-                        flags.append({
+                    if _worse(name, value, base):
+                        flag = {
                             "model": f"horizon_{h}d", "metric": f"{LABELS[model]} {name} at "
                             f"{h} days", "value": float(value), "baseline": LABELS[baseline],
                             "baseline_value": float(base), "subject": LABELS[model],
-                            "measure": name, "horizon_days": int(h)})
+                            "measure": name, "horizon_days": int(h)}
+                        se = (noise.get(model) or {}).get(name)
+                        if se is not None and np.isfinite(se):
+                            flag["noise"] = 2 * float(se)
+                        flags.append(flag)
     return flags

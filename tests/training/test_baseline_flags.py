@@ -84,3 +84,23 @@ def test_train_output_groups_the_per_horizon_flags_by_model():
         "60 days, MAE at 30, 60 days, top-decile capture at 30, 60 days (validation at each "
         "horizon; figures in the report).",
     ]
+
+
+def test_grouped_per_horizon_flags_say_which_losses_are_within_their_noise():
+    from training.baseline_flags import grouped_flag_lines
+
+    def flag(measure, h, gap, noise):
+        return {"subject": "BG/NBD + Gamma-Gamma spend", "baseline": "past-spend rate",
+                "measure": measure, "horizon_days": h, "metric": "", "value": 100.0 + gap,
+                "baseline_value": 100.0, "noise": noise}
+
+    beyond, within = flag("mae", 30, 9.0, 4.0), flag("mae", 60, 3.0, 4.0)
+    lines = [grouped_flag_lines(g)[0] for g in ([beyond], [within], [beyond, within])]
+    assert [line.split(" (", 1)[1] for line in lines] == [
+        "all beyond the noise; validation at each horizon; figures in the report).",
+        "all within the noise; validation at each horizon; figures in the report).",
+        "within the noise: MAE at 60 days; validation at each horizon; figures in the "
+        "report).",
+    ]
+    unmeasured = {k: v for k, v in within.items() if k != "noise"}
+    assert "noise" not in grouped_flag_lines([beyond, unmeasured])[0]

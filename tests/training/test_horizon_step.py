@@ -54,6 +54,37 @@ def test_on_duckdb_the_validation_is_the_same(dataset):
         want["churn"]["churn_model"]["roc_auc"], abs=0.01)
 
 
+def test_each_loss_to_a_baseline_carries_the_noise_of_the_margin(dataset):
+    """At 90 days on this data the churn model ranks below recency only; its flags say by
+    how much the members measured could move that margin. Models that beat their baseline
+    are not resampled."""
+    result = validate_horizon(dataset, AS_OF, 90)
+    losses = {(task, model, name)
+              for task, base, names in (("churn", "recency_only", ("roc_auc", "pr_auc")),
+                                        ("value", "past_spend_rate",
+                                         ("spearman", "mae", "top_decile_capture")))
+              for model, values in result[task].items() if model != base
+              for name in names
+              if (values[name] > result[task][base][name] if name == "mae"
+                  else values[name] < result[task][base][name])}
+    noise = {(task, model, name): se for task, models in result["baseline_se"].items()
+             for model, ses in models.items() for name, se in ses.items()}
+    assert ("churn", "churn_model", "pr_auc") in losses
+    assert set(noise) == losses
+    assert all(0 < se < 0.2 for se in noise.values())
+    flags = horizon_flags({"horizons": {"validation": {"90": result}}})
+    assert {f["metric"] for f in flags} >= {"churn model pr_auc at 90 days"}
+    assert all(f["noise"] == 2 * noise[(t, m, f["measure"])] for f in flags
+               for t, m in [_task_model(f["subject"])])
+
+
+def _task_model(label: str) -> tuple[str, str]:
+    from training.horizon_step import LABELS
+
+    model = next(k for k, v in LABELS.items() if v == label)
+    return ("churn" if model in ("churn_model", "bgnbd") else "value"), model
+
+
 def test_a_horizon_too_long_for_the_data_is_refused(dataset):
     with pytest.raises(ConfigError, match="earliest cutoff"):
         validate_horizon(dataset, AS_OF, 400)
