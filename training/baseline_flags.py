@@ -5,9 +5,10 @@ Every model is validated against the strongest simple baseline of its kind
 against recency only, spend against the past-spend rate. A model that does
 worse than its baseline on a metric is *flagged* (``metrics["flags"]``, a red
 line in the report, a ``FLAG`` line in ``offers train``'s output), not shipped
-silently. Where the step measured it (churn and spend: ``baseline_se``, the standard
-error of the model's margin over its baseline on the same members), the flag also
-says whether the loss is beyond that noise (twice the standard error) or within it.
+silently. Where the step measured it (``baseline_se``, the standard error of the
+model's margin over its baseline on the same members: churn, spend and
+recommendations), the flag also says whether the loss is beyond that noise (twice
+the standard error) or within it.
 
 Imports: nothing of the project.
 """
@@ -55,9 +56,13 @@ def baseline_flags(metrics: dict, k: int) -> list[dict]:
             continue
         best = max(scores, key=scores.get)
         if value < scores[best]:
-            flags.append({"model": "recommend", "metric": f"recommendations {label}",
-                          "value": float(value), "baseline": best.replace("_", "-"),
-                          "baseline_value": float(scores[best])})
+            flag = {"model": "recommend", "metric": f"recommendations {label}",
+                    "value": float(value), "baseline": best.replace("_", "-"),
+                    "baseline_value": float(scores[best])}
+            se = (rec.get("baseline_se") or {}).get(f"{best}_ndcg@{k}{suffix}")
+            if se is not None:
+                flag["noise"] = 2 * float(se)
+            flags.append(flag)
     return flags
 
 

@@ -623,6 +623,7 @@ def _recommendations(run: TrainingRun) -> None:
         for m, mode in table.index
         for metric in metrics
     } | {"se": _standard_errors(table, k),
+         "baseline_se": _standard_errors(table, k, "_margin_se"),
          "params": tuning.params, "seconds": round(tuning.seconds, 2), "tuned_in": tuned_in,
          "validation_members": int(tuning.split["members"]),
          "validation_sampled": bool(tuning.split["sampled"]),
@@ -636,13 +637,17 @@ def _finite(values: dict) -> dict:
     return {k: float(v) if v is not None and np.isfinite(v) else None for k, v in values.items()}
 
 
-def _standard_errors(table: pd.DataFrame, k: int) -> dict:
+def _standard_errors(table: pd.DataFrame, k: int, column: str = "_se") -> dict:
     """The standard errors of the validation's precision and NDCG (``metrics_table``'s
-    ``_se`` columns), keyed as the metrics are (``blend_ndcg@10``, ``..._new``)."""
+    ``_se`` columns), keyed as the metrics are (``blend_ndcg@10``, ``..._new``); with
+    ``column="_margin_se"``, those of the blend's margin over each model on the same
+    members (``popularity_ndcg@10``: of blend minus popularity)."""
     found = {}
     for (model, mode), row in table.iterrows():
         for metric in (f"precision@{k}", f"ndcg@{k}"):
-            value = row.get(f"{metric}_se")
+            value = row.get(f"{metric}{column}")
+            if value is None:
+                continue
             key = f"{model}_{metric}{'' if mode == 'all' else '_new'}"
             found[key] = value
     return _finite(found)

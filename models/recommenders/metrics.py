@@ -165,6 +165,7 @@ def ranking_metrics(
     *,
     n_relevant: np.ndarray | None = None,
     n_items: int | None = None,
+    per_member: bool = False,
 ) -> dict[str, float]:
     """Precision, recall, NDCG and catalogue coverage at ``k``, averaged over rows.
 
@@ -181,6 +182,10 @@ def ranking_metrics(
         items); defaults to the row counts of ``truth_items``.
     n_items : int, optional
         Catalogue size for coverage; defaults to ``truth_items.shape[1]``.
+    per_member : bool
+        Also return ``precision_rows`` and ``ndcg_rows``, the values of the
+        members averaged over (arrays, in row order), for paired comparisons of
+        two models on the same truth (:func:`metrics_table`).
 
     Returns
     -------
@@ -225,7 +230,7 @@ def ranking_metrics(
     def standard_error(x):  # of the mean over members
         return float(x[valid].std(ddof=1) / np.sqrt(n_valid)) if n_valid > 1 else float("nan")
 
-    return {
+    found = {
         "precision": mean(precision),
         "recall": mean(recall),
         "ndcg": mean(ndcg),
@@ -234,10 +239,26 @@ def ranking_metrics(
         "precision_se": standard_error(precision),
         "ndcg_se": standard_error(ndcg),
     }
+    if per_member:
+        found |= {"precision_rows": precision[valid], "ndcg_rows": ndcg[valid]}
+    return found
 
 
-def evaluate(model, truth: HoldoutTruth, k: int = 10) -> dict[str, float]:
-    """Metrics of a fitted recommender on a holdout truth.
+def paired_standard_error(values: np.ndarray, reference: np.ndarray) -> float:
+    """The standard error of ``mean(reference) - mean(values)`` over the same members (the
+    standard deviation of their differences over the square root of their number; NaN
+    under two members): how far one model's margin over another could move by the
+    members measured."""
+    if len(values) != len(reference):
+        raise DataError(f"{len(values)} members against {len(reference)}; pair the same ones.")
+    if len(values) < 2:
+        return float("nan")
+    return float(np.std(reference - values, ddof=1) / np.sqrt(len(values)))
+
+
+def evaluate(model, truth: HoldoutTruth, k: int = 10,
+             per_member: bool = False) -> dict[str, float]:
+    """Metrics of a fitted recommender on a holdout truth (:func:`ranking_metrics`).
 
     The model must have been fitted on the same interactions the truth was
     built against; in ``never_bought`` mode purchased items are excluded.
@@ -250,11 +271,13 @@ def evaluate(model, truth: HoldoutTruth, k: int = 10) -> dict[str, float]:
     rows = model.member_rows(truth.member_ids)
     recommended, _ = model.recommend(rows, k=k, exclude_purchased=truth.exclude_purchased)
     return ranking_metrics(
-        recommended, truth.items, k, n_relevant=truth.n_relevant, n_items=truth.n_items
+        recommended, truth.items, k, n_relevant=truth.n_relevant, n_items=truth.n_items,
+        per_member=per_member,
     )
 
 
-def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10) -> pd.DataFrame:
+def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10,
+                  reference: str = "blend") -> pd.DataFrame:
     """Evaluate several fitted models on several truths.
 
     Parameters
@@ -269,12 +292,24 @@ def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10) ->
     DataFrame
         One row per (model, mode) with ``precision@k``, ``recall@k``,
         ``ndcg@k``, ``coverage@k``, ``members``, ``precision@k_se`` and
-        ``ndcg@k_se`` (standard errors, :func:`ranking_metrics`).
+        ``ndcg@k_se`` (standard errors, :func:`ranking_metrics`), and, when
+        ``reference`` is one of ``models``, ``precision@k_margin_se`` and
+        ``ndcg@k_margin_se``: the standard error of the reference's margin over
+        this model on the same members (:func:`paired_standard_error`; NaN in the
+        reference's own rows).
     """
     records = []
     for mode, truth in truths.items():
-        for name, model in models.items():
-            m = evaluate(model, truth, k)
+        measured = {name: evaluate(model, truth, k, per_member=reference in models)
+                    for name, model in models.items()}
+        for name, m in measured.items():
+            margins = {}
+            if reference in measured:
+                ref = measured[reference]
+                margins = {f"{metric}@{k}_margin_se": (
+                    float("nan") if name == reference
+                    else paired_standard_error(m[f"{metric}_rows"], ref[f"{metric}_rows"]))
+                    for metric in ("precision", "ndcg")}
             records.append({
                 "model": name,
                 "mode": mode,
@@ -285,5 +320,6 @@ def metrics_table(models: dict, truths: dict[str, HoldoutTruth], k: int = 10) ->
                 "members": m["members"],
                 f"precision@{k}_se": m["precision_se"],
                 f"ndcg@{k}_se": m["ndcg_se"],
+                **margins,
             })
     return pd.DataFrame.from_records(records)

@@ -14,6 +14,7 @@ from models.recommenders.metrics import (
     hit_matrix,
     holdout_truth,
     metrics_table,
+    paired_standard_error,
     ranking_metrics,
 )
 
@@ -125,6 +126,24 @@ def test_evaluate_and_table_exclude_purchased_in_never_bought_mode(shop):
     assert list(table.columns[2:6]) == ["precision@1", "recall@1", "ndcg@1", "coverage@1"]
     assert list(table.columns[7:]) == ["precision@1_se", "ndcg@1_se"]
     assert table.query("model == 'again' and mode == 'never_bought'")["precision@1"].item() == 0
+    # with a reference model, the standard error of its margin over each other model
+    paired = metrics_table({"pop": pop, "again": BuyAgainRecommender().fit(im)}, truths, k=1,
+                           reference="pop")
+    assert list(paired.columns[9:]) == ["precision@1_margin_se", "ndcg@1_margin_se"]
+    assert paired.query("model == 'pop'")["ndcg@1_margin_se"].isna().all()
+
+
+def test_a_margin_on_the_same_members_is_judged_by_their_differences():
+    """Two lists that hit on the same members differ by little whatever the members'
+    spread: the paired standard error is that of the differences, not of either list."""
+    reference = np.array([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
+    assert paired_standard_error(reference, reference) == 0.0
+    other = np.array([1.0, 0.0, 1.0, 0.0, 0.0, 0.0])  # loses one member's hit
+    assert paired_standard_error(other, reference) == pytest.approx(
+        np.std([0, 0, 0, 0, 1, 0], ddof=1) / np.sqrt(6))
+    assert np.isnan(paired_standard_error(other[:1], reference[:1]))
+    with pytest.raises(DataError, match="pair the same ones"):
+        paired_standard_error(other, reference[:3])
 
 
 

@@ -53,6 +53,14 @@ def test_churn_and_recommendations_against_their_strongest_baseline():
     ]
 
 
+def test_a_recommendations_flag_carries_the_noise_of_the_blends_margin():
+    rec = {**GOOD["recommend"], "blend_ndcg@10": 0.385,
+           "baseline_se": {"buy_again_ndcg@10": 0.004, "popularity_ndcg@10": 0.01}}
+    (flag,) = baseline_flags({**GOOD, "recommend": rec}, 10)
+    assert (flag["baseline"], flag["noise"]) == ("buy-again", 0.008)
+    assert "within the noise (0.005 against 0.008: the members" in flag_line(flag)
+
+
 def test_skipped_models_are_not_checked():
     assert baseline_flags({"recommend": {"blend_ndcg@10": 0.1}}, 10) == []
 

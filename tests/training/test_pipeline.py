@@ -157,6 +157,12 @@ def test_retraining_keeps_cluster_ids_and_compares_with_previous(trained, synth_
     # and the margins over the baselines theirs, on the same members (for the flags)
     assert 0 < run2.metrics["churn"]["baseline_se"]["pr_auc"] < 0.2
     assert 0 < run2.metrics["value"]["baseline_se"]["mae"] < run2.metrics["value"]["mae"]
+    rec = run2.metrics["recommend"]
+    for base, suffix in (("popularity", ""), ("buy_again", ""), ("popularity", "_new")):
+        key = f"{base}_ndcg@10{suffix}"
+        # paired: below the two lists' own errors combined (they hit on the same members)
+        unpaired = np.hypot(rec["se"][f"blend_ndcg@10{suffix}"], rec["se"][key])
+        assert 0 < rec["baseline_se"][key] < unpaired, key
     assert "noise (2 s.e.)" in html
     runner = CliRunner()
     listed = runner.invoke(main, ["versions", str(out)])
