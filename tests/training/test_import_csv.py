@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from features.errors import ConfigError, DataError, DataValidationError
 from features.loading import load_dataset
 from training.cli.imports import import_group
-from training.importers import CsvMapping, import_csv
+from training.importers import CsvFormat, CsvMapping, import_csv
 
 ORDERS = (
     "\ufeffcustomer,date,sku,qty,unit,cat,order\n"
@@ -287,3 +287,76 @@ def test_uci_online_retail_cancellations_load_as_counted_returns(tmp_path):
     assert ds.cleaning.dropped["transactions"] == {"returns": 2}
     assert ds.transactions["member_id"].astype(str).unique().tolist() == ["17850"]
     assert sorted(ds.items["category"]) == ["71053", "85123A"]  # each item its own category
+
+
+EUROPEAN = (
+    "Kunde;Datum;Artikel;Menge;Preis\n"
+    "K1;05.01.2024;A;2;1,50\n"
+    "K1;05.01.2024;B;1;1.234,00\n"
+    "K2;07.01.2024;A;4;2\n"
+    "K3;09.01.2024;B;-1;1 234,00\n"
+)
+
+
+def test_a_european_export_semicolons_decimal_commas_windows_1252(tmp_path):
+    """A German shop's export: ';' between fields, ',' before decimals, '.' or a space
+    between thousands, and Windows-1252 text."""
+    path = write(tmp_path, EUROPEAN.replace("K3", "Jürgen").encode("cp1252"))
+    mapping = CsvMapping("Kunde", "Datum", "Artikel", quantity_col="Menge", price_col="Preis",
+                         date_format="%d.%m.%Y")
+    fmt = CsvFormat(encoding="cp1252", delimiter=";", decimal=",")
+    summary = import_csv(path, tmp_path / "out", mapping, fmt=fmt)
+    assert summary.rows["transactions"] == 4
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["amount"].tolist() == [3.0, 1234.0, 8.0, -1234.0]
+    assert tx["member_id"].tolist()[-1] == "Jürgen"
+    runner = CliRunner()
+    result = runner.invoke(import_group, [
+        "csv", str(path), str(tmp_path / "cli"), "--member-col", "Kunde", "--time-col", "Datum",
+        "--item-col", "Artikel", "--quantity-col", "Menge", "--price-col", "Preis",
+        "--encoding", "cp1252", "--delimiter", ";", "--decimal", ",",
+        "--date-format", "%d.%m.%Y"])
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(tmp_path / "cli" / "transactions.parquet")["amount"].sum() == 11.0
+
+
+def test_format_mistakes_are_explained(tmp_path):
+    """Each way to get the format wrong says what to pass instead, and writes nothing."""
+    mapping = CsvMapping("Kunde", "Datum", "Artikel", quantity_col="Menge", price_col="Preis",
+                         date_format="%d.%m.%Y")
+    path = write(tmp_path, EUROPEAN)
+    with pytest.raises(DataError, match="pass --delimiter ';'"):
+        import_csv(path, tmp_path / "out", mapping)
+    with pytest.raises(DataValidationError, match="pass --decimal ','"):
+        import_csv(path, tmp_path / "out", mapping, fmt=CsvFormat(delimiter=";"))
+    with pytest.raises(DataError, match="--encoding cp1252"):
+        import_csv(write(tmp_path, EUROPEAN.replace("K3", "Jürgen").encode("cp1252")),
+                   tmp_path / "out", mapping, fmt=CsvFormat(delimiter=";", decimal=","))
+    for bad, message in ((CsvFormat(encoding="klingon"), "not a known text encoding"),
+                         (CsvFormat(delimiter=";;"), "must be one character"),
+                         (CsvFormat(delimiter=",", decimal=","), "both ','")):
+        with pytest.raises(ConfigError, match=message):
+            import_csv(path, tmp_path / "out", mapping, fmt=bad)
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(import_group, [
+        "csv", str(path), str(tmp_path / "out"), "--member-col", "Kunde", "--time-col", "Datum",
+        "--price-col", "Preis", "--decimal", ";"])
+    assert result.exit_code == 2 and "Invalid value for '--decimal'" in result.output
+
+
+def test_whole_number_ids_written_as_decimals_are_read_as_numbers(tmp_path):
+    """pandas and spreadsheets write an integer id column with gaps as 17850.0; the ids
+    then would not match the shop's own (an app asks for member 17850)."""
+    text = ("CustomerID,InvoiceDate,StockCode,Quantity,UnitPrice,InvoiceNo\n"
+            "17850.0,2010-12-01 08:26,85123.0,6,2.55,536365.0\n"
+            ",2010-12-01 08:28,85123.0,1,2.55,536366.0\n"
+            "13047.0,2010-12-01 08:34,71053.0,6,3.39,536367.0\n"
+            "13047.0,2010-12-02 09:00,84406B,2,2.75,536368.0\n")
+    mapping = CsvMapping("CustomerID", "InvoiceDate", "StockCode", quantity_col="Quantity",
+                         price_col="UnitPrice", basket_col="InvoiceNo")
+    summary = import_csv(write(tmp_path, text), tmp_path / "out", mapping)
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["member_id"].tolist() == ["17850", "13047", "13047"]
+    assert tx["basket_id"].tolist() == ["536365", "536367", "536368"]
+    assert tx["item_id"].tolist() == ["85123.0", "71053.0", "84406B"]  # not all decimals: kept
+    assert [n.split(" in column")[0] for n in summary.notes[:2]] == ["member ids", "order ids"]

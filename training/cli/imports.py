@@ -12,7 +12,7 @@ import logging
 import click
 
 from features.errors import ConfigError, OffersError
-from training.importers import CsvMapping, import_completejourney, import_csv
+from training.importers import CsvFormat, CsvMapping, import_completejourney, import_csv
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,13 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
     default=None,
     help="strftime format of the time column, e.g. '%d/%m/%Y %H:%M' (default: ISO 8601).",
 )
+@click.option("--encoding", default="utf-8", show_default=True,
+              help="Text encoding of FILE, e.g. cp1252 for a Windows export.")
+@click.option("--delimiter", default=",", show_default=True,
+              help="Field separator: ',', ';', '|' or tab ('\\t' or 'tab').")
+@click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
+              help="Decimal separator of the numbers; with ',' a '.' or space in a number "
+                   "separates thousands.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
 def csv_command(
     file: str,
@@ -78,11 +85,15 @@ def csv_command(
     category_col: str | None,
     basket_col: str | None,
     date_format: str | None,
+    encoding: str,
+    delimiter: str,
+    decimal: str,
     overwrite: bool,
 ) -> None:
     """Convert FILE, a CSV of order lines (one row per line), into OUT_DIR.
 
     Give exactly one of --amount-col (line total) and --price-col (unit price).
+    A semicolon-separated export with decimal commas: --delimiter ';' --decimal ','.
     """
     mapping = CsvMapping(
         member_col=member_col,
@@ -95,12 +106,15 @@ def csv_command(
         basket_col=basket_col,
         date_format=date_format,
     )
+    fmt = CsvFormat(encoding=encoding, decimal=decimal,
+                    delimiter="\t" if delimiter in ("\\t", "tab", "TAB") else delimiter)
     try:
         mapping.validate()
+        fmt.validate()
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        summary = import_csv(file, out_dir, mapping, overwrite=overwrite)
+        summary = import_csv(file, out_dir, mapping, overwrite=overwrite, fmt=fmt)
     except OffersError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_summary(summary)

@@ -10,10 +10,11 @@ Imports: :mod:`features` and :mod:`training` only.
 """
 
 from training.importers.completejourney import convert_completejourney, import_completejourney
-from training.importers.flat_csv import CsvMapping, convert_order_lines, import_csv
+from training.importers.flat_csv import CsvFormat, CsvMapping, convert_order_lines, import_csv
 from training.importers.summary import ImportSummary
 
 __all__ = [
+    "CsvFormat",
     "CsvMapping",
     "ImportSummary",
     "convert_completejourney",

@@ -25,8 +25,15 @@ Rules:
 - Lines with an empty member id (guest orders) are skipped and counted; empty
   item ids, unreadable times and non-numeric numbers are errors that name the
   offending lines (the header is line 1). Completely blank lines are ignored.
+- Member, item and order ids that are all whole numbers written as decimals
+  (``17850.0``, as a spreadsheet or pandas writes an integer column with gaps)
+  are read as the whole numbers (``17850``), so they match the shop's own ids; the
+  summary says so.
 
-The file must be UTF-8 (a byte-order mark is fine) and comma-separated.
+The file is UTF-8 (a byte-order mark is fine) and comma-separated with a dot as
+decimal separator unless :class:`CsvFormat` says otherwise (``--encoding``,
+``--delimiter``, ``--decimal``: a semicolon-separated export with decimal commas
+from a European shop, or a Windows-1252 one).
 """
 
 from __future__ import annotations
@@ -101,6 +108,11 @@ class CsvMapping:
                 "--amount-col for the line total, or --price-col for the unit price."
             )
 
+    def id_columns(self) -> dict[str, str]:
+        """The mapped id columns as ``{field: column name}`` (member, item, order)."""
+        found = {"member": self.member_col, "item": self.item_col, "order": self.basket_col}
+        return {name: column for name, column in found.items() if column}
+
     def columns(self) -> dict[str, str]:
         """The mapped columns as ``{option name: column name}``."""
         options = {
@@ -116,13 +128,55 @@ class CsvMapping:
         return {option: column for option, column in options.items() if column}
 
 
-def read_order_lines(path: str | os.PathLike) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CsvFormat:
+    """How the file is written: its text encoding, field separator and decimal separator.
+
+    Parameters
+    ----------
+    encoding : str
+        A Python codec name (``"utf-8"``, ``"cp1252"``, ``"latin-1"``); UTF-8 may
+        start with a byte-order mark.
+    delimiter : str
+        The one character between fields (``","``, ``";"``, ``"\\t"``, ``"|"``).
+    decimal : str
+        ``"."`` or ``","``. With ``","`` a dot or a space inside a number separates
+        thousands (``1.234,50`` and ``1 234,50`` are 1234.5).
+    """
+
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    decimal: str = "."
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for an unknown codec or a bad separator."""
+        import codecs
+
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError as exc:
+            raise ConfigError(f"--encoding {self.encoding!r} is not a known text encoding; "
+                              "use e.g. utf-8, cp1252 or latin-1.") from exc
+        if len(self.delimiter) != 1 or self.delimiter in "\"\r\n":
+            raise ConfigError(f"--delimiter {self.delimiter!r} must be one character, such "
+                              "as ',', ';', '|' or a tab ('\\t'), and not a quote.")
+        if self.decimal not in (".", ","):
+            raise ConfigError(f"--decimal {self.decimal!r} must be '.' or ','.")
+        if self.decimal == self.delimiter:
+            raise ConfigError(f"--decimal and --delimiter are both {self.decimal!r}; a file "
+                              "with decimal commas separates its fields with another "
+                              "character, usually ';' (--delimiter ';').")
+
+
+def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> pd.DataFrame:
     """Read a CSV file with every value as a string, keeping its line numbers.
 
     Parameters
     ----------
     path : path
-        A UTF-8 (optionally with BOM), comma-separated file with a header row.
+        A file with a header row, written as ``fmt`` says (by default UTF-8,
+        optionally with BOM, and comma-separated).
+    fmt : CsvFormat
 
     Returns
     -------
@@ -139,20 +193,27 @@ def read_order_lines(path: str | os.PathLike) -> pd.DataFrame:
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise DataError(f"{path} {what}; give the path of a CSV file of order lines.")
+    fmt.validate()
+    utf8 = codecs_name(fmt.encoding) == "utf-8"
     try:
         frame = pd.read_csv(
             path,
             dtype=str,
-            encoding="utf-8-sig",
+            sep=fmt.delimiter,
+            encoding="utf-8-sig" if utf8 else fmt.encoding,
             keep_default_na=False,
             na_values=[""],
             skip_blank_lines=False,
         )
     except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not UTF-8 encoded ({_first_non_utf8(path)}); re-save it as UTF-8, "
-            "e.g. iconv -f WINDOWS-1252 -t UTF-8 in.csv > out.csv."
-        ) from exc
+        where = _first_undecodable(path, fmt.encoding)
+        if utf8:
+            raise DataError(
+                f"{path} is not UTF-8 encoded ({where}); give its encoding, e.g. "
+                "--encoding cp1252 (Windows, Western Europe), or re-save it as UTF-8."
+            ) from exc
+        raise DataError(f"{path} is not {fmt.encoding} encoded ({where}); give its "
+                        "encoding with --encoding.") from exc
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path} is empty; it needs a header row and order lines.") from exc
     except pd.errors.ParserError as exc:
@@ -164,8 +225,43 @@ def read_order_lines(path: str | os.PathLike) -> pd.DataFrame:
     return frame[frame.notna().any(axis=1)]
 
 
+def codecs_name(encoding: str) -> str:
+    """The codec's canonical name (``"UTF8"`` and ``"utf_8"`` are ``"utf-8"``)."""
+    import codecs
+
+    return codecs.lookup(encoding).name
+
+
+def whole_number_ids(lines: pd.DataFrame, mapping: CsvMapping) -> tuple[pd.DataFrame, list[str]]:
+    """Member, item and order ids written as decimals of whole numbers, read as the numbers.
+
+    A column is changed only when every one of its non-empty values is a whole number
+    with a zero fraction (``17850.0``, ``-3.00``): then no two ids can merge.
+    Returns the lines and one note per column changed.
+
+    >>> lines = pd.DataFrame({"c": ["17850.0", "13047.0"], "sku": ["1.0", "85123A"]})
+    >>> fixed, notes = whole_number_ids(lines, CsvMapping("c", "t", "sku", amount_col="a"))
+    >>> fixed["c"].tolist(), fixed["sku"].tolist()
+    (['17850', '13047'], ['1.0', '85123A'])
+    >>> notes
+    ["member ids in column 'c' are whole numbers written as decimals (17850.0): read as 17850"]
+    """
+    notes = []
+    for name, column in mapping.id_columns().items():
+        if column not in lines:
+            continue  # named in the error about missing columns
+        values = lines[column]
+        present = values.dropna()
+        if present.empty or not present.str.fullmatch(r"-?\d+\.0+").all():
+            continue
+        lines = lines.assign(**{column: values.str.replace(r"\.0+$", "", regex=True)})
+        notes.append(f"{name} ids in column {column!r} are whole numbers written as decimals "
+                     f"({present.iloc[0]}): read as {lines[column].dropna().iloc[0]}")
+    return lines, notes
+
+
 def convert_order_lines(
-    lines: pd.DataFrame, mapping: CsvMapping, *, file: str = "input"
+    lines: pd.DataFrame, mapping: CsvMapping, *, file: str = "input", decimal: str = "."
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
     """Map order lines onto the ``transactions`` and ``items`` tables.
 
@@ -177,6 +273,8 @@ def convert_order_lines(
         Which column holds which field.
     file : str
         Name of the file, used in error messages.
+    decimal : str
+        The numbers' decimal separator, ``"."`` or ``","`` (:class:`CsvFormat`).
 
     Returns
     -------
@@ -227,14 +325,14 @@ def convert_order_lines(
                      "item id is empty; every order line needs an item id")
         )
     timestamp = _parse_times(lines, mapping, file, problems)
-    quantity = _parse_number(lines, mapping.quantity_col, file, problems)
+    quantity = _parse_number(lines, mapping.quantity_col, file, problems, decimal)
     if quantity is None:
         quantity = pd.Series(1.0, index=lines.index)
     if mapping.amount_col:
-        amount = _parse_number(lines, mapping.amount_col, file, problems)
+        amount = _parse_number(lines, mapping.amount_col, file, problems, decimal)
         unit_price = amount / quantity.where(quantity != 0)
     else:
-        unit_price = _parse_number(lines, mapping.price_col, file, problems)
+        unit_price = _parse_number(lines, mapping.price_col, file, problems, decimal)
         amount = unit_price * quantity
     if problems:
         raise DataValidationError(problems=problems)
@@ -261,6 +359,7 @@ def import_csv(
     mapping: CsvMapping,
     *,
     overwrite: bool = False,
+    fmt: CsvFormat = CsvFormat(),
 ) -> ImportSummary:
     """Convert a CSV file of order lines into a data directory of Parquet files.
 
@@ -275,6 +374,8 @@ def import_csv(
         Which column holds which field.
     overwrite : bool
         Replace ``out_dir`` if it exists and is not empty.
+    fmt : CsvFormat
+        The file's encoding, field separator and decimal separator.
 
     Returns
     -------
@@ -284,18 +385,21 @@ def import_csv(
     Raises
     ------
     ConfigError
-        If both or neither of the amount and price columns are given.
+        If both or neither of the amount and price columns are given, or ``fmt``
+        is not usable.
     DataError
         If the file is missing or unreadable, a mapped column is missing, a
         value is bad (:class:`DataValidationError`, every problem listed) or
         ``out_dir`` exists and is not empty without ``overwrite``.
     """
     mapping.validate()
-    lines = read_order_lines(path)
+    lines = read_order_lines(path, fmt)
     if lines.empty:
         raise DataError(f"{path} has a header but no order lines; nothing to import.")
     logger.info("read %d order line(s) from %s", len(lines), path)
-    transactions, items, skipped = convert_order_lines(lines, mapping, file=Path(path).name)
+    lines, id_notes = whole_number_ids(lines, mapping)
+    transactions, items, skipped = convert_order_lines(lines, mapping, file=Path(path).name,
+                                                       decimal=fmt.decimal)
     if transactions.empty:
         raise DataError(
             f"{path}: no order line has a member id in column '{mapping.member_col}'; "
@@ -304,7 +408,7 @@ def import_csv(
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         write_frame(transactions, tmp / "transactions.parquet")
         write_frame(items, tmp / "items.parquet")
-    notes = []
+    notes = list(id_notes)
     if not mapping.quantity_col:
         notes.append("no quantity column: every line has quantity 1")
     if not mapping.item_col:
@@ -327,15 +431,15 @@ def import_csv(
     return summary
 
 
-def _first_non_utf8(path: Path) -> str:
-    """Where the first byte that is not UTF-8 is, as text for an error message."""
+def _first_undecodable(path: Path, encoding: str) -> str:
+    """Where the first byte that ``encoding`` cannot read is, as text for an error message."""
     with path.open("rb") as fh:
         for number, raw in enumerate(fh, start=1):
             try:
-                raw.decode("utf-8")
+                raw.decode(encoding)
             except UnicodeDecodeError as exc:
                 return f"line {number}: byte 0x{raw[exc.start:exc.start + 1].hex()} in {raw[:60]!r}"
-    return "a byte sequence that is not UTF-8"
+    return f"a byte sequence that is not {encoding}"
 
 
 def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
@@ -354,7 +458,8 @@ def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
         f"The file has the columns: {', '.join(repr(c) for c in have)}."
     )
     if semicolons:
-        text += " The file looks semicolon-separated; export it with commas as separators."
+        text += (" The file looks semicolon-separated: pass --delimiter ';' (and --decimal ',' "
+                 "if its numbers have decimal commas).")
     raise DataError(text)
 
 
@@ -397,21 +502,25 @@ def _parse_times(
 
 
 def _parse_number(
-    lines: pd.DataFrame, column: str | None, file: str, problems: list[Problem]
+    lines: pd.DataFrame, column: str | None, file: str, problems: list[Problem],
+    decimal: str = ".",
 ) -> pd.Series | None:
     if column is None:
         return None
     raw = lines[column]
-    parsed = pd.to_numeric(raw, errors="coerce").astype("float64")
+    text = raw
+    if decimal == ",":  # 1.234,50 and 1 234,50 (spaces, also non-breaking) are 1234.5
+        text = raw.str.replace(r"[.\s\u00a0\u202f]", "", regex=True).str.replace(",", ".")
+    parsed = pd.to_numeric(text, errors="coerce").astype("float64")
     bad = parsed.isna() | ~np.isfinite(parsed)
     if bad.any():
-        problems.append(
-            _problem(
-                file, column, bad, raw,
-                "values are empty or not numbers; use plain numbers with a dot as decimal "
-                "separator and no currency symbols or thousands separators",
-            )
-        )
+        how = ("use plain numbers with a comma as decimal separator and no currency symbols"
+               if decimal == "," else
+               "use plain numbers with a dot as decimal separator and no currency symbols or "
+               "thousands separators")
+        if decimal == "." and raw[bad].str.fullmatch(r"-?[\d.\s]*\d,\d+").any():
+            how += " (the file's numbers look like decimal commas: pass --decimal ',')"
+        problems.append(_problem(file, column, bad, raw, f"values are empty or not numbers; {how}"))
     return parsed
 
 
