@@ -38,6 +38,7 @@ from a European shop, or a Windows-1252 one).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import logging
 import os
@@ -49,11 +50,12 @@ import pandas as pd
 
 from features.errors import ConfigError, DataError, DataValidationError, Problem
 from features.storage import atomic_directory, write_frame
+from training.importers.item_stats import ItemStats
 from training.importers.summary import ImportSummary
+from training.progress import track
 
 logger = logging.getLogger(__name__)
 
-UNCATEGORISED = "uncategorised"
 #: The one item of an export without an item column.
 ANY_ITEM = "any purchase"
 _SHOWN = 5  # offending lines shown per problem
@@ -168,8 +170,13 @@ class CsvFormat:
                               "character, usually ';' (--delimiter ';').")
 
 
+#: Lines read, converted and written at a time: the import's memory does not grow with the
+#: file (about 400 bytes a line in flight, so some 100 MB a chunk).
+CHUNK_LINES = 250_000
+
+
 def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> pd.DataFrame:
-    """Read a CSV file with every value as a string, keeping its line numbers.
+    """Read a whole CSV file with every value as a string, keeping its line numbers.
 
     Parameters
     ----------
@@ -187,16 +194,29 @@ def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> p
     Raises
     ------
     DataError
-        If the file is missing, empty, not UTF-8 or not valid CSV.
+        If the file is missing, empty, not in its encoding or not valid CSV.
     """
+    chunks = list(read_order_line_chunks(path, fmt))
+    return pd.concat(chunks) if len(chunks) > 1 else chunks[0]
+
+
+def read_order_line_chunks(path: str | os.PathLike, fmt: CsvFormat = CsvFormat(),
+                           chunk_lines: int = CHUNK_LINES):
+    """:func:`read_order_lines` a chunk of ``chunk_lines`` lines at a time: an iterator of
+    at least one chunk, maybe empty. A missing file or a bad ``fmt`` raises at once; what
+    is wrong inside the file, when the chunk that holds it is read."""
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
         raise DataError(f"{path} {what}; give the path of a CSV file of order lines.")
     fmt.validate()
+    return _chunks(path, fmt, chunk_lines)
+
+
+def _chunks(path: Path, fmt: CsvFormat, chunk_lines: int):
     utf8 = codecs_name(fmt.encoding) == "utf-8"
     try:
-        frame = pd.read_csv(
+        reader = pd.read_csv(
             path,
             dtype=str,
             sep=fmt.delimiter,
@@ -204,7 +224,20 @@ def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> p
             keep_default_na=False,
             na_values=[""],
             skip_blank_lines=False,
+            chunksize=chunk_lines,
         )
+        with reader:
+            first, yielded = 2, False  # the line number of the chunk's first row
+            for frame in reader:
+                frame.index = pd.RangeIndex(first, first + len(frame), name="line")
+                first += len(frame)
+                frame.columns = [str(c).strip() for c in frame.columns]
+                for column in frame.columns:
+                    frame[column] = frame[column].str.strip().replace("", np.nan)
+                yielded = True
+                yield frame[frame.notna().any(axis=1)]
+            if not yielded:  # a header alone gives no chunk
+                yield pd.DataFrame(columns=_header(path, fmt, utf8), dtype=str)
     except UnicodeDecodeError as exc:
         where = _first_undecodable(path, fmt.encoding)
         if utf8:
@@ -218,11 +251,13 @@ def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> p
         raise DataError(f"{path} is empty; it needs a header row and order lines.") from exc
     except pd.errors.ParserError as exc:
         raise DataError(f"{path} is not a valid CSV file: {exc}") from exc
-    frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    frame.columns = [str(c).strip() for c in frame.columns]
-    for column in frame.columns:
-        frame[column] = frame[column].str.strip().replace("", np.nan)
-    return frame[frame.notna().any(axis=1)]
+
+
+def _header(path: Path, fmt: CsvFormat, utf8: bool) -> list[str]:
+    """The column names of a file that has a header and no line."""
+    columns = pd.read_csv(path, dtype=str, sep=fmt.delimiter, nrows=0,
+                          encoding="utf-8-sig" if utf8 else fmt.encoding).columns
+    return [str(c).strip() for c in columns]
 
 
 def codecs_name(encoding: str) -> str:
@@ -232,32 +267,59 @@ def codecs_name(encoding: str) -> str:
     return codecs.lookup(encoding).name
 
 
-def whole_number_ids(lines: pd.DataFrame, mapping: CsvMapping) -> tuple[pd.DataFrame, list[str]]:
-    """Member, item and order ids written as decimals of whole numbers, read as the numbers.
+class WholeNumberIds:
+    """Which id columns hold only whole numbers written as decimals, seen chunk by chunk.
 
-    A column is changed only when every one of its non-empty values is a whole number
-    with a zero fraction (``17850.0``, ``-3.00``): then no two ids can merge.
-    Returns the lines and one note per column changed.
+    Member, item and order ids like ``17850.0`` (how a spreadsheet or pandas writes an
+    integer column with gaps) are read as ``17850``, so they match the shop's own ids,
+    but only in a column where every non-empty value has that form: then no two ids
+    can merge.
 
-    >>> lines = pd.DataFrame({"c": ["17850.0", "13047.0"], "sku": ["1.0", "85123A"]})
-    >>> fixed, notes = whole_number_ids(lines, CsvMapping("c", "t", "sku", amount_col="a"))
-    >>> fixed["c"].tolist(), fixed["sku"].tolist()
-    (['17850', '13047'], ['1.0', '85123A'])
-    >>> notes
+    >>> ids = WholeNumberIds(CsvMapping("c", "t", "sku", amount_col="a"))
+    >>> ids.see(pd.DataFrame({"c": ["17850.0", None], "sku": ["1.0", "2.0"]}))
+    >>> ids.see(pd.DataFrame({"c": ["13047.0"], "sku": ["85123A"]}))
+    >>> ids.columns
+    ['c']
+    >>> WholeNumberIds.strip(pd.Series(["17850.0", "-3.00"])).tolist()
+    ['17850', '-3']
+    >>> ids.notes()
     ["member ids in column 'c' are whole numbers written as decimals (17850.0): read as 17850"]
     """
-    notes = []
-    for name, column in mapping.id_columns().items():
-        if column not in lines:
-            continue  # named in the error about missing columns
-        values = lines[column]
-        present = values.dropna()
-        if present.empty or not present.str.fullmatch(r"-?\d+\.0+").all():
-            continue
-        lines = lines.assign(**{column: values.str.replace(r"\.0+$", "", regex=True)})
-        notes.append(f"{name} ids in column {column!r} are whole numbers written as decimals "
-                     f"({present.iloc[0]}): read as {lines[column].dropna().iloc[0]}")
-    return lines, notes
+
+    def __init__(self, mapping: CsvMapping):
+        self._names = {column: name for name, column in mapping.id_columns().items()}
+        self._decimal = dict.fromkeys(self._names, True)
+        self._example: dict[str, str] = {}
+
+    def see(self, lines: pd.DataFrame) -> None:
+        """Look at one chunk's raw ids."""
+        for column, still in self._decimal.items():
+            if not still or column not in lines:
+                continue
+            present = lines[column].dropna()
+            if present.empty:
+                continue
+            self._decimal[column] = bool(present.str.fullmatch(r"-?\d+\.0+").all())
+            self._example.setdefault(column, str(present.iloc[0]))
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns to read as whole numbers (every value seen was one, at least one)."""
+        return [c for c, still in self._decimal.items() if still and c in self._example]
+
+    @staticmethod
+    def strip(values):
+        """``17850.0`` as ``17850`` (a pandas or Arrow array of strings)."""
+        if isinstance(values, pd.Series):
+            return values.str.replace(r"\.0+$", "", regex=True)
+        import pyarrow.compute as pc
+
+        return pc.replace_substring_regex(values, r"\.0+$", "")
+
+    def notes(self) -> list[str]:
+        return [f"{self._names[c]} ids in column {c!r} are whole numbers written as decimals "
+                f"({self._example[c]}): read as "
+                f"{self.strip(pd.Series([self._example[c]])).iloc[0]}" for c in self.columns]
 
 
 def convert_order_lines(
@@ -306,11 +368,34 @@ def convert_order_lines(
     """
     mapping.validate()
     _check_columns(lines, mapping, file)
+    converted = _convert(lines, mapping, file, decimal)
+    if converted.problems:
+        raise DataValidationError(problems=converted.problems)
+    stats = ItemStats(with_categories=mapping.category_col is not None)
+    converted.count_items(stats)
+    return converted.transactions.reset_index(drop=True), stats.table(), converted.skipped
+
+
+@dataclass
+class _Converted:
+    """One chunk of lines mapped onto ``transactions`` (problems collected, not raised)."""
+
+    transactions: pd.DataFrame
+    category: pd.Series | None
+    unit_price: pd.Series
+    skipped: dict[str, int]
+    problems: list[Problem]
+
+    def count_items(self, stats: ItemStats) -> None:
+        tx = self.transactions
+        stats.add(tx["item_id"], self.category, self.unit_price, tx["quantity"])
+
+
+def _convert(lines: pd.DataFrame, mapping: CsvMapping, file: str, decimal: str) -> _Converted:
     skipped: dict[str, int] = {}
     no_member = lines[mapping.member_col].isna()
     if no_member.any():
         skipped[f"empty member id in column '{mapping.member_col}'"] = int(no_member.sum())
-        logger.info("skipping %d line(s) with no member id", int(no_member.sum()))
         lines = lines[~no_member]
 
     problems: list[Problem] = []
@@ -334,9 +419,6 @@ def convert_order_lines(
     else:
         unit_price = _parse_number(lines, mapping.price_col, file, problems, decimal)
         amount = unit_price * quantity
-    if problems:
-        raise DataValidationError(problems=problems)
-
     transactions = pd.DataFrame(
         {
             "member_id": lines[mapping.member_col],
@@ -349,8 +431,7 @@ def convert_order_lines(
     if mapping.basket_col:
         transactions["basket_id"] = lines[mapping.basket_col]
     category = lines[mapping.category_col] if mapping.category_col else None
-    items = _items(transactions["item_id"], category, unit_price, quantity)
-    return transactions.reset_index(drop=True), items, skipped
+    return _Converted(transactions, category, unit_price, skipped, problems)
 
 
 def import_csv(
@@ -360,6 +441,7 @@ def import_csv(
     *,
     overwrite: bool = False,
     fmt: CsvFormat = CsvFormat(),
+    chunk_lines: int = CHUNK_LINES,
 ) -> ImportSummary:
     """Convert a CSV file of order lines into a data directory of Parquet files.
 
@@ -376,6 +458,9 @@ def import_csv(
         Replace ``out_dir`` if it exists and is not empty.
     fmt : CsvFormat
         The file's encoding, field separator and decimal separator.
+    chunk_lines : int
+        Lines read, converted and written at a time (:data:`CHUNK_LINES`): the
+        memory the import needs does not grow with the file.
 
     Returns
     -------
@@ -393,22 +478,49 @@ def import_csv(
         ``out_dir`` exists and is not empty without ``overwrite``.
     """
     mapping.validate()
-    lines = read_order_lines(path, fmt)
-    if lines.empty:
-        raise DataError(f"{path} has a header but no order lines; nothing to import.")
-    logger.info("read %d order line(s) from %s", len(lines), path)
-    lines, id_notes = whole_number_ids(lines, mapping)
-    transactions, items, skipped = convert_order_lines(lines, mapping, file=Path(path).name,
-                                                       decimal=fmt.decimal)
-    if transactions.empty:
-        raise DataError(
-            f"{path}: no order line has a member id in column '{mapping.member_col}'; "
-            "check --member-col."
-        )
+    file = Path(path).name
+    chunks = read_order_line_chunks(path, fmt, chunk_lines)
+    ids, problems = WholeNumberIds(mapping), _Problems()
+    stats = ItemStats(with_categories=mapping.category_col is not None)
+    skipped: dict[str, int] = {}
+    n_lines = n_rows = n_returns = 0
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        write_frame(transactions, tmp / "transactions.parquet")
+        with _ParquetChunks(tmp / "transactions.parquet") as written:
+            if Path(path).stat().st_size > 64 << 20:  # a large file shows its progress
+                chunks = track(chunks, f"reading {file} ({chunk_lines:,} lines a step)")
+            for lines in chunks:
+                _check_columns(lines, mapping, file)
+                n_lines += len(lines)
+                ids.see(lines)
+                converted = _convert(lines, mapping, file, fmt.decimal)
+                for reason, n in converted.skipped.items():
+                    skipped[reason] = skipped.get(reason, 0) + n
+                problems.add(converted.problems)
+                if problems:  # read on to list every problem; write nothing more
+                    continue
+                tx = converted.transactions
+                converted.count_items(stats)
+                written.append(tx)
+                n_rows += len(tx)
+                n_returns += int(((tx["quantity"] < 0) | (tx["amount"] < 0)).sum())
+        if not n_lines:
+            raise DataError(f"{path} has a header but no order lines; nothing to import.")
+        if problems:
+            raise DataValidationError(problems=problems.found())
+        if not n_rows:
+            raise DataError(
+                f"{path}: no order line has a member id in column '{mapping.member_col}'; "
+                "check --member-col."
+            )
+        items = stats.table()
+        if ids.columns:  # ids like 17850.0 everywhere: read as 17850, in both tables
+            _rewrite_ids(tmp / "transactions.parquet", [
+                field for field, column in _ID_FIELDS.items()
+                if getattr(mapping, column) in ids.columns])
+            if mapping.item_col in ids.columns:
+                items["item_id"] = ids.strip(items["item_id"])
         write_frame(items, tmp / "items.parquet")
-    notes = list(id_notes)
+    notes = ids.notes()
     if not mapping.quantity_col:
         notes.append("no quantity column: every line has quantity 1")
     if not mapping.item_col:
@@ -417,18 +529,91 @@ def import_csv(
     if not mapping.category_col:
         notes.append("no category column: assumed every item is its own category "
                       "(offers and category recommendations name the item)")
-    n_returns = int(((transactions["quantity"] < 0) | (transactions["amount"] < 0)).sum())
     if n_returns:
         notes.append(f"{n_returns:,} return line(s) (negative quantity or amount): loading "
                      "drops and counts them (docs/data.md)")
     summary = ImportSummary(
         out_dir=Path(out_dir),
-        rows={"transactions": len(transactions), "items": len(items)},
+        rows={"transactions": n_rows, "items": len(items)},
         skipped=skipped,
         notes=notes,
     )
     logger.info("wrote %s: %s", out_dir, summary.rows)
     return summary
+
+
+#: The transactions' id fields and the mapping attribute naming each one's column.
+_ID_FIELDS = {"member_id": "member_col", "item_id": "item_col", "basket_id": "basket_col"}
+
+
+class _ParquetChunks:
+    """One Parquet file written a frame at a time (a row group each), closed on exit."""
+
+    def __init__(self, path: Path):
+        self.path, self._writer = path, None
+
+    def __enter__(self) -> _ParquetChunks:
+        return self
+
+    def append(self, frame: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            self._writer = pq.ParquetWriter(self.path, table.schema)
+        else:
+            table = pa.Table.from_pandas(frame, schema=self._writer.schema,
+                                         preserve_index=False)
+        self._writer.write_table(table)
+
+    def __exit__(self, *exc) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _rewrite_ids(path: Path, fields: list[str]) -> None:
+    """``17850.0`` as ``17850`` in the ``fields`` of a written Parquet file, a row group at
+    a time (:class:`WholeNumberIds`)."""
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    rewritten = path.with_name(f".{path.name}.ids")
+    with pq.ParquetWriter(rewritten, source.schema_arrow) as writer:
+        for group in range(source.num_row_groups):
+            table = source.read_row_group(group)
+            for name in fields:
+                index = table.schema.get_field_index(name)
+                table = table.set_column(index, name, WholeNumberIds.strip(table[name]))
+            writer.write_table(table)
+    source.close()
+    os.replace(rewritten, path)
+
+
+class _Problems:
+    """Problems of every chunk, one per (column, message): the first few lines of all
+    chunks and the count over all of them."""
+
+    def __init__(self):
+        self._found: dict[tuple, Problem] = {}
+
+    def add(self, problems: list[Problem]) -> None:
+        for p in problems:
+            key = (p.file, p.column, p.message)
+            seen = self._found.get(key)
+            if seen is None:
+                self._found[key] = p
+                continue
+            room = max(_SHOWN - len(seen.rows), 0)
+            self._found[key] = dataclasses.replace(
+                seen, rows=seen.rows + p.rows[:room], values=seen.values + p.values[:room],
+                count=seen.count + p.count)
+
+    def __bool__(self) -> bool:
+        return bool(self._found)
+
+    def found(self) -> list[Problem]:
+        return list(self._found.values())
 
 
 def _first_undecodable(path: Path, encoding: str) -> str:
@@ -522,39 +707,3 @@ def _parse_number(
             how += " (the file's numbers look like decimal commas: pass --decimal ',')"
         problems.append(_problem(file, column, bad, raw, f"values are empty or not numbers; {how}"))
     return parsed
-
-
-def _items(
-    item_id: pd.Series,
-    category: pd.Series | None,
-    unit_price: pd.Series,
-    quantity: pd.Series,
-) -> pd.DataFrame:
-    """One row per item: most frequent category and median unit price (clean input)."""
-    ids = pd.Index(item_id.unique()).sort_values()
-    if category is None:
-        categories = pd.Series(ids.astype(str), index=ids)
-    else:
-        counts = (
-            pd.DataFrame({"item_id": item_id, "category": category.fillna(UNCATEGORISED)})
-            .value_counts()
-            .rename("n")
-            .reset_index()
-            .sort_values(["item_id", "n", "category"], ascending=[True, False, True])
-        )
-        n_conflicting = int(counts["item_id"].duplicated().sum())
-        if n_conflicting:
-            logger.info(
-                "%d item(s) have more than one category; keeping each one's most frequent",
-                counts.loc[counts["item_id"].duplicated(), "item_id"].nunique(),
-            )
-        categories = counts.drop_duplicates("item_id").set_index("item_id")["category"]
-    positive = quantity > 0
-    price = unit_price[positive].groupby(item_id[positive]).median()
-    return pd.DataFrame(
-        {
-            "item_id": ids.astype(str),
-            "category": categories.reindex(ids).to_numpy(),
-            "price": price.reindex(ids).to_numpy(dtype="float64"),
-        }
-    )

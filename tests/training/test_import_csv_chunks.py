@@ -1,0 +1,92 @@
+"""A CSV import read a chunk of lines at a time writes what reading it whole writes.
+
+The importer converts and writes ``chunk_lines`` lines at a time, so a file of tens
+of millions of lines imports in the memory of one chunk. These tests import the same
+files with chunks of a few lines and with one chunk, and check the tables, the
+problems listed and the ids read, across chunk boundaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import DataValidationError
+from training.importers import CsvMapping, import_csv
+
+MAPPING = CsvMapping("customer", "date", "sku", quantity_col="qty", price_col="unit",
+                     category_col="cat", basket_col="order")
+
+
+def _orders(n: int, seed: int = 0) -> str:
+    """``n`` order lines with repeated and varied prices, categories that disagree per
+    item, returns, guests and blank lines, so every per-item rule is exercised."""
+    rng = np.random.default_rng(seed)
+    rows = ["customer,date,sku,qty,unit,cat,order"]
+    for i in range(n):
+        if i % 17 == 5:
+            rows.append("")  # a blank line
+        customer = "" if i % 23 == 0 else f"c{rng.integers(1, 30)}"
+        sku = f"s{rng.integers(1, 12)}"
+        qty = int(rng.choice([-2, 1, 1, 2, 3]))
+        unit = float(rng.choice([1.0, 1.5, 2.25, 2.25, 4.0, 9.99]))
+        cat = rng.choice(["fruit", "veg", ""])
+        rows.append(f"{customer},2024-01-{1 + i % 28:02d} 10:00,{sku},{qty},{unit},{cat},o{i // 3}")
+    return "\n".join(rows) + "\n"
+
+
+def _tables(out) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return (pd.read_parquet(out / "transactions.parquet"), pd.read_parquet(out / "items.parquet"))
+
+
+@pytest.mark.parametrize("chunk_lines", [7, 50])
+def test_chunks_write_the_tables_of_one_read(tmp_path, chunk_lines):
+    path = tmp_path / "orders.csv"
+    path.write_text(_orders(400))
+    whole = import_csv(path, tmp_path / "whole", MAPPING)
+    chunked = import_csv(path, tmp_path / "chunked", MAPPING, chunk_lines=chunk_lines)
+    assert chunked.to_dict() | {"out_dir": ""} == whole.to_dict() | {"out_dir": ""}
+    (tx, items), (tx1, items1) = _tables(tmp_path / "chunked"), _tables(tmp_path / "whole")
+    pd.testing.assert_frame_equal(tx, tx1)
+    pd.testing.assert_frame_equal(items, items1)
+    # the median unit price over the lines with a positive quantity, as pandas gives it
+    lines = pd.read_csv(path, dtype={"customer": str}).dropna(subset=["customer"])
+    want = lines[lines["qty"] > 0].groupby("sku")["unit"].median()
+    assert items.set_index("item_id")["price"].to_dict() == pytest.approx(want.to_dict())
+    assert whole.skipped == {"empty member id in column 'customer'": 18}
+
+
+def test_problems_of_every_chunk_are_listed_once_with_their_total(tmp_path):
+    text = _orders(60).splitlines()
+    bad = [3, 4, 40, 55]  # bad times in the first chunk and in later ones
+    for at in bad:
+        text[at] = text[at].replace("2024-01-", "2024-13-")
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(text) + "\n")
+    with pytest.raises(DataValidationError) as caught:
+        import_csv(path, tmp_path / "out", MAPPING, chunk_lines=10)
+    (problem,) = caught.value.problems
+    assert problem.column == "date" and problem.count == sum(
+        1 for at in bad if text[at].split(",")[0])  # guests are skipped before the times
+    assert problem.rows == tuple(at + 1 for at in bad if text[at].split(",")[0])[:5]
+    assert not (tmp_path / "out").exists()
+
+
+def test_ids_written_as_decimals_are_read_as_numbers_only_when_every_chunk_has_them(tmp_path):
+    header = "customer,date,sku,qty,unit,cat,order\n"
+    decimals = "".join(f"{17850 + i}.0,2024-01-0{1 + i % 9},{i % 3}.0,1,2.5,fruit,{i}\n"
+                       for i in range(9))
+    path = tmp_path / "orders.csv"
+    path.write_text(header + decimals)
+    summary = import_csv(path, tmp_path / "all", MAPPING, chunk_lines=2)
+    tx, items = _tables(tmp_path / "all")
+    assert tx["member_id"].iloc[0] == "17850" and tx["item_id"].iloc[0] == "0"
+    assert sorted(items["item_id"]) == ["0", "1", "2"]
+    assert len([n for n in summary.notes if "written as decimals" in n]) == 2  # member, item
+    # one item id in the last chunk that is not a decimal: that column is kept as written
+    path.write_text(header + decimals + "17860.0,2024-01-09,85123A,1,2.5,fruit,9\n")
+    import_csv(path, tmp_path / "mixed", MAPPING, chunk_lines=2)
+    tx, items = _tables(tmp_path / "mixed")
+    assert tx["member_id"].iloc[-1] == "17860" and tx["item_id"].iloc[0] == "0.0"
+    assert sorted(items["item_id"]) == ["0.0", "1.0", "2.0", "85123A"]
