@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.errors import DataValidationError
+from features.errors import DataError, DataValidationError
 from training.importers import CsvMapping, import_csv
 
 MAPPING = CsvMapping("customer", "date", "sku", quantity_col="qty", price_col="unit",
@@ -90,3 +90,42 @@ def test_ids_written_as_decimals_are_read_as_numbers_only_when_every_chunk_has_t
     tx, items = _tables(tmp_path / "mixed")
     assert tx["member_id"].iloc[-1] == "17860" and tx["item_id"].iloc[0] == "0.0"
     assert sorted(items["item_id"]) == ["0.0", "1.0", "2.0", "85123A"]
+
+
+def test_monthly_files_import_as_their_lines_in_one_file(tmp_path):
+    """A shop's exports a month a file: read in the order given, as one file holding them."""
+    lines = _orders(90).splitlines()
+    header, body = lines[0], lines[1:]
+    parts = [body[:40], body[40:41], body[41:]]
+    paths = []
+    for k, part in enumerate(parts):
+        paths.append(tmp_path / f"orders-{k}.csv")
+        paths[-1].write_text("\n".join([header, *part]) + "\n")
+    (tmp_path / "all.csv").write_text("\n".join(lines) + "\n")
+    summary = import_csv(paths, tmp_path / "months", MAPPING, chunk_lines=7)
+    import_csv(tmp_path / "all.csv", tmp_path / "one", MAPPING)
+    for got, want in zip(_tables(tmp_path / "months"), _tables(tmp_path / "one")):
+        pd.testing.assert_frame_equal(got, want)
+    assert summary.notes[0] == "3 files read in the order given, into one table"
+    from click.testing import CliRunner
+
+    from training.cli.imports import import_group
+
+    result = CliRunner().invoke(import_group, [
+        "csv", *map(str, paths), str(tmp_path / "cli"), "--member-col", "customer",
+        "--time-col", "date", "--item-col", "sku", "--quantity-col", "qty",
+        "--price-col", "unit"])
+    assert result.exit_code == 0, result.output
+    assert "3 files read" in result.output
+
+
+def test_a_problem_names_its_file_and_a_missing_file_stops_before_writing(tmp_path):
+    good, bad = tmp_path / "2024-01.csv", tmp_path / "2024-02.csv"
+    good.write_text(_orders(20))
+    bad.write_text(_orders(20).replace("2024-01-03", "2024-13-03"))
+    with pytest.raises(DataValidationError) as caught:
+        import_csv([good, bad], tmp_path / "out", MAPPING)
+    assert [p.file for p in caught.value.problems] == ["2024-02.csv"]
+    with pytest.raises(DataError, match="2024-03.csv does not exist"):
+        import_csv([good, tmp_path / "2024-03.csv"], tmp_path / "out", MAPPING)
+    assert not (tmp_path / "out").exists()

@@ -45,7 +45,7 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
 
 
 @import_group.command(name="csv")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--member-col", required=True, help="Column with the member (customer) id.")
 @click.option("--time-col", required=True, help="Column with the order time.")
@@ -66,7 +66,7 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
     help="strftime format of the time column, e.g. '%d/%m/%Y %H:%M' (default: ISO 8601).",
 )
 @click.option("--encoding", default="utf-8", show_default=True,
-              help="Text encoding of FILE, e.g. cp1252 for a Windows export.")
+              help="Text encoding of the files, e.g. cp1252 for a Windows export.")
 @click.option("--delimiter", default=",", show_default=True,
               help="Field separator: ',', ';', '|' or tab ('\\t' or 'tab').")
 @click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
@@ -74,7 +74,7 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
                    "separates thousands.")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
 def csv_command(
-    file: str,
+    files: tuple[str, ...],
     out_dir: str,
     member_col: str,
     time_col: str,
@@ -90,7 +90,10 @@ def csv_command(
     decimal: str,
     overwrite: bool,
 ) -> None:
-    """Convert FILE, a CSV of order lines (one row per line), into OUT_DIR.
+    """Convert FILES, CSVs of order lines (one row per line), into OUT_DIR.
+
+    One file, or several with the same columns (monthly exports: orders-*.csv),
+    read in the order given into one table.
 
     Give exactly one of --amount-col (line total) and --price-col (unit price).
     A semicolon-separated export with decimal commas: --delimiter ';' --decimal ','.
@@ -114,7 +117,7 @@ def csv_command(
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        summary = import_csv(file, out_dir, mapping, overwrite=overwrite, fmt=fmt)
+        summary = import_csv(list(files), out_dir, mapping, overwrite=overwrite, fmt=fmt)
     except OffersError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_summary(summary)

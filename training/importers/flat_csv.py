@@ -42,6 +42,7 @@ import dataclasses
 import difflib
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -435,7 +436,7 @@ def _convert(lines: pd.DataFrame, mapping: CsvMapping, file: str, decimal: str) 
 
 
 def import_csv(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Sequence[str | os.PathLike],
     out_dir: str | os.PathLike,
     mapping: CsvMapping,
     *,
@@ -443,12 +444,14 @@ def import_csv(
     fmt: CsvFormat = CsvFormat(),
     chunk_lines: int = CHUNK_LINES,
 ) -> ImportSummary:
-    """Convert a CSV file of order lines into a data directory of Parquet files.
+    """Convert a CSV file of order lines, or several, into a data directory of Parquet files.
 
     Parameters
     ----------
-    path : path
-        The CSV file (UTF-8, comma-separated, header row).
+    path : path or sequence of paths
+        The CSV file (UTF-8, comma-separated, header row), or files with the same
+        mapped columns (a shop's monthly exports), read in order into one table;
+        problems name the file they are in.
     out_dir : path
         The data directory to create; gets ``transactions.parquet`` and
         ``items.parquet``.
@@ -478,38 +481,45 @@ def import_csv(
         ``out_dir`` exists and is not empty without ``overwrite``.
     """
     mapping.validate()
-    file = Path(path).name
-    chunks = read_order_line_chunks(path, fmt, chunk_lines)
+    paths = [Path(path)] if isinstance(path, (str, os.PathLike)) else [Path(p) for p in path]
+    if not paths:
+        raise DataError("no CSV file given; give one or more files of order lines.")
+    # Every file is checked before anything is written (a missing one, a bad format).
+    readers = [read_order_line_chunks(p, fmt, chunk_lines) for p in paths]
+    named = str(paths[0]) if len(paths) == 1 else f"the {len(paths)} files"
     ids, problems = WholeNumberIds(mapping), _Problems()
     stats = ItemStats(with_categories=mapping.category_col is not None)
     skipped: dict[str, int] = {}
     n_lines = n_rows = n_returns = 0
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         with _ParquetChunks(tmp / "transactions.parquet") as written:
-            if Path(path).stat().st_size > 64 << 20:  # a large file shows its progress
-                chunks = track(chunks, f"reading {file} ({chunk_lines:,} lines a step)")
-            for lines in chunks:
-                _check_columns(lines, mapping, file)
-                n_lines += len(lines)
-                ids.see(lines)
-                converted = _convert(lines, mapping, file, fmt.decimal)
-                for reason, n in converted.skipped.items():
-                    skipped[reason] = skipped.get(reason, 0) + n
-                problems.add(converted.problems)
-                if problems:  # read on to list every problem; write nothing more
-                    continue
-                tx = converted.transactions
-                converted.count_items(stats)
-                written.append(tx)
-                n_rows += len(tx)
-                n_returns += int(((tx["quantity"] < 0) | (tx["amount"] < 0)).sum())
+            for source, chunks in zip(paths, readers):
+                file = source.name
+                if source.stat().st_size > 64 << 20:  # a large file shows its progress
+                    chunks = track(chunks, f"reading {file} ({chunk_lines:,} lines a step)")
+                for lines in chunks:
+                    _check_columns(lines, mapping, file)
+                    n_lines += len(lines)
+                    ids.see(lines)
+                    converted = _convert(lines, mapping, file, fmt.decimal)
+                    for reason, n in converted.skipped.items():
+                        skipped[reason] = skipped.get(reason, 0) + n
+                    problems.add(converted.problems)
+                    if problems:  # read on to list every problem; write nothing more
+                        continue
+                    tx = converted.transactions
+                    converted.count_items(stats)
+                    written.append(tx)
+                    n_rows += len(tx)
+                    n_returns += int(((tx["quantity"] < 0) | (tx["amount"] < 0)).sum())
         if not n_lines:
-            raise DataError(f"{path} has a header but no order lines; nothing to import.")
+            raise DataError(f"{named} {'has a header' if len(paths) == 1 else 'have headers'} "
+                            "but no order lines; nothing to import.")
         if problems:
             raise DataValidationError(problems=problems.found())
         if not n_rows:
             raise DataError(
-                f"{path}: no order line has a member id in column '{mapping.member_col}'; "
+                f"{named}: no order line has a member id in column '{mapping.member_col}'; "
                 "check --member-col."
             )
         items = stats.table()
@@ -521,6 +531,8 @@ def import_csv(
                 items["item_id"] = ids.strip(items["item_id"])
         write_frame(items, tmp / "items.parquet")
     notes = ids.notes()
+    if len(paths) > 1:
+        notes.insert(0, f"{len(paths)} files read in the order given, into one table")
     if not mapping.quantity_col:
         notes.append("no quantity column: every line has quantity 1")
     if not mapping.item_col:
