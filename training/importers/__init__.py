@@ -10,7 +10,8 @@ Imports: :mod:`features` and :mod:`training` only.
 """
 
 from training.importers.completejourney import convert_completejourney, import_completejourney
-from training.importers.flat_csv import CsvFormat, CsvMapping, convert_order_lines, import_csv
+from training.importers.csv_reading import CsvFormat
+from training.importers.flat_csv import CsvMapping, convert_order_lines, import_csv
 from training.importers.summary import ImportSummary
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""Turn one CSV file of order lines, as most shops export them, into a data directory.
+"""Turn a CSV file of order lines (or several), as most shops export them, into a data directory.
 
 The file has one row per order line and a header row; the caller names which
 columns hold the member, the time, the item and the money (see
@@ -31,9 +31,12 @@ Rules:
   summary says so.
 
 The file is UTF-8 (a byte-order mark is fine) and comma-separated with a dot as
-decimal separator unless :class:`CsvFormat` says otherwise (``--encoding``,
-``--delimiter``, ``--decimal``: a semicolon-separated export with decimal commas
-from a European shop, or a Windows-1252 one).
+decimal separator unless :class:`training.importers.csv_reading.CsvFormat` says
+otherwise (``--encoding``, ``--delimiter``, ``--decimal``: a semicolon-separated
+export with decimal commas from a European shop, or a Windows-1252 one). It is
+read, converted and written :data:`CHUNK_LINES` lines at a time
+(:mod:`training.importers.csv_reading`), the items summed over the chunks
+(:mod:`training.importers.item_stats`).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ import pandas as pd
 
 from features.errors import ConfigError, DataError, DataValidationError, Problem
 from features.storage import atomic_directory, write_frame
+from training.importers.csv_ids import WholeNumberIds, strip_parquet_ids
+from training.importers.csv_reading import CHUNK_LINES, CsvFormat, read_order_line_chunks
 from training.importers.item_stats import ItemStats
 from training.importers.summary import ImportSummary
 from training.progress import track
@@ -131,198 +136,6 @@ class CsvMapping:
         return {option: column for option, column in options.items() if column}
 
 
-@dataclass(frozen=True)
-class CsvFormat:
-    """How the file is written: its text encoding, field separator and decimal separator.
-
-    Parameters
-    ----------
-    encoding : str
-        A Python codec name (``"utf-8"``, ``"cp1252"``, ``"latin-1"``); UTF-8 may
-        start with a byte-order mark.
-    delimiter : str
-        The one character between fields (``","``, ``";"``, ``"\\t"``, ``"|"``).
-    decimal : str
-        ``"."`` or ``","``. With ``","`` a dot or a space inside a number separates
-        thousands (``1.234,50`` and ``1 234,50`` are 1234.5).
-    """
-
-    encoding: str = "utf-8"
-    delimiter: str = ","
-    decimal: str = "."
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for an unknown codec or a bad separator."""
-        import codecs
-
-        try:
-            codecs.lookup(self.encoding)
-        except LookupError as exc:
-            raise ConfigError(f"--encoding {self.encoding!r} is not a known text encoding; "
-                              "use e.g. utf-8, cp1252 or latin-1.") from exc
-        if len(self.delimiter) != 1 or self.delimiter in "\"\r\n":
-            raise ConfigError(f"--delimiter {self.delimiter!r} must be one character, such "
-                              "as ',', ';', '|' or a tab ('\\t'), and not a quote.")
-        if self.decimal not in (".", ","):
-            raise ConfigError(f"--decimal {self.decimal!r} must be '.' or ','.")
-        if self.decimal == self.delimiter:
-            raise ConfigError(f"--decimal and --delimiter are both {self.decimal!r}; a file "
-                              "with decimal commas separates its fields with another "
-                              "character, usually ';' (--delimiter ';').")
-
-
-#: Lines read, converted and written at a time: the import's memory does not grow with the
-#: file (about 400 bytes a line in flight, so some 100 MB a chunk).
-CHUNK_LINES = 250_000
-
-
-def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> pd.DataFrame:
-    """Read a whole CSV file with every value as a string, keeping its line numbers.
-
-    Parameters
-    ----------
-    path : path
-        A file with a header row, written as ``fmt`` says (by default UTF-8,
-        optionally with BOM, and comma-separated).
-    fmt : CsvFormat
-
-    Returns
-    -------
-    DataFrame
-        One row per non-blank line, all columns ``str`` (NA for empty cells),
-        indexed by the line number in the file (the header is line 1).
-
-    Raises
-    ------
-    DataError
-        If the file is missing, empty, not in its encoding or not valid CSV.
-    """
-    chunks = list(read_order_line_chunks(path, fmt))
-    return pd.concat(chunks) if len(chunks) > 1 else chunks[0]
-
-
-def read_order_line_chunks(path: str | os.PathLike, fmt: CsvFormat = CsvFormat(),
-                           chunk_lines: int = CHUNK_LINES):
-    """:func:`read_order_lines` a chunk of ``chunk_lines`` lines at a time: an iterator of
-    at least one chunk, maybe empty. A missing file or a bad ``fmt`` raises at once; what
-    is wrong inside the file, when the chunk that holds it is read."""
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory, not a file" if path.is_dir() else "does not exist"
-        raise DataError(f"{path} {what}; give the path of a CSV file of order lines.")
-    fmt.validate()
-    return _chunks(path, fmt, chunk_lines)
-
-
-def _chunks(path: Path, fmt: CsvFormat, chunk_lines: int):
-    utf8 = codecs_name(fmt.encoding) == "utf-8"
-    try:
-        reader = pd.read_csv(
-            path,
-            dtype=str,
-            sep=fmt.delimiter,
-            encoding="utf-8-sig" if utf8 else fmt.encoding,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=False,
-            chunksize=chunk_lines,
-        )
-        with reader:
-            first, yielded = 2, False  # the line number of the chunk's first row
-            for frame in reader:
-                frame.index = pd.RangeIndex(first, first + len(frame), name="line")
-                first += len(frame)
-                frame.columns = [str(c).strip() for c in frame.columns]
-                for column in frame.columns:
-                    frame[column] = frame[column].str.strip().replace("", np.nan)
-                yielded = True
-                yield frame[frame.notna().any(axis=1)]
-            if not yielded:  # a header alone gives no chunk
-                yield pd.DataFrame(columns=_header(path, fmt, utf8), dtype=str)
-    except UnicodeDecodeError as exc:
-        where = _first_undecodable(path, fmt.encoding)
-        if utf8:
-            raise DataError(
-                f"{path} is not UTF-8 encoded ({where}); give its encoding, e.g. "
-                "--encoding cp1252 (Windows, Western Europe), or re-save it as UTF-8."
-            ) from exc
-        raise DataError(f"{path} is not {fmt.encoding} encoded ({where}); give its "
-                        "encoding with --encoding.") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DataError(f"{path} is empty; it needs a header row and order lines.") from exc
-    except pd.errors.ParserError as exc:
-        raise DataError(f"{path} is not a valid CSV file: {exc}") from exc
-
-
-def _header(path: Path, fmt: CsvFormat, utf8: bool) -> list[str]:
-    """The column names of a file that has a header and no line."""
-    columns = pd.read_csv(path, dtype=str, sep=fmt.delimiter, nrows=0,
-                          encoding="utf-8-sig" if utf8 else fmt.encoding).columns
-    return [str(c).strip() for c in columns]
-
-
-def codecs_name(encoding: str) -> str:
-    """The codec's canonical name (``"UTF8"`` and ``"utf_8"`` are ``"utf-8"``)."""
-    import codecs
-
-    return codecs.lookup(encoding).name
-
-
-class WholeNumberIds:
-    """Which id columns hold only whole numbers written as decimals, seen chunk by chunk.
-
-    Member, item and order ids like ``17850.0`` (how a spreadsheet or pandas writes an
-    integer column with gaps) are read as ``17850``, so they match the shop's own ids,
-    but only in a column where every non-empty value has that form: then no two ids
-    can merge.
-
-    >>> ids = WholeNumberIds(CsvMapping("c", "t", "sku", amount_col="a"))
-    >>> ids.see(pd.DataFrame({"c": ["17850.0", None], "sku": ["1.0", "2.0"]}))
-    >>> ids.see(pd.DataFrame({"c": ["13047.0"], "sku": ["85123A"]}))
-    >>> ids.columns
-    ['c']
-    >>> WholeNumberIds.strip(pd.Series(["17850.0", "-3.00"])).tolist()
-    ['17850', '-3']
-    >>> ids.notes()
-    ["member ids in column 'c' are whole numbers written as decimals (17850.0): read as 17850"]
-    """
-
-    def __init__(self, mapping: CsvMapping):
-        self._names = {column: name for name, column in mapping.id_columns().items()}
-        self._decimal = dict.fromkeys(self._names, True)
-        self._example: dict[str, str] = {}
-
-    def see(self, lines: pd.DataFrame) -> None:
-        """Look at one chunk's raw ids."""
-        for column, still in self._decimal.items():
-            if not still or column not in lines:
-                continue
-            present = lines[column].dropna()
-            if present.empty:
-                continue
-            self._decimal[column] = bool(present.str.fullmatch(r"-?\d+\.0+").all())
-            self._example.setdefault(column, str(present.iloc[0]))
-
-    @property
-    def columns(self) -> list[str]:
-        """The columns to read as whole numbers (every value seen was one, at least one)."""
-        return [c for c, still in self._decimal.items() if still and c in self._example]
-
-    @staticmethod
-    def strip(values):
-        """``17850.0`` as ``17850`` (a pandas or Arrow array of strings)."""
-        if isinstance(values, pd.Series):
-            return values.str.replace(r"\.0+$", "", regex=True)
-        import pyarrow.compute as pc
-
-        return pc.replace_substring_regex(values, r"\.0+$", "")
-
-    def notes(self) -> list[str]:
-        return [f"{self._names[c]} ids in column {c!r} are whole numbers written as decimals "
-                f"({self._example[c]}): read as "
-                f"{self.strip(pd.Series([self._example[c]])).iloc[0]}" for c in self.columns]
-
-
 def convert_order_lines(
     lines: pd.DataFrame, mapping: CsvMapping, *, file: str = "input", decimal: str = "."
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, int]]:
@@ -331,7 +144,8 @@ def convert_order_lines(
     Parameters
     ----------
     lines : DataFrame
-        As :func:`read_order_lines` gives it: string columns, indexed by line number.
+        As :func:`training.importers.csv_reading.read_order_lines` gives it: string
+        columns, indexed by line number.
     mapping : CsvMapping
         Which column holds which field.
     file : str
@@ -487,7 +301,7 @@ def import_csv(
     # Every file is checked before anything is written (a missing one, a bad format).
     readers = [read_order_line_chunks(p, fmt, chunk_lines) for p in paths]
     named = str(paths[0]) if len(paths) == 1 else f"the {len(paths)} files"
-    ids, problems = WholeNumberIds(mapping), _Problems()
+    ids, problems = WholeNumberIds(mapping.id_columns()), _Problems()
     stats = ItemStats(with_categories=mapping.category_col is not None)
     skipped: dict[str, int] = {}
     n_lines = n_rows = n_returns = 0
@@ -524,7 +338,7 @@ def import_csv(
             )
         items = stats.table()
         if ids.columns:  # ids like 17850.0 everywhere: read as 17850, in both tables
-            _rewrite_ids(tmp / "transactions.parquet", [
+            strip_parquet_ids(tmp / "transactions.parquet", [
                 field for field, column in _ID_FIELDS.items()
                 if getattr(mapping, column) in ids.columns])
             if mapping.item_col in ids.columns:
@@ -584,24 +398,6 @@ class _ParquetChunks:
             self._writer.close()
 
 
-def _rewrite_ids(path: Path, fields: list[str]) -> None:
-    """``17850.0`` as ``17850`` in the ``fields`` of a written Parquet file, a row group at
-    a time (:class:`WholeNumberIds`)."""
-    import pyarrow.parquet as pq
-
-    source = pq.ParquetFile(path)
-    rewritten = path.with_name(f".{path.name}.ids")
-    with pq.ParquetWriter(rewritten, source.schema_arrow) as writer:
-        for group in range(source.num_row_groups):
-            table = source.read_row_group(group)
-            for name in fields:
-                index = table.schema.get_field_index(name)
-                table = table.set_column(index, name, WholeNumberIds.strip(table[name]))
-            writer.write_table(table)
-    source.close()
-    os.replace(rewritten, path)
-
-
 class _Problems:
     """Problems of every chunk, one per (column, message): the first few lines of all
     chunks and the count over all of them."""
@@ -626,17 +422,6 @@ class _Problems:
 
     def found(self) -> list[Problem]:
         return list(self._found.values())
-
-
-def _first_undecodable(path: Path, encoding: str) -> str:
-    """Where the first byte that ``encoding`` cannot read is, as text for an error message."""
-    with path.open("rb") as fh:
-        for number, raw in enumerate(fh, start=1):
-            try:
-                raw.decode(encoding)
-            except UnicodeDecodeError as exc:
-                return f"line {number}: byte 0x{raw[exc.start:exc.start + 1].hex()} in {raw[:60]!r}"
-    return f"a byte sequence that is not {encoding}"
 
 
 def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
