@@ -112,3 +112,12 @@ def test_grouped_per_horizon_flags_say_which_losses_are_within_their_noise():
     ]
     unmeasured = {k: v for k, v in within.items() if k != "noise"}
     assert "noise" not in grouped_flag_lines([beyond, unmeasured])[0]
+
+
+def test_docstring_examples():
+    import doctest
+
+    import training.baseline_flags
+
+    result = doctest.testmod(training.baseline_flags)
+    assert result.attempted > 0 and result.failed == 0

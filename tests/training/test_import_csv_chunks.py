@@ -129,3 +129,12 @@ def test_a_problem_names_its_file_and_a_missing_file_stops_before_writing(tmp_pa
     with pytest.raises(DataError, match="2024-03.csv does not exist"):
         import_csv([good, tmp_path / "2024-03.csv"], tmp_path / "out", MAPPING)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["csv_ids", "item_stats", "flat_csv"])
+def test_docstring_examples(name):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(f"training.importers.{name}"))
+    assert result.attempted > 0 and result.failed == 0
