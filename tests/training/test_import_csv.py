@@ -360,3 +360,24 @@ def test_whole_number_ids_written_as_decimals_are_read_as_numbers(tmp_path):
     assert tx["basket_id"].tolist() == ["536365", "536367", "536368"]
     assert tx["item_id"].tolist() == ["85123.0", "71053.0", "84406B"]  # not all decimals: kept
     assert [n.split(" in column")[0] for n in summary.notes[:2]] == ["member ids", "order ids"]
+
+
+def test_a_compressed_export_imports_as_the_plain_file(tmp_path):
+    import gzip
+    import zipfile
+
+    plain = write(tmp_path, TOTALS)
+    (tmp_path / "orders.csv.gz").write_bytes(gzip.compress(TOTALS.encode()))
+    with zipfile.ZipFile(tmp_path / "orders.zip", "w") as archive:
+        archive.writestr("orders.csv", TOTALS)
+    import_csv(plain, tmp_path / "plain", BY_TOTAL)
+    want = pd.read_parquet(tmp_path / "plain" / "transactions.parquet")
+    for name in ("orders.csv.gz", "orders.zip"):
+        import_csv(tmp_path / name, tmp_path / name.replace(".", "_"), BY_TOTAL)
+        got = pd.read_parquet(tmp_path / name.replace(".", "_") / "transactions.parquet")
+        pd.testing.assert_frame_equal(got, want)
+    # the line of a byte the encoding cannot read is found in the decompressed text
+    latin = "customer,date,sku,total\nc1,2024-01-01,A,1\nJos\xe9,2024-01-01,A,1\n"
+    (tmp_path / "latin.csv.gz").write_bytes(gzip.compress(latin.encode("cp1252")))
+    with pytest.raises(DataError, match=r"not UTF-8 encoded \(line 3: byte 0xe9"):
+        import_csv(tmp_path / "latin.csv.gz", tmp_path / "out", BY_TOTAL)

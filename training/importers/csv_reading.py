@@ -3,7 +3,9 @@
 Every value is read as a string, stripped, with empty cells as NA, indexed by
 the line number in the file (the header is line 1), :data:`CHUNK_LINES` lines
 at a time so that the file's size is bounded by the disk, not the memory
-(:mod:`training.importers.flat_csv` converts and writes each chunk).
+(:mod:`training.importers.flat_csv` converts and writes each chunk). A file
+compressed as ``.gz``, ``.bz2``, ``.xz`` or ``.zip`` (one file inside) is read
+as it is, decompressed on the way.
 
 Imports: :mod:`features`.
 """
@@ -158,11 +160,33 @@ def codecs_name(encoding: str) -> str:
 
 
 def _first_undecodable(path: Path, encoding: str) -> str:
-    """Where the first byte that ``encoding`` cannot read is, as text for an error message."""
-    with path.open("rb") as fh:
+    """Where the first byte that ``encoding`` cannot read is, as text for an error message
+    (in the decompressed text of a ``.gz``, ``.bz2``, ``.xz`` or ``.zip`` file, as pandas
+    reads it)."""
+    with _open_bytes(path) as fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 raw.decode(encoding)
             except UnicodeDecodeError as exc:
                 return f"line {number}: byte 0x{raw[exc.start:exc.start + 1].hex()} in {raw[:60]!r}"
     return f"a byte sequence that is not {encoding}"
+
+
+def _open_bytes(path: Path):
+    """The file's bytes, decompressed by its suffix as ``pandas.read_csv`` infers it."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return gzip.open(path, "rb")
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix == ".xz":
+        return lzma.open(path, "rb")
+    if suffix == ".zip":
+        archive = zipfile.ZipFile(path)
+        return archive.open(archive.namelist()[0])
+    return path.open("rb")
