@@ -93,7 +93,8 @@ def csv_command(
     """Convert FILES, CSVs of order lines (one row per line), into OUT_DIR.
 
     One file, or several with the same columns (monthly exports: orders-*.csv),
-    read in the order given into one table.
+    read in the order given into one table; plain or compressed (.gz, .bz2, .xz,
+    .zip), of any size (read in chunks).
 
     Give exactly one of --amount-col (line total) and --price-col (unit price).
     A semicolon-separated export with decimal commas: --delimiter ';' --decimal ','.
