@@ -67,8 +67,9 @@ class CsvFormat:
 CHUNK_LINES = 250_000
 
 
-def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> pd.DataFrame:
-    """Read a whole CSV file with every value as a string, keeping its line numbers.
+def read_order_line_chunks(path: str | os.PathLike, fmt: CsvFormat = CsvFormat(),
+                           chunk_lines: int = CHUNK_LINES):
+    """Read a CSV file ``chunk_lines`` lines at a time, every value as a string.
 
     Parameters
     ----------
@@ -76,27 +77,22 @@ def read_order_lines(path: str | os.PathLike, fmt: CsvFormat = CsvFormat()) -> p
         A file with a header row, written as ``fmt`` says (by default UTF-8,
         optionally with BOM, and comma-separated).
     fmt : CsvFormat
+    chunk_lines : int
 
     Returns
     -------
-    DataFrame
-        One row per non-blank line, all columns ``str`` (NA for empty cells),
-        indexed by the line number in the file (the header is line 1).
+    iterator of DataFrame
+        At least one chunk, maybe empty: one row per non-blank line, all columns
+        ``str`` (NA for empty cells), indexed by the line number in the file (the
+        header is line 1).
 
     Raises
     ------
     DataError
-        If the file is missing, empty, not in its encoding or not valid CSV.
+        At once if the file is missing (and ConfigError if ``fmt`` is not usable);
+        when the chunk that holds it is read, if the file is empty, not in its
+        encoding or not valid CSV.
     """
-    chunks = list(read_order_line_chunks(path, fmt))
-    return pd.concat(chunks) if len(chunks) > 1 else chunks[0]
-
-
-def read_order_line_chunks(path: str | os.PathLike, fmt: CsvFormat = CsvFormat(),
-                           chunk_lines: int = CHUNK_LINES):
-    """:func:`read_order_lines` a chunk of ``chunk_lines`` lines at a time: an iterator of
-    at least one chunk, maybe empty. A missing file or a bad ``fmt`` raises at once; what
-    is wrong inside the file, when the chunk that holds it is read."""
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a file" if path.is_dir() else "does not exist"
