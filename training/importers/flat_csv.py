@@ -53,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError, DataError, DataValidationError, Problem
+from features.frame_sink import FrameSink
 from features.storage import atomic_directory, write_frame
 from training.importers.csv_ids import WholeNumberIds, strip_parquet_ids
 from training.importers.csv_reading import CHUNK_LINES, CsvFormat, read_order_line_chunks
@@ -144,8 +145,8 @@ def convert_order_lines(
     Parameters
     ----------
     lines : DataFrame
-        As :func:`training.importers.csv_reading.read_order_lines` gives it: string
-        columns, indexed by line number.
+        As :func:`training.importers.csv_reading.read_order_line_chunks` gives each
+        chunk: string columns, indexed by line number.
     mapping : CsvMapping
         Which column holds which field.
     file : str
@@ -306,7 +307,8 @@ def import_csv(
     skipped: dict[str, int] = {}
     n_lines = n_rows = n_returns = 0
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
-        with _ParquetChunks(tmp / "transactions.parquet") as written:
+        # One row group a chunk; the checks below raise inside, so no file is left.
+        with FrameSink(tmp / "transactions.parquet") as written:
             for source, chunks in zip(paths, readers):
                 file = source.name
                 if source.stat().st_size > 64 << 20:  # a large file shows its progress
@@ -323,19 +325,20 @@ def import_csv(
                         continue
                     tx = converted.transactions
                     converted.count_items(stats)
-                    written.append(tx)
+                    written.write(tx)
                     n_rows += len(tx)
                     n_returns += int(((tx["quantity"] < 0) | (tx["amount"] < 0)).sum())
-        if not n_lines:
-            raise DataError(f"{named} {'has a header' if len(paths) == 1 else 'have headers'} "
-                            "but no order lines; nothing to import.")
-        if problems:
-            raise DataValidationError(problems=problems.found())
-        if not n_rows:
-            raise DataError(
-                f"{named}: no order line has a member id in column '{mapping.member_col}'; "
-                "check --member-col."
-            )
+            if not n_lines:
+                raise DataError(f"{named} "
+                                f"{'has a header' if len(paths) == 1 else 'have headers'} "
+                                "but no order lines; nothing to import.")
+            if problems:
+                raise DataValidationError(problems=problems.found())
+            if not n_rows:
+                raise DataError(
+                    f"{named}: no order line has a member id in column "
+                    f"'{mapping.member_col}'; check --member-col."
+                )
         items = stats.table()
         if ids.columns:  # ids like 17850.0 everywhere: read as 17850, in both tables
             strip_parquet_ids(tmp / "transactions.parquet", [
@@ -370,32 +373,6 @@ def import_csv(
 
 #: The transactions' id fields and the mapping attribute naming each one's column.
 _ID_FIELDS = {"member_id": "member_col", "item_id": "item_col", "basket_id": "basket_col"}
-
-
-class _ParquetChunks:
-    """One Parquet file written a frame at a time (a row group each), closed on exit."""
-
-    def __init__(self, path: Path):
-        self.path, self._writer = path, None
-
-    def __enter__(self) -> _ParquetChunks:
-        return self
-
-    def append(self, frame: pd.DataFrame) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        if self._writer is None:
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            self._writer = pq.ParquetWriter(self.path, table.schema)
-        else:
-            table = pa.Table.from_pandas(frame, schema=self._writer.schema,
-                                         preserve_index=False)
-        self._writer.write_table(table)
-
-    def __exit__(self, *exc) -> None:
-        if self._writer is not None:
-            self._writer.close()
 
 
 class _Problems:
