@@ -73,17 +73,25 @@ from models.lifecycle import (
 from models.lifecycle.engine_windows import prefetch_features
 from models.lifecycle.purchase_days import PurchaseDays
 from models.lifecycle.windows import DEFAULT_MAX_MEMBERS
+from training.artifacts.horizons import CYCLE_MODELS, LABELS, place_on_curve
+from training.horizon_served import (
+    CARRIED,
+    CHURN_MODELS,
+    MAIN_MEASURE,
+    VALUE_MODELS,
+    fit_served,
+    horizon_windows,
+    served_anchors,
+    served_by,
+    served_models,
+)
 
 logger = logging.getLogger(__name__)
 
 #: Models compared per horizon, the baseline each is judged against and their metrics.
-CHURN_MODELS = ("churn_model", "recency_only", "bgnbd")
-VALUE_MODELS = ("value_model", "past_spend_rate", "bgnbd_gamma_gamma")
 CHURN_METRICS = ("roc_auc", "pr_auc")
 VALUE_METRICS = ("spearman", "mae", "top_decile_capture")
-LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": "spend model",
-          "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma spend",
-          "recency_only": "recency only", "past_spend_rate": "past-spend rate"}
+
 
 
 def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *, lines=None,
@@ -136,7 +144,7 @@ def fit_horizon_step(run, *, max_members: int | None = DEFAULT_MAX_MEMBERS) -> N
     Above ``max_members`` members who bought before ``as_of`` the parameters
     and the validation come from a seeded sample of them (module docstring).
     """
-    run.horizon_model, run.horizon_summary = None, None
+    run.horizon_model, run.horizon_summary, run.horizon_models = None, None, ()
     engine, seed = run.engine_tables, run.config["seed"]  # engine None: pandas
     # The windows step's sample when it is this one (closed here: its last user).
     sample, run.buyer_sample = getattr(run, "buyer_sample", None), None
@@ -175,28 +183,45 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
     horizons = sorted(wanted | ({int(run.horizon_days)} if wanted and run.horizon_days else set()))
     validation, left_out, rows = {}, {}, []
     reused = {h: _reusable_windows(run, h) for h in horizons}
+    # The version's own models, carried to each horizon, are candidates when both exist.
+    own_h = (int(run.horizon_days) if run.horizon_days and getattr(run, "churn", None) is not None
+             and getattr(run, "value", None) is not None else None)
     if engine is not None:  # the member features of every horizon's windows in one pass
-        try:
-            prefetch_features(sample, engine.small, [h for h in horizons if reused[h] is None])
+        try:  # (the windows step's pass has them already: then none is built)
+            prefetch_features(sample, engine.small, [h for h in horizons if reused[h] is None]
+                              + ([own_h] if own_h else []), carried_from=own_h)
         except (ConfigError, DataError) as exc:  # each horizon then says why, as before
             logger.info("member features not built in one pass: %s", exc)
     for h in horizons:
         built = reused[h]
         try:
+            if built is None:
+                built = horizon_windows(run.dataset, run.as_of, h, seed, engine, sample)
             validation[str(h)] = result = validate_horizon(
                 run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built,
-                measured=None if built is None else _measured_at(run.metrics, h),
-                purchase_days=days)
+                measured=None if reused[h] is None else _measured_at(run.metrics, h),
+                purchase_days=days, carry_from=own_h)
         except (ConfigError, DataError) as exc:
+            validation.pop(str(h), None)
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
             continue
         for task in ("churn", "value"):
             rows += [{"horizon_days": h, "task": task, "model": m, **v}
                      for m, v in result[task].items()]
+    built = None  # the last horizon's windows: released before the served models are fitted
+    served = served_models(validation) if validation else dict(CYCLE_MODELS)
+    validated = sorted(int(h) for h in validation)
+    anchors = {task: served_anchors(served[task], validated, own_h) for task in served}
+    run.horizon_models = fit_served(run, served, anchors, sample, reused)
+    # horizon_model.json: the model that answers each task, the horizons it was chosen on
+    # and those it has member scores at (none: answered from BG/NBD's parameters).
+    params["served"] = {**served, "horizons": validated, "anchors": anchors}
     run.tables["horizon_metrics"] = pd.DataFrame(rows)
-    run.metrics["horizons"] = {"trained": True, "served_by": "bgnbd + gamma_gamma",
-                               "params": params, "validation": validation,
+    run.metrics["horizons"] = {"trained": True, "served": params["served"],
+                               "served_by": served_by(served),
+                               "params": {k: v for k, v in params.items() if k != "served"},
+                               "validation": validation,
                                "left_out": left_out,
                                "members_before_as_of": int(sample.n_members),
                                "sample_fraction": float(sample.fraction)}
@@ -230,7 +255,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
                      sample: BuyerSample | None = None,
                      windows: TrainingWindows | None = None,
                      measured: dict | None = None,
-                     purchase_days: PurchaseDays | None = None) -> dict:
+                     purchase_days: PurchaseDays | None = None,
+                     carry_from: int | None = None) -> dict:
     """Churn and spend metrics of the three models of each at ``horizon`` (module docstring).
 
     ``engine`` (an open :class:`training.engines.EngineTables`) builds the
@@ -246,7 +272,11 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     {"value_model": ..., "past_spend_rate": ...}}``, the pipeline's steps
     "churn" and "value"), which are then not refitted. ``purchase_days``: the
     sample's lines grouped into purchase days (pandas, a midnight ``as_of``), for
-    the purchase summary at the validation cutoff.
+    the purchase summary at the validation cutoff. ``carry_from``: the version's
+    horizon ``H``; its churn and value models, fitted on ``H``-day windows ending at
+    the validation cutoff and placed on each member's BG/NBD curve at ``horizon``
+    (as served), are judged too (``churn_model_at_H``, ``value_model_at_H``; at
+    ``H`` itself they are the models fitted at ``horizon``). None: not judged.
 
     Raises
     ------
@@ -271,14 +301,10 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         with draw_buyers(dataset, as_of, seed, engine, max_members) as drawn:
             return validate_horizon(dataset, as_of, horizon, seed, engine, sample=drawn,
                                     windows=windows, measured=measured,
-                                    purchase_days=purchase_days)
+                                    purchase_days=purchase_days, carry_from=carry_from)
     sample.check(as_of)
     if windows is None:
-        windows = (make_windows(dataset, as_of, horizon, n_windows=None, random_state=seed,
-                                sample=sample)
-                   if engine is None else
-                   make_engine_windows(engine.lines, engine.small, as_of, horizon,
-                                       n_windows=None, random_state=seed, sample=sample))
+        windows = horizon_windows(dataset, as_of, horizon, seed, engine, sample)
     elif (windows.horizon_days, windows.as_of) != (horizon, as_of):
         raise ConfigError(f"the windows given are at {windows.horizon_days} days as of "
                           f"{windows.as_of}, not {horizon} days as of {as_of}.")
@@ -305,15 +331,87 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     churn = {"bgnbd": _churn_metrics(churned, scores["churn"]["bgnbd"])} | measured["churn"]
     value = {"bgnbd_gamma_gamma": _value_metrics(spend, scores["value"]["bgnbd_gamma_gamma"])
              } | measured["value"]
+    if carry_from == horizon:  # at H the version's models are the models fitted at h
+        churn[CARRIED["churn"]] = churn["churn_model"]
+        value[CARRIED["value"]] = value["value_model"]
+    elif carry_from is not None:
+        try:
+            carried = _carried_scores(sample, engine, cutoff, carry_from, horizon, seed, params,
+                                      summary.reindex(X_val.index), X_val)
+        except (ConfigError, DataError) as exc:  # too little history before the cutoff
+            logger.info("the %d-day models not validated at %d days: %s", carry_from,
+                        horizon, exc)
+            carried = {}
+        for task, found in carried.items():
+            scores[task][CARRIED[task]] = found
+        if carried:
+            churn[CARRIED["churn"]] = _churn_metrics(churned, carried["churn"])
+            value[CARRIED["value"]] = _value_metrics(spend, carried["value"])
     result = {
         "validation_cutoff": windows.validation_cutoff.isoformat(),
         "validation_members": int(len(X_val)),
-        "churn": {m: churn[m] for m in CHURN_MODELS},
-        "value": {m: value[m] for m in VALUE_MODELS},
+        "churn": {m: churn[m] for m in CHURN_MODELS if m in churn},
+        "value": {m: value[m] for m in VALUE_MODELS if m in value},
     }
-    result["baseline_se"] = _losses_noise(result, scores, {"churn": churned, "value": spend},
-                                          seed)
+    actual = {"churn": churned, "value": spend}
+    result["baseline_se"] = _losses_noise(result, scores, actual, seed)
+    noise = _wins_over_carried_noise(result, scores, actual, seed)
+    if noise:
+        result["carried_se"] = noise
     return result
+
+
+def _wins_over_carried_noise(result: dict, scores: dict, actual: dict, seed: int) -> dict:
+    """``{task: {model: se}}``: for each model that beats the version's own models
+    (:data:`CARRIED`) on the task's :data:`MAIN_MEASURE` here, the standard error of that
+    margin, both scored on the same resampled members (:func:`served_models` lets such a
+    model answer instead only when it wins beyond its noise). Models whose scores this call
+    did not compute (at ``H``, the version's own) are left out."""
+    noise = {}
+    for task, names in (("churn", CHURN_MODELS), ("value", VALUE_MODELS)):
+        own, measure = CARRIED[task], MAIN_MEASURE[task]
+        if own not in scores[task]:
+            continue
+        table = result[task]
+        for model in names:
+            if model == own or model not in scores[task] or not _worse(
+                    measure, table[own][measure], table[model][measure]):
+                continue
+            se = model_metrics.paired_standard_errors(
+                actual[task], scores[task][model], scores[task][own],
+                {measure: MEASURE_FUNCTIONS[measure]}, seed=seed)[measure]
+            noise.setdefault(task, {})[model] = float(se)
+    return noise
+
+
+def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_from: int,
+                    horizon: int, seed: int, params: dict, summary: pd.DataFrame,
+                    X_val: pd.DataFrame) -> dict:
+    """The churn and value models at ``carry_from`` (the version's H), fitted as the steps
+    "churn" and "value" fit theirs but on windows ending at the validation ``cutoff``,
+    then placed on each validation member's BG/NBD curve at ``horizon``
+    (:func:`training.artifacts.horizons.place_on_curve`, as served): ``{"churn": risk,
+    "value": spend}``. The H-day windows as of the cutoff come from the same members."""
+    ending = sample.ending_at(cutoff)  # the same members; its features are kept by sample
+    if engine is None:
+        windows = make_windows(sample.dataset, cutoff, carry_from, n_windows=None,
+                               random_state=seed, sample=ending)
+    else:
+        windows = make_engine_windows(sample.lines, engine.small, cutoff, carry_from,
+                                      n_windows=None, random_state=seed, sample=ending)
+    churn = ChurnModel(horizon_days=carry_from, random_state=seed).fit_windows(
+        windows, include_validation=True)
+    value = ValueModel(horizon_days=carry_from, random_state=seed).fit_windows(
+        windows, include_validation=True)
+    del windows
+    at_h = predict_at_horizon(params, summary, carry_from)
+    at_n = predict_at_horizon(params, summary, horizon)
+    return {"churn": place_on_curve(horizon, [carry_from], churn.predict_proba(X_val)[:, None],
+                                    at_h[["churn_risk"]].to_numpy(),
+                                    at_n["churn_risk"].to_numpy(), cap=1.0),
+            "value": place_on_curve(horizon, [carry_from], value.predict(X_val)[:, None],
+                                    at_h[["expected_spend"]].to_numpy(),
+                                    at_n["expected_spend"].to_numpy())}
 
 
 def _baseline_scores(X_train, out_train, X_val, horizon: int) -> dict:
@@ -397,7 +495,8 @@ def horizon_flags(metrics: dict) -> list[dict]:
             table = result[task]
             noise = (result.get("baseline_se") or {}).get(task) or {}
             for model in table:
-                if model == baseline or (h == own and model in ("churn_model", "value_model")):
+                if model == baseline or (h == own and model in (
+                        "churn_model", "value_model", *CARRIED.values())):
                     continue
                 for name in names:
                     value, base = table[model][name], table[baseline][name]

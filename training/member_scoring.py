@@ -34,18 +34,42 @@ LIFECYCLE_COLUMNS = ("churn_risk", "expected_spend", "clv", "churn_reason_codes"
 
 
 @dataclass(frozen=True)
+class HorizonModels:
+    """The models that answer at one validated horizon (:mod:`training.horizon_step`):
+    each task's validated winner, fitted on every window at ``days``; None where the
+    purchase-cycle model (BG/NBD, BG/NBD + Gamma-Gamma) won, which needs no member score."""
+
+    days: int
+    churn: Any = None  # predict_proba(X): P(no purchase in the next `days` days)
+    value: Any = None  # predict(X): spend in the next `days` days
+
+    def columns(self) -> tuple[str, ...]:
+        """The member columns these models score (``churn_risk_<days>d``,
+        ``expected_spend_<days>d``)."""
+        return ((f"churn_risk_{self.days}d",) if self.churn is not None else ()) + (
+            (f"expected_spend_{self.days}d",) if self.value is not None else ())
+
+
+@dataclass(frozen=True)
 class MemberModels:
-    """The fitted models that score every member: churn and value (None when skipped)
-    and the offer response model. Pickled whole to Spark's executors."""
+    """The fitted models that score every member: churn and value (None when skipped),
+    the offer response model and the models of the validated horizons. Pickled whole
+    to Spark's executors."""
 
     churn: Any
     value: Any
     offer_response: Any
+    horizons: tuple[HorizonModels, ...] = ()
+
+    def horizon_columns(self) -> list[str]:
+        """The columns :func:`horizon_columns` adds, in order."""
+        return [c for found in self.horizons for c in found.columns()]
 
 
 def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
     """The models' predictions for the members of ``mf`` (any subset: each row is scored
-    on its own), on ``mf``'s index: ``p_redeem_base`` then :data:`LIFECYCLE_COLUMNS`.
+    on its own), on ``mf``'s index: ``p_redeem_base``, :data:`LIFECYCLE_COLUMNS`, then
+    :meth:`MemberModels.horizon_columns`.
 
     :data:`CHUNK_ROWS` members at a time, so the models' copies are one chunk's."""
     if len(mf) > CHUNK_ROWS:
@@ -60,7 +84,25 @@ def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
             out[col] = values
     else:
         lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
+    horizon_columns(models.horizons, mf, out)
     return out
+
+
+def horizon_columns(horizons, mf: pd.DataFrame, out: pd.DataFrame) -> None:
+    """Each validated horizon's churn risk and expected spend of the buyers into ``out``
+    (NaN risk and 0 spend for members without a purchase, as ``churn_risk``)."""
+    if not horizons:
+        return
+    buyers = mf["frequency"].to_numpy() > 0
+    bought = mf[buyers]
+    for found in horizons:
+        for column in found.columns():
+            churn = column.startswith("churn_risk_")
+            values = np.full(len(mf), np.nan) if churn else np.zeros(len(mf))
+            if buyers.any():
+                values[buyers] = (found.churn.predict_proba(bought) if churn
+                                  else found.value.predict(bought))
+            out[column] = values
 
 
 def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,

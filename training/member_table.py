@@ -61,7 +61,8 @@ def member_table(run) -> pd.DataFrame:
     for col in copied:
         out[col] = values[col].to_numpy()
     del values
-    models = MemberModels(run.churn, run.value, run.offer_response)
+    models = MemberModels(run.churn, run.value, run.offer_response,
+                          tuple(getattr(run, "horizon_models", ()) or ()))
     if run.engine == "spark" and run.engine_tables is not None:
         # Scored in partitions on Spark's executors, the models broadcast (.spark_scoring).
         from training.spark_scoring import spark_member_predictions
@@ -69,8 +70,10 @@ def member_table(run) -> pd.DataFrame:
         predicted = spark_member_predictions(run.engine_tables.con, models, mf)
     else:
         predicted = member_predictions(models, mf)
-    for col in predicted.columns:  # on mf's index, in its order
-        out[col] = predicted[col].array
+    # The validated horizons' columns go beside the purchase summaries (horizon_summary).
+    run.horizon_scores = predicted[models.horizon_columns()] if models.horizons else None
+    for col in predicted.columns.difference(models.horizon_columns(), sort=False):
+        out[col] = predicted[col].array  # on mf's index, in its order
     out["top_categories"] = member_lists(run.top_categories, run.recommender.member_ids_,
                                          out.index)
     return artifacts.schema.conform_members(out.reset_index(names="member_id"),

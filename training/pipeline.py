@@ -54,6 +54,7 @@ from training.config import load_config
 from training.engines import line_span, load_for_engine
 from training.feature_pairs import stage_feature_pairs
 from training.heap import release_free_heap
+from training.horizon_served import horizon_summary
 from training.horizon_step import draw_buyers, fit_horizon_step, horizon_flags
 from training.member_steps import member_source
 from training.member_table import member_table
@@ -193,6 +194,8 @@ class TrainingRun:
     value: ValueModel | None = None
     horizon_model: dict | None = None  # step "horizons" (training/horizon_step.py)
     horizon_summary: pd.DataFrame | None = None
+    horizon_models: tuple = ()  # step "horizons": each validated horizon's HorizonModels
+    horizon_scores: pd.DataFrame | None = None  # step "member table": their member columns
     buyer_sample: Any = None  # step "windows": its member sample, reused by "horizons"
     offer_response: Any = None
     members: pd.DataFrame | None = None
@@ -711,7 +714,8 @@ def _windows(run: TrainingRun) -> None:
         # (Before the horizon was derived here, a derived one skipped this pass and the step
         # "horizons" made a second one.)
         prefetch_features(sample, run.engine_tables.small,
-                          [horizon, *run.config["churn"]["validate_horizons"]])
+                          [horizon, *run.config["churn"]["validate_horizons"]],
+                          carried_from=horizon)
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
                                           run.as_of, horizon, n_windows=None,
                                           random_state=seed, sample=sample)
@@ -853,7 +857,8 @@ def _save(run: TrainingRun, writer: artifacts.VersionWriter) -> None:
         writer.save_frame(names.UPLIFT_SCORES, run.tables[names.UPLIFT_SCORES])
     if run.horizon_model is not None:  # BG/NBD + Gamma-Gamma: numbers, no pickle
         writer.save_json(names.HORIZON_MODEL, run.horizon_model)
-        writer.save_frame(names.HORIZON_SUMMARY, run.horizon_summary.reset_index())
+        writer.save_frame(names.HORIZON_SUMMARY, horizon_summary(run.horizon_summary,
+                                                                 run.horizon_scores))
     writer.save_json(names.METRICS, run.metrics)
     writer.save_json(names.CLEANING, run.dataset.cleaning.to_dict())
 

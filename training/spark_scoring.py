@@ -28,9 +28,14 @@ from training.member_scoring import LIFECYCLE_COLUMNS, MemberModels, member_pred
 from training.spark_members import MEMBER, ROW, SparkMembers
 
 LIST_COLUMNS = ("churn_reason_codes", "churn_reasons")
-RESULT_SCHEMA = ", ".join(
-    [f"{ROW} long", "p_redeem_base double"]
-    + [f"{c} {'array<string>' if c in LIST_COLUMNS else 'double'}" for c in LIFECYCLE_COLUMNS])
+
+
+def result_schema(models: MemberModels) -> str:
+    """The Spark schema of the scored rows: the row number, then ``member_predictions``' columns."""
+    return ", ".join(
+        [f"{ROW} long", "p_redeem_base double"]
+        + [f"{c} {'array<string>' if c in LIST_COLUMNS else 'double'}"
+           for c in (*LIFECYCLE_COLUMNS, *models.horizon_columns())])
 
 
 def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame | SparkMembers,
@@ -77,7 +82,7 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame | Spark
                 for batch in batches:
                     yield _result_frame(batch, fitted)
 
-        table = collect_arrow(df.mapInPandas(score, schema=RESULT_SCHEMA))
+        table = collect_arrow(df.mapInPandas(score, schema=result_schema(models)))
     finally:
         shared.destroy()
         if sent is not None:
@@ -97,9 +102,12 @@ def spark_member_predictions(con, models: MemberModels, mf: pd.DataFrame | Spark
 
 def pickled(models: MemberModels) -> bytes:
     """``models`` pickled, or a :class:`ConfigError` saying which one does not pickle."""
-    for name in ("churn", "value", "offer_response"):
+    named = [(name, getattr(models, name)) for name in ("churn", "value", "offer_response")]
+    named += [(f"{task} model at {found.days} days", getattr(found, task))
+              for found in models.horizons for task in ("churn", "value")]
+    for name, model in named:
         try:
-            pickle.dumps(getattr(models, name), protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
         except (pickle.PicklingError, TypeError, AttributeError) as exc:
             raise ConfigError(f"the {name} model cannot be sent to Spark's executors: it "
                               f"does not pickle ({exc}).") from None

@@ -86,7 +86,9 @@ SCHEMAS = {
                              "points to the next tier, top_categories; with horizon_days=N, "
                              "horizon {horizon_days, churn_risk (P(no purchase in the N days "
                              "after the version's as_of), null without a purchase), "
-                             "expected_spend} from BG/NBD + Gamma-Gamma; null when unknown."}),
+                             "expected_spend, answered_by {churn_risk, expected_spend}: the "
+                             "model that answers, validated at which horizons}; null when "
+                             "unknown."}),
     }),
     "Recommendations": obj({
         "member_id": STR, "known": {"type": "boolean"}, "model_version": STR,

@@ -104,7 +104,8 @@ def build_spec(config: dict) -> dict:
                 _query("horizon_days", {"type": "integer", "minimum": 1,
                                         "maximum": MAX_HORIZON_DAYS},
                        "Add churn risk and expected spend over this many days after the "
-                       "version's as-of date (profile.horizon; BG/NBD + Gamma-Gamma).")])},
+                       "version's as-of date (profile.horizon: the models validated at "
+                       "the version's horizons, placed on the member's BG/NBD curve).")])},
         "/v1/members/{member_id}/offers": {"get": _op(
             "Member offers", "The offer engine's choice for this member now, with reasons; "
             "caps count the events posted to /v1/events.",

@@ -59,6 +59,9 @@ def test_profile_at_a_chosen_horizon(auth, client, member):
     assert short["horizon_days"] == 30 and 0 <= short["churn_risk"] <= 1
     assert long["churn_risk"] <= short["churn_risk"]
     assert long["expected_spend"] >= short["expected_spend"] > 0
+    # which model answers (this version validates no horizon: BG/NBD + Gamma-Gamma alone)
+    assert short["answered_by"] == {"churn_risk": "BG/NBD churn",
+                                    "expected_spend": "BG/NBD + Gamma-Gamma spend"}
     for bad, says in (("0", "out of range"), ("3651", "out of range"), ("-5", "out of range"),
                       ("61.5", "must be an integer"), ("soon", "must be an integer")):
         response = client.get(f"/v1/members/{member}?horizon_days={bad}", headers=auth(READ))

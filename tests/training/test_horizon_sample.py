@@ -3,6 +3,7 @@ the same sample on pandas and DuckDB, nothing sampled (the same numbers) below t
 
 from __future__ import annotations
 
+import copy
 from types import SimpleNamespace
 
 import pandas as pd
@@ -67,7 +68,11 @@ def test_below_the_limit_nothing_is_sampled_and_the_numbers_are_unchanged(datase
     fit_horizon_step(run, max_members=n)
     found = run.metrics["horizons"]
     assert found["sample_fraction"] == 1.0 and found["members_before_as_of"] == n
-    assert found["validation"]["45"] == full
+    got = copy.deepcopy(found["validation"]["45"])
+    # At H the version's own models (as served) are the models fitted at H: listed twice.
+    assert got["churn"].pop("churn_model_at_H") == got["churn"]["churn_model"]
+    assert got["value"].pop("value_model_at_H") == got["value"]["value_model"]
+    assert got == full
     assert found["params"] == fit_purchase_cycle(dataset.transactions, AS_OF)[0]
 
 
@@ -174,6 +179,21 @@ def test_with_a_derived_horizon_the_windows_step_builds_every_horizons_features_
     run = pipeline.TrainingRun("data", AS_OF, config, dataset, engine_tables=engine)
     pipeline._windows(run)
     assert len(calls) == 1 and len(calls[0]) > len(run.windows.cutoffs)
+    pipeline._churn(run)
+    pipeline._value(run)
     fit_horizon_step(run)
-    assert len(calls) == 1
-    assert set(run.metrics["horizons"]["validation"]) >= {"30", "45"}
+    assert len(calls) == 1  # the version's models judged at 30 and 45 days too: same pass
+    found = run.metrics["horizons"]["validation"]
+    assert set(found) >= {"30", "45"}
+    assert all("churn_model_at_H" in found[h]["churn"] for h in found)
+
+
+def test_a_sample_ending_earlier_shares_the_members_and_features(dataset):
+    with sample_buyers(dataset, AS_OF, LIMIT, random_state=3) as sample:
+        earlier = sample.ending_at(AS_OF - pd.Timedelta(days=30))
+        assert earlier.as_of == AS_OF - pd.Timedelta(days=30) and earlier.kept is sample.kept
+        earlier.check(AS_OF - pd.Timedelta(days=30))
+        built = earlier.features_at(earlier.as_of, "source", lambda: pd.DataFrame({"x": [1]}))
+        assert sample.features_at(earlier.as_of, "source", lambda: None).equals(built)
+        with pytest.raises(ConfigError, match="need a sample drawn as of then"):
+            sample.ending_at(AS_OF + pd.Timedelta(days=1))

@@ -11,10 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from features.errors import ConfigError
+from models.lifecycle import predict_at_horizon
 from offers.cli import main
-from training import artifacts, pipeline
+from training import artifacts, horizon_step, pipeline
+from training.artifacts.horizons import HorizonScorer, load_horizon_scorer
 from training.config import load_config
-from training.pipeline import STEPS, train
+from training.pipeline import train
 from training.synth.generate import generate
 
 FAST = {"recommend": {"tune": False, "factors": 16, "iterations": 5},
@@ -30,34 +32,17 @@ def synth_dir(tmp_path_factory):
 def trained(synth_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("artifacts")
     config = load_config(**{**FAST, "churn": {"validate_horizons": [60]}})
-    version, run = train(synth_dir, out, config=config)
+    with pytest.MonkeyPatch.context() as patch:
+        # On this small program BG/NBD wins both tasks, which needs no member scores: the
+        # boosted models are served instead, so that both kinds of anchors are tested (the
+        # choice itself: tests/training/test_served_horizons.py): churn by the version's
+        # own model (scores at H), spend by the spend model fitted per horizon (at H and 60).
+        chose = []
+        patch.setattr(horizon_step, "served_models", lambda validation: chose.append(
+            validation) or {"churn": "churn_model_at_H", "value": "value_model"})
+        version, run = train(synth_dir, out, config=config)
+    assert chose, "the step horizons no longer chooses its served models by served_models"
     return out, version, run
-
-
-def test_training_writes_a_complete_verified_version(trained):
-    out, version, run = trained
-    assert artifacts.current_version(out) == version
-    opened = artifacts.open_version(out)
-    manifest = opened.manifest
-    assert manifest["as_of"].startswith("2026-01-01")  # the day after the last 2025 line
-    assert manifest["row_counts"]["members"] == 600
-    assert len(manifest["data_fingerprint"]) == 64
-    for name in ("members.parquet", "report.html", "churn.joblib", "rec__item_ids_.npy"):
-        assert name in manifest["files"]
-    members = opened.load_frame("members")
-    assert members["member_id"].is_unique and len(members) == 600
-    assert members["segment"].notna().all()
-    buyers = members[members["frequency"] > 0]
-    assert buyers["churn_risk"].between(0, 1).all() and (buyers["clv"] >= 0).all()
-    assert (buyers["churn_reasons"].map(len) > 0).mean() > 0.5
-    assert (members["churn_reasons"].map(len) == members["churn_reason_codes"].map(len)).all()
-    # One step per model: the windows are built once, churn and value are timed apart.
-    # (the manifest is written during the last step, "write artifacts")
-    assert list(manifest["step_seconds"]) == list(STEPS[:-1])
-    # the run itself has every step's wall and CPU seconds (the bench scripts read them)
-    assert list(run.cpu_seconds) == list(run.seconds) == list(STEPS)
-    assert run.cpu_seconds["recommendations"] > 0
-    assert {"features", "recommendations", "windows", "churn", "value"} <= set(STEPS)
 
 
 def test_training_stores_and_validates_the_purchase_cycle_models(trained):
@@ -66,17 +51,78 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
     # Parameters as JSON and summaries as Parquet, hash-checked like every file; no pickle.
     assert {"horizon_model.json", "horizon_summary.parquet"} <= set(opened.manifest["files"])
     params = opened.load_json("horizon_model")
-    assert set(params) == {"bgnbd", "gamma_gamma", "as_of"}
+    assert set(params) == {"bgnbd", "gamma_gamma", "as_of", "served"}
+    h = run.horizon_days
+    assert params["served"] == {"churn": "churn_model_at_H", "value": "value_model",
+                                "horizons": sorted({60, h}),
+                                "anchors": {"churn": [h], "value": sorted({60, h})}}
     summary = opened.load_frame("horizon_summary")
     assert len(summary) == int((run.member_features["frequency"] > 0).sum())
+    # The served models' member scores at their anchors sit beside the summaries: the
+    # version's own churn model at H (the member table's churn risk), the spend model at
+    # H (the member table's) and refitted at 60 days.
+    scored = {f"churn_risk_{h}d", f"expected_spend_{h}d", "expected_spend_60d"}
+    assert scored <= set(summary.columns) and "churn_risk_60d" not in summary
+    assert summary[sorted(scored)].notna().all().all()
+    members = opened.load_frame("members").set_index("member_id")
+    own = summary.set_index("member_id").join(members[["churn_risk", "clv"]])
+    np.testing.assert_allclose(own[f"churn_risk_{h}d"], own["churn_risk"])
+    assert (own["expected_spend_60d"] > own[f"expected_spend_{h}d"]).mean() > 0.9
     found = run.metrics["horizons"]
-    assert found["trained"] and set(found["validation"]) == {"60", str(run.horizon_days)}
-    at_h = found["validation"][str(run.horizon_days)]["churn"]
-    # At the version's horizon the retrained churn model is the churn step's model.
+    assert found["trained"] and set(found["validation"]) == {"60", str(h)}
+    assert found["served"] == params["served"]
+    at_h, at_60 = found["validation"][str(h)]["churn"], found["validation"]["60"]["churn"]
+    # At the version's horizon the retrained churn model is the churn step's model, and
+    # the version's models placed on the BG/NBD curve are judged at 60 days too.
     assert at_h["churn_model"]["roc_auc"] == pytest.approx(run.metrics["churn"]["roc_auc"])
-    assert set(run.tables["horizon_metrics"]["horizon_days"]) == {60, run.horizon_days}
+    assert at_h["churn_model_at_H"] == at_h["churn_model"]
+    assert at_60["churn_model_at_H"] != at_60["churn_model"]
+    assert 0.5 < at_60["churn_model_at_H"]["roc_auc"] <= 1
+    assert set(run.tables["horizon_metrics"]["horizon_days"]) == {60, h}
     html = (opened.path / "report.html").read_text()
     assert "Churn and spend at other horizons" in html and "bgnbd_gamma_gamma" in html
+
+
+def test_answers_at_any_horizon_come_from_the_served_models(trained):
+    out, _, run = trained
+    opened = artifacts.open_version(out)
+    scorer = load_horizon_scorer(opened)
+    h = run.horizon_days
+    assert scorer.anchors == {"churn": [h], "value": sorted({60, h})}
+    ids = scorer.summary.index[scorer.summary["T"].notna()]
+    days = sorted(set(range(1, 400, 3)) | {h, 60})
+    found = scorer.columns(ids, days)
+    risk = found[[f"churn_risk_{n}d" for n in days]].to_numpy()
+    spend = found[[f"expected_spend_{n}d" for n in days]].to_numpy()
+    # Every member's answers are monotone in N: risk never rises, spend never falls.
+    assert (np.diff(risk, axis=1) <= 1e-12).all() and (np.diff(spend, axis=1) >= -1e-9).all()
+    assert ((risk >= 0) & (risk <= 1)).all() and (spend >= 0).all()
+    summary = scorer.summary.loc[ids]
+    # At H, the churn model's own risk; elsewhere it placed on the member's BG/NBD curve.
+    np.testing.assert_allclose(found[f"churn_risk_{h}d"], summary[f"churn_risk_{h}d"])
+    cycle = {n: predict_at_horizon(scorer.params, summary, n) for n in (h, 61)}
+    ratio = cycle[61]["churn_risk"] / cycle[h]["churn_risk"]
+    np.testing.assert_allclose(scorer.columns(ids, [61])["churn_risk_61d"],
+                               np.minimum(summary[f"churn_risk_{h}d"] * ratio, 1.0))
+    # The spend at each anchor: the model's own where a member's scores rise already.
+    stored = summary[[f"expected_spend_{n}d" for n in sorted({60, h})]].to_numpy()
+    rising = (np.diff(stored, axis=1) >= 0).all(axis=1)
+    assert rising.sum() > 10
+    np.testing.assert_allclose(found["expected_spend_60d"].to_numpy()[rising], stored[rising, -1])
+    # A version trained before models were served answers with BG/NBD + Gamma-Gamma alone.
+    params = {k: v for k, v in scorer.params.items() if k != "served"}
+    plain = HorizonScorer(params, opened.load_frame("horizon_summary"))
+    got = plain.columns(ids, [61])
+    np.testing.assert_allclose(got["churn_risk_61d"], cycle[61]["churn_risk"])
+    np.testing.assert_allclose(got["expected_spend_61d"], cycle[61]["expected_spend"])
+    assert plain.answered_by(61) == {"churn_risk": "BG/NBD churn",
+                                     "expected_spend": "BG/NBD + Gamma-Gamma spend"}
+    said = scorer.member(ids[0], 61)["answered_by"]
+    validated = ", ".join(map(str, sorted({60, h}))) + " days"
+    assert said["churn_risk"] == (
+        f"churn model fitted at {h} days, placed at 61 days on the member's BG/NBD curve, "
+        f"chosen on the later period at {validated}")
+    assert said["expected_spend"].startswith(f"spend model fitted at {validated}")
 
 
 def test_churn_step_fits_only_the_churn_model(trained, monkeypatch):

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from features.errors import ConfigError
-from training.member_scoring import MemberModels, member_predictions
+from models.lifecycle.value import PastSpendBaseline
+from training.member_scoring import HorizonModels, MemberModels, member_predictions
 from training.member_table import member_table
 from training.spark_scoring import pickled, spark_member_predictions
 
@@ -44,6 +45,22 @@ def test_the_member_table_on_spark_equals_the_drivers(spark_con, trained_run):
                        engine_tables=SimpleNamespace(con=spark_con))
     got = member_table(on_spark)
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
+
+
+def test_the_served_horizon_models_score_on_spark_as_in_the_driver(spark_con, trained_run):
+    # The churn model served at H, a spend model per horizon (here the version's, twice).
+    horizons = (HorizonModels(28, trained_run.churn, trained_run.value),
+                HorizonModels(60, None, PastSpendBaseline(60)))
+    models = replace(_models(trained_run), horizons=horizons)
+    mf = trained_run.member_features.head(300)
+    want = member_predictions(models, mf)
+    got = spark_member_predictions(spark_con, models, mf, partitions=2)
+    columns = ["churn_risk_28d", "expected_spend_28d", "expected_spend_60d"]
+    assert models.horizon_columns() == columns and list(got.columns[-3:]) == columns
+    for col in columns:
+        np.testing.assert_allclose(got[col].to_numpy(dtype=float),
+                                   want[col].to_numpy(dtype=float), rtol=1e-9, err_msg=col)
+    np.testing.assert_allclose(got["churn_risk_28d"], got["churn_risk"], rtol=1e-12)
 
 
 def test_skipped_lifecycle_models_score_only_p_redeem_on_spark(spark_con, trained_run):

@@ -1,11 +1,12 @@
-"""Churn risk and expected spend at any horizon, read from a version's purchase-cycle models.
+"""Churn risk and expected spend at any horizon: the validated models, carried by BG/NBD.
 
-A version holds the BG/NBD and Gamma-Gamma parameters (``horizon_model.json``)
-and each member's purchase summary as of the version's ``as_of``
-(``horizon_summary.parquet``), both hash-checked like every file. The
-:class:`HorizonScorer` built from them answers "no purchase in the next ``N``
-days" and "spend in the next ``N`` days", counted from ``as_of``, for
-``offers score --horizon-days`` and the profile's ``horizon_days``.
+A version holds the BG/NBD and Gamma-Gamma parameters and the model chosen at
+each validated horizon (``horizon_model.json``), and each member's purchase
+summary as of the version's ``as_of`` with the chosen models' scores
+(``horizon_summary.parquet``), both hash-checked like every file: numbers, no
+pickle. The :class:`HorizonScorer` built from them answers "no purchase in the
+next ``N`` days" and "spend in the next ``N`` days", counted from ``as_of``,
+for ``offers score --horizon-days`` and the profile's ``horizon_days``.
 
 Imports: :mod:`features`, :mod:`models` and this package.
 """
@@ -44,15 +45,54 @@ def check_horizon_days(value) -> int:
     return days
 
 
+#: What each model of the step "horizons" is called in answers, flags and the report.
+LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": "spend model",
+          "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma spend",
+          "recency_only": "recency only", "past_spend_rate": "past-spend rate",
+          "churn_model_at_H": "churn model at H", "value_model_at_H": "spend model at H"}
+#: The purchase-cycle models, which answer from their parameters at any horizon.
+CYCLE_MODELS = {"churn": "bgnbd", "value": "bgnbd_gamma_gamma"}
+_COLUMN = {"churn": "churn_risk", "value": "expected_spend"}
+
+
+def _days(horizons) -> str:
+    """``[28, 30, 60]`` as ``"28, 30, 60 days"``."""
+    return ", ".join(str(h) for h in horizons) + " days"
+
+
 class HorizonScorer:
-    """A version's BG/NBD + Gamma-Gamma and member summaries (see the module docstring).
+    """A version's answers at any horizon (see the module docstring).
+
+    ``params["served"]`` (recorded by the step "horizons") names the model that
+    answers each task, the one that did best on the later period over the validated
+    horizons (``horizons``), and the horizons it scores every member at
+    (``anchors``): the version's horizon ``H`` for its own churn and value models,
+    each validated horizon for models fitted per horizon, none for BG/NBD (+
+    Gamma-Gamma), which answers at every ``N`` from its parameters. The summary holds
+    those member scores (``churn_risk_<h>d``, ``expected_spend_<h>d``), and:
+
+    - across several anchors, each member's scores are made monotone (risk never
+      rises, spend never falls with ``N``) by isotonic regression
+      (:func:`isotonic_rows`); scores already monotone are served as they are;
+    - between two anchors the answer moves from one to the next on the member's own
+      BG/NBD curve: in proportion to how far BG/NBD's P(no purchase) (for churn) or
+      expected spend (for spend) has moved between them (:func:`place_on_curve`);
+    - beyond the last anchor (or before the first) the answer there is carried by
+      BG/NBD's ratio: risk times ``P(no purchase in N) / P(no purchase in h)``
+      (capped at 1), spend times ``E[spend in N] / E[spend in h]``.
+
+    So answers are continuous and monotone in ``N``, and the validation of the step
+    "horizons" judged exactly these answers (its ``churn_model_at_H`` and
+    ``value_model_at_H`` are the version's models placed so). A version trained
+    before models were served answers with BG/NBD + Gamma-Gamma alone, as before.
 
     Parameters
     ----------
     params : dict
         ``horizon_model.json``.
     summary : pandas.DataFrame
-        ``member_id`` and :data:`~models.lifecycle.bgnbd.SUMMARY_COLUMNS`.
+        ``member_id``, :data:`~models.lifecycle.bgnbd.SUMMARY_COLUMNS` and the
+        served models' member scores at their anchors.
     """
 
     def __init__(self, params: dict, summary: pd.DataFrame):
@@ -60,8 +100,64 @@ class HorizonScorer:
         if missing:
             raise DataError(f"the purchase summaries lack column(s) {missing}; retrain.")
         self.params = params
-        self.summary = summary.set_index(summary["member_id"].astype(str))[list(SUMMARY_COLUMNS)]
+        served = params.get("served") or {}
+        self.validated = sorted(int(h) for h in served.get("horizons", ()))
+        self.served = {task: served.get(task, CYCLE_MODELS[task]) for task in CYCLE_MODELS}
+        #: Per task, the horizons with member scores (none: BG/NBD answers alone).
+        self.anchors = {task: sorted(int(h) for h in (served.get("anchors") or {}).get(task, ()))
+                        for task in CYCLE_MODELS}
+        scored = [f"{_COLUMN[task]}_{h}d" for task in CYCLE_MODELS for h in self.anchors[task]]
+        absent = [c for c in scored if c not in summary]
+        if absent:
+            raise DataError(f"the purchase summaries lack the served column(s) {absent}; "
+                            "the version is incomplete: retrain.")
+        self.summary = summary.set_index(summary["member_id"].astype(str))[
+            list(SUMMARY_COLUMNS) + scored]
         self._rows = {m: i for i, m in enumerate(self.summary.index.tolist())}
+
+    def answered_by(self, days: int) -> dict:
+        """``{"churn_risk": text, "expected_spend": text}``: which model answers at ``days``."""
+        days = check_horizon_days(days)
+        chosen = (f", chosen on the later period at {_days(self.validated)}"
+                  if self.validated else "")
+        out = {}
+        for task in ("churn", "value"):
+            anchors = self.anchors[task]
+            if not anchors:
+                out[_COLUMN[task]] = LABELS[CYCLE_MODELS[task]] + (
+                    chosen if self.served[task] == CYCLE_MODELS[task] else "")
+                continue
+            model = self.served[task]
+            label = LABELS[model.removesuffix("_at_H")]  # the version's own: fitted at H
+            text = f"{label} fitted at {_days(anchors)}"
+            if days not in anchors:
+                text += f", placed at {days} days on the member's BG/NBD curve"
+            out[_COLUMN[task]] = text + chosen
+        return out
+
+    def _answer(self, rows: pd.DataFrame, horizons) -> dict:
+        """``{N: (churn risk, expected spend)}`` of summary ``rows`` (all bought)."""
+        needed = sorted(set(self.anchors["churn"]) | set(self.anchors["value"]))
+        at_anchor = {h: predict_at_horizon(self.params, rows, h) for h in needed}
+        monotone = {}
+        for task, anchors in self.anchors.items():
+            if anchors:
+                values = rows[[f"{_COLUMN[task]}_{h}d" for h in anchors]].to_numpy(np.float64)
+                sign = -1.0 if task == "churn" else 1.0  # risk falls with N, spend grows
+                monotone[task] = sign * isotonic_rows(sign * values)
+        out = {}
+        for days in horizons:
+            found = predict_at_horizon(self.params, rows, days)
+            answer = [found["churn_risk"].to_numpy(), found["expected_spend"].to_numpy()]
+            for i, task in enumerate(("churn", "value")):
+                if task in monotone:
+                    anchors = self.anchors[task]
+                    curve = np.column_stack([at_anchor[h][_COLUMN[task]].to_numpy()
+                                             for h in anchors])
+                    answer[i] = place_on_curve(days, anchors, monotone[task], curve, answer[i],
+                                               cap=1.0 if task == "churn" else None)
+            out[days] = tuple(answer)
+        return out
 
     def columns(self, member_ids, horizons) -> pd.DataFrame:
         """``churn_risk_<N>d`` and ``expected_spend_<N>d`` per horizon for ``member_ids``.
@@ -72,27 +168,83 @@ class HorizonScorer:
         ids = pd.Index(np.asarray(member_ids).astype(str))
         rows = self.summary.reindex(ids)
         bought = rows["T"].notna().to_numpy()
-        out = pd.DataFrame(index=ids)
-        for days in horizons:
-            days = check_horizon_days(days)
+        days = [check_horizon_days(d) for d in horizons]
+        found = self._answer(rows[bought], days) if bought.any() else {}
+        columns = {}
+        for n in days:
             risk, spend = np.full(len(ids), np.nan), np.zeros(len(ids))
-            if bought.any():
-                found = predict_at_horizon(self.params, rows[bought], days)
-                risk[bought] = found["churn_risk"].to_numpy()
-                spend[bought] = found["expected_spend"].to_numpy()
-            out[f"churn_risk_{days}d"] = risk
-            out[f"expected_spend_{days}d"] = spend
-        return out
+            if n in found:
+                risk[bought], spend[bought] = found[n]
+            columns[f"churn_risk_{n}d"], columns[f"expected_spend_{n}d"] = risk, spend
+        return pd.DataFrame(columns, index=ids)
 
     def member(self, member_id: str, days: int) -> dict | None:
-        """``{"horizon_days", "churn_risk", "expected_spend"}`` of one member; None if unknown."""
+        """``{"horizon_days", "churn_risk", "expected_spend", "answered_by"}`` of one member;
+        None if unknown."""
         days = check_horizon_days(days)
         i = self._rows.get(str(member_id))
         if i is None:
             return None
-        found = predict_at_horizon(self.params, self.summary.iloc[[i]], days)
-        return {"horizon_days": days, "churn_risk": float(found["churn_risk"].iloc[0]),
-                "expected_spend": float(found["expected_spend"].iloc[0])}
+        risk, spend = self._answer(self.summary.iloc[[i]], [days])[days]
+        return {"horizon_days": days, "churn_risk": float(risk[0]),
+                "expected_spend": float(spend[0]), "answered_by": self.answered_by(days)}
+
+
+def isotonic_rows(values: np.ndarray) -> np.ndarray:
+    """Each row's least-squares nondecreasing fit (isotonic regression, equal weights).
+
+    By the min-max formula ``fit[j] = min over b >= j of max over a <= j of
+    mean(values[a..b])``: exact, and cheap for the few columns of validated horizons.
+    A row that is nondecreasing already is returned as it is.
+
+    >>> isotonic_rows(np.array([[1.0, 3.0, 2.0], [1.0, 2.0, 3.0]])).tolist()
+    [[1.0, 2.5, 2.5], [1.0, 2.0, 3.0]]
+    """
+    n, k = values.shape
+    sums = np.concatenate([np.zeros((n, 1)), np.cumsum(values, axis=1)], axis=1)
+    out = np.empty_like(values)
+    for j in range(k):
+        best = np.full(n, np.inf)
+        for b in range(j, k):
+            means = [(sums[:, b + 1] - sums[:, a]) / (b + 1 - a) for a in range(j + 1)]
+            best = np.minimum(best, np.max(means, axis=0))
+        out[:, j] = best
+    ordered = (np.diff(values, axis=1) >= 0).all(axis=1)
+    out[ordered] = values[ordered]  # exactly as given, not through the sums' rounding
+    return out
+
+
+def place_on_curve(days: int, anchors: list[int], values: np.ndarray, curve: np.ndarray,
+                   at_days: np.ndarray, cap: float | None = None) -> np.ndarray:
+    """The answer at ``days`` from the monotone ``values`` (n, k) at the ``anchors`` (days).
+
+    ``curve`` (n, k) and ``at_days`` (n,): a monotone reference (BG/NBD's) at the anchors
+    and at ``days``. Between two anchors, the answer moves from one value to the next by
+    the share of the way the reference has moved (straight in days where it is flat);
+    outside them, the nearest anchor's value is scaled by the reference's ratio (``days``
+    over the anchor where that ratio is not finite), then capped at ``cap``.
+    """
+    anchors = np.asarray(anchors)
+    if days in anchors:
+        return values[:, int(np.searchsorted(anchors, days))].copy()
+    i = int(np.searchsorted(anchors, days))
+    if i == 0 or i == len(anchors):
+        j = 0 if i == 0 else len(anchors) - 1
+        out = values[:, j] * _ratio(at_days, curve[:, j], days / anchors[j])
+        return out if cap is None else np.minimum(out, cap)
+    lo, hi = curve[:, i - 1], curve[:, i]
+    step = (days - anchors[i - 1]) / (anchors[i] - anchors[i - 1])
+    moved = hi - lo
+    ok = np.isfinite(moved) & (np.abs(moved) > 1e-12) & np.isfinite(at_days)
+    share = np.where(ok, (at_days - lo) / np.where(ok, moved, 1.0), step)
+    share = np.clip(share, 0.0, 1.0)
+    return values[:, i - 1] + share * (values[:, i] - values[:, i - 1])
+
+
+def _ratio(at_days: np.ndarray, at_anchor: np.ndarray, fallback: float) -> np.ndarray:
+    """``at_days / at_anchor`` where the anchor's value is positive and finite, else ``fallback``."""
+    ok = np.isfinite(at_anchor) & (at_anchor > 0) & np.isfinite(at_days)
+    return np.where(ok, at_days / np.where(ok, at_anchor, 1.0), fallback)
 
 
 def load_horizon_scorer(version: ArtifactVersion) -> HorizonScorer | None:

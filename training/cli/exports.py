@@ -6,6 +6,7 @@ import click
 
 from features.files import read_member_ids
 from features.frame_sink import FrameSink
+from training.artifacts.horizons import load_horizon_scorer
 from training.artifacts.store import open_version
 from training.cli.checks import horizon_days, out_sink
 from training.exports import member_score_chunks, recommend_chunks
@@ -20,15 +21,23 @@ OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending wit
 @click.option("--version", default=None, help="Version to use (default: current).")
 @click.option("--horizon-days", "horizons", multiple=True, callback=horizon_days,
               metavar="N", help="Also write churn_risk_<N>d (P(no purchase in the N days after "
-              "the version's as-of date)) and expected_spend_<N>d, from the version's BG/NBD + "
-              "Gamma-Gamma models; repeat for several horizons (1 to 3650 days).")
+              "the version's as-of date)) and expected_spend_<N>d: the models validated at the "
+              "version's horizons, placed on each member's BG/NBD curve; repeat for several "
+              "horizons (1 to 3650 days).")
 def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int, ...]) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
-    chunks = member_score_chunks(open_version(artifacts_dir, version), horizons)
+    opened = open_version(artifacts_dir, version)
+    chunks = member_score_chunks(opened, horizons)
     with FrameSink(out) as sink:
         for chunk in chunks:  # one batch of members at a time
             sink.write(chunk)
     click.echo(f"wrote {sink.rows} members to {out}")
+    if horizons:  # which model answers at each horizon (checked by member_score_chunks)
+        scorer = load_horizon_scorer(opened)
+        for days in horizons:
+            said = scorer.answered_by(days)
+            click.echo(f"  at {days} days: churn risk from the {said['churn_risk']}; "
+                       f"spend from the {said['expected_spend']}")
 
 
 @click.command()

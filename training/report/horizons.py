@@ -1,12 +1,13 @@
 """The report's section "Churn and spend at other horizons" (step "horizons").
 
-Imports: :mod:`training.report.html` only.
+Imports: :mod:`training.report.html` and :mod:`training.artifacts.horizons` (the labels).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from training.artifacts.horizons import LABELS
 from training.report.html import HtmlReport
 
 
@@ -22,12 +23,23 @@ def horizons_section(rep: HtmlReport, run) -> None:
                  "unavailable for this version.", note=True)
         return
     bg, gg = found["params"]["bgnbd"], found["params"]["gamma_gamma"]
+    served = found.get("served") or {}
+    answers = " and ".join(
+        f"{what} from the {LABELS[served[task]]}" + (
+            f" (fitted at {', '.join(map(str, served['anchors'][task]))} days, placed on each "
+            "member's BG/NBD curve)" if (served.get("anchors") or {}).get(task) else "")
+        for task, what in (("churn", "churn risk"), ("value", "spend"))
+        if served.get("horizons"))
     rep.text(
-        "`offers score --horizon-days N` and the profile's `horizon_days=N` answer with BG/NBD "
-        f"(r={bg['r']:.3g}, alpha={bg['alpha']:.3g} days, a={bg['a']:.3g}, b={bg['b']:.3g}) "
-        f"and Gamma-Gamma (p={gg['p']:.3g}, q={gg['q']:.3g}, gamma={gg['gamma']:.3g}). Each "
-        "horizon h is validated on its own later period: models fitted before as_of - h, "
-        "judged on the h days after; churn and spend models retrained at h for comparison.")
+        "`offers score --horizon-days N` and the profile's `horizon_days=N` answer with "
+        + (f"{answers}, chosen on the validation below (the version's own models unless "
+           "another beats them beyond twice the noise at most horizons). " if answers else
+           "BG/NBD and Gamma-Gamma alone (no horizon validated). ")
+        + f"BG/NBD: r={bg['r']:.3g}, alpha={bg['alpha']:.3g} days, a={bg['a']:.3g}, "
+        f"b={bg['b']:.3g}; Gamma-Gamma: p={gg['p']:.3g}, q={gg['q']:.3g}, "
+        f"gamma={gg['gamma']:.3g}. Each horizon h is validated on its own later period: "
+        "models fitted before as_of - h, judged on the h days after; *_at_H is the version's "
+        "own model placed at h as served, the others retrained at h or baselines.")
     if found.get("sample_fraction", 1.0) < 1.0:
         n = found["members_before_as_of"]
         rep.text(f"The parameters and the validation come from a seeded sample of "

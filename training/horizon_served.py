@@ -1,0 +1,168 @@
+"""Which model answers churn and spend at any horizon, and its member scores (step "horizons").
+
+The step "horizons" (:mod:`training.horizon_step`) validates, at each horizon
+``h``, the version's own churn and value models placed on each member's BG/NBD
+curve (:data:`CARRIED`), the models retrained at ``h``, the baselines and the
+purchase-cycle models. Here: the choice of one model per task from those numbers
+(:func:`served_models`), the horizons it scores every member at
+(:func:`served_anchors`), its fit there (:func:`fit_served`) and the file its
+scores go to (:func:`horizon_summary`). :mod:`training.artifacts.horizons`
+answers from them.
+
+Imports: :mod:`features`, :mod:`models`, :mod:`training.artifacts` and
+:mod:`training.member_scoring`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.errors import DataError
+from models.lifecycle import (
+    BuyerSample,
+    ChurnModel,
+    PastSpendBaseline,
+    RecencyBaseline,
+    TrainingWindows,
+    ValueModel,
+    make_engine_windows,
+    make_windows,
+)
+from training.artifacts.horizons import CYCLE_MODELS, LABELS
+from training.member_scoring import HorizonModels
+
+#: Models compared per horizon, the version's own first (they win ties).
+CHURN_MODELS = ("churn_model_at_H", "churn_model", "recency_only", "bgnbd")
+VALUE_MODELS = ("value_model_at_H", "value_model", "past_spend_rate", "bgnbd_gamma_gamma")
+#: The version's own models at its horizon H, placed on each member's BG/NBD curve.
+CARRIED = {"churn": "churn_model_at_H", "value": "value_model_at_H"}
+#: The measure each task's served model is chosen on at the validated horizons: the one the
+#: issue's targets and the flags judge (PR-AUC for churn, MAE for spend).
+MAIN_MEASURE = {"churn": "pr_auc", "value": "mae"}
+
+
+def served_models(validation: dict) -> dict:
+    """``{"churn": model, "value": model}``: per task, the one model that answers at every
+    horizon (``validation``: :func:`validate_horizon`'s result per horizon).
+
+    By default the version's own churn and value models, placed on each member's
+    BG/NBD curve (:data:`CARRIED`: one model, learnt from the most windows, the one
+    that gives ``churn_risk`` and ``expected_spend``). Another model answers instead
+    only where it beats them on the task's :data:`MAIN_MEASURE` by more than twice
+    the margin's standard error (``carried_se``) at more than half of the validated
+    horizons; of several, the one that does so most often. Choosing on point
+    estimates alone flip-flopped between models from one training cut-off to the
+    next on the Complete Journey (PR-AUC margins of 0.0005). One model per task, not
+    one per horizon: answers that switch model between two horizons jump there (a
+    member's churn risk moved by up to 0.87 from 44 to 46 days when BG/NBD won at
+    60 days and the churn model at 30 and 90). Without the version's own models
+    (none trained), the model best at the most horizons answers.
+
+    >>> served_models({"60": {"churn": {"churn_model_at_H": {"pr_auc": 0.47},
+    ...                                 "bgnbd": {"pr_auc": 0.49}},
+    ...                       "value": {"value_model_at_H": {"mae": 121.0},
+    ...                                 "past_spend_rate": {"mae": 123.3}},
+    ...                       "carried_se": {"churn": {"bgnbd": 0.008}}}})
+    {'churn': 'bgnbd', 'value': 'value_model_at_H'}
+    """
+    chosen = {}
+    for task, names in (("churn", CHURN_MODELS), ("value", VALUE_MODELS)):
+        measure, own = MAIN_MEASURE[task], CARRIED[task]
+        sign = 1.0 if measure == "mae" else -1.0  # the smallest sign * value is best
+        wins = dict.fromkeys(names, 0)
+        if all(own in result[task] for result in validation.values()):
+            for result in validation.values():
+                noise = (result.get("carried_se") or {}).get(task) or {}
+                base = sign * result[task][own][measure]
+                for m, se in noise.items():
+                    margin = base - sign * result[task][m][measure]  # > 0: m is better
+                    wins[m] += bool(np.isfinite(se) and margin > 2 * se)
+            best = max(names, key=lambda m: (wins[m], -names.index(m)))
+            chosen[task] = best if 2 * wins[best] > len(validation) else own
+            continue
+        for result in validation.values():
+            values = {m: sign * result[task][m][measure] for m in names if m in result[task]}
+            lowest = min(values.values())
+            for m, value in values.items():
+                wins[m] += value == lowest
+        chosen[task] = max(names, key=lambda m: (wins[m], -names.index(m)))
+    return chosen
+
+
+def served_anchors(model: str, validated: list[int], own_h: int | None) -> list[int]:
+    """The horizons at which ``model`` is fitted and scores every member: the version's
+    horizon for its own models, each validated horizon for the models fitted per horizon,
+    none for the purchase-cycle models (their parameters answer at any horizon)."""
+    if model in CYCLE_MODELS.values():
+        return []
+    if model in CARRIED.values():
+        return [int(own_h)] if own_h else []
+    return list(validated)
+
+
+def fit_served(run, served: dict, anchors: dict, sample: BuyerSample,
+               reused: dict) -> tuple[HorizonModels, ...]:
+    """The served models at each of their anchor horizons, fitted on every window there
+    (the validation window too, as the steps "churn" and "value" fit theirs). The
+    version's own models serve as they are; a horizon's windows are built again, one
+    horizon at a time, only when a model fitted per horizon is served."""
+    seed, out = run.config["seed"], []
+    own = {"churn": getattr(run, "churn", None), "value": getattr(run, "value", None)}
+    for h in sorted(set(anchors["churn"]) | set(anchors["value"])):
+        fitted, windows = {}, reused.get(h)
+        for task in ("churn", "value"):
+            model = served[task] if h in anchors[task] else None
+            if model is None:
+                continue
+            # The version's own model: served when chosen (it exists then: the choice is
+            # offered only when it does), and equal to a refit at H on the same windows.
+            if model in CARRIED.values() or (
+                    own[task] is not None and model in ("churn_model", "value_model")
+                    and windows is not None and windows is getattr(run, "windows", None)):
+                if own[task] is None:
+                    raise DataError(f"the version's {task} model was not trained.")
+                fitted[task] = own[task]
+                continue
+            if windows is None:
+                windows = horizon_windows(run.dataset, run.as_of, h, seed, run.engine_tables,
+                                          sample)
+            X, outcomes = windows.all()
+            fitted[task] = {
+                "churn_model": lambda: ChurnModel(horizon_days=h, random_state=seed)
+                .fit_windows(windows, include_validation=True),
+                "value_model": lambda: ValueModel(horizon_days=h, random_state=seed)
+                .fit_windows(windows, include_validation=True),
+                "recency_only": lambda: RecencyBaseline().fit(X, outcomes["churned"]),
+                "past_spend_rate": lambda: PastSpendBaseline(h),
+            }[model]()
+        out.append(HorizonModels(int(h), fitted.get("churn"), fitted.get("value")))
+    return tuple(out)
+
+
+def served_by(served: dict) -> str:
+    """The models that answer churn and spend at any horizon, in words."""
+    return f"churn: {LABELS[served['churn']]}; spend: {LABELS[served['value']]}"
+
+
+def horizon_summary(summary: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:
+    """``horizon_summary.parquet``: each member's purchase summary (``member_id`` a column)
+    and the validated horizons' member columns (:class:`~training.member_scoring.HorizonModels`),
+    matched by member id."""
+    out = summary.reset_index()
+    if scores is not None and len(scores.columns):
+        found = scores.set_axis(scores.index.astype(str)).reindex(out["member_id"].astype(str))
+        for column in scores.columns:
+            out[column] = found[column].to_numpy()
+    return out
+
+
+def horizon_windows(dataset, as_of, horizon: int, seed: int, engine,
+                    sample: BuyerSample) -> TrainingWindows:
+    """The churn and value windows at ``horizon`` (the step "windows"' recipe): the
+    validation cutoff ``as_of - horizon``, training cutoffs as far back as the history allows."""
+    if engine is None:
+        return make_windows(dataset, as_of, horizon, n_windows=None, random_state=seed,
+                            sample=sample)
+    return make_engine_windows(engine.lines, engine.small, as_of, horizon, n_windows=None,
+                               random_state=seed, sample=sample)
