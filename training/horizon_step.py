@@ -16,7 +16,16 @@ the later period, per horizon ``h`` (``H`` and ``churn.validate_horizons``,
   ROC-AUC and PR-AUC;
 - spend over ``h`` days: the value model trained at ``h``, the past-spend rate,
   and BG/NBD expected purchases x Gamma-Gamma spend per purchase; Spearman,
-  MAE and top-decile capture.
+  MAE and top-decile capture;
+- both: the version's own churn and value models (at its horizon ``H``), fitted
+  on ``H``-day windows ending at the validation cutoff and placed on each
+  member's BG/NBD curve at ``h``: what ``offers score --horizon-days h`` serves
+  by default (``churn_model_at_H``, ``value_model_at_H``).
+
+One model per task then answers at every horizon (:mod:`training.horizon_served`:
+the version's own unless another beats it beyond twice its noise at most
+horizons), with member scores where it was fitted (``run.horizon_models``,
+scored by the member-table step into ``horizon_summary.parquet``).
 
 Large data: above ``max_members`` members who bought before ``as_of``
 (50,000, as the windows) the parameters are fitted, and every horizon is
@@ -88,10 +97,9 @@ from training.horizon_served import (
 
 logger = logging.getLogger(__name__)
 
-#: Models compared per horizon, the baseline each is judged against and their metrics.
+#: The measures of each task per horizon.
 CHURN_METRICS = ("roc_auc", "pr_auc")
 VALUE_METRICS = ("spearman", "mae", "top_decile_capture")
-
 
 
 def fit_purchase_cycle(transactions: pd.DataFrame | None, as_of, *, lines=None,
@@ -408,7 +416,7 @@ def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_fro
     at_n = predict_at_horizon(params, summary, horizon)
     return {"churn": place_on_curve(horizon, [carry_from], churn.predict_proba(X_val)[:, None],
                                     at_h[["churn_risk"]].to_numpy(),
-                                    at_n["churn_risk"].to_numpy(), cap=1.0),
+                                    at_n["churn_risk"].to_numpy(), cap=1.0, flat=1.0),
             "value": place_on_curve(horizon, [carry_from], value.predict(X_val)[:, None],
                                     at_h[["expected_spend"]].to_numpy(),
                                     at_n["expected_spend"].to_numpy())}

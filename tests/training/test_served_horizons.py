@@ -59,6 +59,10 @@ def test_a_flat_reference_falls_back_to_days():
     np.testing.assert_allclose(got, [15.0])
     beyond = place_on_curve(120, [30, 60], values, flat, np.array([np.nan]))
     np.testing.assert_allclose(beyond, [40.0])  # 20 x 120 / 60
+    # a risk is not scaled by days: it stays as it is at the nearest anchor
+    risk = place_on_curve(120, [30, 60], np.array([[0.4, 0.3]]), flat, np.array([np.nan]),
+                          cap=1.0, flat=1.0)
+    np.testing.assert_allclose(risk, [0.3])
 
 
 def _validation(churn_wins: list[str], value_wins: list[str]) -> dict:

@@ -154,8 +154,10 @@ class HorizonScorer:
                     anchors = self.anchors[task]
                     curve = np.column_stack([at_anchor[h][_COLUMN[task]].to_numpy()
                                              for h in anchors])
+                    churn = task == "churn"
                     answer[i] = place_on_curve(days, anchors, monotone[task], curve, answer[i],
-                                               cap=1.0 if task == "churn" else None)
+                                               cap=1.0 if churn else None,
+                                               flat=1.0 if churn else None)
             out[days] = tuple(answer)
         return out
 
@@ -215,14 +217,16 @@ def isotonic_rows(values: np.ndarray) -> np.ndarray:
 
 
 def place_on_curve(days: int, anchors: list[int], values: np.ndarray, curve: np.ndarray,
-                   at_days: np.ndarray, cap: float | None = None) -> np.ndarray:
+                   at_days: np.ndarray, cap: float | None = None,
+                   flat: float | None = None) -> np.ndarray:
     """The answer at ``days`` from the monotone ``values`` (n, k) at the ``anchors`` (days).
 
     ``curve`` (n, k) and ``at_days`` (n,): a monotone reference (BG/NBD's) at the anchors
     and at ``days``. Between two anchors, the answer moves from one value to the next by
     the share of the way the reference has moved (straight in days where it is flat);
-    outside them, the nearest anchor's value is scaled by the reference's ratio (``days``
-    over the anchor where that ratio is not finite), then capped at ``cap``.
+    outside them, the nearest anchor's value is scaled by the reference's ratio (where
+    that ratio is not finite: by ``flat``, or ``days`` over the anchor when None, as for
+    spend; churn passes 1.0), then capped at ``cap``.
     """
     anchors = np.asarray(anchors)
     if days in anchors:
@@ -230,7 +234,8 @@ def place_on_curve(days: int, anchors: list[int], values: np.ndarray, curve: np.
     i = int(np.searchsorted(anchors, days))
     if i == 0 or i == len(anchors):
         j = 0 if i == 0 else len(anchors) - 1
-        out = values[:, j] * _ratio(at_days, curve[:, j], days / anchors[j])
+        out = values[:, j] * _ratio(at_days, curve[:, j],
+                                    days / anchors[j] if flat is None else flat)
         return out if cap is None else np.minimum(out, cap)
     lo, hi = curve[:, i - 1], curve[:, i]
     step = (days - anchors[i - 1]) / (anchors[i] - anchors[i - 1])
