@@ -55,9 +55,10 @@ def served_models(validation: dict) -> dict:
     estimates alone flip-flopped between models from one training cut-off to the
     next on the Complete Journey (PR-AUC margins of 0.0005). One model per task, not
     one per horizon: answers that switch model between two horizons jump there (a
-    member's churn risk moved by up to 0.87 from 44 to 46 days when BG/NBD won at
-    60 days and the churn model at 30 and 90). Without the version's own models
-    (none trained), the model best at the most horizons answers.
+    member's churn risk moved by up to 0.87 from one day to the next, at 29, 45 or 75
+    days, when BG/NBD won at 60 days and the churn model at 28, 30 and 90). Without
+    the version's own models (none trained), the model best at the most horizons
+    answers.
 
     >>> served_models({"60": {"churn": {"churn_model_at_H": {"pr_auc": 0.47},
     ...                                 "bgnbd": {"pr_auc": 0.49}},
