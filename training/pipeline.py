@@ -714,8 +714,7 @@ def _windows(run: TrainingRun) -> None:
         # (Before the horizon was derived here, a derived one skipped this pass and the step
         # "horizons" made a second one.)
         prefetch_features(sample, run.engine_tables.small,
-                          [horizon, *run.config["churn"]["validate_horizons"]],
-                          carried_from=horizon)
+                          [horizon, *run.config["churn"]["validate_horizons"]])
         run.windows = make_engine_windows(run.engine_tables.lines, run.engine_tables.small,
                                           run.as_of, horizon, n_windows=None,
                                           random_state=seed, sample=sample)

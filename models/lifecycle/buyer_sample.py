@@ -135,15 +135,16 @@ class BuyerSample:
             self._features[cutoff] = (source, built[cutoff])
 
     def ending_at(self, cutoff) -> BuyerSample:
-        """The same members, lines and kept features, for windows that end at an earlier
-        ``cutoff`` (a window reads only the lines before its own cutoff, and its outcomes end
-        by ``cutoff``). It shares this sample's table and kept features: close this one,
-        not it."""
+        """The same members and lines, for windows that end at an earlier ``cutoff`` (a
+        window reads only the lines before its own cutoff, and its outcomes end by
+        ``cutoff``). It reads this sample's kept features but keeps the ones it builds to
+        itself, so they go with it (they are not held for the rest of this sample's
+        life); it does not own the table: close this one, not it."""
         cutoff = pd.Timestamp(cutoff)
         if cutoff > self.as_of:
             raise ConfigError(f"the sample ends at {self.as_of}; windows ending at {cutoff} "
                               "need a sample drawn as of then.")
-        return replace(self, as_of=cutoff, _table=None)
+        return replace(self, as_of=cutoff, _table=None, _features=dict(self._features))
 
     def close(self) -> None:
         """Drop the sample's temporary table on the engine, if any, and the features kept

@@ -111,13 +111,10 @@ def _windows_of(sample: BuyerSample, tables: dict, horizon_days, n_windows: int 
 
 
 def prefetch_features(sample: BuyerSample, tables: dict, horizons, n_windows: int | None = None,
-                      step_days: int | None = None, carried_from: int | None = None) -> None:
+                      step_days: int | None = None) -> None:
     """Build the member features of the windows of every horizon in ``horizons`` (days) in
     one pass (:func:`features.relational.members.member_features_at`) and keep them in
     ``sample``, so that :func:`make_engine_windows` at each of those horizons reuses them.
-    ``carried_from`` (the version's horizon ``H``): also those of the ``H``-day windows
-    ending at each other horizon's validation cutoff ``as_of - h`` (the step "horizons"
-    judges the version's models there, on :meth:`BuyerSample.ending_at`).
 
     A horizon whose windows do not fit the data is skipped here (its windows raise
     the reason when built).
@@ -127,14 +124,10 @@ def prefetch_features(sample: BuyerSample, tables: dict, horizons, n_windows: in
     past = sample.lines
     first = pd.Timestamp(int(to_frame(past.aggregate(first=past.ts_us.min()))["first"].iloc[0]),
                          unit="us")
-    ends = [(sample.as_of, int(h)) for h in horizons]
-    if carried_from:
-        ends += [(sample.as_of - pd.Timedelta(days=int(h)), int(carried_from))
-                 for h in horizons if int(h) != int(carried_from)]
     cutoffs = set()
-    for end, h in ends:
+    for h in horizons:
         try:
-            cutoffs.update(window_cutoffs(end, h, n_windows, step_days, first,
+            cutoffs.update(window_cutoffs(sample.as_of, int(h), n_windows, step_days, first,
                                           n_members=sample.n_kept)[1])
         except ConfigError:
             continue

@@ -182,18 +182,25 @@ def test_with_a_derived_horizon_the_windows_step_builds_every_horizons_features_
     pipeline._churn(run)
     pipeline._value(run)
     fit_horizon_step(run)
-    assert len(calls) == 1  # the version's models judged at 30 and 45 days too: same pass
+    # The version's models are judged at 30 and 45 days too, on H-day windows ending at
+    # each horizon's cutoff: one pass each for those (not kept), none for the rest.
     found = run.metrics["horizons"]["validation"]
     assert set(found) >= {"30", "45"}
     assert all("churn_model_at_H" in found[h]["churn"] for h in found)
+    others = [int(h) for h in found if int(h) != run.horizon_days]
+    assert len(calls) == 1 + len(others)
+    for h, cutoffs in zip(sorted(others), calls[1:], strict=True):
+        assert max(cutoffs) == AS_OF - pd.Timedelta(days=h + run.horizon_days)
 
 
 def test_a_sample_ending_earlier_shares_the_members_and_features(dataset):
     with sample_buyers(dataset, AS_OF, LIMIT, random_state=3) as sample:
+        kept = sample.features_at(AS_OF, "source", lambda: pd.DataFrame({"x": [1]}))
         earlier = sample.ending_at(AS_OF - pd.Timedelta(days=30))
         assert earlier.as_of == AS_OF - pd.Timedelta(days=30) and earlier.kept is sample.kept
         earlier.check(AS_OF - pd.Timedelta(days=30))
-        built = earlier.features_at(earlier.as_of, "source", lambda: pd.DataFrame({"x": [1]}))
-        assert sample.features_at(earlier.as_of, "source", lambda: None).equals(built)
+        assert earlier.features_at(AS_OF, "source", lambda: None).equals(kept)  # read
+        earlier.features_at(earlier.as_of, "source", lambda: pd.DataFrame({"x": [2]}))
+        assert earlier.as_of not in sample._features  # its own, not held by the sample
         with pytest.raises(ConfigError, match="need a sample drawn as of then"):
             sample.ending_at(AS_OF + pd.Timedelta(days=1))

@@ -121,8 +121,11 @@ def test_answers_at_any_horizon_come_from_the_served_models(trained):
     validated = ", ".join(map(str, sorted({60, h}))) + " days"
     assert said["churn_risk"] == (
         f"churn model fitted at {h} days, placed at 61 days on the member's BG/NBD curve, "
-        f"chosen on the later period at {validated}")
+        f"chosen on the later period at {validated}"
+        + (" (61 days is beyond the longest: not validated there)" if h < 61 else ""))
     assert said["expected_spend"].startswith(f"spend model fitted at {validated}")
+    far = scorer.answered_by(400)["churn_risk"]
+    assert far.endswith("(400 days is beyond the longest: not validated there)")
 
 
 def test_churn_step_fits_only_the_churn_model(trained, monkeypatch):

@@ -120,6 +120,8 @@ class HorizonScorer:
         days = check_horizon_days(days)
         chosen = (f", chosen on the later period at {_days(self.validated)}"
                   if self.validated else "")
+        if self.validated and days > max(self.validated):
+            chosen += f" ({days} days is beyond the longest: not validated there)"
         out = {}
         for task in ("churn", "value"):
             anchors = self.anchors[task]
