@@ -81,6 +81,7 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
     assert set(run.tables["horizon_metrics"]["horizon_days"]) == {60, h}
     html = (opened.path / "report.html").read_text()
     assert "Churn and spend at other horizons" in html and "bgnbd_gamma_gamma" in html
+    assert "Churn PR-AUC per horizon, over recency only" in html and "Spend MAE per horizon" in html
 
 
 def test_answers_at_any_horizon_come_from_the_served_models(trained):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from training.artifacts.horizons import LABELS
-from training.report.html import HtmlReport
+from training.report.html import HtmlReport, figure
 
 
 def horizons_section(rep: HtmlReport, run) -> None:
@@ -51,7 +51,41 @@ def horizons_section(rep: HtmlReport, run) -> None:
         for task in ("churn", "value"):
             part = table[table["task"] == task].dropna(axis=1, how="all").drop(columns="task")
             rep.table(part.reset_index(drop=True), float_format="{:,.3f}")
+        if table["horizon_days"].nunique() > 1:
+            _main_measures_figure(rep, table, served)
     left_out = found.get("left_out") or {}
     if left_out:
         rep.table(pd.DataFrame({"horizon_days": list(left_out),
                                 "not validated because": list(left_out.values())}))
+
+
+def _main_measures_figure(rep: HtmlReport, table: pd.DataFrame, served: dict) -> None:
+    """Each model's main measure per validated horizon relative to the task's baseline there
+    (the issue's targets are relative to it), one panel per task, the served model thick."""
+    for task, measure, baseline, caption in (
+            ("churn", "pr_auc", "recency_only",
+             "Churn PR-AUC per horizon, over recency only's (above 1: better)"),
+            ("value", "mae", "past_spend_rate",
+             "Spend MAE per horizon, over the past-spend rate's (below 1: better)")):
+        part = table[table["task"] == task]
+        if measure not in part or part[measure].isna().all():
+            continue
+        base = part[part["model"] == baseline].set_index("horizon_days")[measure]
+        if base.empty:
+            continue
+        fig = figure(4.6, 3.2)
+        ax = fig.axes[0]
+        ax.axhline(1.0, ls="--", color="grey", lw=1)
+        for model, rows in part.groupby("model", sort=False):
+            if model == baseline:
+                continue
+            rows = rows.sort_values("horizon_days")
+            thick = model == served.get(task)
+            ax.plot(rows["horizon_days"], rows[measure].to_numpy()
+                    / base.reindex(rows["horizon_days"]).to_numpy(), marker="o",
+                    lw=2.6 if thick else 1.2,
+                    label=LABELS.get(model, model) + (" (served)" if thick else ""))
+        ax.set_xlabel("horizon h (days)")
+        ax.set_ylabel(f"{'PR-AUC' if task == 'churn' else 'MAE'} / {LABELS[baseline]}'s")
+        ax.legend(fontsize=7)
+        rep.figure(fig, caption)
