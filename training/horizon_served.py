@@ -51,7 +51,10 @@ def served_models(validation: dict) -> dict:
     that gives ``churn_risk`` and ``expected_spend``). Another model answers instead
     only where it beats them on the task's :data:`MAIN_MEASURE` by more than twice
     the margin's standard error (``carried_se``) at more than half of the validated
-    horizons; of several, the one that does so most often. Choosing on point
+    horizons; of several, the one that does so most often. At H itself no margin's
+    noise is measured (the version's models there are the steps "churn" and "value"'s,
+    judged against their baselines by the flags), so H counts as no win: a leaning
+    toward the version's own models, which the noise rule intends anyway. Choosing on point
     estimates alone flip-flopped between models from one training cut-off to the
     next on the Complete Journey (PR-AUC margins of 0.0005). One model per task, not
     one per horizon: answers that switch model between two horizons jump there (a
