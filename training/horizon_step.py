@@ -343,8 +343,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         value[CARRIED["value"]] = value["value_model"]
     elif carry_from is not None:
         try:
-            carried = _carried_scores(sample, engine, cutoff, carry_from, horizon, seed, params,
-                                      summary.reindex(X_val.index), X_val)
+            carried = _carried_scores(sample, engine, cutoff, carry_from, horizon, seed,
+                                      params, summary.reindex(X_val.index), X_val, cycle)
         except (ConfigError, DataError) as exc:  # too little history before the cutoff
             logger.info("the %d-day models not validated at %d days: %s", carry_from,
                         horizon, exc)
@@ -393,11 +393,12 @@ def _wins_over_carried_noise(result: dict, scores: dict, actual: dict, seed: int
 
 def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_from: int,
                     horizon: int, seed: int, params: dict, summary: pd.DataFrame,
-                    X_val: pd.DataFrame) -> dict:
+                    X_val: pd.DataFrame, cycle: pd.DataFrame) -> dict:
     """The churn and value models at ``carry_from`` (the version's H), fitted as the steps
     "churn" and "value" fit theirs but on windows ending at the validation ``cutoff``,
-    then placed on each validation member's BG/NBD curve at ``horizon``
-    (:func:`training.artifacts.horizons.place_on_curve`, as served): ``{"churn": risk,
+    then placed on each validation member's BG/NBD curve at ``horizon`` (``cycle``:
+    BG/NBD's answer there, already computed by the caller;
+    :func:`training.artifacts.horizons.place_on_curve`, as served): ``{"churn": risk,
     "value": spend}``. The H-day windows as of the cutoff come from the same members."""
     # The same members. The H-day windows' features at their own cutoffs are built in one
     # pass here and dropped with them: prefetched with the others (the windows step's
@@ -415,13 +416,12 @@ def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_fro
         windows, include_validation=True)
     del windows
     at_h = predict_at_horizon(params, summary, carry_from)
-    at_n = predict_at_horizon(params, summary, horizon)
     return {"churn": place_on_curve(horizon, [carry_from], churn.predict_proba(X_val)[:, None],
                                     at_h[["churn_risk"]].to_numpy(),
-                                    at_n["churn_risk"].to_numpy(), cap=1.0, flat=1.0),
+                                    cycle["churn_risk"].to_numpy(), cap=1.0, flat=1.0),
             "value": place_on_curve(horizon, [carry_from], value.predict(X_val)[:, None],
                                     at_h[["expected_spend"]].to_numpy(),
-                                    at_n["expected_spend"].to_numpy())}
+                                    cycle["expected_spend"].to_numpy())}
 
 
 def _baseline_scores(X_train, out_train, X_val, horizon: int) -> dict:

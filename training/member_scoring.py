@@ -35,9 +35,9 @@ LIFECYCLE_COLUMNS = ("churn_risk", "expected_spend", "clv", "churn_reason_codes"
 
 @dataclass(frozen=True)
 class HorizonModels:
-    """The models that answer at one validated horizon (:mod:`training.horizon_step`):
-    each task's validated winner, fitted on every window at ``days``; None where the
-    purchase-cycle model (BG/NBD, BG/NBD + Gamma-Gamma) won, which needs no member score."""
+    """The served models that score every member at one of their anchor horizons
+    (:mod:`training.horizon_served`), fitted on every window at ``days``; None for a task
+    not scored there (answered from BG/NBD's parameters, or anchored elsewhere)."""
 
     days: int
     churn: Any = None  # predict_proba(X): P(no purchase in the next `days` days)
@@ -84,24 +84,33 @@ def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
             out[col] = values
     else:
         lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
-    horizon_columns(models.horizons, mf, out)
+    horizon_columns(models, mf, out)
     return out
 
 
-def horizon_columns(horizons, mf: pd.DataFrame, out: pd.DataFrame) -> None:
+def horizon_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame) -> None:
     """Each validated horizon's churn risk and expected spend of the buyers into ``out``
-    (NaN risk and 0 spend for members without a purchase, as ``churn_risk``)."""
-    if not horizons:
+    (NaN risk and 0 spend for members without a purchase, as ``churn_risk``). The
+    version's own churn and value models (served at its horizon by default) are not run
+    again: their ``churn_risk`` and ``expected_spend`` in ``out`` are copied."""
+    if not models.horizons:
         return
     buyers = mf["frequency"].to_numpy() > 0
-    bought = mf[buyers]
-    for found in horizons:
-        for column in found.columns():
-            churn = column.startswith("churn_risk_")
+    bought = None
+    for found in models.horizons:
+        for column, model, own, mine in (
+                (f"churn_risk_{found.days}d", found.churn, models.churn, "churn_risk"),
+                (f"expected_spend_{found.days}d", found.value, models.value, "expected_spend")):
+            if model is None:
+                continue
+            if model is own and mine in out:
+                out[column] = out[mine].to_numpy(copy=True)
+                continue
+            churn = mine == "churn_risk"
             values = np.full(len(mf), np.nan) if churn else np.zeros(len(mf))
             if buyers.any():
-                values[buyers] = (found.churn.predict_proba(bought) if churn
-                                  else found.value.predict(bought))
+                bought = mf[buyers] if bought is None else bought
+                values[buyers] = model.predict_proba(bought) if churn else model.predict(bought)
             out[column] = values
 
 

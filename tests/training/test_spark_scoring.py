@@ -63,6 +63,26 @@ def test_the_served_horizon_models_score_on_spark_as_in_the_driver(spark_con, tr
     np.testing.assert_allclose(got["churn_risk_28d"], got["churn_risk"], rtol=1e-12)
 
 
+def test_the_versions_own_models_are_not_run_again_for_the_horizon_columns(trained_run,
+                                                                            monkeypatch):
+    calls = []
+    for name, model, method in (("churn", trained_run.churn, "predict_proba"),
+                                ("value", trained_run.value, "predict")):
+        real = getattr(model, method)
+        monkeypatch.setattr(model, method,
+                            lambda X, real=real, name=name: calls.append(name) or real(X))
+    refit = PastSpendBaseline(28)  # another spend model at 28 days: run
+    models = replace(_models(trained_run), horizons=(
+        HorizonModels(28, trained_run.churn, trained_run.value), HorizonModels(60, None, refit)))
+    mf = trained_run.member_features.head(200)
+    got = member_predictions(models, mf)
+    assert sorted(calls) == ["churn", "value"]  # once each, for churn_risk and expected_spend
+    np.testing.assert_array_equal(got["churn_risk_28d"], got["churn_risk"])
+    np.testing.assert_array_equal(got["expected_spend_28d"], got["expected_spend"])
+    buyers = mf["frequency"].to_numpy() > 0
+    np.testing.assert_allclose(got["expected_spend_60d"][buyers], refit.predict(mf[buyers]))
+
+
 def test_skipped_lifecycle_models_score_only_p_redeem_on_spark(spark_con, trained_run):
     models = replace(_models(trained_run), churn=None, value=None)
     mf = trained_run.member_features.head(50)

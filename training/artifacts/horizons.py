@@ -60,6 +60,40 @@ def _days(horizons) -> str:
     return ", ".join(str(h) for h in horizons) + " days"
 
 
+def served_choice(params: dict) -> tuple[list[int], dict, dict]:
+    """``horizon_model.json``'s ``served``: the validated horizons, the model per task and,
+    per task, the horizons it scores members at (none: BG/NBD answers alone; a version
+    trained before models were served has none of these)."""
+    served = params.get("served") or {}
+    anchors = served.get("anchors") or {}
+    return (sorted(int(h) for h in served.get("horizons", ())),
+            {task: served.get(task, CYCLE_MODELS[task]) for task in CYCLE_MODELS},
+            {task: sorted(int(h) for h in anchors.get(task, ())) for task in CYCLE_MODELS})
+
+
+def answered_by(params: dict, days: int) -> dict:
+    """``{"churn_risk": text, "expected_spend": text}``: which model answers at ``days``,
+    from ``horizon_model.json`` alone (``offers score`` says it without the summaries)."""
+    days = check_horizon_days(days)
+    validated, served, all_anchors = served_choice(params)
+    chosen = f", chosen on the later period at {_days(validated)}" if validated else ""
+    if validated and days > max(validated):
+        chosen += f" ({days} days is beyond the longest: not validated there)"
+    out = {}
+    for task in ("churn", "value"):
+        anchors = all_anchors[task]
+        if not anchors:
+            out[_COLUMN[task]] = LABELS[CYCLE_MODELS[task]] + (
+                chosen if served[task] == CYCLE_MODELS[task] else "")
+            continue
+        label = LABELS[served[task].removesuffix("_at_H")]  # the version's own: fitted at H
+        text = f"{label} fitted at {_days(anchors)}"
+        if days not in anchors:
+            text += f", placed at {days} days on the member's BG/NBD curve"
+        out[_COLUMN[task]] = text + chosen
+    return out
+
+
 class HorizonScorer:
     """A version's answers at any horizon (see the module docstring).
 
@@ -100,12 +134,7 @@ class HorizonScorer:
         if missing:
             raise DataError(f"the purchase summaries lack column(s) {missing}; retrain.")
         self.params = params
-        served = params.get("served") or {}
-        self.validated = sorted(int(h) for h in served.get("horizons", ()))
-        self.served = {task: served.get(task, CYCLE_MODELS[task]) for task in CYCLE_MODELS}
-        #: Per task, the horizons with member scores (none: BG/NBD answers alone).
-        self.anchors = {task: sorted(int(h) for h in (served.get("anchors") or {}).get(task, ()))
-                        for task in CYCLE_MODELS}
+        self.validated, self.served, self.anchors = served_choice(params)
         scored = [f"{_COLUMN[task]}_{h}d" for task in CYCLE_MODELS for h in self.anchors[task]]
         absent = [c for c in scored if c not in summary]
         if absent:
@@ -116,48 +145,30 @@ class HorizonScorer:
         self._rows = {m: i for i, m in enumerate(self.summary.index.tolist())}
 
     def answered_by(self, days: int) -> dict:
-        """``{"churn_risk": text, "expected_spend": text}``: which model answers at ``days``."""
-        days = check_horizon_days(days)
-        chosen = (f", chosen on the later period at {_days(self.validated)}"
-                  if self.validated else "")
-        if self.validated and days > max(self.validated):
-            chosen += f" ({days} days is beyond the longest: not validated there)"
-        out = {}
-        for task in ("churn", "value"):
-            anchors = self.anchors[task]
-            if not anchors:
-                out[_COLUMN[task]] = LABELS[CYCLE_MODELS[task]] + (
-                    chosen if self.served[task] == CYCLE_MODELS[task] else "")
-                continue
-            model = self.served[task]
-            label = LABELS[model.removesuffix("_at_H")]  # the version's own: fitted at H
-            text = f"{label} fitted at {_days(anchors)}"
-            if days not in anchors:
-                text += f", placed at {days} days on the member's BG/NBD curve"
-            out[_COLUMN[task]] = text + chosen
-        return out
+        """:func:`answered_by` of this version."""
+        return answered_by(self.params, days)
 
     def _answer(self, rows: pd.DataFrame, horizons) -> dict:
         """``{N: (churn risk, expected spend)}`` of summary ``rows`` (all bought)."""
         needed = sorted(set(self.anchors["churn"]) | set(self.anchors["value"]))
         at_anchor = {h: predict_at_horizon(self.params, rows, h) for h in needed}
-        monotone = {}
+        monotone, curves = {}, {}  # per scored task: its anchors' values, BG/NBD's there
         for task, anchors in self.anchors.items():
             if anchors:
                 values = rows[[f"{_COLUMN[task]}_{h}d" for h in anchors]].to_numpy(np.float64)
                 sign = -1.0 if task == "churn" else 1.0  # risk falls with N, spend grows
                 monotone[task] = sign * isotonic_rows(sign * values)
+                curves[task] = np.column_stack([at_anchor[h][_COLUMN[task]].to_numpy()
+                                                for h in anchors])
         out = {}
         for days in horizons:
             found = predict_at_horizon(self.params, rows, days)
             answer = [found["churn_risk"].to_numpy(), found["expected_spend"].to_numpy()]
             for i, task in enumerate(("churn", "value")):
                 if task in monotone:
-                    anchors = self.anchors[task]
-                    curve = np.column_stack([at_anchor[h][_COLUMN[task]].to_numpy()
-                                             for h in anchors])
                     churn = task == "churn"
-                    answer[i] = place_on_curve(days, anchors, monotone[task], curve, answer[i],
+                    answer[i] = place_on_curve(days, self.anchors[task], monotone[task],
+                                               curves[task], answer[i],
                                                cap=1.0 if churn else None,
                                                flat=1.0 if churn else None)
             out[days] = tuple(answer)

@@ -6,7 +6,8 @@ import click
 
 from features.files import read_member_ids
 from features.frame_sink import FrameSink
-from training.artifacts.horizons import load_horizon_scorer
+from training.artifacts import schema
+from training.artifacts.horizons import answered_by
 from training.artifacts.store import open_version
 from training.cli.checks import horizon_days, out_sink
 from training.exports import member_score_chunks, recommend_chunks
@@ -32,10 +33,10 @@ def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int
         for chunk in chunks:  # one batch of members at a time
             sink.write(chunk)
     click.echo(f"wrote {sink.rows} members to {out}")
-    if horizons:  # which model answers at each horizon (checked by member_score_chunks)
-        scorer = load_horizon_scorer(opened)
+    if horizons:  # which model answers at each horizon (its file checked by the chunks)
+        params = opened.load_json(schema.HORIZON_MODEL)
         for days in horizons:
-            said = scorer.answered_by(days)
+            said = answered_by(params, days)
             click.echo(f"  at {days} days: churn risk from the {said['churn_risk']}; "
                        f"spend from the {said['expected_spend']}")
 
