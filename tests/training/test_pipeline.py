@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from features.errors import ConfigError
+from features.errors import ConfigError, DataError
 from models.lifecycle import predict_at_horizon
 from offers.cli import main
 from training import artifacts, horizon_step, pipeline
@@ -125,6 +125,10 @@ def test_answers_at_any_horizon_come_from_the_served_models(trained):
         f"chosen on the later period at {validated}"
         + (" (61 days is beyond the longest: not validated there)" if h < 61 else ""))
     assert said["expected_spend"].startswith(f"spend model fitted at {validated}")
+    # A summary without the served models' scores (an incomplete version) is refused.
+    with pytest.raises(DataError, match=r"lack the served column\(s\) \['churn_risk_"):
+        HorizonScorer(scorer.params, opened.load_frame("horizon_summary").drop(
+            columns=[f"churn_risk_{h}d"]))
     far = scorer.answered_by(400)["churn_risk"]
     assert far.endswith("(400 days is beyond the longest: not validated there)")
 
