@@ -135,7 +135,7 @@ def fit_served(run, served: dict, anchors: dict, sample: BuyerSample,
             fitted[task] = {
                 "churn_model": lambda: ChurnModel(horizon_days=h, random_state=seed)
                 .fit_windows(windows, include_validation=True),
-                "value_model": lambda: ValueModel(horizon_days=h, random_state=seed)
+                "value_model": lambda: ValueModel(horizon_days=h, random_state=seed, mean_loss=None)
                 .fit_windows(windows, include_validation=True),
                 "recency_only": lambda: RecencyBaseline().fit(X, outcomes["churned"]),
                 "past_spend_rate": lambda: PastSpendBaseline(h),

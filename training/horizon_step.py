@@ -412,7 +412,7 @@ def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_fro
                                       n_windows=None, random_state=seed, sample=ending)
     churn = ChurnModel(horizon_days=carry_from, random_state=seed).fit_windows(
         windows, include_validation=True)
-    value = ValueModel(horizon_days=carry_from, random_state=seed).fit_windows(
+    value = ValueModel(horizon_days=carry_from, random_state=seed, mean_loss=None).fit_windows(
         windows, include_validation=True)
     del windows
     at_h = predict_at_horizon(params, summary, carry_from)
@@ -434,7 +434,7 @@ def _baseline_scores(X_train, out_train, X_val, horizon: int) -> dict:
 def _fit_models(X_train, out_train, X_val, horizon: int, seed: int) -> dict:
     """The churn and value models fitted at ``horizon``: their validation scores."""
     churn = ChurnModel(horizon_days=horizon, random_state=seed).fit(X_train, out_train["churned"])
-    value = ValueModel(horizon_days=horizon, random_state=seed).fit(
+    value = ValueModel(horizon_days=horizon, random_state=seed, mean_loss=None).fit(
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"])
     return {"churn": {"churn_model": churn.predict_proba(X_val)},
             "value": {"value_model": value.predict(X_val)}}

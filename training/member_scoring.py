@@ -124,8 +124,8 @@ def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,
     bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
     risk[buyers] = churn.predict_proba(bought)
     expected[buyers] = value.predict(bought)
-    # value.predict_clv(bought) without predicting again: 12 months of expected spend.
-    clv[buyers] = expected[buyers] * value.clv_factor(365.0)
+    # 12 months of the mean forecast (a version without one: the median, not predicted again).
+    clv[buyers] = value.predict_clv(bought, forecast=expected[buyers])
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv

@@ -38,3 +38,56 @@ def spend_reliability(predictions: dict[str, np.ndarray], actual, bins: int = 10
                      .assign(source=source))
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     return out[["source", "bin", "mean_predicted", "mean_actual", "members"]]
+
+
+def spend_by_recency(predictions: dict[str, np.ndarray], actual, recency_days,
+                     horizon_days: int) -> pd.DataFrame:
+    """Predicted against actual total spend of the members grouped by how long ago they bought.
+
+    Sums over groups are what a CLV is used for (a segment's value, a budget), and the
+    groups that matter most for it are the lapsed members: a median forecast is 0 for every
+    member more likely than not to buy nothing, though together they spend (the value
+    model's mean forecast exists for this; :mod:`models.lifecycle.value`).
+
+    Parameters
+    ----------
+    predictions : dict of name to array
+        Each source's predicted spend over ``horizon_days`` of the same members.
+    actual : array-like
+        Their realised spend over those days.
+    recency_days : array-like
+        Days from each member's last purchase to the cutoff.
+    horizon_days : int
+        ``H``: the bands are ``<= H``, ``H-2H``, ``2H-4H`` and ``> 4H`` days ago.
+
+    Returns
+    -------
+    DataFrame
+        ``source``, ``last_purchase`` (the band), ``members``, ``predicted``, ``actual``
+        (totals) and ``ratio`` (predicted over actual; NaN where nothing was spent).
+    """
+    actual = np.asarray(actual, dtype="float64")
+    recency = np.asarray(recency_days, dtype="float64")
+    h = float(horizon_days)
+    edges = [-np.inf, h, 2 * h, 4 * h, np.inf]
+    names = [f"<= {h:g} days ago", f"{h:g}-{2 * h:g} days ago", f"{2 * h:g}-{4 * h:g} days ago",
+             f"> {4 * h:g} days ago"]
+    band = np.clip(np.searchsorted(edges, np.nan_to_num(recency, nan=np.inf), side="left") - 1,
+                   0, 3)
+    rows = []
+    for source, p in predictions.items():
+        p = np.asarray(p, dtype="float64")
+        if len(p) != len(actual) or len(recency) != len(actual):
+            raise ValueError(f"{source}: {len(p)} predictions and {len(recency)} recencies "
+                             f"for {len(actual)} members.")
+        for k, name in enumerate(names):
+            rows_k = band == k
+            if not rows_k.any():
+                continue
+            spent = float(actual[rows_k].sum())
+            predicted = float(p[rows_k].sum())
+            rows.append({"source": source, "last_purchase": name, "members": int(rows_k.sum()),
+                         "predicted": predicted, "actual": spent,
+                         "ratio": predicted / spent if spent > 0 else float("nan")})
+    return pd.DataFrame(rows, columns=["source", "last_purchase", "members", "predicted",
+                                       "actual", "ratio"])

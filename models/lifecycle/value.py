@@ -16,10 +16,21 @@ errors, fixed rather than fitted (a weight fitted on the training rows is 1.0,
 as the booster's in-sample errors are too small). On later windows at three
 origins and 28/61/90 days (``bench/horizon_origins.py``) it beat the past-spend
 rate on MAE 7 times in 9 (the booster alone 5, the Poisson booster 2), on
-Spearman every time (bench/RESULTS.md, issue 13). Sums need a mean, so the CLV scales the forecast
-by :attr:`ValueModel.mean_ratio_`, the training rows' total spend over their
-total forecast: the CLV of a group adds up to its expected spend, and ranks as
-the forecast does. ``loss="poisson", shrink=0`` gives the former model.
+Spearman every time (bench/RESULTS.md, issue 13). ``loss="poisson", shrink=0``
+gives the former model.
+
+Sums need a mean, and a median is 0 for every member more likely than not to
+buy nothing in the next ``H`` days: on the CDNOW data (one-time buyers
+mostly) 84% of the members, who spend a third of the next 90 days' money; on
+the Complete Journey a tenth of the members at highest risk. So the CLV comes
+from a second booster, fitted with the Poisson deviance on the same rows
+(``mean_loss``, :meth:`ValueModel.predict_mean`): a mean forecast, above 0 for
+everyone, whose sums over groups of members (by recency, by segment) match
+what they spend on later windows (bench/RESULTS.md, "CLV from a mean
+forecast"). Versions fitted before it (no ``mean_regressor_``), and
+``mean_loss=None``, turn the median into a mean by :attr:`ValueModel.mean_ratio_`,
+the training rows' total spend over their total forecast, which sums right
+over all members only.
 
 CLV derivation
 --------------
@@ -39,9 +50,12 @@ over ``D`` days (365 for 12 months) carries ``s`` forward period by period::
   cutoff), clipped to ``[0.5, 1]`` (a closed group does not grow; seasonality
   can make the raw ratio exceed 1), unless ``retention`` is given;
 - ``d``, the yearly discount rate (``discount_rate``, 10% by default);
-- ``m``, :attr:`ValueModel.mean_ratio_`, the forecast (a median) turned into a mean.
+- ``m``, :attr:`ValueModel.mean_scale_`, the training rows' total spend over their total
+  mean forecast (about 1; :attr:`ValueModel.mean_ratio_` for the median of a version
+  without a mean booster).
 
-So with ``H = 28``, ``rho = 1``, ``d = 0`` and ``m = 1``, ``CLV = 365 / 28 * s = 13.04 s``
+and ``s`` is the mean forecast (:meth:`ValueModel.predict_mean`). So with ``H = 28``,
+``rho = 1``, ``d = 0`` and ``m = 1``, ``CLV = 365 / 28 * s = 13.04 s``
 (spend rate x 365 / H); ``rho < 1`` and ``d > 0`` shrink the later periods.
 
 :class:`PastSpendBaseline` is the naive yardstick: the spend of the last
@@ -73,6 +87,8 @@ from models.tree_input import by_columns
 logger = logging.getLogger(__name__)
 
 LOSSES = ("absolute_error", "poisson", "squared_error")
+#: Losses of the mean booster (the ones whose minimiser is the mean); None: no mean booster.
+MEAN_LOSSES = ("poisson", "squared_error", None)
 #: Bounds of the estimated per-period spend retention.
 RETENTION_BOUNDS = (0.5, 1.0)
 
@@ -105,6 +121,9 @@ class ValueModel:
     retention : float, optional
         Per-period spend retention ``rho`` in ``(0, 1]``; estimated from the
         windows when None (1.0 when fitted without ``past_spend``).
+    mean_loss : {"poisson", "squared_error"} or None
+        Loss of the second booster, the mean forecast the CLV is built on
+        (module docstring); None: no second booster, the CLV scales the median.
     shrink : float
         Weight in ``[0, 1]`` of the past-spend rate in the forecast (module
         docstring); needs the horizon (``horizon_days`` or :meth:`fit_windows`) and a
@@ -124,8 +143,12 @@ class ValueModel:
     mean_target_ : float
         Mean future spend of the training rows.
     mean_ratio_ : float
-        Total future spend of the training rows over their total forecast: the
-        factor that turns the forecast into a mean for the CLV (module docstring).
+        Total future spend of the training rows over their total forecast.
+    mean_regressor_ : HistGradientBoostingRegressor or None
+        The mean forecast's booster (None with ``mean_loss=None``).
+    mean_scale_ : float
+        Total future spend of the training rows over their total mean forecast
+        (the factor ``m`` of the CLV; :attr:`mean_ratio_` without a mean booster).
     horizon_days_ : int or None
     """
 
@@ -144,6 +167,7 @@ class ValueModel:
         shrink: float = 0.5,
         trend_days: float = 90.0,
         n_threads: int | str | None = "auto",
+        mean_loss: str | None = "poisson",
     ):
         self.horizon_days = horizon_days
         self.random_state = random_state
@@ -158,6 +182,7 @@ class ValueModel:
         self.shrink = shrink
         self.trend_days = trend_days
         self.n_threads = n_threads
+        self.mean_loss = mean_loss
 
     def fit(self, X: pd.DataFrame, y, *, past_spend=None, horizon_days: int | None = None,
             ) -> ValueModel:
@@ -182,6 +207,8 @@ class ValueModel:
         """
         if self.loss not in LOSSES:
             raise ConfigError(f"loss={self.loss!r} should be one of {LOSSES}.")
+        if self.mean_loss not in MEAN_LOSSES:
+            raise ConfigError(f"mean_loss={self.mean_loss!r} should be one of {MEAN_LOSSES}.")
         if self.retention is not None and not 0.0 < self.retention <= 1.0:
             raise ConfigError(f"retention={self.retention} should be in (0, 1].")
         if not 0.0 <= self.discount_rate < 1.0:
@@ -195,18 +222,12 @@ class ValueModel:
         if target.sum() <= 0:
             raise DataError("y is zero everywhere: nobody spent anything to learn from.")
         names, matrix = informative_columns(names, matrix, self.min_samples_leaf)
-        regressor = HistGradientBoostingRegressor(
-            loss=self.loss,
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            early_stopping=False,
-            random_state=self.random_state,
-        )
+        regressor = self._booster(self.loss)
+        mean_regressor = None if self.mean_loss is None else self._booster(self.mean_loss)
         with tree_threads(self.n_threads, len(matrix)):
             regressor.fit(matrix, target)
+            if mean_regressor is not None:
+                mean_regressor.fit(matrix, target)
         self.regressor_ = regressor
         self.feature_names_in_ = np.asarray(names, dtype=object)
         self.n_features_in_ = len(names)
@@ -217,13 +238,30 @@ class ValueModel:
                         and "spend_recent" in X else 0.0)
         forecast = self._forecast(X, matrix).sum()
         self.mean_ratio_ = float(target.sum() / forecast) if forecast > 0 else 1.0
+        self.mean_regressor_ = mean_regressor
+        mean_forecast = (self._mean_forecast(matrix).sum() if mean_regressor is not None
+                         else forecast)
+        self.mean_scale_ = (float(target.sum() / mean_forecast) if mean_forecast > 0
+                            else 1.0)
         self.retention_ = self._retention(target, past_spend)
         logger.info(
             "value model fitted on %d rows x %d features, mean spend %.2f, retention %.3f, "
-            "mean / forecast %.3f", len(target), len(names), self.mean_target_, self.retention_,
-            self.mean_ratio_,
+            "mean / forecast %.3f, mean / mean forecast %.3f", len(target), len(names),
+            self.mean_target_, self.retention_, self.mean_ratio_, self.mean_scale_,
         )
         return self
+
+    def _booster(self, loss: str) -> HistGradientBoostingRegressor:
+        return HistGradientBoostingRegressor(
+            loss=loss,
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            min_samples_leaf=self.min_samples_leaf,
+            l2_regularization=self.l2_regularization,
+            early_stopping=False,
+            random_state=self.random_state,
+        )
 
     def _retention(self, target: np.ndarray, past_spend) -> float:
         if self.retention is not None:
@@ -266,10 +304,28 @@ class ValueModel:
         rate = PastSpendBaseline(self.horizon_days_, self.trend_days).predict(X)
         return (1.0 - shrink) * booster + shrink * np.clip(rate, 0.0, None)
 
+    def predict_mean(self, X: pd.DataFrame) -> np.ndarray:
+        """Mean spend per member over the next ``H`` days, shape (n,), > 0 where the booster
+        sees any chance of a purchase: the forecast the CLV is built on (module docstring).
+        A model without a mean booster (``mean_loss=None``, versions before it) returns
+        :meth:`predict` times :attr:`mean_ratio_`."""
+        check_fitted(self, "regressor_")
+        matrix = to_matrix(X, list(self.feature_names_in_))
+        if getattr(self, "mean_regressor_", None) is None:
+            return self._forecast(X, matrix) * float(getattr(self, "mean_ratio_", 1.0))
+        return self._mean_forecast(matrix) * self.mean_scale_
+
+    def _mean_forecast(self, matrix: np.ndarray) -> np.ndarray:
+        with tree_threads(self.n_threads, len(matrix)):
+            return np.clip(self.mean_regressor_.predict(by_columns(matrix)), 0.0, None)
+
     def clv_factor(self, days: float = 365.0) -> float:
-        """The factor that turns :meth:`predict` into the CLV over ``days``:
-        ``mean_ratio_ * clv_multiplier(days)``."""
-        return self.clv_multiplier(days) * float(getattr(self, "mean_ratio_", 1.0))
+        """The factor that turns :meth:`predict_mean` into the CLV over ``days``
+        (:meth:`clv_multiplier`; times :attr:`mean_ratio_` of :meth:`predict` for a model
+        without a mean booster)."""
+        if getattr(self, "mean_regressor_", None) is None:
+            return self.clv_multiplier(days) * float(getattr(self, "mean_ratio_", 1.0))
+        return self.clv_multiplier(days)
 
     def clv_multiplier(self, days: float = 365.0) -> float:
         """The factor that carries one period's mean spend over ``days`` (``m = 1``)."""
@@ -280,11 +336,19 @@ class ValueModel:
             )
         return clv_multiplier(self.horizon_days_, self.retention_, self.discount_rate, days)
 
-    def predict_clv(self, X: pd.DataFrame, months: int = 12) -> np.ndarray:
-        """Customer lifetime value over ``months`` months per member, shape (n,)."""
+    def predict_clv(self, X: pd.DataFrame, months: int = 12, *,
+                    forecast: np.ndarray | None = None) -> np.ndarray:
+        """Customer lifetime value over ``months`` months per member, shape (n,).
+
+        ``forecast``, :meth:`predict` of the same ``X`` when the caller has it, saves a
+        second pass of a model without a mean booster."""
         if months <= 0:
             raise ConfigError(f"months={months} should be > 0.")
-        return self.predict(X) * self.clv_factor(365.0 * months / 12.0)
+        factor = self.clv_multiplier(365.0 * months / 12.0)
+        if getattr(self, "mean_regressor_", None) is None and forecast is not None:
+            return np.asarray(forecast, dtype=np.float64) * factor * float(
+                getattr(self, "mean_ratio_", 1.0))
+        return self.predict_mean(X) * factor
 
 
 def clv_multiplier(

@@ -71,8 +71,13 @@ def test_value_model_learns_a_planted_rate():
     assert (pred >= 0).all()
     assert mm.spearman(y_test, pred) > mm.spearman(y_test, X_test["spend_recent"]) + 0.05
     assert pred.mean() == pytest.approx(y_test.mean(), rel=0.15)
+    # The CLV carries the mean forecast, which recovers the planted mean spend.
+    mean = model.predict_mean(X_test)
+    planted = X_test["spend_recent"].to_numpy() * np.exp(-X_test["recency_days"].to_numpy() / 30)
+    assert mm.mae(planted, mean) < 0.25 * planted.mean()
+    assert mean.sum() == pytest.approx(y_test.sum(), rel=0.1)
     clv = model.predict_clv(X_test)
-    np.testing.assert_allclose(clv, pred * model.mean_ratio_ * clv_multiplier(30, 1.0, 0.10))
+    np.testing.assert_allclose(clv, mean * clv_multiplier(30, 1.0, 0.10))
 
 
 def _skewed(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -116,9 +121,55 @@ def test_absolute_error_forecast_has_lower_mae_and_its_clv_is_a_mean():
     assert mm.spearman(y_test, p_median) > mm.spearman(y_test, p_mean) - 0.02
     assert p_median.mean() < 0.9 * y_test.mean()  # a median: below the mean
     assert median.mean_ratio_ > 1.1 and mean.mean_ratio_ == pytest.approx(1.0, abs=0.02)
-    # The CLV over one period is a mean again: it sums to the spend.
-    one_period = median.predict_clv(X_test, months=1) / median.clv_multiplier(365 / 12)
-    assert one_period.mean() == pytest.approx(y_test.mean(), rel=0.05)
+    # The CLV over one period is a mean again: it sums to the spend, from the mean booster
+    # and, without one (mean_loss=None, versions before it), from the median x mean_ratio_.
+    for model in (median, ValueModel(horizon_days=30, shrink=0.0, mean_loss=None).fit(X, y)):
+        one_period = model.predict_clv(X_test, months=1) / model.clv_multiplier(365 / 12)
+        assert one_period.mean() == pytest.approx(y_test.mean(), rel=0.05)
+
+
+def _lapsing(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """Members who bought longer ago buy again less often: beyond 35 days, less than half."""
+    rng = np.random.default_rng(seed)
+    recency = rng.uniform(0, 300, n)
+    # Nothing spent in the last 90 days (spend_recent's window) by who last bought before.
+    X = pd.DataFrame({"spend_recent": np.where(recency < 90, rng.gamma(2.0, 50.0, n), 0.0),
+                      "recency_days": recency},
+                     index=pd.Index([f"m{i}" for i in range(n)], name="member_id"))
+    buys = rng.random(n) < 0.9 * np.exp(-X["recency_days"].to_numpy() / 60)
+    y = np.where(buys, rng.gamma(2.0, 40.0, n), 0.0)
+    return X, y
+
+
+def test_the_clv_of_lapsed_members_is_what_they_spend_not_zero():
+    """A median is 0 for members more likely than not to buy nothing; the CLV's mean
+    forecast is not, and sums to what such a group spends on later data."""
+    X, y = _lapsing(6000, 4)
+    X_test, y_test = _lapsing(6000, 5)
+    model = ValueModel(horizon_days=30).fit(X, y)
+    lapsed = X_test["recency_days"].to_numpy() > 90  # P(buy) < 0.2
+    assert (model.predict(X_test)[lapsed] == 0).mean() > 0.9
+    mean = model.predict_mean(X_test)
+    assert (mean[lapsed] > 0).all()
+    assert mean[lapsed].sum() == pytest.approx(y_test[lapsed].sum(), rel=0.2)
+    # The median scaled to a mean (versions before the mean booster) misses them.
+    old = ValueModel(horizon_days=30, mean_loss=None).fit(X, y)
+    assert old.predict_mean(X_test)[lapsed].sum() < 0.3 * y_test[lapsed].sum()
+    assert (model.predict_clv(X_test)[lapsed] > 0).all()
+
+
+def test_a_version_without_the_mean_booster_keeps_its_clv():
+    """A value model pickled before the mean booster (no ``mean_regressor_``) answers as it
+    did: the median forecast x ``mean_ratio_``, from the forecast given or predicted."""
+    X, y = _skewed(2000, 0)
+    X_test, _ = _skewed(300, 1)
+    model = ValueModel(horizon_days=30).fit(X, y)
+    del model.mean_regressor_, model.mean_scale_
+    forecast = model.predict(X_test)
+    expected = forecast * model.mean_ratio_ * model.clv_multiplier()
+    np.testing.assert_allclose(model.predict_clv(X_test), expected)
+    np.testing.assert_allclose(model.predict_clv(X_test, forecast=forecast), expected)
+    assert model.clv_factor() == pytest.approx(model.mean_ratio_ * model.clv_multiplier())
 
 
 def test_value_model_beats_past_spend_baseline(case):
@@ -136,13 +187,14 @@ def test_value_model_beats_past_spend_baseline(case):
     assert case.value.horizon_days_ == case.windows.horizon_days
 
 
-def test_clv_ranks_like_spend_and_scales_with_months(case):
+def test_clv_carries_the_mean_forecast_and_scales_with_months(case):
     X_val, _ = case.windows.validation()
-    spend = case.value.predict(X_val)
     clv = case.value.predict_clv(X_val)
-    np.testing.assert_allclose(clv, spend * case.value.clv_factor())
-    assert case.value.clv_factor() == pytest.approx(
-        case.value.mean_ratio_ * case.value.clv_multiplier())
+    np.testing.assert_allclose(clv, case.value.predict_mean(X_val) * case.value.clv_factor())
+    assert case.value.clv_factor() == pytest.approx(case.value.clv_multiplier())
+    # The forecast given is only used by a model without a mean booster.
+    np.testing.assert_allclose(case.value.predict_clv(X_val, forecast=np.zeros(len(X_val))), clv)
+    assert mm.spearman(case.value.predict(X_val), clv) > 0.8
     assert (case.value.predict_clv(X_val, months=24) > clv - 1e-9).all()
     assert 1.0 < case.value.clv_multiplier() <= 365 / case.windows.horizon_days
 
@@ -156,6 +208,8 @@ def test_not_fitted_and_bad_input():
         ValueModel().fit(X, y).predict_clv(X)
     with pytest.raises(ConfigError, match="loss='gamma'"):
         ValueModel(loss="gamma").fit(X, y)
+    with pytest.raises(ConfigError, match="mean_loss='absolute_error'"):
+        ValueModel(mean_loss="absolute_error").fit(X, y)
     with pytest.raises(ConfigError, match="retention=1.5"):
         ValueModel(retention=1.5).fit(X, y)
     with pytest.raises(DataError, match=">= 0"):

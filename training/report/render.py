@@ -268,12 +268,22 @@ def _churn(rep: HtmlReport, run) -> None:
 def _value(rep: HtmlReport, run) -> None:
     m = run.metrics["value"]
     rep.heading("Customer lifetime value")
+    clv_from = ("the mean forecast (a second booster, Poisson deviance)" if "clv_mean" in m
+                else "expected spend")
     rep.text(
         f"Expected spend in the next {m['horizon_days']} days (a median forecast), validated "
-        f"on the latest window; 12-month CLV = expected spend x {m['clv_multiplier']:.2f} "
+        f"on the latest window; 12-month CLV = {clv_from} x {m['clv_multiplier']:.2f} "
         "(see models/lifecycle/value.py)."
     )
     rep.table(run.tables["value_metrics"], float_format="{:,.3f}")
+    if "clv_by_recency" in run.tables:
+        rep.text(
+            "What the members of each group spent in the validation window, against what each "
+            "forecast predicted for them: the CLV sums the mean forecast, as a segment's value "
+            "or a budget needs; the median is 0 for members more likely than not to buy "
+            "nothing, though together they spend."
+        )
+        rep.table(run.tables["clv_by_recency"], float_format="{:,.2f}")
     if "value_calibration" in run.tables:
         cal = run.tables["value_calibration"]
         fig = figure(4.2, 3.6)
