@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from features.errors import ConfigError, DataError, DataValidationError
 from features.loading import load_dataset
 from training.cli.imports import import_group
-from training.importers import CsvFormat, CsvMapping, import_csv
+from training.importers import WHITESPACE, CsvFormat, CsvMapping, import_csv
 
 ORDERS = (
     "\ufeffcustomer,date,sku,qty,unit,cat,order\n"
@@ -381,3 +381,41 @@ def test_a_compressed_export_imports_as_the_plain_file(tmp_path):
     (tmp_path / "latin.csv.gz").write_bytes(gzip.compress(latin.encode("cp1252")))
     with pytest.raises(DataError, match=r"not UTF-8 encoded \(line 3: byte 0xe9"):
         import_csv(tmp_path / "latin.csv.gz", tmp_path / "out", BY_TOTAL)
+
+
+#: A space-aligned text export, as the CDNOW data are published: leading spaces, runs of
+#: spaces between fields, zero-padded ids, dates as YYYYMMDD, a blank line.
+ALIGNED = (" customer_id  date number_of_cds  dollar_value\n"
+           " 00001 19970101  1   11.77\n"
+           " 00002 19970112  1   12.00\n"
+           "\n"
+           " 00002 19970112  5   77.00\n"
+           " 00003 19970102  2   20.76\n")
+
+
+def test_a_space_aligned_export_imports_with_delimiter_whitespace(tmp_path):
+    path = write(tmp_path, ALIGNED)
+    mapping = CsvMapping("customer_id", "date", quantity_col="number_of_cds",
+                         amount_col="dollar_value", date_format="%Y%m%d")
+    with pytest.raises(DataError, match="looks separated by spaces: pass --delimiter whitespace"):
+        import_csv(path, tmp_path / "out", mapping)
+    tabbed = write(tmp_path, ALIGNED.replace("  ", "\t"), name="tabbed.txt")
+    with pytest.raises(DataError, match="looks tab-separated: pass --delimiter tab"):
+        import_csv(tabbed, tmp_path / "out", mapping)
+    assert not (tmp_path / "out").exists()
+    summary = import_csv(path, tmp_path / "out", mapping, fmt=CsvFormat(delimiter=WHITESPACE))
+    assert summary.rows["transactions"] == 4
+    tx = pd.read_parquet(tmp_path / "out" / "transactions.parquet")
+    assert tx["member_id"].tolist() == ["00001", "00002", "00002", "00003"]
+    assert tx["amount"].tolist() == [11.77, 12.0, 77.0, 20.76]
+    assert tx["timestamp"].iloc[1] == pd.Timestamp("1997-01-12")
+    # The command line takes 'whitespace', 'space' or ' ' for it; a bare space in the
+    # library is refused with the name to use.
+    for given in ("whitespace", "space", " "):
+        result = CliRunner().invoke(import_group, [
+            "csv", str(path), str(tmp_path / f"cli{given.strip()}"), "--member-col",
+            "customer_id", "--time-col", "date", "--quantity-col", "number_of_cds",
+            "--amount-col", "dollar_value", "--date-format", "%Y%m%d", "--delimiter", given])
+        assert result.exit_code == 0, result.output
+    with pytest.raises(ConfigError, match="'whitespace' for columns separated by spaces"):
+        CsvFormat(delimiter=" ").validate()

@@ -12,7 +12,13 @@ import logging
 import click
 
 from features.errors import ConfigError, OffersError
-from training.importers import CsvFormat, CsvMapping, import_completejourney, import_csv
+from training.importers import (
+    WHITESPACE,
+    CsvFormat,
+    CsvMapping,
+    import_completejourney,
+    import_csv,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +74,8 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
 @click.option("--encoding", default="utf-8", show_default=True,
               help="Text encoding of the files, e.g. cp1252 for a Windows export.")
 @click.option("--delimiter", default=",", show_default=True,
-              help="Field separator: ',', ';', '|' or tab ('\\t' or 'tab').")
+              help="Field separator: ',', ';', '|', tab ('\\t' or 'tab'), or 'whitespace' "
+                   "(runs of spaces and tabs: a space-aligned text export).")
 @click.option("--decimal", default=".", show_default=True, type=click.Choice([".", ","]),
               help="Decimal separator of the numbers; with ',' a '.' or space in a number "
                    "separates thousands.")
@@ -98,6 +105,7 @@ def csv_command(
 
     Give exactly one of --amount-col (line total) and --price-col (unit price).
     A semicolon-separated export with decimal commas: --delimiter ';' --decimal ','.
+    Columns aligned with spaces (a text export): --delimiter whitespace.
     """
     mapping = CsvMapping(
         member_col=member_col,
@@ -110,8 +118,7 @@ def csv_command(
         basket_col=basket_col,
         date_format=date_format,
     )
-    fmt = CsvFormat(encoding=encoding, decimal=decimal,
-                    delimiter="\t" if delimiter in ("\\t", "tab", "TAB") else delimiter)
+    fmt = CsvFormat(encoding=encoding, decimal=decimal, delimiter=_delimiter(delimiter))
     try:
         mapping.validate()
         fmt.validate()
@@ -122,3 +129,12 @@ def csv_command(
     except OffersError as exc:
         raise click.ClickException(str(exc)) from exc
     _echo_summary(summary)
+
+
+def _delimiter(given: str) -> str:
+    """``--delimiter`` as :class:`CsvFormat` takes it: a tab's and whitespace's names."""
+    if given in ("\\t", "tab", "TAB"):
+        return "\t"
+    if given.lower() in ("whitespace", "space", " "):
+        return WHITESPACE
+    return given

@@ -10,7 +10,7 @@ Imports: :mod:`features` and :mod:`training` only.
 """
 
 from training.importers.completejourney import convert_completejourney, import_completejourney
-from training.importers.csv_reading import CsvFormat
+from training.importers.csv_reading import WHITESPACE, CsvFormat
 from training.importers.flat_csv import CsvMapping, convert_order_lines, import_csv
 from training.importers.summary import ImportSummary
 
@@ -18,6 +18,7 @@ __all__ = [
     "CsvFormat",
     "CsvMapping",
     "ImportSummary",
+    "WHITESPACE",
     "convert_completejourney",
     "convert_order_lines",
     "import_completejourney",

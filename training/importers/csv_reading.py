@@ -32,7 +32,8 @@ class CsvFormat:
         A Python codec name (``"utf-8"``, ``"cp1252"``, ``"latin-1"``); UTF-8 may
         start with a byte-order mark.
     delimiter : str
-        The one character between fields (``","``, ``";"``, ``"\\t"``, ``"|"``).
+        The one character between fields (``","``, ``";"``, ``"\\t"``, ``"|"``), or
+        :data:`WHITESPACE`: runs of spaces and tabs, as in a space-aligned text export.
     decimal : str
         ``"."`` or ``","``. With ``","`` a dot or a space inside a number separates
         thousands (``1.234,50`` and ``1 234,50`` are 1234.5).
@@ -51,9 +52,11 @@ class CsvFormat:
         except LookupError as exc:
             raise ConfigError(f"--encoding {self.encoding!r} is not a known text encoding; "
                               "use e.g. utf-8, cp1252 or latin-1.") from exc
-        if len(self.delimiter) != 1 or self.delimiter in "\"\r\n":
+        if self.delimiter != WHITESPACE and (len(self.delimiter) != 1
+                                              or self.delimiter in "\"\r\n "):
             raise ConfigError(f"--delimiter {self.delimiter!r} must be one character, such "
-                              "as ',', ';', '|' or a tab ('\\t'), and not a quote.")
+                              "as ',', ';', '|' or a tab ('\\t'), and not a quote; or "
+                              "'whitespace' for columns separated by spaces.")
         if self.decimal not in (".", ","):
             raise ConfigError(f"--decimal {self.decimal!r} must be '.' or ','.")
         if self.decimal == self.delimiter:
@@ -61,6 +64,15 @@ class CsvFormat:
                               "with decimal commas separates its fields with another "
                               "character, usually ';' (--delimiter ';').")
 
+    @property
+    def separator(self) -> str:
+        """The ``sep`` of ``pandas.read_csv``."""
+        return r"\s+" if self.delimiter == WHITESPACE else self.delimiter
+
+
+#: ``--delimiter whitespace``: fields separated by runs of spaces and tabs, leading ones
+#: ignored (a space-aligned or fixed-width text export whose values hold no space).
+WHITESPACE = "whitespace"
 
 #: Lines read, converted and written at a time: the import's memory does not grow with the
 #: file (about 400 bytes a line in flight, so some 100 MB a chunk).
@@ -107,7 +119,7 @@ def _chunks(path: Path, fmt: CsvFormat, chunk_lines: int):
         reader = pd.read_csv(
             path,
             dtype=str,
-            sep=fmt.delimiter,
+            sep=fmt.separator,
             encoding="utf-8-sig" if utf8 else fmt.encoding,
             keep_default_na=False,
             na_values=[""],
@@ -143,7 +155,7 @@ def _chunks(path: Path, fmt: CsvFormat, chunk_lines: int):
 
 def _header(path: Path, fmt: CsvFormat, utf8: bool) -> list[str]:
     """The column names of a file that has a header and no line."""
-    columns = pd.read_csv(path, dtype=str, sep=fmt.delimiter, nrows=0,
+    columns = pd.read_csv(path, dtype=str, sep=fmt.separator, nrows=0,
                           encoding="utf-8-sig" if utf8 else fmt.encoding).columns
     return [str(c).strip() for c in columns]
 

@@ -406,10 +406,14 @@ def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
     missing = {opt: col for opt, col in mapping.columns().items() if col not in have}
     if not missing:
         return
-    semicolons = len(have) == 1 and ";" in have[0]
+    one = have[0] if len(have) == 1 else ""
+    semicolons = ";" in one
+    # Several names in one header cell: the file is separated by tabs or spaces.
+    spaced = not semicolons and len(one.split()) > 1
     parts = []
     for option, column in missing.items():
-        close = [] if semicolons else difflib.get_close_matches(column, have, n=1, cutoff=0.6)
+        close = ([] if semicolons or spaced
+                 else difflib.get_close_matches(column, have, n=1, cutoff=0.6))
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         parts.append(f"{option} {column!r}{hint}")
     text = (
@@ -419,6 +423,9 @@ def _check_columns(lines: pd.DataFrame, mapping: CsvMapping, file: str) -> None:
     if semicolons:
         text += (" The file looks semicolon-separated: pass --delimiter ';' (and --decimal ',' "
                  "if its numbers have decimal commas).")
+    elif spaced:
+        text += (" The file looks tab-separated: pass --delimiter tab." if "\t" in one else
+                 " The file looks separated by spaces: pass --delimiter whitespace.")
     raise DataError(text)
 
 
