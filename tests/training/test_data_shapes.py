@@ -77,6 +77,9 @@ def test_shape_trains_and_says_what_it_skipped(shaped):
         assert "churn.joblib" not in opened.manifest["files"]
     else:
         assert buyers["churn_risk"].between(0, 1).all()
+        # The CLV is a mean forecast: above 0 for every buyer, one-time and lapsed ones too
+        # (a median's CLV was 0 for most members of the one-time-buyer and CLV-only shapes).
+        assert (buyers["clv"] > 0).all(), buyers.loc[buyers["clv"] <= 0, "recency_days"]
 
 
 def test_shape_serves_offers_and_recommendations(shaped, tmp_path):
