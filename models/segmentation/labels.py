@@ -15,13 +15,17 @@ profile compared with the whole population (the ``reference``):
 - **mix**: the share column (department or category) the cluster over-indexes
   on most, as "<name>-heavy", among the columns holding at least
   ``min_share`` of the population's spend; "mixed baskets" when no column
-  reaches an index of :data:`MIX_MIN_LIFT`;
+  reaches an index of :data:`MIX_MIN_LIFT`, and no word at all when fewer than
+  two named columns hold that much (one item or one category: no mix to speak of);
 - **deal-seeking** when the cluster's mean ``discount_share`` is at least
   :data:`DEAL_LIFT` times the population's.
 
 For example "weekly high spenders, produce-heavy" or "lapsed occasional low
 spenders, mixed baskets, deal-seeking". Labels are made unique by appending the
-next over-indexed column, then the cluster id.
+next over-indexed column, then the spend trend ("spending more", "spending
+less" or "steady spend", from the cluster's mean ``spend_trend``, the log ratio
+of the last 90 days' spend to the 90 before, at :data:`TREND_WORD_LOG_RATIO`)
+where it tells the clusters apart, then the cluster id.
 """
 
 from __future__ import annotations
@@ -45,6 +49,9 @@ MIX_MIN_LIFT = 1.2
 DEAL_LIFT = 1.5
 LAPSED_MIN_DAYS = 60.0
 LAPSED_CYCLES = 3.0
+#: |mean spend_trend| from which a cluster is "spending more" or "spending less" (a log
+#: ratio: 0.5 is about 1.65 times).
+TREND_WORD_LOG_RATIO = 0.5
 #: Profile columns the words are read from (besides the share columns).
 MEDIAN_RECENCY = "median_recency_days"
 MEDIAN_INTERVAL = "median_interpurchase_days"
@@ -150,9 +157,14 @@ def cluster_labels(
     """
     parts: dict[int, list[str]] = {}
     extras: dict[int, list[str]] = {}
+    named = {share_name(c) for c in share_columns
+             if np.isfinite(reference.get(c, np.nan)) and reference.get(c) >= min_share}
+    basket_mix = len(named - {"other", "unknown"}) >= 2
     for cid, profile in profiles.iterrows():
         mixes = mix_words(profile, reference, share_columns, min_share)
-        words = [base_words(profile, reference), mixes[0] if mixes else "mixed baskets"]
+        words = [base_words(profile, reference)]
+        if mixes or basket_mix:
+            words.append(mixes[0] if mixes else "mixed baskets")
         deal = reference.get("discount_share", np.nan)
         mine = profile.get("discount_share", np.nan)
         if np.isfinite(deal) and deal > 0 and np.isfinite(mine) and mine >= DEAL_LIFT * deal:
@@ -164,9 +176,34 @@ def cluster_labels(
         if extras[cid]:
             words = parts[cid]
             labels[cid] = ", ".join(words[:2] + [extras[cid][0]] + words[2:])
+    for same in _duplicate_groups(labels):
+        trends = {cid: trend_word(profiles.loc[cid].get("spend_trend", np.nan)) for cid in same}
+        if len(set(trends.values())) > 1:  # the trend tells them apart
+            for cid in same:
+                labels[cid] = f"{labels[cid]}, {trends[cid]}"
     for cid in _duplicated(labels):
         labels[cid] = f"{labels[cid]} #{cid}"
     return labels
+
+
+def trend_word(log_ratio: float) -> str:
+    """Word for a cluster's mean ``spend_trend`` (log ratio of recent to earlier spend).
+
+    >>> trend_word(0.8), trend_word(-2.0), trend_word(0.1)
+    ('spending more', 'spending less', 'steady spend')
+    """
+    if np.isfinite(log_ratio) and log_ratio >= TREND_WORD_LOG_RATIO:
+        return "spending more"
+    if np.isfinite(log_ratio) and log_ratio <= -TREND_WORD_LOG_RATIO:
+        return "spending less"
+    return "steady spend"
+
+
+def _duplicate_groups(labels: dict[int, str]) -> list[list[int]]:
+    groups: dict[str, list[int]] = {}
+    for cid, label in labels.items():
+        groups.setdefault(label, []).append(cid)
+    return [ids for ids in groups.values() if len(ids) > 1]
 
 
 def _duplicated(labels: dict[int, str]) -> list[int]:

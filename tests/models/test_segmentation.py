@@ -292,6 +292,45 @@ def test_labels_words_and_uniqueness():
     }
 
 
+def test_labels_of_one_item_data_say_nothing_of_baskets_and_tell_twins_by_trend():
+    """A CLV-only shop (one item, as the CDNOW data): no "mixed baskets" where there is no
+    mix, and two clusters that differ in where their spend is heading are named so, not
+    numbered (on the CDNOW data: "occasional high spenders #2" and "#3" before)."""
+    reference = pd.Series({
+        "median_recency_days": 300.0, "median_interpurchase_days": 100.0,
+        "median_monetary_total": 50.0, "discount_share": 0.0,
+        "dept_share__any_purchase": 1.0, "cat_share__any_purchase": 1.0, "cat_share__other": 0.0,
+    })  # fmt: skip
+    twin = {"median_recency_days": 60.0, "median_interpurchase_days": 100.0,
+            "median_monetary_total": 160.0, "discount_share": 0.0,
+            "dept_share__any_purchase": 1.0, "cat_share__any_purchase": 1.0,
+            "cat_share__other": 0.0}
+    profiles = pd.DataFrame([
+        {**twin, "median_monetary_total": 20.0, "spend_trend": 0.0},
+        {**twin, "spend_trend": -2.8},
+        {**twin, "spend_trend": 2.4},
+        {**twin, "spend_trend": 2.0},
+    ])  # fmt: skip
+    shares = ["dept_share__any_purchase", "cat_share__any_purchase", "cat_share__other"]
+    assert label_words.cluster_labels(profiles, reference, shares) == {
+        0: "occasional low spenders",
+        1: "occasional high spenders, spending less",
+        2: "occasional high spenders, spending more #2",
+        3: "occasional high spenders, spending more #3",
+    }
+    # Twins the trend does not tell apart keep their numbers alone.
+    same = profiles.iloc[[2, 3]].reset_index(drop=True)
+    assert label_words.cluster_labels(same, reference, shares) == {
+        0: "occasional high spenders #0", 1: "occasional high spenders #1"}
+    # With a basket mix to speak of, "mixed baskets" stays.
+    mixed = reference.drop(["dept_share__any_purchase"]).rename(
+        {"cat_share__any_purchase": "cat_share__cds", "cat_share__other": "cat_share__dvds"})
+    mixed[["cat_share__cds", "cat_share__dvds"]] = [0.6, 0.4]
+    assert label_words.cluster_labels(
+        pd.DataFrame([{**twin, "cat_share__cds": 0.6, "cat_share__dvds": 0.4}]), mixed,
+        ["cat_share__cds", "cat_share__dvds"])[0] == "occasional high spenders, mixed baskets"
+
+
 # ----------------------------------------------------- synthetic program
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
