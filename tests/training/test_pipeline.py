@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 
@@ -283,6 +284,30 @@ def test_as_of_limits_training_data(synth_dir, tmp_path):
     assert run.member_features["recency_days"].min() > 0
     manifest = json.loads((tmp_path / version / "manifest.json").read_text())
     assert manifest["as_of"].startswith("2025-10-01")
+
+
+def test_train_prints_the_cleaning_and_the_clv_sums(trained, synth_dir, monkeypatch):
+    """`offers train`'s summary, printed from a real run: what the cleaning policy dropped
+    (why a member of the data may have no score) and how the CLV's mean forecast summed on
+    the validation window."""
+    import training.pipeline
+
+    out, version, run = trained
+    cleaning = copy.deepcopy(run.dataset.cleaning)  # the module's run is left as it was
+    cleaning.drop("transactions", "zero_amount", 7)  # $0 lines, as the CDNOW data have
+    monkeypatch.setattr(run.dataset, "cleaning", cleaning)
+    monkeypatch.setattr(training.pipeline, "train", lambda *args, **kwargs: (version, run))
+    result = CliRunner().invoke(main, ["train", str(synth_dir), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    cleaning = [line for line in lines if line.startswith("  cleaning: transactions: ")]
+    assert len(cleaning) == 1 and "zero_amount: 7" in cleaning[0], result.output
+    clv = run.metrics["value"]["clv_mean"]
+    assert 0.5 < clv["total_ratio"] < 2.0
+    assert (f"  CLV's mean forecast: {clv['total_ratio']:.2f} x the spend of the validation "
+            "window; by last purchase: ") in result.output
+    assert set(clv["by_last_purchase"]) == set(
+        run.tables["clv_by_recency"]["last_purchase"])
 
 
 def test_bad_as_of_and_config_are_clear_errors(synth_dir, tmp_path):

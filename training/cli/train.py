@@ -115,6 +115,8 @@ def train(
                f"{run.as_of.date()}")
     click.echo(f"  members scored: {len(run.members)}; segments: {m['segmentation']['n_clusters']} "
                "behavioural clusters")
+    for line in _cleaning_lines(getattr(run.dataset, "cleaning", None)):
+        click.echo(f"  cleaning: {line} (docs/data.md)")
     for step, reason in skipped.items():
         click.echo(f"  SKIPPED {step}: {reason}")
     if "recommend" in m:
@@ -138,6 +140,13 @@ def train(
         value = m["value"]
         click.echo(f"  spend: Spearman {value['spearman']:.3f} "
                    f"(past-spend baseline {value['baseline']['spearman']:.3f})")
+        clv = value.get("clv_mean") or {}
+        if clv.get("total_ratio") is not None:
+            bands = ", ".join(f"{band} {ratio:.2f}"
+                              for band, ratio in clv["by_last_purchase"].items()
+                              if ratio is not None)
+            click.echo(f"  CLV's mean forecast: {clv['total_ratio']:.2f} x the spend of the "
+                       f"validation window; by last purchase: {bands}")
     offer = m["offer_response"]
     if "roc_auc" in offer:
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")
@@ -155,3 +164,12 @@ def train(
         click.echo(f"  uplift: not trained: {uplift['reason']}")
     click.echo(f"  total {run.wall_seconds:.1f} s; report: "
                f"{artifacts_dir}/{version}/report.html")
+
+
+def _cleaning_lines(report) -> list[str]:
+    """The cleaning report's lines of the tables the policy dropped or fixed rows of (why a
+    member of the data may have no score: only voided or returned lines)."""
+    if report is None:
+        return []
+    return [line for line, table in zip(report.lines(), report.rows_in)
+            if report.dropped.get(table) or report.fixed.get(table)]
