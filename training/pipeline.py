@@ -788,7 +788,7 @@ def _value(run: TrainingRun) -> None:
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
         "se": _finite(se),
         "baseline_se": _finite(baseline_se),
-        # What turns the expected_spend forecast into the 12-month CLV (value.clv_factor).
+        # What turns the mean forecast (predict_mean) into the 12-month CLV (clv_factor).
         "clv_multiplier": float(run.value.clv_factor()),
         "spend_mean_ratio": float(run.value.mean_ratio_),
         # The CLV's mean forecast on the validation window: predicted over actual spend,
