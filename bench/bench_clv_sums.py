@@ -31,8 +31,13 @@ import pandas as pd
 
 from features.loading import load_dataset
 from models import metrics as model_metrics
-from models.lifecycle import ValueModel, default_horizon_days, make_windows, sample_buyers
-from models.lifecycle.reliability import spend_by_recency
+from models.lifecycle import (
+    ValueModel,
+    default_horizon_days,
+    make_windows,
+    sample_buyers,
+    spend_by_recency,
+)
 
 
 def poisson_deviance(actual: np.ndarray, predicted: np.ndarray) -> float:
