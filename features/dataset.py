@@ -60,10 +60,13 @@ class CleaningReport:
         if count:
             self.fixed.setdefault(table, {})[rule] = int(count)
 
-    def lines(self) -> list[str]:
-        """Human-readable summary, one line per table."""
+    def lines(self, changed_only: bool = False) -> list[str]:
+        """Human-readable summary, one line per table (``changed_only``: the tables the policy
+        dropped or fixed rows of)."""
         out = []
         for table, n_in in self.rows_in.items():
+            if changed_only and not (self.dropped.get(table) or self.fixed.get(table)):
+                continue
             parts = [f"{rule}: {n}" for rule, n in self.dropped.get(table, {}).items()]
             fixes = [f"{rule}: {n}" for rule, n in self.fixed.get(table, {}).items()]
             text = f"{table}: {n_in} rows read, {self.rows_out.get(table, n_in)} kept"

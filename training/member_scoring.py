@@ -123,9 +123,8 @@ def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,
     clv = np.zeros(len(mf))
     bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
     risk[buyers] = churn.predict_proba(bought)
-    expected[buyers] = value.predict(bought)
-    # 12 months of the mean forecast (a version without one: the median, not predicted again).
-    clv[buyers] = value.predict_clv(bought, forecast=expected[buyers])
+    expected[buyers], mean = value.predict_with_mean(bought)
+    clv[buyers] = mean * value.clv_multiplier(365.0)  # value.predict_clv: 12 months of the mean
     out["churn_risk"] = risk
     out["expected_spend"] = expected
     out["clv"] = clv

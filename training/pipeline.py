@@ -765,8 +765,7 @@ def _value(run: TrainingRun) -> None:
     baseline = PastSpendBaseline(horizon_days=horizon)
     m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
     run.tables["value_metrics"] = m.reset_index(names="model")
-    forecast, past_rate = model.predict(X_val), baseline.predict(X_val)
-    mean = model.predict_mean(X_val)
+    (forecast, mean), past_rate = model.predict_with_mean(X_val), baseline.predict(X_val)
     run.tables["value_calibration"] = spend_reliability(
         {"model": forecast, "mean forecast (CLV)": mean, "past_spend_baseline": past_rate},
         out_val["future_spend"])
@@ -788,8 +787,8 @@ def _value(run: TrainingRun) -> None:
         "baseline": {k: float(v) for k, v in m.loc["past_spend_baseline"].items()},
         "se": _finite(se),
         "baseline_se": _finite(baseline_se),
-        # What turns the mean forecast (predict_mean) into the 12-month CLV (clv_factor).
-        "clv_multiplier": float(run.value.clv_factor()),
+        # What turns the mean forecast (predict_mean) into the 12-month CLV.
+        "clv_multiplier": float(run.value.clv_multiplier()),
         "spend_mean_ratio": float(run.value.mean_ratio_),
         # The CLV's mean forecast on the validation window: predicted over actual spend,
         # in all and by the time since the last purchase (models/lifecycle/reliability.py).

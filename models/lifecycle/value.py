@@ -305,27 +305,23 @@ class ValueModel:
         return (1.0 - shrink) * booster + shrink * np.clip(rate, 0.0, None)
 
     def predict_mean(self, X: pd.DataFrame) -> np.ndarray:
-        """Mean spend per member over the next ``H`` days, shape (n,), > 0 where the booster
-        sees any chance of a purchase: the forecast the CLV is built on (module docstring).
-        A model without a mean booster (``mean_loss=None``, versions before it) returns
-        :meth:`predict` times :attr:`mean_ratio_`."""
+        """Mean spend per member over the next ``H`` days, shape (n,): the forecast the CLV
+        is built on (module docstring). A model without a mean booster (``mean_loss=None``,
+        versions before it) returns :meth:`predict` times :attr:`mean_ratio_`."""
+        return self.predict_with_mean(X)[1]
+
+    def predict_with_mean(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict` and :meth:`predict_mean` of ``X`` from one feature matrix."""
         check_fitted(self, "regressor_")
         matrix = to_matrix(X, list(self.feature_names_in_))
+        forecast = self._forecast(X, matrix)
         if getattr(self, "mean_regressor_", None) is None:
-            return self._forecast(X, matrix) * float(getattr(self, "mean_ratio_", 1.0))
-        return self._mean_forecast(matrix) * self.mean_scale_
+            return forecast, forecast * float(getattr(self, "mean_ratio_", 1.0))
+        return forecast, self._mean_forecast(matrix) * self.mean_scale_
 
     def _mean_forecast(self, matrix: np.ndarray) -> np.ndarray:
         with tree_threads(self.n_threads, len(matrix)):
             return np.clip(self.mean_regressor_.predict(by_columns(matrix)), 0.0, None)
-
-    def clv_factor(self, days: float = 365.0) -> float:
-        """The factor that turns :meth:`predict_mean` into the CLV over ``days``
-        (:meth:`clv_multiplier`; times :attr:`mean_ratio_` of :meth:`predict` for a model
-        without a mean booster)."""
-        if getattr(self, "mean_regressor_", None) is None:
-            return self.clv_multiplier(days) * float(getattr(self, "mean_ratio_", 1.0))
-        return self.clv_multiplier(days)
 
     def clv_multiplier(self, days: float = 365.0) -> float:
         """The factor that carries one period's mean spend over ``days`` (``m = 1``)."""
@@ -336,19 +332,12 @@ class ValueModel:
             )
         return clv_multiplier(self.horizon_days_, self.retention_, self.discount_rate, days)
 
-    def predict_clv(self, X: pd.DataFrame, months: int = 12, *,
-                    forecast: np.ndarray | None = None) -> np.ndarray:
-        """Customer lifetime value over ``months`` months per member, shape (n,).
-
-        ``forecast``, :meth:`predict` of the same ``X`` when the caller has it, saves a
-        second pass of a model without a mean booster."""
+    def predict_clv(self, X: pd.DataFrame, months: int = 12) -> np.ndarray:
+        """Customer lifetime value over ``months`` months per member, shape (n,):
+        :meth:`predict_mean` carried over that many days (:meth:`clv_multiplier`)."""
         if months <= 0:
             raise ConfigError(f"months={months} should be > 0.")
-        factor = self.clv_multiplier(365.0 * months / 12.0)
-        if getattr(self, "mean_regressor_", None) is None and forecast is not None:
-            return np.asarray(forecast, dtype=np.float64) * factor * float(
-                getattr(self, "mean_ratio_", 1.0))
-        return self.predict_mean(X) * factor
+        return self.predict_mean(X) * self.clv_multiplier(365.0 * months / 12.0)
 
 
 def clv_multiplier(

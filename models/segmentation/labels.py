@@ -207,5 +207,4 @@ def _duplicate_groups(labels: dict[int, str]) -> list[list[int]]:
 
 
 def _duplicated(labels: dict[int, str]) -> list[int]:
-    counts = pd.Series(labels).value_counts()
-    return [cid for cid, label in labels.items() if counts[label] > 1]
+    return [cid for same in _duplicate_groups(labels) for cid in same]

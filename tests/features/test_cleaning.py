@@ -34,6 +34,9 @@ def test_cleaning_policy_drops_and_fixes_with_counts(make_data_dir):
     assert tx["amount"].tolist() == [3.5, 45.2, 2.0]
     assert tx["discount"].tolist() == [0.5, 0.0, 0.4]
     assert "dropped returns: 1" in ds.cleaning.lines()[0]
+    # Only the tables something was dropped or fixed in (what `offers train` prints).
+    assert len(ds.cleaning.lines()) == len(ds.cleaning.rows_in) > 1
+    assert ds.cleaning.lines(changed_only=True) == [ds.cleaning.lines()[0]]
 
 
 def test_quantity_limit_is_a_parameter(make_data_dir):

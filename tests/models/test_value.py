@@ -160,16 +160,17 @@ def test_the_clv_of_lapsed_members_is_what_they_spend_not_zero():
 
 def test_a_version_without_the_mean_booster_keeps_its_clv():
     """A value model pickled before the mean booster (no ``mean_regressor_``) answers as it
-    did: the median forecast x ``mean_ratio_``, from the forecast given or predicted."""
+    did: the median forecast x ``mean_ratio_``."""
     X, y = _skewed(2000, 0)
     X_test, _ = _skewed(300, 1)
     model = ValueModel(horizon_days=30).fit(X, y)
     del model.mean_regressor_, model.mean_scale_
     forecast = model.predict(X_test)
-    expected = forecast * model.mean_ratio_ * model.clv_multiplier()
-    np.testing.assert_allclose(model.predict_clv(X_test), expected)
-    np.testing.assert_allclose(model.predict_clv(X_test, forecast=forecast), expected)
-    assert model.clv_factor() == pytest.approx(model.mean_ratio_ * model.clv_multiplier())
+    np.testing.assert_allclose(model.predict_clv(X_test),
+                               forecast * model.mean_ratio_ * model.clv_multiplier())
+    both = model.predict_with_mean(X_test)
+    np.testing.assert_allclose(both[0], forecast)
+    np.testing.assert_allclose(both[1], forecast * model.mean_ratio_)
 
 
 def test_value_model_beats_past_spend_baseline(case):
@@ -190,11 +191,11 @@ def test_value_model_beats_past_spend_baseline(case):
 def test_clv_carries_the_mean_forecast_and_scales_with_months(case):
     X_val, _ = case.windows.validation()
     clv = case.value.predict_clv(X_val)
-    np.testing.assert_allclose(clv, case.value.predict_mean(X_val) * case.value.clv_factor())
-    assert case.value.clv_factor() == pytest.approx(case.value.clv_multiplier())
-    # The forecast given is only used by a model without a mean booster.
-    np.testing.assert_allclose(case.value.predict_clv(X_val, forecast=np.zeros(len(X_val))), clv)
-    assert mm.spearman(case.value.predict(X_val), clv) > 0.8
+    forecast, mean = case.value.predict_with_mean(X_val)
+    np.testing.assert_allclose(forecast, case.value.predict(X_val))
+    np.testing.assert_allclose(mean, case.value.predict_mean(X_val))
+    np.testing.assert_allclose(clv, mean * case.value.clv_multiplier())
+    assert mm.spearman(forecast, clv) > 0.8
     assert (case.value.predict_clv(X_val, months=24) > clv - 1e-9).all()
     assert 1.0 < case.value.clv_multiplier() <= 365 / case.windows.horizon_days
 

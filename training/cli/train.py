@@ -115,7 +115,9 @@ def train(
                f"{run.as_of.date()}")
     click.echo(f"  members scored: {len(run.members)}; segments: {m['segmentation']['n_clusters']} "
                "behavioural clusters")
-    for line in _cleaning_lines(getattr(run.dataset, "cleaning", None)):
+    # What the cleaning policy dropped: why a member of the data may have no score.
+    cleaning = getattr(run.dataset, "cleaning", None)
+    for line in cleaning.lines(changed_only=True) if cleaning is not None else []:
         click.echo(f"  cleaning: {line} (docs/data.md)")
     for step, reason in skipped.items():
         click.echo(f"  SKIPPED {step}: {reason}")
@@ -164,12 +166,3 @@ def train(
         click.echo(f"  uplift: not trained: {uplift['reason']}")
     click.echo(f"  total {run.wall_seconds:.1f} s; report: "
                f"{artifacts_dir}/{version}/report.html")
-
-
-def _cleaning_lines(report) -> list[str]:
-    """The cleaning report's lines of the tables the policy dropped or fixed rows of (why a
-    member of the data may have no score: only voided or returned lines)."""
-    if report is None:
-        return []
-    return [line for line, table in zip(report.lines(), report.rows_in)
-            if report.dropped.get(table) or report.fixed.get(table)]
