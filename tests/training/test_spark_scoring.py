@@ -67,7 +67,8 @@ def test_the_versions_own_models_are_not_run_again_for_the_horizon_columns(train
                                                                             monkeypatch):
     calls = []
     for name, model, method in (("churn", trained_run.churn, "predict_proba"),
-                                ("value", trained_run.value, "predict")):
+                                ("value", trained_run.value, "predict"),
+                                ("value", trained_run.value, "predict_with_mean")):
         real = getattr(model, method)
         monkeypatch.setattr(model, method,
                             lambda X, real=real, name=name: calls.append(name) or real(X))
@@ -76,7 +77,8 @@ def test_the_versions_own_models_are_not_run_again_for_the_horizon_columns(train
         HorizonModels(28, trained_run.churn, trained_run.value), HorizonModels(60, None, refit)))
     mf = trained_run.member_features.head(200)
     got = member_predictions(models, mf)
-    assert sorted(calls) == ["churn", "value"]  # once each, for churn_risk and expected_spend
+    # Once each, for churn_risk and for expected_spend with the CLV's mean.
+    assert sorted(calls) == ["churn", "value"]
     np.testing.assert_array_equal(got["churn_risk_28d"], got["churn_risk"])
     np.testing.assert_array_equal(got["expected_spend_28d"], got["expected_spend"])
     buyers = mf["frequency"].to_numpy() > 0
