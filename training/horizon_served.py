@@ -37,6 +37,8 @@ CHURN_MODELS = ("churn_model_at_H", "churn_model", "recency_only", "bgnbd")
 VALUE_MODELS = ("value_model_at_H", "value_model", "past_spend_rate", "bgnbd_gamma_gamma")
 #: The version's own models at its horizon H, placed on each member's BG/NBD curve.
 CARRIED = {"churn": "churn_model_at_H", "value": "value_model_at_H"}
+#: The version's value model's mean forecast at H, placed so: what ``mean_spend_<N>d`` is.
+CARRIED_MEAN = "value_mean_at_H"
 #: The measure each task's served model is chosen on at the validated horizons: the one the
 #: issue's targets and the flags judge (PR-AUC for churn, MAE for spend).
 MAIN_MEASURE = {"churn": "pr_auc", "value": "mae"}

@@ -20,7 +20,11 @@ the later period, per horizon ``h`` (``H`` and ``churn.validate_horizons``,
 - both: the version's own churn and value models (at its horizon ``H``), fitted
   on ``H``-day windows ending at the validation cutoff and placed on each
   member's BG/NBD curve at ``h``: what ``offers score --horizon-days h`` serves
-  by default (``churn_model_at_H``, ``value_model_at_H``).
+  by default (``churn_model_at_H``, ``value_model_at_H``);
+- sums over members (``value_sums``, ``tables["horizon_sums"]``): every spend
+  answer's predicted over actual spend of the validation window, in all and by
+  time since the last purchase, with the version's mean forecast placed so
+  (``value_mean_at_H``): what ``mean_spend_<h>d`` sums to.
 
 One model per task then answers at every horizon (:mod:`training.horizon_served`:
 the version's own unless another beats it beyond twice its noise at most
@@ -39,9 +43,11 @@ and the churn and value steps' metrics are reused. Below the limit the numbers
 are those of every member.
 
 It records ``metrics["horizons"]`` (``{"trained": True, "params", "validation":
-{"<h>": {"churn": {model: metrics}, "value": {...}}}, "left_out": {...},
+{"<h>": {"churn": {model: metrics}, "value": {...}, "value_sums": {...}}},
+"left_out": {...},
 "members_before_as_of", "sample_fraction"}``, or
-``{"trained": False, "reason"}``), ``tables["horizon_metrics"]`` for the report
+``{"trained": False, "reason"}``), ``tables["horizon_metrics"]`` and
+``tables["horizon_sums"]`` for the report
 and, for ``offers score --horizon-days`` and the profile endpoint, the fitted
 parameters (``run.horizon_model``, written as ``horizon_model.json``) and each
 member's purchase summary as of ``as_of`` (``run.horizon_summary``). A model
@@ -81,10 +87,18 @@ from models.lifecycle import (
 )
 from models.lifecycle.engine_windows import prefetch_features
 from models.lifecycle.purchase_days import PurchaseDays
+from models.lifecycle.reliability import (
+    CLV_SOURCE,
+    MEDIAN_SOURCE,
+    recency_bands,
+    spend_by_recency,
+    spend_sums,
+)
 from models.lifecycle.windows import DEFAULT_MAX_MEMBERS
 from training.artifacts.horizons import CYCLE_MODELS, LABELS, place_on_curve
 from training.horizon_served import (
     CARRIED,
+    CARRIED_MEAN,
     CHURN_MODELS,
     MAIN_MEASURE,
     VALUE_MODELS,
@@ -189,7 +203,7 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
         days = days.of_members(sample.kept)  # the sample's, as its lines
     wanted = {int(h) for h in run.config["churn"]["validate_horizons"]}  # empty: no validation
     horizons = sorted(wanted | ({int(run.horizon_days)} if wanted and run.horizon_days else set()))
-    validation, left_out, rows = {}, {}, []
+    validation, left_out, rows, sums = {}, {}, [], []
     reused = {h: _reusable_windows(run, h) for h in horizons}
     # The version's own models, carried to each horizon, are candidates when both exist.
     own_h = (int(run.horizon_days) if run.horizon_days and getattr(run, "churn", None) is not None
@@ -213,9 +227,17 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
             continue
+        if h == own_h and reused[h] is not None and "clv_by_recency" in run.tables:
+            # At H the version's forecasts are the value step's, on these same windows.
+            # Listed as both the model fitted at h and the version's, as in the metrics.
+            own = spend_sums(run.tables["clv_by_recency"])
+            result["value_sums"] |= {"value_model": own[MEDIAN_SOURCE],
+                                     CARRIED["value"]: own[MEDIAN_SOURCE],
+                                     CARRIED_MEAN: own[CLV_SOURCE]}
         for task in ("churn", "value"):
             rows += [{"horizon_days": h, "task": task, "model": m, **v}
                      for m, v in result[task].items()]
+        sums += sum_rows(h, result["value_sums"])
     built = None  # the last horizon's windows: released before the served models are fitted
     served = served_models(validation) if validation else dict(CYCLE_MODELS)
     validated = sorted(int(h) for h in validation)
@@ -224,7 +246,11 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
     # horizon_model.json: the model that answers each task, the horizons it was chosen on
     # and those it has member scores at (none: answered from BG/NBD's parameters).
     params["served"] = {**served, "horizons": validated, "anchors": anchors}
+    if own_h and getattr(run.value, "mean_regressor_", None) is not None:
+        # mean_spend_<N>d: the value model's mean forecast at H (the CLV's), carried to N
+        params["served"]["mean_anchor"] = own_h
     run.tables["horizon_metrics"] = pd.DataFrame(rows)
+    run.tables["horizon_sums"] = pd.DataFrame(sums)
     run.metrics["horizons"] = {"trained": True, "served": params["served"],
                                "served_by": served_by(served),
                                "params": {k: v for k, v in params.items() if k != "served"},
@@ -341,7 +367,8 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     if carry_from == horizon:  # at H the version's models are the models fitted at h
         churn[CARRIED["churn"]] = churn["churn_model"]
         value[CARRIED["value"]] = value["value_model"]
-    elif carry_from is not None:
+    carried = {}
+    if carry_from is not None and carry_from != horizon:
         try:
             carried = _carried_scores(sample, engine, cutoff, carry_from, horizon, seed,
                                       params, summary.reindex(X_val.index), X_val, cycle)
@@ -349,8 +376,9 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
             logger.info("the %d-day models not validated at %d days: %s", carry_from,
                         horizon, exc)
             carried = {}
-        for task, found in carried.items():
-            scores[task][CARRIED[task]] = found
+        for task in ("churn", "value"):
+            if task in carried:
+                scores[task][CARRIED[task]] = carried[task]
         if carried:
             churn[CARRIED["churn"]] = _churn_metrics(churned, carried["churn"])
             value[CARRIED["value"]] = _value_metrics(spend, carried["value"])
@@ -360,6 +388,10 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         "churn": {m: churn[m] for m in CHURN_MODELS if m in churn},
         "value": {m: value[m] for m in VALUE_MODELS if m in value},
     }
+    # Sums over members, what a segment's revenue forecast is made of (mean_spend_<N>d).
+    summed = scores["value"] | ({CARRIED_MEAN: carried["mean"]} if "mean" in carried else {})
+    result["value_sums"] = spend_sums(spend_by_recency(
+        summed, spend, X_val["recency_days"].to_numpy(dtype=float), horizon))
     actual = {"churn": churned, "value": spend}
     result["baseline_se"] = _losses_noise(result, scores, actual, seed)
     noise = _wins_over_carried_noise(result, scores, actual, seed)
@@ -399,7 +431,8 @@ def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_fro
     then placed on each validation member's BG/NBD curve at ``horizon`` (``cycle``:
     BG/NBD's answer there, already computed by the caller;
     :func:`training.artifacts.horizons.place_on_curve`, as served): ``{"churn": risk,
-    "value": spend}``. The H-day windows as of the cutoff come from the same members."""
+    "value": median spend, "mean": mean spend}``. The H-day windows as of the cutoff come
+    from the same members."""
     # The same members. The H-day windows' features at their own cutoffs are built in one
     # pass here and dropped with them: prefetched with the others (the windows step's
     # pass), 3 horizons' worth at 200k synthetic members raised that step's peak by 460 MiB.
@@ -412,16 +445,21 @@ def _carried_scores(sample: BuyerSample, engine, cutoff: pd.Timestamp, carry_fro
                                       n_windows=None, random_state=seed, sample=ending)
     churn = ChurnModel(horizon_days=carry_from, random_state=seed).fit_windows(
         windows, include_validation=True)
-    value = ValueModel(horizon_days=carry_from, random_state=seed, mean_loss=None).fit_windows(
+    value = ValueModel(horizon_days=carry_from, random_state=seed).fit_windows(
         windows, include_validation=True)
     del windows
     at_h = predict_at_horizon(params, summary, carry_from)
+    median, mean = value.predict_with_mean(X_val)
+
+    def spend(at_carry):
+        return place_on_curve(horizon, [carry_from], at_carry[:, None],
+                              at_h[["expected_spend"]].to_numpy(),
+                              cycle["expected_spend"].to_numpy())
+
     return {"churn": place_on_curve(horizon, [carry_from], churn.predict_proba(X_val)[:, None],
                                     at_h[["churn_risk"]].to_numpy(),
                                     cycle["churn_risk"].to_numpy(), cap=1.0, flat=1.0),
-            "value": place_on_curve(horizon, [carry_from], value.predict(X_val)[:, None],
-                                    at_h[["expected_spend"]].to_numpy(),
-                                    cycle["expected_spend"].to_numpy())}
+            "value": spend(median), "mean": spend(mean)}
 
 
 def _baseline_scores(X_train, out_train, X_val, horizon: int) -> dict:
@@ -438,6 +476,28 @@ def _fit_models(X_train, out_train, X_val, horizon: int, seed: int) -> dict:
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"])
     return {"churn": {"churn_model": churn.predict_proba(X_val)},
             "value": {"value_model": value.predict(X_val)}}
+
+
+#: ``horizon_sums``' columns for :func:`~models.lifecycle.reliability.recency_bands`, by h.
+SUM_BANDS = ("last bought <= h days ago", "h-2h", "2h-4h", "> 4h")
+
+
+def sum_rows(horizon: int, sums: dict) -> list[dict]:
+    """``horizon_sums``' rows at ``horizon``: per spend answer (``value_sums``), its predicted
+    over actual spend of the validation window, in all and by :data:`SUM_BANDS`, the
+    version's mean (what ``mean_spend_<N>d`` sums to) first.
+
+    >>> row = sum_rows(30, {"bgnbd_gamma_gamma": {
+    ...     "total_ratio": 0.9, "by_last_purchase": {"<= 30 days ago": 0.95}}})[0]
+    >>> row["total"], row["last bought <= h days ago"]
+    (0.9, 0.95)
+    """
+    bands = dict(zip(recency_bands(horizon), SUM_BANDS))
+    order = sorted(sums, key=lambda m: m != CARRIED_MEAN)
+    return [{"horizon_days": int(horizon), "model": model,
+             "total": sums[model]["total_ratio"],
+             **{bands[b]: r for b, r in sums[model]["by_last_purchase"].items()}}
+            for model in order]
 
 
 def _churn_metrics(churned, score) -> dict:

@@ -60,10 +60,23 @@ class MemberModels:
     value: Any
     offer_response: Any
     horizons: tuple[HorizonModels, ...] = ()
+    #: The value model's horizon when its mean forecast is kept per member for
+    #: ``mean_spend_<N>d`` at any horizon (``horizon_model.json``'s ``served.mean_anchor``).
+    mean_days: int | None = None
+
+    def mean_column(self) -> str | None:
+        """``mean_spend_<H>d``: the value model's mean forecast over its horizon ``H``, written
+        beside the lifecycle columns; None when not kept or the lifecycle models are skipped."""
+        if self.mean_days is None or self.churn is None or self.value is None:
+            return None
+        return f"mean_spend_{int(self.mean_days)}d"
 
     def horizon_columns(self) -> list[str]:
-        """The columns :func:`horizon_columns` adds, in order."""
-        return [c for found in self.horizons for c in found.columns()]
+        """The columns for the purchase summaries (``horizon_summary.parquet``), in order:
+        :func:`horizon_columns`' then :meth:`mean_column`."""
+        mean = self.mean_column()
+        return [c for found in self.horizons for c in found.columns()] + (
+            [mean] if mean else [])
 
 
 def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
@@ -82,9 +95,12 @@ def member_predictions(models: MemberModels, mf: pd.DataFrame) -> pd.DataFrame:
     if models.churn is None or models.value is None:  # skipped (training/applicability.py)
         for col, values in applicability.skipped_lifecycle_columns(len(mf)).items():
             out[col] = values
+        mean = None
     else:
-        lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
+        mean = lifecycle_columns(models, mf, out, mf["frequency"].to_numpy() > 0)
     horizon_columns(models, mf, out)
+    if models.mean_column():  # last, as MemberModels.horizon_columns lists it
+        out[models.mean_column()] = mean
     return out
 
 
@@ -115,23 +131,26 @@ def horizon_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame) -
 
 
 def lifecycle_columns(models: MemberModels, mf: pd.DataFrame, out: pd.DataFrame,
-                      buyers: np.ndarray) -> None:
-    """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``."""
+                      buyers: np.ndarray) -> np.ndarray:
+    """Churn risk, expected spend, CLV and the churn reasons of the buyers into ``out``.
+
+    Returns the value model's mean forecast over its horizon per member (0 without a
+    purchase, as ``expected_spend``), the CLV's source."""
     churn, value = models.churn, models.value
     risk = np.full(len(mf), np.nan)
     expected = np.zeros(len(mf))
-    clv = np.zeros(len(mf))
+    mean = np.zeros(len(mf))
     bought = mf[buyers]  # one copy of the buyers' features, shared by every model below
     risk[buyers] = churn.predict_proba(bought)
-    expected[buyers], mean = value.predict_with_mean(bought)
-    clv[buyers] = mean * value.clv_multiplier(365.0)  # value.predict_clv: 12 months of the mean
+    expected[buyers], mean[buyers] = value.predict_with_mean(bought)
     out["churn_risk"] = risk
     out["expected_spend"] = expected
-    out["clv"] = clv
+    out["clv"] = mean * value.clv_multiplier(365.0)  # value.predict_clv: 12 months of the mean
     found = churn.reason_lists(bought, top=TOP_REASONS, risk=risk[buyers])
     codes, texts = reason_columns(found, buyers)
     out["churn_reason_codes"] = pd.Series(pd.arrays.ArrowExtensionArray(codes), index=out.index)
     out["churn_reasons"] = pd.Series(pd.arrays.ArrowExtensionArray(texts), index=out.index)
+    return mean
 
 
 def reason_columns(found: ReasonLists | None, rows: np.ndarray) -> tuple[pa.Array, pa.Array]:

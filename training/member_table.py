@@ -61,8 +61,10 @@ def member_table(run) -> pd.DataFrame:
     for col in copied:
         out[col] = values[col].to_numpy()
     del values
+    served = (getattr(run, "horizon_model", None) or {}).get("served") or {}
     models = MemberModels(run.churn, run.value, run.offer_response,
-                          tuple(getattr(run, "horizon_models", ()) or ()))
+                          tuple(getattr(run, "horizon_models", ()) or ()),
+                          mean_days=served.get("mean_anchor"))
     if run.engine == "spark" and run.engine_tables is not None:
         # Scored in partitions on Spark's executors, the models broadcast (.spark_scoring).
         from training.spark_scoring import spark_member_predictions
@@ -71,7 +73,8 @@ def member_table(run) -> pd.DataFrame:
     else:
         predicted = member_predictions(models, mf)
     # The validated horizons' columns go beside the purchase summaries (horizon_summary).
-    run.horizon_scores = predicted[models.horizon_columns()] if models.horizons else None
+    run.horizon_scores = (predicted[models.horizon_columns()] if models.horizon_columns()
+                          else None)
     for col in predicted.columns.difference(models.horizon_columns(), sort=False):
         out[col] = predicted[col].array  # on mf's index, in its order
     out["top_categories"] = member_lists(run.top_categories, run.recommender.member_ids_,

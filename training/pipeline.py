@@ -30,7 +30,13 @@ from features.item_features import build_item_features
 from features.member_features import build_member_features
 from features.reading import part_files
 from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
-from models.lifecycle.reliability import spend_by_recency, spend_reliability
+from models.lifecycle.reliability import (
+    CLV_SOURCE,
+    MEDIAN_SOURCE,
+    spend_by_recency,
+    spend_reliability,
+    spend_sums,
+)
 from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
 from models.lifecycle.windows import TrainingWindows, make_windows
 from models.metrics import (
@@ -767,11 +773,11 @@ def _value(run: TrainingRun) -> None:
     run.tables["value_metrics"] = m.reset_index(names="model")
     (forecast, mean), past_rate = model.predict_with_mean(X_val), baseline.predict(X_val)
     run.tables["value_calibration"] = spend_reliability(
-        {"model": forecast, "mean forecast (CLV)": mean, "past_spend_baseline": past_rate},
+        {"model": forecast, CLV_SOURCE: mean, "past_spend_baseline": past_rate},
         out_val["future_spend"])
     actual = out_val["future_spend"].to_numpy(dtype=float)
     groups = spend_by_recency(
-        {"mean forecast (CLV)": mean, "median forecast": forecast,
+        {CLV_SOURCE: mean, MEDIAN_SOURCE: forecast,
          "median x mean ratio": forecast * model.mean_ratio_},
         actual, X_val["recency_days"].to_numpy(dtype=float), horizon)
     run.tables["clv_by_recency"] = groups
@@ -792,14 +798,8 @@ def _value(run: TrainingRun) -> None:
         "spend_mean_ratio": float(run.value.mean_ratio_),
         # The CLV's mean forecast on the validation window: predicted over actual spend,
         # in all and by the time since the last purchase (models/lifecycle/reliability.py).
-        "clv_mean": _clv_sums(groups[groups["source"] == "mean forecast (CLV)"], mean, actual),
+        "clv_mean": spend_sums(groups)[CLV_SOURCE],
     }
-
-
-def _clv_sums(groups: pd.DataFrame, mean: np.ndarray, actual: np.ndarray) -> dict:
-    spent = float(actual.sum())
-    return {"total_ratio": float(mean.sum() / spent) if spent > 0 else None,
-            "by_last_purchase": _finite(dict(zip(groups["last_purchase"], groups["ratio"])))}
 
 
 def _offer_response(run: TrainingRun) -> None:

@@ -9,7 +9,7 @@
 - :class:`ValueModel` (expected spend over ``H`` days, and the CLV from its mean
   forecast) and :class:`PastSpendBaseline`, compared by :func:`evaluate_value`,
   their reliability by decile (:func:`spend_reliability`) and their sums by time
-  since the last purchase (:func:`spend_by_recency`);
+  since the last purchase (:func:`spend_by_recency`, :func:`spend_sums`);
 - :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
   models answering at any horizon, on :func:`purchase_summary` (on a relational
   engine: :func:`engine_purchase_summary`);
@@ -31,7 +31,13 @@ from models.lifecycle.churn import ChurnModel, RecencyBaseline, evaluate_churn
 from models.lifecycle.churn_reasons import ReasonLists
 from models.lifecycle.engine_summary import engine_purchase_summary
 from models.lifecycle.engine_windows import make_engine_windows
-from models.lifecycle.reliability import spend_by_recency, spend_reliability
+from models.lifecycle.reliability import (
+    CLV_SOURCE,
+    MEDIAN_SOURCE,
+    spend_by_recency,
+    spend_reliability,
+    spend_sums,
+)
 from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
@@ -41,5 +47,6 @@ __all__ = [
     "ValueModel",
     "clv_multiplier", "default_horizon_days", "engine_purchase_summary", "evaluate_churn",
     "engine_sample_buyers", "evaluate_value", "make_engine_windows", "make_windows",
-    "sample_buyers", "spend_by_recency", "spend_reliability",
+    "sample_buyers", "spend_by_recency", "spend_reliability", "spend_sums", "CLV_SOURCE",
+    "MEDIAN_SOURCE",
 ]

@@ -40,6 +40,12 @@ def spend_reliability(predictions: dict[str, np.ndarray], actual, bins: int = 10
     return out[["source", "bin", "mean_predicted", "mean_actual", "members"]]
 
 
+#: The value model's two forecasts as the tables name them (``clv_by_recency``,
+#: ``value_calibration``, the step "horizons"' sums).
+CLV_SOURCE = "mean forecast (CLV)"
+MEDIAN_SOURCE = "median forecast"
+
+
 def spend_by_recency(predictions: dict[str, np.ndarray], actual, recency_days,
                      horizon_days: int) -> pd.DataFrame:
     """Predicted against actual total spend of the members grouped by how long ago they bought.
@@ -70,8 +76,7 @@ def spend_by_recency(predictions: dict[str, np.ndarray], actual, recency_days,
     recency = np.asarray(recency_days, dtype="float64")
     h = float(horizon_days)
     edges = [-np.inf, h, 2 * h, 4 * h, np.inf]
-    names = [f"<= {h:g} days ago", f"{h:g}-{2 * h:g} days ago", f"{2 * h:g}-{4 * h:g} days ago",
-             f"> {4 * h:g} days ago"]
+    names = recency_bands(h)
     band = np.clip(np.searchsorted(edges, np.nan_to_num(recency, nan=np.inf), side="left") - 1,
                    0, 3)
     rows = []
@@ -91,3 +96,33 @@ def spend_by_recency(predictions: dict[str, np.ndarray], actual, recency_days,
                          "ratio": predicted / spent if spent > 0 else float("nan")})
     return pd.DataFrame(rows, columns=["source", "last_purchase", "members", "predicted",
                                        "actual", "ratio"])
+
+
+def recency_bands(horizon_days: float) -> list[str]:
+    """The names of :func:`spend_by_recency`'s bands, nearest first.
+
+    >>> recency_bands(28)
+    ['<= 28 days ago', '28-56 days ago', '56-112 days ago', '> 112 days ago']
+    """
+    h = float(horizon_days)
+    return [f"<= {h:g} days ago", f"{h:g}-{2 * h:g} days ago", f"{2 * h:g}-{4 * h:g} days ago",
+            f"> {4 * h:g} days ago"]
+
+
+def spend_sums(groups: pd.DataFrame) -> dict:
+    """``{source: {"total_ratio": r, "by_last_purchase": {band: r}}}`` of a
+    :func:`spend_by_recency` table: each source's predicted over actual spend in all and
+    per band (None in all, or the band left out, where nothing was spent).
+
+    >>> table = spend_by_recency({"mean": np.array([2.0, 1.0])}, [1.0, 1.0], [3, 40], 28)
+    >>> spend_sums(table)["mean"]["total_ratio"]
+    1.5
+    """
+    out = {}
+    for source, rows in groups.groupby("source", sort=False):
+        spent = float(rows["actual"].sum())
+        out[source] = {
+            "total_ratio": float(rows["predicted"].sum()) / spent if spent > 0 else None,
+            "by_last_purchase": {band: float(r) for band, r in
+                                 zip(rows["last_purchase"], rows["ratio"]) if np.isfinite(r)}}
+    return out

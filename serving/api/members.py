@@ -26,7 +26,7 @@ def horizon_answer(bundle, member_id: str, days: int) -> dict:
     found = bundle.horizon.member(member_id, days)
     # A member without a purchase before as_of: no risk to give, no spend expected.
     return found or {"horizon_days": days, "churn_risk": None, "expected_spend": 0.0,
-                     "answered_by": bundle.horizon.answered_by(days)}
+                     "mean_spend": 0.0, "answered_by": bundle.horizon.answered_by(days)}
 
 
 bp = Blueprint("members", __name__, url_prefix="/v1/members")

@@ -51,7 +51,8 @@ def test_profile_of_a_known_and_an_unknown_member(auth, client, member, trained_
                        "model_version": trained_artifacts[1], "profile": None}
 
 
-def test_profile_at_a_chosen_horizon(auth, client, member):
+def test_profile_at_a_chosen_horizon(auth, client, member, trained_run):
+    horizon = trained_run.horizon_days
     plain = client.get(f"/v1/members/{member}", headers=auth(READ)).get_json()["profile"]
     assert "horizon" not in plain
     short, long = (client.get(f"/v1/members/{member}?horizon_days={n}", headers=auth(READ))
@@ -59,9 +60,13 @@ def test_profile_at_a_chosen_horizon(auth, client, member):
     assert short["horizon_days"] == 30 and 0 <= short["churn_risk"] <= 1
     assert long["churn_risk"] <= short["churn_risk"]
     assert long["expected_spend"] >= short["expected_spend"] > 0
-    # which model answers (this version validates no horizon: BG/NBD + Gamma-Gamma alone)
-    assert short["answered_by"] == {"churn_risk": "BG/NBD churn",
-                                    "expected_spend": "BG/NBD + Gamma-Gamma spend"}
+    assert long["mean_spend"] >= short["mean_spend"] > 0
+    # which model answers (this version validates no horizon: BG/NBD + Gamma-Gamma alone;
+    # the mean spend is the value model's, the CLV's, whenever it was trained)
+    assert short["answered_by"] == {
+        "churn_risk": "BG/NBD churn", "expected_spend": "BG/NBD + Gamma-Gamma spend",
+        "mean_spend": f"spend model's mean forecast fitted at {horizon} days, placed at 30 days "
+                      "on the member's BG/NBD curve"}
     for bad, says in (("0", "out of range"), ("3651", "out of range"), ("-5", "out of range"),
                       ("61.5", "must be an integer"), ("soon", "must be an integer")):
         response = client.get(f"/v1/members/{member}?horizon_days={bad}", headers=auth(READ))

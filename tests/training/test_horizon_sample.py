@@ -72,6 +72,12 @@ def test_below_the_limit_nothing_is_sampled_and_the_numbers_are_unchanged(datase
     # At H the version's own models (as served) are the models fitted at H: listed twice.
     assert got["churn"].pop("churn_model_at_H") == got["churn"]["churn_model"]
     assert got["value"].pop("value_model_at_H") == got["value"]["value_model"]
+    # The sums of the value step's own forecasts on the same window: its median is the
+    # model fitted at H; its mean (the CLV's) is what mean_spend_<N>d sums to.
+    sums = got["value_sums"]
+    assert sums.pop("value_model_at_H") == sums["value_model"] == full["value_sums"][
+        "value_model"]
+    assert sums.pop("value_mean_at_H") == run.metrics["value"]["clv_mean"]
     assert got == full
     assert found["params"] == fit_purchase_cycle(dataset.transactions, AS_OF)[0]
 

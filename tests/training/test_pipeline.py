@@ -56,7 +56,8 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
     h = run.horizon_days
     assert params["served"] == {"churn": "churn_model_at_H", "value": "value_model",
                                 "horizons": sorted({60, h}),
-                                "anchors": {"churn": [h], "value": sorted({60, h})}}
+                                "anchors": {"churn": [h], "value": sorted({60, h})},
+                                "mean_anchor": h}
     summary = opened.load_frame("horizon_summary")
     assert len(summary) == int((run.member_features["frequency"] > 0).sum())
     # The served models' member scores at their anchors sit beside the summaries: the
@@ -80,6 +81,22 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
     assert at_60["churn_model_at_H"] != at_60["churn_model"]
     assert 0.5 < at_60["churn_model_at_H"]["roc_auc"] <= 1
     assert set(run.tables["horizon_metrics"]["horizon_days"]) == {60, h}
+    # Sums over members at each horizon: the version's mean forecast (mean_spend_<N>d)
+    # beside the other spend answers; at H it is the value step's own (the CLV's).
+    sums = {n: found["validation"][str(n)]["value_sums"] for n in (60, h)}
+    assert set(sums[60]) == {"value_mean_at_H", "value_model_at_H", "value_model",
+                             "past_spend_rate", "bgnbd_gamma_gamma"}
+    assert sums[h]["value_mean_at_H"] == run.metrics["value"]["clv_mean"]
+    for n in (60, h):
+        assert 0.5 < sums[n]["value_mean_at_H"]["total_ratio"] < 2.0
+        assert (sums[n]["value_mean_at_H"]["total_ratio"]
+                > sums[n]["value_model_at_H"]["total_ratio"])  # a mean sums above the median
+    table = opened.load_frame("horizon_sums")
+    assert table.groupby("horizon_days")["model"].first().to_dict() == {
+        h: "value_mean_at_H", 60: "value_mean_at_H"}
+    assert table.loc[table["horizon_days"] == 60, "total"].tolist() == [
+        sums[60][m]["total_ratio"] for m in table.loc[table["horizon_days"] == 60, "model"]]
+    assert "Sums over members" in (opened.path / "report.html").read_text()
     html = (opened.path / "report.html").read_text()
     assert "Churn and spend at other horizons" in html and "bgnbd_gamma_gamma" in html
     assert "Churn PR-AUC per horizon, over recency only" in html and "Spend MAE per horizon" in html
@@ -117,8 +134,10 @@ def test_answers_at_any_horizon_come_from_the_served_models(trained):
     got = plain.columns(ids, [61])
     np.testing.assert_allclose(got["churn_risk_61d"], cycle[61]["churn_risk"])
     np.testing.assert_allclose(got["expected_spend_61d"], cycle[61]["expected_spend"])
+    np.testing.assert_allclose(got["mean_spend_61d"], cycle[61]["expected_spend"])
     assert plain.answered_by(61) == {"churn_risk": "BG/NBD churn",
-                                     "expected_spend": "BG/NBD + Gamma-Gamma spend"}
+                                     "expected_spend": "BG/NBD + Gamma-Gamma spend",
+                                     "mean_spend": "BG/NBD + Gamma-Gamma spend"}
     said = scorer.member(ids[0], 61)["answered_by"]
     validated = ", ".join(map(str, sorted({60, h}))) + " days"
     assert said["churn_risk"] == (
@@ -126,12 +145,50 @@ def test_answers_at_any_horizon_come_from_the_served_models(trained):
         f"chosen on the later period at {validated}"
         + (" (61 days is beyond the longest: not validated there)" if h < 61 else ""))
     assert said["expected_spend"].startswith(f"spend model fitted at {validated}")
+    assert said["mean_spend"] == (f"spend model's mean forecast fitted at {h} days, placed at "
+                                  "61 days on the member's BG/NBD curve")
     # A summary without the served models' scores (an incomplete version) is refused.
     with pytest.raises(DataError, match=r"lack the served column\(s\) \['churn_risk_"):
         HorizonScorer(scorer.params, opened.load_frame("horizon_summary").drop(
             columns=[f"churn_risk_{h}d"]))
+    with pytest.raises(DataError, match=r"lack the served column\(s\) \['mean_spend_"):
+        HorizonScorer(scorer.params, opened.load_frame("horizon_summary").drop(
+            columns=[f"mean_spend_{h}d"]))
     far = scorer.answered_by(400)["churn_risk"]
     assert far.endswith("(400 days is beyond the longest: not validated there)")
+
+
+def test_mean_spend_at_any_horizon_is_the_clv_forecast_carried(trained):
+    out, _, run = trained
+    opened = artifacts.open_version(out)
+    scorer = load_horizon_scorer(opened)
+    h = run.horizon_days
+    assert scorer.mean_anchor == h
+    ids = scorer.summary.index[scorer.summary["T"].notna()]
+    summary = scorer.summary.loc[ids]
+    # The summary's mean at H is the CLV's source: the CLV over 12 months divided back.
+    members = opened.load_frame("members").set_index("member_id").loc[ids]
+    np.testing.assert_allclose(summary[f"mean_spend_{h}d"] * run.value.clv_multiplier(365.0),
+                               members["clv"], rtol=1e-9)
+    days = sorted(set(range(1, 400, 7)) | {h})
+    found = scorer.columns(ids, days)
+    mean = found[[f"mean_spend_{n}d" for n in days]].to_numpy()
+    assert (np.diff(mean, axis=1) >= -1e-9).all() and (mean >= 0).all()
+    np.testing.assert_allclose(found[f"mean_spend_{h}d"], summary[f"mean_spend_{h}d"])
+    # Elsewhere: carried by the member's BG/NBD spend ratio from H.
+    cycle = {n: predict_at_horizon(scorer.params, summary, n)["expected_spend"] for n in (h, 61)}
+    np.testing.assert_allclose(scorer.columns(ids, [61])["mean_spend_61d"],
+                               summary[f"mean_spend_{h}d"] * cycle[61] / cycle[h])
+    # Sums: every member with a mean, where the median gives many zeros.
+    assert (found[f"mean_spend_{h}d"] > 0).all()
+    assert found[f"mean_spend_{h}d"].sum() > found[f"expected_spend_{h}d"].sum()
+    # A member without a purchase, in the member columns and the profile.
+    never = scorer.columns(["no-such-member"], [61])
+    assert never["mean_spend_61d"].iloc[0] == 0.0 and np.isnan(never["churn_risk_61d"].iloc[0])
+    one = scorer.member(ids[0], 61)
+    assert one["mean_spend"] == pytest.approx(found.loc[ids[0], "mean_spend_61d"]
+                                              if 61 in days else
+                                              scorer.columns([ids[0]], [61]).iloc[0, 2])
 
 
 def test_churn_step_fits_only_the_churn_model(trained, monkeypatch):
@@ -339,13 +396,17 @@ def test_score_and_recommend_exports(trained, tmp_path):
                                   "--horizon-days", "61", "--horizon-days", "273"])
     assert result.exit_code == 0, result.output
     wide = pd.read_csv(scores, dtype={"member_id": str})
-    assert list(wide.columns[-4:]) == ["churn_risk_61d", "expected_spend_61d",
-                                       "churn_risk_273d", "expected_spend_273d"]
+    assert list(wide.columns[-6:]) == ["churn_risk_61d", "expected_spend_61d", "mean_spend_61d",
+                                       "churn_risk_273d", "expected_spend_273d",
+                                       "mean_spend_273d"]
+    assert "mean spend from the spend model's mean forecast fitted at" in result.output
     buyers = wide[wide["frequency"] > 0]
     assert buyers["churn_risk_61d"].between(0, 1).all()
     assert (buyers["churn_risk_273d"] <= buyers["churn_risk_61d"]).all()
     assert (buyers["expected_spend_273d"] >= buyers["expected_spend_61d"]).all()
     assert buyers["expected_spend_61d"].sum() > 0
+    assert (buyers["mean_spend_273d"] >= buyers["mean_spend_61d"]).all()
+    assert (wide.loc[wide["frequency"] == 0, "mean_spend_61d"] == 0).all()
 
     some = run.members["member_id"].iloc[:5].tolist()
     members_file = tmp_path / "ids.txt"

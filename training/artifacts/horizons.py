@@ -6,7 +6,9 @@ summary as of the version's ``as_of`` with the chosen models' scores
 (``horizon_summary.parquet``), both hash-checked like every file: numbers, no
 pickle. The :class:`HorizonScorer` built from them answers "no purchase in the
 next ``N`` days" and "spend in the next ``N`` days", counted from ``as_of``,
-for ``offers score --horizon-days`` and the profile's ``horizon_days``.
+for ``offers score --horizon-days`` and the profile's ``horizon_days``: the spend
+twice, as the member's median (``expected_spend``, the figure judged on absolute
+error) and as the mean (``mean_spend``, the figure to sum over members).
 
 Imports: :mod:`features`, :mod:`models` and this package.
 """
@@ -49,7 +51,8 @@ def check_horizon_days(value) -> int:
 LABELS = {"churn_model": "churn model", "bgnbd": "BG/NBD churn", "value_model": "spend model",
           "bgnbd_gamma_gamma": "BG/NBD + Gamma-Gamma spend",
           "recency_only": "recency only", "past_spend_rate": "past-spend rate",
-          "churn_model_at_H": "churn model at H", "value_model_at_H": "spend model at H"}
+          "churn_model_at_H": "churn model at H", "value_model_at_H": "spend model at H",
+          "value_mean_at_H": "spend model's mean forecast at H"}
 #: The purchase-cycle models, which answer from their parameters at any horizon.
 CYCLE_MODELS = {"churn": "bgnbd", "value": "bgnbd_gamma_gamma"}
 _COLUMN = {"churn": "churn_risk", "value": "expected_spend"}
@@ -71,9 +74,18 @@ def served_choice(params: dict) -> tuple[list[int], dict, dict]:
             {task: sorted(int(h) for h in anchors.get(task, ())) for task in CYCLE_MODELS})
 
 
+def mean_anchor(params: dict) -> int | None:
+    """The horizon ``H`` whose mean spend forecast (the value model's, the CLV's source)
+    every member has in the summaries and that ``mean_spend`` is carried from; None: BG/NBD +
+    Gamma-Gamma's expected spend, itself a mean, answers (versions trained before it)."""
+    found = (params.get("served") or {}).get("mean_anchor")
+    return int(found) if found else None
+
+
 def answered_by(params: dict, days: int) -> dict:
-    """``{"churn_risk": text, "expected_spend": text}``: which model answers at ``days``,
-    from ``horizon_model.json`` alone (``offers score`` says it without the summaries)."""
+    """``{"churn_risk": text, "expected_spend": text, "mean_spend": text}``: which model
+    answers at ``days``, from ``horizon_model.json`` alone (``offers score`` says it
+    without the summaries)."""
     days = check_horizon_days(days)
     validated, served, all_anchors = served_choice(params)
     chosen = f", chosen on the later period at {_days(validated)}" if validated else ""
@@ -91,6 +103,12 @@ def answered_by(params: dict, days: int) -> dict:
         if days not in anchors:
             text += f", placed at {days} days on the member's BG/NBD curve"
         out[_COLUMN[task]] = text + chosen
+    anchor = mean_anchor(params)
+    if anchor is None:
+        out["mean_spend"] = LABELS[CYCLE_MODELS["value"]]
+    else:
+        out["mean_spend"] = (f"spend model's mean forecast fitted at {anchor} days" + (
+            f", placed at {days} days on the member's BG/NBD curve" if days != anchor else ""))
     return out
 
 
@@ -120,6 +138,15 @@ class HorizonScorer:
     ``value_model_at_H`` are the version's models placed so). A version trained
     before models were served answers with BG/NBD + Gamma-Gamma alone, as before.
 
+    The mean spend (``mean_spend``) is the value model's mean forecast at its horizon
+    ``H`` (``params["served"]["mean_anchor"]``; the summary's ``mean_spend_<H>d``, the
+    CLV's source) times BG/NBD's spend ratio from ``H`` to ``N``: sums of it over
+    members forecast the revenue of a segment, which the medians of ``expected_spend``
+    do not (a median is 0 for every member more likely to buy nothing). Without a
+    ``mean_anchor`` (value model skipped, or a version trained before it) it is BG/NBD +
+    Gamma-Gamma's expected spend, also a mean. The step "horizons" records how close
+    both sums came to the validation windows' spend (``value_sums``).
+
     Parameters
     ----------
     params : dict
@@ -135,7 +162,10 @@ class HorizonScorer:
             raise DataError(f"the purchase summaries lack column(s) {missing}; retrain.")
         self.params = params
         self.validated, self.served, self.anchors = served_choice(params)
+        self.mean_anchor = mean_anchor(params)
         scored = [f"{_COLUMN[task]}_{h}d" for task in CYCLE_MODELS for h in self.anchors[task]]
+        if self.mean_anchor is not None:
+            scored.append(f"mean_spend_{self.mean_anchor}d")
         absent = [c for c in scored if c not in summary]
         if absent:
             raise DataError(f"the purchase summaries lack the served column(s) {absent}; "
@@ -149,8 +179,10 @@ class HorizonScorer:
         return answered_by(self.params, days)
 
     def _answer(self, rows: pd.DataFrame, horizons) -> dict:
-        """``{N: (churn risk, expected spend)}`` of summary ``rows`` (all bought)."""
-        needed = sorted(set(self.anchors["churn"]) | set(self.anchors["value"]))
+        """``{N: (churn risk, expected spend, mean spend)}`` of summary ``rows`` (all
+        bought)."""
+        needed = sorted(set(self.anchors["churn"]) | set(self.anchors["value"])
+                        | ({self.mean_anchor} if self.mean_anchor is not None else set()))
         at_anchor = {h: predict_at_horizon(self.params, rows, h) for h in needed}
         monotone, curves = {}, {}  # per scored task: its anchors' values, BG/NBD's there
         for task, anchors in self.anchors.items():
@@ -171,11 +203,18 @@ class HorizonScorer:
                                                curves[task], answer[i],
                                                cap=1.0 if churn else None,
                                                flat=1.0 if churn else None)
+            answer.append(found["expected_spend"].to_numpy())  # BG/NBD + Gamma-Gamma's mean
+            if self.mean_anchor is not None:  # the value model's mean at H, carried to N
+                h = self.mean_anchor
+                answer[2] = place_on_curve(
+                    days, [h], rows[[f"mean_spend_{h}d"]].to_numpy(np.float64),
+                    at_anchor[h][["expected_spend"]].to_numpy(), answer[2])
             out[days] = tuple(answer)
         return out
 
     def columns(self, member_ids, horizons) -> pd.DataFrame:
-        """``churn_risk_<N>d`` and ``expected_spend_<N>d`` per horizon for ``member_ids``.
+        """``churn_risk_<N>d``, ``expected_spend_<N>d`` and ``mean_spend_<N>d`` per horizon
+        for ``member_ids``.
 
         Members without a purchase before ``as_of`` get NaN churn risk and 0 spend,
         as in the member table.
@@ -187,22 +226,24 @@ class HorizonScorer:
         found = self._answer(rows[bought], days) if bought.any() else {}
         columns = {}
         for n in days:
-            risk, spend = np.full(len(ids), np.nan), np.zeros(len(ids))
+            risk, spend, mean = np.full(len(ids), np.nan), np.zeros(len(ids)), np.zeros(len(ids))
             if n in found:
-                risk[bought], spend[bought] = found[n]
+                risk[bought], spend[bought], mean[bought] = found[n]
             columns[f"churn_risk_{n}d"], columns[f"expected_spend_{n}d"] = risk, spend
+            columns[f"mean_spend_{n}d"] = mean
         return pd.DataFrame(columns, index=ids)
 
     def member(self, member_id: str, days: int) -> dict | None:
-        """``{"horizon_days", "churn_risk", "expected_spend", "answered_by"}`` of one member;
-        None if unknown."""
+        """``{"horizon_days", "churn_risk", "expected_spend", "mean_spend", "answered_by"}``
+        of one member; None if unknown."""
         days = check_horizon_days(days)
         i = self._rows.get(str(member_id))
         if i is None:
             return None
-        risk, spend = self._answer(self.summary.iloc[[i]], [days])[days]
+        risk, spend, mean = self._answer(self.summary.iloc[[i]], [days])[days]
         return {"horizon_days": days, "churn_risk": float(risk[0]),
-                "expected_spend": float(spend[0]), "answered_by": self.answered_by(days)}
+                "expected_spend": float(spend[0]), "mean_spend": float(mean[0]),
+                "answered_by": self.answered_by(days)}
 
 
 def isotonic_rows(values: np.ndarray) -> np.ndarray:

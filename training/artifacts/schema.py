@@ -74,7 +74,7 @@ CLUSTER_PROFILES = "cluster_profiles"
 METRIC_TABLES = (
     "recommend_metrics", "churn_metrics", "churn_calibration", "churn_lift", "value_metrics",
     "uplift_validation", "uplift_curves", "horizon_metrics", "response_calibration",
-    "response_brier", "value_calibration", "clv_by_recency",
+    "response_brier", "value_calibration", "clv_by_recency", "horizon_sums",
 )  # fmt: skip
 #: Category name of each recommender item column (array of str, shape (n_items,)).
 ITEM_CATEGORY = "rec_item_category"

@@ -22,9 +22,10 @@ OUT_HELP = ("Output file, .csv or .parquet by its extension; or DIR/ (ending wit
 @click.option("--version", default=None, help="Version to use (default: current).")
 @click.option("--horizon-days", "horizons", multiple=True, callback=horizon_days,
               metavar="N", help="Also write churn_risk_<N>d (P(no purchase in the N days after "
-              "the version's as-of date)) and expected_spend_<N>d: the models validated at the "
-              "version's horizons, placed on each member's BG/NBD curve; repeat for several "
-              "horizons (1 to 3650 days).")
+              "the version's as-of date)), expected_spend_<N>d (the member's median spend) and "
+              "mean_spend_<N>d (the mean: sum it over members for revenue): the models "
+              "validated at the version's horizons, placed on each member's BG/NBD curve; "
+              "repeat for several horizons (1 to 3650 days).")
 def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int, ...]) -> None:
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
     opened = open_version(artifacts_dir, version)
@@ -38,7 +39,8 @@ def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int
         for days in horizons:
             said = answered_by(params, days)
             click.echo(f"  at {days} days: churn risk from the {said['churn_risk']}; "
-                       f"spend from the {said['expected_spend']}")
+                       f"spend from the {said['expected_spend']}; "
+                       f"mean spend from the {said['mean_spend']}")
 
 
 @click.command()

@@ -53,6 +53,15 @@ def horizons_section(rep: HtmlReport, run) -> None:
             rep.table(part.reset_index(drop=True), float_format="{:,.3f}")
         if table["horizon_days"].nunique() > 1:
             _main_measures_figure(rep, table, served)
+    sums = run.tables.get("horizon_sums")
+    if sums is not None and len(sums):
+        rep.text("Sums over members: each spend answer's total over the validation window's "
+                 "actual spend (1 = the segment's revenue forecast right), in all and by time "
+                 "since the last purchase. mean_spend_<N>d is the spend model's mean forecast "
+                 "at H placed at N (value_mean_at_H); expected_spend_<N>d is a median per "
+                 "member, which sums low wherever buying nothing is the likelier outcome.")
+        rep.table(sums.assign(model=sums["model"].map(lambda m: LABELS.get(m, m))),
+                  float_format="{:,.2f}")
     left_out = found.get("left_out") or {}
     if left_out:
         rep.table(pd.DataFrame({"horizon_days": list(left_out),
