@@ -15,6 +15,13 @@ last 90 days' spend scaled to ``N``). The period is the one
 trained at ``N`` on earlier windows, on its own members) are printed beside.
 ROC-AUC and PR-AUC for churn ("no purchase in the N days"), Spearman, MAE and
 top-decile capture for spend; a table per task and a CSV under ``--out``.
+
+Spend is also summed: each answer's total over the members' actual total (``sum``),
+in all and by days since the last purchase (``sum <= N``, ``sum N-2N``, ``sum 2N-4N``,
+``sum > 4N``),
+for the served median (``expected_spend_<N>d``), the served mean (``mean_spend_<N>d``,
+the spend model's mean forecast carried along the BG/NBD curve), BG/NBD + Gamma-Gamma
+and the past-spend rate: the revenue forecast of a segment is such a sum.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import pandas as pd
 
 from features.loading import load_dataset
 from models import metrics
+from models.lifecycle import spend_by_recency, spend_sums
+from models.lifecycle.reliability import recency_bands
 from training.artifacts import open_version
 from training.artifacts.horizons import HorizonScorer, load_horizon_scorer
 from training.config import load_config
@@ -56,6 +65,8 @@ def scored(artifacts_dir, version: str, transactions: pd.DataFrame, as_of: pd.Ti
         found = scorer.columns(ids, [days])
         out[f"{name}_risk"] = found[f"churn_risk_{days}d"].to_numpy()
         out[f"{name}_spend"] = found[f"expected_spend_{days}d"].to_numpy()
+        if name == "served":
+            out["mean_spend"] = found[f"mean_spend_{days}d"].to_numpy()
     summary = served.summary.loc[ids]
     out["recency_risk"] = (summary["T"] - summary["recency"]).to_numpy()  # days since last
     tx = transactions.assign(member_id=transactions["member_id"].astype(str))
@@ -66,6 +77,7 @@ def scored(artifacts_dir, version: str, transactions: pd.DataFrame, as_of: pd.Ti
     out["spend"] = actual["spend"].fillna(0.0).to_numpy()
     out["churned"] = actual["spend"].isna().to_numpy().astype(float)
     out.attrs["served"] = served.served  # the model chosen for each task
+    out.attrs["days"] = days
     return out
 
 
@@ -78,13 +90,22 @@ def measure(table: pd.DataFrame) -> list[dict]:
                      else f"served: {chosen['churn']}",
                      "roc_auc": metrics.roc_auc(table["churned"], score),
                      "pr_auc": metrics.pr_auc(table["churned"], score)})
-    for name in ("served", "bgnbd", "past_rate"):
-        pred = table[f"{name}_spend"].to_numpy()
-        rows.append({"task": "value", "answer": name if name != "served"
-                     else f"served: {chosen['value']}",
+    names = ("served", "mean", "bgnbd", "past_rate")
+    spend = {name: table[f"{name}_spend"].to_numpy() for name in names}
+    days = table.attrs["days"]
+    sums = spend_sums(spend_by_recency(spend, table["spend"], table["recency_risk"], days))
+    bands = ("sum <= N", "sum N-2N", "sum 2N-4N", "sum > 4N")  # days since the last purchase
+    for name in names:
+        pred = spend[name]
+        found = sums[name]["by_last_purchase"]
+        rows.append({"task": "value", "answer": {
+                         "served": f"served: {chosen['value']}",
+                         "mean": "served mean: value_mean_at_H"}.get(name, name),
                      "spearman": metrics.spearman(table["spend"], pred),
                      "mae": metrics.mae(table["spend"], pred),
-                     "top_decile_capture": metrics.top_decile_capture(table["spend"], pred)})
+                     "top_decile_capture": metrics.top_decile_capture(table["spend"], pred),
+                     "sum": sums[name]["total_ratio"],
+                     **{label: found.get(band) for band, label in zip(recency_bands(days), bands)}})
     return rows
 
 

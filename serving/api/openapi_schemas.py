@@ -90,7 +90,8 @@ SCHEMAS = {
                              "horizon_days=N, "
                              "horizon {horizon_days, churn_risk (P(no purchase in the N days "
                              "after the version's as_of), null without a purchase), "
-                             "expected_spend, answered_by {churn_risk, expected_spend}: the "
+                             "expected_spend (median), mean_spend (mean: sums over members), "
+                             "answered_by {churn_risk, expected_spend, mean_spend}: the "
                              "model that answers, validated at which horizons}; null when "
                              "unknown."}),
     }),

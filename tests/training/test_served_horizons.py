@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from sklearn.isotonic import IsotonicRegression
 
-from training import horizon_served
+from models.lifecycle import reliability
+from training import horizon_served, horizon_step
 from training.artifacts import horizons
 from training.artifacts.horizons import isotonic_rows, place_on_curve
 from training.horizon_served import served_models
+from training.horizon_step import SUM_BANDS, sum_rows
 
 
 def test_isotonic_rows_equal_sklearns_isotonic_regression():
@@ -127,3 +129,17 @@ def test_the_versions_own_models_answer_unless_another_wins_beyond_the_noise():
 def test_doctests():
     assert doctest.testmod(horizons).failed == 0
     assert doctest.testmod(horizon_served).failed == 0
+    assert doctest.testmod(horizon_step).failed == 0
+    assert doctest.testmod(reliability).failed == 0
+
+
+def test_step_rows_name_bands_by_h_and_put_the_mean_first():
+    sums = {"bgnbd_gamma_gamma": {"total_ratio": 0.9, "by_last_purchase": {
+                "<= 60 days ago": 0.95, "> 240 days ago": 0.3}},
+            "value_mean_at_H": {"total_ratio": 1.01, "by_last_purchase": {
+                "60-120 days ago": 0.8}}}
+    rows = sum_rows(60, sums)
+    assert [r["model"] for r in rows] == ["value_mean_at_H", "bgnbd_gamma_gamma"]
+    assert rows[0] == {"horizon_days": 60, "model": "value_mean_at_H", "total": 1.01,
+                       SUM_BANDS[1]: 0.8}
+    assert rows[1][SUM_BANDS[0]] == 0.95 and rows[1][SUM_BANDS[3]] == 0.3
