@@ -19,8 +19,9 @@ top-decile capture for spend; a table per task and a CSV under ``--out``.
 Spend is also summed: each answer's total over the members' actual total (``sum``),
 in all and by days since the last purchase (``sum <= N``, ``sum N-2N``, ``sum 2N-4N``,
 ``sum > 4N``),
-for the served median (``expected_spend_<N>d``), the served mean (``mean_spend_<N>d``,
-the spend model's mean forecast carried along the BG/NBD curve), BG/NBD + Gamma-Gamma
+for the served median (``expected_spend_<N>d``), the served mean (``mean_spend_<N>d``:
+the spend model's mean forecast carried along the BG/NBD curve, or BG/NBD + Gamma-Gamma
+where that summed closer on the version's own later periods), BG/NBD + Gamma-Gamma
 and the past-spend rate: the revenue forecast of a segment is such a sum.
 """
 
@@ -78,6 +79,7 @@ def scored(artifacts_dir, version: str, transactions: pd.DataFrame, as_of: pd.Ti
     out["churned"] = actual["spend"].isna().to_numpy().astype(float)
     out.attrs["served"] = served.served  # the model chosen for each task
     out.attrs["days"] = days
+    out.attrs["mean"] = (served.params.get("served") or {}).get("mean", "bgnbd_gamma_gamma")
     return out
 
 
@@ -100,7 +102,7 @@ def measure(table: pd.DataFrame) -> list[dict]:
         found = sums[name]["by_last_purchase"]
         rows.append({"task": "value", "answer": {
                          "served": f"served: {chosen['value']}",
-                         "mean": "served mean: value_mean_at_H"}.get(name, name),
+                         "mean": f"served mean: {table.attrs['mean']}"}.get(name, name),
                      "spearman": metrics.spearman(table["spend"], pred),
                      "mae": metrics.mae(table["spend"], pred),
                      "top_decile_capture": metrics.top_decile_capture(table["spend"], pred),

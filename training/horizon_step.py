@@ -106,7 +106,9 @@ from training.horizon_served import (
     horizon_windows,
     served_anchors,
     served_by,
+    served_mean,
     served_models,
+    sum_distance,
 )
 
 logger = logging.getLogger(__name__)
@@ -246,13 +248,17 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
     # horizon_model.json: the model that answers each task, the horizons it was chosen on
     # and those it has member scores at (none: answered from BG/NBD's parameters).
     params["served"] = {**served, "horizons": validated, "anchors": anchors}
-    if own_h and getattr(run.value, "mean_regressor_", None) is not None:
-        # mean_spend_<N>d: the value model's mean forecast at H (the CLV's), carried to N
-        params["served"]["mean_anchor"] = own_h
+    # mean_spend_<N>d: the value model's mean forecast at H (the CLV's), carried to N, or
+    # BG/NBD + Gamma-Gamma's where that summed closer on the later periods (or is the only).
+    if (own_h and getattr(run.value, "mean_regressor_", None) is not None
+            and served_mean(validation) == CARRIED_MEAN):
+        params["served"] |= {"mean": CARRIED_MEAN, "mean_anchor": own_h}
+    else:
+        params["served"]["mean"] = CYCLE_MODELS["value"]
     run.tables["horizon_metrics"] = pd.DataFrame(rows)
     run.tables["horizon_sums"] = pd.DataFrame(sums)
     run.metrics["horizons"] = {"trained": True, "served": params["served"],
-                               "served_by": served_by(served),
+                               "served_by": served_by(params["served"]),
                                "params": {k: v for k, v in params.items() if k != "served"},
                                "validation": validation,
                                "left_out": left_out,
@@ -392,6 +398,10 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
     summed = scores["value"] | ({CARRIED_MEAN: carried["mean"]} if "mean" in carried else {})
     result["value_sums"] = spend_sums(spend_by_recency(
         summed, spend, X_val["recency_days"].to_numpy(dtype=float), horizon))
+    if "mean" in carried:  # the noise of which of the two means sums closer (served_mean)
+        result["sums_se"] = float(model_metrics.paired_standard_errors(
+            spend, carried["mean"], scores["value"]["bgnbd_gamma_gamma"],
+            {"sum": sum_distance}, seed=seed)["sum"])
     actual = {"churn": churned, "value": spend}
     result["baseline_se"] = _losses_noise(result, scores, actual, seed)
     noise = _wins_over_carried_noise(result, scores, actual, seed)

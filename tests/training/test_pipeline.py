@@ -57,7 +57,7 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
     assert params["served"] == {"churn": "churn_model_at_H", "value": "value_model",
                                 "horizons": sorted({60, h}),
                                 "anchors": {"churn": [h], "value": sorted({60, h})},
-                                "mean_anchor": h}
+                                "mean": "value_mean_at_H", "mean_anchor": h}
     summary = opened.load_frame("horizon_summary")
     assert len(summary) == int((run.member_features["frequency"] > 0).sum())
     # The served models' member scores at their anchors sit beside the summaries: the
@@ -146,7 +146,10 @@ def test_answers_at_any_horizon_come_from_the_served_models(trained):
         + (" (61 days is beyond the longest: not validated there)" if h < 61 else ""))
     assert said["expected_spend"].startswith(f"spend model fitted at {validated}")
     assert said["mean_spend"] == (f"spend model's mean forecast fitted at {h} days, placed at "
-                                  "61 days on the member's BG/NBD curve")
+                                  f"61 days on the member's BG/NBD curve, chosen on the later "
+                                  f"period at {validated}"
+                                  + (" (61 days is beyond the longest: not validated there)"
+                                     if h < 61 else ""))
     # A summary without the served models' scores (an incomplete version) is refused.
     with pytest.raises(DataError, match=r"lack the served column\(s\) \['churn_risk_"):
         HorizonScorer(scorer.params, opened.load_frame("horizon_summary").drop(
@@ -179,6 +182,13 @@ def test_mean_spend_at_any_horizon_is_the_clv_forecast_carried(trained):
     cycle = {n: predict_at_horizon(scorer.params, summary, n)["expected_spend"] for n in (h, 61)}
     np.testing.assert_allclose(scorer.columns(ids, [61])["mean_spend_61d"],
                                summary[f"mean_spend_{h}d"] * cycle[61] / cycle[h])
+    # Where BG/NBD + Gamma-Gamma summed closer on the later periods, it gives the mean.
+    served = {k: v for k, v in scorer.params["served"].items() if k != "mean_anchor"}
+    cycle_sums = HorizonScorer({**scorer.params, "served": served | {"mean": "bgnbd_gamma_gamma"}},
+                               opened.load_frame("horizon_summary"))
+    np.testing.assert_allclose(cycle_sums.columns(ids, [61])["mean_spend_61d"], cycle[61])
+    assert cycle_sums.answered_by(61)["mean_spend"].startswith(
+        "BG/NBD + Gamma-Gamma spend, chosen on the later period at ")
     # Sums: every member with a mean, where the median gives many zeros.
     assert (found[f"mean_spend_{h}d"] > 0).all()
     assert found[f"mean_spend_{h}d"].sum() > found[f"expected_spend_{h}d"].sum()

@@ -13,7 +13,7 @@ from models.lifecycle import reliability
 from training import horizon_served, horizon_step
 from training.artifacts import horizons
 from training.artifacts.horizons import isotonic_rows, place_on_curve
-from training.horizon_served import served_models
+from training.horizon_served import served_mean, served_models
 from training.horizon_step import SUM_BANDS, sum_rows
 
 
@@ -143,3 +143,25 @@ def test_step_rows_name_bands_by_h_and_put_the_mean_first():
     assert rows[0] == {"horizon_days": 60, "model": "value_mean_at_H", "total": 1.01,
                        SUM_BANDS[1]: 0.8}
     assert rows[1][SUM_BANDS[0]] == 0.95 and rows[1][SUM_BANDS[3]] == 0.3
+
+
+def _sums(own: float, cycle: float, se: float | None) -> dict:
+    found = {"value_sums": {"value_mean_at_H": {"total_ratio": own},
+                            "bgnbd_gamma_gamma": {"total_ratio": cycle}}}
+    return found | ({"sums_se": se} if se is not None else {})
+
+
+def test_the_mean_to_sum_is_the_value_models_unless_bgnbd_sums_closer_beyond_noise():
+    # BG/NBD + Gamma-Gamma closer by more than twice the noise at 2 of 3 horizons.
+    assert served_mean({"30": _sums(1.30, 1.05, 0.02), "60": _sums(0.70, 0.95, 0.02),
+                        "90": _sums(1.01, 1.20, 0.02)}) == "bgnbd_gamma_gamma"
+    # Closer, but within the noise: the value model's mean (the CLV's) answers.
+    assert served_mean({"30": _sums(1.03, 1.01, 0.02), "60": _sums(1.04, 0.99, 0.05)}
+                       ) == "value_mean_at_H"
+    # Over or under by the same factor is as far: 1.25 and 0.8 tie (no win).
+    assert served_mean({"30": _sums(1.25, 0.8, 0.001)}) == "value_mean_at_H"
+    # H has no paired noise (the value step's own mean): it counts as no win, as in
+    # served_models, so one win of two horizons is not more than half.
+    assert served_mean({"28": _sums(1.5, 1.0, None), "60": _sums(1.5, 1.0, 0.01)}
+                       ) == "value_mean_at_H"
+    assert served_mean({}) == "value_mean_at_H"

@@ -104,11 +104,13 @@ def answered_by(params: dict, days: int) -> dict:
             text += f", placed at {days} days on the member's BG/NBD curve"
         out[_COLUMN[task]] = text + chosen
     anchor = mean_anchor(params)
-    if anchor is None:
-        out["mean_spend"] = LABELS[CYCLE_MODELS["value"]]
+    if anchor is None:  # chosen on the later periods over the model's mean, or the only one
+        chose = (params.get("served") or {}).get("mean") == CYCLE_MODELS["value"] and validated
+        out["mean_spend"] = LABELS[CYCLE_MODELS["value"]] + (chosen if chose else "")
     else:
         out["mean_spend"] = (f"spend model's mean forecast fitted at {anchor} days" + (
-            f", placed at {days} days on the member's BG/NBD curve" if days != anchor else ""))
+            f", placed at {days} days on the member's BG/NBD curve" if days != anchor else "")
+            + chosen)
     return out
 
 
