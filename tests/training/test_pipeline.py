@@ -375,6 +375,10 @@ def test_train_prints_the_cleaning_and_the_clv_sums(trained, synth_dir, monkeypa
             "window; by last purchase: ") in result.output
     assert set(clv["by_last_purchase"]) == set(
         run.tables["clv_by_recency"]["last_purchase"])
+    # Which model answers at other horizons, the mean to sum included.
+    assert ("  at any horizon (offers score --horizon-days): churn: churn model at H; spend: "
+            "spend model; mean spend: spend model's mean forecast at H"
+            ) in lines, result.output
 
 
 def test_bad_as_of_and_config_are_clear_errors(synth_dir, tmp_path):

@@ -149,6 +149,9 @@ def train(
                               if ratio is not None)
             click.echo(f"  CLV's mean forecast: {clv['total_ratio']:.2f} x the spend of the "
                        f"validation window; by last purchase: {bands}")
+    horizons = m.get("horizons") or {}
+    if horizons.get("trained"):  # which model answers offers score --horizon-days N
+        click.echo(f"  at any horizon (offers score --horizon-days): {horizons['served_by']}")
     offer = m["offer_response"]
     if "roc_auc" in offer:
         click.echo(f"  offer response ROC-AUC {offer['roc_auc']:.3f} on later sends")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from training.artifacts.horizons import LABELS
+from training.artifacts.horizons import CYCLE_MODELS, LABELS
 from training.report.html import HtmlReport, figure
 
 
@@ -55,11 +55,14 @@ def horizons_section(rep: HtmlReport, run) -> None:
             _main_measures_figure(rep, table, served)
     sums = run.tables.get("horizon_sums")
     if sums is not None and len(sums):
+        mean = LABELS.get(served.get("mean", CYCLE_MODELS["value"]))
         rep.text("Sums over members: each spend answer's total over the validation window's "
                  "actual spend (1 = the segment's revenue forecast right), in all and by time "
-                 "since the last purchase. mean_spend_<N>d is the spend model's mean forecast "
-                 "at H placed at N (value_mean_at_H); expected_spend_<N>d is a median per "
-                 "member, which sums low wherever buying nothing is the likelier outcome.")
+                 f"since the last purchase. mean_spend_<N>d, the figure to sum, is the {mean} "
+                 "(the spend model's mean forecast at H placed at N, value_mean_at_H, unless "
+                 "BG/NBD + Gamma-Gamma's total came closer beyond twice the noise at most "
+                 "horizons); expected_spend_<N>d is a median per member, which sums low "
+                 "wherever buying nothing is the likelier outcome.")
         rep.table(sums.assign(model=sums["model"].map(lambda m: LABELS.get(m, m))),
                   float_format="{:,.2f}")
     left_out = found.get("left_out") or {}
