@@ -104,8 +104,8 @@ def sum_distance(actual, predicted) -> float:
     >>> round(sum_distance([1.0, 1.0], [1.0, 3.0]), 4)
     0.6931
     """
-    spent, told = float(np.sum(actual)), float(np.sum(predicted))
-    return abs(float(np.log(told / spent))) if spent > 0 and told > 0 else float("inf")
+    spent = float(np.sum(actual))
+    return _log_distance(float(np.sum(predicted)) / spent) if spent > 0 else float("inf")
 
 
 def served_mean(validation: dict) -> str:

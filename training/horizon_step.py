@@ -381,7 +381,6 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         except (ConfigError, DataError) as exc:  # too little history before the cutoff
             logger.info("the %d-day models not validated at %d days: %s", carry_from,
                         horizon, exc)
-            carried = {}
         for task in ("churn", "value"):
             if task in carried:
                 scores[task][CARRIED[task]] = carried[task]

@@ -77,7 +77,8 @@ def served_choice(params: dict) -> tuple[list[int], dict, dict]:
 def mean_anchor(params: dict) -> int | None:
     """The horizon ``H`` whose mean spend forecast (the value model's, the CLV's source)
     every member has in the summaries and that ``mean_spend`` is carried from; None: BG/NBD +
-    Gamma-Gamma's expected spend, itself a mean, answers (versions trained before it)."""
+    Gamma-Gamma's expected spend, itself a mean, answers (chosen so on the later periods,
+    no value model, or a version trained before ``mean_spend``)."""
     found = (params.get("served") or {}).get("mean_anchor")
     return int(found) if found else None
 
