@@ -193,9 +193,19 @@ def fit_served(run, served: dict, anchors: dict, sample: BuyerSample,
 
 
 def served_by(served: dict) -> str:
-    """The models that answer churn, spend and mean spend at any horizon, in words."""
-    mean = f"; mean spend: {LABELS[served['mean']]}" if served.get("mean") else ""
-    return f"churn: {LABELS[served['churn']]}; spend: {LABELS[served['value']]}{mean}"
+    """The models that answer churn, spend and mean spend at any horizon, in words.
+
+    >>> served_by({"churn": "churn_model_at_H", "value": "value_model",
+    ...            "mean": "bgnbd_gamma_gamma"}).split("; ")
+    ['churn: churn model at H', 'spend: spend model retrained per horizon', \
+'mean spend: BG/NBD + Gamma-Gamma spend']
+    """
+    def said(model: str) -> str:
+        return LABELS[model] + (" retrained per horizon" if model in ("churn_model",
+                                                                     "value_model") else "")
+
+    mean = f"; mean spend: {said(served['mean'])}" if served.get("mean") else ""
+    return f"churn: {said(served['churn'])}; spend: {said(served['value'])}{mean}"
 
 
 def horizon_summary(summary: pd.DataFrame, scores: pd.DataFrame | None) -> pd.DataFrame:

@@ -380,7 +380,7 @@ def test_train_prints_the_cleaning_and_the_clv_sums(trained, synth_dir, monkeypa
         run.tables["clv_by_recency"]["last_purchase"])
     # Which model answers at other horizons, the mean to sum included.
     assert ("  at any horizon (offers score --horizon-days): churn: churn model at H; spend: "
-            "spend model; mean spend: spend model's mean forecast at H"
+            "spend model retrained per horizon; mean spend: spend model's mean forecast at H"
             ) in lines, result.output
 
 
