@@ -82,8 +82,8 @@ def test_score_streams_the_same_table_with_horizon_columns(trained_artifacts, tm
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(exports, "BATCH", 100_000)  # one frame of every member, as before
         whole = exports.member_scores(v, horizons=(30, 90))
-    assert len(whole) == 600 and list(whole.columns[-2:]) == ["churn_risk_90d",
-                                                               "expected_spend_90d"]
+    assert len(whole) == 600 and list(whole.columns[-3:]) == [
+        "churn_risk_90d", "expected_spend_90d", "mean_spend_90d"]
     expected = tmp_path / "whole.csv"
     whole.to_csv(expected, index=False)
 
