@@ -417,6 +417,10 @@ def test_score_and_recommend_exports(trained, tmp_path):
                                        "churn_risk_273d", "expected_spend_273d",
                                        "mean_spend_273d"]
     assert "mean spend from the spend model's mean forecast fitted at" in result.output
+    for n in (61, 273):  # the segment's revenue forecast, as the file sums it
+        total = pd.read_csv(scores)[f"mean_spend_{n}d"].sum()
+        assert (f"  at {n} days: these members' mean spend sums to {total:,.0f} (the revenue "
+                "they are forecast to bring)") in result.output
     buyers = wide[wide["frequency"] > 0]
     assert buyers["churn_risk_61d"].between(0, 1).all()
     assert (buyers["churn_risk_273d"] <= buyers["churn_risk_61d"]).all()

@@ -30,9 +30,12 @@ def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int
     """Write one row per member: segment, cluster, recency, frequency, monetary, churn risk, CLV."""
     opened = open_version(artifacts_dir, version)
     chunks = member_score_chunks(opened, horizons)
+    revenue = dict.fromkeys(horizons, 0.0)  # the members' mean spend summed, per horizon
     with FrameSink(out) as sink:
         for chunk in chunks:  # one batch of members at a time
             sink.write(chunk)
+            for days in horizons:
+                revenue[days] += float(chunk[f"mean_spend_{days}d"].sum())
     click.echo(f"wrote {sink.rows} members to {out}")
     if horizons:  # which model answers at each horizon (its file checked by the chunks)
         params = opened.load_json(schema.HORIZON_MODEL)
@@ -41,6 +44,8 @@ def score(artifacts_dir: str, out: str, version: str | None, horizons: tuple[int
             click.echo(f"  at {days} days: churn risk from the {said['churn_risk']}; "
                        f"spend from the {said['expected_spend']}; "
                        f"mean spend from the {said['mean_spend']}")
+            click.echo(f"  at {days} days: these members' mean spend sums to "
+                       f"{revenue[days]:,.0f} (the revenue they are forecast to bring)")
 
 
 @click.command()
