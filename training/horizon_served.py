@@ -117,7 +117,9 @@ def served_mean(validation: dict) -> str:
     As :func:`served_models`: the value model's mean, unless BG/NBD + Gamma-Gamma's total
     came closer to the validation window's actual spend (:func:`sum_distance`) by more
     than twice that margin's standard error (``sums_se``) at more than half of the
-    validated horizons. On the Complete Journey the value model's mean sums within
+    validated horizons. At H the value model's mean is the value step's own forecast, its
+    noise measured on the same windows; where those windows were not reused (no paired
+    noise) H counts as no win. On the Complete Journey the value model's mean sums within
     0.96-1.00 of the spend at 30-120 days; on CDNOW, a single 1997 cohort that decays,
     it over-forecasts by 1.27-1.56 where BG/NBD + Gamma-Gamma gives 0.95-1.13.
 
@@ -132,7 +134,7 @@ def served_mean(validation: dict) -> str:
         own, cycle = ((sums.get(m) or {}).get("total_ratio") for m in (CARRIED_MEAN,
                                                                       CYCLE_MODELS["value"]))
         if own is None or cycle is None or se is None or not np.isfinite(se):
-            continue  # not measured here (H: the value step's mean, no paired noise)
+            continue  # not measured here (no mean of the version's, or no paired noise)
         margin = _log_distance(own) - _log_distance(cycle)  # > 0: BG/NBD sums closer
         wins += bool(margin > 2 * se)
     return CYCLE_MODELS["value"] if 2 * wins > len(validation) else CARRIED_MEAN

@@ -88,8 +88,6 @@ from models.lifecycle import (
 from models.lifecycle.engine_windows import prefetch_features
 from models.lifecycle.purchase_days import PurchaseDays
 from models.lifecycle.reliability import (
-    CLV_SOURCE,
-    MEDIAN_SOURCE,
     recency_bands,
     spend_by_recency,
     spend_sums,
@@ -183,6 +181,7 @@ def fit_horizon_step(run, *, max_members: int | None = DEFAULT_MAX_MEMBERS) -> N
         return
     with sample:
         _fit_and_validate(run, sample)
+    run.value_validation = None  # the value step's forecasts: used up
 
 
 def _fit_and_validate(run, sample: BuyerSample) -> None:
@@ -222,20 +221,14 @@ def _fit_and_validate(run, sample: BuyerSample) -> None:
                 built = horizon_windows(run.dataset, run.as_of, h, seed, engine, sample)
             validation[str(h)] = result = validate_horizon(
                 run.dataset, run.as_of, h, seed, engine, sample=sample, windows=built,
-                measured=None if reused[h] is None else _measured_at(run.metrics, h),
+                measured=None if reused[h] is None else _measured_at(
+                    run.metrics, h, getattr(run, "value_validation", None)),
                 purchase_days=days, carry_from=own_h)
         except (ConfigError, DataError) as exc:
             validation.pop(str(h), None)
             left_out[str(h)] = str(exc)
             logger.info("horizon %d days not validated: %s", h, exc)
             continue
-        if h == own_h and reused[h] is not None and "clv_by_recency" in run.tables:
-            # At H the version's forecasts are the value step's, on these same windows.
-            # Listed as both the model fitted at h and the version's, as in the metrics.
-            own = spend_sums(run.tables["clv_by_recency"])
-            result["value_sums"] |= {"value_model": own[MEDIAN_SOURCE],
-                                     CARRIED["value"]: own[MEDIAN_SOURCE],
-                                     CARRIED_MEAN: own[CLV_SOURCE]}
         for task in ("churn", "value"):
             rows += [{"horizon_days": h, "task": task, "model": m, **v}
                      for m, v in result[task].items()]
@@ -273,20 +266,22 @@ def _reusable_windows(run, h: int) -> TrainingWindows | None:
                      and built.as_of == run.as_of) else None
 
 
-def _measured_at(metrics: dict, h: int) -> dict | None:
+def _measured_at(metrics: dict, h: int, forecasts: dict | None = None) -> dict | None:
     """The churn and value steps' validation metrics (model and baseline) when they were
     measured at ``h``: on the windows step's windows, with the models and seed that
-    :func:`validate_horizon` would fit there; None otherwise."""
+    :func:`validate_horizon` would fit there; None otherwise. ``forecasts``: the value
+    step's own forecasts of that window (``{"median", "mean"}``), kept for the sums."""
     churn, value = metrics.get("churn") or {}, metrics.get("value") or {}
     if not churn.get("horizon_days") == value.get("horizon_days") == h:
         return None
     try:
-        return {"churn": {"churn_model": _pick(churn, CHURN_METRICS),
-                          "recency_only": _pick(churn["baseline"], CHURN_METRICS)},
-                "value": {"value_model": _pick(value, VALUE_METRICS),
-                          "past_spend_rate": _pick(value["baseline"], VALUE_METRICS)}}
+        found = {"churn": {"churn_model": _pick(churn, CHURN_METRICS),
+                           "recency_only": _pick(churn["baseline"], CHURN_METRICS)},
+                 "value": {"value_model": _pick(value, VALUE_METRICS),
+                           "past_spend_rate": _pick(value["baseline"], VALUE_METRICS)}}
     except KeyError:
         return None
+    return found | ({"forecasts": forecasts} if forecasts else {})
 
 
 def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *,
@@ -394,12 +389,20 @@ def validate_horizon(dataset, as_of, horizon: int, seed: int = 0, engine=None, *
         "value": {m: value[m] for m in VALUE_MODELS if m in value},
     }
     # Sums over members, what a segment's revenue forecast is made of (mean_spend_<N>d).
-    summed = scores["value"] | ({CARRIED_MEAN: carried["mean"]} if "mean" in carried else {})
+    summed = dict(scores["value"])
+    own = (measured or {}).get("forecasts") or {}
+    if carry_from == horizon and len(own.get("mean", ())) == len(spend):
+        # At H the version's forecasts are the value step's, on these same windows: listed
+        # as both the model fitted at h and the version's, as in the metrics.
+        summed |= {"value_model": own["median"], CARRIED["value"]: own["median"],
+                   CARRIED_MEAN: own["mean"]}
+    elif "mean" in carried:
+        summed[CARRIED_MEAN] = carried["mean"]
     result["value_sums"] = spend_sums(spend_by_recency(
         summed, spend, X_val["recency_days"].to_numpy(dtype=float), horizon))
-    if "mean" in carried:  # the noise of which of the two means sums closer (served_mean)
+    if CARRIED_MEAN in summed:  # the noise of which of the two means sums closer (served_mean)
         result["sums_se"] = float(model_metrics.paired_standard_errors(
-            spend, carried["mean"], scores["value"]["bgnbd_gamma_gamma"],
+            spend, summed[CARRIED_MEAN], scores["value"]["bgnbd_gamma_gamma"],
             {"sum": sum_distance}, seed=seed)["sum"])
     actual = {"churn": churned, "value": spend}
     result["baseline_se"] = _losses_noise(result, scores, actual, seed)

@@ -203,6 +203,9 @@ class TrainingRun:
     horizon_models: tuple = ()  # step "horizons": each validated horizon's HorizonModels
     horizon_scores: pd.DataFrame | None = None  # step "member table": their member columns
     buyer_sample: Any = None  # step "windows": its member sample, reused by "horizons"
+    # step "value": its forecasts of the validation window ({"median", "mean"}, in the
+    # windows' order), for the sums of the step "horizons" at H; released there
+    value_validation: dict | None = None
     offer_response: Any = None
     members: pd.DataFrame | None = None
     metrics: dict = field(default_factory=dict)
@@ -781,6 +784,7 @@ def _value(run: TrainingRun) -> None:
          "median x mean ratio": forecast * model.mean_ratio_},
         actual, X_val["recency_days"].to_numpy(dtype=float), horizon)
     run.tables["clv_by_recency"] = groups
+    run.value_validation = {"median": forecast, "mean": mean}
     se = standard_errors(actual, forecast, {"spearman": spearman, "mae": mae})
     baseline_se = paired_standard_errors(actual, forecast, past_rate, {
         "spearman": spearman, "mae": mae, "top_decile_capture": top_decile_capture})

@@ -78,6 +78,7 @@ def test_below_the_limit_nothing_is_sampled_and_the_numbers_are_unchanged(datase
     assert sums.pop("value_model_at_H") == sums["value_model"] == full["value_sums"][
         "value_model"]
     assert sums.pop("value_mean_at_H") == run.metrics["value"]["clv_mean"]
+    assert got.pop("sums_se") > 0  # both means scored on the same members: their noise
     assert got == full
     assert found["params"] == fit_purchase_cycle(dataset.transactions, AS_OF)[0]
 
