@@ -37,7 +37,7 @@ from models.lifecycle.reliability import (
     spend_reliability,
     spend_sums,
 )
-from models.lifecycle.value import PastSpendBaseline, ValueModel, evaluate_value
+from models.lifecycle.value import PastSpendBaseline, ValueModel, spend_metrics
 from models.lifecycle.windows import TrainingWindows, make_windows
 from models.metrics import (
     mae,
@@ -772,9 +772,10 @@ def _value(run: TrainingRun) -> None:
         X_train, out_train["future_spend"], past_spend=out_train["past_spend"]
     )
     baseline = PastSpendBaseline(horizon_days=horizon)
-    m = evaluate_value(model, X_val, out_val["future_spend"], baseline)
-    run.tables["value_metrics"] = m.reset_index(names="model")
     (forecast, mean), past_rate = model.predict_with_mean(X_val), baseline.predict(X_val)
+    m = spend_metrics(out_val["future_spend"], {"model": forecast,
+                                                "past_spend_baseline": past_rate})
+    run.tables["value_metrics"] = m.reset_index(names="model")
     run.tables["value_calibration"] = spend_reliability(
         {"model": forecast, CLV_SOURCE: mean, "past_spend_baseline": past_rate},
         out_val["future_spend"])

@@ -7,7 +7,8 @@
   table or as flat per-member :class:`ReasonLists`) and
   :class:`RecencyBaseline`, compared by :func:`evaluate_churn`;
 - :class:`ValueModel` (expected spend over ``H`` days, and the CLV from its mean
-  forecast) and :class:`PastSpendBaseline`, compared by :func:`evaluate_value`,
+  forecast) and :class:`PastSpendBaseline`, compared by :func:`evaluate_value` (or
+  :func:`spend_metrics`, on forecasts already made),
   their reliability by decile (:func:`spend_reliability`) and their sums by time
   since the last purchase (:func:`spend_by_recency`, :func:`spend_sums`);
 - :class:`BetaGeoModel` (BG/NBD) and :class:`GammaGammaModel`, purchase-cycle
@@ -38,7 +39,13 @@ from models.lifecycle.reliability import (
     spend_reliability,
     spend_sums,
 )
-from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
+from models.lifecycle.value import (
+    PastSpendBaseline,
+    ValueModel,
+    clv_multiplier,
+    evaluate_value,
+    spend_metrics,
+)
 from models.lifecycle.windows import TrainingWindows, default_horizon_days, make_windows
 
 __all__ = [
@@ -47,6 +54,6 @@ __all__ = [
     "ValueModel",
     "clv_multiplier", "default_horizon_days", "engine_purchase_summary", "evaluate_churn",
     "engine_sample_buyers", "evaluate_value", "make_engine_windows", "make_windows",
-    "sample_buyers", "spend_by_recency", "spend_reliability", "spend_sums", "CLV_SOURCE",
-    "MEDIAN_SOURCE",
+    "sample_buyers", "spend_by_recency", "spend_metrics", "spend_reliability", "spend_sums",
+    "CLV_SOURCE", "MEDIAN_SOURCE",
 ]

@@ -401,10 +401,17 @@ def evaluate_value(
         ``mae``, ``spearman``, ``top_decile_capture``, ``mean_actual``,
         ``mean_predicted``.
     """
-    target = _check_target(y, len(X))
-    rows = {"model": model_metrics.regression_metrics(target, model.predict(X))}
+    _check_target(y, len(X))
+    predictions = {"model": model.predict(X)}
     if baseline is not None:
-        rows["past_spend_baseline"] = model_metrics.regression_metrics(
-            target, baseline.predict(X)
-        )
-    return pd.DataFrame.from_dict(rows, orient="index")
+        predictions["past_spend_baseline"] = baseline.predict(X)
+    return spend_metrics(y, predictions)
+
+
+def spend_metrics(y, predictions: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`evaluate_value`'s table from forecasts already made (``{name: prediction}``, each
+    aligned with ``y``), so a caller that needs them anyway does not predict twice."""
+    target = _check_target(y, len(y))
+    return pd.DataFrame.from_dict(
+        {name: model_metrics.regression_metrics(target, np.asarray(p, dtype=np.float64))
+         for name, p in predictions.items()}, orient="index")

@@ -11,7 +11,13 @@ import pytest
 
 from features.errors import ConfigError, DataError, NotFittedError
 from models import metrics as mm
-from models.lifecycle.value import PastSpendBaseline, ValueModel, clv_multiplier, evaluate_value
+from models.lifecycle.value import (
+    PastSpendBaseline,
+    ValueModel,
+    clv_multiplier,
+    evaluate_value,
+    spend_metrics,
+)
 
 
 def test_regression_metrics_hand_computed():
@@ -179,6 +185,11 @@ def test_value_model_beats_past_spend_baseline(case):
         case.value, X_val, y_val["future_spend"], PastSpendBaseline(case.windows.horizon_days)
     )
     model, base = table.loc["model"], table.loc["past_spend_baseline"]
+    # The same table from forecasts already made (the pipeline predicts once).
+    made = spend_metrics(y_val["future_spend"], {
+        "model": case.value.predict(X_val),
+        "past_spend_baseline": PastSpendBaseline(case.windows.horizon_days).predict(X_val)})
+    pd.testing.assert_frame_equal(made, table)
     # Measured: model 0.78-0.79, baseline 0.71-0.73 (seeds 1, 3, 7).
     assert model["spearman"] > base["spearman"] + 0.03
     assert model["top_decile_capture"] >= base["top_decile_capture"] - 0.01
