@@ -100,7 +100,9 @@ def test_training_stores_and_validates_the_purchase_cycle_models(trained):
         h: "value_mean_at_H", 60: "value_mean_at_H"}
     assert table.loc[table["horizon_days"] == 60, "total"].tolist() == [
         sums[60][m]["total_ratio"] for m in table.loc[table["horizon_days"] == 60, "model"]]
-    assert "Sums over members" in (opened.path / "report.html").read_text()
+    html = (opened.path / "report.html").read_text()
+    assert "Sums over members" in html
+    assert "Spend summed over members per horizon, over the actual (1: right)" in html
     html = (opened.path / "report.html").read_text()
     assert "Churn and spend at other horizons" in html and "bgnbd_gamma_gamma" in html
     assert "Churn PR-AUC per horizon, over recency only" in html and "Spend MAE per horizon" in html

@@ -65,6 +65,8 @@ def horizons_section(rep: HtmlReport, run) -> None:
                  "wherever buying nothing is the likelier outcome.")
         rep.table(sums.assign(model=sums["model"].map(lambda m: LABELS.get(m, m))),
                   float_format="{:,.2f}")
+        if sums["horizon_days"].nunique() > 1:
+            _sums_figure(rep, sums, served.get("mean", CYCLE_MODELS["value"]))
     left_out = found.get("left_out") or {}
     if left_out:
         rep.table(pd.DataFrame({"horizon_days": list(left_out),
@@ -101,3 +103,24 @@ def _main_measures_figure(rep: HtmlReport, table: pd.DataFrame, served: dict) ->
         ax.set_ylabel(f"{'PR-AUC' if task == 'churn' else 'MAE'} / {LABELS[baseline]}'s")
         ax.legend(fontsize=7)
         rep.figure(fig, caption)
+
+
+def _sums_figure(rep: HtmlReport, sums: pd.DataFrame, mean: str) -> None:
+    """Each spend answer's total over the actual per validated horizon (1: a segment's
+    revenue forecast right), the one ``mean_spend_<N>d`` serves thick."""
+    fig = figure(4.6, 3.2)
+    ax = fig.axes[0]
+    ax.axhline(1.0, ls="--", color="grey", lw=1)
+    for model, rows in sums.groupby("model", sort=False):
+        if model == "value_model":  # retrained at h: the served median's twin, not served
+            continue
+        rows = rows.sort_values("horizon_days")
+        thick = model == mean
+        said = " (mean_spend)" if thick else (
+            " (the median, expected_spend)" if model == "value_model_at_H" else "")
+        ax.plot(rows["horizon_days"], rows["total"], marker="o", lw=2.6 if thick else 1.2,
+                label=LABELS.get(model, model) + said)
+    ax.set_xlabel("horizon h (days)")
+    ax.set_ylabel("predicted / actual spend, all members")
+    ax.legend(fontsize=7)
+    rep.figure(fig, "Spend summed over members per horizon, over the actual (1: right)")
