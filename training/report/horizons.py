@@ -87,30 +87,24 @@ def _main_measures_figure(rep: HtmlReport, table: pd.DataFrame, served: dict) ->
         base = part[part["model"] == baseline].set_index("horizon_days")[measure]
         if base.empty:
             continue
-        fig = figure(4.6, 3.2)
-        ax = fig.axes[0]
-        ax.axhline(1.0, ls="--", color="grey", lw=1)
+        lines = []
         for model, rows in part.groupby("model", sort=False):
             if model == baseline:
                 continue
             rows = rows.sort_values("horizon_days")
             thick = model == served.get(task)
-            ax.plot(rows["horizon_days"], rows[measure].to_numpy()
-                    / base.reindex(rows["horizon_days"]).to_numpy(), marker="o",
-                    lw=2.6 if thick else 1.2,
-                    label=LABELS.get(model, model) + (" (served)" if thick else ""))
-        ax.set_xlabel("horizon h (days)")
-        ax.set_ylabel(f"{'PR-AUC' if task == 'churn' else 'MAE'} / {LABELS[baseline]}'s")
-        ax.legend(fontsize=7)
-        rep.figure(fig, caption)
+            lines.append((LABELS.get(model, model) + (" (served)" if thick else ""),
+                          rows["horizon_days"], rows[measure].to_numpy()
+                          / base.reindex(rows["horizon_days"]).to_numpy(), thick))
+        _lines_at_one(rep, lines,
+                      f"{'PR-AUC' if task == 'churn' else 'MAE'} / {LABELS[baseline]}'s",
+                      caption)
 
 
 def _sums_figure(rep: HtmlReport, sums: pd.DataFrame, mean: str) -> None:
     """Each spend answer's total over the actual per validated horizon (1: a segment's
     revenue forecast right), the one ``mean_spend_<N>d`` serves thick."""
-    fig = figure(4.6, 3.2)
-    ax = fig.axes[0]
-    ax.axhline(1.0, ls="--", color="grey", lw=1)
+    lines = []
     for model, rows in sums.groupby("model", sort=False):
         if model == "value_model":  # retrained at h: the served median's twin, not served
             continue
@@ -118,9 +112,21 @@ def _sums_figure(rep: HtmlReport, sums: pd.DataFrame, mean: str) -> None:
         thick = model == mean
         said = " (mean_spend)" if thick else (
             " (the median, expected_spend)" if model == "value_model_at_H" else "")
-        ax.plot(rows["horizon_days"], rows["total"], marker="o", lw=2.6 if thick else 1.2,
-                label=LABELS.get(model, model) + said)
+        lines.append((LABELS.get(model, model) + said, rows["horizon_days"], rows["total"],
+                      thick))
+    _lines_at_one(rep, lines, "predicted / actual spend, all members",
+                  "Spend summed over members per horizon, over the actual (1: right)")
+
+
+def _lines_at_one(rep: HtmlReport, lines: list, ylabel: str, caption: str) -> None:
+    """A figure of ``lines`` (``(label, horizon days, values, thick)``) over the validated
+    horizons, against a dashed line at 1."""
+    fig = figure(4.6, 3.2)
+    ax = fig.axes[0]
+    ax.axhline(1.0, ls="--", color="grey", lw=1)
+    for label, days, values, thick in lines:
+        ax.plot(days, values, marker="o", lw=2.6 if thick else 1.2, label=label)
     ax.set_xlabel("horizon h (days)")
-    ax.set_ylabel("predicted / actual spend, all members")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
-    rep.figure(fig, "Spend summed over members per horizon, over the actual (1: right)")
+    rep.figure(fig, caption)
