@@ -45,6 +45,7 @@ from models.lifecycle.churn_reasons import (
     usable_drivers,
 )
 from models.lifecycle.tabular import (
+    booster_settings,
     check_fitted,
     check_horizon,
     informative_columns,
@@ -163,15 +164,7 @@ class ChurnModel:
                 f"n_churned={n_pos} and n_retained={len(labels) - n_pos}: each class needs "
                 f"at least cv={self.cv} rows to fit and calibrate."
             )
-        booster = HistGradientBoostingClassifier(
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            early_stopping=False,
-            random_state=self.random_state,
-        )
+        booster = HistGradientBoostingClassifier(**booster_settings(self))
         folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
         calibrated = CalibratedClassifierCV(booster, method=self.calibration, cv=folds)
         with tree_threads(self.n_threads, len(matrix)):

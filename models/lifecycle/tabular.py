@@ -1,4 +1,5 @@
-"""Plumbing shared by the tabular models (churn and value): feature matrices and checks.
+"""Plumbing shared by the tabular models (churn and value): feature matrices, checks and
+the settings of their gradient-boosted trees (:func:`booster_settings`).
 
 The feature frame becomes the float matrix the models learn from:
 
@@ -118,3 +119,12 @@ def check_horizon(wanted: int | None, got: int) -> None:
             f"the model was configured with horizon_days={wanted} but the windows use "
             f"horizon_days={got}; build the windows with the model's horizon."
         )
+
+
+def booster_settings(model) -> dict:
+    """The histogram-boosting settings the churn and value models both pass to scikit-learn
+    (their own hyperparameters, no early stopping), so the two boosters stay alike."""
+    return {"max_iter": model.max_iter, "learning_rate": model.learning_rate,
+            "max_leaf_nodes": model.max_leaf_nodes, "min_samples_leaf": model.min_samples_leaf,
+            "l2_regularization": model.l2_regularization, "early_stopping": False,
+            "random_state": model.random_state}

@@ -74,6 +74,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from features.errors import ConfigError, DataError
 from models import metrics as model_metrics
 from models.lifecycle.tabular import (
+    booster_settings,
     check_fitted,
     check_horizon,
     informative_columns,
@@ -252,16 +253,7 @@ class ValueModel:
         return self
 
     def _booster(self, loss: str) -> HistGradientBoostingRegressor:
-        return HistGradientBoostingRegressor(
-            loss=loss,
-            max_iter=self.max_iter,
-            learning_rate=self.learning_rate,
-            max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf,
-            l2_regularization=self.l2_regularization,
-            early_stopping=False,
-            random_state=self.random_state,
-        )
+        return HistGradientBoostingRegressor(loss=loss, **booster_settings(self))
 
     def _retention(self, target: np.ndarray, past_spend) -> float:
         if self.retention is not None:
