@@ -379,8 +379,13 @@ def test_train_prints_the_cleaning_and_the_clv_sums(trained, synth_dir, monkeypa
     assert 0.5 < clv["total_ratio"] < 2.0
     assert (f"  CLV's mean forecast: {clv['total_ratio']:.2f} x the spend of the validation "
             "window; by last purchase: ") in result.output
-    assert set(clv["by_last_purchase"]) == set(
-        run.tables["clv_by_recency"]["last_purchase"])
+    # Every band is either judged or named as not judged (too few members spent there).
+    judged = run.tables["clv_by_recency"].query("source == 'mean forecast (CLV)'")
+    assert set(clv["by_last_purchase"]) == set(judged.loc[judged["spenders"] >= 10,
+                                                          "last_purchase"])
+    assert set(clv["by_last_purchase"]) | set(clv["not_judged"]) == set(judged["last_purchase"])
+    if clv["not_judged"]:
+        assert "(not judged where fewer than 10 members bought: " in result.output
     # Which model answers at other horizons, the mean to sum included.
     assert ("  at any horizon (offers score --horizon-days): churn: churn model at H; spend: "
             "spend model retrained per horizon; mean spend: spend model's mean forecast at H"

@@ -72,6 +72,7 @@ def train(
     before --as-of held out). The new version becomes ARTIFACTS_DIR/current
     only once completely written, with report.html beside the models.
     """
+    from models.lifecycle.reliability import MIN_SPENDERS
     from training.artifacts.signing import KEY_FILE_ENV, signing_key
     from training.baseline_flags import grouped_flag_lines
     from training.pipeline import train as run_training
@@ -147,6 +148,10 @@ def train(
             bands = ", ".join(f"{band} {ratio:.2f}"
                               for band, ratio in clv["by_last_purchase"].items()
                               if ratio is not None)
+            unjudged = clv.get("not_judged") or []
+            if unjudged:
+                bands += (f" (not judged where fewer than {MIN_SPENDERS} members bought: "
+                          f"{', '.join(unjudged)})")
             click.echo(f"  CLV's mean forecast: {clv['total_ratio']:.2f} x the spend of the "
                        f"validation window; by last purchase: {bands}")
     horizons = m.get("horizons") or {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from models.lifecycle.reliability import MIN_SPENDERS
 from training.artifacts.horizons import CYCLE_MODELS, LABELS
 from training.report.html import HtmlReport, figure
 
@@ -62,7 +63,9 @@ def horizons_section(rep: HtmlReport, run) -> None:
                  "(the spend model's mean forecast at H placed at N, value_mean_at_H, unless "
                  "BG/NBD + Gamma-Gamma's total came closer beyond twice the noise at most "
                  "horizons); expected_spend_<N>d is a median per member, which sums low "
-                 "wherever buying nothing is the likelier outcome.")
+                 "wherever buying nothing is the likelier outcome. A cell is empty where "
+                 f"fewer than {MIN_SPENDERS} of the group's members spent anything (no ratio "
+                 "over almost nothing).")
         rep.table(sums.assign(model=sums["model"].map(lambda m: LABELS.get(m, m))),
                   float_format="{:,.2f}")
         if sums["horizon_days"].nunique() > 1:

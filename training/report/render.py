@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from features.kpis import program_kpis
+from models.lifecycle.reliability import MIN_SPENDERS
 from training.baseline_flags import flag_line
 from training.engines import line_span
 from training.report.comparison import comparison_rows
@@ -281,7 +282,8 @@ def _value(rep: HtmlReport, run) -> None:
             "What the members of each group spent in the validation window, against what each "
             "forecast predicted for them: the CLV sums the mean forecast, as a segment's value "
             "or a budget needs; the median is 0 for members more likely than not to buy "
-            "nothing, though together they spend."
+            "nothing, though together they spend. The ratio is left empty where fewer than "
+            f"{MIN_SPENDERS} of the group's members spent anything."
         )
         rep.table(run.tables["clv_by_recency"], float_format="{:,.2f}")
     if "value_calibration" in run.tables:
