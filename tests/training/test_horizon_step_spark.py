@@ -1,0 +1,43 @@
+"""The step "horizons" on a real local Spark session: the validation at a horizon equals
+pandas' (test_horizon_step.py holds the DuckDB twin). A Spark train validates every
+horizon this way; the Spark train of test_engines_spark.py turns it off for speed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from features.loading import load_dataset
+from training.engines import open_engine
+from training.horizon_step import validate_horizon
+from training.synth.generate import generate
+
+AS_OF = pd.Timestamp("2026-01-01")
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return load_dataset(generate(tmp_path_factory.mktemp("horizon-spark") / "data", 400,
+                                 seed=5))
+
+
+def test_on_spark_the_validation_at_a_horizon_is_pandas(spark_con, dataset):
+    """Windows and purchase summaries built by Spark SQL: the baselines and BG/NBD as on
+    pandas, the boosted models within noise; sums over members as on pandas."""
+    engine = open_engine("spark", dataset)
+    try:
+        got = validate_horizon(dataset, AS_OF, 45, engine=engine)
+    finally:
+        engine.close()
+    want = validate_horizon(dataset, AS_OF, 45)
+    assert (got["validation_cutoff"], got["validation_members"]) == (
+        want["validation_cutoff"], want["validation_members"])
+    for task, models in (("churn", ("recency_only", "bgnbd")),
+                         ("value", ("past_spend_rate", "bgnbd_gamma_gamma"))):
+        for model in models:
+            assert got[task][model] == pytest.approx(want[task][model], rel=1e-6), model
+    assert got["churn"]["churn_model"]["roc_auc"] == pytest.approx(
+        want["churn"]["churn_model"]["roc_auc"], abs=0.01)
+    cycle = "bgnbd_gamma_gamma"
+    assert got["value_sums"][cycle]["total_ratio"] == pytest.approx(
+        want["value_sums"][cycle]["total_ratio"], rel=1e-6)
