@@ -118,8 +118,11 @@ def holdout_truth(transactions, interactions, start, end, mode: str = "all") -> 
             already[known] = np.asarray(bought[rows[known], cols[known]]).ravel() > 0
         keep = ~already
         m_ids, rows, cols = m_ids[keep], rows[keep], cols[keep]
-    if len(m_ids) == 0:
-        raise DataError(f"no member qualifies for mode={mode!r} in [{start}, {end}).")
+    if len(m_ids) == 0:  # only never_bought can empty a window that has lines
+        raise DataError(
+            f"no member bought an item new to them in the validation window [{start}, "
+            f"{end}): there is nothing to validate 'new to you' recommendations on "
+            "(few items, members who keep buying the same ones, and no newcomers)")
     eval_ids, eval_pos = np.unique(m_ids, return_inverse=True)
     n_relevant = np.bincount(eval_pos, minlength=len(eval_ids)).astype(np.int64)
     in_cat = cols >= 0

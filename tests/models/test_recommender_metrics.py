@@ -106,6 +106,16 @@ def test_holdout_truth_all_and_never_bought(shop):
         holdout_truth(tx, im, "2025-01-01", "2025-02-01")
 
 
+def test_a_window_where_nobody_buys_anything_new_says_so(shop):
+    """A subscription-like window: every holdout line is an item its member had bought."""
+    tx, im = shop
+    renewals = tx[tx["member_id"].isin(["a", "b"]) & tx["item_id"].isin(["x", "y"])]
+    assert len(holdout_truth(renewals, im, "2024-02-01", "2024-03-01", mode="all").member_ids)
+    with pytest.raises(DataError, match="no member bought an item new to them in the "
+                                        "validation window .*'new to you'"):
+        holdout_truth(renewals, im, "2024-02-01", "2024-03-01", mode="never_bought")
+
+
 def test_evaluate_and_table_exclude_purchased_in_never_bought_mode(shop):
     tx, im = shop
     truths = {m: holdout_truth(tx, im, "2024-02-01", "2024-03-01", mode=m)
