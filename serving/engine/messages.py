@@ -44,12 +44,17 @@ class OfferFacts:
 
 
 def display_name(name: str | None) -> str | None:
-    """A category or item name for a sentence.
+    """A category or item name for a sentence: words in capitals in lower case, a code (one
+    word with a digit: an item id such as a SKU standing in for a name) as it is.
 
     >>> display_name("BAKED BREAD/BUNS/ROLLS"), display_name("coffee_tea")
     ('baked bread/buns/rolls', 'coffee tea')
+    >>> display_name("85123A"), display_name("SKU-0042")
+    ('85123A', 'SKU-0042')
     """
     if not name:
+        return name
+    if " " not in name and any(c.isdigit() for c in name):
         return name
     if name.isupper() or "_" in name:
         return name.replace("_", " ").lower()

@@ -289,6 +289,45 @@ def test_uci_online_retail_cancellations_load_as_counted_returns(tmp_path):
     assert sorted(ds.items["category"]) == ["71053", "85123A"]  # each item its own category
 
 
+UCI_NAMED = (
+    "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID\n"
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26,2.55,17850\n"
+    "536366,85123A,CREAM HANGING HEART T-LIGHT HOLDER,6,2010-12-02 08:26,2.55,17850\n"
+    "536367,85123A,WHITE HANGING HEART T-LIGHT HOLDER,2,2010-12-03 08:26,2.55,13047\n"
+    "536365,71053,,6,2010-12-01 08:26,3.39,17850\n"  # never described
+)
+
+
+def test_product_names_name_the_items_and_without_categories_their_categories(tmp_path):
+    """--name-col: each item's most common description is its name, shown by offers and
+    recommendations, and its category when the export has none; an item no line describes
+    keeps its id, and the import says how many."""
+    mapping = CsvMapping("CustomerID", "InvoiceDate", "StockCode", quantity_col="Quantity",
+                         price_col="UnitPrice", basket_col="InvoiceNo", name_col="Description")
+    summary = import_csv(write(tmp_path, UCI_NAMED), tmp_path / "out", mapping)
+    items = load_dataset(tmp_path / "out").items.set_index("item_id")
+    heart = "WHITE HANGING HEART T-LIGHT HOLDER"
+    assert items.loc["85123A", ["name", "category"]].tolist() == [heart, heart]
+    assert pd.isna(items.loc["71053", "name"]) and items.loc["71053", "category"] == "71053"
+    assert ("no category column: assumed every item is its own category, called by its "
+            "name (column 'Description')") in summary.notes
+    assert "1 item(s) with no name in column 'Description': shown by their id" in summary.notes
+    # With a category column the name is only the name.
+    text = UCI_NAMED.replace("CustomerID\n", "CustomerID,Dept\n", 1).replace(
+        "\n5", ",HOME\n5").rstrip("\n") + ",HOME\n"
+    with_dept = CsvMapping(**{**mapping.__dict__, "category_col": "Dept"})
+    import_csv(write(tmp_path, text, "dept.csv"), tmp_path / "dept", with_dept)
+    items = load_dataset(tmp_path / "dept").items.set_index("item_id")
+    assert items.loc["85123A", ["name", "category"]].tolist() == [heart, "HOME"]
+    # A name column the file lacks is named in the error, as every mapped column is.
+    result = CliRunner().invoke(import_group, [
+        "csv", str(tmp_path / "orders.csv"), str(tmp_path / "cli"), "--member-col",
+        "CustomerID", "--time-col", "InvoiceDate", "--item-col", "StockCode",
+        "--price-col", "UnitPrice", "--name-col", "Desc"])
+    assert result.exit_code == 1
+    assert "column(s) not found: --name-col 'Desc'. The file has the columns: " in result.output
+
+
 EUROPEAN = (
     "Kunde;Datum;Artikel;Menge;Preis\n"
     "K1;05.01.2024;A;2;1,50\n"

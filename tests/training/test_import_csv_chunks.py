@@ -57,6 +57,35 @@ def test_chunks_write_the_tables_of_one_read(tmp_path, chunk_lines):
     assert whole.skipped == {"empty member id in column 'customer'": 18}
 
 
+@pytest.mark.parametrize("chunk_lines", [7, 50])
+def test_chunks_give_each_item_the_name_most_of_its_lines_give(tmp_path, chunk_lines):
+    """Names that disagree across an item's lines (a description edited mid-year) and
+    lines with none, across chunk boundaries: the most common non-empty name, ties to the
+    alphabetically first, as one read gives it; without a category column, the category."""
+    rng = np.random.default_rng(3)
+    lines = _orders(400).splitlines()
+    names = ["", *(str(rng.choice(["RED MUG", "RED MUG ", "Red mug", ""])) for _ in lines[1:])]
+    named = [f"{line},{name}" if line else line for line, name in zip(lines, names)]
+    named[0] = lines[0] + ",desc"
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join(named) + "\n")
+    mapping = CsvMapping("customer", "date", "sku", quantity_col="qty", price_col="unit",
+                         name_col="desc")
+    import_csv(path, tmp_path / "whole", mapping)
+    import_csv(path, tmp_path / "chunked", mapping, chunk_lines=chunk_lines)
+    (_, items), (_, items1) = _tables(tmp_path / "chunked"), _tables(tmp_path / "whole")
+    pd.testing.assert_frame_equal(items, items1)
+    read = pd.read_csv(path, dtype=str, keep_default_na=False)
+    read["desc"] = read["desc"].str.strip()  # the reader strips values, as for every column
+    read = read[(read["customer"] != "") & (read["desc"] != "")]
+    counts = read.groupby(["sku", "desc"]).size().rename("n").reset_index()
+    want = counts.sort_values(["sku", "n", "desc"], ascending=[True, False, True]
+                              ).drop_duplicates("sku").set_index("sku")["desc"]
+    got = items.set_index("item_id")
+    assert got["name"].to_dict() == want.to_dict()
+    assert (got["category"] == got["name"]).all()
+
+
 def test_problems_of_every_chunk_are_listed_once_with_their_total(tmp_path):
     text = _orders(60).splitlines()
     bad = [3, 4, 40, 55]  # bad times in the first chunk and in later ones

@@ -65,6 +65,9 @@ def completejourney_command(out_dir: str, overwrite: bool) -> None:
 )
 @click.option("--category-col", default=None,
               help="Column with the item category (default: each item is its own category).")
+@click.option("--name-col", default=None,
+              help="Column with the item's name, e.g. a product description (default: "
+                   "items are shown by their id).")
 @click.option("--basket-col", default=None, help="Column with the order (basket) id.")
 @click.option(
     "--date-format",
@@ -90,6 +93,7 @@ def csv_command(
     amount_col: str | None,
     price_col: str | None,
     category_col: str | None,
+    name_col: str | None,
     basket_col: str | None,
     date_format: str | None,
     encoding: str,
@@ -115,6 +119,7 @@ def csv_command(
         amount_col=amount_col,
         price_col=price_col,
         category_col=category_col,
+        name_col=name_col,
         basket_col=basket_col,
         date_format=date_format,
     )

@@ -86,6 +86,10 @@ class CsvMapping:
         Column with the unit price; the amount is price x quantity.
     category_col : str or None
         Column with the item's category.
+    name_col : str or None
+        Column with the item's name (a product description): offers and
+        recommendations show it; without a category column it is also the
+        item's category.
     basket_col : str or None
         Column with the order (basket) id.
     date_format : str or None
@@ -102,6 +106,7 @@ class CsvMapping:
     category_col: str | None = None
     basket_col: str | None = None
     date_format: str | None = None
+    name_col: str | None = None
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` unless exactly one of amount and price is given."""
@@ -132,6 +137,7 @@ class CsvMapping:
             "--amount-col": self.amount_col,
             "--price-col": self.price_col,
             "--category-col": self.category_col,
+            "--name-col": self.name_col,
             "--basket-col": self.basket_col,
         }
         return {option: column for option, column in options.items() if column}
@@ -160,7 +166,8 @@ def convert_order_lines(
         ``member_id``, ``timestamp``, ``item_id``, ``quantity``, ``amount`` and,
         when mapped, ``basket_id``; one row per line kept.
     items : DataFrame
-        ``item_id``, ``category``, ``price``; one row per item.
+        ``item_id``, ``category``, ``price`` (and ``name`` with a name column); one row
+        per item.
     skipped : dict of str to int
         Lines left out, by reason.
 
@@ -187,7 +194,7 @@ def convert_order_lines(
     converted = _convert(lines, mapping, file, decimal)
     if converted.problems:
         raise DataValidationError(problems=converted.problems)
-    stats = ItemStats(with_categories=mapping.category_col is not None)
+    stats = _item_stats(mapping)
     converted.count_items(stats)
     return converted.transactions.reset_index(drop=True), stats.table(), converted.skipped
 
@@ -201,10 +208,16 @@ class _Converted:
     unit_price: pd.Series
     skipped: dict[str, int]
     problems: list[Problem]
+    name: pd.Series | None = None
 
     def count_items(self, stats: ItemStats) -> None:
         tx = self.transactions
-        stats.add(tx["item_id"], self.category, self.unit_price, tx["quantity"])
+        stats.add(tx["item_id"], self.category, self.unit_price, tx["quantity"], self.name)
+
+
+def _item_stats(mapping: CsvMapping) -> ItemStats:
+    return ItemStats(with_categories=mapping.category_col is not None,
+                     with_names=mapping.name_col is not None)
 
 
 def _convert(lines: pd.DataFrame, mapping: CsvMapping, file: str, decimal: str) -> _Converted:
@@ -247,7 +260,8 @@ def _convert(lines: pd.DataFrame, mapping: CsvMapping, file: str, decimal: str) 
     if mapping.basket_col:
         transactions["basket_id"] = lines[mapping.basket_col]
     category = lines[mapping.category_col] if mapping.category_col else None
-    return _Converted(transactions, category, unit_price, skipped, problems)
+    name = lines[mapping.name_col] if mapping.name_col else None
+    return _Converted(transactions, category, unit_price, skipped, problems, name)
 
 
 def import_csv(
@@ -303,7 +317,7 @@ def import_csv(
     readers = [read_order_line_chunks(p, fmt, chunk_lines) for p in paths]
     named = str(paths[0]) if len(paths) == 1 else f"the {len(paths)} files"
     ids, problems = WholeNumberIds(mapping.id_columns()), _Problems()
-    stats = ItemStats(with_categories=mapping.category_col is not None)
+    stats = _item_stats(mapping)
     skipped: dict[str, int] = {}
     n_lines = n_rows = n_returns = 0
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
@@ -355,9 +369,16 @@ def import_csv(
     if not mapping.item_col:
         notes.append(f"no item column: every line is one item, {ANY_ITEM!r} (training skips "
                      "item recommendations)")
-    if not mapping.category_col:
+    if not mapping.category_col and mapping.name_col:
+        notes.append(f"no category column: assumed every item is its own category, called "
+                     f"by its name (column '{mapping.name_col}')")
+    elif not mapping.category_col:
         notes.append("no category column: assumed every item is its own category "
-                      "(offers and category recommendations name the item)")
+                      "(offers and category recommendations name the item; --name-col "
+                      "gives them the product's name)")
+    if mapping.name_col and items["name"].isna().any():
+        notes.append(f"{int(items['name'].isna().sum()):,} item(s) with no name in column "
+                     f"'{mapping.name_col}': shown by their id")
     if n_returns:
         notes.append(f"{n_returns:,} return line(s) (negative quantity or amount): loading "
                      "drops and counts them (docs/data.md)")

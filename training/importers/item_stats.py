@@ -1,11 +1,12 @@
 """The items table of a CSV import, summed chunk by chunk so the lines need not fit in memory.
 
 An item's ``category`` is the value most of its lines give (ties: alphabetically
-first; :data:`UNCATEGORISED` when empty; the item id itself without a category
-column), and its ``price`` the median unit price over its lines with a positive
-quantity (NaN when it has none). Both are exact whatever the chunks: the chunks'
-(item, category) and (item, unit price) counts are added up, and the median is
-read off the counted prices.
+first; :data:`UNCATEGORISED` when empty; without a category column the item's name
+when there is one, else the item id itself), its ``name`` (with a name column) the
+non-empty value most of its lines give, and its ``price`` the median unit price over
+its lines with a positive quantity (NaN when it has none). All are exact whatever the
+chunks: the chunks' (item, category), (item, name) and (item, unit price) counts are
+added up, and the median is read off the counted prices.
 
 Imports: nothing of the project.
 """
@@ -35,22 +36,24 @@ class ItemStats:
     {'item_id': 'b', 'category': 'uncategorised', 'price': nan}
     """
 
-    def __init__(self, with_categories: bool):
-        self.with_categories = with_categories
+    def __init__(self, with_categories: bool, with_names: bool = False):
+        self.with_categories, self.with_names = with_categories, with_names
         self._items: list[pd.Index] = []
         self._categories: list[pd.Series] = []
+        self._names: list[pd.Series] = []
         self._prices: list[pd.Series] = []
 
     def add(self, item_id: pd.Series, category: pd.Series | None, unit_price: pd.Series,
-            quantity: pd.Series) -> None:
-        """Count one chunk's lines (aligned Series; ``category`` None without the column)."""
+            quantity: pd.Series, name: pd.Series | None = None) -> None:
+        """Count one chunk's lines (aligned Series; ``category`` and ``name`` None without
+        the column)."""
         item_id = item_id.astype(str)
         self._items.append(pd.Index(item_id.unique()))
         if self.with_categories:
-            self._categories.append(pd.DataFrame({
-                "item_id": item_id.to_numpy(),
-                "category": category.fillna(UNCATEGORISED).astype(str).to_numpy(),
-            }).value_counts())
+            self._categories.append(_label_counts(item_id, category.fillna(UNCATEGORISED)))
+        if self.with_names:
+            named = name.notna().to_numpy()
+            self._names.append(_label_counts(item_id[named], name[named]))
         positive = (quantity > 0).to_numpy()
         self._prices.append(pd.DataFrame({
             "item_id": item_id.to_numpy()[positive],
@@ -64,23 +67,45 @@ class ItemStats:
         self._prices = [_summed(self._prices)]
         if self._categories:
             self._categories = [_summed(self._categories)]
+        if self._names:
+            self._names = [_summed(self._names)]
 
     def table(self) -> pd.DataFrame:
-        """``item_id`` (sorted), ``category`` and ``price``: one row per item seen."""
+        """``item_id`` (sorted), ``category``, ``price`` and, with names, ``name``: one row
+        per item seen (an item none of whose lines named it has no name, NaN)."""
         ids = _union(self._items).sort_values()
+        names = _most_common(self._names, ids) if self.with_names else None
         if self.with_categories:
-            counts = _summed(self._categories).rename("n").reset_index().sort_values(
-                ["item_id", "n", "category"], ascending=[True, False, True])
-            category = counts.drop_duplicates("item_id").set_index("item_id")["category"]
-            categories = category.reindex(ids).to_numpy()
+            categories = _most_common(self._categories, ids)
+        elif names is not None:  # each item is its own category, called by its name
+            categories = np.where(pd.isna(names), ids.astype(str).to_numpy(), names)
         else:
             categories = ids.astype(str).to_numpy()
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "item_id": ids.astype(str),
             "category": categories,
             "price": _median_prices(_summed(self._prices)).reindex(ids).to_numpy(
                 dtype="float64"),
         })
+        if names is not None:
+            table["name"] = names
+        return table
+
+
+def _label_counts(item_id: pd.Series, label: pd.Series) -> pd.Series:
+    """How many lines give each (item, label) pair."""
+    return pd.DataFrame({"item_id": item_id.to_numpy(),
+                         "label": label.astype(str).to_numpy()}).value_counts()
+
+
+def _most_common(counts: list[pd.Series], ids: pd.Index) -> np.ndarray:
+    """Each item's label most of its lines give (ties: alphabetically first), NaN for none."""
+    if not counts:
+        return np.full(len(ids), np.nan, dtype=object)
+    frame = _summed(counts).rename("n").reset_index().sort_values(
+        ["item_id", "n", "label"], ascending=[True, False, True])
+    return frame.drop_duplicates("item_id").set_index("item_id")["label"].reindex(
+        ids).to_numpy(dtype=object)
 
 
 def _union(indexes: list[pd.Index]) -> pd.Index:
