@@ -35,6 +35,12 @@ PROFILE_COPIED = {
     "push_opt_in": "boolean",
     "referrals": "float64",
 }
+#: Columns the members file holds as they are today, not as of a past cutoff. No model
+#: learns from them: in a window that ends before today, today's points balance counts
+#: the very spend the window's label is about (the synthetic generator's balance is a
+#: share of all the member's spend), so a model would learn a relation that does not hold
+#: when it scores today's members. The engine still reads them to serve (tiers, messages).
+CURRENT_ONLY = ("points_balance", "referrals")
 PROFILE_COLUMNS = (
     "tier", "points_balance", "plan", "plan_status", "email_opt_in", "sms_opt_in",
     "push_opt_in", "days_to_next_birthday", "referrals",

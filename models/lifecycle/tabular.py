@@ -21,14 +21,19 @@ import numpy as np
 import pandas as pd
 
 from features.errors import ConfigError, DataError, NotFittedError
+from features.profile_features import CURRENT_ONLY
 
 logger = logging.getLogger(__name__)
 
 
 def numeric_feature_names(frame: pd.DataFrame) -> list[str]:
-    """Names of the numeric and boolean columns of ``frame``, in frame order."""
+    """Names of the numeric and boolean columns of ``frame``, in frame order, but the
+    members file's current-only values (:data:`features.profile_features.CURRENT_ONLY`:
+    in a past window today's points balance tells the spend that came after it)."""
     names = []
     for name, dtype in frame.dtypes.items():
+        if name in CURRENT_ONLY:
+            continue
         if pd.api.types.is_bool_dtype(dtype) or (
             pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)
         ):

@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 
 from features.errors import DataError
+from features.profile_features import CURRENT_ONLY
 from models.offer_response.affinity import AFFINITY_FEATURES, OfferAffinity
 
 #: Prefix of member feature columns in training rows.
 MEMBER_PREFIX = "m__"
 #: Member feature columns left out: the members file's *current* values, not values as
 #: of a past send, so learning from them would leak the future into training rows.
-NOT_AS_OF_COLUMNS = ("points_balance", "referrals")
+NOT_AS_OF_COLUMNS = CURRENT_ONLY
 
 
 def select_member_columns(rows: pd.DataFrame) -> list[str]:
