@@ -16,6 +16,7 @@ TIMESTAMP = "timestamp"  # ISO 8601; time zones are converted to UTC and dropped
 DATE = "date"
 NUMBER = "number"
 BOOL = "bool"  # true/false, yes/no, 1/0, y/n, t/f (case-insensitive)
+BAND = "band"  # a number or a band of them: 34, 35-44, 65+, Under 15K (features.bands)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,10 @@ MEMBERS = Table(
         Column("plan_status", TEXT),
         Column("points_balance", NUMBER),
         Column("referrals", NUMBER),
+        Column("age", BAND),
+        Column("income", BAND),
+        Column("household_size", BAND),
+        Column("kids_count", BAND),
     ),
 )
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import BOOL, DATE, EVENT_TYPES, ID, NUMBER, TEXT, TIMESTAMP
+from features.bands import band_numbers
+from features.contract import BAND, BOOL, DATE, EVENT_TYPES, ID, NUMBER, TEXT, TIMESTAMP
 from features.errors import Problem
 from features.reading import MAX_BAD_LINES_SHOWN, RawTable, partition_note
 
@@ -151,6 +152,17 @@ def _parse_column(raw: RawTable, name: str, kind: str, required: bool):
         if bad.any():
             problems.append(
                 problem_at(raw, name, bad, col, "not a number; write plain decimals like 12.5.")
+            )
+    elif kind == BAND:
+        values, bad = band_numbers(col)
+        parsed = pd.Series(values, index=col.index, dtype="float64")
+        if bad.any():
+            problems.append(
+                problem_at(
+                    raw, name, bad, col,
+                    "not a number or a band of numbers; write 34, 35-44, 65+ or Under 15K "
+                    "(leave it empty, or write unknown, when it is not known).",
+                )
             )
     elif kind == BOOL:
         parsed, bad = _parse_bools(col)
