@@ -28,7 +28,8 @@ def select_member_columns(rows: pd.DataFrame) -> list[str]:
     Per-category and per-department shares (names with ``"__"``, e.g.
     ``cat_share__dairy``) are left out: their set depends on the data and the
     cutoff, and the offer's own categories are covered by the affinity features.
-    So are :data:`NOT_AS_OF_COLUMNS`.
+    So are :data:`NOT_AS_OF_COLUMNS`, and columns no row has a value in (a members file
+    without ages gives an ``age`` column of missing values).
 
     Returns
     -------
@@ -40,6 +41,8 @@ def select_member_columns(rows: pd.DataFrame) -> list[str]:
         column = str(column)
         name = column[len(MEMBER_PREFIX):]
         if not column.startswith(MEMBER_PREFIX) or "__" in name or name in NOT_AS_OF_COLUMNS:
+            continue
+        if not rows[column].notna().any():
             continue
         if pd.api.types.is_bool_dtype(dtype) or (
             pd.api.types.is_numeric_dtype(dtype) and not isinstance(dtype, pd.CategoricalDtype)

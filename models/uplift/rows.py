@@ -27,9 +27,7 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import DataError
-from features.profile_features import CURRENT_ONLY
 from models.member_source import event_kinds
-from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.rows import attach_offer_columns, response_features
 from models.offer_response.specs import validate_offer_specs
 
@@ -39,9 +37,6 @@ OUTCOMES = ("spend", "retained")
 #: Columns of a row that are not features.
 ROW_KEYS = ("member_id", "offer_id", "sent_at", "cutoff", "treated", "type", "redeemed",
             *OUTCOMES)
-#: The members file's current-only values as row columns: never features (a send's row is
-#: as of its day, today's points balance counts the spend after it).
-CURRENT_ONLY_FEATURES = tuple(MEMBER_PREFIX + c for c in CURRENT_ONLY)
 
 
 #: Categories with their own ``cat_share__`` column in the uplift rows (the full mix).
@@ -196,16 +191,19 @@ def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None, *,
     and their names.
 
     Without ``columns``: every numeric or boolean column that is not a key or
-    outcome and takes at least two values, but the members file's current-only values
-    (:data:`CURRENT_ONLY_FEATURES`). ``consume=True`` leaves in ``rows`` (in
-    place) only :data:`ROW_KEYS`, dropping each feature column once the matrix
-    holds it, so the features are not held twice (for a caller whose own ``rows``
-    need only the keys afterwards). ``order`` (positions of ``rows``): the matrix's
-    rows are ``rows``' in that order.
+    outcome and takes at least two values. That still includes the members file's
+    current-only values (``m__points_balance``, ``m__referrals``), which the churn, value
+    and response models leave out (:data:`features.profile_features.CURRENT_ONLY`): left
+    out here, the served percent_off ranking of the synthetic test program gained less
+    true incremental spend than random targeting while its validation AUUC did not move
+    (bench/RESULTS.md, 2026-12-07), so the uplift validation must first learn to see that.
+    ``consume=True`` leaves in ``rows`` (in place) only :data:`ROW_KEYS`, dropping each
+    feature column once the matrix holds it, so the features are not held twice (for a
+    caller whose own ``rows`` need only the keys afterwards). ``order`` (positions of
+    ``rows``): the matrix's rows are ``rows``' in that order.
     """
     if columns is None:  # numeric columns that vary (an all-missing column breaks binning)
         columns = [c for c in rows.columns if c not in ROW_KEYS and c != "window_end"
-                   and c not in CURRENT_ONLY_FEATURES
                    and (pd.api.types.is_numeric_dtype(rows[c])
                         or pd.api.types.is_bool_dtype(rows[c]))
                    and rows[c].nunique(dropna=True) > 1]

@@ -1,4 +1,6 @@
-"""No model learns from the members file's current-only values (points balance, referrals).
+"""The churn, value and offer-response models do not learn from the members file's
+current-only values (points balance, referrals). (The uplift rows still carry them:
+models/uplift/rows.py says why.)
 
 The members file holds them as they are today. In a training window that ends before
 today, today's balance counts the spend that came after the window's cutoff, the very
@@ -16,7 +18,6 @@ import pandas as pd
 from features.profile_features import CURRENT_ONLY
 from models.lifecycle import ChurnModel, ValueModel
 from models.offer_response.inputs import MEMBER_PREFIX, select_member_columns
-from models.uplift.rows import feature_matrix
 
 
 def _leaky_members(n: int = 600, seed: int = 0):
@@ -41,14 +42,11 @@ def test_churn_and_value_models_leave_out_the_current_only_columns():
         assert names == ["recency_days", "frequency", "monetary_total"], names
 
 
-def test_offer_response_and_uplift_rows_leave_them_out():
-    rows = pd.DataFrame({"member_id": ["a", "b", "c"], "treated": [True, False, True],
-                         "m__frequency": [1.0, 2.0, 3.0]})
+def test_offer_response_rows_leave_them_out():
+    rows = pd.DataFrame({"member_id": ["a", "b", "c"], "m__frequency": [1.0, 2.0, 3.0]})
     for name in CURRENT_ONLY:
         rows[MEMBER_PREFIX + name] = [5.0, 0.0, 9.0]
     assert select_member_columns(rows) == ["frequency"]
-    _, names = feature_matrix(rows)
-    assert names == ["m__frequency"]
 
 
 def test_a_synthetic_train_learns_nothing_from_the_points_balance(trained_run):

@@ -55,10 +55,11 @@ def test_on_duckdb_the_validation_is_the_same(dataset):
 
 
 def test_each_loss_to_a_baseline_carries_the_noise_of_the_margin(dataset):
-    """At 90 days on this data the churn model ranks below recency only; its flags say by
+    """At 120 days on this data the churn model ranks below recency only; its flags say by
     how much the members measured could move that margin. Models that beat their baseline
-    are not resampled."""
-    result = validate_horizon(dataset, AS_OF, 90)
+    are not resampled. (At 90 days it lost too while it learned from today's points
+    balance, which no model reads since 2026-12-07.)"""
+    result = validate_horizon(dataset, AS_OF, 120)
     losses = {(task, model, name)
               for task, base, names in (("churn", "recency_only", ("roc_auc", "pr_auc")),
                                         ("value", "past_spend_rate",
@@ -71,9 +72,11 @@ def test_each_loss_to_a_baseline_carries_the_noise_of_the_margin(dataset):
              for model, ses in models.items() for name, se in ses.items()}
     assert ("churn", "churn_model", "pr_auc") in losses
     assert set(noise) == losses
-    assert all(0 < se < 0.2 for se in noise.values())
-    flags = horizon_flags({"horizons": {"validation": {"90": result}}})
-    assert {f["metric"] for f in flags} >= {"churn model pr_auc at 90 days"}
+    # A share's noise is under 0.2; the MAE's, in currency, under the MAE itself.
+    assert all(0 < se < (result[t][m][n] if n == "mae" else 0.2)
+               for (t, m, n), se in noise.items())
+    flags = horizon_flags({"horizons": {"validation": {"120": result}}})
+    assert {f["metric"] for f in flags} >= {"churn model pr_auc at 120 days"}
     assert all(f["noise"] == 2 * noise[(t, m, f["measure"])] for f in flags
                for t, m in [_task_model(f["subject"])])
 
