@@ -39,6 +39,8 @@ SHAPES = {
     "one_time_buyers": (100, DataShape(one_time_share=0.7)),
     "returns_as_negative_lines": (80, DataShape(returns_share=0.1)),
     "no_offer_history": (80, DataShape(no_offers=True)),
+    # A CRM export's members file: who each member is, as bands (35-44, 50-74K, 5+).
+    "member_bands": (80, DataShape(member_bands=True)),
 }
 # What each shape must skip (and nothing else).
 SKIPPED = {"clv_only": {"recommendations"}, "few_weeks": {"churn", "value"}}
@@ -77,6 +79,11 @@ def test_shape_trains_and_says_what_it_skipped(shaped):
         assert "churn.joblib" not in opened.manifest["files"]
     else:
         assert buyers["churn_risk"].between(0, 1).all()
+    if name == "member_bands":  # read as numbers and learned from, by each model that can
+        assert run.dataset.members["age"].dtype == "float64"
+        assert run.member_features["income"].notna().mean() > 0.8
+        assert {"age", "income"} <= set(run.churn.feature_names_in_)
+        assert {"age", "income"} <= set(run.offer_response.member_columns_)
         # The CLV is a mean forecast: above 0 for every buyer, one-time and lapsed ones too
         # (a median's CLV was 0 for most members of the one-time-buyer and CLV-only shapes).
         assert (buyers["clv"] > 0).all(), buyers.loc[buyers["clv"] <= 0, "recency_days"]

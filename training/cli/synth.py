@@ -33,10 +33,12 @@ DATE = click.DateTime(formats=["%Y-%m-%d"])
 @click.option("--returns-share", type=click.FloatRange(0, 1), default=0.0,
               help="Share of lines returned later, as negative quantity and amount.")
 @click.option("--no-offers", is_flag=True, help="Write no offer_events table.")
+@click.option("--member-bands", is_flag=True,
+              help="Give the members file age, income and household bands (35-44, 50-74K).")
 @click.option("--overwrite", is_flag=True, help="Replace OUT_DIR if it exists and is not empty.")
 def synth(out_dir: str, n_members: int, seed: int, start, end, n_items: int | None,
           no_categories: bool, weeks: int | None, one_time_share: float, returns_share: float,
-          no_offers: bool, overwrite: bool) -> None:
+          no_offers: bool, member_bands: bool, overwrite: bool) -> None:
     """Generate a synthetic loyalty-program data directory in OUT_DIR.
 
     Writes transactions, items, members and offer_events tables in the data
@@ -46,7 +48,7 @@ def synth(out_dir: str, n_members: int, seed: int, start, end, n_items: int | No
     """
     shape = DataShape(n_items=n_items, no_categories=no_categories, weeks=weeks,
                       one_time_share=one_time_share, returns_share=returns_share,
-                      no_offers=no_offers)
+                      no_offers=no_offers, member_bands=member_bands)
     desc = f"synth: chunks of {spec.MEMBER_CHUNK} members"
     try:
         generate(out_dir, n_members, seed, start and start.date(), end.date(),

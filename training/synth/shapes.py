@@ -50,6 +50,11 @@ class DataShape:
         was paid, and a few members keep only their returns.
     no_offers : bool
         No ``offer_events`` table (nor ``offers``).
+    member_bands : bool
+        The members file gets who each member is as a survey export gives it: ``age``,
+        ``income``, ``household_size`` and ``kids_count`` as bands (``35-44``,
+        ``50-74K``, ``5+``), a tenth of them ``unknown`` or empty. Drawn at random: no
+        planted effect, only the path from a members file's bands to the models.
 
     Examples
     --------
@@ -63,6 +68,7 @@ class DataShape:
     one_time_share: float = 0.0
     returns_share: float = 0.0
     no_offers: bool = False
+    member_bands: bool = False
 
     def validate(self) -> DataShape:
         """Raise :class:`ConfigError` naming a knob out of range."""
@@ -118,10 +124,34 @@ def apply_shape(data_dir: str | Path, shape: DataShape, seed: int = 0) -> None:
         offers["category"] = offers["category"].where(
             offers["category"].isin(set(items["category"])), None)
         offers.to_parquet(offers_file, index=False)
+    if shape.member_bands:
+        members = pd.read_parquet(root / "members.parquet")
+        pd.concat([members, _member_bands(len(members), rng)], axis=1).to_parquet(
+            root / "members.parquet", index=False)
     if shape.no_offers:
         (root / "offer_events.parquet").unlink(missing_ok=True)
         (root / "offers.parquet").unlink(missing_ok=True)
     logger.info("applied %s: %d lines, %d items", shape, len(tx), len(items))
+
+
+#: The bands :func:`_member_bands` draws from, as a survey export writes them.
+MEMBER_BANDS = {
+    "age": ("19-24", "25-34", "35-44", "45-54", "55-64", "65+"),
+    "income": ("Under 15K", "15-24K", "25-34K", "35-49K", "50-74K", "75-99K", "100K+"),
+    "household_size": ("1", "2", "3", "4", "5+"),
+    "kids_count": ("0", "1", "2", "3+"),
+}
+
+
+def _member_bands(n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """``n`` members' bands, a tenth of the values ``unknown`` or empty."""
+    out = {}
+    for column, bands in MEMBER_BANDS.items():
+        values = np.asarray(bands, dtype=object)[rng.integers(0, len(bands), n)]
+        unknown = rng.random(n) < 0.1
+        values[unknown] = np.where(rng.random(int(unknown.sum())) < 0.5, "unknown", None)
+        out[column] = values
+    return pd.DataFrame(out)
 
 
 def _fewer_items(tx: pd.DataFrame, items: pd.DataFrame, n: int) -> tuple[pd.DataFrame, ...]:
