@@ -51,15 +51,14 @@ def band_numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         numbers = pd.to_numeric(values, errors="coerce").astype("float64").to_numpy()
         return np.where(np.isfinite(numbers), numbers, np.nan), np.zeros(len(values), bool)
-    text = values.astype("string").str.strip().str.lower()
-    missing = text.isna().to_numpy() | text.isin(UNKNOWN).fillna(True).to_numpy()
-    # Read each distinct value once: a members file repeats a handful of bands.
-    distinct = pd.unique(text[~missing].to_numpy(dtype=object))
-    read = {value: _number(value) for value in distinct}
-    numbers = np.array([np.nan if m else read[v] for v, m in
-                        zip(text.to_numpy(dtype=object, na_value=None), missing)],
-                       dtype="float64")
-    return numbers, ~missing & np.isnan(numbers)
+    # Each distinct value is read once: a members file repeats a handful of bands.
+    codes, distinct = pd.factorize(values.astype("string").str.strip().str.lower())
+    known = np.array([value not in UNKNOWN for value in distinct], dtype=bool)
+    read = np.array([_number(value) if k else np.nan for value, k in zip(distinct, known)]
+                    + [np.nan], dtype="float64")  # the last one: missing values (code -1)
+    numbers = read[codes]
+    bad = (codes >= 0) & np.append(known, False)[codes] & np.isnan(numbers)
+    return numbers, bad
 
 
 def _number(value: str) -> float:
