@@ -339,8 +339,15 @@ def test_bad_shape_knobs_raise_config_error(tmp_path, shape, message):
 
 def test_cli_shape_options(tmp_path):
     result = CliRunner().invoke(synth, [str(tmp_path / "d"), "--members", "30", "--items", "1",
-                                        "--no-offers", "--weeks", "8", "--returns-share", "0.1"])
+                                        "--no-offers", "--weeks", "8", "--returns-share", "0.1",
+                                        "--member-bands"])
     assert result.exit_code == 0, result.output
     assert not (tmp_path / "d" / "offer_events.parquet").exists()
     assert pd.read_parquet(tmp_path / "d" / "items.parquet")["item_id"].tolist() == [
         "any purchase"]
+    from training.synth.shapes import MEMBER_BANDS
+
+    members = pd.read_parquet(tmp_path / "d" / "members.parquet")
+    for column, bands in MEMBER_BANDS.items():  # as a survey export writes them
+        given = members[column].dropna()
+        assert set(given) <= {*bands, "unknown"} and len(set(given)) > 2, column
