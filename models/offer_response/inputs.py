@@ -17,9 +17,6 @@ from models.offer_response.affinity import AFFINITY_FEATURES, OfferAffinity
 
 #: Prefix of member feature columns in training rows.
 MEMBER_PREFIX = "m__"
-#: Member feature columns left out: the members file's *current* values, not values as
-#: of a past send, so learning from them would leak the future into training rows.
-NOT_AS_OF_COLUMNS = CURRENT_ONLY
 
 
 def select_member_columns(rows: pd.DataFrame) -> list[str]:
@@ -28,8 +25,11 @@ def select_member_columns(rows: pd.DataFrame) -> list[str]:
     Per-category and per-department shares (names with ``"__"``, e.g.
     ``cat_share__dairy``) are left out: their set depends on the data and the
     cutoff, and the offer's own categories are covered by the affinity features.
-    So are :data:`NOT_AS_OF_COLUMNS`, and columns no row has a value in (a members file
-    without ages gives an ``age`` column of missing values).
+    So are the members file's current-only values
+    (:data:`features.profile_features.CURRENT_ONLY`: today's, not as of a past send, so
+    learning from them would leak the future into training rows), and columns no row
+    has a value in (a members file without ages gives an ``age`` column of missing
+    values).
 
     Returns
     -------
@@ -40,7 +40,7 @@ def select_member_columns(rows: pd.DataFrame) -> list[str]:
     for column, dtype in rows.dtypes.items():
         column = str(column)
         name = column[len(MEMBER_PREFIX):]
-        if not column.startswith(MEMBER_PREFIX) or "__" in name or name in NOT_AS_OF_COLUMNS:
+        if not column.startswith(MEMBER_PREFIX) or "__" in name or name in CURRENT_ONLY:
             continue
         if not rows[column].notna().any():
             continue

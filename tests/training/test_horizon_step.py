@@ -36,19 +36,20 @@ def test_validation_at_a_horizon_compares_the_three_models(dataset):
 def test_on_duckdb_the_validation_is_the_same(dataset):
     """Windows and purchase summaries on the engine: baselines and BG/NBD exactly as on
     pandas; the boosted models within noise (features equal to 1e-9, not bit for bit)."""
+    assert_validated_as_on_pandas("duckdb", dataset)
+
+
+def assert_validated_as_on_pandas(engine_kind: str, dataset) -> None:
+    """The validation at 45 days on an engine against pandas': the same windows, baselines
+    and BG/NBD (to 1e-6), the boosted churn model within noise, the sums over members alike."""
     from training.engines import open_engine
 
-    engine = open_engine("duckdb", dataset)
+    engine = open_engine(engine_kind, dataset)
     try:
         got = validate_horizon(dataset, AS_OF, 45, engine=engine)
     finally:
         engine.close()
-    assert_validated_alike(got, validate_horizon(dataset, AS_OF, 45))
-
-
-def assert_validated_alike(got: dict, want: dict) -> None:
-    """An engine's validation at a horizon against pandas': the same windows, baselines and
-    BG/NBD (to 1e-6), the boosted churn model within noise, the sums over members alike."""
+    want = validate_horizon(dataset, AS_OF, 45)
     assert (got["validation_cutoff"], got["validation_members"]) == (
         want["validation_cutoff"], want["validation_members"])
     for task, models in (("churn", ("recency_only", "bgnbd")),

@@ -4,16 +4,11 @@ horizon this way; the Spark train of test_engines_spark.py turns it off for spee
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 from features.loading import load_dataset
-from tests.training.test_horizon_step import assert_validated_alike
-from training.engines import open_engine
-from training.horizon_step import validate_horizon
+from tests.training.test_horizon_step import assert_validated_as_on_pandas
 from training.synth.generate import generate
-
-AS_OF = pd.Timestamp("2026-01-01")
 
 
 @pytest.fixture(scope="module")
@@ -25,9 +20,4 @@ def dataset(tmp_path_factory):
 def test_on_spark_the_validation_at_a_horizon_is_pandas(spark_con, dataset):
     """Windows and purchase summaries built by Spark SQL: the baselines and BG/NBD as on
     pandas, the boosted models within noise; sums over members as on pandas."""
-    engine = open_engine("spark", dataset)
-    try:
-        got = validate_horizon(dataset, AS_OF, 45, engine=engine)
-    finally:
-        engine.close()
-    assert_validated_alike(got, validate_horizon(dataset, AS_OF, 45))
+    assert_validated_as_on_pandas("spark", dataset)
