@@ -10,7 +10,8 @@ which takes missing feature values as they are):
   prediction; control: the treated model's prediction minus the outcome) are
   regressed on the features, and the two effect models are averaged with the
   share treated as weight. It does better than the T-learner when one group is
-  small or the effect is simpler than the outcomes.
+  small or the effect is simpler than the outcomes. Its effect models are
+  regularised harder than the outcome models (:func:`effect_estimator`).
 
 Outcomes are continuous (spend: regressors) or 1/0 (retained: classifiers,
 with probabilities as predictions; ``binary=True``). Treatment is assumed
@@ -57,6 +58,30 @@ def default_estimator(binary: bool, random_state=0, max_iter: int = 150):
     return HistGradientBoostingRegressor(**params)
 
 
+#: Leaves of an effect model, and the most rows a leaf must hold (fewer on small fits).
+EFFECT_LEAVES, EFFECT_LEAF_ROWS = 7, 200
+
+
+def effect_estimator(n_rows: int, random_state=0, max_iter: int = 150):
+    """The regressor of an X-learner's imputed effects: few, large leaves.
+
+    An imputed effect is one send's outcome minus a prediction, so it carries
+    the whole noise of a single outcome, and the effect itself is far simpler
+    than the outcomes (on the synthetic program it depends on the member's
+    segment and spend rate). With the outcome models' leaves (15 of 40 rows) the
+    effect models fitted the noise of the biggest spenders, whose outcomes vary
+    most, and ranked them first: on the 1,500-member test program the engine's
+    picks for the same number of discounts then carried a quarter of the true
+    incremental spend they carry with these (280 against 1,130; bench/RESULTS.md,
+    2026-12-07). A leaf holds at least
+    :data:`EFFECT_LEAF_ROWS` rows, or a tenth of the rows on smaller fits.
+    """
+    leaf_rows = max(MIN_GROUP_ROWS, min(EFFECT_LEAF_ROWS, n_rows // 10))
+    return HistGradientBoostingRegressor(
+        max_iter=max_iter, learning_rate=0.05, max_leaf_nodes=EFFECT_LEAVES,
+        min_samples_leaf=leaf_rows, l2_regularization=1.0, random_state=random_state)
+
+
 class _MetaLearner:
     """Shared checks of the meta-learners: input validation, fitted check, outcome models."""
 
@@ -97,7 +122,7 @@ class _MetaLearner:
 
     def _effect_model(self, X: np.ndarray, y: np.ndarray):
         with tree_threads("auto", len(X)):
-            return default_estimator(False, self.random_state, self.max_iter).fit(X, y)
+            return effect_estimator(len(X), self.random_state, self.max_iter).fit(X, y)
 
     def _predict_outcome(self, model, X: np.ndarray) -> np.ndarray:
         X = by_columns(X)
@@ -158,7 +183,7 @@ class XLearnerUplift(TwoModelUplift):
     """X-learner: effect models on imputed effects, weighted by the share treated.
 
     Parameters are those of :class:`TwoModelUplift`; the effect models are
-    always regressors (:func:`default_estimator`).
+    always regressors (:func:`effect_estimator`).
     """
 
     def fit(self, X, y, treated) -> XLearnerUplift:

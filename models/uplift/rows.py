@@ -27,7 +27,9 @@ import pandas as pd
 
 from features.dataset import Dataset
 from features.errors import DataError
+from features.profile_features import CURRENT_ONLY
 from models.member_source import event_kinds
+from models.offer_response.inputs import MEMBER_PREFIX
 from models.offer_response.rows import attach_offer_columns, response_features
 from models.offer_response.specs import validate_offer_specs
 
@@ -184,6 +186,10 @@ def build_uplift_rows(dataset: Dataset, offers: pd.DataFrame, as_of: pd.Timestam
     return rows
 
 
+def _current_only(column: str) -> bool:
+    return column.startswith(MEMBER_PREFIX) and column[len(MEMBER_PREFIX):] in CURRENT_ONLY
+
+
 def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None, *,
                    consume: bool = False, order: np.ndarray | None = None
                    ) -> tuple[np.ndarray, list[str]]:
@@ -191,12 +197,13 @@ def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None, *,
     and their names.
 
     Without ``columns``: every numeric or boolean column that is not a key or
-    outcome and takes at least two values. That still includes the members file's
-    current-only values (``m__points_balance``, ``m__referrals``), which the churn, value
-    and response models leave out (:data:`features.profile_features.CURRENT_ONLY`): left
-    out here, the served percent_off ranking of the synthetic test program gained less
-    true incremental spend than random targeting while its validation AUUC did not move
-    (bench/RESULTS.md, 2026-12-07), so the uplift validation must first learn to see that.
+    outcome and takes at least two values, less the members file's current-only
+    values (``m__points_balance``, ``m__referrals``;
+    :data:`features.profile_features.CURRENT_ONLY`): they are today's, not the send
+    day's, and today's balance counts the window's own spend, the outcome. (The
+    synthetic test program's served ranking once rested on that leak; with the
+    X-learner's effect models regularised, :func:`models.uplift.learners.effect_estimator`,
+    it ranks better without it: bench/RESULTS.md, 2026-12-07.)
     ``consume=True`` leaves in ``rows`` (in place) only :data:`ROW_KEYS`, dropping each
     feature column once the matrix holds it, so the features are not held twice (for a
     caller whose own ``rows`` need only the keys afterwards). ``order`` (positions of
@@ -206,7 +213,7 @@ def feature_matrix(rows: pd.DataFrame, columns: list[str] | None = None, *,
         columns = [c for c in rows.columns if c not in ROW_KEYS and c != "window_end"
                    and (pd.api.types.is_numeric_dtype(rows[c])
                         or pd.api.types.is_bool_dtype(rows[c]))
-                   and rows[c].nunique(dropna=True) > 1]
+                   and not _current_only(c) and rows[c].nunique(dropna=True) > 1]
     # By columns (Fortran order): filled a column at a time, and what the trees read
     # fastest (:func:`models.uplift.learners.by_columns`).
     if consume:  # nor the columns that are neither keys nor features (strings, mostly)

@@ -1,6 +1,5 @@
-"""The churn, value and offer-response models do not learn from the members file's
-current-only values (points balance, referrals). (The uplift rows still carry them:
-models/uplift/rows.py says why.)
+"""The churn, value, offer-response and uplift models do not learn from the members file's
+current-only values (points balance, referrals).
 
 The members file holds them as they are today. In a training window that ends before
 today, today's balance counts the spend that came after the window's cutoff, the very
@@ -18,6 +17,7 @@ import pandas as pd
 from features.profile_features import CURRENT_ONLY
 from models.lifecycle import ChurnModel, ValueModel
 from models.offer_response.inputs import MEMBER_PREFIX, select_member_columns
+from models.uplift.rows import feature_matrix
 
 
 def _leaky_members(n: int = 600, seed: int = 0):
@@ -47,6 +47,18 @@ def test_offer_response_rows_leave_them_out():
     for name in CURRENT_ONLY:
         rows[MEMBER_PREFIX + name] = [5.0, 0.0, 9.0]
     assert select_member_columns(rows) == ["frequency"]
+
+
+def test_uplift_rows_leave_them_out():
+    rows = pd.DataFrame({"member_id": ["a", "b", "c"], "treated": [True, False, True],
+                         "spend": [1.0, 0.0, 4.0], "m__frequency": [1.0, 2.0, 3.0],
+                         "depth": [0.1, 0.2, 0.1]})
+    for name in CURRENT_ONLY:
+        rows[MEMBER_PREFIX + name] = [5.0, 0.0, 9.0]
+    X, names = feature_matrix(rows)
+    assert names == ["m__frequency", "depth"] and X.shape == (3, 2)
+    # Asked for by name (a fitted model's columns), a column is given as asked.
+    assert feature_matrix(rows, ["m__points_balance"])[1] == ["m__points_balance"]
 
 
 def test_a_synthetic_train_learns_nothing_from_the_points_balance(trained_run):

@@ -142,7 +142,7 @@ def _per_member(case) -> pd.DataFrame:
 def test_uplift_ranks_members_by_their_true_effect(uplift_case):
     per = _per_member(uplift_case)
     assert len(per) > 300
-    # Measured 0.42 (spend) and 0.52 (retention) on this case; random ranking gives about 0.
+    # Measured 0.42 (spend) and 0.54 (retention) on this case; random ranking gives about 0.
     assert spearmanr(per["uplift_spend"], per["true_effect_spend"])[0] > 0.25
     assert spearmanr(per["uplift_retained"], per["true_effect_retention"])[0] > 0.35
 
@@ -182,7 +182,7 @@ def test_member_uplift_at_the_cutoff_ranks_members_by_their_true_effect(uplift_c
     assert table[["uplift_spend", "uplift_retained"]].notna().all().all()
     truth = case.truth[case.truth["offer_type"] == UPLIFT_TYPE]
     per = table.merge(truth, on="member_id", validate="one_to_one")
-    # Measured 0.34 (spend) and 0.45 (retention) over all 1500 members; random gives about 0.
+    # Measured 0.32 (spend) and 0.47 (retention) over all 1500 members; random gives about 0.
     assert spearmanr(per["uplift_spend"], per["true_effect_spend"])[0] > 0.25
     assert spearmanr(per["uplift_retained"], per["true_effect_retention"])[0] > 0.35
     # The chunking does not change the answer.
