@@ -47,12 +47,11 @@ PROFILE_COPIED = {
 #: them out of its members file.
 ATTRIBUTE_COLUMNS = ("age", "income", "household_size", "kids_count")
 #: Columns the members file holds as they are today, not as of a past cutoff. The churn,
-#: value and offer-response models do not learn from them: in a window that ends before
-#: today, today's points balance counts the very spend the window's label is about (the
-#: synthetic generator's balance is a share of all the member's spend), so a model would
-#: learn a relation that does not hold when it scores today's members. (The uplift rows
-#: still carry them: :func:`models.uplift.rows.feature_matrix` says why.) The engine reads
-#: them to serve (tiers, messages).
+#: value, offer-response and uplift models do not learn from them: in a window that ends
+#: before today, today's points balance counts the very spend the window's label is about
+#: (the synthetic generator's balance is a share of all the member's spend), so a model
+#: would learn a relation that does not hold when it scores today's members. The engine
+#: reads them to serve (tiers, messages).
 CURRENT_ONLY = ("points_balance", "referrals")
 PROFILE_COLUMNS = (
     "tier", "points_balance", "plan", "plan_status", "email_opt_in", "sms_opt_in",
