@@ -8,12 +8,15 @@ line in the report, a ``FLAG`` line in ``offers train``'s output), not shipped
 silently. Where the step measured it (``baseline_se``, the standard error of the
 model's margin over its baseline on the same members: churn, spend and
 recommendations), the flag also says whether the loss is beyond that noise (twice
-the standard error) or within it.
+the standard error) or within it. The uplift models' verdicts get the same reading
+(:func:`uplift_noise`).
 
 Imports: nothing of the project.
 """
 
 from __future__ import annotations
+
+import math
 
 #: (section, metric, label, higher is better) checked against the section's ``baseline``.
 AGAINST_BASELINE = (
@@ -137,3 +140,45 @@ def _noise_clause(group: list[dict]) -> str:
     if len(within) == len(group):
         return "all within the noise; "
     return f"within the noise: {_losses(within)}; "
+
+
+def uplift_noise(record) -> tuple[bool, float, float] | None:
+    """Whether an uplift model's verdict is within its noise, for a validation record
+    (``models.uplift.VALIDATION_COLUMNS``, a mapping).
+
+    The verdict ("better than random and than targeting by P(redeem)") rests on two
+    comparisons: the normalised AUUC against random's 0, and against P(redeem)
+    targeting's. Each gap is set against twice its standard error (the members
+    resampled). A model that wins is within the noise when its narrower lead is; one
+    that loses, when every comparison it loses is. Returns ``(within, gap, noise)`` of
+    the deciding comparison, or None when the noise was not measured.
+
+    >>> uplift_noise({"normalized_auuc_uplift": 0.09, "normalized_auuc_response": 0.05,
+    ...               "normalized_auuc_uplift_se": 0.02, "auuc_margin_se": 0.03})
+    (True, 0.04, 0.06)
+    """
+    own, base = record.get("normalized_auuc_uplift"), record.get("normalized_auuc_response")
+    se_own, se_margin = record.get("normalized_auuc_uplift_se"), record.get("auuc_margin_se")
+    values = (own, base, se_own, se_margin)
+    if any(v is None or not math.isfinite(v) for v in values):
+        return None
+    pairs = {"random": (own, 2 * se_own), "response": (own - base, 2 * se_margin)}
+    if own > 0 and own > base:  # a win: as strong as its narrower lead
+        gap, noise = min(pairs.values(), key=lambda p: p[0] / p[1] if p[1] > 0 else math.inf)
+        return gap <= noise, round(gap, 12), round(noise, 12)
+    losses = [(-g, n) for g, n in pairs.values() if g <= 0]
+    gap, noise = max(losses, key=lambda p: p[0] / p[1] if p[1] > 0 else math.inf)
+    return gap <= noise, round(gap, 12), round(noise, 12)
+
+
+def uplift_noise_clause(record) -> str:
+    """", within the noise (...)" or ", beyond the noise (...)" for :func:`uplift_noise`;
+    "" when the noise was not measured."""
+    found = uplift_noise(record)
+    if found is None:
+        return ""
+    within, gap, noise = found
+    if within:
+        return (f", within the noise ({gap:.2g} against {noise:.2g}: the validation members "
+                "cannot tell them apart)")
+    return f", beyond the noise ({gap:.2g} against {noise:.2g})"

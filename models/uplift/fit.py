@@ -13,6 +13,9 @@ and for every offer type and outcome (``spend``, ``retained``):
 The validation table has one row per offer type and outcome (see
 :data:`VALIDATION_COLUMNS`); ``better_than_random`` is True when the uplift
 model's normalised AUUC is above 0 and above the P(redeem) baseline's.
+``normalized_auuc_uplift_se`` and ``auuc_margin_se`` say how far that AUUC, and its
+margin over the baseline's, could move by the validation members it was measured on
+(:func:`models.uplift.metrics.auuc_standard_errors`): outcomes of single sends are noisy.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from models.member_source import MemberSource, member_source, members_with_event
 from models.threads import tree_threads
 from models.tree_input import by_columns
 from models.uplift.learners import MIN_GROUP_ROWS, make_learner
-from models.uplift.metrics import check_experiment, gain_at, normalized_auuc, qini_auc, qini_curve
+from models.uplift.metrics import (
+    auuc_standard_errors,
+    check_experiment,
+    gain_at,
+    normalized_auuc,
+    qini_auc,
+    qini_curve,
+)
 from models.uplift.rows import (
     OUTCOMES,
     ROW_KEYS,
@@ -46,6 +56,7 @@ VALIDATION_COLUMNS = (
     "offer_type", "outcome", "learner", "n_train", "n_validation", "treated_share",
     "ate", "auuc_uplift", "auuc_response", "auuc_random",
     "normalized_auuc_uplift", "normalized_auuc_response",
+    "normalized_auuc_uplift_se", "auuc_margin_se",
     "gain_at_30_uplift", "gain_at_30_response", "better_than_random",
 )  # fmt: skip
 
@@ -201,6 +212,7 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
     rows = rows.assign(validation=is_val)
     # X's rows are in training order: each fit and prediction reads a slice of X, no copy.
     sent, redeemed = treated[order], rows["redeemed"].to_numpy()[order]
+    who = rows["member_id"].to_numpy()[order]
     outcomes = {o: rows[o].to_numpy(dtype=float)[order] for o in OUTCOMES}
     fitted = UpliftFit({}, {}, names, pd.DataFrame(columns=list(VALIDATION_COLUMNS)),
                        validation_members=sorted(held), rows=rows)
@@ -232,7 +244,7 @@ def fit_uplift(dataset: Dataset | MemberSource, as_of, offers: pd.DataFrame, *,
             score = model.predict(X[val])
             fitted.models[(offer_type, outcome)] = model
             table.append(_validate(offer_type, outcome, learner, validation - start,
-                                   y[val], sent[val], score, p_redeem))
+                                   y[val], sent[val], score, p_redeem, who[val], random_state))
             fitted.curves[(offer_type, outcome)] = _curves(y[val], sent[val], score, p_redeem)
     if not fitted.models:
         raise DataError("no offer type has enough sent and held-out rows on both sides of the "
@@ -287,14 +299,17 @@ def _experiment_members(data: Dataset | MemberSource, as_of, max_members: int | 
     return source.rows_data(kept, sampled=True)
 
 
-def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem) -> list:
+def _validate(offer_type, outcome, learner, n_train, y, treated, score, p_redeem, members,
+              seed) -> list:
     y, treated, score = check_experiment(y, treated, score)
     auuc_u, auuc_r = qini_auc(y, treated, score), qini_auc(y, treated, p_redeem)
     ate = float(y[treated].mean() - y[~treated].mean())
     norm_u = normalized_auuc(y, treated, score)
     norm_r = normalized_auuc(y, treated, p_redeem)
+    se_u, se_margin = auuc_standard_errors(y, treated, members, score, p_redeem, seed=seed)
     return [offer_type, outcome, learner, n_train, len(y), float(treated.mean()), ate,
-            auuc_u, auuc_r, ate / 2, norm_u, norm_r, gain_at(y, treated, score, 0.3),
+            auuc_u, auuc_r, ate / 2, norm_u, norm_r, se_u, se_margin,
+            gain_at(y, treated, score, 0.3),
             gain_at(y, treated, p_redeem, 0.3), bool(norm_u > 0 and norm_u > norm_r)]
 
 

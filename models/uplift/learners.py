@@ -73,8 +73,8 @@ def effect_estimator(n_rows: int, random_state=0, max_iter: int = 150):
     most, and ranked them first: on the 1,500-member test program the engine's
     picks for the same number of discounts then carried a quarter of the true
     incremental spend they carry with these (280 against 1,130; bench/RESULTS.md,
-    2026-12-07). A leaf holds at least
-    :data:`EFFECT_LEAF_ROWS` rows, or a tenth of the rows on smaller fits.
+    2026-12-07). A leaf holds at least :data:`EFFECT_LEAF_ROWS` rows, or a tenth of
+    the rows on smaller fits.
     """
     leaf_rows = max(MIN_GROUP_ROWS, min(EFFECT_LEAF_ROWS, n_rows // 10))
     return HistGradientBoostingRegressor(

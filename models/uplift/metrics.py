@@ -122,13 +122,19 @@ def normalized_auuc(y, treated, score) -> float:
 
     Returns NaN when the perfect ranking is no better than random (all outcomes equal).
     """
-    y, treated, score = check_experiment(y, treated, score)
-    model = _area(*_curve(y, treated, score))
+    return _normalized(*check_experiment(y, treated, score))
+
+
+def _normalized(y: np.ndarray, treated: np.ndarray, *scores: np.ndarray) -> float | list:
+    """:func:`normalized_auuc` on checked input, of one score (a float) or of several
+    (a list; the perfect and random areas, which the scores do not change, computed once)."""
     perfect = _area(*_curve(y, treated, np.where(treated, y, -y)))
     random = _curve(y, treated, np.zeros(len(y)))[1][-1] / 2
     if perfect - random <= 0:
-        return float("nan")
-    return (model - random) / (perfect - random)
+        values = [float("nan")] * len(scores)
+    else:
+        values = [(_area(*_curve(y, treated, s)) - random) / (perfect - random) for s in scores]
+    return values[0] if len(scores) == 1 else values
 
 
 def gain_at(y, treated, score, fraction: float) -> float:
@@ -137,3 +143,53 @@ def gain_at(y, treated, score, fraction: float) -> float:
         raise DataError(f"fraction={fraction} should be between 0 and 1.")
     x, gain = qini_curve(y, treated, score)
     return float(np.interp(fraction, x, gain))
+
+
+#: Resamples behind :func:`auuc_standard_errors`, and the most members one resample draws
+#: (the spread is then scaled to the whole set, as :mod:`models.metrics` does for rows): at
+#: 4 to 5 sends a member about the 20,000 rows of :data:`models.metrics.BOOTSTRAP_ROWS`.
+#: With 20,000 members the six verdicts of the 50,000-member sample took 17 s.
+AUUC_RESAMPLES, AUUC_MEMBERS = 100, 4_000
+
+
+def auuc_standard_errors(y, treated, members, score, baseline, *, n: int = AUUC_RESAMPLES,
+                         seed: int = 0, max_members: int = AUUC_MEMBERS) -> tuple[float, float]:
+    """How far a normalised AUUC, and its margin over a baseline's, could move by the members
+    it was measured on.
+
+    The members are resampled with replacement, each drawn with all its rows (one member's
+    sends are not independent), and both scores are judged on every resample. Returns the
+    standard errors of ``normalized_auuc(score)`` and of ``normalized_auuc(score) -
+    normalized_auuc(baseline)``; NaN when fewer than two members or no resample could be
+    judged (one without treated or control rows is skipped).
+    """
+    y, treated, score = check_experiment(y, treated, score)
+    _, _, baseline = check_experiment(y, treated, baseline)
+    codes = np.unique(np.asarray(members).astype(str), return_inverse=True)[1].ravel()
+    order = np.argsort(codes, kind="stable")
+    count = np.bincount(codes)
+    start = np.r_[0, np.cumsum(count)[:-1]]
+    size = len(count)
+    if size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    drawn = min(size, max_members)
+    own, margin = [], []
+    for _ in range(n):
+        pick = rng.integers(0, size, drawn)
+        lengths = count[pick]
+        offsets = np.repeat(start[pick] - np.r_[0, np.cumsum(lengths)[:-1]], lengths)
+        rows = order[offsets + np.arange(int(lengths.sum()))]
+        t = treated[rows]
+        if t.all() or not t.any():
+            continue
+        a, b = _normalized(y[rows], t, score[rows], baseline[rows])
+        own.append(a)
+        margin.append(a - b)
+    scale = np.sqrt(drawn / size)
+
+    def spread(values) -> float:
+        values = np.asarray(values, dtype=float)
+        return float(scale * np.nanstd(values)) if np.isfinite(values).any() else float("nan")
+
+    return spread(own), spread(margin)

@@ -14,6 +14,7 @@ from models.uplift import (
     VALIDATION_COLUMNS,
     TwoModelUplift,
     XLearnerUplift,
+    auuc_standard_errors,
     build_uplift_rows,
     fit_uplift,
     gain_at,
@@ -66,6 +67,31 @@ def test_auuc_random_perfect_and_ties():
 def test_metrics_refuse_bad_input(args, message):
     with pytest.raises(DataError, match=message):
         qini_curve(*args)
+
+
+def test_auuc_noise_resamples_members_with_all_their_rows():
+    rng = np.random.default_rng(3)
+    n = 4000
+    members = rng.integers(0, 1000, n)
+    t = rng.random(n) < 0.5
+    trait = rng.random(1000)[members]
+    y = 5 + 3 * trait * t + rng.normal(0, 1, n)
+    noise = rng.random(n)
+    se, se_margin = auuc_standard_errors(y, t, members, trait, noise)
+    # A planted effect ranks far beyond its noise; a random score stays within it of 0.
+    assert normalized_auuc(y, t, trait) > 5 * se
+    random_se, _ = auuc_standard_errors(y, t, members, noise, trait)
+    assert abs(normalized_auuc(y, t, noise)) < 2 * random_se
+    assert se_margin > 0
+    # Each row four times over: resampled by member the noise stays what it was; had each
+    # row counted as its own member, four times the rows would halve it.
+    four = np.tile(np.arange(n), 4)
+    by_member, _ = auuc_standard_errors(y[four], t[four], members[four], trait[four], noise[four])
+    by_row, _ = auuc_standard_errors(y[four], t[four], np.arange(4 * n), trait[four],
+                                     noise[four])
+    assert 0.75 < by_member / se < 1.33 and by_row < 0.7 * by_member
+    with pytest.raises(DataError, match="lengths differ"):
+        auuc_standard_errors(y, t, members, trait, noise[:-1])
 
 
 def _toy(n=600, seed=0):
@@ -121,6 +147,8 @@ def test_validation_table_and_curves(uplift_case):
     assert table["offer_type"].tolist() == [UPLIFT_TYPE] * 2
     assert table["outcome"].tolist() == ["spend", "retained"]
     assert (table["n_validation"] > 500).all() and table["treated_share"].between(0.4, 0.6).all()
+    # The noise of each verdict, over the validation members resampled.
+    assert (table[["normalized_auuc_uplift_se", "auuc_margin_se"]] > 0).all().all()
     curves = fit.curves[(UPLIFT_TYPE, "retained")]
     assert set(curves["policy"]) == {"uplift", "response", "random"}
     # Validation members were not trained on.

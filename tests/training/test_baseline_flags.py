@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from training.baseline_flags import baseline_flags, flag_line
+from training.baseline_flags import baseline_flags, flag_line, uplift_noise, uplift_noise_clause
 
 GOOD = {
     "churn": {"roc_auc": 0.87, "pr_auc": 0.60, "baseline": {"roc_auc": 0.81, "pr_auc": 0.56}},
@@ -121,3 +121,25 @@ def test_docstring_examples():
 
     result = doctest.testmod(training.baseline_flags)
     assert result.attempted > 0 and result.failed == 0
+
+
+def _uplift_record(own, base, se_own, se_margin):
+    return {"normalized_auuc_uplift": own, "normalized_auuc_response": base,
+            "normalized_auuc_uplift_se": se_own, "auuc_margin_se": se_margin}
+
+
+def test_an_uplift_verdict_is_read_against_its_noise():
+    # A win as strong as its narrower lead: 0.10 over random (noise 0.04) but 0.02 over
+    # P(redeem) targeting (noise 0.06).
+    assert uplift_noise(_uplift_record(0.10, 0.08, 0.02, 0.03)) == (True, 0.02, 0.06)
+    assert uplift_noise(_uplift_record(0.10, -0.01, 0.02, 0.03)) == (False, 0.11, 0.06)
+    # A loss to P(redeem) targeting beyond its noise, and one to random within it.
+    assert uplift_noise(_uplift_record(0.06, 0.12, 0.02, 0.02)) == (False, 0.06, 0.04)
+    assert uplift_noise(_uplift_record(-0.01, -0.05, 0.02, 0.02)) == (True, 0.01, 0.04)
+    line = uplift_noise_clause(_uplift_record(0.06, 0.12, 0.02, 0.02))
+    assert line == ", beyond the noise (0.06 against 0.04)"
+    assert "cannot tell them apart" in uplift_noise_clause(_uplift_record(0.1, 0.08, 0.02, 0.03))
+    # Versions validated before the noise was measured read as before.
+    assert uplift_noise_clause({"normalized_auuc_uplift": 0.1,
+                                "normalized_auuc_response": 0.0}) == ""
+    assert uplift_noise(_uplift_record(0.1, 0.0, float("nan"), 0.02)) is None

@@ -74,7 +74,7 @@ def train(
     """
     from models.lifecycle.reliability import MIN_SPENDERS
     from training.artifacts.signing import KEY_FILE_ENV, signing_key
-    from training.baseline_flags import grouped_flag_lines
+    from training.baseline_flags import grouped_flag_lines, uplift_noise
     from training.pipeline import train as run_training
 
     if signing_key_file:  # read by the artifact writer (training.artifacts.signing)
@@ -167,9 +167,13 @@ def train(
     uplift = m.get("uplift") or {}
     if uplift.get("trained"):
         better = ", ".join(uplift["better_than_random"]) or "none"
+        served = uplift.get("served_types") or []
+        shaky = [r["offer_type"] for r in uplift["models"] if r["outcome"] == "spend"
+                 and r["offer_type"] in served and (uplift_noise(r) or (False,))[0]]
         click.echo(f"  uplift: {len(uplift['models'])} models; better than random and than "
                    f"targeting by P(redeem): {better}; ranked by incremental profit: "
-                   f"{', '.join(uplift.get('served_types') or []) or 'none'}")
+                   f"{', '.join(served) or 'none'}"
+                   + (f" (lead within the noise: {', '.join(shaky)})" if shaky else ""))
     elif uplift:
         click.echo(f"  uplift: not trained: {uplift['reason']}")
     click.echo(f"  total {run.wall_seconds:.1f} s; report: "

@@ -13,7 +13,7 @@ import pandas as pd
 
 from features.kpis import program_kpis
 from models.lifecycle.reliability import MIN_SPENDERS
-from training.baseline_flags import flag_line
+from training.baseline_flags import flag_line, uplift_noise, uplift_noise_clause
 from training.engines import line_span
 from training.report.comparison import comparison_rows
 from training.report.horizons import horizons_section
@@ -380,7 +380,17 @@ def _uplift(rep: HtmlReport, run) -> None:
         rep.text(f"{row.offer_type} / {row.outcome}: the uplift model is not better than "
                  "random targeting and targeting by P(redeem) on its validation members "
                  f"(normalised AUUC {row.normalized_auuc_uplift:.3f} against "
-                 f"{row.normalized_auuc_response:.3f}); do not target by it.", flag=True)
+                 f"{row.normalized_auuc_response:.3f}){uplift_noise_clause(row._asdict())}; "
+                 "do not target by it.", flag=True)
+    ranked = table[(table["outcome"] == "spend") & table["offer_type"].isin(served)]
+    for row in ranked.itertuples():
+        found = uplift_noise(row._asdict())
+        if found is not None and found[0]:
+            rep.text(f"{row.offer_type} / spend: the engine ranks on it (normalised AUUC "
+                     f"{row.normalized_auuc_uplift:.3f}, above random's 0 and P(redeem) "
+                     f"targeting's {row.normalized_auuc_response:.3f}), but its lead is within "
+                     f"the noise ({found[1]:.2g} against {found[2]:.2g}: the validation members "
+                     "cannot tell the policies apart).", note=True)
     rep.table(table)
     spend = table[table["outcome"] == "spend"]
     if len(spend):  # the incremental-profit estimate a marketer budgets with
