@@ -165,7 +165,11 @@ def auuc_standard_errors(y, treated, members, score, baseline, *, n: int = AUUC_
     """
     y, treated, score = check_experiment(y, treated, score)
     _, _, baseline = check_experiment(y, treated, baseline)
-    codes = np.unique(np.asarray(members).astype(str), return_inverse=True)[1].ravel()
+    members = np.asarray(members).astype(str).ravel()
+    if len(members) != len(y):
+        raise DataError(f"lengths differ: {len(members)} member ids for {len(y)} outcomes; "
+                        "give the member of each row.")
+    codes = np.unique(members, return_inverse=True)[1].ravel()
     order = np.argsort(codes, kind="stable")
     count = np.bincount(codes)
     start = np.r_[0, np.cumsum(count)[:-1]]

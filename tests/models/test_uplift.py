@@ -92,6 +92,8 @@ def test_auuc_noise_resamples_members_with_all_their_rows():
     assert 0.75 < by_member / se < 1.33 and by_row < 0.7 * by_member
     with pytest.raises(DataError, match="lengths differ"):
         auuc_standard_errors(y, t, members, trait, noise[:-1])
+    with pytest.raises(DataError, match="3999 member ids for 4000 outcomes"):
+        auuc_standard_errors(y, t, members[:-1], trait, noise)
 
 
 def _toy(n=600, seed=0):
